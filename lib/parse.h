@@ -1,0 +1,25 @@
+/* Checked number parsing: the only place that turns text into numbers.
+ * No raw atoi/strtol elsewhere.  All return 0 or -EINVAL / -ERANGE, and
+ * write *ret only on success.  Leading/trailing blanks are rejected. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Decimal unsigned integer, "0".."18446744073709551615". */
+int iov_parse_u64(const char *s, uint64_t *ret);
+/* Byte size: a number with an optional binary suffix k, m, g (or K, M, G,
+ * also "kb", "KiB"...): 64k = 65536. */
+int iov_parse_size(const char *s, uint64_t *ret);
+/* Duration into nanoseconds: suffixes ns, us, ms, s, m (minutes), h;
+ * a bare number means seconds.  Fractions allowed: "1.5s". */
+int iov_parse_duration(const char *s, uint64_t *ret_ns);
+/* Bit rate into bit/s: decimal suffixes k, m, g (10g = 10^10). */
+int iov_parse_rate(const char *s, uint64_t *ret_bps);
+/* yes/no, true/false, on/off, 1/0. */
+int iov_parse_bool(const char *s, int *ret);
+
+/* Format into buf, return buf.  Sizes: "64k", "1500", "1m" when exact,
+ * otherwise bytes.  Durations: "250ms", "10s", "1.5s". */
+const char *iov_format_size(char *buf, size_t n, uint64_t v);
+const char *iov_format_duration(char *buf, size_t n, uint64_t ns);

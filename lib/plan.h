@@ -1,0 +1,88 @@
+/* Plans: INI files (read with inih) that name the hosts and the tests.
+ *
+ *   [hosts]            NAME = ENDPOINT   (tcp://host:port, host[:port], ipc://path
+ *                                         or "local": coord starts the agent)
+ *                      NAME.data = ADDR  (data-plane address; default: the
+ *                                         endpoint's host)
+ *   [global]           defaults for every test
+ *   [any other name]   one test; "a, b, c" in a value sweeps that key, and a
+ *                      test expands to the cartesian product of its sweeps.
+ *
+ * Keys are table-driven (struct iov_option in plan.c); the same table
+ * prints `coord --help-plan`.  Unknown keys, out-of-range values and
+ * references to unknown hosts are errors that carry file, line and key. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define IOV_PLAN_MAX_POINTS 100000
+#define IOV_PLAN_MAX_HOSTS 1024
+#define IOV_AGENT_DEFAULT_PORT 7700
+
+struct iov_plan_host {
+  char *name;      /* key in [hosts] */
+  char *endpoint;  /* normalised ZeroMQ endpoint ("tcp://h:7700"), or "local" */
+  char *data_addr; /* NAME.data, else the host part of a tcp endpoint, else NULL */
+  bool local;      /* started by coord */
+  unsigned line;
+};
+
+/* Parameters of one expanded test point.  Sizes in bytes, times in ns. */
+struct iov_point_params {
+  char *workload;          /* engine name */
+  char *sender;            /* host name: connects (stream sender, RR client) */
+  char *receiver;          /* host name: listens */
+  uint64_t flows;          /* 1..256 */
+  uint64_t msg_size;       /* stream message / RR request size, 1..16m */
+  uint64_t response_size;  /* RR response size, 1..16m */
+  uint64_t duration;       /* 100ms..24h */
+  uint64_t sample_interval;/* 10ms..duration */
+  uint64_t timeout;        /* each control step, 1s..1h */
+};
+
+struct iov_plan_point {
+  char *test;      /* section name */
+  unsigned line;   /* line of the section header */
+  unsigned index;  /* 0-based position in the expanded plan */
+  char *sweep;     /* the swept keys of this point, "msg_size=64k flows=2"; "" if none */
+  struct iov_point_params p;
+};
+
+struct iov_plan {
+  char *path;
+  char *text; /* the whole file, stored with the run */
+  struct iov_plan_host *hosts;
+  size_t n_hosts;
+  struct iov_plan_point *points;
+  size_t n_points;
+};
+
+/* Where and what went wrong.  Strings owned; release with iov_plan_error_done(). */
+struct iov_plan_error {
+  char *file;
+  unsigned line; /* 0 when not tied to a line */
+  char *key;     /* NULL when not tied to a key */
+  char *message;
+};
+
+/* Load, expand and validate a plan.  'workloads' is a NULL-terminated
+ * list of valid engine names (NULL: any name accepted).  On success *ret
+ * is set (caller owns; free with iov_plan_free()).  On failure returns
+ * -IOV_E_PLAN (or -errno when the file cannot be read) and fills *reterr
+ * when reterr is not NULL. */
+int iov_plan_load(const char *path, const char *const *workloads, struct iov_plan **ret,
+                  struct iov_plan_error *reterr);
+/* The same from a string; 'name' stands for the file in errors. */
+int iov_plan_parse(const char *text, const char *name, const char *const *workloads,
+                   struct iov_plan **ret, struct iov_plan_error *reterr);
+struct iov_plan *iov_plan_free(struct iov_plan *p);
+void iov_plan_error_done(struct iov_plan_error *e);
+/* "file:line: key 'k': message" (parts left out when absent) into buf. */
+const char *iov_plan_error_format(const struct iov_plan_error *e, char *buf, size_t n);
+
+const struct iov_plan_host *iov_plan_host_find(const struct iov_plan *p, const char *name);
+/* Print every plan key with type, default, range and help. */
+void iov_plan_help(FILE *f);
