@@ -1,0 +1,265 @@
+#include "sampler.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "err.h"
+#include "log.h"
+#include "timeutil.h"
+
+/* How long after the window a point may wait for its flows to end (a
+ * receiver waits for the sender's last bytes) before they are stopped. */
+#define FINISH_GRACE_MS 10000
+
+static void on_sample_timer(uv_timer_t *t);
+static void on_grace_timer(uv_timer_t *t);
+static void on_engine_done(uv_async_t *h);
+
+static void engine_done_cb(void *userdata) {
+  struct iov_agent_point *p = userdata;
+  uv_async_send(&p->done_async); /* the only libuv call that is thread-safe */
+}
+
+int iov__point_new(struct iov_agent *a, uint64_t id, const struct iov_engine_config *cfg,
+                   const struct iov_engine_ops *ops, const Iovbench__Workload *w,
+                   struct iov_agent_point **ret) {
+  struct iov_agent_point *p = calloc(1, sizeof(*p));
+  int r;
+
+  if (!p) return -ENOMEM;
+  p->agent = a;
+  p->id = id;
+  p->role = cfg->role;
+  p->state = IOV_PS_PREPARED;
+  p->has_latency = (ops->flags & IOV_ENG_F_RR) && cfg->role == IOV_ROLE_SENDER;
+  p->interval_ns = w->sample_interval_ns;
+  p->duration_ns = w->duration_ns;
+  p->n_samples = (uint32_t)((w->duration_ns + w->sample_interval_ns - 1) / w->sample_interval_ns);
+  p->workload = strdup(w->name);
+  p->prev = calloc(cfg->flows, sizeof(*p->prev));
+  p->scratch = calloc(cfg->flows, sizeof(*p->scratch));
+  if (!p->workload || !p->prev || !p->scratch) {
+    r = -ENOMEM;
+    goto fail;
+  }
+  for (unsigned i = 0; i < cfg->flows; i++) iov_hist_init(&p->prev[i].hist);
+  r = iov_engine_run_new(ops, cfg, &p->run);
+  if (r < 0) goto fail;
+  uv_timer_init(&a->loop, &p->sample_timer);
+  uv_timer_init(&a->loop, &p->grace_timer);
+  r = uv_async_init(&a->loop, &p->done_async, on_engine_done);
+  p->open_handles = 2;
+  if (r < 0) {
+    iov__point_free(p);
+    return r;
+  }
+  p->open_handles = 3;
+  *ret = p;
+  return 0;
+fail:
+  iov_engine_run_free(p->run);
+  free(p->prev);
+  free(p->scratch);
+  free(p->workload);
+  free(p);
+  return r;
+}
+
+static void arm_sample_timer(struct iov_agent_point *p) {
+  uint64_t target = p->start_at_ns + (uint64_t)(p->seq + 1) * p->interval_ns;
+  uint64_t end = p->start_at_ns + p->duration_ns;
+  uint64_t now = iov_now_real();
+  if (target > end) target = end;
+  uv_update_time(&p->agent->loop);
+  uv_timer_start(&p->sample_timer, on_sample_timer,
+                 target > now ? (target - now + IOV_NSEC_PER_MSEC - 1) / IOV_NSEC_PER_MSEC : 0, 0);
+}
+
+int iov__point_start(struct iov_agent_point *p, uint64_t start_at_ns) {
+  int r;
+  p->start_at_ns = start_at_ns;
+  p->last_sample_ns = start_at_ns;
+  r = iov_engine_run_start(p->run, start_at_ns, engine_done_cb, p);
+  if (r < 0) return r;
+  p->state = IOV_PS_RUNNING;
+  arm_sample_timer(p);
+  return 0;
+}
+
+/* Build and send one SampleBatch: the change of every flow's counters
+ * since the previous sample. */
+static void send_sample(struct iov_agent_point *p) {
+  unsigned n = iov_engine_run_flows(p->run);
+  uint64_t now = iov_now_real();
+  Iovbench__FlowSample *fs = calloc(n, sizeof(*fs));
+  Iovbench__FlowSample **fsp = calloc(n, sizeof(*fsp));
+  Iovbench__Histogram *hp = calloc(n, sizeof(*hp));
+  struct iov_hist *delta = p->has_latency ? malloc(sizeof(*delta)) : NULL;
+
+  if (!fs || !fsp || !hp || (p->has_latency && !delta)) {
+    iov_err("out of memory building sample %u of point %" PRIu64, p->seq + 1, p->id);
+    goto out;
+  }
+  for (unsigned i = 0; i < n; i++) {
+    struct iov_flow_stats *cur = &p->scratch[i], *prev = &p->prev[i];
+    iov_engine_run_snapshot(p->run, i, cur);
+    iovbench__flow_sample__init(&fs[i]);
+    fs[i].flow = i;
+    fs[i].bytes = cur->bytes - prev->bytes;
+    fs[i].messages = cur->messages - prev->messages;
+    fs[i].transactions = cur->transactions - prev->transactions;
+    if (delta && iov_hist_delta(delta, &cur->hist, &prev->hist) == 0 &&
+        iov_wire_hist_to_pb(delta, &hp[i]) == 0)
+      fs[i].latency = &hp[i];
+    fsp[i] = &fs[i];
+  }
+  p->seq++;
+  Iovbench__SampleBatch b = IOVBENCH__SAMPLE_BATCH__INIT;
+  b.point_id = p->id;
+  b.seq = p->seq;
+  b.t_start_ns = p->last_sample_ns;
+  b.t_end_ns = now > p->last_sample_ns ? now : p->last_sample_ns;
+  b.flows = fsp;
+  b.n_flows = n;
+  iov_envelope e = IOVBENCH__ENVELOPE__INIT;
+  e.body_case = IOVBENCH__ENVELOPE__BODY_SAMPLES;
+  e.samples = &b;
+  (void)iov__agent_send(p->agent, &e, 0);
+  p->last_sample_ns = b.t_end_ns;
+  /* The current snapshot becomes the base of the next interval. */
+  struct iov_flow_stats *tmp = p->prev;
+  p->prev = p->scratch;
+  p->scratch = tmp;
+out:
+  for (unsigned i = 0; hp && i < n; i++) iov_wire_hist_pb_done(&hp[i]);
+  free(delta);
+  free(hp);
+  free(fsp);
+  free(fs);
+}
+
+static void send_result(struct iov_agent_point *p, const char *error) {
+  unsigned n = iov_engine_run_flows(p->run);
+  Iovbench__FlowResult *fr = calloc(n, sizeof(*fr));
+  Iovbench__FlowResult **frp = calloc(n, sizeof(*frp));
+  Iovbench__Histogram *hp = calloc(n, sizeof(*hp));
+
+  if (!fr || !frp || !hp) {
+    iov_err("out of memory building the result of point %" PRIu64, p->id);
+    goto out;
+  }
+  for (unsigned i = 0; i < n; i++) {
+    /* After the last sample, prev holds each flow's final counters. */
+    const struct iov_flow_stats *s = &p->prev[i];
+    iovbench__flow_result__init(&fr[i]);
+    fr[i].flow = i;
+    fr[i].bytes = s->bytes;
+    fr[i].messages = s->messages;
+    fr[i].transactions = s->transactions;
+    fr[i].t_start_ns = s->t_start_ns;
+    fr[i].t_end_ns = s->t_end_ns;
+    fr[i].error = s->error;
+    if (s->error) fr[i].error_text = (char *)iov_strerror(s->error);
+    else if (error) fr[i].error_text = (char *)error;
+    if (p->has_latency && iov_wire_hist_to_pb(&s->hist, &hp[i]) == 0) fr[i].latency = &hp[i];
+    frp[i] = &fr[i];
+  }
+  Iovbench__Result res = IOVBENCH__RESULT__INIT;
+  res.point_id = p->id;
+  res.role = p->role == IOV_ROLE_SENDER ? IOVBENCH__ROLE__ROLE_SENDER : IOVBENCH__ROLE__ROLE_RECEIVER;
+  res.samples = p->seq;
+  res.flows = frp;
+  res.n_flows = n;
+  iov_envelope e = IOVBENCH__ENVELOPE__INIT;
+  e.body_case = IOVBENCH__ENVELOPE__BODY_RESULT;
+  e.result = &res;
+  (void)iov__agent_send(p->agent, &e, 0);
+out:
+  for (unsigned i = 0; hp && i < n; i++) iov_wire_hist_pb_done(&hp[i]);
+  free(hp);
+  free(frp);
+  free(fr);
+}
+
+void iov__point_finish(struct iov_agent_point *p, const char *error) {
+  if (p->state != IOV_PS_RUNNING) return;
+  uv_timer_stop(&p->sample_timer);
+  uv_timer_stop(&p->grace_timer);
+  /* Joins the flow threads: every counter is final after this. */
+  iov_engine_run_stop(p->run);
+  send_sample(p);
+  send_result(p, error);
+  p->state = IOV_PS_FINISHED;
+  iov_debug(IOV_DBG_PROTO, "point %" PRIu64 ": finished after %u samples", p->id, p->seq);
+}
+
+static bool any_flow_failed(struct iov_agent_point *p) {
+  struct iov_flow_stats *s = p->scratch;
+  for (unsigned i = 0; i < iov_engine_run_flows(p->run); i++) {
+    iov_engine_run_snapshot(p->run, i, s);
+    if (s->error) return true;
+  }
+  return false;
+}
+
+/* The point is over: send what is left and release it. */
+static void complete(struct iov_agent_point *p, const char *error) {
+  struct iov_agent *a = p->agent;
+  iov__point_finish(p, error);
+  if (a->point == p) a->point = NULL;
+  iov__point_free(p);
+}
+
+static void on_sample_timer(uv_timer_t *t) {
+  struct iov_agent_point *p = container_of(t, struct iov_agent_point, sample_timer);
+
+  if (p->seq + 1 < p->n_samples) {
+    send_sample(p);
+    arm_sample_timer(p);
+    return;
+  }
+  /* The window is over.  The last sample waits for the flows to end, so
+   * that it (and the Result) holds every byte. */
+  if (p->engine_done) {
+    complete(p, NULL);
+    return;
+  }
+  p->final_pending = true;
+  uv_timer_start(&p->grace_timer, on_grace_timer, FINISH_GRACE_MS, 0);
+}
+
+static void on_grace_timer(uv_timer_t *t) {
+  struct iov_agent_point *p = container_of(t, struct iov_agent_point, grace_timer);
+  iov_warn("point %" PRIu64 ": flows still running %d ms after the window; stopping them", p->id,
+           FINISH_GRACE_MS);
+  complete(p, "flows did not end after the window (peer silent?)");
+}
+
+static void on_engine_done(uv_async_t *h) {
+  struct iov_agent_point *p = container_of(h, struct iov_agent_point, done_async);
+  if (p->state != IOV_PS_RUNNING || p->engine_done) return;
+  p->engine_done = true;
+  if (p->final_pending) complete(p, NULL);
+  else if (any_flow_failed(p)) complete(p, "a flow failed before the window ended");
+  /* Otherwise the flows ended early without error (a receiver whose
+   * sender is done): the remaining samples are sent on schedule. */
+}
+
+static void on_handle_closed(uv_handle_t *h) {
+  struct iov_agent_point *p = h->data;
+  if (--p->open_handles > 0) return;
+  free(p->prev);
+  free(p->scratch);
+  free(p->workload);
+  free(p);
+}
+
+void iov__point_free(struct iov_agent_point *p) {
+  if (!p) return;
+  iov_engine_run_free(TAKE_PTR(p->run)); /* stops and joins first */
+  p->sample_timer.data = p->grace_timer.data = p->done_async.data = p;
+  int n = p->open_handles;
+  if (n >= 1) uv_close((uv_handle_t *)&p->sample_timer, on_handle_closed);
+  if (n >= 2) uv_close((uv_handle_t *)&p->grace_timer, on_handle_closed);
+  if (n >= 3) uv_close((uv_handle_t *)&p->done_async, on_handle_closed);
+}

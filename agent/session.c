@@ -1,0 +1,236 @@
+/* The agent's side of the protocol: a (state, message) switch over the
+ * one test point the agent holds, with a catch-all that answers
+ * INVALID_STATE.  Samples and results are produced by sampler.c. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "agent.h"
+#include "err.h"
+#include "log.h"
+#include "sampler.h"
+#include "timeutil.h"
+
+int iov__agent_send(struct iov_agent *a, iov_envelope *e, uint64_t reply_to) {
+  int r;
+  if (!a->coord_id) return -ENOTCONN;
+  e->msg_id = ++a->msg_id;
+  e->reply_to = reply_to;
+  e->session_id = a->session_id;
+  r = iov_wire_send(a->sock, a->coord_id, e);
+  iov_zuv_kick(&a->zuv);
+  if (r < 0)
+    iov_log_full_errno(IOV_LOG_WARNING, r, "Failed to send %s to the coordinator: %m", iov_wire_body_name(e));
+  return r;
+}
+
+static void send_to(struct iov_agent *a, zframe_t *to, iov_envelope *e, uint64_t reply_to) {
+  e->msg_id = ++a->msg_id;
+  e->reply_to = reply_to;
+  e->session_id = a->session_id;
+  int r = iov_wire_send(a->sock, to, e);
+  iov_zuv_kick(&a->zuv);
+  if (r < 0) iov_log_full_errno(IOV_LOG_WARNING, r, "Failed to send %s: %m", iov_wire_body_name(e));
+}
+
+void iov__agent_send_error(struct iov_agent *a, zframe_t *to, uint64_t reply_to, Iovbench__ErrorCode code,
+                           uint64_t point_id, const char *fmt, ...) {
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+
+  iov_warn("%s", msg);
+  Iovbench__Error err = IOVBENCH__ERROR__INIT;
+  err.code = code;
+  err.point_id = point_id;
+  err.message = msg;
+  iov_envelope e = IOVBENCH__ENVELOPE__INIT;
+  e.body_case = IOVBENCH__ENVELOPE__BODY_ERROR;
+  e.error = &err;
+  send_to(a, to ? to : a->coord_id, &e, reply_to);
+}
+
+static void on_hello(struct iov_agent *a, zframe_t *from, const iov_envelope *in) {
+  const Iovbench__Hello *h = in->hello;
+
+  if (a->coord_id && !zframe_eq(a->coord_id, from) && a->point && a->point->state == IOV_PS_RUNNING) {
+    iov__agent_send_error(a, from, in->msg_id, IOVBENCH__ERROR_CODE__ERR_INVALID_STATE, 0,
+                          "agent '%s' is busy with run %s of another coordinator", a->identity,
+                          a->coord_run ? a->coord_run : "?");
+    return;
+  }
+  if (a->point) iov__agent_point_abort(a, "a new coordinator said hello");
+  zframe_destroy(&a->coord_id);
+  a->coord_id = zframe_dup(from);
+  free(a->coord_run);
+  a->coord_run = strdup(h->run_id ? h->run_id : "");
+  a->session_id = ((uint64_t)random() << 32) ^ (uint64_t)random() ^ iov_now_real();
+  iov_info("coordinator connected (run %s, it calls us '%s')", a->coord_run ? a->coord_run : "?",
+           h->identity ? h->identity : "");
+
+  Iovbench__Welcome w = IOVBENCH__WELCOME__INIT;
+  w.kind = IOVBENCH__PEER_KIND__PEER_HOST_AGENT;
+  w.identity = (char *)a->identity;
+  w.inventory = a->inventory;
+  iov_envelope e = IOVBENCH__ENVELOPE__INIT;
+  e.body_case = IOVBENCH__ENVELOPE__BODY_WELCOME;
+  e.welcome = &w;
+  (void)iov__agent_send(a, &e, in->msg_id);
+}
+
+static void on_prepare(struct iov_agent *a, const iov_envelope *in) {
+  const Iovbench__Prepare *p = in->prepare;
+  const Iovbench__Workload *w = p->workload;
+  const struct iov_engine_ops *ops = iov_engine_find(w->name);
+  uint16_t ports[IOV_ENGINE_MAX_FLOWS];
+  uint16_t peer_ports[IOV_ENGINE_MAX_FLOWS];
+  int r;
+
+  if (a->point) {
+    iov__agent_send_error(a, NULL, in->msg_id, IOVBENCH__ERROR_CODE__ERR_INVALID_STATE, p->point_id,
+                          "agent '%s' still holds test point %" PRIu64 "; send Stop first", a->identity,
+                          a->point->id);
+    return;
+  }
+  if (!ops) {
+    iov__agent_send_error(a, NULL, in->msg_id, IOVBENCH__ERROR_CODE__ERR_UNSUPPORTED, p->point_id,
+                          "agent '%s' has no workload '%s'", a->identity, w->name);
+    return;
+  }
+  for (size_t i = 0; i < w->n_peer_ports && i < IOV_ENGINE_MAX_FLOWS; i++) peer_ports[i] = (uint16_t)w->peer_ports[i];
+  struct iov_engine_config cfg = {
+    .role = p->role == IOVBENCH__ROLE__ROLE_SENDER ? IOV_ROLE_SENDER : IOV_ROLE_RECEIVER,
+    .flows = w->flows,
+    .msg_size = w->msg_size,
+    .response_size = w->response_size ? w->response_size : 1,
+    .duration_ns = w->duration_ns,
+    .bind_address = w->bind_address,
+    .peer_address = w->peer_address,
+    .peer_ports = peer_ports,
+  };
+  struct iov_agent_point *pt = NULL;
+  r = iov__point_new(a, p->point_id, &cfg, ops, w, &pt);
+  if (r < 0) {
+    iov__agent_send_error(a, NULL, in->msg_id, IOVBENCH__ERROR_CODE__ERR_WORKLOAD, p->point_id,
+                          "agent '%s': cannot set up %s %s: %s", a->identity, w->name,
+                          iov_role_to_string(cfg.role), iov_strerror(r));
+    return;
+  }
+  r = iov_engine_run_prepare(pt->run, ports);
+  if (r < 0) {
+    if (cfg.role == IOV_ROLE_SENDER)
+      iov__agent_send_error(a, NULL, in->msg_id, IOVBENCH__ERROR_CODE__ERR_WORKLOAD, p->point_id,
+                            "agent '%s': %s sender cannot connect to %s (from %s): %s", a->identity, w->name,
+                            w->peer_address, *w->bind_address ? w->bind_address : "any address",
+                            iov_strerror(r));
+    else
+      iov__agent_send_error(a, NULL, in->msg_id, IOVBENCH__ERROR_CODE__ERR_WORKLOAD, p->point_id,
+                            "agent '%s': %s receiver cannot listen on %s: %s", a->identity, w->name,
+                            *w->bind_address ? w->bind_address : "any address", iov_strerror(r));
+    iov__point_free(pt);
+    return;
+  }
+  a->point = pt;
+
+  uint32_t ready_ports[IOV_ENGINE_MAX_FLOWS];
+  Iovbench__Ready ready = IOVBENCH__READY__INIT;
+  ready.point_id = p->point_id;
+  if (cfg.role == IOV_ROLE_RECEIVER) {
+    for (unsigned i = 0; i < cfg.flows; i++) ready_ports[i] = ports[i];
+    ready.ports = ready_ports;
+    ready.n_ports = cfg.flows;
+  }
+  iov_envelope e = IOVBENCH__ENVELOPE__INIT;
+  e.body_case = IOVBENCH__ENVELOPE__BODY_READY;
+  e.ready = &ready;
+  (void)iov__agent_send(a, &e, in->msg_id);
+  iov_debug(IOV_DBG_PROTO, "point %" PRIu64 ": prepared %s %s, %u flows", p->point_id, w->name,
+            iov_role_to_string(cfg.role), cfg.flows);
+}
+
+static void on_start(struct iov_agent *a, const iov_envelope *in) {
+  struct iov_agent_point *pt = a->point;
+  int r;
+
+  if (!pt || pt->id != in->start->point_id || pt->state != IOV_PS_PREPARED) {
+    iov__agent_send_error(a, NULL, in->msg_id, IOVBENCH__ERROR_CODE__ERR_INVALID_STATE, in->start->point_id,
+                          "agent '%s': start for test point %" PRIu64 " that is not prepared", a->identity,
+                          in->start->point_id);
+    return;
+  }
+  r = iov__point_start(pt, in->start->start_at_ns);
+  if (r < 0) {
+    iov__agent_send_error(a, NULL, in->msg_id, IOVBENCH__ERROR_CODE__ERR_WORKLOAD, pt->id,
+                          "agent '%s': cannot start the flows: %s", a->identity, iov_strerror(r));
+    iov__point_free(TAKE_PTR(a->point));
+  }
+}
+
+static void on_stop(struct iov_agent *a, const iov_envelope *in) {
+  /* Stop for a point we do not hold (already finished) is not an error:
+   * coord sends it to release whatever is left. */
+  if (a->point && a->point->id == in->stop->point_id)
+    iov__agent_point_abort(a, in->stop->reason && *in->stop->reason ? in->stop->reason : "stopped by coordinator");
+}
+
+static void on_heartbeat(struct iov_agent *a, const iov_envelope *in) {
+  Iovbench__Heartbeat hb = IOVBENCH__HEARTBEAT__INIT;
+  hb.sent_at_ns = iov_now_real();
+  iov_envelope e = IOVBENCH__ENVELOPE__INIT;
+  e.body_case = IOVBENCH__ENVELOPE__BODY_HEARTBEAT;
+  e.heartbeat = &hb;
+  (void)iov__agent_send(a, &e, in->msg_id);
+}
+
+void iov__agent_point_abort(struct iov_agent *a, const char *reason) {
+  struct iov_agent_point *pt = TAKE_PTR(a->point);
+  if (!pt) return;
+  iov_notice("point %" PRIu64 " aborted: %s", pt->id, reason);
+  if (pt->state == IOV_PS_RUNNING) iov__point_finish(pt, reason);
+  iov__point_free(pt);
+}
+
+int iov__agent_on_message(struct iov_zuv *z) {
+  struct iov_agent *a = container_of(z, struct iov_agent, zuv);
+  zframe_t *from = NULL;
+  iov_envelope *in = NULL;
+  char why[256];
+  int r;
+
+  r = iov_wire_recv(a->sock, &from, &in, &a->wire_stats, why, sizeof(why));
+  if (r == -EAGAIN) return -EAGAIN;
+  if (r < 0) {
+    iov_warn("dropped a message (%s); %" PRIu64 " dropped so far", why,
+             a->wire_stats.malformed + a->wire_stats.oversized + a->wire_stats.bad_version +
+                 a->wire_stats.unknown + a->wire_stats.bad_framing);
+    if (from && r == -EPROTONOSUPPORT)
+      iov__agent_send_error(a, from, 0, IOVBENCH__ERROR_CODE__ERR_VERSION, 0, "agent '%s': %s", a->identity, why);
+    zframe_destroy(&from);
+    return 0;
+  }
+  iov_debug(IOV_DBG_PROTO, "<- %s #%" PRIu64, iov_wire_body_name(in), in->msg_id);
+
+  bool from_coord = a->coord_id && zframe_eq(a->coord_id, from);
+  if (in->body_case == IOVBENCH__ENVELOPE__BODY_HELLO)
+    on_hello(a, from, in);
+  else if (!from_coord)
+    iov__agent_send_error(a, from, in->msg_id, IOVBENCH__ERROR_CODE__ERR_INVALID_STATE, 0,
+                          "agent '%s': %s before hello", a->identity, iov_wire_body_name(in));
+  else
+    switch (in->body_case) {
+    case IOVBENCH__ENVELOPE__BODY_PREPARE: on_prepare(a, in); break;
+    case IOVBENCH__ENVELOPE__BODY_START: on_start(a, in); break;
+    case IOVBENCH__ENVELOPE__BODY_STOP: on_stop(a, in); break;
+    case IOVBENCH__ENVELOPE__BODY_HEARTBEAT: on_heartbeat(a, in); break;
+    default:
+      iov__agent_send_error(a, from, in->msg_id, IOVBENCH__ERROR_CODE__ERR_INVALID_STATE, 0,
+                            "agent '%s': unexpected %s", a->identity, iov_wire_body_name(in));
+      break;
+    }
+  iov_wire_free(in);
+  zframe_destroy(&from);
+  return 0;
+}

@@ -1,0 +1,24 @@
+/* coord: the command a person runs.  main.c parses the command line into
+ * these configs; run.c runs a plan; the other modules are its parts. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "local.h"
+
+struct iov_run_config {
+  const char *plan_path;
+  const char *results_dir;   /* parent of the run directory */
+  enum iov_local_mode local_mode;
+  uint64_t connect_timeout_ns; /* 0: the plan's timeout of its first point */
+  bool quiet;
+};
+
+/* Run a plan.  Returns 0 when every point succeeded, 1 when some failed,
+ * or a negative error when the run could not be carried out. */
+int iov_coord_run(const struct iov_run_config *cfg);
+/* Check a plan and print its expanded test matrix.  0, or -IOV_E_PLAN. */
+int iov_coord_validate(const char *plan_path, bool quiet);
+/* Print a stored run: RUN is a run directory or its results.db. */
+int iov_coord_report(const char *run, bool json);

@@ -1,0 +1,209 @@
+/* coord: the iovbench coordinator.  Parses the command line and hands
+ * over to run.c. */
+#include <czmq.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "coord.h"
+#include "err.h"
+#include "log.h"
+#include "parse.h"
+#include "plan.h"
+
+static void help_main(void) {
+  printf("Usage: coord COMMAND [OPTIONS] ...\n"
+         "\n"
+         "iovbench coordinator: runs measurement plans on iovbench agents and\n"
+         "reports what each I/O path costs.\n"
+         "\n"
+         "Commands:\n"
+         "  run PLAN          run a plan, store results in a new run directory\n"
+         "  validate PLAN     check a plan and print its expanded test matrix\n"
+         "  report RUN        print a stored run again (table or --json)\n"
+         "  help-plan         every plan key with its type, default and range\n"
+         "\n"
+         "Options for every command: --debug[=CATS], -q/--quiet, -h/--help.\n"
+         "  coord --version   print the version\n"
+         "\n"
+         "Start with:  coord run plans/quickstart.plan\n"
+         "'coord COMMAND --help' shows the options of a command.\n");
+}
+
+static void help_run(void) {
+  printf("Usage: coord run PLAN [OPTIONS]\n"
+         "\n"
+         "Run every test point of PLAN on the agents it names and store the\n"
+         "results in RESULTS/<date>-<time>-<plan>/ (results.db, the plan, the\n"
+         "agents' inventories and logs).  Prints a table at the end.\n"
+         "Hosts given as 'local' are started here: in two network namespaces\n"
+         "joined by a veth pair when run as root, over loopback otherwise.\n"
+         "\n"
+         "  -r, --results=DIR          parent directory of run directories (default: results)\n"
+         "      --local=MODE           auto (default), netns or loopback\n"
+         "      --connect-timeout=DUR  how long to wait for agents to answer\n"
+         "                             (default: the plan's timeout)\n"
+         "  -q, --quiet                print only the table and errors\n"
+         "      --debug[=CATS]         debug log (proto,net,engine,plan,db)\n"
+         "\n"
+         "Exit status: 0 all points ok, 1 some points failed, 2 usage,\n"
+         "3 the run could not be carried out, 130 interrupted.\n");
+}
+
+static void help_validate(void) {
+  printf("Usage: coord validate PLAN [-q]\n"
+         "\n"
+         "Parse PLAN, expand its sweeps and check every value, without running\n"
+         "anything.  Errors name the file, line and key.  Prints the hosts and\n"
+         "the expanded test matrix unless -q.\n");
+}
+
+static void help_report(void) {
+  printf("Usage: coord report RUN [--json]\n"
+         "\n"
+         "Print the results of a stored run.  RUN is a run directory (as printed\n"
+         "by coord run) or its results.db.\n"
+         "\n"
+         "  --json   a JSON document instead of the table\n");
+}
+
+enum { OPT_DEBUG = 1000, OPT_LOCAL, OPT_CONNECT_TIMEOUT, OPT_JSON, OPT_VERSION };
+
+static int set_debug(const char *spec) {
+  unsigned mask;
+  if (iov_log_parse_debug(spec, &mask) < 0) {
+    fprintf(stderr, "coord: unknown debug category in '%s' (proto, net, engine, plan, db)\n", spec);
+    return -EINVAL;
+  }
+  iov_log_set_debug(mask);
+  return 0;
+}
+
+static int cmd_run(int argc, char **argv) {
+  static const struct option opts[] = {
+    {"results", required_argument, NULL, 'r'}, {"local", required_argument, NULL, OPT_LOCAL},
+    {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT}, {"quiet", no_argument, NULL, 'q'},
+    {"debug", optional_argument, NULL, OPT_DEBUG}, {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0},
+  };
+  struct iov_run_config cfg = {.results_dir = "results", .local_mode = IOV_LOCAL_AUTO};
+  int c;
+
+  while ((c = getopt_long(argc, argv, "r:qh", opts, NULL)) != -1) switch (c) {
+    case 'r': cfg.results_dir = optarg; break;
+    case OPT_LOCAL:
+      cfg.local_mode = iov_local_mode_from_string(optarg);
+      if (cfg.local_mode < 0) {
+        fprintf(stderr, "coord run: --local takes auto, netns or loopback, not '%s'\n", optarg);
+        return 2;
+      }
+      break;
+    case OPT_CONNECT_TIMEOUT:
+      if (iov_parse_duration(optarg, &cfg.connect_timeout_ns) < 0 || cfg.connect_timeout_ns == 0) {
+        fprintf(stderr, "coord run: --connect-timeout takes a duration such as 10s, not '%s'\n", optarg);
+        return 2;
+      }
+      break;
+    case 'q':
+      cfg.quiet = true;
+      iov_log_set_level(IOV_LOG_WARNING);
+      break;
+    case OPT_DEBUG:
+      if (set_debug(optarg) < 0) return 2;
+      break;
+    case 'h': help_run(); return 0;
+    default: fprintf(stderr, "Try 'coord run --help'.\n"); return 2;
+    }
+  if (optind != argc - 1) {
+    fprintf(stderr, "coord run: expected one PLAN file. Try 'coord run --help'.\n");
+    return 2;
+  }
+  cfg.plan_path = argv[optind];
+
+  /* Signals are read from a signalfd in run.c, so they are blocked here,
+   * before any thread exists, and every thread inherits that. */
+  sigset_t s;
+  sigemptyset(&s);
+  sigaddset(&s, SIGINT);
+  sigaddset(&s, SIGTERM);
+  sigaddset(&s, SIGHUP);
+  sigprocmask(SIG_BLOCK, &s, NULL);
+  zsys_handler_set(NULL);
+
+  int r = iov_coord_run(&cfg);
+  if (r == -IOV_E_INTERRUPTED) return 130;
+  if (r < 0) return 3;
+  return r;
+}
+
+static int cmd_validate(int argc, char **argv) {
+  static const struct option opts[] = {
+    {"quiet", no_argument, NULL, 'q'}, {"debug", optional_argument, NULL, OPT_DEBUG},
+    {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0},
+  };
+  bool quiet = false;
+  int c;
+  while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) switch (c) {
+    case 'q': quiet = true; break;
+    case OPT_DEBUG:
+      if (set_debug(optarg) < 0) return 2;
+      break;
+    case 'h': help_validate(); return 0;
+    default: fprintf(stderr, "Try 'coord validate --help'.\n"); return 2;
+    }
+  if (optind != argc - 1) {
+    fprintf(stderr, "coord validate: expected one PLAN file. Try 'coord validate --help'.\n");
+    return 2;
+  }
+  return iov_coord_validate(argv[optind], quiet) < 0 ? 1 : 0;
+}
+
+static int cmd_report(int argc, char **argv) {
+  static const struct option opts[] = {
+    {"json", no_argument, NULL, OPT_JSON}, {"debug", optional_argument, NULL, OPT_DEBUG},
+    {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0},
+  };
+  bool json = false;
+  int c;
+  while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) switch (c) {
+    case OPT_JSON: json = true; break;
+    case OPT_DEBUG:
+      if (set_debug(optarg) < 0) return 2;
+      break;
+    case 'h': help_report(); return 0;
+    default: fprintf(stderr, "Try 'coord report --help'.\n"); return 2;
+    }
+  if (optind != argc - 1) {
+    fprintf(stderr, "coord report: expected one RUN directory. Try 'coord report --help'.\n");
+    return 2;
+  }
+  return iov_coord_report(argv[optind], json) < 0 ? 1 : 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    help_main();
+    return 2;
+  }
+  const char *cmd = argv[1];
+  if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+    help_main();
+    return 0;
+  }
+  if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+    printf("coord (iovbench) %s\n", IOV_VERSION);
+    return 0;
+  }
+  if (strcmp(cmd, "help-plan") == 0 || strcmp(cmd, "--help-plan") == 0) {
+    iov_plan_help(stdout);
+    return 0;
+  }
+  /* Subcommand parsing starts after the command word. */
+  argc--;
+  argv++;
+  if (strcmp(cmd, "run") == 0) return cmd_run(argc, argv);
+  if (strcmp(cmd, "validate") == 0) return cmd_validate(argc, argv);
+  if (strcmp(cmd, "report") == 0) return cmd_report(argc, argv);
+  fprintf(stderr, "coord: unknown command '%s'. Try 'coord --help'.\n", cmd);
+  return 2;
+}

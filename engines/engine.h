@@ -1,0 +1,143 @@
+/* Workload engines: one ops table per workload, as fio does for I/O
+ * engines.  An engine only measures into struct iov_flow_stats; it never
+ * sees protobuf, ZeroMQ or SQLite (agents translate).
+ *
+ * Life of one test point on one agent (struct iov_engine_run, run.c):
+ *   iov_engine_run_new()      config checked, one struct iov_flow per flow
+ *   iov_engine_run_prepare()  receiver: listen, one port per flow
+ *                             sender: connect every flow to its port
+ *   iov_engine_run_start()    one thread per flow; returns when every thread
+ *                             runs; each sleeps to the start instant, then
+ *                             runs the hot loop (ops->flow_run)
+ *   iov_engine_run_snapshot() any time, from any thread: the counters
+ *   iov_engine_run_stop()     ask the flows to stop, unblock and join them
+ *   iov_engine_run_free()
+ * A sender's flows end at start + duration and close their socket; a
+ * receiver's flows end at the peer's close (EOF), so every byte sent is
+ * counted on both sides.  The done callback fires once, from the last flow
+ * thread that ends. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "hist.h"
+#include "macro.h"
+
+#define IOV_ENGINE_ABI 1
+#define IOV_ENGINE_MAX_FLOWS 256
+#define IOV_ENGINE_MAX_MSG (16u * 1024 * 1024)
+
+enum {
+  IOV_ENG_F_RR = 1u << 0,         /* request/response: records latency */
+  IOV_ENG_F_UDP = 1u << 1,        /* datagram sockets */
+  IOV_ENG_F_NEEDS_PEER = 1u << 2, /* needs a receiver on another agent */
+};
+
+enum iov_role {
+  IOV_ROLE_SENDER = 1,   /* connects: stream sender, RR client */
+  IOV_ROLE_RECEIVER = 2, /* listens: stream receiver, RR server */
+  _IOV_ROLE_MAX,
+  _IOV_ROLE_INVALID = -22,
+};
+const char *iov_role_to_string(enum iov_role r);
+
+struct iov_engine_config {
+  enum iov_role role;
+  uint32_t flows;
+  uint64_t msg_size;      /* stream message, RR request */
+  uint64_t response_size; /* RR response */
+  uint64_t duration_ns;
+  const char *bind_address;  /* local data address; NULL or "" = any */
+  const char *peer_address;  /* sender only */
+  const uint16_t *peer_ports;/* sender only: one per flow */
+  uint64_t connect_timeout_ns;
+};
+
+/* Counters of one flow.  Written only by the flow's thread (relaxed atomic
+ * stores), read by anyone through iov_engine_run_snapshot(). */
+struct iov_flow_stats {
+  uint64_t bytes;
+  uint64_t messages;
+  uint64_t transactions;
+  uint64_t t_start_ns; /* CLOCK_REALTIME when the flow began its loop */
+  uint64_t t_end_ns;   /* CLOCK_REALTIME when it ended; 0 while running */
+  int error;           /* 0 or negative errno */
+  struct iov_hist hist;/* cumulative latency, RR engines only */
+};
+
+struct iov_engine_run;
+
+/* One flow, handed to the engine's callbacks.  The buffer is allocated by
+ * the runner (max of msg_size and response_size) before the thread starts,
+ * so the hot path never allocates. */
+struct iov_flow {
+  _Alignas(IOV_CACHELINE) struct iov_flow_stats stats;
+  unsigned idx;
+  int fd;        /* connected data socket, -1 before */
+  int listen_fd; /* receiver only */
+  uint16_t port; /* receiver: the port listen_fd is bound to */
+  void *buf;
+  size_t buf_size;
+  struct iov_engine_run *run;
+  const struct iov_engine_config *cfg;
+};
+
+struct iov_engine_ops {
+  const char *name;
+  unsigned abi_version;
+  unsigned flags;
+  const char *help;
+  /* The hot loop of one flow, on its own thread, after the start instant.
+   * The sender runs until iov_flow_should_stop() or the deadline
+   * 'end_mono_ns' (CLOCK_MONOTONIC), then returns; the runner closes the
+   * socket.  The receiver runs until EOF or iov_flow_should_stop().
+   * Counters go through iov_flow_add().  Returns 0 or -errno. */
+  int (*flow_run)(struct iov_flow *f, uint64_t end_mono_ns);
+};
+
+/* Thread-safe counter updates for the flow's own thread (single writer). */
+static inline void iov_flow_add(struct iov_flow *f, uint64_t bytes, uint64_t msgs, uint64_t trans) {
+  __atomic_store_n(&f->stats.bytes, f->stats.bytes + bytes, __ATOMIC_RELAXED);
+  __atomic_store_n(&f->stats.messages, f->stats.messages + msgs, __ATOMIC_RELAXED);
+  __atomic_store_n(&f->stats.transactions, f->stats.transactions + trans, __ATOMIC_RELAXED);
+}
+bool iov_flow_should_stop(const struct iov_flow *f);
+
+/* Registry (registry.c): the static list of engines, validated once. */
+const struct iov_engine_ops *iov_engine_find(const char *name);
+/* NULL-terminated list of engine names, static. */
+const char *const *iov_engine_names(void);
+/* Check the ABI version and callbacks of every registered engine.
+ * Returns 0, or -EINVAL naming the engine through *reterr_name. */
+int iov_engine_registry_check(const char **reterr_name);
+
+typedef void (*iov_engine_done_cb)(void *userdata);
+
+/* Caller owns *ret; free with iov_engine_run_free().  -EINVAL if the
+ * config is out of range (flows, sizes, missing peer for a sender). */
+int iov_engine_run_new(const struct iov_engine_ops *ops, const struct iov_engine_config *cfg,
+                       struct iov_engine_run **ret);
+/* Receiver: bind and listen, write 'flows' ports to ret_ports.  Sender:
+ * connect every flow (bounded by connect_timeout_ns).  Blocking. */
+int iov_engine_run_prepare(struct iov_engine_run *r, uint16_t *ret_ports);
+/* Start the flow threads; they wait until start_at_ns (CLOCK_REALTIME).
+ * Returns when all threads exist.  On error no callback fires. */
+int iov_engine_run_start(struct iov_engine_run *r, uint64_t start_at_ns, iov_engine_done_cb cb,
+                         void *userdata);
+/* Copy the counters of flow i (relaxed loads, never torn). */
+void iov_engine_run_snapshot(const struct iov_engine_run *r, unsigned i, struct iov_flow_stats *ret);
+unsigned iov_engine_run_flows(const struct iov_engine_run *r);
+bool iov_engine_run_done(const struct iov_engine_run *r);
+/* Stop every flow now (shutdown of its socket), join the threads.
+ * Idempotent; safe before start. */
+void iov_engine_run_stop(struct iov_engine_run *r);
+struct iov_engine_run *iov_engine_run_free(struct iov_engine_run *r);
+
+/* Helpers for engines (sock.c): move exactly n bytes on the flow's socket.
+ * Returns n; 0 on EOF before the first byte (read only); -ETIMEDOUT once
+ * end_mono_ns has passed; -ECANCELED on a stop; -EPIPE on EOF mid-message;
+ * other -errno.  end_mono_ns = 0: no deadline. */
+ssize_t iov_flow_write_all(struct iov_flow *f, const void *buf, size_t n, uint64_t end_mono_ns);
+ssize_t iov_flow_read_all(struct iov_flow *f, void *buf, size_t n, uint64_t end_mono_ns);

@@ -1,0 +1,356 @@
+/* The engine runner: sockets, threads and the start instant for any
+ * engine; the engine itself only supplies the hot loop (ops->flow_run). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "engine.h"
+#include "log.h"
+#include "timeutil.h"
+
+/* Receivers give up on a silent sender this long after the window ends. */
+#define RECEIVER_GRACE_NS (30ULL * IOV_NSEC_PER_SEC)
+/* Blocking socket calls wake up this often to look at stop and deadline. */
+#define IO_WAKEUP_MS 200
+
+struct iov_engine_run {
+  const struct iov_engine_ops *ops;
+  struct iov_engine_config cfg;
+  char *bind_address;
+  char *peer_address;
+  uint16_t *peer_ports;
+  struct iov_flow *flows;
+  pthread_t *threads;
+  unsigned n_threads;
+  uint64_t start_at_ns;
+  iov_engine_done_cb done_cb;
+  void *done_userdata;
+  int stop;     /* atomic */
+  int running;  /* atomic: flow threads not yet finished */
+  bool started;
+  bool joined;
+};
+
+const char *iov_role_to_string(enum iov_role r) {
+  switch (r) {
+  case IOV_ROLE_SENDER: return "sender";
+  case IOV_ROLE_RECEIVER: return "receiver";
+  default: return "invalid";
+  }
+}
+
+bool iov_flow_should_stop(const struct iov_flow *f) {
+  return __atomic_load_n(&f->run->stop, __ATOMIC_RELAXED) != 0;
+}
+
+int iov_engine_run_new(const struct iov_engine_ops *ops, const struct iov_engine_config *cfg,
+                       struct iov_engine_run **ret) {
+  struct iov_engine_run *r;
+  size_t bufsize;
+
+  if (!ops || !cfg || !ret) return -EINVAL;
+  if (cfg->flows < 1 || cfg->flows > IOV_ENGINE_MAX_FLOWS) return -EINVAL;
+  if (cfg->msg_size < 1 || cfg->msg_size > IOV_ENGINE_MAX_MSG) return -EINVAL;
+  if ((ops->flags & IOV_ENG_F_RR) &&
+      (cfg->response_size < 1 || cfg->response_size > IOV_ENGINE_MAX_MSG))
+    return -EINVAL;
+  if (cfg->duration_ns == 0) return -EINVAL;
+  if (cfg->role != IOV_ROLE_SENDER && cfg->role != IOV_ROLE_RECEIVER) return -EINVAL;
+  if (cfg->role == IOV_ROLE_SENDER && (!cfg->peer_address || !cfg->peer_ports)) return -EINVAL;
+
+  r = calloc(1, sizeof(*r));
+  if (!r) return -ENOMEM;
+  r->ops = ops;
+  r->cfg = *cfg;
+  r->flows = aligned_alloc(IOV_CACHELINE, sizeof(struct iov_flow) * cfg->flows);
+  r->threads = calloc(cfg->flows, sizeof(pthread_t));
+  if (!r->flows || !r->threads) goto oom;
+  memset(r->flows, 0, sizeof(struct iov_flow) * cfg->flows);
+  if (cfg->bind_address && *cfg->bind_address) {
+    r->bind_address = strdup(cfg->bind_address);
+    if (!r->bind_address) goto oom;
+  }
+  r->cfg.bind_address = r->bind_address;
+  if (cfg->role == IOV_ROLE_SENDER) {
+    r->peer_address = strdup(cfg->peer_address);
+    r->peer_ports = calloc(cfg->flows, sizeof(uint16_t));
+    if (!r->peer_address || !r->peer_ports) goto oom;
+    memcpy(r->peer_ports, cfg->peer_ports, cfg->flows * sizeof(uint16_t));
+  }
+  r->cfg.peer_address = r->peer_address;
+  r->cfg.peer_ports = r->peer_ports;
+  if (r->cfg.connect_timeout_ns == 0) r->cfg.connect_timeout_ns = 5 * IOV_NSEC_PER_SEC;
+
+  bufsize = cfg->msg_size;
+  if ((ops->flags & IOV_ENG_F_RR) && cfg->response_size > bufsize) bufsize = cfg->response_size;
+  for (unsigned i = 0; i < cfg->flows; i++) {
+    struct iov_flow *f = &r->flows[i];
+    f->idx = i;
+    f->fd = -1;
+    f->listen_fd = -1;
+    f->run = r;
+    f->cfg = &r->cfg;
+    iov_hist_init(&f->stats.hist);
+    f->buf_size = bufsize;
+    f->buf = malloc(bufsize);
+    if (!f->buf) {
+      r->cfg.flows = i + 1; /* so free releases what exists */
+      goto oom;
+    }
+    /* A recognisable, non-zero payload; its content is never checked. */
+    memset(f->buf, 'i', bufsize);
+  }
+  *ret = r;
+  return 0;
+oom:
+  iov_engine_run_free(r);
+  return -ENOMEM;
+}
+
+unsigned iov_engine_run_flows(const struct iov_engine_run *r) { return r->cfg.flows; }
+
+static int resolve(const char *addr, uint16_t port, bool passive, struct sockaddr_storage *ss,
+                   socklen_t *len) {
+  struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV};
+  struct addrinfo *res = NULL;
+  char portbuf[8];
+  int r;
+
+  if (passive) hints.ai_flags |= AI_PASSIVE;
+  snprintf(portbuf, sizeof(portbuf), "%u", port);
+  r = getaddrinfo(addr && *addr ? addr : NULL, portbuf, &hints, &res);
+  if (r != 0) return r == EAI_SYSTEM ? -errno : -EADDRNOTAVAIL;
+  memcpy(ss, res->ai_addr, res->ai_addrlen);
+  *len = res->ai_addrlen;
+  freeaddrinfo(res);
+  return 0;
+}
+
+static void set_io_timeouts(int fd) {
+  struct timeval tv = {.tv_sec = 0, .tv_usec = IO_WAKEUP_MS * 1000};
+  (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+static void set_nodelay(const struct iov_engine_run *r, int fd) {
+  int one = 1;
+  if (r->ops->flags & IOV_ENG_F_RR) (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+static int prepare_receiver(struct iov_engine_run *r, uint16_t *ret_ports) {
+  for (unsigned i = 0; i < r->cfg.flows; i++) {
+    struct iov_flow *f = &r->flows[i];
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int one = 1, fd, k;
+
+    k = resolve(r->cfg.bind_address, 0, true, &ss, &len);
+    if (k < 0) return k;
+    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    f->listen_fd = fd;
+    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&ss, len) < 0) return -errno;
+    if (listen(fd, 4) < 0) return -errno;
+    len = sizeof(ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0) return -errno;
+    f->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                              : ((struct sockaddr_in *)&ss)->sin_port);
+    ret_ports[i] = f->port;
+  }
+  return 0;
+}
+
+static int connect_timeout(int fd, const struct sockaddr *sa, socklen_t len, uint64_t timeout_ns) {
+  int fl = fcntl(fd, F_GETFL);
+  int k, err = 0;
+  socklen_t elen = sizeof(err);
+
+  if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return -errno;
+  k = connect(fd, sa, len);
+  if (k < 0 && errno != EINPROGRESS) return -errno;
+  if (k < 0) {
+    struct pollfd p = {.fd = fd, .events = POLLOUT};
+    do k = poll(&p, 1, (int)(timeout_ns / IOV_NSEC_PER_MSEC));
+    while (k < 0 && errno == EINTR);
+    if (k < 0) return -errno;
+    if (k == 0) return -ETIMEDOUT;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0) return -errno;
+    if (err) return -err;
+  }
+  if (fcntl(fd, F_SETFL, fl) < 0) return -errno;
+  return 0;
+}
+
+static int prepare_sender(struct iov_engine_run *r) {
+  for (unsigned i = 0; i < r->cfg.flows; i++) {
+    struct iov_flow *f = &r->flows[i];
+    struct sockaddr_storage ss, local;
+    socklen_t len, llen;
+    int fd, k;
+
+    k = resolve(r->cfg.peer_address, r->cfg.peer_ports[i], false, &ss, &len);
+    if (k < 0) return k;
+    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    f->fd = fd;
+    if (r->cfg.bind_address) {
+      k = resolve(r->cfg.bind_address, 0, true, &local, &llen);
+      if (k < 0) return k;
+      if (bind(fd, (struct sockaddr *)&local, llen) < 0) return -errno;
+    }
+    set_nodelay(r, fd);
+    k = connect_timeout(fd, (struct sockaddr *)&ss, len, r->cfg.connect_timeout_ns);
+    if (k < 0) return k;
+    set_io_timeouts(fd);
+  }
+  return 0;
+}
+
+int iov_engine_run_prepare(struct iov_engine_run *r, uint16_t *ret_ports) {
+  if (r->started) return -EBUSY;
+  if (r->cfg.role == IOV_ROLE_RECEIVER) return prepare_receiver(r, ret_ports);
+  return prepare_sender(r);
+}
+
+/* Receiver: take the flow's one connection, polling so that a stop or a
+ * sender that never comes ends the wait. */
+static int accept_flow(struct iov_flow *f, uint64_t until_mono) {
+  while (!iov_flow_should_stop(f)) {
+    struct pollfd p = {.fd = f->listen_fd, .events = POLLIN};
+    int k = poll(&p, 1, IO_WAKEUP_MS);
+    if (k < 0 && errno != EINTR) return -errno;
+    if (k > 0) {
+      int fd = accept4(f->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+      if (fd < 0) {
+        if (errno == EINTR || errno == EAGAIN || errno == ECONNABORTED) continue;
+        return -errno;
+      }
+      set_nodelay(f->run, fd);
+      set_io_timeouts(fd);
+      __atomic_store_n(&f->fd, fd, __ATOMIC_RELEASE);
+      return 0;
+    }
+    if (iov_now_mono() >= until_mono) return -ETIMEDOUT;
+  }
+  return -ECANCELED;
+}
+
+/* Sleep to the start instant in slices, so that a stop is seen. */
+static int wait_start(struct iov_flow *f, uint64_t start_at) {
+  for (;;) {
+    uint64_t now = iov_now_real();
+    if (iov_flow_should_stop(f)) return -ECANCELED;
+    if (now >= start_at) return 0;
+    uint64_t slice = start_at - now;
+    if (slice > 50 * IOV_NSEC_PER_MSEC) slice = 50 * IOV_NSEC_PER_MSEC;
+    (void)iov_sleep_until_real(now + slice);
+  }
+}
+
+static void *flow_thread(void *arg) {
+  struct iov_flow *f = arg;
+  struct iov_engine_run *r = f->run;
+  uint64_t start = r->start_at_ns;
+  uint64_t now_real = iov_now_real(), now_mono = iov_now_mono();
+  uint64_t window_end_mono = now_mono + (start > now_real ? start - now_real : 0) + r->cfg.duration_ns;
+  int k = 0;
+
+  if (r->cfg.role == IOV_ROLE_RECEIVER) {
+    k = accept_flow(f, window_end_mono + RECEIVER_GRACE_NS);
+    window_end_mono += RECEIVER_GRACE_NS;
+  }
+  if (k == 0) k = wait_start(f, start);
+  if (k == 0) {
+    __atomic_store_n(&f->stats.t_start_ns, iov_now_real(), __ATOMIC_RELAXED);
+    k = r->ops->flow_run(f, window_end_mono);
+    /* The sender half-closes, so the receiver sees EOF after the last byte. */
+    if (r->cfg.role == IOV_ROLE_SENDER && f->fd >= 0) (void)shutdown(f->fd, SHUT_WR);
+  }
+  if (k == -ECANCELED) k = 0; /* stopped on request: not a flow error */
+  __atomic_store_n(&f->stats.error, k, __ATOMIC_RELAXED);
+  __atomic_store_n(&f->stats.t_end_ns, iov_now_real(), __ATOMIC_RELEASE);
+  if (__atomic_sub_fetch(&r->running, 1, __ATOMIC_ACQ_REL) == 0 && r->done_cb)
+    r->done_cb(r->done_userdata);
+  return NULL;
+}
+
+int iov_engine_run_start(struct iov_engine_run *r, uint64_t start_at_ns, iov_engine_done_cb cb,
+                         void *userdata) {
+  if (r->started) return -EBUSY;
+  r->start_at_ns = start_at_ns;
+  r->done_cb = cb;
+  r->done_userdata = userdata;
+  r->started = true;
+  __atomic_store_n(&r->running, (int)r->cfg.flows, __ATOMIC_RELEASE);
+  for (unsigned i = 0; i < r->cfg.flows; i++) {
+    int k = pthread_create(&r->threads[i], NULL, flow_thread, &r->flows[i]);
+    if (k != 0) {
+      /* Threads already started see the stop; the callback must not fire. */
+      r->done_cb = NULL;
+      __atomic_store_n(&r->stop, 1, __ATOMIC_RELEASE);
+      __atomic_sub_fetch(&r->running, (int)(r->cfg.flows - i), __ATOMIC_ACQ_REL);
+      r->n_threads = i;
+      iov_engine_run_stop(r);
+      return -k;
+    }
+    r->n_threads = i + 1;
+  }
+  return 0;
+}
+
+bool iov_engine_run_done(const struct iov_engine_run *r) {
+  return r->started && __atomic_load_n(&r->running, __ATOMIC_ACQUIRE) == 0;
+}
+
+void iov_engine_run_snapshot(const struct iov_engine_run *r, unsigned i, struct iov_flow_stats *ret) {
+  const struct iov_flow_stats *s = &r->flows[i].stats;
+  ret->t_end_ns = __atomic_load_n(&s->t_end_ns, __ATOMIC_ACQUIRE);
+  ret->bytes = __atomic_load_n(&s->bytes, __ATOMIC_RELAXED);
+  ret->messages = __atomic_load_n(&s->messages, __ATOMIC_RELAXED);
+  ret->transactions = __atomic_load_n(&s->transactions, __ATOMIC_RELAXED);
+  ret->t_start_ns = __atomic_load_n(&s->t_start_ns, __ATOMIC_RELAXED);
+  ret->error = __atomic_load_n(&s->error, __ATOMIC_RELAXED);
+  iov_hist_snapshot(&ret->hist, &s->hist);
+}
+
+void iov_engine_run_stop(struct iov_engine_run *r) {
+  if (!r || r->joined) return;
+  __atomic_store_n(&r->stop, 1, __ATOMIC_RELEASE);
+  /* Wake threads blocked in send/recv; sockets are closed only after the
+   * join, so no fd number is reused under a running thread. */
+  for (unsigned i = 0; i < r->cfg.flows; i++) {
+    int fd = __atomic_load_n(&r->flows[i].fd, __ATOMIC_ACQUIRE);
+    if (fd >= 0) (void)shutdown(fd, SHUT_RDWR);
+  }
+  for (unsigned i = 0; i < r->n_threads; i++) pthread_join(r->threads[i], NULL);
+  r->n_threads = 0;
+  r->joined = true;
+}
+
+struct iov_engine_run *iov_engine_run_free(struct iov_engine_run *r) {
+  if (!r) return NULL;
+  iov_engine_run_stop(r);
+  if (r->flows)
+    for (unsigned i = 0; i < r->cfg.flows; i++) {
+      if (r->flows[i].fd >= 0) close(r->flows[i].fd);
+      if (r->flows[i].listen_fd >= 0) close(r->flows[i].listen_fd);
+      free(r->flows[i].buf);
+    }
+  free(r->flows);
+  free(r->threads);
+  free(r->bind_address);
+  free(r->peer_address);
+  free(r->peer_ports);
+  free(r);
+  return NULL;
+}

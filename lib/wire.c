@@ -1,0 +1,328 @@
+#include "wire.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "err.h"
+#include "macro.h"
+
+static int fail(int code, char *errbuf, size_t errlen, const char *fmt, ...) _printf_(4, 5);
+static int fail(int code, char *errbuf, size_t errlen, const char *fmt, ...) {
+  if (errbuf && errlen) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(errbuf, errlen, fmt, ap);
+    va_end(ap);
+  }
+  return code;
+}
+
+static bool str_ok(const char *s) { return !s || strnlen(s, IOV_WIRE_MAX_STRING + 1) <= IOV_WIRE_MAX_STRING; }
+
+#define CHECK(cond, ...)                                      \
+  do {                                                        \
+    if (!(cond)) return fail(-EBADMSG, errbuf, errlen, __VA_ARGS__); \
+  } while (0)
+
+static int check_hist(const Iovbench__Histogram *h, char *errbuf, size_t errlen) {
+  if (!h) return 0;
+  CHECK(h->n_index == h->n_count, "histogram: %zu indexes but %zu counts", h->n_index, h->n_count);
+  CHECK(h->n_index <= IOV_HIST_BUCKETS, "histogram: %zu buckets (max %u)", h->n_index, IOV_HIST_BUCKETS);
+  for (size_t i = 0; i < h->n_index; i++) {
+    CHECK(h->index[i] < IOV_HIST_BUCKETS, "histogram: bucket %u out of range", h->index[i]);
+    CHECK(i == 0 || h->index[i] > h->index[i - 1], "histogram: bucket indexes not increasing");
+  }
+  return 0;
+}
+
+static int check_workload(const Iovbench__Workload *w, Iovbench__Role role, char *errbuf, size_t errlen) {
+  CHECK(w, "prepare: no workload");
+  CHECK(w->name && *w->name && str_ok(w->name), "prepare: bad workload name");
+  CHECK(w->flows >= 1 && w->flows <= IOV_WIRE_MAX_FLOWS, "prepare: flows %u out of range 1..%u", w->flows,
+        IOV_WIRE_MAX_FLOWS);
+  CHECK(w->msg_size >= 1 && w->msg_size <= IOV_WIRE_MAX_SIZE, "prepare: msg_size out of range");
+  CHECK(w->response_size <= IOV_WIRE_MAX_SIZE, "prepare: response_size out of range");
+  CHECK(w->duration_ns > 0, "prepare: duration is 0");
+  CHECK(w->sample_interval_ns > 0 && w->sample_interval_ns <= w->duration_ns,
+        "prepare: sample interval out of range");
+  CHECK(w->duration_ns / w->sample_interval_ns <= 10000000, "prepare: too many samples");
+  CHECK(str_ok(w->bind_address) && str_ok(w->peer_address), "prepare: address too long");
+  if (role == IOVBENCH__ROLE__ROLE_SENDER) {
+    CHECK(w->peer_address && *w->peer_address, "prepare: sender without peer address");
+    CHECK(w->n_peer_ports == w->flows, "prepare: %zu peer ports for %u flows", w->n_peer_ports, w->flows);
+    for (size_t i = 0; i < w->n_peer_ports; i++)
+      CHECK(w->peer_ports[i] >= 1 && w->peer_ports[i] <= 65535, "prepare: bad peer port");
+  }
+  return 0;
+}
+
+static int validate(const iov_envelope *e, char *errbuf, size_t errlen) {
+  switch (e->body_case) {
+  case IOVBENCH__ENVELOPE__BODY_HELLO:
+    CHECK(str_ok(e->hello->identity) && str_ok(e->hello->run_id) && str_ok(e->hello->version),
+          "hello: string too long");
+    return 0;
+  case IOVBENCH__ENVELOPE__BODY_WELCOME: {
+    const Iovbench__Inventory *inv = e->welcome->inventory;
+    CHECK(str_ok(e->welcome->identity), "welcome: identity too long");
+    if (inv) {
+      CHECK(inv->n_interfaces <= IOV_WIRE_MAX_INTERFACES, "welcome: too many interfaces");
+      CHECK(str_ok(inv->hostname) && str_ok(inv->kernel) && str_ok(inv->cpu_model), "welcome: string too long");
+      for (size_t i = 0; i < inv->n_interfaces; i++) {
+        CHECK(inv->interfaces[i] && str_ok(inv->interfaces[i]->name), "welcome: bad interface");
+        CHECK(inv->interfaces[i]->n_addresses <= 1024, "welcome: too many addresses");
+      }
+    }
+    return 0;
+  }
+  case IOVBENCH__ENVELOPE__BODY_PREPARE:
+    CHECK(e->prepare->role == IOVBENCH__ROLE__ROLE_SENDER || e->prepare->role == IOVBENCH__ROLE__ROLE_RECEIVER,
+          "prepare: bad role %d", (int)e->prepare->role);
+    return check_workload(e->prepare->workload, e->prepare->role, errbuf, errlen);
+  case IOVBENCH__ENVELOPE__BODY_READY:
+    CHECK(e->ready->n_ports <= IOV_WIRE_MAX_FLOWS, "ready: too many ports");
+    for (size_t i = 0; i < e->ready->n_ports; i++)
+      CHECK(e->ready->ports[i] >= 1 && e->ready->ports[i] <= 65535, "ready: bad port");
+    return 0;
+  case IOVBENCH__ENVELOPE__BODY_START:
+    CHECK(e->start->start_at_ns > 0, "start: no start instant");
+    return 0;
+  case IOVBENCH__ENVELOPE__BODY_STOP:
+    CHECK(str_ok(e->stop->reason), "stop: reason too long");
+    return 0;
+  case IOVBENCH__ENVELOPE__BODY_SAMPLES: {
+    const Iovbench__SampleBatch *b = e->samples;
+    CHECK(b->n_flows <= IOV_WIRE_MAX_FLOWS, "samples: too many flows");
+    CHECK(b->seq >= 1, "samples: seq 0");
+    CHECK(b->t_end_ns >= b->t_start_ns, "samples: interval ends before it starts");
+    for (size_t i = 0; i < b->n_flows; i++) {
+      CHECK(b->flows[i] && b->flows[i]->flow < IOV_WIRE_MAX_FLOWS, "samples: bad flow");
+      int r = check_hist(b->flows[i]->latency, errbuf, errlen);
+      if (r < 0) return r;
+    }
+    return 0;
+  }
+  case IOVBENCH__ENVELOPE__BODY_RESULT: {
+    const Iovbench__Result *res = e->result;
+    CHECK(res->n_flows <= IOV_WIRE_MAX_FLOWS, "result: too many flows");
+    for (size_t i = 0; i < res->n_flows; i++) {
+      CHECK(res->flows[i] && res->flows[i]->flow < IOV_WIRE_MAX_FLOWS, "result: bad flow");
+      CHECK(str_ok(res->flows[i]->error_text), "result: error text too long");
+      int r = check_hist(res->flows[i]->latency, errbuf, errlen);
+      if (r < 0) return r;
+    }
+    return 0;
+  }
+  case IOVBENCH__ENVELOPE__BODY_ERROR:
+    CHECK(str_ok(e->error->message), "error: message too long");
+    return 0;
+  case IOVBENCH__ENVELOPE__BODY_HEARTBEAT:
+    return 0;
+  default:
+    return fail(-ENOMSG, errbuf, errlen, "unknown message body %d", (int)e->body_case);
+  }
+}
+
+int iov_wire_decode(const uint8_t *data, size_t len, iov_envelope **ret, struct iov_wire_stats *stats,
+                    char *errbuf, size_t errlen) {
+  iov_envelope *e;
+  int r;
+
+  if (stats) stats->received++;
+  if (len > IOV_WIRE_MAX_MSG) {
+    if (stats) stats->oversized++;
+    return fail(-EMSGSIZE, errbuf, errlen, "message of %zu bytes exceeds the %u byte limit", len,
+                IOV_WIRE_MAX_MSG);
+  }
+  e = iovbench__envelope__unpack(NULL, len, data);
+  if (!e) {
+    if (stats) stats->malformed++;
+    return fail(-EBADMSG, errbuf, errlen, "not a valid envelope (%zu bytes)", len);
+  }
+  if (e->proto_version != IOV_PROTO_VERSION) {
+    if (stats) stats->bad_version++;
+    r = fail(-EPROTONOSUPPORT, errbuf, errlen, "protocol version %u, this build speaks %u",
+             e->proto_version, IOV_PROTO_VERSION);
+    iov_wire_free(e);
+    return r;
+  }
+  r = validate(e, errbuf, errlen);
+  if (r < 0) {
+    if (stats) {
+      if (r == -ENOMSG) stats->unknown++;
+      else stats->malformed++;
+    }
+    iov_wire_free(e);
+    return r;
+  }
+  *ret = e;
+  return 0;
+}
+
+iov_envelope *iov_wire_free(iov_envelope *e) {
+  if (e) iovbench__envelope__free_unpacked(e, NULL);
+  return NULL;
+}
+
+int iov_wire_encode(iov_envelope *e, zframe_t **ret) {
+  size_t len;
+  zframe_t *f;
+
+  e->proto_version = IOV_PROTO_VERSION;
+  len = iovbench__envelope__get_packed_size(e);
+  if (len > IOV_WIRE_MAX_MSG) return -EMSGSIZE;
+  f = zframe_new(NULL, len);
+  if (!f) return -ENOMEM;
+  iovbench__envelope__pack(e, zframe_data(f));
+  *ret = f;
+  return 0;
+}
+
+int iov_wire_send(zsock_t *sock, zframe_t *routing_id, iov_envelope *e) {
+  zframe_t *f = NULL;
+  void *s = zsock_resolve(sock);
+  int r = iov_wire_encode(e, &f);
+
+  if (r < 0) return r;
+  if (routing_id && zmq_send(s, zframe_data(routing_id), zframe_size(routing_id), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+    r = -errno;
+    zframe_destroy(&f);
+    return r;
+  }
+  if (zmq_send(s, zframe_data(f), zframe_size(f), ZMQ_DONTWAIT) < 0) r = -errno;
+  zframe_destroy(&f);
+  return r;
+}
+
+/* Receive one whole multipart message without blocking.  Frames past the
+ * ones we expect are read and discarded so the socket stays in step. */
+int iov_wire_recv(zsock_t *sock, zframe_t **ret_routing_id, iov_envelope **ret,
+                  struct iov_wire_stats *stats, char *errbuf, size_t errlen) {
+  void *s = zsock_resolve(sock);
+  zmq_msg_t parts[2];
+  int n = 0, more = 0, r;
+  size_t extra = 0;
+  const int want = ret_routing_id ? 2 : 1;
+
+  if (ret_routing_id) *ret_routing_id = NULL;
+
+  do {
+    zmq_msg_t m;
+    zmq_msg_init(&m);
+    if (zmq_msg_recv(&m, s, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
+      r = -errno;
+      zmq_msg_close(&m);
+      for (int i = 0; i < n && i < 2; i++) zmq_msg_close(&parts[i]);
+      return r;
+    }
+    more = zmq_msg_more(&m);
+    if (n < 2) parts[n] = m;
+    else {
+      zmq_msg_close(&m);
+      extra++;
+    }
+    n++;
+  } while (more);
+
+  if (n != want) {
+    if (stats) {
+      stats->received++;
+      stats->bad_framing++;
+    }
+    r = fail(-EBADMSG, errbuf, errlen, "message with %d frames, expected %d", n, want);
+    for (int i = 0; i < n && i < 2; i++) zmq_msg_close(&parts[i]);
+    (void)extra;
+    return r;
+  }
+  zmq_msg_t *body = &parts[want - 1];
+  r = iov_wire_decode(zmq_msg_data(body), zmq_msg_size(body), ret, stats, errbuf, errlen);
+  if (ret_routing_id) {
+    /* Also on a decode failure, so the caller can answer the sender. */
+    *ret_routing_id = zframe_new(zmq_msg_data(&parts[0]), zmq_msg_size(&parts[0]));
+    if (!*ret_routing_id && r == 0) {
+      *ret = iov_wire_free(*ret);
+      r = -ENOMEM;
+    }
+  }
+  for (int i = 0; i < n && i < 2; i++) zmq_msg_close(&parts[i]);
+  return r;
+}
+
+const char *iov_wire_body_name(const iov_envelope *e) {
+  switch (e->body_case) {
+  case IOVBENCH__ENVELOPE__BODY_HELLO: return "hello";
+  case IOVBENCH__ENVELOPE__BODY_WELCOME: return "welcome";
+  case IOVBENCH__ENVELOPE__BODY_PREPARE: return "prepare";
+  case IOVBENCH__ENVELOPE__BODY_READY: return "ready";
+  case IOVBENCH__ENVELOPE__BODY_START: return "start";
+  case IOVBENCH__ENVELOPE__BODY_STOP: return "stop";
+  case IOVBENCH__ENVELOPE__BODY_SAMPLES: return "samples";
+  case IOVBENCH__ENVELOPE__BODY_RESULT: return "result";
+  case IOVBENCH__ENVELOPE__BODY_ERROR: return "error";
+  case IOVBENCH__ENVELOPE__BODY_HEARTBEAT: return "heartbeat";
+  default: return "unknown";
+  }
+}
+
+int iov_wire_hist_to_pb(const struct iov_hist *h, Iovbench__Histogram *ret) {
+  size_t n = 0, k = 0;
+
+  iovbench__histogram__init(ret);
+  for (unsigned i = 0; i < IOV_HIST_BUCKETS; i++) n += h->buckets[i] != 0;
+  if (n) {
+    ret->index = malloc(n * sizeof(*ret->index));
+    ret->count = malloc(n * sizeof(*ret->count));
+    if (!ret->index || !ret->count) {
+      iov_wire_hist_pb_done(ret);
+      return -ENOMEM;
+    }
+  }
+  for (unsigned i = 0; i < IOV_HIST_BUCKETS && k < n; i++)
+    if (h->buckets[i]) {
+      ret->index[k] = i;
+      ret->count[k] = h->buckets[i];
+      k++;
+    }
+  ret->n_index = ret->n_count = n;
+  ret->min_ns = h->count ? h->min : 0;
+  ret->max_ns = h->max;
+  ret->sum_ns = h->sum;
+  return 0;
+}
+
+void iov_wire_hist_pb_done(Iovbench__Histogram *pb) {
+  free(pb->index);
+  free(pb->count);
+  pb->index = NULL;
+  pb->count = NULL;
+  pb->n_index = pb->n_count = 0;
+}
+
+int iov_wire_hist_from_pb(const Iovbench__Histogram *pb, struct iov_hist *ret) {
+  int r = check_hist(pb, NULL, 0);
+  if (r < 0) return r;
+  iov_hist_init(ret);
+  for (size_t i = 0; i < pb->n_index; i++) {
+    r = iov_hist_set_bucket(ret, pb->index[i], pb->count[i]);
+    if (r < 0) return r;
+  }
+  if (ret->count) {
+    /* Exact extremes from the sender, kept within the buckets' bounds. */
+    if (pb->min_ns >= iov_hist_bucket_low(pb->index[0]) && pb->min_ns <= iov_hist_bucket_high(pb->index[0]))
+      ret->min = pb->min_ns;
+    size_t last = pb->n_index - 1;
+    if (pb->max_ns >= iov_hist_bucket_low(pb->index[last]) && pb->max_ns <= iov_hist_bucket_high(pb->index[last]))
+      ret->max = pb->max_ns;
+  }
+  ret->sum = pb->sum_ns;
+  return 0;
+}
+
+void iov_wire_sock_setup(zsock_t *sock) {
+  zsock_set_linger(sock, 0);
+  zsock_set_maxmsgsize(sock, (int)(IOV_WIRE_MAX_MSG * 2));
+  zsock_set_sndhwm(sock, 10000);
+  zsock_set_rcvhwm(sock, 10000);
+}

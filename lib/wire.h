@@ -1,0 +1,71 @@
+/* The wire: one protobuf-c Envelope per ZeroMQ frame (proto/iovbench.proto).
+ *
+ * Decoding checks the frame size before unpacking, then the protocol
+ * version, then every field of the body against hard limits.  A message
+ * that fails is counted in struct iov_wire_stats and dropped by the caller;
+ * it is never fatal. */
+#pragma once
+
+#include <czmq.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hist.h"
+#include "iovbench.pb-c.h"
+
+#define IOV_PROTO_VERSION 1
+#define IOV_WIRE_MAX_MSG (8u << 20)        /* largest frame we decode */
+#define IOV_WIRE_MAX_STRING 4096           /* any string field */
+#define IOV_WIRE_MAX_INTERFACES 4096
+#define IOV_WIRE_MAX_FLOWS 256             /* flows per agent per point */
+#define IOV_WIRE_MAX_SIZE (16u << 20)      /* msg_size, response_size */
+
+typedef Iovbench__Envelope iov_envelope;
+
+struct iov_wire_stats {
+  uint64_t received;
+  uint64_t oversized;
+  uint64_t malformed;    /* protobuf could not unpack, or a field failed validation */
+  uint64_t bad_version;
+  uint64_t unknown;      /* no body we know (a newer peer?) */
+  uint64_t bad_framing;  /* wrong number of frames */
+};
+
+/* Decode and validate one frame.  On success *ret is set (caller owns;
+ * free with iov_wire_free()).  On failure returns -EMSGSIZE, -EBADMSG,
+ * -EPROTONOSUPPORT (version) or -ENOMSG (unknown body), counts it in
+ * stats (may be NULL) and writes a reason into errbuf. */
+int iov_wire_decode(const uint8_t *data, size_t len, iov_envelope **ret, struct iov_wire_stats *stats,
+                    char *errbuf, size_t errlen);
+iov_envelope *iov_wire_free(iov_envelope *e);
+
+/* Pack e (proto_version is filled in) into a new frame; caller owns it. */
+int iov_wire_encode(iov_envelope *e, zframe_t **ret);
+
+/* Send e on sock.  For a ROUTER socket pass the peer's routing id (not
+ * consumed).  Returns 0 or -errno (-EAGAIN when the peer's queue is full). */
+int iov_wire_send(zsock_t *sock, zframe_t *routing_id, iov_envelope *e);
+
+/* Receive one message without blocking.  ROUTER sockets: *ret_routing_id
+ * gets the sender's id (caller owns; set whenever a well-framed message
+ * arrived, even one that failed to decode, and NULL otherwise), else pass
+ * NULL.  Returns 0 and *ret
+ * on success; -EAGAIN when nothing is queued; another negative code when
+ * a message arrived but was dropped (counted and described in errbuf). */
+int iov_wire_recv(zsock_t *sock, zframe_t **ret_routing_id, iov_envelope **ret,
+                  struct iov_wire_stats *stats, char *errbuf, size_t errlen);
+
+/* Name of the body, for logs: "hello", "samples", ... */
+const char *iov_wire_body_name(const iov_envelope *e);
+
+/* Histogram conversion.  to_pb fills a caller-provided message whose
+ * index/count arrays are allocated (free with iov_wire_hist_pb_done). */
+int iov_wire_hist_to_pb(const struct iov_hist *h, Iovbench__Histogram *ret);
+void iov_wire_hist_pb_done(Iovbench__Histogram *pb);
+/* Validated: indexes strictly increasing and in range, arrays equal length. */
+int iov_wire_hist_from_pb(const Iovbench__Histogram *pb, struct iov_hist *ret);
+
+/* Socket options every iovbench socket gets: linger 0 (never hang on
+ * exit), a hard receive size cap, and bounded queues. */
+void iov_wire_sock_setup(zsock_t *sock);

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The first README command: set up, build, and run the quickstart plan on
+# this machine (two local agents; in network namespaces when run as root).
+set -euo pipefail
+src=$(cd "$(dirname "$0")/.." && pwd)
+"$src/scripts/setup.sh"
+"$src/scripts/build.sh"
+cd "$src"
+exec "${IOV_BUILD_DIR:-$src/build}/bin/coord" run plans/quickstart.plan "$@"

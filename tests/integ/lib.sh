@@ -1,0 +1,89 @@
+# Shared helpers for iovbench integration tests (sourced, bash).
+#
+# - Exit codes: 0 pass, 1 fail, 4 skip (not root, or a tool is missing).
+# - Namespaces get a random suffix and are recorded for cleanup; cleanup
+#   runs on every exit (trap), also when a test fails half-way.
+# - Addresses only from 198.18.0.0/15, only inside our own namespaces.
+# - Waiting is polling with a deadline, never a bare sleep.
+
+set -u
+
+KSFT_SKIP=4
+BUILD=${IOV_BUILDDIR:?IOV_BUILDDIR must point at the build tree}
+SRC=${IOV_SRCDIR:?IOV_SRCDIR must point at the source tree}
+COORD=$BUILD/bin/coord
+AGENT=$BUILD/bin/iovbench-agent
+
+_NS_LIST=()
+_PID_LIST=()
+_DEFER=()
+TMP=$(mktemp -d /tmp/iovb-test.XXXXXX)
+
+log() { printf '%s: %s\n' "$(basename "$0")" "$*" >&2; }
+fail() { log "FAIL: $*"; exit 1; }
+skip() { log "SKIP: $*"; exit $KSFT_SKIP; }
+
+require_root() { [ "$(id -u)" -eq 0 ] || skip "needs root (network namespaces)"; }
+require_cmd() { for c in "$@"; do command -v "$c" >/dev/null || skip "needs $c"; done; }
+
+defer() { _DEFER+=("$*"); }
+
+cleanup() {
+  local i
+  for ((i = ${#_DEFER[@]} - 1; i >= 0; i--)); do eval "${_DEFER[i]}" || true; done
+  for p in "${_PID_LIST[@]}"; do
+    kill "$p" 2>/dev/null || true
+  done
+  for p in "${_PID_LIST[@]}"; do
+    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$p" 2>/dev/null || true
+  done
+  for ns in "${_NS_LIST[@]}"; do
+    ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
+    ip netns del "$ns" 2>/dev/null || true
+  done
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+# setup_ns VAR...: create namespaces named iovt-VAR-XXXXXX, store names in VAR.
+setup_ns() {
+  local v name
+  for v in "$@"; do
+    name="iovt-$v-$(mktemp -u XXXXXX)"
+    ip netns add "$name" || fail "cannot create namespace $name"
+    _NS_LIST+=("$name")
+    ip -n "$name" link set lo up
+    printf -v "$v" '%s' "$name"
+  done
+}
+
+# start_bg NS LOGFILE CMD...: run CMD in namespace NS (or here if NS is -) in the background.
+start_bg() {
+  local ns=$1 logf=$2
+  shift 2
+  if [ "$ns" = - ]; then "$@" >"$logf" 2>&1 &
+  else ip netns exec "$ns" "$@" >"$logf" 2>&1 & fi
+  _PID_LIST+=($!)
+  LAST_PID=$!
+}
+
+# wait_for SECONDS CMD...: poll CMD until it succeeds.
+wait_for() {
+  local secs=$1
+  shift
+  local end=$((SECONDS + secs))
+  until "$@"; do
+    [ $SECONDS -lt $end ] || return 1
+    sleep 0.05
+  done
+}
+
+# tcp_listening NS ADDR:PORT
+tcp_listening() { ip netns exec "$1" ss -Hltn "src $2" 2>/dev/null | grep -q .; }
+
+# sql DB QUERY: one value
+sql() { sqlite3 -batch -noheader "$1" "$2"; }
+
+# expect_eq WHAT GOT WANT
+expect_eq() { [ "$2" = "$3" ] || fail "$1: got '$2', want '$3'"; }

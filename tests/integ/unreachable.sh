@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# A plan naming an agent that does not answer ends, within its timeout,
+# with an error that names the agent; nothing hangs.  Needs no root: the
+# endpoint is a closed loopback port.
+source "$(dirname "$0")/lib.sh"
+require_cmd timeout
+
+# A port nobody listens on: bind one, note it, let it go.
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat >"$TMP/dead.plan" <<PLAN
+[hosts]
+ghost = tcp://127.0.0.1:$port
+ghost.data = 127.0.0.1
+other = tcp://127.0.0.1:$port
+other.data = 127.0.0.1
+
+[global]
+timeout = 2s
+
+[t]
+workload = tcp_stream
+duration = 1s
+PLAN
+start=$SECONDS
+timeout 30 "$COORD" run "$TMP/dead.plan" --results "$TMP/results" >"$TMP/out" 2>"$TMP/err"
+rc=$?
+took=$((SECONDS - start))
+cat "$TMP/err" >&2
+[ $rc -ne 124 ] || fail "coord hung (killed after 30 s)"
+expect_eq "exit status" "$rc" 3
+grep -q "agent 'ghost' at tcp://127.0.0.1:$port did not answer within 2s" "$TMP/err" || fail "error does not name agent 'ghost'"
+[ $took -le 8 ] || fail "took $took s for a 2 s timeout"
+log "PASS (gave up after ${took}s)"
