@@ -289,6 +289,7 @@ int iov_wire_hist_to_pb(const struct iov_hist *h, Iovbench__Histogram *ret) {
   ret->min_ns = h->count ? h->min : 0;
   ret->max_ns = h->max;
   ret->sum_ns = h->sum;
+  ret->overflow = h->overflow;
   return 0;
 }
 
@@ -317,6 +318,8 @@ int iov_wire_hist_from_pb(const Iovbench__Histogram *pb, struct iov_hist *ret) {
       ret->max = pb->max_ns;
   }
   ret->sum = pb->sum_ns;
+  /* Overflowed values sit in the last bucket; never claim more. */
+  ret->overflow = pb->overflow <= ret->buckets[IOV_HIST_BUCKETS - 1] ? pb->overflow : ret->buckets[IOV_HIST_BUCKETS - 1];
   return 0;
 }
 
