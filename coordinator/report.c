@@ -1,0 +1,588 @@
+/* Reports from a stored run: summaries computed from the database only,
+ * printed as a text table or as JSON.  See report.h. */
+#include "report.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <sqlite3.h>
+
+#include "err.h"
+#include "hist.h"
+#include "macro.h"
+
+/* A point's summary is built from one row per flow. */
+static const char run_sql[] =
+    "SELECT id, uuid, plan_path, status, error, started_ns, ended_ns FROM run"
+    " ORDER BY id DESC LIMIT 1";
+static const char points_sql[] =
+    "SELECT id, idx, test, sweep, workload, status, error, duration_ns FROM point"
+    " WHERE run_id = ?1 ORDER BY idx";
+static const char flows_sql[] =
+    "SELECT f.id, f.role, r.flow_id IS NOT NULL, r.bytes, r.transactions, r.t_start_ns, r.t_end_ns,"
+    " (SELECT COUNT(*) FROM sample s WHERE s.flow_id = f.id)"
+    " FROM flow f LEFT JOIN result r ON r.flow_id = f.id WHERE f.point_id = ?1 ORDER BY f.id";
+
+struct stmts {
+  sqlite3_stmt *run, *points, *flows;
+};
+
+static void stmts_done(struct stmts *s) {
+  sqlite3_finalize(s->run);
+  sqlite3_finalize(s->points);
+  sqlite3_finalize(s->flows);
+}
+
+static uint64_t column_u64(sqlite3_stmt *st, int i) {
+  return (uint64_t)sqlite3_column_int64(st, i);
+}
+
+/* Copy a text column; NULL stays NULL. */
+static int column_strdup(sqlite3_stmt *st, int i, char **ret) {
+  const unsigned char *t = sqlite3_column_text(st, i);
+
+  if (!t) {
+    *ret = NULL;
+    return 0;
+  }
+  *ret = strdup((const char *)t);
+  return *ret ? 0 : -ENOMEM;
+}
+
+static void summary_done(struct iov_point_summary *p) {
+  free(p->test);
+  free(p->sweep);
+  free(p->workload);
+  free(p->status);
+  free(p->error);
+}
+
+struct iov_report *iov_report_free(struct iov_report *r) {
+  if (!r)
+    return NULL;
+  for (size_t i = 0; i < r->n_points; i++)
+    summary_done(&r->points[i]);
+  free(r->points);
+  free(r->uuid);
+  free(r->plan_path);
+  free(r->status);
+  free(r->error);
+  free(r);
+  return NULL;
+}
+
+/* Earliest start and latest end over a set of flow results.  A result
+ * with no start (the flow never ran) or an end before its start says
+ * nothing about the window and is left out. */
+struct window {
+  bool any;
+  uint64_t start, end;
+};
+
+static void window_add(struct window *w, uint64_t start, uint64_t end) {
+  if (start == 0 || end < start)
+    return;
+  if (!w->any || start < w->start)
+    w->start = start;
+  if (!w->any || end > w->end)
+    w->end = end;
+  w->any = true;
+}
+
+static void latency_none(struct iov_point_summary *p) {
+  p->lat_count = 0;
+  p->lat_mean_us = p->lat_p50_us = p->lat_p90_us = p->lat_p99_us = p->lat_p999_us =
+      p->lat_max_us = NAN;
+}
+
+/* Fill the numbers of one point from its flows.  merged and h are
+ * scratch histograms. */
+static int point_compute(struct iov_db *db, sqlite3_stmt *st, struct iov_point_summary *p,
+                         struct iov_hist *merged, struct iov_hist *h) {
+  struct window rx = {0}, tx = {0}, *w;
+  bool first = true;
+  int r, rc;
+
+  latency_none(p);
+  iov_hist_init(merged);
+  if (sqlite3_bind_int64(st, 1, p->point) != SQLITE_OK)
+    return iov__db_fail(db, "bind flows");
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    int64_t flow = sqlite3_column_int64(st, 0);
+    const char *role = (const char *)sqlite3_column_text(st, 1);
+    bool sender = role && strcmp(role, "sender") == 0;
+    bool has_result = sqlite3_column_int(st, 2) != 0;
+    uint64_t nsamples = column_u64(st, 7);
+
+    if (first || nsamples < p->samples_min)
+      p->samples_min = nsamples;
+    if (first || nsamples > p->samples_max)
+      p->samples_max = nsamples;
+    first = false;
+
+    if (sender) {
+      p->flows++;
+      /* Only the sender (RR client) times transactions; a flow that
+       * stored no histogram simply adds nothing. */
+      r = iov_db_hist_load(db, flow, 0, h);
+      if (r >= 0) {
+        iov_hist_merge(merged, h);
+        p->has_latency = true;
+      } else if (r != -ENOENT) {
+        sqlite3_reset(st);
+        return r;
+      }
+    }
+    if (!has_result)
+      continue;
+    if (sender) {
+      p->tx_bytes += column_u64(st, 3);
+      p->transactions += column_u64(st, 4);
+      window_add(&tx, column_u64(st, 5), column_u64(st, 6));
+    } else {
+      p->rx_bytes += column_u64(st, 3);
+      window_add(&rx, column_u64(st, 5), column_u64(st, 6));
+    }
+  }
+  if (rc != SQLITE_DONE) {
+    r = iov__db_fail(db, "read flows");
+    sqlite3_reset(st);
+    return r;
+  }
+  sqlite3_reset(st);
+
+  w = rx.any ? &rx : &tx;
+  p->window_s = w->any ? (double)(w->end - w->start) / 1e9 : 0.0;
+  if (p->window_s > 0) {
+    p->gbps = (double)p->rx_bytes * 8.0 / p->window_s / 1e9;
+    p->tps = (double)p->transactions / p->window_s;
+  } else {
+    p->gbps = 0.0;
+    p->tps = 0.0;
+  }
+
+  if (merged->count > 0) {
+    p->lat_count = merged->count;
+    p->lat_mean_us = iov_hist_mean(merged) / 1e3;
+    p->lat_p50_us = (double)iov_hist_percentile(merged, 50.0) / 1e3;
+    p->lat_p90_us = (double)iov_hist_percentile(merged, 90.0) / 1e3;
+    p->lat_p99_us = (double)iov_hist_percentile(merged, 99.0) / 1e3;
+    p->lat_p999_us = (double)iov_hist_percentile(merged, 99.9) / 1e3;
+    p->lat_max_us = (double)merged->max / 1e3;
+  }
+  return 0;
+}
+
+/* Append the current row of the points statement to rep->points. */
+static int point_add(struct iov_report *rep, size_t *cap, sqlite3_stmt *st) {
+  struct iov_point_summary *p;
+  int r = 0;
+
+  if (rep->n_points == *cap) {
+    size_t ncap = *cap ? *cap * 2 : 16;
+    struct iov_point_summary *np = reallocarray(rep->points, ncap, sizeof(*np));
+    if (!np)
+      return -ENOMEM;
+    rep->points = np;
+    *cap = ncap;
+  }
+  p = &rep->points[rep->n_points];
+  memset(p, 0, sizeof(*p));
+  /* Counted before the strings, so that iov_report_free() frees the ones
+   * that were copied if a later one fails. */
+  rep->n_points++;
+  p->point = sqlite3_column_int64(st, 0);
+  p->idx = (unsigned)sqlite3_column_int64(st, 1);
+  p->duration_ns = column_u64(st, 7);
+  if (column_strdup(st, 2, &p->test) < 0 || column_strdup(st, 3, &p->sweep) < 0 ||
+      column_strdup(st, 4, &p->workload) < 0 || column_strdup(st, 5, &p->status) < 0 ||
+      column_strdup(st, 6, &p->error) < 0)
+    r = -ENOMEM;
+  return r;
+}
+
+static int report_read(struct iov_db *db, struct stmts *s, struct iov_report *rep) {
+  sqlite3 *sq = iov__db_sqlite(db);
+  struct iov_hist *merged = NULL, *h = NULL;
+  size_t cap = 0;
+  int64_t run;
+  int r, rc;
+
+  if (sqlite3_prepare_v2(sq, run_sql, -1, &s->run, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(sq, points_sql, -1, &s->points, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(sq, flows_sql, -1, &s->flows, NULL) != SQLITE_OK)
+    return iov__db_fail(db, "prepare report");
+
+  rc = sqlite3_step(s->run);
+  if (rc == SQLITE_DONE)
+    return -ENOENT;
+  if (rc != SQLITE_ROW)
+    return iov__db_fail(db, "read run");
+  run = sqlite3_column_int64(s->run, 0);
+  rep->started_ns = column_u64(s->run, 5);
+  rep->ended_ns = column_u64(s->run, 6); /* NULL while running: 0 */
+  if (column_strdup(s->run, 1, &rep->uuid) < 0 || column_strdup(s->run, 2, &rep->plan_path) < 0 ||
+      column_strdup(s->run, 3, &rep->status) < 0 || column_strdup(s->run, 4, &rep->error) < 0)
+    return -ENOMEM;
+
+  if (sqlite3_bind_int64(s->points, 1, run) != SQLITE_OK)
+    return iov__db_fail(db, "bind points");
+  while ((rc = sqlite3_step(s->points)) == SQLITE_ROW) {
+    r = point_add(rep, &cap, s->points);
+    if (r < 0)
+      return r;
+  }
+  if (rc != SQLITE_DONE)
+    return iov__db_fail(db, "read points");
+
+  /* Two histograms of about 70 KiB each, reused for every point. */
+  merged = malloc(sizeof(*merged));
+  h = malloc(sizeof(*h));
+  r = merged && h ? 0 : -ENOMEM;
+  for (size_t i = 0; r >= 0 && i < rep->n_points; i++)
+    r = point_compute(db, s->flows, &rep->points[i], merged, h);
+  free(merged);
+  free(h);
+  return r;
+}
+
+int iov_report_load(struct iov_db *db, struct iov_report **ret) {
+  struct stmts s = {0};
+  struct iov_report *rep;
+  sqlite3 *sq;
+  bool txn;
+  int r;
+
+  if (!db || !ret)
+    return -EINVAL;
+  sq = iov__db_sqlite(db);
+  rep = calloc(1, sizeof(*rep));
+  if (!rep)
+    return -ENOMEM;
+  /* One read transaction, so that a run being written meanwhile is read
+   * as of one commit.  Inside a caller's transaction, that one serves. */
+  txn = sqlite3_get_autocommit(sq);
+  if (txn && sqlite3_exec(sq, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+    r = iov__db_fail(db, "BEGIN");
+    goto out;
+  }
+  r = report_read(db, &s, rep);
+  stmts_done(&s);
+  /* Nothing was written: ending a read transaction cannot lose data. */
+  if (txn)
+    (void)sqlite3_exec(sq, "COMMIT", NULL, NULL, NULL);
+out:
+  if (r < 0) {
+    iov_report_free(rep);
+    return r;
+  }
+  *ret = rep;
+  return 0;
+}
+
+/* The table.  Cells are written by code point, not by byte, so that a
+ * non-ASCII name keeps the columns aligned; control characters become '?'
+ * so that a row stays one line. */
+
+static size_t cp_count(const char *s) {
+  size_t n = 0;
+
+  for (const char *q = s; *q; q++)
+    if (q == s || ((unsigned char)*q & 0xc0) != 0x80)
+      n++;
+  return n;
+}
+
+/* Start of code point i of s (counted as cp_count() does), or its end. */
+static const char *cp_at(const char *s, size_t i) {
+  size_t n = 0;
+  const char *q;
+
+  if (i == 0 || !*s)
+    return s;
+  for (q = s + 1; *q; q++)
+    if (((unsigned char)*q & 0xc0) != 0x80 && ++n == i)
+      return q;
+  return q;
+}
+
+static void put_span(FILE *f, const char *b, const char *e) {
+  for (; b < e; b++) {
+    unsigned char c = (unsigned char)*b;
+    fputc(c < 0x20 || c == 0x7f ? '?' : c, f);
+  }
+}
+
+static void put_str(FILE *f, const char *s) {
+  if (s)
+    put_span(f, s, s + strlen(s));
+}
+
+static void put_pad(FILE *f, size_t n) {
+  while (n-- > 0)
+    fputc(' ', f);
+}
+
+/* Write s in exactly width columns.  Too long a text loses its middle,
+ * marked "..": sweeps differ at the end as often as at the start. */
+static void put_cell(FILE *f, const char *s, size_t width, bool right) {
+  size_t n, head, tail;
+
+  if (!s)
+    s = "";
+  n = cp_count(s);
+  if (n <= width) {
+    if (right)
+      put_pad(f, width - n);
+    put_str(f, s);
+    if (!right)
+      put_pad(f, width - n);
+    return;
+  }
+  if (width < 6) {
+    put_span(f, s, cp_at(s, width));
+    return;
+  }
+  head = (width - 2 + 1) / 2;
+  tail = width - 2 - head;
+  put_span(f, s, cp_at(s, head));
+  fputs("..", f);
+  put_span(f, cp_at(s, n - tail), s + strlen(s));
+}
+
+static void put_num(FILE *f, bool show, double v, int decimals, size_t width) {
+  char buf[64];
+
+  if (show && isfinite(v))
+    snprintf(buf, sizeof(buf), "%.*f", decimals, v);
+  else
+    snprintf(buf, sizeof(buf), "%s", show ? "-" : "");
+  fputc(' ', f);
+  put_cell(f, buf, width, true);
+}
+
+enum {
+  W_IDX = 3,
+  W_TEST = 14,
+  W_SWEEP = 28,
+  W_STATUS = 7,
+  W_GBPS = 8,
+  W_TPS = 10,
+  W_LAT = 9,
+};
+
+void iov_report_print_table(const struct iov_report *r, FILE *f) {
+  static const char *const lat_names[] = {"p50 µs", "p90 µs", "p99 µs", "p99.9 µs", "max µs"};
+  bool any_failed = false;
+
+  if (!r || !f)
+    return;
+  fputs("run ", f);
+  put_str(f, r->uuid ? r->uuid : "?");
+  if (r->plan_path) {
+    fputs("  plan ", f);
+    put_str(f, r->plan_path);
+  }
+  fputs("  status ", f);
+  put_str(f, r->status ? r->status : "?");
+  fputc('\n', f);
+
+  put_cell(f, "#", W_IDX, true);
+  fputc(' ', f);
+  put_cell(f, "test", W_TEST, false);
+  fputc(' ', f);
+  put_cell(f, "sweep", W_SWEEP, false);
+  fputc(' ', f);
+  put_cell(f, "status", W_STATUS, false);
+  fputc(' ', f);
+  put_cell(f, "Gbit/s", W_GBPS, true);
+  fputc(' ', f);
+  put_cell(f, "trans/s", W_TPS, true);
+  for (size_t i = 0; i < ELEMENTSOF(lat_names); i++) {
+    fputc(' ', f);
+    put_cell(f, lat_names[i], W_LAT, true);
+  }
+  fputc('\n', f);
+
+  for (size_t i = 0; i < r->n_points; i++) {
+    const struct iov_point_summary *p = &r->points[i];
+    /* A request/response point moves bytes both ways and its receiver
+     * counts both, so Gbit/s would mislead there: it shows trans/s, and a
+     * stream point shows Gbit/s.  Without a window neither was measured. */
+    bool rr = p->has_latency || p->transactions > 0;
+    bool measured = p->window_s > 0;
+    bool lat = p->lat_count > 0;
+    char idx[16];
+
+    /* 1-based, as coord numbers points while it runs them. */
+    snprintf(idx, sizeof(idx), "%u", p->idx + 1);
+    put_cell(f, idx, W_IDX, true);
+    fputc(' ', f);
+    put_cell(f, p->test, W_TEST, false);
+    fputc(' ', f);
+    put_cell(f, p->sweep, W_SWEEP, false);
+    fputc(' ', f);
+    put_cell(f, p->status, W_STATUS, false);
+    put_num(f, true, measured && !rr ? p->gbps : NAN, 2, W_GBPS);
+    put_num(f, true, measured && rr ? p->tps : NAN, 0, W_TPS);
+    put_num(f, lat, p->lat_p50_us, 1, W_LAT);
+    put_num(f, lat, p->lat_p90_us, 1, W_LAT);
+    put_num(f, lat, p->lat_p99_us, 1, W_LAT);
+    put_num(f, lat, p->lat_p999_us, 1, W_LAT);
+    put_num(f, lat, p->lat_max_us, 1, W_LAT);
+    fputc('\n', f);
+    if (!p->status || strcmp(p->status, "ok") != 0)
+      any_failed = true;
+  }
+
+  if (any_failed)
+    fputc('\n', f);
+  for (size_t i = 0; i < r->n_points; i++) {
+    const struct iov_point_summary *p = &r->points[i];
+    const char *e = p->error ? p->error : "(no error recorded)";
+
+    if (p->status && strcmp(p->status, "ok") == 0)
+      continue;
+    fprintf(f, "point %u ", p->idx + 1);
+    put_str(f, p->test);
+    if (p->sweep && *p->sweep) {
+      fputc(' ', f);
+      put_str(f, p->sweep);
+    }
+    fputs(": ", f);
+    put_str(f, p->status ? p->status : "?");
+    fputs(": ", f);
+    put_str(f, e);
+    fputc('\n', f);
+  }
+  if (r->error) {
+    fputs("run error: ", f);
+    put_str(f, r->error);
+    fputc('\n', f);
+  }
+}
+
+/* JSON.  jansson refuses NaN and infinities (json_real returns NULL), so
+ * every double goes through json_num(); json_object_set_new() takes the
+ * value even when it fails, so every set is made and its result and'ed. */
+
+static json_t *json_num(double v) {
+  return isfinite(v) ? json_real(v) : json_null();
+}
+
+static json_t *json_u64(uint64_t v) {
+  return v <= (uint64_t)INT64_MAX ? json_integer((json_int_t)v) : json_real((double)v);
+}
+
+/* NULL becomes null.  Text that is not UTF-8 (an error string from a
+ * peer) is kept readable with '?' for every byte above ASCII rather than
+ * dropped. */
+static json_t *json_str(const char *s) {
+  json_t *j;
+  char *copy;
+
+  if (!s)
+    return json_null();
+  j = json_string(s);
+  if (j)
+    return j;
+  copy = strdup(s);
+  if (!copy)
+    return NULL;
+  for (char *q = copy; *q; q++)
+    if ((unsigned char)*q >= 0x80)
+      *q = '?';
+  j = json_string(copy);
+  free(copy);
+  return j;
+}
+
+static bool set(json_t *o, const char *key, json_t *v) {
+  return json_object_set_new(o, key, v) == 0;
+}
+
+static json_t *point_json(const struct iov_point_summary *p) {
+  json_t *o = json_object(), *spf = json_object(), *lat;
+  bool ok = o && spf;
+
+  ok &= set(spf, "min", json_u64(p->samples_min));
+  ok &= set(spf, "max", json_u64(p->samples_max));
+
+  if (p->has_latency) {
+    lat = json_object();
+    ok &= lat != NULL;
+    ok &= set(lat, "count", json_u64(p->lat_count));
+    ok &= set(lat, "mean", json_num(p->lat_mean_us));
+    ok &= set(lat, "p50", json_num(p->lat_p50_us));
+    ok &= set(lat, "p90", json_num(p->lat_p90_us));
+    ok &= set(lat, "p99", json_num(p->lat_p99_us));
+    ok &= set(lat, "p99_9", json_num(p->lat_p999_us));
+    ok &= set(lat, "max", json_num(p->lat_max_us));
+  } else {
+    lat = json_null();
+  }
+
+  ok &= set(o, "index", json_u64(p->idx));
+  ok &= set(o, "test", json_str(p->test));
+  ok &= set(o, "sweep", json_str(p->sweep));
+  ok &= set(o, "workload", json_str(p->workload));
+  ok &= set(o, "status", json_str(p->status));
+  ok &= set(o, "error", json_str(p->error));
+  ok &= set(o, "duration_ns", json_u64(p->duration_ns));
+  ok &= set(o, "flows", json_u64(p->flows));
+  ok &= set(o, "rx_bytes", json_u64(p->rx_bytes));
+  ok &= set(o, "tx_bytes", json_u64(p->tx_bytes));
+  ok &= set(o, "transactions", json_u64(p->transactions));
+  ok &= set(o, "window_s", json_num(p->window_s));
+  ok &= set(o, "gbps", json_num(p->gbps));
+  ok &= set(o, "tps", json_num(p->tps));
+  ok &= set(o, "samples_per_flow", spf);
+  ok &= set(o, "latency_us", lat);
+  if (!ok) {
+    json_decref(o);
+    return NULL;
+  }
+  return o;
+}
+
+int iov_report_print_json(const struct iov_report *r, FILE *f) {
+  json_t *root = json_object(), *run = json_object(), *points = json_array();
+  bool ok = root && run && points;
+  int ret = 0;
+
+  if (!r || !f) {
+    ok = false;
+    ret = -EINVAL;
+  }
+  if (ok) {
+    ok &= set(run, "uuid", json_str(r->uuid));
+    ok &= set(run, "plan", json_str(r->plan_path));
+    ok &= set(run, "status", json_str(r->status));
+    ok &= set(run, "error", json_str(r->error));
+    ok &= set(run, "started_ns", json_u64(r->started_ns));
+    ok &= set(run, "ended_ns", r->ended_ns ? json_u64(r->ended_ns) : json_null());
+    for (size_t i = 0; ok && i < r->n_points; i++)
+      ok &= json_array_append_new(points, point_json(&r->points[i])) == 0;
+  }
+  if (ok) {
+    /* root takes both, so they are not decref'd again below. */
+    ok &= set(root, "run", run);
+    run = NULL;
+    ok &= set(root, "points", points);
+    points = NULL;
+  }
+  if (!ok && ret == 0)
+    ret = -ENOMEM;
+  /* 15 significant digits (DBL_DIG): a measured 500.735 us prints as
+   * such, not as jansson's default 17-digit 500.73500000000001. */
+  if (ok && (json_dumpf(root, f, JSON_INDENT(2) | JSON_REAL_PRECISION(15)) < 0 || fputc('\n', f) == EOF))
+    ret = -EIO;
+  json_decref(root);
+  json_decref(run);
+  json_decref(points);
+  return ret;
+}

@@ -1,0 +1,62 @@
+/* Reports from a stored run: the table `coord run` prints at the end and
+ * `coord report RUN` prints again, and the same as JSON (jansson). */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "results.h"
+
+/* Summary of one test point, computed from the database only. */
+struct iov_point_summary {
+  int64_t point;
+  unsigned idx;
+  char *test, *sweep, *workload, *status, *error; /* owned */
+  uint64_t duration_ns;
+  unsigned flows;          /* flows of the sender */
+  uint64_t rx_bytes;       /* receiver side, all flows */
+  uint64_t tx_bytes;       /* sender side, all flows */
+  uint64_t transactions;   /* sender side, all flows */
+  double window_s;         /* measured window: latest flow end - earliest flow start (receiver side, else sender) */
+  double gbps;             /* rx_bytes * 8 / window_s / 1e9 (0 if no window) */
+  double tps;              /* transactions / window_s */
+  uint64_t samples_min, samples_max; /* samples per flow, over all flows */
+  /* Latency from the seq-0 histograms of the sender flows, merged: the
+   * values are NaN when lat_count is 0.  has_latency says that some sender
+   * flow stored a histogram at all (a latency workload), which tells "no
+   * transaction completed" (true, count 0) from "not measured" (false). */
+  bool has_latency;
+  uint64_t lat_count;
+  double lat_mean_us;
+  double lat_p50_us, lat_p90_us, lat_p99_us, lat_p999_us, lat_max_us; /* merged sender histograms */
+};
+
+struct iov_report {
+  char *uuid, *plan_path, *status, *error; /* owned; NULL where the row has NULL */
+  uint64_t started_ns, ended_ns;           /* ended_ns 0 while the run is open */
+  struct iov_point_summary *points;
+  size_t n_points;
+};
+
+/* Read every point of the (only / latest) run in db, in index order, as
+ * of one commit (one read transaction, unless the caller has one open).
+ * A flow's window counts only if its result has a start and an end not
+ * before it.  Caller owns *ret; free with iov_report_free().  Returns 0,
+ * -ENOENT if the database holds no run, -ENOMEM, or -IOV_E_DB (reason in
+ * iov_db_errmsg()). */
+int iov_report_load(struct iov_db *db, struct iov_report **ret);
+struct iov_report *iov_report_free(struct iov_report *r);
+/* Fixed-width text table, one row per point: idx + 1 (coord's numbering
+ * while it runs), test, sweep (its middle cut if too long), status,
+ * Gbit/s, trans/s, latency p50/p90/p99/p99.9/max in microseconds
+ * (1 decimal), after a line naming the run.  A point with transactions or
+ * latency shows trans/s and "-" for Gbit/s (its receiver counts bytes of
+ * both directions); any other shows Gbit/s and "-" for trans/s; both are
+ * "-" without a window.  Latency columns are blank without latency.
+ * Below the table, one line per point not 'ok' with its error. */
+void iov_report_print_table(const struct iov_report *r, FILE *f);
+/* JSON document {"run":{...},"points":[{...}]} written with jansson;
+ * NaN/inf never written (null instead); "latency_us" is null unless
+ * has_latency.  Returns 0, -ENOMEM, or -EIO if writing to f failed. */
+int iov_report_print_json(const struct iov_report *r, FILE *f);

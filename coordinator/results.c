@@ -1,0 +1,885 @@
+/* The results database; see results.h for the tables, the transaction
+ * model and the error convention. */
+#include "results.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <sqlite3.h>
+
+#include "err.h"
+#include "log.h"
+#include "macro.h"
+
+#ifndef IOV_VERSION
+#define IOV_VERSION "unknown"
+#endif
+
+#define SCHEMA_VERSION 1
+#define STR_(x) #x
+#define STR(x) STR_(x)
+/* Long enough to ride out a checkpoint or a reader taking its snapshot,
+ * short enough that a wedged peer is reported rather than waited on. */
+#define BUSY_TIMEOUT_MS 5000
+
+/* The whole schema, idempotent.  Samples and histograms are looked up by
+ * flow, which is the first column of their primary keys (WITHOUT ROWID
+ * tables are stored in key order), so those keys are the sample(flow_id)
+ * and histogram(flow_id) indexes; flow needs its own on point_id. */
+static const char schema_sql[] =
+    "CREATE TABLE IF NOT EXISTS meta (\n"
+    "  key TEXT PRIMARY KEY NOT NULL,\n"
+    "  value INTEGER NOT NULL\n"
+    ");\n"
+    "CREATE TABLE IF NOT EXISTS run (\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  uuid TEXT NOT NULL UNIQUE,\n"
+    "  plan_path TEXT,\n"
+    "  plan_text TEXT,\n"
+    "  version TEXT NOT NULL,\n"
+    "  started_ns INTEGER NOT NULL,\n"
+    "  ended_ns INTEGER,\n"
+    "  status TEXT NOT NULL,\n"
+    "  error TEXT\n"
+    ");\n"
+    "CREATE TABLE IF NOT EXISTS agent (\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  run_id INTEGER NOT NULL REFERENCES run(id),\n"
+    "  name TEXT NOT NULL,\n"
+    "  endpoint TEXT,\n"
+    "  identity TEXT,\n"
+    "  inventory_json TEXT,\n"
+    "  UNIQUE (run_id, name)\n"
+    ");\n"
+    "CREATE TABLE IF NOT EXISTS point (\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  run_id INTEGER NOT NULL REFERENCES run(id),\n"
+    "  idx INTEGER NOT NULL,\n"
+    "  test TEXT NOT NULL,\n"
+    "  sweep TEXT,\n"
+    "  workload TEXT,\n"
+    "  params_json TEXT,\n"
+    "  status TEXT NOT NULL CHECK (status IN ('running', 'ok', 'failed')),\n"
+    "  error TEXT,\n"
+    "  start_ns INTEGER,\n"
+    "  duration_ns INTEGER,\n"
+    "  sample_interval_ns INTEGER,\n"
+    "  UNIQUE (run_id, idx)\n"
+    ");\n"
+    "CREATE TABLE IF NOT EXISTS flow (\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  point_id INTEGER NOT NULL REFERENCES point(id),\n"
+    "  agent_id INTEGER NOT NULL REFERENCES agent(id),\n"
+    "  role TEXT NOT NULL CHECK (role IN ('sender', 'receiver')),\n"
+    "  idx INTEGER NOT NULL\n"
+    ");\n"
+    "CREATE INDEX IF NOT EXISTS flow_point ON flow(point_id);\n"
+    "CREATE TABLE IF NOT EXISTS sample (\n"
+    "  flow_id INTEGER NOT NULL REFERENCES flow(id),\n"
+    "  seq INTEGER NOT NULL CHECK (seq > 0),\n"
+    "  t_start_ns INTEGER NOT NULL,\n"
+    "  t_end_ns INTEGER NOT NULL,\n"
+    "  bytes INTEGER NOT NULL,\n"
+    "  messages INTEGER NOT NULL,\n"
+    "  transactions INTEGER NOT NULL,\n"
+    "  PRIMARY KEY (flow_id, seq)\n"
+    ") WITHOUT ROWID;\n"
+    "CREATE TABLE IF NOT EXISTS result (\n"
+    "  flow_id INTEGER PRIMARY KEY REFERENCES flow(id),\n"
+    "  bytes INTEGER NOT NULL,\n"
+    "  messages INTEGER NOT NULL,\n"
+    "  transactions INTEGER NOT NULL,\n"
+    "  t_start_ns INTEGER NOT NULL,\n"
+    "  t_end_ns INTEGER NOT NULL,\n"
+    "  samples INTEGER NOT NULL,\n"
+    "  error INTEGER NOT NULL,\n"
+    "  error_text TEXT\n"
+    ");\n"
+    "CREATE TABLE IF NOT EXISTS histogram (\n"
+    "  flow_id INTEGER NOT NULL REFERENCES flow(id),\n"
+    "  seq INTEGER NOT NULL,\n"
+    "  bucket INTEGER NOT NULL,\n"
+    "  count INTEGER NOT NULL CHECK (count <> 0),\n"
+    "  PRIMARY KEY (flow_id, seq, bucket)\n"
+    ") WITHOUT ROWID;\n"
+    "CREATE TABLE IF NOT EXISTS histogram_summary (\n"
+    "  flow_id INTEGER NOT NULL REFERENCES flow(id),\n"
+    "  seq INTEGER NOT NULL,\n"
+    "  count INTEGER NOT NULL,\n"
+    "  min_ns INTEGER,\n"
+    "  max_ns INTEGER,\n"
+    "  sum_ns INTEGER NOT NULL,\n"
+    "  overflow INTEGER NOT NULL,\n"
+    "  PRIMARY KEY (flow_id, seq)\n"
+    ") WITHOUT ROWID;\n";
+
+/* Cached statements, prepared on first use and reset after each. */
+enum stmt_id {
+  ST_BEGIN,
+  ST_COMMIT,
+  ST_ROLLBACK,
+  ST_SAVEPOINT,
+  ST_RELEASE,
+  ST_ROLLBACK_TO,
+  ST_RUN_INSERT,
+  ST_RUN_END,
+  ST_AGENT_INSERT,
+  ST_POINT_INSERT,
+  ST_POINT_START,
+  ST_POINT_END,
+  ST_FLOW_INSERT,
+  ST_SAMPLE_INSERT,
+  ST_RESULT_INSERT,
+  ST_HSUM_INSERT,
+  ST_HBUCKET_INSERT,
+  ST_HSUM_SELECT,
+  ST_HBUCKET_SELECT,
+  _ST_MAX,
+};
+
+static const char *const stmt_sql[_ST_MAX] = {
+  [ST_BEGIN] = "BEGIN IMMEDIATE",
+  [ST_COMMIT] = "COMMIT",
+  [ST_ROLLBACK] = "ROLLBACK",
+  [ST_SAVEPOINT] = "SAVEPOINT iov_record",
+  [ST_RELEASE] = "RELEASE iov_record",
+  [ST_ROLLBACK_TO] = "ROLLBACK TO iov_record",
+  [ST_RUN_INSERT] = "INSERT INTO run (uuid, plan_path, plan_text, version, started_ns, status)"
+                    " VALUES (?1, ?2, ?3, ?4, ?5, 'running')",
+  [ST_RUN_END] = "UPDATE run SET status = ?2, error = ?3, ended_ns = ?4 WHERE id = ?1",
+  [ST_AGENT_INSERT] = "INSERT INTO agent (run_id, name, endpoint, identity, inventory_json)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5)",
+  [ST_POINT_INSERT] = "INSERT INTO point (run_id, idx, test, sweep, workload, params_json, status,"
+                      " duration_ns, sample_interval_ns)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running', ?7, ?8)",
+  [ST_POINT_START] = "UPDATE point SET start_ns = ?2 WHERE id = ?1",
+  [ST_POINT_END] = "UPDATE point SET status = ?2, error = ?3 WHERE id = ?1",
+  [ST_FLOW_INSERT] = "INSERT INTO flow (point_id, agent_id, role, idx) VALUES (?1, ?2, ?3, ?4)",
+  [ST_SAMPLE_INSERT] = "INSERT INTO sample (flow_id, seq, t_start_ns, t_end_ns, bytes, messages,"
+                       " transactions) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+  [ST_RESULT_INSERT] = "INSERT INTO result (flow_id, bytes, messages, transactions, t_start_ns,"
+                       " t_end_ns, samples, error, error_text)"
+                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+  [ST_HSUM_INSERT] = "INSERT INTO histogram_summary (flow_id, seq, count, min_ns, max_ns, sum_ns,"
+                     " overflow) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+  [ST_HBUCKET_INSERT] = "INSERT INTO histogram (flow_id, seq, bucket, count) VALUES (?1, ?2, ?3, ?4)",
+  [ST_HSUM_SELECT] = "SELECT count, min_ns, max_ns, sum_ns, overflow FROM histogram_summary"
+                     " WHERE flow_id = ?1 AND seq = ?2",
+  [ST_HBUCKET_SELECT] = "SELECT bucket, count FROM histogram WHERE flow_id = ?1 AND seq = ?2",
+};
+
+struct iov_db {
+  sqlite3 *db;
+  bool readonly;
+  bool hist_layout_ok; /* the file's bucket layout is this build's */
+  sqlite3_stmt *stmt[_ST_MAX];
+  /* Fixed size on purpose: failures are reported with snprintf, which
+   * truncates a long message instead of failing. */
+  char err[512];
+};
+
+static const char *const point_status_table[_IOV_POINT_STATUS_MAX] = {
+  [IOV_POINT_RUNNING] = "running",
+  [IOV_POINT_OK] = "ok",
+  [IOV_POINT_FAILED] = "failed",
+};
+
+const char *iov_point_status_to_string(enum iov_point_status s) {
+  if (s < 0 || s >= _IOV_POINT_STATUS_MAX)
+    return NULL;
+  return point_status_table[s];
+}
+
+enum iov_point_status iov_point_status_from_string(const char *s) {
+  if (!s)
+    return _IOV_POINT_STATUS_INVALID;
+  for (int i = 0; i < _IOV_POINT_STATUS_MAX; i++)
+    if (strcmp(point_status_table[i], s) == 0)
+      return (enum iov_point_status)i;
+  return _IOV_POINT_STATUS_INVALID;
+}
+
+/* Error recording.  Every failure of SQLite goes through db_fail(), which
+ * keeps what we were doing and SQLite's text together. */
+static int db_failf(struct iov_db *db, const char *fmt, ...) _printf_(2, 3);
+static int db_failf(struct iov_db *db, const char *fmt, ...) {
+  va_list ap;
+
+  va_start(ap, fmt);
+  vsnprintf(db->err, sizeof(db->err), fmt, ap);
+  va_end(ap);
+  iov_debug(IOV_DBG_DB, "results db: %s", db->err);
+  return -IOV_E_DB;
+}
+
+static int db_fail(struct iov_db *db, const char *what) {
+  return db_failf(db, "%s: %s", what, db->db ? sqlite3_errmsg(db->db) : "out of memory");
+}
+
+struct sqlite3 *iov__db_sqlite(struct iov_db *db) {
+  return db->db;
+}
+
+int iov__db_fail(struct iov_db *db, const char *what) {
+  return db_fail(db, what);
+}
+
+const char *iov_db_errmsg(const struct iov_db *db) {
+  return db ? db->err : "no database";
+}
+
+/* Statements.  The pattern is: stmt_get, bind, step, then stmt_done
+ * whatever happened, so that the statement is ready for the next use and
+ * holds no pointer to the caller's strings; db_fail() comes before
+ * stmt_done, while SQLite's message is surely the step's. */
+static int stmt_get(struct iov_db *db, enum stmt_id id, sqlite3_stmt **ret) {
+  if (!db->stmt[id] &&
+      sqlite3_prepare_v3(db->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &db->stmt[id], NULL) !=
+          SQLITE_OK) {
+    db->stmt[id] = NULL;
+    return db_fail(db, stmt_sql[id]);
+  }
+  *ret = db->stmt[id];
+  return 0;
+}
+
+static void stmt_done(sqlite3_stmt *st) {
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+}
+
+/* Step a statement that returns no rows, then reset it. */
+static int stmt_run(struct iov_db *db, sqlite3_stmt *st, const char *what) {
+  int r = 0;
+
+  if (sqlite3_step(st) != SQLITE_DONE)
+    r = db_fail(db, what);
+  stmt_done(st);
+  return r;
+}
+
+static int exec_id(struct iov_db *db, enum stmt_id id) {
+  sqlite3_stmt *st = NULL;
+  int r = stmt_get(db, id, &st);
+
+  return r < 0 ? r : stmt_run(db, st, stmt_sql[id]);
+}
+
+/* Undo without touching db->err, which holds the failure that made us
+ * undo.  A failing rollback leaves nothing better to do. */
+static void exec_quiet(struct iov_db *db, enum stmt_id id) {
+  sqlite3_stmt *st = NULL;
+  char saved[sizeof(db->err)];
+
+  memcpy(saved, db->err, sizeof(saved));
+  if (stmt_get(db, id, &st) == 0) {
+    (void)sqlite3_step(st);
+    stmt_done(st);
+  }
+  memcpy(db->err, saved, sizeof(saved));
+}
+
+/* Bind helpers: each returns SQLite's code, so a list of them can be
+ * joined with ||.  Strings are SQLITE_STATIC: every statement is stepped
+ * and its bindings cleared before the caller's strings can go away. */
+static int bind_text(sqlite3_stmt *st, int i, const char *s) {
+  return s ? sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
+}
+
+static int bind_i64(sqlite3_stmt *st, int i, int64_t v) {
+  return sqlite3_bind_int64(st, i, v);
+}
+
+/* Two's complement, see results.h. */
+static int bind_u64(sqlite3_stmt *st, int i, uint64_t v) {
+  return sqlite3_bind_int64(st, i, (sqlite3_int64)v);
+}
+
+static uint64_t column_u64(sqlite3_stmt *st, int i) {
+  return (uint64_t)sqlite3_column_int64(st, i);
+}
+
+static int bind_fail(struct iov_db *db, sqlite3_stmt *st, const char *what) {
+  int r = db_fail(db, what);
+
+  stmt_done(st);
+  return r;
+}
+
+/* Opening. */
+
+static int read_user_version(struct iov_db *db, int *ret) {
+  sqlite3_stmt *st = NULL;
+  int r = 0;
+
+  if (sqlite3_prepare_v2(db->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+    return db_fail(db, "read user_version");
+  if (sqlite3_step(st) == SQLITE_ROW)
+    *ret = sqlite3_column_int(st, 0);
+  else
+    r = db_fail(db, "read user_version");
+  sqlite3_finalize(st);
+  return r;
+}
+
+/* Refuse a schema from the future before writing anything to the file:
+ * an older build must not change a newer one's database. */
+static int check_version(struct iov_db *db, bool need_schema) {
+  int v = 0, r;
+
+  r = read_user_version(db, &v);
+  if (r < 0)
+    return r;
+  if (v > SCHEMA_VERSION)
+    return db_failf(db,
+                    "schema version %d is newer than the version %d this build of iovbench "
+                    "understands; read it with a newer iovbench",
+                    v, SCHEMA_VERSION);
+  if (v < 0 || (need_schema && v != SCHEMA_VERSION))
+    return db_failf(db, "not an iovbench results database (schema version %d)", v);
+  return 0;
+}
+
+/* For constant SQL only: nothing is bound. */
+static int exec_sql(struct iov_db *db, const char *what, const char *sql) {
+  char *msg = NULL;
+  int r = 0;
+
+  if (sqlite3_exec(db->db, sql, NULL, NULL, &msg) != SQLITE_OK)
+    r = db_failf(db, "%s: %s", what, msg ? msg : sqlite3_errmsg(db->db));
+  sqlite3_free(msg);
+  return r;
+}
+
+static int set_wal(struct iov_db *db) {
+  sqlite3_stmt *st = NULL;
+  const unsigned char *mode;
+  int r = 0;
+
+  if (sqlite3_prepare_v2(db->db, "PRAGMA journal_mode = WAL", -1, &st, NULL) != SQLITE_OK)
+    return db_fail(db, "PRAGMA journal_mode");
+  if (sqlite3_step(st) != SQLITE_ROW) {
+    r = db_fail(db, "PRAGMA journal_mode");
+  } else {
+    /* SQLite answers with the mode it is in.  Anything but WAL means the
+     * file system cannot share memory, and the one-commit-per-point
+     * design would block readers during a run: refuse. */
+    mode = sqlite3_column_text(st, 0);
+    if (!mode || strcmp((const char *)mode, "wal") != 0)
+      r = db_failf(db, "cannot switch to WAL journal mode (still '%s')",
+                   mode ? (const char *)mode : "?");
+  }
+  sqlite3_finalize(st);
+  return r;
+}
+
+static int meta_put(struct iov_db *db, const char *key, int64_t value) {
+  sqlite3_stmt *st = NULL;
+  int r;
+
+  if (sqlite3_prepare_v2(db->db, "INSERT OR IGNORE INTO meta (key, value) VALUES (?1, ?2)", -1, &st,
+                         NULL) != SQLITE_OK)
+    return db_fail(db, "prepare meta insert");
+  if (bind_text(st, 1, key) || bind_i64(st, 2, value))
+    r = db_fail(db, "bind meta");
+  else
+    r = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(db, "insert meta");
+  sqlite3_finalize(st);
+  return r;
+}
+
+/* Returns 1 if key has value, 0 if not or absent. */
+static int meta_check(struct iov_db *db, const char *key, int64_t value) {
+  sqlite3_stmt *st = NULL;
+  int r, rc;
+
+  if (sqlite3_prepare_v2(db->db, "SELECT value FROM meta WHERE key = ?1", -1, &st, NULL) != SQLITE_OK)
+    return db_fail(db, "prepare meta select");
+  if (bind_text(st, 1, key)) {
+    r = db_fail(db, "bind meta");
+  } else {
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+      r = sqlite3_column_int64(st, 0) == value;
+    else if (rc == SQLITE_DONE)
+      r = 0;
+    else
+      r = db_fail(db, "read meta");
+  }
+  sqlite3_finalize(st);
+  return r;
+}
+
+static int check_layout(struct iov_db *db) {
+  int a, b;
+
+  a = meta_check(db, "hist_sub_bits", IOV_HIST_SUB_BITS);
+  if (a < 0)
+    return a;
+  b = meta_check(db, "hist_max_bits", IOV_HIST_MAX_BITS);
+  if (b < 0)
+    return b;
+  db->hist_layout_ok = a && b;
+  if (!db->hist_layout_ok && !db->readonly)
+    return db_failf(db, "histogram layout of the database differs from this build's (%d sub-bits, "
+                        "%d max bits); write to a new database",
+                    IOV_HIST_SUB_BITS, IOV_HIST_MAX_BITS);
+  return 0;
+}
+
+/* Pragmas, then the schema in one transaction, so that a second writer
+ * racing on a new file either sees none of it or all of it. */
+static int setup_rw(struct iov_db *db) {
+  int r;
+
+  r = exec_sql(db, "enable foreign keys", "PRAGMA foreign_keys = ON");
+  if (r < 0)
+    return r;
+  r = set_wal(db);
+  if (r < 0)
+    return r;
+  r = exec_sql(db, "set synchronous", "PRAGMA synchronous = NORMAL");
+  if (r < 0)
+    return r;
+  r = exec_sql(db, "begin schema transaction", "BEGIN IMMEDIATE");
+  if (r < 0)
+    return r;
+  r = check_version(db, false);
+  if (r >= 0)
+    r = exec_sql(db, "create schema", schema_sql);
+  if (r >= 0)
+    r = meta_put(db, "hist_sub_bits", IOV_HIST_SUB_BITS);
+  if (r >= 0)
+    r = meta_put(db, "hist_max_bits", IOV_HIST_MAX_BITS);
+  if (r >= 0)
+    r = exec_sql(db, "set user_version", "PRAGMA user_version = " STR(SCHEMA_VERSION));
+  if (r >= 0)
+    r = exec_sql(db, "commit schema", "COMMIT");
+  if (r < 0)
+    exec_quiet(db, ST_ROLLBACK);
+  return r;
+}
+
+int iov_db_open_full(const char *path, bool readonly, struct iov_db **ret, char **reterr_msg) {
+  struct iov_db *db;
+  struct stat st;
+  int r, flags;
+
+  if (!path || !ret)
+    return -EINVAL;
+  /* SQLite's "unable to open database file" would hide the reason. */
+  if (readonly && stat(path, &st) < 0)
+    return -errno;
+
+  db = calloc(1, sizeof(*db));
+  if (!db)
+    return -ENOMEM;
+  db->readonly = readonly;
+  /* SQLite opens its files O_CLOEXEC. */
+  flags = readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+  if (sqlite3_open_v2(path, &db->db, flags, NULL) != SQLITE_OK) {
+    r = db_fail(db, "open");
+    goto fail;
+  }
+  sqlite3_extended_result_codes(db->db, 1);
+  sqlite3_busy_timeout(db->db, BUSY_TIMEOUT_MS);
+
+  r = check_version(db, readonly);
+  if (r < 0)
+    goto fail;
+  if (!readonly) {
+    r = setup_rw(db);
+    if (r < 0)
+      goto fail;
+  }
+  r = check_layout(db);
+  if (r < 0)
+    goto fail;
+
+  *ret = db;
+  return 0;
+
+fail:
+  if (reterr_msg)
+    *reterr_msg = strdup(db->err);
+  iov_db_close(db);
+  return r;
+}
+
+int iov_db_open(const char *path, struct iov_db **ret) {
+  return iov_db_open_full(path, false, ret, NULL);
+}
+
+int iov_db_open_readonly(const char *path, struct iov_db **ret) {
+  return iov_db_open_full(path, true, ret, NULL);
+}
+
+struct iov_db *iov_db_close(struct iov_db *db) {
+  if (!db)
+    return NULL;
+  for (unsigned i = 0; i < _ST_MAX; i++)
+    sqlite3_finalize(db->stmt[i]);
+  /* An open transaction is rolled back here (see results.h).  close_v2
+   * so that a statement leaked by report.c cannot keep us from freeing. */
+  sqlite3_close_v2(db->db);
+  free(db);
+  return NULL;
+}
+
+/* Runs and agents. */
+
+int iov_db_run_begin(struct iov_db *db, const char *uuid, const char *plan_path, const char *plan_text,
+                     uint64_t started_ns, int64_t *ret_run) {
+  sqlite3_stmt *st = NULL;
+  int r;
+
+  if (!db || !uuid || !ret_run)
+    return -EINVAL;
+  r = stmt_get(db, ST_RUN_INSERT, &st);
+  if (r < 0)
+    return r;
+  if (bind_text(st, 1, uuid) || bind_text(st, 2, plan_path) || bind_text(st, 3, plan_text) ||
+      bind_text(st, 4, IOV_VERSION) || bind_u64(st, 5, started_ns))
+    return bind_fail(db, st, "bind run");
+  r = stmt_run(db, st, "insert run");
+  if (r < 0)
+    return r;
+  *ret_run = sqlite3_last_insert_rowid(db->db);
+  return 0;
+}
+
+int iov_db_run_end(struct iov_db *db, int64_t run, const char *status, const char *error,
+                   uint64_t ended_ns) {
+  sqlite3_stmt *st = NULL;
+  int r;
+
+  if (!db || !status)
+    return -EINVAL;
+  r = stmt_get(db, ST_RUN_END, &st);
+  if (r < 0)
+    return r;
+  if (bind_i64(st, 1, run) || bind_text(st, 2, status) || bind_text(st, 3, error) ||
+      bind_u64(st, 4, ended_ns))
+    return bind_fail(db, st, "bind run end");
+  r = stmt_run(db, st, "update run");
+  if (r < 0)
+    return r;
+  return sqlite3_changes(db->db) == 1 ? 0 : -ENOENT;
+}
+
+int iov_db_agent_add(struct iov_db *db, int64_t run, const char *name, const char *endpoint,
+                     const char *identity, const char *inventory_json, int64_t *ret_agent) {
+  sqlite3_stmt *st = NULL;
+  int r;
+
+  if (!db || !name || !ret_agent)
+    return -EINVAL;
+  r = stmt_get(db, ST_AGENT_INSERT, &st);
+  if (r < 0)
+    return r;
+  if (bind_i64(st, 1, run) || bind_text(st, 2, name) || bind_text(st, 3, endpoint) ||
+      bind_text(st, 4, identity) || bind_text(st, 5, inventory_json))
+    return bind_fail(db, st, "bind agent");
+  r = stmt_run(db, st, "insert agent");
+  if (r < 0)
+    return r;
+  *ret_agent = sqlite3_last_insert_rowid(db->db);
+  return 0;
+}
+
+/* Points: one transaction each. */
+
+int iov_db_point_begin(struct iov_db *db, int64_t run, const struct iov_db_point *p, int64_t *ret_point) {
+  sqlite3_stmt *st = NULL;
+  int r;
+
+  if (!db || !p || !p->test || !ret_point)
+    return -EINVAL;
+  if (!sqlite3_get_autocommit(db->db))
+    return db_failf(db, "cannot begin point %u: a transaction is already open", p->idx);
+  r = exec_id(db, ST_BEGIN);
+  if (r < 0)
+    return r;
+  r = stmt_get(db, ST_POINT_INSERT, &st);
+  if (r < 0)
+    goto fail;
+  if (bind_i64(st, 1, run) || bind_i64(st, 2, p->idx) || bind_text(st, 3, p->test) ||
+      bind_text(st, 4, p->sweep) || bind_text(st, 5, p->workload) || bind_text(st, 6, p->params_json) ||
+      bind_u64(st, 7, p->duration_ns) || bind_u64(st, 8, p->sample_interval_ns)) {
+    r = bind_fail(db, st, "bind point");
+    goto fail;
+  }
+  r = stmt_run(db, st, "insert point");
+  if (r < 0)
+    goto fail;
+  *ret_point = sqlite3_last_insert_rowid(db->db);
+  return 0;
+
+fail:
+  exec_quiet(db, ST_ROLLBACK);
+  return r;
+}
+
+int iov_db_point_set_start(struct iov_db *db, int64_t point, uint64_t start_ns) {
+  sqlite3_stmt *st = NULL;
+  int r;
+
+  if (!db)
+    return -EINVAL;
+  r = stmt_get(db, ST_POINT_START, &st);
+  if (r < 0)
+    return r;
+  if (bind_i64(st, 1, point) || bind_u64(st, 2, start_ns))
+    return bind_fail(db, st, "bind point start");
+  r = stmt_run(db, st, "update point start");
+  if (r < 0)
+    return r;
+  return sqlite3_changes(db->db) == 1 ? 0 : -ENOENT;
+}
+
+static int need_transaction(struct iov_db *db, const char *what) {
+  if (sqlite3_get_autocommit(db->db))
+    return db_failf(db, "%s: no point transaction is open (never begun, or rolled back by SQLite "
+                        "after an error)",
+                    what);
+  return 0;
+}
+
+int iov_db_point_end(struct iov_db *db, int64_t point, enum iov_point_status status, const char *error) {
+  sqlite3_stmt *st = NULL;
+  int r;
+
+  if (!db || (status != IOV_POINT_OK && status != IOV_POINT_FAILED))
+    return -EINVAL;
+  r = need_transaction(db, "end point");
+  if (r < 0)
+    return r;
+  r = stmt_get(db, ST_POINT_END, &st);
+  if (r < 0)
+    return r;
+  if (bind_i64(st, 1, point) || bind_text(st, 2, iov_point_status_to_string(status)) ||
+      bind_text(st, 3, error))
+    return bind_fail(db, st, "bind point end");
+  r = stmt_run(db, st, "update point");
+  if (r < 0)
+    return r;
+  if (sqlite3_changes(db->db) != 1)
+    return -ENOENT;
+  return exec_id(db, ST_COMMIT);
+}
+
+/* Flows, samples, results and their histograms.  Each call is wrapped in
+ * a savepoint so that a failure half way (a constraint on the third of
+ * ten histogram rows) leaves the point's transaction as it was. */
+
+static int savepoint_begin(struct iov_db *db, const char *what) {
+  int r = need_transaction(db, what);
+
+  return r < 0 ? r : exec_id(db, ST_SAVEPOINT);
+}
+
+/* Release on success; on failure undo and release, keeping r. */
+static int savepoint_end(struct iov_db *db, int r) {
+  if (r >= 0)
+    return exec_id(db, ST_RELEASE);
+  /* If SQLite already rolled the whole transaction back, these fail, and
+   * the next call reports that no transaction is open. */
+  exec_quiet(db, ST_ROLLBACK_TO);
+  exec_quiet(db, ST_RELEASE);
+  return r;
+}
+
+int iov_db_flow_add(struct iov_db *db, int64_t point, int64_t agent, const char *role, unsigned idx,
+                    int64_t *ret_flow) {
+  sqlite3_stmt *st = NULL;
+  int r;
+
+  if (!db || !role || !ret_flow || (strcmp(role, "sender") != 0 && strcmp(role, "receiver") != 0))
+    return -EINVAL;
+  /* A single INSERT is atomic by itself: no savepoint needed. */
+  r = need_transaction(db, "add flow");
+  if (r < 0)
+    return r;
+  r = stmt_get(db, ST_FLOW_INSERT, &st);
+  if (r < 0)
+    return r;
+  if (bind_i64(st, 1, point) || bind_i64(st, 2, agent) || bind_text(st, 3, role) ||
+      bind_i64(st, 4, idx))
+    return bind_fail(db, st, "bind flow");
+  r = stmt_run(db, st, "insert flow");
+  if (r < 0)
+    return r;
+  *ret_flow = sqlite3_last_insert_rowid(db->db);
+  return 0;
+}
+
+static int hist_store(struct iov_db *db, int64_t flow, uint32_t seq, const struct iov_hist *h) {
+  sqlite3_stmt *st = NULL;
+  int r, rc;
+
+  if (!db->hist_layout_ok)
+    return db_failf(db, "histogram layout of the database differs from this build's");
+  r = stmt_get(db, ST_HSUM_INSERT, &st);
+  if (r < 0)
+    return r;
+  rc = bind_i64(st, 1, flow) || bind_i64(st, 2, seq) || bind_u64(st, 3, h->count) ||
+       (h->count ? bind_u64(st, 4, h->min) : sqlite3_bind_null(st, 4)) ||
+       (h->count ? bind_u64(st, 5, h->max) : sqlite3_bind_null(st, 5)) || bind_u64(st, 6, h->sum) ||
+       bind_u64(st, 7, h->overflow);
+  if (rc)
+    return bind_fail(db, st, "bind histogram summary");
+  r = stmt_run(db, st, "insert histogram summary");
+  if (r < 0)
+    return r;
+
+  r = stmt_get(db, ST_HBUCKET_INSERT, &st);
+  if (r < 0)
+    return r;
+  for (unsigned i = 0; i < IOV_HIST_BUCKETS; i++) {
+    if (h->buckets[i] == 0)
+      continue;
+    if (bind_i64(st, 1, flow) || bind_i64(st, 2, seq) || bind_i64(st, 3, i) ||
+        bind_u64(st, 4, h->buckets[i]))
+      return bind_fail(db, st, "bind histogram bucket");
+    r = stmt_run(db, st, "insert histogram bucket");
+    if (r < 0)
+      return r;
+  }
+  return 0;
+}
+
+int iov_db_sample_add(struct iov_db *db, int64_t flow, const struct iov_db_sample *s) {
+  sqlite3_stmt *st = NULL;
+  int r;
+
+  if (!db || !s || s->seq == 0)
+    return -EINVAL;
+  r = savepoint_begin(db, "add sample");
+  if (r < 0)
+    return r;
+  r = stmt_get(db, ST_SAMPLE_INSERT, &st);
+  if (r < 0)
+    goto out;
+  if (bind_i64(st, 1, flow) || bind_i64(st, 2, s->seq) || bind_u64(st, 3, s->t_start_ns) ||
+      bind_u64(st, 4, s->t_end_ns) || bind_u64(st, 5, s->bytes) || bind_u64(st, 6, s->messages) ||
+      bind_u64(st, 7, s->transactions)) {
+    r = bind_fail(db, st, "bind sample");
+    goto out;
+  }
+  r = stmt_run(db, st, "insert sample");
+  if (r >= 0 && s->hist)
+    r = hist_store(db, flow, s->seq, s->hist);
+out:
+  return savepoint_end(db, r);
+}
+
+int iov_db_result_add(struct iov_db *db, int64_t flow, const struct iov_db_result *res) {
+  sqlite3_stmt *st = NULL;
+  int r;
+
+  if (!db || !res)
+    return -EINVAL;
+  r = savepoint_begin(db, "add result");
+  if (r < 0)
+    return r;
+  r = stmt_get(db, ST_RESULT_INSERT, &st);
+  if (r < 0)
+    goto out;
+  if (bind_i64(st, 1, flow) || bind_u64(st, 2, res->bytes) || bind_u64(st, 3, res->messages) ||
+      bind_u64(st, 4, res->transactions) || bind_u64(st, 5, res->t_start_ns) ||
+      bind_u64(st, 6, res->t_end_ns) || bind_i64(st, 7, res->samples) || bind_i64(st, 8, res->error) ||
+      bind_text(st, 9, res->error_text)) {
+    r = bind_fail(db, st, "bind result");
+    goto out;
+  }
+  r = stmt_run(db, st, "insert result");
+  if (r >= 0 && res->hist)
+    r = hist_store(db, flow, 0, res->hist);
+out:
+  return savepoint_end(db, r);
+}
+
+/* Reading a histogram back. */
+
+static int hist_load_into(struct iov_db *db, int64_t flow, uint32_t seq, struct iov_hist *h) {
+  sqlite3_stmt *st = NULL;
+  uint64_t count, min, max, sum, overflow;
+  int r, rc;
+
+  r = stmt_get(db, ST_HSUM_SELECT, &st);
+  if (r < 0)
+    return r;
+  if (bind_i64(st, 1, flow) || bind_i64(st, 2, seq))
+    return bind_fail(db, st, "bind histogram summary");
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_DONE) {
+    stmt_done(st);
+    return -ENOENT;
+  }
+  if (rc != SQLITE_ROW)
+    return bind_fail(db, st, "read histogram summary");
+  count = column_u64(st, 0);
+  min = sqlite3_column_type(st, 1) == SQLITE_NULL ? UINT64_MAX : column_u64(st, 1);
+  max = sqlite3_column_type(st, 2) == SQLITE_NULL ? 0 : column_u64(st, 2);
+  sum = column_u64(st, 3);
+  overflow = column_u64(st, 4);
+  stmt_done(st);
+
+  r = stmt_get(db, ST_HBUCKET_SELECT, &st);
+  if (r < 0)
+    return r;
+  if (bind_i64(st, 1, flow) || bind_i64(st, 2, seq))
+    return bind_fail(db, st, "bind histogram");
+  iov_hist_init(h);
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    sqlite3_int64 bucket = sqlite3_column_int64(st, 0);
+    if (bucket < 0 || bucket >= IOV_HIST_BUCKETS ||
+        iov_hist_set_bucket(h, (unsigned)bucket, column_u64(st, 1)) < 0) {
+      stmt_done(st);
+      return db_failf(db, "histogram of flow %" PRId64 " seq %" PRIu32 ": bucket %lld out of range",
+                      flow, seq, (long long)bucket);
+    }
+  }
+  if (rc != SQLITE_DONE)
+    return bind_fail(db, st, "read histogram");
+  stmt_done(st);
+
+  if (h->count != count)
+    return db_failf(db, "histogram of flow %" PRId64 " seq %" PRIu32 ": buckets hold %" PRIu64
+                        " values, summary says %" PRIu64,
+                    flow, seq, h->count, count);
+  /* set_bucket() widened min and max to bucket bounds; the summary has
+   * the exact extremes. */
+  h->min = min;
+  h->max = max;
+  h->sum = sum;
+  h->overflow = overflow;
+  return 0;
+}
+
+int iov_db_hist_load(struct iov_db *db, int64_t flow, uint32_t seq, struct iov_hist *ret) {
+  struct iov_hist *h;
+  int r;
+
+  if (!db || !ret)
+    return -EINVAL;
+  if (!db->hist_layout_ok)
+    return db_failf(db, "histogram layout of the database differs from this build's (%d sub-bits, "
+                        "%d max bits)",
+                    IOV_HIST_SUB_BITS, IOV_HIST_MAX_BITS);
+  /* About 70 KiB: too big for the stack of a coroutine-ish caller, and
+   * ret must stay untouched on failure. */
+  h = malloc(sizeof(*h));
+  if (!h)
+    return -ENOMEM;
+  r = hist_load_into(db, flow, seq, h);
+  if (r >= 0)
+    memcpy(ret, h, sizeof(*h));
+  free(h);
+  return r;
+}

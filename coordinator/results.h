@@ -1,0 +1,149 @@
+/* The results database of one run: RUN_DIR/results.db (SQLite, WAL).
+ * One transaction per test point, so a crash loses at most the point in
+ * flight.  Schema version in PRAGMA user_version.
+ *
+ * Tables (see results.c for the exact schema):
+ *   meta(key, value)             histogram layout: hist_sub_bits, hist_max_bits
+ *   run(id, uuid, plan_path, plan_text, version, started_ns, ended_ns, status, error)
+ *   agent(id, run_id, name, endpoint, identity, inventory_json)
+ *   point(id, run_id, idx, test, sweep, workload, params_json, status, error,
+ *         start_ns, duration_ns, sample_interval_ns)
+ *   flow(id, point_id, agent_id, role, idx)
+ *   sample(flow_id, seq, t_start_ns, t_end_ns, bytes, messages, transactions)
+ *   result(flow_id, bytes, messages, transactions, t_start_ns, t_end_ns,
+ *          samples, error, error_text)
+ *   histogram(flow_id, seq, bucket, count)      seq 0 = the whole flow;
+ *                                               non-zero buckets only
+ *   histogram_summary(flow_id, seq, count, min_ns, max_ns, sum_ns, overflow)
+ *
+ * Unsigned 64-bit values are stored as SQLite's signed 64-bit integers
+ * (two's complement), so a value above INT64_MAX, in practice only a
+ * saturated histogram sum, reads back exactly through this API but looks
+ * negative to a plain SQL query.  The min and max of an empty histogram
+ * are stored as NULL.
+ *
+ * Errors: every function returns 0 (or a count) on success and a negative
+ * errno on failure: -EINVAL for bad arguments, -ENOMEM, and -IOV_E_DB when
+ * SQLite fails, with the reason in iov_db_errmsg().
+ *
+ * Threading: an iov_db is used by one thread at a time.  Any number of
+ * processes may read the file while one writes (WAL). */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "hist.h"
+
+struct iov_db;
+
+enum iov_point_status {
+  IOV_POINT_RUNNING,
+  IOV_POINT_OK,
+  IOV_POINT_FAILED,
+  _IOV_POINT_STATUS_MAX,
+  _IOV_POINT_STATUS_INVALID = -22,
+};
+/* "running", "ok", "failed"; NULL for anything else. */
+const char *iov_point_status_to_string(enum iov_point_status s);
+/* _IOV_POINT_STATUS_INVALID for NULL or an unknown name. */
+enum iov_point_status iov_point_status_from_string(const char *s);
+
+/* Open or create: WAL (refused with -IOV_E_DB if the file system cannot
+ * do it, since readers would then block the run), synchronous=NORMAL,
+ * foreign keys on, the schema created if absent.  Caller owns *ret;
+ * close with iov_db_close(). */
+int iov_db_open(const char *path, struct iov_db **ret);
+/* Open an existing database read-only (for report).  -ENOENT if the file
+ * does not exist. */
+int iov_db_open_readonly(const char *path, struct iov_db **ret);
+/* Either of the above, and on failure, if reterr_msg is not NULL, why it
+ * failed (SQLite's message, or why the schema was refused, e.g. a
+ * user_version newer than this build understands); caller owns it, free()
+ * it.  *reterr_msg stays NULL if that text could not be allocated or the
+ * failure was an errno (-ENOENT, -ENOMEM, -EINVAL).  A database whose
+ * schema is newer, or whose histogram layout differs from this build's
+ * (read-write only; read-only opens then fail in iov_db_hist_load()), is
+ * refused with -IOV_E_DB before anything is written to it. */
+int iov_db_open_full(const char *path, bool readonly, struct iov_db **ret, char **reterr_msg);
+/* Finalize the cached statements and close; accepts NULL, returns NULL.
+ * Every committed point is on disk (WAL, synchronous=NORMAL: durable
+ * across a crash of the process; a power loss may undo the last commits
+ * but never corrupts).  A transaction still open, i.e. a point begun but
+ * not ended, is rolled back by SQLite: the point in flight is lost, as
+ * the design accepts. */
+struct iov_db *iov_db_close(struct iov_db *db);
+/* Text of the last failure on db ("" if none): what was being done and
+ * SQLite's message.  Valid until the next call on db. */
+const char *iov_db_errmsg(const struct iov_db *db);
+
+/* Insert a run with status 'running' and this build's version. */
+int iov_db_run_begin(struct iov_db *db, const char *uuid, const char *plan_path, const char *plan_text,
+                     uint64_t started_ns, int64_t *ret_run);
+/* Set the run's status, error (NULL if none) and end.  -ENOENT if no such
+ * run. */
+int iov_db_run_end(struct iov_db *db, int64_t run, const char *status, const char *error,
+                   uint64_t ended_ns);
+/* Agent names are unique within a run. */
+int iov_db_agent_add(struct iov_db *db, int64_t run, const char *name, const char *endpoint,
+                     const char *identity, const char *inventory_json, int64_t *ret_agent);
+
+struct iov_db_point {
+  unsigned idx;            /* unique within the run */
+  const char *test;
+  const char *sweep;
+  const char *workload;
+  const char *params_json; /* every parameter of the point */
+  uint64_t duration_ns;
+  uint64_t sample_interval_ns;
+};
+/* BEGIN a transaction and insert the point with status 'running'.  Fails
+ * (-IOV_E_DB) if a transaction is already open; on failure no transaction
+ * is left open. */
+int iov_db_point_begin(struct iov_db *db, int64_t run, const struct iov_db_point *p, int64_t *ret_point);
+int iov_db_point_set_start(struct iov_db *db, int64_t point, uint64_t start_ns);
+/* Set status (IOV_POINT_OK or IOV_POINT_FAILED, else -EINVAL) and error
+ * (NULL if none) and COMMIT.  -ENOENT if the point is not in the open
+ * transaction; -IOV_E_DB if no transaction is open (never begun, or
+ * rolled back by SQLite after an I/O error).  On failure the transaction,
+ * if any, stays open: the caller may retry, or close, which loses the
+ * point. */
+int iov_db_point_end(struct iov_db *db, int64_t point, enum iov_point_status status, const char *error);
+
+/* flow_add, sample_add and result_add belong to the open point: they
+ * fail with -IOV_E_DB if no transaction is open.  Each is atomic: on
+ * failure nothing of it is stored and the point's transaction goes on. */
+
+/* role: "sender" or "receiver" (else -EINVAL). */
+int iov_db_flow_add(struct iov_db *db, int64_t point, int64_t agent, const char *role, unsigned idx,
+                    int64_t *ret_flow);
+struct iov_db_sample {
+  uint32_t seq;                /* 1, 2, ...: 0 is the flow's result (-EINVAL) */
+  uint64_t t_start_ns, t_end_ns;
+  uint64_t bytes, messages, transactions;
+  const struct iov_hist *hist; /* NULL: no latency in this workload; else stored with seq */
+};
+int iov_db_sample_add(struct iov_db *db, int64_t flow, const struct iov_db_sample *s);
+struct iov_db_result {
+  uint64_t bytes, messages, transactions;
+  uint64_t t_start_ns, t_end_ns;
+  uint32_t samples;
+  int error;              /* 0 or negative errno */
+  const char *error_text; /* NULL if none */
+  const struct iov_hist *hist; /* NULL: no latency; stored with seq 0 */
+};
+/* One result per flow. */
+int iov_db_result_add(struct iov_db *db, int64_t flow, const struct iov_db_result *r);
+
+/* Read back the histogram stored for (flow, seq): seq 0 is the flow's
+ * result, others its samples.  Buckets, count, min, max, sum and overflow
+ * come back exactly as stored.  ret is written only on success.  Returns
+ * -ENOENT if there is none, -IOV_E_DB if the rows are inconsistent or the
+ * database's histogram layout is not this build's. */
+int iov_db_hist_load(struct iov_db *db, int64_t flow, uint32_t seq, struct iov_hist *ret);
+
+/* For report.c only: the connection, and recording a failure of SQLite
+ * on it ("what: sqlite's message" into iov_db_errmsg()); returns
+ * -IOV_E_DB. */
+struct sqlite3 *iov__db_sqlite(struct iov_db *db);
+int iov__db_fail(struct iov_db *db, const char *what);
