@@ -98,9 +98,10 @@ static int run_cmd(int log_fd, char *const argv[]) {
     sigset_t all;
     sigemptyset(&all);
     sigprocmask(SIG_SETMASK, &all, NULL);
-    if (log_fd >= 0) {
-      dup2(log_fd, STDOUT_FILENO);
-      dup2(log_fd, STDERR_FILENO);
+    int out = log_fd >= 0 ? log_fd : open("/dev/null", O_WRONLY);
+    if (out >= 0) {
+      dup2(out, STDOUT_FILENO);
+      dup2(out, STDERR_FILENO);
     }
     execvp(argv[0], argv);
     _exit(127);

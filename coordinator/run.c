@@ -216,11 +216,16 @@ static int store_samples(struct run_ctx *c, struct point_run *pr, int side, cons
   struct iov_hist *h = NULL;
   int r = 0;
 
+  if (b->seq <= pr->last_seq[side]) {
+    iov_warn("point %u: %s '%s' sent sample %u again (after %u); dropped", pr->pp->index + 1, side_name[side],
+             pr->peer[side]->name, b->seq, pr->last_seq[side]);
+    return 0;
+  }
   if (b->seq != pr->last_seq[side] + 1)
     iov_warn("point %u: %s '%s' sample %u arrived after %u: %u sample(s) missing", pr->pp->index + 1,
              side_name[side], pr->peer[side]->name, b->seq, pr->last_seq[side],
              b->seq > pr->last_seq[side] ? b->seq - pr->last_seq[side] - 1 : 0);
-  if (b->seq > pr->last_seq[side]) pr->last_seq[side] = b->seq;
+  pr->last_seq[side] = b->seq;
   pr->samples[side]++;
   for (size_t i = 0; i < b->n_flows && r == 0; i++) {
     const Iovbench__FlowSample *fs = b->flows[i];
@@ -376,8 +381,9 @@ static int run_point(struct run_ctx *c, const struct iov_plan_point *pp, enum io
   for (int s = 0; s < N_SIDES; s++) {
     pr.flow_id[s] = calloc(pp->p.flows, sizeof(int64_t));
     if (!pr.flow_id[s]) {
-      r = -ENOMEM;
-      goto out;
+      point_fail(&pr, "out of memory");
+      pr.fatal = -ENOMEM;
+      goto finish;
     }
     for (unsigned i = 0; i < pp->p.flows; i++) {
       r = iov_db_flow_add(c->db, pr.db_point, pr.peer[s]->db_agent, side_name[s], i, &pr.flow_id[s][i]);
@@ -461,7 +467,6 @@ finish:
   if (pr.error[0]) iov_err("test point %u (%s%s%s) failed: %s", pp->index + 1, pp->test, *pp->sweep ? " " : "",
                            pp->sweep, pr.error);
   r = pr.fatal ? pr.fatal : c->interrupted ? -IOV_E_INTERRUPTED : 0;
-out:
   for (int s = 0; s < N_SIDES; s++) free(pr.flow_id[s]);
   return r;
 }
@@ -547,10 +552,13 @@ int iov_coord_run(const struct iov_run_config *cfg) {
     goto out;
   }
   snprintf(path, sizeof(path), "%s/results.db", c.dir);
-  r = iov_db_open(path, &c.db);
-  if (r < 0) {
-    iov_log_errno(r, "Cannot create the results database %s", path);
-    goto out;
+  {
+    _cleanup_free_ char *why = NULL;
+    r = iov_db_open_full(path, false, &c.db, &why);
+    if (r < 0) {
+      iov_log_errno(r, "Cannot create the results database %s: %s", path, why ? why : iov_strerror(r));
+      goto out;
+    }
   }
   r = iov_db_run_begin(c.db, run_id, cfg->plan_path, c.plan->text, iov_now_real(), &c.db_run);
   if (r < 0) {
@@ -575,8 +583,9 @@ int iov_coord_run(const struct iov_run_config *cfg) {
     enum iov_point_status st = IOV_POINT_FAILED;
     char d[32];
     if (!cfg->quiet)
-      fprintf(stderr, "coord: [%zu/%zu] %s %s%s%s-> %s, %s\n", i + 1, c.plan->n_points, pp->test, pp->sweep,
-              *pp->sweep ? " " : "", pp->p.sender, pp->p.receiver, iov_format_duration(d, sizeof(d), pp->p.duration));
+      fprintf(stderr, "coord: [%zu/%zu] %s%s%s: %s %s -> %s, %s\n", i + 1, c.plan->n_points, pp->test,
+              *pp->sweep ? " " : "", pp->sweep, pp->p.workload, pp->p.sender, pp->p.receiver,
+              iov_format_duration(d, sizeof(d), pp->p.duration));
     r = run_point(&c, pp, &st);
     if (st != IOV_POINT_OK) c.failed_points++;
     if (r < 0) goto out;
@@ -658,8 +667,11 @@ int iov_coord_report(const char *run, bool json) {
   if (stat(run, &st) < 0) return iov_log_errno(-errno, "Cannot open run '%s': %m", run);
   if (S_ISDIR(st.st_mode)) snprintf(path, sizeof(path), "%s/results.db", run);
   else snprintf(path, sizeof(path), "%s", run);
-  r = iov_db_open_readonly(path, &db);
-  if (r < 0) return iov_log_errno(r, "Cannot open results database '%s' (is '%s' a run directory?)", path, run);
+  _cleanup_free_ char *why = NULL;
+  r = iov_db_open_full(path, true, &db, &why);
+  if (r < 0)
+    return iov_log_errno(r, "Cannot open results database '%s': %s (is '%s' a run directory?)", path,
+                         why ? why : iov_strerror(r), run);
   r = iov_report_load(db, &rep);
   if (r < 0) iov_log_errno(r, "Cannot read the run from '%s': %s", path, iov_db_errmsg(db));
   else if (json) r = iov_report_print_json(rep, stdout);
