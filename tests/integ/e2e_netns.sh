@@ -30,7 +30,9 @@ ip -n "$A" addr add 198.18.1.1/30 dev data && ip -n "$A" link set data up
 ip -n "$B" addr add 198.18.1.2/30 dev data && ip -n "$B" link set data up
 
 start_bg "$A" "$TMP/agent-a.log" "$AGENT" --listen tcp://198.18.0.1:7700 --name a
+PID_A=$LAST_PID
 start_bg "$B" "$TMP/agent-b.log" "$AGENT" --listen tcp://198.18.0.2:7700 --name b
+PID_B=$LAST_PID
 wait_for 10 tcp_listening "$A" 198.18.0.1:7700 || fail "agent a not listening: $(cat "$TMP/agent-a.log")"
 wait_for 10 tcp_listening "$B" 198.18.0.2:7700 || fail "agent b not listening: $(cat "$TMP/agent-b.log")"
 
@@ -123,4 +125,8 @@ expect_eq "rr sender flows with a histogram" \
 # The printed table has one row per point and names the tests.
 grep -q 'stream' "$TMP/out.txt" || fail "table does not show the stream point"
 [ "$(grep -c ' ok ' "$TMP/out.txt")" -eq 3 ] || fail "table does not show three ok points"
+# The agents shut down cleanly and reported nothing to the sanitizers.
+stop_bg "$PID_A"
+stop_bg "$PID_B"
+check_logs "$TMP/agent-a.log" "$TMP/agent-b.log"
 log "PASS ($gbps_db Gbit/s stream)"

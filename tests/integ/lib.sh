@@ -87,3 +87,24 @@ sql() { sqlite3 -batch -noheader "$1" "$2"; }
 
 # expect_eq WHAT GOT WANT
 expect_eq() { [ "$2" = "$3" ] || fail "$1: got '$2', want '$3'"; }
+
+# stop_bg PID: SIGTERM and wait (bounded) for a process we started.
+stop_bg() {
+  kill "$1" 2>/dev/null || return 0
+  for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.05; done
+  kill -9 "$1" 2>/dev/null || true
+}
+
+# check_logs FILE...: fail if a sanitizer reported anything in them.
+check_logs() {
+  local f
+  for f in "$@"; do
+    if grep -qE 'ERROR: (Address|Leak|Thread)Sanitizer|runtime error:' "$f"; then
+      cat "$f" >&2
+      fail "sanitizer report in $f"
+    fi
+  done
+}
+
+# free_port: a loopback TCP port nobody listens on right now.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

@@ -21,6 +21,7 @@ for mode in "${modes[@]}"; do
     "$(sql "$db" "SELECT count(*) FROM flow f WHERE (SELECT count(*) FROM sample s WHERE s.flow_id = f.id) != 6")" 0
   grep -q 'tcp_stream\|stream' "$out/stdout" || fail "$mode: no table printed"
   [ -s "$run/logs/agent-a.log" ] || fail "$mode: agent log missing"
+  check_logs "$run"/logs/agent-*.log
   # Nothing left behind: no namespace, no agent of ours.
   if [ "$mode" = netns ]; then
     leftover=$(ip netns list | grep -c '^iovb[0-9]' || true)

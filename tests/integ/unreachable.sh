@@ -5,8 +5,7 @@
 source "$(dirname "$0")/lib.sh"
 require_cmd timeout
 
-# A port nobody listens on: bind one, note it, let it go.
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 cat >"$TMP/dead.plan" <<PLAN
 [hosts]
 ghost = tcp://127.0.0.1:$port
