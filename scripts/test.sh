@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The second README command: set up, build, and run every test.
-# Then the unit tests again under AddressSanitizer and UBSan.
+# Then every test again, built with AddressSanitizer and UBSan.
 # Tests that cannot run here (not root, no iproute2) are reported skipped.
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
@@ -13,8 +13,8 @@ echo "== tests ($build)"
 
 if [ "${IOV_SKIP_SANITIZERS:-0}" != 1 ]; then
   san=${IOV_SAN_BUILD_DIR:-$src/build-san}
-  echo "== unit tests under ASan/UBSan ($san)"
+  echo "== tests under ASan/UBSan ($san)"
   IOV_BUILD_DIR=$san IOV_BUILD_TYPE=Debug "$src/scripts/build.sh" -DIOV_SANITIZE=ON
   (cd "$san" && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-     ctest --output-on-failure --timeout 600 -j2 -L unit)
+     ctest --output-on-failure --timeout 600 -j2)
 fi
