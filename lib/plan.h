@@ -19,6 +19,10 @@
 #include <stdio.h>
 
 #define IOV_PLAN_MAX_POINTS 100000
+/* Largest plan accepted, in bytes.  Lines are limited by inih's line
+ * buffer (197 characters with Debian's INI_MAX_LINE of 200); longer lines
+ * are an error, never truncated. */
+#define IOV_PLAN_MAX_SIZE (1024 * 1024)
 #define IOV_PLAN_MAX_HOSTS 1024
 #define IOV_AGENT_DEFAULT_PORT 7700
 
@@ -70,9 +74,12 @@ struct iov_plan_error {
 
 /* Load, expand and validate a plan.  'workloads' is a NULL-terminated
  * list of valid engine names (NULL: any name accepted).  On success *ret
- * is set (caller owns; free with iov_plan_free()).  On failure returns
- * -IOV_E_PLAN (or -errno when the file cannot be read) and fills *reterr
- * when reterr is not NULL. */
+ * is set (caller owns; free with iov_plan_free()) and *reterr is not
+ * touched.  On failure returns -IOV_E_PLAN (or -errno when the file cannot
+ * be read, -ENOMEM on OOM) and, when reterr is not NULL, overwrites *reterr
+ * without freeing what it held: release it with iov_plan_error_done().
+ * The first error stops parsing.  Thread-safe: no global state (inih's
+ * settings are only read). */
 int iov_plan_load(const char *path, const char *const *workloads, struct iov_plan **ret,
                   struct iov_plan_error *reterr);
 /* The same from a string; 'name' stands for the file in errors. */

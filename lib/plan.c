@@ -1,0 +1,1331 @@
+/* Plans: parse an INI plan with inih, validate every value against the
+ * option table, and expand each test into its sweep points.
+ *
+ * inih (Debian r55) is built without INI_HANDLER_LINENO and without
+ * INI_CALL_HANDLER_ON_NEW_SECTION, so its handler knows neither the line
+ * nor when a section starts.  We therefore feed inih through our own
+ * reader: it hands out one line per call (inih calls the reader once per
+ * line), counts lines, rejects lines longer than inih's buffer instead of
+ * letting them be split, and recognises "[section]" headers itself.  The
+ * reader also strips leading blanks, which turns off inih's multi-line
+ * continuation values without touching inih's process-wide settings. */
+#include "plan.h"
+
+#include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ini.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "log.h"
+#include "macro.h"
+#include "parse.h"
+
+#define NAME_MAX_LEN 63
+#define HOSTNAME_MAX_LEN 253
+
+/* ---- The option table ------------------------------------------------ */
+
+enum opt_type {
+  OPT_STRING,   /* a name, e.g. a workload */
+  OPT_HOST,     /* a host name from [hosts] */
+  OPT_U64,      /* a whole number */
+  OPT_SIZE,     /* bytes, binary suffixes */
+  OPT_DURATION, /* nanoseconds */
+};
+
+struct iov_option {
+  const char *name;
+  enum opt_type type;
+  size_t offset;   /* into struct iov_point_params */
+  const char *def; /* NULL: no fixed default (see help) */
+  uint64_t min, max;
+  const char *help;
+};
+
+/* Index of each key in the table; the cross-key checks need them. */
+enum {
+  K_WORKLOAD,
+  K_SENDER,
+  K_RECEIVER,
+  K_FLOWS,
+  K_MSG_SIZE,
+  K_RESPONSE_SIZE,
+  K_DURATION,
+  K_SAMPLE_INTERVAL,
+  K_TIMEOUT,
+  _K_MAX,
+};
+
+#define KIB (1ULL << 10)
+#define MIB (1ULL << 20)
+#define MSEC IOV_NSEC_PER_MSEC
+#define SEC IOV_NSEC_PER_SEC
+
+/* The order of this table is the order of sweep expansion: the last key
+ * varies fastest. */
+static const struct iov_option options[_K_MAX] = {
+  [K_WORKLOAD] = {"workload", OPT_STRING, offsetof(struct iov_point_params, workload), NULL, 0,
+                  0, "Workload engine to run, e.g. tcp_stream or tcp_rr."},
+  [K_SENDER] = {"sender", OPT_HOST, offsetof(struct iov_point_params, sender), NULL, 0, 0,
+                "Host from [hosts] that sends: the stream sender or the request/response "
+                "client.  When [hosts] names exactly two hosts, the first by default."},
+  [K_RECEIVER] = {"receiver", OPT_HOST, offsetof(struct iov_point_params, receiver), NULL, 0, 0,
+                  "Host from [hosts] that listens and receives; must differ from sender.  "
+                  "When [hosts] names exactly two hosts, the second by default."},
+  [K_FLOWS] = {"flows", OPT_U64, offsetof(struct iov_point_params, flows), "1", 1, 256,
+               "Parallel connections, one thread each."},
+  [K_MSG_SIZE] = {"msg_size", OPT_SIZE, offsetof(struct iov_point_params, msg_size), "64k", 1,
+                  16 * MIB, "Bytes per send (stream) or per request (request/response)."},
+  [K_RESPONSE_SIZE] = {"response_size", OPT_SIZE,
+                       offsetof(struct iov_point_params, response_size), "1", 1, 16 * MIB,
+                       "Bytes per response of request/response workloads."},
+  [K_DURATION] = {"duration", OPT_DURATION, offsetof(struct iov_point_params, duration), "10s",
+                  100 * MSEC, 24 * 3600 * SEC, "How long each test point measures."},
+  [K_SAMPLE_INTERVAL] = {"sample_interval", OPT_DURATION,
+                         offsetof(struct iov_point_params, sample_interval), "1s", 10 * MSEC,
+                         3600 * SEC,
+                         "How often agents report a sample; at most duration."},
+  [K_TIMEOUT] = {"timeout", OPT_DURATION, offsetof(struct iov_point_params, timeout), "10s",
+                 1 * SEC, 3600 * SEC,
+                 "How long each control step (prepare, start, stop, results) may take "
+                 "before the test point fails."},
+};
+
+static const char *format_u64(char *buf, size_t n, uint64_t v) {
+  snprintf(buf, n, "%" PRIu64, v);
+  return buf;
+}
+
+static const struct {
+  const char *name;
+  int (*parse)(const char *s, uint64_t *ret);
+  const char *(*format)(char *buf, size_t n, uint64_t v);
+  const char *what; /* completes "'x' is not ..." */
+} types[] = {
+  [OPT_STRING] = {"name", NULL, NULL, "a name (1 to 63 letters, digits, '_', '.' or '-')"},
+  [OPT_HOST] = {"host", NULL, NULL,
+                "a host name (1 to 63 letters, digits, '_' or '-', as in [hosts])"},
+  [OPT_U64] = {"integer", iov_parse_u64, format_u64, "a whole number (e.g. 4)"},
+  [OPT_SIZE] = {"size", iov_parse_size, iov_format_size,
+                "a size (a number with an optional k, m or g suffix, e.g. 64k)"},
+  [OPT_DURATION] = {"duration", iov_parse_duration, iov_format_duration,
+                    "a duration (a number with a unit ns, us, ms, s, m or h, e.g. 100ms; "
+                    "a bare number means seconds)"},
+};
+
+/* ---- Parser state ---------------------------------------------------- */
+
+/* The values one section gives one key: one item, or several for a sweep. */
+struct valset {
+  unsigned line; /* 0: not set in this section */
+  size_t n;
+  char **text; /* each item as written, blanks trimmed */
+  uint64_t *num;
+};
+
+struct section {
+  char *name;
+  unsigned line;
+  struct valset vals[_K_MAX];
+};
+
+struct host_data {
+  char *name;
+  char *addr;
+  unsigned line;
+};
+
+enum sect_kind { SECT_NONE, SECT_HOSTS, SECT_GLOBAL, SECT_TEST };
+
+struct parser {
+  const char *file;
+  const char *const *workloads;
+  const char *text;
+  size_t len, pos;
+  unsigned line;
+
+  enum sect_kind kind;
+  struct section *cur;
+  unsigned hosts_line; /* 0: no [hosts] yet */
+  struct section global; /* global.line 0: no [global] yet */
+  struct section **tests;
+  size_t n_tests, cap_tests;
+  /* Open-addressing hash of the tests by name, so that finding duplicate
+   * sections stays linear even for the largest plans. */
+  struct section **test_index;
+  size_t index_cap;
+  struct iov_plan_host *hosts;
+  size_t n_hosts, cap_hosts;
+  struct host_data *data;
+  size_t n_data, cap_data;
+  struct valset defaults[_K_MAX];
+  bool global_hosts_checked[_K_MAX]; /* [global]'s hosts exist: check once */
+
+  struct iov_plan_point *points;
+  size_t n_points;
+
+  /* The first error; parsing stops there. */
+  int error;
+  unsigned err_line;
+  char *err_key;
+  char *err_msg;
+};
+
+static int fail(struct parser *st, unsigned line, const char *key, int error, const char *fmt,
+                ...) _printf_(5, 6);
+
+static int fail(struct parser *st, unsigned line, const char *key, int error, const char *fmt,
+                ...) {
+  va_list ap;
+  char *msg = NULL;
+
+  assert(error < 0);
+  if (st->error) return st->error;
+  st->error = error;
+  st->err_line = line;
+  va_start(ap, fmt);
+  if (vasprintf(&msg, fmt, ap) < 0) msg = NULL;
+  va_end(ap);
+  st->err_msg = msg;
+  st->err_key = key ? strdup(key) : NULL;
+  if (!msg || (key && !st->err_key)) st->error = -ENOMEM;
+  return st->error;
+}
+
+#define fail_plan(st, line, key, ...) fail(st, line, key, -IOV_E_PLAN, __VA_ARGS__)
+#define fail_oom(st) fail(st, (st)->line, NULL, -ENOMEM, "out of memory")
+
+/* Grow *array so that it holds at least 'need' elements. */
+static int grow(void **array, size_t *cap, size_t need, size_t elem) {
+  size_t n;
+  void *p;
+
+  if (need <= *cap) return 0;
+  n = *cap ? *cap * 2 : 8;
+  if (n < need) n = need;
+  if (n > SIZE_MAX / elem) return -ENOMEM;
+  p = realloc(*array, n * elem);
+  if (!p) return -ENOMEM;
+  *array = p;
+  *cap = n;
+  return 0;
+}
+
+static void valset_done(struct valset *vs) {
+  for (size_t i = 0; vs->text && i < vs->n; i++) free(vs->text[i]);
+  free(vs->text);
+  free(vs->num);
+  *vs = (struct valset){0};
+}
+
+static int valset_add(struct valset *vs, const char *text, size_t len, uint64_t num) {
+  char **t;
+  uint64_t *u;
+  char *s;
+
+  t = realloc(vs->text, (vs->n + 1) * sizeof(*t));
+  if (!t) return -ENOMEM;
+  vs->text = t;
+  u = realloc(vs->num, (vs->n + 1) * sizeof(*u));
+  if (!u) return -ENOMEM;
+  vs->num = u;
+  s = strndup(text, len);
+  if (!s) return -ENOMEM;
+  vs->text[vs->n] = s;
+  vs->num[vs->n] = num;
+  vs->n++;
+  return 0;
+}
+
+static struct section *section_free(struct section *s) {
+  if (!s) return NULL;
+  for (size_t k = 0; k < _K_MAX; k++) valset_done(&s->vals[k]);
+  free(s->name);
+  free(s);
+  return NULL;
+}
+
+static void host_done(struct iov_plan_host *h) {
+  free(h->name);
+  free(h->endpoint);
+  free(h->data_addr);
+  *h = (struct iov_plan_host){0};
+}
+
+static void point_done(struct iov_plan_point *pt) {
+  for (size_t k = 0; k < _K_MAX; k++)
+    if (options[k].type == OPT_STRING || options[k].type == OPT_HOST)
+      free(*(char **)(void *)((char *)&pt->p + options[k].offset));
+  free(pt->test);
+  free(pt->sweep);
+}
+
+static void parser_done(struct parser *st) {
+  for (size_t k = 0; k < _K_MAX; k++) {
+    valset_done(&st->global.vals[k]);
+    valset_done(&st->defaults[k]);
+  }
+  free(st->global.name);
+  for (size_t i = 0; i < st->n_tests; i++) section_free(st->tests[i]);
+  free(st->tests);
+  free(st->test_index);
+  for (size_t i = 0; i < st->n_hosts; i++) host_done(&st->hosts[i]);
+  free(st->hosts);
+  for (size_t i = 0; i < st->n_data; i++) {
+    free(st->data[i].name);
+    free(st->data[i].addr);
+  }
+  free(st->data);
+  for (size_t i = 0; i < st->n_points; i++) point_done(&st->points[i]);
+  free(st->points);
+  free(st->err_key);
+  free(st->err_msg);
+}
+
+/* ---- Names and lists ------------------------------------------------- */
+
+static bool is_alnum(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+/* 1..max characters, each alphanumeric or in 'extra'. */
+static bool valid_name(const char *s, size_t len, const char *extra, size_t max) {
+  if (len == 0 || len > max) return false;
+  for (size_t i = 0; i < len; i++)
+    if (!is_alnum(s[i]) && !(s[i] && strchr(extra, s[i]))) return false;
+  return true;
+}
+
+static bool valid_host_name(const char *s) { return valid_name(s, strlen(s), "_-", NAME_MAX_LEN); }
+
+static struct iov_plan_host *find_host(struct iov_plan_host *hosts, size_t n, const char *name) {
+  for (size_t i = 0; i < n; i++)
+    if (strcmp(hosts[i].name, name) == 0) return &hosts[i];
+  return NULL;
+}
+
+/* "a, b, c" (at most 12 names, then "and N more") for error messages;
+ * get(ctx, i) returns name i.  Returns NULL on OOM. */
+static char *join_names(size_t n, const char *(*get)(const void *ctx, size_t i), const void *ctx) {
+  const size_t max = 12;
+  char *buf = NULL;
+  size_t size = 0;
+  FILE *f = open_memstream(&buf, &size);
+
+  if (!f) return NULL;
+  for (size_t i = 0; i < n && i < max; i++) fprintf(f, "%s%s", i ? ", " : "", get(ctx, i));
+  if (n > max) fprintf(f, " and %zu more", n - max);
+  if (fclose(f) != 0) {
+    free(buf);
+    return NULL;
+  }
+  return buf;
+}
+
+static const char *get_string(const void *ctx, size_t i) {
+  return ((const char *const *)ctx)[i];
+}
+
+static const char *get_host(const void *ctx, size_t i) {
+  return ((const struct iov_plan_host *)ctx)[i].name;
+}
+
+static size_t count_names(const char *const *names) {
+  size_t n = 0;
+  while (names && names[n]) n++;
+  return n;
+}
+
+/* Edit distance, to suggest a key for a typo.  Keys are short. */
+static size_t edit_distance(const char *a, const char *b) {
+  size_t la = strlen(a), lb = strlen(b), row[32], prev, tmp;
+
+  if (la >= ELEMENTSOF(row) || lb >= ELEMENTSOF(row)) return SIZE_MAX;
+  for (size_t j = 0; j <= lb; j++) row[j] = j;
+  for (size_t i = 1; i <= la; i++) {
+    prev = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= lb; j++) {
+      size_t best = prev + (a[i - 1] != b[j - 1]);
+      if (row[j] + 1 < best) best = row[j] + 1;
+      if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+      tmp = row[j];
+      row[j] = best;
+      prev = tmp;
+    }
+  }
+  return row[lb];
+}
+
+/* ---- [hosts] --------------------------------------------------------- */
+
+/* A DNS name; all digits and dots is a mistyped IPv4 address, not a name. */
+static bool valid_dns_name(const char *s) {
+  return valid_name(s, strlen(s), "._-", HOSTNAME_MAX_LEN) && is_alnum(s[0]) &&
+         s[strspn(s, "0123456789.")] != '\0';
+}
+
+static bool is_ipv6(const char *s) {
+  struct in6_addr a6;
+  return inet_pton(AF_INET6, s, &a6) == 1;
+}
+
+static bool is_ipv4(const char *s) {
+  struct in_addr a4;
+  return inet_pton(AF_INET, s, &a4) == 1;
+}
+
+/* ENDPOINT: local | ipc://PATH | [tcp://]HOST[:PORT], HOST being a DNS
+ * name, an IPv4 address or an IPv6 address (in brackets when a port
+ * follows).  Fills endpoint, data_addr and local of *h. */
+static int parse_endpoint(struct parser *st, const char *key, const char *value,
+                          struct iov_plan_host *h) {
+  _cleanup_free_ char *host = NULL;
+  const char *rest, *port_text = NULL;
+  uint64_t port = IOV_AGENT_DEFAULT_PORT;
+  bool v6 = false;
+  int r;
+
+  if (strcmp(value, "local") == 0) {
+    h->local = true;
+    h->endpoint = strdup("local");
+    return h->endpoint ? 0 : fail_oom(st);
+  }
+  if (strncmp(value, "ipc://", 6) == 0) {
+    size_t len = strlen(value + 6);
+    if (len == 0 || len >= sizeof(((struct sockaddr_un *)NULL)->sun_path))
+      return fail_plan(st, st->line, key,
+                       "'%s' is not a usable ipc endpoint: the path must have 1 to %zu "
+                       "characters",
+                       value, sizeof(((struct sockaddr_un *)NULL)->sun_path) - 1);
+    h->endpoint = strdup(value);
+    return h->endpoint ? 0 : fail_oom(st);
+  }
+  if (strncmp(value, "tcp://", 6) == 0)
+    rest = value + 6;
+  else if (strstr(value, "://"))
+    return fail_plan(st, st->line, key,
+                     "unsupported endpoint '%s'; use local, tcp://HOST:PORT, ipc://PATH, "
+                     "HOST or HOST:PORT",
+                     value);
+  else
+    rest = value;
+
+  if (rest[0] == '[') {
+    const char *close = strchr(rest, ']');
+    if (!close)
+      return fail_plan(st, st->line, key, "'%s' has no closing ']' after the IPv6 address",
+                       value);
+    host = strndup(rest + 1, (size_t)(close - rest - 1));
+    if (!host) return fail_oom(st);
+    if (!is_ipv6(host))
+      return fail_plan(st, st->line, key, "'%s' is not an IPv6 address", host);
+    v6 = true;
+    if (close[1] == ':')
+      port_text = close + 2;
+    else if (close[1] != '\0')
+      return fail_plan(st, st->line, key,
+                       "unexpected text after ']' in '%s'; write [ADDRESS]:PORT", value);
+  } else {
+    const char *colon = strchr(rest, ':');
+    if (colon && strchr(colon + 1, ':')) {
+      /* Several colons: a bare IPv6 address, which cannot carry a port. */
+      if (!is_ipv6(rest))
+        return fail_plan(st, st->line, key,
+                         "'%s' is not an endpoint; write IPv6 addresses in brackets, "
+                         "e.g. [2001:db8::1]:7700",
+                         value);
+      host = strdup(rest);
+      v6 = true;
+    } else {
+      host = colon ? strndup(rest, (size_t)(colon - rest)) : strdup(rest);
+      if (colon) port_text = colon + 1;
+    }
+    if (!host) return fail_oom(st);
+    if (!v6 && !is_ipv4(host) && !valid_dns_name(host))
+      return fail_plan(st, st->line, key,
+                       "'%s' is not a host name or address (in endpoint '%s'); use e.g. "
+                       "198.18.0.1, server-a.example or [2001:db8::1]",
+                       host, value);
+  }
+  if (port_text) {
+    r = iov_parse_u64(port_text, &port);
+    if (r < 0 || port < 1 || port > 65535)
+      return fail_plan(st, st->line, key, "'%s' is not a port (1..65535) in endpoint '%s'",
+                       port_text, value);
+  }
+  if (asprintf(&h->endpoint, v6 ? "tcp://[%s]:%" PRIu64 : "tcp://%s:%" PRIu64, host, port) < 0) {
+    h->endpoint = NULL;
+    return fail_oom(st);
+  }
+  h->data_addr = TAKE_PTR(host);
+  return 0;
+}
+
+static int hosts_key(struct parser *st, const char *name, const char *value) {
+  const char *dot = strchr(name, '.');
+  struct iov_plan_host *h;
+  int r;
+
+  if (dot) {
+    _cleanup_free_ char *hname = strndup(name, (size_t)(dot - name));
+    struct host_data *d;
+
+    if (!hname) return fail_oom(st);
+    if (strcmp(dot + 1, "data") != 0)
+      return fail_plan(st, st->line, name,
+                       "unknown host setting '%s'; a host has only NAME = ENDPOINT and "
+                       "NAME.data = ADDRESS",
+                       dot + 1);
+    if (!valid_host_name(hname))
+      return fail_plan(st, st->line, name,
+                       "'%s' is not a host name; use 1 to 63 letters, digits, '_' or '-'", hname);
+    if (!is_ipv4(value) && !is_ipv6(value))
+      return fail_plan(st, st->line, name,
+                       "'%s' is not an IPv4 or IPv6 address (e.g. 198.18.0.1 or 2001:db8::1)",
+                       value);
+    for (size_t i = 0; i < st->n_data; i++)
+      if (strcmp(st->data[i].name, hname) == 0)
+        return fail_plan(st, st->line, name, "set twice (first on line %u); keep one",
+                         st->data[i].line);
+    if (st->n_data >= IOV_PLAN_MAX_HOSTS)
+      return fail_plan(st, st->line, name, "too many hosts; a plan may name at most %d",
+                       IOV_PLAN_MAX_HOSTS);
+    if (grow((void **)&st->data, &st->cap_data, st->n_data + 1, sizeof(*st->data)) < 0)
+      return fail_oom(st);
+    d = &st->data[st->n_data];
+    *d = (struct host_data){.line = st->line};
+    d->addr = strdup(value);
+    if (!d->addr) return fail_oom(st);
+    d->name = TAKE_PTR(hname);
+    st->n_data++;
+    return 0;
+  }
+
+  if (!valid_host_name(name))
+    return fail_plan(st, st->line, name,
+                     "not a host name; use 1 to 63 letters, digits, '_' or '-'");
+  h = find_host(st->hosts, st->n_hosts, name);
+  if (h)
+    return fail_plan(st, st->line, name,
+                     "host '%s' is defined twice (first on line %u); give each host its own "
+                     "name",
+                     name, h->line);
+  if (st->n_hosts >= IOV_PLAN_MAX_HOSTS)
+    return fail_plan(st, st->line, name, "too many hosts; a plan may name at most %d",
+                     IOV_PLAN_MAX_HOSTS);
+  if (value[0] == '\0')
+    return fail_plan(st, st->line, name,
+                     "no endpoint; write NAME = local, tcp://HOST:PORT, ipc://PATH, HOST or "
+                     "HOST:PORT");
+  if (grow((void **)&st->hosts, &st->cap_hosts, st->n_hosts + 1, sizeof(*st->hosts)) < 0)
+    return fail_oom(st);
+  /* Count the host before filling it so that an error frees what was set. */
+  h = &st->hosts[st->n_hosts++];
+  *h = (struct iov_plan_host){.line = st->line};
+  h->name = strdup(name);
+  if (!h->name) return fail_oom(st);
+  r = parse_endpoint(st, name, value, h);
+  return r;
+}
+
+/* ---- [global] and tests ---------------------------------------------- */
+
+/* Validate one item of a value; *ret_num gets numbers (0 for names). */
+static int parse_item(struct parser *st, const struct iov_option *o, const char *item,
+                      uint64_t *ret_num) {
+  char lo[32], hi[32];
+  uint64_t v = 0;
+  int r;
+
+  switch (o->type) {
+  case OPT_STRING:
+    if (!valid_name(item, strlen(item), "_.-", NAME_MAX_LEN))
+      return fail_plan(st, st->line, o->name, "'%s' is not %s", item, types[o->type].what);
+    if (st->workloads) {
+      size_t n = count_names(st->workloads);
+      bool found = false;
+      for (size_t i = 0; i < n && !found; i++) found = strcmp(st->workloads[i], item) == 0;
+      if (!found) {
+        _cleanup_free_ char *known = join_names(n, get_string, st->workloads);
+        if (!known) return fail_oom(st);
+        return fail_plan(st, st->line, o->name, "unknown workload '%s' (known: %s)", item,
+                         known);
+      }
+    }
+    break;
+  case OPT_HOST:
+    if (!valid_host_name(item))
+      return fail_plan(st, st->line, o->name, "'%s' is not %s", item, types[o->type].what);
+    break;
+  case OPT_U64:
+  case OPT_SIZE:
+  case OPT_DURATION:
+    r = types[o->type].parse(item, &v);
+    types[o->type].format(lo, sizeof(lo), o->min);
+    types[o->type].format(hi, sizeof(hi), o->max);
+    if (r == -ERANGE || (r == 0 && (v < o->min || v > o->max)))
+      return fail_plan(st, st->line, o->name, "'%s' is out of range; use %s..%s", item, lo, hi);
+    if (r < 0) return fail_plan(st, st->line, o->name, "'%s' is not %s", item, types[o->type].what);
+    break;
+  }
+  *ret_num = v;
+  return 0;
+}
+
+/* Split "a, b ,c" into items, validating each. */
+static int parse_value(struct parser *st, const struct iov_option *o, const char *value,
+                       struct valset *vs) {
+  const char *p = value;
+
+  if (value[0] == '\0')
+    return fail_plan(st, st->line, o->name, "no value; give one or remove the line");
+  for (;;) {
+    size_t n = strcspn(p, ",");
+    const char *b = p, *e = p + n;
+    _cleanup_free_ char *item = NULL;
+    uint64_t num = 0;
+    int r;
+
+    while (b < e && (*b == ' ' || *b == '\t')) b++;
+    while (e > b && (e[-1] == ' ' || e[-1] == '\t')) e--;
+    if (b == e)
+      return fail_plan(st, st->line, o->name,
+                       "empty item in the list '%s'; remove the extra comma", value);
+    item = strndup(b, (size_t)(e - b));
+    if (!item) return fail_oom(st);
+    r = parse_item(st, o, item, &num);
+    if (r < 0) return r;
+    if (valset_add(vs, item, strlen(item), num) < 0) return fail_oom(st);
+    if (p[n] == '\0') break;
+    p += n + 1;
+  }
+  vs->line = st->line;
+  return 0;
+}
+
+static int option_key(struct parser *st, struct section *sec, const char *name,
+                      const char *value) {
+  size_t best = SIZE_MAX, best_k = 0;
+
+  for (size_t k = 0; k < _K_MAX; k++) {
+    size_t d;
+
+    if (strcmp(options[k].name, name) == 0) {
+      if (sec->vals[k].line)
+        return fail_plan(st, st->line, name,
+                         "set twice in [%s] (first on line %u); to sweep, list the values on "
+                         "one line: '%s = a, b'",
+                         sec->name, sec->vals[k].line, name);
+      return parse_value(st, &options[k], value, &sec->vals[k]);
+    }
+    d = edit_distance(options[k].name, name);
+    if (d < best) {
+      best = d;
+      best_k = k;
+    }
+  }
+  if (best <= 2)
+    return fail_plan(st, st->line, name,
+                     "unknown key; did you mean '%s'? (see coord --help-plan)",
+                     options[best_k].name);
+  return fail_plan(st, st->line, name, "unknown key (see coord --help-plan)");
+}
+
+static int plan_handler(void *user, const char *section, const char *name, const char *value) {
+  struct parser *st = user;
+
+  /* inih truncates long section names; the reader tracks the real one. */
+  (void)section;
+  if (st->error) return 0;
+  switch (st->kind) {
+  case SECT_NONE:
+    fail_plan(st, st->line, name,
+              "key outside any section; put it under [hosts], [global] or a test section");
+    break;
+  case SECT_HOSTS:
+    hosts_key(st, name, value);
+    break;
+  case SECT_GLOBAL:
+  case SECT_TEST:
+    option_key(st, st->cur, name, value);
+    break;
+  }
+  return st->error ? 0 : 1;
+}
+
+/* ---- The reader: lines and section headers ---------------------------- */
+
+/* The blanks inih strips (isspace without the locale). */
+static bool is_blank(char c) {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+}
+
+/* FNV-1a. */
+static size_t hash_name(const char *s) {
+  uint64_t h = 14695981039346656037ULL;
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+  return (size_t)h;
+}
+
+/* The slot of 'name' in the test index: its test, or the empty slot
+ * where it would go.  The index is never full (see index_add). */
+static struct section **index_slot(struct parser *st, const char *name) {
+  size_t mask = st->index_cap - 1, i = hash_name(name) & mask;
+
+  while (st->test_index[i] && strcmp(st->test_index[i]->name, name) != 0) i = (i + 1) & mask;
+  return &st->test_index[i];
+}
+
+static int index_add(struct parser *st, struct section *t) {
+  if ((st->n_tests + 1) * 2 > st->index_cap) {
+    size_t cap = st->index_cap ? st->index_cap * 2 : 64;
+    struct section **old = st->test_index;
+    size_t old_cap = st->index_cap;
+
+    st->test_index = calloc(cap, sizeof(*st->test_index));
+    if (!st->test_index) {
+      st->test_index = old;
+      return -ENOMEM;
+    }
+    st->index_cap = cap;
+    for (size_t i = 0; i < old_cap; i++)
+      if (old[i]) *index_slot(st, old[i]->name) = old[i];
+    free(old);
+  }
+  *index_slot(st, t->name) = t;
+  return 0;
+}
+
+static unsigned section_first_line(struct parser *st, const char *name) {
+  const struct section *t;
+
+  if (strcmp(name, "hosts") == 0) return st->hosts_line;
+  if (strcmp(name, "global") == 0) return st->global.line;
+  if (st->index_cap == 0) return 0;
+  t = *index_slot(st, name);
+  return t ? t->line : 0;
+}
+
+/* A "[name]" line: start a section.  Header syntax is checked here, so
+ * inih never sees a header it would reject or truncate. */
+static int section_start(struct parser *st, const char *s, size_t len) {
+  const char *close = memchr(s, ']', len);
+  _cleanup_free_ char *name = NULL;
+  struct section *t;
+  unsigned first;
+
+  if (!close)
+    return fail_plan(st, st->line, NULL,
+                     "section header '%.*s' has no closing ']'; write it as [name]", (int)len, s);
+  for (const char *p = close + 1; p < s + len && *p != ';' && *p != '#'; p++)
+    if (!is_blank(*p))
+      return fail_plan(st, st->line, NULL,
+                       "unexpected text after ']' in '%.*s'; a section header is only [name]",
+                       (int)len, s);
+  name = strndup(s + 1, (size_t)(close - s - 1));
+  if (!name) return fail_oom(st);
+  if (!valid_name(name, strlen(name), "_.-", NAME_MAX_LEN))
+    return fail_plan(st, st->line, NULL,
+                     "'[%s]' is not a valid section name; use 1 to 63 letters, digits, '_', "
+                     "'.' or '-'",
+                     name);
+  first = section_first_line(st, name);
+  if (first)
+    return fail_plan(st, st->line, NULL,
+                     "section [%s] appears twice (first on line %u); merge them or rename one",
+                     name, first);
+  if (strcmp(name, "hosts") == 0) {
+    st->kind = SECT_HOSTS;
+    st->hosts_line = st->line;
+    st->cur = NULL;
+    return 0;
+  }
+  if (strcmp(name, "global") == 0) {
+    st->kind = SECT_GLOBAL;
+    st->global.line = st->line;
+    st->global.name = TAKE_PTR(name);
+    st->cur = &st->global;
+    return 0;
+  }
+  if (strcasecmp(name, "hosts") == 0 || strcasecmp(name, "global") == 0)
+    return fail_plan(st, st->line, NULL,
+                     "section names are case-sensitive; did you mean [%s]?",
+                     strcasecmp(name, "hosts") == 0 ? "hosts" : "global");
+  /* Every test yields at least one point. */
+  if (st->n_tests >= IOV_PLAN_MAX_POINTS)
+    return fail_plan(st, st->line, NULL, "too many tests; a plan may expand to at most %d points",
+                     IOV_PLAN_MAX_POINTS);
+  if (grow((void **)&st->tests, &st->cap_tests, st->n_tests + 1, sizeof(*st->tests)) < 0)
+    return fail_oom(st);
+  t = calloc(1, sizeof(*t));
+  if (!t) return fail_oom(st);
+  t->name = TAKE_PTR(name);
+  t->line = st->line;
+  if (index_add(st, t) < 0) {
+    section_free(t);
+    return fail_oom(st);
+  }
+  st->tests[st->n_tests++] = t;
+  st->kind = SECT_TEST;
+  st->cur = t;
+  return 0;
+}
+
+static char *plan_reader(char *buf, int num, void *stream) {
+  struct parser *st = stream;
+  const char *s, *nl;
+  size_t raw, len;
+
+  if (st->error || st->pos >= st->len) return NULL;
+  s = st->text + st->pos;
+  nl = memchr(s, '\n', st->len - st->pos);
+  raw = nl ? (size_t)(nl - s) : st->len - st->pos;
+  st->pos += raw + (nl ? 1 : 0);
+  st->line++;
+  len = raw;
+  if (len > 0 && s[len - 1] == '\r') len--;
+  /* inih needs room for "\r\n\0" beyond the longest line (see <ini.h>);
+   * a longer line would be split silently, so it is an error here. */
+  if (num < 4 || len > (size_t)num - 3) {
+    fail_plan(st, st->line, NULL,
+              "line is %zu characters long, the longest allowed is %d; shorten it "
+              "(e.g. split a long sweep over several tests)",
+              len, num < 4 ? 0 : num - 3);
+    return NULL;
+  }
+  if (st->line == 1 && len >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) {
+    s += 3;
+    len -= 3;
+  }
+  while (len > 0 && is_blank(*s)) {
+    s++;
+    len--;
+  }
+  if (len > 0 && *s == '[' && section_start(st, s, len) < 0) return NULL;
+  memcpy(buf, s, len);
+  buf[len] = '\0';
+  return buf;
+}
+
+/* ---- Expansion ------------------------------------------------------- */
+
+static int build_defaults(struct parser *st) {
+  for (size_t k = 0; k < _K_MAX; k++) {
+    const struct iov_option *o = &options[k];
+    uint64_t v = 0;
+
+    if (!o->def) continue;
+    if (types[o->type].parse) {
+      int r = types[o->type].parse(o->def, &v);
+      /* A bad default is a bug in the table above, not in the plan. */
+      assert(r == 0 && v >= o->min && v <= o->max);
+      (void)r;
+    }
+    if (valset_add(&st->defaults[k], o->def, strlen(o->def), v) < 0) return fail_oom(st);
+  }
+  /* With two hosts the direction is obvious enough to default. */
+  if (st->n_hosts == 2) {
+    if (valset_add(&st->defaults[K_SENDER], st->hosts[0].name, strlen(st->hosts[0].name), 0) < 0 ||
+        valset_add(&st->defaults[K_RECEIVER], st->hosts[1].name, strlen(st->hosts[1].name), 0) < 0)
+      return fail_oom(st);
+  }
+  return 0;
+}
+
+static char *known_hosts(struct parser *st) {
+  return join_names(st->n_hosts, get_host, st->hosts);
+}
+
+/* Build the sweep text "key=value key=value" of one point. */
+static char *sweep_text(const struct valset *const *vs, const size_t *idx) {
+  size_t len = 1, off = 0;
+  char *s;
+
+  for (size_t k = 0; k < _K_MAX; k++)
+    if (vs[k]->n > 1) len += strlen(options[k].name) + strlen(vs[k]->text[idx[k]]) + 2;
+  s = malloc(len);
+  if (!s) return NULL;
+  s[0] = '\0';
+  for (size_t k = 0; k < _K_MAX; k++)
+    if (vs[k]->n > 1)
+      off += (size_t)snprintf(s + off, len - off, "%s%s=%s", off ? " " : "", options[k].name,
+                              vs[k]->text[idx[k]]);
+  return s;
+}
+
+static int check_point(struct parser *st, const struct section *t, const struct valset *const *vs,
+                       const struct iov_plan_point *pt) {
+  char a[32], b[32];
+
+  if (strcmp(pt->p.sender, pt->p.receiver) == 0) {
+    unsigned line = vs[K_RECEIVER]->line   ? vs[K_RECEIVER]->line
+                    : vs[K_SENDER]->line ? vs[K_SENDER]->line
+                                         : t->line;
+    const char *key = vs[K_RECEIVER]->line || !vs[K_SENDER]->line ? "receiver" : "sender";
+    return fail_plan(st, line, key,
+                     "test '%s' would send from host '%s' to itself; sender and receiver must "
+                     "be different hosts",
+                     t->name, pt->p.sender);
+  }
+  if (pt->p.sample_interval > pt->p.duration) {
+    iov_format_duration(a, sizeof(a), pt->p.sample_interval);
+    iov_format_duration(b, sizeof(b), pt->p.duration);
+    if (vs[K_SAMPLE_INTERVAL]->line)
+      return fail_plan(st, vs[K_SAMPLE_INTERVAL]->line, "sample_interval",
+                       "sample_interval %s is longer than duration %s in test '%s'; make "
+                       "sample_interval at most the duration",
+                       a, b, t->name);
+    return fail_plan(st, vs[K_DURATION]->line ? vs[K_DURATION]->line : t->line, "duration",
+                     "duration %s is shorter than the sample_interval %s in test '%s'; "
+                     "lengthen the test or set a shorter sample_interval",
+                     b, a, t->name);
+  }
+  return 0;
+}
+
+static int expand_test(struct parser *st, const struct section *t) {
+  const struct valset *vs[_K_MAX];
+  size_t idx[_K_MAX] = {0};
+  uint64_t count = 1;
+
+  for (size_t k = 0; k < _K_MAX; k++)
+    vs[k] = t->vals[k].line        ? &t->vals[k]
+            : st->global.vals[k].line ? &st->global.vals[k]
+                                      : &st->defaults[k];
+
+  if (vs[K_WORKLOAD]->n == 0) {
+    if (st->workloads) {
+      _cleanup_free_ char *known = join_names(count_names(st->workloads), get_string,
+                                              st->workloads);
+      if (!known) return fail_oom(st);
+      return fail_plan(st, t->line, "workload",
+                       "test '%s' has no workload; add 'workload = NAME' to [%s] or [global] "
+                       "(known: %s)",
+                       t->name, t->name, known);
+    }
+    return fail_plan(st, t->line, "workload",
+                     "test '%s' has no workload; add 'workload = NAME' to [%s] or [global]",
+                     t->name, t->name);
+  }
+  for (size_t k = K_SENDER; k <= K_RECEIVER; k++) {
+    if (vs[k]->n == 0)
+      return fail_plan(st, t->line, options[k].name,
+                       "test '%s' has no %s; [hosts] names %zu host%s, so say which one with "
+                       "'%s = NAME' in [%s] or [global]",
+                       t->name, options[k].name, st->n_hosts, st->n_hosts == 1 ? "" : "s",
+                       options[k].name, t->name);
+    if (vs[k] == &st->global.vals[k]) {
+      if (st->global_hosts_checked[k]) continue;
+      st->global_hosts_checked[k] = true;
+    }
+    for (size_t i = 0; i < vs[k]->n; i++)
+      if (!find_host(st->hosts, st->n_hosts, vs[k]->text[i])) {
+        _cleanup_free_ char *known = known_hosts(st);
+        if (!known) return fail_oom(st);
+        return fail_plan(st, vs[k]->line ? vs[k]->line : t->line, options[k].name,
+                         "no host '%s' in [hosts] (known: %s)", vs[k]->text[i], known);
+      }
+  }
+
+  /* The product of the sweeps, checked against the cap as it grows so it
+   * cannot overflow. */
+  for (size_t k = 0; k < _K_MAX; k++) {
+    uint64_t room = IOV_PLAN_MAX_POINTS - st->n_points;
+    if (count > room / vs[k]->n || count * vs[k]->n > room)
+      return fail_plan(st, t->line, NULL,
+                       "test '%s' sweeps too many combinations: the plan would have more than "
+                       "%d points; sweep fewer values or split the plan",
+                       t->name, IOV_PLAN_MAX_POINTS);
+    count *= vs[k]->n;
+  }
+
+  {
+    struct iov_plan_point *pts =
+        realloc(st->points, (st->n_points + (size_t)count) * sizeof(*st->points));
+    if (!pts) return fail_oom(st);
+    st->points = pts;
+  }
+  for (uint64_t i = 0; i < count; i++) {
+    struct iov_plan_point *pt = &st->points[st->n_points];
+    int r;
+
+    /* Counted before it is filled, so a failure frees what was set. */
+    *pt = (struct iov_plan_point){.line = t->line, .index = (unsigned)st->n_points};
+    st->n_points++;
+    pt->test = strdup(t->name);
+    pt->sweep = sweep_text(vs, idx);
+    if (!pt->test || !pt->sweep) return fail_oom(st);
+    for (size_t k = 0; k < _K_MAX; k++) {
+      void *field = (char *)&pt->p + options[k].offset;
+      if (options[k].type == OPT_STRING || options[k].type == OPT_HOST) {
+        char *s = strdup(vs[k]->text[idx[k]]);
+        if (!s) return fail_oom(st);
+        *(char **)field = s;
+      } else {
+        *(uint64_t *)field = vs[k]->num[idx[k]];
+      }
+    }
+    r = check_point(st, t, vs, pt);
+    if (r < 0) return r;
+    /* Odometer: the last key varies fastest. */
+    for (size_t k = _K_MAX; k-- > 0;) {
+      if (++idx[k] < vs[k]->n) break;
+      idx[k] = 0;
+    }
+  }
+  return 0;
+}
+
+static int finish(struct parser *st) {
+  int r;
+
+  if (!st->hosts_line)
+    return fail_plan(st, 0, NULL,
+                     "the plan has no [hosts] section; add one naming the agents, e.g. "
+                     "'[hosts]' then 'a = 198.18.0.1'");
+  if (st->n_hosts == 0)
+    return fail_plan(st, st->hosts_line, NULL,
+                     "[hosts] names no host; add lines such as 'a = 198.18.0.1'");
+  for (size_t i = 0; i < st->n_data; i++) {
+    struct iov_plan_host *h = find_host(st->hosts, st->n_hosts, st->data[i].name);
+    if (!h) {
+      _cleanup_free_ char *key = NULL;
+      if (asprintf(&key, "%s.data", st->data[i].name) < 0) return fail_oom(st);
+      return fail_plan(st, st->data[i].line, key,
+                       "no host '%s' in [hosts]; define it with '%s = ENDPOINT'",
+                       st->data[i].name, st->data[i].name);
+    }
+    free(h->data_addr);
+    h->data_addr = TAKE_PTR(st->data[i].addr);
+  }
+  if (st->n_tests == 0)
+    return fail_plan(st, 0, NULL,
+                     "the plan has no tests; add a section such as '[latency]' with "
+                     "'workload = tcp_rr'");
+  r = build_defaults(st);
+  if (r < 0) return r;
+  for (size_t i = 0; i < st->n_tests; i++) {
+    r = expand_test(st, st->tests[i]);
+    if (r < 0) return r;
+  }
+  return 0;
+}
+
+/* ---- Entry points ---------------------------------------------------- */
+
+static void error_fill(struct iov_plan_error *e, const char *file, unsigned line, char **key,
+                       char **message, int error) {
+  if (!e) return;
+  *e = (struct iov_plan_error){.line = line};
+  e->file = file ? strdup(file) : NULL;
+  e->key = key ? TAKE_PTR(*key) : NULL;
+  e->message = message && *message ? TAKE_PTR(*message) : strdup(iov_strerror(error));
+}
+
+/* Text of line 'line' (1-based), for inih's syntax errors. */
+static void line_text(const char *text, size_t len, unsigned line, const char **ret, int *ret_len) {
+  const char *p = text, *end = text + len, *nl;
+
+  for (unsigned i = 1; i < line && p < end; i++) {
+    nl = memchr(p, '\n', (size_t)(end - p));
+    p = nl ? nl + 1 : end;
+  }
+  nl = memchr(p, '\n', (size_t)(end - p));
+  *ret = p;
+  *ret_len = (int)((nl ? nl : end) - p);
+  while (*ret_len > 0 && is_blank(**ret)) {
+    (*ret)++;
+    (*ret_len)--;
+  }
+  while (*ret_len > 0 && is_blank((*ret)[*ret_len - 1])) (*ret_len)--;
+  if (*ret_len > 60) *ret_len = 60;
+}
+
+/* Parse 'text' (len bytes, NUL-terminated, owned: stored in the plan). */
+static int plan_parse_owned(char *text, size_t len, const char *file,
+                            const char *const *workloads, struct iov_plan **ret,
+                            struct iov_plan_error *reterr) {
+  struct parser st = {.file = file, .workloads = workloads, .text = text, .len = len};
+  struct iov_plan *p = NULL;
+  int r;
+
+  r = ini_parse_stream(plan_reader, &st, plan_handler, &st);
+  if (r == -2 && !st.error) fail_oom(&st);
+  /* inih does not stop at errors, but our reader stops at ours: an inih
+   * error on an earlier line is the first one. */
+  if (r > 0 && (!st.error || (unsigned)r < st.err_line)) {
+    const char *lt;
+    int ll;
+
+    free(st.err_key);
+    free(st.err_msg);
+    st.err_key = st.err_msg = NULL;
+    st.error = 0;
+    line_text(text, len, (unsigned)r, &lt, &ll);
+    fail_plan(&st, (unsigned)r, NULL,
+              "cannot parse '%.*s': expected 'key = value', a [section] header or a comment",
+              ll, lt);
+  }
+  r = st.error;
+  if (r == 0) r = finish(&st);
+  if (r == 0) {
+    p = calloc(1, sizeof(*p));
+    if (!p || !(p->path = strdup(file))) r = fail_oom(&st);
+  }
+  if (r < 0) {
+    iov_debug(IOV_DBG_PLAN, "%s:%u: plan error: %s", file, st.err_line,
+              st.err_msg ? st.err_msg : iov_strerror(r));
+    error_fill(reterr, file, st.err_line, &st.err_key, &st.err_msg, r);
+    free(p ? p->path : NULL);
+    free(p);
+    parser_done(&st);
+    free(text);
+    return r;
+  }
+  p->text = text;
+  p->hosts = TAKE_PTR(st.hosts);
+  p->n_hosts = st.n_hosts;
+  st.n_hosts = 0;
+  p->points = TAKE_PTR(st.points);
+  p->n_points = st.n_points;
+  st.n_points = 0;
+  parser_done(&st);
+  *ret = p;
+  return 0;
+}
+
+static int plan_fail_early(const char *file, int error, struct iov_plan_error *reterr,
+                           unsigned line, const char *fmt, ...) _printf_(5, 6);
+
+static int plan_fail_early(const char *file, int error, struct iov_plan_error *reterr,
+                           unsigned line, const char *fmt, ...) {
+  va_list ap;
+  char *msg = NULL;
+
+  va_start(ap, fmt);
+  if (vasprintf(&msg, fmt, ap) < 0) msg = NULL;
+  va_end(ap);
+  error_fill(reterr, file, line, NULL, &msg, error);
+  free(msg);
+  return error;
+}
+
+int iov_plan_parse(const char *text, const char *name, const char *const *workloads,
+                   struct iov_plan **ret, struct iov_plan_error *reterr) {
+  size_t len;
+  char *copy;
+
+  if (!name) name = "(plan)";
+  if (!text) return plan_fail_early(name, -EINVAL, reterr, 0, "no plan text");
+  len = strnlen(text, IOV_PLAN_MAX_SIZE + 1);
+  if (len > IOV_PLAN_MAX_SIZE)
+    return plan_fail_early(name, -IOV_E_PLAN, reterr, 0,
+                           "plan is larger than %d bytes; split it into several plans",
+                           IOV_PLAN_MAX_SIZE);
+  copy = strndup(text, len);
+  if (!copy) return plan_fail_early(name, -ENOMEM, reterr, 0, "out of memory");
+  return plan_parse_owned(copy, len, name, workloads, ret, reterr);
+}
+
+/* Read at most IOV_PLAN_MAX_SIZE + 1 bytes, so the size limit holds for
+ * pipes and growing files too. */
+static int read_all(int fd, char **ret, size_t *ret_len) {
+  size_t len = 0, cap = 0;
+  char *buf = NULL;
+
+  for (;;) {
+    ssize_t n;
+
+    if (cap - len <= 1) {
+      size_t ncap = cap ? cap * 2 : 16384;
+      char *nb;
+      if (ncap > IOV_PLAN_MAX_SIZE + 2) ncap = IOV_PLAN_MAX_SIZE + 2;
+      if (ncap <= len) {
+        free(buf);
+        return -EFBIG;
+      }
+      nb = realloc(buf, ncap);
+      if (!nb) {
+        free(buf);
+        return -ENOMEM;
+      }
+      buf = nb;
+      cap = ncap;
+    }
+    n = read(fd, buf + len, cap - len - 1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      free(buf);
+      return -errno;
+    }
+    if (n == 0) break;
+    len += (size_t)n;
+    if (len > IOV_PLAN_MAX_SIZE) {
+      free(buf);
+      return -EFBIG;
+    }
+  }
+  if (!buf) {
+    buf = malloc(1);
+    if (!buf) return -ENOMEM;
+  }
+  buf[len] = '\0';
+  *ret = buf;
+  *ret_len = len;
+  return 0;
+}
+
+int iov_plan_load(const char *path, const char *const *workloads, struct iov_plan **ret,
+                  struct iov_plan_error *reterr) {
+  char *text = NULL;
+  const char *nul;
+  size_t len = 0;
+  int fd, r;
+
+  if (!path) return plan_fail_early("(plan)", -EINVAL, reterr, 0, "no plan file given");
+  fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) {
+    r = -errno;
+    return plan_fail_early(path, r, reterr, 0, "cannot read plan: %s", iov_strerror(r));
+  }
+  r = read_all(fd, &text, &len);
+  close(fd);
+  if (r == -EFBIG)
+    return plan_fail_early(path, -IOV_E_PLAN, reterr, 0,
+                           "plan is larger than %d bytes; split it into several plans",
+                           IOV_PLAN_MAX_SIZE);
+  if (r < 0) return plan_fail_early(path, r, reterr, 0, "cannot read plan: %s", iov_strerror(r));
+  nul = memchr(text, '\0', len);
+  if (nul) {
+    unsigned line = 1;
+    for (const char *p = text; p < nul; p++) line += *p == '\n';
+    free(text);
+    return plan_fail_early(path, -IOV_E_PLAN, reterr, line,
+                           "the plan contains a NUL byte; a plan is a text file");
+  }
+  return plan_parse_owned(text, len, path, workloads, ret, reterr);
+}
+
+struct iov_plan *iov_plan_free(struct iov_plan *p) {
+  if (!p) return NULL;
+  for (size_t i = 0; p->hosts && i < p->n_hosts; i++) host_done(&p->hosts[i]);
+  free(p->hosts);
+  for (size_t i = 0; p->points && i < p->n_points; i++) point_done(&p->points[i]);
+  free(p->points);
+  free(p->path);
+  free(p->text);
+  free(p);
+  return NULL;
+}
+
+void iov_plan_error_done(struct iov_plan_error *e) {
+  if (!e) return;
+  free(e->file);
+  free(e->key);
+  free(e->message);
+  *e = (struct iov_plan_error){0};
+}
+
+const char *iov_plan_error_format(const struct iov_plan_error *e, char *buf, size_t n) {
+  size_t off = 0;
+
+#define APPEND(...)                                                  \
+  do {                                                               \
+    int w_ = snprintf(buf + off, n - off, __VA_ARGS__);              \
+    if (w_ > 0) off = (size_t)w_ >= n - off ? n - 1 : off + (size_t)w_; \
+  } while (0)
+
+  if (!buf || n == 0) return buf;
+  buf[0] = '\0';
+  if (!e) return buf;
+  if (e->file && e->line)
+    APPEND("%s:%u: ", e->file, e->line);
+  else if (e->file)
+    APPEND("%s: ", e->file);
+  else if (e->line)
+    APPEND("line %u: ", e->line);
+  if (e->key) APPEND("key '%s': ", e->key);
+  APPEND("%s", e->message ? e->message : "unknown error");
+#undef APPEND
+  return buf;
+}
+
+const struct iov_plan_host *iov_plan_host_find(const struct iov_plan *p, const char *name) {
+  if (!p || !name) return NULL;
+  return find_host(p->hosts, p->n_hosts, name);
+}
+
+/* Print text indented by 'indent' and wrapped at 'width' columns. */
+static void print_wrapped(FILE *f, const char *text, int indent, int width) {
+  const char *p = text;
+  int col = 0;
+
+  while (*p) {
+    int wl = (int)strcspn(p, " ");
+
+    if (col > 0 && col + 1 + wl > width) {
+      fputc('\n', f);
+      col = 0;
+    }
+    if (col == 0)
+      col = fprintf(f, "%*s", indent, "");
+    else
+      col += fprintf(f, " ");
+    col += fprintf(f, "%.*s", wl, p);
+    p += wl;
+    while (*p == ' ') p++;
+  }
+  fputc('\n', f);
+}
+
+void iov_plan_help(FILE *f) {
+  fprintf(f,
+          "A plan is an INI file:\n"
+          "\n"
+          "  [hosts]     one line per agent: NAME = ENDPOINT, where ENDPOINT is\n"
+          "              local (coord starts the agent), tcp://HOST:PORT, ipc://PATH,\n"
+          "              HOST or HOST:PORT (port %d by default; IPv6 as [ADDR]:PORT).\n"
+          "              NAME.data = ADDRESS sets the data-plane address (default: the\n"
+          "              endpoint's host).\n"
+          "  [global]    defaults for every test.\n"
+          "  [any name]  one test.  Its keys override [global], key by key.\n"
+          "\n"
+          "A comma-separated value sweeps a key: 'msg_size = 64, 1k, 64k'.  A test\n"
+          "runs every combination of its swept keys (at most %d points per plan);\n"
+          "the last key below varies fastest.\n"
+          "\n"
+          "Units: sizes in bytes with k, m, g (binary: 64k = 65536); durations with\n"
+          "ns, us, ms, s, m, h (a bare number means seconds; 1.5s is fine).\n"
+          "Comments start with ';' or '#' at the start of a line, or ' ;' after a value.\n"
+          "\n"
+          "Keys:\n",
+          IOV_AGENT_DEFAULT_PORT, IOV_PLAN_MAX_POINTS);
+  for (size_t k = 0; k < _K_MAX; k++) {
+    const struct iov_option *o = &options[k];
+    char lo[32], hi[32];
+
+    fprintf(f, "  %-16s %s", o->name, types[o->type].name);
+    if (o->def)
+      fprintf(f, ", default %s", o->def);
+    else if (o->type == OPT_STRING)
+      fprintf(f, ", required");
+    else
+      fprintf(f, ", required unless [hosts] names two hosts");
+    if (types[o->type].format)
+      fprintf(f, ", %s..%s", types[o->type].format(lo, sizeof(lo), o->min),
+              types[o->type].format(hi, sizeof(hi), o->max));
+    fputc('\n', f);
+    print_wrapped(f, o->help, 19, 78);
+  }
+}

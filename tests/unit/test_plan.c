@@ -1,0 +1,707 @@
+/* Unit tests for lib/plan.c: hosts, defaults, sweeps, and one test per
+ * kind of plan error, each checking the exact line and key reported.
+ * Fixture plans live in tests/fixtures/plans/, found through IOV_SRCDIR
+ * (set by ctest to the source root). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "macro.h"
+#include "plan.h"
+
+#define MS 1000000ULL
+#define S 1000000000ULL
+
+static const char *const workloads[] = {"tcp_stream", "tcp_rr", "udp_stream", NULL};
+
+/* Lines 1-3 of most inline plans; a test section then starts on line 4. */
+#define HOSTS "[hosts]\na = 198.18.0.1\nb = 198.18.0.2\n"
+
+static struct iov_plan *parse_ok(const char *text, const char *const *wl) {
+  struct iov_plan *p = NULL;
+  struct iov_plan_error e = {0};
+  char buf[512];
+  int r = iov_plan_parse(text, "inline.plan", wl, &p, &e);
+
+  if (r != 0) fail_msg("plan rejected (%d): %s", r, iov_plan_error_format(&e, buf, sizeof(buf)));
+  assert_non_null(p);
+  return p;
+}
+
+/* The source root: $IOV_SRCDIR, else derived from this file's path. */
+static char *fixture(const char *name) {
+  const char *root = getenv("IOV_SRCDIR");
+  char *path = NULL;
+
+  if (root && *root) {
+    assert_true(asprintf(&path, "%s/tests/fixtures/plans/%s", root, name) > 0);
+  } else {
+    const char *me = __FILE__, *tail = strstr(me, "tests/unit/test_plan.c");
+    int n = tail ? (int)(tail - me) : 0;
+    assert_true(asprintf(&path, "%.*stests/fixtures/plans/%s", n, me, name) > 0);
+  }
+  return path;
+}
+
+static void check_point(const struct iov_plan_point *pt, const char *test, const char *sweep,
+                        uint64_t flows, uint64_t msg_size, uint64_t response_size) {
+  assert_string_equal(pt->test, test);
+  assert_string_equal(pt->sweep, sweep);
+  assert_int_equal(pt->p.flows, flows);
+  assert_int_equal(pt->p.msg_size, msg_size);
+  assert_int_equal(pt->p.response_size, response_size);
+}
+
+/* ---- Good plans ------------------------------------------------------ */
+
+static void test_good_fixture(void **state) {
+  char *path = fixture("good.plan");
+  struct iov_plan *p = NULL;
+  struct iov_plan_error e = {0};
+  char buf[512];
+  int r;
+
+  (void)state;
+  r = iov_plan_load(path, workloads, &p, &e);
+  if (r != 0) fail_msg("%s", iov_plan_error_format(&e, buf, sizeof(buf)));
+  assert_string_equal(p->path, path);
+  assert_non_null(p->text);
+  assert_non_null(strstr(p->text, "[quiet]"));
+
+  assert_int_equal(p->n_hosts, 2);
+  assert_string_equal(p->hosts[0].name, "a");
+  assert_string_equal(p->hosts[0].endpoint, "tcp://198.18.0.1:7700");
+  assert_string_equal(p->hosts[0].data_addr, "198.18.0.1");
+  assert_int_equal(p->hosts[0].line, 4);
+  assert_string_equal(p->hosts[1].endpoint, "tcp://[2001:db8::2]:7701");
+  assert_string_equal(p->hosts[1].data_addr, "198.19.0.2");
+  assert_int_equal(p->hosts[1].line, 5);
+
+  /* stream: flows x global msg_size, msg_size varying fastest. */
+  assert_int_equal(p->n_points, 6 + 2 + 3);
+  check_point(&p->points[0], "stream", "flows=1 msg_size=64", 1, 64, 1);
+  check_point(&p->points[1], "stream", "flows=1 msg_size=1k", 1, 1024, 1);
+  check_point(&p->points[2], "stream", "flows=1 msg_size=64k", 1, 65536, 1);
+  check_point(&p->points[3], "stream", "flows=2 msg_size=64", 2, 64, 1);
+  check_point(&p->points[5], "stream", "flows=2 msg_size=64k", 2, 65536, 1);
+  /* rr overrides the global msg_size sweep with one value. */
+  check_point(&p->points[6], "rr", "response_size=1", 1, 1, 1);
+  check_point(&p->points[7], "rr", "response_size=1k", 1, 1, 1024);
+  check_point(&p->points[8], "quiet", "msg_size=64", 1, 64, 1);
+  check_point(&p->points[10], "quiet", "msg_size=64k", 1, 65536, 1);
+  for (size_t i = 0; i < p->n_points; i++) {
+    const struct iov_plan_point *pt = &p->points[i];
+    assert_int_equal(pt->index, i);
+    assert_string_equal(pt->p.workload, i == 6 || i == 7 ? "tcp_rr" : "tcp_stream");
+    /* Two hosts: the first sends, the second receives. */
+    assert_string_equal(pt->p.sender, "a");
+    assert_string_equal(pt->p.receiver, "b");
+    assert_int_equal(pt->p.duration, 2 * S);
+    assert_int_equal(pt->p.sample_interval, 1 * S);
+    assert_int_equal(pt->p.timeout, 10 * S);
+  }
+  assert_int_equal(p->points[0].line, 13);
+  assert_int_equal(p->points[6].line, 16);
+  assert_int_equal(p->points[8].line, 22);
+  assert_null(iov_plan_free(p));
+  free(path);
+}
+
+static void test_hosts_normalisation(void **state) {
+  static const char text[] = "[hosts]\n"
+                             "plain = 198.18.0.1\n"
+                             "port = 198.18.0.2:9000\n"
+                             "tcp = tcp://198.18.0.3:7701\n"
+                             "name = agent-1.example\n"
+                             "v6 = [2001:db8::1]\n"
+                             "v6port = [2001:db8::2]:7702\n"
+                             "v6bare = 2001:db8::3\n"
+                             "tcp6 = tcp://[::1]:7703\n"
+                             "here = local\n"
+                             "sock = ipc:///run/iovbench/agent.sock\n"
+                             "sock.data = 198.18.1.10\n"
+                             "name.data = 2001:db8::99\n"
+                             "[t]\nworkload = anything\nsender = plain\nreceiver = here\n";
+  static const struct {
+    const char *name, *endpoint, *data;
+    bool local;
+  } want[] = {
+    {"plain", "tcp://198.18.0.1:7700", "198.18.0.1", false},
+    {"port", "tcp://198.18.0.2:9000", "198.18.0.2", false},
+    {"tcp", "tcp://198.18.0.3:7701", "198.18.0.3", false},
+    {"name", "tcp://agent-1.example:7700", "2001:db8::99", false},
+    {"v6", "tcp://[2001:db8::1]:7700", "2001:db8::1", false},
+    {"v6port", "tcp://[2001:db8::2]:7702", "2001:db8::2", false},
+    {"v6bare", "tcp://[2001:db8::3]:7700", "2001:db8::3", false},
+    {"tcp6", "tcp://[::1]:7703", "::1", false},
+    {"here", "local", NULL, true},
+    {"sock", "ipc:///run/iovbench/agent.sock", "198.18.1.10", false},
+  };
+  struct iov_plan *p;
+
+  (void)state;
+  p = parse_ok(text, NULL);
+  assert_int_equal(p->n_hosts, ELEMENTSOF(want));
+  for (size_t i = 0; i < ELEMENTSOF(want); i++) {
+    const struct iov_plan_host *h = iov_plan_host_find(p, want[i].name);
+    assert_ptr_equal(h, &p->hosts[i]);
+    assert_string_equal(h->name, want[i].name);
+    assert_string_equal(h->endpoint, want[i].endpoint);
+    if (want[i].data)
+      assert_string_equal(h->data_addr, want[i].data);
+    else
+      assert_null(h->data_addr);
+    assert_int_equal(h->local, want[i].local);
+    assert_int_equal(h->line, i + 2);
+  }
+  assert_null(iov_plan_host_find(p, "nope"));
+  assert_null(iov_plan_host_find(NULL, "plain"));
+  /* workloads == NULL: any workload name is accepted. */
+  assert_string_equal(p->points[0].p.workload, "anything");
+  iov_plan_free(p);
+}
+
+static void test_defaults(void **state) {
+  struct iov_plan *p;
+
+  (void)state;
+  p = parse_ok(HOSTS "[t]\nworkload = tcp_rr\n", workloads);
+  assert_int_equal(p->n_points, 1);
+  assert_string_equal(p->points[0].test, "t");
+  assert_int_equal(p->points[0].line, 4);
+  assert_int_equal(p->points[0].index, 0);
+  assert_string_equal(p->points[0].sweep, "");
+  assert_string_equal(p->points[0].p.workload, "tcp_rr");
+  assert_string_equal(p->points[0].p.sender, "a");
+  assert_string_equal(p->points[0].p.receiver, "b");
+  assert_int_equal(p->points[0].p.flows, 1);
+  assert_int_equal(p->points[0].p.msg_size, 65536);
+  assert_int_equal(p->points[0].p.response_size, 1);
+  assert_int_equal(p->points[0].p.duration, 10 * S);
+  assert_int_equal(p->points[0].p.sample_interval, 1 * S);
+  assert_int_equal(p->points[0].p.timeout, 10 * S);
+  iov_plan_free(p);
+
+  /* Two hosts in the other order: file order decides, not names. */
+  p = parse_ok("[hosts]\nzz = 198.18.0.9\naa = 198.18.0.8\n[t]\nworkload = tcp_rr\n", workloads);
+  assert_string_equal(p->points[0].p.sender, "zz");
+  assert_string_equal(p->points[0].p.receiver, "aa");
+  iov_plan_free(p);
+
+  /* With three hosts, sender and receiver may come from [global]. */
+  p = parse_ok("[hosts]\na = 1.1.1.1\nb = 1.1.1.2\nc = 1.1.1.3\n"
+               "[global]\nsender = c\nreceiver = a\n[t]\nworkload = tcp_rr\nsender = b\n",
+               workloads);
+  assert_string_equal(p->points[0].p.sender, "b");
+  assert_string_equal(p->points[0].p.receiver, "a");
+  iov_plan_free(p);
+}
+
+static void test_sweep_order(void **state) {
+  static const char text[] = HOSTS "[t]\n"
+                                   "workload = tcp_stream, tcp_rr\n"
+                                   "timeout = 5s,1m\n"
+                                   "msg_size =  64k ,1M\n"
+                                   "flows = 1\n"
+                                   "[u]\n"
+                                   "workload = udp_stream\n";
+  /* Table order: workload, sender, receiver, flows, msg_size, ..., timeout;
+   * the last key varies fastest. */
+  static const char *const sweeps[] = {
+    "workload=tcp_stream msg_size=64k timeout=5s", "workload=tcp_stream msg_size=64k timeout=1m",
+    "workload=tcp_stream msg_size=1M timeout=5s",  "workload=tcp_stream msg_size=1M timeout=1m",
+    "workload=tcp_rr msg_size=64k timeout=5s",     "workload=tcp_rr msg_size=64k timeout=1m",
+    "workload=tcp_rr msg_size=1M timeout=5s",      "workload=tcp_rr msg_size=1M timeout=1m",
+  };
+  struct iov_plan *p;
+
+  (void)state;
+  p = parse_ok(text, workloads);
+  assert_int_equal(p->n_points, ELEMENTSOF(sweeps) + 1);
+  for (size_t i = 0; i < ELEMENTSOF(sweeps); i++) {
+    const struct iov_plan_point *pt = &p->points[i];
+    assert_string_equal(pt->test, "t");
+    assert_int_equal(pt->index, i);
+    assert_string_equal(pt->sweep, sweeps[i]);
+    assert_string_equal(pt->p.workload, i < 4 ? "tcp_stream" : "tcp_rr");
+    assert_int_equal(pt->p.msg_size, (i / 2) % 2 ? 1ULL << 20 : 65536);
+    assert_int_equal(pt->p.timeout, i % 2 ? 60 * S : 5 * S);
+  }
+  assert_string_equal(p->points[8].test, "u");
+  assert_string_equal(p->points[8].sweep, "");
+  assert_int_equal(p->points[8].index, 8);
+  iov_plan_free(p);
+}
+
+static void test_global_sweep_overridden(void **state) {
+  static const char text[] = HOSTS "[global]\n"
+                                   "workload = tcp_rr\n"
+                                   "msg_size = 1, 2, 3\n"
+                                   "flows = 4, 8\n"
+                                   "[swept]\n"
+                                   "[fixed]\n"
+                                   "msg_size = 4k\n"
+                                   "flows = 16\n";
+  struct iov_plan *p;
+
+  (void)state;
+  p = parse_ok(text, workloads);
+  assert_int_equal(p->n_points, 6 + 1);
+  check_point(&p->points[0], "swept", "flows=4 msg_size=1", 4, 1, 1);
+  check_point(&p->points[5], "swept", "flows=8 msg_size=3", 8, 3, 1);
+  check_point(&p->points[6], "fixed", "", 16, 4096, 1);
+  iov_plan_free(p);
+}
+
+/* CRLF, a UTF-8 BOM, comments and indented keys are all fine. */
+static void test_syntax_variants(void **state) {
+  static const char text[] = "\xEF\xBB\xBF; comment\r\n"
+                             "[hosts]\r\n"
+                             "  a = 198.18.0.1   ; inline comment\r\n"
+                             "\tb: 198.18.0.2\r\n"
+                             "# hash comment\r\n"
+                             "[t]   ; comment after a header\r\n"
+                             "    workload = tcp_rr\r\n"
+                             "duration = 1.5\r\n"
+                             "\r\n";
+  struct iov_plan *p;
+
+  (void)state;
+  p = parse_ok(text, workloads);
+  assert_int_equal(p->n_points, 1);
+  assert_int_equal(p->points[0].line, 6);
+  assert_int_equal(p->hosts[1].line, 4);
+  assert_string_equal(p->hosts[1].endpoint, "tcp://198.18.0.2:7700");
+  assert_int_equal(p->points[0].p.duration, 1500 * MS);
+  iov_plan_free(p);
+}
+
+/* Names up to 63 characters, longer than inih's own section buffer. */
+static void test_long_names(void **state) {
+  char text[1024];
+  char name63[64];
+  struct iov_plan *p;
+
+  (void)state;
+  memset(name63, 'x', 63);
+  name63[63] = '\0';
+  snprintf(text, sizeof(text),
+           "[hosts]\n%s = 198.18.0.1\nb = 198.18.0.2\n[%s]\nworkload = tcp_rr\n", name63,
+           name63);
+  p = parse_ok(text, workloads);
+  assert_string_equal(p->hosts[0].name, name63);
+  assert_string_equal(p->points[0].test, name63);
+  assert_string_equal(p->points[0].p.sender, name63);
+  iov_plan_free(p);
+}
+
+static int parse_err(const char *text, struct iov_plan_error *e) {
+  struct iov_plan *p = NULL;
+  int r = iov_plan_parse(text, "inline.plan", workloads, &p, e);
+  assert_null(p);
+  return r;
+}
+
+/* inih's buffer holds 197 characters a line: 197 is fine, 198 an error. */
+static void test_line_limit(void **state) {
+  char text[1024];
+  struct iov_plan_error e = {0};
+  struct iov_plan *p;
+  int n;
+
+  (void)state;
+  for (int len = 197; len <= 198; len++) {
+    n = snprintf(text, sizeof(text), HOSTS "[t]\nworkload = tcp_rr\n; ");
+    memset(text + n, 'c', (size_t)len - 2);
+    snprintf(text + n + len - 2, sizeof(text) - (size_t)(n + len - 2), "\nflows = 2\n");
+    if (len == 197) {
+      p = parse_ok(text, workloads);
+      assert_int_equal(p->points[0].p.flows, 2);
+      iov_plan_free(p);
+    } else {
+      assert_int_equal(parse_err(text, &e), -IOV_E_PLAN);
+      assert_int_equal(e.line, 6);
+      assert_null(e.key);
+      assert_non_null(strstr(e.message, "198 characters long, the longest allowed is 197"));
+      iov_plan_error_done(&e);
+    }
+  }
+}
+
+/* Exactly IOV_PLAN_MAX_POINTS points is allowed. */
+static void test_max_points(void **state) {
+  static const char text[] = HOSTS "[t]\n"
+                                   "workload = tcp_rr\n"
+                                   "flows = 1,2,3,4,5,6,7,8,9,10\n"
+                                   "msg_size = 1,2,3,4,5,6,7,8,9,10\n"
+                                   "response_size = 1,2,3,4,5,6,7,8,9,10\n"
+                                   "duration = 1,2,3,4,5,6,7,8,9,10\n"
+                                   "timeout = 1,2,3,4,5,6,7,8,9,10\n";
+  struct iov_plan *p;
+
+  (void)state;
+  p = parse_ok(text, workloads);
+  assert_int_equal(p->n_points, IOV_PLAN_MAX_POINTS);
+  assert_string_equal(p->points[IOV_PLAN_MAX_POINTS - 1].sweep,
+                      "flows=10 msg_size=10 response_size=10 duration=10 timeout=10");
+  assert_int_equal(p->points[IOV_PLAN_MAX_POINTS - 1].index, IOV_PLAN_MAX_POINTS - 1);
+  iov_plan_free(p);
+}
+
+/* ---- Bad plans: exact line and key ----------------------------------- */
+
+struct bad_case {
+  const char *text;
+  unsigned line;
+  const char *key; /* NULL: no key expected */
+  const char *message; /* a substring of the message */
+};
+
+static void run_bad(void **state) {
+  const struct bad_case *c = *state;
+  struct iov_plan_error e = {0};
+  char buf[1024];
+  int r = parse_err(c->text, &e);
+
+  iov_plan_error_format(&e, buf, sizeof(buf));
+  print_message("    %s\n", buf);
+  assert_int_equal(r, -IOV_E_PLAN);
+  assert_string_equal(e.file, "inline.plan");
+  if (e.line != c->line) fail_msg("line %u, expected %u", e.line, c->line);
+  if (c->key)
+    assert_string_equal(e.key, c->key);
+  else
+    assert_null(e.key);
+  if (!strstr(e.message, c->message)) fail_msg("message lacks '%s'", c->message);
+  iov_plan_error_done(&e);
+  assert_null(e.message);
+}
+
+#define BAD(name, text_, line_, key_, msg_) \
+  static const struct bad_case bad_##name = {text_, line_, key_, msg_};
+#define T4 "[t]\nworkload = tcp_rr\n" /* lines 4-5 after HOSTS */
+
+BAD(unknown_key, HOSTS T4 "bogus = 1\n", 6, "bogus", "unknown key (see coord --help-plan)")
+BAD(misspelt_key, HOSTS T4 "msg_sise = 1\n", 6, "msg_sise", "did you mean 'msg_size'?")
+BAD(bad_size, HOSTS T4 "msg_size = 64, 64q\n", 6, "msg_size",
+    "'64q' is not a size (a number with an optional k, m or g suffix, e.g. 64k)")
+BAD(bad_duration, HOSTS T4 "duration = 10 s\n", 6, "duration", "'10 s' is not a duration")
+BAD(bad_number, HOSTS T4 "flows = two\n", 6, "flows", "'two' is not a whole number")
+BAD(negative, HOSTS T4 "flows = -1\n", 6, "flows", "'-1' is not a whole number")
+BAD(flows_range, HOSTS T4 "flows = 1, 300\n", 6, "flows", "'300' is out of range; use 1..256")
+BAD(flows_zero, HOSTS T4 "flows = 0\n", 6, "flows", "'0' is out of range; use 1..256")
+BAD(flows_overflow, HOSTS T4 "flows = 99999999999999999999999\n", 6, "flows", "out of range")
+BAD(size_range, HOSTS T4 "msg_size = 17m\n", 6, "msg_size", "'17m' is out of range; use 1..16m")
+BAD(duration_range, HOSTS T4 "duration = 50ms\n", 6, "duration",
+    "'50ms' is out of range; use 100ms..24h")
+BAD(timeout_range, HOSTS "[global]\ntimeout = 2h\n" T4, 5, "timeout", "use 1s..1h")
+BAD(unknown_host, HOSTS T4 "sender = c\n", 6, "sender", "no host 'c' in [hosts] (known: a, b)")
+BAD(unknown_host_global, HOSTS "[global]\nreceiver = zz\n" T4, 5, "receiver", "no host 'zz'")
+BAD(bad_host_name, HOSTS T4 "receiver = a.b\n", 6, "receiver", "'a.b' is not a host name")
+BAD(missing_workload, HOSTS "[t]\nflows = 2\n", 4, "workload",
+    "test 't' has no workload; add 'workload = NAME' to [t] or [global]")
+BAD(unknown_workload, HOSTS "[t]\nworkload = tcp_rr, udp_nope\n", 5, "workload",
+    "unknown workload 'udp_nope' (known: tcp_stream, tcp_rr, udp_stream)")
+BAD(duplicate_host, "[hosts]\na = 198.18.0.1\nb = 198.18.0.2\na = 198.18.0.3\n" T4, 4, "a",
+    "host 'a' is defined twice (first on line 2)")
+BAD(duplicate_section, HOSTS T4 "[u]\nworkload = tcp_rr\n[t]\n", 8, NULL,
+    "section [t] appears twice (first on line 4)")
+BAD(duplicate_hosts_section, HOSTS T4 "[hosts]\n", 6, NULL, "section [hosts] appears twice")
+BAD(duplicate_key, HOSTS T4 "flows = 1\nflows = 2\n", 7, "flows",
+    "set twice in [t] (first on line 6)")
+BAD(no_tests, HOSTS "[global]\nworkload = tcp_rr\n", 0, NULL, "the plan has no tests")
+BAD(no_hosts, T4, 0, NULL, "no [hosts] section")
+BAD(empty_hosts, "; hosts\n[hosts]\n" T4, 2, NULL, "[hosts] names no host")
+BAD(sample_interval, HOSTS T4 "duration = 1s\nsample_interval = 2s\n", 7, "sample_interval",
+    "sample_interval 2s is longer than duration 1s in test 't'")
+BAD(sample_interval_global, HOSTS "[global]\nsample_interval = 5s\n" T4 "duration = 1s, 10s\n", 5,
+    "sample_interval", "sample_interval 5s is longer than duration 1s")
+BAD(short_duration, HOSTS T4 "duration = 500ms\n", 6, "duration",
+    "duration 500ms is shorter than the sample_interval 1s")
+BAD(syntax, HOSTS T4 "this is not ini\n", 6, NULL, "cannot parse 'this is not ini'")
+BAD(syntax_before_key_error, HOSTS T4 "junk\nbogus = 1\n", 6, NULL, "cannot parse 'junk'")
+BAD(continuation, HOSTS T4 "flows = 1,\n    2\n", 6, "flows", "empty item")
+BAD(continuation2, HOSTS T4 "flows = 1\n    2\n", 7, NULL, "cannot parse '2'")
+BAD(too_many_points,
+    HOSTS T4 "flows = 1,2,3,4,5,6,7,8,9,10,11\n"
+             "msg_size = 1,2,3,4,5,6,7,8,9,10\n"
+             "response_size = 1,2,3,4,5,6,7,8,9,10\n"
+             "duration = 1,2,3,4,5,6,7,8,9,10\n"
+             "timeout = 1,2,3,4,5,6,7,8,9,10\n",
+    4, NULL, "more than 100000 points")
+BAD(too_many_points_total,
+    HOSTS "[global]\nworkload = tcp_rr\n"
+          "msg_size = 1,2,3,4,5,6,7,8,9,10\n"
+          "response_size = 1,2,3,4,5,6,7,8,9,10\n"
+          "duration = 1,2,3,4,5,6,7,8,9,10\n"
+          "timeout = 1,2,3,4,5,6,7,8,9,10\n"
+          "[t1]\nflows = 1,2,3,4,5,6,7,8\n[t2]\nflows = 1,2,3\n",
+    12, NULL, "test 't2' sweeps too many combinations")
+BAD(empty_item, HOSTS T4 "msg_size = 1,,2\n", 6, "msg_size",
+    "empty item in the list '1,,2'; remove the extra comma")
+BAD(trailing_comma, HOSTS T4 "msg_size = 1, 2,\n", 6, "msg_size", "empty item")
+BAD(empty_value, HOSTS T4 "msg_size =\n", 6, "msg_size", "no value")
+BAD(same_host, HOSTS T4 "sender = b\n", 6, "sender", "would send from host 'b' to itself")
+BAD(same_host_swept, HOSTS T4 "sender = a, b\nreceiver = b\n", 7, "receiver", "to itself")
+BAD(sender_required, "[hosts]\na = 1.1.1.1\nb = 1.1.1.2\nc = 1.1.1.3\n[t]\nworkload = tcp_rr\n", 5,
+    "sender", "test 't' has no sender; [hosts] names 3 hosts")
+BAD(receiver_required, "[hosts]\na = 1.1.1.1\n[t]\nworkload = tcp_rr\nsender = a\n", 3, "receiver",
+    "has no receiver")
+BAD(outside_section, "flows = 1\n" HOSTS T4, 1, "flows", "key outside any section")
+BAD(data_unknown_host, HOSTS "c.data = 198.18.1.1\n" T4, 4, "c.data", "no host 'c' in [hosts]")
+BAD(data_bad_addr, HOSTS "a.data = host.example\n" T4, 4, "a.data",
+    "'host.example' is not an IPv4 or IPv6 address")
+BAD(data_twice, HOSTS "a.data = 1.2.3.4\na.data = 1.2.3.5\n" T4, 5, "a.data",
+    "set twice (first on line 4)")
+BAD(host_attr, HOSTS "a.mac = 1.2.3.4\n" T4, 4, "a.mac", "unknown host setting 'mac'")
+BAD(host_bad_name, HOSTS "a b = 1.2.3.4\n" T4, 4, "a b", "not a host name")
+BAD(host_bad_port, HOSTS "c = 198.18.0.3:70000\n" T4, 4, "c", "'70000' is not a port")
+BAD(host_bad_scheme, HOSTS "c = udp://198.18.0.3:7700\n" T4, 4, "c", "unsupported endpoint")
+BAD(host_bad_ip, HOSTS "c = 198.18.0.300\n" T4, 4, "c",
+    "'198.18.0.300' is not a host name or address")
+BAD(host_bad_v6, HOSTS "c = [2001:db8::zz]:7700\n" T4, 4, "c", "is not an IPv6 address")
+BAD(host_bare_v6_port, HOSTS "c = 2001:db8::1:7700:x\n" T4, 4, "c",
+    "write IPv6 addresses in brackets")
+BAD(host_no_endpoint, HOSTS "c =\n" T4, 4, "c", "no endpoint")
+BAD(host_empty_ipc, HOSTS "c = ipc://\n" T4, 4, "c", "not a usable ipc endpoint")
+BAD(section_unclosed, HOSTS "[t\nworkload = tcp_rr\n", 4, NULL, "has no closing ']'")
+BAD(section_trailing, HOSTS "[t] x\nworkload = tcp_rr\n", 4, NULL, "unexpected text after ']'")
+BAD(section_bad_name, HOSTS "[a b]\nworkload = tcp_rr\n", 4, NULL,
+    "'[a b]' is not a valid section name")
+BAD(section_too_long,
+    HOSTS "[xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx]\nworkload = tcp_rr\n",
+    4, NULL, "is not a valid section name; use 1 to 63")
+BAD(section_case, HOSTS T4 "[Global]\n", 6, NULL, "did you mean [global]?")
+
+#define BAD_TEST(name) {"bad_" #name, run_bad, NULL, NULL, (void *)&bad_##name}
+
+/* ---- Files, errors, help ----------------------------------------------- */
+
+static void load_bad_fixture(const char *name, unsigned line, const char *key, const char *msg) {
+  char *path = fixture(name);
+  struct iov_plan *p = NULL;
+  struct iov_plan_error e = {0};
+  char buf[1024], want[1024];
+
+  assert_int_equal(iov_plan_load(path, workloads, &p, &e), -IOV_E_PLAN);
+  assert_null(p);
+  assert_string_equal(e.file, path);
+  assert_int_equal(e.line, line);
+  if (key)
+    assert_string_equal(e.key, key);
+  else
+    assert_null(e.key);
+  snprintf(want, sizeof(want), "%s:%u: %s%s%s%s", path, line, key ? "key '" : "", key ? key : "",
+           key ? "': " : "", msg);
+  assert_string_equal(iov_plan_error_format(&e, buf, sizeof(buf)), want);
+  iov_plan_error_done(&e);
+  free(path);
+}
+
+static void test_bad_fixtures(void **state) {
+  (void)state;
+  load_bad_fixture("bad_size.plan", 8, "msg_size",
+                   "'64q' is not a size (a number with an optional k, m or g suffix, e.g. 64k)");
+  load_bad_fixture("unknown_host.plan", 10, "sender", "no host 'd' in [hosts] (known: a, b, c)");
+  load_bad_fixture("syntax.plan", 7, NULL,
+                   "cannot parse 'workload tcp_rr': expected 'key = value', a [section] header "
+                   "or a comment");
+}
+
+static void test_load_missing(void **state) {
+  struct iov_plan *p = NULL;
+  struct iov_plan_error e = {0};
+  char buf[512];
+
+  (void)state;
+  assert_int_equal(iov_plan_load("/nonexistent/x.plan", workloads, &p, &e), -ENOENT);
+  assert_null(p);
+  assert_int_equal(e.line, 0);
+  assert_null(e.key);
+  assert_string_equal(iov_plan_error_format(&e, buf, sizeof(buf)),
+                      "/nonexistent/x.plan: cannot read plan: No such file or directory");
+  iov_plan_error_done(&e);
+  /* reterr may be NULL. */
+  assert_int_equal(iov_plan_load("/nonexistent/x.plan", workloads, &p, NULL), -ENOENT);
+}
+
+static char *write_temp(const char *data, size_t len) {
+  char *path = strdup("/tmp/iov_test_plan_XXXXXX");
+  int fd;
+
+  assert_non_null(path);
+  fd = mkstemp(path);
+  assert_true(fd >= 0);
+  assert_int_equal(write(fd, data, len), (ssize_t)len);
+  close(fd);
+  return path;
+}
+
+static void test_load_limits(void **state) {
+  static const char nul_text[] = HOSTS "[t]\nwork\0load = tcp_rr\n";
+  size_t big = IOV_PLAN_MAX_SIZE + 1;
+  char *text = malloc(big + 1), *path;
+  struct iov_plan *p = NULL;
+  struct iov_plan_error e = {0};
+
+  (void)state;
+  assert_non_null(text);
+  /* A comment line repeated: valid, but too large. */
+  for (size_t i = 0; i < big; i++) text[i] = (i % 64 == 63) ? '\n' : ';';
+  text[big] = '\0';
+  path = write_temp(text, big);
+  assert_int_equal(iov_plan_load(path, workloads, &p, &e), -IOV_E_PLAN);
+  assert_null(p);
+  assert_non_null(strstr(e.message, "larger than 1048576 bytes"));
+  iov_plan_error_done(&e);
+  unlink(path);
+  free(path);
+  assert_int_equal(iov_plan_parse(text, "big.plan", workloads, &p, &e), -IOV_E_PLAN);
+  assert_non_null(strstr(e.message, "larger than"));
+  iov_plan_error_done(&e);
+  free(text);
+
+  path = write_temp(nul_text, sizeof(nul_text) - 1);
+  assert_int_equal(iov_plan_load(path, workloads, &p, &e), -IOV_E_PLAN);
+  assert_int_equal(e.line, 5);
+  assert_non_null(strstr(e.message, "NUL byte"));
+  iov_plan_error_done(&e);
+  unlink(path);
+  free(path);
+}
+
+static void test_error_format(void **state) {
+  struct iov_plan_error e = {.file = "p.plan", .line = 12, .key = "msg_size", .message = "bad"};
+  char buf[64];
+
+  (void)state;
+  assert_string_equal(iov_plan_error_format(&e, buf, sizeof(buf)),
+                      "p.plan:12: key 'msg_size': bad");
+  e.key = NULL;
+  assert_string_equal(iov_plan_error_format(&e, buf, sizeof(buf)), "p.plan:12: bad");
+  e.line = 0;
+  assert_string_equal(iov_plan_error_format(&e, buf, sizeof(buf)), "p.plan: bad");
+  e.file = NULL;
+  e.line = 3;
+  assert_string_equal(iov_plan_error_format(&e, buf, sizeof(buf)), "line 3: bad");
+  e.line = 0;
+  assert_string_equal(iov_plan_error_format(&e, buf, sizeof(buf)), "bad");
+  /* Truncation keeps the buffer terminated. */
+  e.file = "p.plan";
+  e.line = 12;
+  assert_string_equal(iov_plan_error_format(&e, buf, 8), "p.plan:");
+  iov_plan_error_done(NULL);
+}
+
+static void test_help(void **state) {
+  static const char *const want[] = {
+    "[hosts]", "[global]", "sweeps", "workload", "sender", "receiver", "flows",
+    "msg_size", "size, default 64k, 1..16m", "response_size", "duration",
+    "duration, default 10s, 100ms..24h", "sample_interval", "10ms..1h", "timeout",
+    "integer, default 1, 1..256",
+  };
+  char *buf = NULL;
+  size_t size = 0;
+  FILE *f = open_memstream(&buf, &size);
+
+  (void)state;
+  assert_non_null(f);
+  iov_plan_help(f);
+  fclose(f);
+  for (size_t i = 0; i < ELEMENTSOF(want); i++)
+    if (!strstr(buf, want[i])) fail_msg("help lacks '%s':\n%s", want[i], buf);
+  free(buf);
+}
+
+static void test_free_null(void **state) {
+  (void)state;
+  assert_null(iov_plan_free(NULL));
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_good_fixture),
+    cmocka_unit_test(test_hosts_normalisation),
+    cmocka_unit_test(test_defaults),
+    cmocka_unit_test(test_sweep_order),
+    cmocka_unit_test(test_global_sweep_overridden),
+    cmocka_unit_test(test_syntax_variants),
+    cmocka_unit_test(test_long_names),
+    cmocka_unit_test(test_line_limit),
+    cmocka_unit_test(test_max_points),
+    BAD_TEST(unknown_key),
+    BAD_TEST(misspelt_key),
+    BAD_TEST(bad_size),
+    BAD_TEST(bad_duration),
+    BAD_TEST(bad_number),
+    BAD_TEST(negative),
+    BAD_TEST(flows_range),
+    BAD_TEST(flows_zero),
+    BAD_TEST(flows_overflow),
+    BAD_TEST(size_range),
+    BAD_TEST(duration_range),
+    BAD_TEST(timeout_range),
+    BAD_TEST(unknown_host),
+    BAD_TEST(unknown_host_global),
+    BAD_TEST(bad_host_name),
+    BAD_TEST(missing_workload),
+    BAD_TEST(unknown_workload),
+    BAD_TEST(duplicate_host),
+    BAD_TEST(duplicate_section),
+    BAD_TEST(duplicate_hosts_section),
+    BAD_TEST(duplicate_key),
+    BAD_TEST(no_tests),
+    BAD_TEST(no_hosts),
+    BAD_TEST(empty_hosts),
+    BAD_TEST(sample_interval),
+    BAD_TEST(sample_interval_global),
+    BAD_TEST(short_duration),
+    BAD_TEST(syntax),
+    BAD_TEST(syntax_before_key_error),
+    BAD_TEST(continuation),
+    BAD_TEST(continuation2),
+    BAD_TEST(too_many_points),
+    BAD_TEST(too_many_points_total),
+    BAD_TEST(empty_item),
+    BAD_TEST(trailing_comma),
+    BAD_TEST(empty_value),
+    BAD_TEST(same_host),
+    BAD_TEST(same_host_swept),
+    BAD_TEST(sender_required),
+    BAD_TEST(receiver_required),
+    BAD_TEST(outside_section),
+    BAD_TEST(data_unknown_host),
+    BAD_TEST(data_bad_addr),
+    BAD_TEST(data_twice),
+    BAD_TEST(host_attr),
+    BAD_TEST(host_bad_name),
+    BAD_TEST(host_bad_port),
+    BAD_TEST(host_bad_scheme),
+    BAD_TEST(host_bad_ip),
+    BAD_TEST(host_bad_v6),
+    BAD_TEST(host_bare_v6_port),
+    BAD_TEST(host_no_endpoint),
+    BAD_TEST(host_empty_ipc),
+    BAD_TEST(section_unclosed),
+    BAD_TEST(section_trailing),
+    BAD_TEST(section_bad_name),
+    BAD_TEST(section_too_long),
+    BAD_TEST(section_case),
+    cmocka_unit_test(test_bad_fixtures),
+    cmocka_unit_test(test_load_missing),
+    cmocka_unit_test(test_load_limits),
+    cmocka_unit_test(test_error_format),
+    cmocka_unit_test(test_help),
+    cmocka_unit_test(test_free_null),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
