@@ -29,4 +29,23 @@ for mode in "${modes[@]}"; do
   fi
   pgrep -f "iovbench-agent --listen ipc://" >/dev/null && fail "$mode: agents left running"
 done
-log "PASS (${modes[*]})"
+# Interrupted half-way (SIGTERM, as Ctrl-C would be): coord stops, removes
+# its agents and namespaces, and keeps what it measured.
+mode=${modes[-1]}
+out=$TMP/interrupted
+mkdir -p "$out"
+(cd "$SRC" && exec "$COORD" run plans/quickstart.plan --local="$mode" --results "$out") >"$out/stdout" 2>"$out/stderr" &
+cpid=$!
+wait_for 30 grep -q '\[1/2\]' "$out/stderr" || fail "interrupt: coord never started a point"
+kill -TERM "$cpid"
+wait "$cpid"
+rc=$?
+cat "$out/stderr" >&2
+expect_eq "interrupt: exit status" "$rc" 130
+run=$(ls -d "$out"/*-quickstart | head -1)
+expect_eq "interrupt: run status" "$(sql "$run/results.db" "SELECT status FROM run")" interrupted
+if [ "$mode" = netns ]; then
+  expect_eq "interrupt: namespaces left behind" "$(ip netns list | grep -c '^iovb[0-9]' || true)" 0
+fi
+pgrep -f "iovbench-agent --listen ipc://" >/dev/null && fail "interrupt: agents left running"
+log "PASS (${modes[*]}, interrupted)"
