@@ -20,6 +20,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include "hist.h"
@@ -31,8 +32,14 @@
 
 enum {
   IOV_ENG_F_RR = 1u << 0,         /* request/response: records latency */
-  IOV_ENG_F_UDP = 1u << 1,        /* datagram sockets */
+  IOV_ENG_F_UDP = 1u << 1,        /* datagram sockets: the runner binds the
+                                   * receiver's and connects the sender's
+                                   * socket; there is no accept and no EOF */
   IOV_ENG_F_NEEDS_PEER = 1u << 2, /* needs a receiver on another agent */
+  IOV_ENG_F_CONN_PER_TRANS = 1u << 3, /* the engine connects/accepts itself,
+                                   * per transaction (tcp_crr): the runner
+                                   * only listens (receiver) or resolves the
+                                   * peer address (sender) */
 };
 
 enum iov_role {
@@ -53,6 +60,15 @@ struct iov_engine_config {
   const char *peer_address;  /* sender only */
   const uint16_t *peer_ports;/* sender only: one per flow */
   uint64_t connect_timeout_ns;
+  uint64_t send_buffer;      /* SO_SNDBUF, 0 = the system's default */
+  uint64_t recv_buffer;      /* SO_RCVBUF, 0 = the system's default */
+  bool nodelay;              /* TCP_NODELAY */
+  uint32_t burst;            /* RR: transactions outstanding per flow (>= 1) */
+  uint64_t rate_bps;         /* UDP stream: offered rate per flow, 0 = unpaced */
+  const char *interface;     /* SO_BINDTODEVICE; NULL or "" = none */
+  const uint16_t *cpus;      /* pin flow i's thread to cpus[i % n_cpus] */
+  uint32_t n_cpus;           /* 0 = no pinning */
+  uint64_t rr_timeout_ns;    /* UDP RR: a transaction unanswered this long is lost */
 };
 
 /* Counters of one flow.  Written only by the flow's thread (relaxed atomic
@@ -64,7 +80,20 @@ struct iov_flow_stats {
   uint64_t t_start_ns; /* CLOCK_REALTIME when the flow began its loop */
   uint64_t t_end_ns;   /* CLOCK_REALTIME when it ended; 0 while running */
   int error;           /* 0 or negative errno */
+  uint64_t lost;       /* UDP stream receiver: datagrams that never came;
+                        * RR: transactions that timed out */
+  uint64_t out_of_order; /* UDP receiver: datagrams older than one seen */
+  uint64_t duplicates;   /* UDP receiver */
+  uint64_t jitter_ns;    /* UDP receiver: RFC 3550 interarrival jitter */
   struct iov_hist hist;/* cumulative latency, RR engines only */
+};
+
+/* TCP state of a flow's socket (TCP_INFO), read at sample time. */
+struct iov_tcp_info {
+  uint64_t retransmits; /* segments retransmitted, whole connection */
+  uint32_t rtt_us;
+  uint32_t rttvar_us;
+  uint32_t snd_cwnd;    /* segments */
 };
 
 struct iov_engine_run;
@@ -78,6 +107,9 @@ struct iov_flow {
   int fd;        /* connected data socket, -1 before */
   int listen_fd; /* receiver only */
   uint16_t port; /* receiver: the port listen_fd is bound to */
+  struct sockaddr_storage peer; /* sender: the receiver's address and port */
+  socklen_t peer_len;
+  uint64_t window_end_mono; /* CLOCK_MONOTONIC end of the nominal window */
   void *buf;
   size_t buf_size;
   struct iov_engine_run *run;
@@ -96,6 +128,9 @@ struct iov_engine_ops {
    * Counters go through iov_flow_add().  Returns 0 or -errno. */
   int (*flow_run)(struct iov_flow *f, uint64_t end_mono_ns);
 };
+
+/* Store one counter for readers on other threads (single writer). */
+#define IOV_FLOW_SET(f, field, v) __atomic_store_n(&(f)->stats.field, (v), __ATOMIC_RELAXED)
 
 /* Thread-safe counter updates for the flow's own thread (single writer). */
 static inline void iov_flow_add(struct iov_flow *f, uint64_t bytes, uint64_t msgs, uint64_t trans) {
@@ -129,6 +164,12 @@ int iov_engine_run_start(struct iov_engine_run *r, uint64_t start_at_ns, iov_eng
 /* Copy the counters of flow i (relaxed loads, never torn). */
 void iov_engine_run_snapshot(const struct iov_engine_run *r, unsigned i, struct iov_flow_stats *ret);
 unsigned iov_engine_run_flows(const struct iov_engine_run *r);
+/* TCP_INFO of flow i's socket.  -ENOTCONN when it has none (yet), -ENOTSUP
+ * for UDP engines. */
+int iov_engine_run_tcp_info(const struct iov_engine_run *r, unsigned i, struct iov_tcp_info *ret);
+/* Apply the config's socket options (buffers, nodelay, device) to fd;
+ * for engines that open sockets themselves (tcp_crr). */
+int iov_engine_sockopts(const struct iov_engine_config *cfg, unsigned flags, int fd);
 bool iov_engine_run_done(const struct iov_engine_run *r);
 /* Stop every flow now (shutdown of its socket), join the threads.
  * Idempotent; safe before start. */

@@ -6,6 +6,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sched.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -27,7 +28,9 @@ struct iov_engine_run {
   struct iov_engine_config cfg;
   char *bind_address;
   char *peer_address;
+  char *interface;
   uint16_t *peer_ports;
+  uint16_t *cpus;
   struct iov_flow *flows;
   pthread_t *threads;
   unsigned n_threads;
@@ -88,7 +91,20 @@ int iov_engine_run_new(const struct iov_engine_ops *ops, const struct iov_engine
   }
   r->cfg.peer_address = r->peer_address;
   r->cfg.peer_ports = r->peer_ports;
+  if (cfg->interface && *cfg->interface) {
+    r->interface = strdup(cfg->interface);
+    if (!r->interface) goto oom;
+  }
+  r->cfg.interface = r->interface;
+  if (cfg->n_cpus) {
+    r->cpus = calloc(cfg->n_cpus, sizeof(uint16_t));
+    if (!r->cpus) goto oom;
+    memcpy(r->cpus, cfg->cpus, cfg->n_cpus * sizeof(uint16_t));
+  }
+  r->cfg.cpus = r->cpus;
   if (r->cfg.connect_timeout_ns == 0) r->cfg.connect_timeout_ns = 5 * IOV_NSEC_PER_SEC;
+  if (r->cfg.burst == 0) r->cfg.burst = 1;
+  if (r->cfg.rr_timeout_ns == 0) r->cfg.rr_timeout_ns = 100 * IOV_NSEC_PER_MSEC;
 
   bufsize = cfg->msg_size;
   if ((ops->flags & IOV_ENG_F_RR) && cfg->response_size > bufsize) bufsize = cfg->response_size;
@@ -120,7 +136,7 @@ unsigned iov_engine_run_flows(const struct iov_engine_run *r) { return r->cfg.fl
 
 static int resolve(const char *addr, uint16_t port, bool passive, struct sockaddr_storage *ss,
                    socklen_t *len) {
-  struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV};
+  struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV};
   struct addrinfo *res = NULL;
   char portbuf[8];
   int r;
@@ -141,9 +157,27 @@ static void set_io_timeouts(int fd) {
   (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }
 
-static void set_nodelay(const struct iov_engine_run *r, int fd) {
+int iov_engine_sockopts(const struct iov_engine_config *cfg, unsigned flags, int fd) {
   int one = 1;
-  if (r->ops->flags & IOV_ENG_F_RR) (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  if (cfg->send_buffer) {
+    int v = cfg->send_buffer > INT32_MAX / 2 ? INT32_MAX / 2 : (int)cfg->send_buffer;
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v)) < 0) return -errno;
+  }
+  if (cfg->recv_buffer) {
+    int v = cfg->recv_buffer > INT32_MAX / 2 ? INT32_MAX / 2 : (int)cfg->recv_buffer;
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v)) < 0) return -errno;
+  }
+  if (cfg->nodelay && !(flags & IOV_ENG_F_UDP) &&
+      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
+    return -errno;
+  if (cfg->interface && *cfg->interface &&
+      setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, cfg->interface, (socklen_t)strlen(cfg->interface) + 1) < 0)
+    return -errno;
+  return 0;
+}
+
+static int sock_type(const struct iov_engine_run *r) {
+  return (r->ops->flags & IOV_ENG_F_UDP) ? SOCK_DGRAM : SOCK_STREAM;
 }
 
 static int prepare_receiver(struct iov_engine_run *r, uint16_t *ret_ports) {
@@ -155,12 +189,19 @@ static int prepare_receiver(struct iov_engine_run *r, uint16_t *ret_ports) {
 
     k = resolve(r->cfg.bind_address, 0, true, &ss, &len);
     if (k < 0) return k;
-    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    fd = socket(ss.ss_family, sock_type(r) | SOCK_CLOEXEC, 0);
     if (fd < 0) return -errno;
-    f->listen_fd = fd;
     (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (r->ops->flags & IOV_ENG_F_UDP) {
+      /* A datagram flow has no connection: the bound socket is the flow. */
+      f->fd = fd;
+      set_io_timeouts(fd);
+    } else
+      f->listen_fd = fd;
+    k = iov_engine_sockopts(&r->cfg, r->ops->flags, fd);
+    if (k < 0) return k;
     if (bind(fd, (struct sockaddr *)&ss, len) < 0) return -errno;
-    if (listen(fd, 4) < 0) return -errno;
+    if (!(r->ops->flags & IOV_ENG_F_UDP) && listen(fd, 128) < 0) return -errno;
     len = sizeof(ss);
     if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0) return -errno;
     f->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
@@ -200,15 +241,19 @@ static int prepare_sender(struct iov_engine_run *r) {
 
     k = resolve(r->cfg.peer_address, r->cfg.peer_ports[i], false, &ss, &len);
     if (k < 0) return k;
-    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    f->peer = ss;
+    f->peer_len = len;
+    if (r->ops->flags & IOV_ENG_F_CONN_PER_TRANS) continue; /* the engine connects */
+    fd = socket(ss.ss_family, sock_type(r) | SOCK_CLOEXEC, 0);
     if (fd < 0) return -errno;
     f->fd = fd;
+    k = iov_engine_sockopts(&r->cfg, r->ops->flags, fd);
+    if (k < 0) return k;
     if (r->cfg.bind_address) {
       k = resolve(r->cfg.bind_address, 0, true, &local, &llen);
       if (k < 0) return k;
       if (bind(fd, (struct sockaddr *)&local, llen) < 0) return -errno;
     }
-    set_nodelay(r, fd);
     k = connect_timeout(fd, (struct sockaddr *)&ss, len, r->cfg.connect_timeout_ns);
     if (k < 0) return k;
     set_io_timeouts(fd);
@@ -235,7 +280,6 @@ static int accept_flow(struct iov_flow *f, uint64_t until_mono) {
         if (errno == EINTR || errno == EAGAIN || errno == ECONNABORTED) continue;
         return -errno;
       }
-      set_nodelay(f->run, fd);
       set_io_timeouts(fd);
       __atomic_store_n(&f->fd, fd, __ATOMIC_RELEASE);
       return 0;
@@ -257,6 +301,17 @@ static int wait_start(struct iov_flow *f, uint64_t start_at) {
   }
 }
 
+static void pin_thread(const struct iov_flow *f) {
+  const struct iov_engine_config *c = f->cfg;
+  cpu_set_t set;
+  if (!c->n_cpus) return;
+  CPU_ZERO(&set);
+  CPU_SET(c->cpus[f->idx % c->n_cpus], &set);
+  /* A CPU that does not exist is reported by the flow, not ignored. */
+  int k = pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+  if (k) __atomic_store_n(&f->run->flows[f->idx].stats.error, -k, __ATOMIC_RELAXED);
+}
+
 static void *flow_thread(void *arg) {
   struct iov_flow *f = arg;
   struct iov_engine_run *r = f->run;
@@ -265,7 +320,11 @@ static void *flow_thread(void *arg) {
   uint64_t window_end_mono = now_mono + (start > now_real ? start - now_real : 0) + r->cfg.duration_ns;
   int k = 0;
 
-  if (r->cfg.role == IOV_ROLE_RECEIVER) {
+  pin_thread(f);
+  k = __atomic_load_n(&f->stats.error, __ATOMIC_RELAXED);
+  f->window_end_mono = window_end_mono;
+  if (k == 0 && r->cfg.role == IOV_ROLE_RECEIVER &&
+      !(r->ops->flags & (IOV_ENG_F_UDP | IOV_ENG_F_CONN_PER_TRANS))) {
     k = accept_flow(f, window_end_mono + RECEIVER_GRACE_NS);
     window_end_mono += RECEIVER_GRACE_NS;
   }
@@ -273,8 +332,9 @@ static void *flow_thread(void *arg) {
   if (k == 0) {
     __atomic_store_n(&f->stats.t_start_ns, iov_now_real(), __ATOMIC_RELAXED);
     k = r->ops->flow_run(f, window_end_mono);
-    /* The sender half-closes, so the receiver sees EOF after the last byte. */
-    if (r->cfg.role == IOV_ROLE_SENDER && f->fd >= 0) (void)shutdown(f->fd, SHUT_WR);
+    /* A TCP sender half-closes, so the receiver sees EOF after the last byte. */
+    if (r->cfg.role == IOV_ROLE_SENDER && f->fd >= 0 && !(r->ops->flags & IOV_ENG_F_UDP))
+      (void)shutdown(f->fd, SHUT_WR);
   }
   if (k == -ECANCELED) k = 0; /* stopped on request: not a flow error */
   __atomic_store_n(&f->stats.error, k, __ATOMIC_RELAXED);
@@ -320,7 +380,29 @@ void iov_engine_run_snapshot(const struct iov_engine_run *r, unsigned i, struct 
   ret->transactions = __atomic_load_n(&s->transactions, __ATOMIC_RELAXED);
   ret->t_start_ns = __atomic_load_n(&s->t_start_ns, __ATOMIC_RELAXED);
   ret->error = __atomic_load_n(&s->error, __ATOMIC_RELAXED);
+  ret->lost = __atomic_load_n(&s->lost, __ATOMIC_RELAXED);
+  ret->out_of_order = __atomic_load_n(&s->out_of_order, __ATOMIC_RELAXED);
+  ret->duplicates = __atomic_load_n(&s->duplicates, __ATOMIC_RELAXED);
+  ret->jitter_ns = __atomic_load_n(&s->jitter_ns, __ATOMIC_RELAXED);
   iov_hist_snapshot(&ret->hist, &s->hist);
+}
+
+int iov_engine_run_tcp_info(const struct iov_engine_run *r, unsigned i, struct iov_tcp_info *ret) {
+  struct tcp_info ti;
+  socklen_t len = sizeof(ti);
+  if (r->ops->flags & IOV_ENG_F_UDP) return -ENOTSUP;
+  if (i >= r->cfg.flows) return -EINVAL;
+  /* After the join the sockets are still open (closed in free), so the
+   * final sample can read them too. */
+  int fd = __atomic_load_n(&r->flows[i].fd, __ATOMIC_ACQUIRE);
+  if (fd < 0) return -ENOTCONN;
+  memset(&ti, 0, sizeof(ti));
+  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0) return -errno;
+  ret->retransmits = ti.tcpi_total_retrans;
+  ret->rtt_us = ti.tcpi_rtt;
+  ret->rttvar_us = ti.tcpi_rttvar;
+  ret->snd_cwnd = ti.tcpi_snd_cwnd;
+  return 0;
 }
 
 void iov_engine_run_stop(struct iov_engine_run *r) {
@@ -331,6 +413,7 @@ void iov_engine_run_stop(struct iov_engine_run *r) {
   for (unsigned i = 0; i < r->cfg.flows; i++) {
     int fd = __atomic_load_n(&r->flows[i].fd, __ATOMIC_ACQUIRE);
     if (fd >= 0) (void)shutdown(fd, SHUT_RDWR);
+    if (r->flows[i].listen_fd >= 0) (void)shutdown(r->flows[i].listen_fd, SHUT_RDWR);
   }
   for (unsigned i = 0; i < r->n_threads; i++) pthread_join(r->threads[i], NULL);
   r->n_threads = 0;
@@ -351,6 +434,8 @@ struct iov_engine_run *iov_engine_run_free(struct iov_engine_run *r) {
   free(r->bind_address);
   free(r->peer_address);
   free(r->peer_ports);
+  free(r->interface);
+  free(r->cpus);
   free(r);
   return NULL;
 }
