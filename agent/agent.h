@@ -33,9 +33,16 @@ struct iov_agent_point {
   char *workload;
   bool has_latency;
   struct iov_engine_run *run;
-  uint64_t start_at_ns;
+  unsigned eng_flags;       /* IOV_ENG_F_* of the workload */
+  uint64_t start_at_ns;     /* the flows start here (warm-up first) */
+  uint64_t window_start_ns; /* the measured window: start + warm-up */
   uint64_t interval_ns;
-  uint64_t duration_ns;
+  uint64_t duration_ns;     /* of the measured window */
+  uint64_t warmup_ns;
+  bool baseline_taken;      /* counters at the window's start are in 'base' */
+  struct iov_flow_stats *base; /* per flow: counters when the window opened */
+  uint64_t *retrans_base;   /* per flow: TCP retransmits when the window opened */
+  uint64_t *retrans_prev;   /* per flow: at the last sample */
   uint32_t n_samples;      /* samples the window is cut into */
   uint32_t seq;            /* samples sent so far */
   uint64_t last_sample_ns; /* end of the previous sample (CLOCK_REALTIME) */

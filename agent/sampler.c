@@ -32,17 +32,25 @@ int iov__point_new(struct iov_agent *a, uint64_t id, const struct iov_engine_con
   p->role = cfg->role;
   p->state = IOV_PS_PREPARED;
   p->has_latency = (ops->flags & IOV_ENG_F_RR) && cfg->role == IOV_ROLE_SENDER;
+  p->eng_flags = ops->flags;
   p->interval_ns = w->sample_interval_ns;
   p->duration_ns = w->duration_ns;
+  p->warmup_ns = w->warmup_ns;
   p->n_samples = (uint32_t)((w->duration_ns + w->sample_interval_ns - 1) / w->sample_interval_ns);
   p->workload = strdup(w->name);
   p->prev = calloc(cfg->flows, sizeof(*p->prev));
   p->scratch = calloc(cfg->flows, sizeof(*p->scratch));
-  if (!p->workload || !p->prev || !p->scratch) {
+  p->base = calloc(cfg->flows, sizeof(*p->base));
+  p->retrans_base = calloc(cfg->flows, sizeof(uint64_t));
+  p->retrans_prev = calloc(cfg->flows, sizeof(uint64_t));
+  if (!p->workload || !p->prev || !p->scratch || !p->base || !p->retrans_base || !p->retrans_prev) {
     r = -ENOMEM;
     goto fail;
   }
-  for (unsigned i = 0; i < cfg->flows; i++) iov_hist_init(&p->prev[i].hist);
+  for (unsigned i = 0; i < cfg->flows; i++) {
+    iov_hist_init(&p->prev[i].hist);
+    iov_hist_init(&p->base[i].hist);
+  }
   r = iov_engine_run_new(ops, cfg, &p->run);
   if (r < 0) goto fail;
   uv_timer_init(&a->loop, &p->sample_timer);
@@ -60,16 +68,20 @@ fail:
   iov_engine_run_free(p->run);
   free(p->prev);
   free(p->scratch);
+  free(p->base);
+  free(p->retrans_base);
+  free(p->retrans_prev);
   free(p->workload);
   free(p);
   return r;
 }
 
 static void arm_sample_timer(struct iov_agent_point *p) {
-  uint64_t target = p->start_at_ns + (uint64_t)(p->seq + 1) * p->interval_ns;
-  uint64_t end = p->start_at_ns + p->duration_ns;
+  uint64_t target = p->window_start_ns + (uint64_t)(p->seq + 1) * p->interval_ns;
+  uint64_t end = p->window_start_ns + p->duration_ns;
   uint64_t now = iov_now_real();
   if (target > end) target = end;
+  if (!p->baseline_taken) target = p->window_start_ns;
   uv_update_time(&p->agent->loop);
   uv_timer_start(&p->sample_timer, on_sample_timer,
                  target > now ? (target - now + IOV_NSEC_PER_MSEC - 1) / IOV_NSEC_PER_MSEC : 0, 0);
@@ -78,7 +90,10 @@ static void arm_sample_timer(struct iov_agent_point *p) {
 int iov__point_start(struct iov_agent_point *p, uint64_t start_at_ns) {
   int r;
   p->start_at_ns = start_at_ns;
-  p->last_sample_ns = start_at_ns;
+  p->window_start_ns = start_at_ns + p->warmup_ns;
+  p->last_sample_ns = p->window_start_ns;
+  /* Without a warm-up the window opens with the flows: the baseline is zero. */
+  p->baseline_taken = p->warmup_ns == 0;
   r = iov_engine_run_start(p->run, start_at_ns, engine_done_cb, p);
   if (r < 0) return r;
   p->state = IOV_PS_RUNNING;
@@ -108,6 +123,18 @@ static void send_sample(struct iov_agent_point *p) {
     fs[i].bytes = cur->bytes - prev->bytes;
     fs[i].messages = cur->messages - prev->messages;
     fs[i].transactions = cur->transactions - prev->transactions;
+    /* A late datagram lowers the loss count: never report a negative. */
+    fs[i].lost = cur->lost > prev->lost ? cur->lost - prev->lost : 0;
+    fs[i].out_of_order = cur->out_of_order - prev->out_of_order;
+    fs[i].duplicates = cur->duplicates - prev->duplicates;
+    fs[i].jitter_ns = cur->jitter_ns;
+    struct iov_tcp_info ti;
+    if (iov_engine_run_tcp_info(p->run, i, &ti) == 0) {
+      fs[i].retransmits = ti.retransmits > p->retrans_prev[i] ? ti.retransmits - p->retrans_prev[i] : 0;
+      p->retrans_prev[i] = ti.retransmits;
+      fs[i].rtt_us = ti.rtt_us;
+      fs[i].snd_cwnd = ti.snd_cwnd;
+    }
     if (delta && iov_hist_delta(delta, &cur->hist, &prev->hist) == 0 &&
         iov_wire_hist_to_pb(delta, &hp[i]) == 0)
       fs[i].latency = &hp[i];
@@ -143,25 +170,39 @@ static void send_result(struct iov_agent_point *p, const char *error) {
   Iovbench__FlowResult *fr = calloc(n, sizeof(*fr));
   Iovbench__FlowResult **frp = calloc(n, sizeof(*frp));
   Iovbench__Histogram *hp = calloc(n, sizeof(*hp));
+  struct iov_hist *delta = p->has_latency ? malloc(sizeof(*delta)) : NULL;
 
-  if (!fr || !frp || !hp) {
+  if (!fr || !frp || !hp || (p->has_latency && !delta)) {
     iov_err("out of memory building the result of point %" PRIu64, p->id);
     goto out;
   }
+  uint64_t window_end = p->window_start_ns + p->duration_ns;
   for (unsigned i = 0; i < n; i++) {
-    /* After the last sample, prev holds each flow's final counters. */
-    const struct iov_flow_stats *s = &p->prev[i];
+    /* After the last sample, prev holds each flow's final counters; the
+     * result is what changed in the window, from base to there. */
+    const struct iov_flow_stats *s = &p->prev[i], *b = &p->base[i];
     iovbench__flow_result__init(&fr[i]);
     fr[i].flow = i;
-    fr[i].bytes = s->bytes;
-    fr[i].messages = s->messages;
-    fr[i].transactions = s->transactions;
-    fr[i].t_start_ns = s->t_start_ns;
+    fr[i].bytes = s->bytes - b->bytes;
+    fr[i].messages = s->messages - b->messages;
+    fr[i].transactions = s->transactions - b->transactions;
+    fr[i].lost = s->lost > b->lost ? s->lost - b->lost : 0;
+    fr[i].out_of_order = s->out_of_order - b->out_of_order;
+    fr[i].duplicates = s->duplicates - b->duplicates;
+    fr[i].jitter_ns = s->jitter_ns;
+    fr[i].retransmits = p->retrans_prev[i] > p->retrans_base[i] ? p->retrans_prev[i] - p->retrans_base[i] : 0;
+    fr[i].t_start_ns = s->t_start_ns > p->window_start_ns ? s->t_start_ns : p->window_start_ns;
     fr[i].t_end_ns = s->t_end_ns;
     fr[i].error = s->error;
+    /* Whole window: began by its start and ran to its end (10 ms of
+     * slack for the clocks' granularity), without error. */
+    fr[i].complete = !s->error && s->t_start_ns && s->t_start_ns <= p->window_start_ns + 10 * IOV_NSEC_PER_MSEC &&
+                     s->t_end_ns + 10 * IOV_NSEC_PER_MSEC >= window_end;
     if (s->error) fr[i].error_text = (char *)iov_strerror(s->error);
     else if (error) fr[i].error_text = (char *)error;
-    if (p->has_latency && iov_wire_hist_to_pb(&s->hist, &hp[i]) == 0) fr[i].latency = &hp[i];
+    if (p->has_latency && delta && iov_hist_delta(delta, &s->hist, &b->hist) == 0 &&
+        iov_wire_hist_to_pb(delta, &hp[i]) == 0)
+      fr[i].latency = &hp[i];
     frp[i] = &fr[i];
   }
   Iovbench__Result res = IOVBENCH__RESULT__INIT;
@@ -170,12 +211,15 @@ static void send_result(struct iov_agent_point *p, const char *error) {
   res.samples = p->seq;
   res.flows = frp;
   res.n_flows = n;
+  res.window_start_ns = p->window_start_ns;
+  res.window_end_ns = window_end;
   iov_envelope e = IOVBENCH__ENVELOPE__INIT;
   e.body_case = IOVBENCH__ENVELOPE__BODY_RESULT;
   e.result = &res;
   (void)iov__agent_send(p->agent, &e, 0);
 out:
   for (unsigned i = 0; hp && i < n; i++) iov_wire_hist_pb_done(&hp[i]);
+  free(delta);
   free(hp);
   free(frp);
   free(fr);
@@ -210,8 +254,27 @@ static void complete(struct iov_agent_point *p, const char *error) {
   iov__point_free(p);
 }
 
+/* The window opens: what the flows did in the warm-up becomes the base
+ * that every sample and the Result are measured from. */
+static void take_baseline(struct iov_agent_point *p) {
+  for (unsigned i = 0; i < iov_engine_run_flows(p->run); i++) {
+    struct iov_tcp_info ti;
+    iov_engine_run_snapshot(p->run, i, &p->base[i]);
+    memcpy(&p->prev[i], &p->base[i], sizeof(p->base[i]));
+    if (iov_engine_run_tcp_info(p->run, i, &ti) == 0) p->retrans_base[i] = p->retrans_prev[i] = ti.retransmits;
+  }
+  p->baseline_taken = true;
+  p->last_sample_ns = iov_now_real();
+}
+
 static void on_sample_timer(uv_timer_t *t) {
   struct iov_agent_point *p = container_of(t, struct iov_agent_point, sample_timer);
+
+  if (!p->baseline_taken) {
+    take_baseline(p);
+    arm_sample_timer(p);
+    return;
+  }
 
   if (p->seq + 1 < p->n_samples) {
     send_sample(p);
@@ -250,6 +313,9 @@ static void on_handle_closed(uv_handle_t *h) {
   if (--p->open_handles > 0) return;
   free(p->prev);
   free(p->scratch);
+  free(p->base);
+  free(p->retrans_base);
+  free(p->retrans_prev);
   free(p->workload);
   free(p);
 }

@@ -100,16 +100,29 @@ static void on_prepare(struct iov_agent *a, const iov_envelope *in) {
                           "agent '%s' has no workload '%s'", a->identity, w->name);
     return;
   }
+  uint16_t cpus[IOV_WIRE_MAX_CPUS];
   for (size_t i = 0; i < w->n_peer_ports && i < IOV_ENGINE_MAX_FLOWS; i++) peer_ports[i] = (uint16_t)w->peer_ports[i];
+  for (size_t i = 0; i < w->n_cpus; i++) cpus[i] = (uint16_t)w->cpus[i];
   struct iov_engine_config cfg = {
     .role = p->role == IOVBENCH__ROLE__ROLE_SENDER ? IOV_ROLE_SENDER : IOV_ROLE_RECEIVER,
     .flows = w->flows,
     .msg_size = w->msg_size,
     .response_size = w->response_size ? w->response_size : 1,
-    .duration_ns = w->duration_ns,
+    /* The flows run through the warm-up and the window; the sampler
+     * measures only the window. */
+    .duration_ns = w->warmup_ns + w->duration_ns,
     .bind_address = w->bind_address,
     .peer_address = w->peer_address,
     .peer_ports = peer_ports,
+    .send_buffer = w->send_buffer,
+    .recv_buffer = w->recv_buffer,
+    .nodelay = w->nodelay,
+    .burst = w->burst ? w->burst : 1,
+    .rate_bps = w->rate_bps,
+    .interface = w->interface,
+    .cpus = cpus,
+    .n_cpus = (uint32_t)w->n_cpus,
+    .rr_timeout_ns = w->rr_timeout_ns,
   };
   struct iov_agent_point *pt = NULL;
   r = iov__point_new(a, p->point_id, &cfg, ops, w, &pt);

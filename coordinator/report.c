@@ -20,21 +20,31 @@ static const char run_sql[] =
     "SELECT id, uuid, plan_path, status, error, started_ns, ended_ns FROM run"
     " ORDER BY id DESC LIMIT 1";
 static const char points_sql[] =
-    "SELECT id, idx, test, sweep, workload, status, error, duration_ns FROM point"
-    " WHERE run_id = ?1 ORDER BY idx";
+    "SELECT id, idx, test, sweep, workload, status, error, duration_ns, warmup_ns, window_start_ns,"
+    " window_end_ns FROM point WHERE run_id = ?1 ORDER BY idx";
 static const char flows_sql[] =
     "SELECT f.id, f.role, r.flow_id IS NOT NULL, r.bytes, r.transactions, r.t_start_ns, r.t_end_ns,"
-    " (SELECT COUNT(*) FROM sample s WHERE s.flow_id = f.id)"
+    " (SELECT COUNT(*) FROM sample s WHERE s.flow_id = f.id), r.messages, r.lost, r.out_of_order,"
+    " r.duplicates, r.jitter_ns, r.retransmits, r.complete"
     " FROM flow f LEFT JOIN result r ON r.flow_id = f.id WHERE f.point_id = ?1 ORDER BY f.id";
+/* Busy and total CPU time of the machine of one side over the window:
+ * busy leaves out idle, iowait and steal (time the hypervisor took). */
+static const char cpu_sql[] =
+    "SELECT SUM(c.user_ns + c.nice_ns + c.system_ns + c.irq_ns + c.softirq_ns),"
+    " SUM(c.user_ns + c.nice_ns + c.system_ns + c.irq_ns + c.softirq_ns + c.idle_ns + c.iowait_ns"
+    " + c.steal_ns)"
+    " FROM cpu_sample c WHERE c.point_id = ?1 AND c.cpu = -1 AND c.agent_id ="
+    " (SELECT agent_id FROM flow WHERE point_id = ?1 AND role = ?2 LIMIT 1)";
 
 struct stmts {
-  sqlite3_stmt *run, *points, *flows;
+  sqlite3_stmt *run, *points, *flows, *cpu;
 };
 
 static void stmts_done(struct stmts *s) {
   sqlite3_finalize(s->run);
   sqlite3_finalize(s->points);
   sqlite3_finalize(s->flows);
+  sqlite3_finalize(s->cpu);
 }
 
 static uint64_t column_u64(sqlite3_stmt *st, int i) {
@@ -97,6 +107,48 @@ static void latency_none(struct iov_point_summary *p) {
   p->lat_count = 0;
   p->lat_mean_us = p->lat_p50_us = p->lat_p90_us = p->lat_p99_us = p->lat_p999_us =
       p->lat_max_us = NAN;
+  p->loss_pct = p->jitter_us = NAN;
+  p->cpu_tx_pct = p->cpu_rx_pct = NAN;
+  p->sd_tx_us_per_kb = p->sd_rx_us_per_kb = p->sd_tx_us_per_trans = p->sd_rx_us_per_trans = NAN;
+}
+
+/* Busy CPU ns and percent of one side's machine over the window. */
+static int side_cpu(struct iov_db *db, sqlite3_stmt *st, int64_t point, const char *role, double *ret_busy_ns,
+                    double *ret_pct) {
+  int rc, r = 0;
+
+  if (sqlite3_bind_int64(st, 1, point) != SQLITE_OK ||
+      sqlite3_bind_text(st, 2, role, -1, SQLITE_STATIC) != SQLITE_OK)
+    return iov__db_fail(db, "bind cpu");
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+    double busy = (double)sqlite3_column_int64(st, 0), total = (double)sqlite3_column_int64(st, 1);
+    *ret_busy_ns = busy;
+    *ret_pct = total > 0 ? busy / total * 100.0 : NAN;
+  } else if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    r = iov__db_fail(db, "read cpu");
+  sqlite3_reset(st);
+  return r;
+}
+
+/* CPU use and service demand of both sides, once bytes and transactions
+ * are known. */
+static int point_cpu(struct iov_db *db, sqlite3_stmt *st, struct iov_point_summary *p) {
+  static const char *const roles[2] = {"sender", "receiver"};
+  double *pct[2] = {&p->cpu_tx_pct, &p->cpu_rx_pct};
+  double *kb[2] = {&p->sd_tx_us_per_kb, &p->sd_rx_us_per_kb};
+  double *tr[2] = {&p->sd_tx_us_per_trans, &p->sd_rx_us_per_trans};
+  uint64_t bytes = p->rx_bytes ? p->rx_bytes : p->tx_bytes;
+
+  for (int i = 0; i < 2; i++) {
+    double busy = NAN;
+    int r = side_cpu(db, st, p->point, roles[i], &busy, pct[i]);
+    if (r < 0) return r;
+    if (isnan(busy)) continue;
+    if (bytes) *kb[i] = busy / 1e3 / ((double)bytes / 1024.0);
+    if (p->transactions) *tr[i] = busy / 1e3 / (double)p->transactions;
+  }
+  return 0;
 }
 
 /* Fill the numbers of one point from its flows.  merged and h are
@@ -106,6 +158,8 @@ static int point_compute(struct iov_db *db, sqlite3_stmt *st, struct iov_point_s
   struct window rx = {0}, tx = {0}, *w;
   bool first = true;
   int r, rc;
+  uint64_t rx_lost = 0, tx_lost = 0;
+  double jitter = NAN;
 
   latency_none(p);
   iov_hist_init(merged);
@@ -139,12 +193,22 @@ static int point_compute(struct iov_db *db, sqlite3_stmt *st, struct iov_point_s
     }
     if (!has_result)
       continue;
+    if (sqlite3_column_int(st, 14) == 0)
+      p->incomplete_flows++;
+    p->retransmits += column_u64(st, 13);
     if (sender) {
       p->tx_bytes += column_u64(st, 3);
       p->transactions += column_u64(st, 4);
+      tx_lost += column_u64(st, 9);
       window_add(&tx, column_u64(st, 5), column_u64(st, 6));
     } else {
       p->rx_bytes += column_u64(st, 3);
+      p->rx_messages += column_u64(st, 8);
+      rx_lost += column_u64(st, 9);
+      p->out_of_order += column_u64(st, 10);
+      p->duplicates += column_u64(st, 11);
+      double j = (double)column_u64(st, 12) / 1e3;
+      if (column_u64(st, 12) && (isnan(jitter) || j > jitter)) jitter = j;
       window_add(&rx, column_u64(st, 5), column_u64(st, 6));
     }
   }
@@ -154,6 +218,17 @@ static int point_compute(struct iov_db *db, sqlite3_stmt *st, struct iov_point_s
     return r;
   }
   sqlite3_reset(st);
+
+  /* Loss: a stream receiver counts datagrams that never came; an RR
+   * client counts transactions that were never answered. */
+  if (rx_lost || (p->rx_messages && !p->has_latency && p->workload && strstr(p->workload, "udp"))) {
+    p->lost = rx_lost;
+    p->loss_pct = (double)rx_lost / (double)(p->rx_messages + rx_lost) * 100.0;
+  } else if (tx_lost || (p->has_latency && p->workload && strstr(p->workload, "udp"))) {
+    p->lost = tx_lost;
+    if (p->transactions + tx_lost) p->loss_pct = (double)tx_lost / (double)(p->transactions + tx_lost) * 100.0;
+  }
+  p->jitter_us = jitter;
 
   w = rx.any ? &rx : &tx;
   p->window_s = w->any ? (double)(w->end - w->start) / 1e9 : 0.0;
@@ -198,6 +273,9 @@ static int point_add(struct iov_report *rep, size_t *cap, sqlite3_stmt *st) {
   p->point = sqlite3_column_int64(st, 0);
   p->idx = (unsigned)sqlite3_column_int64(st, 1);
   p->duration_ns = column_u64(st, 7);
+  p->warmup_ns = column_u64(st, 8);
+  p->window_start_ns = column_u64(st, 9);
+  p->window_end_ns = column_u64(st, 10);
   if (column_strdup(st, 2, &p->test) < 0 || column_strdup(st, 3, &p->sweep) < 0 ||
       column_strdup(st, 4, &p->workload) < 0 || column_strdup(st, 5, &p->status) < 0 ||
       column_strdup(st, 6, &p->error) < 0)
@@ -214,7 +292,8 @@ static int report_read(struct iov_db *db, struct stmts *s, struct iov_report *re
 
   if (sqlite3_prepare_v2(sq, run_sql, -1, &s->run, NULL) != SQLITE_OK ||
       sqlite3_prepare_v2(sq, points_sql, -1, &s->points, NULL) != SQLITE_OK ||
-      sqlite3_prepare_v2(sq, flows_sql, -1, &s->flows, NULL) != SQLITE_OK)
+      sqlite3_prepare_v2(sq, flows_sql, -1, &s->flows, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(sq, cpu_sql, -1, &s->cpu, NULL) != SQLITE_OK)
     return iov__db_fail(db, "prepare report");
 
   rc = sqlite3_step(s->run);
@@ -243,8 +322,10 @@ static int report_read(struct iov_db *db, struct stmts *s, struct iov_report *re
   merged = malloc(sizeof(*merged));
   h = malloc(sizeof(*h));
   r = merged && h ? 0 : -ENOMEM;
-  for (size_t i = 0; r >= 0 && i < rep->n_points; i++)
+  for (size_t i = 0; r >= 0 && i < rep->n_points; i++) {
     r = point_compute(db, s->flows, &rep->points[i], merged, h);
+    if (r >= 0) r = point_cpu(db, s->cpu, &rep->points[i]);
+  }
   free(merged);
   free(h);
   return r;
@@ -373,11 +454,15 @@ enum {
   W_GBPS = 8,
   W_TPS = 10,
   W_LAT = 9,
+  W_LOSS = 7,
+  W_RETR = 6,
+  W_CPU = 9,
+  W_SD = 11,
 };
 
 void iov_report_print_table(const struct iov_report *r, FILE *f) {
   static const char *const lat_names[] = {"p50 µs", "p90 µs", "p99 µs", "p99.9 µs", "max µs"};
-  bool any_failed = false;
+  bool any_failed = false, any_incomplete = false;
 
   if (!r || !f)
     return;
@@ -406,6 +491,14 @@ void iov_report_print_table(const struct iov_report *r, FILE *f) {
     fputc(' ', f);
     put_cell(f, lat_names[i], W_LAT, true);
   }
+  fputc(' ', f);
+  put_cell(f, "loss %", W_LOSS, true);
+  fputc(' ', f);
+  put_cell(f, "retr", W_RETR, true);
+  fputc(' ', f);
+  put_cell(f, "cpu% s/r", W_CPU, true);
+  fputc(' ', f);
+  put_cell(f, "SD s/r", W_SD, true);
   fputc('\n', f);
 
   for (size_t i = 0; i < r->n_points; i++) {
@@ -426,7 +519,11 @@ void iov_report_print_table(const struct iov_report *r, FILE *f) {
     fputc(' ', f);
     put_cell(f, p->sweep, W_SWEEP, false);
     fputc(' ', f);
-    put_cell(f, p->status, W_STATUS, false);
+    if (p->incomplete_flows && p->status && strcmp(p->status, "ok") == 0) {
+      any_incomplete = true;
+      put_cell(f, "ok*", W_STATUS, false);
+    } else
+      put_cell(f, p->status, W_STATUS, false);
     put_num(f, true, measured && !rr ? p->gbps : NAN, 2, W_GBPS);
     put_num(f, true, measured && rr ? p->tps : NAN, 0, W_TPS);
     put_num(f, lat, p->lat_p50_us, 1, W_LAT);
@@ -434,11 +531,34 @@ void iov_report_print_table(const struct iov_report *r, FILE *f) {
     put_num(f, lat, p->lat_p99_us, 1, W_LAT);
     put_num(f, lat, p->lat_p999_us, 1, W_LAT);
     put_num(f, lat, p->lat_max_us, 1, W_LAT);
+    put_num(f, !isnan(p->loss_pct), p->loss_pct, 2, W_LOSS);
+    put_num(f, !p->has_latency && p->workload && strncmp(p->workload, "tcp", 3) == 0, (double)p->retransmits, 0,
+            W_RETR);
+    /* Both sides in one cell: "sender/receiver". */
+    char cell[48];
+    if (!isnan(p->cpu_tx_pct) || !isnan(p->cpu_rx_pct))
+      snprintf(cell, sizeof(cell), "%.0f/%.0f", p->cpu_tx_pct, p->cpu_rx_pct);
+    else
+      snprintf(cell, sizeof(cell), "-");
+    fputc(' ', f);
+    put_cell(f, cell, W_CPU, true);
+    double sdt = rr ? p->sd_tx_us_per_trans : p->sd_tx_us_per_kb, sdr = rr ? p->sd_rx_us_per_trans : p->sd_rx_us_per_kb;
+    if (!isnan(sdt) || !isnan(sdr))
+      snprintf(cell, sizeof(cell), "%.2f/%.2f", sdt, sdr);
+    else
+      snprintf(cell, sizeof(cell), "-");
+    fputc(' ', f);
+    put_cell(f, cell, W_SD, true);
     fputc('\n', f);
     if (!p->status || strcmp(p->status, "ok") != 0)
       any_failed = true;
   }
 
+  if (any_incomplete)
+    fputs("ok*: some flows did not run the whole measured window\n", f);
+  fputs("cpu%: busy share of all cores of the sender/receiver machine; SD: service demand, CPU us per KiB\n"
+        "(streams) or per transaction (request/response), sender/receiver.\n",
+        f);
   if (any_failed)
     fputc('\n', f);
   for (size_t i = 0; i < r->n_points; i++) {
@@ -541,6 +661,26 @@ static json_t *point_json(const struct iov_point_summary *p) {
   ok &= set(o, "gbps", json_num(p->gbps));
   ok &= set(o, "tps", json_num(p->tps));
   ok &= set(o, "samples_per_flow", spf);
+  ok &= set(o, "warmup_ns", json_u64(p->warmup_ns));
+  ok &= set(o, "window_start_ns", json_u64(p->window_start_ns));
+  ok &= set(o, "window_end_ns", json_u64(p->window_end_ns));
+  ok &= set(o, "incomplete_flows", json_u64(p->incomplete_flows));
+  ok &= set(o, "rx_messages", json_u64(p->rx_messages));
+  ok &= set(o, "lost", json_u64(p->lost));
+  ok &= set(o, "loss_pct", json_num(p->loss_pct));
+  ok &= set(o, "out_of_order", json_u64(p->out_of_order));
+  ok &= set(o, "duplicates", json_u64(p->duplicates));
+  ok &= set(o, "jitter_us", json_num(p->jitter_us));
+  ok &= set(o, "retransmits", json_u64(p->retransmits));
+  json_t *cpu = json_object();
+  ok &= cpu != NULL;
+  ok &= set(cpu, "sender_pct", json_num(p->cpu_tx_pct));
+  ok &= set(cpu, "receiver_pct", json_num(p->cpu_rx_pct));
+  ok &= set(cpu, "sender_us_per_kb", json_num(p->sd_tx_us_per_kb));
+  ok &= set(cpu, "receiver_us_per_kb", json_num(p->sd_rx_us_per_kb));
+  ok &= set(cpu, "sender_us_per_trans", json_num(p->sd_tx_us_per_trans));
+  ok &= set(cpu, "receiver_us_per_trans", json_num(p->sd_rx_us_per_trans));
+  ok &= set(o, "cpu", cpu);
   ok &= set(o, "latency_us", lat);
   if (!ok) {
     json_decref(o);

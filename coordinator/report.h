@@ -27,6 +27,22 @@ struct iov_point_summary {
    * flow stored a histogram at all (a latency workload), which tells "no
    * transaction completed" (true, count 0) from "not measured" (false). */
   bool has_latency;
+  uint64_t warmup_ns;       /* excluded before the window */
+  uint64_t window_start_ns, window_end_ns; /* the measured window (0: unknown) */
+  unsigned incomplete_flows;/* flows that did not run the whole window */
+  uint64_t rx_messages;    /* receiver side: messages (datagrams) */
+  uint64_t lost;           /* UDP stream: datagrams lost; RR: transactions lost */
+  double loss_pct;         /* lost / (received + lost) * 100; NaN without data */
+  uint64_t out_of_order, duplicates;
+  double jitter_us;        /* UDP: the largest receiver jitter; NaN if none */
+  uint64_t retransmits;    /* TCP: segments retransmitted, all flows */
+  /* CPU of the sender's and the receiver's machine over the window, from
+   * the agents' /proc/stat samples: busy percent of all cores, and the
+   * service demand, netperf's: CPU microseconds (busy, all cores) per KiB
+   * moved, and per transaction.  NaN without CPU samples. */
+  double cpu_tx_pct, cpu_rx_pct;
+  double sd_tx_us_per_kb, sd_rx_us_per_kb;
+  double sd_tx_us_per_trans, sd_rx_us_per_trans;
   uint64_t lat_count;
   double lat_mean_us;
   double lat_p50_us, lat_p90_us, lat_p99_us, lat_p999_us, lat_max_us; /* merged sender histograms */

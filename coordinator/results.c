@@ -20,7 +20,7 @@
 #define IOV_VERSION "unknown"
 #endif
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 #define STR_(x) #x
 #define STR(x) STR_(x)
 /* Long enough to ride out a checkpoint or a reader taking its snapshot,
@@ -69,6 +69,9 @@ static const char schema_sql[] =
     "  start_ns INTEGER,\n"
     "  duration_ns INTEGER,\n"
     "  sample_interval_ns INTEGER,\n"
+    "  warmup_ns INTEGER NOT NULL DEFAULT 0,\n"
+    "  window_start_ns INTEGER,\n"
+    "  window_end_ns INTEGER,\n"
     "  UNIQUE (run_id, idx)\n"
     ");\n"
     "CREATE TABLE IF NOT EXISTS flow (\n"
@@ -87,6 +90,13 @@ static const char schema_sql[] =
     "  bytes INTEGER NOT NULL,\n"
     "  messages INTEGER NOT NULL,\n"
     "  transactions INTEGER NOT NULL,\n"
+    "  lost INTEGER NOT NULL DEFAULT 0,\n"
+    "  out_of_order INTEGER NOT NULL DEFAULT 0,\n"
+    "  duplicates INTEGER NOT NULL DEFAULT 0,\n"
+    "  jitter_ns INTEGER NOT NULL DEFAULT 0,\n"
+    "  retransmits INTEGER NOT NULL DEFAULT 0,\n"
+    "  rtt_us INTEGER NOT NULL DEFAULT 0,\n"
+    "  snd_cwnd INTEGER NOT NULL DEFAULT 0,\n"
     "  PRIMARY KEY (flow_id, seq)\n"
     ") WITHOUT ROWID;\n"
     "CREATE TABLE IF NOT EXISTS result (\n"
@@ -98,8 +108,32 @@ static const char schema_sql[] =
     "  t_end_ns INTEGER NOT NULL,\n"
     "  samples INTEGER NOT NULL,\n"
     "  error INTEGER NOT NULL,\n"
-    "  error_text TEXT\n"
+    "  error_text TEXT,\n"
+    "  lost INTEGER NOT NULL DEFAULT 0,\n"
+    "  out_of_order INTEGER NOT NULL DEFAULT 0,\n"
+    "  duplicates INTEGER NOT NULL DEFAULT 0,\n"
+    "  jitter_ns INTEGER NOT NULL DEFAULT 0,\n"
+    "  retransmits INTEGER NOT NULL DEFAULT 0,\n"
+    "  complete INTEGER NOT NULL DEFAULT 1\n"
     ");\n"
+    "CREATE TABLE IF NOT EXISTS cpu_sample (\n"
+    "  point_id INTEGER NOT NULL REFERENCES point(id),\n"
+    "  agent_id INTEGER NOT NULL REFERENCES agent(id),\n"
+    "  seq INTEGER NOT NULL,\n"
+    "  cpu INTEGER NOT NULL,\n"
+    "  user_ns INTEGER NOT NULL, nice_ns INTEGER NOT NULL, system_ns INTEGER NOT NULL,\n"
+    "  idle_ns INTEGER NOT NULL, iowait_ns INTEGER NOT NULL, irq_ns INTEGER NOT NULL,\n"
+    "  softirq_ns INTEGER NOT NULL, steal_ns INTEGER NOT NULL, guest_ns INTEGER NOT NULL,\n"
+    "  PRIMARY KEY (point_id, agent_id, seq, cpu)\n"
+    ") WITHOUT ROWID;\n"
+    "CREATE TABLE IF NOT EXISTS irq_sample (\n"
+    "  point_id INTEGER NOT NULL REFERENCES point(id),\n"
+    "  agent_id INTEGER NOT NULL REFERENCES agent(id),\n"
+    "  seq INTEGER NOT NULL,\n"
+    "  name TEXT NOT NULL,\n"
+    "  count INTEGER NOT NULL,\n"
+    "  PRIMARY KEY (point_id, agent_id, seq, name)\n"
+    ") WITHOUT ROWID;\n"
     "CREATE TABLE IF NOT EXISTS histogram (\n"
     "  flow_id INTEGER NOT NULL REFERENCES flow(id),\n"
     "  seq INTEGER NOT NULL,\n"
@@ -139,6 +173,9 @@ enum stmt_id {
   ST_HBUCKET_INSERT,
   ST_HSUM_SELECT,
   ST_HBUCKET_SELECT,
+  ST_POINT_WINDOW,
+  ST_CPU_INSERT,
+  ST_IRQ_INSERT,
   _ST_MAX,
 };
 
@@ -161,16 +198,26 @@ static const char *const stmt_sql[_ST_MAX] = {
   [ST_POINT_END] = "UPDATE point SET status = ?2, error = ?3 WHERE id = ?1",
   [ST_FLOW_INSERT] = "INSERT INTO flow (point_id, agent_id, role, idx) VALUES (?1, ?2, ?3, ?4)",
   [ST_SAMPLE_INSERT] = "INSERT INTO sample (flow_id, seq, t_start_ns, t_end_ns, bytes, messages,"
-                       " transactions) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                       " transactions, lost, out_of_order, duplicates, jitter_ns, retransmits,"
+                       " rtt_us, snd_cwnd)"
+                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
   [ST_RESULT_INSERT] = "INSERT INTO result (flow_id, bytes, messages, transactions, t_start_ns,"
-                       " t_end_ns, samples, error, error_text)"
-                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                       " t_end_ns, samples, error, error_text, lost, out_of_order, duplicates,"
+                       " jitter_ns, retransmits, complete)"
+                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
   [ST_HSUM_INSERT] = "INSERT INTO histogram_summary (flow_id, seq, count, min_ns, max_ns, sum_ns,"
                      " overflow) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
   [ST_HBUCKET_INSERT] = "INSERT INTO histogram (flow_id, seq, bucket, count) VALUES (?1, ?2, ?3, ?4)",
   [ST_HSUM_SELECT] = "SELECT count, min_ns, max_ns, sum_ns, overflow FROM histogram_summary"
                      " WHERE flow_id = ?1 AND seq = ?2",
   [ST_HBUCKET_SELECT] = "SELECT bucket, count FROM histogram WHERE flow_id = ?1 AND seq = ?2",
+  [ST_POINT_WINDOW] = "UPDATE point SET window_start_ns = ?2, window_end_ns = ?3, warmup_ns = ?4"
+                      " WHERE id = ?1",
+  [ST_CPU_INSERT] = "INSERT OR REPLACE INTO cpu_sample (point_id, agent_id, seq, cpu, user_ns, nice_ns,"
+                    " system_ns, idle_ns, iowait_ns, irq_ns, softirq_ns, steal_ns, guest_ns)"
+                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+  [ST_IRQ_INSERT] = "INSERT OR REPLACE INTO irq_sample (point_id, agent_id, seq, name, count)"
+                    " VALUES (?1, ?2, ?3, ?4, ?5)",
 };
 
 struct iov_db {
@@ -767,7 +814,9 @@ int iov_db_sample_add(struct iov_db *db, int64_t flow, const struct iov_db_sampl
     goto out;
   if (bind_i64(st, 1, flow) || bind_i64(st, 2, s->seq) || bind_u64(st, 3, s->t_start_ns) ||
       bind_u64(st, 4, s->t_end_ns) || bind_u64(st, 5, s->bytes) || bind_u64(st, 6, s->messages) ||
-      bind_u64(st, 7, s->transactions)) {
+      bind_u64(st, 7, s->transactions) || bind_u64(st, 8, s->lost) || bind_u64(st, 9, s->out_of_order) ||
+      bind_u64(st, 10, s->duplicates) || bind_u64(st, 11, s->jitter_ns) || bind_u64(st, 12, s->retransmits) ||
+      bind_u64(st, 13, s->rtt_us) || bind_u64(st, 14, s->snd_cwnd)) {
     r = bind_fail(db, st, "bind sample");
     goto out;
   }
@@ -793,7 +842,9 @@ int iov_db_result_add(struct iov_db *db, int64_t flow, const struct iov_db_resul
   if (bind_i64(st, 1, flow) || bind_u64(st, 2, res->bytes) || bind_u64(st, 3, res->messages) ||
       bind_u64(st, 4, res->transactions) || bind_u64(st, 5, res->t_start_ns) ||
       bind_u64(st, 6, res->t_end_ns) || bind_i64(st, 7, res->samples) || bind_i64(st, 8, res->error) ||
-      bind_text(st, 9, res->error_text)) {
+      bind_text(st, 9, res->error_text) || bind_u64(st, 10, res->lost) || bind_u64(st, 11, res->out_of_order) ||
+      bind_u64(st, 12, res->duplicates) || bind_u64(st, 13, res->jitter_ns) ||
+      bind_u64(st, 14, res->retransmits) || bind_i64(st, 15, res->incomplete ? 0 : 1)) {
     r = bind_fail(db, st, "bind result");
     goto out;
   }
@@ -882,4 +933,54 @@ int iov_db_hist_load(struct iov_db *db, int64_t flow, uint32_t seq, struct iov_h
     memcpy(ret, h, sizeof(*h));
   free(h);
   return r;
+}
+
+int iov_db_point_set_window(struct iov_db *db, int64_t point, uint64_t start_ns, uint64_t end_ns,
+                            uint64_t warmup_ns) {
+  sqlite3_stmt *st = NULL;
+  int r;
+
+  if (!db)
+    return -EINVAL;
+  r = stmt_get(db, ST_POINT_WINDOW, &st);
+  if (r < 0)
+    return r;
+  if (bind_i64(st, 1, point) || bind_u64(st, 2, start_ns) || bind_u64(st, 3, end_ns) ||
+      bind_u64(st, 4, warmup_ns))
+    return bind_fail(db, st, "bind point window");
+  return stmt_run(db, st, "store point window");
+}
+
+int iov_db_cpu_sample_add(struct iov_db *db, int64_t point, int64_t agent, uint32_t seq,
+                          const struct iov_db_cpu *c) {
+  sqlite3_stmt *st = NULL;
+  int r;
+
+  if (!db || !c)
+    return -EINVAL;
+  r = stmt_get(db, ST_CPU_INSERT, &st);
+  if (r < 0)
+    return r;
+  if (bind_i64(st, 1, point) || bind_i64(st, 2, agent) || bind_i64(st, 3, seq) || bind_i64(st, 4, c->cpu) ||
+      bind_u64(st, 5, c->user_ns) || bind_u64(st, 6, c->nice_ns) || bind_u64(st, 7, c->system_ns) ||
+      bind_u64(st, 8, c->idle_ns) || bind_u64(st, 9, c->iowait_ns) || bind_u64(st, 10, c->irq_ns) ||
+      bind_u64(st, 11, c->softirq_ns) || bind_u64(st, 12, c->steal_ns) || bind_u64(st, 13, c->guest_ns))
+    return bind_fail(db, st, "bind cpu sample");
+  return stmt_run(db, st, "insert cpu sample");
+}
+
+int iov_db_irq_sample_add(struct iov_db *db, int64_t point, int64_t agent, uint32_t seq, const char *name,
+                          uint64_t count) {
+  sqlite3_stmt *st = NULL;
+  int r;
+
+  if (!db || !name)
+    return -EINVAL;
+  r = stmt_get(db, ST_IRQ_INSERT, &st);
+  if (r < 0)
+    return r;
+  if (bind_i64(st, 1, point) || bind_i64(st, 2, agent) || bind_i64(st, 3, seq) || bind_text(st, 4, name) ||
+      bind_u64(st, 5, count))
+    return bind_fail(db, st, "bind irq sample");
+  return stmt_run(db, st, "insert irq sample");
 }

@@ -7,11 +7,17 @@
  *   run(id, uuid, plan_path, plan_text, version, started_ns, ended_ns, status, error)
  *   agent(id, run_id, name, endpoint, identity, inventory_json)
  *   point(id, run_id, idx, test, sweep, workload, params_json, status, error,
- *         start_ns, duration_ns, sample_interval_ns)
+ *         start_ns, duration_ns, sample_interval_ns, warmup_ns,
+ *         window_start_ns, window_end_ns)
  *   flow(id, point_id, agent_id, role, idx)
- *   sample(flow_id, seq, t_start_ns, t_end_ns, bytes, messages, transactions)
+ *   sample(flow_id, seq, t_start_ns, t_end_ns, bytes, messages, transactions,
+ *          lost, out_of_order, duplicates, jitter_ns, retransmits, rtt_us, snd_cwnd)
  *   result(flow_id, bytes, messages, transactions, t_start_ns, t_end_ns,
- *          samples, error, error_text)
+ *          samples, error, error_text, lost, out_of_order, duplicates,
+ *          jitter_ns, retransmits, complete)
+ *   cpu_sample(point_id, agent_id, seq, cpu, user_ns, ..., guest_ns)
+ *                                               cpu -1 = all cores
+ *   irq_sample(point_id, agent_id, seq, name, count)
  *   histogram(flow_id, seq, bucket, count)      seq 0 = the whole flow;
  *                                               non-zero buckets only
  *   histogram_summary(flow_id, seq, count, min_ns, max_ns, sum_ns, overflow)
@@ -121,6 +127,8 @@ struct iov_db_sample {
   uint32_t seq;                /* 1, 2, ...: 0 is the flow's result (-EINVAL) */
   uint64_t t_start_ns, t_end_ns;
   uint64_t bytes, messages, transactions;
+  uint64_t lost, out_of_order, duplicates, jitter_ns; /* UDP (and RR: lost) */
+  uint64_t retransmits, rtt_us, snd_cwnd;            /* TCP_INFO */
   const struct iov_hist *hist; /* NULL: no latency in this workload; else stored with seq */
 };
 int iov_db_sample_add(struct iov_db *db, int64_t flow, const struct iov_db_sample *s);
@@ -130,6 +138,8 @@ struct iov_db_result {
   uint32_t samples;
   int error;              /* 0 or negative errno */
   const char *error_text; /* NULL if none */
+  uint64_t lost, out_of_order, duplicates, jitter_ns, retransmits;
+  bool incomplete;        /* the flow did not run the whole window */
   const struct iov_hist *hist; /* NULL: no latency; stored with seq 0 */
 };
 /* One result per flow. */
@@ -147,3 +157,18 @@ int iov_db_hist_load(struct iov_db *db, int64_t flow, uint32_t seq, struct iov_h
  * -IOV_E_DB. */
 struct sqlite3 *iov__db_sqlite(struct iov_db *db);
 int iov__db_fail(struct iov_db *db, const char *what);
+
+/* The measured window of a point (after its warm-up), in the agents' time. */
+int iov_db_point_set_window(struct iov_db *db, int64_t point, uint64_t start_ns, uint64_t end_ns,
+                            uint64_t warmup_ns);
+
+/* CPU time of one core (cpu -1 = all) in one sample interval of one agent. */
+struct iov_db_cpu {
+  int cpu;
+  uint64_t user_ns, nice_ns, system_ns, idle_ns, iowait_ns, irq_ns, softirq_ns, steal_ns, guest_ns;
+};
+int iov_db_cpu_sample_add(struct iov_db *db, int64_t point, int64_t agent, uint32_t seq,
+                          const struct iov_db_cpu *c);
+/* Interrupts of one NIC queue in one sample interval of one agent. */
+int iov_db_irq_sample_add(struct iov_db *db, int64_t point, int64_t agent, uint32_t seq, const char *name,
+                          uint64_t count);

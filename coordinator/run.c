@@ -177,6 +177,12 @@ static int store_agents(struct run_ctx *c) {
 static int send_prepare(struct point_run *pr, int side) {
   const struct iov_point_params *pp = &pr->pp->p;
   uint32_t ports[IOV_ENGINE_MAX_FLOWS];
+  uint16_t cpus16[IOV_MAX_CPUS];
+  uint32_t cpus[IOV_MAX_CPUS];
+  size_t n_cpus = 0;
+  /* The plan parser checked the list already. */
+  if (iov_parse_cpus(pp->cpus, cpus16, IOV_MAX_CPUS, &n_cpus) < 0) n_cpus = 0;
+  for (size_t i = 0; i < n_cpus; i++) cpus[i] = cpus16[i];
   Iovbench__Workload w = IOVBENCH__WORKLOAD__INIT;
   w.name = pp->workload;
   w.flows = (uint32_t)pp->flows;
@@ -184,6 +190,16 @@ static int send_prepare(struct point_run *pr, int side) {
   w.response_size = pp->response_size;
   w.duration_ns = pp->duration;
   w.sample_interval_ns = pp->sample_interval;
+  w.warmup_ns = pp->warmup;
+  w.burst = (uint32_t)pp->burst;
+  w.rate_bps = pp->rate;
+  w.send_buffer = pp->send_buffer;
+  w.recv_buffer = pp->recv_buffer;
+  w.nodelay = pp->nodelay != 0;
+  w.interface = strcmp(pp->interface, "none") == 0 ? "" : pp->interface;
+  w.cpus = cpus;
+  w.n_cpus = n_cpus;
+  w.rr_timeout_ns = pp->rr_timeout;
   w.bind_address = pr->peer[side]->data_addr ? pr->peer[side]->data_addr : "";
   if (side == SIDE_SENDER) {
     w.peer_address = pr->peer[SIDE_RECEIVER]->data_addr;
@@ -237,6 +253,9 @@ static int store_samples(struct run_ctx *c, struct point_run *pr, int side, cons
     struct iov_db_sample s = {
       .seq = b->seq, .t_start_ns = b->t_start_ns, .t_end_ns = b->t_end_ns,
       .bytes = fs->bytes, .messages = fs->messages, .transactions = fs->transactions,
+      .lost = fs->lost, .out_of_order = fs->out_of_order, .duplicates = fs->duplicates,
+      .jitter_ns = fs->jitter_ns, .retransmits = fs->retransmits, .rtt_us = fs->rtt_us,
+      .snd_cwnd = fs->snd_cwnd,
     };
     if (fs->latency) {
       if (!h && !(h = malloc(sizeof(*h)))) return -ENOMEM;
@@ -245,6 +264,19 @@ static int store_samples(struct run_ctx *c, struct point_run *pr, int side, cons
     r = iov_db_sample_add(c->db, pr->flow_id[side][fs->flow], &s);
   }
   free(h);
+  /* The machine's CPU and NIC interrupts in the same interval. */
+  for (size_t i = 0; i < b->n_cpus && r == 0; i++) {
+    const Iovbench__CpuSample *cs = b->cpus[i];
+    struct iov_db_cpu dc = {
+      .cpu = cs->cpu, .user_ns = cs->user_ns, .nice_ns = cs->nice_ns, .system_ns = cs->system_ns,
+      .idle_ns = cs->idle_ns, .iowait_ns = cs->iowait_ns, .irq_ns = cs->irq_ns, .softirq_ns = cs->softirq_ns,
+      .steal_ns = cs->steal_ns, .guest_ns = cs->guest_ns,
+    };
+    r = iov_db_cpu_sample_add(c->db, pr->db_point, pr->peer[side]->db_agent, b->seq, &dc);
+  }
+  for (size_t i = 0; i < b->n_irqs && r == 0; i++)
+    r = iov_db_irq_sample_add(c->db, pr->db_point, pr->peer[side]->db_agent, b->seq, b->irqs[i]->name,
+                              b->irqs[i]->count);
   return r;
 }
 
@@ -259,6 +291,8 @@ static int store_result(struct run_ctx *c, struct point_run *pr, int side, const
       .bytes = fr->bytes, .messages = fr->messages, .transactions = fr->transactions,
       .t_start_ns = fr->t_start_ns, .t_end_ns = fr->t_end_ns, .samples = res->samples,
       .error = fr->error, .error_text = fr->error_text && *fr->error_text ? fr->error_text : NULL,
+      .lost = fr->lost, .out_of_order = fr->out_of_order, .duplicates = fr->duplicates,
+      .jitter_ns = fr->jitter_ns, .retransmits = fr->retransmits, .incomplete = !fr->complete,
     };
     if (fr->latency) {
       if (!h && !(h = malloc(sizeof(*h)))) return -ENOMEM;
@@ -270,6 +304,8 @@ static int store_result(struct run_ctx *c, struct point_run *pr, int side, const
     r = iov_db_result_add(c->db, pr->flow_id[side][fr->flow], &s);
   }
   free(h);
+  if (r == 0 && side == SIDE_SENDER)
+    r = iov_db_point_set_window(c->db, pr->db_point, res->window_start_ns, res->window_end_ns, pr->pp->p.warmup);
   if (res->samples != pr->samples[side])
     point_fail(pr, "%s '%s' sent %u samples but %u arrived", side_name[side], pr->peer[side]->name, res->samples,
                pr->samples[side]);
@@ -431,7 +467,7 @@ static int run_point(struct run_ctx *c, const struct iov_plan_point *pp, enum io
     (void)iov_peer_send(pr.peer[s], &e);
   }
   (void)iov_db_point_set_start(c->db, pr.db_point, start_at);
-  uint64_t wait = START_LEAD_NS + pp->p.duration + AGENT_FINISH_GRACE_NS + pp->p.timeout;
+  uint64_t wait = START_LEAD_NS + pp->p.warmup + pp->p.duration + AGENT_FINISH_GRACE_NS + pp->p.timeout;
   r = wait_until(c, &pr, results_in, mono_deadline(wait));
   if (r == -IOV_E_TIMEOUT) {
     int side = pr.result[SIDE_SENDER] ? SIDE_RECEIVER : SIDE_SENDER;

@@ -267,3 +267,47 @@ const char *iov_format_duration(char *buf, size_t n, uint64_t ns) {
   snprintf(buf, n, "%" PRIu64 "ns", ns);
   return buf;
 }
+
+int iov_parse_cpus(const char *s, uint16_t *ret, size_t max, size_t *ret_n) {
+  size_t n = 0;
+  unsigned char seen[IOV_MAX_CPUS / 8] = {0};
+  const char *p = s;
+
+  if (!s || !*s) return -EINVAL;
+  if (strcmp(s, "none") == 0) {
+    *ret_n = 0;
+    return 0;
+  }
+  for (;;) {
+    char part[32], *dash;
+    size_t len = strcspn(p, "+");
+    uint64_t lo, hi;
+    int r;
+
+    if (len == 0 || len >= sizeof(part)) return -EINVAL;
+    memcpy(part, p, len);
+    part[len] = 0;
+    dash = strchr(part, '-');
+    if (dash) {
+      *dash = 0;
+      r = iov_parse_u64(part, &lo);
+      if (r == 0) r = iov_parse_u64(dash + 1, &hi);
+    } else {
+      r = iov_parse_u64(part, &lo);
+      hi = lo;
+    }
+    if (r < 0) return r;
+    if (lo > hi || hi >= IOV_MAX_CPUS) return -EINVAL;
+    for (uint64_t c = lo; c <= hi; c++) {
+      if (seen[c / 8] & (1u << (c % 8))) continue;
+      if (n == max) return -E2BIG;
+      seen[c / 8] |= (unsigned char)(1u << (c % 8));
+      ret[n++] = (uint16_t)c;
+    }
+    p += len;
+    if (*p == 0) break;
+    p++; /* '+' */
+  }
+  *ret_n = n;
+  return 0;
+}

@@ -19,6 +19,12 @@ int iov_parse_rate(const char *s, uint64_t *ret_bps);
 /* yes/no, true/false, on/off, 1/0. */
 int iov_parse_bool(const char *s, int *ret);
 
+#define IOV_MAX_CPUS 4096
+/* CPU list: parts joined by '+', each N or N-M (N <= M < IOV_MAX_CPUS),
+ * e.g. "0-3+6"; "none" gives an empty list.  At most 'max' CPUs are
+ * written to ret (in the order given, duplicates kept out); -E2BIG beyond. */
+int iov_parse_cpus(const char *s, uint16_t *ret, size_t max, size_t *ret_n);
+
 /* Format into buf, return buf.  Sizes: "64k", "1500", "1m" when exact,
  * otherwise bytes.  Durations: "250ms", "10s", "1.5s". */
 const char *iov_format_size(char *buf, size_t n, uint64_t v);

@@ -41,7 +41,16 @@ enum opt_type {
   OPT_U64,      /* a whole number */
   OPT_SIZE,     /* bytes, binary suffixes */
   OPT_DURATION, /* nanoseconds */
+  OPT_BOOL,     /* yes/no, stored as 0/1 */
+  OPT_RATE,     /* bit/s, decimal suffixes */
+  OPT_IFNAME,   /* a network interface name, or "none" */
+  OPT_CPUS,     /* a CPU list such as 0-3+6, or "none" */
 };
+
+/* Types whose value is kept as text (char *) rather than a number. */
+static bool is_text(enum opt_type t) {
+  return t == OPT_STRING || t == OPT_HOST || t == OPT_IFNAME || t == OPT_CPUS;
+}
 
 struct iov_option {
   const char *name;
@@ -60,8 +69,17 @@ enum {
   K_FLOWS,
   K_MSG_SIZE,
   K_RESPONSE_SIZE,
+  K_BURST,
+  K_RATE,
+  K_SEND_BUFFER,
+  K_RECV_BUFFER,
+  K_NODELAY,
+  K_INTERFACE,
+  K_CPUS,
   K_DURATION,
+  K_WARMUP,
   K_SAMPLE_INTERVAL,
+  K_RR_TIMEOUT,
   K_TIMEOUT,
   _K_MAX,
 };
@@ -89,12 +107,40 @@ static const struct iov_option options[_K_MAX] = {
   [K_RESPONSE_SIZE] = {"response_size", OPT_SIZE,
                        offsetof(struct iov_point_params, response_size), "1", 1, 16 * MIB,
                        "Bytes per response of request/response workloads."},
+  [K_BURST] = {"burst", OPT_U64, offsetof(struct iov_point_params, burst), "1", 1, 1024,
+               "Request/response: transactions outstanding at once on each flow "
+               "(netperf's burst)."},
+  [K_RATE] = {"rate", OPT_RATE, offsetof(struct iov_point_params, rate), "0", 0,
+              400000000000ULL,
+              "udp_stream: offered rate of each flow in bit/s of payload (e.g. 500m); "
+              "0 sends as fast as possible."},
+  [K_SEND_BUFFER] = {"send_buffer", OPT_SIZE, offsetof(struct iov_point_params, send_buffer),
+                     "0", 0, 256 * MIB, "SO_SNDBUF of every data socket; 0 keeps the system's "
+                     "default (and its autotuning)."},
+  [K_RECV_BUFFER] = {"recv_buffer", OPT_SIZE, offsetof(struct iov_point_params, recv_buffer),
+                     "0", 0, 256 * MIB, "SO_RCVBUF of every data socket; 0 keeps the system's "
+                     "default (and its autotuning)."},
+  [K_NODELAY] = {"nodelay", OPT_BOOL, offsetof(struct iov_point_params, nodelay), "no", 0, 1,
+                 "TCP_NODELAY on every TCP data socket (yes/no)."},
+  [K_INTERFACE] = {"interface", OPT_IFNAME, offsetof(struct iov_point_params, interface), "none",
+                   0, 0, "Network interface the data sockets are bound to on both hosts "
+                   "(SO_BINDTODEVICE), or none."},
+  [K_CPUS] = {"cpus", OPT_CPUS, offsetof(struct iov_point_params, cpus), "none", 0, 0,
+              "CPUs the flow threads are pinned to on both hosts, round robin, e.g. 2 or "
+              "0-3 or 1+3 ('+' joins parts: ',' would sweep); none leaves them unpinned."},
   [K_DURATION] = {"duration", OPT_DURATION, offsetof(struct iov_point_params, duration), "10s",
-                  100 * MSEC, 24 * 3600 * SEC, "How long each test point measures."},
+                  100 * MSEC, 24 * 3600 * SEC, "How long each test point measures, after the "
+                  "warm-up."},
+  [K_WARMUP] = {"warmup", OPT_DURATION, offsetof(struct iov_point_params, warmup), "0", 0,
+                3600 * SEC, "Traffic runs this long before the measured window opens; none "
+                "of it is counted (iperf3's omit)."},
   [K_SAMPLE_INTERVAL] = {"sample_interval", OPT_DURATION,
                          offsetof(struct iov_point_params, sample_interval), "1s", 10 * MSEC,
                          3600 * SEC,
                          "How often agents report a sample; at most duration."},
+  [K_RR_TIMEOUT] = {"rr_timeout", OPT_DURATION, offsetof(struct iov_point_params, rr_timeout),
+                    "100ms", 1 * MSEC, 60 * SEC,
+                    "udp_rr: a transaction unanswered this long counts as lost."},
   [K_TIMEOUT] = {"timeout", OPT_DURATION, offsetof(struct iov_point_params, timeout), "10s",
                  1 * SEC, 3600 * SEC,
                  "How long each control step (prepare, start, stop, results) may take "
@@ -103,6 +149,25 @@ static const struct iov_option options[_K_MAX] = {
 
 static const char *format_u64(char *buf, size_t n, uint64_t v) {
   snprintf(buf, n, "%" PRIu64, v);
+  return buf;
+}
+
+static int parse_bool_u64(const char *s, uint64_t *ret) {
+  int b, r = iov_parse_bool(s, &b);
+  if (r == 0) *ret = (uint64_t)b;
+  return r;
+}
+
+static const char *format_bool(char *buf, size_t n, uint64_t v) {
+  snprintf(buf, n, "%s", v ? "yes" : "no");
+  return buf;
+}
+
+static const char *format_rate(char *buf, size_t n, uint64_t v) {
+  if (v && v % 1000000000ULL == 0) snprintf(buf, n, "%" PRIu64 "g", (uint64_t)(v / 1000000000ULL));
+  else if (v && v % 1000000ULL == 0) snprintf(buf, n, "%" PRIu64 "m", (uint64_t)(v / 1000000ULL));
+  else if (v && v % 1000ULL == 0) snprintf(buf, n, "%" PRIu64 "k", (uint64_t)(v / 1000ULL));
+  else snprintf(buf, n, "%" PRIu64, v);
   return buf;
 }
 
@@ -121,6 +186,12 @@ static const struct {
   [OPT_DURATION] = {"duration", iov_parse_duration, iov_format_duration,
                     "a duration (a number with a unit ns, us, ms, s, m or h, e.g. 100ms; "
                     "a bare number means seconds)"},
+  [OPT_BOOL] = {"yes/no", parse_bool_u64, format_bool, "yes or no (also true/false, on/off, 1/0)"},
+  [OPT_RATE] = {"rate", iov_parse_rate, format_rate,
+                "a rate in bit/s (a number with an optional k, m or g suffix, e.g. 500m)"},
+  [OPT_IFNAME] = {"interface", NULL, NULL, "an interface name (1 to 15 characters) or none"},
+  [OPT_CPUS] = {"cpu list", NULL, NULL,
+                "a CPU list such as 3, 0-3 or 0-1+4 (numbers below 4096), or none"},
 };
 
 /* ---- Parser state ---------------------------------------------------- */
@@ -264,7 +335,7 @@ static void host_done(struct iov_plan_host *h) {
 
 static void point_done(struct iov_plan_point *pt) {
   for (size_t k = 0; k < _K_MAX; k++)
-    if (options[k].type == OPT_STRING || options[k].type == OPT_HOST)
+    if (is_text(options[k].type))
       free(*(char **)(void *)((char *)&pt->p + options[k].offset));
   free(pt->test);
   free(pt->sweep);
@@ -568,9 +639,22 @@ static int parse_item(struct parser *st, const struct iov_option *o, const char 
     if (!valid_host_name(item))
       return fail_plan(st, st->line, o->name, "'%s' is not %s", item, types[o->type].what);
     break;
+  case OPT_IFNAME:
+    if (!valid_name(item, strlen(item), "_.-@:", 15))
+      return fail_plan(st, st->line, o->name, "'%s' is not %s", item, types[o->type].what);
+    break;
+  case OPT_CPUS: {
+    uint16_t cpus[IOV_MAX_CPUS];
+    size_t n;
+    if (iov_parse_cpus(item, cpus, IOV_MAX_CPUS, &n) < 0)
+      return fail_plan(st, st->line, o->name, "'%s' is not %s", item, types[o->type].what);
+    break;
+  }
   case OPT_U64:
   case OPT_SIZE:
   case OPT_DURATION:
+  case OPT_BOOL:
+  case OPT_RATE:
     r = types[o->type].parse(item, &v);
     types[o->type].format(lo, sizeof(lo), o->min);
     types[o->type].format(hi, sizeof(hi), o->max);
@@ -968,7 +1052,7 @@ static int expand_test(struct parser *st, const struct section *t) {
     if (!pt->test || !pt->sweep) return fail_oom(st);
     for (size_t k = 0; k < _K_MAX; k++) {
       void *field = (char *)&pt->p + options[k].offset;
-      if (options[k].type == OPT_STRING || options[k].type == OPT_HOST) {
+      if (is_text(options[k].type)) {
         char *s = strdup(vs[k]->text[idx[k]]);
         if (!s) return fail_oom(st);
         *(char **)field = s;

@@ -42,8 +42,17 @@ struct iov_point_params {
   uint64_t flows;          /* 1..256 */
   uint64_t msg_size;       /* stream message / RR request size, 1..16m */
   uint64_t response_size;  /* RR response size, 1..16m */
-  uint64_t duration;       /* 100ms..24h */
+  uint64_t burst;          /* RR transactions outstanding per flow, 1..1024 */
+  uint64_t rate;           /* udp_stream offered bit/s per flow, 0 = unpaced */
+  uint64_t send_buffer;    /* SO_SNDBUF, 0 = system default */
+  uint64_t recv_buffer;    /* SO_RCVBUF, 0 = system default */
+  uint64_t nodelay;        /* 0 or 1 */
+  char *interface;         /* SO_BINDTODEVICE, "none" = not bound */
+  char *cpus;              /* CPU list ("0-3+6"), "none" = not pinned */
+  uint64_t duration;       /* measured window, 100ms..24h */
+  uint64_t warmup;         /* unmeasured traffic before the window, 0..1h */
   uint64_t sample_interval;/* 10ms..duration */
+  uint64_t rr_timeout;     /* udp_rr: a transaction unanswered this long is lost */
   uint64_t timeout;        /* each control step, 1s..1h */
 };
 

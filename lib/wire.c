@@ -49,6 +49,11 @@ static int check_workload(const Iovbench__Workload *w, Iovbench__Role role, char
         "prepare: sample interval out of range");
   CHECK(w->duration_ns / w->sample_interval_ns <= 10000000, "prepare: too many samples");
   CHECK(str_ok(w->bind_address) && str_ok(w->peer_address), "prepare: address too long");
+  CHECK(!w->interface || strnlen(w->interface, 16) < 16, "prepare: interface name too long");
+  CHECK(w->n_cpus <= IOV_WIRE_MAX_CPUS, "prepare: %zu CPUs to pin to (max %u)", w->n_cpus, IOV_WIRE_MAX_CPUS);
+  for (size_t i = 0; i < w->n_cpus; i++) CHECK(w->cpus[i] < IOV_WIRE_MAX_CPUS, "prepare: CPU %u out of range", w->cpus[i]);
+  CHECK(w->burst <= 1024, "prepare: burst %u out of range", w->burst);
+  CHECK(w->warmup_ns <= 3600 * 1000000000ULL, "prepare: warm-up longer than an hour");
   if (role == IOVBENCH__ROLE__ROLE_SENDER) {
     CHECK(w->peer_address && *w->peer_address, "prepare: sender without peer address");
     CHECK(w->n_peer_ports == w->flows, "prepare: %zu peer ports for %u flows", w->n_peer_ports, w->flows);
@@ -102,6 +107,12 @@ static int validate(const iov_envelope *e, char *errbuf, size_t errlen) {
       int r = check_hist(b->flows[i]->latency, errbuf, errlen);
       if (r < 0) return r;
     }
+    CHECK(b->n_cpus <= IOV_WIRE_MAX_CPUS + 1, "samples: too many CPUs");
+    for (size_t i = 0; i < b->n_cpus; i++)
+      CHECK(b->cpus[i] && b->cpus[i]->cpu >= -1 && b->cpus[i]->cpu < (int32_t)IOV_WIRE_MAX_CPUS, "samples: bad CPU");
+    CHECK(b->n_irqs <= IOV_WIRE_MAX_IRQS, "samples: too many interrupt lines");
+    for (size_t i = 0; i < b->n_irqs; i++)
+      CHECK(b->irqs[i] && b->irqs[i]->name && strnlen(b->irqs[i]->name, 256) < 256, "samples: bad interrupt line");
     return 0;
   }
   case IOVBENCH__ENVELOPE__BODY_RESULT: {

@@ -20,6 +20,8 @@
 #define IOV_WIRE_MAX_INTERFACES 4096
 #define IOV_WIRE_MAX_FLOWS 256             /* flows per agent per point */
 #define IOV_WIRE_MAX_SIZE (16u << 20)      /* msg_size, response_size */
+#define IOV_WIRE_MAX_CPUS 4096             /* cores in a sample or a pin list */
+#define IOV_WIRE_MAX_IRQS 8192             /* NIC queues in a sample */
 
 typedef Iovbench__Envelope iov_envelope;
 

@@ -416,7 +416,9 @@ static void test_report_json(void **state) {
   static const char *const point_keys[] = {
     "index", "test", "sweep", "workload", "status", "error", "duration_ns", "flows",
     "rx_bytes", "tx_bytes", "transactions", "window_s", "gbps", "tps", "samples_per_flow",
-    "latency_us",
+    "latency_us", "warmup_ns", "window_start_ns", "window_end_ns", "incomplete_flows",
+    "rx_messages", "lost", "loss_pct", "out_of_order", "duplicates", "jitter_us", "retransmits",
+    "cpu",
   };
   static const char *const lat_keys[] = {"count", "mean", "p50", "p90", "p99", "p99_9", "max"};
   struct fixture *fx = *state;
@@ -905,7 +907,7 @@ static void test_open_modes(void **state) {
   iov_db_close(db);
   assert_ok(NULL, iov_db_open(fx->path, &db));
   iov_db_close(db);
-  assert_int_equal(count_rows(fx->path, "PRAGMA user_version"), 1);
+  assert_int_equal(count_rows(fx->path, "PRAGMA user_version"), 2);
   assert_int_equal(count_rows(fx->path, "SELECT COUNT(*) FROM meta"), 2);
   /* An empty database has no run to report. */
   struct iov_report *rep = NULL;
