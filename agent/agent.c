@@ -22,6 +22,35 @@ static void on_signal(uv_signal_t *h, int signum) {
   uv_close((uv_handle_t *)&a->sigterm, NULL);
 }
 
+/* Which /proc/interrupts lines belong to this machine's NICs: every
+ * non-loopback interface by name, and, for virtio-net, the virtio device
+ * its queues are named after. */
+static void open_irqstat(struct iov_agent *a) {
+  const char *pat[IOV_IRQSTAT_MAX_PATTERNS];
+  char *owned[IOV_IRQSTAT_MAX_PATTERNS];
+  size_t n = 0, n_owned = 0;
+
+  for (size_t i = 0; i < a->inventory->n_interfaces && n + 2 <= IOV_IRQSTAT_MAX_PATTERNS; i++) {
+    const Iovbench__Interface *it = a->inventory->interfaces[i];
+    char path[512], target[512];
+    if (it->loopback || !it->name || !*it->name) continue;
+    pat[n++] = it->name;
+    snprintf(path, sizeof(path), "/sys/class/net/%s/device", it->name);
+    ssize_t k = readlink(path, target, sizeof(target) - 1);
+    if (k > 0) {
+      target[k] = 0;
+      const char *base = strrchr(target, '/');
+      base = base ? base + 1 : target;
+      if (strncmp(base, "virtio", 6) == 0 && (owned[n_owned] = strdup(base))) pat[n++] = owned[n_owned++];
+    }
+  }
+  if (n > 0) {
+    int r = iov_irqstat_open(NULL, pat, n, &a->irqstat);
+    if (r < 0) iov_log_full_errno(IOV_LOG_NOTICE, r, "NIC interrupts will not be sampled: %m");
+  }
+  for (size_t i = 0; i < n_owned; i++) free(owned[i]);
+}
+
 static int write_ready_file(const char *path, const char *endpoint) {
   char tmp[4096];
   FILE *f;
@@ -65,6 +94,9 @@ int iov_agent_run(const struct iov_agent_config *cfg) {
     return r;
   }
   a.identity = cfg->identity ? cfg->identity : a.inventory->hostname;
+  r = iov_cpustat_open(NULL, &a.cpustat);
+  if (r < 0) iov_log_full_errno(IOV_LOG_WARNING, r, "CPU use will not be sampled (/proc/stat): %m");
+  open_irqstat(&a);
   iov_log_set_prefix(a.identity);
 
   uv_loop_init(&a.loop);
@@ -98,6 +130,8 @@ out:
   zframe_destroy(&a.coord_id);
   free(a.coord_run);
   iov_inventory_free(a.inventory);
+  iov_cpustat_free(a.cpustat);
+  iov_irqstat_free(a.irqstat);
   zsock_destroy(&a.sock);
   return r;
 }

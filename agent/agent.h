@@ -8,7 +8,9 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "cpustat.h"
 #include "engine.h"
+#include "irqstat.h"
 #include "wire.h"
 #include "zuv.h"
 
@@ -43,6 +45,11 @@ struct iov_agent_point {
   struct iov_flow_stats *base; /* per flow: counters when the window opened */
   uint64_t *retrans_base;   /* per flow: TCP retransmits when the window opened */
   uint64_t *retrans_prev;   /* per flow: at the last sample */
+  /* The machine's CPU time and NIC interrupts at the last sample (or the
+   * window's start): each sample carries the change since. */
+  struct iov_cpustat_core *cpu_prev, *cpu_cur;
+  size_t n_cpu_prev, cpu_cap;
+  struct iov_irqstat_snap *irq_prev, *irq_cur;
   uint32_t n_samples;      /* samples the window is cut into */
   uint32_t seq;            /* samples sent so far */
   uint64_t last_sample_ns; /* end of the previous sample (CLOCK_REALTIME) */
@@ -68,6 +75,8 @@ struct iov_agent {
   uint64_t msg_id;
   struct iov_wire_stats wire_stats;
   Iovbench__Inventory *inventory;
+  struct iov_cpustat *cpustat; /* NULL when /proc/stat cannot be read */
+  struct iov_irqstat *irqstat; /* NULL when no NIC is known */
   const char *identity;
   struct iov_agent_point *point; /* at most one at a time */
   bool stopping;

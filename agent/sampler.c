@@ -51,6 +51,24 @@ int iov__point_new(struct iov_agent *a, uint64_t id, const struct iov_engine_con
     iov_hist_init(&p->prev[i].hist);
     iov_hist_init(&p->base[i].hist);
   }
+  if (a->cpustat) {
+    /* Room for CPUs that come online during the point. */
+    p->cpu_cap = iov_cpustat_count(a->cpustat) + 64;
+    p->cpu_prev = calloc(p->cpu_cap, sizeof(*p->cpu_prev));
+    p->cpu_cur = calloc(p->cpu_cap, sizeof(*p->cpu_cur));
+    if (!p->cpu_prev || !p->cpu_cur) {
+      r = -ENOMEM;
+      goto fail;
+    }
+  }
+  if (a->irqstat) {
+    p->irq_prev = iov_irqstat_snap_new();
+    p->irq_cur = iov_irqstat_snap_new();
+    if (!p->irq_prev || !p->irq_cur) {
+      r = -ENOMEM;
+      goto fail;
+    }
+  }
   r = iov_engine_run_new(ops, cfg, &p->run);
   if (r < 0) goto fail;
   uv_timer_init(&a->loop, &p->sample_timer);
@@ -65,6 +83,10 @@ int iov__point_new(struct iov_agent *a, uint64_t id, const struct iov_engine_con
   *ret = p;
   return 0;
 fail:
+  free(p->cpu_prev);
+  free(p->cpu_cur);
+  iov_irqstat_snap_free(p->irq_prev);
+  iov_irqstat_snap_free(p->irq_cur);
   iov_engine_run_free(p->run);
   free(p->prev);
   free(p->scratch);
@@ -87,6 +109,104 @@ static void arm_sample_timer(struct iov_agent_point *p) {
                  target > now ? (target - now + IOV_NSEC_PER_MSEC - 1) / IOV_NSEC_PER_MSEC : 0, 0);
 }
 
+/* Read the machine's counters into the 'prev' side: the base of the next
+ * sample.  A failure leaves that sample without CPU or interrupt data. */
+static void host_baseline(struct iov_agent_point *p) {
+  struct iov_agent *a = p->agent;
+  int r;
+  p->n_cpu_prev = 0;
+  if (a->cpustat) {
+    r = iov_cpustat_read(a->cpustat, p->cpu_prev, p->cpu_cap);
+    if (r > 0) p->n_cpu_prev = (size_t)r;
+  }
+  if (a->irqstat) (void)iov_irqstat_read(a->irqstat, p->irq_prev);
+}
+
+static uint64_t sub0(uint64_t a, uint64_t b) { return a > b ? a - b : 0; }
+
+/* The machine's CPU time per core and NIC interrupts since the last
+ * sample, into the batch.  The arrays are owned by the caller's cleanup
+ * (host_sample_done). */
+struct host_sample {
+  Iovbench__CpuSample *cpu;
+  Iovbench__CpuSample **cpup;
+  Iovbench__IrqSample *irq;
+  Iovbench__IrqSample **irqp;
+  struct iov_irqstat_rate *rates;
+};
+
+static void host_sample(struct iov_agent_point *p, Iovbench__SampleBatch *b, struct host_sample *hs) {
+  struct iov_agent *a = p->agent;
+  int r;
+
+  if (a->cpustat && p->n_cpu_prev) {
+    r = iov_cpustat_read(a->cpustat, p->cpu_cur, p->cpu_cap);
+    if (r > 0) {
+      size_t n = (size_t)r, k = 0;
+      hs->cpu = calloc(n, sizeof(*hs->cpu));
+      hs->cpup = calloc(n, sizeof(*hs->cpup));
+      for (size_t i = 0; hs->cpu && hs->cpup && i < n; i++) {
+        const struct iov_cpustat_core *c = &p->cpu_cur[i], *o = NULL;
+        for (size_t j = 0; j < p->n_cpu_prev && !o; j++)
+          if (p->cpu_prev[j].cpu == c->cpu) o = &p->cpu_prev[j];
+        if (!o) continue; /* came online in this interval */
+        Iovbench__CpuSample *cs = &hs->cpu[k];
+        iovbench__cpu_sample__init(cs);
+        cs->cpu = c->cpu;
+        cs->user_ns = sub0(c->user_ns, o->user_ns);
+        cs->nice_ns = sub0(c->nice_ns, o->nice_ns);
+        cs->system_ns = sub0(c->system_ns, o->system_ns);
+        cs->idle_ns = sub0(c->idle_ns, o->idle_ns);
+        cs->iowait_ns = sub0(c->iowait_ns, o->iowait_ns);
+        cs->irq_ns = sub0(c->irq_ns, o->irq_ns);
+        cs->softirq_ns = sub0(c->softirq_ns, o->softirq_ns);
+        cs->steal_ns = sub0(c->steal_ns, o->steal_ns);
+        cs->guest_ns = sub0(c->guest_ns, o->guest_ns);
+        hs->cpup[k++] = cs;
+      }
+      b->cpus = hs->cpup;
+      b->n_cpus = hs->cpup ? k : 0;
+      struct iov_cpustat_core *t = p->cpu_prev;
+      p->cpu_prev = p->cpu_cur;
+      p->cpu_cur = t;
+      p->n_cpu_prev = n;
+    }
+  }
+  if (a->irqstat && iov_irqstat_read(a->irqstat, p->irq_cur) >= 0) {
+    size_t cap = iov_irqstat_snap_view(p->irq_cur)->n_queues;
+    hs->rates = cap ? calloc(cap, sizeof(*hs->rates)) : NULL;
+    int n = hs->rates ? iov_irqstat_delta(p->irq_prev, p->irq_cur, hs->rates, cap) : 0;
+    if (n > 0) {
+      hs->irq = calloc((size_t)n, sizeof(*hs->irq));
+      hs->irqp = calloc((size_t)n, sizeof(*hs->irqp));
+      for (int i = 0; hs->irq && hs->irqp && i < n; i++) {
+        iovbench__irq_sample__init(&hs->irq[i]);
+        hs->irq[i].name = (char *)hs->rates[i].name;
+        hs->irq[i].count = hs->rates[i].count;
+        hs->irqp[i] = &hs->irq[i];
+      }
+      if (hs->irq && hs->irqp) {
+        b->irqs = hs->irqp;
+        b->n_irqs = (size_t)n;
+      }
+    }
+  }
+}
+
+/* Called after the batch is sent: the names point into irq_cur. */
+static void host_sample_done(struct iov_agent_point *p, struct host_sample *hs) {
+  free(hs->cpu);
+  free(hs->cpup);
+  free(hs->irq);
+  free(hs->irqp);
+  free(hs->rates);
+  if (p->irq_cur) {
+    struct iov_irqstat_snap *t = p->irq_prev;
+    p->irq_prev = p->irq_cur;
+    p->irq_cur = t;
+  }
+}
+
 int iov__point_start(struct iov_agent_point *p, uint64_t start_at_ns) {
   int r;
   p->start_at_ns = start_at_ns;
@@ -94,6 +214,7 @@ int iov__point_start(struct iov_agent_point *p, uint64_t start_at_ns) {
   p->last_sample_ns = p->window_start_ns;
   /* Without a warm-up the window opens with the flows: the baseline is zero. */
   p->baseline_taken = p->warmup_ns == 0;
+  if (p->baseline_taken) host_baseline(p);
   r = iov_engine_run_start(p->run, start_at_ns, engine_done_cb, p);
   if (r < 0) return r;
   p->state = IOV_PS_RUNNING;
@@ -151,7 +272,10 @@ static void send_sample(struct iov_agent_point *p) {
   iov_envelope e = IOVBENCH__ENVELOPE__INIT;
   e.body_case = IOVBENCH__ENVELOPE__BODY_SAMPLES;
   e.samples = &b;
+  struct host_sample hs = {0};
+  host_sample(p, &b, &hs);
   (void)iov__agent_send(p->agent, &e, 0);
+  host_sample_done(p, &hs);
   p->last_sample_ns = b.t_end_ns;
   /* The current snapshot becomes the base of the next interval. */
   struct iov_flow_stats *tmp = p->prev;
@@ -265,6 +389,7 @@ static void take_baseline(struct iov_agent_point *p) {
   }
   p->baseline_taken = true;
   p->last_sample_ns = iov_now_real();
+  host_baseline(p);
 }
 
 static void on_sample_timer(uv_timer_t *t) {
@@ -316,6 +441,10 @@ static void on_handle_closed(uv_handle_t *h) {
   free(p->base);
   free(p->retrans_base);
   free(p->retrans_prev);
+  free(p->cpu_prev);
+  free(p->cpu_cur);
+  iov_irqstat_snap_free(p->irq_prev);
+  iov_irqstat_snap_free(p->irq_cur);
   free(p->workload);
   free(p);
 }
