@@ -29,6 +29,10 @@
 #define IOV_ENGINE_ABI 1
 #define IOV_ENGINE_MAX_FLOWS 256
 #define IOV_ENGINE_MAX_MSG (16u * 1024 * 1024)
+#define IOV_ENGINE_MAX_BURST 1024 /* RR transactions outstanding per flow */
+/* How long a flow that drains its peer (a stream receiver, a tcp_maerts
+ * reader) waits past the window for the peer's close (EOF). */
+#define IOV_ENGINE_DRAIN_GRACE_NS (30 * IOV_NSEC_PER_SEC)
 
 enum {
   IOV_ENG_F_RR = 1u << 0,         /* request/response: records latency */
@@ -127,6 +131,11 @@ struct iov_engine_ops {
    * socket.  The receiver runs until EOF or iov_flow_should_stop().
    * Counters go through iov_flow_add().  Returns 0 or -errno. */
   int (*flow_run)(struct iov_flow *f, uint64_t end_mono_ns);
+  /* Optional (NULL = none): reject a config that the generic checks of
+   * iov_engine_run_new() accept but this engine cannot run (tcp_bidir
+   * needs an even number of flows).  Returns 0 or -EINVAL; called by
+   * iov_engine_run_new(), which then fails with it. */
+  int (*check)(const struct iov_engine_config *cfg);
 };
 
 /* Store one counter for readers on other threads (single writer). */
@@ -170,8 +179,21 @@ int iov_engine_run_tcp_info(const struct iov_engine_run *r, unsigned i, struct i
 /* Apply the config's socket options (buffers, nodelay, device) to fd;
  * for engines that open sockets themselves (tcp_crr). */
 int iov_engine_sockopts(const struct iov_engine_config *cfg, unsigned flags, int fd);
+/* For engines with IOV_ENG_F_CONN_PER_TRANS, from the flow's thread.
+ * iov_flow_connect(): a new TCP socket to the flow's peer, with the
+ * config's socket options, bound to bind_address if set (the port is
+ * chosen at connect, per 4-tuple), connected within connect_timeout_ns
+ * and before until_mono_ns (0 = no limit).  iov_flow_accept(): the next
+ * connection on the flow's listen_fd; -ETIMEDOUT once until_mono_ns has
+ * passed with none pending.  Both return the fd (CLOEXEC, blocking, with
+ * the runner's short SO_RCVTIMEO/SO_SNDTIMEO), which the caller owns and
+ * closes; -ECANCELED on a stop; other -errno.  The runner never sees
+ * these fds: a stop is noticed within one wake-up of the timeouts. */
+int iov_flow_connect(struct iov_flow *f, uint64_t until_mono_ns);
+int iov_flow_accept(struct iov_flow *f, uint64_t until_mono_ns);
 bool iov_engine_run_done(const struct iov_engine_run *r);
 /* Stop every flow now (shutdown of its socket), join the threads.
+ * A flow's error after the stop counts as the stop: its error stays 0.
  * Idempotent; safe before start. */
 void iov_engine_run_stop(struct iov_engine_run *r);
 struct iov_engine_run *iov_engine_run_free(struct iov_engine_run *r);

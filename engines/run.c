@@ -19,7 +19,7 @@
 #include "timeutil.h"
 
 /* Receivers give up on a silent sender this long after the window ends. */
-#define RECEIVER_GRACE_NS (30ULL * IOV_NSEC_PER_SEC)
+#define RECEIVER_GRACE_NS IOV_ENGINE_DRAIN_GRACE_NS
 /* Blocking socket calls wake up this often to look at stop and deadline. */
 #define IO_WAKEUP_MS 200
 
@@ -31,6 +31,10 @@ struct iov_engine_run {
   char *interface;
   uint16_t *peer_ports;
   uint16_t *cpus;
+  /* IOV_ENG_F_CONN_PER_TRANS sender: bind_address, resolved once in
+   * prepare (bind_len 0 = no bind). */
+  struct sockaddr_storage bind_ss;
+  socklen_t bind_len;
   struct iov_flow *flows;
   pthread_t *threads;
   unsigned n_threads;
@@ -69,6 +73,11 @@ int iov_engine_run_new(const struct iov_engine_ops *ops, const struct iov_engine
   if (cfg->duration_ns == 0) return -EINVAL;
   if (cfg->role != IOV_ROLE_SENDER && cfg->role != IOV_ROLE_RECEIVER) return -EINVAL;
   if (cfg->role == IOV_ROLE_SENDER && (!cfg->peer_address || !cfg->peer_ports)) return -EINVAL;
+  if (cfg->burst > IOV_ENGINE_MAX_BURST) return -EINVAL;
+  if (ops->check) {
+    int k = ops->check(cfg);
+    if (k < 0) return k;
+  }
 
   r = calloc(1, sizeof(*r));
   if (!r) return -ENOMEM;
@@ -232,7 +241,31 @@ static int connect_timeout(int fd, const struct sockaddr *sa, socklen_t len, uin
   return 0;
 }
 
+/* A sender that connects per transaction opens no socket in prepare; one
+ * probe socket checks the options (a missing interface, say) now rather
+ * than in the first transaction, and bind_address is resolved once. */
+static int prepare_conn_per_trans(struct iov_engine_run *r) {
+  int fd, k;
+  if (r->cfg.bind_address) {
+    k = resolve(r->cfg.bind_address, 0, true, &r->bind_ss, &r->bind_len);
+    if (k < 0) return k;
+  }
+  fd = socket(r->flows[0].peer.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  k = iov_engine_sockopts(&r->cfg, r->ops->flags, fd);
+  close(fd);
+  return k;
+}
+
 static int prepare_sender(struct iov_engine_run *r) {
+  if (r->ops->flags & IOV_ENG_F_CONN_PER_TRANS) {
+    for (unsigned i = 0; i < r->cfg.flows; i++) {
+      struct iov_flow *f = &r->flows[i];
+      int k = resolve(r->cfg.peer_address, r->cfg.peer_ports[i], false, &f->peer, &f->peer_len);
+      if (k < 0) return k;
+    }
+    return prepare_conn_per_trans(r);
+  }
   for (unsigned i = 0; i < r->cfg.flows; i++) {
     struct iov_flow *f = &r->flows[i];
     struct sockaddr_storage ss, local;
@@ -243,7 +276,6 @@ static int prepare_sender(struct iov_engine_run *r) {
     if (k < 0) return k;
     f->peer = ss;
     f->peer_len = len;
-    if (r->ops->flags & IOV_ENG_F_CONN_PER_TRANS) continue; /* the engine connects */
     fd = socket(ss.ss_family, sock_type(r) | SOCK_CLOEXEC, 0);
     if (fd < 0) return -errno;
     f->fd = fd;
@@ -267,9 +299,8 @@ int iov_engine_run_prepare(struct iov_engine_run *r, uint16_t *ret_ports) {
   return prepare_sender(r);
 }
 
-/* Receiver: take the flow's one connection, polling so that a stop or a
- * sender that never comes ends the wait. */
-static int accept_flow(struct iov_flow *f, uint64_t until_mono) {
+/* Polling, so that a stop or a sender that never comes ends the wait. */
+int iov_flow_accept(struct iov_flow *f, uint64_t until_mono_ns) {
   while (!iov_flow_should_stop(f)) {
     struct pollfd p = {.fd = f->listen_fd, .events = POLLIN};
     int k = poll(&p, 1, IO_WAKEUP_MS);
@@ -277,16 +308,76 @@ static int accept_flow(struct iov_flow *f, uint64_t until_mono) {
     if (k > 0) {
       int fd = accept4(f->listen_fd, NULL, NULL, SOCK_CLOEXEC);
       if (fd < 0) {
+        /* A stop shuts the listening socket down: accept fails (EINVAL). */
+        if (iov_flow_should_stop(f)) break;
         if (errno == EINTR || errno == EAGAIN || errno == ECONNABORTED) continue;
         return -errno;
       }
       set_io_timeouts(fd);
-      __atomic_store_n(&f->fd, fd, __ATOMIC_RELEASE);
-      return 0;
+      return fd;
     }
-    if (iov_now_mono() >= until_mono) return -ETIMEDOUT;
+    if (until_mono_ns && iov_now_mono() >= until_mono_ns) return -ETIMEDOUT;
   }
   return -ECANCELED;
+}
+
+int iov_flow_connect(struct iov_flow *f, uint64_t until_mono_ns) {
+  const struct iov_engine_run *r = f->run;
+  uint64_t until = iov_now_mono() + r->cfg.connect_timeout_ns;
+  int fd, k, err = 0, one = 1;
+  socklen_t elen = sizeof(err);
+
+  if (until_mono_ns && until_mono_ns < until) until = until_mono_ns;
+  fd = socket(f->peer.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  k = iov_engine_sockopts(&r->cfg, r->ops->flags, fd);
+  if (k < 0) goto fail;
+  if (r->bind_len) {
+    /* Without this, bind reserves a port for every destination at once;
+     * with it, connect picks one per 4-tuple, as without a bind. */
+    (void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+    if (bind(fd, (const struct sockaddr *)&r->bind_ss, r->bind_len) < 0) goto fail_errno;
+  }
+  /* With SO_SNDTIMEO set, a blocking connect gives up after one wake-up
+   * with EINPROGRESS while the handshake goes on; then poll in slices
+   * that see a stop.  On a fast path (loopback) it is one syscall. */
+  set_io_timeouts(fd);
+  if (connect(fd, (const struct sockaddr *)&f->peer, f->peer_len) < 0) {
+    if (errno != EINPROGRESS && errno != EINTR && errno != EALREADY) goto fail_errno;
+    for (;;) {
+      struct pollfd p = {.fd = fd, .events = POLLOUT};
+      if (iov_flow_should_stop(f)) {
+        k = -ECANCELED;
+        goto fail;
+      }
+      if (iov_now_mono() >= until) {
+        k = -ETIMEDOUT;
+        goto fail;
+      }
+      k = poll(&p, 1, IO_WAKEUP_MS);
+      if (k < 0 && errno != EINTR) goto fail_errno;
+      if (k > 0) break;
+    }
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0) goto fail_errno;
+    if (err) {
+      k = -err;
+      goto fail;
+    }
+  }
+  return fd;
+fail_errno:
+  k = -errno;
+fail:
+  close(fd);
+  return k;
+}
+
+/* Receiver: take the flow's one connection. */
+static int accept_flow(struct iov_flow *f, uint64_t until_mono) {
+  int fd = iov_flow_accept(f, until_mono);
+  if (fd < 0) return fd;
+  __atomic_store_n(&f->fd, fd, __ATOMIC_RELEASE);
+  return 0;
 }
 
 /* Sleep to the start instant in slices, so that a stop is seen. */
@@ -336,7 +427,11 @@ static void *flow_thread(void *arg) {
     if (r->cfg.role == IOV_ROLE_SENDER && f->fd >= 0 && !(r->ops->flags & IOV_ENG_F_UDP))
       (void)shutdown(f->fd, SHUT_WR);
   }
-  if (k == -ECANCELED) k = 0; /* stopped on request: not a flow error */
+  /* Stopped on request: not a flow error.  A stop shuts the sockets
+   * down, so an engine may see that as EOF, EPIPE or ECONNRESET (a peer's
+   * data reaching a socket shut down for reading is answered with a RST)
+   * rather than as -ECANCELED: any error after a stop counts as the stop. */
+  if (k == -ECANCELED || (k < 0 && iov_flow_should_stop(f))) k = 0;
   __atomic_store_n(&f->stats.error, k, __ATOMIC_RELAXED);
   __atomic_store_n(&f->stats.t_end_ns, iov_now_real(), __ATOMIC_RELEASE);
   if (__atomic_sub_fetch(&r->running, 1, __ATOMIC_ACQ_REL) == 0 && r->done_cb)

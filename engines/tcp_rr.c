@@ -1,26 +1,123 @@
 /* tcp_rr: TCP request/response, netperf TCP_RR style.  The client sends a
  * msg_size request and waits for a response_size response; each round trip
- * is one transaction, timed into the flow's latency histogram. */
+ * is one transaction, timed into the flow's latency histogram.
+ *
+ * Burst (netperf's -b): the client keeps cfg->burst transactions
+ * outstanding.  It sends 'burst' requests up front, then one more for each
+ * response.  Responses come back in order on the one connection, so a ring
+ * of the requests' start times gives each transaction its own latency.
+ * When the window ends the client starts no more requests and drains the
+ * outstanding responses (at most RR_DRAIN_NS): every transaction it counts
+ * has its latency recorded, and the server counts the same transactions.
+ * Responses not back by then are counted in stats.lost.
+ *
+ * The client never blocks in send while responses are waiting: requests
+ * go out with MSG_DONTWAIT, and a full send buffer makes it wait for
+ * either direction.  Otherwise large messages with a burst could fill
+ * both directions' buffers and leave client and server each blocked in
+ * send. */
 #include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <sys/socket.h>
 
 #include "engine.h"
 #include "timeutil.h"
 
+/* Drain of the outstanding responses after the window. */
+#define RR_DRAIN_NS (2ULL * IOV_NSEC_PER_SEC)
+/* Wake-up of a wait for either direction (sockets carry a 200 ms timeout
+ * for the blocking calls). */
+#define RR_POLL_MS 200
+
+/* One step of the client's receive side: up to the rest of the current
+ * response.  'wait' = block (up to the socket's timeout).  Returns bytes
+ * read, 0 if none were ready, or -errno (-EPIPE: the server closed). */
+static ssize_t rr_recv(struct iov_flow *f, size_t want, bool wait) {
+  ssize_t k = recv(f->fd, f->buf, want, wait ? 0 : MSG_DONTWAIT);
+  if (k > 0) return k;
+  if (k == 0) return -EPIPE;
+  if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+  return -errno;
+}
+
 static int rr_client(struct iov_flow *f, uint64_t end_mono_ns) {
   const size_t req = f->cfg->msg_size, resp = f->cfg->response_size;
+  const uint32_t burst = f->cfg->burst ? f->cfg->burst : 1;
+  const uint64_t drain_end = end_mono_ns + RR_DRAIN_NS;
+  uint64_t started = 0, done = 0; /* requests begun, responses complete */
+  size_t send_off = 0, recv_off = 0; /* progress in the current ones */
+  uint64_t *t_sent;
+  int r;
+
+  if (burst > IOV_ENGINE_MAX_BURST) return -EINVAL;
+  t_sent = malloc(burst * sizeof(*t_sent)); /* ring: request i at i % burst */
+  if (!t_sent) return -ENOMEM;
 
   for (;;) {
-    uint64_t t0 = iov_now_mono();
-    if (t0 >= end_mono_ns) return 0;
-    ssize_t k = iov_flow_write_all(f, f->buf, req, end_mono_ns);
-    if (k > 0) k = iov_flow_read_all(f, f->buf, resp, end_mono_ns);
-    if (k == -ETIMEDOUT) return 0; /* the window closed mid-transaction */
-    if (k == 0) return -EPIPE;     /* the server went away */
-    if (k < 0) return (int)k;
-    uint64_t t1 = iov_now_mono();
-    iov_hist_record(&f->stats.hist, t1 - t0);
-    iov_flow_add(f, req + resp, 2, 1);
+    uint64_t now = iov_now_mono();
+    bool closing = now >= end_mono_ns;
+    /* A request already begun is always finished: the server waits for
+     * all of it. */
+    bool can_send = send_off > 0 || (!closing && started - done < burst);
+    ssize_t k;
+
+    if (closing && started == done) {
+      r = 0;
+      break;
+    }
+    if (can_send) {
+      k = send(f->fd, (const char *)f->buf + send_off, req - send_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (k > 0) {
+        if (send_off == 0) t_sent[started++ % burst] = now;
+        send_off += (size_t)k;
+        if (send_off == req) send_off = 0;
+        continue;
+      }
+      if (k == 0 || (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)) {
+        r = k == 0 ? -EPIPE : -errno;
+        break;
+      }
+      /* The send buffer is full: wait until it drains or a response
+       * comes; read responses meanwhile. */
+      struct pollfd p = {.fd = f->fd, .events = POLLOUT | (started > done ? POLLIN : 0)};
+      int pk = poll(&p, 1, RR_POLL_MS);
+      if (pk < 0 && errno != EINTR) {
+        r = -errno;
+        break;
+      }
+      k = pk > 0 && (p.revents & (POLLIN | POLLERR | POLLHUP)) && started > done
+              ? rr_recv(f, resp - recv_off, false)
+              : 0;
+    } else
+      k = rr_recv(f, resp - recv_off, true); /* nothing to send: wait for a response */
+
+    if (k < 0) {
+      r = (int)k;
+      break;
+    }
+    if (k == 0) {
+      if (iov_flow_should_stop(f)) {
+        r = -ECANCELED;
+        break;
+      }
+      if (iov_now_mono() >= drain_end) {
+        /* The server did not answer in time: these never complete. */
+        IOV_FLOW_SET(f, lost, f->stats.lost + (started - done));
+        r = 0;
+        break;
+      }
+      continue;
+    }
+    recv_off += (size_t)k;
+    if (recv_off == resp) {
+      recv_off = 0;
+      iov_hist_record(&f->stats.hist, iov_now_mono() - t_sent[done++ % burst]);
+      iov_flow_add(f, req + resp, 2, 1);
+    }
   }
+  free(t_sent);
+  return r;
 }
 
 static int rr_server(struct iov_flow *f, uint64_t end_mono_ns) {

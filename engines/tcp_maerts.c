@@ -1,0 +1,93 @@
+/* tcp_maerts: bulk TCP in the reverse direction, netperf TCP_MAERTS style
+ * ("stream" backwards).  The connection is set up as for tcp_stream (the
+ * SENDER role connects, the RECEIVER role listens), but the data flows
+ * from the listening side to the connecting side:
+ *   RECEIVER (listens): writes msg_size messages until its nominal window
+ *     ends, half-closes (SHUT_WR), then waits for the reader's close, so
+ *     it ends only once the reader has counted every byte;
+ *   SENDER (connects): reads until the writer's FIN; the runner then
+ *     half-closes its socket, which is the writer's cue to end.
+ * Each side counts the bytes it moved, so both count the same bytes. */
+#include <errno.h>
+#include <sys/socket.h>
+
+#include "engine.h"
+#include "timeutil.h"
+
+/* The writer: its deadline is the nominal window end, not end_mono_ns
+ * (for a receiver that includes the runner's grace for a silent peer). */
+static int maerts_write(struct iov_flow *f, uint64_t end_mono_ns) {
+  const size_t msg = f->cfg->msg_size;
+  const uint64_t window_end = f->window_end_mono;
+  size_t off = 0; /* bytes of the current message already sent */
+
+  for (;;) {
+    if (iov_now_mono() >= window_end) break;
+    ssize_t k = send(f->fd, (char *)f->buf + off, msg - off, MSG_NOSIGNAL);
+    if (k > 0) {
+      off += (size_t)k;
+      unsigned full = 0;
+      if (off == msg) {
+        off = 0;
+        full = 1;
+      }
+      iov_flow_add(f, (uint64_t)k, full, 0);
+      continue;
+    }
+    if (k < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if (iov_flow_should_stop(f)) return -ECANCELED;
+      continue;
+    }
+    return k == 0 ? -EPIPE : -errno;
+  }
+
+  /* The reader sees EOF after the last byte, and answers with its own
+   * close once it has counted everything. */
+  if (shutdown(f->fd, SHUT_WR) < 0) return -errno;
+  for (;;) {
+    ssize_t k = recv(f->fd, f->buf, f->buf_size, 0);
+    if (k == 0) return 0;
+    if (k > 0) continue; /* the reader sends nothing; ignore it if it does */
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) return -errno;
+    if (iov_flow_should_stop(f)) return -ECANCELED;
+    if (iov_now_mono() >= end_mono_ns) return -ETIMEDOUT;
+  }
+}
+
+/* The reader: until the writer's FIN.  The runner gives a SENDER the
+ * window end as its deadline, but the last bytes arrive after it, so a
+ * silent writer is given the same grace a stream receiver gets. */
+static int maerts_read(struct iov_flow *f, uint64_t end_mono_ns) {
+  const uint64_t msg = f->cfg->msg_size;
+  const uint64_t deadline = end_mono_ns + IOV_ENGINE_DRAIN_GRACE_NS;
+  uint64_t partial = 0;
+
+  for (;;) {
+    ssize_t k = recv(f->fd, f->buf, f->buf_size, 0);
+    if (k > 0) {
+      partial += (uint64_t)k;
+      uint64_t full = partial / msg;
+      partial -= full * msg;
+      iov_flow_add(f, (uint64_t)k, full, 0);
+      continue;
+    }
+    if (k == 0) return 0; /* the writer's FIN: the flow is complete */
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) return -errno;
+    if (iov_flow_should_stop(f)) return -ECANCELED;
+    if (iov_now_mono() >= deadline) return -ETIMEDOUT;
+  }
+}
+
+static int maerts_run(struct iov_flow *f, uint64_t end_mono_ns) {
+  return f->cfg->role == IOV_ROLE_RECEIVER ? maerts_write(f, end_mono_ns) : maerts_read(f, end_mono_ns);
+}
+
+const struct iov_engine_ops iov_engine_tcp_maerts = {
+  .name = "tcp_maerts",
+  .abi_version = IOV_ENGINE_ABI,
+  .flags = IOV_ENG_F_NEEDS_PEER,
+  .help = "bulk TCP, receiver to sender: the listening side writes (msg_size per write)",
+  .flow_run = maerts_run,
+};
