@@ -82,7 +82,10 @@ struct iov_flow_stats {
   uint64_t messages;
   uint64_t transactions;
   uint64_t t_start_ns; /* CLOCK_REALTIME when the flow began its loop */
-  uint64_t t_end_ns;   /* CLOCK_REALTIME when it ended; 0 while running */
+  uint64_t t_end_ns;   /* CLOCK_REALTIME when it ended; 0 while running.
+                        * An engine may set it before flow_run returns
+                        * (a UDP receiver: its last datagram's arrival);
+                        * readers treat it as final only after the join. */
   int error;           /* 0 or negative errno */
   uint64_t lost;       /* UDP stream receiver: datagrams that never came;
                         * RR: transactions that timed out */

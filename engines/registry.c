@@ -6,17 +6,20 @@
 #include "engine.h"
 
 extern const struct iov_engine_ops iov_engine_tcp_stream;
+extern const struct iov_engine_ops iov_engine_tcp_maerts;
+extern const struct iov_engine_ops iov_engine_tcp_bidir;
+extern const struct iov_engine_ops iov_engine_udp_stream;
 extern const struct iov_engine_ops iov_engine_tcp_rr;
+extern const struct iov_engine_ops iov_engine_udp_rr;
+extern const struct iov_engine_ops iov_engine_tcp_crr;
 
 static const struct iov_engine_ops *const engines[] = {
-  &iov_engine_tcp_stream,
-  &iov_engine_tcp_rr,
+  &iov_engine_tcp_stream, &iov_engine_tcp_maerts, &iov_engine_tcp_bidir, &iov_engine_udp_stream,
+  &iov_engine_tcp_rr,     &iov_engine_udp_rr,     &iov_engine_tcp_crr,
 };
 
 static const char *const engine_names[] = {
-  "tcp_stream",
-  "tcp_rr",
-  NULL,
+  "tcp_stream", "tcp_maerts", "tcp_bidir", "udp_stream", "tcp_rr", "udp_rr", "tcp_crr", NULL,
 };
 
 _Static_assert(ELEMENTSOF(engines) + 1 == ELEMENTSOF(engine_names), "engine name list out of step");

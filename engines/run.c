@@ -433,7 +433,10 @@ static void *flow_thread(void *arg) {
    * rather than as -ECANCELED: any error after a stop counts as the stop. */
   if (k == -ECANCELED || (k < 0 && iov_flow_should_stop(f))) k = 0;
   __atomic_store_n(&f->stats.error, k, __ATOMIC_RELAXED);
-  __atomic_store_n(&f->stats.t_end_ns, iov_now_real(), __ATOMIC_RELEASE);
+  /* An engine may have set the end itself (the last datagram's arrival);
+   * otherwise the flow ended now. */
+  uint64_t end = __atomic_load_n(&f->stats.t_end_ns, __ATOMIC_RELAXED);
+  __atomic_store_n(&f->stats.t_end_ns, end ? end : iov_now_real(), __ATOMIC_RELEASE);
   if (__atomic_sub_fetch(&r->running, 1, __ATOMIC_ACQ_REL) == 0 && r->done_cb)
     r->done_cb(r->done_userdata);
   return NULL;

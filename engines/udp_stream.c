@@ -325,6 +325,7 @@ static int stream_recv(struct iov_flow *f) {
   const uint64_t deadline = f->window_end_mono + UDP_RX_LINGER_NS;
   const uint8_t *buf = f->buf;
   struct rx *x = calloc(1, sizeof(*x));
+  uint64_t last_real = 0;
   int r = 0;
 
   if (!x) return -ENOMEM;
@@ -343,6 +344,9 @@ static int stream_recv(struct iov_flow *f) {
       }
     } else if ((size_t)n >= UDP_HDR_SIZE && get_be32(buf + 20) == UDP_MAGIC) {
       uint64_t seq = get_be64(buf);
+      /* The flow ran until the last datagram came, not until the linger
+       * after the window expired: a lost FIN must not stretch it. */
+      last_real = iov_now_real();
       if (get_be32(buf + 16) & UDP_FLAG_FIN) {
         /* The FIN tells how many were sent: the tail's losses count too. */
         uint64_t expected = x->any && x->highest + 1 > seq ? x->highest + 1 : seq;
@@ -363,6 +367,7 @@ static int stream_recv(struct iov_flow *f) {
     if (now >= deadline) break; /* no FIN came: they were lost */
   }
   free(x);
+  if (last_real) IOV_FLOW_SET(f, t_end_ns, last_real);
   return r;
 }
 
