@@ -455,6 +455,7 @@ enum {
   W_TPS = 10,
   W_LAT = 9,
   W_LOSS = 7,
+  W_WIN = 8,
   W_RETR = 6,
   W_CPU = 9,
   W_SD = 11,
@@ -462,7 +463,7 @@ enum {
 
 void iov_report_print_table(const struct iov_report *r, FILE *f) {
   static const char *const lat_names[] = {"p50 µs", "p90 µs", "p99 µs", "p99.9 µs", "max µs"};
-  bool any_failed = false, any_incomplete = false;
+  bool any_failed = false, any_incomplete = false, any_warmup = false;
 
   if (!r || !f)
     return;
@@ -483,6 +484,8 @@ void iov_report_print_table(const struct iov_report *r, FILE *f) {
   put_cell(f, "sweep", W_SWEEP, false);
   fputc(' ', f);
   put_cell(f, "status", W_STATUS, false);
+  fputc(' ', f);
+  put_cell(f, "window s", W_WIN, true);
   fputc(' ', f);
   put_cell(f, "Gbit/s", W_GBPS, true);
   fputc(' ', f);
@@ -524,6 +527,8 @@ void iov_report_print_table(const struct iov_report *r, FILE *f) {
       put_cell(f, "ok*", W_STATUS, false);
     } else
       put_cell(f, p->status, W_STATUS, false);
+    put_num(f, true, measured ? p->window_s : NAN, 2, W_WIN);
+    if (p->warmup_ns) any_warmup = true;
     put_num(f, true, measured && !rr ? p->gbps : NAN, 2, W_GBPS);
     put_num(f, true, measured && rr ? p->tps : NAN, 0, W_TPS);
     put_num(f, lat, p->lat_p50_us, 1, W_LAT);
@@ -556,6 +561,14 @@ void iov_report_print_table(const struct iov_report *r, FILE *f) {
 
   if (any_incomplete)
     fputs("ok*: some flows did not run the whole measured window\n", f);
+  /* Every figure covers the window only; say what came before it. */
+  if (any_warmup) {
+    fputs("warm-up before the window, not counted:", f);
+    for (size_t i = 0; i < r->n_points; i++)
+      if (r->points[i].warmup_ns)
+        fprintf(f, " #%u %.3gs", r->points[i].idx + 1, (double)r->points[i].warmup_ns / 1e9);
+    fputc('\n', f);
+  }
   fputs("cpu%: busy share of all cores of the sender/receiver machine; SD: service demand, CPU us per KiB\n"
         "(streams) or per transaction (request/response), sender/receiver.\n",
         f);
