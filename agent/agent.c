@@ -81,7 +81,8 @@ int iov_agent_run(const struct iov_agent_config *cfg) {
   zsock_set_router_mandatory(a.sock, 1);
   if (zsock_bind(a.sock, "%s", cfg->listen) < 0) {
     r = -errno;
-    iov_log_errno(r, "Failed to bind control endpoint '%s': %m (another agent there? choose one with --listen)",
+    iov_log_errno(r,
+                  "Failed to bind control endpoint '%s': %m (another agent there? choose one with --listen)",
                   cfg->listen);
     zsock_destroy(&a.sock);
     return r;

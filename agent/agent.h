@@ -15,15 +15,15 @@
 #include "zuv.h"
 
 struct iov_agent_config {
-  const char *listen;   /* ZeroMQ endpoint to bind */
-  const char *identity; /* name reported in Welcome; NULL = hostname */
+  const char *listen;     /* ZeroMQ endpoint to bind */
+  const char *identity;   /* name reported in Welcome; NULL = hostname */
   const char *ready_file; /* written with the bound endpoint once listening */
 };
 
 enum iov_point_state {
-  IOV_PS_PREPARED,  /* sockets ready, waiting for Start */
-  IOV_PS_RUNNING,   /* flows running, samples going out */
-  IOV_PS_FINISHED,  /* Result sent */
+  IOV_PS_PREPARED, /* sockets ready, waiting for Start */
+  IOV_PS_RUNNING,  /* flows running, samples going out */
+  IOV_PS_FINISHED, /* Result sent */
   _IOV_PS_MAX,
   _IOV_PS_INVALID = -22,
 };
@@ -39,12 +39,12 @@ struct iov_agent_point {
   uint64_t start_at_ns;     /* the flows start here (warm-up first) */
   uint64_t window_start_ns; /* the measured window: start + warm-up */
   uint64_t interval_ns;
-  uint64_t duration_ns;     /* of the measured window */
+  uint64_t duration_ns; /* of the measured window */
   uint64_t warmup_ns;
-  bool baseline_taken;      /* counters at the window's start are in 'base' */
+  bool baseline_taken;         /* counters at the window's start are in 'base' */
   struct iov_flow_stats *base; /* per flow: counters when the window opened */
-  uint64_t *retrans_base;   /* per flow: TCP retransmits when the window opened */
-  uint64_t *retrans_prev;   /* per flow: at the last sample */
+  uint64_t *retrans_base;      /* per flow: TCP retransmits when the window opened */
+  uint64_t *retrans_prev;      /* per flow: at the last sample */
   /* The machine's CPU time and NIC interrupts at the last sample (or the
    * window's start): each sample carries the change since. */
   struct iov_cpustat_core *cpu_prev, *cpu_cur;
@@ -54,7 +54,7 @@ struct iov_agent_point {
   uint32_t seq;            /* samples sent so far */
   uint64_t last_sample_ns; /* end of the previous sample (CLOCK_REALTIME) */
   bool engine_done;
-  bool final_pending;      /* window over, waiting for the flows to end */
+  bool final_pending;          /* window over, waiting for the flows to end */
   struct iov_flow_stats *prev; /* per flow: counters at the last sample */
   struct iov_flow_stats *scratch;
   uv_timer_t sample_timer;
@@ -69,7 +69,7 @@ struct iov_agent {
   zsock_t *sock; /* ROUTER, bound */
   struct iov_zuv zuv;
   uv_signal_t sigint, sigterm;
-  zframe_t *coord_id;  /* routing id of the coordinator we serve */
+  zframe_t *coord_id; /* routing id of the coordinator we serve */
   char *coord_run;
   uint64_t session_id;
   uint64_t msg_id;

@@ -31,10 +31,14 @@ static void help(void) {
 
 int main(int argc, char **argv) {
   static const struct option opts[] = {
-    {"listen", required_argument, NULL, 'l'}, {"name", required_argument, NULL, 'n'},
-    {"ready-file", required_argument, NULL, 'R'}, {"debug", optional_argument, NULL, 'd'},
-    {"quiet", no_argument, NULL, 'q'},          {"help", no_argument, NULL, 'h'},
-    {"version", no_argument, NULL, 'V'},        {0, 0, 0, 0},
+    { "listen", required_argument, NULL, 'l' },
+    { "name", required_argument, NULL, 'n' },
+    { "ready-file", required_argument, NULL, 'R' },
+    { "debug", optional_argument, NULL, 'd' },
+    { "quiet", no_argument, NULL, 'q' },
+    { "help", no_argument, NULL, 'h' },
+    { "version", no_argument, NULL, 'V' },
+    { 0, 0, 0, 0 },
   };
   int c;
   unsigned mask;
@@ -59,6 +63,8 @@ int main(int argc, char **argv) {
     fprintf(stderr, "iovbench-agent: unexpected argument '%s'. Try 'iovbench-agent --help'.\n", argv[optind]);
     return 2;
   }
-  struct iov_agent_config cfg = {.listen = arg_listen, .identity = arg_identity, .ready_file = arg_ready_file};
+  struct iov_agent_config cfg = { .listen = arg_listen,
+                                  .identity = arg_identity,
+                                  .ready_file = arg_ready_file };
   return iov_agent_run(&cfg) < 0 ? 1 : 0;
 }

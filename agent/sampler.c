@@ -272,7 +272,7 @@ static void send_sample(struct iov_agent_point *p) {
   iov_envelope e = IOVBENCH__ENVELOPE__INIT;
   e.body_case = IOVBENCH__ENVELOPE__BODY_SAMPLES;
   e.samples = &b;
-  struct host_sample hs = {0};
+  struct host_sample hs = { 0 };
   host_sample(p, &b, &hs);
   (void)iov__agent_send(p->agent, &e, 0);
   host_sample_done(p, &hs);
@@ -320,10 +320,13 @@ static void send_result(struct iov_agent_point *p, const char *error) {
     fr[i].error = s->error;
     /* Whole window: began by its start and ran to its end (10 ms of
      * slack for the clocks' granularity), without error. */
-    fr[i].complete = !s->error && s->t_start_ns && s->t_start_ns <= p->window_start_ns + 10 * IOV_NSEC_PER_MSEC &&
+    fr[i].complete = !s->error && s->t_start_ns &&
+                     s->t_start_ns <= p->window_start_ns + 10 * IOV_NSEC_PER_MSEC &&
                      s->t_end_ns + 10 * IOV_NSEC_PER_MSEC >= window_end;
-    if (s->error) fr[i].error_text = (char *)iov_strerror(s->error);
-    else if (error) fr[i].error_text = (char *)error;
+    if (s->error)
+      fr[i].error_text = (char *)iov_strerror(s->error);
+    else if (error)
+      fr[i].error_text = (char *)error;
     if (p->has_latency && delta && iov_hist_delta(delta, &s->hist, &b->hist) == 0 &&
         iov_wire_hist_to_pb(delta, &hp[i]) == 0)
       fr[i].latency = &hp[i];
@@ -385,7 +388,8 @@ static void take_baseline(struct iov_agent_point *p) {
     struct iov_tcp_info ti;
     iov_engine_run_snapshot(p->run, i, &p->base[i]);
     memcpy(&p->prev[i], &p->base[i], sizeof(p->base[i]));
-    if (iov_engine_run_tcp_info(p->run, i, &ti) == 0) p->retrans_base[i] = p->retrans_prev[i] = ti.retransmits;
+    if (iov_engine_run_tcp_info(p->run, i, &ti) == 0)
+      p->retrans_base[i] = p->retrans_prev[i] = ti.retransmits;
   }
   p->baseline_taken = true;
   p->last_sample_ns = iov_now_real();
@@ -427,8 +431,10 @@ static void on_engine_done(uv_async_t *h) {
   struct iov_agent_point *p = container_of(h, struct iov_agent_point, done_async);
   if (p->state != IOV_PS_RUNNING || p->engine_done) return;
   p->engine_done = true;
-  if (p->final_pending) complete(p, NULL);
-  else if (any_flow_failed(p)) complete(p, "a flow failed before the window ended");
+  if (p->final_pending)
+    complete(p, NULL);
+  else if (any_flow_failed(p))
+    complete(p, "a flow failed before the window ended");
   /* Otherwise the flows ended early without error (a receiver whose
    * sender is done): the remaining samples are sent on schedule. */
 }

@@ -101,7 +101,8 @@ static void on_prepare(struct iov_agent *a, const iov_envelope *in) {
     return;
   }
   uint16_t cpus[IOV_WIRE_MAX_CPUS];
-  for (size_t i = 0; i < w->n_peer_ports && i < IOV_ENGINE_MAX_FLOWS; i++) peer_ports[i] = (uint16_t)w->peer_ports[i];
+  for (size_t i = 0; i < w->n_peer_ports && i < IOV_ENGINE_MAX_FLOWS; i++)
+    peer_ports[i] = (uint16_t)w->peer_ports[i];
   for (size_t i = 0; i < w->n_cpus; i++) cpus[i] = (uint16_t)w->cpus[i];
   struct iov_engine_config cfg = {
     .role = p->role == IOVBENCH__ROLE__ROLE_SENDER ? IOV_ROLE_SENDER : IOV_ROLE_RECEIVER,
@@ -186,7 +187,8 @@ static void on_stop(struct iov_agent *a, const iov_envelope *in) {
   /* Stop for a point we do not hold (already finished) is not an error:
    * coord sends it to release whatever is left. */
   if (a->point && a->point->id == in->stop->point_id)
-    iov__agent_point_abort(a, in->stop->reason && *in->stop->reason ? in->stop->reason : "stopped by coordinator");
+    iov__agent_point_abort(a, in->stop->reason && *in->stop->reason ? in->stop->reason
+                                                                    : "stopped by coordinator");
 }
 
 static void on_heartbeat(struct iov_agent *a, const iov_envelope *in) {
@@ -220,7 +222,8 @@ int iov__agent_on_message(struct iov_zuv *z) {
              a->wire_stats.malformed + a->wire_stats.oversized + a->wire_stats.bad_version +
                  a->wire_stats.unknown + a->wire_stats.bad_framing);
     if (from && r == -EPROTONOSUPPORT)
-      iov__agent_send_error(a, from, 0, IOVBENCH__ERROR_CODE__ERR_VERSION, 0, "agent '%s': %s", a->identity, why);
+      iov__agent_send_error(a, from, 0, IOVBENCH__ERROR_CODE__ERR_VERSION, 0, "agent '%s': %s", a->identity,
+                            why);
     zframe_destroy(&from);
     return 0;
   }

@@ -9,7 +9,7 @@
 
 struct iov_run_config {
   const char *plan_path;
-  const char *results_dir;   /* parent of the run directory */
+  const char *results_dir; /* parent of the run directory */
   enum iov_local_mode local_mode;
   uint64_t connect_timeout_ns; /* 0: the plan's timeout of its first point */
   bool quiet;

@@ -14,10 +14,11 @@ json_t *iov_json_inventory(const char *name, const char *endpoint, const Iovbenc
       const Iovbench__Interface *it = inv->interfaces[i];
       json_t *addrs = json_array();
       if (!addrs) goto oom;
-      for (size_t k = 0; k < it->n_addresses; k++) json_array_append_new(addrs, json_string(it->addresses[k]));
-      json_array_append_new(ifs, json_pack("{s:s, s:s, s:o, s:i, s:b, s:b, s:s, s:I}", "name", it->name, "mac",
-                                           it->mac ? it->mac : "", "addresses", addrs, "mtu", (int)it->mtu,
-                                           "up", it->up, "loopback", it->loopback, "driver",
+      for (size_t k = 0; k < it->n_addresses; k++)
+        json_array_append_new(addrs, json_string(it->addresses[k]));
+      json_array_append_new(ifs, json_pack("{s:s, s:s, s:o, s:i, s:b, s:b, s:s, s:I}", "name", it->name,
+                                           "mac", it->mac ? it->mac : "", "addresses", addrs, "mtu",
+                                           (int)it->mtu, "up", it->up, "loopback", it->loopback, "driver",
                                            it->driver ? it->driver : "", "speed_mbps",
                                            (json_int_t)it->speed_mbps));
     }

@@ -24,7 +24,7 @@
 struct iov_local {
   enum iov_local_mode mode;
   char tmpdir[64];
-  char prefix[32];  /* namespace name prefix, unique per coord process */
+  char prefix[32]; /* namespace name prefix, unique per coord process */
   size_t n;
   char *names[MAX_LOCAL];
   char *netns[MAX_LOCAL]; /* NULL in loopback mode */
@@ -111,11 +111,11 @@ static int run_cmd(int log_fd, char *const argv[]) {
   return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EIO;
 }
 
-#define IP(...) run_cmd(log_fd, (char *const[]){"ip", __VA_ARGS__, NULL})
+#define IP(...) run_cmd(log_fd, (char *const[]){ "ip", __VA_ARGS__, NULL })
 
 static bool netns_possible(void) {
   if (geteuid() != 0) return false;
-  return run_cmd(-1, (char *const[]){"ip", "-V", NULL}) == 0;
+  return run_cmd(-1, (char *const[]){ "ip", "-V", NULL }) == 0;
 }
 
 static int setup_netns(struct iov_local *l, int log_fd) {
@@ -226,8 +226,9 @@ int iov_local_start(struct iov_plan *plan, enum iov_local_mode mode, const char 
 
   r = iov_local_agent_path(&agent);
   if (r < 0)
-    return iov_log_errno(r, "Cannot find iovbench-agent to start local hosts (build it, put it beside coord or "
-                            "on PATH, or set IOVBENCH_AGENT)");
+    return iov_log_errno(r,
+                         "Cannot find iovbench-agent to start local hosts (build it, put it beside coord or "
+                         "on PATH, or set IOVBENCH_AGENT)");
   snprintf(l->tmpdir, sizeof(l->tmpdir), "/tmp/iovbench-XXXXXX");
   if (!mkdtemp(l->tmpdir)) {
     l->tmpdir[0] = 0;
@@ -242,8 +243,9 @@ int iov_local_start(struct iov_plan *plan, enum iov_local_mode mode, const char 
     r = setup_netns(l, log_fd);
     if (log_fd >= 0) close(log_fd);
     if (r < 0)
-      return iov_log_errno(r, "Cannot set up network namespaces for the local hosts (see %s; run as root "
-                              "with iproute2, or use --local=loopback)",
+      return iov_log_errno(r,
+                           "Cannot set up network namespaces for the local hosts (see %s; run as root "
+                           "with iproute2, or use --local=loopback)",
                            path);
   }
 
@@ -282,16 +284,18 @@ int iov_local_start(struct iov_plan *plan, enum iov_local_mode mode, const char 
       pid_t w = waitpid(l->pids[i], &status, WNOHANG);
       if (w == l->pids[i]) {
         l->pids[i] = 0;
-        return iov_log_errno(-ECHILD, "The agent for local host '%s' exited with status %d before it was ready "
-                                      "(see %s/agent-%s.log)",
+        return iov_log_errno(-ECHILD,
+                             "The agent for local host '%s' exited with status %d before it was ready "
+                             "(see %s/agent-%s.log)",
                              l->names[i], WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
                              log_dir, l->names[i]);
       }
       if (iov_now_mono() > deadline)
-        return iov_log_errno(-IOV_E_TIMEOUT, "The agent for local host '%s' was not ready within %llu s (see "
-                                             "%s/agent-%s.log)",
+        return iov_log_errno(-IOV_E_TIMEOUT,
+                             "The agent for local host '%s' was not ready within %llu s (see "
+                             "%s/agent-%s.log)",
                              l->names[i], AGENT_START_TIMEOUT_NS / IOV_NSEC_PER_SEC, log_dir, l->names[i]);
-      struct timespec ts = {.tv_nsec = 10 * IOV_NSEC_PER_MSEC};
+      struct timespec ts = { .tv_nsec = 10 * IOV_NSEC_PER_MSEC };
       nanosleep(&ts, NULL);
     }
   }
@@ -313,12 +317,13 @@ static void stop_agents(struct iov_local *l) {
       pid_t w = waitpid(l->pids[i], &status, WNOHANG);
       if (w == l->pids[i] || (w < 0 && errno == ECHILD)) break;
       if (iov_now_mono() > deadline) {
-        iov_warn("agent for local host '%s' (pid %d) ignored SIGTERM; killing it", l->names[i], (int)l->pids[i]);
+        iov_warn("agent for local host '%s' (pid %d) ignored SIGTERM; killing it", l->names[i],
+                 (int)l->pids[i]);
         kill(l->pids[i], SIGKILL);
         (void)waitpid(l->pids[i], &status, 0);
         break;
       }
-      struct timespec ts = {.tv_nsec = 10 * IOV_NSEC_PER_MSEC};
+      struct timespec ts = { .tv_nsec = 10 * IOV_NSEC_PER_MSEC };
       nanosleep(&ts, NULL);
     }
     l->pids[i] = 0;

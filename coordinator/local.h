@@ -14,7 +14,7 @@
 #include "plan.h"
 
 enum iov_local_mode {
-  IOV_LOCAL_AUTO,     /* netns when root and ip(8) work, else loopback */
+  IOV_LOCAL_AUTO, /* netns when root and ip(8) work, else loopback */
   IOV_LOCAL_NETNS,
   IOV_LOCAL_LOOPBACK,
   _IOV_LOCAL_MODE_MAX,

@@ -82,11 +82,15 @@ static int set_debug(const char *spec) {
 
 static int cmd_run(int argc, char **argv) {
   static const struct option opts[] = {
-    {"results", required_argument, NULL, 'r'}, {"local", required_argument, NULL, OPT_LOCAL},
-    {"connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT}, {"quiet", no_argument, NULL, 'q'},
-    {"debug", optional_argument, NULL, OPT_DEBUG}, {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0},
+    { "results", required_argument, NULL, 'r' },
+    { "local", required_argument, NULL, OPT_LOCAL },
+    { "connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT },
+    { "quiet", no_argument, NULL, 'q' },
+    { "debug", optional_argument, NULL, OPT_DEBUG },
+    { "help", no_argument, NULL, 'h' },
+    { 0, 0, 0, 0 },
   };
-  struct iov_run_config cfg = {.results_dir = "results", .local_mode = IOV_LOCAL_AUTO};
+  struct iov_run_config cfg = { .results_dir = "results", .local_mode = IOV_LOCAL_AUTO };
   int c;
 
   while ((c = getopt_long(argc, argv, "r:qh", opts, NULL)) != -1) switch (c) {
@@ -138,8 +142,10 @@ static int cmd_run(int argc, char **argv) {
 
 static int cmd_validate(int argc, char **argv) {
   static const struct option opts[] = {
-    {"quiet", no_argument, NULL, 'q'}, {"debug", optional_argument, NULL, OPT_DEBUG},
-    {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0},
+    { "quiet", no_argument, NULL, 'q' },
+    { "debug", optional_argument, NULL, OPT_DEBUG },
+    { "help", no_argument, NULL, 'h' },
+    { 0, 0, 0, 0 },
   };
   bool quiet = false;
   int c;
@@ -160,8 +166,10 @@ static int cmd_validate(int argc, char **argv) {
 
 static int cmd_report(int argc, char **argv) {
   static const struct option opts[] = {
-    {"json", no_argument, NULL, OPT_JSON}, {"debug", optional_argument, NULL, OPT_DEBUG},
-    {"help", no_argument, NULL, 'h'}, {0, 0, 0, 0},
+    { "json", no_argument, NULL, OPT_JSON },
+    { "debug", optional_argument, NULL, OPT_DEBUG },
+    { "help", no_argument, NULL, 'h' },
+    { 0, 0, 0, 0 },
   };
   bool json = false;
   int c;

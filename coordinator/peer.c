@@ -74,9 +74,9 @@ int iov_peers_recv(struct iov_peer *const *peers, size_t n, int signal_fd, uint6
     uint64_t now = iov_now_mono();
     if (now >= deadline_mono) return -IOV_E_TIMEOUT;
     for (size_t i = 0; i < n; i++)
-      items[i] = (zmq_pollitem_t){.socket = zsock_resolve(peers[i]->sock), .events = ZMQ_POLLIN};
+      items[i] = (zmq_pollitem_t){ .socket = zsock_resolve(peers[i]->sock), .events = ZMQ_POLLIN };
     size_t m = n;
-    if (signal_fd >= 0) items[m++] = (zmq_pollitem_t){.fd = signal_fd, .events = ZMQ_POLLIN};
+    if (signal_fd >= 0) items[m++] = (zmq_pollitem_t){ .fd = signal_fd, .events = ZMQ_POLLIN };
     long timeout_ms = (long)((deadline_mono - now + IOV_NSEC_PER_MSEC - 1) / IOV_NSEC_PER_MSEC);
     int k = zmq_poll(items, (int)m, timeout_ms);
     if (k < 0 && errno != EINTR) return -errno;

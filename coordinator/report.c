@@ -16,9 +16,8 @@
 #include "macro.h"
 
 /* A point's summary is built from one row per flow. */
-static const char run_sql[] =
-    "SELECT id, uuid, plan_path, status, error, started_ns, ended_ns FROM run"
-    " ORDER BY id DESC LIMIT 1";
+static const char run_sql[] = "SELECT id, uuid, plan_path, status, error, started_ns, ended_ns FROM run"
+                              " ORDER BY id DESC LIMIT 1";
 static const char points_sql[] =
     "SELECT id, idx, test, sweep, workload, status, error, duration_ns, warmup_ns, window_start_ns,"
     " window_end_ns FROM point WHERE run_id = ?1 ORDER BY idx";
@@ -47,9 +46,7 @@ static void stmts_done(struct stmts *s) {
   sqlite3_finalize(s->cpu);
 }
 
-static uint64_t column_u64(sqlite3_stmt *st, int i) {
-  return (uint64_t)sqlite3_column_int64(st, i);
-}
+static uint64_t column_u64(sqlite3_stmt *st, int i) { return (uint64_t)sqlite3_column_int64(st, i); }
 
 /* Copy a text column; NULL stays NULL. */
 static int column_strdup(sqlite3_stmt *st, int i, char **ret) {
@@ -72,10 +69,8 @@ static void summary_done(struct iov_point_summary *p) {
 }
 
 struct iov_report *iov_report_free(struct iov_report *r) {
-  if (!r)
-    return NULL;
-  for (size_t i = 0; i < r->n_points; i++)
-    summary_done(&r->points[i]);
+  if (!r) return NULL;
+  for (size_t i = 0; i < r->n_points; i++) summary_done(&r->points[i]);
   free(r->points);
   free(r->uuid);
   free(r->plan_path);
@@ -94,19 +89,15 @@ struct window {
 };
 
 static void window_add(struct window *w, uint64_t start, uint64_t end) {
-  if (start == 0 || end < start)
-    return;
-  if (!w->any || start < w->start)
-    w->start = start;
-  if (!w->any || end > w->end)
-    w->end = end;
+  if (start == 0 || end < start) return;
+  if (!w->any || start < w->start) w->start = start;
+  if (!w->any || end > w->end) w->end = end;
   w->any = true;
 }
 
 static void latency_none(struct iov_point_summary *p) {
   p->lat_count = 0;
-  p->lat_mean_us = p->lat_p50_us = p->lat_p90_us = p->lat_p99_us = p->lat_p999_us =
-      p->lat_max_us = NAN;
+  p->lat_mean_us = p->lat_p50_us = p->lat_p90_us = p->lat_p99_us = p->lat_p999_us = p->lat_max_us = NAN;
   p->loss_pct = p->jitter_us = NAN;
   p->cpu_tx_pct = p->cpu_rx_pct = NAN;
   p->sd_tx_us_per_kb = p->sd_rx_us_per_kb = p->sd_tx_us_per_trans = p->sd_rx_us_per_trans = NAN;
@@ -134,10 +125,10 @@ static int side_cpu(struct iov_db *db, sqlite3_stmt *st, int64_t point, const ch
 /* CPU use and service demand of both sides, once bytes and transactions
  * are known. */
 static int point_cpu(struct iov_db *db, sqlite3_stmt *st, struct iov_point_summary *p) {
-  static const char *const roles[2] = {"sender", "receiver"};
-  double *pct[2] = {&p->cpu_tx_pct, &p->cpu_rx_pct};
-  double *kb[2] = {&p->sd_tx_us_per_kb, &p->sd_rx_us_per_kb};
-  double *tr[2] = {&p->sd_tx_us_per_trans, &p->sd_rx_us_per_trans};
+  static const char *const roles[2] = { "sender", "receiver" };
+  double *pct[2] = { &p->cpu_tx_pct, &p->cpu_rx_pct };
+  double *kb[2] = { &p->sd_tx_us_per_kb, &p->sd_rx_us_per_kb };
+  double *tr[2] = { &p->sd_tx_us_per_trans, &p->sd_rx_us_per_trans };
   uint64_t bytes = p->rx_bytes ? p->rx_bytes : p->tx_bytes;
 
   for (int i = 0; i < 2; i++) {
@@ -155,7 +146,7 @@ static int point_cpu(struct iov_db *db, sqlite3_stmt *st, struct iov_point_summa
  * scratch histograms. */
 static int point_compute(struct iov_db *db, sqlite3_stmt *st, struct iov_point_summary *p,
                          struct iov_hist *merged, struct iov_hist *h) {
-  struct window rx = {0}, tx = {0}, *w;
+  struct window rx = { 0 }, tx = { 0 }, *w;
   bool first = true;
   int r, rc;
   uint64_t rx_lost = 0, tx_lost = 0;
@@ -163,8 +154,7 @@ static int point_compute(struct iov_db *db, sqlite3_stmt *st, struct iov_point_s
 
   latency_none(p);
   iov_hist_init(merged);
-  if (sqlite3_bind_int64(st, 1, p->point) != SQLITE_OK)
-    return iov__db_fail(db, "bind flows");
+  if (sqlite3_bind_int64(st, 1, p->point) != SQLITE_OK) return iov__db_fail(db, "bind flows");
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     int64_t flow = sqlite3_column_int64(st, 0);
     const char *role = (const char *)sqlite3_column_text(st, 1);
@@ -172,10 +162,8 @@ static int point_compute(struct iov_db *db, sqlite3_stmt *st, struct iov_point_s
     bool has_result = sqlite3_column_int(st, 2) != 0;
     uint64_t nsamples = column_u64(st, 7);
 
-    if (first || nsamples < p->samples_min)
-      p->samples_min = nsamples;
-    if (first || nsamples > p->samples_max)
-      p->samples_max = nsamples;
+    if (first || nsamples < p->samples_min) p->samples_min = nsamples;
+    if (first || nsamples > p->samples_max) p->samples_max = nsamples;
     first = false;
 
     if (sender) {
@@ -191,10 +179,8 @@ static int point_compute(struct iov_db *db, sqlite3_stmt *st, struct iov_point_s
         return r;
       }
     }
-    if (!has_result)
-      continue;
-    if (sqlite3_column_int(st, 14) == 0)
-      p->incomplete_flows++;
+    if (!has_result) continue;
+    if (sqlite3_column_int(st, 14) == 0) p->incomplete_flows++;
     p->retransmits += column_u64(st, 13);
     if (sender) {
       p->tx_bytes += column_u64(st, 3);
@@ -226,7 +212,8 @@ static int point_compute(struct iov_db *db, sqlite3_stmt *st, struct iov_point_s
     p->loss_pct = (double)rx_lost / (double)(p->rx_messages + rx_lost) * 100.0;
   } else if (tx_lost || (p->has_latency && p->workload && strstr(p->workload, "udp"))) {
     p->lost = tx_lost;
-    if (p->transactions + tx_lost) p->loss_pct = (double)tx_lost / (double)(p->transactions + tx_lost) * 100.0;
+    if (p->transactions + tx_lost)
+      p->loss_pct = (double)tx_lost / (double)(p->transactions + tx_lost) * 100.0;
   }
   p->jitter_us = jitter;
 
@@ -260,8 +247,7 @@ static int point_add(struct iov_report *rep, size_t *cap, sqlite3_stmt *st) {
   if (rep->n_points == *cap) {
     size_t ncap = *cap ? *cap * 2 : 16;
     struct iov_point_summary *np = reallocarray(rep->points, ncap, sizeof(*np));
-    if (!np)
-      return -ENOMEM;
+    if (!np) return -ENOMEM;
     rep->points = np;
     *cap = ncap;
   }
@@ -297,10 +283,8 @@ static int report_read(struct iov_db *db, struct stmts *s, struct iov_report *re
     return iov__db_fail(db, "prepare report");
 
   rc = sqlite3_step(s->run);
-  if (rc == SQLITE_DONE)
-    return -ENOENT;
-  if (rc != SQLITE_ROW)
-    return iov__db_fail(db, "read run");
+  if (rc == SQLITE_DONE) return -ENOENT;
+  if (rc != SQLITE_ROW) return iov__db_fail(db, "read run");
   run = sqlite3_column_int64(s->run, 0);
   rep->started_ns = column_u64(s->run, 5);
   rep->ended_ns = column_u64(s->run, 6); /* NULL while running: 0 */
@@ -308,15 +292,12 @@ static int report_read(struct iov_db *db, struct stmts *s, struct iov_report *re
       column_strdup(s->run, 3, &rep->status) < 0 || column_strdup(s->run, 4, &rep->error) < 0)
     return -ENOMEM;
 
-  if (sqlite3_bind_int64(s->points, 1, run) != SQLITE_OK)
-    return iov__db_fail(db, "bind points");
+  if (sqlite3_bind_int64(s->points, 1, run) != SQLITE_OK) return iov__db_fail(db, "bind points");
   while ((rc = sqlite3_step(s->points)) == SQLITE_ROW) {
     r = point_add(rep, &cap, s->points);
-    if (r < 0)
-      return r;
+    if (r < 0) return r;
   }
-  if (rc != SQLITE_DONE)
-    return iov__db_fail(db, "read points");
+  if (rc != SQLITE_DONE) return iov__db_fail(db, "read points");
 
   /* Two histograms of about 70 KiB each, reused for every point. */
   merged = malloc(sizeof(*merged));
@@ -332,18 +313,16 @@ static int report_read(struct iov_db *db, struct stmts *s, struct iov_report *re
 }
 
 int iov_report_load(struct iov_db *db, struct iov_report **ret) {
-  struct stmts s = {0};
+  struct stmts s = { 0 };
   struct iov_report *rep;
   sqlite3 *sq;
   bool txn;
   int r;
 
-  if (!db || !ret)
-    return -EINVAL;
+  if (!db || !ret) return -EINVAL;
   sq = iov__db_sqlite(db);
   rep = calloc(1, sizeof(*rep));
-  if (!rep)
-    return -ENOMEM;
+  if (!rep) return -ENOMEM;
   /* One read transaction, so that a run being written meanwhile is read
    * as of one commit.  Inside a caller's transaction, that one serves. */
   txn = sqlite3_get_autocommit(sq);
@@ -354,8 +333,7 @@ int iov_report_load(struct iov_db *db, struct iov_report **ret) {
   r = report_read(db, &s, rep);
   stmts_done(&s);
   /* Nothing was written: ending a read transaction cannot lose data. */
-  if (txn)
-    (void)sqlite3_exec(sq, "COMMIT", NULL, NULL, NULL);
+  if (txn) (void)sqlite3_exec(sq, "COMMIT", NULL, NULL, NULL);
 out:
   if (r < 0) {
     iov_report_free(rep);
@@ -373,8 +351,7 @@ static size_t cp_count(const char *s) {
   size_t n = 0;
 
   for (const char *q = s; *q; q++)
-    if (q == s || ((unsigned char)*q & 0xc0) != 0x80)
-      n++;
+    if (q == s || ((unsigned char)*q & 0xc0) != 0x80) n++;
   return n;
 }
 
@@ -383,11 +360,9 @@ static const char *cp_at(const char *s, size_t i) {
   size_t n = 0;
   const char *q;
 
-  if (i == 0 || !*s)
-    return s;
+  if (i == 0 || !*s) return s;
   for (q = s + 1; *q; q++)
-    if (((unsigned char)*q & 0xc0) != 0x80 && ++n == i)
-      return q;
+    if (((unsigned char)*q & 0xc0) != 0x80 && ++n == i) return q;
   return q;
 }
 
@@ -399,13 +374,11 @@ static void put_span(FILE *f, const char *b, const char *e) {
 }
 
 static void put_str(FILE *f, const char *s) {
-  if (s)
-    put_span(f, s, s + strlen(s));
+  if (s) put_span(f, s, s + strlen(s));
 }
 
 static void put_pad(FILE *f, size_t n) {
-  while (n-- > 0)
-    fputc(' ', f);
+  while (n-- > 0) fputc(' ', f);
 }
 
 /* Write s in exactly width columns.  Too long a text loses its middle,
@@ -413,15 +386,12 @@ static void put_pad(FILE *f, size_t n) {
 static void put_cell(FILE *f, const char *s, size_t width, bool right) {
   size_t n, head, tail;
 
-  if (!s)
-    s = "";
+  if (!s) s = "";
   n = cp_count(s);
   if (n <= width) {
-    if (right)
-      put_pad(f, width - n);
+    if (right) put_pad(f, width - n);
     put_str(f, s);
-    if (!right)
-      put_pad(f, width - n);
+    if (!right) put_pad(f, width - n);
     return;
   }
   if (width < 6) {
@@ -462,11 +432,10 @@ enum {
 };
 
 void iov_report_print_table(const struct iov_report *r, FILE *f) {
-  static const char *const lat_names[] = {"p50 µs", "p90 µs", "p99 µs", "p99.9 µs", "max µs"};
+  static const char *const lat_names[] = { "p50 µs", "p90 µs", "p99 µs", "p99.9 µs", "max µs" };
   bool any_failed = false, any_incomplete = false, any_warmup = false;
 
-  if (!r || !f)
-    return;
+  if (!r || !f) return;
   fputs("run ", f);
   put_str(f, r->uuid ? r->uuid : "?");
   if (r->plan_path) {
@@ -537,8 +506,8 @@ void iov_report_print_table(const struct iov_report *r, FILE *f) {
     put_num(f, lat, p->lat_p999_us, 1, W_LAT);
     put_num(f, lat, p->lat_max_us, 1, W_LAT);
     put_num(f, !isnan(p->loss_pct), p->loss_pct, 2, W_LOSS);
-    put_num(f, !p->has_latency && p->workload && strncmp(p->workload, "tcp", 3) == 0, (double)p->retransmits, 0,
-            W_RETR);
+    put_num(f, !p->has_latency && p->workload && strncmp(p->workload, "tcp", 3) == 0, (double)p->retransmits,
+            0, W_RETR);
     /* Both sides in one cell: "sender/receiver". */
     char cell[48];
     if (!isnan(p->cpu_tx_pct) || !isnan(p->cpu_rx_pct))
@@ -547,7 +516,8 @@ void iov_report_print_table(const struct iov_report *r, FILE *f) {
       snprintf(cell, sizeof(cell), "-");
     fputc(' ', f);
     put_cell(f, cell, W_CPU, true);
-    double sdt = rr ? p->sd_tx_us_per_trans : p->sd_tx_us_per_kb, sdr = rr ? p->sd_rx_us_per_trans : p->sd_rx_us_per_kb;
+    double sdt = rr ? p->sd_tx_us_per_trans : p->sd_tx_us_per_kb,
+           sdr = rr ? p->sd_rx_us_per_trans : p->sd_rx_us_per_kb;
     if (!isnan(sdt) || !isnan(sdr))
       snprintf(cell, sizeof(cell), "%.2f/%.2f", sdt, sdr);
     else
@@ -555,12 +525,10 @@ void iov_report_print_table(const struct iov_report *r, FILE *f) {
     fputc(' ', f);
     put_cell(f, cell, W_SD, true);
     fputc('\n', f);
-    if (!p->status || strcmp(p->status, "ok") != 0)
-      any_failed = true;
+    if (!p->status || strcmp(p->status, "ok") != 0) any_failed = true;
   }
 
-  if (any_incomplete)
-    fputs("ok*: some flows did not run the whole measured window\n", f);
+  if (any_incomplete) fputs("ok*: some flows did not run the whole measured window\n", f);
   /* Every figure covers the window only; say what came before it. */
   if (any_warmup) {
     fputs("warm-up before the window, not counted:", f);
@@ -572,14 +540,12 @@ void iov_report_print_table(const struct iov_report *r, FILE *f) {
   fputs("cpu%: busy share of all cores of the sender/receiver machine; SD: service demand, CPU us per KiB\n"
         "(streams) or per transaction (request/response), sender/receiver.\n",
         f);
-  if (any_failed)
-    fputc('\n', f);
+  if (any_failed) fputc('\n', f);
   for (size_t i = 0; i < r->n_points; i++) {
     const struct iov_point_summary *p = &r->points[i];
     const char *e = p->error ? p->error : "(no error recorded)";
 
-    if (p->status && strcmp(p->status, "ok") == 0)
-      continue;
+    if (p->status && strcmp(p->status, "ok") == 0) continue;
     fprintf(f, "point %u ", p->idx + 1);
     put_str(f, p->test);
     if (p->sweep && *p->sweep) {
@@ -603,9 +569,7 @@ void iov_report_print_table(const struct iov_report *r, FILE *f) {
  * every double goes through json_num(); json_object_set_new() takes the
  * value even when it fails, so every set is made and its result and'ed. */
 
-static json_t *json_num(double v) {
-  return isfinite(v) ? json_real(v) : json_null();
-}
+static json_t *json_num(double v) { return isfinite(v) ? json_real(v) : json_null(); }
 
 static json_t *json_u64(uint64_t v) {
   return v <= (uint64_t)INT64_MAX ? json_integer((json_int_t)v) : json_real((double)v);
@@ -618,25 +582,19 @@ static json_t *json_str(const char *s) {
   json_t *j;
   char *copy;
 
-  if (!s)
-    return json_null();
+  if (!s) return json_null();
   j = json_string(s);
-  if (j)
-    return j;
+  if (j) return j;
   copy = strdup(s);
-  if (!copy)
-    return NULL;
+  if (!copy) return NULL;
   for (char *q = copy; *q; q++)
-    if ((unsigned char)*q >= 0x80)
-      *q = '?';
+    if ((unsigned char)*q >= 0x80) *q = '?';
   j = json_string(copy);
   free(copy);
   return j;
 }
 
-static bool set(json_t *o, const char *key, json_t *v) {
-  return json_object_set_new(o, key, v) == 0;
-}
+static bool set(json_t *o, const char *key, json_t *v) { return json_object_set_new(o, key, v) == 0; }
 
 static json_t *point_json(const struct iov_point_summary *p) {
   json_t *o = json_object(), *spf = json_object(), *lat;
@@ -728,8 +686,7 @@ int iov_report_print_json(const struct iov_report *r, FILE *f) {
     ok &= set(root, "points", points);
     points = NULL;
   }
-  if (!ok && ret == 0)
-    ret = -ENOMEM;
+  if (!ok && ret == 0) ret = -ENOMEM;
   /* 15 significant digits (DBL_DIG): a measured 500.735 us prints as
    * such, not as jansson's default 17-digit 500.73500000000001. */
   if (ok && (json_dumpf(root, f, JSON_INDENT(2) | JSON_REAL_PRECISION(15)) < 0 || fputc('\n', f) == EOF))

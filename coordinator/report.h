@@ -14,28 +14,28 @@ struct iov_point_summary {
   unsigned idx;
   char *test, *sweep, *workload, *status, *error; /* owned */
   uint64_t duration_ns;
-  unsigned flows;          /* flows of the sender */
-  uint64_t rx_bytes;       /* receiver side, all flows */
-  uint64_t tx_bytes;       /* sender side, all flows */
-  uint64_t transactions;   /* sender side, all flows */
-  double window_s;         /* measured window: latest flow end - earliest flow start (receiver side, else sender) */
-  double gbps;             /* rx_bytes * 8 / window_s / 1e9 (0 if no window) */
-  double tps;              /* transactions / window_s */
+  unsigned flows;        /* flows of the sender */
+  uint64_t rx_bytes;     /* receiver side, all flows */
+  uint64_t tx_bytes;     /* sender side, all flows */
+  uint64_t transactions; /* sender side, all flows */
+  double window_s; /* measured window: latest flow end - earliest flow start (receiver side, else sender) */
+  double gbps;     /* rx_bytes * 8 / window_s / 1e9 (0 if no window) */
+  double tps;      /* transactions / window_s */
   uint64_t samples_min, samples_max; /* samples per flow, over all flows */
   /* Latency from the seq-0 histograms of the sender flows, merged: the
    * values are NaN when lat_count is 0.  has_latency says that some sender
    * flow stored a histogram at all (a latency workload), which tells "no
    * transaction completed" (true, count 0) from "not measured" (false). */
   bool has_latency;
-  uint64_t warmup_ns;       /* excluded before the window */
+  uint64_t warmup_ns;                      /* excluded before the window */
   uint64_t window_start_ns, window_end_ns; /* the measured window (0: unknown) */
-  unsigned incomplete_flows;/* flows that did not run the whole window */
-  uint64_t rx_messages;    /* receiver side: messages (datagrams) */
-  uint64_t lost;           /* UDP stream: datagrams lost; RR: transactions lost */
-  double loss_pct;         /* lost / (received + lost) * 100; NaN without data */
+  unsigned incomplete_flows;               /* flows that did not run the whole window */
+  uint64_t rx_messages;                    /* receiver side: messages (datagrams) */
+  uint64_t lost;                           /* UDP stream: datagrams lost; RR: transactions lost */
+  double loss_pct;                         /* lost / (received + lost) * 100; NaN without data */
   uint64_t out_of_order, duplicates;
-  double jitter_us;        /* UDP: the largest receiver jitter; NaN if none */
-  uint64_t retransmits;    /* TCP: segments retransmitted, all flows */
+  double jitter_us;     /* UDP: the largest receiver jitter; NaN if none */
+  uint64_t retransmits; /* TCP: segments retransmitted, all flows */
   /* CPU of the sender's and the receiver's machine over the window, from
    * the agents' /proc/stat samples: busy percent of all cores, and the
    * service demand, netperf's: CPU microseconds (busy, all cores) per KiB

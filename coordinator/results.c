@@ -237,17 +237,14 @@ static const char *const point_status_table[_IOV_POINT_STATUS_MAX] = {
 };
 
 const char *iov_point_status_to_string(enum iov_point_status s) {
-  if (s < 0 || s >= _IOV_POINT_STATUS_MAX)
-    return NULL;
+  if (s < 0 || s >= _IOV_POINT_STATUS_MAX) return NULL;
   return point_status_table[s];
 }
 
 enum iov_point_status iov_point_status_from_string(const char *s) {
-  if (!s)
-    return _IOV_POINT_STATUS_INVALID;
+  if (!s) return _IOV_POINT_STATUS_INVALID;
   for (int i = 0; i < _IOV_POINT_STATUS_MAX; i++)
-    if (strcmp(point_status_table[i], s) == 0)
-      return (enum iov_point_status)i;
+    if (strcmp(point_status_table[i], s) == 0) return (enum iov_point_status)i;
   return _IOV_POINT_STATUS_INVALID;
 }
 
@@ -272,22 +269,17 @@ struct sqlite3 *iov__db_sqlite(struct iov_db *db) {
   return db->db;
 }
 
-int iov__db_fail(struct iov_db *db, const char *what) {
-  return db_fail(db, what);
-}
+int iov__db_fail(struct iov_db *db, const char *what) { return db_fail(db, what); }
 
-const char *iov_db_errmsg(const struct iov_db *db) {
-  return db ? db->err : "no database";
-}
+const char *iov_db_errmsg(const struct iov_db *db) { return db ? db->err : "no database"; }
 
 /* Statements.  The pattern is: stmt_get, bind, step, then stmt_done
  * whatever happened, so that the statement is ready for the next use and
  * holds no pointer to the caller's strings; db_fail() comes before
  * stmt_done, while SQLite's message is surely the step's. */
 static int stmt_get(struct iov_db *db, enum stmt_id id, sqlite3_stmt **ret) {
-  if (!db->stmt[id] &&
-      sqlite3_prepare_v3(db->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &db->stmt[id], NULL) !=
-          SQLITE_OK) {
+  if (!db->stmt[id] && sqlite3_prepare_v3(db->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &db->stmt[id],
+                                          NULL) != SQLITE_OK) {
     db->stmt[id] = NULL;
     return db_fail(db, stmt_sql[id]);
   }
@@ -304,8 +296,7 @@ static void stmt_done(sqlite3_stmt *st) {
 static int stmt_run(struct iov_db *db, sqlite3_stmt *st, const char *what) {
   int r = 0;
 
-  if (sqlite3_step(st) != SQLITE_DONE)
-    r = db_fail(db, what);
+  if (sqlite3_step(st) != SQLITE_DONE) r = db_fail(db, what);
   stmt_done(st);
   return r;
 }
@@ -338,18 +329,14 @@ static int bind_text(sqlite3_stmt *st, int i, const char *s) {
   return s ? sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
 }
 
-static int bind_i64(sqlite3_stmt *st, int i, int64_t v) {
-  return sqlite3_bind_int64(st, i, v);
-}
+static int bind_i64(sqlite3_stmt *st, int i, int64_t v) { return sqlite3_bind_int64(st, i, v); }
 
 /* Two's complement, see results.h. */
 static int bind_u64(sqlite3_stmt *st, int i, uint64_t v) {
   return sqlite3_bind_int64(st, i, (sqlite3_int64)v);
 }
 
-static uint64_t column_u64(sqlite3_stmt *st, int i) {
-  return (uint64_t)sqlite3_column_int64(st, i);
-}
+static uint64_t column_u64(sqlite3_stmt *st, int i) { return (uint64_t)sqlite3_column_int64(st, i); }
 
 static int bind_fail(struct iov_db *db, sqlite3_stmt *st, const char *what) {
   int r = db_fail(db, what);
@@ -380,8 +367,7 @@ static int check_version(struct iov_db *db, bool need_schema) {
   int v = 0, r;
 
   r = read_user_version(db, &v);
-  if (r < 0)
-    return r;
+  if (r < 0) return r;
   if (v > SCHEMA_VERSION)
     return db_failf(db,
                     "schema version %d is newer than the version %d this build of iovbench "
@@ -418,8 +404,7 @@ static int set_wal(struct iov_db *db) {
      * design would block readers during a run: refuse. */
     mode = sqlite3_column_text(st, 0);
     if (!mode || strcmp((const char *)mode, "wal") != 0)
-      r = db_failf(db, "cannot switch to WAL journal mode (still '%s')",
-                   mode ? (const char *)mode : "?");
+      r = db_failf(db, "cannot switch to WAL journal mode (still '%s')", mode ? (const char *)mode : "?");
   }
   sqlite3_finalize(st);
   return r;
@@ -429,8 +414,8 @@ static int meta_put(struct iov_db *db, const char *key, int64_t value) {
   sqlite3_stmt *st = NULL;
   int r;
 
-  if (sqlite3_prepare_v2(db->db, "INSERT OR IGNORE INTO meta (key, value) VALUES (?1, ?2)", -1, &st,
-                         NULL) != SQLITE_OK)
+  if (sqlite3_prepare_v2(db->db, "INSERT OR IGNORE INTO meta (key, value) VALUES (?1, ?2)", -1, &st, NULL) !=
+      SQLITE_OK)
     return db_fail(db, "prepare meta insert");
   if (bind_text(st, 1, key) || bind_i64(st, 2, value))
     r = db_fail(db, "bind meta");
@@ -466,15 +451,14 @@ static int check_layout(struct iov_db *db) {
   int a, b;
 
   a = meta_check(db, "hist_sub_bits", IOV_HIST_SUB_BITS);
-  if (a < 0)
-    return a;
+  if (a < 0) return a;
   b = meta_check(db, "hist_max_bits", IOV_HIST_MAX_BITS);
-  if (b < 0)
-    return b;
+  if (b < 0) return b;
   db->hist_layout_ok = a && b;
   if (!db->hist_layout_ok && !db->readonly)
-    return db_failf(db, "histogram layout of the database differs from this build's (%d sub-bits, "
-                        "%d max bits); write to a new database",
+    return db_failf(db,
+                    "histogram layout of the database differs from this build's (%d sub-bits, "
+                    "%d max bits); write to a new database",
                     IOV_HIST_SUB_BITS, IOV_HIST_MAX_BITS);
   return 0;
 }
@@ -485,30 +469,20 @@ static int setup_rw(struct iov_db *db) {
   int r;
 
   r = exec_sql(db, "enable foreign keys", "PRAGMA foreign_keys = ON");
-  if (r < 0)
-    return r;
+  if (r < 0) return r;
   r = set_wal(db);
-  if (r < 0)
-    return r;
+  if (r < 0) return r;
   r = exec_sql(db, "set synchronous", "PRAGMA synchronous = NORMAL");
-  if (r < 0)
-    return r;
+  if (r < 0) return r;
   r = exec_sql(db, "begin schema transaction", "BEGIN IMMEDIATE");
-  if (r < 0)
-    return r;
+  if (r < 0) return r;
   r = check_version(db, false);
-  if (r >= 0)
-    r = exec_sql(db, "create schema", schema_sql);
-  if (r >= 0)
-    r = meta_put(db, "hist_sub_bits", IOV_HIST_SUB_BITS);
-  if (r >= 0)
-    r = meta_put(db, "hist_max_bits", IOV_HIST_MAX_BITS);
-  if (r >= 0)
-    r = exec_sql(db, "set user_version", "PRAGMA user_version = " STR(SCHEMA_VERSION));
-  if (r >= 0)
-    r = exec_sql(db, "commit schema", "COMMIT");
-  if (r < 0)
-    exec_quiet(db, ST_ROLLBACK);
+  if (r >= 0) r = exec_sql(db, "create schema", schema_sql);
+  if (r >= 0) r = meta_put(db, "hist_sub_bits", IOV_HIST_SUB_BITS);
+  if (r >= 0) r = meta_put(db, "hist_max_bits", IOV_HIST_MAX_BITS);
+  if (r >= 0) r = exec_sql(db, "set user_version", "PRAGMA user_version = " STR(SCHEMA_VERSION));
+  if (r >= 0) r = exec_sql(db, "commit schema", "COMMIT");
+  if (r < 0) exec_quiet(db, ST_ROLLBACK);
   return r;
 }
 
@@ -517,15 +491,12 @@ int iov_db_open_full(const char *path, bool readonly, struct iov_db **ret, char 
   struct stat st;
   int r, flags;
 
-  if (!path || !ret)
-    return -EINVAL;
+  if (!path || !ret) return -EINVAL;
   /* SQLite's "unable to open database file" would hide the reason. */
-  if (readonly && stat(path, &st) < 0)
-    return -errno;
+  if (readonly && stat(path, &st) < 0) return -errno;
 
   db = calloc(1, sizeof(*db));
-  if (!db)
-    return -ENOMEM;
+  if (!db) return -ENOMEM;
   db->readonly = readonly;
   /* SQLite opens its files O_CLOEXEC. */
   flags = readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
@@ -537,40 +508,32 @@ int iov_db_open_full(const char *path, bool readonly, struct iov_db **ret, char 
   sqlite3_busy_timeout(db->db, BUSY_TIMEOUT_MS);
 
   r = check_version(db, readonly);
-  if (r < 0)
-    goto fail;
+  if (r < 0) goto fail;
   if (!readonly) {
     r = setup_rw(db);
-    if (r < 0)
-      goto fail;
+    if (r < 0) goto fail;
   }
   r = check_layout(db);
-  if (r < 0)
-    goto fail;
+  if (r < 0) goto fail;
 
   *ret = db;
   return 0;
 
 fail:
-  if (reterr_msg)
-    *reterr_msg = strdup(db->err);
+  if (reterr_msg) *reterr_msg = strdup(db->err);
   iov_db_close(db);
   return r;
 }
 
-int iov_db_open(const char *path, struct iov_db **ret) {
-  return iov_db_open_full(path, false, ret, NULL);
-}
+int iov_db_open(const char *path, struct iov_db **ret) { return iov_db_open_full(path, false, ret, NULL); }
 
 int iov_db_open_readonly(const char *path, struct iov_db **ret) {
   return iov_db_open_full(path, true, ret, NULL);
 }
 
 struct iov_db *iov_db_close(struct iov_db *db) {
-  if (!db)
-    return NULL;
-  for (unsigned i = 0; i < _ST_MAX; i++)
-    sqlite3_finalize(db->stmt[i]);
+  if (!db) return NULL;
+  for (unsigned i = 0; i < _ST_MAX; i++) sqlite3_finalize(db->stmt[i]);
   /* An open transaction is rolled back here (see results.h).  close_v2
    * so that a statement leaked by report.c cannot keep us from freeing. */
   sqlite3_close_v2(db->db);
@@ -585,37 +548,30 @@ int iov_db_run_begin(struct iov_db *db, const char *uuid, const char *plan_path,
   sqlite3_stmt *st = NULL;
   int r;
 
-  if (!db || !uuid || !ret_run)
-    return -EINVAL;
+  if (!db || !uuid || !ret_run) return -EINVAL;
   r = stmt_get(db, ST_RUN_INSERT, &st);
-  if (r < 0)
-    return r;
+  if (r < 0) return r;
   if (bind_text(st, 1, uuid) || bind_text(st, 2, plan_path) || bind_text(st, 3, plan_text) ||
       bind_text(st, 4, IOV_VERSION) || bind_u64(st, 5, started_ns))
     return bind_fail(db, st, "bind run");
   r = stmt_run(db, st, "insert run");
-  if (r < 0)
-    return r;
+  if (r < 0) return r;
   *ret_run = sqlite3_last_insert_rowid(db->db);
   return 0;
 }
 
-int iov_db_run_end(struct iov_db *db, int64_t run, const char *status, const char *error,
-                   uint64_t ended_ns) {
+int iov_db_run_end(struct iov_db *db, int64_t run, const char *status, const char *error, uint64_t ended_ns) {
   sqlite3_stmt *st = NULL;
   int r;
 
-  if (!db || !status)
-    return -EINVAL;
+  if (!db || !status) return -EINVAL;
   r = stmt_get(db, ST_RUN_END, &st);
-  if (r < 0)
-    return r;
+  if (r < 0) return r;
   if (bind_i64(st, 1, run) || bind_text(st, 2, status) || bind_text(st, 3, error) ||
       bind_u64(st, 4, ended_ns))
     return bind_fail(db, st, "bind run end");
   r = stmt_run(db, st, "update run");
-  if (r < 0)
-    return r;
+  if (r < 0) return r;
   return sqlite3_changes(db->db) == 1 ? 0 : -ENOENT;
 }
 
@@ -624,17 +580,14 @@ int iov_db_agent_add(struct iov_db *db, int64_t run, const char *name, const cha
   sqlite3_stmt *st = NULL;
   int r;
 
-  if (!db || !name || !ret_agent)
-    return -EINVAL;
+  if (!db || !name || !ret_agent) return -EINVAL;
   r = stmt_get(db, ST_AGENT_INSERT, &st);
-  if (r < 0)
-    return r;
+  if (r < 0) return r;
   if (bind_i64(st, 1, run) || bind_text(st, 2, name) || bind_text(st, 3, endpoint) ||
       bind_text(st, 4, identity) || bind_text(st, 5, inventory_json))
     return bind_fail(db, st, "bind agent");
   r = stmt_run(db, st, "insert agent");
-  if (r < 0)
-    return r;
+  if (r < 0) return r;
   *ret_agent = sqlite3_last_insert_rowid(db->db);
   return 0;
 }
@@ -645,16 +598,13 @@ int iov_db_point_begin(struct iov_db *db, int64_t run, const struct iov_db_point
   sqlite3_stmt *st = NULL;
   int r;
 
-  if (!db || !p || !p->test || !ret_point)
-    return -EINVAL;
+  if (!db || !p || !p->test || !ret_point) return -EINVAL;
   if (!sqlite3_get_autocommit(db->db))
     return db_failf(db, "cannot begin point %u: a transaction is already open", p->idx);
   r = exec_id(db, ST_BEGIN);
-  if (r < 0)
-    return r;
+  if (r < 0) return r;
   r = stmt_get(db, ST_POINT_INSERT, &st);
-  if (r < 0)
-    goto fail;
+  if (r < 0) goto fail;
   if (bind_i64(st, 1, run) || bind_i64(st, 2, p->idx) || bind_text(st, 3, p->test) ||
       bind_text(st, 4, p->sweep) || bind_text(st, 5, p->workload) || bind_text(st, 6, p->params_json) ||
       bind_u64(st, 7, p->duration_ns) || bind_u64(st, 8, p->sample_interval_ns)) {
@@ -662,8 +612,7 @@ int iov_db_point_begin(struct iov_db *db, int64_t run, const struct iov_db_point
     goto fail;
   }
   r = stmt_run(db, st, "insert point");
-  if (r < 0)
-    goto fail;
+  if (r < 0) goto fail;
   *ret_point = sqlite3_last_insert_rowid(db->db);
   return 0;
 
@@ -676,23 +625,20 @@ int iov_db_point_set_start(struct iov_db *db, int64_t point, uint64_t start_ns) 
   sqlite3_stmt *st = NULL;
   int r;
 
-  if (!db)
-    return -EINVAL;
+  if (!db) return -EINVAL;
   r = stmt_get(db, ST_POINT_START, &st);
-  if (r < 0)
-    return r;
-  if (bind_i64(st, 1, point) || bind_u64(st, 2, start_ns))
-    return bind_fail(db, st, "bind point start");
+  if (r < 0) return r;
+  if (bind_i64(st, 1, point) || bind_u64(st, 2, start_ns)) return bind_fail(db, st, "bind point start");
   r = stmt_run(db, st, "update point start");
-  if (r < 0)
-    return r;
+  if (r < 0) return r;
   return sqlite3_changes(db->db) == 1 ? 0 : -ENOENT;
 }
 
 static int need_transaction(struct iov_db *db, const char *what) {
   if (sqlite3_get_autocommit(db->db))
-    return db_failf(db, "%s: no point transaction is open (never begun, or rolled back by SQLite "
-                        "after an error)",
+    return db_failf(db,
+                    "%s: no point transaction is open (never begun, or rolled back by SQLite "
+                    "after an error)",
                     what);
   return 0;
 }
@@ -701,22 +647,17 @@ int iov_db_point_end(struct iov_db *db, int64_t point, enum iov_point_status sta
   sqlite3_stmt *st = NULL;
   int r;
 
-  if (!db || (status != IOV_POINT_OK && status != IOV_POINT_FAILED))
-    return -EINVAL;
+  if (!db || (status != IOV_POINT_OK && status != IOV_POINT_FAILED)) return -EINVAL;
   r = need_transaction(db, "end point");
-  if (r < 0)
-    return r;
+  if (r < 0) return r;
   r = stmt_get(db, ST_POINT_END, &st);
-  if (r < 0)
-    return r;
+  if (r < 0) return r;
   if (bind_i64(st, 1, point) || bind_text(st, 2, iov_point_status_to_string(status)) ||
       bind_text(st, 3, error))
     return bind_fail(db, st, "bind point end");
   r = stmt_run(db, st, "update point");
-  if (r < 0)
-    return r;
-  if (sqlite3_changes(db->db) != 1)
-    return -ENOENT;
+  if (r < 0) return r;
+  if (sqlite3_changes(db->db) != 1) return -ENOENT;
   return exec_id(db, ST_COMMIT);
 }
 
@@ -732,8 +673,7 @@ static int savepoint_begin(struct iov_db *db, const char *what) {
 
 /* Release on success; on failure undo and release, keeping r. */
 static int savepoint_end(struct iov_db *db, int r) {
-  if (r >= 0)
-    return exec_id(db, ST_RELEASE);
+  if (r >= 0) return exec_id(db, ST_RELEASE);
   /* If SQLite already rolled the whole transaction back, these fail, and
    * the next call reports that no transaction is open. */
   exec_quiet(db, ST_ROLLBACK_TO);
@@ -750,17 +690,13 @@ int iov_db_flow_add(struct iov_db *db, int64_t point, int64_t agent, const char 
     return -EINVAL;
   /* A single INSERT is atomic by itself: no savepoint needed. */
   r = need_transaction(db, "add flow");
-  if (r < 0)
-    return r;
+  if (r < 0) return r;
   r = stmt_get(db, ST_FLOW_INSERT, &st);
-  if (r < 0)
-    return r;
-  if (bind_i64(st, 1, point) || bind_i64(st, 2, agent) || bind_text(st, 3, role) ||
-      bind_i64(st, 4, idx))
+  if (r < 0) return r;
+  if (bind_i64(st, 1, point) || bind_i64(st, 2, agent) || bind_text(st, 3, role) || bind_i64(st, 4, idx))
     return bind_fail(db, st, "bind flow");
   r = stmt_run(db, st, "insert flow");
-  if (r < 0)
-    return r;
+  if (r < 0) return r;
   *ret_flow = sqlite3_last_insert_rowid(db->db);
   return 0;
 }
@@ -769,33 +705,25 @@ static int hist_store(struct iov_db *db, int64_t flow, uint32_t seq, const struc
   sqlite3_stmt *st = NULL;
   int r, rc;
 
-  if (!db->hist_layout_ok)
-    return db_failf(db, "histogram layout of the database differs from this build's");
+  if (!db->hist_layout_ok) return db_failf(db, "histogram layout of the database differs from this build's");
   r = stmt_get(db, ST_HSUM_INSERT, &st);
-  if (r < 0)
-    return r;
+  if (r < 0) return r;
   rc = bind_i64(st, 1, flow) || bind_i64(st, 2, seq) || bind_u64(st, 3, h->count) ||
        (h->count ? bind_u64(st, 4, h->min) : sqlite3_bind_null(st, 4)) ||
        (h->count ? bind_u64(st, 5, h->max) : sqlite3_bind_null(st, 5)) || bind_u64(st, 6, h->sum) ||
        bind_u64(st, 7, h->overflow);
-  if (rc)
-    return bind_fail(db, st, "bind histogram summary");
+  if (rc) return bind_fail(db, st, "bind histogram summary");
   r = stmt_run(db, st, "insert histogram summary");
-  if (r < 0)
-    return r;
+  if (r < 0) return r;
 
   r = stmt_get(db, ST_HBUCKET_INSERT, &st);
-  if (r < 0)
-    return r;
+  if (r < 0) return r;
   for (unsigned i = 0; i < IOV_HIST_BUCKETS; i++) {
-    if (h->buckets[i] == 0)
-      continue;
-    if (bind_i64(st, 1, flow) || bind_i64(st, 2, seq) || bind_i64(st, 3, i) ||
-        bind_u64(st, 4, h->buckets[i]))
+    if (h->buckets[i] == 0) continue;
+    if (bind_i64(st, 1, flow) || bind_i64(st, 2, seq) || bind_i64(st, 3, i) || bind_u64(st, 4, h->buckets[i]))
       return bind_fail(db, st, "bind histogram bucket");
     r = stmt_run(db, st, "insert histogram bucket");
-    if (r < 0)
-      return r;
+    if (r < 0) return r;
   }
   return 0;
 }
@@ -804,14 +732,11 @@ int iov_db_sample_add(struct iov_db *db, int64_t flow, const struct iov_db_sampl
   sqlite3_stmt *st = NULL;
   int r;
 
-  if (!db || !s || s->seq == 0)
-    return -EINVAL;
+  if (!db || !s || s->seq == 0) return -EINVAL;
   r = savepoint_begin(db, "add sample");
-  if (r < 0)
-    return r;
+  if (r < 0) return r;
   r = stmt_get(db, ST_SAMPLE_INSERT, &st);
-  if (r < 0)
-    goto out;
+  if (r < 0) goto out;
   if (bind_i64(st, 1, flow) || bind_i64(st, 2, s->seq) || bind_u64(st, 3, s->t_start_ns) ||
       bind_u64(st, 4, s->t_end_ns) || bind_u64(st, 5, s->bytes) || bind_u64(st, 6, s->messages) ||
       bind_u64(st, 7, s->transactions) || bind_u64(st, 8, s->lost) || bind_u64(st, 9, s->out_of_order) ||
@@ -821,8 +746,7 @@ int iov_db_sample_add(struct iov_db *db, int64_t flow, const struct iov_db_sampl
     goto out;
   }
   r = stmt_run(db, st, "insert sample");
-  if (r >= 0 && s->hist)
-    r = hist_store(db, flow, s->seq, s->hist);
+  if (r >= 0 && s->hist) r = hist_store(db, flow, s->seq, s->hist);
 out:
   return savepoint_end(db, r);
 }
@@ -831,26 +755,23 @@ int iov_db_result_add(struct iov_db *db, int64_t flow, const struct iov_db_resul
   sqlite3_stmt *st = NULL;
   int r;
 
-  if (!db || !res)
-    return -EINVAL;
+  if (!db || !res) return -EINVAL;
   r = savepoint_begin(db, "add result");
-  if (r < 0)
-    return r;
+  if (r < 0) return r;
   r = stmt_get(db, ST_RESULT_INSERT, &st);
-  if (r < 0)
-    goto out;
+  if (r < 0) goto out;
   if (bind_i64(st, 1, flow) || bind_u64(st, 2, res->bytes) || bind_u64(st, 3, res->messages) ||
       bind_u64(st, 4, res->transactions) || bind_u64(st, 5, res->t_start_ns) ||
       bind_u64(st, 6, res->t_end_ns) || bind_i64(st, 7, res->samples) || bind_i64(st, 8, res->error) ||
-      bind_text(st, 9, res->error_text) || bind_u64(st, 10, res->lost) || bind_u64(st, 11, res->out_of_order) ||
-      bind_u64(st, 12, res->duplicates) || bind_u64(st, 13, res->jitter_ns) ||
-      bind_u64(st, 14, res->retransmits) || bind_i64(st, 15, res->incomplete ? 0 : 1)) {
+      bind_text(st, 9, res->error_text) || bind_u64(st, 10, res->lost) ||
+      bind_u64(st, 11, res->out_of_order) || bind_u64(st, 12, res->duplicates) ||
+      bind_u64(st, 13, res->jitter_ns) || bind_u64(st, 14, res->retransmits) ||
+      bind_i64(st, 15, res->incomplete ? 0 : 1)) {
     r = bind_fail(db, st, "bind result");
     goto out;
   }
   r = stmt_run(db, st, "insert result");
-  if (r >= 0 && res->hist)
-    r = hist_store(db, flow, 0, res->hist);
+  if (r >= 0 && res->hist) r = hist_store(db, flow, 0, res->hist);
 out:
   return savepoint_end(db, r);
 }
@@ -863,17 +784,14 @@ static int hist_load_into(struct iov_db *db, int64_t flow, uint32_t seq, struct 
   int r, rc;
 
   r = stmt_get(db, ST_HSUM_SELECT, &st);
-  if (r < 0)
-    return r;
-  if (bind_i64(st, 1, flow) || bind_i64(st, 2, seq))
-    return bind_fail(db, st, "bind histogram summary");
+  if (r < 0) return r;
+  if (bind_i64(st, 1, flow) || bind_i64(st, 2, seq)) return bind_fail(db, st, "bind histogram summary");
   rc = sqlite3_step(st);
   if (rc == SQLITE_DONE) {
     stmt_done(st);
     return -ENOENT;
   }
-  if (rc != SQLITE_ROW)
-    return bind_fail(db, st, "read histogram summary");
+  if (rc != SQLITE_ROW) return bind_fail(db, st, "read histogram summary");
   count = column_u64(st, 0);
   min = sqlite3_column_type(st, 1) == SQLITE_NULL ? UINT64_MAX : column_u64(st, 1);
   max = sqlite3_column_type(st, 2) == SQLITE_NULL ? 0 : column_u64(st, 2);
@@ -882,27 +800,25 @@ static int hist_load_into(struct iov_db *db, int64_t flow, uint32_t seq, struct 
   stmt_done(st);
 
   r = stmt_get(db, ST_HBUCKET_SELECT, &st);
-  if (r < 0)
-    return r;
-  if (bind_i64(st, 1, flow) || bind_i64(st, 2, seq))
-    return bind_fail(db, st, "bind histogram");
+  if (r < 0) return r;
+  if (bind_i64(st, 1, flow) || bind_i64(st, 2, seq)) return bind_fail(db, st, "bind histogram");
   iov_hist_init(h);
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     sqlite3_int64 bucket = sqlite3_column_int64(st, 0);
     if (bucket < 0 || bucket >= IOV_HIST_BUCKETS ||
         iov_hist_set_bucket(h, (unsigned)bucket, column_u64(st, 1)) < 0) {
       stmt_done(st);
-      return db_failf(db, "histogram of flow %" PRId64 " seq %" PRIu32 ": bucket %lld out of range",
-                      flow, seq, (long long)bucket);
+      return db_failf(db, "histogram of flow %" PRId64 " seq %" PRIu32 ": bucket %lld out of range", flow,
+                      seq, (long long)bucket);
     }
   }
-  if (rc != SQLITE_DONE)
-    return bind_fail(db, st, "read histogram");
+  if (rc != SQLITE_DONE) return bind_fail(db, st, "read histogram");
   stmt_done(st);
 
   if (h->count != count)
-    return db_failf(db, "histogram of flow %" PRId64 " seq %" PRIu32 ": buckets hold %" PRIu64
-                        " values, summary says %" PRIu64,
+    return db_failf(db,
+                    "histogram of flow %" PRId64 " seq %" PRIu32 ": buckets hold %" PRIu64
+                    " values, summary says %" PRIu64,
                     flow, seq, h->count, count);
   /* set_bucket() widened min and max to bucket bounds; the summary has
    * the exact extremes. */
@@ -917,20 +833,18 @@ int iov_db_hist_load(struct iov_db *db, int64_t flow, uint32_t seq, struct iov_h
   struct iov_hist *h;
   int r;
 
-  if (!db || !ret)
-    return -EINVAL;
+  if (!db || !ret) return -EINVAL;
   if (!db->hist_layout_ok)
-    return db_failf(db, "histogram layout of the database differs from this build's (%d sub-bits, "
-                        "%d max bits)",
+    return db_failf(db,
+                    "histogram layout of the database differs from this build's (%d sub-bits, "
+                    "%d max bits)",
                     IOV_HIST_SUB_BITS, IOV_HIST_MAX_BITS);
   /* About 70 KiB: too big for the stack of a coroutine-ish caller, and
    * ret must stay untouched on failure. */
   h = malloc(sizeof(*h));
-  if (!h)
-    return -ENOMEM;
+  if (!h) return -ENOMEM;
   r = hist_load_into(db, flow, seq, h);
-  if (r >= 0)
-    memcpy(ret, h, sizeof(*h));
+  if (r >= 0) memcpy(ret, h, sizeof(*h));
   free(h);
   return r;
 }
@@ -940,11 +854,9 @@ int iov_db_point_set_window(struct iov_db *db, int64_t point, uint64_t start_ns,
   sqlite3_stmt *st = NULL;
   int r;
 
-  if (!db)
-    return -EINVAL;
+  if (!db) return -EINVAL;
   r = stmt_get(db, ST_POINT_WINDOW, &st);
-  if (r < 0)
-    return r;
+  if (r < 0) return r;
   if (bind_i64(st, 1, point) || bind_u64(st, 2, start_ns) || bind_u64(st, 3, end_ns) ||
       bind_u64(st, 4, warmup_ns))
     return bind_fail(db, st, "bind point window");
@@ -956,11 +868,9 @@ int iov_db_cpu_sample_add(struct iov_db *db, int64_t point, int64_t agent, uint3
   sqlite3_stmt *st = NULL;
   int r;
 
-  if (!db || !c)
-    return -EINVAL;
+  if (!db || !c) return -EINVAL;
   r = stmt_get(db, ST_CPU_INSERT, &st);
-  if (r < 0)
-    return r;
+  if (r < 0) return r;
   if (bind_i64(st, 1, point) || bind_i64(st, 2, agent) || bind_i64(st, 3, seq) || bind_i64(st, 4, c->cpu) ||
       bind_u64(st, 5, c->user_ns) || bind_u64(st, 6, c->nice_ns) || bind_u64(st, 7, c->system_ns) ||
       bind_u64(st, 8, c->idle_ns) || bind_u64(st, 9, c->iowait_ns) || bind_u64(st, 10, c->irq_ns) ||
@@ -974,11 +884,9 @@ int iov_db_irq_sample_add(struct iov_db *db, int64_t point, int64_t agent, uint3
   sqlite3_stmt *st = NULL;
   int r;
 
-  if (!db || !name)
-    return -EINVAL;
+  if (!db || !name) return -EINVAL;
   r = stmt_get(db, ST_IRQ_INSERT, &st);
-  if (r < 0)
-    return r;
+  if (r < 0) return r;
   if (bind_i64(st, 1, point) || bind_i64(st, 2, agent) || bind_i64(st, 3, seq) || bind_text(st, 4, name) ||
       bind_u64(st, 5, count))
     return bind_fail(db, st, "bind irq sample");

@@ -88,14 +88,13 @@ int iov_db_run_begin(struct iov_db *db, const char *uuid, const char *plan_path,
                      uint64_t started_ns, int64_t *ret_run);
 /* Set the run's status, error (NULL if none) and end.  -ENOENT if no such
  * run. */
-int iov_db_run_end(struct iov_db *db, int64_t run, const char *status, const char *error,
-                   uint64_t ended_ns);
+int iov_db_run_end(struct iov_db *db, int64_t run, const char *status, const char *error, uint64_t ended_ns);
 /* Agent names are unique within a run. */
 int iov_db_agent_add(struct iov_db *db, int64_t run, const char *name, const char *endpoint,
                      const char *identity, const char *inventory_json, int64_t *ret_agent);
 
 struct iov_db_point {
-  unsigned idx;            /* unique within the run */
+  unsigned idx; /* unique within the run */
   const char *test;
   const char *sweep;
   const char *workload;
@@ -124,11 +123,11 @@ int iov_db_point_end(struct iov_db *db, int64_t point, enum iov_point_status sta
 int iov_db_flow_add(struct iov_db *db, int64_t point, int64_t agent, const char *role, unsigned idx,
                     int64_t *ret_flow);
 struct iov_db_sample {
-  uint32_t seq;                /* 1, 2, ...: 0 is the flow's result (-EINVAL) */
+  uint32_t seq; /* 1, 2, ...: 0 is the flow's result (-EINVAL) */
   uint64_t t_start_ns, t_end_ns;
   uint64_t bytes, messages, transactions;
   uint64_t lost, out_of_order, duplicates, jitter_ns; /* UDP (and RR: lost) */
-  uint64_t retransmits, rtt_us, snd_cwnd;            /* TCP_INFO */
+  uint64_t retransmits, rtt_us, snd_cwnd;             /* TCP_INFO */
   const struct iov_hist *hist; /* NULL: no latency in this workload; else stored with seq */
 };
 int iov_db_sample_add(struct iov_db *db, int64_t flow, const struct iov_db_sample *s);
@@ -139,7 +138,7 @@ struct iov_db_result {
   int error;              /* 0 or negative errno */
   const char *error_text; /* NULL if none */
   uint64_t lost, out_of_order, duplicates, jitter_ns, retransmits;
-  bool incomplete;        /* the flow did not run the whole window */
+  bool incomplete;             /* the flow did not run the whole window */
   const struct iov_hist *hist; /* NULL: no latency; stored with seq 0 */
 };
 /* One result per flow. */

@@ -35,7 +35,7 @@
 #define AGENT_FINISH_GRACE_NS (10ULL * IOV_NSEC_PER_SEC)
 
 enum { SIDE_SENDER, SIDE_RECEIVER, N_SIDES };
-static const char *const side_name[N_SIDES] = {"sender", "receiver"};
+static const char *const side_name[N_SIDES] = { "sender", "receiver" };
 
 struct run_ctx {
   const struct iov_run_config *cfg;
@@ -95,8 +95,9 @@ static int connect_all(struct run_ctx *c, const char *run_id, uint64_t timeout_n
   for (size_t i = 0; i < c->plan->n_hosts; i++) {
     const struct iov_plan_host *h = &c->plan->hosts[i];
     r = iov_peer_new(h->name, h->endpoint, h->data_addr, &c->peers[i]);
-    if (r < 0) return iov_log_errno(r, "Cannot connect to agent '%s' at %s: %m (plan line %u)", h->name,
-                                    h->endpoint, h->line);
+    if (r < 0)
+      return iov_log_errno(r, "Cannot connect to agent '%s' at %s: %m (plan line %u)", h->name, h->endpoint,
+                           h->line);
     c->n_peers++;
     Iovbench__Hello hello = IOVBENCH__HELLO__INIT;
     hello.kind = IOVBENCH__PEER_KIND__PEER_COORD;
@@ -107,7 +108,8 @@ static int connect_all(struct run_ctx *c, const char *run_id, uint64_t timeout_n
     e.body_case = IOVBENCH__ENVELOPE__BODY_HELLO;
     e.hello = &hello;
     int64_t k = iov_peer_send(c->peers[i], &e);
-    if (k < 0) return iov_log_errno((int)k, "Cannot send hello to agent '%s' at %s: %m", h->name, h->endpoint);
+    if (k < 0)
+      return iov_log_errno((int)k, "Cannot send hello to agent '%s' at %s: %m", h->name, h->endpoint);
   }
 
   uint64_t deadline = mono_deadline(timeout_ns);
@@ -123,10 +125,11 @@ static int connect_all(struct run_ctx *c, const char *run_id, uint64_t timeout_n
       char t[32];
       for (size_t i = 0; i < c->n_peers; i++)
         if (!c->peers[i]->welcome)
-          iov_err("agent '%s' at %s did not answer within %s: is iovbench-agent running there, listening on that "
-                  "endpoint, and reachable from here? (plan line %u)",
-                  c->peers[i]->name, c->peers[i]->endpoint, iov_format_duration(t, sizeof(t), timeout_ns),
-                  c->plan->hosts[i].line);
+          iov_err(
+              "agent '%s' at %s did not answer within %s: is iovbench-agent running there, listening on that "
+              "endpoint, and reachable from here? (plan line %u)",
+              c->peers[i]->name, c->peers[i]->endpoint, iov_format_duration(t, sizeof(t), timeout_ns),
+              c->plan->hosts[i].line);
       return -IOV_E_TIMEOUT;
     }
     if (r < 0) return iov_log_errno(r, "Failed waiting for agents: %m");
@@ -134,7 +137,8 @@ static int connect_all(struct run_ctx *c, const char *run_id, uint64_t timeout_n
       p->session_id = e->session_id;
       p->welcome = e;
       answered++;
-      iov_info("agent '%s' is %s (%s)", p->name, e->welcome->identity ? e->welcome->identity : "?", p->endpoint);
+      iov_info("agent '%s' is %s (%s)", p->name, e->welcome->identity ? e->welcome->identity : "?",
+               p->endpoint);
       continue;
     }
     if (e->body_case == IOVBENCH__ENVELOPE__BODY_ERROR) {
@@ -158,7 +162,8 @@ static int store_agents(struct run_ctx *c) {
     char *s = iov_json_dumps(j);
     int r = s ? 0 : -ENOMEM;
     if (r == 0)
-      r = iov_db_agent_add(c->db, c->db_run, p->name, p->endpoint, p->welcome->welcome->identity, s, &p->db_agent);
+      r = iov_db_agent_add(c->db, c->db_run, p->name, p->endpoint, p->welcome->welcome->identity, s,
+                           &p->db_agent);
     if (r == 0) {
       snprintf(path, sizeof(path), "%s/inventory/%s.json", c->dir, p->name);
       r = iov_json_dump_file(j, path);
@@ -246,15 +251,23 @@ static int store_samples(struct run_ctx *c, struct point_run *pr, int side, cons
   for (size_t i = 0; i < b->n_flows && r == 0; i++) {
     const Iovbench__FlowSample *fs = b->flows[i];
     if (fs->flow >= pr->pp->p.flows) {
-      iov_warn("agent '%s' sent a sample for flow %u of a %" PRIu64 "-flow point; dropped", pr->peer[side]->name,
-               fs->flow, pr->pp->p.flows);
+      iov_warn("agent '%s' sent a sample for flow %u of a %" PRIu64 "-flow point; dropped",
+               pr->peer[side]->name, fs->flow, pr->pp->p.flows);
       continue;
     }
     struct iov_db_sample s = {
-      .seq = b->seq, .t_start_ns = b->t_start_ns, .t_end_ns = b->t_end_ns,
-      .bytes = fs->bytes, .messages = fs->messages, .transactions = fs->transactions,
-      .lost = fs->lost, .out_of_order = fs->out_of_order, .duplicates = fs->duplicates,
-      .jitter_ns = fs->jitter_ns, .retransmits = fs->retransmits, .rtt_us = fs->rtt_us,
+      .seq = b->seq,
+      .t_start_ns = b->t_start_ns,
+      .t_end_ns = b->t_end_ns,
+      .bytes = fs->bytes,
+      .messages = fs->messages,
+      .transactions = fs->transactions,
+      .lost = fs->lost,
+      .out_of_order = fs->out_of_order,
+      .duplicates = fs->duplicates,
+      .jitter_ns = fs->jitter_ns,
+      .retransmits = fs->retransmits,
+      .rtt_us = fs->rtt_us,
       .snd_cwnd = fs->snd_cwnd,
     };
     if (fs->latency) {
@@ -268,9 +281,16 @@ static int store_samples(struct run_ctx *c, struct point_run *pr, int side, cons
   for (size_t i = 0; i < b->n_cpus && r == 0; i++) {
     const Iovbench__CpuSample *cs = b->cpus[i];
     struct iov_db_cpu dc = {
-      .cpu = cs->cpu, .user_ns = cs->user_ns, .nice_ns = cs->nice_ns, .system_ns = cs->system_ns,
-      .idle_ns = cs->idle_ns, .iowait_ns = cs->iowait_ns, .irq_ns = cs->irq_ns, .softirq_ns = cs->softirq_ns,
-      .steal_ns = cs->steal_ns, .guest_ns = cs->guest_ns,
+      .cpu = cs->cpu,
+      .user_ns = cs->user_ns,
+      .nice_ns = cs->nice_ns,
+      .system_ns = cs->system_ns,
+      .idle_ns = cs->idle_ns,
+      .iowait_ns = cs->iowait_ns,
+      .irq_ns = cs->irq_ns,
+      .softirq_ns = cs->softirq_ns,
+      .steal_ns = cs->steal_ns,
+      .guest_ns = cs->guest_ns,
     };
     r = iov_db_cpu_sample_add(c->db, pr->db_point, pr->peer[side]->db_agent, b->seq, &dc);
   }
@@ -288,11 +308,20 @@ static int store_result(struct run_ctx *c, struct point_run *pr, int side, const
     const Iovbench__FlowResult *fr = res->flows[i];
     if (fr->flow >= pr->pp->p.flows) continue;
     struct iov_db_result s = {
-      .bytes = fr->bytes, .messages = fr->messages, .transactions = fr->transactions,
-      .t_start_ns = fr->t_start_ns, .t_end_ns = fr->t_end_ns, .samples = res->samples,
-      .error = fr->error, .error_text = fr->error_text && *fr->error_text ? fr->error_text : NULL,
-      .lost = fr->lost, .out_of_order = fr->out_of_order, .duplicates = fr->duplicates,
-      .jitter_ns = fr->jitter_ns, .retransmits = fr->retransmits, .incomplete = !fr->complete,
+      .bytes = fr->bytes,
+      .messages = fr->messages,
+      .transactions = fr->transactions,
+      .t_start_ns = fr->t_start_ns,
+      .t_end_ns = fr->t_end_ns,
+      .samples = res->samples,
+      .error = fr->error,
+      .error_text = fr->error_text && *fr->error_text ? fr->error_text : NULL,
+      .lost = fr->lost,
+      .out_of_order = fr->out_of_order,
+      .duplicates = fr->duplicates,
+      .jitter_ns = fr->jitter_ns,
+      .retransmits = fr->retransmits,
+      .incomplete = !fr->complete,
     };
     if (fr->latency) {
       if (!h && !(h = malloc(sizeof(*h)))) return -ENOMEM;
@@ -305,10 +334,11 @@ static int store_result(struct run_ctx *c, struct point_run *pr, int side, const
   }
   free(h);
   if (r == 0 && side == SIDE_SENDER)
-    r = iov_db_point_set_window(c->db, pr->db_point, res->window_start_ns, res->window_end_ns, pr->pp->p.warmup);
+    r = iov_db_point_set_window(c->db, pr->db_point, res->window_start_ns, res->window_end_ns,
+                                pr->pp->p.warmup);
   if (res->samples != pr->samples[side])
-    point_fail(pr, "%s '%s' sent %u samples but %u arrived", side_name[side], pr->peer[side]->name, res->samples,
-               pr->samples[side]);
+    point_fail(pr, "%s '%s' sent %u samples but %u arrived", side_name[side], pr->peer[side]->name,
+               res->samples, pr->samples[side]);
   return r;
 }
 
@@ -331,7 +361,8 @@ static int handle(struct run_ctx *c, struct point_run *pr, struct iov_peer *p, c
     return 0;
   }
   if (side < 0 || pid != pr->id) {
-    iov_debug(IOV_DBG_PROTO, "dropped %s for point %" PRIu64 " from '%s'", iov_wire_body_name(e), pid, p->name);
+    iov_debug(IOV_DBG_PROTO, "dropped %s for point %" PRIu64 " from '%s'", iov_wire_body_name(e), pid,
+              p->name);
     return 0;
   }
   switch (e->body_case) {
@@ -347,9 +378,7 @@ static int handle(struct run_ctx *c, struct point_run *pr, struct iov_peer *p, c
       pr->n_ports = e->ready->n_ports;
     }
     break;
-  case IOVBENCH__ENVELOPE__BODY_SAMPLES:
-    r = store_samples(c, pr, side, e->samples);
-    break;
+  case IOVBENCH__ENVELOPE__BODY_SAMPLES: r = store_samples(c, pr, side, e->samples); break;
   case IOVBENCH__ENVELOPE__BODY_RESULT:
     if (pr->result[side]) break;
     pr->result[side] = true;
@@ -367,7 +396,7 @@ static int handle(struct run_ctx *c, struct point_run *pr, struct iov_peer *p, c
 /* Receive until done(pr) holds, an error is recorded, or the deadline. */
 static int wait_until(struct run_ctx *c, struct point_run *pr, bool (*done)(const struct point_run *),
                       uint64_t deadline) {
-  struct iov_peer *both[N_SIDES] = {pr->peer[SIDE_SENDER], pr->peer[SIDE_RECEIVER]};
+  struct iov_peer *both[N_SIDES] = { pr->peer[SIDE_SENDER], pr->peer[SIDE_RECEIVER] };
   while (!done(pr) && !pr->error[0]) {
     struct iov_peer *p = NULL;
     iov_envelope *e = NULL;
@@ -387,17 +416,20 @@ static int wait_until(struct run_ctx *c, struct point_run *pr, bool (*done)(cons
 
 static bool receiver_ready(const struct point_run *pr) { return pr->ready[SIDE_RECEIVER]; }
 static bool sender_ready(const struct point_run *pr) { return pr->ready[SIDE_SENDER]; }
-static bool results_in(const struct point_run *pr) { return pr->result[SIDE_SENDER] && pr->result[SIDE_RECEIVER]; }
+static bool results_in(const struct point_run *pr) {
+  return pr->result[SIDE_SENDER] && pr->result[SIDE_RECEIVER];
+}
 
 static void timed_out(struct point_run *pr, const char *step, int side, uint64_t timeout_ns) {
   char t[32];
   iov_format_duration(t, sizeof(t), timeout_ns);
-  point_fail(pr, "agent '%s' (%s) did not answer %s within %s", pr->peer[side]->name, side_name[side], step, t);
+  point_fail(pr, "agent '%s' (%s) did not answer %s within %s", pr->peer[side]->name, side_name[side], step,
+             t);
   pr->fatal = -IOV_E_TIMEOUT;
 }
 
 static int run_point(struct run_ctx *c, const struct iov_plan_point *pp, enum iov_point_status *ret_status) {
-  struct point_run pr = {.pp = pp};
+  struct point_run pr = { .pp = pp };
   json_t *pj = iov_json_point_params(pp);
   char *params = iov_json_dumps(pj);
   int r;
@@ -405,8 +437,13 @@ static int run_point(struct run_ctx *c, const struct iov_plan_point *pp, enum io
   json_decref(pj);
   if (!params) return -ENOMEM;
   struct iov_db_point dp = {
-    .idx = pp->index, .test = pp->test, .sweep = pp->sweep, .workload = pp->p.workload, .params_json = params,
-    .duration_ns = pp->p.duration, .sample_interval_ns = pp->p.sample_interval,
+    .idx = pp->index,
+    .test = pp->test,
+    .sweep = pp->sweep,
+    .workload = pp->p.workload,
+    .params_json = params,
+    .duration_ns = pp->p.duration,
+    .sample_interval_ns = pp->p.sample_interval,
   };
   r = iov_db_point_begin(c->db, c->db_run, &dp, &pr.db_point);
   free(params);
@@ -472,7 +509,9 @@ static int run_point(struct run_ctx *c, const struct iov_plan_point *pp, enum io
   if (r == -IOV_E_TIMEOUT) {
     int side = pr.result[SIDE_SENDER] ? SIDE_RECEIVER : SIDE_SENDER;
     char t[32];
-    point_fail(&pr, "agent '%s' (%s) sent no result within %s of the window's end (%u of %" PRIu64 " samples arrived)",
+    point_fail(&pr,
+               "agent '%s' (%s) sent no result within %s of the window's end (%u of %" PRIu64
+               " samples arrived)",
                pr.peer[side]->name, side_name[side],
                iov_format_duration(t, sizeof(t), AGENT_FINISH_GRACE_NS + pp->p.timeout), pr.samples[side],
                (pp->p.duration + pp->p.sample_interval - 1) / pp->p.sample_interval);
@@ -500,8 +539,9 @@ finish:
     iov_log_errno(r, "Cannot commit test point %u: %s", pp->index + 1, iov_db_errmsg(c->db));
     if (!pr.fatal) pr.fatal = r;
   }
-  if (pr.error[0]) iov_err("test point %u (%s%s%s) failed: %s", pp->index + 1, pp->test, *pp->sweep ? " " : "",
-                           pp->sweep, pr.error);
+  if (pr.error[0])
+    iov_err("test point %u (%s%s%s) failed: %s", pp->index + 1, pp->test, *pp->sweep ? " " : "", pp->sweep,
+            pr.error);
   r = pr.fatal ? pr.fatal : c->interrupted ? -IOV_E_INTERRUPTED : 0;
   for (int s = 0; s < N_SIDES; s++) free(pr.flow_id[s]);
   return r;
@@ -556,8 +596,8 @@ static int open_signal_fd(void) {
 }
 
 int iov_coord_run(const struct iov_run_config *cfg) {
-  struct run_ctx c = {.cfg = cfg, .signal_fd = -1};
-  struct iov_plan_error perr = {0};
+  struct run_ctx c = { .cfg = cfg, .signal_fd = -1 };
+  struct iov_plan_error perr = { 0 };
   char path[4096], buf[512];
   int r;
 
@@ -601,12 +641,14 @@ int iov_coord_run(const struct iov_run_config *cfg) {
     iov_log_errno(r, "Cannot store the run: %s", iov_db_errmsg(c.db));
     goto out;
   }
-  if (!cfg->quiet) fprintf(stderr, "coord: run %s: %zu test points, results in %s\n", run_id, c.plan->n_points, c.dir);
+  if (!cfg->quiet)
+    fprintf(stderr, "coord: run %s: %zu test points, results in %s\n", run_id, c.plan->n_points, c.dir);
 
   snprintf(path, sizeof(path), "%s/logs", c.dir);
   r = iov_local_start(c.plan, cfg->local_mode, path, &c.local);
   if (r < 0) goto out;
-  if (*iov_local_describe(c.local) && !cfg->quiet) fprintf(stderr, "coord: %s\n", iov_local_describe(c.local));
+  if (*iov_local_describe(c.local) && !cfg->quiet)
+    fprintf(stderr, "coord: %s\n", iov_local_describe(c.local));
 
   uint64_t connect_timeout = cfg->connect_timeout_ns ? cfg->connect_timeout_ns : c.plan->points[0].p.timeout;
   r = connect_all(&c, run_id, connect_timeout);
@@ -634,7 +676,10 @@ out:
   free(c.peers);
   c.local = iov_local_stop(c.local);
   if (c.db && c.db_run) {
-    const char *status = c.interrupted ? "interrupted" : r < 0 ? "failed" : c.failed_points ? "partial" : "ok";
+    const char *status = c.interrupted     ? "interrupted"
+                         : r < 0           ? "failed"
+                         : c.failed_points ? "partial"
+                                           : "ok";
     (void)iov_db_run_end(c.db, c.db_run, status, r < 0 ? iov_strerror(r) : NULL, iov_now_real());
   }
   if (c.db) {
@@ -648,7 +693,8 @@ out:
   c.db = iov_db_close(c.db);
   if (c.dir && !cfg->quiet) fprintf(stderr, "coord: results in %s\n", c.dir);
   if (c.interrupted) {
-    fprintf(stderr, "coord: interrupted; what was measured so far is kept in %s\n", c.dir ? c.dir : "(nothing)");
+    fprintf(stderr, "coord: interrupted; what was measured so far is kept in %s\n",
+            c.dir ? c.dir : "(nothing)");
     r = -IOV_E_INTERRUPTED;
   }
   free(c.dir);
@@ -662,7 +708,7 @@ out:
 
 int iov_coord_validate(const char *plan_path, bool quiet) {
   struct iov_plan *plan = NULL;
-  struct iov_plan_error perr = {0};
+  struct iov_plan_error perr = { 0 };
   char buf[512], d[32], s1[32], s2[32], iv[32];
   int r = iov_plan_load(plan_path, iov_engine_names(), &plan, &perr);
 
@@ -676,14 +722,17 @@ int iov_coord_validate(const char *plan_path, bool quiet) {
     printf("%s: %zu hosts, %zu test points\n", plan_path, plan->n_hosts, plan->n_points);
     for (size_t i = 0; i < plan->n_hosts; i++)
       printf("  host %-12s %s%s%s\n", plan->hosts[i].name, plan->hosts[i].endpoint,
-             plan->hosts[i].data_addr ? "  data " : "", plan->hosts[i].data_addr ? plan->hosts[i].data_addr : "");
+             plan->hosts[i].data_addr ? "  data " : "",
+             plan->hosts[i].data_addr ? plan->hosts[i].data_addr : "");
     printf("\n%4s  %-16s %-12s %-10s %-10s %5s %8s %8s %8s %8s  %s\n", "#", "test", "workload", "sender",
            "receiver", "flows", "msg", "resp", "duration", "interval", "sweep");
     for (size_t i = 0; i < plan->n_points; i++) {
       const struct iov_plan_point *p = &plan->points[i];
-      printf("%4zu  %-16s %-12s %-10s %-10s %5" PRIu64 " %8s %8s %8s %8s  %s\n", i + 1, p->test, p->p.workload,
-             p->p.sender, p->p.receiver, p->p.flows, iov_format_size(s1, sizeof(s1), p->p.msg_size),
-             iov_format_size(s2, sizeof(s2), p->p.response_size), iov_format_duration(d, sizeof(d), p->p.duration),
+      printf("%4zu  %-16s %-12s %-10s %-10s %5" PRIu64 " %8s %8s %8s %8s  %s\n", i + 1, p->test,
+             p->p.workload, p->p.sender, p->p.receiver, p->p.flows,
+             iov_format_size(s1, sizeof(s1), p->p.msg_size),
+             iov_format_size(s2, sizeof(s2), p->p.response_size),
+             iov_format_duration(d, sizeof(d), p->p.duration),
              iov_format_duration(iv, sizeof(iv), p->p.sample_interval), p->sweep);
       total += p->p.duration;
     }
@@ -701,17 +750,22 @@ int iov_coord_report(const char *run, bool json) {
   int r;
 
   if (stat(run, &st) < 0) return iov_log_errno(-errno, "Cannot open run '%s': %m", run);
-  if (S_ISDIR(st.st_mode)) snprintf(path, sizeof(path), "%s/results.db", run);
-  else snprintf(path, sizeof(path), "%s", run);
+  if (S_ISDIR(st.st_mode))
+    snprintf(path, sizeof(path), "%s/results.db", run);
+  else
+    snprintf(path, sizeof(path), "%s", run);
   _cleanup_free_ char *why = NULL;
   r = iov_db_open_full(path, true, &db, &why);
   if (r < 0)
     return iov_log_errno(r, "Cannot open results database '%s': %s (is '%s' a run directory?)", path,
                          why ? why : iov_strerror(r), run);
   r = iov_report_load(db, &rep);
-  if (r < 0) iov_log_errno(r, "Cannot read the run from '%s': %s", path, iov_db_errmsg(db));
-  else if (json) r = iov_report_print_json(rep, stdout);
-  else iov_report_print_table(rep, stdout);
+  if (r < 0)
+    iov_log_errno(r, "Cannot read the run from '%s': %s", path, iov_db_errmsg(db));
+  else if (json)
+    r = iov_report_print_json(rep, stdout);
+  else
+    iov_report_print_table(rep, stdout);
   iov_report_free(rep);
   iov_db_close(db);
   return r;

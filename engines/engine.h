@@ -35,11 +35,11 @@
 #define IOV_ENGINE_DRAIN_GRACE_NS (30 * IOV_NSEC_PER_SEC)
 
 enum {
-  IOV_ENG_F_RR = 1u << 0,         /* request/response: records latency */
-  IOV_ENG_F_UDP = 1u << 1,        /* datagram sockets: the runner binds the
+  IOV_ENG_F_RR = 1u << 0,             /* request/response: records latency */
+  IOV_ENG_F_UDP = 1u << 1,            /* datagram sockets: the runner binds the
                                    * receiver's and connects the sender's
                                    * socket; there is no accept and no EOF */
-  IOV_ENG_F_NEEDS_PEER = 1u << 2, /* needs a receiver on another agent */
+  IOV_ENG_F_NEEDS_PEER = 1u << 2,     /* needs a receiver on another agent */
   IOV_ENG_F_CONN_PER_TRANS = 1u << 3, /* the engine connects/accepts itself,
                                    * per transaction (tcp_crr): the runner
                                    * only listens (receiver) or resolves the
@@ -60,19 +60,19 @@ struct iov_engine_config {
   uint64_t msg_size;      /* stream message, RR request */
   uint64_t response_size; /* RR response */
   uint64_t duration_ns;
-  const char *bind_address;  /* local data address; NULL or "" = any */
-  const char *peer_address;  /* sender only */
-  const uint16_t *peer_ports;/* sender only: one per flow */
+  const char *bind_address;   /* local data address; NULL or "" = any */
+  const char *peer_address;   /* sender only */
+  const uint16_t *peer_ports; /* sender only: one per flow */
   uint64_t connect_timeout_ns;
-  uint64_t send_buffer;      /* SO_SNDBUF, 0 = the system's default */
-  uint64_t recv_buffer;      /* SO_RCVBUF, 0 = the system's default */
-  bool nodelay;              /* TCP_NODELAY */
-  uint32_t burst;            /* RR: transactions outstanding per flow (>= 1) */
-  uint64_t rate_bps;         /* UDP stream: offered rate per flow, 0 = unpaced */
-  const char *interface;     /* SO_BINDTODEVICE; NULL or "" = none */
-  const uint16_t *cpus;      /* pin flow i's thread to cpus[i % n_cpus] */
-  uint32_t n_cpus;           /* 0 = no pinning */
-  uint64_t rr_timeout_ns;    /* UDP RR: a transaction unanswered this long is lost */
+  uint64_t send_buffer;   /* SO_SNDBUF, 0 = the system's default */
+  uint64_t recv_buffer;   /* SO_RCVBUF, 0 = the system's default */
+  bool nodelay;           /* TCP_NODELAY */
+  uint32_t burst;         /* RR: transactions outstanding per flow (>= 1) */
+  uint64_t rate_bps;      /* UDP stream: offered rate per flow, 0 = unpaced */
+  const char *interface;  /* SO_BINDTODEVICE; NULL or "" = none */
+  const uint16_t *cpus;   /* pin flow i's thread to cpus[i % n_cpus] */
+  uint32_t n_cpus;        /* 0 = no pinning */
+  uint64_t rr_timeout_ns; /* UDP RR: a transaction unanswered this long is lost */
 };
 
 /* Counters of one flow.  Written only by the flow's thread (relaxed atomic
@@ -81,18 +81,18 @@ struct iov_flow_stats {
   uint64_t bytes;
   uint64_t messages;
   uint64_t transactions;
-  uint64_t t_start_ns; /* CLOCK_REALTIME when the flow began its loop */
-  uint64_t t_end_ns;   /* CLOCK_REALTIME when it ended; 0 while running.
+  uint64_t t_start_ns;   /* CLOCK_REALTIME when the flow began its loop */
+  uint64_t t_end_ns;     /* CLOCK_REALTIME when it ended; 0 while running.
                         * An engine may set it before flow_run returns
                         * (a UDP receiver: its last datagram's arrival);
                         * readers treat it as final only after the join. */
-  int error;           /* 0 or negative errno */
-  uint64_t lost;       /* UDP stream receiver: datagrams that never came;
+  int error;             /* 0 or negative errno */
+  uint64_t lost;         /* UDP stream receiver: datagrams that never came;
                         * RR: transactions that timed out */
   uint64_t out_of_order; /* UDP receiver: datagrams older than one seen */
   uint64_t duplicates;   /* UDP receiver */
   uint64_t jitter_ns;    /* UDP receiver: RFC 3550 interarrival jitter */
-  struct iov_hist hist;/* cumulative latency, RR engines only */
+  struct iov_hist hist;  /* cumulative latency, RR engines only */
 };
 
 /* TCP state of a flow's socket (TCP_INFO), read at sample time. */
@@ -100,7 +100,7 @@ struct iov_tcp_info {
   uint64_t retransmits; /* segments retransmitted, whole connection */
   uint32_t rtt_us;
   uint32_t rttvar_us;
-  uint32_t snd_cwnd;    /* segments */
+  uint32_t snd_cwnd; /* segments */
 };
 
 struct iov_engine_run;
@@ -111,9 +111,9 @@ struct iov_engine_run;
 struct iov_flow {
   _Alignas(IOV_CACHELINE) struct iov_flow_stats stats;
   unsigned idx;
-  int fd;        /* connected data socket, -1 before */
-  int listen_fd; /* receiver only */
-  uint16_t port; /* receiver: the port listen_fd is bound to */
+  int fd;                       /* connected data socket, -1 before */
+  int listen_fd;                /* receiver only */
+  uint16_t port;                /* receiver: the port listen_fd is bound to */
   struct sockaddr_storage peer; /* sender: the receiver's address and port */
   socklen_t peer_len;
   uint64_t window_end_mono; /* CLOCK_MONOTONIC end of the nominal window */

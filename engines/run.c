@@ -41,8 +41,8 @@ struct iov_engine_run {
   uint64_t start_at_ns;
   iov_engine_done_cb done_cb;
   void *done_userdata;
-  int stop;     /* atomic */
-  int running;  /* atomic: flow threads not yet finished */
+  int stop;    /* atomic */
+  int running; /* atomic: flow threads not yet finished */
   bool started;
   bool joined;
 };
@@ -67,8 +67,7 @@ int iov_engine_run_new(const struct iov_engine_ops *ops, const struct iov_engine
   if (!ops || !cfg || !ret) return -EINVAL;
   if (cfg->flows < 1 || cfg->flows > IOV_ENGINE_MAX_FLOWS) return -EINVAL;
   if (cfg->msg_size < 1 || cfg->msg_size > IOV_ENGINE_MAX_MSG) return -EINVAL;
-  if ((ops->flags & IOV_ENG_F_RR) &&
-      (cfg->response_size < 1 || cfg->response_size > IOV_ENGINE_MAX_MSG))
+  if ((ops->flags & IOV_ENG_F_RR) && (cfg->response_size < 1 || cfg->response_size > IOV_ENGINE_MAX_MSG))
     return -EINVAL;
   if (cfg->duration_ns == 0) return -EINVAL;
   if (cfg->role != IOV_ROLE_SENDER && cfg->role != IOV_ROLE_RECEIVER) return -EINVAL;
@@ -145,7 +144,7 @@ unsigned iov_engine_run_flows(const struct iov_engine_run *r) { return r->cfg.fl
 
 static int resolve(const char *addr, uint16_t port, bool passive, struct sockaddr_storage *ss,
                    socklen_t *len) {
-  struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV};
+  struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV };
   struct addrinfo *res = NULL;
   char portbuf[8];
   int r;
@@ -161,7 +160,7 @@ static int resolve(const char *addr, uint16_t port, bool passive, struct sockadd
 }
 
 static void set_io_timeouts(int fd) {
-  struct timeval tv = {.tv_sec = 0, .tv_usec = IO_WAKEUP_MS * 1000};
+  struct timeval tv = { .tv_sec = 0, .tv_usec = IO_WAKEUP_MS * 1000 };
   (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }
@@ -214,7 +213,7 @@ static int prepare_receiver(struct iov_engine_run *r, uint16_t *ret_ports) {
     len = sizeof(ss);
     if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0) return -errno;
     f->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                              : ((struct sockaddr_in *)&ss)->sin_port);
+                                             : ((struct sockaddr_in *)&ss)->sin_port);
     ret_ports[i] = f->port;
   }
   return 0;
@@ -229,7 +228,7 @@ static int connect_timeout(int fd, const struct sockaddr *sa, socklen_t len, uin
   k = connect(fd, sa, len);
   if (k < 0 && errno != EINPROGRESS) return -errno;
   if (k < 0) {
-    struct pollfd p = {.fd = fd, .events = POLLOUT};
+    struct pollfd p = { .fd = fd, .events = POLLOUT };
     do k = poll(&p, 1, (int)(timeout_ns / IOV_NSEC_PER_MSEC));
     while (k < 0 && errno == EINTR);
     if (k < 0) return -errno;
@@ -302,7 +301,7 @@ int iov_engine_run_prepare(struct iov_engine_run *r, uint16_t *ret_ports) {
 /* Polling, so that a stop or a sender that never comes ends the wait. */
 int iov_flow_accept(struct iov_flow *f, uint64_t until_mono_ns) {
   while (!iov_flow_should_stop(f)) {
-    struct pollfd p = {.fd = f->listen_fd, .events = POLLIN};
+    struct pollfd p = { .fd = f->listen_fd, .events = POLLIN };
     int k = poll(&p, 1, IO_WAKEUP_MS);
     if (k < 0 && errno != EINTR) return -errno;
     if (k > 0) {
@@ -345,7 +344,7 @@ int iov_flow_connect(struct iov_flow *f, uint64_t until_mono_ns) {
   if (connect(fd, (const struct sockaddr *)&f->peer, f->peer_len) < 0) {
     if (errno != EINPROGRESS && errno != EINTR && errno != EALREADY) goto fail_errno;
     for (;;) {
-      struct pollfd p = {.fd = fd, .events = POLLOUT};
+      struct pollfd p = { .fd = fd, .events = POLLOUT };
       if (iov_flow_should_stop(f)) {
         k = -ECANCELED;
         goto fail;
@@ -437,8 +436,7 @@ static void *flow_thread(void *arg) {
    * otherwise the flow ended now. */
   uint64_t end = __atomic_load_n(&f->stats.t_end_ns, __ATOMIC_RELAXED);
   __atomic_store_n(&f->stats.t_end_ns, end ? end : iov_now_real(), __ATOMIC_RELEASE);
-  if (__atomic_sub_fetch(&r->running, 1, __ATOMIC_ACQ_REL) == 0 && r->done_cb)
-    r->done_cb(r->done_userdata);
+  if (__atomic_sub_fetch(&r->running, 1, __ATOMIC_ACQ_REL) == 0 && r->done_cb) r->done_cb(r->done_userdata);
   return NULL;
 }
 

@@ -56,7 +56,7 @@ static ssize_t crr_io(struct iov_flow *f, int fd, bool wr, size_t n, uint64_t un
 }
 
 static void close_reset(int fd) {
-  struct linger l = {.l_onoff = 1, .l_linger = 0};
+  struct linger l = { .l_onoff = 1, .l_linger = 0 };
   (void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
   close(fd);
 }
@@ -125,7 +125,7 @@ static int crr_server(struct iov_flow *f) {
       iov_flow_add(f, req + resp, 2, 1);
       continue;
     }
-    if (k == 0) return 0; /* the end mark */
+    if (k == 0) return 0;          /* the end mark */
     if (k == -ETIMEDOUT) return 0; /* past the grace: the client is gone */
     if (k == -ECANCELED) return (int)k;
     /* The client gave up on this transaction (its deadline, a reset):

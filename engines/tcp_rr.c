@@ -45,7 +45,7 @@ static int rr_client(struct iov_flow *f, uint64_t end_mono_ns) {
   const size_t req = f->cfg->msg_size, resp = f->cfg->response_size;
   const uint32_t burst = f->cfg->burst ? f->cfg->burst : 1;
   const uint64_t drain_end = end_mono_ns + RR_DRAIN_NS;
-  uint64_t started = 0, done = 0; /* requests begun, responses complete */
+  uint64_t started = 0, done = 0;    /* requests begun, responses complete */
   size_t send_off = 0, recv_off = 0; /* progress in the current ones */
   uint64_t *t_sent;
   int r;
@@ -80,7 +80,7 @@ static int rr_client(struct iov_flow *f, uint64_t end_mono_ns) {
       }
       /* The send buffer is full: wait until it drains or a response
        * comes; read responses meanwhile. */
-      struct pollfd p = {.fd = f->fd, .events = POLLOUT | (started > done ? POLLIN : 0)};
+      struct pollfd p = { .fd = f->fd, .events = POLLOUT | (started > done ? POLLIN : 0) };
       int pk = poll(&p, 1, RR_POLL_MS);
       if (pk < 0 && errno != EINTR) {
         r = -errno;

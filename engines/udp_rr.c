@@ -78,15 +78,15 @@ struct rr_slot {
 
 /* Client state, allocated once before the loop. */
 struct rr_client {
-  uint64_t mask;      /* 2^(8W) - 1 */
-  size_t id_bytes;    /* written into the request: min(msg_size, 8) */
+  uint64_t mask;   /* 2^(8W) - 1 */
+  size_t id_bytes; /* written into the request: min(msg_size, 8) */
   uint64_t timeout;
   uint64_t quarantine;
   uint64_t next_id;
   uint64_t lost;
   uint32_t burst;
   uint32_t pending;
-  uint64_t *lost_at;  /* W <= 2: when each truncated id was last lost, 0 = never */
+  uint64_t *lost_at; /* W <= 2: when each truncated id was last lost, 0 = never */
   struct rr_slot slot[];
 };
 
@@ -139,7 +139,7 @@ static int fill(struct iov_flow *f, struct rr_client *c, uint64_t now) {
       if (io_retryable(errno)) return 0;
       return iov_flow_should_stop(f) ? -ECANCELED : -errno;
     }
-    *s = (struct rr_slot){.id = id, .t0 = t0, .busy = true};
+    *s = (struct rr_slot){ .id = id, .t0 = t0, .busy = true };
     c->pending++;
     c->next_id = id + 1;
   }
@@ -187,14 +187,15 @@ static int rr_client(struct iov_flow *f, uint64_t end_mono_ns) {
   c->mask = mask;
   c->id_bytes = min_size(cfg->msg_size, RR_ID_MAX_BYTES);
   c->timeout = cfg->rr_timeout_ns;
-  c->quarantine = cfg->rr_timeout_ns > UINT64_MAX / RR_QUARANTINE_MULT ? UINT64_MAX
-                                                                       : RR_QUARANTINE_MULT * cfg->rr_timeout_ns;
+  c->quarantine = cfg->rr_timeout_ns > UINT64_MAX / RR_QUARANTINE_MULT
+                      ? UINT64_MAX
+                      : RR_QUARANTINE_MULT * cfg->rr_timeout_ns;
   c->burst = cfg->burst;
 
   /* Wake up often enough to see timeouts and the window's end on time. */
   if (wake < RR_WAKEUP_MIN_NS) wake = RR_WAKEUP_MIN_NS;
   if (wake > RR_WAKEUP_MAX_NS) wake = RR_WAKEUP_MAX_NS;
-  struct timeval tv = {.tv_sec = 0, .tv_usec = (suseconds_t)(wake / IOV_NSEC_PER_USEC)};
+  struct timeval tv = { .tv_sec = 0, .tv_usec = (suseconds_t)(wake / IOV_NSEC_PER_USEC) };
   if (setsockopt(f->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0) {
     r = -errno;
     goto out;
@@ -228,9 +229,7 @@ out:
   return r;
 }
 
-static bool send_droppable(int e) {
-  return io_retryable(e) || e == EHOSTUNREACH || e == ENETUNREACH;
-}
+static bool send_droppable(int e) { return io_retryable(e) || e == EHOSTUNREACH || e == ENETUNREACH; }
 
 static int rr_server(struct iov_flow *f) {
   const uint64_t deadline = f->window_end_mono + RR_SERVER_LINGER_NS;

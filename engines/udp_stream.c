@@ -136,11 +136,11 @@ static int sleep_until(struct iov_flow *f, uint64_t until) {
 
 /* The absolute schedule: next = start + n * (step + rem / rate) ns. */
 struct pacer {
-  uint64_t next;  /* CLOCK_MONOTONIC due time of the next datagram */
-  uint64_t step;  /* whole ns per datagram */
-  uint64_t rem;   /* and rem / rate more */
-  uint64_t rate;  /* bits per second */
-  uint64_t acc;   /* accumulated remainder, < rate */
+  uint64_t next; /* CLOCK_MONOTONIC due time of the next datagram */
+  uint64_t step; /* whole ns per datagram */
+  uint64_t rem;  /* and rem / rate more */
+  uint64_t rate; /* bits per second */
+  uint64_t acc;  /* accumulated remainder, < rate */
   uint64_t max_late;
 };
 
@@ -219,7 +219,7 @@ static int stream_send(struct iov_flow *f, uint64_t end) {
   const bool paced = f->cfg->rate_bps > 0 && f->cfg->rate_bps <= PACE_MAX_RATE;
   uint8_t *buf = f->buf;
   uint64_t seq = 0, now = iov_now_mono();
-  struct pacer p = {0};
+  struct pacer p = { 0 };
 
   if (paced) pacer_init(&p, msg, f->cfg->rate_bps, now);
   for (;;) {
@@ -239,7 +239,7 @@ static int stream_send(struct iov_flow *f, uint64_t end) {
       if (paced) pacer_advance(&p);
       continue;
     }
-    if (send_retryable(errno)) continue; /* the same datagram again */
+    if (send_retryable(errno)) continue;            /* the same datagram again */
     if (iov_flow_should_stop(f)) return -ECANCELED; /* EPIPE after the stop's shutdown */
     return -errno;
   }
@@ -253,9 +253,9 @@ struct rx {
   uint64_t unique;
   uint64_t out_of_order;
   uint64_t duplicates;
-  uint64_t jitter16;  /* jitter in ns, times 16 (RFC 3550 A.8) */
+  uint64_t jitter16; /* jitter in ns, times 16 (RFC 3550 A.8) */
   int64_t last_transit;
-  bool any;           /* a data datagram arrived: highest is valid */
+  bool any; /* a data datagram arrived: highest is valid */
   bool have_transit;
 };
 

@@ -148,7 +148,7 @@ static char *next_token(char **p) {
 
 /* Parse one NUL-terminated cpu line in place. */
 static int parse_cpu_line(const struct iov_cpustat *s, char *line, struct iov_cpustat_core *ret) {
-  uint64_t v[F_MAX] = {0};
+  uint64_t v[F_MAX] = { 0 };
   char *p = line, *tok;
   size_t n = 0;
 
@@ -307,9 +307,8 @@ static bool snapshot_valid(const struct iov_cpustat_core *c, size_t n) {
   return true;
 }
 
-int iov_cpustat_delta(const struct iov_cpustat_core *prev, size_t n_prev,
-                      const struct iov_cpustat_core *cur, size_t n_cur,
-                      struct iov_cpustat_load *ret, size_t n_ret) {
+int iov_cpustat_delta(const struct iov_cpustat_core *prev, size_t n_prev, const struct iov_cpustat_core *cur,
+                      size_t n_cur, struct iov_cpustat_load *ret, size_t n_ret) {
   struct iov_cpustat_load *agg;
   size_t i = 1, j = 1, n = 1;
 
@@ -317,7 +316,7 @@ int iov_cpustat_delta(const struct iov_cpustat_core *prev, size_t n_prev,
   if (n_ret < n_cur) return -ENOBUFS;
 
   agg = &ret[0];
-  *agg = (struct iov_cpustat_load){.cpu = -1};
+  *agg = (struct iov_cpustat_load){ .cpu = -1 };
   /* Both lists are in ascending core order: a merge join. */
   while (i < n_prev && j < n_cur) {
     if (prev[i].cpu < cur[j].cpu) {

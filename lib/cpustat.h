@@ -111,9 +111,8 @@ size_t iov_cpustat_count(const struct iov_cpustat *s);
  * Returns the number of entries written, or -ENOBUFS when n_ret is
  * smaller than n_cur, or -EINVAL when either snapshot is empty, does not
  * start with the aggregate, or is not in ascending core order. */
-int iov_cpustat_delta(const struct iov_cpustat_core *prev, size_t n_prev,
-                      const struct iov_cpustat_core *cur, size_t n_cur,
-                      struct iov_cpustat_load *ret, size_t n_ret);
+int iov_cpustat_delta(const struct iov_cpustat_core *prev, size_t n_prev, const struct iov_cpustat_core *cur,
+                      size_t n_cur, struct iov_cpustat_load *ret, size_t n_ret);
 
 /* Close and free; accepts NULL and returns NULL. */
 struct iov_cpustat *iov_cpustat_free(struct iov_cpustat *s);

@@ -4,12 +4,12 @@
 
 enum {
   IOV_E_BASE = 4096,
-  IOV_E_TIMEOUT = IOV_E_BASE + 1,  /* a peer did not answer in time */
-  IOV_E_PROTO = IOV_E_BASE + 2,    /* a peer sent something we cannot use */
-  IOV_E_PLAN = IOV_E_BASE + 3,     /* the plan is invalid */
-  IOV_E_PEER = IOV_E_BASE + 4,     /* a peer reported an error */
+  IOV_E_TIMEOUT = IOV_E_BASE + 1,     /* a peer did not answer in time */
+  IOV_E_PROTO = IOV_E_BASE + 2,       /* a peer sent something we cannot use */
+  IOV_E_PLAN = IOV_E_BASE + 3,        /* the plan is invalid */
+  IOV_E_PEER = IOV_E_BASE + 4,        /* a peer reported an error */
   IOV_E_INTERRUPTED = IOV_E_BASE + 5, /* the user asked us to stop */
-  IOV_E_DB = IOV_E_BASE + 6,       /* the results database failed */
+  IOV_E_DB = IOV_E_BASE + 6,          /* the results database failed */
   IOV_E_MAX,
 };
 

@@ -20,8 +20,7 @@
 #define IOV_HIST_MAX_BITS 40 /* 2^40 ns = 18.3 minutes */
 #define IOV_HIST_SUB_COUNT (1u << IOV_HIST_SUB_BITS)
 #define IOV_HIST_HALF_COUNT (1u << (IOV_HIST_SUB_BITS - 1))
-#define IOV_HIST_BUCKETS \
-  (IOV_HIST_SUB_COUNT + (IOV_HIST_MAX_BITS - IOV_HIST_SUB_BITS) * IOV_HIST_HALF_COUNT)
+#define IOV_HIST_BUCKETS (IOV_HIST_SUB_COUNT + (IOV_HIST_MAX_BITS - IOV_HIST_SUB_BITS) * IOV_HIST_HALF_COUNT)
 
 /* Upper bound of the relative error of a percentile read from the
  * histogram, against the exact percentile of the recorded values.  It is
@@ -33,8 +32,8 @@
 
 struct iov_hist {
   uint64_t count;
-  uint64_t sum;      /* saturating */
-  uint64_t min;      /* UINT64_MAX when empty */
+  uint64_t sum; /* saturating */
+  uint64_t min; /* UINT64_MAX when empty */
   uint64_t max;
   uint64_t overflow; /* values >= 2^IOV_HIST_MAX_BITS */
   uint64_t buckets[IOV_HIST_BUCKETS];

@@ -260,8 +260,8 @@ static char *match_action(const struct iov_irqstat *s, char *a, char *end) {
 
 /* One line, NUL-terminated at end.  Returns 0 (selected or not) or a
  * negative errno for failures that end the read (only -ENOMEM). */
-static int parse_line(const struct iov_irqstat *s, struct iov_irqstat_snap *snap, char *p,
-                      char *end, bool has_newline) {
+static int parse_line(const struct iov_irqstat *s, struct iov_irqstat_snap *snap, char *p, char *end,
+                      bool has_newline) {
   struct iov_irqstat_view *v = &snap->view;
   struct iov_irqstat_queue *queues;
   char *colon, *a, *r, *name;
@@ -334,7 +334,7 @@ static int parse_line(const struct iov_irqstat *s, struct iov_irqstat_snap *snap
 
 static void snap_reset(struct iov_irqstat_snap *snap) {
   snap->valid = false;
-  snap->view = (struct iov_irqstat_view){0};
+  snap->view = (struct iov_irqstat_view){ 0 };
 }
 
 int iov_irqstat_read(struct iov_irqstat *s, struct iov_irqstat_snap *snap) {
@@ -441,8 +441,7 @@ int iov_irqstat_delta(const struct iov_irqstat_snap *prev, const struct iov_irqs
   if (cv->n_queues > INT_MAX) return -E2BIG;
 
   secs = (double)(cv->time_ns - pv->time_ns) / (double)IOV_NSEC_PER_SEC;
-  same_columns = pv->n_cpus == cv->n_cpus &&
-                 memcmp(pv->cpus, cv->cpus, cv->n_cpus * sizeof(*cv->cpus)) == 0;
+  same_columns = pv->n_cpus == cv->n_cpus && memcmp(pv->cpus, cv->cpus, cv->n_cpus * sizeof(*cv->cpus)) == 0;
 
   for (size_t j = 0; j < cv->n_queues; j++) {
     const struct iov_irqstat_queue *cq = &cv->queues[j], *pq = NULL;

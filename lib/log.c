@@ -28,9 +28,9 @@ static const struct {
   const char *name;
   unsigned bit;
 } debug_names[] = {
-  {"proto", IOV_DBG_PROTO}, {"net", IOV_DBG_NET}, {"engine", IOV_DBG_ENGINE},
-  {"plan", IOV_DBG_PLAN},   {"db", IOV_DBG_DB},   {"sriov", IOV_DBG_SRIOV},
-  {"vm", IOV_DBG_VM},
+  { "proto", IOV_DBG_PROTO }, { "net", IOV_DBG_NET }, { "engine", IOV_DBG_ENGINE },
+  { "plan", IOV_DBG_PLAN },   { "db", IOV_DBG_DB },   { "sriov", IOV_DBG_SRIOV },
+  { "vm", IOV_DBG_VM },
 };
 
 int iov_log_parse_debug(const char *spec, unsigned *ret_mask) {
@@ -94,9 +94,8 @@ int iov_log_internal(int level, int error, const char *file, int line, const cha
   clock_gettime(CLOCK_REALTIME, &ts);
   struct tm tm;
   localtime_r(&ts.tv_sec, &tm);
-  int n = snprintf(msg, sizeof(msg), "%02d:%02d:%02d.%03ld %s%s%s: ", tm.tm_hour, tm.tm_min,
-                   tm.tm_sec, ts.tv_nsec / 1000000, log_prefix, log_prefix[0] ? " " : "",
-                   level_name(level));
+  int n = snprintf(msg, sizeof(msg), "%02d:%02d:%02d.%03ld %s%s%s: ", tm.tm_hour, tm.tm_min, tm.tm_sec,
+                   ts.tv_nsec / 1000000, log_prefix, log_prefix[0] ? " " : "", level_name(level));
   if (n < 0) n = 0;
   va_list ap;
   va_start(ap, fmt);

@@ -37,17 +37,17 @@ bool iov_log_debug_enabled(unsigned category);
 /* Log a line; returns -abs(error) so that callers can
  *   return iov_log_errno(r, "Failed to open '%s': %m", p);
  * %m expands to iov_strerror(error).  Thread-safe (one write(2) a line). */
-int iov_log_internal(int level, int error, const char *file, int line, const char *fmt, ...)
-    _printf_(5, 6);
+int iov_log_internal(int level, int error, const char *file, int line, const char *fmt, ...) _printf_(5, 6);
 
 #define iov_log(level, ...) ((void)iov_log_internal(level, 0, __FILE__, __LINE__, __VA_ARGS__))
 #define iov_log_errno(error, ...) iov_log_internal(IOV_LOG_ERR, (error), __FILE__, __LINE__, __VA_ARGS__)
-#define iov_log_full_errno(level, error, ...) iov_log_internal(level, (error), __FILE__, __LINE__, __VA_ARGS__)
+#define iov_log_full_errno(level, error, ...) \
+  iov_log_internal(level, (error), __FILE__, __LINE__, __VA_ARGS__)
 #define iov_err(...) iov_log(IOV_LOG_ERR, __VA_ARGS__)
 #define iov_warn(...) iov_log(IOV_LOG_WARNING, __VA_ARGS__)
 #define iov_notice(...) iov_log(IOV_LOG_NOTICE, __VA_ARGS__)
 #define iov_info(...) iov_log(IOV_LOG_INFO, __VA_ARGS__)
-#define iov_debug(cat, ...)                                  \
-  do {                                                       \
+#define iov_debug(cat, ...)                                              \
+  do {                                                                   \
     if (iov_log_debug_enabled(cat)) iov_log(IOV_LOG_DEBUG, __VA_ARGS__); \
   } while (0)

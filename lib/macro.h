@@ -14,15 +14,14 @@
 
 #define ELEMENTSOF(a) (sizeof(a) / sizeof((a)[0]))
 
-#define container_of(ptr, type, member) \
-  ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 /* Take ownership of a pointer held by a _cleanup_ variable. */
-#define TAKE_PTR(p)                    \
-  ({                                   \
-    __typeof__(p) _tp_ = (p);          \
-    (p) = NULL;                        \
-    _tp_;                              \
+#define TAKE_PTR(p)           \
+  ({                          \
+    __typeof__(p) _tp_ = (p); \
+    (p) = NULL;               \
+    _tp_;                     \
   })
 
 static inline void iov__freep(void *p) { free(*(void **)p); }

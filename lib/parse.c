@@ -19,44 +19,37 @@ struct unit {
 
 /* Sizes are binary: a 64k message is 65536 bytes, as in fio and iperf3. */
 static const struct unit size_units[] = {
-  {"", 1},
-  {"b", 1},
-  {"k", 1ULL << 10},
-  {"kb", 1ULL << 10},
-  {"kib", 1ULL << 10},
-  {"m", 1ULL << 20},
-  {"mb", 1ULL << 20},
-  {"mib", 1ULL << 20},
-  {"g", 1ULL << 30},
-  {"gb", 1ULL << 30},
-  {"gib", 1ULL << 30},
-  {"t", 1ULL << 40},
-  {"tb", 1ULL << 40},
-  {"tib", 1ULL << 40},
+  { "", 1 },
+  { "b", 1 },
+  { "k", 1ULL << 10 },
+  { "kb", 1ULL << 10 },
+  { "kib", 1ULL << 10 },
+  { "m", 1ULL << 20 },
+  { "mb", 1ULL << 20 },
+  { "mib", 1ULL << 20 },
+  { "g", 1ULL << 30 },
+  { "gb", 1ULL << 30 },
+  { "gib", 1ULL << 30 },
+  { "t", 1ULL << 40 },
+  { "tb", 1ULL << 40 },
+  { "tib", 1ULL << 40 },
 };
 
 /* Durations are case-sensitive because "m" (minutes) and "ms" must not be
  * confused with anything else; a bare number means seconds. */
 static const struct unit duration_units[] = {
-  {"", IOV_NSEC_PER_SEC},
-  {"ns", 1},
-  {"us", IOV_NSEC_PER_USEC},
-  {"ms", IOV_NSEC_PER_MSEC},
-  {"s", IOV_NSEC_PER_SEC},
-  {"m", 60 * IOV_NSEC_PER_SEC},
-  {"h", 3600 * IOV_NSEC_PER_SEC},
+  { "", IOV_NSEC_PER_SEC },         { "ns", 1 },
+  { "us", IOV_NSEC_PER_USEC },      { "ms", IOV_NSEC_PER_MSEC },
+  { "s", IOV_NSEC_PER_SEC },        { "m", 60 * IOV_NSEC_PER_SEC },
+  { "h", 3600 * IOV_NSEC_PER_SEC },
 };
 
 /* Rates are decimal, as network link speeds are: 10g = 10^10 bit/s.  The
  * prefix may be followed by "bit" or "bps" ("10gbit", "100Mbps"). */
 static const struct unit rate_units[] = {
-  {"", 1},
-  {"k", 1000ULL},
-  {"m", 1000000ULL},
-  {"g", 1000000000ULL},
-  {"t", 1000000000000ULL},
+  { "", 1 }, { "k", 1000ULL }, { "m", 1000000ULL }, { "g", 1000000000ULL }, { "t", 1000000000000ULL },
 };
-static const char *const rate_tails[] = {"", "bit", "bps"};
+static const char *const rate_tails[] = { "", "bit", "bps" };
 
 static bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
@@ -73,8 +66,8 @@ static uint64_t gcd_u64(uint64_t a, uint64_t b) {
  * number, or NULL when s does not start with one.  Overflow of the
  * integer part is reported through *overflow rather than as a failure, so
  * that "99999999999999999999q" is garbage (-EINVAL) and not -ERANGE. */
-static const char *scan_number(const char *s, uint64_t *ret_int, bool *overflow,
-                               const char **ret_frac, size_t *ret_frac_len) {
+static const char *scan_number(const char *s, uint64_t *ret_int, bool *overflow, const char **ret_frac,
+                               size_t *ret_frac_len) {
   uint64_t v = 0;
   const char *p = s;
 
@@ -103,8 +96,7 @@ static const char *scan_number(const char *s, uint64_t *ret_int, bool *overflow,
 /* value = int_part * mult + 0.frac * mult, exactly.  A fraction that does
  * not come out as a whole number of base units ("0.5" bytes, "1.0000000001s")
  * is -EINVAL: we never round silently. */
-static int scale(uint64_t int_part, const char *frac, size_t frac_len, uint64_t mult,
-                 uint64_t *ret) {
+static int scale(uint64_t int_part, const char *frac, size_t frac_len, uint64_t mult, uint64_t *ret) {
   uint64_t frac_part = 0;
 
   /* Trailing zeros of the fraction carry no information. */
@@ -144,8 +136,7 @@ static int parse_scaled(const char *s, const struct unit *units, size_t n_units,
   if (!suffix) return -EINVAL;
   for (size_t i = 0; i < n_units; i++) {
     size_t ul = strlen(units[i].suffix);
-    int cmp = icase ? strncasecmp(suffix, units[i].suffix, ul)
-                    : strncmp(suffix, units[i].suffix, ul);
+    int cmp = icase ? strncasecmp(suffix, units[i].suffix, ul) : strncmp(suffix, units[i].suffix, ul);
 
     if (cmp != 0) continue;
     for (size_t t = 0; t < n_tails; t++) {
@@ -160,7 +151,7 @@ static int parse_scaled(const char *s, const struct unit *units, size_t n_units,
   return -EINVAL;
 }
 
-static const char *const no_tails[] = {""};
+static const char *const no_tails[] = { "" };
 
 int iov_parse_u64(const char *s, uint64_t *ret) {
   uint64_t v = 0;
@@ -181,23 +172,22 @@ int iov_parse_u64(const char *s, uint64_t *ret) {
 }
 
 int iov_parse_size(const char *s, uint64_t *ret) {
-  return parse_scaled(s, size_units, ELEMENTSOF(size_units), true, no_tails,
-                      ELEMENTSOF(no_tails), ret);
+  return parse_scaled(s, size_units, ELEMENTSOF(size_units), true, no_tails, ELEMENTSOF(no_tails), ret);
 }
 
 int iov_parse_duration(const char *s, uint64_t *ret_ns) {
-  return parse_scaled(s, duration_units, ELEMENTSOF(duration_units), false, no_tails,
-                      ELEMENTSOF(no_tails), ret_ns);
+  return parse_scaled(s, duration_units, ELEMENTSOF(duration_units), false, no_tails, ELEMENTSOF(no_tails),
+                      ret_ns);
 }
 
 int iov_parse_rate(const char *s, uint64_t *ret_bps) {
-  return parse_scaled(s, rate_units, ELEMENTSOF(rate_units), true, rate_tails,
-                      ELEMENTSOF(rate_tails), ret_bps);
+  return parse_scaled(s, rate_units, ELEMENTSOF(rate_units), true, rate_tails, ELEMENTSOF(rate_tails),
+                      ret_bps);
 }
 
 int iov_parse_bool(const char *s, int *ret) {
-  static const char *const yes[] = {"1", "yes", "y", "true", "t", "on"};
-  static const char *const no[] = {"0", "no", "n", "false", "f", "off"};
+  static const char *const yes[] = { "1", "yes", "y", "true", "t", "on" };
+  static const char *const no[] = { "0", "no", "n", "false", "f", "off" };
 
   if (!s) return -EINVAL;
   for (size_t i = 0; i < ELEMENTSOF(yes); i++)
@@ -215,7 +205,8 @@ int iov_parse_bool(const char *s, int *ret) {
 
 const char *iov_format_size(char *buf, size_t n, uint64_t v) {
   static const struct unit units[] = {
-    {"t", 1ULL << 40}, {"g", 1ULL << 30}, {"m", 1ULL << 20}, {"k", 1ULL << 10}};
+    { "t", 1ULL << 40 }, { "g", 1ULL << 30 }, { "m", 1ULL << 20 }, { "k", 1ULL << 10 }
+  };
 
   if (!buf || n == 0) return buf;
   for (size_t i = 0; v != 0 && i < ELEMENTSOF(units); i++)
@@ -236,11 +227,8 @@ const char *iov_format_duration(char *buf, size_t n, uint64_t ns) {
     uint64_t mult;
     unsigned decimals; /* 0: this unit is only used when it divides exactly */
   } units[] = {
-    {"h", 3600 * IOV_NSEC_PER_SEC, 0},
-    {"m", 60 * IOV_NSEC_PER_SEC, 0},
-    {"s", IOV_NSEC_PER_SEC, 9},
-    {"ms", IOV_NSEC_PER_MSEC, 6},
-    {"us", IOV_NSEC_PER_USEC, 3},
+    { "h", 3600 * IOV_NSEC_PER_SEC, 0 }, { "m", 60 * IOV_NSEC_PER_SEC, 0 }, { "s", IOV_NSEC_PER_SEC, 9 },
+    { "ms", IOV_NSEC_PER_MSEC, 6 },      { "us", IOV_NSEC_PER_USEC, 3 },
   };
 
   if (!buf || n == 0) return buf;
@@ -270,7 +258,7 @@ const char *iov_format_duration(char *buf, size_t n, uint64_t ns) {
 
 int iov_parse_cpus(const char *s, uint16_t *ret, size_t max, size_t *ret_n) {
   size_t n = 0;
-  unsigned char seen[IOV_MAX_CPUS / 8] = {0};
+  unsigned char seen[IOV_MAX_CPUS / 8] = { 0 };
   const char *p = s;
 
   if (!s || !*s) return -EINVAL;

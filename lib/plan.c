@@ -92,59 +92,58 @@ enum {
 /* The order of this table is the order of sweep expansion: the last key
  * varies fastest. */
 static const struct iov_option options[_K_MAX] = {
-  [K_WORKLOAD] = {"workload", OPT_STRING, offsetof(struct iov_point_params, workload), NULL, 0,
-                  0, "Workload engine to run, e.g. tcp_stream or tcp_rr."},
-  [K_SENDER] = {"sender", OPT_HOST, offsetof(struct iov_point_params, sender), NULL, 0, 0,
-                "Host from [hosts] that sends: the stream sender or the request/response "
-                "client.  When [hosts] names exactly two hosts, the first by default."},
-  [K_RECEIVER] = {"receiver", OPT_HOST, offsetof(struct iov_point_params, receiver), NULL, 0, 0,
-                  "Host from [hosts] that listens and receives; must differ from sender.  "
-                  "When [hosts] names exactly two hosts, the second by default."},
-  [K_FLOWS] = {"flows", OPT_U64, offsetof(struct iov_point_params, flows), "1", 1, 256,
-               "Parallel connections, one thread each."},
-  [K_MSG_SIZE] = {"msg_size", OPT_SIZE, offsetof(struct iov_point_params, msg_size), "64k", 1,
-                  16 * MIB, "Bytes per send (stream) or per request (request/response)."},
-  [K_RESPONSE_SIZE] = {"response_size", OPT_SIZE,
-                       offsetof(struct iov_point_params, response_size), "1", 1, 16 * MIB,
-                       "Bytes per response of request/response workloads."},
-  [K_BURST] = {"burst", OPT_U64, offsetof(struct iov_point_params, burst), "1", 1, 1024,
-               "Request/response: transactions outstanding at once on each flow "
-               "(netperf's burst)."},
-  [K_RATE] = {"rate", OPT_RATE, offsetof(struct iov_point_params, rate), "0", 0,
-              400000000000ULL,
-              "udp_stream: offered rate of each flow in bit/s of payload (e.g. 500m); "
-              "0 sends as fast as possible."},
-  [K_SEND_BUFFER] = {"send_buffer", OPT_SIZE, offsetof(struct iov_point_params, send_buffer),
-                     "0", 0, 256 * MIB, "SO_SNDBUF of every data socket; 0 keeps the system's "
-                     "default (and its autotuning)."},
-  [K_RECV_BUFFER] = {"recv_buffer", OPT_SIZE, offsetof(struct iov_point_params, recv_buffer),
-                     "0", 0, 256 * MIB, "SO_RCVBUF of every data socket; 0 keeps the system's "
-                     "default (and its autotuning)."},
-  [K_NODELAY] = {"nodelay", OPT_BOOL, offsetof(struct iov_point_params, nodelay), "no", 0, 1,
-                 "TCP_NODELAY on every TCP data socket (yes/no)."},
-  [K_INTERFACE] = {"interface", OPT_IFNAME, offsetof(struct iov_point_params, interface), "none",
-                   0, 0, "Network interface the data sockets are bound to on both hosts "
-                   "(SO_BINDTODEVICE), or none."},
-  [K_CPUS] = {"cpus", OPT_CPUS, offsetof(struct iov_point_params, cpus), "none", 0, 0,
-              "CPUs the flow threads are pinned to on both hosts, round robin, e.g. 2 or "
-              "0-3 or 1+3 ('+' joins parts: ',' would sweep); none leaves them unpinned."},
-  [K_DURATION] = {"duration", OPT_DURATION, offsetof(struct iov_point_params, duration), "10s",
-                  100 * MSEC, 24 * 3600 * SEC, "How long each test point measures, after the "
-                  "warm-up."},
-  [K_WARMUP] = {"warmup", OPT_DURATION, offsetof(struct iov_point_params, warmup), "0", 0,
-                3600 * SEC, "Traffic runs this long before the measured window opens; none "
-                "of it is counted (iperf3's omit)."},
-  [K_SAMPLE_INTERVAL] = {"sample_interval", OPT_DURATION,
-                         offsetof(struct iov_point_params, sample_interval), "1s", 10 * MSEC,
-                         3600 * SEC,
-                         "How often agents report a sample; at most duration."},
-  [K_RR_TIMEOUT] = {"rr_timeout", OPT_DURATION, offsetof(struct iov_point_params, rr_timeout),
-                    "100ms", 1 * MSEC, 60 * SEC,
-                    "udp_rr: a transaction unanswered this long counts as lost."},
-  [K_TIMEOUT] = {"timeout", OPT_DURATION, offsetof(struct iov_point_params, timeout), "10s",
-                 1 * SEC, 3600 * SEC,
-                 "How long each control step (prepare, start, stop, results) may take "
-                 "before the test point fails."},
+  [K_WORKLOAD] = { "workload", OPT_STRING, offsetof(struct iov_point_params, workload), NULL, 0, 0,
+                   "Workload engine to run, e.g. tcp_stream or tcp_rr." },
+  [K_SENDER] = { "sender", OPT_HOST, offsetof(struct iov_point_params, sender), NULL, 0, 0,
+                 "Host from [hosts] that sends: the stream sender or the request/response "
+                 "client.  When [hosts] names exactly two hosts, the first by default." },
+  [K_RECEIVER] = { "receiver", OPT_HOST, offsetof(struct iov_point_params, receiver), NULL, 0, 0,
+                   "Host from [hosts] that listens and receives; must differ from sender.  "
+                   "When [hosts] names exactly two hosts, the second by default." },
+  [K_FLOWS] = { "flows", OPT_U64, offsetof(struct iov_point_params, flows), "1", 1, 256,
+                "Parallel connections, one thread each." },
+  [K_MSG_SIZE] = { "msg_size", OPT_SIZE, offsetof(struct iov_point_params, msg_size), "64k", 1, 16 * MIB,
+                   "Bytes per send (stream) or per request (request/response)." },
+  [K_RESPONSE_SIZE] = { "response_size", OPT_SIZE, offsetof(struct iov_point_params, response_size), "1", 1,
+                        16 * MIB, "Bytes per response of request/response workloads." },
+  [K_BURST] = { "burst", OPT_U64, offsetof(struct iov_point_params, burst), "1", 1, 1024,
+                "Request/response: transactions outstanding at once on each flow "
+                "(netperf's burst)." },
+  [K_RATE] = { "rate", OPT_RATE, offsetof(struct iov_point_params, rate), "0", 0, 400000000000ULL,
+               "udp_stream: offered rate of each flow in bit/s of payload (e.g. 500m); "
+               "0 sends as fast as possible." },
+  [K_SEND_BUFFER] = { "send_buffer", OPT_SIZE, offsetof(struct iov_point_params, send_buffer), "0", 0,
+                      256 * MIB,
+                      "SO_SNDBUF of every data socket; 0 keeps the system's "
+                      "default (and its autotuning)." },
+  [K_RECV_BUFFER] = { "recv_buffer", OPT_SIZE, offsetof(struct iov_point_params, recv_buffer), "0", 0,
+                      256 * MIB,
+                      "SO_RCVBUF of every data socket; 0 keeps the system's "
+                      "default (and its autotuning)." },
+  [K_NODELAY] = { "nodelay", OPT_BOOL, offsetof(struct iov_point_params, nodelay), "no", 0, 1,
+                  "TCP_NODELAY on every TCP data socket (yes/no)." },
+  [K_INTERFACE] = { "interface", OPT_IFNAME, offsetof(struct iov_point_params, interface), "none", 0, 0,
+                    "Network interface the data sockets are bound to on both hosts "
+                    "(SO_BINDTODEVICE), or none." },
+  [K_CPUS] = { "cpus", OPT_CPUS, offsetof(struct iov_point_params, cpus), "none", 0, 0,
+               "CPUs the flow threads are pinned to on both hosts, round robin, e.g. 2 or "
+               "0-3 or 1+3 ('+' joins parts: ',' would sweep); none leaves them unpinned." },
+  [K_DURATION] = { "duration", OPT_DURATION, offsetof(struct iov_point_params, duration), "10s", 100 * MSEC,
+                   24 * 3600 * SEC,
+                   "How long each test point measures, after the "
+                   "warm-up." },
+  [K_WARMUP] = { "warmup", OPT_DURATION, offsetof(struct iov_point_params, warmup), "0", 0, 3600 * SEC,
+                 "Traffic runs this long before the measured window opens; none "
+                 "of it is counted (iperf3's omit)." },
+  [K_SAMPLE_INTERVAL] = { "sample_interval", OPT_DURATION, offsetof(struct iov_point_params, sample_interval),
+                          "1s", 10 * MSEC, 3600 * SEC,
+                          "How often agents report a sample; at most duration." },
+  [K_RR_TIMEOUT] = { "rr_timeout", OPT_DURATION, offsetof(struct iov_point_params, rr_timeout), "100ms",
+                     1 * MSEC, 60 * SEC, "udp_rr: a transaction unanswered this long counts as lost." },
+  [K_TIMEOUT] = { "timeout", OPT_DURATION, offsetof(struct iov_point_params, timeout), "10s", 1 * SEC,
+                  3600 * SEC,
+                  "How long each control step (prepare, start, stop, results) may take "
+                  "before the test point fails." },
 };
 
 static const char *format_u64(char *buf, size_t n, uint64_t v) {
@@ -164,10 +163,14 @@ static const char *format_bool(char *buf, size_t n, uint64_t v) {
 }
 
 static const char *format_rate(char *buf, size_t n, uint64_t v) {
-  if (v && v % 1000000000ULL == 0) snprintf(buf, n, "%" PRIu64 "g", (uint64_t)(v / 1000000000ULL));
-  else if (v && v % 1000000ULL == 0) snprintf(buf, n, "%" PRIu64 "m", (uint64_t)(v / 1000000ULL));
-  else if (v && v % 1000ULL == 0) snprintf(buf, n, "%" PRIu64 "k", (uint64_t)(v / 1000ULL));
-  else snprintf(buf, n, "%" PRIu64, v);
+  if (v && v % 1000000000ULL == 0)
+    snprintf(buf, n, "%" PRIu64 "g", (uint64_t)(v / 1000000000ULL));
+  else if (v && v % 1000000ULL == 0)
+    snprintf(buf, n, "%" PRIu64 "m", (uint64_t)(v / 1000000ULL));
+  else if (v && v % 1000ULL == 0)
+    snprintf(buf, n, "%" PRIu64 "k", (uint64_t)(v / 1000ULL));
+  else
+    snprintf(buf, n, "%" PRIu64, v);
   return buf;
 }
 
@@ -177,21 +180,19 @@ static const struct {
   const char *(*format)(char *buf, size_t n, uint64_t v);
   const char *what; /* completes "'x' is not ..." */
 } types[] = {
-  [OPT_STRING] = {"name", NULL, NULL, "a name (1 to 63 letters, digits, '_', '.' or '-')"},
-  [OPT_HOST] = {"host", NULL, NULL,
-                "a host name (1 to 63 letters, digits, '_' or '-', as in [hosts])"},
-  [OPT_U64] = {"integer", iov_parse_u64, format_u64, "a whole number (e.g. 4)"},
-  [OPT_SIZE] = {"size", iov_parse_size, iov_format_size,
-                "a size (a number with an optional k, m or g suffix, e.g. 64k)"},
-  [OPT_DURATION] = {"duration", iov_parse_duration, iov_format_duration,
-                    "a duration (a number with a unit ns, us, ms, s, m or h, e.g. 100ms; "
-                    "a bare number means seconds)"},
-  [OPT_BOOL] = {"yes/no", parse_bool_u64, format_bool, "yes or no (also true/false, on/off, 1/0)"},
-  [OPT_RATE] = {"rate", iov_parse_rate, format_rate,
-                "a rate in bit/s (a number with an optional k, m or g suffix, e.g. 500m)"},
-  [OPT_IFNAME] = {"interface", NULL, NULL, "an interface name (1 to 15 characters) or none"},
-  [OPT_CPUS] = {"cpu list", NULL, NULL,
-                "a CPU list such as 3, 0-3 or 0-1+4 (numbers below 4096), or none"},
+  [OPT_STRING] = { "name", NULL, NULL, "a name (1 to 63 letters, digits, '_', '.' or '-')" },
+  [OPT_HOST] = { "host", NULL, NULL, "a host name (1 to 63 letters, digits, '_' or '-', as in [hosts])" },
+  [OPT_U64] = { "integer", iov_parse_u64, format_u64, "a whole number (e.g. 4)" },
+  [OPT_SIZE] = { "size", iov_parse_size, iov_format_size,
+                 "a size (a number with an optional k, m or g suffix, e.g. 64k)" },
+  [OPT_DURATION] = { "duration", iov_parse_duration, iov_format_duration,
+                     "a duration (a number with a unit ns, us, ms, s, m or h, e.g. 100ms; "
+                     "a bare number means seconds)" },
+  [OPT_BOOL] = { "yes/no", parse_bool_u64, format_bool, "yes or no (also true/false, on/off, 1/0)" },
+  [OPT_RATE] = { "rate", iov_parse_rate, format_rate,
+                 "a rate in bit/s (a number with an optional k, m or g suffix, e.g. 500m)" },
+  [OPT_IFNAME] = { "interface", NULL, NULL, "an interface name (1 to 15 characters) or none" },
+  [OPT_CPUS] = { "cpu list", NULL, NULL, "a CPU list such as 3, 0-3 or 0-1+4 (numbers below 4096), or none" },
 };
 
 /* ---- Parser state ---------------------------------------------------- */
@@ -227,7 +228,7 @@ struct parser {
 
   enum sect_kind kind;
   struct section *cur;
-  unsigned hosts_line; /* 0: no [hosts] yet */
+  unsigned hosts_line;   /* 0: no [hosts] yet */
   struct section global; /* global.line 0: no [global] yet */
   struct section **tests;
   size_t n_tests, cap_tests;
@@ -252,11 +253,10 @@ struct parser {
   char *err_msg;
 };
 
-static int fail(struct parser *st, unsigned line, const char *key, int error, const char *fmt,
-                ...) _printf_(5, 6);
+static int fail(struct parser *st, unsigned line, const char *key, int error, const char *fmt, ...)
+    _printf_(5, 6);
 
-static int fail(struct parser *st, unsigned line, const char *key, int error, const char *fmt,
-                ...) {
+static int fail(struct parser *st, unsigned line, const char *key, int error, const char *fmt, ...) {
   va_list ap;
   char *msg = NULL;
 
@@ -296,7 +296,7 @@ static void valset_done(struct valset *vs) {
   for (size_t i = 0; vs->text && i < vs->n; i++) free(vs->text[i]);
   free(vs->text);
   free(vs->num);
-  *vs = (struct valset){0};
+  *vs = (struct valset){ 0 };
 }
 
 static int valset_add(struct valset *vs, const char *text, size_t len, uint64_t num) {
@@ -330,13 +330,12 @@ static void host_done(struct iov_plan_host *h) {
   free(h->name);
   free(h->endpoint);
   free(h->data_addr);
-  *h = (struct iov_plan_host){0};
+  *h = (struct iov_plan_host){ 0 };
 }
 
 static void point_done(struct iov_plan_point *pt) {
   for (size_t k = 0; k < _K_MAX; k++)
-    if (is_text(options[k].type))
-      free(*(char **)(void *)((char *)&pt->p + options[k].offset));
+    if (is_text(options[k].type)) free(*(char **)(void *)((char *)&pt->p + options[k].offset));
   free(pt->test);
   free(pt->sweep);
 }
@@ -403,13 +402,9 @@ static char *join_names(size_t n, const char *(*get)(const void *ctx, size_t i),
   return buf;
 }
 
-static const char *get_string(const void *ctx, size_t i) {
-  return ((const char *const *)ctx)[i];
-}
+static const char *get_string(const void *ctx, size_t i) { return ((const char *const *)ctx)[i]; }
 
-static const char *get_host(const void *ctx, size_t i) {
-  return ((const struct iov_plan_host *)ctx)[i].name;
-}
+static const char *get_host(const void *ctx, size_t i) { return ((const struct iov_plan_host *)ctx)[i].name; }
 
 static size_t count_names(const char *const *names) {
   size_t n = 0;
@@ -459,8 +454,7 @@ static bool is_ipv4(const char *s) {
 /* ENDPOINT: local | ipc://PATH | [tcp://]HOST[:PORT], HOST being a DNS
  * name, an IPv4 address or an IPv6 address (in brackets when a port
  * follows).  Fills endpoint, data_addr and local of *h. */
-static int parse_endpoint(struct parser *st, const char *key, const char *value,
-                          struct iov_plan_host *h) {
+static int parse_endpoint(struct parser *st, const char *key, const char *value, struct iov_plan_host *h) {
   _cleanup_free_ char *host = NULL;
   const char *rest, *port_text = NULL;
   uint64_t port = IOV_AGENT_DEFAULT_PORT;
@@ -494,19 +488,15 @@ static int parse_endpoint(struct parser *st, const char *key, const char *value,
 
   if (rest[0] == '[') {
     const char *close = strchr(rest, ']');
-    if (!close)
-      return fail_plan(st, st->line, key, "'%s' has no closing ']' after the IPv6 address",
-                       value);
+    if (!close) return fail_plan(st, st->line, key, "'%s' has no closing ']' after the IPv6 address", value);
     host = strndup(rest + 1, (size_t)(close - rest - 1));
     if (!host) return fail_oom(st);
-    if (!is_ipv6(host))
-      return fail_plan(st, st->line, key, "'%s' is not an IPv6 address", host);
+    if (!is_ipv6(host)) return fail_plan(st, st->line, key, "'%s' is not an IPv6 address", host);
     v6 = true;
     if (close[1] == ':')
       port_text = close + 2;
     else if (close[1] != '\0')
-      return fail_plan(st, st->line, key,
-                       "unexpected text after ']' in '%s'; write [ADDRESS]:PORT", value);
+      return fail_plan(st, st->line, key, "unexpected text after ']' in '%s'; write [ADDRESS]:PORT", value);
   } else {
     const char *colon = strchr(rest, ':');
     if (colon && strchr(colon + 1, ':')) {
@@ -532,8 +522,7 @@ static int parse_endpoint(struct parser *st, const char *key, const char *value,
   if (port_text) {
     r = iov_parse_u64(port_text, &port);
     if (r < 0 || port < 1 || port > 65535)
-      return fail_plan(st, st->line, key, "'%s' is not a port (1..65535) in endpoint '%s'",
-                       port_text, value);
+      return fail_plan(st, st->line, key, "'%s' is not a port (1..65535) in endpoint '%s'", port_text, value);
   }
   if (asprintf(&h->endpoint, v6 ? "tcp://[%s]:%" PRIu64 : "tcp://%s:%" PRIu64, host, port) < 0) {
     h->endpoint = NULL;
@@ -559,23 +548,19 @@ static int hosts_key(struct parser *st, const char *name, const char *value) {
                        "NAME.data = ADDRESS",
                        dot + 1);
     if (!valid_host_name(hname))
-      return fail_plan(st, st->line, name,
-                       "'%s' is not a host name; use 1 to 63 letters, digits, '_' or '-'", hname);
+      return fail_plan(st, st->line, name, "'%s' is not a host name; use 1 to 63 letters, digits, '_' or '-'",
+                       hname);
     if (!is_ipv4(value) && !is_ipv6(value))
       return fail_plan(st, st->line, name,
-                       "'%s' is not an IPv4 or IPv6 address (e.g. 198.18.0.1 or 2001:db8::1)",
-                       value);
+                       "'%s' is not an IPv4 or IPv6 address (e.g. 198.18.0.1 or 2001:db8::1)", value);
     for (size_t i = 0; i < st->n_data; i++)
       if (strcmp(st->data[i].name, hname) == 0)
-        return fail_plan(st, st->line, name, "set twice (first on line %u); keep one",
-                         st->data[i].line);
+        return fail_plan(st, st->line, name, "set twice (first on line %u); keep one", st->data[i].line);
     if (st->n_data >= IOV_PLAN_MAX_HOSTS)
-      return fail_plan(st, st->line, name, "too many hosts; a plan may name at most %d",
-                       IOV_PLAN_MAX_HOSTS);
-    if (grow((void **)&st->data, &st->cap_data, st->n_data + 1, sizeof(*st->data)) < 0)
-      return fail_oom(st);
+      return fail_plan(st, st->line, name, "too many hosts; a plan may name at most %d", IOV_PLAN_MAX_HOSTS);
+    if (grow((void **)&st->data, &st->cap_data, st->n_data + 1, sizeof(*st->data)) < 0) return fail_oom(st);
     d = &st->data[st->n_data];
-    *d = (struct host_data){.line = st->line};
+    *d = (struct host_data){ .line = st->line };
     d->addr = strdup(value);
     if (!d->addr) return fail_oom(st);
     d->name = TAKE_PTR(hname);
@@ -584,8 +569,7 @@ static int hosts_key(struct parser *st, const char *name, const char *value) {
   }
 
   if (!valid_host_name(name))
-    return fail_plan(st, st->line, name,
-                     "not a host name; use 1 to 63 letters, digits, '_' or '-'");
+    return fail_plan(st, st->line, name, "not a host name; use 1 to 63 letters, digits, '_' or '-'");
   h = find_host(st->hosts, st->n_hosts, name);
   if (h)
     return fail_plan(st, st->line, name,
@@ -593,17 +577,15 @@ static int hosts_key(struct parser *st, const char *name, const char *value) {
                      "name",
                      name, h->line);
   if (st->n_hosts >= IOV_PLAN_MAX_HOSTS)
-    return fail_plan(st, st->line, name, "too many hosts; a plan may name at most %d",
-                     IOV_PLAN_MAX_HOSTS);
+    return fail_plan(st, st->line, name, "too many hosts; a plan may name at most %d", IOV_PLAN_MAX_HOSTS);
   if (value[0] == '\0')
     return fail_plan(st, st->line, name,
                      "no endpoint; write NAME = local, tcp://HOST:PORT, ipc://PATH, HOST or "
                      "HOST:PORT");
-  if (grow((void **)&st->hosts, &st->cap_hosts, st->n_hosts + 1, sizeof(*st->hosts)) < 0)
-    return fail_oom(st);
+  if (grow((void **)&st->hosts, &st->cap_hosts, st->n_hosts + 1, sizeof(*st->hosts)) < 0) return fail_oom(st);
   /* Count the host before filling it so that an error frees what was set. */
   h = &st->hosts[st->n_hosts++];
-  *h = (struct iov_plan_host){.line = st->line};
+  *h = (struct iov_plan_host){ .line = st->line };
   h->name = strdup(name);
   if (!h->name) return fail_oom(st);
   r = parse_endpoint(st, name, value, h);
@@ -613,8 +595,7 @@ static int hosts_key(struct parser *st, const char *name, const char *value) {
 /* ---- [global] and tests ---------------------------------------------- */
 
 /* Validate one item of a value; *ret_num gets numbers (0 for names). */
-static int parse_item(struct parser *st, const struct iov_option *o, const char *item,
-                      uint64_t *ret_num) {
+static int parse_item(struct parser *st, const struct iov_option *o, const char *item, uint64_t *ret_num) {
   char lo[32], hi[32];
   uint64_t v = 0;
   int r;
@@ -630,8 +611,7 @@ static int parse_item(struct parser *st, const struct iov_option *o, const char 
       if (!found) {
         _cleanup_free_ char *known = join_names(n, get_string, st->workloads);
         if (!known) return fail_oom(st);
-        return fail_plan(st, st->line, o->name, "unknown workload '%s' (known: %s)", item,
-                         known);
+        return fail_plan(st, st->line, o->name, "unknown workload '%s' (known: %s)", item, known);
       }
     }
     break;
@@ -668,12 +648,10 @@ static int parse_item(struct parser *st, const struct iov_option *o, const char 
 }
 
 /* Split "a, b ,c" into items, validating each. */
-static int parse_value(struct parser *st, const struct iov_option *o, const char *value,
-                       struct valset *vs) {
+static int parse_value(struct parser *st, const struct iov_option *o, const char *value, struct valset *vs) {
   const char *p = value;
 
-  if (value[0] == '\0')
-    return fail_plan(st, st->line, o->name, "no value; give one or remove the line");
+  if (value[0] == '\0') return fail_plan(st, st->line, o->name, "no value; give one or remove the line");
   for (;;) {
     size_t n = strcspn(p, ",");
     const char *b = p, *e = p + n;
@@ -684,8 +662,7 @@ static int parse_value(struct parser *st, const struct iov_option *o, const char
     while (b < e && (*b == ' ' || *b == '\t')) b++;
     while (e > b && (e[-1] == ' ' || e[-1] == '\t')) e--;
     if (b == e)
-      return fail_plan(st, st->line, o->name,
-                       "empty item in the list '%s'; remove the extra comma", value);
+      return fail_plan(st, st->line, o->name, "empty item in the list '%s'; remove the extra comma", value);
     item = strndup(b, (size_t)(e - b));
     if (!item) return fail_oom(st);
     r = parse_item(st, o, item, &num);
@@ -698,8 +675,7 @@ static int parse_value(struct parser *st, const struct iov_option *o, const char
   return 0;
 }
 
-static int option_key(struct parser *st, struct section *sec, const char *name,
-                      const char *value) {
+static int option_key(struct parser *st, struct section *sec, const char *name, const char *value) {
   size_t best = SIZE_MAX, best_k = 0;
 
   for (size_t k = 0; k < _K_MAX; k++) {
@@ -720,8 +696,7 @@ static int option_key(struct parser *st, struct section *sec, const char *name,
     }
   }
   if (best <= 2)
-    return fail_plan(st, st->line, name,
-                     "unknown key; did you mean '%s'? (see coord --help-plan)",
+    return fail_plan(st, st->line, name, "unknown key; did you mean '%s'? (see coord --help-plan)",
                      options[best_k].name);
   return fail_plan(st, st->line, name, "unknown key (see coord --help-plan)");
 }
@@ -737,13 +712,9 @@ static int plan_handler(void *user, const char *section, const char *name, const
     fail_plan(st, st->line, name,
               "key outside any section; put it under [hosts], [global] or a test section");
     break;
-  case SECT_HOSTS:
-    hosts_key(st, name, value);
-    break;
+  case SECT_HOSTS: hosts_key(st, name, value); break;
   case SECT_GLOBAL:
-  case SECT_TEST:
-    option_key(st, st->cur, name, value);
-    break;
+  case SECT_TEST: option_key(st, st->cur, name, value); break;
   }
   return st->error ? 0 : 1;
 }
@@ -751,9 +722,7 @@ static int plan_handler(void *user, const char *section, const char *name, const
 /* ---- The reader: lines and section headers ---------------------------- */
 
 /* The blanks inih strips (isspace without the locale). */
-static bool is_blank(char c) {
-  return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
-}
+static bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
 
 /* FNV-1a. */
 static size_t hash_name(const char *s) {
@@ -810,13 +779,12 @@ static int section_start(struct parser *st, const char *s, size_t len) {
   unsigned first;
 
   if (!close)
-    return fail_plan(st, st->line, NULL,
-                     "section header '%.*s' has no closing ']'; write it as [name]", (int)len, s);
+    return fail_plan(st, st->line, NULL, "section header '%.*s' has no closing ']'; write it as [name]",
+                     (int)len, s);
   for (const char *p = close + 1; p < s + len && *p != ';' && *p != '#'; p++)
     if (!is_blank(*p))
       return fail_plan(st, st->line, NULL,
-                       "unexpected text after ']' in '%.*s'; a section header is only [name]",
-                       (int)len, s);
+                       "unexpected text after ']' in '%.*s'; a section header is only [name]", (int)len, s);
   name = strndup(s + 1, (size_t)(close - s - 1));
   if (!name) return fail_oom(st);
   if (!valid_name(name, strlen(name), "_.-", NAME_MAX_LEN))
@@ -827,8 +795,7 @@ static int section_start(struct parser *st, const char *s, size_t len) {
   first = section_first_line(st, name);
   if (first)
     return fail_plan(st, st->line, NULL,
-                     "section [%s] appears twice (first on line %u); merge them or rename one",
-                     name, first);
+                     "section [%s] appears twice (first on line %u); merge them or rename one", name, first);
   if (strcmp(name, "hosts") == 0) {
     st->kind = SECT_HOSTS;
     st->hosts_line = st->line;
@@ -843,15 +810,13 @@ static int section_start(struct parser *st, const char *s, size_t len) {
     return 0;
   }
   if (strcasecmp(name, "hosts") == 0 || strcasecmp(name, "global") == 0)
-    return fail_plan(st, st->line, NULL,
-                     "section names are case-sensitive; did you mean [%s]?",
+    return fail_plan(st, st->line, NULL, "section names are case-sensitive; did you mean [%s]?",
                      strcasecmp(name, "hosts") == 0 ? "hosts" : "global");
   /* Every test yields at least one point. */
   if (st->n_tests >= IOV_PLAN_MAX_POINTS)
     return fail_plan(st, st->line, NULL, "too many tests; a plan may expand to at most %d points",
                      IOV_PLAN_MAX_POINTS);
-  if (grow((void **)&st->tests, &st->cap_tests, st->n_tests + 1, sizeof(*st->tests)) < 0)
-    return fail_oom(st);
+  if (grow((void **)&st->tests, &st->cap_tests, st->n_tests + 1, sizeof(*st->tests)) < 0) return fail_oom(st);
   t = calloc(1, sizeof(*t));
   if (!t) return fail_oom(st);
   t->name = TAKE_PTR(name);
@@ -927,9 +892,7 @@ static int build_defaults(struct parser *st) {
   return 0;
 }
 
-static char *known_hosts(struct parser *st) {
-  return join_names(st->n_hosts, get_host, st->hosts);
-}
+static char *known_hosts(struct parser *st) { return join_names(st->n_hosts, get_host, st->hosts); }
 
 /* Build the sweep text "key=value key=value" of one point. */
 static char *sweep_text(const struct valset *const *vs, const size_t *idx) {
@@ -953,7 +916,7 @@ static int check_point(struct parser *st, const struct section *t, const struct 
   char a[32], b[32];
 
   if (strcmp(pt->p.sender, pt->p.receiver) == 0) {
-    unsigned line = vs[K_RECEIVER]->line   ? vs[K_RECEIVER]->line
+    unsigned line = vs[K_RECEIVER]->line ? vs[K_RECEIVER]->line
                     : vs[K_SENDER]->line ? vs[K_SENDER]->line
                                          : t->line;
     const char *key = vs[K_RECEIVER]->line || !vs[K_SENDER]->line ? "receiver" : "sender";
@@ -980,18 +943,15 @@ static int check_point(struct parser *st, const struct section *t, const struct 
 
 static int expand_test(struct parser *st, const struct section *t) {
   const struct valset *vs[_K_MAX];
-  size_t idx[_K_MAX] = {0};
+  size_t idx[_K_MAX] = { 0 };
   uint64_t count = 1;
 
   for (size_t k = 0; k < _K_MAX; k++)
-    vs[k] = t->vals[k].line        ? &t->vals[k]
-            : st->global.vals[k].line ? &st->global.vals[k]
-                                      : &st->defaults[k];
+    vs[k] = t->vals[k].line ? &t->vals[k] : st->global.vals[k].line ? &st->global.vals[k] : &st->defaults[k];
 
   if (vs[K_WORKLOAD]->n == 0) {
     if (st->workloads) {
-      _cleanup_free_ char *known = join_names(count_names(st->workloads), get_string,
-                                              st->workloads);
+      _cleanup_free_ char *known = join_names(count_names(st->workloads), get_string, st->workloads);
       if (!known) return fail_oom(st);
       return fail_plan(st, t->line, "workload",
                        "test '%s' has no workload; add 'workload = NAME' to [%s] or [global] "
@@ -999,16 +959,16 @@ static int expand_test(struct parser *st, const struct section *t) {
                        t->name, t->name, known);
     }
     return fail_plan(st, t->line, "workload",
-                     "test '%s' has no workload; add 'workload = NAME' to [%s] or [global]",
-                     t->name, t->name);
+                     "test '%s' has no workload; add 'workload = NAME' to [%s] or [global]", t->name,
+                     t->name);
   }
   for (size_t k = K_SENDER; k <= K_RECEIVER; k++) {
     if (vs[k]->n == 0)
       return fail_plan(st, t->line, options[k].name,
                        "test '%s' has no %s; [hosts] names %zu host%s, so say which one with "
                        "'%s = NAME' in [%s] or [global]",
-                       t->name, options[k].name, st->n_hosts, st->n_hosts == 1 ? "" : "s",
-                       options[k].name, t->name);
+                       t->name, options[k].name, st->n_hosts, st->n_hosts == 1 ? "" : "s", options[k].name,
+                       t->name);
     if (vs[k] == &st->global.vals[k]) {
       if (st->global_hosts_checked[k]) continue;
       st->global_hosts_checked[k] = true;
@@ -1035,8 +995,7 @@ static int expand_test(struct parser *st, const struct section *t) {
   }
 
   {
-    struct iov_plan_point *pts =
-        realloc(st->points, (st->n_points + (size_t)count) * sizeof(*st->points));
+    struct iov_plan_point *pts = realloc(st->points, (st->n_points + (size_t)count) * sizeof(*st->points));
     if (!pts) return fail_oom(st);
     st->points = pts;
   }
@@ -1045,7 +1004,7 @@ static int expand_test(struct parser *st, const struct section *t) {
     int r;
 
     /* Counted before it is filled, so a failure frees what was set. */
-    *pt = (struct iov_plan_point){.line = t->line, .index = (unsigned)st->n_points};
+    *pt = (struct iov_plan_point){ .line = t->line, .index = (unsigned)st->n_points };
     st->n_points++;
     pt->test = strdup(t->name);
     pt->sweep = sweep_text(vs, idx);
@@ -1079,15 +1038,13 @@ static int finish(struct parser *st) {
                      "the plan has no [hosts] section; add one naming the agents, e.g. "
                      "'[hosts]' then 'a = 198.18.0.1'");
   if (st->n_hosts == 0)
-    return fail_plan(st, st->hosts_line, NULL,
-                     "[hosts] names no host; add lines such as 'a = 198.18.0.1'");
+    return fail_plan(st, st->hosts_line, NULL, "[hosts] names no host; add lines such as 'a = 198.18.0.1'");
   for (size_t i = 0; i < st->n_data; i++) {
     struct iov_plan_host *h = find_host(st->hosts, st->n_hosts, st->data[i].name);
     if (!h) {
       _cleanup_free_ char *key = NULL;
       if (asprintf(&key, "%s.data", st->data[i].name) < 0) return fail_oom(st);
-      return fail_plan(st, st->data[i].line, key,
-                       "no host '%s' in [hosts]; define it with '%s = ENDPOINT'",
+      return fail_plan(st, st->data[i].line, key, "no host '%s' in [hosts]; define it with '%s = ENDPOINT'",
                        st->data[i].name, st->data[i].name);
     }
     free(h->data_addr);
@@ -1108,10 +1065,10 @@ static int finish(struct parser *st) {
 
 /* ---- Entry points ---------------------------------------------------- */
 
-static void error_fill(struct iov_plan_error *e, const char *file, unsigned line, char **key,
-                       char **message, int error) {
+static void error_fill(struct iov_plan_error *e, const char *file, unsigned line, char **key, char **message,
+                       int error) {
   if (!e) return;
-  *e = (struct iov_plan_error){.line = line};
+  *e = (struct iov_plan_error){ .line = line };
   e->file = file ? strdup(file) : NULL;
   e->key = key ? TAKE_PTR(*key) : NULL;
   e->message = message && *message ? TAKE_PTR(*message) : strdup(iov_strerror(error));
@@ -1137,10 +1094,9 @@ static void line_text(const char *text, size_t len, unsigned line, const char **
 }
 
 /* Parse 'text' (len bytes, NUL-terminated, owned: stored in the plan). */
-static int plan_parse_owned(char *text, size_t len, const char *file,
-                            const char *const *workloads, struct iov_plan **ret,
-                            struct iov_plan_error *reterr) {
-  struct parser st = {.file = file, .workloads = workloads, .text = text, .len = len};
+static int plan_parse_owned(char *text, size_t len, const char *file, const char *const *workloads,
+                            struct iov_plan **ret, struct iov_plan_error *reterr) {
+  struct parser st = { .file = file, .workloads = workloads, .text = text, .len = len };
   struct iov_plan *p = NULL;
   int r;
 
@@ -1158,8 +1114,7 @@ static int plan_parse_owned(char *text, size_t len, const char *file,
     st.error = 0;
     line_text(text, len, (unsigned)r, &lt, &ll);
     fail_plan(&st, (unsigned)r, NULL,
-              "cannot parse '%.*s': expected 'key = value', a [section] header or a comment",
-              ll, lt);
+              "cannot parse '%.*s': expected 'key = value', a [section] header or a comment", ll, lt);
   }
   r = st.error;
   if (r == 0) r = finish(&st);
@@ -1189,11 +1144,11 @@ static int plan_parse_owned(char *text, size_t len, const char *file,
   return 0;
 }
 
-static int plan_fail_early(const char *file, int error, struct iov_plan_error *reterr,
-                           unsigned line, const char *fmt, ...) _printf_(5, 6);
+static int plan_fail_early(const char *file, int error, struct iov_plan_error *reterr, unsigned line,
+                           const char *fmt, ...) _printf_(5, 6);
 
-static int plan_fail_early(const char *file, int error, struct iov_plan_error *reterr,
-                           unsigned line, const char *fmt, ...) {
+static int plan_fail_early(const char *file, int error, struct iov_plan_error *reterr, unsigned line,
+                           const char *fmt, ...) {
   va_list ap;
   char *msg = NULL;
 
@@ -1205,8 +1160,8 @@ static int plan_fail_early(const char *file, int error, struct iov_plan_error *r
   return error;
 }
 
-int iov_plan_parse(const char *text, const char *name, const char *const *workloads,
-                   struct iov_plan **ret, struct iov_plan_error *reterr) {
+int iov_plan_parse(const char *text, const char *name, const char *const *workloads, struct iov_plan **ret,
+                   struct iov_plan_error *reterr) {
   size_t len;
   char *copy;
 
@@ -1215,8 +1170,7 @@ int iov_plan_parse(const char *text, const char *name, const char *const *worklo
   len = strnlen(text, IOV_PLAN_MAX_SIZE + 1);
   if (len > IOV_PLAN_MAX_SIZE)
     return plan_fail_early(name, -IOV_E_PLAN, reterr, 0,
-                           "plan is larger than %d bytes; split it into several plans",
-                           IOV_PLAN_MAX_SIZE);
+                           "plan is larger than %d bytes; split it into several plans", IOV_PLAN_MAX_SIZE);
   copy = strndup(text, len);
   if (!copy) return plan_fail_early(name, -ENOMEM, reterr, 0, "out of memory");
   return plan_parse_owned(copy, len, name, workloads, ret, reterr);
@@ -1287,8 +1241,7 @@ int iov_plan_load(const char *path, const char *const *workloads, struct iov_pla
   close(fd);
   if (r == -EFBIG)
     return plan_fail_early(path, -IOV_E_PLAN, reterr, 0,
-                           "plan is larger than %d bytes; split it into several plans",
-                           IOV_PLAN_MAX_SIZE);
+                           "plan is larger than %d bytes; split it into several plans", IOV_PLAN_MAX_SIZE);
   if (r < 0) return plan_fail_early(path, r, reterr, 0, "cannot read plan: %s", iov_strerror(r));
   nul = memchr(text, '\0', len);
   if (nul) {
@@ -1318,15 +1271,15 @@ void iov_plan_error_done(struct iov_plan_error *e) {
   free(e->file);
   free(e->key);
   free(e->message);
-  *e = (struct iov_plan_error){0};
+  *e = (struct iov_plan_error){ 0 };
 }
 
 const char *iov_plan_error_format(const struct iov_plan_error *e, char *buf, size_t n) {
   size_t off = 0;
 
-#define APPEND(...)                                                  \
-  do {                                                               \
-    int w_ = snprintf(buf + off, n - off, __VA_ARGS__);              \
+#define APPEND(...)                                                     \
+  do {                                                                  \
+    int w_ = snprintf(buf + off, n - off, __VA_ARGS__);                 \
     if (w_ > 0) off = (size_t)w_ >= n - off ? n - 1 : off + (size_t)w_; \
   } while (0)
 

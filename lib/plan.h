@@ -36,31 +36,31 @@ struct iov_plan_host {
 
 /* Parameters of one expanded test point.  Sizes in bytes, times in ns. */
 struct iov_point_params {
-  char *workload;          /* engine name */
-  char *sender;            /* host name: connects (stream sender, RR client) */
-  char *receiver;          /* host name: listens */
-  uint64_t flows;          /* 1..256 */
-  uint64_t msg_size;       /* stream message / RR request size, 1..16m */
-  uint64_t response_size;  /* RR response size, 1..16m */
-  uint64_t burst;          /* RR transactions outstanding per flow, 1..1024 */
-  uint64_t rate;           /* udp_stream offered bit/s per flow, 0 = unpaced */
-  uint64_t send_buffer;    /* SO_SNDBUF, 0 = system default */
-  uint64_t recv_buffer;    /* SO_RCVBUF, 0 = system default */
-  uint64_t nodelay;        /* 0 or 1 */
-  char *interface;         /* SO_BINDTODEVICE, "none" = not bound */
-  char *cpus;              /* CPU list ("0-3+6"), "none" = not pinned */
-  uint64_t duration;       /* measured window, 100ms..24h */
-  uint64_t warmup;         /* unmeasured traffic before the window, 0..1h */
-  uint64_t sample_interval;/* 10ms..duration */
-  uint64_t rr_timeout;     /* udp_rr: a transaction unanswered this long is lost */
-  uint64_t timeout;        /* each control step, 1s..1h */
+  char *workload;           /* engine name */
+  char *sender;             /* host name: connects (stream sender, RR client) */
+  char *receiver;           /* host name: listens */
+  uint64_t flows;           /* 1..256 */
+  uint64_t msg_size;        /* stream message / RR request size, 1..16m */
+  uint64_t response_size;   /* RR response size, 1..16m */
+  uint64_t burst;           /* RR transactions outstanding per flow, 1..1024 */
+  uint64_t rate;            /* udp_stream offered bit/s per flow, 0 = unpaced */
+  uint64_t send_buffer;     /* SO_SNDBUF, 0 = system default */
+  uint64_t recv_buffer;     /* SO_RCVBUF, 0 = system default */
+  uint64_t nodelay;         /* 0 or 1 */
+  char *interface;          /* SO_BINDTODEVICE, "none" = not bound */
+  char *cpus;               /* CPU list ("0-3+6"), "none" = not pinned */
+  uint64_t duration;        /* measured window, 100ms..24h */
+  uint64_t warmup;          /* unmeasured traffic before the window, 0..1h */
+  uint64_t sample_interval; /* 10ms..duration */
+  uint64_t rr_timeout;      /* udp_rr: a transaction unanswered this long is lost */
+  uint64_t timeout;         /* each control step, 1s..1h */
 };
 
 struct iov_plan_point {
-  char *test;      /* section name */
-  unsigned line;   /* line of the section header */
-  unsigned index;  /* 0-based position in the expanded plan */
-  char *sweep;     /* the swept keys of this point, "msg_size=64k flows=2"; "" if none */
+  char *test;     /* section name */
+  unsigned line;  /* line of the section header */
+  unsigned index; /* 0-based position in the expanded plan */
+  char *sweep;    /* the swept keys of this point, "msg_size=64k flows=2"; "" if none */
   struct iov_point_params p;
 };
 
@@ -92,8 +92,8 @@ struct iov_plan_error {
 int iov_plan_load(const char *path, const char *const *workloads, struct iov_plan **ret,
                   struct iov_plan_error *reterr);
 /* The same from a string; 'name' stands for the file in errors. */
-int iov_plan_parse(const char *text, const char *name, const char *const *workloads,
-                   struct iov_plan **ret, struct iov_plan_error *reterr);
+int iov_plan_parse(const char *text, const char *name, const char *const *workloads, struct iov_plan **ret,
+                   struct iov_plan_error *reterr);
 struct iov_plan *iov_plan_free(struct iov_plan *p);
 void iov_plan_error_done(struct iov_plan_error *e);
 /* "file:line: key 'k': message" (parts left out when absent) into buf. */

@@ -22,7 +22,7 @@ static inline uint64_t iov_now_real(void) {
 }
 
 static inline struct timespec iov_ns_ts(uint64_t ns) {
-  struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000ULL), .tv_nsec = (long)(ns % 1000000000ULL)};
+  struct timespec ts = { .tv_sec = (time_t)(ns / 1000000000ULL), .tv_nsec = (long)(ns % 1000000000ULL) };
   return ts;
 }
 

@@ -21,8 +21,8 @@ static int fail(int code, char *errbuf, size_t errlen, const char *fmt, ...) {
 
 static bool str_ok(const char *s) { return !s || strnlen(s, IOV_WIRE_MAX_STRING + 1) <= IOV_WIRE_MAX_STRING; }
 
-#define CHECK(cond, ...)                                      \
-  do {                                                        \
+#define CHECK(cond, ...)                                             \
+  do {                                                               \
     if (!(cond)) return fail(-EBADMSG, errbuf, errlen, __VA_ARGS__); \
   } while (0)
 
@@ -51,7 +51,8 @@ static int check_workload(const Iovbench__Workload *w, Iovbench__Role role, char
   CHECK(str_ok(w->bind_address) && str_ok(w->peer_address), "prepare: address too long");
   CHECK(!w->interface || strnlen(w->interface, 16) < 16, "prepare: interface name too long");
   CHECK(w->n_cpus <= IOV_WIRE_MAX_CPUS, "prepare: %zu CPUs to pin to (max %u)", w->n_cpus, IOV_WIRE_MAX_CPUS);
-  for (size_t i = 0; i < w->n_cpus; i++) CHECK(w->cpus[i] < IOV_WIRE_MAX_CPUS, "prepare: CPU %u out of range", w->cpus[i]);
+  for (size_t i = 0; i < w->n_cpus; i++)
+    CHECK(w->cpus[i] < IOV_WIRE_MAX_CPUS, "prepare: CPU %u out of range", w->cpus[i]);
   CHECK(w->burst <= 1024, "prepare: burst %u out of range", w->burst);
   CHECK(w->warmup_ns <= 3600 * 1000000000ULL, "prepare: warm-up longer than an hour");
   if (role == IOVBENCH__ROLE__ROLE_SENDER) {
@@ -74,7 +75,8 @@ static int validate(const iov_envelope *e, char *errbuf, size_t errlen) {
     CHECK(str_ok(e->welcome->identity), "welcome: identity too long");
     if (inv) {
       CHECK(inv->n_interfaces <= IOV_WIRE_MAX_INTERFACES, "welcome: too many interfaces");
-      CHECK(str_ok(inv->hostname) && str_ok(inv->kernel) && str_ok(inv->cpu_model), "welcome: string too long");
+      CHECK(str_ok(inv->hostname) && str_ok(inv->kernel) && str_ok(inv->cpu_model),
+            "welcome: string too long");
       for (size_t i = 0; i < inv->n_interfaces; i++) {
         CHECK(inv->interfaces[i] && str_ok(inv->interfaces[i]->name), "welcome: bad interface");
         CHECK(inv->interfaces[i]->n_addresses <= 1024, "welcome: too many addresses");
@@ -83,7 +85,8 @@ static int validate(const iov_envelope *e, char *errbuf, size_t errlen) {
     return 0;
   }
   case IOVBENCH__ENVELOPE__BODY_PREPARE:
-    CHECK(e->prepare->role == IOVBENCH__ROLE__ROLE_SENDER || e->prepare->role == IOVBENCH__ROLE__ROLE_RECEIVER,
+    CHECK(e->prepare->role == IOVBENCH__ROLE__ROLE_SENDER ||
+              e->prepare->role == IOVBENCH__ROLE__ROLE_RECEIVER,
           "prepare: bad role %d", (int)e->prepare->role);
     return check_workload(e->prepare->workload, e->prepare->role, errbuf, errlen);
   case IOVBENCH__ENVELOPE__BODY_READY:
@@ -91,12 +94,8 @@ static int validate(const iov_envelope *e, char *errbuf, size_t errlen) {
     for (size_t i = 0; i < e->ready->n_ports; i++)
       CHECK(e->ready->ports[i] >= 1 && e->ready->ports[i] <= 65535, "ready: bad port");
     return 0;
-  case IOVBENCH__ENVELOPE__BODY_START:
-    CHECK(e->start->start_at_ns > 0, "start: no start instant");
-    return 0;
-  case IOVBENCH__ENVELOPE__BODY_STOP:
-    CHECK(str_ok(e->stop->reason), "stop: reason too long");
-    return 0;
+  case IOVBENCH__ENVELOPE__BODY_START: CHECK(e->start->start_at_ns > 0, "start: no start instant"); return 0;
+  case IOVBENCH__ENVELOPE__BODY_STOP: CHECK(str_ok(e->stop->reason), "stop: reason too long"); return 0;
   case IOVBENCH__ENVELOPE__BODY_SAMPLES: {
     const Iovbench__SampleBatch *b = e->samples;
     CHECK(b->n_flows <= IOV_WIRE_MAX_FLOWS, "samples: too many flows");
@@ -109,10 +108,12 @@ static int validate(const iov_envelope *e, char *errbuf, size_t errlen) {
     }
     CHECK(b->n_cpus <= IOV_WIRE_MAX_CPUS + 1, "samples: too many CPUs");
     for (size_t i = 0; i < b->n_cpus; i++)
-      CHECK(b->cpus[i] && b->cpus[i]->cpu >= -1 && b->cpus[i]->cpu < (int32_t)IOV_WIRE_MAX_CPUS, "samples: bad CPU");
+      CHECK(b->cpus[i] && b->cpus[i]->cpu >= -1 && b->cpus[i]->cpu < (int32_t)IOV_WIRE_MAX_CPUS,
+            "samples: bad CPU");
     CHECK(b->n_irqs <= IOV_WIRE_MAX_IRQS, "samples: too many interrupt lines");
     for (size_t i = 0; i < b->n_irqs; i++)
-      CHECK(b->irqs[i] && b->irqs[i]->name && strnlen(b->irqs[i]->name, 256) < 256, "samples: bad interrupt line");
+      CHECK(b->irqs[i] && b->irqs[i]->name && strnlen(b->irqs[i]->name, 256) < 256,
+            "samples: bad interrupt line");
     return 0;
   }
   case IOVBENCH__ENVELOPE__BODY_RESULT: {
@@ -126,13 +127,9 @@ static int validate(const iov_envelope *e, char *errbuf, size_t errlen) {
     }
     return 0;
   }
-  case IOVBENCH__ENVELOPE__BODY_ERROR:
-    CHECK(str_ok(e->error->message), "error: message too long");
-    return 0;
-  case IOVBENCH__ENVELOPE__BODY_HEARTBEAT:
-    return 0;
-  default:
-    return fail(-ENOMSG, errbuf, errlen, "unknown message body %d", (int)e->body_case);
+  case IOVBENCH__ENVELOPE__BODY_ERROR: CHECK(str_ok(e->error->message), "error: message too long"); return 0;
+  case IOVBENCH__ENVELOPE__BODY_HEARTBEAT: return 0;
+  default: return fail(-ENOMSG, errbuf, errlen, "unknown message body %d", (int)e->body_case);
   }
 }
 
@@ -154,16 +151,18 @@ int iov_wire_decode(const uint8_t *data, size_t len, iov_envelope **ret, struct 
   }
   if (e->proto_version != IOV_PROTO_VERSION) {
     if (stats) stats->bad_version++;
-    r = fail(-EPROTONOSUPPORT, errbuf, errlen, "protocol version %u, this build speaks %u",
-             e->proto_version, IOV_PROTO_VERSION);
+    r = fail(-EPROTONOSUPPORT, errbuf, errlen, "protocol version %u, this build speaks %u", e->proto_version,
+             IOV_PROTO_VERSION);
     iov_wire_free(e);
     return r;
   }
   r = validate(e, errbuf, errlen);
   if (r < 0) {
     if (stats) {
-      if (r == -ENOMSG) stats->unknown++;
-      else stats->malformed++;
+      if (r == -ENOMSG)
+        stats->unknown++;
+      else
+        stats->malformed++;
     }
     iov_wire_free(e);
     return r;
@@ -197,7 +196,8 @@ int iov_wire_send(zsock_t *sock, zframe_t *routing_id, iov_envelope *e) {
   int r = iov_wire_encode(e, &f);
 
   if (r < 0) return r;
-  if (routing_id && zmq_send(s, zframe_data(routing_id), zframe_size(routing_id), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
+  if (routing_id &&
+      zmq_send(s, zframe_data(routing_id), zframe_size(routing_id), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
     r = -errno;
     zframe_destroy(&f);
     return r;
@@ -209,8 +209,8 @@ int iov_wire_send(zsock_t *sock, zframe_t *routing_id, iov_envelope *e) {
 
 /* Receive one whole multipart message without blocking.  Frames past the
  * ones we expect are read and discarded so the socket stays in step. */
-int iov_wire_recv(zsock_t *sock, zframe_t **ret_routing_id, iov_envelope **ret,
-                  struct iov_wire_stats *stats, char *errbuf, size_t errlen) {
+int iov_wire_recv(zsock_t *sock, zframe_t **ret_routing_id, iov_envelope **ret, struct iov_wire_stats *stats,
+                  char *errbuf, size_t errlen) {
   void *s = zsock_resolve(sock);
   zmq_msg_t parts[2];
   int n = 0, more = 0, r;
@@ -229,7 +229,8 @@ int iov_wire_recv(zsock_t *sock, zframe_t **ret_routing_id, iov_envelope **ret,
       return r;
     }
     more = zmq_msg_more(&m);
-    if (n < 2) parts[n] = m;
+    if (n < 2)
+      parts[n] = m;
     else {
       zmq_msg_close(&m);
       extra++;
@@ -325,12 +326,14 @@ int iov_wire_hist_from_pb(const Iovbench__Histogram *pb, struct iov_hist *ret) {
     if (pb->min_ns >= iov_hist_bucket_low(pb->index[0]) && pb->min_ns <= iov_hist_bucket_high(pb->index[0]))
       ret->min = pb->min_ns;
     size_t last = pb->n_index - 1;
-    if (pb->max_ns >= iov_hist_bucket_low(pb->index[last]) && pb->max_ns <= iov_hist_bucket_high(pb->index[last]))
+    if (pb->max_ns >= iov_hist_bucket_low(pb->index[last]) &&
+        pb->max_ns <= iov_hist_bucket_high(pb->index[last]))
       ret->max = pb->max_ns;
   }
   ret->sum = pb->sum_ns;
   /* Overflowed values sit in the last bucket; never claim more. */
-  ret->overflow = pb->overflow <= ret->buckets[IOV_HIST_BUCKETS - 1] ? pb->overflow : ret->buckets[IOV_HIST_BUCKETS - 1];
+  ret->overflow =
+      pb->overflow <= ret->buckets[IOV_HIST_BUCKETS - 1] ? pb->overflow : ret->buckets[IOV_HIST_BUCKETS - 1];
   return 0;
 }
 

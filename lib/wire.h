@@ -15,23 +15,23 @@
 #include "iovbench.pb-c.h"
 
 #define IOV_PROTO_VERSION 1
-#define IOV_WIRE_MAX_MSG (8u << 20)        /* largest frame we decode */
-#define IOV_WIRE_MAX_STRING 4096           /* any string field */
+#define IOV_WIRE_MAX_MSG (8u << 20) /* largest frame we decode */
+#define IOV_WIRE_MAX_STRING 4096    /* any string field */
 #define IOV_WIRE_MAX_INTERFACES 4096
-#define IOV_WIRE_MAX_FLOWS 256             /* flows per agent per point */
-#define IOV_WIRE_MAX_SIZE (16u << 20)      /* msg_size, response_size */
-#define IOV_WIRE_MAX_CPUS 4096             /* cores in a sample or a pin list */
-#define IOV_WIRE_MAX_IRQS 8192             /* NIC queues in a sample */
+#define IOV_WIRE_MAX_FLOWS 256        /* flows per agent per point */
+#define IOV_WIRE_MAX_SIZE (16u << 20) /* msg_size, response_size */
+#define IOV_WIRE_MAX_CPUS 4096        /* cores in a sample or a pin list */
+#define IOV_WIRE_MAX_IRQS 8192        /* NIC queues in a sample */
 
 typedef Iovbench__Envelope iov_envelope;
 
 struct iov_wire_stats {
   uint64_t received;
   uint64_t oversized;
-  uint64_t malformed;    /* protobuf could not unpack, or a field failed validation */
+  uint64_t malformed; /* protobuf could not unpack, or a field failed validation */
   uint64_t bad_version;
-  uint64_t unknown;      /* no body we know (a newer peer?) */
-  uint64_t bad_framing;  /* wrong number of frames */
+  uint64_t unknown;     /* no body we know (a newer peer?) */
+  uint64_t bad_framing; /* wrong number of frames */
 };
 
 /* Decode and validate one frame.  On success *ret is set (caller owns;
@@ -55,8 +55,8 @@ int iov_wire_send(zsock_t *sock, zframe_t *routing_id, iov_envelope *e);
  * NULL.  Returns 0 and *ret
  * on success; -EAGAIN when nothing is queued; another negative code when
  * a message arrived but was dropped (counted and described in errbuf). */
-int iov_wire_recv(zsock_t *sock, zframe_t **ret_routing_id, iov_envelope **ret,
-                  struct iov_wire_stats *stats, char *errbuf, size_t errlen);
+int iov_wire_recv(zsock_t *sock, zframe_t **ret_routing_id, iov_envelope **ret, struct iov_wire_stats *stats,
+                  char *errbuf, size_t errlen);
 
 /* Name of the body, for logs: "hello", "samples", ... */
 const char *iov_wire_body_name(const iov_envelope *e);

@@ -114,8 +114,7 @@ static void check_core(const struct iov_cpustat_core *c, int cpu, const uint64_t
   assert_int_equal(c->guest_nice_ns, tick_ns(t[9]));
 }
 
-static int read_case(const char *name, const char *sub, struct iov_cpustat_core *cores,
-                     size_t cap) {
+static int read_case(const char *name, const char *sub, struct iov_cpustat_core *cores, size_t cap) {
   char dir[PATH_MAX];
   struct iov_cpustat *s = NULL;
   int r;
@@ -128,9 +127,9 @@ static int read_case(const char *name, const char *sub, struct iov_cpustat_core 
 
 /* Values recorded on a 2-vCPU Debian 12 guest are read exactly. */
 static void test_real_values(void **state) {
-  static const uint64_t agg[10] = {109440, 0, 33813, 274628, 1763, 0, 9733, 5968, 0, 0};
-  static const uint64_t cpu0[10] = {54014, 0, 16784, 139168, 244, 0, 4528, 2927, 0, 0};
-  static const uint64_t cpu1[10] = {55425, 0, 17029, 135460, 1518, 0, 5205, 3040, 0, 0};
+  static const uint64_t agg[10] = { 109440, 0, 33813, 274628, 1763, 0, 9733, 5968, 0, 0 };
+  static const uint64_t cpu0[10] = { 54014, 0, 16784, 139168, 244, 0, 4528, 2927, 0, 0 };
+  static const uint64_t cpu1[10] = { 55425, 0, 17029, 135460, 1518, 0, 5205, 3040, 0, 0 };
   struct iov_cpustat_core cores[8];
   (void)state;
 
@@ -142,10 +141,11 @@ static void test_real_values(void **state) {
 
 /* The hand-made 8-CPU host: guest time is reported, but inside user. */
 static void test_handmade_values(void **state) {
-  static const uint64_t cpu7[10] = {12353455, 2352, 3458343, 239976669, 123526,
-                                    45727,    234798, 0,    1200700,   0};
-  static const uint64_t agg[10] = {98796532, 18788, 27660528, 1919906676, 987928,
-                                   365620,   1877460, 0,      9602800,    0};
+  static const uint64_t cpu7[10] = {
+    12353455, 2352, 3458343, 239976669, 123526, 45727, 234798, 0, 1200700, 0
+  };
+  static const uint64_t agg[10] = { 98796532, 18788,   27660528, 1919906676, 987928,
+                                    365620,   1877460, 0,        9602800,    0 };
   struct iov_cpustat_core cores[16];
   (void)state;
 
@@ -209,7 +209,7 @@ static void test_real_delta(void **state) {
 static void test_handmade_delta_offline(void **state) {
   struct iov_cpustat_core a[16], b[16];
   struct iov_cpustat_load l[16];
-  static const int online[] = {0, 1, 2, 3, 4, 6, 7};
+  static const int online[] = { 0, 1, 2, 3, 4, 6, 7 };
   uint64_t busy = 0, idle = 0;
   int na, nb;
   (void)state;
@@ -278,7 +278,7 @@ static void test_delta_errors(void **state) {
 
 /* Counters that pass 2^64 ns still give the right difference. */
 static void test_delta_wrap(void **state) {
-  struct iov_cpustat_core a[2] = {{.cpu = -1}, {.cpu = 0}}, b[2];
+  struct iov_cpustat_core a[2] = { { .cpu = -1 }, { .cpu = 0 } }, b[2];
   struct iov_cpustat_load l[2];
   (void)state;
 
@@ -300,25 +300,25 @@ struct bad_case {
 /* Every malformed file is refused with its documented error. */
 static void test_malformed(void **state) {
   static const struct bad_case cases[] = {
-    {"", -EBADMSG},
-    {"intr 1 2 3\nctxt 5\n", -EBADMSG},                          /* no cpu lines */
-    {"cpu0 1 2 3 4\n", -EBADMSG},                                /* no aggregate */
-    {"cpu  1 2 3 4 5 6 7 8 9 10\ncpu0 1 2 3", -EBADMSG},         /* truncated */
-    {"cpu  1 2 3 4 5 6 7 8 9 10", -EBADMSG},                     /* truncated */
-    {"cpu  1 2 3 4 5 6 7 8 9 10\ncp", -EBADMSG},                 /* truncated */
-    {"cpu  1 2 3\n", -EBADMSG},                                  /* too few fields */
-    {"cpu\n", -EBADMSG},
-    {"cpu  1 2 x 4\n", -EBADMSG},                                /* garbage */
-    {"cpu  1 2 3 4\ncpux 1 2 3 4\n", -EBADMSG},
-    {"cpu  1 2 3 4\ncpu-1 1 2 3 4\n", -EBADMSG},
-    {"cpu  1 2 -3 4\n", -EBADMSG},
-    {"cpu  1 2 3 4\ncpu1 1 2 3 4\ncpu0 1 2 3 4\n", -EBADMSG},    /* order */
-    {"cpu  1 2 3 4\ncpu0 1 2 3 4\ncpu0 1 2 3 4\n", -EBADMSG},    /* twice */
-    {"cpu  1 2 3 4\ncpu  1 2 3 4\n", -EBADMSG},
-    {"cpu  1 2 3 4\ncpu4096 1 2 3 4\n", -E2BIG},                 /* too many */
-    {"cpu  1 2 3 4\ncpu99999999999999999999999 1 2 3 4\n", -EBADMSG},
-    {"cpu  99999999999999999999999 2 3 4\n", -EBADMSG},          /* overflow */
-    {"cpu  1 2 3 4\r\n", -EBADMSG},
+    { "", -EBADMSG },
+    { "intr 1 2 3\nctxt 5\n", -EBADMSG },                  /* no cpu lines */
+    { "cpu0 1 2 3 4\n", -EBADMSG },                        /* no aggregate */
+    { "cpu  1 2 3 4 5 6 7 8 9 10\ncpu0 1 2 3", -EBADMSG }, /* truncated */
+    { "cpu  1 2 3 4 5 6 7 8 9 10", -EBADMSG },             /* truncated */
+    { "cpu  1 2 3 4 5 6 7 8 9 10\ncp", -EBADMSG },         /* truncated */
+    { "cpu  1 2 3\n", -EBADMSG },                          /* too few fields */
+    { "cpu\n", -EBADMSG },
+    { "cpu  1 2 x 4\n", -EBADMSG }, /* garbage */
+    { "cpu  1 2 3 4\ncpux 1 2 3 4\n", -EBADMSG },
+    { "cpu  1 2 3 4\ncpu-1 1 2 3 4\n", -EBADMSG },
+    { "cpu  1 2 -3 4\n", -EBADMSG },
+    { "cpu  1 2 3 4\ncpu1 1 2 3 4\ncpu0 1 2 3 4\n", -EBADMSG }, /* order */
+    { "cpu  1 2 3 4\ncpu0 1 2 3 4\ncpu0 1 2 3 4\n", -EBADMSG }, /* twice */
+    { "cpu  1 2 3 4\ncpu  1 2 3 4\n", -EBADMSG },
+    { "cpu  1 2 3 4\ncpu4096 1 2 3 4\n", -E2BIG }, /* too many */
+    { "cpu  1 2 3 4\ncpu99999999999999999999999 1 2 3 4\n", -EBADMSG },
+    { "cpu  99999999999999999999999 2 3 4\n", -EBADMSG }, /* overflow */
+    { "cpu  1 2 3 4\r\n", -EBADMSG },
   };
   struct tmproot t;
   (void)state;
@@ -455,8 +455,8 @@ static uint64_t rnd(void) {
 /* Apply one random edit to buf[0..*len) (capacity cap). */
 static void mutate(char *buf, size_t *len, size_t cap) {
   static const char interesting[] = "\n \t:0123456789-,cpuCPU\0x";
-  static const char *const words[] = {"99999999999999999999999", "4096", "cpu", "cpu4096",
-                                      "\n",  "  ", "18446744073709551615", "cpu0 ", "\ncpu"};
+  static const char *const words[] = { "99999999999999999999999", "4096",  "cpu",  "cpu4096", "\n", "  ",
+                                       "18446744073709551615",    "cpu0 ", "\ncpu" };
   size_t n = *len, pos = n ? rnd() % n : 0;
 
   switch (rnd() % 7) {
@@ -466,9 +466,7 @@ static void mutate(char *buf, size_t *len, size_t cap) {
   case 1:
     if (n) buf[pos] = interesting[rnd() % (sizeof(interesting) - 1)];
     break;
-  case 2:
-    *len = pos;
-    break;
+  case 2: *len = pos; break;
   case 3: { /* delete a range */
     size_t k = rnd() % 64;
     if (pos + k > n) k = n - pos;
@@ -511,7 +509,8 @@ static void mutate(char *buf, size_t *len, size_t cap) {
  * what it accepts is well formed.  Run under ASan/UBSan to mean much. */
 static void test_fuzz_mutations(void **state) {
   static const char *const files[][2] = {
-    {REAL_CASE, NULL}, {REAL_CASE, "next"}, {HAND_CASE, NULL}, {HAND_CASE, "next"}};
+    { REAL_CASE, NULL }, { REAL_CASE, "next" }, { HAND_CASE, NULL }, { HAND_CASE, "next" }
+  };
   struct iov_cpustat_core *base = calloc(CAP, sizeof(*base)), *c = calloc(CAP, sizeof(*c));
   struct iov_cpustat_load *l = calloc(CAP, sizeof(*l));
   char *orig[ELEMENTSOF(files)], *buf;
@@ -528,8 +527,7 @@ static void test_fuzz_mutations(void **state) {
   assert_non_null(buf);
   for (size_t i = 0; i < ELEMENTSOF(files); i++) {
     char dir[PATH_MAX], path[PATH_MAX + 8];
-    int r = snprintf(path, sizeof(path), "%s/stat",
-                     case_dir(dir, sizeof(dir), files[i][0], files[i][1]));
+    int r = snprintf(path, sizeof(path), "%s/stat", case_dir(dir, sizeof(dir), files[i][0], files[i][1]));
     assert_true(r > 0 && (size_t)r < sizeof(path));
     orig[i] = slurp(path, &orig_len[i]);
     assert_true(orig_len[i] < cap / 2);

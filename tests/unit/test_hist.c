@@ -29,9 +29,7 @@ static uint64_t rng_next(uint64_t *s) {
 }
 
 /* Uniform in (0, 1], so log() never sees 0. */
-static double rng_unit(uint64_t *s) {
-  return ((double)(rng_next(s) >> 11) + 1.0) / 9007199254740992.0;
-}
+static double rng_unit(uint64_t *s) { return ((double)(rng_next(s) >> 11) + 1.0) / 9007199254740992.0; }
 
 static struct iov_hist *hist_new(void) {
   struct iov_hist *h = malloc(sizeof(*h));
@@ -47,8 +45,7 @@ static int cmp_u64(const void *a, const void *b) {
 
 static uint64_t bucket_sum(const struct iov_hist *h) {
   uint64_t s = 0;
-  for (unsigned i = 0; i < IOV_HIST_BUCKETS; i++)
-    s += h->buckets[i];
+  for (unsigned i = 0; i < IOV_HIST_BUCKETS; i++) s += h->buckets[i];
   return s;
 }
 
@@ -70,8 +67,7 @@ static void test_layout(void **state) {
   for (uint64_t v = 0, prev = 0; v <= BIT(20); v++) {
     unsigned i = iov_hist_index(v);
     check_value(v);
-    if (v < IOV_HIST_SUB_COUNT)
-      assert_int_equal(i, v);
+    if (v < IOV_HIST_SUB_COUNT) assert_int_equal(i, v);
     assert_true(i == prev || i == prev + 1 || v == 0);
     prev = i;
   }
@@ -102,8 +98,7 @@ static void test_layout(void **state) {
     uint64_t low = iov_hist_bucket_low(i), high = iov_hist_bucket_high(i);
     assert_int_equal(iov_hist_index(low), i);
     assert_int_equal(iov_hist_index(high), i);
-    if (i < LAST)
-      assert_true(high + 1 == iov_hist_bucket_low(i + 1));
+    if (i < LAST) assert_true(high + 1 == iov_hist_bucket_low(i + 1));
     if (i < IOV_HIST_SUB_COUNT)
       assert_true(low == high);
     else if (i < LAST)
@@ -147,11 +142,10 @@ static void check_percentiles(uint64_t *vals, size_t n) {
     uint64_t got = iov_hist_percentile(h, pm / 10.0);
     double err = fabs((double)got - (double)exact) / (double)exact;
     if (err > IOV_HIST_REL_ERROR / 2)
-      fail_msg("p%.1f: got %llu, exact %llu, error %g", pm / 10.0,
-               (unsigned long long)got, (unsigned long long)exact, err);
+      fail_msg("p%.1f: got %llu, exact %llu, error %g", pm / 10.0, (unsigned long long)got,
+               (unsigned long long)exact, err);
     /* Values in the exact buckets come back exactly. */
-    if (exact < IOV_HIST_SUB_COUNT)
-      assert_true(got == exact);
+    if (exact < IOV_HIST_SUB_COUNT) assert_true(got == exact);
   }
   free(h);
 }
@@ -162,8 +156,7 @@ static void test_percentile_uniform(void **state) {
   (void)state;
 
   assert_non_null(vals);
-  for (size_t k = 0; k < n; k++)
-    vals[k] = n - k; /* 100000..1, so the sort is exercised */
+  for (size_t k = 0; k < n; k++) vals[k] = n - k; /* 100000..1, so the sort is exercised */
   check_percentiles(vals, n);
   free(vals);
 }
@@ -176,8 +169,7 @@ static void test_percentile_exponential(void **state) {
   assert_non_null(vals);
   /* Mean 20 us: the bulk is in the log range, the low tail in the exact
    * buckets. */
-  for (size_t k = 0; k < n; k++)
-    vals[k] = (uint64_t)(-20000.0 * log(rng_unit(&seed)));
+  for (size_t k = 0; k < n; k++) vals[k] = (uint64_t)(-20000.0 * log(rng_unit(&seed)));
   check_percentiles(vals, n);
   free(vals);
 }
@@ -205,8 +197,7 @@ static void test_percentile_rank(void **state) {
   (void)state;
 
   /* 1000 values: 0,0,0,0,1,1,1,1,...,249 (999 of them), then 255. */
-  for (unsigned k = 0; k < 999; k++)
-    iov_hist_record(h, k / 4);
+  for (unsigned k = 0; k < 999; k++) iov_hist_record(h, k / 4);
   iov_hist_record(h, 255);
   assert_int_equal(iov_hist_percentile(h, 99.9), 249);
   assert_int_equal(iov_hist_percentile(h, 99.95), 255);
@@ -219,10 +210,8 @@ static void test_percentile_rank(void **state) {
 
   /* 1..100: p is the value. */
   h = hist_new();
-  for (unsigned v = 1; v <= 100; v++)
-    iov_hist_record(h, v);
-  for (unsigned p = 1; p <= 100; p++)
-    assert_int_equal(iov_hist_percentile(h, p), p);
+  for (unsigned v = 1; v <= 100; v++) iov_hist_record(h, v);
+  for (unsigned p = 1; p <= 100; p++) assert_int_equal(iov_hist_percentile(h, p), p);
   assert_int_equal(iov_hist_percentile(h, 33.3), 34);
   free(h);
 }
@@ -268,8 +257,7 @@ static void test_overflow(void **state) {
 }
 
 static void record_set(struct iov_hist *h, uint64_t seed, size_t n) {
-  for (size_t k = 0; k < n; k++)
-    iov_hist_record(h, rng_next(&seed) >> (rng_next(&seed) % 64));
+  for (size_t k = 0; k < n; k++) iov_hist_record(h, rng_next(&seed) >> (rng_next(&seed) % 64));
 }
 
 static void test_merge(void **state) {
@@ -313,8 +301,7 @@ static void test_delta(void **state) {
   uint64_t seed = 99;
   (void)state;
 
-  for (int k = 0; k < 30000; k++)
-    iov_hist_record(h, rng_next(&seed) >> 40);
+  for (int k = 0; k < 30000; k++) iov_hist_record(h, rng_next(&seed) >> 40);
   iov_hist_snapshot(before, h);
   /* The interval: values from 1000 to about 3 ms. */
   for (int k = 0; k < 20000; k++) {
@@ -420,13 +407,11 @@ static void test_set_bucket(void **state) {
   unsigned i = iov_hist_index(300000);
   (void)state;
 
-  for (int k = 0; k < 50000; k++)
-    iov_hist_record(h, 100 + (rng_next(&seed) >> 40));
+  for (int k = 0; k < 50000; k++) iov_hist_record(h, 100 + (rng_next(&seed) >> 40));
 
   /* Decode the buckets alone: same counts, same percentile buckets. */
   for (unsigned b = 0; b < IOV_HIST_BUCKETS; b++)
-    if (h->buckets[b])
-      assert_int_equal(iov_hist_set_bucket(d, b, h->buckets[b]), 0);
+    if (h->buckets[b]) assert_int_equal(iov_hist_set_bucket(d, b, h->buckets[b]), 0);
   assert_int_equal(d->count, h->count);
   assert_memory_equal(d->buckets, h->buckets, sizeof(d->buckets));
   assert_true(d->min <= h->min && d->max >= h->max);
@@ -484,17 +469,14 @@ struct writer {
   int done;    /* atomic */
 };
 
-static uint64_t conc_value(uint64_t *seed) {
-  return rng_next(seed) >> (24 + rng_next(seed) % 40);
-}
+static uint64_t conc_value(uint64_t *seed) { return rng_next(seed) >> (24 + rng_next(seed) % 40); }
 
 static void *writer_main(void *arg) {
   struct writer *w = arg;
   uint64_t seed = 2024;
 
   __atomic_store_n(&w->started, 1, __ATOMIC_RELEASE);
-  for (int k = 0; k < CONC_N; k++)
-    iov_hist_record(w->h, conc_value(&seed));
+  for (int k = 0; k < CONC_N; k++) iov_hist_record(w->h, conc_value(&seed));
   __atomic_store_n(&w->done, 1, __ATOMIC_RELEASE);
   return NULL;
 }
@@ -522,13 +504,12 @@ static void test_concurrent_snapshot(void **state) {
     assert_true(cur->overflow >= prev->overflow);
     for (unsigned b = 0; b < IOV_HIST_BUCKETS; b++)
       if (cur->buckets[b] < prev->buckets[b])
-        fail_msg("bucket %u went from %llu to %llu", b,
-                 (unsigned long long)prev->buckets[b], (unsigned long long)cur->buckets[b]);
+        fail_msg("bucket %u went from %llu to %llu", b, (unsigned long long)prev->buckets[b],
+                 (unsigned long long)cur->buckets[b]);
     /* Whatever the interleaving, a snapshot must be usable. */
     assert_int_equal(iov_hist_delta(prev, cur, prev), 0);
     (void)iov_hist_percentile(cur, 99);
-    if (total > 0 && total < CONC_N)
-      in_flight++;
+    if (total > 0 && total < CONC_N) in_flight++;
     snapshots++;
     memcpy(prev, cur, sizeof(*prev));
   }
@@ -539,8 +520,7 @@ static void test_concurrent_snapshot(void **state) {
   iov_hist_snapshot(cur, h);
   assert_int_equal(cur->count, CONC_N);
   assert_int_equal(bucket_sum(cur), CONC_N);
-  for (int k = 0; k < CONC_N; k++)
-    iov_hist_record(ref, conc_value(&seed));
+  for (int k = 0; k < CONC_N; k++) iov_hist_record(ref, conc_value(&seed));
   assert_memory_equal(cur, ref, sizeof(*cur));
 
   free(h);

@@ -107,16 +107,15 @@ static void check_irqs(const struct iov_irqstat_view *v, const unsigned *irqs, s
   if (v->n_queues != n) fail_msg("%zu queues selected, expected %zu", v->n_queues, n);
   for (size_t i = 0; i < n; i++)
     if (v->queues[i].irq != irqs[i])
-      fail_msg("queue %zu is IRQ %u (%s), expected %u", i, v->queues[i].irq, v->queues[i].name,
-               irqs[i]);
+      fail_msg("queue %zu is IRQ %u (%s), expected %u", i, v->queues[i].irq, v->queues[i].name, irqs[i]);
 }
 
 /* The recorded 2-vCPU guest: eth0 is virtio2. */
 static void test_real_values(void **state) {
-  static const char *const pats[] = {"virtio2"};
-  static const char *const eth0[] = {"eth0"};
-  static const char *const balloon[] = {"virtio0"};
-  static const unsigned irqs[] = {37, 38, 39};
+  static const char *const pats[] = { "virtio2" };
+  static const char *const eth0[] = { "eth0" };
+  static const char *const balloon[] = { "virtio0" };
+  static const unsigned irqs[] = { 37, 38, 39 };
   struct iov_irqstat_snap *snap = iov_irqstat_snap_new();
   const struct iov_irqstat_view *v = iov_irqstat_snap_view(snap);
   (void)state;
@@ -156,33 +155,33 @@ struct selection {
 static void test_handmade_selection(void **state) {
   static const struct selection cases[] = {
     /* PF: link vector and queues; not ens1f1, not the VF ens1f0v0. */
-    {{"ens1f0"}, 1, {40, 41, 42, 43, 44}, 5},
-    {{"ens1f1"}, 1, {45, 46, 47, 48, 49}, 5},
+    { { "ens1f0" }, 1, { 40, 41, 42, 43, 44 }, 5 },
+    { { "ens1f1" }, 1, { 45, 46, 47, 48, 49 }, 5 },
     /* VF bound to iavf: "iavf-ens1f0v0-TxRx-N", but not its mailbox. */
-    {{"ens1f0v0"}, 1, {50, 51}, 2},
+    { { "ens1f0v0" }, 1, { 50, 51 }, 2 },
     /* The mailbox carries the VF's PCI address. */
-    {{"0000:3b:10.0"}, 1, {52}, 1},
+    { { "0000:3b:10.0" }, 1, { 52 }, 1 },
     /* mlx5 names carry "@pci:ADDR", with or without the prefix. */
-    {{"@pci:0000:af:00.0"}, 1, {60, 61, 62, 63}, 4},
-    {{"0000:af:00.0"}, 1, {60, 61, 62, 63}, 4},
+    { { "@pci:0000:af:00.0" }, 1, { 60, 61, 62, 63 }, 4 },
+    { { "0000:af:00.0" }, 1, { 60, 61, 62, 63 }, 4 },
     /* Several patterns: file order, each line once. */
-    {{"ens1f0v0", "ens1f0", "@pci:0000:af:00.0", "ens1f0-TxRx-1"},
-     4,
-     {40, 41, 42, 43, 44, 50, 51, 60, 61, 62, 63},
-     11},
+    { { "ens1f0v0", "ens1f0", "@pci:0000:af:00.0", "ens1f0-TxRx-1" },
+      4,
+      { 40, 41, 42, 43, 44, 50, 51, 60, 61, 62, 63 },
+      11 },
     /* A pattern is a whole word. */
-    {{"ens1f"}, 1, {0}, 0},
-    {{"ens1f0-TxRx"}, 1, {41, 42, 43, 44}, 4},
-    {{"TxRx"}, 1, {41, 42, 43, 44, 46, 47, 48, 49, 50, 51}, 10},
-    {{"mlx5_comp0"}, 1, {61}, 1},
+    { { "ens1f" }, 1, { 0 }, 0 },
+    { { "ens1f0-TxRx" }, 1, { 41, 42, 43, 44 }, 4 },
+    { { "TxRx" }, 1, { 41, 42, 43, 44, 46, 47, 48, 49, 50, 51 }, 10 },
+    { { "mlx5_comp0" }, 1, { 61 }, 1 },
     /* IRQ 0 is a number like any other; arch lines never match. */
-    {{"timer"}, 1, {0}, 1},
-    {{"Non"}, 1, {0}, 0},
+    { { "timer" }, 1, { 0 }, 1 },
+    { { "Non" }, 1, { 0 }, 0 },
     /* One name out of a shared IRQ's list. */
-    {{"aerdrv"}, 1, {25}, 1},
+    { { "aerdrv" }, 1, { 25 }, 1 },
     /* Chip and trigger text is not an action name. */
-    {{"edge"}, 1, {0}, 0},
-    {{"IR-PCI-MSI"}, 1, {0}, 0},
+    { { "edge" }, 1, { 0 }, 0 },
+    { { "IR-PCI-MSI" }, 1, { 0 }, 0 },
   };
   struct iov_irqstat_snap *snap = iov_irqstat_snap_new();
   const struct iov_irqstat_view *v = iov_irqstat_snap_view(snap);
@@ -199,7 +198,7 @@ static void test_handmade_selection(void **state) {
 
   /* Names and values of the selected lines. */
   {
-    static const char *const pats[] = {"ens1f0", "aerdrv", "timer"};
+    static const char *const pats[] = { "ens1f0", "aerdrv", "timer" };
     assert_int_equal(read_case(HAND_CASE, NULL, pats, 3, snap), 7);
     assert_string_equal(v->queues[0].name, "timer");
     assert_int_equal(v->queues[0].total, 41);
@@ -217,8 +216,7 @@ static void test_handmade_selection(void **state) {
   iov_irqstat_snap_free(snap);
 }
 
-static const struct iov_irqstat_rate *find_rate(const struct iov_irqstat_rate *r, int n,
-                                                unsigned irq) {
+static const struct iov_irqstat_rate *find_rate(const struct iov_irqstat_rate *r, int n, unsigned irq) {
   for (int i = 0; i < n; i++)
     if (r[i].irq == irq) return &r[i];
   return NULL;
@@ -226,7 +224,7 @@ static const struct iov_irqstat_rate *find_rate(const struct iov_irqstat_rate *r
 
 /* Two recorded snapshots of the guest, during a UDP send. */
 static void test_real_delta(void **state) {
-  static const char *const pats[] = {"virtio2"};
+  static const char *const pats[] = { "virtio2" };
   struct iov_irqstat_snap *a = iov_irqstat_snap_new(), *b = iov_irqstat_snap_new();
   struct iov_irqstat_rate r[4];
   double secs;
@@ -257,18 +255,16 @@ static void test_real_delta(void **state) {
  * counter wrapped on CPU2, the VF's queues were re-requested and a third
  * appeared. */
 static void test_handmade_delta(void **state) {
-  static const char *const pats[] = {"ens1f0", "ens1f0v0", "ens1f1", "@pci:0000:af:00.0"};
+  static const char *const pats[] = { "ens1f0", "ens1f0v0", "ens1f1", "@pci:0000:af:00.0" };
   static const struct {
     unsigned irq;
     uint64_t count;
   } want[] = {
-    {40, 1},      {41, 250000}, {42, 180000},
-    {43, 5 + 10296}, /* CPU0 +5; CPU2 4294960000 -> 3000 across 2^32 */
-    {44, 90000},  /* CPU5's 1000 went with CPU5 */
-    {45, 0},      {46, 10},     {47, 20}, /* moved from CPU5 to CPU7 */
-    {48, 30},     {49, 40},
-    {50, 100},    /* 9000000 -> 100: reset, not a wrap */
-    {51, 40},     {60, 0},      {61, 50}, {62, 60}, {63, 0},
+    { 40, 1 },     { 41, 250000 }, { 42, 180000 }, { 43, 5 + 10296 }, /* CPU0 +5; CPU2 4294960000 -> 3000 across 2^32 */
+    { 44, 90000 },                                                    /* CPU5's 1000 went with CPU5 */
+    { 45, 0 },     { 46, 10 },     { 47, 20 },                        /* moved from CPU5 to CPU7 */
+    { 48, 30 },    { 49, 40 },     { 50, 100 },                       /* 9000000 -> 100: reset, not a wrap */
+    { 51, 40 },    { 60, 0 },      { 61, 50 },     { 62, 60 },        { 63, 0 },
   };
   struct iov_irqstat_snap *a = iov_irqstat_snap_new(), *b = iov_irqstat_snap_new();
   const struct iov_irqstat_view *vb = iov_irqstat_snap_view(b);
@@ -304,7 +300,7 @@ static void test_handmade_delta(void **state) {
 }
 
 static void test_delta_errors(void **state) {
-  static const char *const pats[] = {"ens1f0"};
+  static const char *const pats[] = { "ens1f0" };
   struct iov_irqstat_snap *a = iov_irqstat_snap_new(), *b = iov_irqstat_snap_new();
   struct iov_irqstat_rate r[8];
   struct tmproot t;
@@ -367,46 +363,46 @@ struct text_case {
 /* Malformed files fail as documented; malformed lines are skipped. */
 static void test_malformed(void **state) {
   static const struct text_case cases[] = {
-    {"", -EBADMSG, 0, NULL},
-    {"\n", -EBADMSG, 0, NULL},
+    { "", -EBADMSG, 0, NULL },
+    { "\n", -EBADMSG, 0, NULL },
     /* No header: the first line is an IRQ line. */
-    {OK41 OK41, -EBADMSG, 0, NULL},
+    { OK41 OK41, -EBADMSG, 0, NULL },
     /* A header without its newline. */
-    {"           CPU0       CPU1", -EBADMSG, 0, NULL},
-    {"  CPU0 CPUx\n" OK41, -EBADMSG, 0, NULL},
-    {"  CPU0 CPU-1\n" OK41, -EBADMSG, 0, NULL},
-    {"  CPU1 CPU0\n" OK41, -EBADMSG, 0, NULL},
-    {"  CPU0 CPU0\n" OK41, -EBADMSG, 0, NULL},
-    {"  CPU0 CPU4096\n" OK41, -E2BIG, 0, NULL},
-    {"  CPU0 CPU99999999999999999999999\n" OK41, -EBADMSG, 0, NULL},
+    { "           CPU0       CPU1", -EBADMSG, 0, NULL },
+    { "  CPU0 CPUx\n" OK41, -EBADMSG, 0, NULL },
+    { "  CPU0 CPU-1\n" OK41, -EBADMSG, 0, NULL },
+    { "  CPU1 CPU0\n" OK41, -EBADMSG, 0, NULL },
+    { "  CPU0 CPU0\n" OK41, -EBADMSG, 0, NULL },
+    { "  CPU0 CPU4096\n" OK41, -E2BIG, 0, NULL },
+    { "  CPU0 CPU99999999999999999999999\n" OK41, -EBADMSG, 0, NULL },
     /* The reference: one good line. */
-    {HDR OK41, 1, 0, "eth0-TxRx-0"},
+    { HDR OK41, 1, 0, "eth0-TxRx-0" },
     /* Too few counts: the chip name is not a count. */
-    {HDR " 42:          5  IR-PCI-MSI 1-edge      eth0-TxRx-1\n" OK41, 1, 1, NULL},
+    { HDR " 42:          5  IR-PCI-MSI 1-edge      eth0-TxRx-1\n" OK41, 1, 1, NULL },
     /* Truncated in the counts, with no action left: not selected. */
-    {HDR " 42:          5\n" OK41, 1, 0, NULL},
+    { HDR " 42:          5\n" OK41, 1, 0, NULL },
     /* A last line without its newline. */
-    {HDR OK41 " 42:          5          7  IR-PCI-MSI 1-edge      eth0-TxRx-1", 1, 1, NULL},
+    { HDR OK41 " 42:          5          7  IR-PCI-MSI 1-edge      eth0-TxRx-1", 1, 1, NULL },
     /* Garbage counts. */
-    {HDR " 42:          5         x7  IR-PCI-MSI 1-edge      eth0-TxRx-1\n" OK41, 1, 1, NULL},
-    {HDR " 42:          5         -7  IR-PCI-MSI 1-edge      eth0-TxRx-1\n" OK41, 1, 1, NULL},
-    {HDR " 42: 5 99999999999999999999999 IR-PCI-MSI 1-edge  eth0-TxRx-1\n" OK41, 1, 1, NULL},
+    { HDR " 42:          5         x7  IR-PCI-MSI 1-edge      eth0-TxRx-1\n" OK41, 1, 1, NULL },
+    { HDR " 42:          5         -7  IR-PCI-MSI 1-edge      eth0-TxRx-1\n" OK41, 1, 1, NULL },
+    { HDR " 42: 5 99999999999999999999999 IR-PCI-MSI 1-edge  eth0-TxRx-1\n" OK41, 1, 1, NULL },
     /* An IRQ number that is too large. */
-    {HDR " 99999999999:  5  7  IR-PCI-MSI 1-edge      eth0-TxRx-1\n" OK41, 1, 1, NULL},
+    { HDR " 99999999999:  5  7  IR-PCI-MSI 1-edge      eth0-TxRx-1\n" OK41, 1, 1, NULL },
     /* Lines without ':' and blank lines. */
-    {HDR "garbage\n\n   \nhello world: 1 2\n" OK41, 1, 2, NULL},
+    { HDR "garbage\n\n   \nhello world: 1 2\n" OK41, 1, 2, NULL },
     /* Arch lines and non-numeric IRQs are not devices. */
-    {HDR "NMI:  1  2  Non-maskable eth0 interrupts\n12a: 1 2  x  eth0\nERR: 0\n" OK41, 1, 0, NULL},
+    { HDR "NMI:  1  2  Non-maskable eth0 interrupts\n12a: 1 2  x  eth0\nERR: 0\n" OK41, 1, 0, NULL },
     /* No action at all, or nothing after the counts. */
-    {HDR " 42:          5          7  IR-PCI-MSI 1-edge\n 43: 1 2\n" OK41, 1, 0, NULL},
+    { HDR " 42:          5          7  IR-PCI-MSI 1-edge\n 43: 1 2\n" OK41, 1, 0, NULL },
     /* A shared IRQ: the matching name out of the list. */
-    {HDR " 16:  1  2  IR-IO-APIC 16-fasteoi   i801_smbus, eth0, ehci_hcd:usb1\n", 1, 0, "eth0"},
+    { HDR " 16:  1  2  IR-IO-APIC 16-fasteoi   i801_smbus, eth0, ehci_hcd:usb1\n", 1, 0, "eth0" },
     /* Tabs and extra blanks between counts. */
-    {HDR " 42:\t5\t\t7  IR-PCI-MSI 1-edge  eth0\n", 1, 0, "eth0"},
+    { HDR " 42:\t5\t\t7  IR-PCI-MSI 1-edge  eth0\n", 1, 0, "eth0" },
     /* CRLF is not kernel output: "eth0\r" is another word. */
-    {HDR " 42:  5  7  IR-PCI-MSI 1-edge  eth0\r\n", 0, 0, NULL},
+    { HDR " 42:  5  7  IR-PCI-MSI 1-edge  eth0\r\n", 0, 0, NULL },
   };
-  static const char *const pats[] = {"eth0"};
+  static const char *const pats[] = { "eth0" };
   struct iov_irqstat_snap *snap = iov_irqstat_snap_new();
   const struct iov_irqstat_view *v = iov_irqstat_snap_view(snap);
   struct iov_irqstat *s = NULL;
@@ -438,7 +434,7 @@ static void test_malformed(void **state) {
 /* A NUL byte anywhere refuses the file. */
 static void test_nul_byte(void **state) {
   static const char text[] = HDR " 41:  5  7  IR-PCI-MSI 1-edge  eth0\0-TxRx-0\n";
-  static const char *const pats[] = {"eth0"};
+  static const char *const pats[] = { "eth0" };
   struct iov_irqstat_snap *snap = iov_irqstat_snap_new();
   struct iov_irqstat *s = NULL;
   struct tmproot t;
@@ -455,7 +451,7 @@ static void test_nul_byte(void **state) {
 
 /* 4096 CPU columns: lines of 45 kB, no fixed line buffer.  4097: -E2BIG. */
 static void test_many_cpus(void **state) {
-  static const char *const pats[] = {"eth0"};
+  static const char *const pats[] = { "eth0" };
   size_t cap = 1 << 20, len = 0;
   char *text = malloc(cap);
   struct iov_irqstat_snap *snap = iov_irqstat_snap_new();
@@ -467,15 +463,13 @@ static void test_many_cpus(void **state) {
 
   assert_non_null(text);
   len += (size_t)snprintf(text + len, cap - len, "     ");
-  for (int c = 0; c < IOV_IRQSTAT_MAX_CPUS; c++)
-    len += (size_t)snprintf(text + len, cap - len, "CPU%-8d", c);
+  for (int c = 0; c < IOV_IRQSTAT_MAX_CPUS; c++) len += (size_t)snprintf(text + len, cap - len, "CPU%-8d", c);
   len += (size_t)snprintf(text + len, cap - len, "\n");
   for (int irq = 100; irq < 103; irq++) {
     len += (size_t)snprintf(text + len, cap - len, "%4d: ", irq);
     for (int c = 0; c < IOV_IRQSTAT_MAX_CPUS; c++)
       len += (size_t)snprintf(text + len, cap - len, "%10u ", 4000000000u + (unsigned)c);
-    len += (size_t)snprintf(text + len, cap - len, " IR-PCI-MSI 1-edge      eth0-TxRx-%d\n",
-                            irq - 100);
+    len += (size_t)snprintf(text + len, cap - len, " IR-PCI-MSI 1-edge      eth0-TxRx-%d\n", irq - 100);
   }
   assert_true(len < cap);
   for (int c = 0; c < IOV_IRQSTAT_MAX_CPUS; c++) sum += 4000000000u + (unsigned)c;
@@ -492,8 +486,7 @@ static void test_many_cpus(void **state) {
 
   /* One more column. */
   len = (size_t)snprintf(text, cap, "     ");
-  for (int c = 0; c <= IOV_IRQSTAT_MAX_CPUS; c++)
-    len += (size_t)snprintf(text + len, cap - len, "CPU%d ", c);
+  for (int c = 0; c <= IOV_IRQSTAT_MAX_CPUS; c++) len += (size_t)snprintf(text + len, cap - len, "CPU%d ", c);
   len += (size_t)snprintf(text + len, cap - len, "\n" OK41);
   tmproot_write(&t, text, len);
   assert_int_equal(iov_irqstat_read(s, snap), -E2BIG);
@@ -505,7 +498,7 @@ static void test_many_cpus(void **state) {
 
 /* A file over 16 MiB is refused rather than read without end. */
 static void test_file_too_big(void **state) {
-  static const char *const pats[] = {"eth0"};
+  static const char *const pats[] = { "eth0" };
   struct iov_irqstat_snap *snap = iov_irqstat_snap_new();
   struct iov_irqstat *s = NULL;
   struct tmproot t;
@@ -533,7 +526,7 @@ static void test_file_too_big(void **state) {
 }
 
 static void test_open_errors(void **state) {
-  static const char *const ok[] = {"eth0"};
+  static const char *const ok[] = { "eth0" };
   char longpat[IOV_IRQSTAT_MAX_PATTERN_LEN + 2];
   const char *many[IOV_IRQSTAT_MAX_PATTERNS + 1];
   const char *one[1];
@@ -551,7 +544,7 @@ static void test_open_errors(void **state) {
   longpat[sizeof(longpat) - 1] = 0;
   one[0] = longpat;
   assert_int_equal(iov_irqstat_open(dir, one, 1, &s), -E2BIG);
-  static const char *const bad[] = {"", "eth 0", "eth0,eth1", "-", "@:-", "a\tb", NULL};
+  static const char *const bad[] = { "", "eth 0", "eth0,eth1", "-", "@:-", "a\tb", NULL };
   for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
     one[0] = bad[i];
     if (iov_irqstat_open(dir, one, 1, &s) != -EINVAL) fail_msg("pattern %zu accepted", i);
@@ -579,8 +572,9 @@ static uint64_t rnd(void) {
 /* Apply one random edit to buf[0..*len) (capacity cap). */
 static void mutate(char *buf, size_t *len, size_t cap) {
   static const char interesting[] = "\n \t:0123456789-,@CPU\0x";
-  static const char *const words[] = {"99999999999999999999999", "4294967295", "  ", ", ",
-                                      "CPU4096", "\n", ":", "  ens1f0", "-TxRx-", "@pci:"};
+  static const char *const words[] = {
+    "99999999999999999999999", "4294967295", "  ", ", ", "CPU4096", "\n", ":", "  ens1f0", "-TxRx-", "@pci:"
+  };
   size_t n = *len, pos = n ? rnd() % n : 0;
 
   switch (rnd() % 7) {
@@ -590,9 +584,7 @@ static void mutate(char *buf, size_t *len, size_t cap) {
   case 1:
     if (n) buf[pos] = interesting[rnd() % (sizeof(interesting) - 1)];
     break;
-  case 2:
-    *len = pos;
-    break;
+  case 2: *len = pos; break;
   case 3: { /* delete a range */
     size_t k = rnd() % 64;
     if (pos + k > n) k = n - pos;
@@ -635,9 +627,9 @@ static void mutate(char *buf, size_t *len, size_t cap) {
  * what it returns is consistent.  Run under ASan/UBSan to mean much. */
 static void test_fuzz_mutations(void **state) {
   static const char *const files[][2] = {
-    {REAL_CASE, NULL}, {REAL_CASE, "next"}, {HAND_CASE, NULL}, {HAND_CASE, "next"}};
-  static const char *const pats[] = {"ens1f0", "ens1f0v0", "virtio2", "0000:af:00.0", "virtio0",
-                                     "TxRx"};
+    { REAL_CASE, NULL }, { REAL_CASE, "next" }, { HAND_CASE, NULL }, { HAND_CASE, "next" }
+  };
+  static const char *const pats[] = { "ens1f0", "ens1f0v0", "virtio2", "0000:af:00.0", "virtio0", "TxRx" };
   char *orig[ELEMENTSOF(files)], *buf;
   size_t orig_len[ELEMENTSOF(files)], cap = 1 << 16;
   struct iov_irqstat_snap *base = iov_irqstat_snap_new(), *snap = iov_irqstat_snap_new();
@@ -652,8 +644,8 @@ static void test_fuzz_mutations(void **state) {
   assert_non_null(buf);
   for (size_t i = 0; i < ELEMENTSOF(files); i++) {
     char dir[PATH_MAX], path[PATH_MAX + 16];
-    int r = snprintf(path, sizeof(path), "%s/interrupts",
-                     case_dir(dir, sizeof(dir), files[i][0], files[i][1]));
+    int r =
+        snprintf(path, sizeof(path), "%s/interrupts", case_dir(dir, sizeof(dir), files[i][0], files[i][1]));
     assert_true(r > 0 && (size_t)r < sizeof(path));
     orig[i] = slurp(path, &orig_len[i]);
     assert_true(orig_len[i] < cap / 2);
@@ -702,7 +694,7 @@ static void test_fuzz_mutations(void **state) {
 /* The live /proc/interrupts: one column per online CPU, two reads give a
  * delta. */
 static void test_live(void **state) {
-  static const char *const pats[] = {"eth0", "virtio0", "virtio1", "virtio2", "virtio3", "timer"};
+  static const char *const pats[] = { "eth0", "virtio0", "virtio1", "virtio2", "virtio3", "timer" };
   struct iov_irqstat_snap *a = iov_irqstat_snap_new(), *b = iov_irqstat_snap_new();
   struct iov_irqstat_rate *r;
   struct iov_irqstat *s = NULL;
@@ -728,18 +720,12 @@ static void test_live(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_real_values),
-    cmocka_unit_test(test_handmade_selection),
-    cmocka_unit_test(test_real_delta),
-    cmocka_unit_test(test_handmade_delta),
-    cmocka_unit_test(test_delta_errors),
-    cmocka_unit_test(test_malformed),
-    cmocka_unit_test(test_nul_byte),
-    cmocka_unit_test(test_many_cpus),
-    cmocka_unit_test(test_file_too_big),
-    cmocka_unit_test(test_open_errors),
-    cmocka_unit_test(test_fuzz_mutations),
-    cmocka_unit_test(test_live),
+    cmocka_unit_test(test_real_values),    cmocka_unit_test(test_handmade_selection),
+    cmocka_unit_test(test_real_delta),     cmocka_unit_test(test_handmade_delta),
+    cmocka_unit_test(test_delta_errors),   cmocka_unit_test(test_malformed),
+    cmocka_unit_test(test_nul_byte),       cmocka_unit_test(test_many_cpus),
+    cmocka_unit_test(test_file_too_big),   cmocka_unit_test(test_open_errors),
+    cmocka_unit_test(test_fuzz_mutations), cmocka_unit_test(test_live),
   };
 
   find_fixtures();

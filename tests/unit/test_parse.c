@@ -49,26 +49,26 @@ static void check_bad(parse_fn fn, const struct bad *cases, size_t n) {
 
 /* Blanks, signs and empty strings are rejected by every parser. */
 static const struct bad common_bad[] = {
-  {"", -EINVAL},    {" 1", -EINVAL},  {"1 ", -EINVAL},  {"\t1", -EINVAL}, {"1\n", -EINVAL},
-  {"+1", -EINVAL},  {"-1", -EINVAL},  {"- 1", -EINVAL}, {"1 2", -EINVAL}, {"x", -EINVAL},
-  {"0x10", -EINVAL}, {"1e3", -EINVAL}, {".5", -EINVAL}, {"1.", -EINVAL},  {"1..5", -EINVAL},
-  {"1,5", -EINVAL},
+  { "", -EINVAL },    { " 1", -EINVAL }, { "1 ", -EINVAL },   { "\t1", -EINVAL },
+  { "1\n", -EINVAL }, { "+1", -EINVAL }, { "-1", -EINVAL },   { "- 1", -EINVAL },
+  { "1 2", -EINVAL }, { "x", -EINVAL },  { "0x10", -EINVAL }, { "1e3", -EINVAL },
+  { ".5", -EINVAL },  { "1.", -EINVAL }, { "1..5", -EINVAL }, { "1,5", -EINVAL },
 };
 
 static void test_u64(void **state) {
   static const struct good good[] = {
-    {"0", 0},
-    {"1", 1},
-    {"007", 7},
-    {"4294967296", 4294967296ULL},
-    {"18446744073709551615", UINT64_MAX},
+    { "0", 0 },
+    { "1", 1 },
+    { "007", 7 },
+    { "4294967296", 4294967296ULL },
+    { "18446744073709551615", UINT64_MAX },
   };
   static const struct bad bad[] = {
-    {"18446744073709551616", -ERANGE},
-    {"99999999999999999999999", -ERANGE},
-    {"99999999999999999999999x", -EINVAL},
-    {"1.5", -EINVAL},
-    {"1k", -EINVAL},
+    { "18446744073709551616", -ERANGE },
+    { "99999999999999999999999", -ERANGE },
+    { "99999999999999999999999x", -EINVAL },
+    { "1.5", -EINVAL },
+    { "1k", -EINVAL },
   };
   uint64_t v = SENTINEL;
 
@@ -82,43 +82,43 @@ static void test_u64(void **state) {
 
 static void test_size(void **state) {
   static const struct good good[] = {
-    {"0", 0},
-    {"64", 64},
-    {"64b", 64},
-    {"64k", 65536},
-    {"64K", 65536},
-    {"64kb", 65536},
-    {"64KB", 65536},
-    {"64KiB", 65536},
-    {"64kib", 65536},
-    {"1m", 1ULL << 20},
-    {"1M", 1ULL << 20},
-    {"1MiB", 1ULL << 20},
-    {"16m", 16ULL << 20},
-    {"1g", 1ULL << 30},
-    {"1GB", 1ULL << 30},
-    {"1t", 1ULL << 40},
-    {"1.5k", 1536},
-    {"0.5k", 512},
-    {"1.25m", 1310720},
-    {"2.000k", 2048},
-    {"16777215t", 16777215ULL << 40},
-    {"18446744073709551615", UINT64_MAX},
+    { "0", 0 },
+    { "64", 64 },
+    { "64b", 64 },
+    { "64k", 65536 },
+    { "64K", 65536 },
+    { "64kb", 65536 },
+    { "64KB", 65536 },
+    { "64KiB", 65536 },
+    { "64kib", 65536 },
+    { "1m", 1ULL << 20 },
+    { "1M", 1ULL << 20 },
+    { "1MiB", 1ULL << 20 },
+    { "16m", 16ULL << 20 },
+    { "1g", 1ULL << 30 },
+    { "1GB", 1ULL << 30 },
+    { "1t", 1ULL << 40 },
+    { "1.5k", 1536 },
+    { "0.5k", 512 },
+    { "1.25m", 1310720 },
+    { "2.000k", 2048 },
+    { "16777215t", 16777215ULL << 40 },
+    { "18446744073709551615", UINT64_MAX },
   };
   static const struct bad bad[] = {
-    {"64q", -EINVAL},
-    {"k", -EINVAL},
-    {"64 k", -EINVAL},
-    {"64kk", -EINVAL},
-    {"64ki", -EINVAL},
-    {"1.5", -EINVAL},      /* not a whole number of bytes */
-    {"0.0001k", -EINVAL},  /* 0.1024 bytes */
-    {"64s", -EINVAL},
-    {"16777216t", -ERANGE}, /* 2^64 */
-    {"17179869184g", -ERANGE},
-    {"18446744073709551616", -ERANGE},
-    {"99999999999999999999k", -ERANGE},
-    {"99999999999999999999q", -EINVAL},
+    { "64q", -EINVAL },
+    { "k", -EINVAL },
+    { "64 k", -EINVAL },
+    { "64kk", -EINVAL },
+    { "64ki", -EINVAL },
+    { "1.5", -EINVAL },     /* not a whole number of bytes */
+    { "0.0001k", -EINVAL }, /* 0.1024 bytes */
+    { "64s", -EINVAL },
+    { "16777216t", -ERANGE }, /* 2^64 */
+    { "17179869184g", -ERANGE },
+    { "18446744073709551616", -ERANGE },
+    { "99999999999999999999k", -ERANGE },
+    { "99999999999999999999q", -EINVAL },
   };
 
   (void)state;
@@ -134,45 +134,45 @@ static void test_size(void **state) {
 
 static void test_duration(void **state) {
   static const struct good good[] = {
-    {"0", 0},
-    {"1", S},
-    {"10", 10 * S},
-    {"1.5", 1500 * MS},
-    {"1ns", 1},
-    {"1us", US},
-    {"1ms", MS},
-    {"1s", S},
-    {"1m", 60 * S},
-    {"1h", 3600 * S},
-    {"100ms", 100 * MS},
-    {"24h", 24 * 3600 * S},
-    {"1.5s", 1500 * MS},
-    {"0.1us", 100 * NS},
-    {"0.25ms", 250 * US},
-    {"1.5m", 90 * S},
-    {"0.5h", 1800 * S},
-    {"1.500000000000000000000s", 1500 * MS}, /* trailing zeros carry nothing */
-    {"1.000000001s", S + 1},
-    {"5124095h", 5124095ULL * 3600 * S},
-    {"18446744073.709551615s", UINT64_MAX},
-    {"18446744073709551615ns", UINT64_MAX},
+    { "0", 0 },
+    { "1", S },
+    { "10", 10 * S },
+    { "1.5", 1500 * MS },
+    { "1ns", 1 },
+    { "1us", US },
+    { "1ms", MS },
+    { "1s", S },
+    { "1m", 60 * S },
+    { "1h", 3600 * S },
+    { "100ms", 100 * MS },
+    { "24h", 24 * 3600 * S },
+    { "1.5s", 1500 * MS },
+    { "0.1us", 100 * NS },
+    { "0.25ms", 250 * US },
+    { "1.5m", 90 * S },
+    { "0.5h", 1800 * S },
+    { "1.500000000000000000000s", 1500 * MS }, /* trailing zeros carry nothing */
+    { "1.000000001s", S + 1 },
+    { "5124095h", 5124095ULL * 3600 * S },
+    { "18446744073.709551615s", UINT64_MAX },
+    { "18446744073709551615ns", UINT64_MAX },
   };
   static const struct bad bad[] = {
-    {"1S", -EINVAL},     /* units are case-sensitive: m is minutes */
-    {"1MS", -EINVAL},
-    {"1sec", -EINVAL},
-    {"1min", -EINVAL},
-    {"1d", -EINVAL},
-    {"s", -EINVAL},
-    {"1 s", -EINVAL},
-    {"0.5ns", -EINVAL},            /* below a nanosecond */
-    {"1.0000000001s", -EINVAL},
-    {"1.1234567890123456789s", -EINVAL},
-    {"5124096h", -ERANGE},
-    {"18446744073.709551616s", -ERANGE},
-    {"18446744074s", -ERANGE},
-    {"18446744073709551616ns", -ERANGE},
-    {"99999999999999999999999", -ERANGE},
+    { "1S", -EINVAL }, /* units are case-sensitive: m is minutes */
+    { "1MS", -EINVAL },
+    { "1sec", -EINVAL },
+    { "1min", -EINVAL },
+    { "1d", -EINVAL },
+    { "s", -EINVAL },
+    { "1 s", -EINVAL },
+    { "0.5ns", -EINVAL }, /* below a nanosecond */
+    { "1.0000000001s", -EINVAL },
+    { "1.1234567890123456789s", -EINVAL },
+    { "5124096h", -ERANGE },
+    { "18446744073.709551616s", -ERANGE },
+    { "18446744074s", -ERANGE },
+    { "18446744073709551616ns", -ERANGE },
+    { "99999999999999999999999", -ERANGE },
   };
 
   (void)state;
@@ -183,29 +183,25 @@ static void test_duration(void **state) {
 
 static void test_rate(void **state) {
   static const struct good good[] = {
-    {"0", 0},
-    {"1000", 1000},
-    {"1000bit", 1000},
-    {"1000bps", 1000},
-    {"1k", 1000},
-    {"10g", 10000000000ULL},
-    {"10G", 10000000000ULL},
-    {"10gbit", 10000000000ULL},
-    {"100Mbps", 100000000ULL},
-    {"100mbit", 100000000ULL},
-    {"1.5g", 1500000000ULL},
-    {"2.5k", 2500},
-    {"1t", 1000000000000ULL},
-    {"18446744073709551615", UINT64_MAX},
+    { "0", 0 },
+    { "1000", 1000 },
+    { "1000bit", 1000 },
+    { "1000bps", 1000 },
+    { "1k", 1000 },
+    { "10g", 10000000000ULL },
+    { "10G", 10000000000ULL },
+    { "10gbit", 10000000000ULL },
+    { "100Mbps", 100000000ULL },
+    { "100mbit", 100000000ULL },
+    { "1.5g", 1500000000ULL },
+    { "2.5k", 2500 },
+    { "1t", 1000000000000ULL },
+    { "18446744073709551615", UINT64_MAX },
   };
   static const struct bad bad[] = {
-    {"10gb", -EINVAL},
-    {"10GBps", -EINVAL},
-    {"10x", -EINVAL},
-    {"0.5", -EINVAL},
-    {"1.0001k", -EINVAL},
-    {"18446744073709551616", -ERANGE},
-    {"18446744074g", -ERANGE},
+    { "10gb", -EINVAL },         { "10GBps", -EINVAL },  { "10x", -EINVAL },
+    { "0.5", -EINVAL },          { "1.0001k", -EINVAL }, { "18446744073709551616", -ERANGE },
+    { "18446744074g", -ERANGE },
   };
 
   (void)state;
@@ -215,9 +211,9 @@ static void test_rate(void **state) {
 }
 
 static void test_bool(void **state) {
-  static const char *const yes[] = {"1", "yes", "YES", "y", "true", "True", "t", "on", "ON"};
-  static const char *const no[] = {"0", "no", "No", "n", "false", "FALSE", "f", "off", "Off"};
-  static const char *const bad[] = {"", " yes", "yes ", "2", "-1", "yess", "of", "none", "nil"};
+  static const char *const yes[] = { "1", "yes", "YES", "y", "true", "True", "t", "on", "ON" };
+  static const char *const no[] = { "0", "no", "No", "n", "false", "FALSE", "f", "off", "Off" };
+  static const char *const bad[] = { "", " yes", "yes ", "2", "-1", "yess", "of", "none", "nil" };
 
   (void)state;
   for (size_t i = 0; i < ELEMENTSOF(yes); i++) {
@@ -243,9 +239,17 @@ static void test_bool(void **state) {
 
 static void test_format_size(void **state) {
   static const struct good cases[] = {
-    {"0", 0},         {"1", 1},        {"1500", 1500},   {"1536", 1536}, {"64k", 65536},
-    {"1m", 1 << 20},  {"16m", 16 << 20}, {"1g", 1ULL << 30}, {"1t", 1ULL << 40},
-    {"1025k", 1025ULL << 10}, {"18446744073709551615", UINT64_MAX},
+    { "0", 0 },
+    { "1", 1 },
+    { "1500", 1500 },
+    { "1536", 1536 },
+    { "64k", 65536 },
+    { "1m", 1 << 20 },
+    { "16m", 16 << 20 },
+    { "1g", 1ULL << 30 },
+    { "1t", 1ULL << 40 },
+    { "1025k", 1025ULL << 10 },
+    { "18446744073709551615", UINT64_MAX },
   };
   char buf[32];
 
@@ -258,25 +262,25 @@ static void test_format_size(void **state) {
 
 static void test_format_duration(void **state) {
   static const struct good cases[] = {
-    {"0s", 0},
-    {"1ns", 1},
-    {"999ns", 999},
-    {"1us", US},
-    {"1.5us", 1500},
-    {"1.001us", 1001},
-    {"250ms", 250 * MS},
-    {"1.5ms", 1500 * US},
-    {"1s", S},
-    {"10s", 10 * S},
-    {"1.5s", 1500 * MS},
-    {"1.000000001s", S + 1},
-    {"90s", 90 * S},
-    {"61.5s", 61500 * MS},
-    {"1m", 60 * S},
-    {"90m", 90 * 60 * S},
-    {"1h", 3600 * S},
-    {"24h", 24 * 3600 * S},
-    {"18446744073.709551615s", UINT64_MAX},
+    { "0s", 0 },
+    { "1ns", 1 },
+    { "999ns", 999 },
+    { "1us", US },
+    { "1.5us", 1500 },
+    { "1.001us", 1001 },
+    { "250ms", 250 * MS },
+    { "1.5ms", 1500 * US },
+    { "1s", S },
+    { "10s", 10 * S },
+    { "1.5s", 1500 * MS },
+    { "1.000000001s", S + 1 },
+    { "90s", 90 * S },
+    { "61.5s", 61500 * MS },
+    { "1m", 60 * S },
+    { "90m", 90 * 60 * S },
+    { "1h", 3600 * S },
+    { "24h", 24 * 3600 * S },
+    { "18446744073.709551615s", UINT64_MAX },
   };
   char buf[32];
 
@@ -300,8 +304,7 @@ static void test_round_trip(void **state) {
 
   (void)state;
   for (unsigned shift = 0; shift < 64; shift++) {
-    uint64_t vals[] = {1ULL << shift, (1ULL << shift) - 1, (1ULL << shift) + 1,
-                       (1ULL << shift) * 3};
+    uint64_t vals[] = { 1ULL << shift, (1ULL << shift) - 1, (1ULL << shift) + 1, (1ULL << shift) * 3 };
     for (size_t i = 0; i < ELEMENTSOF(vals); i++) {
       uint64_t v = SENTINEL;
       assert_int_equal(iov_parse_size(iov_format_size(buf, sizeof(buf), vals[i]), &v), 0);
@@ -317,22 +320,23 @@ static void test_round_trip(void **state) {
     if (i % 3 == 0) val = (val % 100000) * MS; /* round milliseconds */
     if (i % 3 == 1) val = (val % 100000) * 1024;
     assert_int_equal(iov_parse_size(iov_format_size(buf, sizeof(buf), val), &v), 0);
-    if (v != val)
-      fail_msg("size %llu -> '%s' -> %llu", (unsigned long long)val, buf,
-               (unsigned long long)v);
+    if (v != val) fail_msg("size %llu -> '%s' -> %llu", (unsigned long long)val, buf, (unsigned long long)v);
     assert_int_equal(iov_parse_duration(iov_format_duration(buf, sizeof(buf), val), &v), 0);
     if (v != val)
-      fail_msg("duration %llu -> '%s' -> %llu", (unsigned long long)val, buf,
-               (unsigned long long)v);
+      fail_msg("duration %llu -> '%s' -> %llu", (unsigned long long)val, buf, (unsigned long long)v);
   }
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_u64),           cmocka_unit_test(test_size),
-    cmocka_unit_test(test_duration),      cmocka_unit_test(test_rate),
-    cmocka_unit_test(test_bool),          cmocka_unit_test(test_format_size),
-    cmocka_unit_test(test_format_duration), cmocka_unit_test(test_round_trip),
+    cmocka_unit_test(test_u64),
+    cmocka_unit_test(test_size),
+    cmocka_unit_test(test_duration),
+    cmocka_unit_test(test_rate),
+    cmocka_unit_test(test_bool),
+    cmocka_unit_test(test_format_size),
+    cmocka_unit_test(test_format_duration),
+    cmocka_unit_test(test_round_trip),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

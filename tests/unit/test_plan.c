@@ -21,14 +21,14 @@
 #define MS 1000000ULL
 #define S 1000000000ULL
 
-static const char *const workloads[] = {"tcp_stream", "tcp_rr", "udp_stream", NULL};
+static const char *const workloads[] = { "tcp_stream", "tcp_rr", "udp_stream", NULL };
 
 /* Lines 1-3 of most inline plans; a test section then starts on line 4. */
 #define HOSTS "[hosts]\na = 198.18.0.1\nb = 198.18.0.2\n"
 
 static struct iov_plan *parse_ok(const char *text, const char *const *wl) {
   struct iov_plan *p = NULL;
-  struct iov_plan_error e = {0};
+  struct iov_plan_error e = { 0 };
   char buf[512];
   int r = iov_plan_parse(text, "inline.plan", wl, &p, &e);
 
@@ -52,8 +52,8 @@ static char *fixture(const char *name) {
   return path;
 }
 
-static void check_point(const struct iov_plan_point *pt, const char *test, const char *sweep,
-                        uint64_t flows, uint64_t msg_size, uint64_t response_size) {
+static void check_point(const struct iov_plan_point *pt, const char *test, const char *sweep, uint64_t flows,
+                        uint64_t msg_size, uint64_t response_size) {
   assert_string_equal(pt->test, test);
   assert_string_equal(pt->sweep, sweep);
   assert_int_equal(pt->p.flows, flows);
@@ -66,7 +66,7 @@ static void check_point(const struct iov_plan_point *pt, const char *test, const
 static void test_good_fixture(void **state) {
   char *path = fixture("good.plan");
   struct iov_plan *p = NULL;
-  struct iov_plan_error e = {0};
+  struct iov_plan_error e = { 0 };
   char buf[512];
   int r;
 
@@ -135,16 +135,16 @@ static void test_hosts_normalisation(void **state) {
     const char *name, *endpoint, *data;
     bool local;
   } want[] = {
-    {"plain", "tcp://198.18.0.1:7700", "198.18.0.1", false},
-    {"port", "tcp://198.18.0.2:9000", "198.18.0.2", false},
-    {"tcp", "tcp://198.18.0.3:7701", "198.18.0.3", false},
-    {"name", "tcp://agent-1.example:7700", "2001:db8::99", false},
-    {"v6", "tcp://[2001:db8::1]:7700", "2001:db8::1", false},
-    {"v6port", "tcp://[2001:db8::2]:7702", "2001:db8::2", false},
-    {"v6bare", "tcp://[2001:db8::3]:7700", "2001:db8::3", false},
-    {"tcp6", "tcp://[::1]:7703", "::1", false},
-    {"here", "local", NULL, true},
-    {"sock", "ipc:///run/iovbench/agent.sock", "198.18.1.10", false},
+    { "plain", "tcp://198.18.0.1:7700", "198.18.0.1", false },
+    { "port", "tcp://198.18.0.2:9000", "198.18.0.2", false },
+    { "tcp", "tcp://198.18.0.3:7701", "198.18.0.3", false },
+    { "name", "tcp://agent-1.example:7700", "2001:db8::99", false },
+    { "v6", "tcp://[2001:db8::1]:7700", "2001:db8::1", false },
+    { "v6port", "tcp://[2001:db8::2]:7702", "2001:db8::2", false },
+    { "v6bare", "tcp://[2001:db8::3]:7700", "2001:db8::3", false },
+    { "tcp6", "tcp://[::1]:7703", "::1", false },
+    { "here", "local", NULL, true },
+    { "sock", "ipc:///run/iovbench/agent.sock", "198.18.1.10", false },
   };
   struct iov_plan *p;
 
@@ -294,8 +294,7 @@ static void test_long_names(void **state) {
   (void)state;
   memset(name63, 'x', 63);
   name63[63] = '\0';
-  snprintf(text, sizeof(text),
-           "[hosts]\n%s = 198.18.0.1\nb = 198.18.0.2\n[%s]\nworkload = tcp_rr\n", name63,
+  snprintf(text, sizeof(text), "[hosts]\n%s = 198.18.0.1\nb = 198.18.0.2\n[%s]\nworkload = tcp_rr\n", name63,
            name63);
   p = parse_ok(text, workloads);
   assert_string_equal(p->hosts[0].name, name63);
@@ -314,7 +313,7 @@ static int parse_err(const char *text, struct iov_plan_error *e) {
 /* inih's buffer holds 197 characters a line: 197 is fine, 198 an error. */
 static void test_line_limit(void **state) {
   char text[1024];
-  struct iov_plan_error e = {0};
+  struct iov_plan_error e = { 0 };
   struct iov_plan *p;
   int n;
 
@@ -362,13 +361,13 @@ static void test_max_points(void **state) {
 struct bad_case {
   const char *text;
   unsigned line;
-  const char *key; /* NULL: no key expected */
+  const char *key;     /* NULL: no key expected */
   const char *message; /* a substring of the message */
 };
 
 static void run_bad(void **state) {
   const struct bad_case *c = *state;
-  struct iov_plan_error e = {0};
+  struct iov_plan_error e = { 0 };
   char buf[1024];
   int r = parse_err(c->text, &e);
 
@@ -387,7 +386,7 @@ static void run_bad(void **state) {
 }
 
 #define BAD(name, text_, line_, key_, msg_) \
-  static const struct bad_case bad_##name = {text_, line_, key_, msg_};
+  static const struct bad_case bad_##name = { text_, line_, key_, msg_ };
 #define T4 "[t]\nworkload = tcp_rr\n" /* lines 4-5 after HOSTS */
 
 BAD(unknown_key, HOSTS T4 "bogus = 1\n", 6, "bogus", "unknown key (see coord --help-plan)")
@@ -401,8 +400,7 @@ BAD(flows_range, HOSTS T4 "flows = 1, 300\n", 6, "flows", "'300' is out of range
 BAD(flows_zero, HOSTS T4 "flows = 0\n", 6, "flows", "'0' is out of range; use 1..256")
 BAD(flows_overflow, HOSTS T4 "flows = 99999999999999999999999\n", 6, "flows", "out of range")
 BAD(size_range, HOSTS T4 "msg_size = 17m\n", 6, "msg_size", "'17m' is out of range; use 1..16m")
-BAD(duration_range, HOSTS T4 "duration = 50ms\n", 6, "duration",
-    "'50ms' is out of range; use 100ms..24h")
+BAD(duration_range, HOSTS T4 "duration = 50ms\n", 6, "duration", "'50ms' is out of range; use 100ms..24h")
 BAD(timeout_range, HOSTS "[global]\ntimeout = 2h\n" T4, 5, "timeout", "use 1s..1h")
 BAD(unknown_host, HOSTS T4 "sender = c\n", 6, "sender", "no host 'c' in [hosts] (known: a, b)")
 BAD(unknown_host_global, HOSTS "[global]\nreceiver = zz\n" T4, 5, "receiver", "no host 'zz'")
@@ -416,8 +414,7 @@ BAD(duplicate_host, "[hosts]\na = 198.18.0.1\nb = 198.18.0.2\na = 198.18.0.3\n" 
 BAD(duplicate_section, HOSTS T4 "[u]\nworkload = tcp_rr\n[t]\n", 8, NULL,
     "section [t] appears twice (first on line 4)")
 BAD(duplicate_hosts_section, HOSTS T4 "[hosts]\n", 6, NULL, "section [hosts] appears twice")
-BAD(duplicate_key, HOSTS T4 "flows = 1\nflows = 2\n", 7, "flows",
-    "set twice in [t] (first on line 6)")
+BAD(duplicate_key, HOSTS T4 "flows = 1\nflows = 2\n", 7, "flows", "set twice in [t] (first on line 6)")
 BAD(no_tests, HOSTS "[global]\nworkload = tcp_rr\n", 0, NULL, "the plan has no tests")
 BAD(no_hosts, T4, 0, NULL, "no [hosts] section")
 BAD(empty_hosts, "; hosts\n[hosts]\n" T4, 2, NULL, "[hosts] names no host")
@@ -452,44 +449,41 @@ BAD(trailing_comma, HOSTS T4 "msg_size = 1, 2,\n", 6, "msg_size", "empty item")
 BAD(empty_value, HOSTS T4 "msg_size =\n", 6, "msg_size", "no value")
 BAD(same_host, HOSTS T4 "sender = b\n", 6, "sender", "would send from host 'b' to itself")
 BAD(same_host_swept, HOSTS T4 "sender = a, b\nreceiver = b\n", 7, "receiver", "to itself")
-BAD(sender_required, "[hosts]\na = 1.1.1.1\nb = 1.1.1.2\nc = 1.1.1.3\n[t]\nworkload = tcp_rr\n", 5,
-    "sender", "test 't' has no sender; [hosts] names 3 hosts")
+BAD(sender_required, "[hosts]\na = 1.1.1.1\nb = 1.1.1.2\nc = 1.1.1.3\n[t]\nworkload = tcp_rr\n", 5, "sender",
+    "test 't' has no sender; [hosts] names 3 hosts")
 BAD(receiver_required, "[hosts]\na = 1.1.1.1\n[t]\nworkload = tcp_rr\nsender = a\n", 3, "receiver",
     "has no receiver")
 BAD(outside_section, "flows = 1\n" HOSTS T4, 1, "flows", "key outside any section")
 BAD(data_unknown_host, HOSTS "c.data = 198.18.1.1\n" T4, 4, "c.data", "no host 'c' in [hosts]")
 BAD(data_bad_addr, HOSTS "a.data = host.example\n" T4, 4, "a.data",
     "'host.example' is not an IPv4 or IPv6 address")
-BAD(data_twice, HOSTS "a.data = 1.2.3.4\na.data = 1.2.3.5\n" T4, 5, "a.data",
-    "set twice (first on line 4)")
+BAD(data_twice, HOSTS "a.data = 1.2.3.4\na.data = 1.2.3.5\n" T4, 5, "a.data", "set twice (first on line 4)")
 BAD(host_attr, HOSTS "a.mac = 1.2.3.4\n" T4, 4, "a.mac", "unknown host setting 'mac'")
 BAD(host_bad_name, HOSTS "a b = 1.2.3.4\n" T4, 4, "a b", "not a host name")
 BAD(host_bad_port, HOSTS "c = 198.18.0.3:70000\n" T4, 4, "c", "'70000' is not a port")
 BAD(host_bad_scheme, HOSTS "c = udp://198.18.0.3:7700\n" T4, 4, "c", "unsupported endpoint")
-BAD(host_bad_ip, HOSTS "c = 198.18.0.300\n" T4, 4, "c",
-    "'198.18.0.300' is not a host name or address")
+BAD(host_bad_ip, HOSTS "c = 198.18.0.300\n" T4, 4, "c", "'198.18.0.300' is not a host name or address")
 BAD(host_bad_v6, HOSTS "c = [2001:db8::zz]:7700\n" T4, 4, "c", "is not an IPv6 address")
-BAD(host_bare_v6_port, HOSTS "c = 2001:db8::1:7700:x\n" T4, 4, "c",
-    "write IPv6 addresses in brackets")
+BAD(host_bare_v6_port, HOSTS "c = 2001:db8::1:7700:x\n" T4, 4, "c", "write IPv6 addresses in brackets")
 BAD(host_no_endpoint, HOSTS "c =\n" T4, 4, "c", "no endpoint")
 BAD(host_empty_ipc, HOSTS "c = ipc://\n" T4, 4, "c", "not a usable ipc endpoint")
 BAD(section_unclosed, HOSTS "[t\nworkload = tcp_rr\n", 4, NULL, "has no closing ']'")
 BAD(section_trailing, HOSTS "[t] x\nworkload = tcp_rr\n", 4, NULL, "unexpected text after ']'")
-BAD(section_bad_name, HOSTS "[a b]\nworkload = tcp_rr\n", 4, NULL,
-    "'[a b]' is not a valid section name")
+BAD(section_bad_name, HOSTS "[a b]\nworkload = tcp_rr\n", 4, NULL, "'[a b]' is not a valid section name")
 BAD(section_too_long,
-    HOSTS "[xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx]\nworkload = tcp_rr\n",
-    4, NULL, "is not a valid section name; use 1 to 63")
+    HOSTS "[xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx]\nworkload = tcp_rr\n", 4, NULL,
+    "is not a valid section name; use 1 to 63")
 BAD(section_case, HOSTS T4 "[Global]\n", 6, NULL, "did you mean [global]?")
 
-#define BAD_TEST(name) {"bad_" #name, run_bad, NULL, NULL, (void *)&bad_##name}
+#define BAD_TEST(name) \
+  { "bad_" #name, run_bad, NULL, NULL, (void *)&bad_##name }
 
 /* ---- Files, errors, help ----------------------------------------------- */
 
 static void load_bad_fixture(const char *name, unsigned line, const char *key, const char *msg) {
   char *path = fixture(name);
   struct iov_plan *p = NULL;
-  struct iov_plan_error e = {0};
+  struct iov_plan_error e = { 0 };
   char buf[1024], want[1024];
 
   assert_int_equal(iov_plan_load(path, workloads, &p, &e), -IOV_E_PLAN);
@@ -519,7 +513,7 @@ static void test_bad_fixtures(void **state) {
 
 static void test_load_missing(void **state) {
   struct iov_plan *p = NULL;
-  struct iov_plan_error e = {0};
+  struct iov_plan_error e = { 0 };
   char buf[512];
 
   (void)state;
@@ -551,7 +545,7 @@ static void test_load_limits(void **state) {
   size_t big = IOV_PLAN_MAX_SIZE + 1;
   char *text = malloc(big + 1), *path;
   struct iov_plan *p = NULL;
-  struct iov_plan_error e = {0};
+  struct iov_plan_error e = { 0 };
 
   (void)state;
   assert_non_null(text);
@@ -580,12 +574,11 @@ static void test_load_limits(void **state) {
 }
 
 static void test_error_format(void **state) {
-  struct iov_plan_error e = {.file = "p.plan", .line = 12, .key = "msg_size", .message = "bad"};
+  struct iov_plan_error e = { .file = "p.plan", .line = 12, .key = "msg_size", .message = "bad" };
   char buf[64];
 
   (void)state;
-  assert_string_equal(iov_plan_error_format(&e, buf, sizeof(buf)),
-                      "p.plan:12: key 'msg_size': bad");
+  assert_string_equal(iov_plan_error_format(&e, buf, sizeof(buf)), "p.plan:12: key 'msg_size': bad");
   e.key = NULL;
   assert_string_equal(iov_plan_error_format(&e, buf, sizeof(buf)), "p.plan:12: bad");
   e.line = 0;
@@ -604,9 +597,21 @@ static void test_error_format(void **state) {
 
 static void test_help(void **state) {
   static const char *const want[] = {
-    "[hosts]", "[global]", "sweeps", "workload", "sender", "receiver", "flows",
-    "msg_size", "size, default 64k, 1..16m", "response_size", "duration",
-    "duration, default 10s, 100ms..24h", "sample_interval", "10ms..1h", "timeout",
+    "[hosts]",
+    "[global]",
+    "sweeps",
+    "workload",
+    "sender",
+    "receiver",
+    "flows",
+    "msg_size",
+    "size, default 64k, 1..16m",
+    "response_size",
+    "duration",
+    "duration, default 10s, 100ms..24h",
+    "sample_interval",
+    "10ms..1h",
+    "timeout",
     "integer, default 1, 1..256",
   };
   char *buf = NULL;

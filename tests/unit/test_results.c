@@ -56,8 +56,7 @@ struct fixture {
 static int setup(void **state) {
   struct fixture *fx = calloc(1, sizeof(*fx));
 
-  if (!fx)
-    return -1;
+  if (!fx) return -1;
   snprintf(fx->dir, sizeof(fx->dir), "/tmp/iov-test-results.XXXXXX");
   if (!mkdtemp(fx->dir)) {
     free(fx);
@@ -69,7 +68,7 @@ static int setup(void **state) {
 }
 
 static int teardown(void **state) {
-  static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+  static const char *const suffixes[] = { "", "-wal", "-shm", "-journal" };
   struct fixture *fx = *state;
   char p[160];
   int r;
@@ -85,12 +84,11 @@ static int teardown(void **state) {
 }
 
 /* r == 0, or say what the database said. */
-#define assert_ok(db, expr)                                                         \
-  do {                                                                              \
-    int r_ = (expr);                                                                \
-    if (r_ < 0)                                                                     \
-      print_error("%s = %d (%s)\n", #expr, r_, (db) ? iov_db_errmsg(db) : "");    \
-    assert_int_equal(r_, 0);                                                        \
+#define assert_ok(db, expr)                                                              \
+  do {                                                                                   \
+    int r_ = (expr);                                                                     \
+    if (r_ < 0) print_error("%s = %d (%s)\n", #expr, r_, (db) ? iov_db_errmsg(db) : ""); \
+    assert_int_equal(r_, 0);                                                             \
   } while (0)
 
 static struct iov_hist *hist_new(void) {
@@ -107,8 +105,7 @@ static struct iov_hist *rr_hist(unsigned f, unsigned k, unsigned n) {
   struct iov_hist *h = hist_new();
 
   for (uint64_t v = 1 + f * 500; v <= 500 + f * 500; v++)
-    if (k == 0 || v % n == k - 1)
-      iov_hist_record(h, v * 1000);
+    if (k == 0 || v % n == k - 1) iov_hist_record(h, v * 1000);
   return h;
 }
 
@@ -172,9 +169,10 @@ static void add_stream_point(struct iov_db *db, struct ids *ids) {
 }
 
 static void add_rr_point(struct iov_db *db, struct ids *ids) {
-  static const unsigned tx_samples[2] = {3, 4}, rx_samples[2] = {3, 2};
-  static const uint64_t tx_start[2] = {T1, T1 + SEC / 10}, tx_end[2] = {T1 + SEC * 6 / 5, T1 + SEC * 11 / 10};
-  static const uint64_t rx_start[2] = {T1 + 1000, T1 + 2000}, rx_end[2] = {T1 + 1000 + SEC, T1 + SEC / 2};
+  static const unsigned tx_samples[2] = { 3, 4 }, rx_samples[2] = { 3, 2 };
+  static const uint64_t tx_start[2] = { T1, T1 + SEC / 10 },
+                        tx_end[2] = { T1 + SEC * 6 / 5, T1 + SEC * 11 / 10 };
+  static const uint64_t rx_start[2] = { T1 + 1000, T1 + 2000 }, rx_end[2] = { T1 + 1000 + SEC, T1 + SEC / 2 };
   int64_t point;
 
   add_point(db, ids->run, 1, "tcp_rr", RR_SWEEP, &point);
@@ -198,7 +196,7 @@ static void add_rr_point(struct iov_db *db, struct ids *ids) {
       free(h);
     }
     for (unsigned k = 1; k <= rx_samples[f]; k++) {
-      struct iov_db_sample s = {.seq = k, .t_start_ns = rx_start[f], .t_end_ns = rx_end[f], .bytes = 1};
+      struct iov_db_sample s = { .seq = k, .t_start_ns = rx_start[f], .t_end_ns = rx_end[f], .bytes = 1 };
       assert_ok(db, iov_db_sample_add(db, ids->rr_rx[f], &s));
     }
     struct iov_hist *h = rr_hist(f, 0, 1);
@@ -287,8 +285,7 @@ static struct iov_report *load_report(const char *path) {
 }
 
 static void assert_close_rel(double got, double want, double rel) {
-  if (!(fabs(got - want) <= want * rel))
-    print_error("got %.9g, want %.9g within %g\n", got, want, rel);
+  if (!(fabs(got - want) <= want * rel)) print_error("got %.9g, want %.9g within %g\n", got, want, rel);
   assert_true(fabs(got - want) <= want * rel);
 }
 
@@ -386,19 +383,15 @@ static void assert_json_finite(const json_t *j) {
   json_t *v;
   size_t i;
 
-  if (json_is_real(j))
-    assert_true(isfinite(json_real_value(j)));
-  if (json_is_object(j))
-    json_object_foreach((json_t *)j, key, v) assert_json_finite(v);
-  if (json_is_array(j))
-    json_array_foreach(j, i, v) assert_json_finite(v);
+  if (json_is_real(j)) assert_true(isfinite(json_real_value(j)));
+  if (json_is_object(j)) json_object_foreach((json_t *)j, key, v) assert_json_finite(v);
+  if (json_is_array(j)) json_array_foreach(j, i, v) assert_json_finite(v);
 }
 
 static void assert_keys(const json_t *o, const char *const *keys, size_t n) {
   assert_true(json_is_object(o));
   for (size_t i = 0; i < n; i++) {
-    if (!json_object_get(o, keys[i]))
-      print_error("missing key '%s'\n", keys[i]);
+    if (!json_object_get(o, keys[i])) print_error("missing key '%s'\n", keys[i]);
     assert_non_null(json_object_get(o, keys[i]));
   }
   assert_int_equal(json_object_size(o), n);
@@ -412,15 +405,38 @@ static double json_num_at(const json_t *o, const char *key) {
 }
 
 static void test_report_json(void **state) {
-  static const char *const run_keys[] = {"uuid", "plan", "status", "error", "started_ns", "ended_ns"};
+  static const char *const run_keys[] = { "uuid", "plan", "status", "error", "started_ns", "ended_ns" };
   static const char *const point_keys[] = {
-    "index", "test", "sweep", "workload", "status", "error", "duration_ns", "flows",
-    "rx_bytes", "tx_bytes", "transactions", "window_s", "gbps", "tps", "samples_per_flow",
-    "latency_us", "warmup_ns", "window_start_ns", "window_end_ns", "incomplete_flows",
-    "rx_messages", "lost", "loss_pct", "out_of_order", "duplicates", "jitter_us", "retransmits",
+    "index",
+    "test",
+    "sweep",
+    "workload",
+    "status",
+    "error",
+    "duration_ns",
+    "flows",
+    "rx_bytes",
+    "tx_bytes",
+    "transactions",
+    "window_s",
+    "gbps",
+    "tps",
+    "samples_per_flow",
+    "latency_us",
+    "warmup_ns",
+    "window_start_ns",
+    "window_end_ns",
+    "incomplete_flows",
+    "rx_messages",
+    "lost",
+    "loss_pct",
+    "out_of_order",
+    "duplicates",
+    "jitter_us",
+    "retransmits",
     "cpu",
   };
-  static const char *const lat_keys[] = {"count", "mean", "p50", "p90", "p99", "p99_9", "max"};
+  static const char *const lat_keys[] = { "count", "mean", "p50", "p90", "p99", "p99_9", "max" };
   struct fixture *fx = *state;
   struct iov_report *rep;
   json_error_t jerr;
@@ -442,8 +458,7 @@ static void test_report_json(void **state) {
   assert_null(strstr(text, "nan"));
   assert_null(strstr(text, "Infinity"));
   root = json_loads(text, 0, &jerr);
-  if (!root)
-    print_error("%s at line %d: %s\n", jerr.text, jerr.line, text);
+  if (!root) print_error("%s at line %d: %s\n", jerr.text, jerr.line, text);
   assert_non_null(root);
   assert_json_finite(root);
 
@@ -462,8 +477,7 @@ static void test_report_json(void **state) {
     assert_keys(p, point_keys, sizeof(point_keys) / sizeof(point_keys[0]));
     assert_int_equal(json_integer_value(json_object_get(p, "index")), i);
     lat = json_object_get(p, "latency_us");
-    if (!json_is_null(lat))
-      assert_keys(lat, lat_keys, sizeof(lat_keys) / sizeof(lat_keys[0]));
+    if (!json_is_null(lat)) assert_keys(lat, lat_keys, sizeof(lat_keys) / sizeof(lat_keys[0]));
   }
 
   p = json_array_get(points, 0);
@@ -544,11 +558,9 @@ static void test_report_table(void **state) {
   /* Fixed width: every row as long as the header, whose five "µs" take
    * two bytes each. */
   for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save), n++) {
-    if (n == 1)
-      header_len = strlen(line);
+    if (n == 1) header_len = strlen(line);
     if (n >= 2 && n < 6) {
-      if (row_len == 0)
-        row_len = strlen(line);
+      if (row_len == 0) row_len = strlen(line);
       assert_int_equal(strlen(line), row_len);
     }
   }
@@ -584,16 +596,15 @@ static void test_hist_roundtrip(void **state) {
   iov_hist_record(edge, UINT64_C(1) << 41);
   iov_hist_record(edge, UINT64_MAX - 1);
   assert_true(edge->sum == UINT64_MAX && edge->overflow == 2);
-  for (unsigned i = 0; i < IOV_HIST_BUCKETS; i++)
-    nonzero += edge->buckets[i] != 0;
+  for (unsigned i = 0; i < IOV_HIST_BUCKETS; i++) nonzero += edge->buckets[i] != 0;
 
   assert_ok(NULL, iov_db_open(fx->path, &db));
   assert_ok(db, iov_db_run_begin(db, "u", NULL, NULL, T0, &run));
   assert_ok(db, iov_db_agent_add(db, run, "a", NULL, NULL, NULL, &agent));
   add_point(db, run, 0, "tcp_rr", NULL, &point);
   assert_ok(db, iov_db_flow_add(db, point, agent, "sender", 0, &flow));
-  struct iov_db_sample s1 = {.seq = 1, .hist = edge}, s2 = {.seq = 2, .hist = empty};
-  struct iov_db_result res = {.hist = edge};
+  struct iov_db_sample s1 = { .seq = 1, .hist = edge }, s2 = { .seq = 2, .hist = empty };
+  struct iov_db_result res = { .hist = edge };
   assert_ok(db, iov_db_sample_add(db, flow, &s1));
   assert_ok(db, iov_db_sample_add(db, flow, &s2));
   assert_ok(db, iov_db_result_add(db, flow, &res));
@@ -650,7 +661,7 @@ static void test_errors(void **state) {
   assert_non_null(strstr(iov_db_errmsg(db), "UNIQUE"));
 
   /* No point open. */
-  struct iov_db_sample s = {.seq = 1, .bytes = 10};
+  struct iov_db_sample s = { .seq = 1, .bytes = 10 };
   assert_int_equal(iov_db_sample_add(db, 1, &s), -IOV_E_DB);
   assert_non_null(strstr(iov_db_errmsg(db), "no point transaction"));
   assert_int_equal(iov_db_point_end(db, 1, IOV_POINT_OK, NULL), -IOV_E_DB);
@@ -668,7 +679,7 @@ static void test_errors(void **state) {
 
   add_point(db, run, 0, "tcp_rr", NULL, &point);
   /* Nested begin refused; the open point is unharmed. */
-  struct iov_db_point p2 = {.idx = 1, .test = "x"};
+  struct iov_db_point p2 = { .idx = 1, .test = "x" };
   assert_int_equal(iov_db_point_begin(db, run, &p2, &dummy), -IOV_E_DB);
   assert_int_equal(iov_db_flow_add(db, point, agent, "client", 0, &flow), -EINVAL);
   assert_ok(db, iov_db_flow_add(db, point, agent, "sender", 0, &flow));
@@ -730,19 +741,19 @@ static void test_errors(void **state) {
  * open in *ret.  No cmocka asserts: it also runs in a forked child, where
  * a failed assert would go on to run the other tests.  Returns 0 or the
  * first error. */
-#define TRY(expr)          \
-  do {                     \
-    int r_ = (expr);       \
-    if (r_ < 0) {          \
+#define TRY(expr)                                                            \
+  do {                                                                       \
+    int r_ = (expr);                                                         \
+    if (r_ < 0) {                                                            \
       print_error("%s = %d (%s)\n", #expr, r_, db ? iov_db_errmsg(db) : ""); \
-      return r_;           \
-    }                      \
+      return r_;                                                             \
+    }                                                                        \
   } while (0)
 
 static int write_one_point_then_start_another(const char *path, struct iov_db **ret) {
   struct iov_db *db = NULL;
   int64_t run, agent, point, flow;
-  struct iov_db_point p0 = {.idx = 0, .test = "tcp_stream"}, p1 = {.idx = 1, .test = "tcp_stream"};
+  struct iov_db_point p0 = { .idx = 0, .test = "tcp_stream" }, p1 = { .idx = 1, .test = "tcp_stream" };
 
   TRY(iov_db_open(path, &db));
   *ret = db;
@@ -751,22 +762,21 @@ static int write_one_point_then_start_another(const char *path, struct iov_db **
   TRY(iov_db_point_begin(db, run, &p0, &point));
   TRY(iov_db_flow_add(db, point, agent, "receiver", 0, &flow));
   for (uint32_t i = 1; i <= 3; i++) {
-    struct iov_db_sample s = {.seq = i, .bytes = 100};
+    struct iov_db_sample s = { .seq = i, .bytes = 100 };
     TRY(iov_db_sample_add(db, flow, &s));
   }
-  struct iov_db_result res = {.bytes = 300, .t_start_ns = T0, .t_end_ns = T0 + SEC, .samples = 3};
+  struct iov_db_result res = { .bytes = 300, .t_start_ns = T0, .t_end_ns = T0 + SEC, .samples = 3 };
   TRY(iov_db_result_add(db, flow, &res));
   TRY(iov_db_point_end(db, point, IOV_POINT_OK, NULL));
 
   /* A page cache of a few pages makes SQLite spill the open transaction
    * into the WAL long before its end: those frames are on disk but must
    * not count as committed. */
-  if (sqlite3_exec(iov__db_sqlite(db), "PRAGMA cache_size = 8", NULL, NULL, NULL) != SQLITE_OK)
-    return -EIO;
+  if (sqlite3_exec(iov__db_sqlite(db), "PRAGMA cache_size = 8", NULL, NULL, NULL) != SQLITE_OK) return -EIO;
   TRY(iov_db_point_begin(db, run, &p1, &point));
   TRY(iov_db_flow_add(db, point, agent, "receiver", 0, &flow));
   for (uint32_t i = 1; i <= 20000; i++) {
-    struct iov_db_sample s = {.seq = i, .bytes = 7};
+    struct iov_db_sample s = { .seq = i, .bytes = 7 };
     TRY(iov_db_sample_add(db, flow, &s));
   }
   return 0;
@@ -829,14 +839,12 @@ static void test_crash_mid_point(void **state) {
   if (pid == 0) {
     /* SIGKILL: no exit handlers, no close, nothing flushed on the way
      * out (and no leak report from a sanitizer or valgrind). */
-    if (write_one_point_then_start_another(fx->path, &db) < 0)
-      _exit(1);
+    if (write_one_point_then_start_another(fx->path, &db) < 0) _exit(1);
     raise(SIGKILL);
     _exit(2);
   }
   assert_int_equal(waitpid(pid, &status, 0), pid);
-  if (!WIFSIGNALED(status))
-    print_error("child exited with %d\n", WEXITSTATUS(status));
+  if (!WIFSIGNALED(status)) print_error("child exited with %d\n", WEXITSTATUS(status));
   assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
   /* The uncommitted point did reach the file. */
   assert_true(wal_size(fx->path) > 100 * 4096);

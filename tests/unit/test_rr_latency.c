@@ -50,8 +50,7 @@ struct server {
 
 static void hold(uint64_t n) {
   struct timespec ts = iov_ns_ts(n % 2 ? DELAY_LONG : DELAY_SHORT);
-  while (clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &ts) == EINTR) {
-  }
+  while (clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &ts) == EINTR) {}
 }
 
 static void *serve(void *arg) {
@@ -60,14 +59,14 @@ static void *serve(void *arg) {
   int fd = s->fd;
 
   if (!s->udp) {
-    struct pollfd p = {.fd = s->fd, .events = POLLIN};
+    struct pollfd p = { .fd = s->fd, .events = POLLIN };
     if (poll(&p, 1, 5000) <= 0) return NULL;
     fd = accept(s->fd, NULL, NULL);
     if (fd < 0) return NULL;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   }
-  struct timeval tv = {.tv_usec = 100000};
+  struct timeval tv = { .tv_usec = 100000 };
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   while (!s->stop) {
     struct sockaddr_storage from;
@@ -77,8 +76,10 @@ static void *serve(void *arg) {
     if (n < 0) continue;
     hold(s->served);
     /* The response echoes the request byte (udp_rr matches on it). */
-    if (s->udp) sendto(fd, buf, 1, 0, (struct sockaddr *)&from, flen);
-    else if (send(fd, buf, 1, MSG_NOSIGNAL) != 1) break;
+    if (s->udp)
+      sendto(fd, buf, 1, 0, (struct sockaddr *)&from, flen);
+    else if (send(fd, buf, 1, MSG_NOSIGNAL) != 1)
+      break;
     s->served++;
   }
   if (!s->udp) close(fd);
@@ -86,7 +87,7 @@ static void *serve(void *arg) {
 }
 
 static void server_start(struct server *s, bool udp) {
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
   socklen_t len = sizeof(a);
   memset(s, 0, sizeof(*s));
   s->udp = udp;
@@ -129,7 +130,7 @@ static void check_known_delay(const struct iov_engine_ops *ops, bool udp) {
   assert_int_equal(iov_engine_run_start(run, iov_now_real() + 20 * MS, NULL, NULL), 0);
   uint64_t give_up = iov_now_mono() + 10 * IOV_NSEC_PER_SEC;
   while (!iov_engine_run_done(run) && iov_now_mono() < give_up) {
-    struct timespec ts = {.tv_nsec = 20 * MS};
+    struct timespec ts = { .tv_nsec = 20 * MS };
     nanosleep(&ts, NULL);
   }
   assert_true(iov_engine_run_done(run));

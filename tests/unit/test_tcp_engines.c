@@ -156,8 +156,7 @@ static void pair_start_tracked(struct pair *p) {
   pair_start(p);
   for (unsigned i = 0; i < p->flows; i++) {
     uint64_t until = iov_now_mono() + 2 * SEC;
-    while ((p->rfd[i] = find_flow_sock(p->ports[i], true)) < 0 && iov_now_mono() < until)
-      sched_yield();
+    while ((p->rfd[i] = find_flow_sock(p->ports[i], true)) < 0 && iov_now_mono() < until) sched_yield();
     assert_true(p->rfd[i] >= 0);
   }
 }
@@ -277,7 +276,7 @@ static void test_maerts(void **state) {
 static void test_bidir(void **state) {
   (void)state;
   struct iov_engine_config c = cfg_default(4, 1 * SEC);
-  uint64_t dir_bytes[2] = {0, 0};
+  uint64_t dir_bytes[2] = { 0, 0 };
   struct pair p;
   pair_setup(&p, &iov_engine_tcp_bidir, &c);
   pair_start_tracked(&p);
@@ -291,7 +290,7 @@ static void test_bidir(void **state) {
 
 static void test_bidir_flow_count(void **state) {
   (void)state;
-  static const uint16_t ports[3] = {9, 9, 9};
+  static const uint16_t ports[3] = { 9, 9, 9 };
   struct iov_engine_run *r = NULL;
   for (unsigned flows = 1; flows <= 3; flows += 2) {
     struct iov_engine_config c = cfg_default(flows, 1 * SEC);
@@ -509,7 +508,7 @@ static void test_sockopts_default(void **state) {
  * that opens its sockets per transaction too. */
 static void test_interface_missing(void **state) {
   (void)state;
-  const struct iov_engine_ops *const ops[] = {&iov_engine_tcp_stream, &iov_engine_tcp_crr};
+  const struct iov_engine_ops *const ops[] = { &iov_engine_tcp_stream, &iov_engine_tcp_crr };
   for (size_t k = 0; k < ELEMENTSOF(ops); k++) {
     struct iov_engine_config c = cfg_default(1, 1 * SEC);
     struct iov_engine_run *rx = NULL, *tx = NULL;
@@ -566,7 +565,7 @@ static const struct iov_engine_ops cpu_probe = {
 
 /* Run the probe on 'flows' flows pinned to cpus[]; stats into ret[]. */
 static void run_probe(const uint16_t *cpus, uint32_t n_cpus, unsigned flows, struct iov_flow_stats **ret) {
-  static const uint16_t ports[IOV_ENGINE_MAX_FLOWS] = {9};
+  static const uint16_t ports[IOV_ENGINE_MAX_FLOWS] = { 9 };
   struct iov_engine_config c = cfg_default(flows, 100 * MS);
   struct iov_engine_run *r = NULL;
   struct waiter w;
@@ -608,7 +607,7 @@ static void test_cpu_pinning(void **state) {
   }
   if (n < 2) return;
   /* Flow i on cpus[i % n]: reversed order, so it cannot pass by luck. */
-  uint16_t rev[2] = {cpus[1], cpus[0]};
+  uint16_t rev[2] = { cpus[1], cpus[0] };
   run_probe(rev, 2, 3, s);
   for (unsigned i = 0; i < 3; i++) {
     assert_int_equal(s[i]->error, 0);
@@ -622,7 +621,7 @@ static void test_cpu_pinning(void **state) {
  * it does not run unpinned. */
 static void test_cpu_missing(void **state) {
   (void)state;
-  static const uint16_t cpus[1] = {4095};
+  static const uint16_t cpus[1] = { 4095 };
   struct iov_flow_stats *s[2];
   run_probe(cpus, 1, 2, s);
   for (unsigned i = 0; i < 2; i++) {
@@ -660,7 +659,7 @@ static void stop_engine(const struct iov_engine_ops *ops, uint32_t burst, bool r
   pair_start(&p);
   until = iov_now_mono() + 5 * SEC;
   while (moved(&p) == 0 && iov_now_mono() < until) {
-    struct timespec ts = {.tv_sec = 0, .tv_nsec = 10 * MS};
+    struct timespec ts = { .tv_sec = 0, .tv_nsec = 10 * MS };
     nanosleep(&ts, NULL);
   }
   assert_true(moved(&p) > 0);

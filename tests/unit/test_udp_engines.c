@@ -66,11 +66,11 @@ struct noise {
  * ours could have had: stolen by the hypervisor, or spent in interrupt
  * and softirq handlers (which run on whatever thread was there). */
 static uint64_t host_lost_ns(void) {
-  unsigned long long v[8] = {0};
+  unsigned long long v[8] = { 0 };
   FILE *f = fopen("/proc/stat", "re");
   if (!f) return 0;
-  int k = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4],
-                 &v[5], &v[6], &v[7]);
+  int k = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+                 &v[6], &v[7]);
   fclose(f);
   return k == 8 ? (v[5] + v[6] + v[7]) * (SEC / (uint64_t)sysconf(_SC_CLK_TCK)) : 0;
 }
@@ -383,11 +383,12 @@ static void send_hdr(int fd, uint64_t seq, uint64_t t_send, uint32_t flags, uint
 }
 
 /* A lone receiver (or RR server) and a test socket connected to it. */
-static struct iov_engine_run *lone_receiver(const struct iov_engine_ops *ops, const struct iov_engine_config *rxc,
-                                            int *ret_fd, struct pair *p) {
+static struct iov_engine_run *lone_receiver(const struct iov_engine_ops *ops,
+                                            const struct iov_engine_config *rxc, int *ret_fd,
+                                            struct pair *p) {
   struct iov_engine_run *r;
-  struct sockaddr_in sin = {.sin_family = AF_INET};
-  struct timeval tv = {.tv_sec = 2, .tv_usec = 0};
+  struct sockaddr_in sin = { .sin_family = AF_INET };
+  struct timeval tv = { .tv_sec = 2, .tv_usec = 0 };
   uint16_t port;
 
   assert_int_equal(iov_engine_run_new(ops, rxc, &r), 0);
@@ -411,7 +412,7 @@ static struct iov_engine_run *lone_receiver(const struct iov_engine_ops *ops, co
  * datagrams wait in the socket until the receiver starts. */
 static void test_stream_accounting(void **state) {
   (void)state;
-  const uint64_t order[] = {0, 1, 2, 2, 5, 3, 4, 6};
+  const uint64_t order[] = { 0, 1, 2, 2, 5, 3, 4, 6 };
   struct iov_engine_config rxc = base_cfg(IOV_ROLE_RECEIVER, 64, 200 * MSEC);
   struct pair p;
   int fd;
@@ -596,8 +597,8 @@ static void test_rr_server_gone(void **state) {
   struct iov_flow_stats *tx = snap(p.tx);
   printf("# udp_rr server gone: %" PRIu64 " transactions (%" PRIu64 " at half-way), lost %" PRIu64
          ", ended %.1f ms after the window (noise allowance %.1f ms)\n",
-         tx->transactions, mid->transactions, tx->lost,
-         ((double)done - (double)(p.start_mono + dur)) / 1e6, (double)noise / 1e6);
+         tx->transactions, mid->transactions, tx->lost, ((double)done - (double)(p.start_mono + dur)) / 1e6,
+         (double)noise / 1e6);
   check_rr_client(tx, 32, 32);
   assert_true(mid->transactions > 0);
   assert_true(done <= p.start_mono + dur + 100 * MSEC + noise);
@@ -623,10 +624,10 @@ static void test_rr_late_response(void **state) {
   const uint64_t dur = 800 * MSEC;
   struct iov_engine_config txc = base_cfg(IOV_ROLE_SENDER, 1, dur);
   struct iov_engine_run *r;
-  struct sockaddr_in sin = {.sin_family = AF_INET};
+  struct sockaddr_in sin = { .sin_family = AF_INET };
   struct sockaddr_storage late_to;
   socklen_t len = sizeof(sin), late_len = 0;
-  struct timeval tv = {.tv_sec = 0, .tv_usec = 20000};
+  struct timeval tv = { .tv_sec = 0, .tv_usec = 20000 };
   struct pair p;
   struct noise z;
   uint64_t requests = 0, late_at = 0, reuse_at = 0;
@@ -652,11 +653,11 @@ static void test_rr_late_response(void **state) {
   while (!iov_engine_run_done(r) && iov_now_mono() < p.start_mono + HANG_BOUND) {
     struct sockaddr_storage from;
     socklen_t flen = sizeof(from);
-    uint8_t b[16] = {0};
+    uint8_t b[16] = { 0 };
     ssize_t n = recvfrom(fd, b, sizeof(b), 0, (struct sockaddr *)&from, &flen);
     uint64_t now = iov_now_mono();
     if (late_len && now >= late_at + 250 * MSEC) {
-      uint8_t three[8] = {3};
+      uint8_t three[8] = { 3 };
       assert_int_equal(sendto(fd, three, 8, 0, (struct sockaddr *)&late_to, late_len), 8);
       late_len = 0;
     }
@@ -742,18 +743,12 @@ static void test_rr_burst_too_big(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_stream_rate),
-    cmocka_unit_test(test_stream_pacing),
-    cmocka_unit_test(test_stream_loss),
-    cmocka_unit_test(test_stream_short_msg),
-    cmocka_unit_test(test_stream_accounting),
-    cmocka_unit_test(test_stream_jitter),
-    cmocka_unit_test(test_stream_linger),
-    cmocka_unit_test(test_rr_basic),
-    cmocka_unit_test(test_rr_burst),
-    cmocka_unit_test(test_rr_server_gone),
-    cmocka_unit_test(test_rr_late_response),
-    cmocka_unit_test(test_rr_server_echo),
+    cmocka_unit_test(test_stream_rate),       cmocka_unit_test(test_stream_pacing),
+    cmocka_unit_test(test_stream_loss),       cmocka_unit_test(test_stream_short_msg),
+    cmocka_unit_test(test_stream_accounting), cmocka_unit_test(test_stream_jitter),
+    cmocka_unit_test(test_stream_linger),     cmocka_unit_test(test_rr_basic),
+    cmocka_unit_test(test_rr_burst),          cmocka_unit_test(test_rr_server_gone),
+    cmocka_unit_test(test_rr_late_response),  cmocka_unit_test(test_rr_server_echo),
     cmocka_unit_test(test_rr_burst_too_big),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -24,7 +24,7 @@ static iov_envelope *roundtrip(iov_envelope *e, int *ret) {
 
 static void test_prepare_roundtrip(void **state) {
   (void)state;
-  uint32_t ports[2] = {40000, 40001};
+  uint32_t ports[2] = { 40000, 40001 };
   Iovbench__Workload w = IOVBENCH__WORKLOAD__INIT;
   w.name = "tcp_rr";
   w.flows = 2;
@@ -99,7 +99,7 @@ static void test_hist_roundtrip(void **state) {
 
 static void test_garbage_rejected(void **state) {
   (void)state;
-  struct iov_wire_stats st = {0};
+  struct iov_wire_stats st = { 0 };
   iov_envelope *out = NULL;
   char why[256];
   uint8_t junk[512];
@@ -133,13 +133,14 @@ static void test_garbage_rejected(void **state) {
   e.heartbeat = &hb;
   zframe_t *f = NULL;
   assert_int_equal(iov_wire_encode(&e, &f), 0);
-  assert_int_equal(iov_wire_decode(zframe_data(f), zframe_size(f) - 1, &out, &st, why, sizeof(why)), -EBADMSG);
+  assert_int_equal(iov_wire_decode(zframe_data(f), zframe_size(f) - 1, &out, &st, why, sizeof(why)),
+                   -EBADMSG);
   zframe_destroy(&f);
 }
 
 static void test_oversize_version_unknown(void **state) {
   (void)state;
-  struct iov_wire_stats st = {0};
+  struct iov_wire_stats st = { 0 };
   iov_envelope *out = NULL;
   char why[256];
   uint8_t *big = calloc(1, IOV_WIRE_MAX_MSG + 1);
@@ -170,7 +171,7 @@ static void test_oversize_version_unknown(void **state) {
   assert_int_equal(st.unknown, 1);
 
   /* A field number from the future inside an otherwise empty envelope. */
-  uint8_t future[] = {0x08, IOV_PROTO_VERSION, 0xfa, 0x06, 0x00}; /* field 111, length 0 */
+  uint8_t future[] = { 0x08, IOV_PROTO_VERSION, 0xfa, 0x06, 0x00 }; /* field 111, length 0 */
   assert_int_equal(iov_wire_decode(future, sizeof(future), &out, &st, why, sizeof(why)), -ENOMSG);
 }
 
@@ -200,8 +201,8 @@ static void test_invalid_fields(void **state) {
   assert_int_equal(r, -EBADMSG);
 
   /* A histogram with indexes out of order or out of range. */
-  uint32_t idx[2] = {5, 3};
-  uint64_t cnt[2] = {1, 1};
+  uint32_t idx[2] = { 5, 3 };
+  uint64_t cnt[2] = { 1, 1 };
   Iovbench__Histogram h = IOVBENCH__HISTOGRAM__INIT;
   h.index = idx;
   h.count = cnt;
@@ -234,7 +235,7 @@ static void test_sockets(void **state) {
   (void)state;
   zsock_t *router = zsock_new(ZMQ_ROUTER);
   zsock_t *dealer = zsock_new(ZMQ_DEALER);
-  struct iov_wire_stats st = {0};
+  struct iov_wire_stats st = { 0 };
   char why[256];
   iov_wire_sock_setup(router);
   iov_wire_sock_setup(dealer);
