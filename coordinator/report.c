@@ -217,15 +217,19 @@ static int point_compute(struct iov_db *db, sqlite3_stmt *st, struct iov_point_s
   }
   p->jitter_us = jitter;
 
+  /* Bytes are counted where they arrive, over the receiver's window;
+   * transactions where they are timed, over the sender's (an RR server
+   * has no end of its own to report: a UDP one lingers after the window). */
   w = rx.any ? &rx : &tx;
   p->window_s = w->any ? (double)(w->end - w->start) / 1e9 : 0.0;
-  if (p->window_s > 0) {
-    p->gbps = (double)p->rx_bytes * 8.0 / p->window_s / 1e9;
-    p->tps = (double)p->transactions / p->window_s;
-  } else {
-    p->gbps = 0.0;
+  p->gbps = p->window_s > 0 ? (double)p->rx_bytes * 8.0 / p->window_s / 1e9 : 0.0;
+  if (p->transactions) {
+    w = tx.any ? &tx : &rx;
+    double tw = w->any ? (double)(w->end - w->start) / 1e9 : 0.0;
+    p->tps = tw > 0 ? (double)p->transactions / tw : 0.0;
+    if (p->has_latency || !rx.any) p->window_s = tw;
+  } else
     p->tps = 0.0;
-  }
 
   if (merged->count > 0) {
     p->lat_count = merged->count;

@@ -243,6 +243,8 @@ static int rr_server(struct iov_flow *f) {
     ssize_t n = recvfrom(f->fd, f->buf, f->buf_size, MSG_TRUNC, (struct sockaddr *)&from, &from_len);
     if (n < 0 && !io_retryable(errno)) return iov_flow_should_stop(f) ? -ECANCELED : -errno;
     if (n > 0) {
+      /* The flow ran until its last request, not through the linger. */
+      IOV_FLOW_SET(f, t_end_ns, iov_now_real());
       /* The buffer begins with the request, so the response echoes it. */
       ssize_t k = sendto(f->fd, f->buf, resp, MSG_NOSIGNAL, (struct sockaddr *)&from, from_len);
       if (k >= 0)
