@@ -207,3 +207,9 @@ struct iov_engine_run *iov_engine_run_free(struct iov_engine_run *r);
  * other -errno.  end_mono_ns = 0: no deadline. */
 ssize_t iov_flow_write_all(struct iov_flow *f, const void *buf, size_t n, uint64_t end_mono_ns);
 ssize_t iov_flow_read_all(struct iov_flow *f, void *buf, size_t n, uint64_t end_mono_ns);
+/* The bulk-transfer loops of tcp_stream, tcp_maerts and tcp_bidir.
+ * Write msg_size messages until until_mono_ns (returns 0 then), or read and
+ * count until the peer's FIN (0), with -ETIMEDOUT once until_mono_ns has
+ * passed first.  Both: -ECANCELED on a stop, other -errno. */
+int iov_flow_bulk_write(struct iov_flow *f, uint64_t until_mono_ns);
+int iov_flow_bulk_read(struct iov_flow *f, uint64_t until_mono_ns);

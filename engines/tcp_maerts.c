@@ -17,29 +17,8 @@
 /* The writer: its deadline is the nominal window end, not end_mono_ns
  * (for a receiver that includes the runner's grace for a silent peer). */
 static int maerts_write(struct iov_flow *f, uint64_t end_mono_ns) {
-  const size_t msg = f->cfg->msg_size;
-  const uint64_t window_end = f->window_end_mono;
-  size_t off = 0; /* bytes of the current message already sent */
-
-  for (;;) {
-    if (iov_now_mono() >= window_end) break;
-    ssize_t k = send(f->fd, (char *)f->buf + off, msg - off, MSG_NOSIGNAL);
-    if (k > 0) {
-      off += (size_t)k;
-      unsigned full = 0;
-      if (off == msg) {
-        off = 0;
-        full = 1;
-      }
-      iov_flow_add(f, (uint64_t)k, full, 0);
-      continue;
-    }
-    if (k < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) {
-      if (iov_flow_should_stop(f)) return -ECANCELED;
-      continue;
-    }
-    return k == 0 ? -EPIPE : -errno;
-  }
+  int r = iov_flow_bulk_write(f, f->window_end_mono);
+  if (r < 0) return r;
 
   /* The reader sees EOF after the last byte, and answers with its own
    * close once it has counted everything. */
@@ -59,25 +38,7 @@ static int maerts_write(struct iov_flow *f, uint64_t end_mono_ns) {
  * window end as its deadline, but the last bytes arrive after it, so a
  * silent writer is given the same grace a stream receiver gets. */
 static int maerts_read(struct iov_flow *f, uint64_t end_mono_ns) {
-  const uint64_t msg = f->cfg->msg_size;
-  const uint64_t deadline = end_mono_ns + IOV_ENGINE_DRAIN_GRACE_NS;
-  uint64_t partial = 0;
-
-  for (;;) {
-    ssize_t k = recv(f->fd, f->buf, f->buf_size, 0);
-    if (k > 0) {
-      partial += (uint64_t)k;
-      uint64_t full = partial / msg;
-      partial -= full * msg;
-      iov_flow_add(f, (uint64_t)k, full, 0);
-      continue;
-    }
-    if (k == 0) return 0; /* the writer's FIN: the flow is complete */
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN && errno != EWOULDBLOCK) return -errno;
-    if (iov_flow_should_stop(f)) return -ECANCELED;
-    if (iov_now_mono() >= deadline) return -ETIMEDOUT;
-  }
+  return iov_flow_bulk_read(f, end_mono_ns + IOV_ENGINE_DRAIN_GRACE_NS);
 }
 
 static int maerts_run(struct iov_flow *f, uint64_t end_mono_ns) {
