@@ -340,6 +340,11 @@ static void send_result(struct iov_agent_point *p, const char *error) {
   res.n_flows = n;
   res.window_start_ns = p->window_start_ns;
   res.window_end_ns = window_end;
+  /* When the first flow really began: coord compares it across agents
+   * (the achieved start skew). */
+  for (unsigned i = 0; i < n; i++)
+    if (p->prev[i].t_start_ns && (!res.started_ns || p->prev[i].t_start_ns < res.started_ns))
+      res.started_ns = p->prev[i].t_start_ns;
   iov_envelope e = IOVBENCH__ENVELOPE__INIT;
   e.body_case = IOVBENCH__ENVELOPE__BODY_RESULT;
   e.result = &res;

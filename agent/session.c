@@ -200,6 +200,19 @@ static void on_heartbeat(struct iov_agent *a, const iov_envelope *in) {
   (void)iov__agent_send(a, &e, in->msg_id);
 }
 
+/* A clock probe: t2 is when the message came off the socket, t3 now,
+ * just before the reply goes out. */
+static void on_clock_probe(struct iov_agent *a, const iov_envelope *in, uint64_t t2) {
+  Iovbench__ClockReply cr = IOVBENCH__CLOCK_REPLY__INIT;
+  cr.t1_ns = in->clock_probe->t1_ns;
+  cr.t2_ns = t2;
+  iov_envelope e = IOVBENCH__ENVELOPE__INIT;
+  e.body_case = IOVBENCH__ENVELOPE__BODY_CLOCK_REPLY;
+  e.clock_reply = &cr;
+  cr.t3_ns = iov_now_real();
+  (void)iov__agent_send(a, &e, in->msg_id);
+}
+
 void iov__agent_point_abort(struct iov_agent *a, const char *reason) {
   struct iov_agent_point *pt = TAKE_PTR(a->point);
   if (!pt) return;
@@ -227,6 +240,7 @@ int iov__agent_on_message(struct iov_zuv *z) {
     zframe_destroy(&from);
     return 0;
   }
+  uint64_t rx_real = iov_now_real();
   iov_debug(IOV_DBG_PROTO, "<- %s #%" PRIu64, iov_wire_body_name(in), in->msg_id);
 
   bool from_coord = a->coord_id && zframe_eq(a->coord_id, from);
@@ -241,6 +255,7 @@ int iov__agent_on_message(struct iov_zuv *z) {
     case IOVBENCH__ENVELOPE__BODY_START: on_start(a, in); break;
     case IOVBENCH__ENVELOPE__BODY_STOP: on_stop(a, in); break;
     case IOVBENCH__ENVELOPE__BODY_HEARTBEAT: on_heartbeat(a, in); break;
+    case IOVBENCH__ENVELOPE__BODY_CLOCK_PROBE: on_clock_probe(a, in, rx_real); break;
     default:
       iov__agent_send_error(a, from, in->msg_id, IOVBENCH__ERROR_CODE__ERR_INVALID_STATE, 0,
                             "agent '%s': unexpected %s", a->identity, iov_wire_body_name(in));

@@ -20,7 +20,7 @@ static const char run_sql[] = "SELECT id, uuid, plan_path, status, error, starte
                               " ORDER BY id DESC LIMIT 1";
 static const char points_sql[] =
     "SELECT id, idx, test, sweep, workload, status, error, duration_ns, warmup_ns, window_start_ns,"
-    " window_end_ns FROM point WHERE run_id = ?1 ORDER BY idx";
+    " window_end_ns, start_skew_ns FROM point WHERE run_id = ?1 ORDER BY idx";
 static const char flows_sql[] =
     "SELECT f.id, f.role, r.flow_id IS NOT NULL, r.bytes, r.transactions, r.t_start_ns, r.t_end_ns,"
     " (SELECT COUNT(*) FROM sample s WHERE s.flow_id = f.id), r.messages, r.lost, r.out_of_order,"
@@ -266,6 +266,7 @@ static int point_add(struct iov_report *rep, size_t *cap, sqlite3_stmt *st) {
   p->warmup_ns = column_u64(st, 8);
   p->window_start_ns = column_u64(st, 9);
   p->window_end_ns = column_u64(st, 10);
+  p->start_skew_us = sqlite3_column_type(st, 11) == SQLITE_NULL ? NAN : (double)column_u64(st, 11) / 1e3;
   if (column_strdup(st, 2, &p->test) < 0 || column_strdup(st, 3, &p->sweep) < 0 ||
       column_strdup(st, 4, &p->workload) < 0 || column_strdup(st, 5, &p->status) < 0 ||
       column_strdup(st, 6, &p->error) < 0)
@@ -475,6 +476,8 @@ void iov_report_print_table(const struct iov_report *r, FILE *f) {
   put_cell(f, "cpu% s/r", W_CPU, true);
   fputc(' ', f);
   put_cell(f, "SD s/r", W_SD, true);
+  fputc(' ', f);
+  put_cell(f, "skew µs", W_WIN, true);
   fputc('\n', f);
 
   for (size_t i = 0; i < r->n_points; i++) {
@@ -528,6 +531,7 @@ void iov_report_print_table(const struct iov_report *r, FILE *f) {
       snprintf(cell, sizeof(cell), "-");
     fputc(' ', f);
     put_cell(f, cell, W_SD, true);
+    put_num(f, true, p->start_skew_us, 0, W_WIN);
     fputc('\n', f);
     if (!p->status || strcmp(p->status, "ok") != 0) any_failed = true;
   }
@@ -542,7 +546,8 @@ void iov_report_print_table(const struct iov_report *r, FILE *f) {
     fputc('\n', f);
   }
   fputs("cpu%: busy share of all cores of the sender/receiver machine; SD: service demand, CPU us per KiB\n"
-        "(streams) or per transaction (request/response), sender/receiver.\n",
+        "(streams) or per transaction (request/response), sender/receiver; skew: spread of the agents'\n"
+        "actual starts, each corrected by its clock offset.\n",
         f);
   if (any_failed) fputc('\n', f);
   for (size_t i = 0; i < r->n_points; i++) {
@@ -637,6 +642,7 @@ static json_t *point_json(const struct iov_point_summary *p) {
   ok &= set(o, "tps", json_num(p->tps));
   ok &= set(o, "samples_per_flow", spf);
   ok &= set(o, "warmup_ns", json_u64(p->warmup_ns));
+  ok &= set(o, "start_skew_us", json_num(p->start_skew_us));
   ok &= set(o, "window_start_ns", json_u64(p->window_start_ns));
   ok &= set(o, "window_end_ns", json_u64(p->window_end_ns));
   ok &= set(o, "incomplete_flows", json_u64(p->incomplete_flows));

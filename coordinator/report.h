@@ -27,7 +27,8 @@ struct iov_point_summary {
    * flow stored a histogram at all (a latency workload), which tells "no
    * transaction completed" (true, count 0) from "not measured" (false). */
   bool has_latency;
-  uint64_t warmup_ns;                      /* excluded before the window */
+  uint64_t warmup_ns;   /* excluded before the window */
+  double start_skew_us; /* spread of the agents' actual starts (coord time); NaN if unknown */
   uint64_t window_start_ns, window_end_ns; /* the measured window (0: unknown) */
   unsigned incomplete_flows;               /* flows that did not run the whole window */
   uint64_t rx_messages;                    /* receiver side: messages (datagrams) */

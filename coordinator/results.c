@@ -20,7 +20,7 @@
 #define IOV_VERSION "unknown"
 #endif
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 #define STR_(x) #x
 #define STR(x) STR_(x)
 /* Long enough to ride out a checkpoint or a reader taking its snapshot,
@@ -72,6 +72,7 @@ static const char schema_sql[] =
     "  warmup_ns INTEGER NOT NULL DEFAULT 0,\n"
     "  window_start_ns INTEGER,\n"
     "  window_end_ns INTEGER,\n"
+    "  start_skew_ns INTEGER,\n"
     "  UNIQUE (run_id, idx)\n"
     ");\n"
     "CREATE TABLE IF NOT EXISTS flow (\n"
@@ -126,6 +127,17 @@ static const char schema_sql[] =
     "  softirq_ns INTEGER NOT NULL, steal_ns INTEGER NOT NULL, guest_ns INTEGER NOT NULL,\n"
     "  PRIMARY KEY (point_id, agent_id, seq, cpu)\n"
     ") WITHOUT ROWID;\n"
+    "CREATE TABLE IF NOT EXISTS point_agent (\n"
+    "  point_id INTEGER NOT NULL REFERENCES point(id),\n"
+    "  agent_id INTEGER NOT NULL REFERENCES agent(id),\n"
+    "  role TEXT NOT NULL,\n"
+    "  clock_offset_ns INTEGER NOT NULL,\n"
+    "  clock_error_ns INTEGER NOT NULL,\n"
+    "  clock_delay_ns INTEGER NOT NULL,\n"
+    "  clock_probes INTEGER NOT NULL,\n"
+    "  started_ns INTEGER,\n"
+    "  PRIMARY KEY (point_id, agent_id)\n"
+    ") WITHOUT ROWID;\n"
     "CREATE TABLE IF NOT EXISTS irq_sample (\n"
     "  point_id INTEGER NOT NULL REFERENCES point(id),\n"
     "  agent_id INTEGER NOT NULL REFERENCES agent(id),\n"
@@ -176,6 +188,8 @@ enum stmt_id {
   ST_POINT_WINDOW,
   ST_CPU_INSERT,
   ST_IRQ_INSERT,
+  ST_CLOCK_INSERT,
+  ST_POINT_SKEW,
   _ST_MAX,
 };
 
@@ -216,6 +230,10 @@ static const char *const stmt_sql[_ST_MAX] = {
   [ST_CPU_INSERT] = "INSERT OR REPLACE INTO cpu_sample (point_id, agent_id, seq, cpu, user_ns, nice_ns,"
                     " system_ns, idle_ns, iowait_ns, irq_ns, softirq_ns, steal_ns, guest_ns)"
                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+  [ST_CLOCK_INSERT] = "INSERT OR REPLACE INTO point_agent (point_id, agent_id, role, clock_offset_ns,"
+                      " clock_error_ns, clock_delay_ns, clock_probes, started_ns)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+  [ST_POINT_SKEW] = "UPDATE point SET start_skew_ns = ?2 WHERE id = ?1",
   [ST_IRQ_INSERT] = "INSERT OR REPLACE INTO irq_sample (point_id, agent_id, seq, name, count)"
                     " VALUES (?1, ?2, ?3, ?4, ?5)",
 };
@@ -891,4 +909,30 @@ int iov_db_irq_sample_add(struct iov_db *db, int64_t point, int64_t agent, uint3
       bind_u64(st, 5, count))
     return bind_fail(db, st, "bind irq sample");
   return stmt_run(db, st, "insert irq sample");
+}
+
+int iov_db_point_agent_add(struct iov_db *db, int64_t point, int64_t agent, const char *role,
+                           const struct iov_db_clock *c) {
+  sqlite3_stmt *st = NULL;
+  int r;
+
+  if (!db || !role || !c) return -EINVAL;
+  r = stmt_get(db, ST_CLOCK_INSERT, &st);
+  if (r < 0) return r;
+  if (bind_i64(st, 1, point) || bind_i64(st, 2, agent) || bind_text(st, 3, role) ||
+      bind_i64(st, 4, c->offset_ns) || bind_u64(st, 5, c->error_ns) || bind_u64(st, 6, c->delay_ns) ||
+      bind_i64(st, 7, c->probes) || (c->started_ns ? bind_u64(st, 8, c->started_ns) : bind_text(st, 8, NULL)))
+    return bind_fail(db, st, "bind point agent");
+  return stmt_run(db, st, "store point agent");
+}
+
+int iov_db_point_set_skew(struct iov_db *db, int64_t point, uint64_t skew_ns) {
+  sqlite3_stmt *st = NULL;
+  int r;
+
+  if (!db) return -EINVAL;
+  r = stmt_get(db, ST_POINT_SKEW, &st);
+  if (r < 0) return r;
+  if (bind_i64(st, 1, point) || bind_u64(st, 2, skew_ns)) return bind_fail(db, st, "bind start skew");
+  return stmt_run(db, st, "store start skew");
 }

@@ -18,6 +18,9 @@
  *   cpu_sample(point_id, agent_id, seq, cpu, user_ns, ..., guest_ns)
  *                                               cpu -1 = all cores
  *   irq_sample(point_id, agent_id, seq, name, count)
+ *   point_agent(point_id, agent_id, role, clock_offset_ns, clock_error_ns,
+ *               clock_delay_ns, clock_probes, started_ns)
+ *   point.start_skew_ns: spread of the agents' actual starts (coord time)
  *   histogram(flow_id, seq, bucket, count)      seq 0 = the whole flow;
  *                                               non-zero buckets only
  *   histogram_summary(flow_id, seq, count, min_ns, max_ns, sum_ns, overflow)
@@ -171,3 +174,17 @@ int iov_db_cpu_sample_add(struct iov_db *db, int64_t point, int64_t agent, uint3
 /* Interrupts of one NIC queue in one sample interval of one agent. */
 int iov_db_irq_sample_add(struct iov_db *db, int64_t point, int64_t agent, uint32_t seq, const char *name,
                           uint64_t count);
+
+/* One agent's part in a point: its clock against coord's, estimated just
+ * before the point, and when its first flow really began (coord time). */
+struct iov_db_clock {
+  int64_t offset_ns; /* agent - coord */
+  uint64_t error_ns, delay_ns;
+  unsigned probes;
+  uint64_t started_ns; /* 0: unknown */
+};
+int iov_db_point_agent_add(struct iov_db *db, int64_t point, int64_t agent, const char *role,
+                           const struct iov_db_clock *c);
+/* The achieved start skew of a point: the spread of its agents' actual
+ * starts, each corrected by its clock offset. */
+int iov_db_point_set_skew(struct iov_db *db, int64_t point, uint64_t skew_ns);

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clocksync.h"
 #include "coord.h"
 #include "engine.h"
 #include "err.h"
@@ -31,6 +32,8 @@
 /* Time between Start and the start instant: enough for the message to
  * reach every agent and for their threads to be waiting. */
 #define START_LEAD_NS (250ULL * IOV_NSEC_PER_MSEC)
+/* Clock probes per agent before each point; the minimum-delay one counts. */
+#define CLOCK_PROBES 8
 /* Agents wait this long after the window for their flows (agent/sampler.c). */
 #define AGENT_FINISH_GRACE_NS (10ULL * IOV_NSEC_PER_SEC)
 
@@ -63,6 +66,8 @@ struct point_run {
   uint32_t samples[N_SIDES];
   uint32_t ports[IOV_ENGINE_MAX_FLOWS];
   size_t n_ports;
+  struct iov_clock_estimate clk[N_SIDES]; /* agent - coord, before the point */
+  uint64_t started[N_SIDES];              /* first flow began, coord time */
   char error[768];
   int fatal; /* 0, or the error that ends the run */
 };
@@ -255,10 +260,11 @@ static int store_samples(struct run_ctx *c, struct point_run *pr, int side, cons
                pr->peer[side]->name, fs->flow, pr->pp->p.flows);
       continue;
     }
+    /* Stored in coord's time domain, so samples of all agents line up. */
     struct iov_db_sample s = {
       .seq = b->seq,
-      .t_start_ns = b->t_start_ns,
-      .t_end_ns = b->t_end_ns,
+      .t_start_ns = iov_clock_to_coord(b->t_start_ns, pr->clk[side].offset_ns),
+      .t_end_ns = iov_clock_to_coord(b->t_end_ns, pr->clk[side].offset_ns),
       .bytes = fs->bytes,
       .messages = fs->messages,
       .transactions = fs->transactions,
@@ -311,8 +317,8 @@ static int store_result(struct run_ctx *c, struct point_run *pr, int side, const
       .bytes = fr->bytes,
       .messages = fr->messages,
       .transactions = fr->transactions,
-      .t_start_ns = fr->t_start_ns,
-      .t_end_ns = fr->t_end_ns,
+      .t_start_ns = iov_clock_to_coord(fr->t_start_ns, pr->clk[side].offset_ns),
+      .t_end_ns = iov_clock_to_coord(fr->t_end_ns, pr->clk[side].offset_ns),
       .samples = res->samples,
       .error = fr->error,
       .error_text = fr->error_text && *fr->error_text ? fr->error_text : NULL,
@@ -334,8 +340,10 @@ static int store_result(struct run_ctx *c, struct point_run *pr, int side, const
   }
   free(h);
   if (r == 0 && side == SIDE_SENDER)
-    r = iov_db_point_set_window(c->db, pr->db_point, res->window_start_ns, res->window_end_ns,
-                                pr->pp->p.warmup);
+    r = iov_db_point_set_window(
+        c->db, pr->db_point, iov_clock_to_coord(res->window_start_ns, pr->clk[side].offset_ns),
+        iov_clock_to_coord(res->window_end_ns, pr->clk[side].offset_ns), pr->pp->p.warmup);
+  pr->started[side] = iov_clock_to_coord(res->started_ns, pr->clk[side].offset_ns);
   if (res->samples != pr->samples[side])
     point_fail(pr, "%s '%s' sent %u samples but %u arrived", side_name[side], pr->peer[side]->name,
                res->samples, pr->samples[side]);
@@ -428,6 +436,48 @@ static void timed_out(struct point_run *pr, const char *step, int side, uint64_t
   pr->fatal = -IOV_E_TIMEOUT;
 }
 
+/* Estimate one agent's clock offset with CLOCK_PROBES probes, one at a
+ * time (a probe queued behind another would only add delay). */
+static int sync_clock(struct run_ctx *c, struct point_run *pr, int side) {
+  struct iov_peer *peer = pr->peer[side];
+  struct iov_clock_probe probes[CLOCK_PROBES];
+  size_t n = 0;
+  uint64_t deadline = mono_deadline(pr->pp->p.timeout);
+
+  for (int i = 0; i < CLOCK_PROBES; i++) {
+    Iovbench__ClockProbe cp = IOVBENCH__CLOCK_PROBE__INIT;
+    iov_envelope e = IOVBENCH__ENVELOPE__INIT;
+    e.body_case = IOVBENCH__ENVELOPE__BODY_CLOCK_PROBE;
+    e.clock_probe = &cp;
+    cp.t1_ns = iov_now_real();
+    int64_t k = iov_peer_send(peer, &e);
+    if (k < 0) return (int)k;
+    for (;;) {
+      struct iov_peer *p = NULL;
+      iov_envelope *in = NULL;
+      int r = iov_peers_recv(&peer, 1, c->signal_fd, deadline, &p, &in);
+      uint64_t t4 = iov_now_real();
+      if (r == -IOV_E_INTERRUPTED) {
+        c->interrupted = true;
+        point_fail(pr, "interrupted by the user");
+        return r;
+      }
+      if (r < 0) return r;
+      bool ours = in->body_case == IOVBENCH__ENVELOPE__BODY_CLOCK_REPLY && in->clock_reply->t1_ns == cp.t1_ns;
+      if (ours)
+        probes[n++] = (struct iov_clock_probe){
+          .t1_ns = cp.t1_ns, .t2_ns = in->clock_reply->t2_ns, .t3_ns = in->clock_reply->t3_ns, .t4_ns = t4
+        };
+      else
+        (void)handle(c, pr, p, in); /* an older point's straggler, or an error */
+      iov_wire_free(in);
+      if (ours) break;
+      if (pr->error[0]) return -IOV_E_PEER;
+    }
+  }
+  return iov_clock_estimate(probes, n, &pr->clk[side]);
+}
+
 static int run_point(struct run_ctx *c, const struct iov_plan_point *pp, enum iov_point_status *ret_status) {
   struct point_run pr = { .pp = pp };
   json_t *pj = iov_json_point_params(pp);
@@ -473,6 +523,20 @@ static int run_point(struct run_ctx *c, const struct iov_plan_point *pp, enum io
     goto finish;
   }
 
+  /* Each agent's clock against ours, so that one start instant means the
+   * same moment everywhere and samples line up in coord's time. */
+  for (int s = 0; s < N_SIDES; s++) {
+    r = sync_clock(c, &pr, s);
+    if (r == -IOV_E_TIMEOUT)
+      timed_out(&pr, "clock probes", s, pp->p.timeout);
+    else if (r < 0 && !pr.error[0])
+      point_fail(&pr, "cannot estimate the clock offset of agent '%s': %s", pr.peer[s]->name,
+                 iov_strerror(r));
+    if (pr.error[0]) goto finish;
+    iov_debug(IOV_DBG_PROTO, "agent '%s': clock offset %" PRId64 " ns +- %" PRIu64 " ns (%u probes)",
+              pr.peer[s]->name, pr.clk[s].offset_ns, pr.clk[s].error_ns, pr.clk[s].probes);
+  }
+
   /* Receiver first: the sender needs its ports. */
   r = send_prepare(&pr, SIDE_RECEIVER);
   if (r < 0) {
@@ -497,7 +561,8 @@ static int run_point(struct run_ctx *c, const struct iov_plan_point *pp, enum io
   for (int s = 0; s < N_SIDES; s++) {
     Iovbench__Start st = IOVBENCH__START__INIT;
     st.point_id = pr.id;
-    st.start_at_ns = start_at;
+    /* The one instant, in each agent's own clock. */
+    st.start_at_ns = iov_clock_to_agent(start_at, pr.clk[s].offset_ns);
     iov_envelope e = IOVBENCH__ENVELOPE__INIT;
     e.body_case = IOVBENCH__ENVELOPE__BODY_START;
     e.start = &st;
@@ -529,6 +594,21 @@ static int run_point(struct run_ctx *c, const struct iov_plan_point *pp, enum io
   }
 
 finish:
+  /* Each agent's clock and actual start; the achieved start skew. */
+  for (int s = 0; s < N_SIDES && !pr.fatal; s++)
+    if (pr.clk[s].probes) {
+      struct iov_db_clock dc = { .offset_ns = pr.clk[s].offset_ns,
+                                 .error_ns = pr.clk[s].error_ns,
+                                 .delay_ns = pr.clk[s].delay_ns,
+                                 .probes = pr.clk[s].probes,
+                                 .started_ns = pr.started[s] };
+      if (iov_db_point_agent_add(c->db, pr.db_point, pr.peer[s]->db_agent, side_name[s], &dc) < 0)
+        pr.fatal = -IOV_E_DB;
+    }
+  if (pr.started[SIDE_SENDER] && pr.started[SIDE_RECEIVER] && !pr.fatal) {
+    uint64_t a = pr.started[SIDE_SENDER], b = pr.started[SIDE_RECEIVER];
+    if (iov_db_point_set_skew(c->db, pr.db_point, a > b ? a - b : b - a) < 0) pr.fatal = -IOV_E_DB;
+  }
   /* Release both agents whatever happened; Stop of a finished point is a
    * no-op for them. */
   for (int s = 0; s < N_SIDES; s++)

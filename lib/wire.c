@@ -129,6 +129,10 @@ static int validate(const iov_envelope *e, char *errbuf, size_t errlen) {
   }
   case IOVBENCH__ENVELOPE__BODY_ERROR: CHECK(str_ok(e->error->message), "error: message too long"); return 0;
   case IOVBENCH__ENVELOPE__BODY_HEARTBEAT: return 0;
+  case IOVBENCH__ENVELOPE__BODY_CLOCK_PROBE: return 0;
+  case IOVBENCH__ENVELOPE__BODY_CLOCK_REPLY:
+    CHECK(e->clock_reply->t3_ns >= e->clock_reply->t2_ns, "clock reply: sent before it was received");
+    return 0;
   default: return fail(-ENOMSG, errbuf, errlen, "unknown message body %d", (int)e->body_case);
   }
 }
@@ -274,6 +278,8 @@ const char *iov_wire_body_name(const iov_envelope *e) {
   case IOVBENCH__ENVELOPE__BODY_RESULT: return "result";
   case IOVBENCH__ENVELOPE__BODY_ERROR: return "error";
   case IOVBENCH__ENVELOPE__BODY_HEARTBEAT: return "heartbeat";
+  case IOVBENCH__ENVELOPE__BODY_CLOCK_PROBE: return "clock_probe";
+  case IOVBENCH__ENVELOPE__BODY_CLOCK_REPLY: return "clock_reply";
   default: return "unknown";
   }
 }

@@ -122,6 +122,17 @@ expect_eq "rr sender flows with a histogram" \
   "$(sql "$db" "SELECT count(*) FROM histogram_summary h JOIN flow f ON f.id = h.flow_id JOIN point p ON p.id = f.point_id
                 WHERE h.seq = 0 AND p.workload = 'tcp_rr' AND f.role = 'sender'")" 2
 
+# Clocks: before each point coord probed both agents.  All namespaces
+# share one kernel clock, so the true offset is 0 and every estimate must
+# lie within its own error bound of it; the agents started together.
+expect_eq "agents per point with a clock estimate" \
+  "$(sql "$db" "SELECT count(*) FROM point_agent WHERE clock_probes = 8")" 6
+bad=$(sql "$db" "SELECT count(*) FROM point_agent WHERE abs(clock_offset_ns) > clock_error_ns OR clock_error_ns = 0")
+expect_eq "clock estimates whose bound excludes the true offset 0" "$bad" 0
+bad=$(sql "$db" "SELECT count(*) FROM point WHERE start_skew_ns IS NULL OR start_skew_ns > 50000000")
+expect_eq "points without a start skew under 50 ms" "$bad" 0
+log "start skew: $(sql "$db" "SELECT group_concat(start_skew_ns / 1000, ' ') FROM point") us"
+
 # The printed table has one row per point and names the tests.
 grep -q 'stream' "$TMP/out.txt" || fail "table does not show the stream point"
 [ "$(grep -c ' ok ' "$TMP/out.txt")" -eq 3 ] || fail "table does not show three ok points"
