@@ -35,8 +35,21 @@ static const char cpu_sql[] =
     " FROM cpu_sample c WHERE c.point_id = ?1 AND c.cpu = -1 AND c.agent_id ="
     " (SELECT agent_id FROM flow WHERE point_id = ?1 AND role = ?2 LIMIT 1)";
 
+/* Time bins: the flows' samples of one number, summed; Jain's index from
+ * the sum and the sum of squares (in REAL: squares of byte counts do not
+ * fit 64 bits). */
+static const char bins_sql[] =
+    "SELECT s.seq, MIN(s.t_start_ns), MAX(s.t_end_ns), SUM(s.bytes), SUM(s.transactions), COUNT(*),"
+    " SUM(CAST(s.bytes AS REAL) * s.bytes), SUM(CAST(s.transactions AS REAL) * s.transactions)"
+    " FROM sample s JOIN flow f ON f.id = s.flow_id WHERE f.point_id = ?1 AND f.role = ?2"
+    " GROUP BY s.seq ORDER BY s.seq";
+static const char fair_sql[] =
+    "SELECT COUNT(*), SUM(CAST(r.bytes AS REAL)), SUM(CAST(r.bytes AS REAL) * r.bytes),"
+    " SUM(CAST(r.transactions AS REAL)), SUM(CAST(r.transactions AS REAL) * r.transactions)"
+    " FROM result r JOIN flow f ON f.id = r.flow_id WHERE f.point_id = ?1 AND f.role = ?2";
+
 struct stmts {
-  sqlite3_stmt *run, *points, *flows, *cpu;
+  sqlite3_stmt *run, *points, *flows, *cpu, *bins, *fair;
 };
 
 static void stmts_done(struct stmts *s) {
@@ -44,6 +57,61 @@ static void stmts_done(struct stmts *s) {
   sqlite3_finalize(s->points);
   sqlite3_finalize(s->flows);
   sqlite3_finalize(s->cpu);
+  sqlite3_finalize(s->bins);
+  sqlite3_finalize(s->fair);
+}
+
+static uint64_t column_u64(sqlite3_stmt *st, int i);
+
+/* Jain's fairness index of n shares with sum and sum of squares. */
+static double jain(double n, double sum, double sum_sq) {
+  return n > 0 && sum_sq > 0 ? sum * sum / (n * sum_sq) : NAN;
+}
+
+/* Bins and fairness of one point.  Streams are judged by what their
+ * receivers got, request/response by what their clients completed. */
+static int point_bins(struct iov_db *db, struct stmts *s, struct iov_point_summary *p) {
+  bool rr = p->has_latency || p->transactions > 0;
+  const char *role = rr ? "sender" : "receiver";
+  size_t cap = 0;
+  int rc, r = 0;
+
+  p->fairness = NAN;
+  if (sqlite3_bind_int64(s->fair, 1, p->point) != SQLITE_OK ||
+      sqlite3_bind_text(s->fair, 2, role, -1, SQLITE_STATIC) != SQLITE_OK)
+    return iov__db_fail(db, "bind fairness");
+  if (sqlite3_step(s->fair) == SQLITE_ROW && sqlite3_column_int64(s->fair, 0) > 0)
+    p->fairness = jain((double)sqlite3_column_int64(s->fair, 0), sqlite3_column_double(s->fair, rr ? 3 : 1),
+                       sqlite3_column_double(s->fair, rr ? 4 : 2));
+  sqlite3_reset(s->fair);
+
+  if (sqlite3_bind_int64(s->bins, 1, p->point) != SQLITE_OK ||
+      sqlite3_bind_text(s->bins, 2, role, -1, SQLITE_STATIC) != SQLITE_OK)
+    return iov__db_fail(db, "bind bins");
+  while ((rc = sqlite3_step(s->bins)) == SQLITE_ROW) {
+    if (p->n_bins == cap) {
+      size_t ncap = cap ? cap * 2 : 16;
+      struct iov_point_bin *nb = reallocarray(p->bins, ncap, sizeof(*nb));
+      if (!nb) {
+        r = -ENOMEM;
+        break;
+      }
+      p->bins = nb;
+      cap = ncap;
+    }
+    struct iov_point_bin *b = &p->bins[p->n_bins++];
+    b->seq = (uint32_t)sqlite3_column_int64(s->bins, 0);
+    b->t_start_ns = column_u64(s->bins, 1);
+    b->t_end_ns = column_u64(s->bins, 2);
+    b->bytes = column_u64(s->bins, 3);
+    b->transactions = column_u64(s->bins, 4);
+    b->flows = (unsigned)sqlite3_column_int64(s->bins, 5);
+    b->fairness = jain(b->flows, rr ? (double)b->transactions : (double)b->bytes,
+                       sqlite3_column_double(s->bins, rr ? 7 : 6));
+  }
+  if (r == 0 && rc != SQLITE_DONE) r = iov__db_fail(db, "read bins");
+  sqlite3_reset(s->bins);
+  return r;
 }
 
 static uint64_t column_u64(sqlite3_stmt *st, int i) { return (uint64_t)sqlite3_column_int64(st, i); }
@@ -61,6 +129,7 @@ static int column_strdup(sqlite3_stmt *st, int i, char **ret) {
 }
 
 static void summary_done(struct iov_point_summary *p) {
+  free(p->bins);
   free(p->test);
   free(p->sweep);
   free(p->workload);
@@ -284,7 +353,9 @@ static int report_read(struct iov_db *db, struct stmts *s, struct iov_report *re
   if (sqlite3_prepare_v2(sq, run_sql, -1, &s->run, NULL) != SQLITE_OK ||
       sqlite3_prepare_v2(sq, points_sql, -1, &s->points, NULL) != SQLITE_OK ||
       sqlite3_prepare_v2(sq, flows_sql, -1, &s->flows, NULL) != SQLITE_OK ||
-      sqlite3_prepare_v2(sq, cpu_sql, -1, &s->cpu, NULL) != SQLITE_OK)
+      sqlite3_prepare_v2(sq, cpu_sql, -1, &s->cpu, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(sq, bins_sql, -1, &s->bins, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(sq, fair_sql, -1, &s->fair, NULL) != SQLITE_OK)
     return iov__db_fail(db, "prepare report");
 
   rc = sqlite3_step(s->run);
@@ -311,6 +382,7 @@ static int report_read(struct iov_db *db, struct stmts *s, struct iov_report *re
   for (size_t i = 0; r >= 0 && i < rep->n_points; i++) {
     r = point_compute(db, s->flows, &rep->points[i], merged, h);
     if (r >= 0) r = point_cpu(db, s->cpu, &rep->points[i]);
+    if (r >= 0) r = point_bins(db, s, &rep->points[i]);
   }
   free(merged);
   free(h);
@@ -643,6 +715,31 @@ static json_t *point_json(const struct iov_point_summary *p) {
   ok &= set(o, "samples_per_flow", spf);
   ok &= set(o, "warmup_ns", json_u64(p->warmup_ns));
   ok &= set(o, "start_skew_us", json_num(p->start_skew_us));
+  ok &= set(o, "fairness", json_num(p->fairness));
+  /* iperf3's shape: the time series of the point, bin by bin, seconds
+   * from the window's start. */
+  json_t *iv = json_array();
+  ok &= iv != NULL;
+  for (size_t i = 0; ok && i < p->n_bins; i++) {
+    const struct iov_point_bin *b = &p->bins[i];
+    double secs = b->t_end_ns > b->t_start_ns ? (double)(b->t_end_ns - b->t_start_ns) / 1e9 : 0;
+    double t0 = p->window_start_ns && b->t_start_ns >= p->window_start_ns
+                    ? (double)(b->t_start_ns - p->window_start_ns) / 1e9
+                    : NAN;
+    json_t *bj = json_object();
+    ok &= bj != NULL;
+    ok &= set(bj, "seq", json_u64(b->seq));
+    ok &= set(bj, "start_s", json_num(t0));
+    ok &= set(bj, "seconds", json_num(secs));
+    ok &= set(bj, "flows", json_u64(b->flows));
+    ok &= set(bj, "bytes", json_u64(b->bytes));
+    ok &= set(bj, "gbps", json_num(secs > 0 ? (double)b->bytes * 8 / secs / 1e9 : NAN));
+    ok &= set(bj, "transactions", json_u64(b->transactions));
+    ok &= set(bj, "tps", json_num(secs > 0 ? (double)b->transactions / secs : NAN));
+    ok &= set(bj, "fairness", json_num(b->fairness));
+    ok &= json_array_append_new(iv, bj) == 0;
+  }
+  ok &= set(o, "intervals", iv);
   ok &= set(o, "window_start_ns", json_u64(p->window_start_ns));
   ok &= set(o, "window_end_ns", json_u64(p->window_end_ns));
   ok &= set(o, "incomplete_flows", json_u64(p->incomplete_flows));

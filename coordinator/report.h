@@ -9,6 +9,17 @@
 #include "results.h"
 
 /* Summary of one test point, computed from the database only. */
+/* One time bin of a point: the sample interval with this number on every
+ * flow, in coord's time, summed over the flows. */
+struct iov_point_bin {
+  uint32_t seq;
+  uint64_t t_start_ns, t_end_ns; /* earliest start, latest end over the flows */
+  uint64_t bytes;                /* receiver side */
+  uint64_t transactions;         /* sender side */
+  unsigned flows;                /* flows with this sample */
+  double fairness;               /* Jain's index over the flows' share; NaN if none */
+};
+
 struct iov_point_summary {
   int64_t point;
   unsigned idx;
@@ -27,8 +38,14 @@ struct iov_point_summary {
    * flow stored a histogram at all (a latency workload), which tells "no
    * transaction completed" (true, count 0) from "not measured" (false). */
   bool has_latency;
-  uint64_t warmup_ns;   /* excluded before the window */
-  double start_skew_us; /* spread of the agents' actual starts (coord time); NaN if unknown */
+  uint64_t warmup_ns; /* excluded before the window */
+  double start_skew_us;
+  /* Jain's fairness index over the flows' totals in the window: bytes
+   * received for streams, transactions for request/response.  1 = equal
+   * shares, 1/n = one flow took everything.  NaN without flows. */
+  double fairness;
+  struct iov_point_bin *bins; /* owned; one per sample interval */
+  size_t n_bins;              /* spread of the agents' actual starts (coord time); NaN if unknown */
   uint64_t window_start_ns, window_end_ns; /* the measured window (0: unknown) */
   unsigned incomplete_flows;               /* flows that did not run the whole window */
   uint64_t rx_messages;                    /* receiver side: messages (datagrams) */

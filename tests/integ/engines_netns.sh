@@ -120,6 +120,24 @@ expect_eq "points without CPU samples of both agents" \
   "$(sql "$db" "SELECT count(*) FROM point p WHERE (SELECT count(DISTINCT agent_id) FROM cpu_sample c
                 WHERE c.point_id = p.id AND c.cpu = -1) != 2")" 0
 "$COORD" report "$(dirname "$db")" --json >"$TMP/report.json" || fail "report --json failed"
+# The JSON report's time series: one bin per sample interval, summing to
+# the point's totals, and Jain's fairness index in (0, 1] for every point.
+python3 - "$TMP/report.json" <<'PY' || fail "report intervals or fairness wrong"
+import json, sys
+d = json.load(open(sys.argv[1]))
+for p in d["points"]:
+    iv = p["intervals"]
+    assert len(iv) == 4, (p["test"], len(iv))
+    rr = p["latency_us"] is not None
+    total = sum(b["transactions"] if rr else b["bytes"] for b in iv)
+    want = p["transactions"] if rr else p["rx_bytes"]
+    assert total == want, (p["test"], total, want)
+    assert 0 < p["fairness"] <= 1.0 + 1e-9, (p["test"], p["fairness"])
+    for b in iv:
+        assert 0 < b["fairness"] <= 1.0 + 1e-9 and b["flows"] >= 1, (p["test"], b)
+bidir = [p for p in d["points"] if p["workload"] == "tcp_bidir"][0]
+assert bidir["intervals"][0]["flows"] == 2
+PY
 
 # Loss: a 10 Mbit/s token bucket on a's side, 40 Mbit/s offered: about
 # three quarters dropped, every datagram either received or counted lost.

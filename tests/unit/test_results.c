@@ -437,6 +437,8 @@ static void test_report_json(void **state) {
     "retransmits",
     "cpu",
     "start_skew_us",
+    "fairness",
+    "intervals",
   };
   static const char *const lat_keys[] = { "count", "mean", "p50", "p90", "p99", "p99_9", "max" };
   struct fixture *fx = *state;
