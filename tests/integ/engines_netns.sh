@@ -35,7 +35,7 @@ warmup = 500ms
 sample_interval = 250ms
 timeout = 5s
 
-# No warm-up in the stream and RR tests: with one, each agent takes its
+# No warm-up in the stream, RR and UDP tests: with one, each agent takes its
 # baseline when its own timer fires at the window's start, a few ms apart
 # on a loaded machine, so the two sides' counts would differ by what moved
 # in between; without one, both count from zero and must agree.
@@ -65,6 +65,7 @@ warmup = 0
 workload = udp_stream
 msg_size = 1200
 rate = 20m
+warmup = 0
 
 [pinned]
 workload = tcp_stream
@@ -87,7 +88,7 @@ expect_eq "flows without 4 samples" \
 bad=$(sql "$db" "SELECT count(*) FROM point WHERE abs((window_start_ns - start_ns) - warmup_ns) > 50000000
                  OR abs((window_end_ns - window_start_ns) - 1000000000) > 1000000")
 expect_eq "points whose window is not [start+warmup, +1s]" "$bad" 0
-expect_eq "points with a warm-up" "$(sql "$db" "SELECT count(*) FROM point WHERE warmup_ns = 500000000")" 2
+expect_eq "points with a warm-up" "$(sql "$db" "SELECT count(*) FROM point WHERE warmup_ns = 500000000")" 1
 expect_eq "incomplete flows" "$(sql "$db" "SELECT count(*) FROM result WHERE complete = 0")" 0
 # TCP streams: bytes sent == bytes received for every flow pair.
 bad=$(sql "$db" "SELECT count(*) FROM flow s JOIN flow r ON r.point_id = s.point_id AND r.idx = s.idx
@@ -110,11 +111,25 @@ bad=$(sql "$db" "SELECT count(*) FROM flow f JOIN result r ON r.flow_id = f.id J
                  WHERE f.role = 'sender' AND h.count != r.transactions")
 expect_eq "RR flows whose histogram != transactions" "$bad" 0
 expect_eq "RR sender flows with a histogram" "$(sql "$db" "SELECT count(*) FROM histogram_summary WHERE seq = 0")" 4
-# udp_stream at 20 Mbit/s, which the link carries: within 2 %, no loss.
-rate=$(sql "$db" "SELECT printf('%.4f', sum(r.bytes) * 8.0 / 1e6 / ((max(r.t_end_ns) - min(r.t_start_ns)) / 1e9))
-                  FROM result r JOIN flow f ON f.id = r.flow_id JOIN point p ON p.id = f.point_id
-                  WHERE p.workload = 'udp_stream' AND f.role = 'sender'")
-awk -v r="$rate" 'BEGIN { exit !(r > 19.6 && r < 20.4) }' || fail "udp_stream sent $rate Mbit/s, asked 20"
+# udp_stream at 20 Mbit/s, which the link carries: the receiver gets
+# what was sent (within 2 %), and the sender offered the rate asked.  The
+# sender's pacing is checked within 5 % here, where other tests may share
+# the CPUs and a starved pacer skips slots rather than burst; the unit
+# test holds it to 1 % with an allowance measured from CPU starvation.
+read -r sent_mbps recv_mbps <<<"$(sql "$db" "SELECT
+  (SELECT printf('%.4f', sum(r.bytes) * 8.0 / 1e6 / ((max(r.t_end_ns) - min(r.t_start_ns)) / 1e9)) FROM result r
+     JOIN flow f ON f.id = r.flow_id JOIN point p ON p.id = f.point_id WHERE p.workload = 'udp_stream' AND f.role = 'sender'),
+  (SELECT printf('%.4f', sum(r.bytes) * 8.0 / 1e6) FROM result r
+     JOIN flow f ON f.id = r.flow_id JOIN point p ON p.id = f.point_id WHERE p.workload = 'udp_stream' AND f.role = 'receiver')" | tr '|' ' ')"
+read -r sent_b recv_b <<<"$(sql "$db" "SELECT
+  (SELECT sum(r.bytes) FROM result r JOIN flow f ON f.id = r.flow_id JOIN point p ON p.id = f.point_id
+     WHERE p.workload = 'udp_stream' AND f.role = 'sender'),
+  (SELECT sum(r.bytes) FROM result r JOIN flow f ON f.id = r.flow_id JOIN point p ON p.id = f.point_id
+     WHERE p.workload = 'udp_stream' AND f.role = 'receiver')" | tr '|' ' ')"
+log "udp_stream at 20 Mbit/s: sent $sent_mbps Mbit/s, delivered $recv_b of $sent_b bytes"
+awk -v r="$sent_mbps" 'BEGIN { exit !(r > 19.0 && r < 20.4) }' || fail "udp_stream sent $sent_mbps Mbit/s, asked 20"
+awk -v s="$sent_b" -v r="$recv_b" 'BEGIN { exit !(s > 0 && r >= 0.98 * s && r <= s) }' ||
+  fail "udp_stream delivered $recv_b of $sent_b bytes (want within 2 %)"
 # CPU samples for both machines in every interval.
 expect_eq "points without CPU samples of both agents" \
   "$(sql "$db" "SELECT count(*) FROM point p WHERE (SELECT count(DISTINCT agent_id) FROM cpu_sample c

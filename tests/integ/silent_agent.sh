@@ -3,7 +3,7 @@
 # run within the point's deadline, with an error naming it; the point
 # before it stays stored, complete.  Two agents on loopback TCP, no root.
 source "$(dirname "$0")/lib.sh"
-require_cmd sqlite3 timeout
+require_cmd sqlite3 timeout ss
 
 pa=$(free_port)
 pb=$(free_port)
@@ -37,6 +37,10 @@ PLAN
 timeout 60 "$COORD" run "$TMP/silent.plan" --results "$TMP/results" >"$TMP/out" 2>"$TMP/err" &
 CPID=$!
 wait_for 30 grep -q '\[2/2\]' "$TMP/err" || fail "coord never reached the second point"
+# Mid-point: once b has accepted the data connection (its second TCP
+# socket beside the control one), the flows run.
+b_conns() { [ "$(ss -Htnp state established 2>/dev/null | grep -c "pid=$PID_B,")" -ge 2 ]; }
+wait_for 20 b_conns || fail "agent b never accepted the data connection"
 kill -STOP "$PID_B"
 defer kill -CONT "$PID_B"
 start=$SECONDS
