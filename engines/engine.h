@@ -206,6 +206,9 @@ struct iov_engine_run *iov_engine_run_free(struct iov_engine_run *r);
  * end_mono_ns has passed; -ECANCELED on a stop; -EPIPE on EOF mid-message;
  * other -errno.  end_mono_ns = 0: no deadline. */
 ssize_t iov_flow_write_all(struct iov_flow *f, const void *buf, size_t n, uint64_t end_mono_ns);
+/* The same on another socket of the flow's thread (tcp_crr's per-
+ * transaction connections); wr selects send or recv. */
+ssize_t iov_flow_fd_io(struct iov_flow *f, int fd, bool wr, void *buf, size_t n, uint64_t end_mono_ns);
 ssize_t iov_flow_read_all(struct iov_flow *f, void *buf, size_t n, uint64_t end_mono_ns);
 /* The bulk-transfer loops of tcp_stream, tcp_maerts and tcp_bidir.
  * Write msg_size messages until until_mono_ns (returns 0 then), or read and

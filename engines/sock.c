@@ -7,11 +7,11 @@
 #include "engine.h"
 #include "timeutil.h"
 
-static ssize_t io_all(struct iov_flow *f, bool wr, void *buf, size_t n, uint64_t end_mono_ns) {
+ssize_t iov_flow_fd_io(struct iov_flow *f, int fd, bool wr, void *buf, size_t n, uint64_t end_mono_ns) {
   size_t done = 0;
   while (done < n) {
-    ssize_t k = wr ? send(f->fd, (char *)buf + done, n - done, MSG_NOSIGNAL)
-                   : recv(f->fd, (char *)buf + done, n - done, 0);
+    ssize_t k =
+        wr ? send(fd, (char *)buf + done, n - done, MSG_NOSIGNAL) : recv(fd, (char *)buf + done, n - done, 0);
     if (k > 0) {
       done += (size_t)k;
       continue;
@@ -26,11 +26,11 @@ static ssize_t io_all(struct iov_flow *f, bool wr, void *buf, size_t n, uint64_t
 }
 
 ssize_t iov_flow_write_all(struct iov_flow *f, const void *buf, size_t n, uint64_t end_mono_ns) {
-  return io_all(f, true, (void *)buf, n, end_mono_ns);
+  return iov_flow_fd_io(f, f->fd, true, (void *)buf, n, end_mono_ns);
 }
 
 ssize_t iov_flow_read_all(struct iov_flow *f, void *buf, size_t n, uint64_t end_mono_ns) {
-  return io_all(f, false, buf, n, end_mono_ns);
+  return iov_flow_fd_io(f, f->fd, false, buf, n, end_mono_ns);
 }
 
 int iov_flow_bulk_write(struct iov_flow *f, uint64_t until_mono_ns) {

@@ -33,26 +33,9 @@
 #define CRR_GRACE_NS (1ULL * IOV_NSEC_PER_SEC)
 #define CRR_SERVER_GRACE_NS (2ULL * IOV_NSEC_PER_SEC)
 
-/* Exactly n bytes on fd (a per-transaction socket, so not the runner's
- * iov_flow_{read,write}_all).  Returns n; 0 on EOF before the first byte;
- * -EPIPE on EOF mid-message; -ETIMEDOUT past until_mono_ns; -ECANCELED on
- * a stop; other -errno. */
+/* Exactly n bytes of the flow's buffer on a per-transaction socket. */
 static ssize_t crr_io(struct iov_flow *f, int fd, bool wr, size_t n, uint64_t until_mono_ns) {
-  size_t done = 0;
-  while (done < n) {
-    ssize_t k = wr ? send(fd, (char *)f->buf + done, n - done, MSG_NOSIGNAL)
-                   : recv(fd, (char *)f->buf + done, n - done, 0);
-    if (k > 0) {
-      done += (size_t)k;
-      continue;
-    }
-    if (k == 0) return done == 0 ? 0 : -EPIPE;
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN && errno != EWOULDBLOCK) return -errno;
-    if (iov_flow_should_stop(f)) return -ECANCELED;
-    if (iov_now_mono() >= until_mono_ns) return -ETIMEDOUT;
-  }
-  return (ssize_t)n;
+  return iov_flow_fd_io(f, fd, wr, f->buf, n, until_mono_ns);
 }
 
 static void close_reset(int fd) {
