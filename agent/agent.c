@@ -1,5 +1,7 @@
-/* The host agent's event loop: one ROUTER socket bound for coordinators,
- * watched by libuv through lib/zuv.c, and SIGINT/SIGTERM for shutdown. */
+/* The agent's event loop.  A host agent binds a ROUTER socket for
+ * coordinators (and relay.c one for guests); a guest agent connects a
+ * DEALER to its host agent's guest endpoint and registers there.  Both
+ * watched by libuv through lib/zuv.c, with SIGINT/SIGTERM for shutdown. */
 #include "agent.h"
 
 #include <errno.h>
@@ -11,12 +13,15 @@
 #include "inventory.h"
 #include "log.h"
 #include "sampler.h"
+#include "timeutil.h"
 
 static void on_signal(uv_signal_t *h, int signum) {
   struct iov_agent *a = h->data;
   iov_notice("got signal %d, shutting down", signum);
   a->stopping = true;
   iov__agent_point_abort(a, "agent shutting down");
+  iov__relay_stop(a);
+  if (a->kind == IOV_AGENT_GUEST) uv_close((uv_handle_t *)&a->heartbeat_timer, NULL);
   iov_zuv_close(&a->zuv, NULL);
   uv_close((uv_handle_t *)&a->sigint, NULL);
   uv_close((uv_handle_t *)&a->sigterm, NULL);
@@ -51,7 +56,7 @@ static void open_irqstat(struct iov_agent *a) {
   for (size_t i = 0; i < n_owned; i++) free(owned[i]);
 }
 
-static int write_ready_file(const char *path, const char *endpoint) {
+int iov__agent_write_ready_file(const char *path, const char *endpoint) {
   char tmp[4096];
   FILE *f;
   snprintf(tmp, sizeof(tmp), "%s.tmp", path);
@@ -64,17 +69,108 @@ static int write_ready_file(const char *path, const char *endpoint) {
   return 0;
 }
 
+/* ---- guests: registration with the host agent ---------------------- */
+
+/* To the host agent itself: no route. */
+static void send_upstream(struct iov_agent *a, iov_envelope *e) {
+  e->msg_id = ++a->msg_id;
+  e->route = "";
+  int r = iov_wire_send(a->sock, NULL, e);
+  iov_zuv_kick(&a->zuv);
+  if (r < 0 && r != -EAGAIN)
+    iov_log_full_errno(IOV_LOG_WARNING, r, "Failed to send %s to the host agent: %m", iov_wire_body_name(e));
+}
+
+static void send_register(struct iov_agent *a) {
+  Iovbench__Welcome w = IOVBENCH__WELCOME__INIT;
+  w.kind = IOVBENCH__PEER_KIND__PEER_GUEST_AGENT;
+  w.identity = (char *)a->identity;
+  w.inventory = a->inventory;
+  w.data_address = (char *)(a->data_address ? a->data_address : "");
+  iov_envelope e = IOVBENCH__ENVELOPE__INIT;
+  e.body_case = IOVBENCH__ENVELOPE__BODY_WELCOME;
+  e.welcome = &w;
+  send_upstream(a, &e);
+  a->register_msg_id = a->msg_id;
+}
+
+static void on_heartbeat_timer(uv_timer_t *t) {
+  struct iov_agent *a = t->data;
+  if (!a->registered) {
+    send_register(a);
+    return;
+  }
+  Iovbench__Heartbeat hb = IOVBENCH__HEARTBEAT__INIT;
+  hb.sent_at_ns = iov_now_real();
+  iov_envelope e = IOVBENCH__ENVELOPE__INIT;
+  e.body_case = IOVBENCH__ENVELOPE__BODY_HEARTBEAT;
+  e.heartbeat = &hb;
+  send_upstream(a, &e);
+}
+
+int iov__guest_on_upstream(struct iov_agent *a, const iov_envelope *in) {
+  switch (in->body_case) {
+  case IOVBENCH__ENVELOPE__BODY_HEARTBEAT:
+    if (!a->registered) {
+      a->registered = true;
+      iov_info("registered with the host agent at %s as '%s'", a->upstream, a->identity);
+      if (a->ready_file) {
+        int r = iov__agent_write_ready_file(a->ready_file, a->upstream);
+        if (r < 0) iov_log_errno(r, "Failed to write '%s': %m", a->ready_file);
+      }
+    }
+    return 0;
+  case IOVBENCH__ENVELOPE__BODY_ERROR:
+    if (in->reply_to && in->reply_to == a->register_msg_id) {
+      /* Refused (a name clash, say): say why, try again later. */
+      iov_warn("the host agent at %s refused us: %s", a->upstream, in->error->message);
+      a->registered = false;
+    } else if (a->registered) {
+      /* It restarted and forgot us. */
+      iov_notice("the host agent at %s does not know us (%s); registering again", a->upstream,
+                 in->error->message);
+      a->registered = false;
+      send_register(a);
+    }
+    return 0;
+  default: iov_debug(IOV_DBG_PROTO, "host agent sent %s; ignored", iov_wire_body_name(in)); return 0;
+  }
+}
+
+static int guest_connect(struct iov_agent *a, const struct iov_agent_config *cfg) {
+  a->sock = zsock_new(ZMQ_DEALER);
+  if (!a->sock) return iov_log_errno(-ENOMEM, "Failed to create the control socket");
+  iov_wire_sock_setup(a->sock);
+  if (zsock_connect(a->sock, "%s", cfg->connect) < 0) {
+    int r = -errno;
+    iov_log_errno(r ? r : -EINVAL, "Cannot connect to the host agent at '%s': %m (check --host)",
+                  cfg->connect);
+    zsock_destroy(&a->sock);
+    return r ? r : -EINVAL;
+  }
+  return 0;
+}
+
 int iov_agent_run(const struct iov_agent_config *cfg) {
   struct iov_agent a;
   const char *bad_engine = NULL;
   int r;
 
   memset(&a, 0, sizeof(a));
+  a.kind = cfg->kind;
+  a.data_address = cfg->data_address;
+  a.ready_file = cfg->ready_file;
+  a.upstream = cfg->connect;
   if (iov_engine_registry_check(&bad_engine) < 0)
     return iov_log_errno(-EINVAL, "engine '%s' failed its registry check (ABI or callbacks)", bad_engine);
 
   /* We handle signals through libuv, not czmq's global handler. */
   zsys_handler_set(NULL);
+  if (a.kind == IOV_AGENT_GUEST) {
+    r = guest_connect(&a, cfg);
+    if (r < 0) return r;
+    goto connected;
+  }
   a.sock = zsock_new(ZMQ_ROUTER);
   if (!a.sock) return iov_log_errno(-ENOMEM, "Failed to create the control socket");
   iov_wire_sock_setup(a.sock);
@@ -87,7 +183,8 @@ int iov_agent_run(const struct iov_agent_config *cfg) {
     zsock_destroy(&a.sock);
     return r;
   }
-  const char *endpoint = zsock_endpoint(a.sock);
+connected:;
+  const char *endpoint = a.kind == IOV_AGENT_HOST ? zsock_endpoint(a.sock) : cfg->connect;
   r = iov_inventory_collect(iov_engine_names(), &a.inventory);
   if (r < 0) {
     iov_log_errno(r, "Failed to read the machine's inventory: %m");
@@ -95,6 +192,8 @@ int iov_agent_run(const struct iov_agent_config *cfg) {
     return r;
   }
   a.identity = cfg->identity ? cfg->identity : a.inventory->hostname;
+  /* A guest names itself on every message to coord; the host checks it. */
+  a.route = a.kind == IOV_AGENT_GUEST ? (char *)a.identity : "";
   r = iov_cpustat_open(NULL, &a.cpustat);
   if (r < 0) iov_log_full_errno(IOV_LOG_WARNING, r, "CPU use will not be sampled (/proc/stat): %m");
   open_irqstat(&a);
@@ -106,16 +205,39 @@ int iov_agent_run(const struct iov_agent_config *cfg) {
     iov_log_errno(r, "Failed to watch the control socket: %s", uv_strerror(r));
     goto out;
   }
+  if (a.kind == IOV_AGENT_HOST && cfg->guest_listen) {
+    r = iov__relay_start(&a, cfg->guest_listen);
+    if (r < 0) {
+      iov_log_errno(r,
+                    "Failed to bind the guest endpoint '%s': %m (choose another with --guest-listen, or "
+                    "--guest-listen=none)",
+                    cfg->guest_listen);
+      iov_zuv_close(&a.zuv, NULL);
+      uv_run(&a.loop, UV_RUN_DEFAULT);
+      goto out;
+    }
+  }
+  if (a.kind == IOV_AGENT_GUEST) {
+    uv_timer_init(&a.loop, &a.heartbeat_timer);
+    a.heartbeat_timer.data = &a;
+    send_register(&a);
+    uv_timer_start(&a.heartbeat_timer, on_heartbeat_timer, IOV_GUEST_HEARTBEAT_NS / IOV_NSEC_PER_MSEC,
+                   IOV_GUEST_HEARTBEAT_NS / IOV_NSEC_PER_MSEC);
+  }
   uv_signal_init(&a.loop, &a.sigint);
   uv_signal_init(&a.loop, &a.sigterm);
   a.sigint.data = a.sigterm.data = &a;
   uv_signal_start(&a.sigint, on_signal, SIGINT);
   uv_signal_start(&a.sigterm, on_signal, SIGTERM);
 
-  iov_info("listening on %s (%zu interfaces, %u CPUs)", endpoint ? endpoint : cfg->listen,
-           a.inventory->n_interfaces, a.inventory->cpus_online);
-  if (cfg->ready_file) {
-    r = write_ready_file(cfg->ready_file, endpoint ? endpoint : cfg->listen);
+  if (a.kind == IOV_AGENT_GUEST)
+    iov_info("guest '%s' connecting to the host agent at %s (%zu interfaces, %u CPUs)", a.identity,
+             cfg->connect, a.inventory->n_interfaces, a.inventory->cpus_online);
+  else
+    iov_info("listening on %s (%zu interfaces, %u CPUs)", endpoint ? endpoint : cfg->listen,
+             a.inventory->n_interfaces, a.inventory->cpus_online);
+  if (cfg->ready_file && a.kind == IOV_AGENT_HOST) {
+    r = iov__agent_write_ready_file(cfg->ready_file, endpoint ? endpoint : cfg->listen);
     if (r < 0) {
       iov_log_errno(r, "Failed to write '%s': %m", cfg->ready_file);
       on_signal(&a.sigterm, SIGTERM);
@@ -130,6 +252,12 @@ out:
   }
   zframe_destroy(&a.coord_id);
   free(a.coord_run);
+  for (size_t i = 0; i < a.n_guests; i++) {
+    free(a.guests[i].name);
+    zframe_destroy(&a.guests[i].rid);
+  }
+  free(a.guests);
+  zsock_destroy(&a.guest_sock);
   iov_inventory_free(a.inventory);
   iov_cpustat_free(a.cpustat);
   iov_irqstat_free(a.irqstat);

@@ -1,6 +1,11 @@
-/* iovbench-agent: the host agent.  agent.c owns the event loop, the
- * control socket and signals; session.c is the protocol state machine and
- * the test point it runs; sampler.c turns engine counters into messages. */
+/* The agent core, shared by iovbench-agent (a host agent: binds a ROUTER
+ * for coord, and with relay.c a second one for its guests) and
+ * iovbench-guest-agent (a guest agent in a VM: one DEALER connected to its
+ * host agent's guest endpoint; coord reaches it through that relay).
+ * agent.c owns the event loop, the sockets and signals; session.c is the
+ * protocol state machine and the test point it runs; sampler.c turns
+ * engine counters into messages; relay.c forwards between coord and the
+ * guests. */
 #pragma once
 
 #include <czmq.h>
@@ -14,10 +19,32 @@
 #include "wire.h"
 #include "zuv.h"
 
+enum iov_agent_kind {
+  IOV_AGENT_HOST,
+  IOV_AGENT_GUEST,
+};
+
 struct iov_agent_config {
-  const char *listen;     /* ZeroMQ endpoint to bind */
-  const char *identity;   /* name reported in Welcome; NULL = hostname */
-  const char *ready_file; /* written with the bound endpoint once listening */
+  enum iov_agent_kind kind;
+  const char *listen;       /* host: ZeroMQ endpoint to bind for coord */
+  const char *guest_listen; /* host: endpoint to bind for guests; NULL = no relay */
+  const char *connect;      /* guest: the host agent's guest endpoint */
+  const char *identity;     /* name reported in Welcome; NULL = hostname */
+  const char *data_address; /* guest: data-plane address to report; NULL = none */
+  /* Host: written with the bound endpoint once listening.  Guest: written
+   * with the host endpoint once the host agent accepted the guest. */
+  const char *ready_file;
+};
+
+/* Guests silent this long are dropped from the host's table; they send a
+ * heartbeat every IOV_GUEST_HEARTBEAT_NS. */
+#define IOV_GUEST_HEARTBEAT_NS (2ULL * 1000000000ULL)
+#define IOV_GUEST_TIMEOUT_NS (10ULL * 1000000000ULL)
+
+struct iov_guest {
+  char *name;
+  zframe_t *rid; /* its routing id on the guest socket */
+  uint64_t last_seen_mono;
 };
 
 enum iov_point_state {
@@ -65,11 +92,30 @@ struct iov_agent_point {
 };
 
 struct iov_agent {
+  enum iov_agent_kind kind;
   uv_loop_t loop;
-  zsock_t *sock; /* ROUTER, bound */
+  zsock_t *sock; /* host: ROUTER, bound; guest: DEALER to the host agent */
   struct iov_zuv zuv;
   uv_signal_t sigint, sigterm;
-  zframe_t *coord_id; /* routing id of the coordinator we serve */
+  /* A coordinator said hello.  On a host agent coord_id is its routing
+   * id; a guest has one upstream only (its host agent's relay). */
+  bool coord_connected;
+  zframe_t *coord_id;
+  char *route; /* guest: its name as the relay routes it ("" on a host) */
+  /* Host: the relay to guests (relay.c).  NULL guest_sock = no relay. */
+  zsock_t *guest_sock;
+  struct iov_zuv guest_zuv;
+  uv_timer_t guest_timer;
+  struct iov_guest *guests;
+  size_t n_guests, guests_cap;
+  uint64_t guests_forwarded, guests_dropped;
+  /* Guest: registration with the host agent. */
+  bool registered;
+  uint64_t register_msg_id;
+  uv_timer_t heartbeat_timer;
+  const char *data_address;
+  const char *ready_file;
+  const char *upstream; /* guest: the host endpoint */
   char *coord_run;
   uint64_t session_id;
   uint64_t msg_id;
@@ -84,6 +130,18 @@ struct iov_agent {
 };
 
 int iov_agent_run(const struct iov_agent_config *cfg);
+
+/* relay.c (host agents) */
+int iov__relay_start(struct iov_agent *a, const char *endpoint);
+void iov__relay_stop(struct iov_agent *a);
+/* A message from coord with a route: forward it to that guest. */
+void iov__relay_to_guest(struct iov_agent *a, const iov_envelope *in);
+/* Tell coord which guests are registered (on hello and on every change). */
+void iov__relay_fill_welcome(struct iov_agent *a, Iovbench__Welcome *w, char ***names);
+
+/* agent.c: guests */
+int iov__guest_on_upstream(struct iov_agent *a, const iov_envelope *in);
+int iov__agent_write_ready_file(const char *path, const char *text);
 
 /* session.c */
 int iov__agent_on_message(struct iov_zuv *z);

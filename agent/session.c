@@ -14,7 +14,9 @@
 
 int iov__agent_send(struct iov_agent *a, iov_envelope *e, uint64_t reply_to) {
   int r;
-  if (!a->coord_id) return -ENOTCONN;
+  if (!a->coord_connected) return -ENOTCONN;
+  /* A guest names itself; its host agent checks that against its table. */
+  e->route = a->route;
   e->msg_id = ++a->msg_id;
   e->reply_to = reply_to;
   e->session_id = a->session_id;
@@ -26,6 +28,7 @@ int iov__agent_send(struct iov_agent *a, iov_envelope *e, uint64_t reply_to) {
 }
 
 static void send_to(struct iov_agent *a, zframe_t *to, iov_envelope *e, uint64_t reply_to) {
+  e->route = a->route;
   e->msg_id = ++a->msg_id;
   e->reply_to = reply_to;
   e->session_id = a->session_id;
@@ -56,7 +59,7 @@ void iov__agent_send_error(struct iov_agent *a, zframe_t *to, uint64_t reply_to,
 static void on_hello(struct iov_agent *a, zframe_t *from, const iov_envelope *in) {
   const Iovbench__Hello *h = in->hello;
 
-  if (a->coord_id && !zframe_eq(a->coord_id, from) && a->point && a->point->state == IOV_PS_RUNNING) {
+  if (from && a->coord_id && !zframe_eq(a->coord_id, from) && a->point && a->point->state == IOV_PS_RUNNING) {
     iov__agent_send_error(a, from, in->msg_id, IOVBENCH__ERROR_CODE__ERR_INVALID_STATE, 0,
                           "agent '%s' is busy with run %s of another coordinator", a->identity,
                           a->coord_run ? a->coord_run : "?");
@@ -64,7 +67,8 @@ static void on_hello(struct iov_agent *a, zframe_t *from, const iov_envelope *in
   }
   if (a->point) iov__agent_point_abort(a, "a new coordinator said hello");
   zframe_destroy(&a->coord_id);
-  a->coord_id = zframe_dup(from);
+  a->coord_id = from ? zframe_dup(from) : NULL;
+  a->coord_connected = true;
   free(a->coord_run);
   a->coord_run = strdup(h->run_id ? h->run_id : "");
   a->session_id = ((uint64_t)random() << 32) ^ (uint64_t)random() ^ iov_now_real();
@@ -72,13 +76,18 @@ static void on_hello(struct iov_agent *a, zframe_t *from, const iov_envelope *in
            h->identity ? h->identity : "");
 
   Iovbench__Welcome w = IOVBENCH__WELCOME__INIT;
-  w.kind = IOVBENCH__PEER_KIND__PEER_HOST_AGENT;
+  char **names = NULL;
+  w.kind = a->kind == IOV_AGENT_GUEST ? IOVBENCH__PEER_KIND__PEER_GUEST_AGENT
+                                      : IOVBENCH__PEER_KIND__PEER_HOST_AGENT;
   w.identity = (char *)a->identity;
   w.inventory = a->inventory;
+  w.data_address = (char *)(a->data_address ? a->data_address : "");
+  if (a->guest_sock) iov__relay_fill_welcome(a, &w, &names);
   iov_envelope e = IOVBENCH__ENVELOPE__INIT;
   e.body_case = IOVBENCH__ENVELOPE__BODY_WELCOME;
   e.welcome = &w;
   (void)iov__agent_send(a, &e, in->msg_id);
+  free(names);
 }
 
 static void on_prepare(struct iov_agent *a, const iov_envelope *in) {
@@ -228,7 +237,8 @@ int iov__agent_on_message(struct iov_zuv *z) {
   char why[256];
   int r;
 
-  r = iov_wire_recv(a->sock, &from, &in, &a->wire_stats, why, sizeof(why));
+  r = iov_wire_recv(a->sock, a->kind == IOV_AGENT_GUEST ? NULL : &from, &in, &a->wire_stats, why,
+                    sizeof(why));
   if (r == -EAGAIN) return -EAGAIN;
   if (r < 0) {
     iov_warn("dropped a message (%s); %" PRIu64 " dropped so far", why,
@@ -243,8 +253,23 @@ int iov__agent_on_message(struct iov_zuv *z) {
   uint64_t rx_real = iov_now_real();
   iov_debug(IOV_DBG_PROTO, "<- %s #%" PRIu64, iov_wire_body_name(in), in->msg_id);
 
-  bool from_coord = a->coord_id && zframe_eq(a->coord_id, from);
-  if (in->body_case == IOVBENCH__ENVELOPE__BODY_HELLO)
+  if (a->kind == IOV_AGENT_GUEST && (!in->route || !*in->route)) {
+    /* The host agent's own answer to our registration or heartbeat. */
+    (void)iov__guest_on_upstream(a, in);
+    iov_wire_free(in);
+    return 0;
+  }
+  bool from_coord =
+      a->kind == IOV_AGENT_GUEST ? a->coord_connected : a->coord_id && zframe_eq(a->coord_id, from);
+  if (a->kind == IOV_AGENT_HOST && in->route && *in->route) {
+    /* For one of our guests. */
+    if (from_coord)
+      iov__relay_to_guest(a, in);
+    else
+      iov__agent_send_error(a, from, in->msg_id, IOVBENCH__ERROR_CODE__ERR_INVALID_STATE, 0,
+                            "agent '%s': %s for guest '%s' before hello", a->identity, iov_wire_body_name(in),
+                            in->route);
+  } else if (in->body_case == IOVBENCH__ENVELOPE__BODY_HELLO)
     on_hello(a, from, in);
   else if (!from_coord)
     iov__agent_send_error(a, from, in->msg_id, IOVBENCH__ERROR_CODE__ERR_INVALID_STATE, 0,

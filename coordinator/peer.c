@@ -1,5 +1,6 @@
 #include "peer.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <string.h>
 
@@ -19,6 +20,8 @@ int iov_peer_new(const char *name, const char *endpoint, const char *data_addr, 
     return -ENOMEM;
   }
   iov_wire_sock_setup(p->sock);
+  /* Samples of all the host's guests come through this one socket. */
+  zsock_set_rcvhwm(p->sock, 100000);
   if (zsock_connect(p->sock, "%s", endpoint) < 0) {
     int r = -errno;
     iov_peer_free(p);
@@ -28,53 +31,140 @@ int iov_peer_new(const char *name, const char *endpoint, const char *data_addr, 
   return 0;
 }
 
+static int find_guest(struct iov_peer *host, const char *route, size_t *ret_pos) {
+  size_t lo = 0, hi = host->n_guests;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    int c = strcmp(host->guests[mid]->route, route);
+    if (c == 0) {
+      *ret_pos = mid;
+      return 1;
+    }
+    if (c < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  *ret_pos = lo;
+  return 0;
+}
+
+struct iov_peer *iov_peer_guest(struct iov_peer *host, const char *route, bool add) {
+  size_t pos;
+  if (find_guest(host, route, &pos)) return host->guests[pos];
+  if (!add) return NULL;
+  struct iov_peer *g = calloc(1, sizeof(*g));
+  struct iov_peer **n = realloc(host->guests, (host->n_guests + 1) * sizeof(*n));
+  if (!g || !n) {
+    free(g);
+    if (n) host->guests = n;
+    return NULL;
+  }
+  host->guests = n;
+  g->host = host;
+  g->route = strdup(route);
+  g->endpoint = strdup(host->endpoint);
+  if (asprintf(&g->name, "%s/%s", host->name, route) < 0) g->name = NULL;
+  if (!g->route || !g->endpoint || !g->name) {
+    iov_peer_free(g);
+    return NULL;
+  }
+  memmove(&host->guests[pos + 1], &host->guests[pos], (host->n_guests - pos) * sizeof(*n));
+  host->guests[pos] = g;
+  host->n_guests++;
+  return g;
+}
+
 struct iov_peer *iov_peer_free(struct iov_peer *p) {
   if (!p) return NULL;
+  for (size_t i = 0; i < p->n_guests; i++) iov_peer_free(p->guests[i]);
+  free(p->guests);
   zsock_destroy(&p->sock);
   iov_wire_free(p->welcome);
   free(p->name);
   free(p->endpoint);
   free(p->data_addr);
+  free(p->route);
   free(p);
   return NULL;
 }
 
 int64_t iov_peer_send(struct iov_peer *p, iov_envelope *e) {
+  zsock_t *sock = p->host ? p->host->sock : p->sock;
   e->msg_id = ++p->msg_id;
   e->session_id = p->session_id;
-  int r = iov_wire_send(p->sock, NULL, e);
+  e->route = p->route ? p->route : "";
+  int r = iov_wire_send(sock, NULL, e);
+  e->route = NULL;
   if (r < 0) return r;
   iov_debug(IOV_DBG_PROTO, "-> %s %s #%" PRIu64, p->name, iov_wire_body_name(e), e->msg_id);
   return (int64_t)e->msg_id;
 }
 
-int iov_peers_recv(struct iov_peer *const *peers, size_t n, int signal_fd, uint64_t deadline_mono,
+char *iov_peer_guest_data_addr(const iov_envelope *w) {
+  const Iovbench__Welcome *wel = w ? w->welcome : NULL;
+  if (!wel) return NULL;
+  if (wel->data_address && *wel->data_address) return strdup(wel->data_address);
+  const Iovbench__Inventory *inv = wel->inventory;
+  for (size_t i = 0; inv && i < inv->n_interfaces; i++) {
+    const Iovbench__Interface *it = inv->interfaces[i];
+    if (it->loopback) continue;
+    for (size_t j = 0; j < it->n_addresses; j++) {
+      char buf[64];
+      struct in_addr a;
+      snprintf(buf, sizeof(buf), "%.*s", (int)strcspn(it->addresses[j], "/"), it->addresses[j]);
+      if (inet_pton(AF_INET, buf, &a) == 1) return strdup(buf);
+    }
+  }
+  return NULL;
+}
+
+/* Take one queued message off host i, resolved to the guest it came from. */
+static int recv_one(struct iov_peer *h, struct iov_peer **ret_peer, iov_envelope **ret) {
+  char why[256];
+  for (;;) {
+    iov_envelope *e = NULL;
+    int r = iov_wire_recv(h->sock, NULL, &e, &h->stats, why, sizeof(why));
+    if (r == -EAGAIN) return r;
+    if (r < 0) {
+      iov_warn("dropped a message from agent '%s': %s", h->name, why);
+      continue;
+    }
+    struct iov_peer *p = h;
+    if (e->route && *e->route) {
+      p = iov_peer_guest(h, e->route, false);
+      if (!p) {
+        iov_debug(IOV_DBG_PROTO, "dropped %s from unknown guest '%s' of '%s'", iov_wire_body_name(e),
+                  e->route, h->name);
+        iov_wire_free(e);
+        continue;
+      }
+    }
+    iov_debug(IOV_DBG_PROTO, "<- %s %s #%" PRIu64, p->name, iov_wire_body_name(e), e->msg_id);
+    *ret_peer = p;
+    *ret = e;
+    return 0;
+  }
+}
+
+int iov_peers_recv(struct iov_peer *const *hosts, size_t n, int signal_fd, uint64_t deadline_mono,
                    struct iov_peer **ret_peer, iov_envelope **ret) {
   zmq_pollitem_t items[n + 1];
-  char why[256];
+  /* Round robin over the hosts, so one busy host cannot starve another. */
+  static size_t next;
 
   for (;;) {
-    /* Messages already queued first: zmq_poll would see them too, but this
-     * keeps the order fair and the loop simple. */
-    for (size_t i = 0; i < n; i++) {
-      for (;;) {
-        iov_envelope *e = NULL;
-        int r = iov_wire_recv(peers[i]->sock, NULL, &e, &peers[i]->stats, why, sizeof(why));
-        if (r == -EAGAIN) break;
-        if (r < 0) {
-          iov_warn("dropped a message from agent '%s': %s", peers[i]->name, why);
-          continue;
-        }
-        iov_debug(IOV_DBG_PROTO, "<- %s %s #%" PRIu64, peers[i]->name, iov_wire_body_name(e), e->msg_id);
-        *ret_peer = peers[i];
-        *ret = e;
+    for (size_t k = 0; k < n; k++) {
+      size_t i = (next + k) % n;
+      if (recv_one(hosts[i], ret_peer, ret) == 0) {
+        next = i + 1;
         return 0;
       }
     }
     uint64_t now = iov_now_mono();
     if (now >= deadline_mono) return -IOV_E_TIMEOUT;
     for (size_t i = 0; i < n; i++)
-      items[i] = (zmq_pollitem_t){ .socket = zsock_resolve(peers[i]->sock), .events = ZMQ_POLLIN };
+      items[i] = (zmq_pollitem_t){ .socket = zsock_resolve(hosts[i]->sock), .events = ZMQ_POLLIN };
     size_t m = n;
     if (signal_fd >= 0) items[m++] = (zmq_pollitem_t){ .fd = signal_fd, .events = ZMQ_POLLIN };
     long timeout_ms = (long)((deadline_mono - now + IOV_NSEC_PER_MSEC - 1) / IOV_NSEC_PER_MSEC);

@@ -1,35 +1,57 @@
-/* coord's connection to one host agent: a DEALER socket connected to the
- * agent's ROUTER, and the identity and inventory it reported. */
+/* coord's view of the agents: a tree.  Each host agent is reached over a
+ * DEALER socket connected to its ROUTER; each guest agent (a VM on that
+ * host) is reached through its host agent, by the route field of the
+ * Envelope.  Guests appear and leave while coord runs: the host says so
+ * with a Guests message. */
 #pragma once
 
 #include <czmq.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "wire.h"
 
 struct iov_peer {
-  char *name;      /* key in [hosts] */
-  char *endpoint;  /* ZeroMQ endpoint */
+  char *name;      /* host: its key in [hosts]; guest: "HOST/VM" */
+  char *endpoint;  /* host: ZeroMQ endpoint; guest: the host's */
   char *data_addr; /* data-plane address, NULL when unknown */
-  zsock_t *sock;
+  zsock_t *sock;   /* hosts only */
+  /* Guests: the host agent they are reached through and their name there.
+   * gone: the host no longer lists them. */
+  struct iov_peer *host;
+  char *route;
+  bool gone;
+  /* Hosts: their guests, sorted by route. */
+  struct iov_peer **guests;
+  size_t n_guests;
+  unsigned guests_ready; /* guests that answered hello */
   uint64_t msg_id;
   uint64_t session_id;
   iov_envelope *welcome; /* identity and inventory, once it answered */
-  int64_t db_agent;
+  int64_t db_agent;      /* 0 until stored */
   struct iov_wire_stats stats;
+  int slot; /* run.c: index + 1 of this agent in the point being run, 0 = none */
 };
 
-/* Caller owns *ret; free with iov_peer_free().  Connects (asynchronously,
- * as ZeroMQ does): nothing is known about the agent until it answers. */
+/* A host agent.  Caller owns *ret; free with iov_peer_free() (which frees
+ * its guests too).  Connects (asynchronously, as ZeroMQ does): nothing is
+ * known about the agent until it answers. */
 int iov_peer_new(const char *name, const char *endpoint, const char *data_addr, struct iov_peer **ret);
+/* The guest 'route' of host: found, or added (sorted) when add is set.
+ * NULL on OOM or when absent. */
+struct iov_peer *iov_peer_guest(struct iov_peer *host, const char *route, bool add);
 struct iov_peer *iov_peer_free(struct iov_peer *p);
 /* Returns the msg_id used, or a negative error. */
 int64_t iov_peer_send(struct iov_peer *p, iov_envelope *e);
+/* A guest's data-plane address from its Welcome: the one it reported, or
+ * the first IPv4 address of a non-loopback interface.  NULL if none. */
+char *iov_peer_guest_data_addr(const iov_envelope *welcome);
 
-/* Wait for the next valid message from any of the peers until the
- * CLOCK_MONOTONIC deadline.  signal_fd (or -1) is polled too: a readable
- * signal_fd returns -IOV_E_INTERRUPTED.  Dropped messages are logged and
- * counted, never returned.  Returns 0 with *ret_peer and *ret (caller
- * owns), or -IOV_E_TIMEOUT. */
-int iov_peers_recv(struct iov_peer *const *peers, size_t n, int signal_fd, uint64_t deadline_mono,
+/* Wait for the next valid message from any of the host peers (and their
+ * guests) until the CLOCK_MONOTONIC deadline.  signal_fd (or -1) is polled
+ * too: a readable signal_fd returns -IOV_E_INTERRUPTED.  Dropped messages
+ * are logged and counted, never returned; so are messages routed from a
+ * guest coord does not know.  Returns 0 with *ret_peer (the host, or the
+ * guest the message came from) and *ret (caller owns), or -IOV_E_TIMEOUT. */
+int iov_peers_recv(struct iov_peer *const *hosts, size_t n, int signal_fd, uint64_t deadline_mono,
                    struct iov_peer **ret_peer, iov_envelope **ret);

@@ -20,7 +20,7 @@
 #define IOV_VERSION "unknown"
 #endif
 
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 #define STR_(x) #x
 #define STR(x) STR_(x)
 /* Long enough to ride out a checkpoint or a reader taking its snapshot,
@@ -54,6 +54,8 @@ static const char schema_sql[] =
     "  endpoint TEXT,\n"
     "  identity TEXT,\n"
     "  inventory_json TEXT,\n"
+    "  kind TEXT NOT NULL DEFAULT 'host' CHECK (kind IN ('host', 'guest')),\n"
+    "  host_id INTEGER REFERENCES agent(id),\n"
     "  UNIQUE (run_id, name)\n"
     ");\n"
     "CREATE TABLE IF NOT EXISTS point (\n"
@@ -73,6 +75,8 @@ static const char schema_sql[] =
     "  window_start_ns INTEGER,\n"
     "  window_end_ns INTEGER,\n"
     "  start_skew_ns INTEGER,\n"
+    "  topology TEXT NOT NULL DEFAULT 'host-host',\n"
+    "  vms INTEGER NOT NULL DEFAULT 1,\n"
     "  UNIQUE (run_id, idx)\n"
     ");\n"
     "CREATE TABLE IF NOT EXISTS flow (\n"
@@ -80,7 +84,8 @@ static const char schema_sql[] =
     "  point_id INTEGER NOT NULL REFERENCES point(id),\n"
     "  agent_id INTEGER NOT NULL REFERENCES agent(id),\n"
     "  role TEXT NOT NULL CHECK (role IN ('sender', 'receiver')),\n"
-    "  idx INTEGER NOT NULL\n"
+    "  idx INTEGER NOT NULL,\n"
+    "  link INTEGER NOT NULL DEFAULT 0\n"
     ");\n"
     "CREATE INDEX IF NOT EXISTS flow_point ON flow(point_id);\n"
     "CREATE TABLE IF NOT EXISTS sample (\n"
@@ -175,6 +180,7 @@ enum stmt_id {
   ST_RUN_INSERT,
   ST_RUN_END,
   ST_AGENT_INSERT,
+  ST_AGENT_SET_HOST,
   ST_POINT_INSERT,
   ST_POINT_START,
   ST_POINT_END,
@@ -206,11 +212,12 @@ static const char *const stmt_sql[_ST_MAX] = {
   [ST_AGENT_INSERT] = "INSERT INTO agent (run_id, name, endpoint, identity, inventory_json)"
                       " VALUES (?1, ?2, ?3, ?4, ?5)",
   [ST_POINT_INSERT] = "INSERT INTO point (run_id, idx, test, sweep, workload, params_json, status,"
-                      " duration_ns, sample_interval_ns)"
-                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running', ?7, ?8)",
+                      " duration_ns, sample_interval_ns, topology, vms)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running', ?7, ?8, ?9, ?10)",
+  [ST_AGENT_SET_HOST] = "UPDATE agent SET kind = 'guest', host_id = ?2 WHERE id = ?1",
   [ST_POINT_START] = "UPDATE point SET start_ns = ?2 WHERE id = ?1",
   [ST_POINT_END] = "UPDATE point SET status = ?2, error = ?3 WHERE id = ?1",
-  [ST_FLOW_INSERT] = "INSERT INTO flow (point_id, agent_id, role, idx) VALUES (?1, ?2, ?3, ?4)",
+  [ST_FLOW_INSERT] = "INSERT INTO flow (point_id, agent_id, role, idx, link) VALUES (?1, ?2, ?3, ?4, ?5)",
   [ST_SAMPLE_INSERT] = "INSERT INTO sample (flow_id, seq, t_start_ns, t_end_ns, bytes, messages,"
                        " transactions, lost, out_of_order, duplicates, jitter_ns, retransmits,"
                        " rtt_us, snd_cwnd)"
@@ -625,7 +632,8 @@ int iov_db_point_begin(struct iov_db *db, int64_t run, const struct iov_db_point
   if (r < 0) goto fail;
   if (bind_i64(st, 1, run) || bind_i64(st, 2, p->idx) || bind_text(st, 3, p->test) ||
       bind_text(st, 4, p->sweep) || bind_text(st, 5, p->workload) || bind_text(st, 6, p->params_json) ||
-      bind_u64(st, 7, p->duration_ns) || bind_u64(st, 8, p->sample_interval_ns)) {
+      bind_u64(st, 7, p->duration_ns) || bind_u64(st, 8, p->sample_interval_ns) ||
+      bind_text(st, 9, p->topology ? p->topology : "host-host") || bind_u64(st, 10, p->vms ? p->vms : 1)) {
     r = bind_fail(db, st, "bind point");
     goto fail;
   }
@@ -699,8 +707,26 @@ static int savepoint_end(struct iov_db *db, int r) {
   return r;
 }
 
+int iov_db_agent_set_host(struct iov_db *db, int64_t agent, int64_t host_agent) {
+  sqlite3_stmt *st = NULL;
+  int r;
+
+  if (!db) return -EINVAL;
+  r = stmt_get(db, ST_AGENT_SET_HOST, &st);
+  if (r < 0) return r;
+  if (bind_i64(st, 1, agent) || bind_i64(st, 2, host_agent)) return bind_fail(db, st, "bind agent host");
+  r = stmt_run(db, st, "update agent host");
+  if (r < 0) return r;
+  return sqlite3_changes(db->db) == 1 ? 0 : -ENOENT;
+}
+
 int iov_db_flow_add(struct iov_db *db, int64_t point, int64_t agent, const char *role, unsigned idx,
                     int64_t *ret_flow) {
+  return iov_db_flow_add_link(db, point, agent, role, idx, 0, ret_flow);
+}
+
+int iov_db_flow_add_link(struct iov_db *db, int64_t point, int64_t agent, const char *role, unsigned idx,
+                         unsigned link, int64_t *ret_flow) {
   sqlite3_stmt *st = NULL;
   int r;
 
@@ -711,7 +737,8 @@ int iov_db_flow_add(struct iov_db *db, int64_t point, int64_t agent, const char 
   if (r < 0) return r;
   r = stmt_get(db, ST_FLOW_INSERT, &st);
   if (r < 0) return r;
-  if (bind_i64(st, 1, point) || bind_i64(st, 2, agent) || bind_text(st, 3, role) || bind_i64(st, 4, idx))
+  if (bind_i64(st, 1, point) || bind_i64(st, 2, agent) || bind_text(st, 3, role) || bind_i64(st, 4, idx) ||
+      bind_i64(st, 5, link))
     return bind_fail(db, st, "bind flow");
   r = stmt_run(db, st, "insert flow");
   if (r < 0) return r;

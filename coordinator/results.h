@@ -5,11 +5,15 @@
  * Tables (see results.c for the exact schema):
  *   meta(key, value)             histogram layout: hist_sub_bits, hist_max_bits
  *   run(id, uuid, plan_path, plan_text, version, started_ns, ended_ns, status, error)
- *   agent(id, run_id, name, endpoint, identity, inventory_json)
+ *   agent(id, run_id, name, endpoint, identity, inventory_json, kind, host_id)
+ *                                kind 'host' or 'guest'; a guest's host_id is
+ *                                the host agent it is reached through
  *   point(id, run_id, idx, test, sweep, workload, params_json, status, error,
  *         start_ns, duration_ns, sample_interval_ns, warmup_ns,
- *         window_start_ns, window_end_ns)
- *   flow(id, point_id, agent_id, role, idx)
+ *         window_start_ns, window_end_ns, start_skew_ns, topology, vms)
+ *   flow(id, point_id, agent_id, role, idx, link)
+ *                                link: the sender/receiver pair the flow
+ *                                belongs to (0..vms-1); one per VM (pair)
  *   sample(flow_id, seq, t_start_ns, t_end_ns, bytes, messages, transactions,
  *          lost, out_of_order, duplicates, jitter_ns, retransmits, rtt_us, snd_cwnd)
  *   result(flow_id, bytes, messages, transactions, t_start_ns, t_end_ns,
@@ -95,6 +99,9 @@ int iov_db_run_end(struct iov_db *db, int64_t run, const char *status, const cha
 /* Agent names are unique within a run. */
 int iov_db_agent_add(struct iov_db *db, int64_t run, const char *name, const char *endpoint,
                      const char *identity, const char *inventory_json, int64_t *ret_agent);
+/* Mark an agent as a guest reached through host_agent.  -ENOENT if no such
+ * agent. */
+int iov_db_agent_set_host(struct iov_db *db, int64_t agent, int64_t host_agent);
 
 struct iov_db_point {
   unsigned idx; /* unique within the run */
@@ -104,6 +111,8 @@ struct iov_db_point {
   const char *params_json; /* every parameter of the point */
   uint64_t duration_ns;
   uint64_t sample_interval_ns;
+  const char *topology; /* NULL: host-host */
+  uint64_t vms;         /* 0: 1 */
 };
 /* BEGIN a transaction and insert the point with status 'running'.  Fails
  * (-IOV_E_DB) if a transaction is already open; on failure no transaction
@@ -125,6 +134,9 @@ int iov_db_point_end(struct iov_db *db, int64_t point, enum iov_point_status sta
 /* role: "sender" or "receiver" (else -EINVAL). */
 int iov_db_flow_add(struct iov_db *db, int64_t point, int64_t agent, const char *role, unsigned idx,
                     int64_t *ret_flow);
+/* The same, for the flows of one link (VM pair) of a VM topology. */
+int iov_db_flow_add_link(struct iov_db *db, int64_t point, int64_t agent, const char *role, unsigned idx,
+                         unsigned link, int64_t *ret_flow);
 struct iov_db_sample {
   uint32_t seq; /* 1, 2, ...: 0 is the flow's result (-EINVAL) */
   uint64_t t_start_ns, t_end_ns;

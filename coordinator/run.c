@@ -1,6 +1,13 @@
-/* coord run: connect to the plan's agents, run every test point in turn
- * (prepare receiver, prepare sender, start both at one instant, collect
- * samples and results), store everything and print the table.
+/* coord run: connect to the plan's host agents and, through them, their
+ * guests; run every test point in turn (prepare the receivers, then the
+ * senders, start all at one instant, collect samples and results), store
+ * everything and print the table.
+ *
+ * A point is a set of links, one per VM (pair): host-host has one link
+ * (the two host agents); vm-vm-cross, vm-vm-same and many-to-one have
+ * 'vms' links between guests (or, many-to-one, from guests to one host
+ * agent that receives them all).  Every agent of a point takes part as a
+ * sender or as a receiver.
  *
  * Every wait has a deadline.  A point whose agents report an error is
  * stored as failed and the run goes on; an agent that falls silent ends
@@ -30,8 +37,10 @@
 #include "timeutil.h"
 
 /* Time between Start and the start instant: enough for the message to
- * reach every agent and for their threads to be waiting. */
+ * reach every agent (through a relay, for guests) and for their threads
+ * to be waiting.  Grows with the agents of the point. */
 #define START_LEAD_NS (250ULL * IOV_NSEC_PER_MSEC)
+#define START_LEAD_PER_AGENT_NS (1ULL * IOV_NSEC_PER_MSEC)
 /* Clock probes per agent before each point; the minimum-delay one counts. */
 #define CLOCK_PROBES 8
 /* Agents wait this long after the window for their flows (agent/sampler.c). */
@@ -47,27 +56,45 @@ struct run_ctx {
   struct iov_db *db;
   int64_t db_run;
   char *dir;
-  struct iov_peer **peers;
+  const char *run_id;
+  struct iov_peer **peers; /* the host agents; guests hang below them */
   size_t n_peers;
   int signal_fd;
   bool interrupted;
   unsigned failed_points;
+  struct point_run *cur; /* the point being run, for guests leaving */
+};
+
+/* One agent's part in a point. */
+struct pr_agent {
+  struct iov_peer *peer;
+  int side;
+  unsigned flows;
+  unsigned link0; /* the link of flow 0; flow j is on link0 + j / flows_per_link */
+  unsigned flows_per_link;
+  struct pr_agent *rx; /* a sender's receiver */
+  unsigned port_off;   /* a sender's first port in rx->ports */
+  int64_t *flow_id;
+  bool ready, result;
+  uint32_t last_seq, samples;
+  uint32_t *ports; /* a receiver's, from Ready */
+  size_t n_ports;
+  struct iov_clock_probe probes[CLOCK_PROBES];
+  unsigned n_probes;
+  uint64_t probe_t1;             /* the probe in flight */
+  struct iov_clock_estimate clk; /* agent - coord, before the point */
+  uint64_t started;              /* first flow began, coord time */
 };
 
 struct point_run {
   const struct iov_plan_point *pp;
+  enum iov_topology topo;
   uint64_t id; /* on the wire: the point's row id */
   int64_t db_point;
-  struct iov_peer *peer[N_SIDES];
-  int64_t *flow_id[N_SIDES];
-  bool ready[N_SIDES];
-  bool result[N_SIDES];
-  uint32_t last_seq[N_SIDES];
-  uint32_t samples[N_SIDES];
-  uint32_t ports[IOV_ENGINE_MAX_FLOWS];
-  size_t n_ports;
-  struct iov_clock_estimate clk[N_SIDES]; /* agent - coord, before the point */
-  uint64_t started[N_SIDES];              /* first flow began, coord time */
+  struct pr_agent *ag;
+  size_t n_ag;
+  size_t n_side[N_SIDES], n_ready[N_SIDES], n_results;
+  uint64_t win_start, win_end; /* the senders' measured window, coord time */
   char error[768];
   int fatal; /* 0, or the error that ends the run */
 };
@@ -89,10 +116,115 @@ static struct iov_peer *peer_by_name(struct run_ctx *c, const char *name) {
 
 static uint64_t mono_deadline(uint64_t timeout_ns) { return iov_now_mono() + timeout_ns; }
 
+static struct pr_agent *agent_of(struct point_run *pr, const struct iov_peer *p) {
+  return pr && p->slot > 0 && (size_t)p->slot <= pr->n_ag && pr->ag[p->slot - 1].peer == p
+             ? &pr->ag[p->slot - 1]
+             : NULL;
+}
+
+/* ---- the agent tree -------------------------------------------------- */
+
+static void send_hello(struct run_ctx *c, struct iov_peer *p) {
+  Iovbench__Hello hello = IOVBENCH__HELLO__INIT;
+  hello.kind = IOVBENCH__PEER_KIND__PEER_COORD;
+  hello.identity = p->name;
+  hello.run_id = (char *)c->run_id;
+  hello.version = IOV_VERSION;
+  iov_envelope e = IOVBENCH__ENVELOPE__INIT;
+  e.body_case = IOVBENCH__ENVELOPE__BODY_HELLO;
+  e.hello = &hello;
+  int64_t k = iov_peer_send(p, &e);
+  if (k < 0) iov_log_full_errno(IOV_LOG_WARNING, (int)k, "Cannot send hello to agent '%s': %m", p->name);
+}
+
+/* A host's list of guests: hello to the new ones, the missing ones are
+ * gone (a point that uses one fails). */
+static void on_guests(struct run_ctx *c, struct iov_peer *h, char **names, size_t n) {
+  for (size_t i = 0; i < h->n_guests; i++) {
+    struct iov_peer *g = h->guests[i];
+    bool listed = false;
+    for (size_t j = 0; j < n && !listed; j++) listed = strcmp(names[j], g->route) == 0;
+    if (!listed && !g->gone) {
+      g->gone = true;
+      if (g->welcome) h->guests_ready--;
+      g->welcome = iov_wire_free(g->welcome);
+      iov_notice("guest '%s' left host '%s'", g->route, h->name);
+      struct pr_agent *a = agent_of(c->cur, g);
+      if (a && !a->result)
+        point_fail(c->cur, "guest '%s' left host '%s' during the point", g->route, h->name);
+    }
+  }
+  for (size_t j = 0; j < n; j++) {
+    struct iov_peer *g = iov_peer_guest(h, names[j], true);
+    if (!g) continue;
+    if (g->gone || (!g->welcome && !g->msg_id)) {
+      g->gone = false;
+      g->session_id = 0;
+      send_hello(c, g);
+    }
+  }
+}
+
+static void on_guest_welcome(struct iov_peer *g, iov_envelope *e) {
+  if (g->welcome) {
+    iov_wire_free(e);
+    return;
+  }
+  g->session_id = e->session_id;
+  g->welcome = e;
+  free(g->data_addr);
+  g->data_addr = iov_peer_guest_data_addr(e);
+  g->host->guests_ready++;
+  iov_info("guest '%s' is %s (data %s)", g->name, e->welcome->identity,
+           g->data_addr ? g->data_addr : "unknown");
+}
+
+/* Receive the next message, dealing with the agent tree on the way:
+ * Welcome of hosts and guests, and Guests lists, never reach the caller. */
+static int recv_any(struct run_ctx *c, uint64_t deadline, struct iov_peer **ret_peer, iov_envelope **ret) {
+  for (;;) {
+    struct iov_peer *p = NULL;
+    iov_envelope *e = NULL;
+    int r = iov_peers_recv(c->peers, c->n_peers, c->signal_fd, deadline, &p, &e);
+    if (r == -IOV_E_INTERRUPTED) c->interrupted = true;
+    if (r < 0) return r;
+    if (e->body_case == IOVBENCH__ENVELOPE__BODY_GUESTS && !p->host) {
+      on_guests(c, p, e->guests->names, e->guests->n_names);
+      iov_wire_free(e);
+      continue;
+    }
+    if (e->body_case == IOVBENCH__ENVELOPE__BODY_WELCOME) {
+      if (p->host)
+        on_guest_welcome(p, e);
+      else if (!p->welcome) {
+        p->session_id = e->session_id;
+        p->welcome = e;
+        iov_info("agent '%s' is %s (%s)", p->name, e->welcome->identity ? e->welcome->identity : "?",
+                 p->endpoint);
+        on_guests(c, p, e->welcome->guests, e->welcome->n_guests);
+      } else
+        iov_wire_free(e);
+      continue;
+    }
+    *ret_peer = p;
+    *ret = e;
+    return 0;
+  }
+}
+
 /* ---- connecting ------------------------------------------------------ */
 
-static int connect_all(struct run_ctx *c, const char *run_id, uint64_t timeout_ns) {
-  size_t answered = 0;
+static bool all_answered(struct run_ctx *c) {
+  for (size_t i = 0; i < c->n_peers; i++) {
+    struct iov_peer *h = c->peers[i];
+    if (!h->welcome || h->guests_ready < c->plan->hosts[i].guests) return false;
+    for (size_t j = 0; j < h->n_guests; j++)
+      if (!h->guests[j]->gone && !h->guests[j]->welcome) return false;
+  }
+  return true;
+}
+
+static int connect_all(struct run_ctx *c, uint64_t timeout_ns) {
   int r;
 
   c->peers = calloc(c->plan->n_hosts, sizeof(*c->peers));
@@ -104,87 +236,195 @@ static int connect_all(struct run_ctx *c, const char *run_id, uint64_t timeout_n
       return iov_log_errno(r, "Cannot connect to agent '%s' at %s: %m (plan line %u)", h->name, h->endpoint,
                            h->line);
     c->n_peers++;
-    Iovbench__Hello hello = IOVBENCH__HELLO__INIT;
-    hello.kind = IOVBENCH__PEER_KIND__PEER_COORD;
-    hello.identity = h->name;
-    hello.run_id = (char *)run_id;
-    hello.version = IOV_VERSION;
-    iov_envelope e = IOVBENCH__ENVELOPE__INIT;
-    e.body_case = IOVBENCH__ENVELOPE__BODY_HELLO;
-    e.hello = &hello;
-    int64_t k = iov_peer_send(c->peers[i], &e);
-    if (k < 0)
-      return iov_log_errno((int)k, "Cannot send hello to agent '%s' at %s: %m", h->name, h->endpoint);
+    send_hello(c, c->peers[i]);
   }
 
+  /* Every host, and the guests the plan needs on each. */
   uint64_t deadline = mono_deadline(timeout_ns);
-  while (answered < c->n_peers) {
+  while (!all_answered(c)) {
     struct iov_peer *p = NULL;
     iov_envelope *e = NULL;
-    r = iov_peers_recv(c->peers, c->n_peers, c->signal_fd, deadline, &p, &e);
-    if (r == -IOV_E_INTERRUPTED) {
-      c->interrupted = true;
-      return r;
-    }
+    r = recv_any(c, deadline, &p, &e);
+    if (r == -IOV_E_INTERRUPTED) return r;
     if (r == -IOV_E_TIMEOUT) {
       char t[32];
+      bool hosts_missing = false;
+      iov_format_duration(t, sizeof(t), timeout_ns);
       for (size_t i = 0; i < c->n_peers; i++)
-        if (!c->peers[i]->welcome)
+        if (!c->peers[i]->welcome) {
+          hosts_missing = true;
           iov_err(
               "agent '%s' at %s did not answer within %s: is iovbench-agent running there, listening on that "
               "endpoint, and reachable from here? (plan line %u)",
-              c->peers[i]->name, c->peers[i]->endpoint, iov_format_duration(t, sizeof(t), timeout_ns),
-              c->plan->hosts[i].line);
-      return -IOV_E_TIMEOUT;
+              c->peers[i]->name, c->peers[i]->endpoint, t, c->plan->hosts[i].line);
+        }
+      if (hosts_missing) return -IOV_E_TIMEOUT;
+      /* Guests are missing: the points that need them fail, the others run. */
+      for (size_t i = 0; i < c->n_peers; i++) {
+        struct iov_peer *h = c->peers[i];
+        if (h->guests_ready < c->plan->hosts[i].guests)
+          iov_warn("host '%s' has %u of the %u guests the plan needs after %s: are the guest agents running "
+                   "and pointed at its guest endpoint (iovbench-guest-agent --host, port 7701)?",
+                   h->name, h->guests_ready, c->plan->hosts[i].guests, t);
+      }
+      return 0;
     }
     if (r < 0) return iov_log_errno(r, "Failed waiting for agents: %m");
-    if (e->body_case == IOVBENCH__ENVELOPE__BODY_WELCOME && !p->welcome) {
-      p->session_id = e->session_id;
-      p->welcome = e;
-      answered++;
-      iov_info("agent '%s' is %s (%s)", p->name, e->welcome->identity ? e->welcome->identity : "?",
-               p->endpoint);
-      continue;
-    }
     if (e->body_case == IOVBENCH__ENVELOPE__BODY_ERROR) {
-      r = iov_log_errno(-IOV_E_PEER, "agent '%s' at %s refused the run: %s", p->name, p->endpoint,
-                        e->error->message);
-      iov_wire_free(e);
-      return r;
+      if (p->host)
+        iov_warn("guest '%s' refused the run: %s", p->name, e->error->message);
+      else {
+        r = iov_log_errno(-IOV_E_PEER, "agent '%s' at %s refused the run: %s", p->name, p->endpoint,
+                          e->error->message);
+        iov_wire_free(e);
+        return r;
+      }
     }
     iov_wire_free(e);
   }
   return 0;
 }
 
-static int store_agents(struct run_ctx *c) {
+static int store_agent(struct run_ctx *c, struct iov_peer *p) {
   char path[4096];
+  int r;
+
+  if (p->db_agent) return 0;
   snprintf(path, sizeof(path), "%s/inventory", c->dir);
   if (mkdir(path, 0755) < 0 && errno != EEXIST) return iov_log_errno(-errno, "Cannot create %s: %m", path);
+  json_t *j = iov_json_inventory(p->name, p->endpoint, p->welcome->welcome);
+  char *s = iov_json_dumps(j);
+  r = s ? 0 : -ENOMEM;
+  if (r == 0)
+    r = iov_db_agent_add(c->db, c->db_run, p->name, p->endpoint, p->welcome->welcome->identity, s,
+                         &p->db_agent);
+  if (r == 0 && p->host) {
+    r = store_agent(c, p->host);
+    if (r == 0) r = iov_db_agent_set_host(c->db, p->db_agent, p->host->db_agent);
+  }
+  if (r == 0) {
+    /* HOST/VM: a file per guest under a directory per host. */
+    if (p->host) {
+      snprintf(path, sizeof(path), "%s/inventory/%s", c->dir, p->host->name);
+      if (mkdir(path, 0755) < 0 && errno != EEXIST) iov_warn("Cannot create %s: %s", path, strerror(errno));
+    }
+    snprintf(path, sizeof(path), "%s/inventory/%s.json", c->dir, p->name);
+    int k = iov_json_dump_file(j, path);
+    if (k < 0) iov_log_errno(k, "Cannot write %s: %m", path);
+  } else
+    iov_log_errno(r, "Cannot store the inventory of agent '%s': %s", p->name, iov_db_errmsg(c->db));
+  free(s);
+  json_decref(j);
+  if (r < 0) p->db_agent = 0;
+  return r;
+}
+
+static int store_agents(struct run_ctx *c) {
   for (size_t i = 0; i < c->n_peers; i++) {
-    struct iov_peer *p = c->peers[i];
-    json_t *j = iov_json_inventory(p->name, p->endpoint, p->welcome->welcome);
-    char *s = iov_json_dumps(j);
-    int r = s ? 0 : -ENOMEM;
-    if (r == 0)
-      r = iov_db_agent_add(c->db, c->db_run, p->name, p->endpoint, p->welcome->welcome->identity, s,
-                           &p->db_agent);
-    if (r == 0) {
-      snprintf(path, sizeof(path), "%s/inventory/%s.json", c->dir, p->name);
-      r = iov_json_dump_file(j, path);
-      if (r < 0) iov_log_errno(r, "Cannot write %s: %m", path);
-    } else
-      iov_log_errno(r, "Cannot store the inventory of agent '%s': %s", p->name, iov_db_errmsg(c->db));
-    free(s);
-    json_decref(j);
+    int r = store_agent(c, c->peers[i]);
+    for (size_t j = 0; j < c->peers[i]->n_guests && r == 0; j++)
+      if (c->peers[i]->guests[j]->welcome) r = store_agent(c, c->peers[i]->guests[j]);
     if (r < 0) return r;
   }
   return 0;
 }
 
-/* ---- one test point -------------------------------------------------- */
+/* ---- one test point: who takes part ------------------------------------ */
 
-static int send_prepare(struct point_run *pr, int side) {
+static int cmp_guest(const void *x, const void *y) {
+  /* vm2 before vm10. */
+  return strverscmp((*(struct iov_peer *const *)x)->route, (*(struct iov_peer *const *)y)->route);
+}
+
+/* The guests of host h that answered, in natural order of their names. */
+static size_t usable_guests(struct iov_peer *h, struct iov_peer **out) {
+  size_t n = 0;
+  for (size_t i = 0; i < h->n_guests; i++)
+    if (!h->guests[i]->gone && h->guests[i]->welcome) out[n++] = h->guests[i];
+  qsort(out, n, sizeof(*out), cmp_guest);
+  return n;
+}
+
+static struct pr_agent *add_agent(struct point_run *pr, struct iov_peer *p, int side, unsigned flows,
+                                  unsigned link0) {
+  struct pr_agent *a = &pr->ag[pr->n_ag++];
+  *a = (struct pr_agent){
+    .peer = p, .side = side, .flows = flows, .link0 = link0, .flows_per_link = (unsigned)pr->pp->p.flows
+  };
+  p->slot = (int)pr->n_ag;
+  pr->n_side[side]++;
+  return a;
+}
+
+static int build_agents(struct run_ctx *c, struct point_run *pr) {
+  const struct iov_point_params *pp = &pr->pp->p;
+  struct iov_peer *sh = peer_by_name(c, pp->sender), *rh = peer_by_name(c, pp->receiver);
+  unsigned vms = pr->topo == IOV_TOPO_HOST_HOST ? 1 : (unsigned)pp->vms;
+  unsigned flows = (unsigned)pp->flows;
+  unsigned need_s, need_r;
+
+  iov_topology_guests(pr->topo, pp->vms, &need_s, &need_r);
+  pr->ag = calloc(2 * (size_t)vms, sizeof(*pr->ag));
+  if (!pr->ag) return -ENOMEM;
+  _cleanup_free_ struct iov_peer **sg = calloc(sh->n_guests + 1, sizeof(*sg));
+  _cleanup_free_ struct iov_peer **rg = calloc(rh->n_guests + 1, sizeof(*rg));
+  if (!sg || !rg) return -ENOMEM;
+  size_t ns = usable_guests(sh, sg), nr = usable_guests(rh, rg);
+  if (ns < need_s || nr < need_r) {
+    struct iov_peer *h = ns < need_s ? sh : rh;
+    point_fail(pr,
+               "host '%s' has %zu guests ready but %s with vms=%u needs %u there; start more guest agents, "
+               "or sweep vms over fewer",
+               h->name, h == sh ? ns : nr, iov_topology_to_string(pr->topo), vms, h == sh ? need_s : need_r);
+    return 0;
+  }
+  if (pr->topo == IOV_TOPO_MANY_TO_ONE && (uint64_t)flows * vms > IOV_ENGINE_MAX_FLOWS) {
+    point_fail(pr, "many-to-one with vms=%u and flows=%u needs %u flows on receiver '%s', more than %d", vms,
+               flows, vms * flows, rh->name, IOV_ENGINE_MAX_FLOWS);
+    return 0;
+  }
+
+  switch (pr->topo) {
+  case IOV_TOPO_HOST_HOST: {
+    struct pr_agent *rx = add_agent(pr, rh, SIDE_RECEIVER, flows, 0);
+    add_agent(pr, sh, SIDE_SENDER, flows, 0)->rx = rx;
+    break;
+  }
+  case IOV_TOPO_VM_VM_CROSS:
+  case IOV_TOPO_VM_VM_SAME:
+    for (unsigned i = 0; i < vms; i++) {
+      struct iov_peer *r = pr->topo == IOV_TOPO_VM_VM_CROSS ? rg[i] : sg[vms + i];
+      struct pr_agent *rx = add_agent(pr, r, SIDE_RECEIVER, flows, i);
+      add_agent(pr, sg[i], SIDE_SENDER, flows, i)->rx = rx;
+    }
+    break;
+  case IOV_TOPO_MANY_TO_ONE: {
+    struct pr_agent *rx = add_agent(pr, rh, SIDE_RECEIVER, flows * vms, 0);
+    for (unsigned i = 0; i < vms; i++) {
+      struct pr_agent *tx = add_agent(pr, sg[i], SIDE_SENDER, flows, i);
+      tx->rx = rx;
+      tx->port_off = i * flows;
+    }
+    break;
+  }
+  default: return -EINVAL;
+  }
+  for (size_t i = 0; i < pr->n_ag; i++)
+    if (pr->ag[i].side == SIDE_RECEIVER && !pr->ag[i].peer->data_addr) {
+      struct iov_peer *p = pr->ag[i].peer;
+      if (p->host)
+        point_fail(pr, "guest '%s' reported no IPv4 address to receive on: start it with --data ADDRESS",
+                   p->name);
+      else
+        point_fail(pr, "host '%s' has no data address: add '%s.data = ADDRESS' to [hosts]", p->name, p->name);
+      return 0;
+    }
+  return 0;
+}
+
+/* ---- one test point: messages ------------------------------------------ */
+
+static int send_prepare(struct point_run *pr, struct pr_agent *a) {
   const struct iov_point_params *pp = &pr->pp->p;
   uint32_t ports[IOV_ENGINE_MAX_FLOWS];
   uint16_t cpus16[IOV_MAX_CPUS];
@@ -195,7 +435,7 @@ static int send_prepare(struct point_run *pr, int side) {
   for (size_t i = 0; i < n_cpus; i++) cpus[i] = cpus16[i];
   Iovbench__Workload w = IOVBENCH__WORKLOAD__INIT;
   w.name = pp->workload;
-  w.flows = (uint32_t)pp->flows;
+  w.flows = a->flows;
   w.msg_size = pp->msg_size;
   w.response_size = pp->response_size;
   w.duration_ns = pp->duration;
@@ -210,21 +450,21 @@ static int send_prepare(struct point_run *pr, int side) {
   w.cpus = cpus;
   w.n_cpus = n_cpus;
   w.rr_timeout_ns = pp->rr_timeout;
-  w.bind_address = pr->peer[side]->data_addr ? pr->peer[side]->data_addr : "";
-  if (side == SIDE_SENDER) {
-    w.peer_address = pr->peer[SIDE_RECEIVER]->data_addr;
-    for (size_t i = 0; i < pr->n_ports; i++) ports[i] = pr->ports[i];
+  w.bind_address = a->peer->data_addr ? a->peer->data_addr : "";
+  if (a->side == SIDE_SENDER) {
+    w.peer_address = a->rx->peer->data_addr;
+    for (size_t i = 0; i < a->flows; i++) ports[i] = a->rx->ports[a->port_off + i];
     w.peer_ports = ports;
-    w.n_peer_ports = pr->n_ports;
+    w.n_peer_ports = a->flows;
   }
   Iovbench__Prepare p = IOVBENCH__PREPARE__INIT;
   p.point_id = pr->id;
-  p.role = side == SIDE_SENDER ? IOVBENCH__ROLE__ROLE_SENDER : IOVBENCH__ROLE__ROLE_RECEIVER;
+  p.role = a->side == SIDE_SENDER ? IOVBENCH__ROLE__ROLE_SENDER : IOVBENCH__ROLE__ROLE_RECEIVER;
   p.workload = &w;
   iov_envelope e = IOVBENCH__ENVELOPE__INIT;
   e.body_case = IOVBENCH__ENVELOPE__BODY_PREPARE;
   e.prepare = &p;
-  int64_t k = iov_peer_send(pr->peer[side], &e);
+  int64_t k = iov_peer_send(a->peer, &e);
   return k < 0 ? (int)k : 0;
 }
 
@@ -238,33 +478,36 @@ static void send_stop(struct iov_peer *p, uint64_t point_id, const char *reason)
   (void)iov_peer_send(p, &e);
 }
 
-static int store_samples(struct run_ctx *c, struct point_run *pr, int side, const Iovbench__SampleBatch *b) {
+static int store_samples(struct run_ctx *c, struct point_run *pr, struct pr_agent *a,
+                         const Iovbench__SampleBatch *b) {
   struct iov_hist *h = NULL;
   int r = 0;
 
-  if (b->seq <= pr->last_seq[side]) {
-    iov_warn("point %u: %s '%s' sent sample %u again (after %u); dropped", pr->pp->index + 1, side_name[side],
-             pr->peer[side]->name, b->seq, pr->last_seq[side]);
+  if (b->seq <= a->last_seq) {
+    iov_warn("point %u: %s '%s' sent sample %u again (after %u); dropped", pr->pp->index + 1,
+             side_name[a->side], a->peer->name, b->seq, a->last_seq);
     return 0;
   }
-  if (b->seq != pr->last_seq[side] + 1)
+  if (b->seq != a->last_seq + 1)
     iov_warn("point %u: %s '%s' sample %u arrived after %u: %u sample(s) missing", pr->pp->index + 1,
-             side_name[side], pr->peer[side]->name, b->seq, pr->last_seq[side],
-             b->seq > pr->last_seq[side] ? b->seq - pr->last_seq[side] - 1 : 0);
-  pr->last_seq[side] = b->seq;
-  pr->samples[side]++;
+             side_name[a->side], a->peer->name, b->seq, a->last_seq,
+             b->seq > a->last_seq ? b->seq - a->last_seq - 1 : 0);
+  a->last_seq = b->seq;
+  a->samples++;
+  uint64_t t_start = iov_clock_to_coord(b->t_start_ns, a->clk.offset_ns);
+  uint64_t t_end = iov_clock_to_coord(b->t_end_ns, a->clk.offset_ns);
   for (size_t i = 0; i < b->n_flows && r == 0; i++) {
     const Iovbench__FlowSample *fs = b->flows[i];
-    if (fs->flow >= pr->pp->p.flows) {
-      iov_warn("agent '%s' sent a sample for flow %u of a %" PRIu64 "-flow point; dropped",
-               pr->peer[side]->name, fs->flow, pr->pp->p.flows);
+    if (fs->flow >= a->flows) {
+      iov_warn("agent '%s' sent a sample for flow %u of a %u-flow point; dropped", a->peer->name, fs->flow,
+               a->flows);
       continue;
     }
     /* Stored in coord's time domain, so samples of all agents line up. */
     struct iov_db_sample s = {
       .seq = b->seq,
-      .t_start_ns = iov_clock_to_coord(b->t_start_ns, pr->clk[side].offset_ns),
-      .t_end_ns = iov_clock_to_coord(b->t_end_ns, pr->clk[side].offset_ns),
+      .t_start_ns = t_start,
+      .t_end_ns = t_end,
       .bytes = fs->bytes,
       .messages = fs->messages,
       .transactions = fs->transactions,
@@ -280,7 +523,7 @@ static int store_samples(struct run_ctx *c, struct point_run *pr, int side, cons
       if (!h && !(h = malloc(sizeof(*h)))) return -ENOMEM;
       if (iov_wire_hist_from_pb(fs->latency, h) == 0) s.hist = h;
     }
-    r = iov_db_sample_add(c->db, pr->flow_id[side][fs->flow], &s);
+    r = iov_db_sample_add(c->db, a->flow_id[fs->flow], &s);
   }
   free(h);
   /* The machine's CPU and NIC interrupts in the same interval. */
@@ -298,27 +541,28 @@ static int store_samples(struct run_ctx *c, struct point_run *pr, int side, cons
       .steal_ns = cs->steal_ns,
       .guest_ns = cs->guest_ns,
     };
-    r = iov_db_cpu_sample_add(c->db, pr->db_point, pr->peer[side]->db_agent, b->seq, &dc);
+    r = iov_db_cpu_sample_add(c->db, pr->db_point, a->peer->db_agent, b->seq, &dc);
   }
   for (size_t i = 0; i < b->n_irqs && r == 0; i++)
-    r = iov_db_irq_sample_add(c->db, pr->db_point, pr->peer[side]->db_agent, b->seq, b->irqs[i]->name,
+    r = iov_db_irq_sample_add(c->db, pr->db_point, a->peer->db_agent, b->seq, b->irqs[i]->name,
                               b->irqs[i]->count);
   return r;
 }
 
-static int store_result(struct run_ctx *c, struct point_run *pr, int side, const Iovbench__Result *res) {
+static int store_result(struct run_ctx *c, struct point_run *pr, struct pr_agent *a,
+                        const Iovbench__Result *res) {
   struct iov_hist *h = NULL;
   int r = 0;
 
   for (size_t i = 0; i < res->n_flows && r == 0; i++) {
     const Iovbench__FlowResult *fr = res->flows[i];
-    if (fr->flow >= pr->pp->p.flows) continue;
+    if (fr->flow >= a->flows) continue;
     struct iov_db_result s = {
       .bytes = fr->bytes,
       .messages = fr->messages,
       .transactions = fr->transactions,
-      .t_start_ns = iov_clock_to_coord(fr->t_start_ns, pr->clk[side].offset_ns),
-      .t_end_ns = iov_clock_to_coord(fr->t_end_ns, pr->clk[side].offset_ns),
+      .t_start_ns = iov_clock_to_coord(fr->t_start_ns, a->clk.offset_ns),
+      .t_end_ns = iov_clock_to_coord(fr->t_end_ns, a->clk.offset_ns),
       .samples = res->samples,
       .error = fr->error,
       .error_text = fr->error_text && *fr->error_text ? fr->error_text : NULL,
@@ -334,26 +578,28 @@ static int store_result(struct run_ctx *c, struct point_run *pr, int side, const
       if (iov_wire_hist_from_pb(fr->latency, h) == 0) s.hist = h;
     }
     if (fr->error || s.error_text)
-      point_fail(pr, "%s '%s' flow %u: %s", side_name[side], pr->peer[side]->name, fr->flow,
+      point_fail(pr, "%s '%s' flow %u: %s", side_name[a->side], a->peer->name, fr->flow,
                  s.error_text ? s.error_text : iov_strerror(fr->error));
-    r = iov_db_result_add(c->db, pr->flow_id[side][fr->flow], &s);
+    r = iov_db_result_add(c->db, a->flow_id[fr->flow], &s);
   }
   free(h);
-  if (r == 0 && side == SIDE_SENDER)
-    r = iov_db_point_set_window(
-        c->db, pr->db_point, iov_clock_to_coord(res->window_start_ns, pr->clk[side].offset_ns),
-        iov_clock_to_coord(res->window_end_ns, pr->clk[side].offset_ns), pr->pp->p.warmup);
-  pr->started[side] = iov_clock_to_coord(res->started_ns, pr->clk[side].offset_ns);
-  if (res->samples != pr->samples[side])
-    point_fail(pr, "%s '%s' sent %u samples but %u arrived", side_name[side], pr->peer[side]->name,
-               res->samples, pr->samples[side]);
+  if (a->side == SIDE_SENDER && res->window_start_ns && res->window_end_ns) {
+    uint64_t ws = iov_clock_to_coord(res->window_start_ns, a->clk.offset_ns);
+    uint64_t we = iov_clock_to_coord(res->window_end_ns, a->clk.offset_ns);
+    if (!pr->win_start || ws < pr->win_start) pr->win_start = ws;
+    if (we > pr->win_end) pr->win_end = we;
+  }
+  a->started = iov_clock_to_coord(res->started_ns, a->clk.offset_ns);
+  if (res->samples != a->samples)
+    point_fail(pr, "%s '%s' sent %u samples but %u arrived", side_name[a->side], a->peer->name, res->samples,
+               a->samples);
   return r;
 }
 
 /* Take one message and apply it to the point.  Messages of other points
  * (late ones from an aborted point) are dropped. */
 static int handle(struct run_ctx *c, struct point_run *pr, struct iov_peer *p, const iov_envelope *e) {
-  int side = p == pr->peer[SIDE_SENDER] ? SIDE_SENDER : p == pr->peer[SIDE_RECEIVER] ? SIDE_RECEIVER : -1;
+  struct pr_agent *a = agent_of(pr, p);
   uint64_t pid = 0;
   int r = 0;
 
@@ -364,33 +610,38 @@ static int handle(struct run_ctx *c, struct point_run *pr, struct iov_peer *p, c
   case IOVBENCH__ENVELOPE__BODY_ERROR: pid = e->error->point_id; break;
   default: return 0;
   }
-  if (e->body_case == IOVBENCH__ENVELOPE__BODY_ERROR && (pid == pr->id || pid == 0)) {
+  if (e->body_case == IOVBENCH__ENVELOPE__BODY_ERROR && (pid == pr->id || (pid == 0 && a))) {
     point_fail(pr, "agent '%s': %s", p->name, e->error->message);
     return 0;
   }
-  if (side < 0 || pid != pr->id) {
+  if (!a || pid != pr->id) {
     iov_debug(IOV_DBG_PROTO, "dropped %s for point %" PRIu64 " from '%s'", iov_wire_body_name(e), pid,
               p->name);
     return 0;
   }
   switch (e->body_case) {
   case IOVBENCH__ENVELOPE__BODY_READY:
-    pr->ready[side] = true;
-    if (side == SIDE_RECEIVER) {
-      if (e->ready->n_ports != pr->pp->p.flows) {
-        point_fail(pr, "receiver '%s' listens on %zu ports for %" PRIu64 " flows", p->name, e->ready->n_ports,
-                   pr->pp->p.flows);
+    if (a->ready) break;
+    if (a->side == SIDE_RECEIVER) {
+      if (e->ready->n_ports != a->flows) {
+        point_fail(pr, "receiver '%s' listens on %zu ports for %u flows", p->name, e->ready->n_ports,
+                   a->flows);
         break;
       }
-      for (size_t i = 0; i < e->ready->n_ports; i++) pr->ports[i] = e->ready->ports[i];
-      pr->n_ports = e->ready->n_ports;
+      a->ports = malloc(a->flows * sizeof(*a->ports));
+      if (!a->ports) return -ENOMEM;
+      for (size_t i = 0; i < e->ready->n_ports; i++) a->ports[i] = e->ready->ports[i];
+      a->n_ports = e->ready->n_ports;
     }
+    a->ready = true;
+    pr->n_ready[a->side]++;
     break;
-  case IOVBENCH__ENVELOPE__BODY_SAMPLES: r = store_samples(c, pr, side, e->samples); break;
+  case IOVBENCH__ENVELOPE__BODY_SAMPLES: r = store_samples(c, pr, a, e->samples); break;
   case IOVBENCH__ENVELOPE__BODY_RESULT:
-    if (pr->result[side]) break;
-    pr->result[side] = true;
-    r = store_result(c, pr, side, e->result);
+    if (a->result) break;
+    a->result = true;
+    pr->n_results++;
+    r = store_result(c, pr, a, e->result);
     break;
   default: break;
   }
@@ -404,13 +655,11 @@ static int handle(struct run_ctx *c, struct point_run *pr, struct iov_peer *p, c
 /* Receive until done(pr) holds, an error is recorded, or the deadline. */
 static int wait_until(struct run_ctx *c, struct point_run *pr, bool (*done)(const struct point_run *),
                       uint64_t deadline) {
-  struct iov_peer *both[N_SIDES] = { pr->peer[SIDE_SENDER], pr->peer[SIDE_RECEIVER] };
   while (!done(pr) && !pr->error[0]) {
     struct iov_peer *p = NULL;
     iov_envelope *e = NULL;
-    int r = iov_peers_recv(both, N_SIDES, c->signal_fd, deadline, &p, &e);
+    int r = recv_any(c, deadline, &p, &e);
     if (r == -IOV_E_INTERRUPTED) {
-      c->interrupted = true;
       point_fail(pr, "interrupted by the user");
       return r;
     }
@@ -422,64 +671,131 @@ static int wait_until(struct run_ctx *c, struct point_run *pr, bool (*done)(cons
   return 0;
 }
 
-static bool receiver_ready(const struct point_run *pr) { return pr->ready[SIDE_RECEIVER]; }
-static bool sender_ready(const struct point_run *pr) { return pr->ready[SIDE_SENDER]; }
-static bool results_in(const struct point_run *pr) {
-  return pr->result[SIDE_SENDER] && pr->result[SIDE_RECEIVER];
+static bool receivers_ready(const struct point_run *pr) {
+  return pr->n_ready[SIDE_RECEIVER] == pr->n_side[SIDE_RECEIVER];
+}
+static bool senders_ready(const struct point_run *pr) {
+  return pr->n_ready[SIDE_SENDER] == pr->n_side[SIDE_SENDER];
+}
+static bool results_in(const struct point_run *pr) { return pr->n_results == pr->n_ag; }
+
+/* The first agent of the point still missing a step, for messages. */
+static struct pr_agent *first_missing(struct point_run *pr, int side, bool want_result) {
+  for (size_t i = 0; i < pr->n_ag; i++) {
+    struct pr_agent *a = &pr->ag[i];
+    if (want_result ? !a->result : a->side == side && !a->ready) return a;
+  }
+  return NULL;
 }
 
-static void timed_out(struct point_run *pr, const char *step, int side, uint64_t timeout_ns) {
+static void timed_out(struct point_run *pr, const char *step, struct pr_agent *a, size_t missing,
+                      uint64_t timeout_ns) {
   char t[32];
   iov_format_duration(t, sizeof(t), timeout_ns);
-  point_fail(pr, "agent '%s' (%s) did not answer %s within %s", pr->peer[side]->name, side_name[side], step,
-             t);
+  if (missing > 1)
+    point_fail(pr, "agent '%s' (%s) and %zu other(s) did not answer %s within %s", a->peer->name,
+               side_name[a->side], missing - 1, step, t);
+  else
+    point_fail(pr, "agent '%s' (%s) did not answer %s within %s", a->peer->name, side_name[a->side], step, t);
   pr->fatal = -IOV_E_TIMEOUT;
 }
 
-/* Estimate one agent's clock offset with CLOCK_PROBES probes, one at a
- * time (a probe queued behind another would only add delay). */
-static int sync_clock(struct run_ctx *c, struct point_run *pr, int side) {
-  struct iov_peer *peer = pr->peer[side];
-  struct iov_clock_probe probes[CLOCK_PROBES];
-  size_t n = 0;
-  uint64_t deadline = mono_deadline(pr->pp->p.timeout);
+static int send_probe(struct pr_agent *a) {
+  Iovbench__ClockProbe cp = IOVBENCH__CLOCK_PROBE__INIT;
+  iov_envelope e = IOVBENCH__ENVELOPE__INIT;
+  e.body_case = IOVBENCH__ENVELOPE__BODY_CLOCK_PROBE;
+  e.clock_probe = &cp;
+  cp.t1_ns = a->probe_t1 = iov_now_real();
+  int64_t k = iov_peer_send(a->peer, &e);
+  return k < 0 ? (int)k : 0;
+}
 
-  for (int i = 0; i < CLOCK_PROBES; i++) {
-    Iovbench__ClockProbe cp = IOVBENCH__CLOCK_PROBE__INIT;
-    iov_envelope e = IOVBENCH__ENVELOPE__INIT;
-    e.body_case = IOVBENCH__ENVELOPE__BODY_CLOCK_PROBE;
-    e.clock_probe = &cp;
-    cp.t1_ns = iov_now_real();
-    int64_t k = iov_peer_send(peer, &e);
-    if (k < 0) return (int)k;
-    for (;;) {
-      struct iov_peer *p = NULL;
-      iov_envelope *in = NULL;
-      int r = iov_peers_recv(&peer, 1, c->signal_fd, deadline, &p, &in);
-      uint64_t t4 = iov_now_real();
-      if (r == -IOV_E_INTERRUPTED) {
-        c->interrupted = true;
-        point_fail(pr, "interrupted by the user");
-        return r;
-      }
-      if (r < 0) return r;
-      bool ours = in->body_case == IOVBENCH__ENVELOPE__BODY_CLOCK_REPLY && in->clock_reply->t1_ns == cp.t1_ns;
-      if (ours)
-        probes[n++] = (struct iov_clock_probe){
-          .t1_ns = cp.t1_ns, .t2_ns = in->clock_reply->t2_ns, .t3_ns = in->clock_reply->t3_ns, .t4_ns = t4
-        };
-      else
-        (void)handle(c, pr, p, in); /* an older point's straggler, or an error */
-      iov_wire_free(in);
-      if (ours) break;
-      if (pr->error[0]) return -IOV_E_PEER;
+/* Estimate every agent's clock offset with CLOCK_PROBES probes each: one
+ * probe in flight per agent (a probe queued behind another would only add
+ * delay), all agents at once. */
+static int sync_clocks(struct run_ctx *c, struct point_run *pr) {
+  uint64_t deadline = mono_deadline(pr->pp->p.timeout);
+  size_t pending = pr->n_ag;
+  int r;
+
+  for (size_t i = 0; i < pr->n_ag; i++) {
+    r = send_probe(&pr->ag[i]);
+    if (r < 0) {
+      point_fail(pr, "cannot send to agent '%s': %s", pr->ag[i].peer->name, iov_strerror(r));
+      return r;
     }
   }
-  return iov_clock_estimate(probes, n, &pr->clk[side]);
+  while (pending > 0) {
+    struct iov_peer *p = NULL;
+    iov_envelope *in = NULL;
+    r = recv_any(c, deadline, &p, &in);
+    uint64_t t4 = iov_now_real();
+    if (r == -IOV_E_INTERRUPTED) {
+      point_fail(pr, "interrupted by the user");
+      return r;
+    }
+    if (r == -IOV_E_TIMEOUT) {
+      size_t missing = 0;
+      struct pr_agent *first = NULL;
+      for (size_t i = 0; i < pr->n_ag; i++)
+        if (pr->ag[i].n_probes < CLOCK_PROBES) {
+          missing++;
+          if (!first) first = &pr->ag[i];
+        }
+      timed_out(pr, "clock probes", first, missing, pr->pp->p.timeout);
+      return r;
+    }
+    if (r < 0) return r;
+    struct pr_agent *a = agent_of(pr, p);
+    if (a && in->body_case == IOVBENCH__ENVELOPE__BODY_CLOCK_REPLY && in->clock_reply->t1_ns == a->probe_t1 &&
+        a->n_probes < CLOCK_PROBES) {
+      a->probes[a->n_probes++] = (struct iov_clock_probe){
+        .t1_ns = a->probe_t1, .t2_ns = in->clock_reply->t2_ns, .t3_ns = in->clock_reply->t3_ns, .t4_ns = t4
+      };
+      if (a->n_probes < CLOCK_PROBES)
+        (void)send_probe(a);
+      else
+        pending--;
+    } else
+      (void)handle(c, pr, p, in); /* an older point's straggler, or an error */
+    iov_wire_free(in);
+    if (pr->error[0]) return -IOV_E_PEER;
+  }
+  for (size_t i = 0; i < pr->n_ag; i++) {
+    struct pr_agent *a = &pr->ag[i];
+    r = iov_clock_estimate(a->probes, a->n_probes, &a->clk);
+    if (r < 0) {
+      point_fail(pr, "cannot estimate the clock offset of agent '%s': its timestamps are impossible",
+                 a->peer->name);
+      return r;
+    }
+    iov_debug(IOV_DBG_PROTO, "agent '%s': clock offset %" PRId64 " ns +- %" PRIu64 " ns (%u probes)",
+              a->peer->name, a->clk.offset_ns, a->clk.error_ns, a->clk.probes);
+  }
+  return 0;
+}
+
+static int prepare_side(struct run_ctx *c, struct point_run *pr, int side) {
+  int r;
+  for (size_t i = 0; i < pr->n_ag; i++) {
+    struct pr_agent *a = &pr->ag[i];
+    if (a->side != side) continue;
+    r = send_prepare(pr, a);
+    if (r < 0) {
+      point_fail(pr, "cannot send to agent '%s': %s", a->peer->name, iov_strerror(r));
+      return r;
+    }
+  }
+  r = wait_until(c, pr, side == SIDE_RECEIVER ? receivers_ready : senders_ready,
+                 mono_deadline(pr->pp->p.timeout));
+  if (r == -IOV_E_TIMEOUT)
+    timed_out(pr, "prepare", first_missing(pr, side, false), pr->n_side[side] - pr->n_ready[side],
+              pr->pp->p.timeout);
+  return r;
 }
 
 static int run_point(struct run_ctx *c, const struct iov_plan_point *pp, enum iov_point_status *ret_status) {
-  struct point_run pr = { .pp = pp };
+  struct point_run pr = { .pp = pp, .topo = iov_topology_from_string(pp->p.topology) };
   json_t *pj = iov_json_point_params(pp);
   char *params = iov_json_dumps(pj);
   int r;
@@ -494,98 +810,79 @@ static int run_point(struct run_ctx *c, const struct iov_plan_point *pp, enum io
     .params_json = params,
     .duration_ns = pp->p.duration,
     .sample_interval_ns = pp->p.sample_interval,
+    .topology = pp->p.topology,
+    .vms = pp->p.vms,
   };
   r = iov_db_point_begin(c->db, c->db_run, &dp, &pr.db_point);
   free(params);
   if (r < 0) return iov_log_errno(r, "Cannot store test point %u: %s", pp->index + 1, iov_db_errmsg(c->db));
   pr.id = (uint64_t)pr.db_point;
-  pr.peer[SIDE_SENDER] = peer_by_name(c, pp->p.sender);
-  pr.peer[SIDE_RECEIVER] = peer_by_name(c, pp->p.receiver);
-  for (int s = 0; s < N_SIDES; s++) {
-    pr.flow_id[s] = calloc(pp->p.flows, sizeof(int64_t));
-    if (!pr.flow_id[s]) {
-      point_fail(&pr, "out of memory");
-      pr.fatal = -ENOMEM;
+  c->cur = &pr;
+
+  r = build_agents(c, &pr);
+  if (r < 0) {
+    point_fail(&pr, "cannot set up the point: %s", iov_strerror(r));
+    pr.fatal = r;
+  }
+  if (pr.error[0]) goto finish;
+  for (size_t i = 0; i < pr.n_ag; i++) {
+    struct pr_agent *a = &pr.ag[i];
+    r = store_agent(c, a->peer);
+    if (r >= 0 && !(a->flow_id = calloc(a->flows, sizeof(int64_t)))) r = -ENOMEM;
+    for (unsigned f = 0; f < a->flows && r >= 0; f++)
+      r = iov_db_flow_add_link(c->db, pr.db_point, a->peer->db_agent, side_name[a->side], f,
+                               a->link0 + f / a->flows_per_link, &a->flow_id[f]);
+    if (r < 0) {
+      point_fail(&pr, "cannot store flows: %s", iov_db_errmsg(c->db));
+      pr.fatal = r;
       goto finish;
     }
-    for (unsigned i = 0; i < pp->p.flows; i++) {
-      r = iov_db_flow_add(c->db, pr.db_point, pr.peer[s]->db_agent, side_name[s], i, &pr.flow_id[s][i]);
-      if (r < 0) {
-        point_fail(&pr, "cannot store flows: %s", iov_db_errmsg(c->db));
-        pr.fatal = r;
-        goto finish;
-      }
-    }
-  }
-  if (!pr.peer[SIDE_RECEIVER]->data_addr) {
-    point_fail(&pr, "host '%s' has no data address: add '%s.data = ADDRESS' to [hosts]", pp->p.receiver,
-               pp->p.receiver);
-    goto finish;
   }
 
   /* Each agent's clock against ours, so that one start instant means the
    * same moment everywhere and samples line up in coord's time. */
-  for (int s = 0; s < N_SIDES; s++) {
-    r = sync_clock(c, &pr, s);
-    if (r == -IOV_E_TIMEOUT)
-      timed_out(&pr, "clock probes", s, pp->p.timeout);
-    else if (r < 0 && !pr.error[0])
-      point_fail(&pr, "cannot estimate the clock offset of agent '%s': %s", pr.peer[s]->name,
-                 iov_strerror(r));
-    if (pr.error[0]) goto finish;
-    iov_debug(IOV_DBG_PROTO, "agent '%s': clock offset %" PRId64 " ns +- %" PRIu64 " ns (%u probes)",
-              pr.peer[s]->name, pr.clk[s].offset_ns, pr.clk[s].error_ns, pr.clk[s].probes);
-  }
+  r = sync_clocks(c, &pr);
+  if (r < 0 && !pr.error[0]) point_fail(&pr, "cannot estimate clock offsets: %s", iov_strerror(r));
+  if (pr.error[0]) goto finish;
 
-  /* Receiver first: the sender needs its ports. */
-  r = send_prepare(&pr, SIDE_RECEIVER);
-  if (r < 0) {
-    point_fail(&pr, "cannot send to agent '%s': %s", pr.peer[SIDE_RECEIVER]->name, iov_strerror(r));
-    goto finish;
-  }
-  r = wait_until(c, &pr, receiver_ready, mono_deadline(pp->p.timeout));
-  if (r == -IOV_E_TIMEOUT) timed_out(&pr, "prepare", SIDE_RECEIVER, pp->p.timeout);
+  /* Receivers first: the senders need their ports. */
+  r = prepare_side(c, &pr, SIDE_RECEIVER);
+  if (r < 0 || pr.error[0]) goto finish;
+  r = prepare_side(c, &pr, SIDE_SENDER);
   if (r < 0 || pr.error[0]) goto finish;
 
-  r = send_prepare(&pr, SIDE_SENDER);
-  if (r < 0) {
-    point_fail(&pr, "cannot send to agent '%s': %s", pr.peer[SIDE_SENDER]->name, iov_strerror(r));
-    goto finish;
-  }
-  r = wait_until(c, &pr, sender_ready, mono_deadline(pp->p.timeout));
-  if (r == -IOV_E_TIMEOUT) timed_out(&pr, "prepare", SIDE_SENDER, pp->p.timeout);
-  if (r < 0 || pr.error[0]) goto finish;
-
-  /* One start instant for both. */
-  uint64_t start_at = iov_now_real() + START_LEAD_NS;
-  for (int s = 0; s < N_SIDES; s++) {
+  /* One start instant for all. */
+  uint64_t lead = START_LEAD_NS + pr.n_ag * START_LEAD_PER_AGENT_NS;
+  uint64_t start_at = iov_now_real() + lead;
+  for (size_t i = 0; i < pr.n_ag; i++) {
     Iovbench__Start st = IOVBENCH__START__INIT;
     st.point_id = pr.id;
     /* The one instant, in each agent's own clock. */
-    st.start_at_ns = iov_clock_to_agent(start_at, pr.clk[s].offset_ns);
+    st.start_at_ns = iov_clock_to_agent(start_at, pr.ag[i].clk.offset_ns);
     iov_envelope e = IOVBENCH__ENVELOPE__INIT;
     e.body_case = IOVBENCH__ENVELOPE__BODY_START;
     e.start = &st;
-    (void)iov_peer_send(pr.peer[s], &e);
+    (void)iov_peer_send(pr.ag[i].peer, &e);
   }
   (void)iov_db_point_set_start(c->db, pr.db_point, start_at);
-  uint64_t wait = START_LEAD_NS + pp->p.warmup + pp->p.duration + AGENT_FINISH_GRACE_NS + pp->p.timeout;
+  uint64_t wait = lead + pp->p.warmup + pp->p.duration + AGENT_FINISH_GRACE_NS + pp->p.timeout;
   r = wait_until(c, &pr, results_in, mono_deadline(wait));
   if (r == -IOV_E_TIMEOUT) {
-    int side = pr.result[SIDE_SENDER] ? SIDE_RECEIVER : SIDE_SENDER;
+    struct pr_agent *a = first_missing(&pr, 0, true);
     char t[32];
     point_fail(&pr,
                "agent '%s' (%s) sent no result within %s of the window's end (%u of %" PRIu64
-               " samples arrived)",
-               pr.peer[side]->name, side_name[side],
-               iov_format_duration(t, sizeof(t), AGENT_FINISH_GRACE_NS + pp->p.timeout), pr.samples[side],
-               (pp->p.duration + pp->p.sample_interval - 1) / pp->p.sample_interval);
+               " samples arrived)%s",
+               a->peer->name, side_name[a->side],
+               iov_format_duration(t, sizeof(t), AGENT_FINISH_GRACE_NS + pp->p.timeout), a->samples,
+               (pp->p.duration + pp->p.sample_interval - 1) / pp->p.sample_interval,
+               pr.n_ag - pr.n_results > 1 ? " (and others)" : "");
     pr.fatal = -IOV_E_TIMEOUT;
   }
-  /* An error from one side: collect what the other measured, briefly. */
-  if (pr.error[0] && !pr.fatal && !c->interrupted && (pr.ready[SIDE_SENDER] || pr.ready[SIDE_RECEIVER])) {
-    for (int s = 0; s < N_SIDES; s++)
-      if (!pr.result[s]) send_stop(pr.peer[s], pr.id, "the other side of the point failed");
+  /* An error from one agent: collect what the others measured, briefly. */
+  if (pr.error[0] && !pr.fatal && !c->interrupted && (pr.n_ready[SIDE_SENDER] || pr.n_ready[SIDE_RECEIVER])) {
+    for (size_t i = 0; i < pr.n_ag; i++)
+      if (!pr.ag[i].result) send_stop(pr.ag[i].peer, pr.id, "another agent of the point failed");
     char keep[sizeof(pr.error)];
     memcpy(keep, pr.error, sizeof(keep));
     pr.error[0] = 0;
@@ -595,24 +892,34 @@ static int run_point(struct run_ctx *c, const struct iov_plan_point *pp, enum io
 
 finish:
   /* Each agent's clock and actual start; the achieved start skew. */
-  for (int s = 0; s < N_SIDES && !pr.fatal; s++)
-    if (pr.clk[s].probes) {
-      struct iov_db_clock dc = { .offset_ns = pr.clk[s].offset_ns,
-                                 .error_ns = pr.clk[s].error_ns,
-                                 .delay_ns = pr.clk[s].delay_ns,
-                                 .probes = pr.clk[s].probes,
-                                 .started_ns = pr.started[s] };
-      if (iov_db_point_agent_add(c->db, pr.db_point, pr.peer[s]->db_agent, side_name[s], &dc) < 0)
-        pr.fatal = -IOV_E_DB;
+  if (!pr.fatal && pr.win_start && pr.win_end &&
+      iov_db_point_set_window(c->db, pr.db_point, pr.win_start, pr.win_end, pp->p.warmup) < 0)
+    pr.fatal = -IOV_E_DB;
+  uint64_t first = UINT64_MAX, last = 0;
+  size_t n_started = 0;
+  for (size_t i = 0; i < pr.n_ag && !pr.fatal; i++) {
+    struct pr_agent *a = &pr.ag[i];
+    if (!a->clk.probes || !a->peer->db_agent) continue;
+    struct iov_db_clock dc = { .offset_ns = a->clk.offset_ns,
+                               .error_ns = a->clk.error_ns,
+                               .delay_ns = a->clk.delay_ns,
+                               .probes = a->clk.probes,
+                               .started_ns = a->started };
+    if (iov_db_point_agent_add(c->db, pr.db_point, a->peer->db_agent, side_name[a->side], &dc) < 0)
+      pr.fatal = -IOV_E_DB;
+    if (a->started) {
+      n_started++;
+      if (a->started < first) first = a->started;
+      if (a->started > last) last = a->started;
     }
-  if (pr.started[SIDE_SENDER] && pr.started[SIDE_RECEIVER] && !pr.fatal) {
-    uint64_t a = pr.started[SIDE_SENDER], b = pr.started[SIDE_RECEIVER];
-    if (iov_db_point_set_skew(c->db, pr.db_point, a > b ? a - b : b - a) < 0) pr.fatal = -IOV_E_DB;
   }
-  /* Release both agents whatever happened; Stop of a finished point is a
+  if (n_started == pr.n_ag && n_started > 1 && !pr.fatal &&
+      iov_db_point_set_skew(c->db, pr.db_point, last - first) < 0)
+    pr.fatal = -IOV_E_DB;
+  /* Release every agent whatever happened; Stop of a finished point is a
    * no-op for them. */
-  for (int s = 0; s < N_SIDES; s++)
-    if (pr.peer[s]) send_stop(pr.peer[s], pr.id, pr.error[0] ? pr.error : "point complete");
+  for (size_t i = 0; i < pr.n_ag; i++)
+    if (!pr.ag[i].peer->gone) send_stop(pr.ag[i].peer, pr.id, pr.error[0] ? pr.error : "point complete");
   *ret_status = pr.error[0] ? IOV_POINT_FAILED : IOV_POINT_OK;
   r = iov_db_point_end(c->db, pr.db_point, *ret_status, pr.error[0] ? pr.error : NULL);
   if (r < 0) {
@@ -623,7 +930,13 @@ finish:
     iov_err("test point %u (%s%s%s) failed: %s", pp->index + 1, pp->test, *pp->sweep ? " " : "", pp->sweep,
             pr.error);
   r = pr.fatal ? pr.fatal : c->interrupted ? -IOV_E_INTERRUPTED : 0;
-  for (int s = 0; s < N_SIDES; s++) free(pr.flow_id[s]);
+  for (size_t i = 0; i < pr.n_ag; i++) {
+    pr.ag[i].peer->slot = 0;
+    free(pr.ag[i].flow_id);
+    free(pr.ag[i].ports);
+  }
+  free(pr.ag);
+  c->cur = NULL;
   return r;
 }
 
@@ -697,6 +1010,7 @@ int iov_coord_run(const struct iov_run_config *cfg) {
     goto out;
   }
   const char *run_id = strrchr(c.dir, '/') ? strrchr(c.dir, '/') + 1 : c.dir;
+  c.run_id = run_id;
   snprintf(path, sizeof(path), "%s/plan.plan", c.dir);
   if ((r = write_file(path, c.plan->text)) < 0) {
     iov_log_errno(r, "Cannot write %s: %m", path);
@@ -731,7 +1045,7 @@ int iov_coord_run(const struct iov_run_config *cfg) {
     fprintf(stderr, "coord: %s\n", iov_local_describe(c.local));
 
   uint64_t connect_timeout = cfg->connect_timeout_ns ? cfg->connect_timeout_ns : c.plan->points[0].p.timeout;
-  r = connect_all(&c, run_id, connect_timeout);
+  r = connect_all(&c, connect_timeout);
   if (r < 0) goto out;
   r = store_agents(&c);
   if (r < 0) goto out;
@@ -800,16 +1114,19 @@ int iov_coord_validate(const char *plan_path, bool quiet) {
   if (!quiet) {
     uint64_t total = 0;
     printf("%s: %zu hosts, %zu test points\n", plan_path, plan->n_hosts, plan->n_points);
-    for (size_t i = 0; i < plan->n_hosts; i++)
-      printf("  host %-12s %s%s%s\n", plan->hosts[i].name, plan->hosts[i].endpoint,
-             plan->hosts[i].data_addr ? "  data " : "",
-             plan->hosts[i].data_addr ? plan->hosts[i].data_addr : "");
-    printf("\n%4s  %-16s %-12s %-10s %-10s %5s %8s %8s %8s %8s  %s\n", "#", "test", "workload", "sender",
-           "receiver", "flows", "msg", "resp", "duration", "interval", "sweep");
+    for (size_t i = 0; i < plan->n_hosts; i++) {
+      const struct iov_plan_host *h = &plan->hosts[i];
+      printf("  host %-12s %s%s%s", h->name, h->endpoint, h->data_addr ? "  data " : "",
+             h->data_addr ? h->data_addr : "");
+      if (h->guests) printf("  %s %u guests", h->local ? "simulates" : "needs", h->guests);
+      printf("\n");
+    }
+    printf("\n%4s  %-16s %-12s %-10s %-10s %-11s %4s %5s %8s %8s %8s %8s  %s\n", "#", "test", "workload",
+           "sender", "receiver", "topology", "vms", "flows", "msg", "resp", "duration", "interval", "sweep");
     for (size_t i = 0; i < plan->n_points; i++) {
       const struct iov_plan_point *p = &plan->points[i];
-      printf("%4zu  %-16s %-12s %-10s %-10s %5" PRIu64 " %8s %8s %8s %8s  %s\n", i + 1, p->test,
-             p->p.workload, p->p.sender, p->p.receiver, p->p.flows,
+      printf("%4zu  %-16s %-12s %-10s %-10s %-11s %4" PRIu64 " %5" PRIu64 " %8s %8s %8s %8s  %s\n", i + 1,
+             p->test, p->p.workload, p->p.sender, p->p.receiver, p->p.topology, p->p.vms, p->p.flows,
              iov_format_size(s1, sizeof(s1), p->p.msg_size),
              iov_format_size(s2, sizeof(s2), p->p.response_size),
              iov_format_duration(d, sizeof(d), p->p.duration),

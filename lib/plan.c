@@ -45,11 +45,12 @@ enum opt_type {
   OPT_RATE,     /* bit/s, decimal suffixes */
   OPT_IFNAME,   /* a network interface name, or "none" */
   OPT_CPUS,     /* a CPU list such as 0-3+6, or "none" */
+  OPT_TOPOLOGY, /* host-host, vm-vm-cross, vm-vm-same, many-to-one */
 };
 
 /* Types whose value is kept as text (char *) rather than a number. */
 static bool is_text(enum opt_type t) {
-  return t == OPT_STRING || t == OPT_HOST || t == OPT_IFNAME || t == OPT_CPUS;
+  return t == OPT_STRING || t == OPT_HOST || t == OPT_IFNAME || t == OPT_CPUS || t == OPT_TOPOLOGY;
 }
 
 struct iov_option {
@@ -66,6 +67,8 @@ enum {
   K_WORKLOAD,
   K_SENDER,
   K_RECEIVER,
+  K_TOPOLOGY,
+  K_VMS,
   K_FLOWS,
   K_MSG_SIZE,
   K_RESPONSE_SIZE,
@@ -100,6 +103,16 @@ static const struct iov_option options[_K_MAX] = {
   [K_RECEIVER] = { "receiver", OPT_HOST, offsetof(struct iov_point_params, receiver), NULL, 0, 0,
                    "Host from [hosts] that listens and receives; must differ from sender.  "
                    "When [hosts] names exactly two hosts, the second by default." },
+  [K_TOPOLOGY] = { "topology", OPT_TOPOLOGY, offsetof(struct iov_point_params, topology), "host-host", 0, 0,
+                   "Who sends to whom.  host-host: the host agents of sender and receiver.  "
+                   "vm-vm-cross: VM i on the sender host to VM i on the receiver host.  "
+                   "vm-vm-same: VM i to VM vms+i, all on the sender host (inter-VM "
+                   "traffic; receiver is the same host).  many-to-one: VMs 1..vms of the "
+                   "sender host to the receiver's host agent.  VMs are a host's guests "
+                   "in the order of their names." },
+  [K_VMS] = { "vms", OPT_U64, offsetof(struct iov_point_params, vms), "1", 1, 1024,
+              "Sending VMs (VM pairs) in a VM topology; sweep it to see scaling.  "
+              "vm-vm-same uses twice as many VMs on its host.  Must be 1 for host-host." },
   [K_FLOWS] = { "flows", OPT_U64, offsetof(struct iov_point_params, flows), "1", 1, 256,
                 "Parallel connections, one thread each." },
   [K_MSG_SIZE] = { "msg_size", OPT_SIZE, offsetof(struct iov_point_params, msg_size), "64k", 1, 16 * MIB,
@@ -193,6 +206,8 @@ static const struct {
                  "a rate in bit/s (a number with an optional k, m or g suffix, e.g. 500m)" },
   [OPT_IFNAME] = { "interface", NULL, NULL, "an interface name (1 to 15 characters) or none" },
   [OPT_CPUS] = { "cpu list", NULL, NULL, "a CPU list such as 3, 0-3 or 0-1+4 (numbers below 4096), or none" },
+  [OPT_TOPOLOGY] = { "topology", NULL, NULL,
+                     "a topology: host-host, vm-vm-cross, vm-vm-same or many-to-one" },
 };
 
 /* ---- Parser state ---------------------------------------------------- */
@@ -213,7 +228,8 @@ struct section {
 
 struct host_data {
   char *name;
-  char *addr;
+  char *addr; /* NAME.data; NULL for NAME.guests */
+  unsigned guests;
   unsigned line;
 };
 
@@ -542,27 +558,32 @@ static int hosts_key(struct parser *st, const char *name, const char *value) {
     struct host_data *d;
 
     if (!hname) return fail_oom(st);
-    if (strcmp(dot + 1, "data") != 0)
+    bool is_guests = strcmp(dot + 1, "guests") == 0;
+    uint64_t guests = 0;
+    if (strcmp(dot + 1, "data") != 0 && !is_guests)
       return fail_plan(st, st->line, name,
-                       "unknown host setting '%s'; a host has only NAME = ENDPOINT and "
-                       "NAME.data = ADDRESS",
+                       "unknown host setting '%s'; a host has only NAME = ENDPOINT, "
+                       "NAME.data = ADDRESS and NAME.guests = COUNT",
                        dot + 1);
     if (!valid_host_name(hname))
       return fail_plan(st, st->line, name, "'%s' is not a host name; use 1 to 63 letters, digits, '_' or '-'",
                        hname);
-    if (!is_ipv4(value) && !is_ipv6(value))
+    if (is_guests) {
+      if (iov_parse_u64(value, &guests) < 0 || guests > IOV_PLAN_MAX_GUESTS)
+        return fail_plan(st, st->line, name, "'%s' is not a guest count; use a whole number 0..%d", value,
+                         IOV_PLAN_MAX_GUESTS);
+    } else if (!is_ipv4(value) && !is_ipv6(value))
       return fail_plan(st, st->line, name,
                        "'%s' is not an IPv4 or IPv6 address (e.g. 198.18.0.1 or 2001:db8::1)", value);
     for (size_t i = 0; i < st->n_data; i++)
-      if (strcmp(st->data[i].name, hname) == 0)
+      if (strcmp(st->data[i].name, hname) == 0 && !st->data[i].addr == is_guests)
         return fail_plan(st, st->line, name, "set twice (first on line %u); keep one", st->data[i].line);
     if (st->n_data >= IOV_PLAN_MAX_HOSTS)
       return fail_plan(st, st->line, name, "too many hosts; a plan may name at most %d", IOV_PLAN_MAX_HOSTS);
     if (grow((void **)&st->data, &st->cap_data, st->n_data + 1, sizeof(*st->data)) < 0) return fail_oom(st);
     d = &st->data[st->n_data];
-    *d = (struct host_data){ .line = st->line };
-    d->addr = strdup(value);
-    if (!d->addr) return fail_oom(st);
+    *d = (struct host_data){ .line = st->line, .guests = (unsigned)guests };
+    if (!is_guests && !(d->addr = strdup(value))) return fail_oom(st);
     d->name = TAKE_PTR(hname);
     st->n_data++;
     return 0;
@@ -621,6 +642,10 @@ static int parse_item(struct parser *st, const struct iov_option *o, const char 
     break;
   case OPT_IFNAME:
     if (!valid_name(item, strlen(item), "_.-@:", 15))
+      return fail_plan(st, st->line, o->name, "'%s' is not %s", item, types[o->type].what);
+    break;
+  case OPT_TOPOLOGY:
+    if (iov_topology_from_string(item) < 0)
       return fail_plan(st, st->line, o->name, "'%s' is not %s", item, types[o->type].what);
     break;
   case OPT_CPUS: {
@@ -914,16 +939,44 @@ static char *sweep_text(const struct valset *const *vs, const size_t *idx) {
 static int check_point(struct parser *st, const struct section *t, const struct valset *const *vs,
                        const struct iov_plan_point *pt) {
   char a[32], b[32];
+  enum iov_topology topo = iov_topology_from_string(pt->p.topology);
+  unsigned topo_line = vs[K_TOPOLOGY]->line ? vs[K_TOPOLOGY]->line : t->line;
 
-  if (strcmp(pt->p.sender, pt->p.receiver) == 0) {
+  if (topo == IOV_TOPO_HOST_HOST && pt->p.vms != 1)
+    return fail_plan(st, vs[K_VMS]->line ? vs[K_VMS]->line : t->line, "vms",
+                     "test '%s' has vms = %" PRIu64 " but topology host-host has no VMs; set topology to "
+                     "vm-vm-cross, vm-vm-same or many-to-one",
+                     t->name, pt->p.vms);
+  if (topo == IOV_TOPO_VM_VM_SAME) {
+    if (strcmp(pt->p.sender, pt->p.receiver) != 0)
+      return fail_plan(st, vs[K_RECEIVER]->line ? vs[K_RECEIVER]->line : topo_line, "receiver",
+                       "test '%s' is vm-vm-same: both ends are VMs on host '%s'; leave receiver out or set "
+                       "it to '%s'",
+                       t->name, pt->p.sender, pt->p.sender);
+  } else if (topo == IOV_TOPO_HOST_HOST && strcmp(pt->p.sender, pt->p.receiver) == 0) {
     unsigned line = vs[K_RECEIVER]->line ? vs[K_RECEIVER]->line
                     : vs[K_SENDER]->line ? vs[K_SENDER]->line
                                          : t->line;
     const char *key = vs[K_RECEIVER]->line || !vs[K_SENDER]->line ? "receiver" : "sender";
     return fail_plan(st, line, key,
                      "test '%s' would send from host '%s' to itself; sender and receiver must "
-                     "be different hosts",
+                     "be different hosts (or use a VM topology such as vm-vm-same)",
                      t->name, pt->p.sender);
+  }
+  /* Guests the point needs; a local host gets what it needs unless
+   * NAME.guests says otherwise. */
+  unsigned need[2];
+  iov_topology_guests(topo, pt->p.vms, &need[0], &need[1]);
+  for (int side = 0; side < 2; side++) {
+    if (!need[side]) continue;
+    struct iov_plan_host *h = find_host(st->hosts, st->n_hosts, side ? pt->p.receiver : pt->p.sender);
+    unsigned total = need[side];
+    if (side == 1 && strcmp(pt->p.sender, pt->p.receiver) == 0) total += need[0];
+    if (total > IOV_PLAN_MAX_GUESTS)
+      return fail_plan(st, vs[K_VMS]->line ? vs[K_VMS]->line : t->line, "vms",
+                       "test '%s' needs %u guests on host '%s', more than the %d a host may have", t->name,
+                       total, h->name, IOV_PLAN_MAX_GUESTS);
+    if (h->guests_needed < total) h->guests_needed = total;
   }
   if (pt->p.sample_interval > pt->p.duration) {
     iov_format_duration(a, sizeof(a), pt->p.sample_interval);
@@ -962,7 +1015,17 @@ static int expand_test(struct parser *st, const struct section *t) {
                      "test '%s' has no workload; add 'workload = NAME' to [%s] or [global]", t->name,
                      t->name);
   }
+  /* vm-vm-same runs on the sender's host: no receiver to name, and a
+   * default receiver does not apply. */
+  bool all_same = true;
+  for (size_t i = 0; i < vs[K_TOPOLOGY]->n; i++)
+    all_same = all_same && iov_topology_from_string(vs[K_TOPOLOGY]->text[i]) == IOV_TOPO_VM_VM_SAME;
+  static char *same_text[] = { "" };
+  static uint64_t same_num[] = { 0 };
+  static const struct valset same_host = { .n = 1, .text = same_text, .num = same_num };
+  if (all_same && !vs[K_RECEIVER]->line) vs[K_RECEIVER] = &same_host;
   for (size_t k = K_SENDER; k <= K_RECEIVER; k++) {
+    if (vs[k] == &same_host) continue;
     if (vs[k]->n == 0)
       return fail_plan(st, t->line, options[k].name,
                        "test '%s' has no %s; [hosts] names %zu host%s, so say which one with "
@@ -1012,7 +1075,8 @@ static int expand_test(struct parser *st, const struct section *t) {
     for (size_t k = 0; k < _K_MAX; k++) {
       void *field = (char *)&pt->p + options[k].offset;
       if (is_text(options[k].type)) {
-        char *s = strdup(vs[k]->text[idx[k]]);
+        /* An empty receiver: the sender's host (vm-vm-same). */
+        char *s = strdup(k == K_RECEIVER && !*vs[k]->text[idx[k]] ? pt->p.sender : vs[k]->text[idx[k]]);
         if (!s) return fail_oom(st);
         *(char **)field = s;
       } else {
@@ -1043,9 +1107,15 @@ static int finish(struct parser *st) {
     struct iov_plan_host *h = find_host(st->hosts, st->n_hosts, st->data[i].name);
     if (!h) {
       _cleanup_free_ char *key = NULL;
-      if (asprintf(&key, "%s.data", st->data[i].name) < 0) return fail_oom(st);
+      if (asprintf(&key, "%s.%s", st->data[i].name, st->data[i].addr ? "data" : "guests") < 0)
+        return fail_oom(st);
       return fail_plan(st, st->data[i].line, key, "no host '%s' in [hosts]; define it with '%s = ENDPOINT'",
                        st->data[i].name, st->data[i].name);
+    }
+    if (!st->data[i].addr) {
+      h->guests = st->data[i].guests;
+      h->guests_set = true;
+      continue;
     }
     free(h->data_addr);
     h->data_addr = TAKE_PTR(st->data[i].addr);
@@ -1059,6 +1129,19 @@ static int finish(struct parser *st) {
   for (size_t i = 0; i < st->n_tests; i++) {
     r = expand_test(st, st->tests[i]);
     if (r < 0) return r;
+  }
+  for (size_t i = 0; i < st->n_hosts; i++) {
+    struct iov_plan_host *h = &st->hosts[i];
+    if (h->guests_set && h->local && h->guests < h->guests_needed) {
+      _cleanup_free_ char *key = NULL;
+      if (asprintf(&key, "%s.guests", h->name) < 0) return fail_oom(st);
+      return fail_plan(
+          st, h->line, key,
+          "local host '%s' gets %u simulated VMs but the plan needs %u on it; raise %s.guests or "
+          "leave it out",
+          h->name, h->guests, h->guests_needed, h->name);
+    }
+    if (!h->guests_set) h->guests = h->guests_needed;
   }
   return 0;
 }
@@ -1296,6 +1379,34 @@ const char *iov_plan_error_format(const struct iov_plan_error *e, char *buf, siz
   APPEND("%s", e->message ? e->message : "unknown error");
 #undef APPEND
   return buf;
+}
+
+static const char *const topology_names[_IOV_TOPO_MAX] = {
+  [IOV_TOPO_HOST_HOST] = "host-host",
+  [IOV_TOPO_VM_VM_CROSS] = "vm-vm-cross",
+  [IOV_TOPO_VM_VM_SAME] = "vm-vm-same",
+  [IOV_TOPO_MANY_TO_ONE] = "many-to-one",
+};
+
+const char *iov_topology_to_string(enum iov_topology t) {
+  return t >= 0 && t < _IOV_TOPO_MAX ? topology_names[t] : NULL;
+}
+
+enum iov_topology iov_topology_from_string(const char *s) {
+  for (int t = 0; s && t < _IOV_TOPO_MAX; t++)
+    if (strcmp(s, topology_names[t]) == 0) return (enum iov_topology)t;
+  return _IOV_TOPO_INVALID;
+}
+
+void iov_topology_guests(enum iov_topology t, uint64_t vms, unsigned *ret_sender, unsigned *ret_receiver) {
+  unsigned n = (unsigned)vms;
+  *ret_sender = *ret_receiver = 0;
+  switch (t) {
+  case IOV_TOPO_VM_VM_CROSS: *ret_sender = *ret_receiver = n; break;
+  case IOV_TOPO_VM_VM_SAME: *ret_sender = 2 * n; break;
+  case IOV_TOPO_MANY_TO_ONE: *ret_sender = n; break;
+  default: break;
+  }
 }
 
 const struct iov_plan_host *iov_plan_host_find(const struct iov_plan *p, const char *name) {

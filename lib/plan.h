@@ -24,7 +24,21 @@
  * are an error, never truncated. */
 #define IOV_PLAN_MAX_SIZE (1024 * 1024)
 #define IOV_PLAN_MAX_HOSTS 1024
+#define IOV_PLAN_MAX_GUESTS 1024 /* guests per host */
 #define IOV_AGENT_DEFAULT_PORT 7700
+
+enum iov_topology {
+  IOV_TOPO_HOST_HOST,   /* sender's host agent -> receiver's host agent */
+  IOV_TOPO_VM_VM_CROSS, /* VM i of the sender host -> VM i of the receiver host */
+  IOV_TOPO_VM_VM_SAME,  /* VM i -> VM vms+i, both on the sender host */
+  IOV_TOPO_MANY_TO_ONE, /* VMs 1..vms of the sender host -> the receiver's host agent */
+  _IOV_TOPO_MAX,
+  _IOV_TOPO_INVALID = -22,
+};
+const char *iov_topology_to_string(enum iov_topology t);
+enum iov_topology iov_topology_from_string(const char *s);
+/* Guests a point of this topology needs on its sender and receiver host. */
+void iov_topology_guests(enum iov_topology t, uint64_t vms, unsigned *ret_sender, unsigned *ret_receiver);
 
 struct iov_plan_host {
   char *name;      /* key in [hosts] */
@@ -32,13 +46,21 @@ struct iov_plan_host {
   char *data_addr; /* NAME.data, else the host part of a tcp endpoint, else NULL */
   bool local;      /* started by coord */
   unsigned line;
+  /* NAME.guests: for a local host, the simulated VMs coord starts; for
+   * others, the guests coord waits for before the first point.  When not
+   * given: what the plan's points need at most (guests_needed). */
+  unsigned guests;
+  bool guests_set;
+  unsigned guests_needed;
 };
 
 /* Parameters of one expanded test point.  Sizes in bytes, times in ns. */
 struct iov_point_params {
   char *workload;           /* engine name */
   char *sender;             /* host name: connects (stream sender, RR client) */
-  char *receiver;           /* host name: listens */
+  char *receiver;           /* host name: listens (vm-vm-same: the sender) */
+  char *topology;           /* see enum iov_topology */
+  uint64_t vms;             /* sending VMs (VM pairs), 1..1024 */
   uint64_t flows;           /* 1..256 */
   uint64_t msg_size;        /* stream message / RR request size, 1..16m */
   uint64_t response_size;   /* RR response size, 1..16m */

@@ -21,6 +21,19 @@ static int fail(int code, char *errbuf, size_t errlen, const char *fmt, ...) {
 
 static bool str_ok(const char *s) { return !s || strnlen(s, IOV_WIRE_MAX_STRING + 1) <= IOV_WIRE_MAX_STRING; }
 
+bool iov_wire_name_ok(const char *s) {
+  size_t n = 0;
+  if (!s) return false;
+  for (; s[n]; n++) {
+    char c = s[n];
+    if (n >= IOV_WIRE_MAX_NAME) return false;
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+          c == '_' || c == '-' || c == ':'))
+      return false;
+  }
+  return n > 0;
+}
+
 #define CHECK(cond, ...)                                             \
   do {                                                               \
     if (!(cond)) return fail(-EBADMSG, errbuf, errlen, __VA_ARGS__); \
@@ -65,6 +78,7 @@ static int check_workload(const Iovbench__Workload *w, Iovbench__Role role, char
 }
 
 static int validate(const iov_envelope *e, char *errbuf, size_t errlen) {
+  CHECK(!e->route || !*e->route || iov_wire_name_ok(e->route), "bad route (guest name)");
   switch (e->body_case) {
   case IOVBENCH__ENVELOPE__BODY_HELLO:
     CHECK(str_ok(e->hello->identity) && str_ok(e->hello->run_id) && str_ok(e->hello->version),
@@ -73,6 +87,11 @@ static int validate(const iov_envelope *e, char *errbuf, size_t errlen) {
   case IOVBENCH__ENVELOPE__BODY_WELCOME: {
     const Iovbench__Inventory *inv = e->welcome->inventory;
     CHECK(str_ok(e->welcome->identity), "welcome: identity too long");
+    CHECK(str_ok(e->welcome->data_address), "welcome: data address too long");
+    CHECK(e->welcome->n_guests <= IOV_WIRE_MAX_GUESTS, "welcome: %zu guests (max %u)", e->welcome->n_guests,
+          IOV_WIRE_MAX_GUESTS);
+    for (size_t i = 0; i < e->welcome->n_guests; i++)
+      CHECK(iov_wire_name_ok(e->welcome->guests[i]), "welcome: bad guest name");
     if (inv) {
       CHECK(inv->n_interfaces <= IOV_WIRE_MAX_INTERFACES, "welcome: too many interfaces");
       CHECK(str_ok(inv->hostname) && str_ok(inv->kernel) && str_ok(inv->cpu_model),
@@ -130,6 +149,12 @@ static int validate(const iov_envelope *e, char *errbuf, size_t errlen) {
   case IOVBENCH__ENVELOPE__BODY_ERROR: CHECK(str_ok(e->error->message), "error: message too long"); return 0;
   case IOVBENCH__ENVELOPE__BODY_HEARTBEAT: return 0;
   case IOVBENCH__ENVELOPE__BODY_CLOCK_PROBE: return 0;
+  case IOVBENCH__ENVELOPE__BODY_GUESTS:
+    CHECK(e->guests->n_names <= IOV_WIRE_MAX_GUESTS, "guests: %zu names (max %u)", e->guests->n_names,
+          IOV_WIRE_MAX_GUESTS);
+    for (size_t i = 0; i < e->guests->n_names; i++)
+      CHECK(iov_wire_name_ok(e->guests->names[i]), "guests: bad guest name");
+    return 0;
   case IOVBENCH__ENVELOPE__BODY_CLOCK_REPLY:
     CHECK(e->clock_reply->t3_ns >= e->clock_reply->t2_ns, "clock reply: sent before it was received");
     return 0;
@@ -280,6 +305,7 @@ const char *iov_wire_body_name(const iov_envelope *e) {
   case IOVBENCH__ENVELOPE__BODY_HEARTBEAT: return "heartbeat";
   case IOVBENCH__ENVELOPE__BODY_CLOCK_PROBE: return "clock_probe";
   case IOVBENCH__ENVELOPE__BODY_CLOCK_REPLY: return "clock_reply";
+  case IOVBENCH__ENVELOPE__BODY_GUESTS: return "guests";
   default: return "unknown";
   }
 }

@@ -22,6 +22,8 @@
 #define IOV_WIRE_MAX_SIZE (16u << 20) /* msg_size, response_size */
 #define IOV_WIRE_MAX_CPUS 4096        /* cores in a sample or a pin list */
 #define IOV_WIRE_MAX_IRQS 8192        /* NIC queues in a sample */
+#define IOV_WIRE_MAX_GUESTS 4096      /* guests under one host agent */
+#define IOV_WIRE_MAX_NAME 64          /* guest names: [A-Za-z0-9._:-]{1,64} */
 
 typedef Iovbench__Envelope iov_envelope;
 
@@ -57,6 +59,10 @@ int iov_wire_send(zsock_t *sock, zframe_t *routing_id, iov_envelope *e);
  * a message arrived but was dropped (counted and described in errbuf). */
 int iov_wire_recv(zsock_t *sock, zframe_t **ret_routing_id, iov_envelope **ret, struct iov_wire_stats *stats,
                   char *errbuf, size_t errlen);
+
+/* A guest (VM) name as the relay accepts it: 1..64 of [A-Za-z0-9._:-]
+ * (a UUID, a libvirt domain name). */
+bool iov_wire_name_ok(const char *s);
 
 /* Name of the body, for logs: "hello", "samples", ... */
 const char *iov_wire_body_name(const iov_envelope *e);

@@ -7,9 +7,9 @@ require_cmd sqlite3 timeout ss
 
 pa=$(free_port)
 pb=$(free_port)
-start_bg - "$TMP/agent-a.log" "$AGENT" --listen "tcp://127.0.0.1:$pa" --name a
+start_bg - "$TMP/agent-a.log" "$AGENT" --listen "tcp://127.0.0.1:$pa" --guest-listen none --name a
 PID_A=$LAST_PID
-start_bg - "$TMP/agent-b.log" "$AGENT" --listen "tcp://127.0.0.1:$pb" --name b
+start_bg - "$TMP/agent-b.log" "$AGENT" --listen "tcp://127.0.0.1:$pb" --guest-listen none --name b
 PID_B=$LAST_PID
 wait_for 10 grep -q listening "$TMP/agent-a.log" || fail "agent a did not start"
 wait_for 10 grep -q listening "$TMP/agent-b.log" || fail "agent b did not start"

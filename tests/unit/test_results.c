@@ -919,7 +919,7 @@ static void test_open_modes(void **state) {
   iov_db_close(db);
   assert_ok(NULL, iov_db_open(fx->path, &db));
   iov_db_close(db);
-  assert_int_equal(count_rows(fx->path, "PRAGMA user_version"), 3);
+  assert_int_equal(count_rows(fx->path, "PRAGMA user_version"), 4);
   assert_int_equal(count_rows(fx->path, "SELECT COUNT(*) FROM meta"), 2);
   /* An empty database has no run to report. */
   struct iov_report *rep = NULL;

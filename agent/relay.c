@@ -1,0 +1,277 @@
+/* The host agent's relay: a second ROUTER socket (default port 7701) that
+ * the guest agents of this host's VMs connect to.  coord talks to a guest
+ * by sending the host an Envelope whose route names the guest; the host
+ * forwards it unchanged.  Whatever a guest sends goes to coord with the
+ * route set to the guest's name as this table knows it, so a guest cannot
+ * speak for another.
+ *
+ * Guests register by sending a Welcome (kind GUEST_AGENT); the host
+ * answers with a Heartbeat.  They send a Heartbeat every
+ * IOV_GUEST_HEARTBEAT_NS and are dropped after IOV_GUEST_TIMEOUT_NS of
+ * silence.  coord hears of every change as a Guests message. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+#include "err.h"
+#include "log.h"
+#include "timeutil.h"
+
+static struct iov_guest *guest_by_rid(struct iov_agent *a, zframe_t *rid) {
+  for (size_t i = 0; i < a->n_guests; i++)
+    if (zframe_eq(a->guests[i].rid, rid)) return &a->guests[i];
+  return NULL;
+}
+
+static struct iov_guest *guest_by_name(struct iov_agent *a, const char *name) {
+  for (size_t i = 0; i < a->n_guests; i++)
+    if (strcmp(a->guests[i].name, name) == 0) return &a->guests[i];
+  return NULL;
+}
+
+static int cmp_name(const void *x, const void *y) { return strcmp(*(char *const *)x, *(char *const *)y); }
+
+/* The names, sorted, in a new array (the strings are the table's). */
+static char **sorted_names(struct iov_agent *a) {
+  char **names = calloc(a->n_guests + 1, sizeof(char *));
+  if (!names) return NULL;
+  for (size_t i = 0; i < a->n_guests; i++) names[i] = a->guests[i].name;
+  qsort(names, a->n_guests, sizeof(char *), cmp_name);
+  return names;
+}
+
+void iov__relay_fill_welcome(struct iov_agent *a, Iovbench__Welcome *w, char ***names) {
+  *names = sorted_names(a);
+  if (!*names) return;
+  w->guests = *names;
+  w->n_guests = a->n_guests;
+}
+
+static void notify_coord(struct iov_agent *a) {
+  if (!a->coord_connected) return;
+  char **names = sorted_names(a);
+  if (!names) return;
+  Iovbench__Guests g = IOVBENCH__GUESTS__INIT;
+  g.names = names;
+  g.n_names = a->n_guests;
+  iov_envelope e = IOVBENCH__ENVELOPE__INIT;
+  e.body_case = IOVBENCH__ENVELOPE__BODY_GUESTS;
+  e.guests = &g;
+  (void)iov__agent_send(a, &e, 0);
+  free(names);
+}
+
+static void guest_remove(struct iov_agent *a, struct iov_guest *g) {
+  free(g->name);
+  zframe_destroy(&g->rid);
+  *g = a->guests[--a->n_guests];
+}
+
+/* The host's own messages to a guest carry no route. */
+static void send_guest(struct iov_agent *a, zframe_t *rid, iov_envelope *e, uint64_t reply_to) {
+  e->msg_id = ++a->msg_id;
+  e->reply_to = reply_to;
+  e->route = "";
+  int r = iov_wire_send(a->guest_sock, rid, e);
+  iov_zuv_kick(&a->guest_zuv);
+  if (r < 0)
+    iov_log_full_errno(IOV_LOG_WARNING, r, "Failed to send %s to a guest: %m", iov_wire_body_name(e));
+}
+
+static void send_guest_error(struct iov_agent *a, zframe_t *rid, uint64_t reply_to, Iovbench__ErrorCode code,
+                             const char *msg) {
+  Iovbench__Error err = IOVBENCH__ERROR__INIT;
+  err.code = code;
+  err.message = (char *)msg;
+  iov_envelope e = IOVBENCH__ENVELOPE__INIT;
+  e.body_case = IOVBENCH__ENVELOPE__BODY_ERROR;
+  e.error = &err;
+  send_guest(a, rid, &e, reply_to);
+}
+
+static void ack(struct iov_agent *a, zframe_t *rid, uint64_t reply_to) {
+  Iovbench__Heartbeat hb = IOVBENCH__HEARTBEAT__INIT;
+  hb.sent_at_ns = iov_now_real();
+  iov_envelope e = IOVBENCH__ENVELOPE__INIT;
+  e.body_case = IOVBENCH__ENVELOPE__BODY_HEARTBEAT;
+  e.heartbeat = &hb;
+  send_guest(a, rid, &e, reply_to);
+}
+
+static void on_register(struct iov_agent *a, zframe_t *rid, const iov_envelope *in) {
+  const char *name = in->welcome->identity;
+  char msg[256];
+
+  if (!iov_wire_name_ok(name)) {
+    snprintf(msg, sizeof(msg),
+             "host agent '%s' refuses guest name '%.64s': use 1 to 64 of A-Z a-z 0-9 . _ - :", a->identity,
+             name ? name : "");
+    send_guest_error(a, rid, in->msg_id, IOVBENCH__ERROR_CODE__ERR_MALFORMED, msg);
+    return;
+  }
+  struct iov_guest *g = guest_by_name(a, name);
+  if (g && !zframe_eq(g->rid, rid)) {
+    if (iov_now_mono() - g->last_seen_mono < IOV_GUEST_TIMEOUT_NS) {
+      snprintf(msg, sizeof(msg),
+               "host agent '%s' already has a guest '%s' (another connection): give each VM its own "
+               "--vm-id",
+               a->identity, name);
+      iov_warn("refused a second guest named '%s'", name);
+      send_guest_error(a, rid, in->msg_id, IOVBENCH__ERROR_CODE__ERR_INVALID_STATE, msg);
+      return;
+    }
+    guest_remove(a, g); /* the old connection went silent: this is its successor */
+    g = NULL;
+  }
+  struct iov_guest *by_rid = guest_by_rid(a, rid);
+  if (by_rid && by_rid != g) guest_remove(a, by_rid); /* renamed */
+  if (!g) {
+    if (a->n_guests == IOV_WIRE_MAX_GUESTS) {
+      send_guest_error(a, rid, in->msg_id, IOVBENCH__ERROR_CODE__ERR_LIMIT, "too many guests on this host");
+      return;
+    }
+    if (a->n_guests == a->guests_cap) {
+      size_t cap = a->guests_cap ? 2 * a->guests_cap : 16;
+      struct iov_guest *n = realloc(a->guests, cap * sizeof(*n));
+      if (!n) return;
+      a->guests = n;
+      a->guests_cap = cap;
+    }
+    g = &a->guests[a->n_guests];
+    *g = (struct iov_guest){ .name = strdup(name), .rid = zframe_dup(rid) };
+    if (!g->name || !g->rid) {
+      free(g->name);
+      zframe_destroy(&g->rid);
+      return;
+    }
+    a->n_guests++;
+    iov_info("guest '%s' registered (%zu guests)", name, a->n_guests);
+    g->last_seen_mono = iov_now_mono();
+    ack(a, rid, in->msg_id);
+    notify_coord(a);
+    return;
+  }
+  g->last_seen_mono = iov_now_mono();
+  ack(a, rid, in->msg_id);
+}
+
+static int on_guest_message(struct iov_zuv *z) {
+  struct iov_agent *a = container_of(z, struct iov_agent, guest_zuv);
+  zframe_t *rid = NULL;
+  iov_envelope *in = NULL;
+  char why[256];
+
+  int r = iov_wire_recv(a->guest_sock, &rid, &in, &a->wire_stats, why, sizeof(why));
+  if (r == -EAGAIN) return -EAGAIN;
+  if (r < 0) {
+    iov_warn("dropped a message from a guest (%s)", why);
+    if (rid && r == -EPROTONOSUPPORT) send_guest_error(a, rid, 0, IOVBENCH__ERROR_CODE__ERR_VERSION, why);
+    zframe_destroy(&rid);
+    return 0;
+  }
+  struct iov_guest *g = guest_by_rid(a, rid);
+  /* A guest speaks to the host with no route (registration, keep-alive)
+   * and to coord with its own name as the route. */
+  bool to_host = !in->route || !*in->route;
+  if (to_host && in->body_case == IOVBENCH__ENVELOPE__BODY_WELCOME)
+    on_register(a, rid, in);
+  else if (!g)
+    send_guest_error(a, rid, in->msg_id, IOVBENCH__ERROR_CODE__ERR_INVALID_STATE,
+                     "unknown guest: register first");
+  else {
+    g->last_seen_mono = iov_now_mono();
+    if (to_host) {
+      if (in->body_case == IOVBENCH__ENVELOPE__BODY_HEARTBEAT) ack(a, rid, in->msg_id);
+    } else if (!a->coord_connected) {
+      a->guests_dropped++;
+      iov_debug(IOV_DBG_PROTO, "guest '%s': %s dropped, no coordinator", g->name, iov_wire_body_name(in));
+    } else {
+      /* To coord, stamped with the name we know the guest by. */
+      char *own = in->route;
+      in->route = g->name;
+      r = iov_wire_send(a->sock, a->coord_id, in);
+      in->route = own;
+      iov_zuv_kick(&a->zuv);
+      if (r < 0) {
+        a->guests_dropped++;
+        iov_log_full_errno(IOV_LOG_WARNING, r, "Failed to forward %s of guest '%s' to the coordinator: %m",
+                           iov_wire_body_name(in), g->name);
+      } else
+        a->guests_forwarded++;
+    }
+  }
+  iov_wire_free(in);
+  zframe_destroy(&rid);
+  return 0;
+}
+
+void iov__relay_to_guest(struct iov_agent *a, const iov_envelope *in) {
+  struct iov_guest *g = a->guest_sock ? guest_by_name(a, in->route) : NULL;
+  if (!g) {
+    char msg[256];
+    snprintf(msg, sizeof(msg), "host agent '%s' has no guest '%s'%s", a->identity, in->route,
+             a->guest_sock ? " (it never registered, or went silent)" : " (its guest endpoint is off)");
+    Iovbench__Error err = IOVBENCH__ERROR__INIT;
+    err.code = IOVBENCH__ERROR_CODE__ERR_INVALID_STATE;
+    err.message = msg;
+    iov_envelope e = IOVBENCH__ENVELOPE__INIT;
+    e.body_case = IOVBENCH__ENVELOPE__BODY_ERROR;
+    e.error = &err;
+    e.msg_id = ++a->msg_id;
+    e.reply_to = in->msg_id;
+    e.route = in->route; /* from the guest, as coord sees it */
+    (void)iov_wire_send(a->sock, a->coord_id, &e);
+    iov_zuv_kick(&a->zuv);
+    return;
+  }
+  int r = iov_wire_send(a->guest_sock, g->rid, (iov_envelope *)in);
+  iov_zuv_kick(&a->guest_zuv);
+  if (r < 0)
+    iov_log_full_errno(IOV_LOG_WARNING, r, "Failed to forward %s to guest '%s': %m", iov_wire_body_name(in),
+                       g->name);
+}
+
+static void on_guest_timer(uv_timer_t *t) {
+  struct iov_agent *a = t->data;
+  uint64_t now = iov_now_mono();
+  bool changed = false;
+  for (size_t i = 0; i < a->n_guests;) {
+    if (now - a->guests[i].last_seen_mono > IOV_GUEST_TIMEOUT_NS) {
+      iov_notice("guest '%s' went silent (no heartbeat for %llu s); dropped", a->guests[i].name,
+                 IOV_GUEST_TIMEOUT_NS / IOV_NSEC_PER_SEC);
+      guest_remove(a, &a->guests[i]);
+      changed = true;
+    } else
+      i++;
+  }
+  if (changed) notify_coord(a);
+}
+
+int iov__relay_start(struct iov_agent *a, const char *endpoint) {
+  a->guest_sock = zsock_new(ZMQ_ROUTER);
+  if (!a->guest_sock) return -ENOMEM;
+  iov_wire_sock_setup(a->guest_sock);
+  zsock_set_router_mandatory(a->guest_sock, 1);
+  if (zsock_bind(a->guest_sock, "%s", endpoint) < 0) {
+    int r = -errno;
+    zsock_destroy(&a->guest_sock);
+    return r ? r : -EINVAL;
+  }
+  int r = iov_zuv_init(&a->loop, &a->guest_zuv, a->guest_sock, on_guest_message);
+  if (r < 0) {
+    zsock_destroy(&a->guest_sock);
+    return r;
+  }
+  uv_timer_init(&a->loop, &a->guest_timer);
+  a->guest_timer.data = a;
+  uv_timer_start(&a->guest_timer, on_guest_timer, 1000, 1000);
+  iov_info("guest endpoint %s", zsock_endpoint(a->guest_sock) ? zsock_endpoint(a->guest_sock) : endpoint);
+  return 0;
+}
+
+void iov__relay_stop(struct iov_agent *a) {
+  if (!a->guest_sock) return;
+  iov_zuv_close(&a->guest_zuv, NULL);
+  uv_close((uv_handle_t *)&a->guest_timer, NULL);
+}
