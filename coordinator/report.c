@@ -20,7 +20,7 @@ static const char run_sql[] = "SELECT id, uuid, plan_path, status, error, starte
                               " ORDER BY id DESC LIMIT 1";
 static const char points_sql[] =
     "SELECT id, idx, test, sweep, workload, status, error, duration_ns, warmup_ns, window_start_ns,"
-    " window_end_ns, start_skew_ns FROM point WHERE run_id = ?1 ORDER BY idx";
+    " window_end_ns, start_skew_ns, topology, vms FROM point WHERE run_id = ?1 ORDER BY idx";
 static const char flows_sql[] =
     "SELECT f.id, f.role, r.flow_id IS NOT NULL, r.bytes, r.transactions, r.t_start_ns, r.t_end_ns,"
     " (SELECT COUNT(*) FROM sample s WHERE s.flow_id = f.id), r.messages, r.lost, r.out_of_order,"
@@ -48,8 +48,20 @@ static const char fair_sql[] =
     " SUM(CAST(r.transactions AS REAL)), SUM(CAST(r.transactions AS REAL) * r.transactions)"
     " FROM result r JOIN flow f ON f.id = r.flow_id WHERE f.point_id = ?1 AND f.role = ?2";
 
+/* Links: each (link, role) with its agent, the sender's host, and its
+ * results summed; and each link's samples per interval. */
+static const char links_sql[] =
+    "SELECT f.link, f.role, a.name, COALESCE(h.name, a.name), SUM(COALESCE(r.bytes, 0)),"
+    " SUM(COALESCE(r.transactions, 0))"
+    " FROM flow f JOIN agent a ON a.id = f.agent_id LEFT JOIN agent h ON h.id = a.host_id"
+    " LEFT JOIN result r ON r.flow_id = f.id WHERE f.point_id = ?1"
+    " GROUP BY f.link, f.role ORDER BY f.link, f.role";
+static const char link_bins_sql[] =
+    "SELECT f.link, s.seq, SUM(s.bytes), SUM(s.transactions) FROM sample s JOIN flow f ON f.id = s.flow_id"
+    " WHERE f.point_id = ?1 AND f.role = ?2 GROUP BY f.link, s.seq ORDER BY f.link, s.seq";
+
 struct stmts {
-  sqlite3_stmt *run, *points, *flows, *cpu, *bins, *fair;
+  sqlite3_stmt *run, *points, *flows, *cpu, *bins, *fair, *links, *link_bins;
 };
 
 static void stmts_done(struct stmts *s) {
@@ -59,6 +71,8 @@ static void stmts_done(struct stmts *s) {
   sqlite3_finalize(s->cpu);
   sqlite3_finalize(s->bins);
   sqlite3_finalize(s->fair);
+  sqlite3_finalize(s->links);
+  sqlite3_finalize(s->link_bins);
 }
 
 static uint64_t column_u64(sqlite3_stmt *st, int i);
@@ -129,6 +143,17 @@ static int column_strdup(sqlite3_stmt *st, int i, char **ret) {
 }
 
 static void summary_done(struct iov_point_summary *p) {
+  for (size_t i = 0; i < p->n_links; i++) {
+    free(p->links[i].sender);
+    free(p->links[i].receiver);
+    free(p->links[i].sender_host);
+    free(p->links[i].bin_bytes);
+    free(p->links[i].bin_transactions);
+  }
+  free(p->links);
+  for (size_t i = 0; i < p->n_hosts; i++) free(p->hosts[i].host);
+  free(p->hosts);
+  free(p->topology);
   free(p->bins);
   free(p->test);
   free(p->sweep);
@@ -338,9 +363,126 @@ static int point_add(struct iov_report *rep, size_t *cap, sqlite3_stmt *st) {
   p->start_skew_us = sqlite3_column_type(st, 11) == SQLITE_NULL ? NAN : (double)column_u64(st, 11) / 1e3;
   if (column_strdup(st, 2, &p->test) < 0 || column_strdup(st, 3, &p->sweep) < 0 ||
       column_strdup(st, 4, &p->workload) < 0 || column_strdup(st, 5, &p->status) < 0 ||
-      column_strdup(st, 6, &p->error) < 0)
+      column_strdup(st, 6, &p->error) < 0 || column_strdup(st, 12, &p->topology) < 0)
     r = -ENOMEM;
+  p->vms = (unsigned)sqlite3_column_int64(st, 13);
   return r;
+}
+
+static struct iov_link_summary *link_get(struct iov_point_summary *p, unsigned link, size_t *cap) {
+  if (p->n_links && p->links[p->n_links - 1].link == link) return &p->links[p->n_links - 1];
+  for (size_t i = 0; i < p->n_links; i++)
+    if (p->links[i].link == link) return &p->links[i];
+  if (p->n_links == *cap) {
+    size_t ncap = *cap ? *cap * 2 : 8;
+    struct iov_link_summary *n = reallocarray(p->links, ncap, sizeof(*n));
+    if (!n) return NULL;
+    p->links = n;
+    *cap = ncap;
+  }
+  struct iov_link_summary *l = &p->links[p->n_links++];
+  memset(l, 0, sizeof(*l));
+  l->link = link;
+  return l;
+}
+
+/* Per link (VM) and per host: what each got of the point, in the point's
+ * window; their spread and Jain's index across links. */
+static int point_links(struct iov_db *db, struct stmts *s, struct iov_point_summary *p) {
+  bool rr = p->has_latency || p->transactions > 0;
+  size_t cap = 0, hcap = 0;
+  int rc, r = 0;
+
+  p->link_mean = p->link_min = p->link_max = p->link_fairness = NAN;
+  if (sqlite3_bind_int64(s->links, 1, p->point) != SQLITE_OK) return iov__db_fail(db, "bind links");
+  while ((rc = sqlite3_step(s->links)) == SQLITE_ROW) {
+    struct iov_link_summary *l = link_get(p, (unsigned)sqlite3_column_int64(s->links, 0), &cap);
+    const char *role = (const char *)sqlite3_column_text(s->links, 1);
+    if (!l) {
+      r = -ENOMEM;
+      break;
+    }
+    if (role && strcmp(role, "sender") == 0) {
+      l->transactions = column_u64(s->links, 5);
+      if (column_strdup(s->links, 2, &l->sender) < 0 || column_strdup(s->links, 3, &l->sender_host) < 0)
+        r = -ENOMEM;
+    } else {
+      l->rx_bytes = column_u64(s->links, 4);
+      if (column_strdup(s->links, 2, &l->receiver) < 0) r = -ENOMEM;
+    }
+    if (r < 0) break;
+  }
+  if (r == 0 && rc != SQLITE_DONE) r = iov__db_fail(db, "read links");
+  sqlite3_reset(s->links);
+  if (r < 0) return r;
+
+  /* The time series of each link. */
+  if (sqlite3_bind_int64(s->link_bins, 1, p->point) != SQLITE_OK ||
+      sqlite3_bind_text(s->link_bins, 2, rr ? "sender" : "receiver", -1, SQLITE_STATIC) != SQLITE_OK)
+    return iov__db_fail(db, "bind link bins");
+  while (r == 0 && (rc = sqlite3_step(s->link_bins)) == SQLITE_ROW) {
+    struct iov_link_summary *l = link_get(p, (unsigned)sqlite3_column_int64(s->link_bins, 0), &cap);
+    uint64_t seq = column_u64(s->link_bins, 1);
+    if (!l) {
+      r = -ENOMEM;
+      break;
+    }
+    if (seq == 0 || seq > 10000000) continue;
+    if (seq > l->n_bins) {
+      uint64_t *b = reallocarray(l->bin_bytes, seq, sizeof(*b));
+      if (b) l->bin_bytes = b;
+      uint64_t *t = reallocarray(l->bin_transactions, seq, sizeof(*t));
+      if (t) l->bin_transactions = t;
+      if (!b || !t) {
+        r = -ENOMEM;
+        break;
+      }
+      for (size_t i = l->n_bins; i < seq; i++) l->bin_bytes[i] = l->bin_transactions[i] = 0;
+      l->n_bins = seq;
+    }
+    l->bin_bytes[seq - 1] = column_u64(s->link_bins, 2);
+    l->bin_transactions[seq - 1] = column_u64(s->link_bins, 3);
+  }
+  if (r == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW) r = iov__db_fail(db, "read link bins");
+  sqlite3_reset(s->link_bins);
+  if (r < 0) return r;
+
+  double sum = 0, sum_sq = 0;
+  for (size_t i = 0; i < p->n_links; i++) {
+    struct iov_link_summary *l = &p->links[i];
+    l->gbps = p->window_s > 0 ? (double)l->rx_bytes * 8.0 / p->window_s / 1e9 : NAN;
+    l->tps = p->window_s > 0 ? (double)l->transactions / p->window_s : NAN;
+    double v = rr ? l->tps : l->gbps;
+    if (isnan(v)) continue;
+    sum += v;
+    sum_sq += v * v;
+    if (isnan(p->link_min) || v < p->link_min) p->link_min = v;
+    if (isnan(p->link_max) || v > p->link_max) p->link_max = v;
+    /* Sum per host, in order of first appearance. */
+    const char *host = l->sender_host ? l->sender_host : "?";
+    struct iov_host_summary *h = NULL;
+    for (size_t j = 0; j < p->n_hosts && !h; j++)
+      if (strcmp(p->hosts[j].host, host) == 0) h = &p->hosts[j];
+    if (!h) {
+      if (p->n_hosts == hcap) {
+        size_t ncap = hcap ? hcap * 2 : 4;
+        struct iov_host_summary *n = reallocarray(p->hosts, ncap, sizeof(*n));
+        if (!n) return -ENOMEM;
+        p->hosts = n;
+        hcap = ncap;
+      }
+      h = &p->hosts[p->n_hosts];
+      memset(h, 0, sizeof(*h));
+      if (!(h->host = strdup(host))) return -ENOMEM;
+      p->n_hosts++;
+    }
+    h->links++;
+    h->gbps += isnan(l->gbps) ? 0 : l->gbps;
+    h->tps += isnan(l->tps) ? 0 : l->tps;
+  }
+  if (p->n_links && !isnan(p->link_min)) p->link_mean = sum / (double)p->n_links;
+  if (p->n_links >= 2) p->link_fairness = jain((double)p->n_links, sum, sum_sq);
+  return 0;
 }
 
 static int report_read(struct iov_db *db, struct stmts *s, struct iov_report *rep) {
@@ -355,7 +497,9 @@ static int report_read(struct iov_db *db, struct stmts *s, struct iov_report *re
       sqlite3_prepare_v2(sq, flows_sql, -1, &s->flows, NULL) != SQLITE_OK ||
       sqlite3_prepare_v2(sq, cpu_sql, -1, &s->cpu, NULL) != SQLITE_OK ||
       sqlite3_prepare_v2(sq, bins_sql, -1, &s->bins, NULL) != SQLITE_OK ||
-      sqlite3_prepare_v2(sq, fair_sql, -1, &s->fair, NULL) != SQLITE_OK)
+      sqlite3_prepare_v2(sq, fair_sql, -1, &s->fair, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(sq, links_sql, -1, &s->links, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(sq, link_bins_sql, -1, &s->link_bins, NULL) != SQLITE_OK)
     return iov__db_fail(db, "prepare report");
 
   rc = sqlite3_step(s->run);
@@ -383,6 +527,7 @@ static int report_read(struct iov_db *db, struct stmts *s, struct iov_report *re
     r = point_compute(db, s->flows, &rep->points[i], merged, h);
     if (r >= 0) r = point_cpu(db, s->cpu, &rep->points[i]);
     if (r >= 0) r = point_bins(db, s, &rep->points[i]);
+    if (r >= 0) r = point_links(db, s, &rep->points[i]);
   }
   free(merged);
   free(h);
@@ -508,6 +653,61 @@ enum {
   W_SD = 11,
 };
 
+/* Points of VM topologies: the aggregate and what each VM got. */
+static void print_vm_table(const struct iov_report *r, FILE *f) {
+  bool any = false;
+  for (size_t i = 0; i < r->n_points; i++)
+    any |= r->points[i].topology && strcmp(r->points[i].topology, "host-host") != 0;
+  if (!any) return;
+  fputs("\nper VM: each VM's (VM pair's) share of the point, over the point's window\n", f);
+  put_cell(f, "#", W_IDX, true);
+  fputc(' ', f);
+  put_cell(f, "test", W_TEST, false);
+  fputc(' ', f);
+  put_cell(f, "sweep", W_SWEEP, false);
+  fputc(' ', f);
+  put_cell(f, "topology", 11, false);
+  fputc(' ', f);
+  put_cell(f, "vms", 4, true);
+  fputc(' ', f);
+  put_cell(f, "unit", 7, false);
+  static const char *const cols[] = { "total", "per VM", "min", "max", "fairness", "skew µs" };
+  for (size_t i = 0; i < ELEMENTSOF(cols); i++) {
+    fputc(' ', f);
+    put_cell(f, cols[i], W_TPS, true);
+  }
+  fputc('\n', f);
+  for (size_t i = 0; i < r->n_points; i++) {
+    const struct iov_point_summary *p = &r->points[i];
+    bool rr = p->has_latency || p->transactions > 0;
+    bool measured = p->window_s > 0;
+    char idx[16], vms[16];
+    if (!p->topology || strcmp(p->topology, "host-host") == 0) continue;
+    snprintf(idx, sizeof(idx), "%u", p->idx + 1);
+    snprintf(vms, sizeof(vms), "%u", p->vms);
+    put_cell(f, idx, W_IDX, true);
+    fputc(' ', f);
+    put_cell(f, p->test, W_TEST, false);
+    fputc(' ', f);
+    put_cell(f, p->sweep, W_SWEEP, false);
+    fputc(' ', f);
+    put_cell(f, p->topology, 11, false);
+    fputc(' ', f);
+    put_cell(f, vms, 4, true);
+    fputc(' ', f);
+    put_cell(f, rr ? "trans/s" : "Gbit/s", 7, false);
+    int d = rr ? 0 : 3;
+    put_num(f, true, measured ? (rr ? p->tps : p->gbps) : NAN, d, W_TPS);
+    put_num(f, true, measured ? p->link_mean : NAN, d, W_TPS);
+    put_num(f, true, measured ? p->link_min : NAN, d, W_TPS);
+    put_num(f, true, measured ? p->link_max : NAN, d, W_TPS);
+    put_num(f, true, measured ? p->link_fairness : NAN, 3, W_TPS);
+    put_num(f, true, p->start_skew_us, 0, W_TPS);
+    fputc('\n', f);
+  }
+  fputs("fairness: Jain's index over the VMs' shares (1 = equal, 1/vms = one VM took all).\n", f);
+}
+
 void iov_report_print_table(const struct iov_report *r, FILE *f) {
   static const char *const lat_names[] = { "p50 µs", "p90 µs", "p99 µs", "p99.9 µs", "max µs" };
   bool any_failed = false, any_incomplete = false, any_warmup = false;
@@ -621,6 +821,7 @@ void iov_report_print_table(const struct iov_report *r, FILE *f) {
         "(streams) or per transaction (request/response), sender/receiver; skew: spread of the agents'\n"
         "actual starts, each corrected by its clock offset.\n",
         f);
+  print_vm_table(r, f);
   if (any_failed) fputc('\n', f);
   for (size_t i = 0; i < r->n_points; i++) {
     const struct iov_point_summary *p = &r->points[i];
@@ -760,6 +961,51 @@ static json_t *point_json(const struct iov_point_summary *p) {
   ok &= set(cpu, "receiver_us_per_trans", json_num(p->sd_rx_us_per_trans));
   ok &= set(o, "cpu", cpu);
   ok &= set(o, "latency_us", lat);
+  ok &= set(o, "topology", json_str(p->topology));
+  ok &= set(o, "vms", json_u64(p->vms));
+  json_t *pv = json_object(), *links = json_array(), *hosts = json_array();
+  ok &= pv && links && hosts;
+  ok &= set(pv, "mean", json_num(p->link_mean));
+  ok &= set(pv, "min", json_num(p->link_min));
+  ok &= set(pv, "max", json_num(p->link_max));
+  ok &= set(pv, "fairness", json_num(p->link_fairness));
+  ok &= set(pv, "unit", json_str(p->has_latency || p->transactions > 0 ? "trans/s" : "Gbit/s"));
+  ok &= set(o, "per_vm", pv);
+  for (size_t i = 0; ok && i < p->n_links; i++) {
+    const struct iov_link_summary *l = &p->links[i];
+    json_t *lj = json_object(), *bins = json_array();
+    ok &= lj && bins;
+    ok &= set(lj, "link", json_u64(l->link));
+    ok &= set(lj, "sender", json_str(l->sender));
+    ok &= set(lj, "receiver", json_str(l->receiver));
+    ok &= set(lj, "host", json_str(l->sender_host));
+    ok &= set(lj, "rx_bytes", json_u64(l->rx_bytes));
+    ok &= set(lj, "transactions", json_u64(l->transactions));
+    ok &= set(lj, "gbps", json_num(l->gbps));
+    ok &= set(lj, "tps", json_num(l->tps));
+    /* The link's share of each time bin of the point (seq as in intervals). */
+    for (size_t k = 0; ok && k < l->n_bins; k++) {
+      json_t *bj = json_object();
+      ok &= bj != NULL;
+      ok &= set(bj, "seq", json_u64(k + 1));
+      ok &= set(bj, "bytes", json_u64(l->bin_bytes[k]));
+      ok &= set(bj, "transactions", json_u64(l->bin_transactions[k]));
+      ok &= json_array_append_new(bins, bj) == 0;
+    }
+    ok &= set(lj, "intervals", bins);
+    ok &= json_array_append_new(links, lj) == 0;
+  }
+  ok &= set(o, "links", links);
+  for (size_t i = 0; ok && i < p->n_hosts; i++) {
+    json_t *hj = json_object();
+    ok &= hj != NULL;
+    ok &= set(hj, "host", json_str(p->hosts[i].host));
+    ok &= set(hj, "vms", json_u64(p->hosts[i].links));
+    ok &= set(hj, "gbps", json_num(p->hosts[i].gbps));
+    ok &= set(hj, "tps", json_num(p->hosts[i].tps));
+    ok &= json_array_append_new(hosts, hj) == 0;
+  }
+  ok &= set(o, "hosts", hosts);
   if (!ok) {
     json_decref(o);
     return NULL;

@@ -20,8 +20,39 @@ struct iov_point_bin {
   double fairness;               /* Jain's index over the flows' share; NaN if none */
 };
 
+/* One link of a point: a VM (pair) of a VM topology, or the one pair of
+ * host-host.  Streams count the bytes its receiver got, request/response
+ * the transactions its sender completed; rates are over the point's
+ * window so that the links add up to the point. */
+struct iov_link_summary {
+  unsigned link;
+  char *sender, *receiver; /* agent names ("a/vm01"); owned */
+  char *sender_host;       /* the host agent the sender runs under (itself for a host); owned */
+  uint64_t rx_bytes, transactions;
+  double gbps, tps;
+  uint64_t *bin_bytes, *bin_transactions; /* per sample interval seq 1..n_bins; owned */
+  size_t n_bins;
+};
+
+/* The links whose sender runs under one host, summed. */
+struct iov_host_summary {
+  char *host; /* owned */
+  unsigned links;
+  double gbps, tps;
+};
+
 struct iov_point_summary {
   int64_t point;
+  char *topology; /* owned */
+  unsigned vms;
+  struct iov_link_summary *links; /* owned, by link number */
+  size_t n_links;
+  struct iov_host_summary *hosts; /* owned, in order of first appearance */
+  size_t n_hosts;
+  /* Per link (VM): mean, min and max throughput, in Gbit/s for streams and
+   * trans/s for request/response, and Jain's index over the links' shares
+   * (NaN with fewer than two links). */
+  double link_mean, link_min, link_max, link_fairness;
   unsigned idx;
   char *test, *sweep, *workload, *status, *error; /* owned */
   uint64_t duration_ns;
