@@ -439,6 +439,11 @@ static void test_report_json(void **state) {
     "start_skew_us",
     "fairness",
     "intervals",
+    "topology",
+    "vms",
+    "per_vm",
+    "links",
+    "hosts",
   };
   static const char *const lat_keys[] = { "count", "mean", "p50", "p90", "p99", "p99_9", "max" };
   struct fixture *fx = *state;
@@ -584,6 +589,84 @@ static int64_t count_rows(const char *path, const char *sql) {
   sqlite3_finalize(st);
   sqlite3_close(s);
   return n;
+}
+
+/* A many-to-one point of three VMs on host 'h' to one receiver, with a
+ * known split of the bytes received: 3 : 2 : 1 GB in a 2 s window.  Jain's
+ * index over the VMs is (3+2+1)^2 / (3 * (9+4+1)) = 36/42, the per-VM
+ * rates 12, 8 and 4 Gbit/s, and host 'h' carries all 24. */
+static void test_vm_fairness(void **state) {
+  struct fixture *fx = *state;
+  struct iov_db *db = NULL;
+  struct iov_report *rep = NULL;
+  int64_t run, host, rxh, vm[3], point, flow;
+  static const uint64_t gb[3] = { 3, 2, 1 };
+
+  assert_ok(NULL, iov_db_open(fx->path, &db));
+  assert_ok(db, iov_db_run_begin(db, "vms", "p.plan", "", T0, &run));
+  assert_ok(db, iov_db_agent_add(db, run, "h", NULL, NULL, NULL, &host));
+  assert_ok(db, iov_db_agent_add(db, run, "r", NULL, NULL, NULL, &rxh));
+  for (int i = 0; i < 3; i++) {
+    char name[16];
+    snprintf(name, sizeof(name), "h/vm%d", i + 1);
+    assert_ok(db, iov_db_agent_add(db, run, name, NULL, NULL, NULL, &vm[i]));
+    assert_ok(db, iov_db_agent_set_host(db, vm[i], host));
+  }
+  assert_int_equal(iov_db_agent_set_host(db, 9999, host), -ENOENT);
+  struct iov_db_point p = { .idx = 0,
+                            .test = "m",
+                            .sweep = "vms=3",
+                            .workload = "tcp_stream",
+                            .duration_ns = 2 * SEC,
+                            .sample_interval_ns = SEC,
+                            .topology = "many-to-one",
+                            .vms = 3 };
+  assert_ok(db, iov_db_point_begin(db, run, &p, &point));
+  for (unsigned i = 0; i < 3; i++) {
+    struct iov_db_result tx = {
+      .bytes = gb[i] * 1000000000ULL, .t_start_ns = T0, .t_end_ns = T0 + 2 * SEC, .samples = 2
+    };
+    struct iov_db_result rx = tx;
+    assert_ok(db, iov_db_flow_add_link(db, point, vm[i], "sender", 0, i, &flow));
+    assert_ok(db, iov_db_result_add(db, flow, &tx));
+    /* The receiver's flow i belongs to link i. */
+    assert_ok(db, iov_db_flow_add_link(db, point, rxh, "receiver", i, i, &flow));
+    for (uint32_t k = 1; k <= 2; k++) {
+      struct iov_db_sample smp = {
+        .seq = k, .t_start_ns = T0 + (k - 1) * SEC, .t_end_ns = T0 + k * SEC, .bytes = gb[i] * 500000000ULL
+      };
+      assert_ok(db, iov_db_sample_add(db, flow, &smp));
+    }
+    assert_ok(db, iov_db_result_add(db, flow, &rx));
+  }
+  assert_ok(db, iov_db_point_end(db, point, IOV_POINT_OK, NULL));
+  assert_ok(db, iov_report_load(db, &rep));
+  assert_int_equal(rep->n_points, 1);
+  const struct iov_point_summary *s = &rep->points[0];
+  assert_string_equal(s->topology, "many-to-one");
+  assert_int_equal(s->vms, 3);
+  assert_int_equal(s->n_links, 3);
+  assert_close_rel(s->gbps, 24.0, 1e-9);
+  assert_close_rel(s->link_fairness, 36.0 / 42.0, 1e-12);
+  assert_close_rel(s->link_mean, 8.0, 1e-9);
+  assert_close_rel(s->link_min, 4.0, 1e-9);
+  assert_close_rel(s->link_max, 12.0, 1e-9);
+  for (unsigned i = 0; i < 3; i++) {
+    char name[16];
+    snprintf(name, sizeof(name), "h/vm%u", i + 1);
+    assert_string_equal(s->links[i].sender, name);
+    assert_string_equal(s->links[i].receiver, "r");
+    assert_string_equal(s->links[i].sender_host, "h");
+    assert_close_rel(s->links[i].gbps, 4.0 * (double)gb[i], 1e-9);
+    assert_int_equal(s->links[i].n_bins, 2);
+    assert_int_equal(s->links[i].bin_bytes[1], gb[i] * 500000000ULL);
+  }
+  assert_int_equal(s->n_hosts, 1);
+  assert_string_equal(s->hosts[0].host, "h");
+  assert_int_equal(s->hosts[0].links, 3);
+  assert_close_rel(s->hosts[0].gbps, 24.0, 1e-9);
+  iov_report_free(rep);
+  iov_db_close(db);
 }
 
 static void test_hist_roundtrip(void **state) {
@@ -934,6 +1017,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(test_report_numbers, setup, teardown),
     cmocka_unit_test_setup_teardown(test_report_json, setup, teardown),
     cmocka_unit_test_setup_teardown(test_report_table, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_vm_fairness, setup, teardown),
     cmocka_unit_test_setup_teardown(test_hist_roundtrip, setup, teardown),
     cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
     cmocka_unit_test_setup_teardown(test_close_mid_point, setup, teardown),
