@@ -1016,14 +1016,15 @@ static int expand_test(struct parser *st, const struct section *t) {
                      t->name);
   }
   /* vm-vm-same runs on the sender's host: no receiver to name, and a
-   * default receiver does not apply. */
+   * default one does not apply. */
   bool all_same = true;
   for (size_t i = 0; i < vs[K_TOPOLOGY]->n; i++)
     all_same = all_same && iov_topology_from_string(vs[K_TOPOLOGY]->text[i]) == IOV_TOPO_VM_VM_SAME;
   static char *same_text[] = { "" };
   static uint64_t same_num[] = { 0 };
   static const struct valset same_host = { .n = 1, .text = same_text, .num = same_num };
-  if (all_same && !vs[K_RECEIVER]->line) vs[K_RECEIVER] = &same_host;
+  /* A receiver from [global] (meant for the other tests) does not apply. */
+  if (all_same && !t->vals[K_RECEIVER].line) vs[K_RECEIVER] = &same_host;
   for (size_t k = K_SENDER; k <= K_RECEIVER; k++) {
     if (vs[k] == &same_host) continue;
     if (vs[k]->n == 0)

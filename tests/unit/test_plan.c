@@ -356,6 +356,54 @@ static void test_max_points(void **state) {
   iov_plan_free(p);
 }
 
+/* Topologies: the receiver of vm-vm-same is the sender's host whatever
+ * [global] says, and every host learns the most guests any point needs
+ * on it (local hosts get that many simulated VMs; others are waited for). */
+static void test_topologies(void **state) {
+  static const char text[] = "[hosts]\na = local\nb = 198.18.0.2\nb.guests = 20\nc = local\n"
+                             "[global]\nworkload = tcp_stream\nsender = a\nreceiver = b\n"
+                             "[same]\ntopology = vm-vm-same\nvms = 1, 3\n"
+                             "[cross]\ntopology = vm-vm-cross\nvms = 2\n"
+                             "[m2o]\ntopology = many-to-one\nvms = 5\nsender = c\nreceiver = c\n"
+                             "[native]\n";
+  struct iov_plan *p;
+
+  (void)state;
+  p = parse_ok(text, workloads);
+  assert_int_equal(p->n_points, 5);
+  assert_string_equal(p->points[0].p.topology, "vm-vm-same");
+  assert_string_equal(p->points[0].p.receiver, "a");
+  assert_int_equal(p->points[1].p.vms, 3);
+  assert_string_equal(p->points[1].sweep, "vms=3");
+  assert_string_equal(p->points[2].p.receiver, "b");
+  /* many-to-one may end on the senders' own host (VMs to their host). */
+  assert_string_equal(p->points[3].p.receiver, "c");
+  assert_string_equal(p->points[4].p.topology, "host-host");
+  assert_int_equal(p->points[4].p.vms, 1);
+  const struct iov_plan_host *a = iov_plan_host_find(p, "a"), *b = iov_plan_host_find(p, "b"),
+                             *c = iov_plan_host_find(p, "c");
+  /* a: vm-vm-same vms=3 uses 6 VMs; cross needs 2. */
+  assert_int_equal(a->guests_needed, 6);
+  assert_int_equal(a->guests, 6);
+  assert_false(a->guests_set);
+  assert_int_equal(b->guests_needed, 2);
+  assert_int_equal(b->guests, 20);
+  assert_true(b->guests_set);
+  assert_int_equal(c->guests, 5);
+  iov_plan_free(p);
+
+  unsigned s, r;
+  iov_topology_guests(IOV_TOPO_VM_VM_SAME, 4, &s, &r);
+  assert_int_equal(s, 8);
+  assert_int_equal(r, 0);
+  iov_topology_guests(IOV_TOPO_VM_VM_CROSS, 4, &s, &r);
+  assert_int_equal(s, 4);
+  assert_int_equal(r, 4);
+  assert_int_equal(iov_topology_from_string("many-to-one"), IOV_TOPO_MANY_TO_ONE);
+  assert_int_equal(iov_topology_from_string("Many-to-one"), _IOV_TOPO_INVALID);
+  assert_string_equal(iov_topology_to_string(IOV_TOPO_HOST_HOST), "host-host");
+}
+
 /* ---- Bad plans: exact line and key ----------------------------------- */
 
 struct bad_case {
@@ -459,6 +507,19 @@ BAD(data_bad_addr, HOSTS "a.data = host.example\n" T4, 4, "a.data",
     "'host.example' is not an IPv4 or IPv6 address")
 BAD(data_twice, HOSTS "a.data = 1.2.3.4\na.data = 1.2.3.5\n" T4, 5, "a.data", "set twice (first on line 4)")
 BAD(host_attr, HOSTS "a.mac = 1.2.3.4\n" T4, 4, "a.mac", "unknown host setting 'mac'")
+BAD(bad_topology, HOSTS T4 "topology = star\n", 6, "topology",
+    "'star' is not a topology: host-host, vm-vm-cross")
+BAD(vms_host_host, HOSTS T4 "vms = 1, 2\n", 6, "vms", "topology host-host has no VMs")
+BAD(vms_range, HOSTS T4 "topology = many-to-one\nvms = 2000\n", 7, "vms", "use 1..1024")
+BAD(vm_same_other_receiver, HOSTS T4 "topology = vm-vm-same\nreceiver = b\n", 7, "receiver",
+    "vm-vm-same: both ends are VMs on host 'a'")
+BAD(guests_bad, HOSTS "a.guests = many\n" T4, 4, "a.guests", "not a guest count")
+BAD(guests_unknown_host, HOSTS "c.guests = 2\n" T4, 4, "c.guests", "no host 'c' in [hosts]")
+BAD(guests_twice, HOSTS "a.guests = 2\na.guests = 3\n" T4, 5, "a.guests", "set twice")
+BAD(local_guests_short,
+    "[hosts]\na = local\nb = local\na.guests = 3\n[t]\nworkload = tcp_rr\n"
+    "topology = vm-vm-same\nvms = 1, 2\n",
+    2, "a.guests", "gets 3 simulated VMs but the plan needs 4")
 BAD(host_bad_name, HOSTS "a b = 1.2.3.4\n" T4, 4, "a b", "not a host name")
 BAD(host_bad_port, HOSTS "c = 198.18.0.3:70000\n" T4, 4, "c", "'70000' is not a port")
 BAD(host_bad_scheme, HOSTS "c = udp://198.18.0.3:7700\n" T4, 4, "c", "unsupported endpoint")
@@ -688,6 +749,15 @@ int main(void) {
     BAD_TEST(data_bad_addr),
     BAD_TEST(data_twice),
     BAD_TEST(host_attr),
+    BAD_TEST(bad_topology),
+    BAD_TEST(vms_host_host),
+    BAD_TEST(vms_range),
+    BAD_TEST(vm_same_other_receiver),
+    BAD_TEST(guests_bad),
+    BAD_TEST(guests_unknown_host),
+    BAD_TEST(guests_twice),
+    BAD_TEST(local_guests_short),
+    cmocka_unit_test(test_topologies),
     BAD_TEST(host_bad_name),
     BAD_TEST(host_bad_port),
     BAD_TEST(host_bad_scheme),
