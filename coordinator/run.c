@@ -180,7 +180,9 @@ static void on_guest_welcome(struct iov_peer *g, iov_envelope *e) {
 }
 
 /* Receive the next message, dealing with the agent tree on the way:
- * Welcome of hosts and guests, and Guests lists, never reach the caller. */
+ * Welcome of hosts and guests, and Guests lists, never reach the caller,
+ * who gets -EAGAIN instead (the tree changed: look again at what it waits
+ * for). */
 static int recv_any(struct run_ctx *c, uint64_t deadline, struct iov_peer **ret_peer, iov_envelope **ret) {
   for (;;) {
     struct iov_peer *p = NULL;
@@ -191,7 +193,7 @@ static int recv_any(struct run_ctx *c, uint64_t deadline, struct iov_peer **ret_
     if (e->body_case == IOVBENCH__ENVELOPE__BODY_GUESTS && !p->host) {
       on_guests(c, p, e->guests->names, e->guests->n_names);
       iov_wire_free(e);
-      continue;
+      return -EAGAIN;
     }
     if (e->body_case == IOVBENCH__ENVELOPE__BODY_WELCOME) {
       if (p->host)
@@ -204,7 +206,7 @@ static int recv_any(struct run_ctx *c, uint64_t deadline, struct iov_peer **ret_
         on_guests(c, p, e->welcome->guests, e->welcome->n_guests);
       } else
         iov_wire_free(e);
-      continue;
+      return -EAGAIN;
     }
     *ret_peer = p;
     *ret = e;
@@ -245,6 +247,7 @@ static int connect_all(struct run_ctx *c, uint64_t timeout_ns) {
     struct iov_peer *p = NULL;
     iov_envelope *e = NULL;
     r = recv_any(c, deadline, &p, &e);
+    if (r == -EAGAIN) continue;
     if (r == -IOV_E_INTERRUPTED) return r;
     if (r == -IOV_E_TIMEOUT) {
       char t[32];
@@ -659,6 +662,7 @@ static int wait_until(struct run_ctx *c, struct point_run *pr, bool (*done)(cons
     struct iov_peer *p = NULL;
     iov_envelope *e = NULL;
     int r = recv_any(c, deadline, &p, &e);
+    if (r == -EAGAIN) continue;
     if (r == -IOV_E_INTERRUPTED) {
       point_fail(pr, "interrupted by the user");
       return r;
@@ -730,6 +734,10 @@ static int sync_clocks(struct run_ctx *c, struct point_run *pr) {
     iov_envelope *in = NULL;
     r = recv_any(c, deadline, &p, &in);
     uint64_t t4 = iov_now_real();
+    if (r == -EAGAIN) {
+      if (pr->error[0]) return -IOV_E_PEER;
+      continue;
+    }
     if (r == -IOV_E_INTERRUPTED) {
       point_fail(pr, "interrupted by the user");
       return r;

@@ -9,6 +9,7 @@
 #include <sched.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -411,6 +412,9 @@ static void *flow_thread(void *arg) {
   int k = 0;
 
   pin_thread(f);
+  /* Wake at the start instant, not up to 50 us after it (the default
+   * slack the kernel may add to a normal thread's sleep). */
+  (void)prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
   k = __atomic_load_n(&f->stats.error, __ATOMIC_RELAXED);
   f->window_end_mono = window_end_mono;
   if (k == 0 && r->cfg.role == IOV_ROLE_RECEIVER &&
