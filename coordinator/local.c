@@ -1,12 +1,13 @@
 #include "local.h"
 
-#include <errno.h>
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -18,18 +19,47 @@
 #include "timeutil.h"
 
 #define MAX_LOCAL 64
+/* A host's guests live in 198.19.(4i).0/22 (i: the host's index among the
+ * local hosts): the host's bridge is .1, guest k gets offset
+ * GUEST_ADDR_BASE + k, up to the last address before the broadcast. */
+#define GUEST_ADDR_BASE 10
+#define MAX_GUESTS_NETNS (1022 - GUEST_ADDR_BASE)
+#define GUEST_PORT 7701
+/* Guest namespaces configured at once (each by its own ip process). */
+#define GUEST_SETUP_PARALLEL 4
 #define AGENT_START_TIMEOUT_NS (15ULL * IOV_NSEC_PER_SEC)
+/* Guests register after their host agent is up; on two CPUs each takes
+ * about 10 ms (256: 2.5 s, 1000: 10 s), so this is generous. */
+#define GUEST_START_TIMEOUT_NS (20ULL * IOV_NSEC_PER_SEC)
+#define GUEST_START_PER_GUEST_NS (100ULL * IOV_NSEC_PER_MSEC)
 #define AGENT_STOP_TIMEOUT_NS (5ULL * IOV_NSEC_PER_SEC)
+#define POLL_NS (10 * IOV_NSEC_PER_MSEC)
+
+struct local_guest {
+  char id[16];   /* vm-id: "vm01" */
+  char *netns;   /* NULL in loopback mode and before it is ours */
+  char addr[20]; /* data-plane address */
+  pid_t pid;
+  bool ready;
+};
+
+struct local_host {
+  char *name;  /* the plan's; not owned */
+  char *netns; /* NULL in loopback mode */
+  pid_t pid;
+  bool ready;
+  unsigned n_guests;
+  struct local_guest *guests;
+};
 
 struct iov_local {
   enum iov_local_mode mode;
   char tmpdir[64];
   char prefix[32]; /* namespace name prefix, unique per coord process */
   size_t n;
-  char *names[MAX_LOCAL];
-  char *netns[MAX_LOCAL]; /* NULL in loopback mode */
+  struct local_host hosts[MAX_LOCAL];
+  size_t n_guests; /* over all hosts */
   char *bridge_ns;
-  pid_t pids[MAX_LOCAL];
   char describe[256];
 };
 
@@ -44,9 +74,10 @@ const char *iov_local_describe(const struct iov_local *l) { return l ? l->descri
 
 static bool is_executable(const char *p) { return access(p, X_OK) == 0; }
 
-int iov_local_agent_path(char **ret) {
+/* $env_var, else 'name' beside our own binary, else on PATH. */
+static int find_binary(const char *name, const char *env_var, char **ret) {
   char self[PATH_MAX], cand[PATH_MAX + 64];
-  const char *env = getenv("IOVBENCH_AGENT");
+  const char *env = getenv(env_var);
   ssize_t n;
 
   if (env && *env) {
@@ -61,7 +92,7 @@ int iov_local_agent_path(char **ret) {
     char *slash = strrchr(self, '/');
     if (slash) {
       *slash = 0;
-      snprintf(cand, sizeof(cand), "%s/iovbench-agent", self);
+      snprintf(cand, sizeof(cand), "%s/%s", self, name);
       if (is_executable(cand)) {
         *ret = strdup(cand);
         return *ret ? 0 : -ENOMEM;
@@ -71,7 +102,7 @@ int iov_local_agent_path(char **ret) {
   const char *path = getenv("PATH");
   while (path && *path) {
     size_t len = strcspn(path, ":");
-    snprintf(cand, sizeof(cand), "%.*s/iovbench-agent", (int)len, path);
+    snprintf(cand, sizeof(cand), "%.*s/%s", (int)len, path, name);
     if (len && is_executable(cand)) {
       *ret = strdup(cand);
       return *ret ? 0 : -ENOMEM;
@@ -81,18 +112,38 @@ int iov_local_agent_path(char **ret) {
   return -ENOENT;
 }
 
-/* Run a command (argv[0] looked up in PATH), its output into log_fd.
- * Returns 0, or -EIO when it exits non-zero. */
-static int run_cmd(int log_fd, char *const argv[]) {
-  pid_t pid;
-  int status;
+int iov_local_agent_path(char **ret) { return find_binary("iovbench-agent", "IOVBENCH_AGENT", ret); }
 
-  if (log_fd >= 0) {
-    dprintf(log_fd, "+");
-    for (int i = 0; argv[i]; i++) dprintf(log_fd, " %s", argv[i]);
-    dprintf(log_fd, "\n");
-  }
-  pid = fork();
+int iov_local_guest_agent_path(char **ret) {
+  return find_binary("iovbench-guest-agent", "IOVBENCH_GUEST_AGENT", ret);
+}
+
+/* coord blocks SIGINT, SIGTERM and SIGHUP and reads them from a signalfd
+ * later; one pending now means the user wants us to stop. */
+static bool interrupted(void) {
+  sigset_t p;
+  if (sigpending(&p) < 0) return false;
+  return sigismember(&p, SIGINT) == 1 || sigismember(&p, SIGTERM) == 1 || sigismember(&p, SIGHUP) == 1;
+}
+
+static void sleep_ns(uint64_t ns) {
+  struct timespec ts = { .tv_sec = ns / IOV_NSEC_PER_SEC, .tv_nsec = ns % IOV_NSEC_PER_SEC };
+  nanosleep(&ts, NULL);
+}
+
+static int exit_code(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status); }
+
+static void log_argv(int log_fd, char *const argv[]) {
+  if (log_fd < 0) return;
+  dprintf(log_fd, "+");
+  for (int i = 0; argv[i]; i++) dprintf(log_fd, " %s", argv[i]);
+  dprintf(log_fd, "\n");
+}
+
+/* Start a command (argv[0] looked up in PATH), its output into log_fd
+ * (none when log_fd < 0).  Returns the pid or -errno. */
+static pid_t start_cmd(int log_fd, char *const argv[]) {
+  pid_t pid = fork();
   if (pid < 0) return -errno;
   if (pid == 0) {
     sigset_t all;
@@ -106,9 +157,23 @@ static int run_cmd(int log_fd, char *const argv[]) {
     execvp(argv[0], argv);
     _exit(127);
   }
+  return pid;
+}
+
+/* Wait for a command; 0 when it exited with 0, else -EIO. */
+static int wait_cmd(pid_t pid) {
+  int status;
   while (waitpid(pid, &status, 0) < 0)
     if (errno != EINTR) return -errno;
   return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EIO;
+}
+
+/* Run a command, its output into log_fd.  Returns 0, or -EIO when it
+ * exits non-zero. */
+static int run_cmd(int log_fd, char *const argv[]) {
+  log_argv(log_fd, argv);
+  pid_t pid = start_cmd(log_fd, argv);
+  return pid < 0 ? pid : wait_cmd(pid);
 }
 
 #define IP(...) run_cmd(log_fd, (char *const[]){ "ip", __VA_ARGS__, NULL })
@@ -118,31 +183,147 @@ static bool netns_possible(void) {
   return run_cmd(-1, (char *const[]){ "ip", "-V", NULL }) == 0;
 }
 
+static bool netns_exists(const char *name) {
+  char p[PATH_MAX];
+  snprintf(p, sizeof(p), "/run/netns/%s", name);
+  return access(p, F_OK) == 0;
+}
+
+static int write_all(const char *path, const char *text) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return -errno;
+  size_t len = strlen(text), off = 0;
+  while (off < len) {
+    ssize_t w = write(fd, text + off, len - off);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) {
+      int r = -errno;
+      close(fd);
+      return r;
+    }
+    off += (size_t)w;
+  }
+  return close(fd) < 0 ? -errno : 0;
+}
+
+/* Start 'ip [-force] [-n NS] -batch FILE' for the commands in 'text'
+ * (one ip process for all of them; forking ip per command is what makes
+ * hundreds of namespaces slow).  FILE is 'name' in our temporary
+ * directory; the commands are copied into the log.  Returns the pid. */
+static pid_t start_batch(const struct iov_local *l, int log_fd, const char *ns, bool force, const char *name,
+                         const char *text) {
+  char path[PATH_MAX];
+  char *argv[8];
+  int a = 0, r;
+
+  snprintf(path, sizeof(path), "%s/%s", l->tmpdir, name);
+  if ((r = write_all(path, text)) < 0) return r;
+  argv[a++] = "ip";
+  if (force) argv[a++] = "-force";
+  if (ns) {
+    argv[a++] = "-n";
+    argv[a++] = (char *)ns;
+  }
+  argv[a++] = "-batch";
+  argv[a++] = path;
+  argv[a] = NULL;
+  log_argv(log_fd, argv);
+  if (log_fd >= 0) dprintf(log_fd, "%s", text);
+  return start_cmd(log_fd, argv);
+}
+
+static int run_batch(const struct iov_local *l, int log_fd, const char *ns, bool force, const char *text) {
+  pid_t pid = start_batch(l, log_fd, ns, force, "ip.batch", text);
+  return pid < 0 ? pid : wait_cmd(pid);
+}
+
+/* Collects text for a batch; one failed write makes text_done() fail. */
+struct text {
+  char *buf;
+  size_t len;
+  FILE *f;
+};
+
+static int text_init(struct text *t) {
+  *t = (struct text){ 0 };
+  t->f = open_memstream(&t->buf, &t->len);
+  return t->f ? 0 : -ENOMEM;
+}
+
+/* Returns the text (caller frees) or NULL on OOM. */
+static char *text_done(struct text *t) {
+  bool bad = ferror(t->f);
+  if (fclose(t->f) != 0) bad = true;
+  if (bad) {
+    free(t->buf);
+    return NULL;
+  }
+  return t->buf;
+}
+
+/* Write 'value' to a /proc/sys file as seen from inside namespace 'ns'
+ * (net sysctls belong to the opener's namespace). */
+static int ns_write_sysctl(int log_fd, const char *ns, const char *path, const char *value) {
+  if (log_fd >= 0) dprintf(log_fd, "+ echo %s > %s (in %s)\n", value, path, ns);
+  pid_t pid = fork();
+  if (pid < 0) return -errno;
+  if (pid == 0) {
+    char p[PATH_MAX];
+    snprintf(p, sizeof(p), "/run/netns/%s", ns);
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) _exit(1);
+    if (write_all(path, value) < 0) _exit(1);
+    _exit(0);
+  }
+  return wait_cmd(pid);
+}
+
+static void fabric_addr(size_t i, char *buf, size_t n) { snprintf(buf, n, "198.18.0.%zu", i + 1); }
+
+static void guest_gateway(size_t i, char *buf, size_t n) { snprintf(buf, n, "198.19.%zu.1", 4 * i); }
+
+/* Fixed MAC addresses (locally administered, "io"), so that the
+ * neighbour entries between a host and its guests can be permanent: the
+ * kernel's ARP table is shared by all namespaces, and its limit
+ * (gc_thresh3, 1024 by default) counts only dynamic entries; with learned
+ * entries a few hundred guests would fill it. */
+static void guest_mac(size_t i, unsigned k, char *buf, size_t n) {
+  snprintf(buf, n, "02:69:6f:%02zx:%02x:%02x", i, (k >> 8) & 0xff, k & 0xff);
+}
+
+static void bridge_mac(size_t i, char *buf, size_t n) { snprintf(buf, n, "02:69:6f:%02zx:ff:ff", i); }
+
+static void guest_addr(size_t i, unsigned k, char *buf, size_t n) {
+  unsigned off = GUEST_ADDR_BASE + k;
+  snprintf(buf, n, "198.19.%zu.%u", 4 * i + off / 256, off % 256);
+}
+
 static int setup_netns(struct iov_local *l, int log_fd) {
   char addr[64], dev[32], peer[32];
   int r;
 
   for (size_t i = 0; i < l->n; i++) {
-    if (asprintf(&l->netns[i], "%s-%s", l->prefix, l->names[i]) < 0) return -ENOMEM;
-    r = IP("netns", "add", l->netns[i]);
+    char *ns;
+    if (asprintf(&ns, "%s-%s", l->prefix, l->hosts[i].name) < 0) return -ENOMEM;
+    r = IP("netns", "add", ns);
     if (r < 0) {
-      free(l->netns[i]);
-      l->netns[i] = NULL;
+      free(ns);
       return r;
     }
-    r = IP("-n", l->netns[i], "link", "set", "lo", "up");
+    l->hosts[i].netns = ns;
+    r = IP("-n", ns, "link", "set", "lo", "up");
     if (r < 0) return r;
   }
   if (l->n == 2) {
     /* Two hosts: one veth pair, 198.18.0.1/30 <-> 198.18.0.2/30. */
-    r = IP("link", "add", "iovb0", "netns", l->netns[0], "type", "veth", "peer", "name", "iovb1", "netns",
-           l->netns[1]);
+    r = IP("link", "add", "iovb0", "netns", l->hosts[0].netns, "type", "veth", "peer", "name", "iovb1",
+           "netns", l->hosts[1].netns);
     if (r < 0) return r;
     for (size_t i = 0; i < 2; i++) {
       snprintf(dev, sizeof(dev), "iovb%zu", i);
       snprintf(addr, sizeof(addr), "198.18.0.%zu/30", i + 1);
-      if ((r = IP("-n", l->netns[i], "addr", "add", addr, "dev", dev)) < 0) return r;
-      if ((r = IP("-n", l->netns[i], "link", "set", dev, "up")) < 0) return r;
+      if ((r = IP("-n", l->hosts[i].netns, "addr", "add", addr, "dev", dev)) < 0) return r;
+      if ((r = IP("-n", l->hosts[i].netns, "link", "set", dev, "up")) < 0) return r;
     }
     return 0;
   }
@@ -158,19 +339,182 @@ static int setup_netns(struct iov_local *l, int log_fd) {
   if ((r = IP("-n", l->bridge_ns, "link", "set", "br0", "up")) < 0) return r;
   for (size_t i = 0; i < l->n; i++) {
     snprintf(peer, sizeof(peer), "p%zu", i);
-    if ((r = IP("link", "add", "iovb0", "netns", l->netns[i], "type", "veth", "peer", "name", peer, "netns",
-                l->bridge_ns)) < 0)
+    if ((r = IP("link", "add", "iovb0", "netns", l->hosts[i].netns, "type", "veth", "peer", "name", peer,
+                "netns", l->bridge_ns)) < 0)
       return r;
     if ((r = IP("-n", l->bridge_ns, "link", "set", peer, "master", "br0", "up")) < 0) return r;
     snprintf(addr, sizeof(addr), "198.18.0.%zu/24", i + 1);
-    if ((r = IP("-n", l->netns[i], "addr", "add", addr, "dev", "iovb0")) < 0) return r;
-    if ((r = IP("-n", l->netns[i], "link", "set", "iovb0", "up")) < 0) return r;
+    if ((r = IP("-n", l->hosts[i].netns, "addr", "add", addr, "dev", "iovb0")) < 0) return r;
+    if ((r = IP("-n", l->hosts[i].netns, "link", "set", "iovb0", "up")) < 0) return r;
   }
   return 0;
 }
 
-static pid_t spawn_agent(const char *agent, const char *netns, const char *endpoint, const char *ready,
-                         const char *name, const char *log_path) {
+/* The commands that configure one guest's namespace. */
+static char *guest_batch(size_t i, const struct local_guest *g) {
+  char gw[16], mac[24];
+  char *s;
+  guest_gateway(i, gw, sizeof(gw));
+  bridge_mac(i, mac, sizeof(mac));
+  if (asprintf(&s,
+               "link set lo up\n"
+               "addr add %s/22 dev eth0\n"
+               "link set eth0 addrgenmode none up\n"
+               "route add default via %s\n"
+               "neigh add %s lladdr %s dev eth0 nud permanent\n",
+               g->addr, gw, gw, mac) < 0)
+    return NULL;
+  return s;
+}
+
+struct setup_slot {
+  pid_t pid;
+  const char *ns;
+};
+
+static int reap_slot(struct setup_slot *s, int log_fd) {
+  int status;
+  pid_t pid = s->pid;
+  s->pid = 0;
+  while (waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR) return -errno;
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return 0;
+  if (log_fd >= 0) dprintf(log_fd, "configuring %s failed (status %d)\n", s->ns, exit_code(status));
+  return -EIO;
+}
+
+/* Configure every guest namespace: one ip process each (ip -batch cannot
+ * switch namespaces), a few at a time, reaped in the order started. */
+static int setup_guest_namespaces(struct iov_local *l, int log_fd) {
+  struct setup_slot slot[GUEST_SETUP_PARALLEL] = { 0 };
+  size_t started = 0;
+  int r = 0;
+
+  for (size_t i = 0; i < l->n && r == 0; i++)
+    for (unsigned k = 0; k < l->hosts[i].n_guests && r == 0; k++) {
+      struct local_guest *g = &l->hosts[i].guests[k];
+      size_t s = started++ % GUEST_SETUP_PARALLEL;
+      char file[32];
+      if (slot[s].pid && (r = reap_slot(&slot[s], log_fd)) < 0) break;
+      if (interrupted()) {
+        r = -IOV_E_INTERRUPTED;
+        break;
+      }
+      _cleanup_free_ char *text = guest_batch(i, g);
+      if (!text) {
+        r = -ENOMEM;
+        break;
+      }
+      snprintf(file, sizeof(file), "guest%zu.batch", s);
+      pid_t pid = start_batch(l, log_fd, g->netns, false, file, text);
+      if (pid < 0) {
+        r = pid;
+        break;
+      }
+      slot[s] = (struct setup_slot){ .pid = pid, .ns = g->netns };
+    }
+  for (size_t s = 0; s < GUEST_SETUP_PARALLEL; s++)
+    if (slot[s].pid) {
+      int q = reap_slot(&slot[s], log_fd);
+      if (r == 0) r = q;
+    }
+  return r;
+}
+
+/* Guests: a namespace each, a veth pair from it ('eth0') to its host's
+ * namespace ('vmNN' there), enslaved to the host's bridge vbr0; the host
+ * forwards, and routes other hosts' guest networks via their fabric
+ * address. */
+static int setup_guests_netns(struct iov_local *l, int log_fd) {
+  struct text t;
+  char *text;
+  int r;
+
+  if (l->n_guests == 0) return 0;
+  /* Names first, and none in use: then every namespace of ours that
+   * exists later was made by us, whichever step failed. */
+  for (size_t i = 0; i < l->n; i++)
+    for (unsigned k = 0; k < l->hosts[i].n_guests; k++) {
+      struct local_guest *g = &l->hosts[i].guests[k];
+      char *ns;
+      if (asprintf(&ns, "%s-%s-%s", l->prefix, l->hosts[i].name, g->id) < 0) return -ENOMEM;
+      if (netns_exists(ns)) {
+        if (log_fd >= 0)
+          dprintf(log_fd,
+                  "network namespace %s exists already (left over by a killed coord? remove it with "
+                  "'ip netns del %s')\n",
+                  ns, ns);
+        free(ns);
+        return -EEXIST;
+      }
+      g->netns = ns;
+    }
+
+  /* All namespaces and veth pairs in one ip process. */
+  if ((r = text_init(&t)) < 0) return r;
+  for (size_t i = 0; i < l->n; i++)
+    for (unsigned k = 0; k < l->hosts[i].n_guests; k++)
+      fprintf(t.f, "netns add %s\n", l->hosts[i].guests[k].netns);
+  for (size_t i = 0; i < l->n; i++)
+    for (unsigned k = 0; k < l->hosts[i].n_guests; k++) {
+      struct local_guest *g = &l->hosts[i].guests[k];
+      char mac[24];
+      guest_mac(i, k + 1, mac, sizeof(mac));
+      fprintf(t.f, "link add %s netns %s type veth peer name eth0 address %s netns %s\n", g->id,
+              l->hosts[i].netns, mac, g->netns);
+    }
+  if (!(text = text_done(&t))) return -ENOMEM;
+  r = run_batch(l, log_fd, NULL, false, text);
+  free(text);
+  if (r < 0) return r;
+
+  /* Each host: its bridge, its ports, routes to the others' guests. */
+  for (size_t i = 0; i < l->n; i++) {
+    struct local_host *h = &l->hosts[i];
+    char addr[32], mac[24];
+    bool any = false;
+    if ((r = text_init(&t)) < 0) return r;
+    if (h->n_guests > 0) {
+      guest_gateway(i, addr, sizeof(addr));
+      bridge_mac(i, mac, sizeof(mac));
+      /* The bridge's own MAC, or it would take the lowest of its ports'.
+       * No IPv6 link-local addresses on the bridge, its ports and the
+       * guests' eth0: their router solicitations, DAD and MLD would be
+       * flooded to every port, N * N packets at start-up. */
+      fprintf(t.f,
+              "link add vbr0 address %s type bridge\n"
+              "link set vbr0 addrgenmode none\n"
+              "addr add %s/22 dev vbr0\n"
+              "link set vbr0 up\n",
+              mac, addr);
+      for (unsigned k = 0; k < h->n_guests; k++) {
+        guest_mac(i, k + 1, mac, sizeof(mac));
+        fprintf(
+            t.f,
+            "link set %s addrgenmode none master vbr0 up\nneigh add %s lladdr %s dev vbr0 nud permanent\n",
+            h->guests[k].id, h->guests[k].addr, mac);
+      }
+      any = true;
+    }
+    for (size_t j = 0; j < l->n && l->n > 1; j++)
+      if (j != i && l->hosts[j].n_guests > 0) {
+        fabric_addr(j, addr, sizeof(addr));
+        fprintf(t.f, "route add 198.19.%zu.0/22 via %s\n", 4 * j, addr);
+        any = true;
+      }
+    if (!(text = text_done(&t))) return -ENOMEM;
+    r = any ? run_batch(l, log_fd, h->netns, false, text) : 0;
+    free(text);
+    if (r < 0) return r;
+    if (h->n_guests > 0 && (r = ns_write_sysctl(log_fd, h->netns, "/proc/sys/net/ipv4/ip_forward", "1")) < 0)
+      return r;
+  }
+  return setup_guest_namespaces(l, log_fd);
+}
+
+/* Start 'argv' with its output in log_path, inside namespace 'netns' when
+ * not NULL; it gets SIGTERM when we die.  Returns its pid or -errno. */
+static pid_t spawn(const char *netns, const char *log_path, char *const argv[]) {
   int logfd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (logfd < 0) return -errno;
   pid_t pid = fork();
@@ -199,29 +543,254 @@ static pid_t spawn_agent(const char *agent, const char *netns, const char *endpo
     if (devnull >= 0) dup2(devnull, STDIN_FILENO);
     dup2(logfd, STDOUT_FILENO);
     dup2(logfd, STDERR_FILENO);
-    execl(agent, agent, "--listen", endpoint, "--ready-file", ready, "--name", name, (char *)NULL);
-    dprintf(STDERR_FILENO, "cannot run %s: %s\n", agent, strerror(errno));
+    execv(argv[0], argv);
+    dprintf(STDERR_FILENO, "cannot run %s: %s\n", argv[0], strerror(errno));
     _exit(127);
   }
   close(logfd);
   return pid;
 }
 
+static void guest_endpoint(const struct iov_local *l, size_t i, char *buf, size_t n) {
+  if (l->mode == IOV_LOCAL_NETNS) {
+    char gw[16];
+    guest_gateway(i, gw, sizeof(gw));
+    snprintf(buf, n, "tcp://%s:%d", gw, GUEST_PORT);
+  } else
+    snprintf(buf, n, "ipc://%s/%s-guests.sock", l->tmpdir, l->hosts[i].name);
+}
+
+static int start_hosts(struct iov_local *l, struct iov_plan *plan, const char *agent, const char *log_dir) {
+  for (size_t i = 0; i < l->n; i++) {
+    struct local_host *lh = &l->hosts[i];
+    struct iov_plan_host *h = NULL;
+    char endpoint[PATH_MAX], guests[PATH_MAX], ready[PATH_MAX], log_path[PATH_MAX];
+    for (size_t j = 0; j < plan->n_hosts; j++)
+      if (plan->hosts[j].name == lh->name) h = &plan->hosts[j];
+    snprintf(endpoint, sizeof(endpoint), "ipc://%s/%s.sock", l->tmpdir, h->name);
+    if (lh->n_guests > 0)
+      guest_endpoint(l, i, guests, sizeof(guests));
+    else
+      snprintf(guests, sizeof(guests), "none");
+    snprintf(ready, sizeof(ready), "%s/%s.ready", l->tmpdir, h->name);
+    snprintf(log_path, sizeof(log_path), "%s/agent-%s.log", log_dir, h->name);
+    char *argv[] = { (char *)agent,  "--listen", endpoint, "--guest-listen", guests,
+                     "--ready-file", ready,      "--name", h->name,          NULL };
+    pid_t pid = spawn(lh->netns, log_path, argv);
+    if (pid < 0) return iov_log_errno(pid, "Cannot start the agent for local host '%s': %m", h->name);
+    lh->pid = pid;
+    free(h->endpoint);
+    h->endpoint = strdup(endpoint);
+    free(h->data_addr);
+    if (l->mode == IOV_LOCAL_NETNS && l->n > 1) {
+      char addr[32];
+      fabric_addr(i, addr, sizeof(addr));
+      h->data_addr = strdup(addr);
+    } else
+      h->data_addr = strdup("127.0.0.1");
+    if (!h->endpoint || !h->data_addr) return -ENOMEM;
+  }
+  return 0;
+}
+
+static int start_guests(struct iov_local *l, const char *guest_agent, const char *log_dir) {
+  for (size_t i = 0; i < l->n; i++) {
+    struct local_host *h = &l->hosts[i];
+    char endpoint[PATH_MAX], ready[PATH_MAX], log_path[PATH_MAX];
+    guest_endpoint(l, i, endpoint, sizeof(endpoint));
+    for (unsigned k = 0; k < h->n_guests; k++) {
+      struct local_guest *g = &h->guests[k];
+      if (interrupted()) return -IOV_E_INTERRUPTED;
+      snprintf(ready, sizeof(ready), "%s/%s-%s.ready", l->tmpdir, h->name, g->id);
+      snprintf(log_path, sizeof(log_path), "%s/guest-%s-%s.log", log_dir, h->name, g->id);
+      char *argv[] = { (char *)guest_agent, "--host", endpoint, "--vm-id", g->id, "--data", g->addr,
+                       "--ready-file",      ready,    NULL };
+      pid_t pid = spawn(g->netns, log_path, argv);
+      if (pid < 0)
+        return iov_log_errno(pid, "Cannot start simulated VM '%s' of local host '%s': %m", g->id, h->name);
+      g->pid = pid;
+    }
+  }
+  return 0;
+}
+
+/* Has the child *pid exited?  Then *pid becomes 0 and *ret_status is set. */
+static bool reaped(pid_t *pid, int *ret_status) {
+  int status = 0;
+  if (*pid <= 0) return false;
+  pid_t w = waitpid(*pid, &status, WNOHANG);
+  if (w == *pid || (w < 0 && errno == ECHILD)) {
+    *pid = 0;
+    *ret_status = status;
+    return true;
+  }
+  return false;
+}
+
+static bool ready_file(const struct iov_local *l, const char *host, const char *guest) {
+  char p[PATH_MAX];
+  if (guest)
+    snprintf(p, sizeof(p), "%s/%s-%s.ready", l->tmpdir, host, guest);
+  else
+    snprintf(p, sizeof(p), "%s/%s.ready", l->tmpdir, host);
+  return access(p, F_OK) == 0;
+}
+
+static int host_died(struct local_host *h, int status, const char *when, const char *log_dir) {
+  return iov_log_errno(-ECHILD,
+                       "The agent for local host '%s' exited with status %d %s (see %s/agent-%s.log)",
+                       h->name, exit_code(status), when, log_dir, h->name);
+}
+
+/* Wait until every host agent has bound its sockets (it writes its ready
+ * file), or has died. */
+static int wait_hosts(struct iov_local *l, const char *log_dir) {
+  uint64_t deadline = iov_now_mono() + AGENT_START_TIMEOUT_NS;
+  for (;;) {
+    size_t waiting = 0;
+    int status;
+    for (size_t i = 0; i < l->n; i++) {
+      struct local_host *h = &l->hosts[i];
+      if (h->ready) continue;
+      if (ready_file(l, h->name, NULL)) {
+        h->ready = true;
+        continue;
+      }
+      if (reaped(&h->pid, &status))
+        return interrupted() ? -IOV_E_INTERRUPTED : host_died(h, status, "before it was ready", log_dir);
+      waiting++;
+    }
+    if (waiting == 0) return 0;
+    if (interrupted()) return -IOV_E_INTERRUPTED;
+    if (iov_now_mono() > deadline)
+      for (size_t i = 0; i < l->n; i++)
+        if (!l->hosts[i].ready)
+          return iov_log_errno(-IOV_E_TIMEOUT,
+                               "The agent for local host '%s' was not ready within %llu s (see "
+                               "%s/agent-%s.log)",
+                               l->hosts[i].name, AGENT_START_TIMEOUT_NS / IOV_NSEC_PER_SEC, log_dir,
+                               l->hosts[i].name);
+    sleep_ns(POLL_NS);
+  }
+}
+
+/* Wait until every guest agent has registered with its host agent (it
+ * writes its ready file then), or a guest or host agent has died. */
+static int wait_guests(struct iov_local *l, const char *log_dir) {
+  uint64_t timeout = GUEST_START_TIMEOUT_NS + l->n_guests * GUEST_START_PER_GUEST_NS;
+  uint64_t deadline = iov_now_mono() + timeout;
+  for (;;) {
+    size_t waiting = 0;
+    int status;
+    for (size_t i = 0; i < l->n; i++) {
+      struct local_host *h = &l->hosts[i];
+      for (unsigned k = 0; k < h->n_guests; k++) {
+        struct local_guest *g = &h->guests[k];
+        if (g->ready) continue;
+        if (ready_file(l, h->name, g->id)) {
+          g->ready = true;
+          continue;
+        }
+        if (reaped(&g->pid, &status)) {
+          if (interrupted()) return -IOV_E_INTERRUPTED;
+          return iov_log_errno(-ECHILD,
+                               "Simulated VM '%s' of local host '%s' exited with status %d before it "
+                               "registered (see %s/guest-%s-%s.log)",
+                               g->id, h->name, exit_code(status), log_dir, h->name, g->id);
+        }
+        waiting++;
+      }
+      if (h->n_guests > 0 && reaped(&h->pid, &status))
+        return interrupted() ? -IOV_E_INTERRUPTED
+                             : host_died(h, status, "while its simulated VMs were starting", log_dir);
+    }
+    if (waiting == 0) return 0;
+    if (interrupted()) return -IOV_E_INTERRUPTED;
+    if (iov_now_mono() > deadline)
+      for (size_t i = 0; i < l->n; i++) {
+        struct local_host *h = &l->hosts[i];
+        unsigned late = 0, first = 0;
+        for (unsigned k = h->n_guests; k-- > 0;)
+          if (!h->guests[k].ready) late++, first = k;
+        if (late)
+          return iov_log_errno(-IOV_E_TIMEOUT,
+                               "%u of the %u simulated VMs of local host '%s' did not register within "
+                               "%llu s, '%s' among them (see %s/guest-%s-%s.log and %s/agent-%s.log)",
+                               late, h->n_guests, h->name, (unsigned long long)(timeout / IOV_NSEC_PER_SEC),
+                               h->guests[first].id, log_dir, h->name, h->guests[first].id, log_dir, h->name);
+      }
+    sleep_ns(POLL_NS);
+  }
+}
+
+static void describe(struct iov_local *l) {
+  char vms[96] = "";
+  unsigned with = 0, same = 0;
+  bool equal = true;
+  for (size_t i = 0; i < l->n; i++)
+    if (l->hosts[i].n_guests) {
+      if (with++ && l->hosts[i].n_guests != same) equal = false;
+      same = l->hosts[i].n_guests;
+    }
+  if (l->n_guests == 0)
+    ;
+  else if (with == 1 && l->n == 1)
+    snprintf(vms, sizeof(vms), " with %zu simulated VM%s", l->n_guests, l->n_guests == 1 ? "" : "s");
+  else if (equal && with == l->n)
+    snprintf(vms, sizeof(vms), " with %u simulated VM%s each", same, same == 1 ? "" : "s");
+  else
+    snprintf(vms, sizeof(vms), " with %zu simulated VM%s on %u of them", l->n_guests,
+             l->n_guests == 1 ? "" : "s", with);
+  const char *where;
+  if (l->mode != IOV_LOCAL_NETNS)
+    where = "over loopback";
+  else if (l->n_guests == 0)
+    where =
+        l->n == 2 ? "in two network namespaces joined by a veth pair" : "in network namespaces on a bridge";
+  else if (l->n == 1)
+    where = "in network namespaces, the VMs on the host's bridge vbr0 (198.19.0.0/22)";
+  else
+    where = l->n == 2
+                ? "in network namespaces (hosts joined by a veth pair; each host's VMs on its bridge vbr0, "
+                  "198.19.4i.0/22 for the i-th host)"
+                : "in network namespaces (hosts on a bridge; each host's VMs on its bridge vbr0, "
+                  "198.19.4i.0/22 for the i-th host)";
+  snprintf(l->describe, sizeof(l->describe), "%zu local agent%s%s, %s", l->n, l->n == 1 ? "" : "s", vms,
+           where);
+}
+
 int iov_local_start(struct iov_plan *plan, enum iov_local_mode mode, const char *log_dir,
                     struct iov_local **ret) {
   struct iov_local *l = calloc(1, sizeof(*l));
-  _cleanup_free_ char *agent = NULL;
+  _cleanup_free_ char *agent = NULL, *guest_agent = NULL;
   char path[PATH_MAX];
   int r, log_fd = -1;
 
   if (!l) return -ENOMEM;
   *ret = l;
   snprintf(l->prefix, sizeof(l->prefix), "iovb%d", (int)getpid());
-  for (size_t i = 0; i < plan->n_hosts; i++)
-    if (plan->hosts[i].local) {
-      if (l->n == MAX_LOCAL) return iov_log_errno(-E2BIG, "At most %d local hosts", MAX_LOCAL);
-      l->names[l->n++] = plan->hosts[i].name;
+  for (size_t i = 0; i < plan->n_hosts; i++) {
+    struct iov_plan_host *ph = &plan->hosts[i];
+    if (!ph->local) continue;
+    if (l->n == MAX_LOCAL) return iov_log_errno(-E2BIG, "At most %d local hosts", MAX_LOCAL);
+    if (ph->guests > IOV_PLAN_MAX_GUESTS)
+      return iov_log_errno(-E2BIG, "Local host '%s': at most %d simulated VMs", ph->name,
+                           IOV_PLAN_MAX_GUESTS);
+    struct local_host *h = &l->hosts[l->n++];
+    h->name = ph->name;
+    if (ph->guests == 0) continue;
+    h->guests = calloc(ph->guests, sizeof(*h->guests));
+    if (!h->guests) return -ENOMEM;
+    h->n_guests = ph->guests;
+    l->n_guests += ph->guests;
+    /* vm01..vm16, vm001..vm100: names sort like the numbers. */
+    int width = snprintf(NULL, 0, "%u", ph->guests);
+    if (width < 2) width = 2;
+    for (unsigned k = 0; k < h->n_guests; k++) {
+      snprintf(h->guests[k].id, sizeof(h->guests[k].id), "vm%0*u", width, k + 1);
+      snprintf(h->guests[k].addr, sizeof(h->guests[k].addr), "127.0.0.1");
     }
+  }
   if (l->n == 0) return 0;
 
   r = iov_local_agent_path(&agent);
@@ -229,6 +798,9 @@ int iov_local_start(struct iov_plan *plan, enum iov_local_mode mode, const char 
     return iov_log_errno(r,
                          "Cannot find iovbench-agent to start local hosts (build it, put it beside coord or "
                          "on PATH, or set IOVBENCH_AGENT)");
+  if (l->n_guests > 0 && (r = iov_local_guest_agent_path(&guest_agent)) < 0)
+    return iov_log_errno(r, "Cannot find iovbench-guest-agent to start the simulated VMs of the local hosts "
+                            "(build it, put it beside coord or on PATH, or set IOVBENCH_GUEST_AGENT)");
   snprintf(l->tmpdir, sizeof(l->tmpdir), "/tmp/iovbench-XXXXXX");
   if (!mkdtemp(l->tmpdir)) {
     l->tmpdir[0] = 0;
@@ -238,10 +810,34 @@ int iov_local_start(struct iov_plan *plan, enum iov_local_mode mode, const char 
   if (mode == IOV_LOCAL_AUTO) mode = netns_possible() ? IOV_LOCAL_NETNS : IOV_LOCAL_LOOPBACK;
   l->mode = mode;
   if (mode == IOV_LOCAL_NETNS) {
+    for (size_t i = 0; i < l->n; i++)
+      if (l->hosts[i].n_guests > MAX_GUESTS_NETNS)
+        return iov_log_errno(-E2BIG,
+                             "Local host '%s': at most %d simulated VMs in network namespaces (one /22 "
+                             "each), not %u; use --local=loopback for more",
+                             l->hosts[i].name, MAX_GUESTS_NETNS, l->hosts[i].n_guests);
+    for (size_t i = 0; i < l->n; i++)
+      for (unsigned k = 0; k < l->hosts[i].n_guests; k++)
+        guest_addr(i, k + 1, l->hosts[i].guests[k].addr, sizeof(l->hosts[i].guests[k].addr));
     snprintf(path, sizeof(path), "%s/netns-setup.log", log_dir);
     log_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    uint64_t t0 = iov_now_mono();
     r = setup_netns(l, log_fd);
-    if (log_fd >= 0) close(log_fd);
+    if (r >= 0) r = setup_guests_netns(l, log_fd);
+    if (log_fd >= 0) {
+      dprintf(log_fd, "# %s after %.3f s\n", r < 0 ? "failed" : "done",
+              (double)(iov_now_mono() - t0) / IOV_NSEC_PER_SEC);
+      close(log_fd);
+    }
+    if (r < 0 && (r == -IOV_E_INTERRUPTED || interrupted())) {
+      iov_notice("interrupted while setting up the network namespaces for the local hosts");
+      return -IOV_E_INTERRUPTED;
+    }
+    if (r == -EEXIST)
+      return iov_log_errno(r,
+                           "Cannot set up network namespaces for the local hosts: one of our names is taken "
+                           "(see %s)",
+                           path);
     if (r < 0)
       return iov_log_errno(r,
                            "Cannot set up network namespaces for the local hosts (see %s; run as root "
@@ -249,85 +845,104 @@ int iov_local_start(struct iov_plan *plan, enum iov_local_mode mode, const char 
                            path);
   }
 
-  for (size_t i = 0; i < l->n; i++) {
-    struct iov_plan_host *h = NULL;
-    char endpoint[PATH_MAX], ready[PATH_MAX], log_path[PATH_MAX];
-    for (size_t j = 0; j < plan->n_hosts; j++)
-      if (plan->hosts[j].name == l->names[i]) h = &plan->hosts[j];
-    snprintf(endpoint, sizeof(endpoint), "ipc://%s/%s.sock", l->tmpdir, h->name);
-    snprintf(ready, sizeof(ready), "%s/%s.ready", l->tmpdir, h->name);
-    snprintf(log_path, sizeof(log_path), "%s/agent-%s.log", log_dir, h->name);
-    pid_t pid = spawn_agent(agent, l->netns[i], endpoint, ready, h->name, log_path);
-    if (pid < 0) return iov_log_errno(pid, "Cannot start the agent for local host '%s': %m", h->name);
-    l->pids[i] = pid;
-    free(h->endpoint);
-    h->endpoint = strdup(endpoint);
-    free(h->data_addr);
-    if (mode == IOV_LOCAL_NETNS && l->n > 1) {
-      char addr[32];
-      snprintf(addr, sizeof(addr), "198.18.0.%zu", i + 1);
-      h->data_addr = strdup(addr);
-    } else
-      h->data_addr = strdup("127.0.0.1");
-    if (!h->endpoint || !h->data_addr) return -ENOMEM;
+  r = start_hosts(l, plan, agent, log_dir);
+  if (r >= 0) r = wait_hosts(l, log_dir);
+  if (r >= 0 && l->n_guests > 0) {
+    uint64_t t0 = iov_now_mono();
+    r = start_guests(l, guest_agent, log_dir);
+    if (r >= 0) r = wait_guests(l, log_dir);
+    if (r >= 0)
+      iov_debug(IOV_DBG_NET, "%zu simulated VMs registered after %.3f s", l->n_guests,
+                (double)(iov_now_mono() - t0) / IOV_NSEC_PER_SEC);
   }
-
-  /* Wait until every agent has bound its socket (it writes its ready
-   * file), or has died. */
-  uint64_t deadline = iov_now_mono() + AGENT_START_TIMEOUT_NS;
-  for (size_t i = 0; i < l->n; i++) {
-    char ready[PATH_MAX];
-    snprintf(ready, sizeof(ready), "%s/%s.ready", l->tmpdir, l->names[i]);
-    for (;;) {
-      int status;
-      if (access(ready, F_OK) == 0) break;
-      pid_t w = waitpid(l->pids[i], &status, WNOHANG);
-      if (w == l->pids[i]) {
-        l->pids[i] = 0;
-        return iov_log_errno(-ECHILD,
-                             "The agent for local host '%s' exited with status %d before it was ready "
-                             "(see %s/agent-%s.log)",
-                             l->names[i], WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
-                             log_dir, l->names[i]);
-      }
-      if (iov_now_mono() > deadline)
-        return iov_log_errno(-IOV_E_TIMEOUT,
-                             "The agent for local host '%s' was not ready within %llu s (see "
-                             "%s/agent-%s.log)",
-                             l->names[i], AGENT_START_TIMEOUT_NS / IOV_NSEC_PER_SEC, log_dir, l->names[i]);
-      struct timespec ts = { .tv_nsec = 10 * IOV_NSEC_PER_MSEC };
-      nanosleep(&ts, NULL);
-    }
+  if (r == -IOV_E_INTERRUPTED) {
+    iov_notice("interrupted while starting the local agents");
+    return r;
   }
-  snprintf(l->describe, sizeof(l->describe), "%zu local agent%s, %s", l->n, l->n == 1 ? "" : "s",
-           mode == IOV_LOCAL_NETNS ? (l->n == 2 ? "in two network namespaces joined by a veth pair"
-                                                : "in network namespaces on a bridge")
-                                   : "over loopback");
+  if (r < 0) return r;
+  describe(l);
   return 0;
 }
 
+/* SIGTERM to every agent we started, guests and hosts at once, then wait
+ * for all of them together; SIGKILL whoever is left at the deadline. */
 static void stop_agents(struct iov_local *l) {
   uint64_t deadline = iov_now_mono() + AGENT_STOP_TIMEOUT_NS;
-  for (size_t i = 0; i < l->n; i++)
-    if (l->pids[i] > 0) kill(l->pids[i], SIGTERM);
+  int status;
+
   for (size_t i = 0; i < l->n; i++) {
-    if (l->pids[i] <= 0) continue;
-    for (;;) {
-      int status;
-      pid_t w = waitpid(l->pids[i], &status, WNOHANG);
-      if (w == l->pids[i] || (w < 0 && errno == ECHILD)) break;
-      if (iov_now_mono() > deadline) {
-        iov_warn("agent for local host '%s' (pid %d) ignored SIGTERM; killing it", l->names[i],
-                 (int)l->pids[i]);
-        kill(l->pids[i], SIGKILL);
-        (void)waitpid(l->pids[i], &status, 0);
-        break;
-      }
-      struct timespec ts = { .tv_nsec = 10 * IOV_NSEC_PER_MSEC };
-      nanosleep(&ts, NULL);
-    }
-    l->pids[i] = 0;
+    for (unsigned k = 0; k < l->hosts[i].n_guests; k++)
+      if (l->hosts[i].guests[k].pid > 0) kill(l->hosts[i].guests[k].pid, SIGTERM);
+    if (l->hosts[i].pid > 0) kill(l->hosts[i].pid, SIGTERM);
   }
+  for (;;) {
+    size_t left = 0;
+    for (size_t i = 0; i < l->n; i++) {
+      for (unsigned k = 0; k < l->hosts[i].n_guests; k++)
+        if (l->hosts[i].guests[k].pid > 0 && !reaped(&l->hosts[i].guests[k].pid, &status)) left++;
+      if (l->hosts[i].pid > 0 && !reaped(&l->hosts[i].pid, &status)) left++;
+    }
+    if (left == 0) return;
+    if (iov_now_mono() > deadline) break;
+    sleep_ns(5 * IOV_NSEC_PER_MSEC);
+  }
+  for (size_t i = 0; i < l->n; i++) {
+    struct local_host *h = &l->hosts[i];
+    unsigned stuck = 0, first = 0;
+    for (unsigned k = h->n_guests; k-- > 0;)
+      if (h->guests[k].pid > 0) {
+        kill(h->guests[k].pid, SIGKILL);
+        stuck++, first = k;
+      }
+    if (stuck)
+      iov_warn("%u simulated VM%s of local host '%s' ignored SIGTERM ('%s', pid %d%s); killing them", stuck,
+               stuck == 1 ? "" : "s", h->name, h->guests[first].id, (int)h->guests[first].pid,
+               stuck > 1 ? ", among others" : "");
+    if (h->pid > 0) {
+      iov_warn("agent for local host '%s' (pid %d) ignored SIGTERM; killing it", h->name, (int)h->pid);
+      kill(h->pid, SIGKILL);
+    }
+  }
+  for (size_t i = 0; i < l->n; i++) {
+    for (unsigned k = 0; k < l->hosts[i].n_guests; k++)
+      if (l->hosts[i].guests[k].pid > 0) (void)waitpid(l->hosts[i].guests[k].pid, &status, 0);
+    if (l->hosts[i].pid > 0) (void)waitpid(l->hosts[i].pid, &status, 0);
+  }
+}
+
+/* Delete our namespaces, guests before hosts before the switch, in one
+ * ip process that goes on past failures. */
+static void delete_namespaces(struct iov_local *l) {
+  struct text t;
+  char *text;
+  bool any = false;
+  int log_fd = -1;
+
+  if (text_init(&t) == 0) {
+    for (size_t i = 0; i < l->n; i++)
+      for (unsigned k = 0; k < l->hosts[i].n_guests; k++)
+        if (l->hosts[i].guests[k].netns && netns_exists(l->hosts[i].guests[k].netns))
+          fprintf(t.f, "netns del %s\n", l->hosts[i].guests[k].netns), any = true;
+    for (size_t i = 0; i < l->n; i++)
+      if (l->hosts[i].netns) fprintf(t.f, "netns del %s\n", l->hosts[i].netns), any = true;
+    if (l->bridge_ns) fprintf(t.f, "netns del %s\n", l->bridge_ns), any = true;
+    if ((text = text_done(&t))) {
+      if (any && l->tmpdir[0]) (void)run_batch(l, -1, NULL, true, text);
+      free(text);
+    }
+  }
+  /* Whatever is left (no batch possible, or ip failed): one at a time. */
+  for (size_t i = 0; i < l->n; i++) {
+    for (unsigned k = 0; k < l->hosts[i].n_guests; k++) {
+      char *ns = l->hosts[i].guests[k].netns;
+      if (ns && netns_exists(ns) && IP("netns", "del", ns) < 0)
+        iov_warn("could not delete network namespace %s", ns);
+    }
+    if (l->hosts[i].netns && netns_exists(l->hosts[i].netns) && IP("netns", "del", l->hosts[i].netns) < 0)
+      iov_warn("could not delete network namespace %s", l->hosts[i].netns);
+  }
+  if (l->bridge_ns && netns_exists(l->bridge_ns) && IP("netns", "del", l->bridge_ns) < 0)
+    iov_warn("could not delete network namespace %s", l->bridge_ns);
 }
 
 static void remove_tmpdir(const char *dir) {
@@ -345,19 +960,16 @@ static void remove_tmpdir(const char *dir) {
 }
 
 struct iov_local *iov_local_stop(struct iov_local *l) {
-  int log_fd = -1;
   if (!l) return NULL;
   stop_agents(l);
-  for (size_t i = 0; i < l->n; i++)
-    if (l->netns[i]) {
-      if (IP("netns", "del", l->netns[i]) < 0) iov_warn("could not delete network namespace %s", l->netns[i]);
-      free(l->netns[i]);
-    }
-  if (l->bridge_ns) {
-    if (IP("netns", "del", l->bridge_ns) < 0) iov_warn("could not delete network namespace %s", l->bridge_ns);
-    free(l->bridge_ns);
-  }
+  delete_namespaces(l);
   remove_tmpdir(l->tmpdir);
+  for (size_t i = 0; i < l->n; i++) {
+    for (unsigned k = 0; k < l->hosts[i].n_guests; k++) free(l->hosts[i].guests[k].netns);
+    free(l->hosts[i].guests);
+    free(l->hosts[i].netns);
+  }
+  free(l->bridge_ns);
   free(l);
   return NULL;
 }

@@ -1048,6 +1048,7 @@ int iov_coord_run(const struct iov_run_config *cfg) {
 
   snprintf(path, sizeof(path), "%s/logs", c.dir);
   r = iov_local_start(c.plan, cfg->local_mode, path, &c.local);
+  if (r == -IOV_E_INTERRUPTED) c.interrupted = true;
   if (r < 0) goto out;
   if (*iov_local_describe(c.local) && !cfg->quiet)
     fprintf(stderr, "coord: %s\n", iov_local_describe(c.local));
