@@ -653,6 +653,17 @@ enum {
   W_SD = 11,
 };
 
+/* The first three cells of a row, each followed by a blank: the point's
+ * number, test and sweep (or their headings). */
+static void put_lead(FILE *f, const char *idx, const char *test, const char *sweep) {
+  put_cell(f, idx, W_IDX, true);
+  fputc(' ', f);
+  put_cell(f, test, W_TEST, false);
+  fputc(' ', f);
+  put_cell(f, sweep, W_SWEEP, false);
+  fputc(' ', f);
+}
+
 /* Points of VM topologies: the aggregate and what each VM got. */
 static void print_vm_table(const struct iov_report *r, FILE *f) {
   bool any = false;
@@ -660,12 +671,7 @@ static void print_vm_table(const struct iov_report *r, FILE *f) {
     any |= r->points[i].topology && strcmp(r->points[i].topology, "host-host") != 0;
   if (!any) return;
   fputs("\nper VM: each VM's (VM pair's) share of the point, over the point's window\n", f);
-  put_cell(f, "#", W_IDX, true);
-  fputc(' ', f);
-  put_cell(f, "test", W_TEST, false);
-  fputc(' ', f);
-  put_cell(f, "sweep", W_SWEEP, false);
-  fputc(' ', f);
+  put_lead(f, "#", "test", "sweep");
   put_cell(f, "topology", 11, false);
   fputc(' ', f);
   put_cell(f, "vms", 4, true);
@@ -685,12 +691,7 @@ static void print_vm_table(const struct iov_report *r, FILE *f) {
     if (!p->topology || strcmp(p->topology, "host-host") == 0) continue;
     snprintf(idx, sizeof(idx), "%u", p->idx + 1);
     snprintf(vms, sizeof(vms), "%u", p->vms);
-    put_cell(f, idx, W_IDX, true);
-    fputc(' ', f);
-    put_cell(f, p->test, W_TEST, false);
-    fputc(' ', f);
-    put_cell(f, p->sweep, W_SWEEP, false);
-    fputc(' ', f);
+    put_lead(f, idx, p->test, p->sweep);
     put_cell(f, p->topology, 11, false);
     fputc(' ', f);
     put_cell(f, vms, 4, true);
@@ -723,12 +724,7 @@ void iov_report_print_table(const struct iov_report *r, FILE *f) {
   put_str(f, r->status ? r->status : "?");
   fputc('\n', f);
 
-  put_cell(f, "#", W_IDX, true);
-  fputc(' ', f);
-  put_cell(f, "test", W_TEST, false);
-  fputc(' ', f);
-  put_cell(f, "sweep", W_SWEEP, false);
-  fputc(' ', f);
+  put_lead(f, "#", "test", "sweep");
   put_cell(f, "status", W_STATUS, false);
   fputc(' ', f);
   put_cell(f, "window s", W_WIN, true);
@@ -764,12 +760,7 @@ void iov_report_print_table(const struct iov_report *r, FILE *f) {
 
     /* 1-based, as coord numbers points while it runs them. */
     snprintf(idx, sizeof(idx), "%u", p->idx + 1);
-    put_cell(f, idx, W_IDX, true);
-    fputc(' ', f);
-    put_cell(f, p->test, W_TEST, false);
-    fputc(' ', f);
-    put_cell(f, p->sweep, W_SWEEP, false);
-    fputc(' ', f);
+    put_lead(f, idx, p->test, p->sweep);
     if (p->incomplete_flows && p->status && strcmp(p->status, "ok") == 0) {
       any_incomplete = true;
       put_cell(f, "ok*", W_STATUS, false);
