@@ -15,13 +15,27 @@
 #include "sampler.h"
 #include "timeutil.h"
 
+static void send_upstream(struct iov_agent *a, iov_envelope *e);
+
 static void on_signal(uv_signal_t *h, int signum) {
   struct iov_agent *a = h->data;
   iov_notice("got signal %d, shutting down", signum);
   a->stopping = true;
   iov__agent_point_abort(a, "agent shutting down");
   iov__relay_stop(a);
-  if (a->kind == IOV_AGENT_GUEST) uv_close((uv_handle_t *)&a->heartbeat_timer, NULL);
+  if (a->kind == IOV_AGENT_GUEST) {
+    /* Say goodbye, so that the host (and coord) drop us now rather than
+     * after the heartbeat timeout.  Best effort: linger is 0. */
+    if (a->registered) {
+      Iovbench__Stop st = IOVBENCH__STOP__INIT;
+      st.reason = "guest agent shutting down";
+      iov_envelope e = IOVBENCH__ENVELOPE__INIT;
+      e.body_case = IOVBENCH__ENVELOPE__BODY_STOP;
+      e.stop = &st;
+      send_upstream(a, &e);
+    }
+    uv_close((uv_handle_t *)&a->heartbeat_timer, NULL);
+  }
   iov_zuv_close(&a->zuv, NULL);
   uv_close((uv_handle_t *)&a->sigint, NULL);
   uv_close((uv_handle_t *)&a->sigterm, NULL);
@@ -258,6 +272,8 @@ out:
   }
   free(a.guests);
   zsock_destroy(&a.guest_sock);
+  /* A guest's goodbye may still be queued: give it a moment to leave. */
+  if (a.kind == IOV_AGENT_GUEST && a.sock) zsock_set_linger(a.sock, 200);
   iov_inventory_free(a.inventory);
   iov_cpustat_free(a.cpustat);
   iov_irqstat_free(a.irqstat);

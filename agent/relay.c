@@ -7,8 +7,9 @@
  *
  * Guests register by sending a Welcome (kind GUEST_AGENT); the host
  * answers with a Heartbeat.  They send a Heartbeat every
- * IOV_GUEST_HEARTBEAT_NS and are dropped after IOV_GUEST_TIMEOUT_NS of
- * silence.  coord hears of every change as a Guests message. */
+ * IOV_GUEST_HEARTBEAT_NS, a Stop when they shut down, and are dropped
+ * after IOV_GUEST_TIMEOUT_NS of silence.  coord hears of every change as
+ * a Guests message. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,7 +183,15 @@ static int on_guest_message(struct iov_zuv *z) {
   else {
     g->last_seen_mono = iov_now_mono();
     if (to_host) {
-      if (in->body_case == IOVBENCH__ENVELOPE__BODY_HEARTBEAT) ack(a, rid, in->msg_id);
+      if (in->body_case == IOVBENCH__ENVELOPE__BODY_HEARTBEAT)
+        ack(a, rid, in->msg_id);
+      else if (in->body_case == IOVBENCH__ENVELOPE__BODY_STOP) {
+        /* The guest is going away. */
+        iov_info("guest '%s' left (%s)", g->name,
+                 in->stop->reason && *in->stop->reason ? in->stop->reason : "stop");
+        guest_remove(a, g);
+        notify_coord(a);
+      }
     } else if (!a->coord_connected) {
       a->guests_dropped++;
       iov_debug(IOV_DBG_PROTO, "guest '%s': %s dropped, no coordinator", g->name, iov_wire_body_name(in));

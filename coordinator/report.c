@@ -151,7 +151,11 @@ static void summary_done(struct iov_point_summary *p) {
     free(p->links[i].bin_transactions);
   }
   free(p->links);
-  for (size_t i = 0; i < p->n_hosts; i++) free(p->hosts[i].host);
+  for (size_t i = 0; i < p->n_hosts; i++) {
+    free(p->hosts[i].host);
+    free(p->hosts[i].bin_bytes);
+    free(p->hosts[i].bin_transactions);
+  }
   free(p->hosts);
   free(p->topology);
   free(p->bins);
@@ -479,6 +483,19 @@ static int point_links(struct iov_db *db, struct stmts *s, struct iov_point_summ
     h->links++;
     h->gbps += isnan(l->gbps) ? 0 : l->gbps;
     h->tps += isnan(l->tps) ? 0 : l->tps;
+    if (l->n_bins > h->n_bins) {
+      uint64_t *b = reallocarray(h->bin_bytes, l->n_bins, sizeof(*b));
+      if (b) h->bin_bytes = b;
+      uint64_t *t = reallocarray(h->bin_transactions, l->n_bins, sizeof(*t));
+      if (t) h->bin_transactions = t;
+      if (!b || !t) return -ENOMEM;
+      for (size_t k = h->n_bins; k < l->n_bins; k++) h->bin_bytes[k] = h->bin_transactions[k] = 0;
+      h->n_bins = l->n_bins;
+    }
+    for (size_t k = 0; k < l->n_bins; k++) {
+      h->bin_bytes[k] += l->bin_bytes[k];
+      h->bin_transactions[k] += l->bin_transactions[k];
+    }
   }
   if (p->n_links && !isnan(p->link_min)) p->link_mean = sum / (double)p->n_links;
   if (p->n_links >= 2) p->link_fairness = jain((double)p->n_links, sum, sum_sq);
@@ -994,6 +1011,17 @@ static json_t *point_json(const struct iov_point_summary *p) {
     ok &= set(hj, "vms", json_u64(p->hosts[i].links));
     ok &= set(hj, "gbps", json_num(p->hosts[i].gbps));
     ok &= set(hj, "tps", json_num(p->hosts[i].tps));
+    json_t *hb = json_array();
+    ok &= hb != NULL;
+    for (size_t k = 0; ok && k < p->hosts[i].n_bins; k++) {
+      json_t *bj = json_object();
+      ok &= bj != NULL;
+      ok &= set(bj, "seq", json_u64(k + 1));
+      ok &= set(bj, "bytes", json_u64(p->hosts[i].bin_bytes[k]));
+      ok &= set(bj, "transactions", json_u64(p->hosts[i].bin_transactions[k]));
+      ok &= json_array_append_new(hb, bj) == 0;
+    }
+    ok &= set(hj, "intervals", hb);
     ok &= json_array_append_new(hosts, hj) == 0;
   }
   ok &= set(o, "hosts", hosts);

@@ -39,6 +39,8 @@ struct iov_host_summary {
   char *host; /* owned */
   unsigned links;
   double gbps, tps;
+  uint64_t *bin_bytes, *bin_transactions; /* its links' bins, summed; owned */
+  size_t n_bins;
 };
 
 struct iov_point_summary {

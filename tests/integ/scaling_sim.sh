@@ -88,6 +88,7 @@ for p in d["points"]:
         assert f is not None and 1.0 / p["vms"] - 1e-9 <= f <= 1.0 + 1e-9, (p["test"], f)
     assert abs(sum(h[key] for h in p["hosts"]) - total) <= 1e-6 * total
     assert all(len(l["intervals"]) >= 1 for l in links)
+    assert all(len(h["intervals"]) >= 1 for h in p["hosts"])
 PY
 grep -q "^per VM" "$TMP/out.txt" || fail "no per-VM table"
 expect_eq "per-VM rows" "$(grep -cE ' (many-to-one|vm-vm-cross|vm-vm-same) +[0-9]+ ' "$TMP/out.txt")" 15

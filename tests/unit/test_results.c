@@ -665,6 +665,9 @@ static void test_vm_fairness(void **state) {
   assert_string_equal(s->hosts[0].host, "h");
   assert_int_equal(s->hosts[0].links, 3);
   assert_close_rel(s->hosts[0].gbps, 24.0, 1e-9);
+  /* Host h's second bin: half of each VM's bytes. */
+  assert_int_equal(s->hosts[0].n_bins, 2);
+  assert_int_equal(s->hosts[0].bin_bytes[1], 3000000000ULL);
   iov_report_free(rep);
   iov_db_close(db);
 }
