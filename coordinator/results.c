@@ -103,6 +103,12 @@ static const char schema_sql[] =
     "  retransmits INTEGER NOT NULL DEFAULT 0,\n"
     "  rtt_us INTEGER NOT NULL DEFAULT 0,\n"
     "  snd_cwnd INTEGER NOT NULL DEFAULT 0,\n"
+    "  lat_count INTEGER,\n"
+    "  lat_min_ns INTEGER,\n"
+    "  lat_max_ns INTEGER,\n"
+    "  lat_sum_ns INTEGER,\n"
+    "  lat_overflow INTEGER,\n"
+    "  lat_buckets BLOB,\n"
     "  PRIMARY KEY (flow_id, seq)\n"
     ") WITHOUT ROWID;\n"
     "CREATE TABLE IF NOT EXISTS result (\n"
@@ -191,6 +197,7 @@ enum stmt_id {
   ST_HBUCKET_INSERT,
   ST_HSUM_SELECT,
   ST_HBUCKET_SELECT,
+  ST_SAMPLE_HIST_SELECT,
   ST_POINT_WINDOW,
   ST_CPU_INSERT,
   ST_IRQ_INSERT,
@@ -220,8 +227,12 @@ static const char *const stmt_sql[_ST_MAX] = {
   [ST_FLOW_INSERT] = "INSERT INTO flow (point_id, agent_id, role, idx, link) VALUES (?1, ?2, ?3, ?4, ?5)",
   [ST_SAMPLE_INSERT] = "INSERT INTO sample (flow_id, seq, t_start_ns, t_end_ns, bytes, messages,"
                        " transactions, lost, out_of_order, duplicates, jitter_ns, retransmits,"
-                       " rtt_us, snd_cwnd)"
-                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                       " rtt_us, snd_cwnd, lat_count, lat_min_ns, lat_max_ns, lat_sum_ns, lat_overflow,"
+                       " lat_buckets)"
+                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,"
+                       " ?17, ?18, ?19, ?20)",
+  [ST_SAMPLE_HIST_SELECT] = "SELECT lat_count, lat_min_ns, lat_max_ns, lat_sum_ns, lat_overflow, lat_buckets"
+                            " FROM sample WHERE flow_id = ?1 AND seq = ?2 AND lat_count IS NOT NULL",
   [ST_RESULT_INSERT] = "INSERT INTO result (flow_id, bytes, messages, transactions, t_start_ns,"
                        " t_end_ns, samples, error, error_text, lost, out_of_order, duplicates,"
                        " jitter_ns, retransmits, complete)"
@@ -525,6 +536,8 @@ int iov_db_open_full(const char *path, bool readonly, struct iov_db **ret, char 
   db->readonly = readonly;
   /* SQLite opens its files O_CLOEXEC. */
   flags = readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+  /* One thread uses a connection (see results.h): no mutexes. */
+  flags |= SQLITE_OPEN_NOMUTEX;
   if (sqlite3_open_v2(path, &db->db, flags, NULL) != SQLITE_OK) {
     r = db_fail(db, "open");
     goto fail;
@@ -773,27 +786,103 @@ static int hist_store(struct iov_db *db, int64_t flow, uint32_t seq, const struc
   return 0;
 }
 
+/* A sample's buckets as (index - previous index, count) LEB128 pairs:
+ * 3 to 6 bytes a bucket instead of a row. */
+static size_t put_varint(uint8_t *p, uint64_t v) {
+  size_t n = 0;
+  do {
+    p[n++] = (uint8_t)((v & 0x7f) | (v >= 0x80 ? 0x80 : 0));
+    v >>= 7;
+  } while (v);
+  return n;
+}
+
+static int get_varint(const uint8_t *p, size_t len, size_t *pos, uint64_t *ret) {
+  uint64_t v = 0;
+  for (unsigned shift = 0; *pos < len && shift < 64; shift += 7) {
+    uint8_t b = p[(*pos)++];
+    v |= (uint64_t)(b & 0x7f) << shift;
+    if (!(b & 0x80)) {
+      *ret = v;
+      return 0;
+    }
+  }
+  return -EBADMSG;
+}
+
+/* Encode s's latency into buf (caller frees): from the sparse form, or
+ * the non-zero buckets of the dense one.  *ret_sum gets its totals. */
+static int sample_hist_encode(const struct iov_db_sample *s, uint8_t **ret, size_t *ret_len,
+                              struct iov_hist_summary *ret_sum) {
+  size_t n = 0, len = 0;
+  if (s->sparse) {
+    n = s->sparse->n;
+    for (size_t i = 0; i < n; i++)
+      if (s->sparse->index[i] >= IOV_HIST_BUCKETS || (i && s->sparse->index[i] <= s->sparse->index[i - 1]))
+        return -EINVAL;
+    *ret_sum = s->sparse->sum;
+  } else {
+    for (unsigned i = 0; i < IOV_HIST_BUCKETS; i++) n += s->hist->buckets[i] != 0;
+    *ret_sum = (struct iov_hist_summary){ .count = s->hist->count,
+                                          .min = s->hist->min,
+                                          .max = s->hist->max,
+                                          .sum = s->hist->sum,
+                                          .overflow = s->hist->overflow };
+  }
+  uint8_t *buf = malloc(n * 12 + 1);
+  if (!buf) return -ENOMEM;
+  uint32_t prev = 0;
+  if (s->sparse) {
+    for (size_t i = 0; i < n; i++) {
+      if (!s->sparse->count[i]) continue;
+      len += put_varint(buf + len, s->sparse->index[i] - prev);
+      len += put_varint(buf + len, s->sparse->count[i]);
+      prev = s->sparse->index[i];
+    }
+  } else
+    for (unsigned i = 0; i < IOV_HIST_BUCKETS; i++)
+      if (s->hist->buckets[i]) {
+        len += put_varint(buf + len, i - prev);
+        len += put_varint(buf + len, s->hist->buckets[i]);
+        prev = i;
+      }
+  *ret = buf;
+  *ret_len = len;
+  return 0;
+}
+
 int iov_db_sample_add(struct iov_db *db, int64_t flow, const struct iov_db_sample *s) {
   sqlite3_stmt *st = NULL;
-  int r;
+  _cleanup_free_ uint8_t *blob = NULL;
+  size_t blob_len = 0;
+  struct iov_hist_summary hs = { 0 };
+  bool lat = s && (s->hist || s->sparse);
+  int r, rc;
 
   if (!db || !s || s->seq == 0) return -EINVAL;
-  r = savepoint_begin(db, "add sample");
+  if (lat && !db->hist_layout_ok)
+    return db_failf(db, "histogram layout of the database differs from this build's");
+  if (lat && (r = sample_hist_encode(s, &blob, &blob_len, &hs)) < 0) return r;
+  /* One INSERT is atomic by itself: no savepoint, which cost a third of
+   * the time of storing a sample. */
+  r = need_transaction(db, "add sample");
   if (r < 0) return r;
   r = stmt_get(db, ST_SAMPLE_INSERT, &st);
-  if (r < 0) goto out;
-  if (bind_i64(st, 1, flow) || bind_i64(st, 2, s->seq) || bind_u64(st, 3, s->t_start_ns) ||
-      bind_u64(st, 4, s->t_end_ns) || bind_u64(st, 5, s->bytes) || bind_u64(st, 6, s->messages) ||
-      bind_u64(st, 7, s->transactions) || bind_u64(st, 8, s->lost) || bind_u64(st, 9, s->out_of_order) ||
-      bind_u64(st, 10, s->duplicates) || bind_u64(st, 11, s->jitter_ns) || bind_u64(st, 12, s->retransmits) ||
-      bind_u64(st, 13, s->rtt_us) || bind_u64(st, 14, s->snd_cwnd)) {
-    r = bind_fail(db, st, "bind sample");
-    goto out;
-  }
-  r = stmt_run(db, st, "insert sample");
-  if (r >= 0 && s->hist) r = hist_store(db, flow, s->seq, s->hist);
-out:
-  return savepoint_end(db, r);
+  if (r < 0) return r;
+  rc = bind_i64(st, 1, flow) || bind_i64(st, 2, s->seq) || bind_u64(st, 3, s->t_start_ns) ||
+       bind_u64(st, 4, s->t_end_ns) || bind_u64(st, 5, s->bytes) || bind_u64(st, 6, s->messages) ||
+       bind_u64(st, 7, s->transactions) || bind_u64(st, 8, s->lost) || bind_u64(st, 9, s->out_of_order) ||
+       bind_u64(st, 10, s->duplicates) || bind_u64(st, 11, s->jitter_ns) ||
+       bind_u64(st, 12, s->retransmits) || bind_u64(st, 13, s->rtt_us) || bind_u64(st, 14, s->snd_cwnd);
+  if (!rc && lat)
+    rc = bind_u64(st, 15, hs.count) || (hs.count ? bind_u64(st, 16, hs.min) : sqlite3_bind_null(st, 16)) ||
+         (hs.count ? bind_u64(st, 17, hs.max) : sqlite3_bind_null(st, 17)) || bind_u64(st, 18, hs.sum) ||
+         bind_u64(st, 19, hs.overflow) ||
+         sqlite3_bind_blob(st, 20, blob_len ? (const void *)blob : "", (int)blob_len, SQLITE_STATIC);
+  else if (!rc)
+    for (int i = 15; i <= 20 && !rc; i++) rc = sqlite3_bind_null(st, i);
+  if (rc) return bind_fail(db, st, "bind sample");
+  return stmt_run(db, st, "insert sample");
 }
 
 int iov_db_result_add(struct iov_db *db, int64_t flow, const struct iov_db_result *res) {
@@ -823,10 +912,56 @@ out:
 
 /* Reading a histogram back. */
 
+static int sample_hist_load(struct iov_db *db, int64_t flow, uint32_t seq, struct iov_hist *h) {
+  sqlite3_stmt *st = NULL;
+  int r, rc;
+
+  r = stmt_get(db, ST_SAMPLE_HIST_SELECT, &st);
+  if (r < 0) return r;
+  if (bind_i64(st, 1, flow) || bind_i64(st, 2, seq)) return bind_fail(db, st, "bind sample histogram");
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_DONE) {
+    stmt_done(st);
+    return -ENOENT;
+  }
+  if (rc != SQLITE_ROW) return bind_fail(db, st, "read sample histogram");
+  uint64_t count = column_u64(st, 0);
+  uint64_t min = sqlite3_column_type(st, 1) == SQLITE_NULL ? UINT64_MAX : column_u64(st, 1);
+  uint64_t max = sqlite3_column_type(st, 2) == SQLITE_NULL ? 0 : column_u64(st, 2);
+  uint64_t sum = column_u64(st, 3), overflow = column_u64(st, 4);
+  const uint8_t *p = sqlite3_column_blob(st, 5);
+  size_t len = (size_t)sqlite3_column_bytes(st, 5), pos = 0;
+  uint64_t idx = 0;
+  iov_hist_init(h);
+  for (bool first = true; p && pos < len; first = false) {
+    uint64_t delta, n;
+    if (get_varint(p, len, &pos, &delta) < 0 || get_varint(p, len, &pos, &n) < 0 || (!first && delta == 0) ||
+        delta >= IOV_HIST_BUCKETS || idx + delta >= IOV_HIST_BUCKETS) {
+      stmt_done(st);
+      return db_failf(db, "histogram of flow %" PRId64 " sample %" PRIu32 ": damaged bucket list", flow, seq);
+    }
+    idx += delta;
+    (void)iov_hist_set_bucket(h, (unsigned)idx, n);
+  }
+  stmt_done(st);
+  if (h->count != count)
+    return db_failf(db,
+                    "histogram of flow %" PRId64 " sample %" PRIu32 ": buckets hold %" PRIu64
+                    " values, summary says %" PRIu64,
+                    flow, seq, h->count, count);
+  h->min = min;
+  h->max = max;
+  h->sum = sum;
+  h->overflow = overflow;
+  return 0;
+}
+
 static int hist_load_into(struct iov_db *db, int64_t flow, uint32_t seq, struct iov_hist *h) {
   sqlite3_stmt *st = NULL;
   uint64_t count, min, max, sum, overflow;
   int r, rc;
+
+  if (seq > 0) return sample_hist_load(db, flow, seq, h);
 
   r = stmt_get(db, ST_HSUM_SELECT, &st);
   if (r < 0) return r;

@@ -15,7 +15,10 @@
  *                                link: the sender/receiver pair the flow
  *                                belongs to (0..vms-1); one per VM (pair)
  *   sample(flow_id, seq, t_start_ns, t_end_ns, bytes, messages, transactions,
- *          lost, out_of_order, duplicates, jitter_ns, retransmits, rtt_us, snd_cwnd)
+ *          lost, out_of_order, duplicates, jitter_ns, retransmits, rtt_us, snd_cwnd,
+ *          lat_count, lat_min_ns, lat_max_ns, lat_sum_ns, lat_overflow, lat_buckets)
+ *                                the interval's latency histogram, NULL without;
+ *                                lat_buckets: (index delta, count) varint pairs
  *   result(flow_id, bytes, messages, transactions, t_start_ns, t_end_ns,
  *          samples, error, error_text, lost, out_of_order, duplicates,
  *          jitter_ns, retransmits, complete)
@@ -25,7 +28,7 @@
  *   point_agent(point_id, agent_id, role, clock_offset_ns, clock_error_ns,
  *               clock_delay_ns, clock_probes, started_ns)
  *   point.start_skew_ns: spread of the agents' actual starts (coord time)
- *   histogram(flow_id, seq, bucket, count)      seq 0 = the whole flow;
+ *   histogram(flow_id, seq, bucket, count)      seq 0 = the whole flow (only);
  *                                               non-zero buckets only
  *   histogram_summary(flow_id, seq, count, min_ns, max_ns, sum_ns, overflow)
  *
@@ -44,6 +47,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "hist.h"
@@ -143,8 +147,22 @@ struct iov_db_sample {
   uint64_t bytes, messages, transactions;
   uint64_t lost, out_of_order, duplicates, jitter_ns; /* UDP (and RR: lost) */
   uint64_t retransmits, rtt_us, snd_cwnd;             /* TCP_INFO */
-  const struct iov_hist *hist; /* NULL: no latency in this workload; else stored with seq */
+  /* The interval's latency: NULL (both) when the workload has none; else
+   * one of them.  sparse is the histogram as the wire carries it. */
+  const struct iov_hist *hist;
+  const struct iov_db_sparse_hist *sparse;
 };
+/* Non-zero buckets only, indexes strictly increasing and < IOV_HIST_BUCKETS
+ * (as lib/wire.c checks on decode; -EINVAL otherwise). */
+struct iov_db_sparse_hist {
+  const uint32_t *index;
+  const uint64_t *count;
+  size_t n;
+  struct iov_hist_summary sum;
+};
+/* One INSERT: a sample's histogram is kept in its row (a compact blob),
+ * the flow's whole-window histogram (seq 0) in histogram and
+ * histogram_summary, where SQL can reach its buckets. */
 int iov_db_sample_add(struct iov_db *db, int64_t flow, const struct iov_db_sample *s);
 struct iov_db_result {
   uint64_t bytes, messages, transactions;

@@ -483,7 +483,6 @@ static void send_stop(struct iov_peer *p, uint64_t point_id, const char *reason)
 
 static int store_samples(struct run_ctx *c, struct point_run *pr, struct pr_agent *a,
                          const Iovbench__SampleBatch *b) {
-  struct iov_hist *h = NULL;
   int r = 0;
 
   if (b->seq <= a->last_seq) {
@@ -522,13 +521,16 @@ static int store_samples(struct run_ctx *c, struct point_run *pr, struct pr_agen
       .rtt_us = fs->rtt_us,
       .snd_cwnd = fs->snd_cwnd,
     };
-    if (fs->latency) {
-      if (!h && !(h = malloc(sizeof(*h)))) return -ENOMEM;
-      if (iov_wire_hist_from_pb(fs->latency, h) == 0) s.hist = h;
+    /* Stored as it came (validated on decode): no dense copy. */
+    struct iov_db_sparse_hist sh;
+    if (fs->latency && iov_wire_hist_summary(fs->latency, &sh.sum) == 0) {
+      sh.index = fs->latency->index;
+      sh.count = fs->latency->count;
+      sh.n = fs->latency->n_index;
+      s.sparse = &sh;
     }
     r = iov_db_sample_add(c->db, a->flow_id[fs->flow], &s);
   }
-  free(h);
   /* The machine's CPU and NIC interrupts in the same interval. */
   for (size_t i = 0; i < b->n_cpus && r == 0; i++) {
     const Iovbench__CpuSample *cs = b->cpus[i];

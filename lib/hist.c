@@ -67,6 +67,10 @@ uint64_t iov_hist_bucket_low(unsigned i) {
   return bucket_low_width(i, &width);
 }
 
+uint64_t iov_hist_bucket_top(unsigned i) {
+  return i < IOV_HIST_BUCKETS ? bucket_high_nominal(i) : UINT64_MAX;
+}
+
 uint64_t iov_hist_bucket_high(unsigned i) {
   if (i >= LAST_BUCKET) return UINT64_MAX;
   return bucket_high_nominal(i);

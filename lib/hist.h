@@ -39,6 +39,11 @@ struct iov_hist {
   uint64_t buckets[IOV_HIST_BUCKETS];
 };
 
+/* A histogram's totals without its buckets. */
+struct iov_hist_summary {
+  uint64_t count, min, max, sum, overflow;
+};
+
 void iov_hist_init(struct iov_hist *h);
 /* Bucket index of a value; always < IOV_HIST_BUCKETS. */
 unsigned iov_hist_index(uint64_t v);
@@ -47,6 +52,9 @@ unsigned iov_hist_index(uint64_t v);
  * Both return UINT64_MAX for i >= IOV_HIST_BUCKETS. */
 uint64_t iov_hist_bucket_low(unsigned i);
 uint64_t iov_hist_bucket_high(unsigned i);
+/* The largest value below 2^IOV_HIST_MAX_BITS in bucket i: what min/max
+ * are widened to (the last bucket's real bound is UINT64_MAX). */
+uint64_t iov_hist_bucket_top(unsigned i);
 /* Hot path: single writer, no locks, no allocation. */
 void iov_hist_record(struct iov_hist *h, uint64_t v);
 /* Copy src into dst with relaxed atomic loads (see above). */

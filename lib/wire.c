@@ -369,6 +369,35 @@ int iov_wire_hist_from_pb(const Iovbench__Histogram *pb, struct iov_hist *ret) {
   return 0;
 }
 
+int iov_wire_hist_summary(const Iovbench__Histogram *pb, struct iov_hist_summary *ret) {
+  int r = check_hist(pb, NULL, 0);
+  size_t first = SIZE_MAX, last = 0;
+  if (r < 0) return r;
+  *ret = (struct iov_hist_summary){ .min = UINT64_MAX };
+  for (size_t i = 0; i < pb->n_index; i++) {
+    if (!pb->count[i]) continue;
+    ret->count = ret->count + pb->count[i] < ret->count ? UINT64_MAX : ret->count + pb->count[i];
+    if (first == SIZE_MAX) first = i;
+    last = i;
+  }
+  if (ret->count) {
+    /* As set_bucket() widens them, then the sender's exact extremes when
+     * they fall inside those buckets. */
+    uint32_t lo = pb->index[first], hi = pb->index[last];
+    ret->min = iov_hist_bucket_low(lo);
+    ret->max = iov_hist_bucket_top(hi);
+    if (pb->min_ns >= iov_hist_bucket_low(lo) && pb->min_ns <= iov_hist_bucket_high(lo))
+      ret->min = pb->min_ns;
+    if (pb->max_ns >= iov_hist_bucket_low(hi) && pb->max_ns <= iov_hist_bucket_high(hi))
+      ret->max = pb->max_ns;
+  }
+  ret->sum = pb->sum_ns;
+  uint64_t in_last =
+      pb->n_index && pb->index[pb->n_index - 1] == IOV_HIST_BUCKETS - 1 ? pb->count[pb->n_index - 1] : 0;
+  ret->overflow = pb->overflow <= in_last ? pb->overflow : in_last;
+  return 0;
+}
+
 void iov_wire_sock_setup(zsock_t *sock) {
   zsock_set_linger(sock, 0);
   zsock_set_maxmsgsize(sock, (int)(IOV_WIRE_MAX_MSG * 2));

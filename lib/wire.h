@@ -73,6 +73,11 @@ int iov_wire_hist_to_pb(const struct iov_hist *h, Iovbench__Histogram *ret);
 void iov_wire_hist_pb_done(Iovbench__Histogram *pb);
 /* Validated: indexes strictly increasing and in range, arrays equal length. */
 int iov_wire_hist_from_pb(const Iovbench__Histogram *pb, struct iov_hist *ret);
+/* What iov_wire_hist_from_pb() would give for count, min, max, sum and
+ * overflow, without building the 35 KiB dense histogram: for storing a
+ * decoded (hence validated) histogram as it came.  min is UINT64_MAX and
+ * max 0 when empty. */
+int iov_wire_hist_summary(const Iovbench__Histogram *pb, struct iov_hist_summary *ret);
 
 /* Socket options every iovbench socket gets: linger 0 (never hang on
  * exit), a hard receive size cap, and bounded queues. */

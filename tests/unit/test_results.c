@@ -27,6 +27,7 @@
 #include "hist.h"
 #include "report.h"
 #include "results.h"
+#include "wire.h"
 
 #define SEC UINT64_C(1000000000)
 #define T0 UINT64_C(1700000000000000000)
@@ -697,6 +698,20 @@ static void test_hist_roundtrip(void **state) {
   struct iov_db_result res = { .hist = edge };
   assert_ok(db, iov_db_sample_add(db, flow, &s1));
   assert_ok(db, iov_db_sample_add(db, flow, &s2));
+  /* Straight from the wire's sparse form: what coord stores.  It reads
+   * back as iov_wire_hist_from_pb() decodes the same message. */
+  Iovbench__Histogram pb;
+  struct iov_db_sparse_hist sh;
+  struct iov_hist *decoded = hist_new();
+  assert_int_equal(iov_wire_hist_to_pb(edge, &pb), 0);
+  assert_int_equal(iov_wire_hist_summary(&pb, &sh.sum), 0);
+  assert_int_equal(iov_wire_hist_from_pb(&pb, decoded), 0);
+  sh.index = pb.index;
+  sh.count = pb.count;
+  sh.n = pb.n_index;
+  struct iov_db_sample s4 = { .seq = 4, .sparse = &sh };
+  assert_ok(db, iov_db_sample_add(db, flow, &s4));
+  iov_wire_hist_pb_done(&pb);
   assert_ok(db, iov_db_result_add(db, flow, &res));
   assert_ok(db, iov_db_point_end(db, point, IOV_POINT_OK, NULL));
 
@@ -707,15 +722,20 @@ static void test_hist_roundtrip(void **state) {
   assert_memory_equal(back, edge, sizeof(*back));
   assert_ok(db, iov_db_hist_load(db, flow, 2, back));
   assert_memory_equal(back, empty, sizeof(*back));
+  assert_ok(db, iov_db_hist_load(db, flow, 4, back));
+  assert_memory_equal(back, decoded, sizeof(*back));
+  assert_true(back->count == edge->count && back->overflow == 2);
+  free(decoded);
   /* None: -ENOENT and ret untouched. */
   back->count = 12345;
   assert_int_equal(iov_db_hist_load(db, flow, 3, back), -ENOENT);
   assert_true(back->count == 12345);
   iov_db_close(db);
 
-  /* Only non-zero buckets are stored. */
-  assert_int_equal(count_rows(fx->path, "SELECT COUNT(*) FROM histogram"), 2 * nonzero);
-  assert_int_equal(count_rows(fx->path, "SELECT COUNT(*) FROM histogram_summary"), 3);
+  /* Only non-zero buckets are stored; the samples' in their rows. */
+  assert_int_equal(count_rows(fx->path, "SELECT COUNT(*) FROM histogram"), nonzero);
+  assert_int_equal(count_rows(fx->path, "SELECT COUNT(*) FROM histogram_summary"), 1);
+  assert_int_equal(count_rows(fx->path, "SELECT COUNT(*) FROM sample WHERE lat_buckets IS NOT NULL"), 3);
   free(edge);
   free(empty);
   free(back);
@@ -756,8 +776,8 @@ static void test_errors(void **state) {
   assert_non_null(strstr(iov_db_errmsg(db), "no point transaction"));
   assert_int_equal(iov_db_point_end(db, 1, IOV_POINT_OK, NULL), -IOV_E_DB);
 
-  /* A histogram row that fails after its sample and summary rows went
-   * in: the whole sample must go. */
+  /* A histogram row that fails after its result and summary rows went
+   * in: the whole result must go. */
   sqlite3 *s3 = NULL;
   assert_int_equal(sqlite3_open(fx->path, &s3), SQLITE_OK);
   assert_int_equal(sqlite3_exec(s3,
@@ -779,8 +799,8 @@ static void test_errors(void **state) {
   assert_int_equal(iov_db_sample_add(db, flow, &s), -EINVAL);
   s.seq = 1;
   assert_ok(db, iov_db_sample_add(db, flow, &s));
-  /* A duplicate with a histogram: neither its sample row nor its
-   * histogram may remain. */
+  /* A duplicate with a histogram: its row (which holds the histogram)
+   * must not remain. */
   iov_hist_record(h, 1000);
   s.hist = h;
   s.bytes = 99;
@@ -792,11 +812,19 @@ static void test_errors(void **state) {
   struct iov_hist *bad = hist_new();
   iov_hist_record(bad, 3);
   iov_hist_record(bad, 7);
-  s.seq = 3;
-  s.hist = bad;
-  assert_int_equal(iov_db_sample_add(db, flow, &s), -IOV_E_DB);
+  struct iov_db_result res = { .bytes = 1, .samples = 2, .hist = bad };
+  assert_int_equal(iov_db_result_add(db, flow, &res), -IOV_E_DB);
   assert_non_null(strstr(iov_db_errmsg(db), "injected failure"));
   free(bad);
+  /* A sparse histogram out of order is refused before anything is written. */
+  static const uint32_t idx[] = { 9, 4 };
+  static const uint64_t cnt[] = { 1, 1 };
+  struct iov_db_sparse_hist sh = { .index = idx, .count = cnt, .n = 2, .sum = { .count = 2 } };
+  s.hist = NULL;
+  s.sparse = &sh;
+  s.seq = 3;
+  assert_int_equal(iov_db_sample_add(db, flow, &s), -EINVAL);
+  s.sparse = NULL;
   assert_int_equal(iov_db_point_end(db, point, IOV_POINT_RUNNING, NULL), -EINVAL);
   assert_int_equal(iov_db_point_end(db, point + 1, IOV_POINT_OK, NULL), -ENOENT);
   assert_ok(db, iov_db_point_end(db, point, IOV_POINT_OK, NULL));
@@ -805,8 +833,10 @@ static void test_errors(void **state) {
 
   assert_int_equal(count_rows(fx->path, "SELECT COUNT(*) FROM sample"), 2);
   assert_int_equal(count_rows(fx->path, "SELECT SUM(bytes) FROM sample"), 20);
-  assert_int_equal(count_rows(fx->path, "SELECT COUNT(*) FROM histogram_summary"), 1);
-  assert_int_equal(count_rows(fx->path, "SELECT COUNT(*) FROM histogram"), 1);
+  assert_int_equal(count_rows(fx->path, "SELECT COUNT(*) FROM sample WHERE lat_count = 1"), 1);
+  assert_int_equal(count_rows(fx->path, "SELECT COUNT(*) FROM histogram_summary"), 0);
+  assert_int_equal(count_rows(fx->path, "SELECT COUNT(*) FROM histogram"), 0);
+  assert_int_equal(count_rows(fx->path, "SELECT COUNT(*) FROM result"), 0);
   assert_int_equal(count_rows(fx->path, "SELECT COUNT(*) FROM point WHERE status = 'ok'"), 1);
   assert_ok(NULL, iov_db_open_readonly(fx->path, &db));
   assert_ok(db, iov_report_load(db, &rep));
