@@ -41,8 +41,10 @@
  * to be waiting.  Grows with the agents of the point. */
 #define START_LEAD_NS (250ULL * IOV_NSEC_PER_MSEC)
 #define START_LEAD_PER_AGENT_NS (1ULL * IOV_NSEC_PER_MSEC)
-/* Clock probes per agent before each point; the minimum-delay one counts. */
+/* Clock probes per agent before each point; the minimum-delay one counts.
+ * Agents probed at once: one probe in flight each. */
 #define CLOCK_PROBES 8
+#define CLOCK_PARALLEL 4
 /* Agents wait this long after the window for their flows (agent/sampler.c). */
 #define AGENT_FINISH_GRACE_NS (10ULL * IOV_NSEC_PER_SEC)
 
@@ -718,16 +720,18 @@ static int send_probe(struct pr_agent *a) {
 
 /* Estimate every agent's clock offset with CLOCK_PROBES probes each: one
  * probe in flight per agent (a probe queued behind another would only add
- * delay), all agents at once. */
+ * delay), CLOCK_PARALLEL agents at a time. */
 static int sync_clocks(struct run_ctx *c, struct point_run *pr) {
   uint64_t deadline = mono_deadline(pr->pp->p.timeout);
-  size_t pending = pr->n_ag;
+  size_t pending = pr->n_ag, next = 0;
   int r;
 
-  for (size_t i = 0; i < pr->n_ag; i++) {
-    r = send_probe(&pr->ag[i]);
+  /* A few agents at a time: replies queued behind each other at coord
+   * would only add delay (and error) to every one of them. */
+  for (; next < pr->n_ag && next < CLOCK_PARALLEL; next++) {
+    r = send_probe(&pr->ag[next]);
     if (r < 0) {
-      point_fail(pr, "cannot send to agent '%s': %s", pr->ag[i].peer->name, iov_strerror(r));
+      point_fail(pr, "cannot send to agent '%s': %s", pr->ag[next].peer->name, iov_strerror(r));
       return r;
     }
   }
@@ -764,8 +768,10 @@ static int sync_clocks(struct run_ctx *c, struct point_run *pr) {
       };
       if (a->n_probes < CLOCK_PROBES)
         (void)send_probe(a);
-      else
+      else {
         pending--;
+        if (next < pr->n_ag) (void)send_probe(&pr->ag[next++]);
+      }
     } else
       (void)handle(c, pr, p, in); /* an older point's straggler, or an error */
     iov_wire_free(in);
