@@ -786,6 +786,7 @@ int iov_local_start(struct iov_plan *plan, enum iov_local_mode mode, const char 
     /* vm01..vm16, vm001..vm100: names sort like the numbers. */
     int width = snprintf(NULL, 0, "%u", ph->guests);
     if (width < 2) width = 2;
+    if (width > 4) width = 4; /* the plan allows 1024 guests a host */
     for (unsigned k = 0; k < h->n_guests; k++) {
       snprintf(h->guests[k].id, sizeof(h->guests[k].id), "vm%0*u", width, k + 1);
       snprintf(h->guests[k].addr, sizeof(h->guests[k].addr), "127.0.0.1");
