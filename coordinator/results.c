@@ -173,7 +173,23 @@ static const char schema_sql[] =
     "  sum_ns INTEGER NOT NULL,\n"
     "  overflow INTEGER NOT NULL,\n"
     "  PRIMARY KEY (flow_id, seq)\n"
-    ") WITHOUT ROWID;\n";
+    ") WITHOUT ROWID;\n"
+    /* Per link (VM or VM pair) of each point, for SQL users: what its
+     * receiver got and its sender completed, over the whole window and
+     * per sample interval.  coord report computes the same. */
+    "CREATE VIEW IF NOT EXISTS link_total AS\n"
+    "  SELECT f.point_id, f.link,\n"
+    "    MAX(CASE WHEN f.role = 'sender' THEN a.name END) AS sender,\n"
+    "    MAX(CASE WHEN f.role = 'receiver' THEN a.name END) AS receiver,\n"
+    "    SUM(CASE WHEN f.role = 'receiver' THEN r.bytes ELSE 0 END) AS rx_bytes,\n"
+    "    SUM(CASE WHEN f.role = 'sender' THEN r.transactions ELSE 0 END) AS transactions\n"
+    "  FROM flow f JOIN agent a ON a.id = f.agent_id LEFT JOIN result r ON r.flow_id = f.id\n"
+    "  GROUP BY f.point_id, f.link;\n"
+    "CREATE VIEW IF NOT EXISTS link_bin AS\n"
+    "  SELECT f.point_id, f.link, s.seq, MIN(s.t_start_ns) AS t_start_ns, MAX(s.t_end_ns) AS t_end_ns,\n"
+    "    SUM(CASE WHEN f.role = 'receiver' THEN s.bytes ELSE 0 END) AS rx_bytes,\n"
+    "    SUM(CASE WHEN f.role = 'sender' THEN s.transactions ELSE 0 END) AS transactions\n"
+    "  FROM flow f JOIN sample s ON s.flow_id = f.id GROUP BY f.point_id, f.link, s.seq;\n";
 
 /* Cached statements, prepared on first use and reset after each. */
 enum stmt_id {

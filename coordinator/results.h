@@ -31,6 +31,9 @@
  *   histogram(flow_id, seq, bucket, count)      seq 0 = the whole flow (only);
  *                                               non-zero buckets only
  *   histogram_summary(flow_id, seq, count, min_ns, max_ns, sum_ns, overflow)
+ *   views link_total(point_id, link, sender, receiver, rx_bytes, transactions)
+ *   and link_bin(point_id, link, seq, t_start_ns, t_end_ns, rx_bytes, transactions):
+ *   per VM (link) of each point, over the window and per interval
  *
  * Unsigned 64-bit values are stored as SQLite's signed 64-bit integers
  * (two's complement), so a value above INT64_MAX, in practice only a

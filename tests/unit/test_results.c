@@ -671,6 +671,13 @@ static void test_vm_fairness(void **state) {
   assert_int_equal(s->hosts[0].bin_bytes[1], 3000000000ULL);
   iov_report_free(rep);
   iov_db_close(db);
+  /* The same per link through the SQL views. */
+  assert_int_equal(count_rows(fx->path, "SELECT rx_bytes FROM link_total WHERE link = 1 AND sender = 'h/vm2'"
+                                        " AND receiver = 'r'"),
+                   2000000000);
+  assert_int_equal(count_rows(fx->path, "SELECT COUNT(*) FROM link_total"), 3);
+  assert_int_equal(count_rows(fx->path, "SELECT rx_bytes FROM link_bin WHERE link = 0 AND seq = 2"),
+                   1500000000);
 }
 
 static void test_hist_roundtrip(void **state) {
