@@ -1,0 +1,2 @@
+/* Placeholder: filled in by issue 5. */
+#include "proccpu.h"
