@@ -8,7 +8,7 @@ packages=(
   build-essential cmake pkg-config
   libzmq3-dev libczmq-dev libprotobuf-c-dev protobuf-c-compiler
   libuv1-dev libinih-dev libsqlite3-dev libjansson-dev libcmocka-dev
-  libpci-dev libmnl-dev libvirt-dev libvirt-clients pciutils
+  libpci-dev libmnl-dev libvirt-dev libvirt-clients libxml2-dev pciutils
   sqlite3 iproute2 procps python3 clang-format bc
 )
 
