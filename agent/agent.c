@@ -22,6 +22,7 @@ static void on_signal(uv_signal_t *h, int signum) {
   iov_notice("got signal %d, shutting down", signum);
   a->stopping = true;
   iov__agent_point_abort(a, "agent shutting down");
+  if (a->vm && a->vm_state) a->vm->done(a, TAKE_PTR(a->vm_state));
   iov__relay_stop(a);
   if (a->kind == IOV_AGENT_GUEST) {
     /* Say goodbye, so that the host (and coord) drop us now rather than
@@ -165,6 +166,16 @@ static int guest_connect(struct iov_agent *a, const struct iov_agent_config *cfg
   return 0;
 }
 
+/* The NICs add_nics put into the inventory (lib/inventory.c does not
+ * know them). */
+static void free_nics(Iovbench__Inventory *inv) {
+  if (!inv) return;
+  for (size_t i = 0; i < inv->n_nics; i++) protobuf_c_message_free_unpacked(&inv->nics[i]->base, NULL);
+  free(inv->nics);
+  inv->nics = NULL;
+  inv->n_nics = 0;
+}
+
 int iov_agent_run(const struct iov_agent_config *cfg) {
   struct iov_agent a;
   const char *bad_engine = NULL;
@@ -205,7 +216,13 @@ connected:;
     zsock_destroy(&a.sock);
     return r;
   }
+  if (a.kind == IOV_AGENT_HOST && cfg->add_nics) {
+    r = cfg->add_nics(a.inventory, cfg->sysfs_root);
+    if (r < 0)
+      iov_log_full_errno(IOV_LOG_WARNING, r, "Failed to list the PCI NICs; the inventory will lack some: %m");
+  }
   a.identity = cfg->identity ? cfg->identity : a.inventory->hostname;
+  a.vm = a.kind == IOV_AGENT_HOST ? cfg->vm : NULL;
   /* A guest names itself on every message to coord; the host checks it. */
   a.route = a.kind == IOV_AGENT_GUEST ? (char *)a.identity : "";
   r = iov_cpustat_open(NULL, &a.cpustat);
@@ -231,6 +248,14 @@ connected:;
       goto out;
     }
   }
+  if (a.vm) {
+    r = a.vm->init(&a, cfg->vm_config, &a.vm_state);
+    if (r < 0) {
+      iov_log_errno(r, "Cannot set up VMs on this host: %m");
+      a.vm = NULL;
+      a.vm_state = NULL;
+    }
+  }
   if (a.kind == IOV_AGENT_GUEST) {
     uv_timer_init(&a.loop, &a.heartbeat_timer);
     a.heartbeat_timer.data = &a;
@@ -248,8 +273,8 @@ connected:;
     iov_info("guest '%s' connecting to the host agent at %s (%zu interfaces, %u CPUs)", a.identity,
              cfg->connect, a.inventory->n_interfaces, a.inventory->cpus_online);
   else
-    iov_info("listening on %s (%zu interfaces, %u CPUs)", endpoint ? endpoint : cfg->listen,
-             a.inventory->n_interfaces, a.inventory->cpus_online);
+    iov_info("listening on %s (%zu interfaces, %zu PCI NICs, %u CPUs)", endpoint ? endpoint : cfg->listen,
+             a.inventory->n_interfaces, a.inventory->n_nics, a.inventory->cpus_online);
   if (cfg->ready_file && a.kind == IOV_AGENT_HOST) {
     r = iov__agent_write_ready_file(cfg->ready_file, endpoint ? endpoint : cfg->listen);
     if (r < 0) {
@@ -266,14 +291,11 @@ out:
   }
   zframe_destroy(&a.coord_id);
   free(a.coord_run);
-  for (size_t i = 0; i < a.n_guests; i++) {
-    free(a.guests[i].name);
-    zframe_destroy(&a.guests[i].rid);
-  }
-  free(a.guests);
+  iov__relay_free(&a);
   zsock_destroy(&a.guest_sock);
   /* A guest's goodbye may still be queued: give it a moment to leave. */
   if (a.kind == IOV_AGENT_GUEST && a.sock) zsock_set_linger(a.sock, 200);
+  free_nics(a.inventory);
   iov_inventory_free(a.inventory);
   iov_cpustat_free(a.cpustat);
   iov_irqstat_free(a.irqstat);

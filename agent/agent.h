@@ -34,6 +34,32 @@ struct iov_agent_config {
   /* Host: written with the bound endpoint once listening.  Guest: written
    * with the host endpoint once the host agent accepted the guest. */
   const char *ready_file;
+  /* Host: adds the machine's PCI NICs to the inventory at start-up (the
+   * host agent's main passes sriov.h discovery; the guest agent, which
+   * does not link libpci, passes NULL).  The messages it appends to
+   * inv->nics are malloc'd and freed with protobuf_c_message_free_unpacked.
+   * A negative return is logged as a warning; the agent runs without. */
+  int (*add_nics)(Iovbench__Inventory *inv, const char *sysfs_root);
+  const char *sysfs_root; /* NULL: /sys */
+  /* Host: starts VMs for coord (VmSetup/VmTeardown); NULL = this agent
+   * starts none and says so.  agent/vmsession.c provides it. */
+  const struct iov_agent_vm_hooks *vm;
+  void *vm_config;
+};
+
+struct iov_agent;
+/* The VM side of a host agent, kept out of the agent core so that the
+ * guest agent links no libvirt. */
+struct iov_agent_vm_hooks {
+  /* At start-up: remove what a crashed run left (domains, VF settings). */
+  int (*init)(struct iov_agent *a, void *config, void **ret_state);
+  void (*on_message)(struct iov_agent *a, void *state, const iov_envelope *in);
+  /* A guest registered with the relay. */
+  void (*on_guest)(struct iov_agent *a, void *state, const char *name);
+  /* The process of the guest's VM (qemu), 0 if not ours or unknown. */
+  pid_t (*guest_pid)(struct iov_agent *a, void *state, const char *name);
+  /* Shutdown: take every VM down and restore the VFs. */
+  void (*done)(struct iov_agent *a, void *state);
 };
 
 /* Guests silent this long are dropped from the host's table; they send a
@@ -41,10 +67,19 @@ struct iov_agent_config {
 #define IOV_GUEST_HEARTBEAT_NS (2ULL * 1000000000ULL)
 #define IOV_GUEST_TIMEOUT_NS (10ULL * 1000000000ULL)
 
+struct iov_proccpu;
+struct iov_proccpu_snap;
+
 struct iov_guest {
   char *name;
   zframe_t *rid; /* its routing id on the guest socket */
   uint64_t last_seen_mono;
+  /* The host CPU its VM takes (when the VM's process is known): a
+   * snapshot at each of its sample batches, the difference added to the
+   * batch on its way to coord. */
+  struct iov_proccpu *cpu;
+  struct iov_proccpu_snap *cpu_prev;
+  uint64_t cpu_point;
 };
 
 enum iov_point_state {
@@ -116,6 +151,8 @@ struct iov_agent {
   const char *data_address;
   const char *ready_file;
   const char *upstream; /* guest: the host endpoint */
+  const struct iov_agent_vm_hooks *vm;
+  void *vm_state;
   char *coord_run;
   uint64_t session_id;
   uint64_t msg_id;
@@ -134,8 +171,12 @@ int iov_agent_run(const struct iov_agent_config *cfg);
 /* relay.c (host agents) */
 int iov__relay_start(struct iov_agent *a, const char *endpoint);
 void iov__relay_stop(struct iov_agent *a);
+/* Free the guest table (at exit). */
+void iov__relay_free(struct iov_agent *a);
 /* A message from coord with a route: forward it to that guest. */
 void iov__relay_to_guest(struct iov_agent *a, const iov_envelope *in);
+/* Forget a guest now (its VM is gone), and tell coord. */
+void iov__relay_drop_guest(struct iov_agent *a, const char *name);
 /* Tell coord which guests are registered (on hello and on every change). */
 void iov__relay_fill_welcome(struct iov_agent *a, Iovbench__Welcome *w, char ***names);
 

@@ -1,20 +1,31 @@
-/* iovbench-agent: parse the command line, run the agent. */
+/* iovbench-agent: parse the command line, run the agent (or, with the
+ * inventory subcommand, print the machine's NICs and exit). */
+#include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "agent.h"
+#include "parse.h"
+#include "vmsession.h"
 #include "log.h"
+#include "sriov.h"
 #include "timeutil.h"
 
 static const char *arg_listen = "tcp://*:7700";
 static const char *arg_guest_listen = "tcp://*:7701";
+static struct iov_vm_settings vms;
 static const char *arg_identity;
 static const char *arg_ready_file;
+static const char *arg_sysfs_root;
+static bool arg_json;
 
 static void help(void) {
   printf("Usage: iovbench-agent [OPTIONS]\n"
+         "       iovbench-agent inventory [--json] [--sysfs-root=DIR]\n"
          "\n"
          "The iovbench host agent: runs the workloads a coordinator (coord) hands it\n"
          "and streams samples back.  Runs until SIGINT or SIGTERM.\n"
@@ -26,6 +37,7 @@ static void help(void) {
          "                         tcp://*:7701; 'none': no guests)\n"
          "  -n, --name=NAME        name reported to coord (default: the hostname)\n"
          "      --ready-file=PATH  write the bound endpoint to PATH once listening\n"
+         "      --sysfs-root=DIR   read PCI NICs from the sysfs at DIR (default /sys)\n"
          "      --debug[=CATS]     debug log (all, or a list of proto,net,engine,...)\n"
          "  -q, --quiet            log warnings and errors only\n"
          "  -h, --help             show this help\n"
@@ -34,7 +46,119 @@ static void help(void) {
          "Guest agents (iovbench-guest-agent) in this host's VMs connect to the guest\n"
          "endpoint; coord reaches them through this agent.\n"
          "\n"
-         "Example: iovbench-agent --listen tcp://192.0.2.10:7700\n");
+         "VMs for the plan's path sriov and virtio (started through libvirt):\n"
+         "      --libvirt=URI      libvirt to use (e.g. qemu:///system); no VMs without\n"
+         "      --vm-guest-endpoint=ENDPOINT\n"
+         "                         the guest endpoint as the VMs reach it, handed to\n"
+         "                         their guest agents in SMBIOS OEM strings\n"
+         "      --sriov-pf=DEV     path sriov: the PF (netdev or PCI address) whose VFs\n"
+         "                         are passed into the VMs\n"
+         "      --virtio-bridge=BR path virtio: the bridge the VMs' virtio NICs join\n"
+         "      --vm-template=FILE domain XML template (default: built in)\n"
+         "      --vm-type=TYPE     domain type: kvm, or qemu where there is no KVM\n"
+         "      --vm-image=FILE    base qcow2 image; each VM gets an overlay in --vm-pool\n"
+         "      --vm-pool=POOL     libvirt storage pool for the overlays (default: default)\n"
+         "      --vm-kernel=FILE, --vm-initrd=FILE, --vm-cmdline=TEXT\n"
+         "                         direct kernel boot\n"
+         "      --vm-boot-timeout=SECS\n"
+         "                         per VM, until its guest agent registers (default 60)\n"
+         "      --vm-persistent    define domains instead of creating transient ones\n"
+         "      --vf-state-dir=DIR where VF settings are saved for restoring\n"
+         "                         (default /var/lib/iovbench/vf-state)\n"
+         "      --vm-xml-dir=DIR   also write every domain XML handed to libvirt there\n"
+         "\n"
+         "Example: iovbench-agent --listen tcp://192.0.2.10:7700\n"
+         "\n"
+         "'iovbench-agent inventory --help' describes the inventory subcommand.\n");
+}
+
+static void inventory_help(void) {
+  printf("Usage: iovbench-agent inventory [--json] [--sysfs-root=DIR]\n"
+         "\n"
+         "Print this machine's network PCI functions, as the host agent reports them to\n"
+         "coord: address, driver, netdev, MAC, link speed (Mbit/s), NUMA node, IOMMU\n"
+         "group and, for an SR-IOV PF, its VFs (current/total), each VF on an indented\n"
+         "line.  What sysfs does not say is shown as '-'; what could not be read is\n"
+         "reported as a warning on stderr.\n"
+         "\n"
+         "  -j, --json             print JSON instead of the table\n"
+         "      --sysfs-root=DIR   the sysfs to read (default /sys), e.g. a recorded\n"
+         "                         tree from tests/fixtures/sysfs/\n"
+         "  -h, --help             show this help\n"
+         "\n"
+         "Exit status: 0 listed (possibly none), 1 the PCI tree could not be read,\n"
+         "2 bad usage.\n");
+}
+
+/* A host agent's NICs for its inventory (iov_agent_config.add_nics). */
+static int add_nics(Iovbench__Inventory *inv, const char *sysfs_root) {
+  struct iov_nic_list *l = NULL;
+  int r = iov_sriov_discover(sysfs_root, &l);
+  if (r < 0) return r;
+  for (size_t i = 0; i < l->n_warnings; i++) iov_warn("PCI inventory: %s", l->warnings[i]);
+  for (size_t i = 0; i < l->n_nics; i++)
+    for (size_t k = 0; k < l->nics[i].n_warnings; k++)
+      iov_warn("PCI inventory: %s: %s", l->nics[i].pci_addr, l->nics[i].warnings[k]);
+  r = iov_nic_list_to_pb(l, inv);
+  iov_nic_list_free(l);
+  return r;
+}
+
+static int inventory_main(int argc, char **argv) {
+  static const struct option opts[] = {
+    { "json", no_argument, NULL, 'j' },
+    { "sysfs-root", required_argument, NULL, 'S' },
+    { "help", no_argument, NULL, 'h' },
+    { 0, 0, 0, 0 },
+  };
+  struct iov_nic_list *l = NULL;
+  int c, r;
+
+  argv[0] = (char *)"iovbench-agent inventory"; /* for getopt's messages */
+  while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) switch (c) {
+    case 'j': arg_json = true; break;
+    case 'S': arg_sysfs_root = optarg; break;
+    case 'h': inventory_help(); return 0;
+    default: fprintf(stderr, "Try 'iovbench-agent inventory --help'.\n"); return 2;
+    }
+  if (optind < argc) {
+    fprintf(stderr, "iovbench-agent inventory: unexpected argument '%s'\n", argv[optind]);
+    return 2;
+  }
+  /* A root that is not there is a typo, not a machine without PCI. */
+  struct stat st;
+  if (arg_sysfs_root && stat(arg_sysfs_root, &st) < 0) {
+    fprintf(stderr, "iovbench-agent inventory: --sysfs-root '%s': %s\n", arg_sysfs_root, strerror(errno));
+    return 1;
+  }
+  if (arg_sysfs_root && !S_ISDIR(st.st_mode)) {
+    fprintf(stderr, "iovbench-agent inventory: --sysfs-root '%s': not a directory\n", arg_sysfs_root);
+    return 1;
+  }
+  r = iov_sriov_discover(arg_sysfs_root, &l);
+  if (r < 0) {
+    fprintf(stderr, "iovbench-agent inventory: cannot read the PCI devices under '%s': %s\n",
+            arg_sysfs_root ? arg_sysfs_root : "/sys", strerror(-r));
+    return 1;
+  }
+  for (size_t i = 0; i < l->n_warnings; i++) fprintf(stderr, "warning: %s\n", l->warnings[i]);
+  for (size_t i = 0; i < l->n_nics; i++)
+    for (size_t k = 0; k < l->nics[i].n_warnings; k++)
+      fprintf(stderr, "warning: %s: %s\n", l->nics[i].pci_addr, l->nics[i].warnings[k]);
+  if (arg_json) {
+    json_t *j = iov_nic_list_to_json(l);
+    r = j && json_dumpf(j, stdout, JSON_INDENT(2) | JSON_SORT_KEYS) == 0 ? 0 : -ENOMEM;
+    json_decref(j);
+    if (r == 0) putchar('\n');
+  } else
+    r = iov_nic_list_print(l, stdout);
+  iov_nic_list_free(l);
+  if (r == 0 && fflush(stdout) != 0) r = -EIO;
+  if (r < 0) {
+    fprintf(stderr, "iovbench-agent inventory: cannot print the list: %s\n", strerror(-r));
+    return 1;
+  }
+  return 0;
 }
 
 int main(int argc, char **argv) {
@@ -44,6 +168,23 @@ int main(int argc, char **argv) {
     { "test-clock-shift", required_argument, NULL, 'T' },
     { "name", required_argument, NULL, 'n' },
     { "ready-file", required_argument, NULL, 'R' },
+    { "sysfs-root", required_argument, NULL, 'S' },
+    { "libvirt", required_argument, NULL, 1000 },
+    { "vm-type", required_argument, NULL, 1001 },
+    { "vm-template", required_argument, NULL, 1002 },
+    { "vm-image", required_argument, NULL, 1003 },
+    { "vm-pool", required_argument, NULL, 1004 },
+    { "vm-kernel", required_argument, NULL, 1005 },
+    { "vm-initrd", required_argument, NULL, 1006 },
+    { "vm-cmdline", required_argument, NULL, 1007 },
+    { "sriov-pf", required_argument, NULL, 1008 },
+    { "virtio-bridge", required_argument, NULL, 1009 },
+    { "vm-guest-endpoint", required_argument, NULL, 1010 },
+    { "vf-state-dir", required_argument, NULL, 1011 },
+    { "vm-boot-timeout", required_argument, NULL, 1012 },
+    { "vm-persistent", no_argument, NULL, 1013 },
+    { "test-simulate-guests", no_argument, NULL, 1014 },
+    { "vm-xml-dir", required_argument, NULL, 1015 },
     { "debug", optional_argument, NULL, 'd' },
     { "quiet", no_argument, NULL, 'q' },
     { "help", no_argument, NULL, 'h' },
@@ -53,6 +194,7 @@ int main(int argc, char **argv) {
   int c;
   unsigned mask;
 
+  if (argc > 1 && strcmp(argv[1], "inventory") == 0) return inventory_main(argc - 1, argv + 1);
   while ((c = getopt_long(argc, argv, "l:g:n:qh", opts, NULL)) != -1) switch (c) {
     case 'l': arg_listen = optarg; break;
     case 'g': arg_guest_listen = strcmp(optarg, "none") == 0 ? NULL : optarg; break;
@@ -66,6 +208,31 @@ int main(int argc, char **argv) {
       break;
     case 'n': arg_identity = optarg; break;
     case 'R': arg_ready_file = optarg; break;
+    case 'S': arg_sysfs_root = optarg; break;
+    case 1000: vms.libvirt_uri = optarg; break;
+    case 1001: vms.virt_type = optarg; break;
+    case 1002: vms.template_path = optarg; break;
+    case 1003: vms.image = optarg; break;
+    case 1004: vms.pool = optarg; break;
+    case 1005: vms.kernel = optarg; break;
+    case 1006: vms.initrd = optarg; break;
+    case 1007: vms.cmdline = optarg; break;
+    case 1008: vms.sriov_pf = optarg; break;
+    case 1009: vms.virtio_bridge = optarg; break;
+    case 1010: vms.guest_endpoint = optarg; break;
+    case 1011: vms.vf_state_dir = optarg; break;
+    case 1012: {
+      uint64_t secs;
+      if (iov_parse_u64(optarg, &secs) < 0 || secs < 1 || secs > 3600) {
+        fprintf(stderr, "iovbench-agent: --vm-boot-timeout wants seconds, 1..3600 (got '%s')\n", optarg);
+        return 2;
+      }
+      vms.boot_timeout_s = (unsigned)secs;
+      break;
+    }
+    case 1013: vms.persistent = true; break;
+    case 1014: vms.simulate_guests = true; break; /* test hook, see vmsession.h */
+    case 1015: vms.xml_dir = optarg; break;
     case 'd':
       if (iov_log_parse_debug(optarg, &mask) < 0) {
         fprintf(stderr, "iovbench-agent: unknown debug category in '%s' (try proto,net,engine)\n", optarg);
@@ -82,10 +249,26 @@ int main(int argc, char **argv) {
     fprintf(stderr, "iovbench-agent: unexpected argument '%s'. Try 'iovbench-agent --help'.\n", argv[optind]);
     return 2;
   }
+  if (vms.libvirt_uri && !arg_guest_listen) {
+    fprintf(stderr, "iovbench-agent: --libvirt starts VMs whose guest agents need the guest endpoint; drop "
+                    "--guest-listen=none\n");
+    return 2;
+  }
+  if (vms.libvirt_uri && !vms.guest_endpoint) {
+    fprintf(stderr,
+            "iovbench-agent: --libvirt needs --vm-guest-endpoint: the guest endpoint's address as the VMs "
+            "reach it (e.g. tcp://192.168.122.1:7701)\n");
+    return 2;
+  }
+  vms.sysfs_root = arg_sysfs_root;
   struct iov_agent_config cfg = { .kind = IOV_AGENT_HOST,
                                   .listen = arg_listen,
                                   .guest_listen = arg_guest_listen,
                                   .identity = arg_identity,
-                                  .ready_file = arg_ready_file };
+                                  .ready_file = arg_ready_file,
+                                  .add_nics = add_nics,
+                                  .sysfs_root = arg_sysfs_root,
+                                  .vm = vms.libvirt_uri ? &iov_vm_hooks : NULL,
+                                  .vm_config = &vms };
   return iov_agent_run(&cfg) < 0 ? 1 : 0;
 }

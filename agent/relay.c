@@ -17,6 +17,7 @@
 #include "agent.h"
 #include "err.h"
 #include "log.h"
+#include "proccpu.h"
 #include "timeutil.h"
 
 static struct iov_guest *guest_by_rid(struct iov_agent *a, zframe_t *rid) {
@@ -63,7 +64,59 @@ static void notify_coord(struct iov_agent *a) {
   free(names);
 }
 
+static void guest_cpu_reset(struct iov_guest *g) {
+  g->cpu = iov_proccpu_free(g->cpu);
+  if (g->cpu_prev) {
+    iov_proccpu_snap_done(g->cpu_prev);
+    free(g->cpu_prev);
+    g->cpu_prev = NULL;
+  }
+  g->cpu_point = 0;
+}
+
+/* A guest's batch passes: the host CPU its VM took since its previous
+ * batch of the same point.  The first batch of a point only starts the
+ * count (what came before it, set-up and warm-up, is not the window). */
+static void add_host_cpu(struct iov_agent *a, struct iov_guest *g, iov_envelope *in,
+                         Iovbench__VmHostCpu *out) {
+  const Iovbench__SampleBatch *b = in->samples;
+  if (!a->vm || !a->vm_state || !a->vm->guest_pid) return;
+  if (!g->cpu) {
+    pid_t pid = a->vm->guest_pid(a, a->vm_state, g->name);
+    if (pid <= 0 || iov_proccpu_open(NULL, pid, &g->cpu) < 0) return;
+  }
+  struct iov_proccpu_snap *cur = malloc(sizeof(*cur));
+  if (!cur) return;
+  iov_proccpu_snap_init(cur);
+  if (iov_proccpu_read(g->cpu, 0, cur) < 0) {
+    iov_proccpu_snap_done(cur);
+    free(cur);
+    guest_cpu_reset(g); /* the VM's process is gone */
+    return;
+  }
+  struct iov_proccpu_usage u;
+  struct iov_vm_cpu vc;
+  if (g->cpu_prev && g->cpu_point == b->point_id && iov_proccpu_delta(g->cpu_prev, cur, &u, NULL, 0) >= 0 &&
+      iov_proccpu_vm_summary(&u, NULL, &vc) == 0) {
+    iovbench__vm_host_cpu__init(out);
+    out->interval_ns = vc.interval_ns;
+    out->vcpu_ns = vc.vcpu_ns;
+    out->io_ns = vc.io_ns;
+    out->vhost_ns = vc.vhost_ns;
+    out->kvm_ns = vc.kvm_ns;
+    out->total_ns = vc.total_ns;
+    in->samples->host_cpu = out;
+  }
+  if (g->cpu_prev) {
+    iov_proccpu_snap_done(g->cpu_prev);
+    free(g->cpu_prev);
+  }
+  g->cpu_prev = cur;
+  g->cpu_point = b->point_id;
+}
+
 static void guest_remove(struct iov_agent *a, struct iov_guest *g) {
+  guest_cpu_reset(g);
   free(g->name);
   zframe_destroy(&g->rid);
   *g = a->guests[--a->n_guests];
@@ -151,6 +204,7 @@ static void on_register(struct iov_agent *a, zframe_t *rid, const iov_envelope *
     g->last_seen_mono = iov_now_mono();
     ack(a, rid, in->msg_id);
     notify_coord(a);
+    if (a->vm && a->vm_state) a->vm->on_guest(a, a->vm_state, g->name);
     return;
   }
   g->last_seen_mono = iov_now_mono();
@@ -198,9 +252,20 @@ static int on_guest_message(struct iov_zuv *z) {
     } else {
       /* To coord, stamped with the name we know the guest by. */
       char *own = in->route;
+      Iovbench__VmHostCpu host_cpu;
+      if (in->body_case == IOVBENCH__ENVELOPE__BODY_SAMPLES) {
+        /* Only the host says this: whatever the guest put there goes. */
+        if (in->samples->host_cpu) {
+          protobuf_c_message_free_unpacked(&in->samples->host_cpu->base, NULL);
+          in->samples->host_cpu = NULL;
+        }
+        add_host_cpu(a, g, in, &host_cpu);
+      }
       in->route = g->name;
       r = iov_wire_send(a->sock, a->coord_id, in);
       in->route = own;
+      if (in->body_case == IOVBENCH__ENVELOPE__BODY_SAMPLES && in->samples->host_cpu == &host_cpu)
+        in->samples->host_cpu = NULL; /* ours, on the stack: not for iov_wire_free() */
       iov_zuv_kick(&a->zuv);
       if (r < 0) {
         a->guests_dropped++;
@@ -213,6 +278,14 @@ static int on_guest_message(struct iov_zuv *z) {
   iov_wire_free(in);
   zframe_destroy(&rid);
   return 0;
+}
+
+void iov__relay_drop_guest(struct iov_agent *a, const char *name) {
+  struct iov_guest *g = guest_by_name(a, name);
+  if (!g) return;
+  iov_info("guest '%s' dropped (its VM was taken down)", name);
+  guest_remove(a, g);
+  notify_coord(a);
 }
 
 void iov__relay_to_guest(struct iov_agent *a, const iov_envelope *in) {
@@ -277,6 +350,17 @@ int iov__relay_start(struct iov_agent *a, const char *endpoint) {
   uv_timer_start(&a->guest_timer, on_guest_timer, 1000, 1000);
   iov_info("guest endpoint %s", zsock_endpoint(a->guest_sock) ? zsock_endpoint(a->guest_sock) : endpoint);
   return 0;
+}
+
+void iov__relay_free(struct iov_agent *a) {
+  for (size_t i = 0; i < a->n_guests; i++) {
+    guest_cpu_reset(&a->guests[i]);
+    free(a->guests[i].name);
+    zframe_destroy(&a->guests[i].rid);
+  }
+  free(a->guests);
+  a->guests = NULL;
+  a->n_guests = 0;
 }
 
 void iov__relay_stop(struct iov_agent *a) {

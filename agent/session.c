@@ -281,6 +281,17 @@ int iov__agent_on_message(struct iov_zuv *z) {
     case IOVBENCH__ENVELOPE__BODY_STOP: on_stop(a, in); break;
     case IOVBENCH__ENVELOPE__BODY_HEARTBEAT: on_heartbeat(a, in); break;
     case IOVBENCH__ENVELOPE__BODY_CLOCK_PROBE: on_clock_probe(a, in, rx_real); break;
+    case IOVBENCH__ENVELOPE__BODY_VM_SETUP:
+    case IOVBENCH__ENVELOPE__BODY_VM_TEARDOWN:
+      if (a->vm && a->vm_state)
+        a->vm->on_message(a, a->vm_state, in);
+      else if (in->body_case == IOVBENCH__ENVELOPE__BODY_VM_SETUP)
+        iov__agent_send_error(a, NULL, in->msg_id, IOVBENCH__ERROR_CODE__ERR_UNSUPPORTED,
+                              in->vm_setup->point_id,
+                              "agent '%s' starts no VMs: run it with --libvirt URI (and --sriov-pf or "
+                              "--virtio-bridge) to give it VMs for path %s",
+                              a->identity, in->vm_setup->path);
+      break;
     default:
       iov__agent_send_error(a, from, in->msg_id, IOVBENCH__ERROR_CODE__ERR_INVALID_STATE, 0,
                             "agent '%s': unexpected %s", a->identity, iov_wire_body_name(in));

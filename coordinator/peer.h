@@ -30,7 +30,8 @@ struct iov_peer {
   iov_envelope *welcome; /* identity and inventory, once it answered */
   int64_t db_agent;      /* 0 until stored */
   struct iov_wire_stats stats;
-  int slot; /* run.c: index + 1 of this agent in the point being run, 0 = none */
+  int slot;      /* run.c: index + 1 of this agent in the point being run, 0 = none */
+  bool vms_held; /* run.c: this host agent may hold VMs it started for coord */
 };
 
 /* A host agent.  Caller owns *ret; free with iov_peer_free() (which frees

@@ -60,8 +60,25 @@ static const char link_bins_sql[] =
     "SELECT f.link, s.seq, SUM(s.bytes), SUM(s.transactions) FROM sample s JOIN flow f ON f.id = s.flow_id"
     " WHERE f.point_id = ?1 AND f.role = ?2 GROUP BY f.link, s.seq ORDER BY f.link, s.seq";
 
+/* Per guest with host CPU data: over the intervals that have it. */
+static const char vm_cpu_sql[] =
+    "SELECT a.name, MIN(f.role), COUNT(DISTINCT v.seq), SUM(v.total_ns), SUM(v.vcpu_ns), SUM(v.io_ns),"
+    " SUM(v.vhost_ns),"
+    " (SELECT SUM(c.user_ns + c.nice_ns + c.system_ns + c.irq_ns + c.softirq_ns) FROM cpu_sample c"
+    "   WHERE c.point_id = ?1 AND c.agent_id = a.id AND c.cpu = -1 AND c.seq IN"
+    "   (SELECT seq FROM vm_cpu_sample WHERE point_id = ?1 AND agent_id = a.id)),"
+    " (SELECT SUM(s.bytes) FROM sample s JOIN flow g ON g.id = s.flow_id WHERE g.point_id = ?1"
+    "   AND g.agent_id = a.id AND s.seq IN (SELECT seq FROM vm_cpu_sample WHERE point_id = ?1 AND agent_id = "
+    "a.id)),"
+    " (SELECT SUM(s.transactions) FROM sample s JOIN flow g ON g.id = s.flow_id WHERE g.point_id = ?1"
+    "   AND g.agent_id = a.id AND s.seq IN (SELECT seq FROM vm_cpu_sample WHERE point_id = ?1 AND agent_id = "
+    "a.id))"
+    " FROM vm_cpu_sample v JOIN agent a ON a.id = v.agent_id"
+    " JOIN flow f ON f.point_id = v.point_id AND f.agent_id = v.agent_id AND f.idx = 0"
+    " WHERE v.point_id = ?1 GROUP BY a.id ORDER BY a.name";
+
 struct stmts {
-  sqlite3_stmt *run, *points, *flows, *cpu, *bins, *fair, *links, *link_bins;
+  sqlite3_stmt *run, *points, *flows, *cpu, *bins, *fair, *links, *link_bins, *vm_cpu;
 };
 
 static void stmts_done(struct stmts *s) {
@@ -73,6 +90,7 @@ static void stmts_done(struct stmts *s) {
   sqlite3_finalize(s->fair);
   sqlite3_finalize(s->links);
   sqlite3_finalize(s->link_bins);
+  sqlite3_finalize(s->vm_cpu);
 }
 
 static uint64_t column_u64(sqlite3_stmt *st, int i);
@@ -151,6 +169,11 @@ static void summary_done(struct iov_point_summary *p) {
     free(p->links[i].bin_transactions);
   }
   free(p->links);
+  for (size_t i = 0; i < p->n_vm_cpu; i++) {
+    free(p->vm_cpu[i].agent);
+    free(p->vm_cpu[i].role);
+  }
+  free(p->vm_cpu);
   for (size_t i = 0; i < p->n_hosts; i++) {
     free(p->hosts[i].host);
     free(p->hosts[i].bin_bytes);
@@ -502,6 +525,51 @@ static int point_links(struct iov_db *db, struct stmts *s, struct iov_point_summ
   return 0;
 }
 
+static double per(uint64_t ns, uint64_t units, double scale) {
+  return units ? (double)ns / 1e3 / ((double)units / scale) : NAN;
+}
+
+static int point_vm_cpu(struct iov_db *db, sqlite3_stmt *st, struct iov_point_summary *p) {
+  int rc, r = 0;
+  size_t cap = 0;
+  if (sqlite3_bind_int64(st, 1, p->point) != SQLITE_OK) return iov__db_fail(db, "bind vm cpu");
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    if (p->n_vm_cpu == cap) {
+      size_t ncap = cap ? cap * 2 : 8;
+      struct iov_vm_cpu_summary *n = reallocarray(p->vm_cpu, ncap, sizeof(*n));
+      if (!n) {
+        r = -ENOMEM;
+        break;
+      }
+      p->vm_cpu = n;
+      cap = ncap;
+    }
+    struct iov_vm_cpu_summary *v = &p->vm_cpu[p->n_vm_cpu++];
+    memset(v, 0, sizeof(*v));
+    if (column_strdup(st, 0, &v->agent) < 0 || column_strdup(st, 1, &v->role) < 0) {
+      r = -ENOMEM;
+      break;
+    }
+    v->intervals = (unsigned)sqlite3_column_int64(st, 2);
+    v->host_ns = column_u64(st, 3);
+    v->vcpu_ns = column_u64(st, 4);
+    v->io_ns = column_u64(st, 5);
+    v->vhost_ns = column_u64(st, 6);
+    v->guest_ns = column_u64(st, 7);
+    v->bytes = column_u64(st, 8);
+    v->transactions = column_u64(st, 9);
+    v->guest_us_per_kb = per(v->guest_ns, v->bytes, 1024.0);
+    v->host_us_per_kb = per(v->host_ns, v->bytes, 1024.0);
+    v->total_us_per_kb = per(v->guest_ns + v->host_ns, v->bytes, 1024.0);
+    v->guest_us_per_trans = per(v->guest_ns, v->transactions, 1.0);
+    v->host_us_per_trans = per(v->host_ns, v->transactions, 1.0);
+    v->total_us_per_trans = per(v->guest_ns + v->host_ns, v->transactions, 1.0);
+  }
+  if (r == 0 && rc != SQLITE_DONE) r = iov__db_fail(db, "read vm cpu");
+  sqlite3_reset(st);
+  return r;
+}
+
 static int report_read(struct iov_db *db, struct stmts *s, struct iov_report *rep) {
   sqlite3 *sq = iov__db_sqlite(db);
   struct iov_hist *merged = NULL, *h = NULL;
@@ -516,7 +584,8 @@ static int report_read(struct iov_db *db, struct stmts *s, struct iov_report *re
       sqlite3_prepare_v2(sq, bins_sql, -1, &s->bins, NULL) != SQLITE_OK ||
       sqlite3_prepare_v2(sq, fair_sql, -1, &s->fair, NULL) != SQLITE_OK ||
       sqlite3_prepare_v2(sq, links_sql, -1, &s->links, NULL) != SQLITE_OK ||
-      sqlite3_prepare_v2(sq, link_bins_sql, -1, &s->link_bins, NULL) != SQLITE_OK)
+      sqlite3_prepare_v2(sq, link_bins_sql, -1, &s->link_bins, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(sq, vm_cpu_sql, -1, &s->vm_cpu, NULL) != SQLITE_OK)
     return iov__db_fail(db, "prepare report");
 
   rc = sqlite3_step(s->run);
@@ -545,6 +614,7 @@ static int report_read(struct iov_db *db, struct stmts *s, struct iov_report *re
     if (r >= 0) r = point_cpu(db, s->cpu, &rep->points[i]);
     if (r >= 0) r = point_bins(db, s, &rep->points[i]);
     if (r >= 0) r = point_links(db, s, &rep->points[i]);
+    if (r >= 0) r = point_vm_cpu(db, s->vm_cpu, &rep->points[i]);
   }
   free(merged);
   free(h);
@@ -1025,6 +1095,32 @@ static json_t *point_json(const struct iov_point_summary *p) {
     ok &= json_array_append_new(hosts, hj) == 0;
   }
   ok &= set(o, "hosts", hosts);
+  /* Service demand per VM: the guest's CPU plus what its VM cost the host. */
+  json_t *vc = json_array();
+  ok &= vc != NULL;
+  for (size_t i = 0; ok && i < p->n_vm_cpu; i++) {
+    const struct iov_vm_cpu_summary *v = &p->vm_cpu[i];
+    json_t *vj = json_object();
+    ok &= vj != NULL;
+    ok &= set(vj, "agent", json_str(v->agent));
+    ok &= set(vj, "role", json_str(v->role));
+    ok &= set(vj, "intervals", json_u64(v->intervals));
+    ok &= set(vj, "host_ns", json_u64(v->host_ns));
+    ok &= set(vj, "host_vcpu_ns", json_u64(v->vcpu_ns));
+    ok &= set(vj, "host_io_ns", json_u64(v->io_ns));
+    ok &= set(vj, "host_vhost_ns", json_u64(v->vhost_ns));
+    ok &= set(vj, "guest_ns", json_u64(v->guest_ns));
+    ok &= set(vj, "bytes", json_u64(v->bytes));
+    ok &= set(vj, "transactions", json_u64(v->transactions));
+    ok &= set(vj, "guest_us_per_kb", json_num(v->guest_us_per_kb));
+    ok &= set(vj, "host_us_per_kb", json_num(v->host_us_per_kb));
+    ok &= set(vj, "total_us_per_kb", json_num(v->total_us_per_kb));
+    ok &= set(vj, "guest_us_per_trans", json_num(v->guest_us_per_trans));
+    ok &= set(vj, "host_us_per_trans", json_num(v->host_us_per_trans));
+    ok &= set(vj, "total_us_per_trans", json_num(v->total_us_per_trans));
+    ok &= json_array_append_new(vc, vj) == 0;
+  }
+  ok &= set(o, "vm_cpu", vc);
   if (!ok) {
     json_decref(o);
     return NULL;

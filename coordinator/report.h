@@ -43,8 +43,25 @@ struct iov_host_summary {
   size_t n_bins;
 };
 
+/* A guest (VM) of a point whose host agent measured the host CPU its VM
+ * took: over the intervals with that measurement (every one but the
+ * point's first), the guest's own busy CPU, the host's, and what they
+ * moved: service demand per VM, guest + host. */
+struct iov_vm_cpu_summary {
+  char *agent; /* "host/vm"; owned */
+  char *role;  /* "sender" or "receiver"; owned */
+  unsigned intervals;
+  uint64_t host_ns, vcpu_ns, io_ns, vhost_ns;
+  uint64_t guest_ns; /* busy CPU the guest saw (all its cores) */
+  uint64_t bytes, transactions;
+  double guest_us_per_kb, host_us_per_kb, total_us_per_kb; /* NaN without bytes */
+  double guest_us_per_trans, host_us_per_trans, total_us_per_trans;
+};
+
 struct iov_point_summary {
   int64_t point;
+  struct iov_vm_cpu_summary *vm_cpu; /* owned */
+  size_t n_vm_cpu;
   char *topology; /* owned */
   unsigned vms;
   struct iov_link_summary *links; /* owned, by link number */

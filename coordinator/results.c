@@ -157,6 +157,15 @@ static const char schema_sql[] =
     "  count INTEGER NOT NULL,\n"
     "  PRIMARY KEY (point_id, agent_id, seq, name)\n"
     ") WITHOUT ROWID;\n"
+    "CREATE TABLE IF NOT EXISTS vm_cpu_sample (\n"
+    "  point_id INTEGER NOT NULL REFERENCES point(id),\n"
+    "  agent_id INTEGER NOT NULL REFERENCES agent(id),\n"
+    "  seq INTEGER NOT NULL,\n"
+    "  interval_ns INTEGER NOT NULL,\n"
+    "  vcpu_ns INTEGER NOT NULL, io_ns INTEGER NOT NULL, vhost_ns INTEGER NOT NULL,\n"
+    "  kvm_ns INTEGER NOT NULL, total_ns INTEGER NOT NULL,\n"
+    "  PRIMARY KEY (point_id, agent_id, seq)\n"
+    ") WITHOUT ROWID;\n"
     "CREATE TABLE IF NOT EXISTS histogram (\n"
     "  flow_id INTEGER NOT NULL REFERENCES flow(id),\n"
     "  seq INTEGER NOT NULL,\n"
@@ -217,6 +226,7 @@ enum stmt_id {
   ST_POINT_WINDOW,
   ST_CPU_INSERT,
   ST_IRQ_INSERT,
+  ST_VM_CPU_INSERT,
   ST_CLOCK_INSERT,
   ST_POINT_SKEW,
   _ST_MAX,
@@ -268,6 +278,8 @@ static const char *const stmt_sql[_ST_MAX] = {
                       " clock_error_ns, clock_delay_ns, clock_probes, started_ns)"
                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
   [ST_POINT_SKEW] = "UPDATE point SET start_skew_ns = ?2 WHERE id = ?1",
+  [ST_VM_CPU_INSERT] = "INSERT OR REPLACE INTO vm_cpu_sample (point_id, agent_id, seq, interval_ns, vcpu_ns,"
+                       " io_ns, vhost_ns, kvm_ns, total_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
   [ST_IRQ_INSERT] = "INSERT OR REPLACE INTO irq_sample (point_id, agent_id, seq, name, count)"
                     " VALUES (?1, ?2, ?3, ?4, ?5)",
 };
@@ -1087,6 +1099,21 @@ int iov_db_irq_sample_add(struct iov_db *db, int64_t point, int64_t agent, uint3
       bind_u64(st, 5, count))
     return bind_fail(db, st, "bind irq sample");
   return stmt_run(db, st, "insert irq sample");
+}
+
+int iov_db_vm_cpu_add(struct iov_db *db, int64_t point, int64_t agent, uint32_t seq,
+                      const struct iov_db_vm_cpu *c) {
+  sqlite3_stmt *st = NULL;
+  int r;
+
+  if (!db || !c) return -EINVAL;
+  r = stmt_get(db, ST_VM_CPU_INSERT, &st);
+  if (r < 0) return r;
+  if (bind_i64(st, 1, point) || bind_i64(st, 2, agent) || bind_i64(st, 3, seq) ||
+      bind_u64(st, 4, c->interval_ns) || bind_u64(st, 5, c->vcpu_ns) || bind_u64(st, 6, c->io_ns) ||
+      bind_u64(st, 7, c->vhost_ns) || bind_u64(st, 8, c->kvm_ns) || bind_u64(st, 9, c->total_ns))
+    return bind_fail(db, st, "bind vm cpu sample");
+  return stmt_run(db, st, "insert vm cpu sample");
 }
 
 int iov_db_point_agent_add(struct iov_db *db, int64_t point, int64_t agent, const char *role,

@@ -25,6 +25,8 @@
  *   cpu_sample(point_id, agent_id, seq, cpu, user_ns, ..., guest_ns)
  *                                               cpu -1 = all cores
  *   irq_sample(point_id, agent_id, seq, name, count)
+ *   vm_cpu_sample(point_id, agent_id, seq, interval_ns, vcpu_ns, io_ns, vhost_ns, kvm_ns, total_ns)
+ *                                the host CPU a guest's VM took in interval seq
  *   point_agent(point_id, agent_id, role, clock_offset_ns, clock_error_ns,
  *               clock_delay_ns, clock_probes, started_ns)
  *   point.start_skew_ns: spread of the agents' actual starts (coord time)
@@ -205,6 +207,13 @@ struct iov_db_cpu {
 int iov_db_cpu_sample_add(struct iov_db *db, int64_t point, int64_t agent, uint32_t seq,
                           const struct iov_db_cpu *c);
 /* Interrupts of one NIC queue in one sample interval of one agent. */
+/* The host CPU a guest's VM took in the interval seq (the host agent
+ * adds it to the guest's batch). */
+struct iov_db_vm_cpu {
+  uint64_t interval_ns, vcpu_ns, io_ns, vhost_ns, kvm_ns, total_ns;
+};
+int iov_db_vm_cpu_add(struct iov_db *db, int64_t point, int64_t agent, uint32_t seq,
+                      const struct iov_db_vm_cpu *c);
 int iov_db_irq_sample_add(struct iov_db *db, int64_t point, int64_t agent, uint32_t seq, const char *name,
                           uint64_t count);
 

@@ -97,6 +97,16 @@ struct point_run {
   size_t n_ag;
   size_t n_side[N_SIDES], n_ready[N_SIDES], n_results;
   uint64_t win_start, win_end; /* the senders' measured window, coord time */
+  /* Path sriov or virtio: the VMs each host agent started for the point,
+   * in VM order (VmReady); build_agents() takes these guests. */
+  struct vm_req {
+    struct iov_peer *host;
+    unsigned count;
+    char **names;
+    size_t n_names;
+    bool ready;
+  } vm[2];
+  size_t n_vm;
   char error[768];
   int fatal; /* 0, or the error that ends the run */
 };
@@ -350,6 +360,21 @@ static size_t usable_guests(struct iov_peer *h, struct iov_peer **out) {
   return n;
 }
 
+/* The guests of host h for this point: the VMs it started for it (path
+ * sriov or virtio), in their order, else every usable guest. */
+static size_t vm_guests(struct point_run *pr, struct iov_peer *h, struct iov_peer **out) {
+  for (size_t i = 0; i < pr->n_vm; i++) {
+    if (pr->vm[i].host != h) continue;
+    size_t n = 0;
+    for (size_t j = 0; j < pr->vm[i].n_names; j++) {
+      struct iov_peer *g = iov_peer_guest(h, pr->vm[i].names[j], false);
+      if (g && !g->gone && g->welcome) out[n++] = g;
+    }
+    return n;
+  }
+  return usable_guests(h, out);
+}
+
 static struct pr_agent *add_agent(struct point_run *pr, struct iov_peer *p, int side, unsigned flows,
                                   unsigned link0) {
   struct pr_agent *a = &pr->ag[pr->n_ag++];
@@ -374,7 +399,7 @@ static int build_agents(struct run_ctx *c, struct point_run *pr) {
   _cleanup_free_ struct iov_peer **sg = calloc(sh->n_guests + 1, sizeof(*sg));
   _cleanup_free_ struct iov_peer **rg = calloc(rh->n_guests + 1, sizeof(*rg));
   if (!sg || !rg) return -ENOMEM;
-  size_t ns = usable_guests(sh, sg), nr = usable_guests(rh, rg);
+  size_t ns = vm_guests(pr, sh, sg), nr = vm_guests(pr, rh, rg);
   if (ns < need_s || nr < need_r) {
     struct iov_peer *h = ns < need_s ? sh : rh;
     point_fail(pr,
@@ -549,6 +574,16 @@ static int store_samples(struct run_ctx *c, struct point_run *pr, struct pr_agen
       .guest_ns = cs->guest_ns,
     };
     r = iov_db_cpu_sample_add(c->db, pr->db_point, a->peer->db_agent, b->seq, &dc);
+  }
+  /* What the guest's VM cost its host in the same interval. */
+  if (b->host_cpu && r == 0 && a->peer->host) {
+    struct iov_db_vm_cpu vc = { .interval_ns = b->host_cpu->interval_ns,
+                                .vcpu_ns = b->host_cpu->vcpu_ns,
+                                .io_ns = b->host_cpu->io_ns,
+                                .vhost_ns = b->host_cpu->vhost_ns,
+                                .kvm_ns = b->host_cpu->kvm_ns,
+                                .total_ns = b->host_cpu->total_ns };
+    r = iov_db_vm_cpu_add(c->db, pr->db_point, a->peer->db_agent, b->seq, &vc);
   }
   for (size_t i = 0; i < b->n_irqs && r == 0; i++)
     r = iov_db_irq_sample_add(c->db, pr->db_point, a->peer->db_agent, b->seq, b->irqs[i]->name,
@@ -810,6 +845,166 @@ static int prepare_side(struct run_ctx *c, struct point_run *pr, int side) {
   return r;
 }
 
+/* ---- one test point: VMs the host agents start (path sriov, virtio) -- */
+
+/* Time a host agent gets to start its VMs and see their guest agents
+ * register: the plan's timeout, plus what a VM takes to boot. */
+#define VM_BOOT_ALLOWANCE_NS (20ULL * IOV_NSEC_PER_SEC)
+
+static bool vms_ready(struct point_run *pr) {
+  for (size_t i = 0; i < pr->n_vm; i++) {
+    if (!pr->vm[i].ready) return false;
+    for (size_t j = 0; j < pr->vm[i].n_names; j++) {
+      struct iov_peer *g = iov_peer_guest(pr->vm[i].host, pr->vm[i].names[j], false);
+      if (!g || g->gone || !g->welcome) return false;
+    }
+  }
+  return true;
+}
+
+static int setup_vms(struct run_ctx *c, struct point_run *pr) {
+  const struct iov_point_params *pp = &pr->pp->p;
+  enum iov_path path = iov_path_from_string(pp->path);
+  struct iov_peer *sh = peer_by_name(c, pp->sender), *rh = peer_by_name(c, pp->receiver);
+  unsigned need_s, need_r, total = 0;
+  uint16_t cpus16[IOV_MAX_CPUS];
+  uint32_t cpus[IOV_MAX_CPUS];
+  size_t n_cpus = 0;
+
+  if (path != IOV_PATH_SRIOV && path != IOV_PATH_VIRTIO) return 0;
+  iov_topology_guests(pr->topo, pp->vms, &need_s, &need_r);
+  if (need_s) pr->vm[pr->n_vm++] = (struct vm_req){ .host = sh, .count = need_s };
+  if (need_r && rh == sh)
+    pr->vm[0].count += need_r;
+  else if (need_r)
+    pr->vm[pr->n_vm++] = (struct vm_req){ .host = rh, .count = need_r };
+  if (iov_parse_cpus(pp->vm_cpus, cpus16, IOV_MAX_CPUS, &n_cpus) < 0) n_cpus = 0;
+  for (size_t i = 0; i < n_cpus; i++) cpus[i] = cpus16[i];
+  for (size_t i = 0; i < pr->n_vm; i++) {
+    Iovbench__VmSetup v = IOVBENCH__VM_SETUP__INIT;
+    v.point_id = pr->id;
+    v.path = pp->path;
+    v.count = pr->vm[i].count;
+    v.vcpus = (uint32_t)pp->vm_vcpus;
+    v.memory_mb = pp->vm_memory >> 20;
+    v.cpus = cpus;
+    v.n_cpus = n_cpus;
+    v.reuse = pp->reuse_vms != 0;
+    v.run_id = (char *)c->run_id;
+    iov_envelope e = IOVBENCH__ENVELOPE__INIT;
+    e.body_case = IOVBENCH__ENVELOPE__BODY_VM_SETUP;
+    e.vm_setup = &v;
+    int64_t k = iov_peer_send(pr->vm[i].host, &e);
+    if (k < 0) {
+      point_fail(pr, "cannot send to agent '%s': %s", pr->vm[i].host->name, iov_strerror((int)k));
+      return (int)k;
+    }
+    pr->vm[i].host->vms_held = true;
+    total += pr->vm[i].count;
+  }
+  if (!pr->n_vm) return 0;
+
+  uint64_t wait = pp->timeout + VM_BOOT_ALLOWANCE_NS * total;
+  uint64_t deadline = mono_deadline(wait);
+  while (!vms_ready(pr) && !pr->error[0]) {
+    struct iov_peer *p = NULL;
+    iov_envelope *e = NULL;
+    int r = recv_any(c, deadline, &p, &e);
+    if (r == -EAGAIN) continue;
+    if (r == -IOV_E_INTERRUPTED) {
+      point_fail(pr, "interrupted by the user");
+      return r;
+    }
+    if (r == -IOV_E_TIMEOUT) {
+      char t[32];
+      for (size_t i = 0; i < pr->n_vm; i++)
+        if (!pr->vm[i].ready) {
+          point_fail(pr, "agent '%s' did not have its %u %s VMs up within %s (see its log)",
+                     pr->vm[i].host->name, pr->vm[i].count, pp->path,
+                     iov_format_duration(t, sizeof(t), wait));
+          return r;
+        }
+      point_fail(pr, "the guest agents of the VMs did not answer within %s",
+                 iov_format_duration(t, sizeof(t), wait));
+      return r;
+    }
+    if (r < 0) return r;
+    if (e->body_case == IOVBENCH__ENVELOPE__BODY_VM_READY && e->vm_ready->point_id == pr->id && !p->host) {
+      for (size_t i = 0; i < pr->n_vm; i++) {
+        struct vm_req *v = &pr->vm[i];
+        if (v->host != p || v->ready) continue;
+        if (e->vm_ready->n_guests != v->count) {
+          point_fail(pr, "agent '%s' started %zu VMs, %u were asked for", p->name, e->vm_ready->n_guests,
+                     v->count);
+          break;
+        }
+        v->names = calloc(v->count, sizeof(char *));
+        if (!v->names) {
+          iov_wire_free(e);
+          return -ENOMEM;
+        }
+        for (size_t j = 0; j < v->count; j++)
+          if ((v->names[v->n_names] = strdup(e->vm_ready->guests[j]))) v->n_names++;
+        v->ready = true;
+        iov_info("agent '%s': %u %s VMs up", p->name, v->count, pp->path);
+      }
+    } else
+      (void)handle(c, pr, p, e);
+    iov_wire_free(e);
+  }
+  return pr->error[0] ? -IOV_E_PEER : 0;
+}
+
+static void teardown_vms(struct point_run *pr) {
+  for (size_t i = 0; i < pr->n_vm; i++) {
+    Iovbench__VmTeardown t = IOVBENCH__VM_TEARDOWN__INIT;
+    t.point_id = pr->id;
+    t.keep = pr->pp->p.reuse_vms != 0;
+    iov_envelope e = IOVBENCH__ENVELOPE__INIT;
+    e.body_case = IOVBENCH__ENVELOPE__BODY_VM_TEARDOWN;
+    e.vm_teardown = &t;
+    (void)iov_peer_send(pr->vm[i].host, &e);
+    if (!t.keep) pr->vm[i].host->vms_held = false;
+    for (size_t j = 0; j < pr->vm[i].n_names; j++) free(pr->vm[i].names[j]);
+    free(pr->vm[i].names);
+  }
+}
+
+/* At the end of the run: every host agent still holding VMs (reuse_vms)
+ * takes them down, and coord waits briefly for each to say it has. */
+static void release_vms(struct run_ctx *c) {
+  size_t waiting = 0;
+  for (size_t i = 0; i < c->n_peers; i++) {
+    if (!c->peers[i]->vms_held) continue;
+    Iovbench__VmTeardown t = IOVBENCH__VM_TEARDOWN__INIT;
+    iov_envelope e = IOVBENCH__ENVELOPE__INIT;
+    e.body_case = IOVBENCH__ENVELOPE__BODY_VM_TEARDOWN;
+    e.vm_teardown = &t;
+    if (iov_peer_send(c->peers[i], &e) >= 0) waiting++;
+    /* Interrupted: no waiting, but the message must leave before the
+     * socket is closed. */
+    if (c->interrupted) zsock_set_linger(c->peers[i]->sock, 1000);
+  }
+  if (c->interrupted) return;
+  uint64_t deadline = mono_deadline(30ULL * IOV_NSEC_PER_SEC);
+  while (waiting > 0) {
+    struct iov_peer *p = NULL;
+    iov_envelope *e = NULL;
+    int r = recv_any(c, deadline, &p, &e);
+    if (r == -EAGAIN) continue;
+    if (r < 0) {
+      iov_warn("%zu host agent(s) did not confirm that their VMs are down; check with virsh list", waiting);
+      return;
+    }
+    if (e->body_case == IOVBENCH__ENVELOPE__BODY_VM_READY && e->vm_ready->point_id == 0 && !p->host &&
+        p->vms_held) {
+      p->vms_held = false;
+      waiting--;
+    }
+    iov_wire_free(e);
+  }
+}
+
 static int run_point(struct run_ctx *c, const struct iov_plan_point *pp, enum iov_point_status *ret_status) {
   struct point_run pr = { .pp = pp, .topo = iov_topology_from_string(pp->p.topology) };
   json_t *pj = iov_json_point_params(pp);
@@ -835,6 +1030,10 @@ static int run_point(struct run_ctx *c, const struct iov_plan_point *pp, enum io
   pr.id = (uint64_t)pr.db_point;
   c->cur = &pr;
 
+  r = setup_vms(c, &pr);
+  if (r < 0 && !pr.error[0]) point_fail(&pr, "cannot start the VMs: %s", iov_strerror(r));
+  if (r == -IOV_E_INTERRUPTED || r == -ENOMEM) pr.fatal = r;
+  if (pr.error[0]) goto finish;
   r = build_agents(c, &pr);
   if (r < 0) {
     point_fail(&pr, "cannot set up the point: %s", iov_strerror(r));
@@ -952,6 +1151,7 @@ finish:
     free(pr.ag[i].ports);
   }
   free(pr.ag);
+  teardown_vms(&pr);
   c->cur = NULL;
   return r;
 }
@@ -1082,6 +1282,7 @@ int iov_coord_run(const struct iov_run_config *cfg) {
   r = 0;
 
 out:
+  if (c.n_peers) release_vms(&c);
   /* Tell the agents we are done before they are stopped or we vanish. */
   for (size_t i = 0; i < c.n_peers; i++) c.peers[i] = iov_peer_free(c.peers[i]);
   free(c.peers);

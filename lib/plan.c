@@ -46,11 +46,13 @@ enum opt_type {
   OPT_IFNAME,   /* a network interface name, or "none" */
   OPT_CPUS,     /* a CPU list such as 0-3+6, or "none" */
   OPT_TOPOLOGY, /* host-host, vm-vm-cross, vm-vm-same, many-to-one */
+  OPT_PATH,     /* auto, native, sriov, virtio, existing */
 };
 
 /* Types whose value is kept as text (char *) rather than a number. */
 static bool is_text(enum opt_type t) {
-  return t == OPT_STRING || t == OPT_HOST || t == OPT_IFNAME || t == OPT_CPUS || t == OPT_TOPOLOGY;
+  return t == OPT_STRING || t == OPT_HOST || t == OPT_IFNAME || t == OPT_CPUS || t == OPT_TOPOLOGY ||
+         t == OPT_PATH;
 }
 
 struct iov_option {
@@ -69,6 +71,11 @@ enum {
   K_RECEIVER,
   K_TOPOLOGY,
   K_VMS,
+  K_PATH,
+  K_VM_VCPUS,
+  K_VM_MEMORY,
+  K_VM_CPUS,
+  K_REUSE_VMS,
   K_FLOWS,
   K_MSG_SIZE,
   K_RESPONSE_SIZE,
@@ -113,6 +120,21 @@ static const struct iov_option options[_K_MAX] = {
   [K_VMS] = { "vms", OPT_U64, offsetof(struct iov_point_params, vms), "1", 1, 1024,
               "Sending VMs (VM pairs) in a VM topology; sweep it to see scaling.  "
               "vm-vm-same uses twice as many VMs on its host.  Must be 1 for host-host." },
+  [K_PATH] = { "path", OPT_PATH, offsetof(struct iov_point_params, path), "auto", 0, 0,
+               "The I/O path under test.  native: the hosts' own NICs (host-host).  sriov: "
+               "VMs that the host agents start through libvirt, each with a VF of the host's "
+               "PF passed through.  virtio: such VMs with a virtio NIC on the host's bridge.  "
+               "existing: whatever guests are registered, as they are (simulated VMs of local "
+               "hosts, or VMs started by hand).  auto: native for host-host, existing otherwise." },
+  [K_VM_VCPUS] = { "vm_vcpus", OPT_U64, offsetof(struct iov_point_params, vm_vcpus), "1", 1, 256,
+                   "vCPUs of each VM the host agents start (path sriov or virtio)." },
+  [K_VM_MEMORY] = { "vm_memory", OPT_SIZE, offsetof(struct iov_point_params, vm_memory), "512m", 64 * MIB,
+                    1024ULL * 1024 * MIB, "Memory of each VM the host agents start." },
+  [K_VM_CPUS] = { "vm_cpus", OPT_CPUS, offsetof(struct iov_point_params, vm_cpus), "none", 0, 0,
+                  "Host CPUs to pin the VMs' vCPUs to, round robin (e.g. 2-7), or none." },
+  [K_REUSE_VMS] = { "reuse_vms", OPT_BOOL, offsetof(struct iov_point_params, reuse_vms), "no", 0, 1,
+                    "Keep the VMs of a point for the next point of the same path and size, "
+                    "instead of starting them anew." },
   [K_FLOWS] = { "flows", OPT_U64, offsetof(struct iov_point_params, flows), "1", 1, 256,
                 "Parallel connections, one thread each." },
   [K_MSG_SIZE] = { "msg_size", OPT_SIZE, offsetof(struct iov_point_params, msg_size), "64k", 1, 16 * MIB,
@@ -208,6 +230,7 @@ static const struct {
   [OPT_CPUS] = { "cpu list", NULL, NULL, "a CPU list such as 3, 0-3 or 0-1+4 (numbers below 4096), or none" },
   [OPT_TOPOLOGY] = { "topology", NULL, NULL,
                      "a topology: host-host, vm-vm-cross, vm-vm-same or many-to-one" },
+  [OPT_PATH] = { "path", NULL, NULL, "a path: auto, native, sriov, virtio or existing" },
 };
 
 /* ---- Parser state ---------------------------------------------------- */
@@ -648,6 +671,10 @@ static int parse_item(struct parser *st, const struct iov_option *o, const char 
     if (iov_topology_from_string(item) < 0)
       return fail_plan(st, st->line, o->name, "'%s' is not %s", item, types[o->type].what);
     break;
+  case OPT_PATH:
+    if (iov_path_from_string(item) < 0)
+      return fail_plan(st, st->line, o->name, "'%s' is not %s", item, types[o->type].what);
+    break;
   case OPT_CPUS: {
     uint16_t cpus[IOV_MAX_CPUS];
     size_t n;
@@ -942,6 +969,34 @@ static int check_point(struct parser *st, const struct section *t, const struct 
   enum iov_topology topo = iov_topology_from_string(pt->p.topology);
   unsigned topo_line = vs[K_TOPOLOGY]->line ? vs[K_TOPOLOGY]->line : t->line;
 
+  enum iov_path path = iov_path_from_string(pt->p.path);
+  unsigned path_line = vs[K_PATH]->line ? vs[K_PATH]->line : t->line;
+  if (path == IOV_PATH_NATIVE && topo != IOV_TOPO_HOST_HOST)
+    return fail_plan(st, path_line, "path",
+                     "test '%s': path native measures the hosts' own NICs, but topology %s uses VMs; "
+                     "set topology = host-host, or path to sriov, virtio or existing",
+                     t->name, pt->p.topology);
+  if ((path == IOV_PATH_SRIOV || path == IOV_PATH_VIRTIO || path == IOV_PATH_EXISTING) &&
+      topo == IOV_TOPO_HOST_HOST)
+    return fail_plan(st, path_line, "path",
+                     "test '%s': path %s needs VMs, but topology host-host has none; set topology to "
+                     "vm-vm-cross, vm-vm-same or many-to-one",
+                     t->name, pt->p.path);
+  if (path == IOV_PATH_SRIOV || path == IOV_PATH_VIRTIO) {
+    /* Started VMs need a host agent that can start them. */
+    const char *hn[2] = { pt->p.sender, pt->p.receiver };
+    unsigned need[2];
+    iov_topology_guests(topo, pt->p.vms, &need[0], &need[1]);
+    for (int side = 0; side < 2; side++) {
+      struct iov_plan_host *h = find_host(st->hosts, st->n_hosts, hn[side]);
+      if (need[side] && h && h->local)
+        return fail_plan(st, path_line, "path",
+                         "test '%s': host '%s' is local, and local hosts simulate VMs with network "
+                         "namespaces; path %s needs a host agent that starts VMs through libvirt (give "
+                         "'%s' its agent's endpoint), or use path = existing",
+                         t->name, h->name, pt->p.path, h->name);
+    }
+  }
   if (topo == IOV_TOPO_HOST_HOST && pt->p.vms != 1)
     return fail_plan(st, vs[K_VMS]->line ? vs[K_VMS]->line : t->line, "vms",
                      "test '%s' has vms = %" PRIu64 " but topology host-host has no VMs; set topology to "
@@ -964,9 +1019,11 @@ static int check_point(struct parser *st, const struct section *t, const struct 
                      t->name, pt->p.sender);
   }
   /* Guests the point needs; a local host gets what it needs unless
-   * NAME.guests says otherwise. */
+   * NAME.guests says otherwise.  VMs the host agents start for a point
+   * (path sriov, virtio) come and go with it: nobody waits for them. */
   unsigned need[2];
   iov_topology_guests(topo, pt->p.vms, &need[0], &need[1]);
+  if (path == IOV_PATH_SRIOV || path == IOV_PATH_VIRTIO) need[0] = need[1] = 0;
   for (int side = 0; side < 2; side++) {
     if (!need[side]) continue;
     struct iov_plan_host *h = find_host(st->hosts, st->n_hosts, side ? pt->p.receiver : pt->p.sender);
@@ -1397,6 +1454,19 @@ enum iov_topology iov_topology_from_string(const char *s) {
   for (int t = 0; s && t < _IOV_TOPO_MAX; t++)
     if (strcmp(s, topology_names[t]) == 0) return (enum iov_topology)t;
   return _IOV_TOPO_INVALID;
+}
+
+static const char *const path_names[_IOV_PATH_MAX] = {
+  [IOV_PATH_AUTO] = "auto",     [IOV_PATH_NATIVE] = "native",     [IOV_PATH_SRIOV] = "sriov",
+  [IOV_PATH_VIRTIO] = "virtio", [IOV_PATH_EXISTING] = "existing",
+};
+
+const char *iov_path_to_string(enum iov_path p) { return p >= 0 && p < _IOV_PATH_MAX ? path_names[p] : NULL; }
+
+enum iov_path iov_path_from_string(const char *s) {
+  for (int p = 0; s && p < _IOV_PATH_MAX; p++)
+    if (strcmp(s, path_names[p]) == 0) return (enum iov_path)p;
+  return _IOV_PATH_INVALID;
 }
 
 void iov_topology_guests(enum iov_topology t, uint64_t vms, unsigned *ret_sender, unsigned *ret_receiver) {

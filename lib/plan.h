@@ -40,6 +40,18 @@ enum iov_topology iov_topology_from_string(const char *s);
 /* Guests a point of this topology needs on its sender and receiver host. */
 void iov_topology_guests(enum iov_topology t, uint64_t vms, unsigned *ret_sender, unsigned *ret_receiver);
 
+enum iov_path {
+  IOV_PATH_AUTO,     /* native for host-host, existing otherwise */
+  IOV_PATH_NATIVE,   /* the hosts' own NICs */
+  IOV_PATH_SRIOV,    /* VMs started by the host agents, a VF each */
+  IOV_PATH_VIRTIO,   /* VMs started by the host agents, a virtio NIC each */
+  IOV_PATH_EXISTING, /* whatever guests are registered */
+  _IOV_PATH_MAX,
+  _IOV_PATH_INVALID = -22,
+};
+const char *iov_path_to_string(enum iov_path p);
+enum iov_path iov_path_from_string(const char *s);
+
 struct iov_plan_host {
   char *name;      /* key in [hosts] */
   char *endpoint;  /* normalised ZeroMQ endpoint ("tcp://h:7700"), or "local" */
@@ -56,11 +68,16 @@ struct iov_plan_host {
 
 /* Parameters of one expanded test point.  Sizes in bytes, times in ns. */
 struct iov_point_params {
-  char *workload;           /* engine name */
-  char *sender;             /* host name: connects (stream sender, RR client) */
-  char *receiver;           /* host name: listens (vm-vm-same: the sender) */
-  char *topology;           /* see enum iov_topology */
-  uint64_t vms;             /* sending VMs (VM pairs), 1..1024 */
+  char *workload;    /* engine name */
+  char *sender;      /* host name: connects (stream sender, RR client) */
+  char *receiver;    /* host name: listens (vm-vm-same: the sender) */
+  char *topology;    /* see enum iov_topology */
+  uint64_t vms;      /* sending VMs (VM pairs), 1..1024 */
+  char *path;        /* see enum iov_path */
+  uint64_t vm_vcpus; /* started VMs: vCPUs, memory, pinning, reuse */
+  uint64_t vm_memory;
+  char *vm_cpus;
+  uint64_t reuse_vms;
   uint64_t flows;           /* 1..256 */
   uint64_t msg_size;        /* stream message / RR request size, 1..16m */
   uint64_t response_size;   /* RR response size, 1..16m */

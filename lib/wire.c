@@ -77,6 +77,48 @@ static int check_workload(const Iovbench__Workload *w, Iovbench__Role role, char
   return 0;
 }
 
+/* "0000:01:00.0"; a 5-digit domain at most. */
+static bool pci_addr_ok(const char *s) {
+  size_t n = s ? strnlen(s, 16) : 0;
+  return n >= 12 && n <= 13;
+}
+
+static int check_nic(const Iovbench__PciNic *n, char *errbuf, size_t errlen) {
+  CHECK(n && pci_addr_ok(n->pci_address), "welcome: NIC without a PCI address");
+  CHECK(n->vendor_id <= 0xffff && n->device_id <= 0xffff && n->class_code <= 0xffffff,
+        "welcome: NIC %s: ids out of range", n->pci_address);
+  CHECK(str_ok(n->vendor_name) && str_ok(n->device_name) && str_ok(n->driver),
+        "welcome: NIC %s: string too long", n->pci_address);
+  CHECK(!n->physfn || !*n->physfn || pci_addr_ok(n->physfn), "welcome: NIC %s: bad physfn", n->pci_address);
+  CHECK(n->numa_node >= -1 && n->numa_node <= 65535, "welcome: NIC %s: NUMA node out of range",
+        n->pci_address);
+  CHECK(n->iommu_group >= -1, "welcome: NIC %s: IOMMU group out of range", n->pci_address);
+  CHECK(n->sriov_totalvfs >= -1 && n->sriov_totalvfs <= 65535 && n->sriov_numvfs >= -1 &&
+            n->sriov_numvfs <= 65535,
+        "welcome: NIC %s: VF counts out of range", n->pci_address);
+  CHECK(n->n_netdevs <= IOV_WIRE_MAX_NETDEVS, "welcome: NIC %s: %zu netdevs (max %u)", n->pci_address,
+        n->n_netdevs, IOV_WIRE_MAX_NETDEVS);
+  for (size_t i = 0; i < n->n_netdevs; i++) {
+    const Iovbench__NetDev *d = n->netdevs[i];
+    CHECK(d && d->name && *d->name && strnlen(d->name, 16) < 16, "welcome: NIC %s: bad netdev name",
+          n->pci_address);
+    CHECK(str_ok(d->mac) && str_ok(d->operstate), "welcome: NIC %s: string too long", n->pci_address);
+  }
+  CHECK(n->n_vfs <= IOV_WIRE_MAX_VFS, "welcome: NIC %s: %zu VFs (max %u)", n->pci_address, n->n_vfs,
+        IOV_WIRE_MAX_VFS);
+  for (size_t i = 0; i < n->n_vfs; i++) {
+    const Iovbench__PciVf *v = n->vfs[i];
+    CHECK(v && pci_addr_ok(v->pci_address) && v->index <= 65535, "welcome: NIC %s: bad VF", n->pci_address);
+    CHECK(str_ok(v->driver) && (!v->netdev || strnlen(v->netdev, 16) < 16) && v->iommu_group >= -1,
+          "welcome: NIC %s: bad VF %u", n->pci_address, v->index);
+  }
+  CHECK(n->n_warnings <= IOV_WIRE_MAX_WARNINGS, "welcome: NIC %s: %zu warnings (max %u)", n->pci_address,
+        n->n_warnings, IOV_WIRE_MAX_WARNINGS);
+  for (size_t i = 0; i < n->n_warnings; i++)
+    CHECK(str_ok(n->warnings[i]), "welcome: NIC %s: warning too long", n->pci_address);
+  return 0;
+}
+
 static int validate(const iov_envelope *e, char *errbuf, size_t errlen) {
   CHECK(!e->route || !*e->route || iov_wire_name_ok(e->route), "bad route (guest name)");
   switch (e->body_case) {
@@ -99,6 +141,12 @@ static int validate(const iov_envelope *e, char *errbuf, size_t errlen) {
       for (size_t i = 0; i < inv->n_interfaces; i++) {
         CHECK(inv->interfaces[i] && str_ok(inv->interfaces[i]->name), "welcome: bad interface");
         CHECK(inv->interfaces[i]->n_addresses <= 1024, "welcome: too many addresses");
+      }
+      CHECK(inv->n_nics <= IOV_WIRE_MAX_NICS, "welcome: %zu PCI NICs (max %u)", inv->n_nics,
+            IOV_WIRE_MAX_NICS);
+      for (size_t i = 0; i < inv->n_nics; i++) {
+        int r = check_nic(inv->nics[i], errbuf, errlen);
+        if (r < 0) return r;
       }
     }
     return 0;
@@ -149,6 +197,25 @@ static int validate(const iov_envelope *e, char *errbuf, size_t errlen) {
   case IOVBENCH__ENVELOPE__BODY_ERROR: CHECK(str_ok(e->error->message), "error: message too long"); return 0;
   case IOVBENCH__ENVELOPE__BODY_HEARTBEAT: return 0;
   case IOVBENCH__ENVELOPE__BODY_CLOCK_PROBE: return 0;
+  case IOVBENCH__ENVELOPE__BODY_VM_SETUP: {
+    const Iovbench__VmSetup *v = e->vm_setup;
+    CHECK(v->path && (strcmp(v->path, "sriov") == 0 || strcmp(v->path, "virtio") == 0),
+          "vm setup: path must be sriov or virtio");
+    CHECK(v->count >= 1 && v->count <= IOV_WIRE_MAX_GUESTS, "vm setup: %u VMs (1..%u)", v->count,
+          IOV_WIRE_MAX_GUESTS);
+    CHECK(v->vcpus <= 1024 && v->memory_mb <= (1u << 24), "vm setup: vcpus or memory out of range");
+    CHECK(v->n_cpus <= IOV_WIRE_MAX_CPUS, "vm setup: too many CPUs to pin to");
+    for (size_t i = 0; i < v->n_cpus; i++)
+      CHECK(v->cpus[i] < IOV_WIRE_MAX_CPUS, "vm setup: CPU out of range");
+    CHECK(!v->run_id || strnlen(v->run_id, 129) <= 128, "vm setup: run id too long");
+    return 0;
+  }
+  case IOVBENCH__ENVELOPE__BODY_VM_READY:
+    CHECK(e->vm_ready->n_guests <= IOV_WIRE_MAX_GUESTS, "vm ready: too many guests");
+    for (size_t i = 0; i < e->vm_ready->n_guests; i++)
+      CHECK(iov_wire_name_ok(e->vm_ready->guests[i]), "vm ready: bad guest name");
+    return 0;
+  case IOVBENCH__ENVELOPE__BODY_VM_TEARDOWN: return 0;
   case IOVBENCH__ENVELOPE__BODY_GUESTS:
     CHECK(e->guests->n_names <= IOV_WIRE_MAX_GUESTS, "guests: %zu names (max %u)", e->guests->n_names,
           IOV_WIRE_MAX_GUESTS);
@@ -306,6 +373,9 @@ const char *iov_wire_body_name(const iov_envelope *e) {
   case IOVBENCH__ENVELOPE__BODY_CLOCK_PROBE: return "clock_probe";
   case IOVBENCH__ENVELOPE__BODY_CLOCK_REPLY: return "clock_reply";
   case IOVBENCH__ENVELOPE__BODY_GUESTS: return "guests";
+  case IOVBENCH__ENVELOPE__BODY_VM_SETUP: return "vm_setup";
+  case IOVBENCH__ENVELOPE__BODY_VM_READY: return "vm_ready";
+  case IOVBENCH__ENVELOPE__BODY_VM_TEARDOWN: return "vm_teardown";
   default: return "unknown";
   }
 }

@@ -24,6 +24,10 @@
 #define IOV_WIRE_MAX_IRQS 8192        /* NIC queues in a sample */
 #define IOV_WIRE_MAX_GUESTS 4096      /* guests under one host agent */
 #define IOV_WIRE_MAX_NAME 64          /* guest names: [A-Za-z0-9._:-]{1,64} */
+#define IOV_WIRE_MAX_NICS 4096        /* PCI NICs in an inventory */
+#define IOV_WIRE_MAX_VFS 1024         /* VFs listed under one PF */
+#define IOV_WIRE_MAX_NETDEVS 16       /* netdevs of one PCI function */
+#define IOV_WIRE_MAX_WARNINGS 32      /* warnings about one PCI NIC */
 
 typedef Iovbench__Envelope iov_envelope;
 

@@ -379,6 +379,10 @@ static void test_topologies(void **state) {
   /* many-to-one may end on the senders' own host (VMs to their host). */
   assert_string_equal(p->points[3].p.receiver, "c");
   assert_string_equal(p->points[4].p.topology, "host-host");
+  assert_string_equal(p->points[4].p.path, "auto");
+  assert_int_equal(p->points[0].p.vm_memory, 512ULL << 20);
+  assert_int_equal(iov_path_from_string("sriov"), IOV_PATH_SRIOV);
+  assert_int_equal(iov_path_from_string("SR-IOV"), _IOV_PATH_INVALID);
   assert_int_equal(p->points[4].p.vms, 1);
   const struct iov_plan_host *a = iov_plan_host_find(p, "a"), *b = iov_plan_host_find(p, "b"),
                              *c = iov_plan_host_find(p, "c");
@@ -513,6 +517,15 @@ BAD(vms_host_host, HOSTS T4 "vms = 1, 2\n", 6, "vms", "topology host-host has no
 BAD(vms_range, HOSTS T4 "topology = many-to-one\nvms = 2000\n", 7, "vms", "use 1..1024")
 BAD(vm_same_other_receiver, HOSTS T4 "topology = vm-vm-same\nreceiver = b\n", 7, "receiver",
     "vm-vm-same: both ends are VMs on host 'a'")
+BAD(path_bad, HOSTS T4 "path = pci\n", 6, "path", "'pci' is not a path: auto, native, sriov")
+BAD(path_native_vms, HOSTS T4 "topology = vm-vm-cross\npath = native\n", 7, "path",
+    "path native measures the hosts' own NICs")
+BAD(path_sriov_hosts, HOSTS T4 "path = sriov\n", 6, "path", "path sriov needs VMs")
+BAD(path_sriov_local,
+    "[hosts]\na = local\nb = local\n[t]\nworkload = tcp_rr\ntopology = many-to-one\n"
+    "path = virtio\n",
+    7, "path", "host 'a' is local")
+BAD(vm_memory_small, HOSTS T4 "vm_memory = 1m\n", 6, "vm_memory", "out of range")
 BAD(guests_bad, HOSTS "a.guests = many\n" T4, 4, "a.guests", "not a guest count")
 BAD(guests_unknown_host, HOSTS "c.guests = 2\n" T4, 4, "c.guests", "no host 'c' in [hosts]")
 BAD(guests_twice, HOSTS "a.guests = 2\na.guests = 3\n" T4, 5, "a.guests", "set twice")
@@ -753,6 +766,11 @@ int main(void) {
     BAD_TEST(vms_host_host),
     BAD_TEST(vms_range),
     BAD_TEST(vm_same_other_receiver),
+    BAD_TEST(path_bad),
+    BAD_TEST(path_native_vms),
+    BAD_TEST(path_sriov_hosts),
+    BAD_TEST(path_sriov_local),
+    BAD_TEST(vm_memory_small),
     BAD_TEST(guests_bad),
     BAD_TEST(guests_unknown_host),
     BAD_TEST(guests_twice),

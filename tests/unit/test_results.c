@@ -445,6 +445,7 @@ static void test_report_json(void **state) {
     "per_vm",
     "links",
     "hosts",
+    "vm_cpu",
   };
   static const char *const lat_keys[] = { "count", "mean", "p50", "p90", "p99", "p99_9", "max" };
   struct fixture *fx = *state;

@@ -1,0 +1,426 @@
+/* See vmsession.h.  Runs on the agent's loop thread: the libvirt calls
+ * block it while domains are created (seconds at most), which is fine
+ * since no point runs while VMs are being set up. */
+#include "vmsession.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "log.h"
+#include "sriov.h"
+#include "timeutil.h"
+#include "vf.h"
+#include "vm.h"
+
+#define DEFAULT_BOOT_TIMEOUT_S 60
+
+struct vm_state {
+  struct iov_agent *a;
+  const struct iov_vm_settings *cfg;
+  const struct iov_vm_ops *ops;
+  struct iov_vm_host *vh;
+  struct iov_vf *vf; /* NULL without --sriov-pf */
+  /* The VMs held now, in order, and what they were made for. */
+  char **names;
+  size_t n;
+  char path[16];
+  uint32_t vcpus;
+  uint64_t memory_mb;
+  pid_t *sims; /* simulated guests (test hook), one per VM, 0 = none */
+  /* A setup waiting for its guests to register. */
+  bool pending;
+  uint64_t point_id, reply_to;
+  uv_timer_t timer;
+  bool vf_touched;
+};
+
+static void reply_ready(struct vm_state *st, uint64_t point_id, uint64_t reply_to, bool with_names) {
+  Iovbench__VmReady r = IOVBENCH__VM_READY__INIT;
+  r.point_id = point_id;
+  r.guests = with_names ? st->names : NULL;
+  r.n_guests = with_names ? st->n : 0;
+  iov_envelope e = IOVBENCH__ENVELOPE__INIT;
+  e.body_case = IOVBENCH__ENVELOPE__BODY_VM_READY;
+  e.vm_ready = &r;
+  (void)iov__agent_send(st->a, &e, reply_to);
+}
+
+static void stop_sims(struct vm_state *st) {
+  for (size_t i = 0; st->sims && i < st->n; i++)
+    if (st->sims[i] > 0) kill(st->sims[i], SIGTERM);
+  for (size_t i = 0; st->sims && i < st->n; i++) {
+    if (st->sims[i] <= 0) continue;
+    for (int k = 0; k < 100 && waitpid(st->sims[i], NULL, WNOHANG) == 0; k++) {
+      struct timespec ts = { .tv_nsec = 20 * IOV_NSEC_PER_MSEC };
+      nanosleep(&ts, NULL);
+    }
+    if (waitpid(st->sims[i], NULL, WNOHANG) == 0) {
+      kill(st->sims[i], SIGKILL);
+      (void)waitpid(st->sims[i], NULL, 0);
+    }
+    st->sims[i] = 0;
+  }
+}
+
+/* Take every VM down and give the PF back its VF settings. */
+static void release(struct vm_state *st) {
+  char err[512] = "";
+  stop_sims(st);
+  if (st->n && st->ops->destroy_all(st->vh, err, sizeof(err)) < 0)
+    iov_warn("taking the VMs down: %s (check with virsh list)", err);
+  /* Their guests are gone with them: a VM of the next point may take the
+   * same name, and must not be mistaken for the old one. */
+  for (size_t i = 0; i < st->n; i++) iov__relay_drop_guest(st->a, st->names[i]);
+  for (size_t i = 0; i < st->n; i++) free(st->names[i]);
+  free(st->names);
+  free(st->sims);
+  st->names = NULL;
+  st->sims = NULL;
+  st->n = 0;
+  st->path[0] = 0;
+  if (st->vf && st->vf_touched) {
+    int r = iov_vf_restore_pf(st->vf, st->cfg->sriov_pf);
+    if (r < 0)
+      iov_warn("restoring the VFs of %s: %s (the agent tries again at its next start)", st->cfg->sriov_pf,
+               iov_vf_last_error(st->vf));
+    else
+      st->vf_touched = false;
+  }
+}
+
+static bool registered(struct iov_agent *a, const char *name) {
+  for (size_t i = 0; i < a->n_guests; i++)
+    if (strcmp(a->guests[i].name, name) == 0) return true;
+  return false;
+}
+
+static void check_ready(struct vm_state *st) {
+  size_t ok = 0;
+  if (!st->pending) return;
+  for (size_t i = 0; i < st->n; i++) ok += registered(st->a, st->names[i]);
+  if (ok < st->n) return;
+  st->pending = false;
+  uv_timer_stop(&st->timer);
+  iov_info("%zu %s VMs up, their guest agents registered", st->n, st->path);
+  reply_ready(st, st->point_id, st->reply_to, true);
+}
+
+static void on_boot_timeout(uv_timer_t *t) {
+  struct vm_state *st = t->data;
+  size_t ok = 0;
+  const char *missing = NULL;
+  if (!st->pending) return;
+  for (size_t i = 0; i < st->n; i++) {
+    if (registered(st->a, st->names[i]))
+      ok++;
+    else if (!missing)
+      missing = st->names[i];
+  }
+  st->pending = false;
+  iov__agent_send_error(st->a, NULL, st->reply_to, IOVBENCH__ERROR_CODE__ERR_WORKLOAD, st->point_id,
+                        "agent '%s': %zu of %zu VMs' guest agents registered in time; '%s' did not: does its "
+                        "image start iovbench-guest-agent, and can it reach %s? (virsh console %s)",
+                        st->a->identity, ok, st->n, missing ? missing : "?", st->cfg->guest_endpoint,
+                        missing);
+  release(st);
+}
+
+/* Test hook: what the VM's guest agent would do when it boots. */
+static pid_t spawn_sim(const struct vm_state *st, const char *name) {
+  char self[PATH_MAX], exe[PATH_MAX + 32];
+  ssize_t k = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (k <= 0) return -errno;
+  self[k] = 0;
+  char *slash = strrchr(self, '/');
+  if (slash) *slash = 0;
+  snprintf(exe, sizeof(exe), "%s/iovbench-guest-agent", self);
+  pid_t pid = fork();
+  if (pid < 0) return -errno;
+  if (pid == 0) {
+    sigset_t all;
+    sigemptyset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL);
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    int devnull = open("/dev/null", O_RDONLY);
+    if (devnull >= 0) dup2(devnull, STDIN_FILENO);
+    execl(exe, exe, "--host", st->cfg->guest_endpoint, "--vm-id", name, "--data", "127.0.0.1", "--quiet",
+          (char *)NULL);
+    _exit(127);
+  }
+  return pid;
+}
+
+/* The VF PCI addresses of the PF, after its count was set. */
+static int vf_addresses(struct vm_state *st, unsigned count, char ***ret) {
+  struct iov_nic_list *l = NULL;
+  int r = iov_sriov_discover(st->cfg->sysfs_root, &l);
+  if (r < 0) return r;
+  const struct iov_nic *pf = iov_nic_list_find(l, st->cfg->sriov_pf);
+  for (size_t i = 0; !pf && i < l->n_nics; i++)
+    for (size_t j = 0; j < l->nics[i].n_netdevs; j++)
+      if (strcmp(l->nics[i].netdevs[j].name, st->cfg->sriov_pf) == 0) pf = &l->nics[i];
+  if (!pf || pf->n_vfs < count) {
+    iov_nic_list_free(l);
+    return -ENODEV;
+  }
+  char **a = calloc(count, sizeof(char *));
+  for (unsigned i = 0; a && i < count; i++) a[i] = strdup(pf->vfs[i].pci_addr);
+  iov_nic_list_free(l);
+  if (!a) return -ENOMEM;
+  *ret = a;
+  return 0;
+}
+
+static void on_setup(struct vm_state *st, const iov_envelope *in) {
+  const Iovbench__VmSetup *v = in->vm_setup;
+  struct iov_agent *a = st->a;
+  const struct iov_vm_settings *cfg = st->cfg;
+  bool sriov = strcmp(v->path, "sriov") == 0;
+  char err[768] = "";
+  int r;
+
+  if (st->pending) {
+    iov__agent_send_error(a, NULL, in->msg_id, IOVBENCH__ERROR_CODE__ERR_INVALID_STATE, v->point_id,
+                          "agent '%s' is still starting VMs for point %" PRIu64, a->identity, st->point_id);
+    return;
+  }
+  if (sriov ? !cfg->sriov_pf : !cfg->virtio_bridge) {
+    iov__agent_send_error(a, NULL, in->msg_id, IOVBENCH__ERROR_CODE__ERR_UNSUPPORTED, v->point_id,
+                          "agent '%s' has no %s: start it with %s to run path %s", a->identity,
+                          sriov ? "PF for SR-IOV" : "bridge for virtio",
+                          sriov ? "--sriov-pf NETDEV" : "--virtio-bridge BRIDGE", v->path);
+    return;
+  }
+  /* The same VMs again: keep them. */
+  if (v->reuse && st->n == v->count && strcmp(st->path, v->path) == 0 && st->vcpus == v->vcpus &&
+      st->memory_mb == v->memory_mb) {
+    st->pending = true;
+    st->point_id = v->point_id;
+    st->reply_to = in->msg_id;
+    uv_timer_start(&st->timer, on_boot_timeout, 1000ULL * DEFAULT_BOOT_TIMEOUT_S, 0);
+    check_ready(st);
+    return;
+  }
+  release(st);
+
+  _cleanup_free_ char **vfs = NULL;
+  if (sriov) {
+    unsigned have = 0;
+    if (!st->vf) {
+      r = -ENODEV;
+      snprintf(err, sizeof(err), "no VF handle");
+      goto fail;
+    }
+    r = iov_vf_get_count(st->vf, cfg->sriov_pf, &have, NULL);
+    if (r >= 0 && have < v->count) r = iov_vf_set_count(st->vf, cfg->sriov_pf, v->count);
+    if (r < 0) {
+      snprintf(err, sizeof(err), "%s", iov_vf_last_error(st->vf));
+      goto fail;
+    }
+    st->vf_touched = true;
+    r = vf_addresses(st, v->count, &vfs);
+    if (r < 0) {
+      snprintf(err, sizeof(err), "cannot find %u VFs of %s in sysfs: %s", v->count, cfg->sriov_pf,
+               iov_strerror(r));
+      goto fail;
+    }
+  }
+
+  struct iov_vm_spec *specs = calloc(v->count, sizeof(*specs));
+  struct iov_vm_nic *nics = calloc(v->count, sizeof(*nics));
+  uint16_t *cpus = calloc((size_t)v->count * (v->vcpus ? v->vcpus : 1) + 1, sizeof(*cpus));
+  char(*macs)[18] = calloc(v->count, sizeof(*macs));
+  st->names = calloc(v->count, sizeof(char *));
+  st->sims = calloc(v->count, sizeof(pid_t));
+  r = specs && nics && cpus && macs && st->names && st->sims ? 0 : -ENOMEM;
+  unsigned vcpus = v->vcpus ? v->vcpus : 1;
+  for (unsigned i = 0; r == 0 && i < v->count; i++) {
+    struct iov_vm_nic *nic = &nics[i];
+    if (sriov) {
+      /* A locally administered MAC per VF, the same every run. */
+      snprintf(macs[i], sizeof(macs[i]), "02:69:6f:76:%02x:%02x", (i + 1) >> 8 & 0xff, (i + 1) & 0xff);
+      *nic = (struct iov_vm_nic){ .type = IOV_VM_NIC_HOSTDEV, .pci = vfs[i], .mac = macs[i] };
+    } else
+      *nic = (struct iov_vm_nic){ .type = IOV_VM_NIC_BRIDGE, .source = cfg->virtio_bridge };
+    /* vCPUs round robin over the pinning set, VM after VM. */
+    uint16_t *mine = &cpus[(size_t)i * vcpus];
+    for (unsigned j = 0; v->n_cpus && j < vcpus; j++)
+      mine[j] = (uint16_t)v->cpus[((size_t)i * vcpus + j) % v->n_cpus];
+    specs[i] = (struct iov_vm_spec){
+      .run = v->run_id,
+      .host = a->identity,
+      .index = i + 1,
+      .template_path = cfg->template_path,
+      .virt_type = cfg->virt_type,
+      .memory_mib = v->memory_mb,
+      .vcpus = vcpus,
+      .cpus = v->n_cpus ? mine : NULL,
+      .n_cpus = v->n_cpus ? vcpus : 0,
+      .base_image = cfg->image,
+      .pool = cfg->pool,
+      .kernel = cfg->kernel,
+      .initrd = cfg->initrd,
+      .cmdline = cfg->cmdline,
+      .nics = nic,
+      .n_nics = 1,
+      .guest_endpoint = cfg->guest_endpoint,
+    };
+    char name[IOV_VM_NAME_MAX + 1];
+    r = iov_vm_name(&specs[i], name, sizeof(name), err, sizeof(err));
+    if (r >= 0 && !(st->names[i] = strdup(name))) r = -ENOMEM;
+    if (r >= 0) st->n = i + 1;
+  }
+  size_t reused = 0;
+  if (r >= 0) r = st->ops->create(st->vh, specs, v->count, &reused, err, sizeof(err));
+  free(specs);
+  free(nics);
+  free(cpus);
+  free(macs);
+  for (unsigned i = 0; vfs && i < v->count; i++) free(TAKE_PTR(vfs[i]));
+  if (r < 0) {
+    if (!err[0]) snprintf(err, sizeof(err), "%s", iov_strerror(r));
+    goto fail;
+  }
+  snprintf(st->path, sizeof(st->path), "%s", v->path);
+  st->vcpus = v->vcpus;
+  st->memory_mb = v->memory_mb;
+  iov_info("started %u %s VMs (%s ...) for point %" PRIu64 ", waiting for their guest agents", v->count,
+           v->path, st->names[0], v->point_id);
+  if (cfg->simulate_guests)
+    for (size_t i = 0; i < st->n; i++) {
+      pid_t pid = spawn_sim(st, st->names[i]);
+      if (pid > 0) st->sims[i] = pid;
+    }
+  st->pending = true;
+  st->point_id = v->point_id;
+  st->reply_to = in->msg_id;
+  unsigned per = cfg->boot_timeout_s ? cfg->boot_timeout_s : DEFAULT_BOOT_TIMEOUT_S;
+  uv_timer_start(&st->timer, on_boot_timeout, 1000ULL * per * (1 + v->count / 4), 0);
+  check_ready(st);
+  return;
+
+fail:
+  for (unsigned i = 0; vfs && i < v->count; i++) free(TAKE_PTR(vfs[i]));
+  iov__agent_send_error(a, NULL, in->msg_id, IOVBENCH__ERROR_CODE__ERR_WORKLOAD, v->point_id,
+                        "agent '%s' cannot start %u %s VMs: %s", a->identity, v->count, v->path, err);
+  release(st);
+}
+
+static void on_teardown(struct vm_state *st, const iov_envelope *in) {
+  if (st->pending) {
+    st->pending = false;
+    uv_timer_stop(&st->timer);
+  }
+  if (!in->vm_teardown->keep) release(st);
+  reply_ready(st, in->vm_teardown->point_id, in->msg_id, false);
+}
+
+static void on_message(struct iov_agent *a, void *state, const iov_envelope *in) {
+  struct vm_state *st = state;
+  (void)a;
+  if (in->body_case == IOVBENCH__ENVELOPE__BODY_VM_SETUP)
+    on_setup(st, in);
+  else if (in->body_case == IOVBENCH__ENVELOPE__BODY_VM_TEARDOWN)
+    on_teardown(st, in);
+}
+
+static void on_guest(struct iov_agent *a, void *state, const char *name) {
+  (void)a;
+  (void)name;
+  check_ready(state);
+}
+
+/* The qemu process of one of our VMs: the simulated guest (test hook),
+ * or libvirt's pid file for the domain. */
+static pid_t guest_pid(struct iov_agent *a, void *state, const char *name) {
+  struct vm_state *st = state;
+  (void)a;
+  for (size_t i = 0; i < st->n; i++) {
+    if (strcmp(st->names[i], name) != 0) continue;
+    if (st->cfg->simulate_guests) return st->sims ? st->sims[i] : 0;
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/%s.pid", st->cfg->pid_dir ? st->cfg->pid_dir : "/run/libvirt/qemu",
+             name);
+    FILE *f = fopen(path, "re");
+    long pid = 0;
+    if (f) {
+      if (fscanf(f, "%ld", &pid) != 1) pid = 0;
+      fclose(f);
+    }
+    return pid > 0 && pid < INT_MAX ? (pid_t)pid : 0;
+  }
+  return 0;
+}
+
+static int init(struct iov_agent *a, void *config, void **ret_state) {
+  const struct iov_vm_settings *cfg = config;
+  struct vm_state *st = calloc(1, sizeof(*st));
+  char err[768] = "";
+  int r;
+
+  if (!st) return -ENOMEM;
+  st->a = a;
+  st->cfg = cfg;
+  st->ops = &iov_vm_ops_libvirt;
+  if (!cfg->guest_endpoint) {
+    free(st);
+    return iov_log_errno(-EINVAL, "VMs need --vm-guest-endpoint: the relay's address as the VMs reach it");
+  }
+  struct iov_vm_config vc = {
+    .uri = cfg->libvirt_uri, .persistent = cfg->persistent, .reuse_vms = true, .xml_dir = cfg->xml_dir
+  };
+  r = st->ops->open(&vc, &st->vh, err, sizeof(err));
+  if (r < 0) {
+    free(st);
+    return iov_log_errno(r, "Cannot connect to libvirt at %s: %s", cfg->libvirt_uri, err);
+  }
+  /* What a crashed run of this agent left behind. */
+  size_t removed = 0;
+  if (st->ops->cleanup(st->vh, NULL, a->identity, cfg->pool, &removed, err, sizeof(err)) < 0)
+    iov_warn("removing leftover VMs: %s", err);
+  else if (removed)
+    iov_notice("removed %zu domains and volumes a previous run left behind", removed);
+  if (cfg->sriov_pf) {
+    struct iov_vf_config vfc = { .sysfs_root = cfg->sysfs_root, .state_dir = cfg->vf_state_dir };
+    r = iov_vf_new(&vfc, &st->vf);
+    if (r >= 0) {
+      r = iov_vf_restore(st->vf);
+      if (r > 0) iov_notice("restored the VF settings of %d PF(s) that a previous run changed", r);
+      if (r < 0) iov_warn("restoring VF settings left by a previous run: %s", iov_vf_last_error(st->vf));
+    }
+  }
+  uv_timer_init(&a->loop, &st->timer);
+  st->timer.data = st;
+  iov_info("VMs through %s (sriov PF %s, virtio bridge %s)", cfg->libvirt_uri,
+           cfg->sriov_pf ? cfg->sriov_pf : "none", cfg->virtio_bridge ? cfg->virtio_bridge : "none");
+  *ret_state = st;
+  return 0;
+}
+
+static void on_timer_closed(uv_handle_t *h) { free(h->data); }
+
+static void done(struct iov_agent *a, void *state) {
+  struct vm_state *st = state;
+  (void)a;
+  release(st);
+  st->vh = st->ops->close(st->vh);
+  st->vf = iov_vf_free(st->vf);
+  uv_close((uv_handle_t *)&st->timer, on_timer_closed);
+}
+
+const struct iov_agent_vm_hooks iov_vm_hooks = {
+  .init = init,
+  .on_message = on_message,
+  .on_guest = on_guest,
+  .guest_pid = guest_pid,
+  .done = done,
+};
