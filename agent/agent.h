@@ -69,6 +69,7 @@ struct iov_agent_vm_hooks {
 
 struct iov_proccpu;
 struct iov_proccpu_snap;
+struct iov_kvm_exits;
 
 struct iov_guest {
   char *name;
@@ -79,6 +80,8 @@ struct iov_guest {
    * batch on its way to coord. */
   struct iov_proccpu *cpu;
   struct iov_proccpu_snap *cpu_prev;
+  struct iov_kvm_exits *exits_prev; /* NULL: unknown */
+  pid_t cpu_pid;
   uint64_t cpu_point;
 };
 

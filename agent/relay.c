@@ -71,6 +71,8 @@ static void guest_cpu_reset(struct iov_guest *g) {
     free(g->cpu_prev);
     g->cpu_prev = NULL;
   }
+  free(g->exits_prev);
+  g->exits_prev = NULL;
   g->cpu_point = 0;
 }
 
@@ -84,6 +86,7 @@ static void add_host_cpu(struct iov_agent *a, struct iov_guest *g, iov_envelope 
   if (!g->cpu) {
     pid_t pid = a->vm->guest_pid(a, a->vm_state, g->name);
     if (pid <= 0 || iov_proccpu_open(NULL, pid, &g->cpu) < 0) return;
+    g->cpu_pid = pid;
   }
   struct iov_proccpu_snap *cur = malloc(sizeof(*cur));
   if (!cur) return;
@@ -96,8 +99,16 @@ static void add_host_cpu(struct iov_agent *a, struct iov_guest *g, iov_envelope 
   }
   struct iov_proccpu_usage u;
   struct iov_vm_cpu vc;
+  /* KVM's exit counters, where debugfs lets us read them. */
+  struct iov_kvm_exits *exits = calloc(1, sizeof(*exits)), dx = { 0 };
+  bool have_exits = exits && iov_proccpu_kvm_read(NULL, g->cpu_pid, cur, exits) > 0 && g->exits_prev &&
+                    iov_proccpu_kvm_delta(g->exits_prev, exits, &dx) > 0;
+  if (exits && !exits->known) {
+    free(exits);
+    exits = NULL;
+  }
   if (g->cpu_prev && g->cpu_point == b->point_id && iov_proccpu_delta(g->cpu_prev, cur, &u, NULL, 0) >= 0 &&
-      iov_proccpu_vm_summary(&u, NULL, &vc) == 0) {
+      iov_proccpu_vm_summary(&u, have_exits ? &dx : NULL, &vc) == 0) {
     iovbench__vm_host_cpu__init(out);
     out->interval_ns = vc.interval_ns;
     out->vcpu_ns = vc.vcpu_ns;
@@ -105,8 +116,14 @@ static void add_host_cpu(struct iov_agent *a, struct iov_guest *g, iov_envelope 
     out->vhost_ns = vc.vhost_ns;
     out->kvm_ns = vc.kvm_ns;
     out->total_ns = vc.total_ns;
+    if (have_exits && (dx.known & (1u << IOV_KVM_EXITS))) {
+      out->kvm_exits = dx.v[IOV_KVM_EXITS];
+      out->kvm_exits_known = true;
+    }
     in->samples->host_cpu = out;
   }
+  free(g->exits_prev);
+  g->exits_prev = exits;
   if (g->cpu_prev) {
     iov_proccpu_snap_done(g->cpu_prev);
     free(g->cpu_prev);

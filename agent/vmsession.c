@@ -227,6 +227,32 @@ static void on_setup(struct vm_state *st, const iov_envelope *in) {
       goto fail;
     }
     st->vf_touched = true;
+    /* The plan's VF settings, through rtnetlink (the MAC goes with the
+     * domain's hostdev interface). */
+    struct iov_vf_settings vs = { 0 };
+    if (v->vf_vlan) {
+      vs.set |= IOV_VF_SET_VLAN;
+      vs.vlan = (uint16_t)v->vf_vlan;
+    }
+    if (v->vf_max_rate_mbps) {
+      vs.set |= IOV_VF_SET_RATE;
+      vs.max_tx_rate = (uint32_t)v->vf_max_rate_mbps;
+    }
+    if (v->vf_spoofchk >= 0) {
+      vs.set |= IOV_VF_SET_SPOOFCHK;
+      vs.spoofchk = v->vf_spoofchk == 1;
+    }
+    if (v->vf_trust >= 0) {
+      vs.set |= IOV_VF_SET_TRUST;
+      vs.trust = v->vf_trust == 1;
+    }
+    for (unsigned i = 0; vs.set && i < v->count; i++) {
+      r = iov_vf_set(st->vf, cfg->sriov_pf, i, &vs, NULL);
+      if (r < 0) {
+        snprintf(err, sizeof(err), "VF %u: %s", i, iov_vf_last_error(st->vf));
+        goto fail;
+      }
+    }
     r = vf_addresses(st, v->count, &vfs);
     if (r < 0) {
       snprintf(err, sizeof(err), "cannot find %u VFs of %s in sysfs: %s", v->count, cfg->sriov_pf,

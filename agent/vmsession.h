@@ -26,7 +26,7 @@ struct iov_vm_settings {
   bool persistent;                       /* define domains rather than create transient ones */
   const char *xml_dir;
   const char *pid_dir;
-      /* where libvirt keeps the qemu pid files; NULL = /run/libvirt/qemu */ /* also write each domain XML here (debugging, tests) */
+  /* where libvirt keeps the qemu pid files; NULL = /run/libvirt/qemu */ /* also write each domain XML here (debugging, tests) */
   /* Test hook: libvirt's test driver starts no VMs, so for each domain
    * created, start a guest agent here as the VM would, with its
    * settings.  Never for real hosts. */

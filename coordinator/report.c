@@ -63,7 +63,7 @@ static const char link_bins_sql[] =
 /* Per guest with host CPU data: over the intervals that have it. */
 static const char vm_cpu_sql[] =
     "SELECT a.name, MIN(f.role), COUNT(DISTINCT v.seq), SUM(v.total_ns), SUM(v.vcpu_ns), SUM(v.io_ns),"
-    " SUM(v.vhost_ns),"
+    " SUM(v.vhost_ns), SUM(v.kvm_exits), COUNT(v.kvm_exits),"
     " (SELECT SUM(c.user_ns + c.nice_ns + c.system_ns + c.irq_ns + c.softirq_ns) FROM cpu_sample c"
     "   WHERE c.point_id = ?1 AND c.agent_id = a.id AND c.cpu = -1 AND c.seq IN"
     "   (SELECT seq FROM vm_cpu_sample WHERE point_id = ?1 AND agent_id = a.id)),"
@@ -555,9 +555,11 @@ static int point_vm_cpu(struct iov_db *db, sqlite3_stmt *st, struct iov_point_su
     v->vcpu_ns = column_u64(st, 4);
     v->io_ns = column_u64(st, 5);
     v->vhost_ns = column_u64(st, 6);
-    v->guest_ns = column_u64(st, 7);
-    v->bytes = column_u64(st, 8);
-    v->transactions = column_u64(st, 9);
+    v->kvm_exits = column_u64(st, 7);
+    v->kvm_exits_known = (unsigned)sqlite3_column_int64(st, 8) == v->intervals;
+    v->guest_ns = column_u64(st, 9);
+    v->bytes = column_u64(st, 10);
+    v->transactions = column_u64(st, 11);
     v->guest_us_per_kb = per(v->guest_ns, v->bytes, 1024.0);
     v->host_us_per_kb = per(v->host_ns, v->bytes, 1024.0);
     v->total_us_per_kb = per(v->guest_ns + v->host_ns, v->bytes, 1024.0);
@@ -1110,6 +1112,7 @@ static json_t *point_json(const struct iov_point_summary *p) {
     ok &= set(vj, "host_io_ns", json_u64(v->io_ns));
     ok &= set(vj, "host_vhost_ns", json_u64(v->vhost_ns));
     ok &= set(vj, "guest_ns", json_u64(v->guest_ns));
+    ok &= set(vj, "kvm_exits", v->kvm_exits_known ? json_u64(v->kvm_exits) : json_null());
     ok &= set(vj, "bytes", json_u64(v->bytes));
     ok &= set(vj, "transactions", json_u64(v->transactions));
     ok &= set(vj, "guest_us_per_kb", json_num(v->guest_us_per_kb));

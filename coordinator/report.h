@@ -52,7 +52,9 @@ struct iov_vm_cpu_summary {
   char *role;  /* "sender" or "receiver"; owned */
   unsigned intervals;
   uint64_t host_ns, vcpu_ns, io_ns, vhost_ns;
-  uint64_t guest_ns; /* busy CPU the guest saw (all its cores) */
+  uint64_t guest_ns;    /* busy CPU the guest saw (all its cores) */
+  uint64_t kvm_exits;   /* KVM exits of the VM, when debugfs gave them */
+  bool kvm_exits_known; /* for every interval */
   uint64_t bytes, transactions;
   double guest_us_per_kb, host_us_per_kb, total_us_per_kb; /* NaN without bytes */
   double guest_us_per_trans, host_us_per_trans, total_us_per_trans;

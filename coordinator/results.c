@@ -164,6 +164,7 @@ static const char schema_sql[] =
     "  interval_ns INTEGER NOT NULL,\n"
     "  vcpu_ns INTEGER NOT NULL, io_ns INTEGER NOT NULL, vhost_ns INTEGER NOT NULL,\n"
     "  kvm_ns INTEGER NOT NULL, total_ns INTEGER NOT NULL,\n"
+    "  kvm_exits INTEGER,\n"
     "  PRIMARY KEY (point_id, agent_id, seq)\n"
     ") WITHOUT ROWID;\n"
     "CREATE TABLE IF NOT EXISTS histogram (\n"
@@ -279,7 +280,8 @@ static const char *const stmt_sql[_ST_MAX] = {
                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
   [ST_POINT_SKEW] = "UPDATE point SET start_skew_ns = ?2 WHERE id = ?1",
   [ST_VM_CPU_INSERT] = "INSERT OR REPLACE INTO vm_cpu_sample (point_id, agent_id, seq, interval_ns, vcpu_ns,"
-                       " io_ns, vhost_ns, kvm_ns, total_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                       " io_ns, vhost_ns, kvm_ns, total_ns, kvm_exits)"
+                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
   [ST_IRQ_INSERT] = "INSERT OR REPLACE INTO irq_sample (point_id, agent_id, seq, name, count)"
                     " VALUES (?1, ?2, ?3, ?4, ?5)",
 };
@@ -1111,7 +1113,8 @@ int iov_db_vm_cpu_add(struct iov_db *db, int64_t point, int64_t agent, uint32_t 
   if (r < 0) return r;
   if (bind_i64(st, 1, point) || bind_i64(st, 2, agent) || bind_i64(st, 3, seq) ||
       bind_u64(st, 4, c->interval_ns) || bind_u64(st, 5, c->vcpu_ns) || bind_u64(st, 6, c->io_ns) ||
-      bind_u64(st, 7, c->vhost_ns) || bind_u64(st, 8, c->kvm_ns) || bind_u64(st, 9, c->total_ns))
+      bind_u64(st, 7, c->vhost_ns) || bind_u64(st, 8, c->kvm_ns) || bind_u64(st, 9, c->total_ns) ||
+      (c->kvm_exits_known ? bind_u64(st, 10, c->kvm_exits) : sqlite3_bind_null(st, 10)))
     return bind_fail(db, st, "bind vm cpu sample");
   return stmt_run(db, st, "insert vm cpu sample");
 }

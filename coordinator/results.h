@@ -211,6 +211,8 @@ int iov_db_cpu_sample_add(struct iov_db *db, int64_t point, int64_t agent, uint3
  * adds it to the guest's batch). */
 struct iov_db_vm_cpu {
   uint64_t interval_ns, vcpu_ns, io_ns, vhost_ns, kvm_ns, total_ns;
+  uint64_t kvm_exits; /* stored as NULL unless kvm_exits_known */
+  bool kvm_exits_known;
 };
 int iov_db_vm_cpu_add(struct iov_db *db, int64_t point, int64_t agent, uint32_t seq,
                       const struct iov_db_vm_cpu *c);

@@ -582,7 +582,9 @@ static int store_samples(struct run_ctx *c, struct point_run *pr, struct pr_agen
                                 .io_ns = b->host_cpu->io_ns,
                                 .vhost_ns = b->host_cpu->vhost_ns,
                                 .kvm_ns = b->host_cpu->kvm_ns,
-                                .total_ns = b->host_cpu->total_ns };
+                                .total_ns = b->host_cpu->total_ns,
+                                .kvm_exits = b->host_cpu->kvm_exits,
+                                .kvm_exits_known = b->host_cpu->kvm_exits_known };
     r = iov_db_vm_cpu_add(c->db, pr->db_point, a->peer->db_agent, b->seq, &vc);
   }
   for (size_t i = 0; i < b->n_irqs && r == 0; i++)
@@ -891,6 +893,10 @@ static int setup_vms(struct run_ctx *c, struct point_run *pr) {
     v.n_cpus = n_cpus;
     v.reuse = pp->reuse_vms != 0;
     v.run_id = (char *)c->run_id;
+    v.vf_vlan = (uint32_t)pp->vf_vlan;
+    v.vf_max_rate_mbps = pp->vf_rate / 1000000;
+    v.vf_spoofchk = strcmp(pp->vf_spoofchk, "keep") == 0 ? -1 : strcmp(pp->vf_spoofchk, "on") == 0;
+    v.vf_trust = strcmp(pp->vf_trust, "keep") == 0 ? -1 : strcmp(pp->vf_trust, "on") == 0;
     iov_envelope e = IOVBENCH__ENVELOPE__INIT;
     e.body_case = IOVBENCH__ENVELOPE__BODY_VM_SETUP;
     e.vm_setup = &v;

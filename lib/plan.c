@@ -47,12 +47,13 @@ enum opt_type {
   OPT_CPUS,     /* a CPU list such as 0-3+6, or "none" */
   OPT_TOPOLOGY, /* host-host, vm-vm-cross, vm-vm-same, many-to-one */
   OPT_PATH,     /* auto, native, sriov, virtio, existing */
+  OPT_TRISTATE, /* keep, on, off */
 };
 
 /* Types whose value is kept as text (char *) rather than a number. */
 static bool is_text(enum opt_type t) {
   return t == OPT_STRING || t == OPT_HOST || t == OPT_IFNAME || t == OPT_CPUS || t == OPT_TOPOLOGY ||
-         t == OPT_PATH;
+         t == OPT_PATH || t == OPT_TRISTATE;
 }
 
 struct iov_option {
@@ -76,6 +77,10 @@ enum {
   K_VM_MEMORY,
   K_VM_CPUS,
   K_REUSE_VMS,
+  K_VF_VLAN,
+  K_VF_RATE,
+  K_VF_SPOOFCHK,
+  K_VF_TRUST,
   K_FLOWS,
   K_MSG_SIZE,
   K_RESPONSE_SIZE,
@@ -135,6 +140,15 @@ static const struct iov_option options[_K_MAX] = {
   [K_REUSE_VMS] = { "reuse_vms", OPT_BOOL, offsetof(struct iov_point_params, reuse_vms), "no", 0, 1,
                     "Keep the VMs of a point for the next point of the same path and size, "
                     "instead of starting them anew." },
+  [K_VF_VLAN] = { "vf_vlan", OPT_U64, offsetof(struct iov_point_params, vf_vlan), "0", 0, 4094,
+                  "path sriov: the port VLAN each VF tags in hardware, 0 = leave it." },
+  [K_VF_RATE] = { "vf_rate", OPT_RATE, offsetof(struct iov_point_params, vf_rate), "0", 0, 400000000000ULL,
+                  "path sriov: each VF's maximum transmit rate (the NIC enforces it; whole Mbit/s), "
+                  "0 = leave it." },
+  [K_VF_SPOOFCHK] = { "vf_spoofchk", OPT_TRISTATE, offsetof(struct iov_point_params, vf_spoofchk), "keep", 0,
+                      0, "path sriov: the VFs' MAC/VLAN spoof checking: on, off or keep." },
+  [K_VF_TRUST] = { "vf_trust", OPT_TRISTATE, offsetof(struct iov_point_params, vf_trust), "keep", 0, 0,
+                   "path sriov: whether the VFs are trusted (promiscuous mode, own MAC): on, off or keep." },
   [K_FLOWS] = { "flows", OPT_U64, offsetof(struct iov_point_params, flows), "1", 1, 256,
                 "Parallel connections, one thread each." },
   [K_MSG_SIZE] = { "msg_size", OPT_SIZE, offsetof(struct iov_point_params, msg_size), "64k", 1, 16 * MIB,
@@ -231,6 +245,7 @@ static const struct {
   [OPT_TOPOLOGY] = { "topology", NULL, NULL,
                      "a topology: host-host, vm-vm-cross, vm-vm-same or many-to-one" },
   [OPT_PATH] = { "path", NULL, NULL, "a path: auto, native, sriov, virtio or existing" },
+  [OPT_TRISTATE] = { "on/off/keep", NULL, NULL, "on, off or keep" },
 };
 
 /* ---- Parser state ---------------------------------------------------- */
@@ -673,6 +688,10 @@ static int parse_item(struct parser *st, const struct iov_option *o, const char 
     break;
   case OPT_PATH:
     if (iov_path_from_string(item) < 0)
+      return fail_plan(st, st->line, o->name, "'%s' is not %s", item, types[o->type].what);
+    break;
+  case OPT_TRISTATE:
+    if (strcmp(item, "on") != 0 && strcmp(item, "off") != 0 && strcmp(item, "keep") != 0)
       return fail_plan(st, st->line, o->name, "'%s' is not %s", item, types[o->type].what);
     break;
   case OPT_CPUS: {

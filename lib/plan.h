@@ -78,6 +78,10 @@ struct iov_point_params {
   uint64_t vm_memory;
   char *vm_cpus;
   uint64_t reuse_vms;
+  uint64_t vf_vlan;  /* path sriov: VF settings; 0 / "keep" = leave as they are */
+  uint64_t vf_rate;  /* bit/s */
+  char *vf_spoofchk; /* "on", "off", "keep" */
+  char *vf_trust;
   uint64_t flows;           /* 1..256 */
   uint64_t msg_size;        /* stream message / RR request size, 1..16m */
   uint64_t response_size;   /* RR response size, 1..16m */

@@ -208,6 +208,10 @@ static int validate(const iov_envelope *e, char *errbuf, size_t errlen) {
     for (size_t i = 0; i < v->n_cpus; i++)
       CHECK(v->cpus[i] < IOV_WIRE_MAX_CPUS, "vm setup: CPU out of range");
     CHECK(!v->run_id || strnlen(v->run_id, 129) <= 128, "vm setup: run id too long");
+    CHECK(v->vf_vlan <= 4094, "vm setup: VLAN %u out of range", v->vf_vlan);
+    CHECK(v->vf_max_rate_mbps <= UINT32_MAX, "vm setup: VF rate out of range");
+    CHECK(v->vf_spoofchk >= -1 && v->vf_spoofchk <= 1 && v->vf_trust >= -1 && v->vf_trust <= 1,
+          "vm setup: bad spoof check or trust");
     return 0;
   }
   case IOVBENCH__ENVELOPE__BODY_VM_READY:

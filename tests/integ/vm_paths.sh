@@ -132,5 +132,26 @@ PLAN
 "$COORD" run "$TMP/novm.plan" --results "$TMP/results" >"$TMP/out2.txt" 2>&1
 expect_eq "coord exit status without VMs" "$?" 1
 grep -q "starts no VMs: run it with --libvirt" "$TMP/out2.txt" || fail "no clear error: $(cat "$TMP/out2.txt")"
+# VF settings from the plan go through rtnetlink to the PF; this PF (a
+# veth standing in) has no VFs in the kernel, which refuses, and the
+# point fails naming the VF and the setting.  The VF count is restored.
+cat >"$TMP/vlan.plan" <<PLAN
+[hosts]
+a = ipc://$TMP/a.sock
+a.data = 127.0.0.1
+b = ipc://$TMP/b.sock
+b.data = 127.0.0.1
+[t]
+workload = tcp_stream
+duration = 1s
+topology = many-to-one
+path = sriov
+vf_vlan = 100
+timeout = 10s
+PLAN
+"$COORD" run "$TMP/vlan.plan" --results "$TMP/results" >"$TMP/out3.txt" 2>&1
+expect_eq "coord exit status with a refused VF setting" "$?" 1
+grep -q "cannot start 1 sriov VMs: VF 0: .*vlan" "$TMP/out3.txt" || fail "no clear VF error: $(grep -i fail "$TMP/out3.txt")"
+expect_eq "sriov_numvfs after the refused setting" "$(cat "$numvfs")" 1
 check_logs "$TMP"/agent-*.log "$TMP/err.txt"
 log "ok"

@@ -381,6 +381,8 @@ static void test_topologies(void **state) {
   assert_string_equal(p->points[4].p.topology, "host-host");
   assert_string_equal(p->points[4].p.path, "auto");
   assert_int_equal(p->points[0].p.vm_memory, 512ULL << 20);
+  assert_string_equal(p->points[0].p.vf_spoofchk, "keep");
+  assert_int_equal(p->points[0].p.vf_vlan, 0);
   assert_int_equal(iov_path_from_string("sriov"), IOV_PATH_SRIOV);
   assert_int_equal(iov_path_from_string("SR-IOV"), _IOV_PATH_INVALID);
   assert_int_equal(p->points[4].p.vms, 1);
@@ -525,6 +527,8 @@ BAD(path_sriov_local,
     "[hosts]\na = local\nb = local\n[t]\nworkload = tcp_rr\ntopology = many-to-one\n"
     "path = virtio\n",
     7, "path", "host 'a' is local")
+BAD(vf_vlan_range, HOSTS T4 "vf_vlan = 4095\n", 6, "vf_vlan", "out of range")
+BAD(vf_trust_bad, HOSTS T4 "vf_trust = maybe\n", 6, "vf_trust", "'maybe' is not on, off or keep")
 BAD(vm_memory_small, HOSTS T4 "vm_memory = 1m\n", 6, "vm_memory", "out of range")
 BAD(guests_bad, HOSTS "a.guests = many\n" T4, 4, "a.guests", "not a guest count")
 BAD(guests_unknown_host, HOSTS "c.guests = 2\n" T4, 4, "c.guests", "no host 'c' in [hosts]")
@@ -771,6 +775,8 @@ int main(void) {
     BAD_TEST(path_sriov_hosts),
     BAD_TEST(path_sriov_local),
     BAD_TEST(vm_memory_small),
+    BAD_TEST(vf_vlan_range),
+    BAD_TEST(vf_trust_bad),
     BAD_TEST(guests_bad),
     BAD_TEST(guests_unknown_host),
     BAD_TEST(guests_twice),
