@@ -70,9 +70,9 @@ enum {
   K_WORKLOAD,
   K_SENDER,
   K_RECEIVER,
+  K_PATH, /* before topology and vms: a sweep over paths varies slowest, so VMs can be reused */
   K_TOPOLOGY,
   K_VMS,
-  K_PATH,
   K_VM_VCPUS,
   K_VM_MEMORY,
   K_VM_CPUS,
