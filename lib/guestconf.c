@@ -90,6 +90,12 @@ static int take_token(struct merge *m, const char *tok, size_t len, const char *
   if (len < KEY_PREFIX_LEN || memcmp(tok, KEY_PREFIX, KEY_PREFIX_LEN) != 0) return 0;
   eq = memchr(tok, '=', len);
   k = eq ? key_index(tok + KEY_PREFIX_LEN, (size_t)(eq - tok) - KEY_PREFIX_LEN) : -1;
+  /* The guest image's /init configures the NIC from these (guest-agent/init.sh). */
+  static const char *const for_init[] = { "net=", "gw=", "debug=", "shell=" };
+  for (size_t i = 0; k < 0 && i < sizeof(for_init) / sizeof(for_init[0]); i++)
+    if (len - KEY_PREFIX_LEN >= strlen(for_init[i]) &&
+        memcmp(tok + KEY_PREFIX_LEN, for_init[i], strlen(for_init[i])) == 0)
+      return 0;
   if (k < 0) {
     iov_warn("Ignoring '%.*s' from %s: not iovbench.KEY=VALUE with a known KEY (host, vm_id, data)",
              (int)(len < 80 ? len : 80), tok, src);
