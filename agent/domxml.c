@@ -517,6 +517,22 @@ static int check_spec(const struct iov_vm_spec *s, char *err, size_t errlen) {
     if (inet_pton(AF_INET, s->data, a) != 1 && inet_pton(AF_INET6, s->data, a) != 1)
       return fail(err, errlen, -EINVAL, "bad data address '%s': not an IPv4 or IPv6 address", s->data);
   }
+  if (s->net) {
+    char addr[64];
+    unsigned char a[16];
+    const char *slash = strchr(s->net, '/');
+    char *end = NULL;
+    long prefix = slash ? strtol(slash + 1, &end, 10) : -1;
+    size_t alen = slash ? (size_t)(slash - s->net) : 0;
+    if (!slash || alen == 0 || alen >= sizeof(addr) || !end || *end || end == slash + 1 || prefix < 0 ||
+        prefix > 128)
+      return fail(err, errlen, -EINVAL, "bad guest network '%s': want ADDRESS/PREFIX", s->net);
+    memcpy(addr, s->net, alen);
+    addr[alen] = 0;
+    bool v4 = inet_pton(AF_INET, addr, a) == 1;
+    if ((!v4 && inet_pton(AF_INET6, addr, a) != 1) || (v4 && prefix > 32))
+      return fail(err, errlen, -EINVAL, "bad guest network '%s': want ADDRESS/PREFIX", s->net);
+  }
   return 0;
 }
 
@@ -721,6 +737,10 @@ static int set_sysinfo(struct build *b, xmlNodePtr root, const struct iov_vm_spe
   add(b, oem, "entry", line);
   if (s->data) {
     snprintf(line, sizeof(line), "iovbench.data=%s", s->data);
+    add(b, oem, "entry", line);
+  }
+  if (s->net) {
+    snprintf(line, sizeof(line), "iovbench.net=%s", s->net);
     add(b, oem, "entry", line);
   }
   return 0;

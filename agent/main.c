@@ -66,6 +66,9 @@ static void help(void) {
          "      --vf-state-dir=DIR where VF settings are saved for restoring\n"
          "                         (default /var/lib/iovbench/vf-state)\n"
          "      --vm-xml-dir=DIR   also write every domain XML handed to libvirt there\n"
+         "      --vm-net=ADDR/PREFIX\n"
+         "                         the first VM's data address (VM i gets ADDR + i),\n"
+         "                         handed to the guests as iovbench.data and .net\n"
          "\n"
          "Example: iovbench-agent --listen tcp://192.0.2.10:7700\n"
          "\n"
@@ -185,6 +188,7 @@ int main(int argc, char **argv) {
     { "vm-persistent", no_argument, NULL, 1013 },
     { "test-simulate-guests", no_argument, NULL, 1014 },
     { "vm-xml-dir", required_argument, NULL, 1015 },
+    { "vm-net", required_argument, NULL, 1016 },
     { "debug", optional_argument, NULL, 'd' },
     { "quiet", no_argument, NULL, 'q' },
     { "help", no_argument, NULL, 'h' },
@@ -233,6 +237,7 @@ int main(int argc, char **argv) {
     case 1013: vms.persistent = true; break;
     case 1014: vms.simulate_guests = true; break; /* test hook, see vmsession.h */
     case 1015: vms.xml_dir = optarg; break;
+    case 1016: vms.vm_net = optarg; break;
     case 'd':
       if (iov_log_parse_debug(optarg, &mask) < 0) {
         fprintf(stderr, "iovbench-agent: unknown debug category in '%s' (try proto,net,engine)\n", optarg);

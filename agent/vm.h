@@ -115,10 +115,13 @@ struct iov_vm_spec {
    *   guest_endpoint: the host agent's guest endpoint (required), any form
    *     iov_guest_endpoint_normalize() takes ("198.18.0.1" means port 7701);
    *   vm_id: NULL = the domain name;
-   *   data: the guest's data-plane address (IPv4/IPv6), NULL = none. */
+   *   data: the guest's data-plane address (IPv4/IPv6), NULL = none;
+   *   net: ADDR/PREFIX for the guest image's /init to put on its NIC
+   *     (iovbench.net, guest-agent/init.sh), NULL = none. */
   const char *guest_endpoint;
   const char *vm_id;
   const char *data;
+  const char *net;
 };
 
 /* Domain XML generation (domxml.c).  No libvirt calls: pure functions of

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -265,9 +266,29 @@ static void on_setup(struct vm_state *st, const iov_envelope *in) {
   struct iov_vm_nic *nics = calloc(v->count, sizeof(*nics));
   uint16_t *cpus = calloc((size_t)v->count * (v->vcpus ? v->vcpus : 1) + 1, sizeof(*cpus));
   char(*macs)[18] = calloc(v->count, sizeof(*macs));
+  char(*addrs)[INET_ADDRSTRLEN] = calloc(v->count, sizeof(*addrs));
+  char(*nets)[INET_ADDRSTRLEN + 4] = calloc(v->count, sizeof(*nets));
+  struct in_addr base = { 0 };
+  unsigned prefix = 0;
+  bool net_ok = true;
+  if (cfg->vm_net) {
+    char b[INET_ADDRSTRLEN];
+    const char *slash = strchr(cfg->vm_net, '/');
+    size_t bl = slash ? (size_t)(slash - cfg->vm_net) : 0;
+    if (slash && bl < sizeof(b)) {
+      memcpy(b, cfg->vm_net, bl);
+      b[bl] = 0;
+      prefix = (unsigned)atoi(slash + 1);
+    }
+    net_ok = slash && bl < sizeof(b) && inet_pton(AF_INET, b, &base) == 1 && prefix <= 32;
+  }
   st->names = calloc(v->count, sizeof(char *));
   st->sims = calloc(v->count, sizeof(pid_t));
-  r = specs && nics && cpus && macs && st->names && st->sims ? 0 : -ENOMEM;
+  r = specs && nics && cpus && macs && addrs && nets && st->names && st->sims ? 0 : -ENOMEM;
+  if (r == 0 && !net_ok) {
+    snprintf(err, sizeof(err), "--vm-net '%s' is not an IPv4 ADDRESS/PREFIX", cfg->vm_net);
+    r = -EINVAL;
+  }
   unsigned vcpus = v->vcpus ? v->vcpus : 1;
   for (unsigned i = 0; r == 0 && i < v->count; i++) {
     struct iov_vm_nic *nic = &nics[i];
@@ -300,6 +321,13 @@ static void on_setup(struct vm_state *st, const iov_envelope *in) {
       .n_nics = 1,
       .guest_endpoint = cfg->guest_endpoint,
     };
+    if (cfg->vm_net) {
+      struct in_addr ai = { .s_addr = htonl(ntohl(base.s_addr) + i) };
+      inet_ntop(AF_INET, &ai, addrs[i], sizeof(addrs[i]));
+      snprintf(nets[i], sizeof(nets[i]), "%s/%u", addrs[i], prefix);
+      specs[i].data = addrs[i];
+      specs[i].net = nets[i];
+    }
     char name[IOV_VM_NAME_MAX + 1];
     r = iov_vm_name(&specs[i], name, sizeof(name), err, sizeof(err));
     if (r >= 0 && !(st->names[i] = strdup(name))) r = -ENOMEM;
@@ -311,6 +339,8 @@ static void on_setup(struct vm_state *st, const iov_envelope *in) {
   free(nics);
   free(cpus);
   free(macs);
+  free(addrs);
+  free(nets);
   for (unsigned i = 0; vfs && i < v->count; i++) free(TAKE_PTR(vfs[i]));
   if (r < 0) {
     if (!err[0]) snprintf(err, sizeof(err), "%s", iov_strerror(r));

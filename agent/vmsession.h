@@ -20,10 +20,14 @@ struct iov_vm_settings {
   const char *sriov_pf;                  /* path sriov: the PF (netdev or PCI address) */
   const char *virtio_bridge;             /* path virtio: the bridge */
   const char *guest_endpoint;            /* the relay as the VMs reach it, e.g. tcp://192.168.122.1:7701 */
-  const char *sysfs_root;                /* NULL: /sys */
-  const char *vf_state_dir;              /* NULL: the default */
-  unsigned boot_timeout_s;               /* per VM; 0 = 60 */
-  bool persistent;                       /* define domains rather than create transient ones */
+  /* The first VM's data address and prefix, e.g. 198.18.0.10/24: VM i
+   * gets ADDRESS + i, handed over as iovbench.data and iovbench.net
+   * (IPv4).  NULL: the VMs find their own (DHCP, or a fixed image). */
+  const char *vm_net;
+  const char *sysfs_root;   /* NULL: /sys */
+  const char *vf_state_dir; /* NULL: the default */
+  unsigned boot_timeout_s;  /* per VM; 0 = 60 */
+  bool persistent;          /* define domains rather than create transient ones */
   const char *xml_dir;
   const char *pid_dir;
   /* where libvirt keeps the qemu pid files; NULL = /run/libvirt/qemu */ /* also write each domain XML here (debugging, tests) */

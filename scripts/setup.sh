@@ -10,7 +10,7 @@ packages=(
   libuv1-dev libinih-dev libsqlite3-dev libjansson-dev libcmocka-dev
   libpci-dev libmnl-dev libvirt-dev libvirt-clients libxml2-dev pciutils
   sqlite3 iproute2 procps python3 clang-format bc
-  qemu-system-x86 busybox-static cpio kmod
+  qemu-system-x86 busybox-static cpio kmod libvirt-daemon-system
 )
 
 missing=()
