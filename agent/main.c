@@ -69,6 +69,9 @@ static void help(void) {
          "      --vm-net=ADDR/PREFIX\n"
          "                         the first VM's data address (VM i gets ADDR + i),\n"
          "                         handed to the guests as iovbench.data and .net\n"
+         "      --vm-pid-dir=DIR   where libvirt writes the domains' qemu pid files, to\n"
+         "                         measure the host CPU each VM takes (default\n"
+         "                         /run/libvirt/qemu)\n"
          "\n"
          "Example: iovbench-agent --listen tcp://192.0.2.10:7700\n"
          "\n"
@@ -189,6 +192,7 @@ int main(int argc, char **argv) {
     { "test-simulate-guests", no_argument, NULL, 1014 },
     { "vm-xml-dir", required_argument, NULL, 1015 },
     { "vm-net", required_argument, NULL, 1016 },
+    { "vm-pid-dir", required_argument, NULL, 1017 },
     { "debug", optional_argument, NULL, 'd' },
     { "quiet", no_argument, NULL, 'q' },
     { "help", no_argument, NULL, 'h' },
@@ -238,6 +242,7 @@ int main(int argc, char **argv) {
     case 1014: vms.simulate_guests = true; break; /* test hook, see vmsession.h */
     case 1015: vms.xml_dir = optarg; break;
     case 1016: vms.vm_net = optarg; break;
+    case 1017: vms.pid_dir = optarg; break;
     case 'd':
       if (iov_log_parse_debug(optarg, &mask) < 0) {
         fprintf(stderr, "iovbench-agent: unknown debug category in '%s' (try proto,net,engine)\n", optarg);

@@ -152,7 +152,8 @@ static const struct iov_option options[_K_MAX] = {
   [K_FLOWS] = { "flows", OPT_U64, offsetof(struct iov_point_params, flows), "1", 1, 256,
                 "Parallel connections, one thread each." },
   [K_MSG_SIZE] = { "msg_size", OPT_SIZE, offsetof(struct iov_point_params, msg_size), "64k", 1, 16 * MIB,
-                   "Bytes per send (stream) or per request (request/response)." },
+                   "Bytes per send (stream) or per request (request/response).  For UDP "
+                   "workloads the default is 1472 (one Ethernet frame) and the most is 65507." },
   [K_RESPONSE_SIZE] = { "response_size", OPT_SIZE, offsetof(struct iov_point_params, response_size), "1", 1,
                         16 * MIB, "Bytes per response of request/response workloads." },
   [K_BURST] = { "burst", OPT_U64, offsetof(struct iov_point_params, burst), "1", 1, 1024,
@@ -1054,6 +1055,17 @@ static int check_point(struct parser *st, const struct section *t, const struct 
                        total, h->name, IOV_PLAN_MAX_GUESTS);
     if (h->guests_needed < total) h->guests_needed = total;
   }
+  /* A UDP datagram carries at most 65507 bytes (IPv4); the engines would
+   * only find out with EMSGSIZE at run time. */
+  if (strncmp(pt->p.workload, "udp", 3) == 0 && (pt->p.msg_size > 65507 || pt->p.response_size > 65507)) {
+    bool req = pt->p.msg_size > 65507;
+    unsigned line = req ? (vs[K_MSG_SIZE]->line ? vs[K_MSG_SIZE]->line : t->line)
+                        : (vs[K_RESPONSE_SIZE]->line ? vs[K_RESPONSE_SIZE]->line : t->line);
+    return fail_plan(st, line, req ? "msg_size" : "response_size",
+                     "test '%s' runs %s, and a UDP datagram carries at most 65507 bytes; set %s to 65507 "
+                     "or less",
+                     t->name, pt->p.workload, req ? "msg_size" : "response_size");
+  }
   if (pt->p.sample_interval > pt->p.duration) {
     iov_format_duration(a, sizeof(a), pt->p.sample_interval);
     iov_format_duration(b, sizeof(b), pt->p.duration);
@@ -1160,6 +1172,9 @@ static int expand_test(struct parser *st, const struct section *t) {
         *(uint64_t *)field = vs[k]->num[idx[k]];
       }
     }
+    /* 64k is a TCP default; a UDP datagram that size cannot be sent. */
+    if (vs[K_MSG_SIZE] == &st->defaults[K_MSG_SIZE] && strncmp(pt->p.workload, "udp", 3) == 0)
+      pt->p.msg_size = 1472;
     r = check_point(st, t, vs, pt);
     if (r < 0) return r;
     /* Odometer: the last key varies fastest. */

@@ -70,7 +70,8 @@ start_agent_a() {
     --guest-listen tcp://198.18.0.1:7701 --name a --ready-file "$TMP/a.ready" \
     --libvirt "$LV_URI" --vm-type qemu --virtio-bridge "$BR" --vm-template "$TMP/template.xml" \
     --vm-kernel "$TMP/guest/vmlinuz" --vm-initrd "$TMP/guest/initrd.img" --vm-cmdline "$2" \
-    --vm-guest-endpoint tcp://198.18.0.1:7701 --vm-boot-timeout "$3" --vm-xml-dir "$TMP/xml" "${@:4}"
+    --vm-guest-endpoint tcp://198.18.0.1:7701 --vm-boot-timeout "$3" --vm-xml-dir "$TMP/xml" \
+    --vm-pid-dir "$LV_DIR/run/qemu" "${@:4}"
   AGENT_A=$LAST_PID
   wait_for 15 test -e "$TMP/a.ready" || fail "agent a not ready: $(cat "$TMP/agent-$1.log")"
 }
@@ -170,14 +171,28 @@ cat >"$TMP/two.plan" <<PLAN
 a = ipc://$TMP/a.sock
 a.data = 198.18.0.1
 
-[virtio_pair]
+[global]
 sender = a
-workload = tcp_stream
 topology = vm-vm-same
 path = virtio
 vms = 1
-duration = 1s
+duration = 2s
+sample_interval = 500ms
 timeout = 60s
+reuse_vms = yes
+
+[virtio_pair]
+workload = tcp_stream
+
+[virtio_pair_rr]
+workload = tcp_rr
+msg_size = 1
+response_size = 1
+
+[virtio_pair_udp_rr]
+workload = udp_rr
+msg_size = 64
+response_size = 64
 PLAN
 T3=$SECONDS
 : >"$TMP/console.log"
@@ -187,7 +202,23 @@ expect_eq "coord exit status (point 2)" "$RC" 0
 grep -q "started 2 virtio VMs" "$TMP/agent-two.log" || fail "agent a did not start 2 virtio VMs"
 grep -q "2 virtio VMs up, their guest agents registered" "$TMP/agent-two.log" || fail "the guests did not register"
 db2=$(ls -d "$TMP"/results/*-two | head -1)/results.db
-expect_eq "point 2 ok" "$(sql "$db2" "SELECT count(*) FROM point WHERE status = 'ok'")" 1
+expect_eq "points ok (stream, tcp_rr, udp_rr between the two VMs)" "$(sql "$db2" "SELECT count(*) FROM point WHERE status = 'ok'")" 3
+# The same two VMs served all three points (reuse_vms).
+expect_eq "VM start-ups" "$(grep -c "started 2 virtio VMs" "$TMP/agent-two.log")" 1
+# What each VM cost the host, from its real qemu process's threads: vCPU
+# time under TCG for every interval but the first of each point.
+bad=$(sql "$db2" "SELECT count(*) FROM vm_cpu_sample WHERE vcpu_ns = 0 OR total_ns < vcpu_ns")
+expect_eq "host CPU samples without vCPU time" "$bad" 0
+[ "$(sql "$db2" "SELECT count(*) FROM vm_cpu_sample")" -ge 6 ] || fail "too few host CPU samples of the VMs"
+"$COORD" report --json "$(dirname "$db2")" >"$TMP/report2.json" || fail "coord report --json failed"
+python3 - "$TMP/report2.json" <<'PY' || fail "no per-VM host CPU in the report"
+import json, sys
+d = json.load(open(sys.argv[1]))
+for p in d["points"]:
+    assert len(p["vm_cpu"]) == 2, (p["test"], p["vm_cpu"])
+    for v in p["vm_cpu"]:
+        assert v["host_vcpu_ns"] > 0 and v["host_ns"] >= v["host_vcpu_ns"], v
+PY
 bytes2=$(sql "$db2" "SELECT sum(r.bytes) FROM result r JOIN flow f ON f.id = r.flow_id WHERE f.role = 'receiver'")
 [ "${bytes2:-0}" -gt 0 ] || fail "no bytes between the two VMs"
 grep -q "iovbench.net=198.18.0.21/24" "$TMP"/xml/*vm02*.xml || fail "VM 2 was not handed 198.18.0.21/24"

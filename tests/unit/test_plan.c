@@ -529,6 +529,8 @@ BAD(path_sriov_local,
     7, "path", "host 'a' is local")
 BAD(vf_vlan_range, HOSTS T4 "vf_vlan = 4095\n", 6, "vf_vlan", "out of range")
 BAD(vf_trust_bad, HOSTS T4 "vf_trust = maybe\n", 6, "vf_trust", "'maybe' is not on, off or keep")
+BAD(udp_big_size, HOSTS "[t]\nworkload = udp_stream\nmsg_size = 64k\n", 6, "msg_size",
+    "a UDP datagram carries at most 65507 bytes")
 BAD(vm_memory_small, HOSTS T4 "vm_memory = 1m\n", 6, "vm_memory", "out of range")
 BAD(guests_bad, HOSTS "a.guests = many\n" T4, 4, "a.guests", "not a guest count")
 BAD(guests_unknown_host, HOSTS "c.guests = 2\n" T4, 4, "c.guests", "no host 'c' in [hosts]")
@@ -775,6 +777,7 @@ int main(void) {
     BAD_TEST(path_sriov_hosts),
     BAD_TEST(path_sriov_local),
     BAD_TEST(vm_memory_small),
+    BAD_TEST(udp_big_size),
     BAD_TEST(vf_vlan_range),
     BAD_TEST(vf_trust_bad),
     BAD_TEST(guests_bad),
