@@ -205,6 +205,12 @@ db2=$(ls -d "$TMP"/results/*-two | head -1)/results.db
 expect_eq "points ok (stream, tcp_rr, udp_rr between the two VMs)" "$(sql "$db2" "SELECT count(*) FROM point WHERE status = 'ok'")" 3
 # The same two VMs served all three points (reuse_vms).
 expect_eq "VM start-ups" "$(grep -c "started 2 virtio VMs" "$TMP/agent-two.log")" 1
+# The traffic went through each VM's virtio NIC: its own queues'
+# interrupt counters (sampled by the guest agent) moved in the stream point.
+bad=$(sql "$db2" "SELECT a.name FROM agent a WHERE a.kind = 'guest' AND a.name LIKE '%-two-%' AND
+  (SELECT COALESCE(sum(i.count), 0) FROM irq_sample i JOIN point p ON p.id = i.point_id
+   WHERE i.agent_id = a.id AND p.test = 'virtio_pair' AND i.name GLOB 'virtio*-[io][nu]*') = 0")
+[ -z "$bad" ] || fail "no virtio queue interrupts counted in: $bad"
 # What each VM cost the host, from its real qemu process's threads: vCPU
 # time under TCG for every interval but the first of each point.
 bad=$(sql "$db2" "SELECT count(*) FROM vm_cpu_sample WHERE vcpu_ns = 0 OR total_ns < vcpu_ns")
