@@ -64,13 +64,15 @@ static void notify_coord(struct iov_agent *a) {
   free(names);
 }
 
+static struct iov_proccpu_snap *snap_free(struct iov_proccpu_snap *s) {
+  if (s) iov_proccpu_snap_done(s);
+  free(s);
+  return NULL;
+}
+
 static void guest_cpu_reset(struct iov_guest *g) {
   g->cpu = iov_proccpu_free(g->cpu);
-  if (g->cpu_prev) {
-    iov_proccpu_snap_done(g->cpu_prev);
-    free(g->cpu_prev);
-    g->cpu_prev = NULL;
-  }
+  g->cpu_prev = snap_free(g->cpu_prev);
   free(g->exits_prev);
   g->exits_prev = NULL;
   g->cpu_point = 0;
@@ -92,8 +94,7 @@ static void add_host_cpu(struct iov_agent *a, struct iov_guest *g, iov_envelope 
   if (!cur) return;
   iov_proccpu_snap_init(cur);
   if (iov_proccpu_read(g->cpu, 0, cur) < 0) {
-    iov_proccpu_snap_done(cur);
-    free(cur);
+    snap_free(cur);
     guest_cpu_reset(g); /* the VM's process is gone */
     return;
   }
@@ -124,10 +125,7 @@ static void add_host_cpu(struct iov_agent *a, struct iov_guest *g, iov_envelope 
   }
   free(g->exits_prev);
   g->exits_prev = exits;
-  if (g->cpu_prev) {
-    iov_proccpu_snap_done(g->cpu_prev);
-    free(g->cpu_prev);
-  }
+  snap_free(g->cpu_prev);
   g->cpu_prev = cur;
   g->cpu_point = b->point_id;
 }
