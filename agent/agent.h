@@ -178,6 +178,8 @@ void iov__relay_stop(struct iov_agent *a);
 void iov__relay_free(struct iov_agent *a);
 /* A message from coord with a route: forward it to that guest. */
 void iov__relay_to_guest(struct iov_agent *a, const iov_envelope *in);
+/* Whether a guest of that name is registered now. */
+bool iov__relay_has_guest(struct iov_agent *a, const char *name);
 /* Forget a guest now (its VM is gone), and tell coord. */
 void iov__relay_drop_guest(struct iov_agent *a, const char *name);
 /* Tell coord which guests are registered (on hello and on every change). */

@@ -295,6 +295,8 @@ static int on_guest_message(struct iov_zuv *z) {
   return 0;
 }
 
+bool iov__relay_has_guest(struct iov_agent *a, const char *name) { return guest_by_name(a, name) != NULL; }
+
 void iov__relay_drop_guest(struct iov_agent *a, const char *name) {
   struct iov_guest *g = guest_by_name(a, name);
   if (!g) return;

@@ -98,16 +98,10 @@ static void release(struct vm_state *st) {
   }
 }
 
-static bool registered(struct iov_agent *a, const char *name) {
-  for (size_t i = 0; i < a->n_guests; i++)
-    if (strcmp(a->guests[i].name, name) == 0) return true;
-  return false;
-}
-
 static void check_ready(struct vm_state *st) {
   size_t ok = 0;
   if (!st->pending) return;
-  for (size_t i = 0; i < st->n; i++) ok += registered(st->a, st->names[i]);
+  for (size_t i = 0; i < st->n; i++) ok += iov__relay_has_guest(st->a, st->names[i]);
   if (ok < st->n) return;
   st->pending = false;
   uv_timer_stop(&st->timer);
@@ -121,7 +115,7 @@ static void on_boot_timeout(uv_timer_t *t) {
   const char *missing = NULL;
   if (!st->pending) return;
   for (size_t i = 0; i < st->n; i++) {
-    if (registered(st->a, st->names[i]))
+    if (iov__relay_has_guest(st->a, st->names[i]))
       ok++;
     else if (!missing)
       missing = st->names[i];
