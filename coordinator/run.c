@@ -640,6 +640,25 @@ static int store_result(struct run_ctx *c, struct point_run *pr, struct pr_agent
   return r;
 }
 
+/* A host agent's VMs for the point are up (path sriov, virtio). */
+static int on_vm_ready(struct point_run *pr, struct iov_peer *p, const Iovbench__VmReady *m) {
+  for (size_t i = 0; i < pr->n_vm; i++) {
+    struct vm_req *v = &pr->vm[i];
+    if (v->host != p || v->ready) continue;
+    if (m->n_guests != v->count) {
+      point_fail(pr, "agent '%s' started %zu VMs, %u were asked for", p->name, m->n_guests, v->count);
+      return 0;
+    }
+    v->names = calloc(v->count, sizeof(char *));
+    if (!v->names) return -ENOMEM;
+    for (size_t j = 0; j < v->count; j++)
+      if ((v->names[v->n_names] = strdup(m->guests[j]))) v->n_names++;
+    v->ready = true;
+    iov_info("agent '%s': %u %s VMs up", p->name, v->count, pr->pp->p.path);
+  }
+  return 0;
+}
+
 /* Take one message and apply it to the point.  Messages of other points
  * (late ones from an aborted point) are dropped. */
 static int handle(struct run_ctx *c, struct point_run *pr, struct iov_peer *p, const iov_envelope *e) {
@@ -652,6 +671,8 @@ static int handle(struct run_ctx *c, struct point_run *pr, struct iov_peer *p, c
   case IOVBENCH__ENVELOPE__BODY_SAMPLES: pid = e->samples->point_id; break;
   case IOVBENCH__ENVELOPE__BODY_RESULT: pid = e->result->point_id; break;
   case IOVBENCH__ENVELOPE__BODY_ERROR: pid = e->error->point_id; break;
+  case IOVBENCH__ENVELOPE__BODY_VM_READY:
+    return e->vm_ready->point_id == pr->id && !p->host ? on_vm_ready(pr, p, e->vm_ready) : 0;
   default: return 0;
   }
   if (e->body_case == IOVBENCH__ENVELOPE__BODY_ERROR && (pid == pr->id || (pid == 0 && a))) {
@@ -853,7 +874,7 @@ static int prepare_side(struct run_ctx *c, struct point_run *pr, int side) {
  * register: the plan's timeout, plus what a VM takes to boot. */
 #define VM_BOOT_ALLOWANCE_NS (20ULL * IOV_NSEC_PER_SEC)
 
-static bool vms_ready(struct point_run *pr) {
+static bool vms_ready(const struct point_run *pr) {
   for (size_t i = 0; i < pr->n_vm; i++) {
     if (!pr->vm[i].ready) return false;
     for (size_t j = 0; j < pr->vm[i].n_names; j++) {
@@ -912,52 +933,17 @@ static int setup_vms(struct run_ctx *c, struct point_run *pr) {
 
   uint64_t wait = pp->timeout + VM_BOOT_ALLOWANCE_NS * total;
   uint64_t deadline = mono_deadline(wait);
-  while (!vms_ready(pr) && !pr->error[0]) {
-    struct iov_peer *p = NULL;
-    iov_envelope *e = NULL;
-    int r = recv_any(c, deadline, &p, &e);
-    if (r == -EAGAIN) continue;
-    if (r == -IOV_E_INTERRUPTED) {
-      point_fail(pr, "interrupted by the user");
-      return r;
-    }
-    if (r == -IOV_E_TIMEOUT) {
-      char t[32];
-      for (size_t i = 0; i < pr->n_vm; i++)
-        if (!pr->vm[i].ready) {
-          point_fail(pr, "agent '%s' did not have its %u %s VMs up within %s (see its log)",
-                     pr->vm[i].host->name, pr->vm[i].count, pp->path,
-                     iov_format_duration(t, sizeof(t), wait));
-          return r;
-        }
-      point_fail(pr, "the guest agents of the VMs did not answer within %s",
-                 iov_format_duration(t, sizeof(t), wait));
-      return r;
-    }
-    if (r < 0) return r;
-    if (e->body_case == IOVBENCH__ENVELOPE__BODY_VM_READY && e->vm_ready->point_id == pr->id && !p->host) {
-      for (size_t i = 0; i < pr->n_vm; i++) {
-        struct vm_req *v = &pr->vm[i];
-        if (v->host != p || v->ready) continue;
-        if (e->vm_ready->n_guests != v->count) {
-          point_fail(pr, "agent '%s' started %zu VMs, %u were asked for", p->name, e->vm_ready->n_guests,
-                     v->count);
-          break;
-        }
-        v->names = calloc(v->count, sizeof(char *));
-        if (!v->names) {
-          iov_wire_free(e);
-          return -ENOMEM;
-        }
-        for (size_t j = 0; j < v->count; j++)
-          if ((v->names[v->n_names] = strdup(e->vm_ready->guests[j]))) v->n_names++;
-        v->ready = true;
-        iov_info("agent '%s': %u %s VMs up", p->name, v->count, pp->path);
-      }
-    } else
-      (void)handle(c, pr, p, e);
-    iov_wire_free(e);
+  int r = wait_until(c, pr, vms_ready, deadline);
+  if (r == -IOV_E_TIMEOUT) {
+    char t[32];
+    iov_format_duration(t, sizeof(t), wait);
+    for (size_t i = 0; i < pr->n_vm && !pr->error[0]; i++)
+      if (!pr->vm[i].ready)
+        point_fail(pr, "agent '%s' did not have its %u %s VMs up within %s (see its log)",
+                   pr->vm[i].host->name, pr->vm[i].count, pp->path, t);
+    point_fail(pr, "the guest agents of the VMs did not answer within %s", t);
   }
+  if (r < 0) return r;
   return pr->error[0] ? -IOV_E_PEER : 0;
 }
 
