@@ -1,6 +1,8 @@
 /* iovbench-agent: parse the command line, run the agent (or, with the
  * inventory subcommand, print the machine's NICs and exit). */
 #include <errno.h>
+#include <limits.h>
+#include <unistd.h>
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -72,6 +74,15 @@ static void help(void) {
          "      --vm-pid-dir=DIR   where libvirt writes the domains' qemu pid files, to\n"
          "                         measure the host CPU each VM takes (default\n"
          "                         /run/libvirt/qemu)\n"
+         "\n"
+         "Guests without a hypervisor (hosts that cannot run VMs):\n"
+         "      --vm-backend=netns each guest of path sriov is a network namespace\n"
+         "                         holding one VF of --sriov-pf, with a guest agent in\n"
+         "                         it (needs --vm-guest-endpoint; --vm-net gives the\n"
+         "                         addresses); the default is libvirt\n"
+         "      --vm-guest-agent=FILE\n"
+         "                         the guest agent to start there (default: the\n"
+         "                         iovbench-guest-agent beside this binary)\n"
          "\n"
          "Example: iovbench-agent --listen tcp://192.0.2.10:7700\n"
          "\n"
@@ -193,6 +204,8 @@ int main(int argc, char **argv) {
     { "vm-xml-dir", required_argument, NULL, 1015 },
     { "vm-net", required_argument, NULL, 1016 },
     { "vm-pid-dir", required_argument, NULL, 1017 },
+    { "vm-backend", required_argument, NULL, 1018 },
+    { "vm-guest-agent", required_argument, NULL, 1019 },
     { "debug", optional_argument, NULL, 'd' },
     { "quiet", no_argument, NULL, 'q' },
     { "help", no_argument, NULL, 'h' },
@@ -243,6 +256,14 @@ int main(int argc, char **argv) {
     case 1015: vms.xml_dir = optarg; break;
     case 1016: vms.vm_net = optarg; break;
     case 1017: vms.pid_dir = optarg; break;
+    case 1018:
+      if (strcmp(optarg, "libvirt") != 0 && strcmp(optarg, "netns") != 0) {
+        fprintf(stderr, "iovbench-agent: --vm-backend is libvirt or netns (got '%s')\n", optarg);
+        return 2;
+      }
+      vms.backend = optarg;
+      break;
+    case 1019: vms.guest_agent = optarg; break;
     case 'd':
       if (iov_log_parse_debug(optarg, &mask) < 0) {
         fprintf(stderr, "iovbench-agent: unknown debug category in '%s' (try proto,net,engine)\n", optarg);
@@ -259,18 +280,39 @@ int main(int argc, char **argv) {
     fprintf(stderr, "iovbench-agent: unexpected argument '%s'. Try 'iovbench-agent --help'.\n", argv[optind]);
     return 2;
   }
-  if (vms.libvirt_uri && !arg_guest_listen) {
+  bool netns_vms = vms.backend && strcmp(vms.backend, "netns") == 0;
+  bool want_vms = vms.libvirt_uri || netns_vms;
+  if (netns_vms && vms.libvirt_uri) {
+    fprintf(stderr, "iovbench-agent: --vm-backend=netns starts no VMs through libvirt; drop --libvirt\n");
+    return 2;
+  }
+  if (netns_vms && !vms.sriov_pf) {
+    fprintf(stderr, "iovbench-agent: --vm-backend=netns puts VFs into namespaces: it needs --sriov-pf\n");
+    return 2;
+  }
+  if (want_vms && !arg_guest_listen) {
     fprintf(stderr, "iovbench-agent: --libvirt starts VMs whose guest agents need the guest endpoint; drop "
                     "--guest-listen=none\n");
     return 2;
   }
-  if (vms.libvirt_uri && !vms.guest_endpoint) {
+  if (want_vms && !vms.guest_endpoint) {
     fprintf(stderr,
             "iovbench-agent: --libvirt needs --vm-guest-endpoint: the guest endpoint's address as the VMs "
             "reach it (e.g. tcp://192.168.122.1:7701)\n");
     return 2;
   }
   vms.sysfs_root = arg_sysfs_root;
+  /* The guest agent installed beside this binary, unless told. */
+  static char guest_agent[PATH_MAX];
+  if (!vms.guest_agent) {
+    ssize_t k = readlink("/proc/self/exe", guest_agent, sizeof(guest_agent) - 32);
+    if (k > 0) {
+      guest_agent[k] = 0;
+      char *slash = strrchr(guest_agent, '/');
+      if (slash) strcpy(slash + 1, "iovbench-guest-agent");
+      vms.guest_agent = guest_agent;
+    }
+  }
   struct iov_agent_config cfg = { .kind = IOV_AGENT_HOST,
                                   .listen = arg_listen,
                                   .guest_listen = arg_guest_listen,
@@ -278,7 +320,7 @@ int main(int argc, char **argv) {
                                   .ready_file = arg_ready_file,
                                   .add_nics = add_nics,
                                   .sysfs_root = arg_sysfs_root,
-                                  .vm = vms.libvirt_uri ? &iov_vm_hooks : NULL,
+                                  .vm = want_vms ? &iov_vm_hooks : NULL,
                                   .vm_config = &vms };
   return iov_agent_run(&cfg) < 0 ? 1 : 0;
 }

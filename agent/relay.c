@@ -246,6 +246,10 @@ static int on_guest_message(struct iov_zuv *z) {
   bool to_host = !in->route || !*in->route;
   if (to_host && in->body_case == IOVBENCH__ENVELOPE__BODY_WELCOME)
     on_register(a, rid, in);
+  else if (!g && to_host && in->body_case == IOVBENCH__ENVELOPE__BODY_STOP)
+    /* The goodbye of a guest already dropped (its VM taken down): it has
+     * gone, and there is nobody to answer. */
+    iov_debug(IOV_DBG_PROTO, "goodbye from a guest no longer listed");
   else if (!g)
     send_guest_error(a, rid, in->msg_id, IOVBENCH__ERROR_CODE__ERR_INVALID_STATE,
                      "unknown guest: register first");

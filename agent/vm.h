@@ -29,6 +29,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define IOV_VM_NAME_PREFIX "iovb-"
 #define IOV_VM_XMLNS "https://iovbench.invalid/xmlns/vm/1"
@@ -207,6 +208,10 @@ struct iov_vm_config {
   /* If set, every domain and volume XML handed to libvirt is also written
    * to this directory as <name>.xml / <name>.vol.xml (debugging, tests). */
   const char *xml_dir;
+  /* The netns backend: the sysfs to find VFs in (NULL = /sys) and the
+   * guest agent binary it starts in each namespace. */
+  const char *sysfs_root;
+  const char *guest_agent;
 };
 
 /* One backend connection, with the domains it created ("held").  Opaque;
@@ -258,7 +263,13 @@ struct iov_vm_ops {
   int (*cleanup)(struct iov_vm_host *h, const char *run, const char *host, const char *pool,
                  size_t *ret_removed, char *err, size_t errlen);
   int (*stats)(struct iov_vm_host *h, struct iov_vm_stats **ret, size_t *ret_n, char *err, size_t errlen);
+  /* The process whose threads are the guest's cost to the host, 0 if
+   * unknown; NULL: the backend has no such process of its own (libvirt:
+   * the caller reads qemu's pid file). */
+  pid_t (*guest_pid)(struct iov_vm_host *h, const char *name);
 };
 
 /* The libvirt backend (vm_libvirt.c). */
 extern const struct iov_vm_ops iov_vm_ops_libvirt;
+/* Guests as network namespaces holding a VF, no hypervisor (vm_netns.c). */
+extern const struct iov_vm_ops iov_vm_ops_netns;

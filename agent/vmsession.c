@@ -17,6 +17,7 @@
 
 #include "err.h"
 #include "log.h"
+#include "spawn.h"
 #include "sriov.h"
 #include "timeutil.h"
 #include "vf.h"
@@ -56,18 +57,8 @@ static void reply_ready(struct vm_state *st, uint64_t point_id, uint64_t reply_t
 }
 
 static void stop_sims(struct vm_state *st) {
-  for (size_t i = 0; st->sims && i < st->n; i++)
-    if (st->sims[i] > 0) kill(st->sims[i], SIGTERM);
   for (size_t i = 0; st->sims && i < st->n; i++) {
-    if (st->sims[i] <= 0) continue;
-    for (int k = 0; k < 100 && waitpid(st->sims[i], NULL, WNOHANG) == 0; k++) {
-      struct timespec ts = { .tv_nsec = 20 * IOV_NSEC_PER_MSEC };
-      nanosleep(&ts, NULL);
-    }
-    if (waitpid(st->sims[i], NULL, WNOHANG) == 0) {
-      kill(st->sims[i], SIGKILL);
-      (void)waitpid(st->sims[i], NULL, 0);
-    }
+    if (st->sims[i] > 0) (void)iov_spawn_stop(st->sims[i], 2000);
     st->sims[i] = 0;
   }
 }
@@ -131,31 +122,31 @@ static void on_boot_timeout(uv_timer_t *t) {
 
 /* Test hook: what the VM's guest agent would do when it boots. */
 static pid_t spawn_sim(const struct vm_state *st, const char *name) {
-  char self[PATH_MAX], exe[PATH_MAX + 32];
-  ssize_t k = readlink("/proc/self/exe", self, sizeof(self) - 1);
-  if (k <= 0) return -errno;
-  self[k] = 0;
-  char *slash = strrchr(self, '/');
-  if (slash) *slash = 0;
-  snprintf(exe, sizeof(exe), "%s/iovbench-guest-agent", self);
-  pid_t pid = fork();
-  if (pid < 0) return -errno;
-  if (pid == 0) {
-    sigset_t all;
-    sigemptyset(&all);
-    sigprocmask(SIG_SETMASK, &all, NULL);
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
-    int devnull = open("/dev/null", O_RDONLY);
-    if (devnull >= 0) dup2(devnull, STDIN_FILENO);
-    execl(exe, exe, "--host", st->cfg->guest_endpoint, "--vm-id", name, "--data", "127.0.0.1", "--quiet",
-          (char *)NULL);
-    _exit(127);
-  }
-  return pid;
+  char *argv[] = { (char *)st->cfg->guest_agent,
+                   "--host",
+                   (char *)st->cfg->guest_endpoint,
+                   "--vm-id",
+                   (char *)name,
+                   "--data",
+                   "127.0.0.1",
+                   "--quiet",
+                   NULL };
+  return iov_spawn(argv, &(struct iov_spawn_opts){ .out_fd = IOV_SPAWN_INHERIT, .die_with_parent = true });
 }
 
-/* The VF PCI addresses of the PF, after its count was set. */
-static int vf_addresses(struct vm_state *st, unsigned count, char ***ret) {
+/* A locally administered MAC per VF, the same every run and different on
+ * every host of one network: 02, the PF's own last three bytes (the part
+ * a NIC maker numbers its ports by), and the VF's number + 1.  Hosts
+ * whose PFs share those three bytes would clash; without a readable PF
+ * MAC, the agent's name stands in (hashed). */
+static void vf_mac(const uint8_t pf_tail[3], unsigned i, char buf[18]) {
+  snprintf(buf, 18, "02:%02x:%02x:%02x:%02x:%02x", pf_tail[0], pf_tail[1], pf_tail[2], (i + 1) >> 8 & 0xff,
+           (i + 1) & 0xff);
+}
+
+/* The VF PCI addresses of the PF, after its count was set, and the tail
+ * of the PF's MAC for vf_mac(). */
+static int vf_addresses(struct vm_state *st, unsigned count, char ***ret, uint8_t pf_tail[3]) {
   struct iov_nic_list *l = NULL;
   int r = iov_sriov_discover(st->cfg->sysfs_root, &l);
   if (r < 0) return r;
@@ -166,6 +157,14 @@ static int vf_addresses(struct vm_state *st, unsigned count, char ***ret) {
   if (!pf || pf->n_vfs < count) {
     iov_nic_list_free(l);
     return -ENODEV;
+  }
+  uint8_t mac[6];
+  if (pf->n_netdevs && pf->netdevs[0].mac && iov_vf_parse_mac(pf->netdevs[0].mac, mac) >= 0)
+    memcpy(pf_tail, mac + 3, 3);
+  else {
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const char *c = st->a->identity; *c; c++) h = (h ^ (uint8_t)*c) * 16777619u;
+    pf_tail[0] = h >> 16 & 0xff, pf_tail[1] = h >> 8 & 0xff, pf_tail[2] = h & 0xff;
   }
   char **a = calloc(count, sizeof(char *));
   for (unsigned i = 0; a && i < count; i++) a[i] = strdup(pf->vfs[i].pci_addr);
@@ -208,6 +207,7 @@ static void on_setup(struct vm_state *st, const iov_envelope *in) {
   release(st);
 
   _cleanup_free_ char **vfs = NULL;
+  uint8_t pf_tail[3] = { 0 };
   if (sriov) {
     unsigned have = 0;
     if (!st->vf) {
@@ -222,6 +222,12 @@ static void on_setup(struct vm_state *st, const iov_envelope *in) {
       goto fail;
     }
     st->vf_touched = true;
+    r = vf_addresses(st, v->count, &vfs, pf_tail);
+    if (r < 0) {
+      snprintf(err, sizeof(err), "cannot find %u VFs of %s in sysfs: %s", v->count, cfg->sriov_pf,
+               iov_strerror(r));
+      goto fail;
+    }
     /* The plan's VF settings, through rtnetlink (the MAC goes with the
      * domain's hostdev interface). */
     struct iov_vf_settings vs = { 0 };
@@ -241,18 +247,21 @@ static void on_setup(struct vm_state *st, const iov_envelope *in) {
       vs.set |= IOV_VF_SET_TRUST;
       vs.trust = v->vf_trust == 1;
     }
-    for (unsigned i = 0; vs.set && i < v->count; i++) {
+    /* Without libvirt to set it with the hostdev interface, the MAC goes
+     * through the PF too. */
+    bool set_mac = st->ops == &iov_vm_ops_netns;
+    for (unsigned i = 0; (vs.set || set_mac) && i < v->count; i++) {
+      if (set_mac) {
+        char mac[18];
+        vf_mac(pf_tail, i, mac);
+        vs.set |= IOV_VF_SET_MAC;
+        (void)iov_vf_parse_mac(mac, vs.mac);
+      }
       r = iov_vf_set(st->vf, cfg->sriov_pf, i, &vs, NULL);
       if (r < 0) {
         snprintf(err, sizeof(err), "VF %u: %s", i, iov_vf_last_error(st->vf));
         goto fail;
       }
-    }
-    r = vf_addresses(st, v->count, &vfs);
-    if (r < 0) {
-      snprintf(err, sizeof(err), "cannot find %u VFs of %s in sysfs: %s", v->count, cfg->sriov_pf,
-               iov_strerror(r));
-      goto fail;
     }
   }
 
@@ -287,8 +296,7 @@ static void on_setup(struct vm_state *st, const iov_envelope *in) {
   for (unsigned i = 0; r == 0 && i < v->count; i++) {
     struct iov_vm_nic *nic = &nics[i];
     if (sriov) {
-      /* A locally administered MAC per VF, the same every run. */
-      snprintf(macs[i], sizeof(macs[i]), "02:69:6f:76:%02x:%02x", (i + 1) >> 8 & 0xff, (i + 1) & 0xff);
+      vf_mac(pf_tail, i, macs[i]);
       *nic = (struct iov_vm_nic){ .type = IOV_VM_NIC_HOSTDEV, .pci = vfs[i], .mac = macs[i] };
     } else
       *nic = (struct iov_vm_nic){ .type = IOV_VM_NIC_BRIDGE, .source = cfg->virtio_bridge };
@@ -397,6 +405,7 @@ static pid_t guest_pid(struct iov_agent *a, void *state, const char *name) {
   for (size_t i = 0; i < st->n; i++) {
     if (strcmp(st->names[i], name) != 0) continue;
     if (st->cfg->simulate_guests) return st->sims ? st->sims[i] : 0;
+    if (st->ops->guest_pid) return st->ops->guest_pid(st->vh, name);
     char path[PATH_MAX];
     snprintf(path, sizeof(path), "%s/%s.pid", st->cfg->pid_dir ? st->cfg->pid_dir : "/run/libvirt/qemu",
              name);
@@ -420,17 +429,22 @@ static int init(struct iov_agent *a, void *config, void **ret_state) {
   if (!st) return -ENOMEM;
   st->a = a;
   st->cfg = cfg;
-  st->ops = &iov_vm_ops_libvirt;
+  st->ops = cfg->backend && strcmp(cfg->backend, "netns") == 0 ? &iov_vm_ops_netns : &iov_vm_ops_libvirt;
   if (!cfg->guest_endpoint) {
     free(st);
     return iov_log_errno(-EINVAL, "VMs need --vm-guest-endpoint: the relay's address as the VMs reach it");
   }
-  struct iov_vm_config vc = {
-    .uri = cfg->libvirt_uri, .persistent = cfg->persistent, .reuse_vms = true, .xml_dir = cfg->xml_dir
-  };
+  struct iov_vm_config vc = { .uri = cfg->libvirt_uri,
+                              .persistent = cfg->persistent,
+                              .reuse_vms = true,
+                              .xml_dir = cfg->xml_dir,
+                              .sysfs_root = cfg->sysfs_root,
+                              .guest_agent = cfg->guest_agent };
   r = st->ops->open(&vc, &st->vh, err, sizeof(err));
   if (r < 0) {
+    bool netns = st->ops == &iov_vm_ops_netns;
     free(st);
+    if (netns) return iov_log_errno(r, "Cannot run guests in network namespaces: %s", err);
     return iov_log_errno(r, "Cannot connect to libvirt at %s: %s", cfg->libvirt_uri, err);
   }
   /* What a crashed run of this agent left behind. */
@@ -450,7 +464,8 @@ static int init(struct iov_agent *a, void *config, void **ret_state) {
   }
   uv_timer_init(&a->loop, &st->timer);
   st->timer.data = st;
-  iov_info("VMs through %s (sriov PF %s, virtio bridge %s)", cfg->libvirt_uri,
+  iov_info("VMs through %s (sriov PF %s, virtio bridge %s)",
+           st->ops == &iov_vm_ops_netns ? "network namespaces" : cfg->libvirt_uri,
            cfg->sriov_pf ? cfg->sriov_pf : "none", cfg->virtio_bridge ? cfg->virtio_bridge : "none");
   *ret_state = st;
   return 0;

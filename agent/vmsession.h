@@ -12,7 +12,11 @@
 #include "agent.h"
 
 struct iov_vm_settings {
-  const char *libvirt_uri;   /* NULL: no VMs (the hooks are not installed) */
+  /* "libvirt" (NULL) or "netns": guests as network namespaces, each with
+   * a VF and a guest agent, on hosts that cannot run VMs (vm_netns.c). */
+  const char *backend;
+  const char *libvirt_uri;   /* NULL: no VMs (the hooks are not installed) unless backend is netns */
+  const char *guest_agent;   /* the guest agent binary (netns backend, test hook) */
   const char *virt_type;     /* <domain type>: "kvm", or "qemu" on hosts without KVM; NULL = template's */
   const char *template_path; /* domain XML template; NULL = built in */
   const char *image, *pool;  /* base qcow2 for per-guest overlays */
@@ -28,9 +32,8 @@ struct iov_vm_settings {
   const char *vf_state_dir; /* NULL: the default */
   unsigned boot_timeout_s;  /* per VM; 0 = 60 */
   bool persistent;          /* define domains rather than create transient ones */
-  const char *xml_dir;
-  const char *pid_dir;
-  /* where libvirt keeps the qemu pid files; NULL = /run/libvirt/qemu */ /* also write each domain XML here (debugging, tests) */
+  const char *xml_dir;      /* also write each domain XML here (debugging, tests) */
+  const char *pid_dir;      /* where libvirt keeps the qemu pid files; NULL = /run/libvirt/qemu */
   /* Test hook: libvirt's test driver starts no VMs, so for each domain
    * created, start a guest agent here as the VM would, with its
    * settings.  Never for real hosts. */

@@ -90,12 +90,13 @@ oom:
 }
 
 json_t *iov_json_point_params(const struct iov_plan_point *p) {
-  return json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "test", p->test, "index",
-                   (int)p->index, "sweep", p->sweep ? p->sweep : "", "workload", p->p.workload, "sender",
-                   p->p.sender, "receiver", p->p.receiver, "flows", (json_int_t)p->p.flows, "msg_size",
-                   (json_int_t)p->p.msg_size, "response_size", (json_int_t)p->p.response_size, "duration_ns",
-                   (json_int_t)p->p.duration, "sample_interval_ns", (json_int_t)p->p.sample_interval,
-                   "timeout_ns", (json_int_t)p->p.timeout);
+  return json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:s}", "test", p->test,
+                   "index", (int)p->index, "sweep", p->sweep ? p->sweep : "", "workload", p->p.workload,
+                   "sender", p->p.sender, "receiver", p->p.receiver, "flows", (json_int_t)p->p.flows,
+                   "msg_size", (json_int_t)p->p.msg_size, "response_size", (json_int_t)p->p.response_size,
+                   "duration_ns", (json_int_t)p->p.duration, "sample_interval_ns",
+                   (json_int_t)p->p.sample_interval, "timeout_ns", (json_int_t)p->p.timeout, "path",
+                   p->p.path ? p->p.path : "auto");
 }
 
 char *iov_json_dumps(const json_t *j) { return j ? json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL; }

@@ -16,6 +16,7 @@
 
 #include "err.h"
 #include "log.h"
+#include "spawn.h"
 #include "timeutil.h"
 
 #define MAX_LOCAL 64
@@ -131,8 +132,6 @@ static void sleep_ns(uint64_t ns) {
   nanosleep(&ts, NULL);
 }
 
-static int exit_code(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status); }
-
 static void log_argv(int log_fd, char *const argv[]) {
   if (log_fd < 0) return;
   dprintf(log_fd, "+");
@@ -143,28 +142,14 @@ static void log_argv(int log_fd, char *const argv[]) {
 /* Start a command (argv[0] looked up in PATH), its output into log_fd
  * (none when log_fd < 0).  Returns the pid or -errno. */
 static pid_t start_cmd(int log_fd, char *const argv[]) {
-  pid_t pid = fork();
-  if (pid < 0) return -errno;
-  if (pid == 0) {
-    sigset_t all;
-    sigemptyset(&all);
-    sigprocmask(SIG_SETMASK, &all, NULL);
-    int out = log_fd >= 0 ? log_fd : open("/dev/null", O_WRONLY);
-    if (out >= 0) {
-      dup2(out, STDOUT_FILENO);
-      dup2(out, STDERR_FILENO);
-    }
-    execvp(argv[0], argv);
-    _exit(127);
-  }
-  return pid;
+  return iov_spawn(argv, &(struct iov_spawn_opts){ .out_fd = log_fd >= 0 ? log_fd : IOV_SPAWN_DEVNULL,
+                                                   .search_path = true });
 }
 
 /* Wait for a command; 0 when it exited with 0, else -EIO. */
 static int wait_cmd(pid_t pid) {
-  int status;
-  while (waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR) return -errno;
+  int status, r = iov_spawn_wait(pid, &status);
+  if (r < 0) return r;
   return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EIO;
 }
 
@@ -379,7 +364,7 @@ static int reap_slot(struct setup_slot *s, int log_fd) {
   while (waitpid(pid, &status, 0) < 0)
     if (errno != EINTR) return -errno;
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return 0;
-  if (log_fd >= 0) dprintf(log_fd, "configuring %s failed (status %d)\n", s->ns, exit_code(status));
+  if (log_fd >= 0) dprintf(log_fd, "configuring %s failed (status %d)\n", s->ns, iov_spawn_exit_code(status));
   return -EIO;
 }
 
@@ -517,36 +502,8 @@ static int setup_guests_netns(struct iov_local *l, int log_fd) {
 static pid_t spawn(const char *netns, const char *log_path, char *const argv[]) {
   int logfd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (logfd < 0) return -errno;
-  pid_t pid = fork();
-  if (pid < 0) {
-    int r = -errno;
-    close(logfd);
-    return r;
-  }
-  if (pid == 0) {
-    sigset_t all;
-    sigemptyset(&all);
-    sigprocmask(SIG_SETMASK, &all, NULL);
-    /* The agent must not outlive us, even if we are killed. */
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (getppid() == 1) _exit(1);
-    if (netns) {
-      char path[PATH_MAX];
-      snprintf(path, sizeof(path), "/run/netns/%s", netns);
-      int fd = open(path, O_RDONLY | O_CLOEXEC);
-      if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) {
-        dprintf(logfd, "cannot enter network namespace %s: %s\n", netns, strerror(errno));
-        _exit(126);
-      }
-    }
-    int devnull = open("/dev/null", O_RDONLY);
-    if (devnull >= 0) dup2(devnull, STDIN_FILENO);
-    dup2(logfd, STDOUT_FILENO);
-    dup2(logfd, STDERR_FILENO);
-    execv(argv[0], argv);
-    dprintf(STDERR_FILENO, "cannot run %s: %s\n", argv[0], strerror(errno));
-    _exit(127);
-  }
+  pid_t pid =
+      iov_spawn(argv, &(struct iov_spawn_opts){ .netns = netns, .out_fd = logfd, .die_with_parent = true });
   close(logfd);
   return pid;
 }
@@ -639,7 +596,7 @@ static bool ready_file(const struct iov_local *l, const char *host, const char *
 static int host_died(struct local_host *h, int status, const char *when, const char *log_dir) {
   return iov_log_errno(-ECHILD,
                        "The agent for local host '%s' exited with status %d %s (see %s/agent-%s.log)",
-                       h->name, exit_code(status), when, log_dir, h->name);
+                       h->name, iov_spawn_exit_code(status), when, log_dir, h->name);
 }
 
 /* Wait until every host agent has bound its sockets (it writes its ready
@@ -696,7 +653,7 @@ static int wait_guests(struct iov_local *l, const char *log_dir) {
           return iov_log_errno(-ECHILD,
                                "Simulated VM '%s' of local host '%s' exited with status %d before it "
                                "registered (see %s/guest-%s-%s.log)",
-                               g->id, h->name, exit_code(status), log_dir, h->name, g->id);
+                               g->id, h->name, iov_spawn_exit_code(status), log_dir, h->name, g->id);
         }
         waiting++;
       }

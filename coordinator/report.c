@@ -20,7 +20,8 @@ static const char run_sql[] = "SELECT id, uuid, plan_path, status, error, starte
                               " ORDER BY id DESC LIMIT 1";
 static const char points_sql[] =
     "SELECT id, idx, test, sweep, workload, status, error, duration_ns, warmup_ns, window_start_ns,"
-    " window_end_ns, start_skew_ns, topology, vms FROM point WHERE run_id = ?1 ORDER BY idx";
+    " window_end_ns, start_skew_ns, topology, vms, json_extract(params_json, '$.path') FROM point"
+    " WHERE run_id = ?1 ORDER BY idx";
 static const char flows_sql[] =
     "SELECT f.id, f.role, r.flow_id IS NOT NULL, r.bytes, r.transactions, r.t_start_ns, r.t_end_ns,"
     " (SELECT COUNT(*) FROM sample s WHERE s.flow_id = f.id), r.messages, r.lost, r.out_of_order,"
@@ -181,6 +182,7 @@ static void summary_done(struct iov_point_summary *p) {
   }
   free(p->hosts);
   free(p->topology);
+  free(p->path);
   free(p->bins);
   free(p->test);
   free(p->sweep);
@@ -390,7 +392,8 @@ static int point_add(struct iov_report *rep, size_t *cap, sqlite3_stmt *st) {
   p->start_skew_us = sqlite3_column_type(st, 11) == SQLITE_NULL ? NAN : (double)column_u64(st, 11) / 1e3;
   if (column_strdup(st, 2, &p->test) < 0 || column_strdup(st, 3, &p->sweep) < 0 ||
       column_strdup(st, 4, &p->workload) < 0 || column_strdup(st, 5, &p->status) < 0 ||
-      column_strdup(st, 6, &p->error) < 0 || column_strdup(st, 12, &p->topology) < 0)
+      column_strdup(st, 6, &p->error) < 0 || column_strdup(st, 12, &p->topology) < 0 ||
+      column_strdup(st, 14, &p->path) < 0)
     r = -ENOMEM;
   p->vms = (unsigned)sqlite3_column_int64(st, 13);
   return r;
@@ -1042,6 +1045,7 @@ static json_t *point_json(const struct iov_point_summary *p) {
   ok &= set(o, "cpu", cpu);
   ok &= set(o, "latency_us", lat);
   ok &= set(o, "topology", json_str(p->topology));
+  ok &= set(o, "path", json_str(p->path ? p->path : "auto"));
   ok &= set(o, "vms", json_u64(p->vms));
   json_t *pv = json_object(), *links = json_array(), *hosts = json_array();
   ok &= pv && links && hosts;

@@ -86,6 +86,8 @@ struct pr_agent {
   uint64_t probe_t1;             /* the probe in flight */
   struct iov_clock_estimate clk; /* agent - coord, before the point */
   uint64_t started;              /* first flow began, coord time */
+  uint64_t bytes;                /* a sender's, all flows, from its result */
+  uint64_t win_ns;               /* its measurement window */
 };
 
 struct point_run {
@@ -634,10 +636,35 @@ static int store_result(struct run_ctx *c, struct point_run *pr, struct pr_agent
     if (we > pr->win_end) pr->win_end = we;
   }
   a->started = iov_clock_to_coord(res->started_ns, a->clk.offset_ns);
+  for (size_t i = 0; i < res->n_flows; i++) a->bytes += res->flows[i]->bytes;
+  if (res->window_end_ns > res->window_start_ns) a->win_ns = res->window_end_ns - res->window_start_ns;
   if (res->samples != a->samples)
     point_fail(pr, "%s '%s' sent %u samples but %u arrived", side_name[a->side], a->peer->name, res->samples,
                a->samples);
   return r;
+}
+
+/* vf_rate caps what each VF sends, in the NIC.  Some NICs take the
+ * setting and ignore it (qemu's emulated igb does): then the point did not
+ * measure what the plan asked for, and the user must hear it.  A VM that
+ * sent more than a quarter over the cap is the evidence. */
+static void check_vf_rate(const struct point_run *pr) {
+  const struct iov_plan_point *pp = pr->pp;
+  if (!pp->p.vf_rate || strcmp(pp->p.path, "sriov") != 0) return;
+  const struct pr_agent *worst = NULL;
+  double worst_bps = 0;
+  for (size_t i = 0; i < pr->n_ag; i++) {
+    const struct pr_agent *a = &pr->ag[i];
+    if (a->side != SIDE_SENDER || !a->win_ns || !a->peer->host) continue;
+    double bps = (double)a->bytes * 8e9 / (double)a->win_ns;
+    if (bps > worst_bps) worst_bps = bps, worst = a;
+  }
+  if (worst && worst_bps > 1.25 * (double)pp->p.vf_rate)
+    iov_warn("test point %u (%s%s%s): vf_rate not enforced: VM '%s' sent %.0f Mbit/s through a VF limited to "
+             "%.0f Mbit/s; the NIC or its driver accepts the VF rate limit but does not apply it (qemu's "
+             "emulated igb is one such), so this point measured an unlimited VF",
+             pp->index + 1, pp->test, *pp->sweep ? " " : "", pp->sweep, worst->peer->name, worst_bps / 1e6,
+             (double)pp->p.vf_rate / 1e6);
 }
 
 /* A host agent's VMs for the point are up (path sriov, virtio). */
@@ -1123,6 +1150,7 @@ finish:
   if (n_started == pr.n_ag && n_started > 1 && !pr.fatal &&
       iov_db_point_set_skew(c->db, pr.db_point, last - first) < 0)
     pr.fatal = -IOV_E_DB;
+  if (!pr.error[0] && !pr.fatal) check_vf_rate(&pr);
   /* Release every agent whatever happened; Stop of a finished point is a
    * no-op for them. */
   for (size_t i = 0; i < pr.n_ag; i++)

@@ -15,6 +15,10 @@
 #      from SMBIOS and the command line) with its log on the console, and
 #      powers the VM off (poweroff -f) when the agent exits, so that a QEMU
 #      started with -no-reboot exits too.
+# With iovbench.role=host (an image built with --host-agent) it runs
+# iovbench-agent instead, with the options in iovbench.agent= (commas for
+# spaces: iovbench.agent=--name,s1,--sriov-pf,eth0): the image then plays a
+# server, for instance one with an emulated SR-IOV NIC.
 # Extra kernel command line keys: iovbench.debug=CATS passes --debug=CATS to
 # the agent; iovbench.shell=1 starts a shell on the console instead of
 # powering off when the agent exits (for debugging by hand).
@@ -100,11 +104,17 @@ fi
 
 args=
 dbg=$(cmdline_get debug) && args="--debug=$dbg"
-say "starting iovbench-guest-agent $args"
+prog=iovbench-guest-agent
+if [ "$(setting role)" = host ]; then
+  prog=iovbench-agent
+  [ -x /usr/bin/$prog ] || say "iovbench.role=host, but this image has no $prog (build it with --host-agent)"
+  args="$args $(setting agent | tr ',' ' ')"
+fi
+say "starting $prog $args"
 # shellcheck disable=SC2086
-/usr/bin/iovbench-guest-agent $args </dev/null
+/usr/bin/$prog $args </dev/null
 rc=$?
-say "iovbench-guest-agent exited with status $rc"
+say "$prog exited with status $rc"
 if [ "$(cmdline_get shell)" = 1 ]; then
   say "iovbench.shell=1: starting a shell; poweroff -f to stop"
   setsid sh -c 'exec sh </dev/console >/dev/console 2>&1'

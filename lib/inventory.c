@@ -160,7 +160,7 @@ int iov_inventory_collect(const char *const *workloads, Iovbench__Inventory **re
     if (a->ifa_addr->sa_family == AF_PACKET) {
       const struct sockaddr_ll *ll = (const struct sockaddr_ll *)a->ifa_addr;
       char mac[3 * 8];
-      if (ll->sll_halen == 6 && !it->mac) {
+      if (ll->sll_halen == 6 && (!it->mac || !*it->mac)) {
         snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", ll->sll_addr[0], ll->sll_addr[1],
                  ll->sll_addr[2], ll->sll_addr[3], ll->sll_addr[4], ll->sll_addr[5]);
         it->mac = strdup(mac);
@@ -171,7 +171,7 @@ int iov_inventory_collect(const char *const *workloads, Iovbench__Inventory **re
         snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", a->ifa_name);
         if (ioctl(sfd, SIOCGIFMTU, &ifr) == 0) it->mtu = (uint32_t)ifr.ifr_mtu;
       }
-      if (!it->driver) sysfs_details(it);
+      if (!it->driver || !*it->driver) sysfs_details(it);
     } else if (a->ifa_addr->sa_family == AF_INET || a->ifa_addr->sa_family == AF_INET6) {
       r = add_address(it, a);
       if (r < 0) goto fail;

@@ -1066,6 +1066,16 @@ static int check_point(struct parser *st, const struct section *t, const struct 
                      "or less",
                      t->name, pt->p.workload, req ? "msg_size" : "response_size");
   }
+  /* The kernel takes VF limits in Mbit/s: anything else would be rounded
+   * off without a word (50 is 50 bit/s, not 50 Mbit/s). */
+  if (pt->p.vf_rate % 1000000) {
+    unsigned line = vs[K_VF_RATE]->line ? vs[K_VF_RATE]->line : t->line;
+    return fail_plan(
+        st, line, "vf_rate",
+        "test '%s': vf_rate is %" PRIu64 " bit/s, but a VF's limit is set in whole Mbit/s; write "
+        "it with a unit, e.g. vf_rate = %" PRIu64 "M",
+        t->name, pt->p.vf_rate, pt->p.vf_rate < 1000000 ? pt->p.vf_rate : pt->p.vf_rate / 1000000);
+  }
   if (pt->p.sample_interval > pt->p.duration) {
     iov_format_duration(a, sizeof(a), pt->p.sample_interval);
     iov_format_duration(b, sizeof(b), pt->p.duration);

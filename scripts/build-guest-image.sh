@@ -3,10 +3,14 @@
 # linux-image-amd64 points at) and a busybox initramfs whose /init
 # (guest-agent/init.sh) configures the NIC and runs iovbench-guest-agent.
 #
-#   scripts/build-guest-image.sh [--out DIR] [--agent PATH] [--cache DIR]
+#   scripts/build-guest-image.sh [--out DIR] [--agent PATH] [--host-agent PATH] [--cache DIR]
 #
 # Output: DIR/vmlinuz, DIR/initrd.img (gzip'ed newc cpio) and DIR/kernel-version;
 # DIR defaults to build/guest-image, PATH to build/bin/iovbench-guest-agent.
+# --host-agent adds iovbench-agent and iproute2's ip (with their libraries),
+# so that the same image can also play a server: booted with
+# iovbench.role=host its /init runs the host agent instead, with the options
+# in iovbench.agent= (commas for spaces), e.g. on a NIC that has SR-IOV.
 # Boot it with e.g.
 #   qemu-system-x86_64 -accel tcg -m 512 -nographic -nodefaults -serial stdio \
 #     -kernel DIR/vmlinuz -initrd DIR/initrd.img \
@@ -23,6 +27,7 @@ set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 out=$src/build/guest-image
 agent=$src/build/bin/iovbench-guest-agent
+host_agent=
 cache=
 # The modules /init loads; their dependencies are added by modprobe.
 MODULES=(virtio_pci virtio_net igb igbvf dmi-sysfs)
@@ -41,6 +46,8 @@ while [ $# -gt 0 ]; do
     --out=*) out=${1#*=}; shift ;;
     --agent) [ $# -ge 2 ] || die "--agent needs a path"; agent=$2; shift 2 ;;
     --agent=*) agent=${1#*=}; shift ;;
+    --host-agent) [ $# -ge 2 ] || die "--host-agent needs a path"; host_agent=$2; shift 2 ;;
+    --host-agent=*) host_agent=${1#*=}; shift ;;
     --cache) [ $# -ge 2 ] || die "--cache needs a directory"; cache=$2; shift 2 ;;
     --cache=*) cache=${1#*=}; shift ;;
     -h | --help) usage; exit 0 ;;
@@ -61,6 +68,11 @@ for c in apt-get apt-cache dpkg-deb cpio gzip depmod modprobe ldd find; do
   command -v "$c" >/dev/null || die "needs '$c' (Debian: apt-get install apt dpkg cpio gzip kmod libc-bin findutils)"
 done
 [ -x "$agent" ] || die "no guest agent binary at $agent (build it first: scripts/build.sh, or give --agent PATH)"
+if [ -n "$host_agent" ]; then
+  [ -x "$host_agent" ] || die "no host agent binary at $host_agent"
+  iproute=$(readlink -f "$(command -v ip 2>/dev/null || echo /sbin/ip)")
+  "$iproute" -V 2>/dev/null | grep -q iproute2 || die "--host-agent needs iproute2's ip (apt-get install iproute2)"
+fi
 [ -f "$src/guest-agent/init.sh" ] || die "missing $src/guest-agent/init.sh"
 
 busybox=/usr/bin/busybox # from busybox-static: the initramfs has no libc for a dynamic one
@@ -144,22 +156,36 @@ for a in $("$busybox" --list-full); do
   [ -e "$root/$a" ] || ln -s /bin/busybox "$root/$a"
 done
 
-# The guest agent with every library ldd lists, and the loader.
-cp "$agent" "$root/usr/bin/iovbench-guest-agent"
-ldd_out=$(ldd "$agent") || die "ldd $agent failed"
-while read -r line; do
-  case $line in
-    *"not found"*) die "ldd: a library of $agent is missing: $line" ;;
-    *"=> /"*) lib=${line#*=> }; lib=${lib%% (*} ;;
-    /*) lib=${line%% (*} ;;
-    *) continue ;;
-  esac
-  mkdir -p "$root/$(dirname "$lib")"
-  cp -L "$lib" "$root/$lib"
-done <<<"$ldd_out"
+# add_binary SRC DEST: SRC as DEST in the image, with every library ldd
+# lists for it, and the loader.
+add_binary() {
+  local line lib ldd_out
+  cp -L "$1" "$root/$2"
+  chmod 755 "$root/$2"
+  ldd_out=$(ldd "$1") || die "ldd $1 failed"
+  while read -r line; do
+    case $line in
+      *"not found"*) die "ldd: a library of $1 is missing: $line" ;;
+      *"=> /"*) lib=${line#*=> }; lib=${lib%% (*} ;;
+      /*) lib=${line%% (*} ;;
+      *) continue ;;
+    esac
+    [ -e "$root/$lib" ] && continue
+    mkdir -p "$root/$(dirname "$lib")"
+    cp -L "$lib" "$root/$lib"
+  done <<<"$ldd_out"
+}
+add_binary "$agent" /usr/bin/iovbench-guest-agent
+if [ -n "$host_agent" ]; then
+  # iproute2's ip goes where busybox's would be found first.
+  rm -f "$root/usr/sbin/ip" "$root/sbin/ip" "$root/bin/ip"
+  add_binary "$iproute" /usr/sbin/ip
+  ln -s /usr/sbin/ip "$root/sbin/ip"
+  add_binary "$host_agent" /usr/bin/iovbench-agent
+fi
 
 cp "$src/guest-agent/init.sh" "$root/init"
-chmod 755 "$root/init" "$root/usr/bin/iovbench-guest-agent"
+chmod 755 "$root/init"
 echo iovbench-guest >"$root/etc/hostname"
 printf 'root:x:0:0:root:/:/bin/sh\n' >"$root/etc/passwd"
 printf 'root:x:0:\n' >"$root/etc/group"

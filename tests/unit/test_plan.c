@@ -529,6 +529,8 @@ BAD(path_sriov_local,
     7, "path", "host 'a' is local")
 BAD(vf_vlan_range, HOSTS T4 "vf_vlan = 4095\n", 6, "vf_vlan", "out of range")
 BAD(vf_trust_bad, HOSTS T4 "vf_trust = maybe\n", 6, "vf_trust", "'maybe' is not on, off or keep")
+BAD(vf_rate_bits, HOSTS T4 "vf_rate = 50\n", 6, "vf_rate",
+    "whole Mbit/s; write it with a unit, e.g. vf_rate = 50M")
 BAD(udp_big_size, HOSTS "[t]\nworkload = udp_stream\nmsg_size = 64k\n", 6, "msg_size",
     "a UDP datagram carries at most 65507 bytes")
 BAD(vm_memory_small, HOSTS T4 "vm_memory = 1m\n", 6, "vm_memory", "out of range")
@@ -780,6 +782,7 @@ int main(void) {
     BAD_TEST(udp_big_size),
     BAD_TEST(vf_vlan_range),
     BAD_TEST(vf_trust_bad),
+    BAD_TEST(vf_rate_bits),
     BAD_TEST(guests_bad),
     BAD_TEST(guests_unknown_host),
     BAD_TEST(guests_twice),
