@@ -22,7 +22,12 @@ int iov__agent_send(struct iov_agent *a, iov_envelope *e, uint64_t reply_to) {
   e->session_id = a->session_id;
   r = iov_wire_send(a->sock, a->coord_id, e);
   iov_zuv_kick(&a->zuv);
-  if (r < 0)
+  if (r == -EHOSTUNREACH && a->kind == IOV_AGENT_HOST) {
+    /* Its connection is closed: the run is over (or coord died).  A new
+     * coordinator says Hello again. */
+    a->coord_connected = false;
+    iov_info("the coordinator has gone (its connection is closed); %s not sent", iov_wire_body_name(e));
+  } else if (r < 0)
     iov_log_full_errno(IOV_LOG_WARNING, r, "Failed to send %s to the coordinator: %m", iov_wire_body_name(e));
   return r;
 }

@@ -297,7 +297,11 @@ static void on_setup(struct vm_state *st, const iov_envelope *in) {
     struct iov_vm_nic *nic = &nics[i];
     if (sriov) {
       vf_mac(pf_tail, i, macs[i]);
-      *nic = (struct iov_vm_nic){ .type = IOV_VM_NIC_HOSTDEV, .pci = vfs[i], .mac = macs[i] };
+      /* libvirt sets the VF's MAC and VLAN itself when it passes it in:
+       * give it the VLAN set above, or it would clear it. */
+      *nic = (struct iov_vm_nic){
+        .type = IOV_VM_NIC_HOSTDEV, .pci = vfs[i], .mac = macs[i], .vlan = (unsigned)v->vf_vlan
+      };
     } else
       *nic = (struct iov_vm_nic){ .type = IOV_VM_NIC_BRIDGE, .source = cfg->virtio_bridge };
     /* vCPUs round robin over the pinning set, VM after VM. */

@@ -102,6 +102,40 @@ else
   say "$nic $(cat "/sys/class/net/$nic/address") = $net${gw:+ gw $gw}"
 fi
 
+# iovbench.hostroot=TAG (tests only): run the host's own userland instead.
+# The guest mounts the virtio-9p share TAG (the host's /, read-only) under
+# a tmpfs overlay, and runs iovbench.run=SCRIPT there in a chroot, its
+# output on the console; then it powers off.  This is how a test gives a
+# server guest libvirtd and qemu (a nested guest) without an image of its
+# own.
+root9p=$(cmdline_get hostroot) || root9p=
+if [ -n "$root9p" ]; then
+  for m in 9pnet_virtio 9p overlay vfio-pci vfio_iommu_type1 8021q; do
+    modprobe "$m" 2>/dev/null || say "module $m not loaded"
+  done
+  mkdir -p /mnt/lower /mnt/upper /mnt/root
+  if mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose "$root9p" /mnt/lower &&
+    mount -t tmpfs tmpfs /mnt/upper && mkdir -p /mnt/upper/u /mnt/upper/w &&
+    mount -t overlay overlay -o lowerdir=/mnt/lower,upperdir=/mnt/upper/u,workdir=/mnt/upper/w /mnt/root; then
+    # The host's /tmp stays visible (the script and its files live there);
+    # what the guest writes goes to the overlay's tmpfs.
+    for d in proc sys dev dev/pts; do
+      mkdir -p "/mnt/root/$d"
+      mount --bind "/$d" "/mnt/root/$d"
+    done
+    mount -t tmpfs tmpfs /mnt/root/run
+    [ -d /sys/fs/cgroup ] && mount -t cgroup2 none /mnt/root/sys/fs/cgroup 2>/dev/null
+    run=$(cmdline_get run)
+    say "host root $root9p mounted; running $run"
+    chroot /mnt/root /bin/sh -c "exec $run" </dev/null
+    say "$run exited with status $?"
+  else
+    say "cannot mount the host's root ($root9p) with an overlay"
+  fi
+  sync
+  poweroff -f
+fi
+
 args=
 dbg=$(cmdline_get debug) && args="--debug=$dbg"
 prog=iovbench-guest-agent

@@ -91,7 +91,8 @@ static int take_token(struct merge *m, const char *tok, size_t len, const char *
   eq = memchr(tok, '=', len);
   k = eq ? key_index(tok + KEY_PREFIX_LEN, (size_t)(eq - tok) - KEY_PREFIX_LEN) : -1;
   /* The guest image's /init configures the NIC from these (guest-agent/init.sh). */
-  static const char *const for_init[] = { "net=", "gw=", "debug=", "shell=", "role=", "agent=" };
+  static const char *const for_init[] = { "net=",  "gw=",    "debug=",    "shell=",
+                                          "role=", "agent=", "hostroot=", "run=" };
   for (size_t i = 0; k < 0 && i < sizeof(for_init) / sizeof(for_init[0]); i++)
     if (len - KEY_PREFIX_LEN >= strlen(for_init[i]) &&
         memcmp(tok + KEY_PREFIX_LEN, for_init[i], strlen(for_init[i])) == 0)

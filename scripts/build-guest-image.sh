@@ -31,6 +31,8 @@ host_agent=
 cache=
 # The modules /init loads; their dependencies are added by modprobe.
 MODULES=(virtio_pci virtio_net igb igbvf dmi-sysfs)
+# Loaded only by servers that run the host's userland (iovbench.hostroot).
+EXTRA_MODULES=(9pnet_virtio 9p overlay vfio-pci vfio_iommu_type1 8021q)
 APT_TIMEOUT=${IOV_APT_TIMEOUT:-600}
 
 die() { echo "build-guest-image: error: $*" >&2; exit 1; }
@@ -136,7 +138,7 @@ mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc,proc,sys,dev,tmp,run,lib64,"lib/
 
 # Modules and their dependencies, as modprobe resolves them.
 mods=()
-for m in "${MODULES[@]}"; do
+for m in "${MODULES[@]}" ${host_agent:+"${EXTRA_MODULES[@]}"}; do
   deps=$(modprobe -d "$kdir" -S "$kver" --show-depends "$m" 2>&1) || die "module $m: $deps"
   while read -r kind path _; do
     [ "$kind" = insmod ] && mods+=("$path")
