@@ -59,16 +59,6 @@ struct iov_vm_host {
   size_t n_held, cap_held;
 };
 
-_printf_(4, 5) static int fail(char *err, size_t errlen, int r, const char *fmt, ...) {
-  if (err && errlen > 0) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-  }
-  return r;
-}
-
 static void sleep_ms(unsigned ms) {
   struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * IOV_NSEC_PER_MSEC };
   nanosleep(&ts, NULL);
@@ -77,7 +67,7 @@ static void sleep_ms(unsigned ms) {
 /* Run argv (PATH lookup); on failure its first line of output is in err. */
 static int run(char *err, size_t errlen, char *const argv[]) {
   int fd = memfd_create("iovbench-cmd", MFD_CLOEXEC);
-  if (fd < 0) return fail(err, errlen, -errno, "memfd_create: %s", strerror(errno));
+  if (fd < 0) return iov__vm_fail(err, errlen, -errno, "memfd_create: %s", strerror(errno));
   int r = iov_spawn_run(argv, &(struct iov_spawn_opts){ .out_fd = fd, .search_path = true });
   if (r < 0) {
     char out[256] = "";
@@ -87,7 +77,7 @@ static int run(char *err, size_t errlen, char *const argv[]) {
     char cmd[256] = "";
     for (size_t i = 0, o = 0; argv[i] && o < sizeof(cmd) - 1; i++)
       o += (size_t)snprintf(cmd + o, sizeof(cmd) - o, "%s%s", i ? " " : "", argv[i]);
-    r = fail(err, errlen, r, "'%s' failed: %s", cmd, out[0] ? out : "(no output)");
+    r = iov__vm_fail(err, errlen, r, "'%s' failed: %s", cmd, out[0] ? out : "(no output)");
   }
   close(fd);
   return r;
@@ -126,28 +116,31 @@ static int rebind(const struct iov_vm_host *h, const char *pci, char *netdev, si
                   size_t errlen) {
   char path[PATH_MAX], drv[PATH_MAX] = "";
   snprintf(path, sizeof(path), "%s/bus/pci/devices/%s", h->sysfs_root, pci);
-  if (access(path, F_OK) < 0) return fail(err, errlen, -ENODEV, "no PCI device %s in %s", pci, h->sysfs_root);
+  if (access(path, F_OK) < 0)
+    return iov__vm_fail(err, errlen, -ENODEV, "no PCI device %s in %s", pci, h->sysfs_root);
   snprintf(path, sizeof(path), "%s/bus/pci/devices/%s/driver", h->sysfs_root, pci);
   ssize_t k = readlink(path, drv, sizeof(drv) - 1);
   if (k > 0) {
     drv[k] = 0;
     snprintf(path, sizeof(path), "%s/bus/pci/devices/%s/driver/unbind", h->sysfs_root, pci);
     int r = write_file(path, pci);
-    if (r < 0) return fail(err, errlen, r, "cannot unbind VF %s from its driver: %s", pci, strerror(-r));
+    if (r < 0)
+      return iov__vm_fail(err, errlen, r, "cannot unbind VF %s from its driver: %s", pci, strerror(-r));
   }
   snprintf(path, sizeof(path), "%s/bus/pci/drivers_probe", h->sysfs_root);
   int r = write_file(path, pci);
   if (r < 0 && r != -ENODEV)
-    return fail(err, errlen, r, "cannot probe a driver for VF %s: %s", pci, strerror(-r));
+    return iov__vm_fail(err, errlen, r, "cannot probe a driver for VF %s: %s", pci, strerror(-r));
   for (unsigned waited = 0; waited <= PROBE_WAIT_MS; waited += 50) {
     if (pci_netdev(h, pci, netdev, len) == 0) return 0;
     sleep_ms(50);
   }
   const char *base = strrchr(drv, '/');
-  return fail(err, errlen, -ENODEV,
-              "VF %s has no network interface %u ms after probing (driver %s): is its VF driver loaded "
-              "(igbvf, iavf, ixgbevf, mlx5_core ...)?",
-              pci, PROBE_WAIT_MS, k > 0 ? (base ? base + 1 : drv) : "none");
+  return iov__vm_fail(
+      err, errlen, -ENODEV,
+      "VF %s has no network interface %u ms after probing (driver %s): is its VF driver loaded "
+      "(igbvf, iavf, ixgbevf, mlx5_core ...)?",
+      pci, PROBE_WAIT_MS, k > 0 ? (base ? base + 1 : drv) : "none");
 }
 
 static bool netns_exists(const char *name) {
@@ -218,10 +211,11 @@ static struct iov_vm_host *nn_close(struct iov_vm_host *h) {
 }
 
 static int nn_open(const struct iov_vm_config *cfg, struct iov_vm_host **ret, char *err, size_t errlen) {
-  if (!cfg || !ret) return fail(err, errlen, -EINVAL, "no VM configuration");
-  if (!cfg->guest_agent) return fail(err, errlen, -EINVAL, "no guest agent binary given");
+  if (!cfg || !ret) return iov__vm_fail(err, errlen, -EINVAL, "no VM configuration");
+  if (!cfg->guest_agent) return iov__vm_fail(err, errlen, -EINVAL, "no guest agent binary given");
   if (access(cfg->guest_agent, X_OK) < 0)
-    return fail(err, errlen, -errno, "cannot run the guest agent %s: %s", cfg->guest_agent, strerror(errno));
+    return iov__vm_fail(err, errlen, -errno, "cannot run the guest agent %s: %s", cfg->guest_agent,
+                        strerror(errno));
   struct iov_vm_host *h = calloc(1, sizeof(*h));
   if (!h) return -ENOMEM;
   h->sysfs_root = strdup(cfg->sysfs_root ? cfg->sysfs_root : "/sys");
@@ -233,7 +227,7 @@ static int nn_open(const struct iov_vm_config *cfg, struct iov_vm_host **ret, ch
   }
   if (run(err, errlen, (char *const[]){ "ip", "netns", "list", NULL }) < 0) {
     nn_close(h);
-    return fail(err, errlen, -ENOEXEC, "iproute2's ip cannot list network namespaces: %s", err);
+    return iov__vm_fail(err, errlen, -ENOEXEC, "iproute2's ip cannot list network namespaces: %s", err);
   }
   *ret = h;
   return 0;
@@ -242,15 +236,17 @@ static int nn_open(const struct iov_vm_config *cfg, struct iov_vm_host **ret, ch
 static int create_one(struct iov_vm_host *h, const struct iov_vm_spec *s, const char *name, char *err,
                       size_t errlen) {
   if (s->n_nics != 1 || s->nics[0].type != IOV_VM_NIC_HOSTDEV || !s->nics[0].pci)
-    return fail(err, errlen, -EINVAL,
-                "guest '%s': guests in network namespaces take exactly one VF (path sriov); a virtio NIC "
-                "needs a real VM (--vm-backend libvirt)",
-                name);
+    return iov__vm_fail(
+        err, errlen, -EINVAL,
+        "guest '%s': guests in network namespaces take exactly one VF (path sriov); a virtio NIC "
+        "needs a real VM (--vm-backend libvirt)",
+        name);
   if (netns_exists(name))
-    return fail(err, errlen, -EEXIST,
-                "network namespace '%s' already exists (a leftover of a crashed run? the agent removes "
-                "its own at start; ip netns del %s)",
-                name, name);
+    return iov__vm_fail(
+        err, errlen, -EEXIST,
+        "network namespace '%s' already exists (a leftover of a crashed run? the agent removes "
+        "its own at start; ip netns del %s)",
+        name, name);
   char netdev[IF_NAMESIZE];
   int r = rebind(h, s->nics[0].pci, netdev, sizeof(netdev), err, errlen);
   if (r < 0) return r;
@@ -288,7 +284,7 @@ static int create_one(struct iov_vm_host *h, const struct iov_vm_spec *s, const 
         iov_spawn(argv, &(struct iov_spawn_opts){
                             .out_fd = IOV_SPAWN_INHERIT, .search_path = true, .die_with_parent = true });
     if (pid < 0)
-      r = fail(err, errlen, pid, "cannot start the guest agent in '%s': %s", name, strerror(-pid));
+      r = iov__vm_fail(err, errlen, pid, "cannot start the guest agent in '%s': %s", name, strerror(-pid));
     else
       d.agent = pid;
   }
@@ -321,7 +317,7 @@ static ssize_t held_find(const struct iov_vm_host *h, const char *name) {
 
 static int nn_destroy(struct iov_vm_host *h, const char *name, char *err, size_t errlen) {
   ssize_t i = h ? held_find(h, name) : -1;
-  if (i < 0) return fail(err, errlen, -ENOENT, "no guest '%s' here", name ? name : "(null)");
+  if (i < 0) return iov__vm_fail(err, errlen, -ENOENT, "no guest '%s' here", name ? name : "(null)");
   return destroy_held(h, (size_t)i, err, errlen);
 }
 
@@ -340,7 +336,7 @@ static int nn_point_done(struct iov_vm_host *h, char *err, size_t errlen) {
 
 static int nn_create(struct iov_vm_host *h, const struct iov_vm_spec *specs, size_t n, size_t *ret_reused,
                      char *err, size_t errlen) {
-  if (!h || (n && !specs)) return fail(err, errlen, -EINVAL, "no handle or specs");
+  if (!h || (n && !specs)) return iov__vm_fail(err, errlen, -EINVAL, "no handle or specs");
   /* A namespace holds a VF the next point may give to another guest:
    * nothing is carried over (the caller keeps guests it can reuse as they
    * are without calling here). */
@@ -387,7 +383,7 @@ static int cmp_info(const void *a, const void *b) {
 
 static int nn_list_ours(struct iov_vm_host *h, const char *run, const char *host, struct iov_vm_info **ret,
                         size_t *ret_n, char *err, size_t errlen) {
-  if (!h || !ret || !ret_n) return fail(err, errlen, -EINVAL, "no handle");
+  if (!h || !ret || !ret_n) return iov__vm_fail(err, errlen, -EINVAL, "no handle");
   size_t k = 0, cap = 8;
   struct iov_vm_info *out = calloc(cap, sizeof(*out));
   if (!out) return -ENOMEM;

@@ -48,19 +48,7 @@ ip -n "$LV_NS" link set "$BR" up
 
 # The machine: TCG, small, the serial console appended to one file (both
 # VMs of point 2 write to it; for reading after a failure).
-cat >"$TMP/template.xml" <<XML
-<domain type='qemu'>
-  <name>template</name>
-  <memory unit='MiB'>384</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64' machine='pc'>hvm</type></os>
-  <features><acpi/></features>
-  <on_reboot>destroy</on_reboot>
-  <devices>
-    <serial type='file'><source path='$TMP/console.log' append='on'/><target port='0'/></serial>
-  </devices>
-</domain>
-XML
+lv_template "$TMP/template.xml" pc 384 "$TMP/console.log"
 mkdir -p "$TMP/xml"
 
 # start_agent_a NAME CMDLINE: the VM host agent in the daemon's netns.

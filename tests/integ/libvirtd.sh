@@ -78,9 +78,10 @@ lv_qemu_pids() {
   return 0
 }
 
-_lv_write_config() {
-  cp -a /etc/libvirt/. "$LV_DIR/etc/" 2>/dev/null || true
-  cat >"$LV_DIR/etc/libvirtd.conf" <<'EOF'
+# lv_write_conf DIR: our libvirtd.conf and qemu.conf into DIR (also used
+# inside the nested-guest server, tests/integ/sriov_nested.sh).
+lv_write_conf() {
+  cat >"$1/libvirtd.conf" <<'EOF'
 # iovbench test daemon: root-only socket, no polkit, no TCP/TLS.
 unix_sock_group = "root"
 unix_sock_ro_perms = "0700"
@@ -93,7 +94,7 @@ listen_tcp = 0
 log_level = 3
 log_outputs = "3:file:/var/log/libvirt/libvirtd.log"
 EOF
-  cat >"$LV_DIR/etc/qemu.conf" <<'EOF'
+  cat >"$1/qemu.conf" <<'EOF'
 # iovbench test daemon: no system services, no cgroups, files owned by root.
 user = "root"
 group = "root"
@@ -104,8 +105,32 @@ cgroup_controllers = [ ]
 namespaces = [ ]
 stdio_handler = "file"
 EOF
-  # No autostarted networks or domains from the host's copy.
-  rm -rf "$LV_DIR/etc/qemu/networks/autostart" "$LV_DIR/etc/qemu/autostart" 2>/dev/null || true
+  # No autostarted networks or domains.
+  rm -rf "$1/qemu/networks/autostart" "$1/qemu/autostart" 2>/dev/null || true
+}
+
+_lv_write_config() {
+  cp -a /etc/libvirt/. "$LV_DIR/etc/" 2>/dev/null || true
+  lv_write_conf "$LV_DIR/etc"
+}
+
+# lv_template FILE MACHINE MIB CONSOLE: a domain template for TCG guests
+# of the test image (the host agent adds kernel, NIC and SMBIOS), serial
+# console appended to the file CONSOLE.
+lv_template() {
+  cat >"$1" <<XML
+<domain type='qemu'>
+  <name>template</name>
+  <memory unit='MiB'>$3</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='$2'>hvm</type></os>
+  <features><acpi/></features>
+  <on_reboot>destroy</on_reboot>
+  <devices>
+    <serial type='file'><source path='$4' append='on'/><target port='0'/></serial>
+  </devices>
+</domain>
+XML
 }
 
 # libvirtd_start [SECONDS]: start the daemon, wait until it answers.

@@ -42,45 +42,14 @@ ip -n "$LV_NS" link set "$SRV_BR" up
 
 # What the server runs, from this machine's root, in its chroot.
 mkdir -p "$TMP/nested"
-cat >"$TMP/nested/inner.xml" <<'XML'
-<domain type='qemu'>
-  <name>template</name>
-  <memory unit='MiB'>256</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64' machine='q35'>hvm</type></os>
-  <features><acpi/></features>
-  <on_reboot>destroy</on_reboot>
-  <devices>
-    <serial type='file'><source path='/run/inner-console.log' append='on'/><target port='0'/></serial>
-  </devices>
-</domain>
-XML
+lv_template "$TMP/nested/inner.xml" q35 256 /run/inner-console.log
 cat >"$TMP/nested/server.sh" <<SH
 #!/bin/bash
 # Runs inside server s1 (sriov_nested.sh).
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 mkdir -p /run/libvirt /var/lib/libvirt /var/cache/libvirt /var/log/libvirt /etc/libvirt
-cp /etc/libvirt/qemu.conf /etc/libvirt/qemu.conf.orig 2>/dev/null
-cat >/etc/libvirt/libvirtd.conf <<'EOF'
-unix_sock_group = "root"
-unix_sock_rw_perms = "0700"
-auth_unix_ro = "none"
-auth_unix_rw = "none"
-listen_tls = 0
-listen_tcp = 0
-log_outputs = "3:stderr"
-EOF
-cat >/etc/libvirt/qemu.conf <<'EOF'
-user = "root"
-group = "root"
-dynamic_ownership = 0
-remember_owner = 0
-security_driver = "none"
-cgroup_controllers = [ ]
-namespaces = [ ]
-stdio_handler = "file"
-EOF
-rm -rf /etc/libvirt/qemu/networks/autostart /etc/libvirt/qemu/autostart
+source $SRC/tests/integ/libvirtd.sh
+lv_write_conf /etc/libvirt
 echo "nested-server: starting libvirtd"
 $LIBVIRTD --config /etc/libvirt/libvirtd.conf &
 for i in \$(seq 600); do virsh -q -c qemu:///system version >/dev/null 2>&1 && break; sleep 0.5; done

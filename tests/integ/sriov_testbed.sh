@@ -15,6 +15,11 @@
 #                          Waits until every agent listens.
 #   srv_console K          the console log of server K (the agent's log)
 #   srv_endpoint K         tcp://198.18.0.(1+K):7700
+#   srv_check_clean WHAT [HOSTS]
+#                          after a run: a short host-host run (s1 -> s2, plus
+#                          the [hosts] lines HOSTS) finds no guest
+#                          registered anywhere and no VF on either PF
+#                          (their inventories); fails naming WHAT
 #
 # Needs qemu >= 8.0 for igb (Debian 12: qemu-system-x86 from
 # bookworm-backports, scripts/setup.sh installs it); skips otherwise.
@@ -96,4 +101,36 @@ XML
       fail "server s$k's agent not listening after 120 s: $(tail -n 30 "$(srv_console "$k")")"
   done
   log "$n server(s) with emulated SR-IOV up, agents listening after $((SECONDS - t0)) s"
+}
+
+srv_check_clean() {
+  local what=$1 extra=${2:-} dir
+  cat >"$TMP/clean.plan" <<PLAN
+[hosts]
+s1 = $(srv_endpoint 1)
+s1.data = 198.18.0.2
+s2 = $(srv_endpoint 2)
+s2.data = 198.18.0.3
+$extra
+
+[clean]
+sender = s1
+receiver = s2
+workload = tcp_rr
+duration = 1s
+timeout = 30s
+PLAN
+  rm -rf "$TMP/clean"
+  ip netns exec "$LV_NS" timeout 120 "$COORD" run "$TMP/clean.plan" --results "$TMP/clean" >"$TMP/clean.log" 2>&1 ||
+    fail "$what: the run after it failed: $(cat "$TMP/clean.log")"
+  dir=$(ls -d "$TMP"/clean/*-clean | head -1)
+  expect_eq "$what: guests registered after it" \
+    "$(sql "$dir/results.db" "SELECT count(*) FROM agent WHERE kind = 'guest'")" 0
+  python3 - "$dir" <<'PY' || fail "$what: VFs left on a PF after it"
+import json, os, sys
+for h in ("s1", "s2"):
+    inv = json.load(open(os.path.join(sys.argv[1], "inventory", h + ".json")))
+    pfs = [n for n in inv["nics"] if n.get("sriov")]
+    assert pfs and all(n["sriov_numvfs"] == 0 and not n["vfs"] for n in pfs), (h, pfs)
+PY
 }
