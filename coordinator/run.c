@@ -688,6 +688,18 @@ static int on_vm_ready(struct point_run *pr, struct iov_peer *p, const Iovbench_
 
 /* Take one message and apply it to the point.  Messages of other points
  * (late ones from an aborted point) are dropped. */
+/* Agents start their errors with "agent 'NAME': ", NAME being their own
+ * name; coord names the agent its way (a guest as HOST/VM) in front, so
+ * the agent's own prefix goes. */
+static const char *own_prefix_skipped(const struct iov_peer *p, const char *msg) {
+  const char *slash = p->host ? strrchr(p->name, '/') : NULL;
+  const char *own = slash ? slash + 1 : p->name;
+  size_t n = strlen(own);
+  if (strncmp(msg, "agent '", 7) == 0 && strncmp(msg + 7, own, n) == 0 && strncmp(msg + 7 + n, "': ", 3) == 0)
+    return msg + 7 + n + 3;
+  return msg;
+}
+
 static int handle(struct run_ctx *c, struct point_run *pr, struct iov_peer *p, const iov_envelope *e) {
   struct pr_agent *a = agent_of(pr, p);
   uint64_t pid = 0;
@@ -703,7 +715,7 @@ static int handle(struct run_ctx *c, struct point_run *pr, struct iov_peer *p, c
   default: return 0;
   }
   if (e->body_case == IOVBENCH__ENVELOPE__BODY_ERROR && (pid == pr->id || (pid == 0 && a))) {
-    point_fail(pr, "agent '%s': %s", p->name, e->error->message);
+    point_fail(pr, "agent '%s': %s", p->name, own_prefix_skipped(p, e->error->message));
     return 0;
   }
   if (!a || pid != pr->id) {

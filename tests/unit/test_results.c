@@ -122,7 +122,8 @@ static void add_point(struct iov_db *db, int64_t run, unsigned idx, const char *
     .test = test,
     .sweep = sweep,
     .workload = test,
-    .params_json = "{\"msg_size\": 65536}",
+    /* The first point names its path; the others are from before paths were stored. */
+    .params_json = idx == 0 ? "{\"msg_size\": 65536, \"path\": \"sriov\"}" : "{\"msg_size\": 65536}",
     .duration_ns = 2 * SEC,
     .sample_interval_ns = SEC / 2,
   };
@@ -441,6 +442,7 @@ static void test_report_json(void **state) {
     "fairness",
     "intervals",
     "topology",
+    "path",
     "vms",
     "per_vm",
     "links",
@@ -493,6 +495,9 @@ static void test_report_json(void **state) {
 
   p = json_array_get(points, 0);
   assert_string_equal(json_string_value(json_object_get(p, "sweep")), STREAM_SWEEP);
+  /* The path from the point's stored parameters; "auto" where none was stored. */
+  assert_string_equal(json_string_value(json_object_get(p, "path")), "sriov");
+  assert_string_equal(json_string_value(json_object_get(json_array_get(points, 1), "path")), "auto");
   assert_true(json_is_null(json_object_get(p, "latency_us")));
   assert_true(json_is_null(json_object_get(p, "error")));
   assert_close_rel(json_num_at(p, "gbps"), 10.0, 1e-12);
