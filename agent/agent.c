@@ -36,7 +36,8 @@ static void on_signal(uv_signal_t *h, int signum) {
       send_upstream(a, &e);
     }
     uv_close((uv_handle_t *)&a->heartbeat_timer, NULL);
-  }
+  } else
+    uv_close((uv_handle_t *)&a->deadman_timer, NULL);
   iov_zuv_close(&a->zuv, NULL);
   uv_close((uv_handle_t *)&a->sigint, NULL);
   uv_close((uv_handle_t *)&a->sigterm, NULL);
@@ -109,9 +110,24 @@ static void send_register(struct iov_agent *a) {
   a->register_msg_id = a->msg_id;
 }
 
+/* How often a host agent checks that its coordinator still speaks: a
+ * fraction of the shortest heartbeat a plan may set (100 ms). */
+#define DEADMAN_CHECK_MS 50
+
+static void on_deadman_timer(uv_timer_t *t) { iov__agent_deadman_check(t->data); }
+
 static void on_heartbeat_timer(uv_timer_t *t) {
   struct iov_agent *a = t->data;
   if (!a->registered) {
+    send_register(a);
+    return;
+  }
+  /* Dead-man switch: the host agent answers every heartbeat; two without
+   * an answer and our traffic stops (nobody could stop it otherwise). */
+  if (iov_now_mono() - a->coord_heard_mono > 2 * IOV_GUEST_HEARTBEAT_NS + IOV_GUEST_HEARTBEAT_NS / 2) {
+    if (a->point) iov_warn("the host agent at %s went silent: stopping our traffic", a->upstream);
+    iov__agent_point_abort(a, "the host agent went silent");
+    a->registered = false;
     send_register(a);
     return;
   }
@@ -147,6 +163,11 @@ int iov__guest_on_upstream(struct iov_agent *a, const iov_envelope *in) {
       a->registered = false;
       send_register(a);
     }
+    return 0;
+  case IOVBENCH__ENVELOPE__BODY_STOP:
+    /* The host agent's own Stop: its coordinator went silent. */
+    iov__agent_point_abort(a, in->stop->reason && *in->stop->reason ? in->stop->reason
+                                                                    : "stopped by the host agent");
     return 0;
   default: iov_debug(IOV_DBG_PROTO, "host agent sent %s; ignored", iov_wire_body_name(in)); return 0;
   }
@@ -256,9 +277,15 @@ connected:;
       a.vm_state = NULL;
     }
   }
+  if (a.kind == IOV_AGENT_HOST) {
+    uv_timer_init(&a.loop, &a.deadman_timer);
+    a.deadman_timer.data = &a;
+    uv_timer_start(&a.deadman_timer, on_deadman_timer, DEADMAN_CHECK_MS, DEADMAN_CHECK_MS);
+  }
   if (a.kind == IOV_AGENT_GUEST) {
     uv_timer_init(&a.loop, &a.heartbeat_timer);
     a.heartbeat_timer.data = &a;
+    a.coord_heard_mono = iov_now_mono();
     send_register(&a);
     uv_timer_start(&a.heartbeat_timer, on_heartbeat_timer, IOV_GUEST_HEARTBEAT_NS / IOV_NSEC_PER_MSEC,
                    IOV_GUEST_HEARTBEAT_NS / IOV_NSEC_PER_MSEC);

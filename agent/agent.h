@@ -60,12 +60,15 @@ struct iov_agent_vm_hooks {
   pid_t (*guest_pid)(struct iov_agent *a, void *state, const char *name);
   /* Shutdown: take every VM down and restore the VFs. */
   void (*done)(struct iov_agent *a, void *state);
+  /* The coordinator went silent: take every VM down and restore the VFs
+   * now (the agent keeps running). */
+  void (*coord_lost)(struct iov_agent *a, void *state);
 };
 
 /* Guests silent this long are dropped from the host's table; they send a
  * heartbeat every IOV_GUEST_HEARTBEAT_NS. */
 #define IOV_GUEST_HEARTBEAT_NS (2ULL * 1000000000ULL)
-#define IOV_GUEST_TIMEOUT_NS (10ULL * 1000000000ULL)
+#define IOV_GUEST_TIMEOUT_NS (3 * IOV_GUEST_HEARTBEAT_NS)
 
 struct iov_proccpu;
 struct iov_proccpu_snap;
@@ -139,6 +142,12 @@ struct iov_agent {
    * id; a guest has one upstream only (its host agent's relay). */
   bool coord_connected;
   zframe_t *coord_id;
+  /* Dead-man switch: coord's heartbeat interval (from its Hello; 0 = it
+   * sends none) and when we last heard from it.  Guests: when the host
+   * agent last answered. */
+  uint64_t coord_heartbeat_ns;
+  uint64_t coord_heard_mono;
+  uv_timer_t deadman_timer;
   char *route; /* guest: its name as the relay routes it ("" on a host) */
   /* Host: the relay to guests (relay.c).  NULL guest_sock = no relay. */
   zsock_t *guest_sock;
@@ -180,6 +189,8 @@ void iov__relay_free(struct iov_agent *a);
 void iov__relay_to_guest(struct iov_agent *a, const iov_envelope *in);
 /* Whether a guest of that name is registered now. */
 bool iov__relay_has_guest(struct iov_agent *a, const char *name);
+/* Stop every guest's point (the coordinator went silent). */
+void iov__relay_stop_guests(struct iov_agent *a, const char *reason);
 /* Forget a guest now (its VM is gone), and tell coord. */
 void iov__relay_drop_guest(struct iov_agent *a, const char *name);
 /* Tell coord which guests are registered (on hello and on every change). */
@@ -192,6 +203,8 @@ int iov__agent_write_ready_file(const char *path, const char *text);
 /* session.c */
 int iov__agent_on_message(struct iov_zuv *z);
 void iov__agent_point_abort(struct iov_agent *a, const char *reason);
+/* The dead-man check, every half heartbeat (host agents). */
+void iov__agent_deadman_check(struct iov_agent *a);
 int iov__agent_send(struct iov_agent *a, iov_envelope *e, uint64_t reply_to);
 void iov__agent_send_error(struct iov_agent *a, zframe_t *to, uint64_t reply_to, Iovbench__ErrorCode code,
                            uint64_t point_id, const char *fmt, ...) _printf_(6, 7);

@@ -148,6 +148,17 @@ static void send_guest(struct iov_agent *a, zframe_t *rid, iov_envelope *e, uint
     iov_log_full_errno(IOV_LOG_WARNING, r, "Failed to send %s to a guest: %m", iov_wire_body_name(e));
 }
 
+void iov__relay_stop_guests(struct iov_agent *a, const char *reason) {
+  for (size_t i = 0; i < a->n_guests; i++) {
+    Iovbench__Stop st = IOVBENCH__STOP__INIT;
+    st.reason = (char *)reason;
+    iov_envelope e = IOVBENCH__ENVELOPE__INIT;
+    e.body_case = IOVBENCH__ENVELOPE__BODY_STOP;
+    e.stop = &st;
+    send_guest(a, a->guests[i].rid, &e, 0);
+  }
+}
+
 static void send_guest_error(struct iov_agent *a, zframe_t *rid, uint64_t reply_to, Iovbench__ErrorCode code,
                              const char *msg) {
   Iovbench__Error err = IOVBENCH__ERROR__INIT;

@@ -74,6 +74,8 @@ static void on_hello(struct iov_agent *a, zframe_t *from, const iov_envelope *in
   zframe_destroy(&a->coord_id);
   a->coord_id = from ? zframe_dup(from) : NULL;
   a->coord_connected = true;
+  a->coord_heartbeat_ns = h->heartbeat_ns;
+  a->coord_heard_mono = iov_now_mono();
   free(a->coord_run);
   a->coord_run = strdup(h->run_id ? h->run_id : "");
   a->session_id = ((uint64_t)random() << 32) ^ (uint64_t)random() ^ iov_now_real();
@@ -198,6 +200,15 @@ static void on_start(struct iov_agent *a, const iov_envelope *in) {
 }
 
 static void on_stop(struct iov_agent *a, const iov_envelope *in) {
+  if (in->stop->point_id == 0) {
+    /* The coordinator's goodbye: the run is over, its silence from now
+     * on is no reason for alarm. */
+    iov__agent_point_abort(a, in->stop->reason && *in->stop->reason ? in->stop->reason : "the run is over");
+    a->coord_connected = false;
+    iov_info("the coordinator left (%s)",
+             in->stop->reason && *in->stop->reason ? in->stop->reason : "goodbye");
+    return;
+  }
   /* Stop for a point we do not hold (already finished) is not an error:
    * coord sends it to release whatever is left. */
   if (a->point && a->point->id == in->stop->point_id)
@@ -225,6 +236,19 @@ static void on_clock_probe(struct iov_agent *a, const iov_envelope *in, uint64_t
   e.clock_reply = &cr;
   cr.t3_ns = iov_now_real();
   (void)iov__agent_send(a, &e, in->msg_id);
+}
+
+void iov__agent_deadman_check(struct iov_agent *a) {
+  if (!a->coord_connected || !a->coord_heartbeat_ns) return;
+  uint64_t quiet = iov_now_mono() - a->coord_heard_mono;
+  if (quiet < 2 * a->coord_heartbeat_ns) return;
+  iov_warn("the coordinator of run %s went silent (nothing for %.1f s, two heartbeats): stopping all traffic "
+           "and taking down what the run set up",
+           a->coord_run ? a->coord_run : "?", (double)quiet / 1e9);
+  a->coord_connected = false;
+  iov__agent_point_abort(a, "the coordinator went silent");
+  if (a->guest_sock) iov__relay_stop_guests(a, "the coordinator went silent");
+  if (a->vm && a->vm_state && a->vm->coord_lost) a->vm->coord_lost(a, a->vm_state);
 }
 
 void iov__agent_point_abort(struct iov_agent *a, const char *reason) {
@@ -258,6 +282,7 @@ int iov__agent_on_message(struct iov_zuv *z) {
   uint64_t rx_real = iov_now_real();
   iov_debug(IOV_DBG_PROTO, "<- %s #%" PRIu64, iov_wire_body_name(in), in->msg_id);
 
+  if (a->kind == IOV_AGENT_GUEST) a->coord_heard_mono = iov_now_mono(); /* the host agent is alive */
   if (a->kind == IOV_AGENT_GUEST && (!in->route || !*in->route)) {
     /* The host agent's own answer to our registration or heartbeat. */
     (void)iov__guest_on_upstream(a, in);
@@ -266,6 +291,7 @@ int iov__agent_on_message(struct iov_zuv *z) {
   }
   bool from_coord =
       a->kind == IOV_AGENT_GUEST ? a->coord_connected : a->coord_id && zframe_eq(a->coord_id, from);
+  if (from_coord && a->kind == IOV_AGENT_HOST) a->coord_heard_mono = iov_now_mono();
   if (a->kind == IOV_AGENT_HOST && in->route && *in->route) {
     /* For one of our guests. */
     if (from_coord)

@@ -486,10 +486,22 @@ static void done(struct iov_agent *a, void *state) {
   uv_close((uv_handle_t *)&st->timer, on_timer_closed);
 }
 
+static void coord_lost(struct iov_agent *a, void *state) {
+  struct vm_state *st = state;
+  (void)a;
+  if (st->pending) {
+    st->pending = false;
+    uv_timer_stop(&st->timer);
+  }
+  if (st->n) iov_notice("taking down %zu %s VMs of the silent coordinator's run", st->n, st->path);
+  release(st);
+}
+
 const struct iov_agent_vm_hooks iov_vm_hooks = {
   .init = init,
   .on_message = on_message,
   .on_guest = on_guest,
   .guest_pid = guest_pid,
   .done = done,
+  .coord_lost = coord_lost,
 };

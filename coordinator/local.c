@@ -759,7 +759,10 @@ int iov_local_start(struct iov_plan *plan, enum iov_local_mode mode, const char 
   if (l->n_guests > 0 && (r = iov_local_guest_agent_path(&guest_agent)) < 0)
     return iov_log_errno(r, "Cannot find iovbench-guest-agent to start the simulated VMs of the local hosts "
                             "(build it, put it beside coord or on PATH, or set IOVBENCH_GUEST_AGENT)");
-  snprintf(l->tmpdir, sizeof(l->tmpdir), "/tmp/iovbench-XXXXXX");
+  const char *tmp = getenv("TMPDIR");
+  /* ipc socket paths must stay short (sun_path): a long TMPDIR is ignored. */
+  if (!tmp || *tmp != '/' || strlen(tmp) > 40) tmp = "/tmp";
+  snprintf(l->tmpdir, sizeof(l->tmpdir), "%.40s/iovbench-XXXXXX", tmp);
   if (!mkdtemp(l->tmpdir)) {
     l->tmpdir[0] = 0;
     return iov_log_errno(-errno, "Cannot create a temporary directory: %m");

@@ -32,6 +32,11 @@ struct iov_peer {
   struct iov_wire_stats stats;
   int slot;      /* run.c: index + 1 of this agent in the point being run, 0 = none */
   bool vms_held; /* run.c: this host agent may hold VMs it started for coord */
+  /* run.c, hosts: when it (or a guest through it) last spoke
+   * (CLOCK_MONOTONIC), and whether it is lost (silent for three
+   * heartbeats; coord keeps saying hello until it answers again). */
+  uint64_t heard_mono;
+  bool lost;
 };
 
 /* A host agent.  Caller owns *ret; free with iov_peer_free() (which frees

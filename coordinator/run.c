@@ -65,6 +65,8 @@ struct run_ctx {
   bool interrupted;
   unsigned failed_points;
   struct point_run *cur; /* the point being run, for guests leaving */
+  uint64_t hb_ns;        /* heartbeat interval (the plan's, one per run) */
+  uint64_t next_hb;      /* CLOCK_MONOTONIC */
 };
 
 /* One agent's part in a point. */
@@ -122,6 +124,21 @@ static void point_fail(struct point_run *pr, const char *fmt, ...) {
   va_end(ap);
 }
 
+/* A cause found after the first error (an agent lost after its partner
+ * saw the connection reset): said after it. */
+static void point_cause(struct point_run *pr, const char *fmt, ...) _printf_(2, 3);
+static void point_cause(struct point_run *pr, const char *fmt, ...) {
+  size_t n = strlen(pr->error);
+  if (n && n + 3 < sizeof(pr->error)) {
+    memcpy(pr->error + n, "; ", 3);
+    n += 2;
+  }
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(pr->error + n, sizeof(pr->error) - n, fmt, ap);
+  va_end(ap);
+}
+
 static struct iov_peer *peer_by_name(struct run_ctx *c, const char *name) {
   for (size_t i = 0; i < c->n_peers; i++)
     if (strcmp(c->peers[i]->name, name) == 0) return c->peers[i];
@@ -144,6 +161,7 @@ static void send_hello(struct run_ctx *c, struct iov_peer *p) {
   hello.identity = p->name;
   hello.run_id = (char *)c->run_id;
   hello.version = IOV_VERSION;
+  hello.heartbeat_ns = c->hb_ns;
   iov_envelope e = IOVBENCH__ENVELOPE__INIT;
   e.body_case = IOVBENCH__ENVELOPE__BODY_HELLO;
   e.hello = &hello;
@@ -193,17 +211,77 @@ static void on_guest_welcome(struct iov_peer *g, iov_envelope *e) {
            g->data_addr ? g->data_addr : "unknown");
 }
 
-/* Receive the next message, dealing with the agent tree on the way:
- * Welcome of hosts and guests, and Guests lists, never reach the caller,
- * who gets -EAGAIN instead (the tree changed: look again at what it waits
- * for). */
+/* Losing a host agent: nothing heard from it for three heartbeats.  The
+ * point that uses it fails with the cause (what it sent stays stored);
+ * coord says hello again at every heartbeat, and an agent that answers is
+ * used again. */
+static bool point_uses(const struct point_run *pr, const struct iov_peer *h) {
+  if (!pr) return false;
+  if (pr->pp->p.sender && strcmp(pr->pp->p.sender, h->name) == 0) return true;
+  if (pr->pp->p.receiver && strcmp(pr->pp->p.receiver, h->name) == 0) return true;
+  for (size_t i = 0; i < pr->n_ag; i++)
+    if (pr->ag[i].peer == h || pr->ag[i].peer->host == h) return true;
+  return false;
+}
+
+static void heartbeat_tick(struct run_ctx *c, uint64_t now) {
+  c->next_hb = now + c->hb_ns;
+  for (size_t i = 0; i < c->n_peers; i++) {
+    struct iov_peer *h = c->peers[i];
+    if (h->lost) {
+      send_hello(c, h);
+      continue;
+    }
+    if (!h->welcome) continue;
+    if (h->heard_mono && now - h->heard_mono > 3 * c->hb_ns) {
+      double quiet = (double)(now - h->heard_mono) / 1e9;
+      h->lost = true;
+      iov_err("agent '%s' (%s) is lost: nothing heard from it for %.1f s, three heartbeats", h->name,
+              h->endpoint, quiet);
+      if (point_uses(c->cur, h))
+        point_cause(c->cur,
+                    "agent '%s' was lost: nothing heard from it for %.1f s (three heartbeats); what it sent "
+                    "before is kept",
+                    h->name, quiet);
+      /* Its next Welcome makes it usable again. */
+      iov_wire_free(TAKE_PTR(h->welcome));
+      send_hello(c, h);
+      continue;
+    }
+    Iovbench__Heartbeat hb = IOVBENCH__HEARTBEAT__INIT;
+    hb.sent_at_ns = iov_now_real();
+    iov_envelope e = IOVBENCH__ENVELOPE__INIT;
+    e.body_case = IOVBENCH__ENVELOPE__BODY_HEARTBEAT;
+    e.heartbeat = &hb;
+    (void)iov_peer_send(h, &e);
+  }
+}
+
+/* The next message for whoever waits, until 'deadline'.  Heartbeats go
+ * out on the way; a Welcome or a change of guests is handled here and the
+ * caller gets -EAGAIN instead (the tree changed: look again at what it
+ * waits for), and so it does when an agent of the point was lost. */
 static int recv_any(struct run_ctx *c, uint64_t deadline, struct iov_peer **ret_peer, iov_envelope **ret) {
   for (;;) {
     struct iov_peer *p = NULL;
     iov_envelope *e = NULL;
-    int r = iov_peers_recv(c->peers, c->n_peers, c->signal_fd, deadline, &p, &e);
+    uint64_t now = iov_now_mono();
+    if (c->hb_ns && now >= c->next_hb) {
+      bool had_error = c->cur && c->cur->error[0];
+      heartbeat_tick(c, now);
+      if (c->cur && c->cur->error[0] && !had_error) return -EAGAIN;
+    }
+    uint64_t until = c->hb_ns && c->next_hb < deadline ? c->next_hb : deadline;
+    int r = iov_peers_recv(c->peers, c->n_peers, c->signal_fd, until, &p, &e);
+    if (r == -IOV_E_TIMEOUT && until < deadline) continue;
     if (r == -IOV_E_INTERRUPTED) c->interrupted = true;
     if (r < 0) return r;
+    struct iov_peer *h = p->host ? p->host : p;
+    h->heard_mono = iov_now_mono();
+    if (e->body_case == IOVBENCH__ENVELOPE__BODY_HEARTBEAT) {
+      iov_wire_free(e);
+      continue;
+    }
     if (e->body_case == IOVBENCH__ENVELOPE__BODY_GUESTS && !p->host) {
       on_guests(c, p, e->guests->names, e->guests->n_names);
       iov_wire_free(e);
@@ -215,8 +293,12 @@ static int recv_any(struct run_ctx *c, uint64_t deadline, struct iov_peer **ret_
       else if (!p->welcome) {
         p->session_id = e->session_id;
         p->welcome = e;
-        iov_info("agent '%s' is %s (%s)", p->name, e->welcome->identity ? e->welcome->identity : "?",
-                 p->endpoint);
+        if (p->lost) {
+          p->lost = false;
+          iov_notice("agent '%s' is back (%s)", p->name, p->endpoint);
+        } else
+          iov_info("agent '%s' is %s (%s)", p->name, e->welcome->identity ? e->welcome->identity : "?",
+                   p->endpoint);
         on_guests(c, p, e->welcome->guests, e->welcome->n_guests);
       } else
         iov_wire_free(e);
@@ -1036,6 +1118,41 @@ static void release_vms(struct run_ctx *c) {
   }
 }
 
+static struct iov_peer *lost_used(struct run_ctx *c, const struct point_run *pr) {
+  for (size_t i = 0; i < c->n_peers; i++)
+    if (c->peers[i]->lost && point_uses(pr, c->peers[i])) return c->peers[i];
+  return NULL;
+}
+
+/* A point that needs a lost agent waits (up to its timeout) for it to
+ * answer hello again, then runs; or fails, saying so. */
+static int wait_lost(struct run_ctx *c, struct point_run *pr) {
+  struct iov_peer *h = lost_used(c, pr);
+  if (!h) return 0;
+  iov_notice("test point %u needs agent '%s', which is lost: waiting up to %.0f s for it to answer",
+             pr->pp->index + 1, h->name, (double)pr->pp->p.timeout / 1e9);
+  uint64_t until = mono_deadline(pr->pp->p.timeout);
+  while ((h = lost_used(c, pr)) && !pr->error[0]) {
+    struct iov_peer *p = NULL;
+    iov_envelope *e = NULL;
+    int r = recv_any(c, until, &p, &e);
+    if (r == -EAGAIN) continue;
+    if (r == -IOV_E_TIMEOUT) break;
+    if (r == -IOV_E_INTERRUPTED) {
+      point_fail(pr, "interrupted by the user");
+      return r;
+    }
+    if (r < 0) return r;
+    iov_wire_free(e); /* nothing else is in flight */
+  }
+  if (h && !pr->error[0]) {
+    char d[32];
+    point_fail(pr, "agent '%s' is lost (silent for three heartbeats) and did not answer within %s; skipped",
+               h->name, iov_format_duration(d, sizeof(d), pr->pp->p.timeout));
+  }
+  return 0;
+}
+
 static int run_point(struct run_ctx *c, const struct iov_plan_point *pp, enum iov_point_status *ret_status) {
   struct point_run pr = { .pp = pp, .topo = iov_topology_from_string(pp->p.topology) };
   json_t *pj = iov_json_point_params(pp);
@@ -1060,6 +1177,9 @@ static int run_point(struct run_ctx *c, const struct iov_plan_point *pp, enum io
   if (r < 0) return iov_log_errno(r, "Cannot store test point %u: %s", pp->index + 1, iov_db_errmsg(c->db));
   pr.id = (uint64_t)pr.db_point;
   c->cur = &pr;
+  r = wait_lost(c, &pr);
+  if (r < 0) pr.fatal = r;
+  if (pr.error[0]) goto finish;
 
   r = setup_vms(c, &pr);
   if (r < 0 && !pr.error[0]) point_fail(&pr, "cannot start the VMs: %s", iov_strerror(r));
@@ -1129,11 +1249,20 @@ static int run_point(struct run_ctx *c, const struct iov_plan_point *pp, enum io
   if (pr.error[0] && !pr.fatal && !c->interrupted && (pr.n_ready[SIDE_SENDER] || pr.n_ready[SIDE_RECEIVER])) {
     for (size_t i = 0; i < pr.n_ag; i++)
       if (!pr.ag[i].result) send_stop(pr.ag[i].peer, pr.id, "another agent of the point failed");
-    char keep[sizeof(pr.error)];
-    memcpy(keep, pr.error, sizeof(keep));
-    pr.error[0] = 0;
-    (void)wait_until(c, &pr, results_in, mono_deadline(2 * IOV_NSEC_PER_SEC));
-    memcpy(pr.error, keep, sizeof(keep));
+    /* Long enough for a silent agent to be declared lost: its loss goes
+     * beside the first error (point_cause); other errors now are echoes
+     * of our Stop (point_fail keeps the first). */
+    uint64_t until = mono_deadline(2 * IOV_NSEC_PER_SEC > 5 * c->hb_ns ? 2 * IOV_NSEC_PER_SEC : 5 * c->hb_ns);
+    while (!results_in(&pr)) {
+      struct iov_peer *p = NULL;
+      iov_envelope *e = NULL;
+      r = recv_any(c, until, &p, &e);
+      if (r == -EAGAIN) continue;
+      if (r < 0) break;
+      r = handle(c, &pr, p, e);
+      iov_wire_free(e);
+      if (r < 0) break;
+    }
   }
 
 finish:
@@ -1293,6 +1422,8 @@ int iov_coord_run(const struct iov_run_config *cfg) {
   if (*iov_local_describe(c.local) && !cfg->quiet)
     fprintf(stderr, "coord: %s\n", iov_local_describe(c.local));
 
+  c.hb_ns = c.plan->points[0].p.heartbeat;
+  c.next_hb = iov_now_mono() + c.hb_ns;
   uint64_t connect_timeout = cfg->connect_timeout_ns ? cfg->connect_timeout_ns : c.plan->points[0].p.timeout;
   r = connect_all(&c, connect_timeout);
   if (r < 0) goto out;
@@ -1310,11 +1441,23 @@ int iov_coord_run(const struct iov_run_config *cfg) {
     r = run_point(&c, pp, &st);
     if (st != IOV_POINT_OK) c.failed_points++;
     if (r < 0) goto out;
+    if (st != IOV_POINT_OK && strcmp(pp->p.on_error, "stop") == 0 && i + 1 < c.plan->n_points) {
+      iov_err("test point %zu failed and the plan says on_error = stop: the %zu points after it are not run",
+              i + 1, c.plan->n_points - i - 1);
+      break;
+    }
   }
   r = 0;
 
 out:
   if (c.n_peers) release_vms(&c);
+  /* Goodbye (Stop of point 0): the agents drop the run now, instead of
+   * taking our silence for a crash two heartbeats later. */
+  for (size_t i = 0; i < c.n_peers; i++) {
+    if (!c.peers[i]->welcome) continue;
+    send_stop(c.peers[i], 0, c.interrupted ? "the run was interrupted" : "the run is over");
+    zsock_set_linger(c.peers[i]->sock, 1000);
+  }
   /* Tell the agents we are done before they are stopped or we vanish. */
   for (size_t i = 0; i < c.n_peers; i++) c.peers[i] = iov_peer_free(c.peers[i]);
   free(c.peers);

@@ -48,12 +48,13 @@ enum opt_type {
   OPT_TOPOLOGY, /* host-host, vm-vm-cross, vm-vm-same, many-to-one */
   OPT_PATH,     /* auto, native, sriov, virtio, existing */
   OPT_TRISTATE, /* keep, on, off */
+  OPT_ONERROR,  /* continue, stop */
 };
 
 /* Types whose value is kept as text (char *) rather than a number. */
 static bool is_text(enum opt_type t) {
   return t == OPT_STRING || t == OPT_HOST || t == OPT_IFNAME || t == OPT_CPUS || t == OPT_TOPOLOGY ||
-         t == OPT_PATH || t == OPT_TRISTATE;
+         t == OPT_PATH || t == OPT_TRISTATE || t == OPT_ONERROR;
 }
 
 struct iov_option {
@@ -81,6 +82,8 @@ enum {
   K_VF_RATE,
   K_VF_SPOOFCHK,
   K_VF_TRUST,
+  K_ON_ERROR,
+  K_HEARTBEAT,
   K_FLOWS,
   K_MSG_SIZE,
   K_RESPONSE_SIZE,
@@ -190,6 +193,15 @@ static const struct iov_option options[_K_MAX] = {
                           "How often agents report a sample; at most duration." },
   [K_RR_TIMEOUT] = { "rr_timeout", OPT_DURATION, offsetof(struct iov_point_params, rr_timeout), "100ms",
                      1 * MSEC, 60 * SEC, "udp_rr: a transaction unanswered this long counts as lost." },
+  [K_ON_ERROR] = { "on_error", OPT_ONERROR, offsetof(struct iov_point_params, on_error), "continue", 0, 0,
+                   "What a failed test point does to the run: continue with the next point, or stop "
+                   "the run there (what was measured stays stored)." },
+  [K_HEARTBEAT] = { "heartbeat", OPT_DURATION, offsetof(struct iov_point_params, heartbeat), "1s", SEC / 10,
+                    60 * SEC,
+                    "How often coord and the host agents tell each other they are alive.  An agent "
+                    "silent for three is lost (its point fails, the run goes on); an agent that hears "
+                    "nothing from coord for two stops its traffic and takes down its VMs.  One value "
+                    "for the whole run: set it in [global]." },
   [K_TIMEOUT] = { "timeout", OPT_DURATION, offsetof(struct iov_point_params, timeout), "10s", 1 * SEC,
                   3600 * SEC,
                   "How long each control step (prepare, start, stop, results) may take "
@@ -247,6 +259,7 @@ static const struct {
                      "a topology: host-host, vm-vm-cross, vm-vm-same or many-to-one" },
   [OPT_PATH] = { "path", NULL, NULL, "a path: auto, native, sriov, virtio or existing" },
   [OPT_TRISTATE] = { "on/off/keep", NULL, NULL, "on, off or keep" },
+  [OPT_ONERROR] = { "continue/stop", NULL, NULL, "continue or stop" },
 };
 
 /* ---- Parser state ---------------------------------------------------- */
@@ -693,6 +706,10 @@ static int parse_item(struct parser *st, const struct iov_option *o, const char 
     break;
   case OPT_TRISTATE:
     if (strcmp(item, "on") != 0 && strcmp(item, "off") != 0 && strcmp(item, "keep") != 0)
+      return fail_plan(st, st->line, o->name, "'%s' is not %s", item, types[o->type].what);
+    break;
+  case OPT_ONERROR:
+    if (strcmp(item, "continue") != 0 && strcmp(item, "stop") != 0)
       return fail_plan(st, st->line, o->name, "'%s' is not %s", item, types[o->type].what);
     break;
   case OPT_CPUS: {
@@ -1232,6 +1249,17 @@ static int finish(struct parser *st) {
     r = expand_test(st, st->tests[i]);
     if (r < 0) return r;
   }
+  /* Agents learn the heartbeat once, when coord says hello. */
+  for (size_t i = 1; i < st->n_points; i++)
+    if (st->points[i].p.heartbeat != st->points[0].p.heartbeat) {
+      char a[32], b[32];
+      iov_format_duration(a, sizeof(a), st->points[0].p.heartbeat);
+      iov_format_duration(b, sizeof(b), st->points[i].p.heartbeat);
+      return fail_plan(st, st->points[i].line, "heartbeat",
+                       "test '%s' sets heartbeat = %s, but test '%s' has %s: there is one heartbeat for the "
+                       "whole run; set it in [global]",
+                       st->points[i].test, b, st->points[0].test, a);
+    }
   for (size_t i = 0; i < st->n_hosts; i++) {
     struct iov_plan_host *h = &st->hosts[i];
     if (h->guests_set && h->local && h->guests < h->guests_needed) {

@@ -97,6 +97,8 @@ struct iov_point_params {
   uint64_t sample_interval; /* 10ms..duration */
   uint64_t rr_timeout;      /* udp_rr: a transaction unanswered this long is lost */
   uint64_t timeout;         /* each control step, 1s..1h */
+  char *on_error;           /* "continue" or "stop" the run after a failed point */
+  uint64_t heartbeat;       /* coord <-> host agents, the same for the whole run */
 };
 
 struct iov_plan_point {

@@ -9,7 +9,7 @@ modes=(loopback)
 for mode in "${modes[@]}"; do
   out=$TMP/$mode
   mkdir -p "$out"
-  (cd "$SRC" && "$COORD" run plans/quickstart.plan --local="$mode" --results "$out") >"$out/stdout" 2>"$out/stderr"
+  (cd "$SRC" && TMPDIR=$TMP "$COORD" run plans/quickstart.plan --local="$mode" --results "$out") >"$out/stdout" 2>"$out/stderr"
   rc=$?
   cat "$out/stderr" >&2
   expect_eq "$mode: exit status" "$rc" 0
@@ -27,14 +27,15 @@ for mode in "${modes[@]}"; do
     leftover=$(ip netns list | grep -c '^iovb[0-9]' || true)
     expect_eq "$mode: namespaces left behind" "$leftover" 0
   fi
-  pgrep -f "iovbench-agent --listen ipc://" >/dev/null && fail "$mode: agents left running"
+  # (Only ours: other tests may run agents at the same time.)
+  pgrep -f "iovbench-agent --listen ipc://$TMP/" >/dev/null && fail "$mode: agents left running"
 done
 # Interrupted half-way (SIGTERM, as Ctrl-C would be): coord stops, removes
 # its agents and namespaces, and keeps what it measured.
 mode=${modes[-1]}
 out=$TMP/interrupted
 mkdir -p "$out"
-(cd "$SRC" && exec "$COORD" run plans/quickstart.plan --local="$mode" --results "$out") >"$out/stdout" 2>"$out/stderr" &
+(cd "$SRC" && TMPDIR=$TMP exec "$COORD" run plans/quickstart.plan --local="$mode" --results "$out") >"$out/stdout" 2>"$out/stderr" &
 cpid=$!
 wait_for 30 grep -q '\[1/2\]' "$out/stderr" || fail "interrupt: coord never started a point"
 kill -TERM "$cpid"
@@ -47,5 +48,5 @@ expect_eq "interrupt: run status" "$(sql "$run/results.db" "SELECT status FROM r
 if [ "$mode" = netns ]; then
   expect_eq "interrupt: namespaces left behind" "$(ip netns list | grep -c '^iovb[0-9]' || true)" 0
 fi
-pgrep -f "iovbench-agent --listen ipc://" >/dev/null && fail "interrupt: agents left running"
+pgrep -f "iovbench-agent --listen ipc://$TMP/" >/dev/null && fail "interrupt: agents left running"
 log "PASS (${modes[*]}, interrupted)"

@@ -531,6 +531,10 @@ BAD(vf_vlan_range, HOSTS T4 "vf_vlan = 4095\n", 6, "vf_vlan", "out of range")
 BAD(vf_trust_bad, HOSTS T4 "vf_trust = maybe\n", 6, "vf_trust", "'maybe' is not on, off or keep")
 BAD(vf_rate_bits, HOSTS T4 "vf_rate = 50\n", 6, "vf_rate",
     "whole Mbit/s; write it with a unit, e.g. vf_rate = 50M")
+BAD(on_error_bad, HOSTS T4 "on_error = retry\n", 6, "on_error", "'retry' is not continue or stop")
+BAD(heartbeat_per_test, HOSTS T4 "heartbeat = 2s\n[u]\nworkload = tcp_rr\n", 7, "heartbeat",
+    "test 'u' sets heartbeat = 1s, but test 't' has 2s: there is one heartbeat for the whole run")
+BAD(heartbeat_small, HOSTS T4 "heartbeat = 10ms\n", 6, "heartbeat", "out of range")
 BAD(udp_big_size, HOSTS "[t]\nworkload = udp_stream\nmsg_size = 64k\n", 6, "msg_size",
     "a UDP datagram carries at most 65507 bytes")
 BAD(vm_memory_small, HOSTS T4 "vm_memory = 1m\n", 6, "vm_memory", "out of range")
@@ -783,6 +787,9 @@ int main(void) {
     BAD_TEST(vf_vlan_range),
     BAD_TEST(vf_trust_bad),
     BAD_TEST(vf_rate_bits),
+    BAD_TEST(on_error_bad),
+    BAD_TEST(heartbeat_per_test),
+    BAD_TEST(heartbeat_small),
     BAD_TEST(guests_bad),
     BAD_TEST(guests_unknown_host),
     BAD_TEST(guests_twice),

@@ -1,0 +1,202 @@
+#!/usr/bin/env bash
+# Faults in the middle of a run, each asserting what survived in
+# results.db and that no traffic generator is left running:
+#
+#   1. kill -9 an agent mid-point, start it again: the point fails naming
+#      the lost agent, the other agent's samples are kept, the next point
+#      waits for it and runs with it;
+#   2. the coordinator freezes (SIGSTOP) mid-point: both agents stop their
+#      traffic within two heartbeats (dead-man switch);
+#   3. garbage on the agent's control and guest ports, and a burst of
+#      half-open connections, during a point: the point is unaffected;
+#   4. (root) the agent's link goes down mid-point: it is lost, the point
+#      fails with the cause, and once the link is back the next point runs.
+#
+# Loopback TCP for 1-3 (no root); network namespaces for 4.
+source "$(dirname "$0")/lib.sh"
+require_cmd sqlite3 timeout ss python3
+
+# data_conns PID PORT...: established TCP connections of PID other than to
+# or from the control ports given.
+data_conns() {
+  local pid=$1 pat
+  shift
+  pat=$(printf ':%s\\b|' "$@")
+  ss -Htnp state established 2>/dev/null | grep "pid=$pid," | grep -Evc "${pat%|}" || true
+}
+
+start_agent() { # NAME PORT [NS]: sets PID_<NAME>
+  start_bg "${3:--}" "$TMP/agent-$1.log" "$AGENT" --listen "tcp://${4:-127.0.0.1}:$2" --guest-listen "tcp://${4:-127.0.0.1}:$(($2 + 1))" \
+    --name "$1" --ready-file "$TMP/$1.ready"
+  printf -v "PID_$1" '%s' "$LAST_PID"
+  wait_for 10 test -e "$TMP/$1.ready" || fail "agent $1 did not start: $(cat "$TMP/agent-$1.log")"
+  rm -f "$TMP/$1.ready"
+}
+
+plan() { # NAME ADDR_A PORT_A ADDR_B PORT_B
+  cat >"$TMP/$1.plan" <<PLAN
+[hosts]
+a = tcp://$2:$3
+a.data = $2
+b = tcp://$4:$5
+b.data = $4
+
+[global]
+sample_interval = 250ms
+timeout = 15s
+heartbeat = 500ms
+
+[before]
+workload = tcp_rr
+duration = 1s
+
+[during]
+workload = tcp_stream
+duration = 8s
+
+[after]
+workload = tcp_rr
+duration = 1s
+PLAN
+}
+
+# run_coord NAME: coord in the background on plan NAME (CPID).
+run_coord() {
+  start_bg "${2:--}" "$TMP/$1.err" timeout 120 "$COORD" run "$TMP/$1.plan" --results "$TMP/results"
+  CPID=$LAST_PID
+  wait_for 30 grep -q '\[2/3\]' "$TMP/$1.err" || fail "$1: coord never reached the second point: $(cat "$TMP/$1.err")"
+}
+
+# mid_point PID_B: b's data connection is up, and a second of samples in.
+mid_point() {
+  b_conns() { [ "$(data_conns "$1" "$2" "$(($2 + 1))")" -ge 1 ]; }
+  wait_for 20 b_conns "$@" || fail "agent b never accepted the data connection"
+  sleep 1
+}
+
+# check_db NAME WHAT: before ok, during failed with WHAT, a's samples kept,
+# after ok.
+check_db() {
+  local db kept err
+  db=$(ls -d "$TMP"/results/*-"$1")/results.db
+  expect_eq "$1: before" "$(sql "$db" "SELECT status FROM point WHERE test = 'before'")" ok
+  expect_eq "$1: during" "$(sql "$db" "SELECT status FROM point WHERE test = 'during'")" failed
+  err=$(sql "$db" "SELECT error FROM point WHERE test = 'during'")
+  echo "$err" | grep -q "$2" || fail "$1: the stored error '$err' does not say '$2'"
+  kept=$(sql "$db" "SELECT count(*) FROM sample s JOIN flow f ON f.id = s.flow_id JOIN point p ON p.id = f.point_id
+                    JOIN agent g ON g.id = f.agent_id WHERE p.test = 'during' AND g.name = 'a'")
+  [ "$kept" -ge 2 ] || fail "$1: only $kept samples of a kept from the failed point"
+  expect_eq "$1: after" "$(sql "$db" "SELECT status FROM point WHERE test = 'after'")" ok
+  log "$1: '$err'; $kept samples of a kept; the next point ran"
+}
+
+# ---- 1. kill -9 an agent mid-point, then start it again -------------------
+pa=$(free_port)
+pb=$(free_port)
+start_agent a "$pa"
+start_agent b "$pb"
+plan kill 127.0.0.1 "$pa" 127.0.0.1 "$pb"
+run_coord kill
+mid_point "$PID_b" "$pb"
+kill -9 "$PID_b"
+wait_for 5 grep -q "agent 'b' (.*) is lost" "$TMP/kill.err" || fail "kill: coord did not declare b lost"
+wait_for 5 test "$(data_conns "$PID_a" "$pa" "$((pa + 1))")" -le 0 || fail "kill: a still sends: $(ss -Htnp | grep "pid=$PID_a,")"
+start_agent b "$pb"
+wait "$CPID"
+expect_eq "kill: coord exit status" $? 1
+check_db kill "agent 'b' was lost"
+stop_bg "$PID_a"
+stop_bg "$PID_b"
+
+# ---- 2. the coordinator freezes: the agents stop on their own -------------
+pa=$(free_port)
+pb=$(free_port)
+start_agent a "$pa"
+start_agent b "$pb"
+plan freeze 127.0.0.1 "$pa" 127.0.0.1 "$pb"
+run_coord freeze
+mid_point "$PID_b" "$pb"
+COORD_PID=$(pgrep -P "$CPID" -x coord) || fail "freeze: no coord process under $CPID"
+kill -STOP "$COORD_PID"
+t0=$SECONDS
+wait_for 5 grep -q "went silent" "$TMP/agent-a.log" || fail "freeze: agent a did not notice"
+wait_for 5 grep -q "went silent" "$TMP/agent-b.log" || fail "freeze: agent b did not notice"
+wait_for 3 test "$(data_conns "$PID_a" "$pa" "$((pa + 1))")" -le 0 || fail "freeze: a still sends"
+took=$((SECONDS - t0))
+# Two heartbeats of 500 ms, plus the check's own period and slack.
+[ $took -le 2 ] || fail "freeze: the agents took $took s to stop"
+log "freeze: both agents stopped their traffic within ${took} s of coord's last word"
+kill -9 "$COORD_PID" 2>/dev/null
+wait "$CPID" 2>/dev/null
+stop_bg "$PID_a"
+stop_bg "$PID_b"
+
+# ---- 3. garbage and half-open connections during a point ------------------
+pa=$(free_port)
+pb=$(free_port)
+start_agent a "$pa"
+start_agent b "$pb"
+plan garbage 127.0.0.1 "$pa" 127.0.0.1 "$pb"
+sed -i 's/^duration = 8s$/duration = 4s/' "$TMP/garbage.plan"
+run_coord garbage
+mid_point "$PID_b" "$pb"
+python3 - "$pb" <<'PY' || fail "garbage: could not connect to b"
+import os, socket, sys, time
+port = int(sys.argv[1])
+held = []
+for p in (port, port + 1):
+    for i in range(20):  # random bytes, then close
+        s = socket.create_connection(("127.0.0.1", p), timeout=2)
+        s.sendall(os.urandom(64 + 97 * i))
+        s.close()
+    for i in range(50):  # half-open: connect, say nothing, keep it
+        held.append(socket.create_connection(("127.0.0.1", p), timeout=2))
+    # A ZMTP greeting with a huge frame length, then garbage.
+    s = socket.create_connection(("127.0.0.1", p), timeout=2)
+    s.sendall(b"\xff" + b"\x00" * 7 + b"\x01\x7f" + b"\x03\x00" + b"NULL" + b"\x00" * 48 + b"\x02" + b"\xff" * 16)
+    s.close()
+time.sleep(1)
+for s in held:
+    s.close()
+PY
+wait "$CPID"
+expect_eq "garbage: coord exit status" $? 0
+db=$(ls -d "$TMP"/results/*-garbage)/results.db
+expect_eq "garbage: points ok" "$(sql "$db" "SELECT count(*) FROM point WHERE status = 'ok'")" 3
+grep -qE "dropped|malformed|garbage" "$TMP/agent-b.log" || log "garbage: (b logged nothing about the garbage)"
+kill -0 "$PID_b" || fail "garbage: agent b died"
+log "garbage: 40 garbage connections and 100 half-open ones during the point; all points ok"
+stop_bg "$PID_a"
+stop_bg "$PID_b"
+
+# ---- 4. the link goes down mid-point (root) -------------------------------
+if [ "$(id -u)" -ne 0 ] || ! command -v ip >/dev/null; then
+  log "link: skipped (needs root for network namespaces)"
+  log "PASS (1-3)"
+  exit 0
+fi
+setup_ns NA NB
+ip link add iovf-a netns "$NA" type veth peer name iovf-b netns "$NB" || fail "cannot create the veth pair"
+ip -n "$NA" addr add 198.18.7.1/24 dev iovf-a
+ip -n "$NB" addr add 198.18.7.2/24 dev iovf-b
+ip -n "$NA" link set iovf-a up
+ip -n "$NB" link set iovf-b up
+pa=7700
+pb=7702
+start_agent a $pa "$NA" 198.18.7.1
+start_agent b $pb "$NB" 198.18.7.2
+plan link 198.18.7.1 $pa 198.18.7.2 $pb
+run_coord link "$NA"
+# b's data connection: established, not on the agents' control ports.
+b_data() { [ "$(ip netns exec "$NB" ss -Htn state established 2>/dev/null | grep -vc ":770[0-3]\b")" -ge 1 ]; }
+wait_for 20 b_data || fail "link: agent b never accepted the data connection"
+sleep 1
+ip -n "$NB" link set iovf-b down
+wait_for 5 grep -q "agent 'b' (.*) is lost" "$TMP/link.err" || fail "link: coord did not declare b lost"
+ip -n "$NB" link set iovf-b up
+wait "$CPID"
+expect_eq "link: coord exit status" $? 1
+check_db link "agent 'b' was lost"
+a_gen=$(ip netns exec "$NA" ss -Htn state established 2>/dev/null | grep -vc ":770[0-3]\b" || true)
+expect_eq "link: data connections left in a's namespace" "$a_gen" 0
+log "PASS"
