@@ -12,6 +12,8 @@
 #include "sampler.h"
 #include "timeutil.h"
 
+static void coord_lost(struct iov_agent *a, const char *why);
+
 int iov__agent_send(struct iov_agent *a, iov_envelope *e, uint64_t reply_to) {
   int r;
   if (!a->coord_connected) return -ENOTCONN;
@@ -23,10 +25,12 @@ int iov__agent_send(struct iov_agent *a, iov_envelope *e, uint64_t reply_to) {
   r = iov_wire_send(a->sock, a->coord_id, e);
   iov_zuv_kick(&a->zuv);
   if (r == -EHOSTUNREACH && a->kind == IOV_AGENT_HOST) {
-    /* Its connection is closed: the run is over (or coord died).  A new
-     * coordinator says Hello again. */
-    a->coord_connected = false;
-    iov_info("the coordinator has gone (its connection is closed); %s not sent", iov_wire_body_name(e));
+    /* Its connection is closed: coord died (a finished run says goodbye
+     * first).  The same as its silence, only sooner. */
+    iov_debug(IOV_DBG_PROTO, "%s not sent: the coordinator's connection is closed", iov_wire_body_name(e));
+    /* Acted on from the dead-man timer: our caller may be in the middle
+     * of the point that coord_lost() would free. */
+    a->coord_gone = true;
   } else if (r < 0)
     iov_log_full_errno(IOV_LOG_WARNING, r, "Failed to send %s to the coordinator: %m", iov_wire_body_name(e));
   return r;
@@ -74,6 +78,7 @@ static void on_hello(struct iov_agent *a, zframe_t *from, const iov_envelope *in
   zframe_destroy(&a->coord_id);
   a->coord_id = from ? zframe_dup(from) : NULL;
   a->coord_connected = true;
+  a->coord_gone = false;
   a->coord_heartbeat_ns = h->heartbeat_ns;
   a->coord_heard_mono = iov_now_mono();
   free(a->coord_run);
@@ -239,12 +244,25 @@ static void on_clock_probe(struct iov_agent *a, const iov_envelope *in, uint64_t
 }
 
 void iov__agent_deadman_check(struct iov_agent *a) {
+  if (a->coord_gone) {
+    a->coord_gone = false;
+    coord_lost(a, "its connection closed");
+    return;
+  }
   if (!a->coord_connected || !a->coord_heartbeat_ns) return;
   uint64_t quiet = iov_now_mono() - a->coord_heard_mono;
   if (quiet < 2 * a->coord_heartbeat_ns) return;
-  iov_warn("the coordinator of run %s went silent (nothing for %.1f s, two heartbeats): stopping all traffic "
-           "and taking down what the run set up",
-           a->coord_run ? a->coord_run : "?", (double)quiet / 1e9);
+  char why[64];
+  snprintf(why, sizeof(why), "nothing for %.1f s, two heartbeats", (double)quiet / 1e9);
+  coord_lost(a, why);
+}
+
+static void coord_lost(struct iov_agent *a, const char *why) {
+  if (!a->coord_connected) return;
+  iov_warn(
+      "the coordinator of run %s went silent (%s): stopping all traffic and taking down what the run set "
+      "up",
+      a->coord_run ? a->coord_run : "?", why);
   a->coord_connected = false;
   iov__agent_point_abort(a, "the coordinator went silent");
   if (a->guest_sock) iov__relay_stop_guests(a, "the coordinator went silent");

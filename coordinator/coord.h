@@ -13,6 +13,9 @@ struct iov_run_config {
   enum iov_local_mode local_mode;
   uint64_t connect_timeout_ns; /* 0: the plan's timeout of its first point */
   bool quiet;
+  /* coord run --resume RUN: the run directory whose missing points to run
+   * (its plan is the stored copy; plan_path is ignored). */
+  const char *resume_dir;
 };
 
 /* Run a plan.  Returns 0 when every point succeeded, 1 when some failed,

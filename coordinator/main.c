@@ -33,6 +33,7 @@ static void help_main(void) {
 
 static void help_run(void) {
   printf("Usage: coord run PLAN [OPTIONS]\n"
+         "       coord run --resume RUN [OPTIONS]\n"
          "\n"
          "Run every test point of PLAN on the agents it names and store the\n"
          "results in RESULTS/<date>-<time>-<plan>/ (results.db, the plan, the\n"
@@ -44,6 +45,11 @@ static void help_run(void) {
          "      --local=MODE           auto (default), netns or loopback\n"
          "      --connect-timeout=DUR  how long to wait for agents to answer\n"
          "                             (default: the plan's timeout)\n"
+         "      --resume=RUN           go on with the run in directory RUN (after coord\n"
+         "                             was killed or the run interrupted): run its stored\n"
+         "                             plan's points that have no result yet, into the\n"
+         "                             same results.db.  A point is stored when it ends,\n"
+         "                             ok or failed; the one in flight is run again\n"
          "  -q, --quiet                print only the table and errors\n"
          "      --debug[=CATS]         debug log (proto,net,engine,plan,db)\n"
          "\n"
@@ -68,7 +74,7 @@ static void help_report(void) {
          "  --json   a JSON document instead of the table\n");
 }
 
-enum { OPT_DEBUG = 1000, OPT_LOCAL, OPT_CONNECT_TIMEOUT, OPT_JSON, OPT_VERSION };
+enum { OPT_DEBUG = 1000, OPT_LOCAL, OPT_CONNECT_TIMEOUT, OPT_JSON, OPT_VERSION, OPT_RESUME };
 
 static int set_debug(const char *spec) {
   unsigned mask;
@@ -85,6 +91,7 @@ static int cmd_run(int argc, char **argv) {
     { "results", required_argument, NULL, 'r' },
     { "local", required_argument, NULL, OPT_LOCAL },
     { "connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT },
+    { "resume", required_argument, NULL, OPT_RESUME },
     { "quiet", no_argument, NULL, 'q' },
     { "debug", optional_argument, NULL, OPT_DEBUG },
     { "help", no_argument, NULL, 'h' },
@@ -95,6 +102,7 @@ static int cmd_run(int argc, char **argv) {
 
   while ((c = getopt_long(argc, argv, "r:qh", opts, NULL)) != -1) switch (c) {
     case 'r': cfg.results_dir = optarg; break;
+    case OPT_RESUME: cfg.resume_dir = optarg; break;
     case OPT_LOCAL:
       cfg.local_mode = iov_local_mode_from_string(optarg);
       if (cfg.local_mode < 0) {
@@ -118,11 +126,16 @@ static int cmd_run(int argc, char **argv) {
     case 'h': help_run(); return 0;
     default: fprintf(stderr, "Try 'coord run --help'.\n"); return 2;
     }
-  if (optind != argc - 1) {
+  if (cfg.resume_dir && optind != argc) {
+    fprintf(stderr, "coord run: --resume runs the plan stored in %s; give no PLAN with it.\n",
+            cfg.resume_dir);
+    return 2;
+  }
+  if (!cfg.resume_dir && optind != argc - 1) {
     fprintf(stderr, "coord run: expected one PLAN file. Try 'coord run --help'.\n");
     return 2;
   }
-  cfg.plan_path = argv[optind];
+  cfg.plan_path = cfg.resume_dir ? NULL : argv[optind];
 
   /* Signals are read from a signalfd in run.c, so they are blocked here,
    * before any thread exists, and every thread inherits that. */

@@ -20,7 +20,8 @@ static const char run_sql[] = "SELECT id, uuid, plan_path, status, error, starte
                               " ORDER BY id DESC LIMIT 1";
 static const char points_sql[] =
     "SELECT id, idx, test, sweep, workload, status, error, duration_ns, warmup_ns, window_start_ns,"
-    " window_end_ns, start_skew_ns, topology, vms, json_extract(params_json, '$.path') FROM point"
+    " window_end_ns, start_skew_ns, topology, vms, json_extract(params_json, '$.path'),"
+    " (SELECT COALESCE(SUM(g.missing), 0) FROM sample_gap g WHERE g.point_id = point.id) FROM point"
     " WHERE run_id = ?1 ORDER BY idx";
 static const char flows_sql[] =
     "SELECT f.id, f.role, r.flow_id IS NOT NULL, r.bytes, r.transactions, r.t_start_ns, r.t_end_ns,"
@@ -395,6 +396,7 @@ static int point_add(struct iov_report *rep, size_t *cap, sqlite3_stmt *st) {
       column_strdup(st, 6, &p->error) < 0 || column_strdup(st, 12, &p->topology) < 0 ||
       column_strdup(st, 14, &p->path) < 0)
     r = -ENOMEM;
+  p->samples_missing = column_u64(st, 15);
   p->vms = (unsigned)sqlite3_column_int64(st, 13);
   return r;
 }
@@ -1046,6 +1048,7 @@ static json_t *point_json(const struct iov_point_summary *p) {
   ok &= set(o, "latency_us", lat);
   ok &= set(o, "topology", json_str(p->topology));
   ok &= set(o, "path", json_str(p->path ? p->path : "auto"));
+  ok &= set(o, "samples_missing", json_u64(p->samples_missing));
   ok &= set(o, "vms", json_u64(p->vms));
   json_t *pv = json_object(), *links = json_array(), *hosts = json_array();
   ok &= pv && links && hosts;

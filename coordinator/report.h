@@ -76,7 +76,8 @@ struct iov_point_summary {
   double link_mean, link_min, link_max, link_fairness;
   unsigned idx;
   char *test, *sweep, *workload, *status, *error; /* owned */
-  char *path; /* the I/O path (native, sriov, virtio, ...); NULL in runs before it was stored */
+  char *path;               /* the I/O path (native, sriov, virtio, ...); NULL in runs before it was stored */
+  uint64_t samples_missing; /* sample batches that never arrived (sample_gap) */
   uint64_t duration_ns;
   unsigned flows;        /* flows of the sender */
   uint64_t rx_bytes;     /* receiver side, all flows */

@@ -20,7 +20,7 @@
 #define IOV_VERSION "unknown"
 #endif
 
-#define SCHEMA_VERSION 4
+#define SCHEMA_VERSION 5
 #define STR_(x) #x
 #define STR(x) STR_(x)
 /* Long enough to ride out a checkpoint or a reader taking its snapshot,
@@ -174,6 +174,15 @@ static const char schema_sql[] =
     "  count INTEGER NOT NULL CHECK (count <> 0),\n"
     "  PRIMARY KEY (flow_id, seq, bucket)\n"
     ") WITHOUT ROWID;\n"
+    /* Samples that never arrived (v5): an agent's batches are numbered;
+     * a jump is stored here rather than silently joined. */
+    "CREATE TABLE IF NOT EXISTS sample_gap (\n"
+    "  point_id INTEGER NOT NULL REFERENCES point(id),\n"
+    "  agent_id INTEGER NOT NULL REFERENCES agent(id),\n"
+    "  after_seq INTEGER NOT NULL,\n"
+    "  missing INTEGER NOT NULL CHECK (missing > 0),\n"
+    "  PRIMARY KEY (point_id, agent_id, after_seq)\n"
+    ") WITHOUT ROWID;\n"
     "CREATE TABLE IF NOT EXISTS histogram_summary (\n"
     "  flow_id INTEGER NOT NULL REFERENCES flow(id),\n"
     "  seq INTEGER NOT NULL,\n"
@@ -230,6 +239,9 @@ enum stmt_id {
   ST_VM_CPU_INSERT,
   ST_CLOCK_INSERT,
   ST_POINT_SKEW,
+  ST_GAP_INSERT,
+  ST_RUN_RESUME,
+  ST_POINT_DONE_SELECT,
   _ST_MAX,
 };
 
@@ -243,8 +255,11 @@ static const char *const stmt_sql[_ST_MAX] = {
   [ST_RUN_INSERT] = "INSERT INTO run (uuid, plan_path, plan_text, version, started_ns, status)"
                     " VALUES (?1, ?2, ?3, ?4, ?5, 'running')",
   [ST_RUN_END] = "UPDATE run SET status = ?2, error = ?3, ended_ns = ?4 WHERE id = ?1",
+  /* A resumed run meets its agents again: same row, newer details. */
   [ST_AGENT_INSERT] = "INSERT INTO agent (run_id, name, endpoint, identity, inventory_json)"
-                      " VALUES (?1, ?2, ?3, ?4, ?5)",
+                      " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (run_id, name) DO UPDATE SET"
+                      " endpoint = excluded.endpoint, identity = excluded.identity,"
+                      " inventory_json = excluded.inventory_json RETURNING id",
   [ST_POINT_INSERT] = "INSERT INTO point (run_id, idx, test, sweep, workload, params_json, status,"
                       " duration_ns, sample_interval_ns, topology, vms)"
                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running', ?7, ?8, ?9, ?10)",
@@ -284,6 +299,11 @@ static const char *const stmt_sql[_ST_MAX] = {
                        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
   [ST_IRQ_INSERT] = "INSERT OR REPLACE INTO irq_sample (point_id, agent_id, seq, name, count)"
                     " VALUES (?1, ?2, ?3, ?4, ?5)",
+  [ST_GAP_INSERT] = "INSERT OR REPLACE INTO sample_gap (point_id, agent_id, after_seq, missing)"
+                    " VALUES (?1, ?2, ?3, ?4)",
+  [ST_RUN_RESUME] = "UPDATE run SET status = 'running', error = NULL, ended_ns = NULL WHERE id ="
+                    " (SELECT id FROM run ORDER BY id DESC LIMIT 1) RETURNING id, uuid",
+  [ST_POINT_DONE_SELECT] = "SELECT idx, status = 'failed' FROM point WHERE run_id = ?1",
 };
 
 struct iov_db {
@@ -654,10 +674,69 @@ int iov_db_agent_add(struct iov_db *db, int64_t run, const char *name, const cha
   if (bind_i64(st, 1, run) || bind_text(st, 2, name) || bind_text(st, 3, endpoint) ||
       bind_text(st, 4, identity) || bind_text(st, 5, inventory_json))
     return bind_fail(db, st, "bind agent");
-  r = stmt_run(db, st, "insert agent");
-  if (r < 0) return r;
-  *ret_agent = sqlite3_last_insert_rowid(db->db);
+  if (sqlite3_step(st) != SQLITE_ROW) {
+    r = db_fail(db, "insert agent");
+    stmt_done(st);
+    return r;
+  }
+  *ret_agent = sqlite3_column_int64(st, 0);
+  while (sqlite3_step(st) == SQLITE_ROW) {}
+  stmt_done(st);
   return 0;
+}
+
+int iov_db_gap_add(struct iov_db *db, int64_t point, int64_t agent, uint32_t after_seq, uint32_t missing) {
+  sqlite3_stmt *st = NULL;
+  int r;
+
+  if (!db || !missing) return -EINVAL;
+  r = stmt_get(db, ST_GAP_INSERT, &st);
+  if (r < 0) return r;
+  if (bind_i64(st, 1, point) || bind_i64(st, 2, agent) || bind_i64(st, 3, after_seq) ||
+      bind_i64(st, 4, missing))
+    return bind_fail(db, st, "bind sample gap");
+  return stmt_run(db, st, "insert sample gap");
+}
+
+int iov_db_run_resume(struct iov_db *db, int64_t *ret_run, char **ret_uuid) {
+  sqlite3_stmt *st = NULL;
+  int r;
+
+  if (!db || !ret_run) return -EINVAL;
+  r = stmt_get(db, ST_RUN_RESUME, &st);
+  if (r < 0) return r;
+  int step = sqlite3_step(st);
+  if (step != SQLITE_ROW) {
+    r = step == SQLITE_DONE ? db_failf(db, "the database holds no run to resume") : db_fail(db, "resume run");
+    stmt_done(st);
+    return r;
+  }
+  *ret_run = sqlite3_column_int64(st, 0);
+  const unsigned char *u = sqlite3_column_text(st, 1);
+  if (ret_uuid && !(*ret_uuid = strdup(u ? (const char *)u : ""))) r = -ENOMEM;
+  while (sqlite3_step(st) == SQLITE_ROW) {}
+  stmt_done(st);
+  return r;
+}
+
+int iov_db_points_stored(struct iov_db *db, int64_t run, bool *stored, bool *failed, size_t n) {
+  sqlite3_stmt *st = NULL;
+  int r, step;
+
+  if (!db || (!stored && n)) return -EINVAL;
+  r = stmt_get(db, ST_POINT_DONE_SELECT, &st);
+  if (r < 0) return r;
+  if (bind_i64(st, 1, run)) return bind_fail(db, st, "bind run");
+  while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+    int64_t idx = sqlite3_column_int64(st, 0);
+    if (idx >= 0 && (uint64_t)idx < n) {
+      stored[idx] = true;
+      if (failed) failed[idx] = sqlite3_column_int(st, 1) != 0;
+    }
+  }
+  if (step != SQLITE_DONE) r = db_fail(db, "read the stored points");
+  stmt_done(st);
+  return r;
 }
 
 /* Points: one transaction each. */

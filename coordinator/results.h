@@ -105,6 +105,15 @@ int iov_db_run_begin(struct iov_db *db, const char *uuid, const char *plan_path,
 /* Set the run's status, error (NULL if none) and end.  -ENOENT if no such
  * run. */
 int iov_db_run_end(struct iov_db *db, int64_t run, const char *status, const char *error, uint64_t ended_ns);
+/* coord run --resume: the database's run becomes 'running' again (its
+ * id and uuid in *ret_run and *ret_uuid, caller frees); which of its n
+ * points are stored (a point's row is committed with its end, so a point
+ * in flight when coord died has none). */
+int iov_db_run_resume(struct iov_db *db, int64_t *ret_run, char **ret_uuid);
+int iov_db_points_stored(struct iov_db *db, int64_t run, bool *stored, bool *failed, size_t n);
+/* Samples missing from an agent's numbered stream: 'missing' batches after
+ * batch after_seq (0: from the start). */
+int iov_db_gap_add(struct iov_db *db, int64_t point, int64_t agent, uint32_t after_seq, uint32_t missing);
 /* Agent names are unique within a run. */
 int iov_db_agent_add(struct iov_db *db, int64_t run, const char *name, const char *endpoint,
                      const char *identity, const char *inventory_json, int64_t *ret_agent);

@@ -601,10 +601,13 @@ static int store_samples(struct run_ctx *c, struct point_run *pr, struct pr_agen
              side_name[a->side], a->peer->name, b->seq, a->last_seq);
     return 0;
   }
-  if (b->seq != a->last_seq + 1)
-    iov_warn("point %u: %s '%s' sample %u arrived after %u: %u sample(s) missing", pr->pp->index + 1,
-             side_name[a->side], a->peer->name, b->seq, a->last_seq,
-             b->seq > a->last_seq ? b->seq - a->last_seq - 1 : 0);
+  if (b->seq != a->last_seq + 1) {
+    iov_warn("point %u: %s '%s' sample %u arrived after %u: %u sample(s) missing, stored as a gap",
+             pr->pp->index + 1, side_name[a->side], a->peer->name, b->seq, a->last_seq,
+             b->seq - a->last_seq - 1);
+    r = iov_db_gap_add(c->db, pr->db_point, a->peer->db_agent, a->last_seq, b->seq - a->last_seq - 1);
+    if (r < 0) return r;
+  }
   a->last_seq = b->seq;
   a->samples++;
   uint64_t t_start = iov_clock_to_coord(b->t_start_ns, a->clk.offset_ns);
@@ -720,9 +723,12 @@ static int store_result(struct run_ctx *c, struct point_run *pr, struct pr_agent
   a->started = iov_clock_to_coord(res->started_ns, a->clk.offset_ns);
   for (size_t i = 0; i < res->n_flows; i++) a->bytes += res->flows[i]->bytes;
   if (res->window_end_ns > res->window_start_ns) a->win_ns = res->window_end_ns - res->window_start_ns;
-  if (res->samples != a->samples)
-    point_fail(pr, "%s '%s' sent %u samples but %u arrived", side_name[a->side], a->peer->name, res->samples,
-               a->samples);
+  /* Samples at the end that never came: a gap too. */
+  if (r == 0 && res->samples > a->last_seq) {
+    iov_warn("point %u: %s '%s' sent %u samples but the last %u never arrived; stored as a gap",
+             pr->pp->index + 1, side_name[a->side], a->peer->name, res->samples, res->samples - a->last_seq);
+    r = iov_db_gap_add(c->db, pr->db_point, a->peer->db_agent, a->last_seq, res->samples - a->last_seq);
+  }
   return r;
 }
 
@@ -1371,48 +1377,96 @@ int iov_coord_run(const struct iov_run_config *cfg) {
   char path[4096], buf[512];
   int r;
 
-  r = iov_plan_load(cfg->plan_path, iov_engine_names(), &c.plan, &perr);
+  _cleanup_free_ char *resume_plan = NULL, *resume_uuid = NULL;
+  _cleanup_free_ bool *stored = NULL, *stored_failed = NULL;
+  const char *plan_path = cfg->plan_path;
+  if (cfg->resume_dir && asprintf(&resume_plan, "%s/plan.plan", cfg->resume_dir) < 0) return -ENOMEM;
+  if (cfg->resume_dir) plan_path = resume_plan;
+  r = iov_plan_load(plan_path, iov_engine_names(), &c.plan, &perr);
   if (r < 0) {
     fprintf(stderr, "coord: %s\n", iov_plan_error_format(&perr, buf, sizeof(buf)));
+    if (cfg->resume_dir)
+      fprintf(stderr, "coord: %s is not a run directory to resume (it needs plan.plan and results.db)\n",
+              cfg->resume_dir);
     iov_plan_error_done(&perr);
     return r;
   }
   c.signal_fd = open_signal_fd();
   if (c.signal_fd < 0) iov_warn("cannot watch signals: %s; Ctrl-C will not clean up", strerror(errno));
 
-  r = make_run_dir(cfg->results_dir, cfg->plan_path, &c.dir);
-  if (r < 0) {
-    iov_log_errno(r, "Cannot create a run directory under '%s': %m (choose another with --results)",
-                  cfg->results_dir);
-    goto out;
+  if (cfg->resume_dir) {
+    c.dir = strdup(cfg->resume_dir);
+    if (!c.dir) {
+      r = -ENOMEM;
+      goto out;
+    }
+  } else {
+    r = make_run_dir(cfg->results_dir, cfg->plan_path, &c.dir);
+    if (r < 0) {
+      iov_log_errno(r, "Cannot create a run directory under '%s': %m (choose another with --results)",
+                    cfg->results_dir);
+      goto out;
+    }
   }
   const char *run_id = strrchr(c.dir, '/') ? strrchr(c.dir, '/') + 1 : c.dir;
   c.run_id = run_id;
-  snprintf(path, sizeof(path), "%s/plan.plan", c.dir);
-  if ((r = write_file(path, c.plan->text)) < 0) {
-    iov_log_errno(r, "Cannot write %s: %m", path);
-    goto out;
+  if (!cfg->resume_dir) {
+    snprintf(path, sizeof(path), "%s/plan.plan", c.dir);
+    if ((r = write_file(path, c.plan->text)) < 0) {
+      iov_log_errno(r, "Cannot write %s: %m", path);
+      goto out;
+    }
   }
   snprintf(path, sizeof(path), "%s/logs", c.dir);
-  if (mkdir(path, 0755) < 0) {
+  if (mkdir(path, 0755) < 0 && errno != EEXIST) {
     r = iov_log_errno(-errno, "Cannot create %s: %m", path);
     goto out;
   }
   snprintf(path, sizeof(path), "%s/results.db", c.dir);
+  if (cfg->resume_dir && access(path, F_OK) < 0) {
+    r = iov_log_errno(-errno, "Cannot resume %s: no results.db there (%m)", c.dir);
+    goto out;
+  }
   {
     _cleanup_free_ char *why = NULL;
     r = iov_db_open_full(path, false, &c.db, &why);
     if (r < 0) {
-      iov_log_errno(r, "Cannot create the results database %s: %s", path, why ? why : iov_strerror(r));
+      iov_log_errno(r, "Cannot %s the results database %s: %s", cfg->resume_dir ? "open" : "create", path,
+                    why ? why : iov_strerror(r));
       goto out;
     }
   }
-  r = iov_db_run_begin(c.db, run_id, cfg->plan_path, c.plan->text, iov_now_real(), &c.db_run);
-  if (r < 0) {
-    iov_log_errno(r, "Cannot store the run: %s", iov_db_errmsg(c.db));
+  stored = calloc(c.plan->n_points, sizeof(bool));
+  stored_failed = calloc(c.plan->n_points, sizeof(bool));
+  if (!stored || !stored_failed) {
+    r = -ENOMEM;
     goto out;
   }
-  if (!cfg->quiet)
+  if (cfg->resume_dir) {
+    r = iov_db_run_resume(c.db, &c.db_run, &resume_uuid);
+    if (r >= 0) r = iov_db_points_stored(c.db, c.db_run, stored, stored_failed, c.plan->n_points);
+    if (r < 0) {
+      iov_log_errno(r, "Cannot resume the run in %s: %s", path, iov_db_errmsg(c.db));
+      goto out;
+    }
+    c.run_id = resume_uuid;
+    size_t done = 0;
+    for (size_t i = 0; i < c.plan->n_points; i++) {
+      done += stored[i];
+      c.failed_points += stored_failed[i];
+    }
+    if (!cfg->quiet)
+      fprintf(stderr,
+              "coord: resuming run %s: %zu of %zu test points are stored, %zu to run, results in %s\n",
+              c.run_id, done, c.plan->n_points, c.plan->n_points - done, c.dir);
+  } else {
+    r = iov_db_run_begin(c.db, run_id, cfg->plan_path, c.plan->text, iov_now_real(), &c.db_run);
+    if (r < 0) {
+      iov_log_errno(r, "Cannot store the run: %s", iov_db_errmsg(c.db));
+      goto out;
+    }
+  }
+  if (!cfg->quiet && !cfg->resume_dir)
     fprintf(stderr, "coord: run %s: %zu test points, results in %s\n", run_id, c.plan->n_points, c.dir);
 
   snprintf(path, sizeof(path), "%s/logs", c.dir);
@@ -1434,6 +1488,7 @@ int iov_coord_run(const struct iov_run_config *cfg) {
     const struct iov_plan_point *pp = &c.plan->points[i];
     enum iov_point_status st = IOV_POINT_FAILED;
     char d[32];
+    if (stored[i]) continue; /* resumed: done before */
     if (!cfg->quiet)
       fprintf(stderr, "coord: [%zu/%zu] %s%s%s: %s %s -> %s, %s\n", i + 1, c.plan->n_points, pp->test,
               *pp->sweep ? " " : "", pp->sweep, pp->p.workload, pp->p.sender, pp->p.receiver,

@@ -9,10 +9,12 @@
 #      traffic within two heartbeats (dead-man switch);
 #   3. garbage on the agent's control and guest ports, and a burst of
 #      half-open connections, during a point: the point is unaffected;
-#   4. (root) the agent's link goes down mid-point: it is lost, the point
+#   4. kill -9 coord mid-run, then coord run --resume: the points stored
+#      before stay as they are, the one in flight and the rest run;
+#   5. (root) the agent's link goes down mid-point: it is lost, the point
 #      fails with the cause, and once the link is back the next point runs.
 #
-# Loopback TCP for 1-3 (no root); network namespaces for 4.
+# Loopback TCP for 1-4 (no root); network namespaces for 5.
 source "$(dirname "$0")/lib.sh"
 require_cmd sqlite3 timeout ss python3
 
@@ -24,6 +26,10 @@ data_conns() {
   pat=$(printf ':%s\\b|' "$@")
   ss -Htnp state established 2>/dev/null | grep "pid=$pid," | grep -Evc "${pat%|}" || true
 }
+
+# no_data_conns PID PORT: PID has no data connection (control ports PORT
+# and PORT + 1 aside); for wait_for, which must re-evaluate it.
+no_data_conns() { [ "$(data_conns "$1" "$2" "$(($2 + 1))")" -le 0 ]; }
 
 start_agent() { # NAME PORT [NS]: sets PID_<NAME>
   start_bg "${3:--}" "$TMP/agent-$1.log" "$AGENT" --listen "tcp://${4:-127.0.0.1}:$2" --guest-listen "tcp://${4:-127.0.0.1}:$(($2 + 1))" \
@@ -100,7 +106,7 @@ run_coord kill
 mid_point "$PID_b" "$pb"
 kill -9 "$PID_b"
 wait_for 5 grep -q "agent 'b' (.*) is lost" "$TMP/kill.err" || fail "kill: coord did not declare b lost"
-wait_for 5 test "$(data_conns "$PID_a" "$pa" "$((pa + 1))")" -le 0 || fail "kill: a still sends: $(ss -Htnp | grep "pid=$PID_a,")"
+wait_for 5 no_data_conns "$PID_a" "$pa" || fail "kill: a still sends: $(ss -Htnp | grep "pid=$PID_a,")"
 start_agent b "$pb"
 wait "$CPID"
 expect_eq "kill: coord exit status" $? 1
@@ -121,7 +127,7 @@ kill -STOP "$COORD_PID"
 t0=$SECONDS
 wait_for 5 grep -q "went silent" "$TMP/agent-a.log" || fail "freeze: agent a did not notice"
 wait_for 5 grep -q "went silent" "$TMP/agent-b.log" || fail "freeze: agent b did not notice"
-wait_for 3 test "$(data_conns "$PID_a" "$pa" "$((pa + 1))")" -le 0 || fail "freeze: a still sends"
+wait_for 3 no_data_conns "$PID_a" "$pa" || fail "freeze: a still sends"
 took=$((SECONDS - t0))
 # Two heartbeats of 500 ms, plus the check's own period and slack.
 [ $took -le 2 ] || fail "freeze: the agents took $took s to stop"
@@ -169,10 +175,40 @@ log "garbage: 40 garbage connections and 100 half-open ones during the point; al
 stop_bg "$PID_a"
 stop_bg "$PID_b"
 
-# ---- 4. the link goes down mid-point (root) -------------------------------
+# ---- 4. kill -9 coord mid-run, then coord run --resume --------------------
+pa=$(free_port)
+pb=$(free_port)
+start_agent a "$pa"
+start_agent b "$pb"
+plan resume 127.0.0.1 "$pa" 127.0.0.1 "$pb"
+run_coord resume
+mid_point "$PID_b" "$pb"
+COORD_PID=$(pgrep -P "$CPID" -x coord) || fail "resume: no coord process under $CPID"
+kill -9 "$COORD_PID"
+wait "$CPID" 2>/dev/null
+wait_for 5 no_data_conns "$PID_a" "$pa" || fail "resume: a still sends after coord died: $(ss -Htnp | grep "pid=$PID_a,")"
+rundir=$(ls -d "$TMP"/results/*-resume)
+db=$rundir/results.db
+expect_eq "resume: points stored after the crash" "$(sql "$db" "SELECT group_concat(test) FROM point")" before
+first_start=$(sql "$db" "SELECT start_ns FROM point WHERE test = 'before'")
+timeout 120 "$COORD" run --resume "$rundir" >"$TMP/resume2.out" 2>"$TMP/resume2.err"
+rc=$?
+cat "$TMP/resume2.err" >&2
+expect_eq "resume: coord exit status" "$rc" 0
+grep -q "1 of 3 test points are stored, 2 to run" "$TMP/resume2.err" || fail "resume: coord did not say what it resumes"
+expect_eq "resume: points" "$(sql "$db" "SELECT group_concat(test || '=' || status) FROM (SELECT * FROM point ORDER BY idx)")" \
+  "before=ok,during=ok,after=ok"
+expect_eq "resume: the stored point was not run again" "$(sql "$db" "SELECT start_ns FROM point WHERE test = 'before'")" "$first_start"
+expect_eq "resume: run status" "$(sql "$db" "SELECT status FROM run")" ok
+expect_eq "resume: runs in the database" "$(sql "$db" "SELECT count(*) FROM run")" 1
+log "resume: coord killed in point 2; --resume ran points 2 and 3 into the same results.db"
+stop_bg "$PID_a"
+stop_bg "$PID_b"
+
+# ---- 5. the link goes down mid-point (root) -------------------------------
 if [ "$(id -u)" -ne 0 ] || ! command -v ip >/dev/null; then
   log "link: skipped (needs root for network namespaces)"
-  log "PASS (1-3)"
+  log "PASS (1-4)"
   exit 0
 fi
 setup_ns NA NB
