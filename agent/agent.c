@@ -5,6 +5,7 @@
 #include "agent.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -12,6 +13,7 @@
 #include "err.h"
 #include "inventory.h"
 #include "log.h"
+#include "parse.h"
 #include "sampler.h"
 #include "timeutil.h"
 
@@ -204,6 +206,7 @@ int iov_agent_run(const struct iov_agent_config *cfg) {
 
   memset(&a, 0, sizeof(a));
   a.kind = cfg->kind;
+  a.caps = cfg->caps;
   a.data_address = cfg->data_address;
   a.ready_file = cfg->ready_file;
   a.upstream = cfg->connect;
@@ -328,4 +331,38 @@ out:
   iov_irqstat_free(a.irqstat);
   zsock_destroy(&a.sock);
   return r;
+}
+
+const char iov_agent_caps_help[] =
+    "Caps (work beyond them is refused, naming the cap; 0 or unset = none):\n"
+    "      --max-duration=DUR  longest point (warm-up and window), e.g. 10m\n"
+    "      --max-flows=N       most flows in a point\n"
+    "      --max-rate=RATE     udp_stream: highest offered rate per flow, e.g. 1g\n"
+    "                          (an unpaced stream is over any such cap)\n"
+    "      --max-msg-size=SIZE largest message, request or response, e.g. 64k\n"
+    "      --max-vms=N         most VMs started for one point\n";
+
+int iov_agent_parse_cap(const char *prog, const char *name, const char *value, struct iov_agent_caps *caps) {
+  static const struct {
+    const char *name;
+    size_t off;
+    int (*parse)(const char *, uint64_t *);
+    const char *what;
+  } t[] = {
+    { "max-duration", offsetof(struct iov_agent_caps, max_duration_ns), iov_parse_duration,
+      "a duration (10m)" },
+    { "max-flows", offsetof(struct iov_agent_caps, max_flows), iov_parse_u64, "a number" },
+    { "max-rate", offsetof(struct iov_agent_caps, max_rate_bps), iov_parse_rate, "a rate (1g)" },
+    { "max-msg-size", offsetof(struct iov_agent_caps, max_msg_size), iov_parse_size, "a size (64k)" },
+    { "max-vms", offsetof(struct iov_agent_caps, max_vms), iov_parse_u64, "a number" },
+  };
+  for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+    if (strcmp(name, t[i].name) != 0) continue;
+    if (t[i].parse(value, (uint64_t *)(void *)((char *)caps + t[i].off)) < 0) {
+      fprintf(stderr, "%s: --%s takes %s, not '%s'\n", prog, name, t[i].what, value);
+      return -EINVAL;
+    }
+    return 0;
+  }
+  return -ENOENT;
 }

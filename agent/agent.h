@@ -24,8 +24,26 @@ enum iov_agent_kind {
   IOV_AGENT_GUEST,
 };
 
+/* What an agent agrees to run (its owner's limits, not the plan's): work
+ * beyond a cap is refused with an Error that names it.  0 = no cap beyond
+ * the protocol's own limits. */
+struct iov_agent_caps {
+  uint64_t max_duration_ns; /* warm-up + window of a point */
+  uint64_t max_flows;
+  uint64_t max_rate_bps; /* udp_stream: offered rate per flow (unpaced counts as over) */
+  uint64_t max_msg_size; /* request, response or message bytes */
+  uint64_t max_vms;      /* VMs started for one point */
+};
+/* --max-duration, --max-flows, --max-rate, --max-msg-size, --max-vms:
+ * parse option 'name' (without the dashes) into caps.  0, -ENOENT (not a
+ * cap option) or -EINVAL (bad value; a message went to stderr). */
+int iov_agent_parse_cap(const char *prog, const char *name, const char *value, struct iov_agent_caps *caps);
+/* The --help lines for the caps. */
+extern const char iov_agent_caps_help[];
+
 struct iov_agent_config {
   enum iov_agent_kind kind;
+  struct iov_agent_caps caps;
   const char *listen;       /* host: ZeroMQ endpoint to bind for coord */
   const char *guest_listen; /* host: endpoint to bind for guests; NULL = no relay */
   const char *connect;      /* guest: the host agent's guest endpoint */
@@ -166,6 +184,7 @@ struct iov_agent {
   const char *upstream; /* guest: the host endpoint */
   const struct iov_agent_vm_hooks *vm;
   void *vm_state;
+  struct iov_agent_caps caps;
   char *coord_run;
   uint64_t session_id;
   uint64_t msg_id;

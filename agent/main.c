@@ -84,9 +84,12 @@ static void help(void) {
          "                         the guest agent to start there (default: the\n"
          "                         iovbench-guest-agent beside this binary)\n"
          "\n"
+         "%s"
+         "\n"
          "Example: iovbench-agent --listen tcp://192.0.2.10:7700\n"
          "\n"
-         "'iovbench-agent inventory --help' describes the inventory subcommand.\n");
+         "'iovbench-agent inventory --help' describes the inventory subcommand.\n",
+         iov_agent_caps_help);
 }
 
 static void inventory_help(void) {
@@ -205,6 +208,11 @@ int main(int argc, char **argv) {
     { "vm-net", required_argument, NULL, 1016 },
     { "vm-pid-dir", required_argument, NULL, 1017 },
     { "vm-backend", required_argument, NULL, 1018 },
+    { "max-duration", required_argument, NULL, 2000 },
+    { "max-flows", required_argument, NULL, 2000 },
+    { "max-rate", required_argument, NULL, 2000 },
+    { "max-msg-size", required_argument, NULL, 2000 },
+    { "max-vms", required_argument, NULL, 2000 },
     { "vm-guest-agent", required_argument, NULL, 1019 },
     { "debug", optional_argument, NULL, 'd' },
     { "quiet", no_argument, NULL, 'q' },
@@ -212,11 +220,15 @@ int main(int argc, char **argv) {
     { "version", no_argument, NULL, 'V' },
     { 0, 0, 0, 0 },
   };
-  int c;
+  int c, idx = 0;
   unsigned mask;
+  struct iov_agent_caps caps = { 0 };
 
   if (argc > 1 && strcmp(argv[1], "inventory") == 0) return inventory_main(argc - 1, argv + 1);
-  while ((c = getopt_long(argc, argv, "l:g:n:qh", opts, NULL)) != -1) switch (c) {
+  while ((c = getopt_long(argc, argv, "l:g:n:qh", opts, &idx)) != -1) switch (c) {
+    case 2000:
+      if (iov_agent_parse_cap("iovbench-agent", opts[idx].name, optarg, &caps) < 0) return 2;
+      break;
     case 'l': arg_listen = optarg; break;
     case 'g': arg_guest_listen = strcmp(optarg, "none") == 0 ? NULL : optarg; break;
     case 'T':
@@ -314,6 +326,7 @@ int main(int argc, char **argv) {
     }
   }
   struct iov_agent_config cfg = { .kind = IOV_AGENT_HOST,
+                                  .caps = caps,
                                   .listen = arg_listen,
                                   .guest_listen = arg_guest_listen,
                                   .identity = arg_identity,

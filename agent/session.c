@@ -9,6 +9,7 @@
 #include "agent.h"
 #include "err.h"
 #include "log.h"
+#include "parse.h"
 #include "sampler.h"
 #include "timeutil.h"
 
@@ -102,6 +103,44 @@ static void on_hello(struct iov_agent *a, zframe_t *from, const iov_envelope *in
   free(names);
 }
 
+/* Whether the workload is beyond one of the agent's caps; which, in why. */
+static bool over_cap(const struct iov_agent_caps *c, const Iovbench__Workload *w, char *why, size_t n) {
+  char a[32], b[32];
+  uint64_t d = w->warmup_ns + w->duration_ns;
+  if (c->max_duration_ns && d > c->max_duration_ns) {
+    snprintf(why, n, "it lasts %s (warm-up and window), over this agent's cap of %s (--max-duration)",
+             iov_format_duration(a, sizeof(a), d), iov_format_duration(b, sizeof(b), c->max_duration_ns));
+    return true;
+  }
+  if (c->max_flows && w->flows > c->max_flows) {
+    snprintf(why, n, "it has %u flows, over this agent's cap of %" PRIu64 " (--max-flows)", w->flows,
+             c->max_flows);
+    return true;
+  }
+  uint64_t size = w->msg_size > w->response_size ? w->msg_size : w->response_size;
+  if (c->max_msg_size && size > c->max_msg_size) {
+    snprintf(why, n,
+             "its messages are %" PRIu64 " bytes, over this agent's cap of %" PRIu64 " (--max-msg-size)",
+             size, c->max_msg_size);
+    return true;
+  }
+  if (c->max_rate_bps && strcmp(w->name, "udp_stream") == 0 &&
+      (!w->rate_bps || w->rate_bps > c->max_rate_bps)) {
+    if (w->rate_bps)
+      snprintf(why, n,
+               "udp_stream at %" PRIu64 " bit/s per flow is over this agent's cap of %" PRIu64
+               " bit/s (--max-rate)",
+               w->rate_bps, c->max_rate_bps);
+    else
+      snprintf(why, n,
+               "an unpaced udp_stream (rate 0) is over this agent's cap of %" PRIu64
+               " bit/s per flow (--max-rate); give the test a rate",
+               c->max_rate_bps);
+    return true;
+  }
+  return false;
+}
+
 static void on_prepare(struct iov_agent *a, const iov_envelope *in) {
   const Iovbench__Prepare *p = in->prepare;
   const Iovbench__Workload *w = p->workload;
@@ -119,6 +158,13 @@ static void on_prepare(struct iov_agent *a, const iov_envelope *in) {
   if (!ops) {
     iov__agent_send_error(a, NULL, in->msg_id, IOVBENCH__ERROR_CODE__ERR_UNSUPPORTED, p->point_id,
                           "agent '%s' has no workload '%s'", a->identity, w->name);
+    return;
+  }
+  char over[256];
+  if (over_cap(&a->caps, w, over, sizeof(over))) {
+    iov_warn("refused test point %" PRIu64 ": %s", p->point_id, over);
+    iov__agent_send_error(a, NULL, in->msg_id, IOVBENCH__ERROR_CODE__ERR_LIMIT, p->point_id,
+                          "agent '%s': the point is beyond its caps: %s", a->identity, over);
     return;
   }
   uint16_t cpus[IOV_WIRE_MAX_CPUS];

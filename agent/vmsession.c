@@ -182,6 +182,14 @@ static void on_setup(struct vm_state *st, const iov_envelope *in) {
   char err[768] = "";
   int r;
 
+  if (a->caps.max_vms && v->count > a->caps.max_vms) {
+    iov_warn("refused %u VMs for point %" PRIu64 ": over the cap of %" PRIu64, v->count, v->point_id,
+             a->caps.max_vms);
+    iov__agent_send_error(a, NULL, in->msg_id, IOVBENCH__ERROR_CODE__ERR_LIMIT, v->point_id,
+                          "agent '%s' refuses to start %u VMs, over its cap of %" PRIu64 " (--max-vms)",
+                          a->identity, v->count, a->caps.max_vms);
+    return;
+  }
   if (st->pending) {
     iov__agent_send_error(a, NULL, in->msg_id, IOVBENCH__ERROR_CODE__ERR_INVALID_STATE, v->point_id,
                           "agent '%s' is still starting VMs for point %" PRIu64, a->identity, st->point_id);

@@ -42,7 +42,9 @@ static void help(void) {
          "(iovbench.host=ADDR iovbench.vm_id=NAME iovbench.data=ADDR).  Options win\n"
          "over the file, the file over the command line, that over SMBIOS.\n"
          "\n"
-         "Example: iovbench-guest-agent --host 192.0.2.10 --vm-id vm01\n");
+         "Example: iovbench-guest-agent --host 192.0.2.10 --vm-id vm01\n"
+         "\n%s",
+         iov_agent_caps_help);
 }
 
 int main(int argc, char **argv) {
@@ -54,6 +56,11 @@ int main(int argc, char **argv) {
     { "ready-file", required_argument, NULL, 'R' },
     { "root", required_argument, NULL, 'r' },
     { "test-clock-shift", required_argument, NULL, 'T' },
+    { "max-duration", required_argument, NULL, 2000 },
+    { "max-flows", required_argument, NULL, 2000 },
+    { "max-rate", required_argument, NULL, 2000 },
+    { "max-msg-size", required_argument, NULL, 2000 },
+    { "max-vms", required_argument, NULL, 2000 },
     { "debug", optional_argument, NULL, 'd' },
     { "quiet", no_argument, NULL, 'q' },
     { "help", no_argument, NULL, 'h' },
@@ -61,12 +68,17 @@ int main(int argc, char **argv) {
     { 0, 0, 0, 0 },
   };
   struct iov_guest_options o = { 0 };
+  struct iov_agent_caps caps = { 0 };
+  int idx = 0;
   const char *config = NULL, *ready_file = NULL, *root = NULL;
   char err[512];
   unsigned mask;
   int c, r;
 
-  while ((c = getopt_long(argc, argv, "H:i:a:c:qh", opts, NULL)) != -1) switch (c) {
+  while ((c = getopt_long(argc, argv, "H:i:a:c:qh", opts, &idx)) != -1) switch (c) {
+    case 2000:
+      if (iov_agent_parse_cap("iovbench-guest-agent", opts[idx].name, optarg, &caps) < 0) return 2;
+      break;
     case 'H': o.host = optarg; break;
     case 'i': o.vm_id = optarg; break;
     case 'a': o.data = optarg; break;
@@ -119,6 +131,7 @@ int main(int argc, char **argv) {
            s.data ? ", data address " : "", s.data ? s.data : "", s.data ? "" : "");
   struct iov_agent_config cfg = {
     .kind = IOV_AGENT_GUEST,
+    .caps = caps,
     .connect = s.host,
     .identity = s.vm_id,
     .data_address = s.data,

@@ -9,6 +9,8 @@
 #      traffic within two heartbeats (dead-man switch);
 #   3. garbage on the agent's control and guest ports, and a burst of
 #      half-open connections, during a point: the point is unaffected;
+#   caps: an agent started with caps refuses the points beyond them, each
+#      with an error naming the cap, and runs the others;
 #   4. kill -9 coord mid-run, then coord run --resume: the points stored
 #      before stay as they are, the one in flight and the rest run;
 #   5. (root) the agent's link goes down mid-point: it is lost, the point
@@ -172,6 +174,68 @@ expect_eq "garbage: points ok" "$(sql "$db" "SELECT count(*) FROM point WHERE st
 grep -qE "dropped|malformed|garbage" "$TMP/agent-b.log" || log "garbage: (b logged nothing about the garbage)"
 kill -0 "$PID_b" || fail "garbage: agent b died"
 log "garbage: 40 garbage connections and 100 half-open ones during the point; all points ok"
+stop_bg "$PID_a"
+stop_bg "$PID_b"
+
+# ---- caps: an agent asked beyond what it agrees to run -------------------
+pa=$(free_port)
+pb=$(free_port)
+start_agent a "$pa"
+start_bg - "$TMP/agent-b.log" "$AGENT" --listen "tcp://127.0.0.1:$pb" --guest-listen none --name b \
+  --ready-file "$TMP/b.ready" --max-duration 3s --max-flows 2 --max-msg-size 16k --max-rate 100m
+PID_b=$LAST_PID
+wait_for 10 test -e "$TMP/b.ready" || fail "caps: agent b did not start: $(cat "$TMP/agent-b.log")"
+cat >"$TMP/caps.plan" <<PLAN
+[hosts]
+a = tcp://127.0.0.1:$pa
+a.data = 127.0.0.1
+b = tcp://127.0.0.1:$pb
+b.data = 127.0.0.1
+
+[global]
+duration = 1s
+sample_interval = 250ms
+timeout = 10s
+heartbeat = 500ms
+
+[within]
+workload = tcp_rr
+msg_size = 1
+
+[too_long]
+workload = tcp_stream
+duration = 5s
+
+[too_wide]
+workload = tcp_stream
+flows = 4
+
+[too_big]
+workload = tcp_stream
+msg_size = 64k
+
+[unpaced]
+workload = udp_stream
+
+[paced]
+workload = udp_stream
+rate = 10m
+PLAN
+timeout 120 "$COORD" run "$TMP/caps.plan" --results "$TMP/results" >"$TMP/caps.out" 2>"$TMP/caps.err"
+expect_eq "caps: coord exit status" $? 1
+db=$(ls -d "$TMP"/results/*-caps)/results.db
+for t in within paced; do
+  expect_eq "caps: $t" "$(sql "$db" "SELECT status FROM point WHERE test = '$t'")" ok
+done
+for t in too_long:--max-duration too_wide:--max-flows too_big:--max-msg-size unpaced:--max-rate; do
+  err=$(sql "$db" "SELECT error FROM point WHERE test = '${t%%:*}'")
+  echo "$err" | grep -q "^agent 'b': the point is beyond its caps: .*(${t#*:})" || fail "caps: ${t%%:*}: '$err' does not name ${t#*:}"
+  # Refused before anything ran: no sample of that point.
+  expect_eq "caps: samples of ${t%%:*}" "$(sql "$db" "SELECT count(*) FROM sample s JOIN flow f ON f.id = s.flow_id
+    JOIN point p ON p.id = f.point_id WHERE p.test = '${t%%:*}'")" 0
+done
+grep -q "refused test point" "$TMP/agent-b.log" || fail "caps: b did not log its refusals"
+log "caps: four points beyond b's caps refused, each naming its cap; the others ran"
 stop_bg "$PID_a"
 stop_bg "$PID_b"
 
