@@ -350,6 +350,12 @@ static void on_guest_timer(uv_timer_t *t) {
   struct iov_agent *a = t->data;
   uint64_t now = iov_now_mono();
   bool changed = false;
+  /* After a long blocking step (creating VFs and VMs) timers run before
+   * the socket is read: the guests' heartbeats may be waiting there. */
+  if (zsock_events(a->guest_sock) & ZMQ_POLLIN) {
+    iov_zuv_kick(&a->guest_zuv);
+    return;
+  }
   for (size_t i = 0; i < a->n_guests;) {
     if (now - a->guests[i].last_seen_mono > IOV_GUEST_TIMEOUT_NS) {
       iov_notice("guest '%s' went silent (no heartbeat for %llu s); dropped", a->guests[i].name,

@@ -298,6 +298,12 @@ void iov__agent_deadman_check(struct iov_agent *a) {
   if (!a->coord_connected || !a->coord_heartbeat_ns) return;
   uint64_t quiet = iov_now_mono() - a->coord_heard_mono;
   if (quiet < 2 * a->coord_heartbeat_ns) return;
+  /* After a long blocking step (creating VFs and VMs) timers run before
+   * the socket is read: what is waiting there is coord's, read it first. */
+  if (zsock_events(a->sock) & ZMQ_POLLIN) {
+    iov_zuv_kick(&a->zuv);
+    return;
+  }
   char why[64];
   snprintf(why, sizeof(why), "nothing for %.1f s, two heartbeats", (double)quiet / 1e9);
   coord_lost(a, why);

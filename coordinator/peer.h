@@ -37,6 +37,10 @@ struct iov_peer {
    * heartbeats; coord keeps saying hello until it answers again). */
   uint64_t heard_mono;
   bool lost;
+  /* run.c, hosts: the VmSetup/VmTeardown being carried out (its msg_id; 0
+   * = none): the agent may be too busy to answer heartbeats until its
+   * answer to it, or to a later message, arrives. */
+  uint64_t busy_msg_id;
 };
 
 /* A host agent.  Caller owns *ret; free with iov_peer_free() (which frees

@@ -233,7 +233,9 @@ static void heartbeat_tick(struct run_ctx *c, uint64_t now) {
       continue;
     }
     if (!h->welcome) continue;
-    if (h->heard_mono && now - h->heard_mono > 3 * c->hb_ns) {
+    /* Creating VMs and VFs blocks a host agent for a while: that step has
+     * its own deadline, and its silence then is no loss. */
+    if (h->heard_mono && now - h->heard_mono > 3 * c->hb_ns && !h->busy_msg_id) {
       double quiet = (double)(now - h->heard_mono) / 1e9;
       h->lost = true;
       iov_err("agent '%s' (%s) is lost: nothing heard from it for %.1f s, three heartbeats", h->name,
@@ -278,6 +280,8 @@ static int recv_any(struct run_ctx *c, uint64_t deadline, struct iov_peer **ret_
     if (r < 0) return r;
     struct iov_peer *h = p->host ? p->host : p;
     h->heard_mono = iov_now_mono();
+    /* An answer to the VM request or to anything after it: done with it. */
+    if (h->busy_msg_id && p == h && e->reply_to >= h->busy_msg_id) h->busy_msg_id = 0;
     if (e->body_case == IOVBENCH__ENVELOPE__BODY_HEARTBEAT) {
       iov_wire_free(e);
       continue;
@@ -1053,6 +1057,7 @@ static int setup_vms(struct run_ctx *c, struct point_run *pr) {
       point_fail(pr, "cannot send to agent '%s': %s", pr->vm[i].host->name, iov_strerror((int)k));
       return (int)k;
     }
+    pr->vm[i].host->busy_msg_id = (uint64_t)k;
     pr->vm[i].host->vms_held = true;
     total += pr->vm[i].count;
   }
@@ -1082,7 +1087,8 @@ static void teardown_vms(struct point_run *pr) {
     iov_envelope e = IOVBENCH__ENVELOPE__INIT;
     e.body_case = IOVBENCH__ENVELOPE__BODY_VM_TEARDOWN;
     e.vm_teardown = &t;
-    (void)iov_peer_send(pr->vm[i].host, &e);
+    int64_t k = iov_peer_send(pr->vm[i].host, &e);
+    if (k > 0) pr->vm[i].host->busy_msg_id = (uint64_t)k;
     if (!t.keep) pr->vm[i].host->vms_held = false;
     for (size_t j = 0; j < pr->vm[i].n_names; j++) free(pr->vm[i].names[j]);
     free(pr->vm[i].names);
@@ -1099,7 +1105,11 @@ static void release_vms(struct run_ctx *c) {
     iov_envelope e = IOVBENCH__ENVELOPE__INIT;
     e.body_case = IOVBENCH__ENVELOPE__BODY_VM_TEARDOWN;
     e.vm_teardown = &t;
-    if (iov_peer_send(c->peers[i], &e) >= 0) waiting++;
+    int64_t k = iov_peer_send(c->peers[i], &e);
+    if (k >= 0) {
+      waiting++;
+      c->peers[i]->busy_msg_id = (uint64_t)k;
+    }
     /* Interrupted: no waiting, but the message must leave before the
      * socket is closed. */
     if (c->interrupted) zsock_set_linger(c->peers[i]->sock, 1000);
