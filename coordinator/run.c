@@ -93,6 +93,7 @@ struct pr_agent {
 };
 
 struct point_run {
+  struct run_ctx *ctx;
   const struct iov_plan_point *pp;
   enum iov_topology topo;
   uint64_t id; /* on the wire: the point's row id */
@@ -849,9 +850,11 @@ static int handle(struct run_ctx *c, struct point_run *pr, struct iov_peer *p, c
 }
 
 /* Receive until done(pr) holds, an error is recorded, or the deadline. */
+/* Handle messages until done(pr), the deadline (-IOV_E_TIMEOUT), or,
+ * with stop_on_error, the point's first error. */
 static int wait_until(struct run_ctx *c, struct point_run *pr, bool (*done)(const struct point_run *),
-                      uint64_t deadline) {
-  while (!done(pr) && !pr->error[0]) {
+                      uint64_t deadline, bool stop_on_error) {
+  while (!done(pr) && !(stop_on_error && pr->error[0])) {
     struct iov_peer *p = NULL;
     iov_envelope *e = NULL;
     int r = recv_any(c, deadline, &p, &e);
@@ -992,7 +995,7 @@ static int prepare_side(struct run_ctx *c, struct point_run *pr, int side) {
     }
   }
   r = wait_until(c, pr, side == SIDE_RECEIVER ? receivers_ready : senders_ready,
-                 mono_deadline(pr->pp->p.timeout));
+                 mono_deadline(pr->pp->p.timeout), true);
   if (r == -IOV_E_TIMEOUT)
     timed_out(pr, "prepare", first_missing(pr, side, false), pr->n_side[side] - pr->n_ready[side],
               pr->pp->p.timeout);
@@ -1065,7 +1068,7 @@ static int setup_vms(struct run_ctx *c, struct point_run *pr) {
 
   uint64_t wait = pp->timeout + VM_BOOT_ALLOWANCE_NS * total;
   uint64_t deadline = mono_deadline(wait);
-  int r = wait_until(c, pr, vms_ready, deadline);
+  int r = wait_until(c, pr, vms_ready, deadline, true);
   if (r == -IOV_E_TIMEOUT) {
     char t[32];
     iov_format_duration(t, sizeof(t), wait);
@@ -1140,6 +1143,8 @@ static struct iov_peer *lost_used(struct run_ctx *c, const struct point_run *pr)
   return NULL;
 }
 
+static bool none_lost(const struct point_run *pr) { return !lost_used(pr->ctx, pr); }
+
 /* A point that needs a lost agent waits (up to its timeout) for it to
  * answer hello again, then runs; or fails, saying so. */
 static int wait_lost(struct run_ctx *c, struct point_run *pr) {
@@ -1147,20 +1152,9 @@ static int wait_lost(struct run_ctx *c, struct point_run *pr) {
   if (!h) return 0;
   iov_notice("test point %u needs agent '%s', which is lost: waiting up to %.0f s for it to answer",
              pr->pp->index + 1, h->name, (double)pr->pp->p.timeout / 1e9);
-  uint64_t until = mono_deadline(pr->pp->p.timeout);
-  while ((h = lost_used(c, pr)) && !pr->error[0]) {
-    struct iov_peer *p = NULL;
-    iov_envelope *e = NULL;
-    int r = recv_any(c, until, &p, &e);
-    if (r == -EAGAIN) continue;
-    if (r == -IOV_E_TIMEOUT) break;
-    if (r == -IOV_E_INTERRUPTED) {
-      point_fail(pr, "interrupted by the user");
-      return r;
-    }
-    if (r < 0) return r;
-    iov_wire_free(e); /* nothing else is in flight */
-  }
+  int r = wait_until(c, pr, none_lost, mono_deadline(pr->pp->p.timeout), true);
+  if (r < 0 && r != -IOV_E_TIMEOUT) return r;
+  h = lost_used(c, pr);
   if (h && !pr->error[0]) {
     char d[32];
     point_fail(pr, "agent '%s' is lost (silent for three heartbeats) and did not answer within %s; skipped",
@@ -1170,7 +1164,7 @@ static int wait_lost(struct run_ctx *c, struct point_run *pr) {
 }
 
 static int run_point(struct run_ctx *c, const struct iov_plan_point *pp, enum iov_point_status *ret_status) {
-  struct point_run pr = { .pp = pp, .topo = iov_topology_from_string(pp->p.topology) };
+  struct point_run pr = { .ctx = c, .pp = pp, .topo = iov_topology_from_string(pp->p.topology) };
   json_t *pj = iov_json_point_params(pp);
   char *params = iov_json_dumps(pj);
   int r;
@@ -1248,7 +1242,7 @@ static int run_point(struct run_ctx *c, const struct iov_plan_point *pp, enum io
   }
   (void)iov_db_point_set_start(c->db, pr.db_point, start_at);
   uint64_t wait = lead + pp->p.warmup + pp->p.duration + AGENT_FINISH_GRACE_NS + pp->p.timeout;
-  r = wait_until(c, &pr, results_in, mono_deadline(wait));
+  r = wait_until(c, &pr, results_in, mono_deadline(wait), true);
   if (r == -IOV_E_TIMEOUT) {
     struct pr_agent *a = first_missing(&pr, 0, true);
     char t[32];
@@ -1269,16 +1263,7 @@ static int run_point(struct run_ctx *c, const struct iov_plan_point *pp, enum io
      * beside the first error (point_cause); other errors now are echoes
      * of our Stop (point_fail keeps the first). */
     uint64_t until = mono_deadline(2 * IOV_NSEC_PER_SEC > 5 * c->hb_ns ? 2 * IOV_NSEC_PER_SEC : 5 * c->hb_ns);
-    while (!results_in(&pr)) {
-      struct iov_peer *p = NULL;
-      iov_envelope *e = NULL;
-      r = recv_any(c, until, &p, &e);
-      if (r == -EAGAIN) continue;
-      if (r < 0) break;
-      r = handle(c, &pr, p, e);
-      iov_wire_free(e);
-      if (r < 0) break;
-    }
+    (void)wait_until(c, &pr, results_in, until, false);
   }
 
 finish:
