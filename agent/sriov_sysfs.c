@@ -340,6 +340,10 @@ static struct pci_access *scan_pacc(struct scan *s) {
     pci_cleanup(a);
     return NULL;
   }
+  /* libpci 3.9 leaks a struct udev at every name lookup when the udev
+   * hwdb is missing (names-hwdb.c); pci.ids gives the names then. */
+  if (access("/etc/udev/hwdb.bin", R_OK) < 0 && access("/usr/lib/udev/hwdb.bin", R_OK) < 0)
+    (void)pci_set_param(a, "hwdb.disable", "1");
   pci_init(a);
   s->pacc = a;
   s->pacc_failed = false;

@@ -328,9 +328,13 @@ static int vlan_list_attr(const struct nlattr *a, void *data) {
     return 0;
   }
   if (vi.vlan > 4095 || vi.qos > 7) return -EBADMSG;
+  /* Only what a VLAN can be (and what a state file can hold): 802.1Q or
+   * 802.1ad.  Anything else is a malformed reply. */
+  uint16_t proto = ntohs(vi.vlan_proto);
+  if (proto != ETH_P_8021Q && proto != ETH_P_8021AD) return -EBADMSG;
   c->s.vlan = (uint16_t)vi.vlan;
   c->s.qos = (uint8_t)vi.qos;
-  c->s.vlan_proto = ntohs(vi.vlan_proto);
+  c->s.vlan_proto = proto;
   c->have_vlan_list = true;
   return 0;
 }

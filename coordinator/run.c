@@ -397,8 +397,11 @@ static int store_agent(struct run_ctx *c, struct iov_peer *p) {
   snprintf(path, sizeof(path), "%s/inventory", c->dir);
   if (mkdir(path, 0755) < 0 && errno != EEXIST) return iov_log_errno(-errno, "Cannot create %s: %m", path);
   json_t *j = iov_json_inventory(p->name, p->endpoint, p->welcome->welcome);
-  char *s = iov_json_dumps(j);
-  r = s ? 0 : -ENOMEM;
+  /* An inventory JSON cannot hold (text that is not UTF-8 got past the
+   * wire's check) is left out, not a reason to end the run. */
+  if (!j) iov_warn("agent '%s': its inventory cannot be written as JSON; stored without it", p->name);
+  char *s = j ? iov_json_dumps(j) : NULL;
+  r = s || !j ? 0 : -ENOMEM;
   if (r == 0)
     r = iov_db_agent_add(c->db, c->db_run, p->name, p->endpoint, p->welcome->welcome->identity, s,
                          &p->db_agent);
@@ -413,7 +416,7 @@ static int store_agent(struct run_ctx *c, struct iov_peer *p) {
       if (mkdir(path, 0755) < 0 && errno != EEXIST) iov_warn("Cannot create %s: %s", path, strerror(errno));
     }
     snprintf(path, sizeof(path), "%s/inventory/%s.json", c->dir, p->name);
-    int k = iov_json_dump_file(j, path);
+    int k = j ? iov_json_dump_file(j, path) : 0;
     if (k < 0) iov_log_errno(k, "Cannot write %s: %m", path);
   } else
     iov_log_errno(r, "Cannot store the inventory of agent '%s': %s", p->name, iov_db_errmsg(c->db));

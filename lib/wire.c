@@ -19,7 +19,34 @@ static int fail(int code, char *errbuf, size_t errlen, const char *fmt, ...) {
   return code;
 }
 
-static bool str_ok(const char *s) { return !s || strnlen(s, IOV_WIRE_MAX_STRING + 1) <= IOV_WIRE_MAX_STRING; }
+/* Protobuf strings are UTF-8 (protobuf-c does not check): a peer's text
+ * goes on into JSON, the database and logs. */
+static bool utf8_ok(const char *s) {
+  const unsigned char *p = (const unsigned char *)s;
+  while (*p) {
+    unsigned c = *p++, n = c < 0x80             ? 0
+                           : (c & 0xe0) == 0xc0 ? 1
+                           : (c & 0xf0) == 0xe0 ? 2
+                           : (c & 0xf8) == 0xf0 ? 3
+                                                : 4;
+    if (n == 4 || (n == 1 && c < 0xc2) || (n == 3 && c > 0xf4)) return false;
+    unsigned cp = c & (0x7f >> n);
+    for (unsigned i = 0; i < n; i++, p++) {
+      if ((*p & 0xc0) != 0x80) return false;
+      cp = cp << 6 | (*p & 0x3f);
+    }
+    if ((n == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+        (n == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+      return false;
+  }
+  return true;
+}
+
+static bool str_ok(const char *s) {
+  return !s || (strnlen(s, IOV_WIRE_MAX_STRING + 1) <= IOV_WIRE_MAX_STRING && utf8_ok(s));
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 bool iov_wire_name_ok(const char *s) {
   size_t n = 0;
@@ -43,9 +70,16 @@ static int check_hist(const Iovbench__Histogram *h, char *errbuf, size_t errlen)
   if (!h) return 0;
   CHECK(h->n_index == h->n_count, "histogram: %zu indexes but %zu counts", h->n_index, h->n_count);
   CHECK(h->n_index <= IOV_HIST_BUCKETS, "histogram: %zu buckets (max %u)", h->n_index, IOV_HIST_BUCKETS);
+  /* Sparse: only buckets that hold something are listed (a zero would
+   * make the listed first and last bucket disagree with min and max), and
+   * the total must be a count, not a wrapped sum. */
+  uint64_t total = 0;
   for (size_t i = 0; i < h->n_index; i++) {
     CHECK(h->index[i] < IOV_HIST_BUCKETS, "histogram: bucket %u out of range", h->index[i]);
     CHECK(i == 0 || h->index[i] > h->index[i - 1], "histogram: bucket indexes not increasing");
+    CHECK(h->count[i] > 0, "histogram: bucket %u listed with count 0", h->index[i]);
+    CHECK(total + h->count[i] >= total, "histogram: counts add up past 2^64");
+    total += h->count[i];
   }
   return 0;
 }
@@ -168,26 +202,52 @@ static int validate(const iov_envelope *e, char *errbuf, size_t errlen) {
     CHECK(b->n_flows <= IOV_WIRE_MAX_FLOWS, "samples: too many flows");
     CHECK(b->seq >= 1, "samples: seq 0");
     CHECK(b->t_end_ns >= b->t_start_ns, "samples: interval ends before it starts");
+    /* Each flow, CPU and interrupt line at most once: they are keys of
+     * what coord stores. */
+    uint8_t seen[(IOV_WIRE_MAX_CPUS + 1 + 7) / 8] = { 0 };
     for (size_t i = 0; i < b->n_flows; i++) {
       CHECK(b->flows[i] && b->flows[i]->flow < IOV_WIRE_MAX_FLOWS, "samples: bad flow");
+      unsigned f = b->flows[i]->flow;
+      CHECK(!(seen[f / 8] & (1u << f % 8)), "samples: flow %u given twice", f);
+      seen[f / 8] |= (uint8_t)(1u << f % 8);
       int r = check_hist(b->flows[i]->latency, errbuf, errlen);
       if (r < 0) return r;
     }
     CHECK(b->n_cpus <= IOV_WIRE_MAX_CPUS + 1, "samples: too many CPUs");
-    for (size_t i = 0; i < b->n_cpus; i++)
+    memset(seen, 0, sizeof(seen));
+    for (size_t i = 0; i < b->n_cpus; i++) {
       CHECK(b->cpus[i] && b->cpus[i]->cpu >= -1 && b->cpus[i]->cpu < (int32_t)IOV_WIRE_MAX_CPUS,
             "samples: bad CPU");
+      unsigned k = (unsigned)(b->cpus[i]->cpu + 1);
+      CHECK(!(seen[k / 8] & (1u << k % 8)), "samples: CPU %d given twice", b->cpus[i]->cpu);
+      seen[k / 8] |= (uint8_t)(1u << k % 8);
+    }
     CHECK(b->n_irqs <= IOV_WIRE_MAX_IRQS, "samples: too many interrupt lines");
     for (size_t i = 0; i < b->n_irqs; i++)
-      CHECK(b->irqs[i] && b->irqs[i]->name && strnlen(b->irqs[i]->name, 256) < 256,
+      CHECK(b->irqs[i] && b->irqs[i]->name && strnlen(b->irqs[i]->name, 256) < 256 &&
+                utf8_ok(b->irqs[i]->name),
             "samples: bad interrupt line");
+    if (b->n_irqs > 1) {
+      char **names = malloc(b->n_irqs * sizeof(*names));
+      if (!names) return fail(-ENOMEM, errbuf, errlen, "samples: out of memory");
+      for (size_t i = 0; i < b->n_irqs; i++) names[i] = b->irqs[i]->name;
+      qsort(names, b->n_irqs, sizeof(*names), cmp_str);
+      bool dup = false;
+      for (size_t i = 1; i < b->n_irqs && !dup; i++) dup = strcmp(names[i - 1], names[i]) == 0;
+      free(names);
+      CHECK(!dup, "samples: an interrupt line given twice");
+    }
     return 0;
   }
   case IOVBENCH__ENVELOPE__BODY_RESULT: {
     const Iovbench__Result *res = e->result;
     CHECK(res->n_flows <= IOV_WIRE_MAX_FLOWS, "result: too many flows");
+    uint8_t seen[IOV_WIRE_MAX_FLOWS / 8] = { 0 };
     for (size_t i = 0; i < res->n_flows; i++) {
       CHECK(res->flows[i] && res->flows[i]->flow < IOV_WIRE_MAX_FLOWS, "result: bad flow");
+      unsigned f = res->flows[i]->flow;
+      CHECK(!(seen[f / 8] & (1u << f % 8)), "result: flow %u given twice", f);
+      seen[f / 8] |= (uint8_t)(1u << f % 8);
       CHECK(str_ok(res->flows[i]->error_text), "result: error text too long");
       int r = check_hist(res->flows[i]->latency, errbuf, errlen);
       if (r < 0) return r;

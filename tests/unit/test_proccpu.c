@@ -207,7 +207,13 @@ static uint64_t thread_cpu_ns(void) {
 }
 
 static void put_report(const struct burner *b, int phase) {
-  struct report r = { .idx = b->idx, .phase = phase, .tid = gettid(), .cpu_ns = thread_cpu_ns() };
+  struct report r;
+  /* It goes through a pipe whole: no uninitialised padding. */
+  memset(&r, 0, sizeof(r));
+  r.idx = b->idx;
+  r.phase = phase;
+  r.tid = gettid();
+  r.cpu_ns = thread_cpu_ns();
   /* Smaller than PIPE_BUF: written whole, never interleaved. */
   if (write(b->report_fd, &r, sizeof(r)) != (ssize_t)sizeof(r)) _exit(3);
 }

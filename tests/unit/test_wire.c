@@ -227,6 +227,35 @@ static void test_invalid_fields(void **state) {
   iov_envelope *ok = roundtrip(&s, &r);
   assert_int_equal(r, 0);
   iov_wire_free(ok);
+
+  /* Found by fuzz_wire and fuzz_coord (docs/reliability.md): a listed
+   * bucket with count 0, counts that add up past 2^64, and a flow given
+   * twice in one batch are refused. */
+  cnt[0] = 0;
+  assert_null(roundtrip(&s, &r));
+  assert_int_equal(r, -EBADMSG);
+  cnt[0] = UINT64_MAX;
+  assert_null(roundtrip(&s, &r));
+  assert_int_equal(r, -EBADMSG);
+  cnt[0] = 1;
+  Iovbench__FlowSample *twice[2] = { &fs, &fs };
+  b.flows = twice;
+  b.n_flows = 2;
+  assert_null(roundtrip(&s, &r));
+  assert_int_equal(r, -EBADMSG);
+
+  /* Text that is not UTF-8 (fuzz_coord: it could not be stored as JSON). */
+  Iovbench__Welcome wl = IOVBENCH__WELCOME__INIT;
+  wl.identity = "v\x9d-1";
+  iov_envelope we = IOVBENCH__ENVELOPE__INIT;
+  we.body_case = IOVBENCH__ENVELOPE__BODY_WELCOME;
+  we.welcome = &wl;
+  assert_null(roundtrip(&we, &r));
+  assert_int_equal(r, -EBADMSG);
+  wl.identity = "vm-\xc3\xa9t\xc3\xa9"; /* "vm-été" */
+  ok = roundtrip(&we, &r);
+  assert_int_equal(r, 0);
+  iov_wire_free(ok);
 }
 
 /* Real sockets: a DEALER talks to a ROUTER; a message with extra frames
