@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Install what iovbench needs to build, run and test on Debian 12.
+#   scripts/setup.sh [--tests]
+# --tests (scripts/test.sh) also makes sure qemu can emulate an SR-IOV NIC.
 # Safe to run twice: it installs only what is missing.  Needs root for
 # apt-get (run as root, or it uses sudo when that is available).
 set -euo pipefail
@@ -11,6 +13,7 @@ packages=(
   libpci-dev libmnl-dev libvirt-dev libvirt-clients libxml2-dev pciutils
   sqlite3 iproute2 procps python3 clang-format bc
   qemu-system-x86 busybox-static cpio kmod libvirt-daemon-system
+  valgrind clang libclang-rt-dev
 )
 
 # qemu_has_igb: the installed qemu emulates an SR-IOV NIC (igb, qemu >= 8.0).
@@ -77,4 +80,5 @@ else
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   echo "setup: done"
 fi
-if [ "$(id -u)" -eq 0 ] || [ -n "$SUDO" ]; then backports_qemu; fi
+# Only the tests run guests with an emulated SR-IOV NIC.
+if [ "${1:-}" = --tests ] && { [ "$(id -u)" -eq 0 ] || [ -n "$SUDO" ]; }; then backports_qemu; fi

@@ -4,13 +4,36 @@
 # Tests that cannot run here (not root, no iproute2) are reported skipped.
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
-"$src/scripts/setup.sh"
+"$src/scripts/setup.sh" --tests
 
 build=${IOV_BUILD_DIR:-$src/build}
 "$src/scripts/build.sh"
 echo "== tests ($build)"
 # Tests labelled "long" (minutes of nested emulation) run by hand: ctest -L long.
 (cd "$build" && ctest --output-on-failure --timeout 600 -j2 -LE long)
+
+# The unit tests again under valgrind memcheck, in the same build: every
+# compiled test labelled unit (the cmocka tests and the fuzz corpus
+# replays), not the format check, which is a script.  ctest's memcheck
+# mode only wraps each test in valgrind and would pass whatever valgrind
+# says; --error-exitcode makes any memory error or definite leak fail
+# that test, and so ctest and this script.  About a minute on 2 CPUs.
+if [ "${IOV_SKIP_VALGRIND:-0}" != 1 ]; then
+  echo "== unit tests under valgrind memcheck ($build)"
+  command -v valgrind >/dev/null || { echo "test.sh: valgrind is missing (scripts/setup.sh installs it)" >&2; exit 1; }
+  rm -f "$build"/Testing/Temporary/MemoryChecker.*.log
+  vg_opts="--error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite"
+  vg_opts+=" --num-callers=40"
+  if ! (cd "$build" && ctest -T memcheck --output-on-failure -j2 -L unit -E '^format$' \
+          --overwrite MemoryCheckCommand="$(command -v valgrind)" \
+          --overwrite MemoryCheckCommandOptions="$vg_opts"); then
+    # ctest keeps valgrind's output in a log per test: show the ones with errors.
+    grep -l -E 'ERROR SUMMARY: [1-9]' "$build"/Testing/Temporary/MemoryChecker.*.log 2>/dev/null |
+      while read -r log; do echo "--- $log"; cat "$log"; done
+    echo "test.sh: valgrind memcheck reported errors (above)" >&2
+    exit 1
+  fi
+fi
 
 if [ "${IOV_SKIP_SANITIZERS:-0}" != 1 ]; then
   san=${IOV_SAN_BUILD_DIR:-$src/build-san}

@@ -1,0 +1,338 @@
+/* Fuzz target: what coord does with the messages of its agents.
+ *
+ * coordinator/run.c's handle(), store_samples() and store_result() are
+ * static, so they cannot be called from here without changing run.c.
+ * This harness drives the public parts they are made of, the same way:
+ * peer.c receives (iov_peers_recv(): decode, validation, the route to a
+ * guest), and then, per message:
+ *   Welcome   iov_peer_guest_data_addr(), the inventory JSON
+ *             (coordinator/json.c) and the agent row (results.c)
+ *   Guests    the host's guest table (iov_peer_guest())
+ *   Ready     the receiver's ports
+ *   Samples   every flow sample (histogram stored sparse, through
+ *             iov_wire_hist_summary()), CPU, interrupt and VM CPU rows
+ *   Result    every flow result (histogram through iov_wire_hist_from_pb())
+ *   ClockReply a clock estimate (lib/clocksync.c) stored with the point
+ * into a results database in a scratch directory (WAL, as coord opens it).
+ * At the end of an input the report is loaded and printed (report.c) from
+ * what was stored, and the point's transaction is rolled back, so every
+ * input starts from the same database.
+ *
+ * An input is records [tag][length, 2 bytes LE][frame] (fuzz.h); every
+ * frame goes from the host agent "h" to coord, the tag is not used.  The
+ * host is the sender of the point, each guest that speaks a receiver,
+ * with 4 flows each. */
+#include <errno.h>
+#include <sqlite3.h>
+
+#include "clocksync.h"
+#include "fuzz.h"
+#include "json.h"
+#include "peer.h"
+#include "report.h"
+#include "results.h"
+#include "timeutil.h"
+
+#define FLOWS 4
+#define MAX_PARTS 16
+#define MAX_GUESTS 64
+
+struct part {
+  struct iov_peer *peer;
+  bool sender;
+  int64_t flow_id[FLOWS];
+  uint32_t last_seq, samples;
+  bool ready, result;
+  struct iov_clock_probe probes[8];
+  unsigned n_probes;
+};
+
+static char scratch[PATH_MAX];
+static struct iov_db *db;
+static int64_t db_run;
+static zsock_t *agent;
+static zframe_t *rid;
+static struct iov_peer *h;
+static FILE *devnull;
+static struct part parts[MAX_PARTS];
+static size_t n_parts;
+static int64_t db_point;
+
+static void cleanup(void) {
+  h = iov_peer_free(h);
+  zframe_destroy(&rid);
+  zsock_destroy(&agent);
+  db = iov_db_close(db);
+  if (scratch[0]) iov_fuzz_remove_tree(scratch);
+}
+
+static _Noreturn void die(const char *what, int r) {
+  fprintf(stderr, "fuzz_coord: %s: %s %s\n", what, strerror(r < 0 ? -r : r), db ? iov_db_errmsg(db) : "");
+  abort();
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+  char path[PATH_MAX + 16];
+  int r;
+  (void)argc;
+  (void)argv;
+  iov_fuzz_quiet();
+  zsys_handler_set(NULL);
+  devnull = fopen("/dev/null", "we");
+  if (!devnull || iov_fuzz_scratch_dir("coord", scratch) < 0) die("scratch", errno);
+  snprintf(path, sizeof(path), "%s/results.db", scratch);
+  if ((r = iov_db_open(path, &db)) < 0) die("iov_db_open", r);
+  if ((r = iov_db_run_begin(db, "fuzz", "fuzz.plan", "[hosts]\nh = local\n", 1, &db_run)) < 0) die("run", r);
+
+  agent = zsock_new(ZMQ_ROUTER);
+  if (!agent || zsock_bind(agent, "inproc://fuzz-coord") < 0) die("bind", errno);
+  iov_wire_sock_setup(agent);
+  if ((r = iov_peer_new("h", "inproc://fuzz-coord", NULL, &h)) < 0) die("iov_peer_new", r);
+  /* Hello, as coord starts; the agent side learns coord's routing id. */
+  Iovbench__Hello hello = IOVBENCH__HELLO__INIT;
+  hello.identity = "h";
+  hello.run_id = "fuzz";
+  iov_envelope e = IOVBENCH__ENVELOPE__INIT;
+  e.body_case = IOVBENCH__ENVELOPE__BODY_HELLO;
+  e.hello = &hello;
+  if (iov_peer_send(h, &e) < 0) die("hello", errno);
+  zmsg_t *m = zmsg_recv(agent);
+  if (!m) die("recv hello", errno);
+  rid = zmsg_pop(m);
+  zmsg_destroy(&m);
+  if ((r = iov_db_agent_add(db, db_run, "h", "inproc://fuzz-coord", "fuzz", "{}", &h->db_agent)) < 0)
+    die("agent", r);
+  /* After the sockets: czmq's own exit handler must run after ours. */
+  atexit(cleanup);
+  return 0;
+}
+
+static struct part *part_of(struct iov_peer *p) {
+  for (size_t i = 0; i < n_parts; i++)
+    if (parts[i].peer == p) return &parts[i];
+  if (n_parts == MAX_PARTS) return NULL;
+  struct part *a = &parts[n_parts];
+  memset(a, 0, sizeof(*a));
+  a->peer = p;
+  a->sender = !p->host;
+  if (p->host && !p->db_agent &&
+      (iov_db_agent_add(db, db_run, p->name, p->endpoint, p->route, "{}", &p->db_agent) < 0 ||
+       iov_db_agent_set_host(db, p->db_agent, h->db_agent) < 0))
+    return NULL;
+  for (unsigned i = 0; i < FLOWS; i++)
+    if (iov_db_flow_add_link(db, db_point, p->db_agent, a->sender ? "sender" : "receiver", i, i % 2,
+                             &a->flow_id[i]) < 0)
+      return NULL;
+  n_parts++;
+  return a;
+}
+
+static void on_welcome(struct iov_peer *p, const iov_envelope *e) {
+  free(p->data_addr);
+  p->data_addr = p->host ? iov_peer_guest_data_addr(e) : NULL;
+  json_t *j = iov_json_inventory(p->name, p->endpoint, e->welcome);
+  IOV_FUZZ_CHECK(j, "no inventory JSON for a validated Welcome");
+  char *s = iov_json_dumps(j);
+  IOV_FUZZ_CHECK(s, "the inventory JSON does not dump");
+  free(s);
+  json_decref(j);
+  (void)part_of(p);
+}
+
+static void on_guests(const Iovbench__Guests *g) {
+  for (size_t i = 0; i < g->n_names && h->n_guests < MAX_GUESTS; i++)
+    (void)iov_peer_guest(h, g->names[i], true);
+  for (size_t i = 0; i < h->n_guests; i++) {
+    bool listed = false;
+    for (size_t k = 0; k < g->n_names && !listed; k++) listed = !strcmp(g->names[k], h->guests[i]->route);
+    h->guests[i]->gone = !listed;
+  }
+}
+
+static void store_samples(struct part *a, const Iovbench__SampleBatch *b) {
+  if (b->seq <= a->last_seq) return;
+  a->last_seq = b->seq;
+  a->samples++;
+  for (size_t i = 0; i < b->n_flows; i++) {
+    const Iovbench__FlowSample *fs = b->flows[i];
+    if (fs->flow >= FLOWS) continue;
+    struct iov_db_sample s = {
+      .seq = b->seq,
+      .t_start_ns = b->t_start_ns,
+      .t_end_ns = b->t_end_ns,
+      .bytes = fs->bytes,
+      .messages = fs->messages,
+      .transactions = fs->transactions,
+      .lost = fs->lost,
+      .out_of_order = fs->out_of_order,
+      .duplicates = fs->duplicates,
+      .jitter_ns = fs->jitter_ns,
+      .retransmits = fs->retransmits,
+      .rtt_us = fs->rtt_us,
+      .snd_cwnd = fs->snd_cwnd,
+    };
+    struct iov_db_sparse_hist sh;
+    if (fs->latency && iov_wire_hist_summary(fs->latency, &sh.sum) == 0) {
+      sh.index = fs->latency->index;
+      sh.count = fs->latency->count;
+      sh.n = fs->latency->n_index;
+      s.sparse = &sh;
+    }
+    int r = iov_db_sample_add(db, a->flow_id[fs->flow], &s);
+    IOV_FUZZ_CHECK(r == 0, "a validated sample is not stored: %s", iov_db_errmsg(db));
+  }
+  for (size_t i = 0; i < b->n_cpus; i++) {
+    const Iovbench__CpuSample *cs = b->cpus[i];
+    struct iov_db_cpu dc = { .cpu = cs->cpu,
+                             .user_ns = cs->user_ns,
+                             .nice_ns = cs->nice_ns,
+                             .system_ns = cs->system_ns,
+                             .idle_ns = cs->idle_ns,
+                             .iowait_ns = cs->iowait_ns,
+                             .irq_ns = cs->irq_ns,
+                             .softirq_ns = cs->softirq_ns,
+                             .steal_ns = cs->steal_ns,
+                             .guest_ns = cs->guest_ns };
+    int r = iov_db_cpu_sample_add(db, db_point, a->peer->db_agent, b->seq, &dc);
+    IOV_FUZZ_CHECK(r == 0, "a validated CPU sample is not stored: %s", iov_db_errmsg(db));
+  }
+  if (b->host_cpu && a->peer->host) {
+    struct iov_db_vm_cpu vc = { .interval_ns = b->host_cpu->interval_ns,
+                                .vcpu_ns = b->host_cpu->vcpu_ns,
+                                .io_ns = b->host_cpu->io_ns,
+                                .vhost_ns = b->host_cpu->vhost_ns,
+                                .kvm_ns = b->host_cpu->kvm_ns,
+                                .total_ns = b->host_cpu->total_ns,
+                                .kvm_exits = b->host_cpu->kvm_exits,
+                                .kvm_exits_known = b->host_cpu->kvm_exits_known };
+    int r = iov_db_vm_cpu_add(db, db_point, a->peer->db_agent, b->seq, &vc);
+    IOV_FUZZ_CHECK(r == 0, "a validated VM CPU sample is not stored: %s", iov_db_errmsg(db));
+  }
+  for (size_t i = 0; i < b->n_irqs; i++) {
+    int r =
+        iov_db_irq_sample_add(db, db_point, a->peer->db_agent, b->seq, b->irqs[i]->name, b->irqs[i]->count);
+    IOV_FUZZ_CHECK(r == 0, "a validated interrupt sample is not stored: %s", iov_db_errmsg(db));
+  }
+}
+
+static void store_result(struct part *a, const Iovbench__Result *res) {
+  static struct iov_hist hist;
+  if (a->result) return;
+  a->result = true;
+  for (size_t i = 0; i < res->n_flows; i++) {
+    const Iovbench__FlowResult *fr = res->flows[i];
+    if (fr->flow >= FLOWS) continue;
+    struct iov_db_result s = {
+      .bytes = fr->bytes,
+      .messages = fr->messages,
+      .transactions = fr->transactions,
+      .t_start_ns = fr->t_start_ns,
+      .t_end_ns = fr->t_end_ns,
+      .samples = res->samples,
+      .error = fr->error,
+      .error_text = fr->error_text && *fr->error_text ? fr->error_text : NULL,
+      .lost = fr->lost,
+      .out_of_order = fr->out_of_order,
+      .duplicates = fr->duplicates,
+      .jitter_ns = fr->jitter_ns,
+      .retransmits = fr->retransmits,
+      .incomplete = !fr->complete,
+    };
+    if (fr->latency && iov_wire_hist_from_pb(fr->latency, &hist) == 0) s.hist = &hist;
+    int r = iov_db_result_add(db, a->flow_id[fr->flow], &s);
+    IOV_FUZZ_CHECK(r == 0, "a validated result is not stored: %s", iov_db_errmsg(db));
+  }
+  if (!a->sender && res->window_start_ns && res->window_end_ns)
+    (void)iov_db_point_set_window(db, db_point, res->window_start_ns, res->window_end_ns, 0);
+}
+
+static void on_clock_reply(struct part *a, const Iovbench__ClockReply *cr) {
+  struct iov_clock_estimate est;
+  if (a->n_probes == ELEMENTSOF(a->probes)) return;
+  a->probes[a->n_probes++] = (struct iov_clock_probe){ cr->t1_ns, cr->t2_ns, cr->t3_ns, iov_now_real() };
+  if (iov_clock_estimate(a->probes, a->n_probes, &est) < 0) return;
+  IOV_FUZZ_CHECK(est.probes >= 1 && est.probes <= a->n_probes, "estimate from %u of %u probes", est.probes,
+                 a->n_probes);
+  (void)iov_clock_to_coord(cr->t3_ns, est.offset_ns);
+}
+
+static void handle(struct iov_peer *p, iov_envelope *e) {
+  struct part *a;
+  switch (e->body_case) {
+  case IOVBENCH__ENVELOPE__BODY_WELCOME: on_welcome(p, e); return;
+  case IOVBENCH__ENVELOPE__BODY_GUESTS:
+    if (!p->host) on_guests(e->guests);
+    return;
+  case IOVBENCH__ENVELOPE__BODY_READY:
+    if ((a = part_of(p)) && !a->ready && e->ready->point_id == (uint64_t)db_point) a->ready = true;
+    return;
+  case IOVBENCH__ENVELOPE__BODY_SAMPLES:
+    if ((a = part_of(p)) && e->samples->point_id == (uint64_t)db_point) store_samples(a, e->samples);
+    return;
+  case IOVBENCH__ENVELOPE__BODY_RESULT:
+    if ((a = part_of(p)) && e->result->point_id == (uint64_t)db_point) store_result(a, e->result);
+    return;
+  case IOVBENCH__ENVELOPE__BODY_CLOCK_REPLY:
+    if ((a = part_of(p))) on_clock_reply(a, e->clock_reply);
+    return;
+  default: return;
+  }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  struct iov_fuzz_reader rd = { data, size };
+  struct iov_db_point pt = { .test = "fuzz",
+                             .sweep = "",
+                             .workload = "tcp_rr",
+                             .params_json = "{}",
+                             .duration_ns = IOV_NSEC_PER_SEC,
+                             .sample_interval_ns = 100 * IOV_NSEC_PER_MSEC };
+  const uint8_t *frame;
+  size_t len;
+  uint8_t tag;
+  int r;
+
+  if (!db) LLVMFuzzerInitialize(NULL, NULL);
+  /* Rolled back after every input: the point is row 1 each time, and
+   * the seeds' messages are for point 1. */
+  if ((r = iov_db_point_begin(db, db_run, &pt, &db_point)) < 0) die("point", r);
+  n_parts = 0;
+  (void)part_of(h);
+  while (iov_fuzz_next(&rd, &tag, &frame, &len)) {
+    struct iov_peer *p = NULL;
+    iov_envelope *e = NULL;
+    if (zmq_send(zsock_resolve(agent), zframe_data(rid), zframe_size(rid), ZMQ_SNDMORE) < 0 ||
+        zmq_send(zsock_resolve(agent), frame, len, 0) < 0)
+      die("send", errno);
+    /* Already queued (inproc delivers at once): a deadline that has
+     * passed takes what is there without waiting. */
+    while (iov_peers_recv(&h, 1, -1, 0, &p, &e) == 0) {
+      IOV_FUZZ_CHECK(p == h || p->host == h, "a message from a peer that is not ours");
+      iov_fuzz_note("%s from %s\n", iov_wire_body_name(e), p->name);
+      handle(p, e);
+      iov_wire_free(e);
+    }
+  }
+  for (size_t i = 0; i < n_parts; i++) {
+    struct iov_clock_estimate est = { 0 };
+    struct iov_db_clock c = { .probes = parts[i].n_probes };
+    if (parts[i].n_probes && iov_clock_estimate(parts[i].probes, parts[i].n_probes, &est) == 0) {
+      c.offset_ns = est.offset_ns;
+      c.error_ns = est.error_ns;
+      c.delay_ns = est.delay_ns;
+    }
+    (void)iov_db_point_agent_add(db, db_point, parts[i].peer->db_agent,
+                                 parts[i].sender ? "sender" : "receiver", &c);
+  }
+  struct iov_report *rep = NULL;
+  r = iov_report_load(db, &rep);
+  IOV_FUZZ_CHECK(r == 0, "the report of what was stored does not load: %d %s", r, iov_db_errmsg(db));
+  iov_report_print_table(rep, iov_fuzz_verbose() ? stderr : devnull);
+  IOV_FUZZ_CHECK(iov_report_print_json(rep, devnull) == 0, "the report does not print as JSON");
+  iov_report_free(rep);
+
+  if (sqlite3_exec(iov__db_sqlite(db), "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK) die("rollback", EIO);
+  for (size_t i = 0; i < h->n_guests; i++) iov_peer_free(h->guests[i]);
+  h->n_guests = 0;
+  return 0;
+}
