@@ -165,7 +165,8 @@ struct iov_agent {
    * agent last answered. */
   uint64_t coord_heartbeat_ns;
   uint64_t coord_heard_mono;
-  bool coord_gone; /* a send found its connection closed; handled by the timer */
+  bool coord_gone;     /* a send found its connection closed; handled by the timer */
+  bool coord_silenced; /* the dead-man switch fired for the current coordinator */
   uv_timer_t deadman_timer;
   char *route; /* guest: its name as the relay routes it ("" on a host) */
   /* Host: the relay to guests (relay.c).  NULL guest_sock = no relay. */

@@ -80,6 +80,7 @@ static void on_hello(struct iov_agent *a, zframe_t *from, const iov_envelope *in
   a->coord_id = from ? zframe_dup(from) : NULL;
   a->coord_connected = true;
   a->coord_gone = false;
+  a->coord_silenced = false;
   a->coord_heartbeat_ns = h->heartbeat_ns;
   a->coord_heard_mono = iov_now_mono();
   free(a->coord_run);
@@ -316,6 +317,7 @@ static void coord_lost(struct iov_agent *a, const char *why) {
       "up",
       a->coord_run ? a->coord_run : "?", why);
   a->coord_connected = false;
+  a->coord_silenced = true;
   iov__agent_point_abort(a, "the coordinator went silent");
   if (a->guest_sock) iov__relay_stop_guests(a, "the coordinator went silent");
   if (a->vm && a->vm_state && a->vm->coord_lost) a->vm->coord_lost(a, a->vm_state);
@@ -361,7 +363,16 @@ int iov__agent_on_message(struct iov_zuv *z) {
   }
   bool from_coord =
       a->kind == IOV_AGENT_GUEST ? a->coord_connected : a->coord_id && zframe_eq(a->coord_id, from);
-  if (from_coord && a->kind == IOV_AGENT_HOST) a->coord_heard_mono = iov_now_mono();
+  if (from_coord && a->kind == IOV_AGENT_HOST) {
+    a->coord_heard_mono = iov_now_mono();
+    if (a->coord_silenced && !a->coord_connected) {
+      /* The dead-man switch fired (what the run set up is gone), but the
+       * coordinator speaks again: answer it, its point will fail. */
+      a->coord_silenced = false;
+      a->coord_connected = true;
+      iov_notice("the coordinator of run %s speaks again", a->coord_run ? a->coord_run : "?");
+    }
+  }
   if (a->kind == IOV_AGENT_HOST && in->route && *in->route) {
     /* For one of our guests. */
     if (from_coord)

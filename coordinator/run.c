@@ -1072,6 +1072,8 @@ static int setup_vms(struct run_ctx *c, struct point_run *pr) {
   uint64_t wait = pp->timeout + VM_BOOT_ALLOWANCE_NS * total;
   uint64_t deadline = mono_deadline(wait);
   int r = wait_until(c, pr, vms_ready, deadline, true);
+  /* Whatever came of it, the step is over: silence counts again. */
+  for (size_t k = 0; k < pr->n_vm; k++) pr->vm[k].host->busy_msg_id = 0;
   if (r == -IOV_E_TIMEOUT) {
     char t[32];
     iov_format_duration(t, sizeof(t), wait);
