@@ -30,8 +30,9 @@
  * addresses that are not loopback (or empty) become 127.0.0.1, a sender's
  * peer ports become one the harness holds bound and not listening (so
  * connects are refused), sizes are capped at 64 MiB of buffers in all
- * (see docs/reliability.md: the agent itself accepts 256 flows of
- * 16 MiB), and the start instant is moved to within 5 ms from now. */
+ * (an agent without caps accepts 256 flows of 16 MiB, 4 GiB: see
+ * docs/reliability.md), and the start instant is moved to within 5 ms
+ * from now. */
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
