@@ -282,6 +282,32 @@ static int validate(const iov_envelope *e, char *errbuf, size_t errlen) {
   }
 }
 
+/* Whether m or a message inside it kept an unknown field numbered 0.
+ * protobuf-c takes one when its tag is an overlong varint (80 00) and
+ * packs it back as the single byte 00, which it then refuses: what we
+ * accepted could not be forwarded (the relay re-encodes) or stored as
+ * sent.  No valid encoder writes field 0, so such a message is malformed. */
+static bool has_unknown_field_0(const ProtobufCMessage *m) {
+  if (!m) return false;
+  for (unsigned i = 0; i < m->n_unknown_fields; i++)
+    if (m->unknown_fields[i].tag == 0) return true;
+  for (unsigned i = 0; i < m->descriptor->n_fields; i++) {
+    const ProtobufCFieldDescriptor *f = &m->descriptor->fields[i];
+    const char *at = (const char *)m + f->offset;
+    if (f->type != PROTOBUF_C_TYPE_MESSAGE) continue;
+    if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+      size_t n = *(const size_t *)((const char *)m + f->quantifier_offset);
+      ProtobufCMessage *const *v = *(ProtobufCMessage *const *const *)at;
+      for (size_t k = 0; k < n; k++)
+        if (has_unknown_field_0(v[k])) return true;
+    } else if (!(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) ||
+               *(const uint32_t *)((const char *)m + f->quantifier_offset) == f->id) {
+      if (has_unknown_field_0(*(ProtobufCMessage *const *)at)) return true;
+    }
+  }
+  return false;
+}
+
 int iov_wire_decode(const uint8_t *data, size_t len, iov_envelope **ret, struct iov_wire_stats *stats,
                     char *errbuf, size_t errlen) {
   iov_envelope *e;
@@ -297,6 +323,11 @@ int iov_wire_decode(const uint8_t *data, size_t len, iov_envelope **ret, struct 
   if (!e) {
     if (stats) stats->malformed++;
     return fail(-EBADMSG, errbuf, errlen, "not a valid envelope (%zu bytes)", len);
+  }
+  if (has_unknown_field_0(&e->base)) {
+    if (stats) stats->malformed++;
+    iov_wire_free(e);
+    return fail(-EBADMSG, errbuf, errlen, "not a valid envelope (%zu bytes): a field numbered 0", len);
   }
   if (e->proto_version != IOV_PROTO_VERSION) {
     if (stats) stats->bad_version++;

@@ -135,6 +135,19 @@ static void test_garbage_rejected(void **state) {
   assert_int_equal(iov_wire_encode(&e, &f), 0);
   assert_int_equal(iov_wire_decode(zframe_data(f), zframe_size(f) - 1, &out, &st, why, sizeof(why)),
                    -EBADMSG);
+
+  /* A field numbered 0 (tag 80 00, an overlong varint, value 00) after a
+   * valid message: protobuf-c keeps it, but could not encode it again,
+   * so the relay could not forward it.  Refused, and said why. */
+  uint8_t with0[64];
+  size_t n0 = zframe_size(f);
+  assert_true(n0 + 3 <= sizeof(with0));
+  memcpy(with0, zframe_data(f), n0);
+  memcpy(with0 + n0, "\x80\x00\x00", 3);
+  assert_int_equal(iov_wire_decode(with0, n0 + 3, &out, &st, why, sizeof(why)), -EBADMSG);
+  assert_non_null(strstr(why, "numbered 0"));
+  assert_int_equal(iov_wire_decode(with0, n0, &out, &st, why, sizeof(why)), 0);
+  out = iov_wire_free(out);
   zframe_destroy(&f);
 }
 
