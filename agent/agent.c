@@ -4,12 +4,14 @@
  * watched by libuv through lib/zuv.c, with SIGINT/SIGTERM for shutdown. */
 #include "agent.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "err.h"
 #include "inventory.h"
 #include "log.h"
@@ -179,13 +181,85 @@ static int guest_connect(struct iov_agent *a, const struct iov_agent_config *cfg
   a->sock = zsock_new(ZMQ_DEALER);
   if (!a->sock) return iov_log_errno(-ENOMEM, "Failed to create the control socket");
   iov_wire_sock_setup(a->sock);
+  if (cfg->host_key) {
+    if (iov_key_text_ok(cfg->host_key) && cfg->secret_key) a->cert = iov_cert_from_secret(cfg->secret_key);
+    if (!a->cert) {
+      zsock_destroy(&a->sock);
+      return iov_log_errno(-EINVAL, "The host key or this guest's secret key is not a CURVE key (40 Z85 "
+                                    "characters); the host agent hands both over with the VM's settings");
+    }
+    iov_curve_client(a->sock, a->cert, cfg->host_key);
+    iov_info("CURVE towards the host agent (its key %.8s..., ours %.8s...)", cfg->host_key,
+             zcert_public_txt(a->cert));
+  }
   if (zsock_connect(a->sock, "%s", cfg->connect) < 0) {
     int r = -errno;
     iov_log_errno(r ? r : -EINVAL, "Cannot connect to the host agent at '%s': %m (check --host)",
                   cfg->connect);
     zsock_destroy(&a->sock);
+    zcert_destroy(&a->cert);
     return r ? r : -EINVAL;
   }
+  return 0;
+}
+
+/* How many certificates (files not ending in _secret) dir holds. */
+static unsigned count_certs(const char *dir) {
+  DIR *d = opendir(dir);
+  unsigned n = 0;
+  struct dirent *e;
+  while (d && (e = readdir(d))) {
+    size_t l = strlen(e->d_name);
+    if (e->d_name[0] != '.' && !(l > 7 && strcmp(e->d_name + l - 7, "_secret") == 0)) n++;
+  }
+  if (d) closedir(d);
+  return n;
+}
+
+/* A host agent's CURVE server side: our key pair (made at first start),
+ * the ZAP handler for coordinators and guests, the control socket set
+ * up as CURVE server.  Before the bind. */
+static int host_auth_setup(struct iov_agent *a, const struct iov_agent_config *cfg) {
+  char dir[PATH_MAX], coords[PATH_MAX + 16], guests[PATH_MAX + 16], err[512];
+  bool created = false;
+  int r;
+  if (cfg->key_dir)
+    snprintf(dir, sizeof(dir), "%s", cfg->key_dir);
+  else if ((r = iov_key_dir_default(true, dir, sizeof(dir))) < 0)
+    return iov_log_errno(r, "No key directory: give --key-dir");
+  r = iov_key_load(dir, "agent", true, &a->cert, &created, err, sizeof(err));
+  if (r < 0) return iov_log_errno(r, "Cannot load this agent's key: %s", err);
+  if (created) iov_notice("made this agent's key pair: %s/agent.key (public), agent.key_secret", dir);
+  snprintf(coords, sizeof(coords), "%s/coordinators", dir);
+  snprintf(guests, sizeof(guests), "%s/guests", dir);
+  r = iov_zap_start(coords, guests, &a->zap);
+  if (r < 0) return iov_log_errno(r, "Cannot start the authentication handler: %m");
+  iov_curve_server(a->sock, a->cert, IOV_AUTH_DOMAIN_CONTROL);
+  unsigned n = count_certs(coords);
+  iov_info("CURVE on: public key %s; %u coordinator key(s) allowed in %s", zcert_public_txt(a->cert), n,
+           coords);
+  if (n == 0)
+    iov_warn("no coordinator can connect yet: %s holds no key. Copy a coordinator's coord.key there ('coord "
+             "keygen' makes one; it is read again when the directory changes), or run with --plaintext on a "
+             "trusted network",
+             coords);
+  return 0;
+}
+
+static int host_keyserver_start(struct iov_agent *a, const struct iov_agent_config *cfg) {
+  char ep[PATH_MAX], err[512];
+  if (cfg->key_listen && strcmp(cfg->key_listen, "none") == 0) return 0;
+  if (cfg->key_listen)
+    snprintf(ep, sizeof(ep), "%s", cfg->key_listen);
+  else if (iov_key_endpoint_for(cfg->listen, ep, sizeof(ep)) < 0) {
+    iov_info("no key endpoint for %s; coordinators must know this agent's key (NAME.key in their plans)",
+             cfg->listen);
+    return 0;
+  }
+  int r =
+      iov_keyserver_start(ep, a->cert ? zcert_public_txt(a->cert) : NULL, &a->keyserver, err, sizeof(err));
+  if (r < 0) return iov_log_errno(r, "%s", err);
+  iov_info("key endpoint %s", ep);
   return 0;
 }
 
@@ -224,21 +298,25 @@ int iov_agent_run(const struct iov_agent_config *cfg) {
   if (!a.sock) return iov_log_errno(-ENOMEM, "Failed to create the control socket");
   iov_wire_sock_setup(a.sock);
   zsock_set_router_mandatory(a.sock, 1);
+  if (!cfg->plaintext && (r = host_auth_setup(&a, cfg)) < 0) goto fail_early;
+  if (cfg->plaintext)
+    iov_warn("--plaintext: any coordinator that reaches %s can command this agent; use it only on a trusted "
+             "network",
+             cfg->listen);
   if (zsock_bind(a.sock, "%s", cfg->listen) < 0) {
     r = -errno;
     iov_log_errno(r,
                   "Failed to bind control endpoint '%s': %m (another agent there? choose one with --listen)",
                   cfg->listen);
-    zsock_destroy(&a.sock);
-    return r;
+    goto fail_early;
   }
+  if ((r = host_keyserver_start(&a, cfg)) < 0) goto fail_early;
 connected:;
   const char *endpoint = a.kind == IOV_AGENT_HOST ? zsock_endpoint(a.sock) : cfg->connect;
   r = iov_inventory_collect(iov_engine_names(), &a.inventory);
   if (r < 0) {
     iov_log_errno(r, "Failed to read the machine's inventory: %m");
-    zsock_destroy(&a.sock);
-    return r;
+    goto fail_early;
   }
   if (a.kind == IOV_AGENT_HOST && cfg->add_nics) {
     r = cfg->add_nics(a.inventory, cfg->sysfs_root);
@@ -330,6 +408,16 @@ out:
   iov_cpustat_free(a.cpustat);
   iov_irqstat_free(a.irqstat);
   zsock_destroy(&a.sock);
+  iov_keyserver_stop(&a.keyserver);
+  iov_zap_stop(&a.zap);
+  zcert_destroy(&a.cert);
+  return r;
+
+fail_early:
+  zsock_destroy(&a.sock);
+  iov_keyserver_stop(&a.keyserver);
+  iov_zap_stop(&a.zap);
+  zcert_destroy(&a.cert);
   return r;
 }
 

@@ -63,6 +63,17 @@ struct iov_agent_config {
    * starts none and says so.  agent/vmsession.c provides it. */
   const struct iov_agent_vm_hooks *vm;
   void *vm_config;
+  /* Authentication (lib/auth.h).  Host: plaintext = accept any
+   * coordinator and guest, unauthenticated; else key_dir holds
+   * agent.key_secret (made at first start), coordinators/ and guests/,
+   * and key_listen is the key endpoint (NULL = derived from listen,
+   * "none" = none).  Guest: host_key NULL = plaintext; else the host
+   * agent's public key and our secret key (Z85). */
+  bool plaintext;
+  const char *key_dir;
+  const char *key_listen;
+  const char *host_key;
+  const char *secret_key;
 };
 
 struct iov_agent;
@@ -185,6 +196,11 @@ struct iov_agent {
   const char *upstream; /* guest: the host endpoint */
   const struct iov_agent_vm_hooks *vm;
   void *vm_state;
+  /* Host: our key pair, NULL when plaintext; the ZAP handler and the key
+   * endpoint (lib/auth.h). */
+  zcert_t *cert;
+  struct iov_zap *zap;
+  struct iov_keyserver *keyserver;
   struct iov_agent_caps caps;
   char *coord_run;
   uint64_t session_id;

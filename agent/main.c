@@ -40,6 +40,24 @@ static void help(void) {
          "  -n, --name=NAME        name reported to coord (default: the hostname)\n"
          "      --ready-file=PATH  write the bound endpoint to PATH once listening\n"
          "      --sysfs-root=DIR   read PCI NICs from the sysfs at DIR (default /sys)\n"
+         "\n"
+         "Authentication (CurveZMQ, on by default):\n"
+         "      --key-dir=DIR      this agent's keys (default /etc/iovbench, or\n"
+         "                         $IOVBENCH_KEY_DIR): agent.key and agent.key_secret\n"
+         "                         (made at first start), coordinators/ (the public\n"
+         "                         keys of the coordinators let in: copy a coord.key\n"
+         "                         from 'coord keygen' there) and guests/ (keys of guest\n"
+         "                         agents this agent did not start)\n"
+         "      --key-listen=ENDPOINT\n"
+         "                         where coord asks for this agent's public key, to\n"
+         "                         trust it on first use (default: the --listen port\n"
+         "                         + 2, e.g. tcp://*:7702; 'none': coord must be given\n"
+         "                         the key)\n"
+         "      --plaintext        no authentication: any coordinator that reaches the\n"
+         "                         endpoint may command this agent (a trusted network\n"
+         "                         or tests only; coord needs --plaintext as well)\n"
+         "\n"
+         "General:\n"
          "      --debug[=CATS]     debug log (all, or a list of proto,net,engine,...)\n"
          "  -q, --quiet            log warnings and errors only\n"
          "  -h, --help             show this help\n"
@@ -214,6 +232,9 @@ int main(int argc, char **argv) {
     { "max-msg-size", required_argument, NULL, 2000 },
     { "max-vms", required_argument, NULL, 2000 },
     { "vm-guest-agent", required_argument, NULL, 1019 },
+    { "key-dir", required_argument, NULL, 1020 },
+    { "key-listen", required_argument, NULL, 1021 },
+    { "plaintext", no_argument, NULL, 1022 },
     { "debug", optional_argument, NULL, 'd' },
     { "quiet", no_argument, NULL, 'q' },
     { "help", no_argument, NULL, 'h' },
@@ -223,6 +244,8 @@ int main(int argc, char **argv) {
   int c, idx = 0;
   unsigned mask;
   struct iov_agent_caps caps = { 0 };
+  const char *arg_key_dir = NULL, *arg_key_listen = NULL;
+  bool arg_plaintext = false;
 
   if (argc > 1 && strcmp(argv[1], "inventory") == 0) return inventory_main(argc - 1, argv + 1);
   while ((c = getopt_long(argc, argv, "l:g:n:qh", opts, &idx)) != -1) switch (c) {
@@ -276,6 +299,9 @@ int main(int argc, char **argv) {
       vms.backend = optarg;
       break;
     case 1019: vms.guest_agent = optarg; break;
+    case 1020: arg_key_dir = optarg; break;
+    case 1021: arg_key_listen = optarg; break;
+    case 1022: arg_plaintext = true; break;
     case 'd':
       if (iov_log_parse_debug(optarg, &mask) < 0) {
         fprintf(stderr, "iovbench-agent: unknown debug category in '%s' (try proto,net,engine)\n", optarg);
@@ -334,6 +360,9 @@ int main(int argc, char **argv) {
                                   .add_nics = add_nics,
                                   .sysfs_root = arg_sysfs_root,
                                   .vm = want_vms ? &iov_vm_hooks : NULL,
-                                  .vm_config = &vms };
+                                  .vm_config = &vms,
+                                  .plaintext = arg_plaintext,
+                                  .key_dir = arg_key_dir,
+                                  .key_listen = arg_key_listen };
   return iov_agent_run(&cfg) < 0 ? 1 : 0;
 }

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "agent.h"
+#include "auth.h"
 #include "err.h"
 #include "log.h"
 #include "proccpu.h"
@@ -373,6 +374,7 @@ int iov__relay_start(struct iov_agent *a, const char *endpoint) {
   if (!a->guest_sock) return -ENOMEM;
   iov_wire_sock_setup(a->guest_sock);
   zsock_set_router_mandatory(a->guest_sock, 1);
+  if (a->cert) iov_curve_server(a->guest_sock, a->cert, IOV_AUTH_DOMAIN_GUEST);
   if (zsock_bind(a->guest_sock, "%s", endpoint) < 0) {
     int r = -errno;
     zsock_destroy(&a->guest_sock);

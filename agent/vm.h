@@ -77,6 +77,11 @@ struct iov_vm_nic {
 
 /* One guest.  All strings are borrowed for the duration of the call. */
 struct iov_vm_spec {
+  /* CURVE between the guest agent and the host agent's relay: the host
+   * agent's public key and the guest's own secret key (Z85), handed to
+   * the guest with its other settings; NULL = plaintext. */
+  const char *host_key;
+  const char *guest_key;
   const char *run;           /* [A-Za-z0-9._-]+, the run's id */
   const char *host;          /* [A-Za-z0-9._-]+, this host's name in the plan */
   unsigned index;            /* guest i of the test point, 0..IOV_VM_INDEX_MAX */

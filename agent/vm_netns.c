@@ -279,10 +279,19 @@ static int create_one(struct iov_vm_host *h, const struct iov_vm_spec *s, const 
       argv[a++] = "--data";
       argv[a++] = (char *)s->data;
     }
+    /* The secret key through the environment: argv is world-readable. */
+    char env[64] = "", *envp[] = { env, NULL };
+    if (s->host_key && s->guest_key) {
+      argv[a++] = "--host-key";
+      argv[a++] = (char *)s->host_key;
+      snprintf(env, sizeof(env), "IOVBENCH_GUEST_KEY=%s", s->guest_key);
+    }
     argv[a] = NULL;
-    pid_t pid =
-        iov_spawn(argv, &(struct iov_spawn_opts){
-                            .out_fd = IOV_SPAWN_INHERIT, .search_path = true, .die_with_parent = true });
+    pid_t pid = iov_spawn(argv, &(struct iov_spawn_opts){ .out_fd = IOV_SPAWN_INHERIT,
+                                                          .search_path = true,
+                                                          .die_with_parent = true,
+                                                          .env = env[0] ? envp : NULL });
+    explicit_bzero(env, sizeof(env));
     if (pid < 0)
       r = iov__vm_fail(err, errlen, pid, "cannot start the guest agent in '%s': %s", name, strerror(-pid));
     else

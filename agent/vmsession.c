@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "err.h"
 #include "log.h"
 #include "spawn.h"
@@ -34,6 +35,9 @@ struct vm_state {
   /* The VMs held now, in order, and what they were made for. */
   char **names;
   size_t n;
+  /* Per VM, the key pair its guest agent authenticates with (NULL when
+   * the host agent runs plaintext); allowed at the relay while it lives. */
+  zcert_t **keys;
   char path[16];
   uint32_t vcpus;
   uint64_t memory_mb;
@@ -73,6 +77,13 @@ static void release(struct vm_state *st) {
    * same name, and must not be mistaken for the old one. */
   for (size_t i = 0; i < st->n; i++) iov__relay_drop_guest(st->a, st->names[i]);
   for (size_t i = 0; i < st->n; i++) free(st->names[i]);
+  for (size_t i = 0; st->keys && i < st->n; i++)
+    if (st->keys[i]) {
+      (void)iov_zap_allow(st->a->zap, zcert_public_txt(st->keys[i]), false);
+      zcert_destroy(&st->keys[i]);
+    }
+  free(st->keys);
+  st->keys = NULL;
   free(st->names);
   free(st->sims);
   st->names = NULL;
@@ -121,17 +132,29 @@ static void on_boot_timeout(uv_timer_t *t) {
 }
 
 /* Test hook: what the VM's guest agent would do when it boots. */
-static pid_t spawn_sim(const struct vm_state *st, const char *name) {
-  char *argv[] = { (char *)st->cfg->guest_agent,
-                   "--host",
-                   (char *)st->cfg->guest_endpoint,
-                   "--vm-id",
-                   (char *)name,
-                   "--data",
-                   "127.0.0.1",
-                   "--quiet",
-                   NULL };
-  return iov_spawn(argv, &(struct iov_spawn_opts){ .out_fd = IOV_SPAWN_INHERIT, .die_with_parent = true });
+static pid_t spawn_sim(const struct vm_state *st, size_t i) {
+  char *argv[12] = { (char *)st->cfg->guest_agent,
+                     "--host",
+                     (char *)st->cfg->guest_endpoint,
+                     "--vm-id",
+                     st->names[i],
+                     "--data",
+                     "127.0.0.1",
+                     "--quiet",
+                     NULL };
+  char env[64] = "", *envp[] = { env, NULL };
+  zcert_t *key = st->keys ? st->keys[i] : NULL;
+  if (key) {
+    argv[8] = "--host-key";
+    argv[9] = (char *)zcert_public_txt(st->a->cert);
+    argv[10] = NULL;
+    snprintf(env, sizeof(env), "IOVBENCH_GUEST_KEY=%s", zcert_secret_txt(key));
+  }
+  pid_t pid =
+      iov_spawn(argv, &(struct iov_spawn_opts){
+                          .out_fd = IOV_SPAWN_INHERIT, .die_with_parent = true, .env = key ? envp : NULL });
+  explicit_bzero(env, sizeof(env));
+  return pid;
 }
 
 /* A locally administered MAC per VF, the same every run and different on
@@ -295,7 +318,8 @@ static void on_setup(struct vm_state *st, const iov_envelope *in) {
   }
   st->names = calloc(v->count, sizeof(char *));
   st->sims = calloc(v->count, sizeof(pid_t));
-  r = specs && nics && cpus && macs && addrs && nets && st->names && st->sims ? 0 : -ENOMEM;
+  st->keys = calloc(v->count, sizeof(zcert_t *));
+  r = specs && nics && cpus && macs && addrs && nets && st->names && st->sims && st->keys ? 0 : -ENOMEM;
   if (r == 0 && !net_ok) {
     snprintf(err, sizeof(err), "--vm-net '%s' is not an IPv4 ADDRESS/PREFIX", cfg->vm_net);
     r = -EINVAL;
@@ -346,6 +370,15 @@ static void on_setup(struct vm_state *st, const iov_envelope *in) {
     r = iov_vm_name(&specs[i], name, sizeof(name), err, sizeof(err));
     if (r >= 0 && !(st->names[i] = strdup(name))) r = -ENOMEM;
     if (r >= 0) st->n = i + 1;
+    /* Its own key pair, let in at the relay for as long as it lives. */
+    if (r >= 0 && a->cert) {
+      st->keys[i] = zcert_new();
+      if (!st->keys[i]) r = -ENOMEM;
+      if (r >= 0) r = iov_zap_allow(a->zap, zcert_public_txt(st->keys[i]), true);
+      if (r < 0) snprintf(err, sizeof(err), "cannot make a key for guest %s: %s", name, strerror(-r));
+      specs[i].host_key = zcert_public_txt(a->cert);
+      specs[i].guest_key = st->keys[i] ? zcert_secret_txt(st->keys[i]) : NULL;
+    }
   }
   size_t reused = 0;
   if (r >= 0) r = st->ops->create(st->vh, specs, v->count, &reused, err, sizeof(err));
@@ -367,7 +400,7 @@ static void on_setup(struct vm_state *st, const iov_envelope *in) {
            v->path, st->names[0], v->point_id);
   if (cfg->simulate_guests)
     for (size_t i = 0; i < st->n; i++) {
-      pid_t pid = spawn_sim(st, st->names[i]);
+      pid_t pid = spawn_sim(st, i);
       if (pid > 0) st->sims[i] = pid;
     }
   st->pending = true;

@@ -16,6 +16,10 @@ struct iov_run_config {
   /* coord run --resume RUN: the run directory whose missing points to run
    * (its plan is the stored copy; plan_path is ignored). */
   const char *resume_dir;
+  /* Authentication (coordinator/trust.h): agents that run plaintext may be
+   * used; where coord's keys and known_agents are (NULL = default). */
+  bool plaintext;
+  const char *key_dir;
 };
 
 /* Run a plan.  Returns 0 when every point succeeded, 1 when some failed,

@@ -531,8 +531,11 @@ static int start_hosts(struct iov_local *l, struct iov_plan *plan, const char *a
       snprintf(guests, sizeof(guests), "none");
     snprintf(ready, sizeof(ready), "%s/%s.ready", l->tmpdir, h->name);
     snprintf(log_path, sizeof(log_path), "%s/agent-%s.log", log_dir, h->name);
+    /* Plaintext: its sockets are ours alone (a private directory, or
+     * namespaces coord made). */
     char *argv[] = { (char *)agent,  "--listen", endpoint, "--guest-listen", guests,
-                     "--ready-file", ready,      "--name", h->name,          NULL };
+                     "--ready-file", ready,      "--name", h->name,          "--plaintext",
+                     "--key-listen", "none",     NULL };
     pid_t pid = spawn(lh->netns, log_path, argv);
     if (pid < 0) return iov_log_errno(pid, "Cannot start the agent for local host '%s': %m", h->name);
     lh->pid = pid;

@@ -1,11 +1,15 @@
 /* coord: the iovbench coordinator.  Parses the command line and hands
  * over to run.c. */
 #include <czmq.h>
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "auth.h"
 #include "coord.h"
 #include "err.h"
 #include "log.h"
@@ -22,6 +26,7 @@ static void help_main(void) {
          "  run PLAN          run a plan, store results in a new run directory\n"
          "  validate PLAN     check a plan and print its expanded test matrix\n"
          "  report RUN        print a stored run again (table or --json)\n"
+         "  keygen            make coord's key pair, which agents let in (CURVE)\n"
          "  help-plan         every plan key with its type, default and range\n"
          "\n"
          "Options for every command: --debug[=CATS], -q/--quiet, -h/--help.\n"
@@ -50,8 +55,20 @@ static void help_run(void) {
          "                             plan's points that have no result yet, into the\n"
          "                             same results.db.  A point is stored when it ends,\n"
          "                             ok or failed; the one in flight is run again\n"
+         "      --plaintext            also use agents that run without authentication\n"
+         "                             (iovbench-agent --plaintext); without it such an\n"
+         "                             agent is refused\n"
+         "      --key-dir=DIR          coord's key pair and known_agents (default\n"
+         "                             ~/.config/iovbench, or $IOVBENCH_KEY_DIR)\n"
          "  -q, --quiet                print only the table and errors\n"
          "      --debug[=CATS]         debug log (proto,net,engine,plan,db)\n"
+         "\n"
+         "Authentication: coord talks CURVE to every agent that is not 'local',\n"
+         "with the key pair from 'coord keygen'; each agent lets it in when\n"
+         "coord.key is in its /etc/iovbench/coordinators/.  coord learns an agent's\n"
+         "key from the agent's key endpoint (its port + 2) the first time and\n"
+         "refuses the agent if that key ever changes (KEYDIR/known_agents, one\n"
+         "'ENDPOINT KEY' a line); NAME.key in [hosts] pins a key instead.\n"
          "\n"
          "Exit status: 0 all points ok, 1 some points failed, 2 usage,\n"
          "3 the run could not be carried out, 130 interrupted.\n");
@@ -74,7 +91,94 @@ static void help_report(void) {
          "  --json   a JSON document instead of the table\n");
 }
 
-enum { OPT_DEBUG = 1000, OPT_LOCAL, OPT_CONNECT_TIMEOUT, OPT_JSON, OPT_VERSION, OPT_RESUME };
+static void help_keygen(void) {
+  printf("Usage: coord keygen [--key-dir=DIR] [--force]\n"
+         "\n"
+         "Make coord's CURVE key pair: DIR/coord.key (the public key, to copy to the\n"
+         "agents) and DIR/coord.key_secret (mode 600; it stays here).  DIR is\n"
+         "~/.config/iovbench unless --key-dir or $IOVBENCH_KEY_DIR says otherwise.\n"
+         "When the pair exists, prints its public key and changes nothing.\n"
+         "\n"
+         "Then let each agent accept this coordinator:\n"
+         "  scp DIR/coord.key root@SERVER:/etc/iovbench/coordinators/$(hostname).key\n"
+         "(agents read that directory again when it changes; no restart).\n"
+         "\n"
+         "  --key-dir=DIR   where the pair is\n"
+         "  --force         make a new pair even if one exists (agents must get the\n"
+         "                  new coord.key)\n");
+}
+
+enum {
+  OPT_DEBUG = 1000,
+  OPT_LOCAL,
+  OPT_CONNECT_TIMEOUT,
+  OPT_JSON,
+  OPT_VERSION,
+  OPT_RESUME,
+  OPT_PLAINTEXT,
+  OPT_KEY_DIR,
+  OPT_FORCE
+};
+
+static int cmd_keygen(int argc, char **argv) {
+  static const struct option opts[] = {
+    { "key-dir", required_argument, NULL, OPT_KEY_DIR },
+    { "force", no_argument, NULL, OPT_FORCE },
+    { "help", no_argument, NULL, 'h' },
+    { 0, 0, 0, 0 },
+  };
+  const char *dir_opt = NULL;
+  bool force = false;
+  int c;
+  while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) switch (c) {
+    case OPT_KEY_DIR: dir_opt = optarg; break;
+    case OPT_FORCE: force = true; break;
+    case 'h': help_keygen(); return 0;
+    default: fprintf(stderr, "Try 'coord keygen --help'.\n"); return 2;
+    }
+  if (optind != argc) {
+    fprintf(stderr, "coord keygen: unexpected argument '%s'. Try 'coord keygen --help'.\n", argv[optind]);
+    return 2;
+  }
+  char dir[4096], err[512], path[4200];
+  if (dir_opt)
+    snprintf(dir, sizeof(dir), "%s", dir_opt);
+  else if (iov_key_dir_default(false, dir, sizeof(dir)) < 0) {
+    fprintf(stderr, "coord keygen: no home directory to keep the key in; give --key-dir\n");
+    return 2;
+  }
+  /* ~/.config may not exist yet. */
+  char parent[4096];
+  snprintf(parent, sizeof(parent), "%s", dir);
+  char *slash = strrchr(parent, '/');
+  if (slash && slash != parent) {
+    *slash = 0;
+    (void)mkdir(parent, 0755);
+  }
+  snprintf(path, sizeof(path), "%s/coord.key_secret", dir);
+  if (force && unlink(path) < 0 && errno != ENOENT) {
+    fprintf(stderr, "coord keygen: cannot remove %s: %s\n", path, strerror(errno));
+    return 1;
+  }
+  zcert_t *cert = NULL;
+  bool created = false;
+  int r = iov_key_load(dir, "coord", true, &cert, &created, err, sizeof(err));
+  if (r < 0) {
+    fprintf(stderr, "coord keygen: %s\n", err);
+    return 1;
+  }
+  if (created)
+    printf("coord: new key pair in %s: coord.key (public) and coord.key_secret (secret, stays here)\n", dir);
+  else
+    printf("coord: the key pair in %s exists; kept it (--force makes a new one)\n", dir);
+  printf("public key: %s\n"
+         "Let each agent accept this coordinator: copy %s/coord.key into\n"
+         "/etc/iovbench/coordinators/ on its machine, e.g.\n"
+         "  scp %s/coord.key root@SERVER:/etc/iovbench/coordinators/$(hostname).key\n",
+         zcert_public_txt(cert), dir, dir);
+  zcert_destroy(&cert);
+  return 0;
+}
 
 static int set_debug(const char *spec) {
   unsigned mask;
@@ -92,6 +196,8 @@ static int cmd_run(int argc, char **argv) {
     { "local", required_argument, NULL, OPT_LOCAL },
     { "connect-timeout", required_argument, NULL, OPT_CONNECT_TIMEOUT },
     { "resume", required_argument, NULL, OPT_RESUME },
+    { "plaintext", no_argument, NULL, OPT_PLAINTEXT },
+    { "key-dir", required_argument, NULL, OPT_KEY_DIR },
     { "quiet", no_argument, NULL, 'q' },
     { "debug", optional_argument, NULL, OPT_DEBUG },
     { "help", no_argument, NULL, 'h' },
@@ -103,6 +209,8 @@ static int cmd_run(int argc, char **argv) {
   while ((c = getopt_long(argc, argv, "r:qh", opts, NULL)) != -1) switch (c) {
     case 'r': cfg.results_dir = optarg; break;
     case OPT_RESUME: cfg.resume_dir = optarg; break;
+    case OPT_PLAINTEXT: cfg.plaintext = true; break;
+    case OPT_KEY_DIR: cfg.key_dir = optarg; break;
     case OPT_LOCAL:
       cfg.local_mode = iov_local_mode_from_string(optarg);
       if (cfg.local_mode < 0) {
@@ -225,6 +333,7 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "run") == 0) return cmd_run(argc, argv);
   if (strcmp(cmd, "validate") == 0) return cmd_validate(argc, argv);
   if (strcmp(cmd, "report") == 0) return cmd_report(argc, argv);
+  if (strcmp(cmd, "keygen") == 0) return cmd_keygen(argc, argv);
   fprintf(stderr, "coord: unknown command '%s'. Try 'coord --help'.\n", cmd);
   return 2;
 }

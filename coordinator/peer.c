@@ -4,11 +4,13 @@
 #include <errno.h>
 #include <string.h>
 
+#include "auth.h"
 #include "err.h"
 #include "log.h"
 #include "timeutil.h"
 
-int iov_peer_new(const char *name, const char *endpoint, const char *data_addr, struct iov_peer **ret) {
+int iov_peer_new(const char *name, const char *endpoint, const char *data_addr, zcert_t *cert,
+                 const char *server_key, struct iov_peer **ret) {
   struct iov_peer *p = calloc(1, sizeof(*p));
   if (!p) return -ENOMEM;
   p->name = strdup(name);
@@ -22,6 +24,10 @@ int iov_peer_new(const char *name, const char *endpoint, const char *data_addr, 
   iov_wire_sock_setup(p->sock);
   /* Samples of all the host's guests come through this one socket. */
   zsock_set_rcvhwm(p->sock, 100000);
+  if (cert && server_key) {
+    iov_curve_client(p->sock, cert, server_key);
+    p->curve = true;
+  }
   if (zsock_connect(p->sock, "%s", endpoint) < 0) {
     int r = -errno;
     iov_peer_free(p);

@@ -16,6 +16,7 @@ struct iov_peer {
   char *endpoint;  /* host: ZeroMQ endpoint; guest: the host's */
   char *data_addr; /* data-plane address, NULL when unknown */
   zsock_t *sock;   /* hosts only */
+  bool curve;      /* hosts: the socket is a CURVE client */
   /* Guests: the host agent they are reached through and their name there.
    * gone: the host no longer lists them. */
   struct iov_peer *host;
@@ -45,8 +46,10 @@ struct iov_peer {
 
 /* A host agent.  Caller owns *ret; free with iov_peer_free() (which frees
  * its guests too).  Connects (asynchronously, as ZeroMQ does): nothing is
- * known about the agent until it answers. */
-int iov_peer_new(const char *name, const char *endpoint, const char *data_addr, struct iov_peer **ret);
+ * known about the agent until it answers.  With cert and server_key, over
+ * CURVE: cert is coord's key pair, server_key the agent's public key. */
+int iov_peer_new(const char *name, const char *endpoint, const char *data_addr, zcert_t *cert,
+                 const char *server_key, struct iov_peer **ret);
 /* The guest 'route' of host: found, or added (sorted) when add is set.
  * NULL on OOM or when absent. */
 struct iov_peer *iov_peer_guest(struct iov_peer *host, const char *route, bool add);

@@ -35,6 +35,7 @@
 #include "report.h"
 #include "results.h"
 #include "timeutil.h"
+#include "trust.h"
 
 /* Time between Start and the start instant: enough for the message to
  * reach every agent (through a relay, for guests) and for their threads
@@ -67,6 +68,7 @@ struct run_ctx {
   struct point_run *cur; /* the point being run, for guests leaving */
   uint64_t hb_ns;        /* heartbeat interval (the plan's, one per run) */
   uint64_t next_hb;      /* CLOCK_MONOTONIC */
+  zcert_t *cert;         /* coord's key pair, when some agent uses CURVE */
 };
 
 /* One agent's part in a point. */
@@ -331,16 +333,31 @@ static int connect_all(struct run_ctx *c, uint64_t timeout_ns) {
   int r;
 
   c->peers = calloc(c->plan->n_hosts, sizeof(*c->peers));
-  if (!c->peers) return -ENOMEM;
+  struct iov_host_sec *sec = calloc(c->plan->n_hosts, sizeof(*sec));
+  if (!c->peers || !sec) {
+    free(sec);
+    return -ENOMEM;
+  }
+  struct iov_trust_opts to = { .plaintext = c->cfg->plaintext,
+                               .key_dir = c->cfg->key_dir,
+                               .timeout_ms = (unsigned)(timeout_ns / IOV_NSEC_PER_MSEC) };
+  r = iov_trust_hosts(c->plan, &to, &c->cert, sec);
+  if (r < 0) {
+    free(sec);
+    return r;
+  }
   for (size_t i = 0; i < c->plan->n_hosts; i++) {
     const struct iov_plan_host *h = &c->plan->hosts[i];
-    r = iov_peer_new(h->name, h->endpoint, h->data_addr, &c->peers[i]);
+    r = iov_peer_new(h->name, h->endpoint, h->data_addr, sec[i].curve ? c->cert : NULL,
+                     sec[i].curve ? sec[i].server_key : NULL, &c->peers[i]);
+    if (r < 0) free(sec);
     if (r < 0)
       return iov_log_errno(r, "Cannot connect to agent '%s' at %s: %m (plan line %u)", h->name, h->endpoint,
                            h->line);
     c->n_peers++;
     send_hello(c, c->peers[i]);
   }
+  free(sec);
 
   /* Every host, and the guests the plan needs on each. */
   uint64_t deadline = mono_deadline(timeout_ns);
@@ -359,8 +376,12 @@ static int connect_all(struct run_ctx *c, uint64_t timeout_ns) {
           hosts_missing = true;
           iov_err(
               "agent '%s' at %s did not answer within %s: is iovbench-agent running there, listening on that "
-              "endpoint, and reachable from here? (plan line %u)",
-              c->peers[i]->name, c->peers[i]->endpoint, t, c->plan->hosts[i].line);
+              "endpoint, and reachable from here?%s (plan line %u)",
+              c->peers[i]->name, c->peers[i]->endpoint, t,
+              c->peers[i]->curve ? " Over CURVE: is coord's coord.key in the agent's coordinators/ "
+                                   "directory? The agent logs every coordinator it refuses"
+                                 : "",
+              c->plan->hosts[i].line);
         }
       if (hosts_missing) return -IOV_E_TIMEOUT;
       /* Guests are missing: the points that need them fail, the others run. */
@@ -1516,6 +1537,7 @@ out:
   /* Tell the agents we are done before they are stopped or we vanish. */
   for (size_t i = 0; i < c.n_peers; i++) c.peers[i] = iov_peer_free(c.peers[i]);
   free(c.peers);
+  zcert_destroy(&c.cert);
   c.local = iov_local_stop(c.local);
   if (c.db && c.db_run) {
     const char *status = c.interrupted     ? "interrupted"

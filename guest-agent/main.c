@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "agent.h"
+#include "auth.h"
 #include "guestconf.h"
 #include "log.h"
 #include "timeutil.h"
@@ -30,6 +31,12 @@ static void help(void) {
          "                         IPv4 address coord finds in the inventory)\n"
          "  -c, --config=FILE      settings file (default " IOV_GUEST_DEFAULT_CONFIG " if it\n"
          "                         exists): host, vm_id, data, one 'key = value' a line\n"
+         "      --host-key=KEY     the host agent's public CURVE key (Z85); with it the\n"
+         "                         link to the host agent is authenticated and encrypted\n"
+         "      --key-file=FILE    this guest's secret key: a zcert secret certificate or\n"
+         "                         a file whose first line is the Z85 secret key (also\n"
+         "                         $IOVBENCH_GUEST_KEY); the host agent must allow its\n"
+         "                         public key (in its KEYDIR/guests/)\n"
          "      --ready-file=PATH  write the host endpoint to PATH once registered\n"
          "      --debug[=CATS]     debug log (all, or a list of proto,net,engine,...)\n"
          "  -q, --quiet            log warnings and errors only\n"
@@ -39,8 +46,10 @@ static void help(void) {
          "The same settings can come from the VM's definition, without a file in\n"
          "the guest: SMBIOS OEM strings (qemu -smbios type=11,value=iovbench.host=ADDR,\n"
          "libvirt <sysinfo type='smbios'><oemStrings>) or the kernel command line\n"
-         "(iovbench.host=ADDR iovbench.vm_id=NAME iovbench.data=ADDR).  Options win\n"
-         "over the file, the file over the command line, that over SMBIOS.\n"
+         "(iovbench.host=ADDR iovbench.vm_id=NAME iovbench.data=ADDR, and\n"
+         "iovbench.host_key=KEY iovbench.key=SECRET, which a host agent that starts\n"
+         "the VM sets itself).  Options win over the file, the file over the command\n"
+         "line, that over SMBIOS.  Without a host key the link is plaintext.\n"
          "\n"
          "Example: iovbench-guest-agent --host 192.0.2.10 --vm-id vm01\n"
          "\n%s",
@@ -54,6 +63,8 @@ int main(int argc, char **argv) {
     { "data", required_argument, NULL, 'a' },
     { "config", required_argument, NULL, 'c' },
     { "ready-file", required_argument, NULL, 'R' },
+    { "host-key", required_argument, NULL, 'K' },
+    { "key-file", required_argument, NULL, 'F' },
     { "root", required_argument, NULL, 'r' },
     { "test-clock-shift", required_argument, NULL, 'T' },
     { "max-duration", required_argument, NULL, 2000 },
@@ -70,7 +81,8 @@ int main(int argc, char **argv) {
   struct iov_guest_options o = { 0 };
   struct iov_agent_caps caps = { 0 };
   int idx = 0;
-  const char *config = NULL, *ready_file = NULL, *root = NULL;
+  const char *config = NULL, *ready_file = NULL, *root = NULL, *key_file = NULL;
+  char secret[IOV_KEY_TEXT_LEN + 1] = "";
   char err[512];
   unsigned mask;
   int c, r;
@@ -84,6 +96,8 @@ int main(int argc, char **argv) {
     case 'a': o.data = optarg; break;
     case 'c': config = optarg; break;
     case 'R': ready_file = optarg; break;
+    case 'K': o.host_key = optarg; break;
+    case 'F': key_file = optarg; break;
     case 'r': root = optarg; break; /* test hook: where /sys and /proc are */
     case 'T':
       /* Test hook: pretend this VM's clock is off. */
@@ -111,6 +125,21 @@ int main(int argc, char **argv) {
     return 2;
   }
 
+  if (key_file) {
+    zcert_t *kc = zcert_load(key_file);
+    if (kc && iov_key_text_ok(zcert_secret_txt(kc)))
+      snprintf(secret, sizeof(secret), "%s", zcert_secret_txt(kc));
+    zcert_destroy(&kc);
+    if (!*secret && iov_key_read_public(key_file, secret, err, sizeof(err)) < 0) {
+      fprintf(stderr, "iovbench-guest-agent: --key-file: %s\n", err);
+      return 2;
+    }
+    o.key = secret;
+  } else if (getenv("IOVBENCH_GUEST_KEY")) {
+    snprintf(secret, sizeof(secret), "%s", getenv("IOVBENCH_GUEST_KEY"));
+    unsetenv("IOVBENCH_GUEST_KEY"); /* not for the children */
+    o.key = secret;
+  }
   struct iov_guest_settings s = { 0 };
   r = iov_guest_settings_load(root, config, &o, &s, err, sizeof(err));
   if (r < 0) {
@@ -135,6 +164,8 @@ int main(int argc, char **argv) {
     .connect = s.host,
     .identity = s.vm_id,
     .data_address = s.data,
+    .host_key = s.host_key,
+    .secret_key = s.key,
     .ready_file = ready_file,
   };
   r = iov_agent_run(&cfg);

@@ -1,5 +1,8 @@
 #include "err.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+
 #include <stdio.h>
 #include <string.h>
 
@@ -21,4 +24,14 @@ const char *iov_strerror(int error) {
     return buf;
   }
   return strerror_r(e, buf, sizeof(buf));
+}
+
+int iov_errf(int r, char *err, unsigned long errlen, const char *fmt, ...) {
+  if (err && errlen) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+  }
+  return r;
 }

@@ -16,3 +16,9 @@ enum {
 /* Text for a negative (or positive) error code.  Never NULL; the string
  * is static or thread-local. */
 const char *iov_strerror(int error);
+
+/* Write a one-line reason (printf-style) into err, when err and errlen
+ * allow, and return r: the idiom of every function that reports why it
+ * failed through a caller's buffer. */
+int iov_errf(int r, char *err, unsigned long errlen, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));

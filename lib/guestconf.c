@@ -25,6 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "err.h"
 #include "log.h"
 #include "macro.h"
@@ -40,8 +41,8 @@
 #define KEY_PREFIX "iovbench."
 #define KEY_PREFIX_LEN (sizeof(KEY_PREFIX) - 1)
 
-enum { K_HOST, K_VM_ID, K_DATA, _K_MAX };
-static const char *const key_names[_K_MAX] = { "host", "vm_id", "data" };
+enum { K_HOST, K_VM_ID, K_DATA, K_HOST_KEY, K_KEY, _K_MAX };
+static const char *const key_names[_K_MAX] = { "host", "vm_id", "data", "host_key", "key" };
 
 /* The values collected so far, raw, and where each came from. */
 struct merge {
@@ -53,15 +54,7 @@ static void merge_done(struct merge *m) {
   for (size_t k = 0; k < _K_MAX; k++) free(m->val[k]);
 }
 
-static _printf_(4, 5) int fail(int r, char *err, size_t errlen, const char *fmt, ...) {
-  if (err && errlen) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-  }
-  return r;
-}
+#define fail iov_errf
 
 static bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
@@ -423,6 +416,16 @@ static int finish(struct merge *m, const char *root, char *err, size_t errlen) {
     return fail(-EINVAL, err, errlen,
                 "vm_id '%.80s' (from %s) is not valid: use 1 to %d characters of A-Z a-z 0-9 . _ : -",
                 m->val[K_VM_ID], m->src[K_VM_ID], IOV_WIRE_MAX_NAME);
+  for (int k = K_HOST_KEY; k <= K_KEY; k++)
+    if (m->val[k] && !iov_key_text_ok(m->val[k]))
+      return fail(-EINVAL, err, errlen, "%s (from %s) is not a CURVE key: 40 Z85 characters", key_names[k],
+                  m->src[k]);
+  if (!m->val[K_HOST_KEY] != !m->val[K_KEY])
+    return fail(-EINVAL, err, errlen,
+                "%s is set (from %s) but not %s: CURVE needs both the host agent's public key (host_key) "
+                "and this guest's secret key (key)",
+                m->val[K_KEY] ? "key" : "host_key", m->src[m->val[K_KEY] ? K_KEY : K_HOST_KEY],
+                m->val[K_KEY] ? "host_key" : "key");
   if (m->val[K_DATA]) {
     struct in6_addr a;
     if (inet_pton(AF_INET, m->val[K_DATA], &a) != 1 && inet_pton(AF_INET6, m->val[K_DATA], &a) != 1)
@@ -444,7 +447,8 @@ int iov_guest_settings_load(const char *root, const char *config_path,
   if (r >= 0) r = cmdline_load(&m, root);
   if (r >= 0) r = conf_load(&m, root, config_path, &conf, err, errlen);
   for (int k = 0; options && r >= 0 && k < _K_MAX; k++) {
-    const char *opt[_K_MAX] = { options->host, options->vm_id, options->data };
+    const char *opt[_K_MAX] = { options->host, options->vm_id, options->data, options->host_key,
+                                options->key };
     if (opt[k]) r = put(&m, k, opt[k], strlen(opt[k]), "option");
   }
   if (r >= 0) r = finish(&m, root, err, errlen);
@@ -455,6 +459,8 @@ int iov_guest_settings_load(const char *root, const char *config_path,
     .host = TAKE_PTR(m.val[K_HOST]),
     .vm_id = TAKE_PTR(m.val[K_VM_ID]),
     .data = TAKE_PTR(m.val[K_DATA]),
+    .host_key = TAKE_PTR(m.val[K_HOST_KEY]),
+    .key = TAKE_PTR(m.val[K_KEY]),
     .host_src = m.src[K_HOST],
     .vm_id_src = m.src[K_VM_ID],
     .data_src = m.src[K_DATA],
@@ -468,6 +474,9 @@ void iov_guest_settings_done(struct iov_guest_settings *s) {
   free(s->host);
   free(s->vm_id);
   free(s->data);
+  free(s->host_key);
+  if (s->key) explicit_bzero(s->key, strlen(s->key));
+  free(s->key);
   free(s->config_path);
   *s = (struct iov_guest_settings){ 0 };
 }

@@ -1,8 +1,10 @@
 /* Settings of the guest agent (iovbench-guest-agent, the daemon inside a VM
  * that connects to its host agent's relay endpoint).
  *
- * Three settings: host (the host agent's guest endpoint), vm_id (the name
- * the guest reports) and data (its data-plane IP address, optional).  They
+ * Five settings: host (the host agent's guest endpoint), vm_id (the name
+ * the guest reports), data (its data-plane IP address, optional), and for
+ * CurveZMQ host_key (the host agent's public key) with key (this guest's
+ * secret key), which the host agent makes for each VM it starts.  They
  * come from these sources, later ones overriding earlier ones:
  *
  *   1. SMBIOS OEM strings (type 11), as set by
@@ -40,6 +42,8 @@ struct iov_guest_options {
   const char *host;
   const char *vm_id;
   const char *data;
+  const char *host_key;
+  const char *key;
 };
 
 /* The resolved settings.  Each *_src says where the value came from, for
@@ -51,6 +55,10 @@ struct iov_guest_settings {
   char *host;  /* normalised: tcp://ADDR:PORT, tcp://[V6]:PORT or ipc://PATH */
   char *vm_id; /* never NULL after a successful load */
   char *data;
+  /* CURVE (lib/auth.h): the host agent's public key and this guest's
+   * secret key, both Z85, both or neither (neither = plaintext). */
+  char *host_key;
+  char *key;
   const char *host_src, *vm_id_src, *data_src;
   char *config_path; /* the config file read, NULL if none; the *_src point here */
 };

@@ -25,6 +25,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "err.h"
 #include "log.h"
 #include "macro.h"
@@ -278,9 +279,13 @@ struct section {
   struct valset vals[_K_MAX];
 };
 
+enum host_setting { HS_DATA, HS_GUESTS, HS_KEY };
+static const char *const host_setting_names[] = { "data", "guests", "key" };
+
 struct host_data {
   char *name;
-  char *addr; /* NAME.data; NULL for NAME.guests */
+  enum host_setting what;
+  char *addr; /* NAME.data, or NAME.key's key */
   unsigned guests;
   unsigned line;
 };
@@ -398,6 +403,7 @@ static void host_done(struct iov_plan_host *h) {
   free(h->name);
   free(h->endpoint);
   free(h->data_addr);
+  free(h->key);
   *h = (struct iov_plan_host){ 0 };
 }
 
@@ -610,12 +616,13 @@ static int hosts_key(struct parser *st, const char *name, const char *value) {
     struct host_data *d;
 
     if (!hname) return fail_oom(st);
-    bool is_guests = strcmp(dot + 1, "guests") == 0;
+    bool is_guests = strcmp(dot + 1, "guests") == 0, is_key = strcmp(dot + 1, "key") == 0;
+    enum host_setting what = is_guests ? HS_GUESTS : is_key ? HS_KEY : HS_DATA;
     uint64_t guests = 0;
-    if (strcmp(dot + 1, "data") != 0 && !is_guests)
+    if (strcmp(dot + 1, "data") != 0 && !is_guests && !is_key)
       return fail_plan(st, st->line, name,
                        "unknown host setting '%s'; a host has only NAME = ENDPOINT, "
-                       "NAME.data = ADDRESS and NAME.guests = COUNT",
+                       "NAME.data = ADDRESS, NAME.guests = COUNT and NAME.key = PUBLIC_KEY",
                        dot + 1);
     if (!valid_host_name(hname))
       return fail_plan(st, st->line, name, "'%s' is not a host name; use 1 to 63 letters, digits, '_' or '-'",
@@ -624,17 +631,23 @@ static int hosts_key(struct parser *st, const char *name, const char *value) {
       if (iov_parse_u64(value, &guests) < 0 || guests > IOV_PLAN_MAX_GUESTS)
         return fail_plan(st, st->line, name, "'%s' is not a guest count; use a whole number 0..%d", value,
                          IOV_PLAN_MAX_GUESTS);
+    } else if (is_key) {
+      if (!iov_key_text_ok(value))
+        return fail_plan(st, st->line, name,
+                         "'%.60s' is not a CURVE public key: 40 Z85 characters, as in the agent's "
+                         "agent.key (public-key = \"...\") or its log at start",
+                         value);
     } else if (!is_ipv4(value) && !is_ipv6(value))
       return fail_plan(st, st->line, name,
                        "'%s' is not an IPv4 or IPv6 address (e.g. 198.18.0.1 or 2001:db8::1)", value);
     for (size_t i = 0; i < st->n_data; i++)
-      if (strcmp(st->data[i].name, hname) == 0 && !st->data[i].addr == is_guests)
+      if (strcmp(st->data[i].name, hname) == 0 && st->data[i].what == what)
         return fail_plan(st, st->line, name, "set twice (first on line %u); keep one", st->data[i].line);
     if (st->n_data >= IOV_PLAN_MAX_HOSTS)
       return fail_plan(st, st->line, name, "too many hosts; a plan may name at most %d", IOV_PLAN_MAX_HOSTS);
     if (grow((void **)&st->data, &st->cap_data, st->n_data + 1, sizeof(*st->data)) < 0) return fail_oom(st);
     d = &st->data[st->n_data];
-    *d = (struct host_data){ .line = st->line, .guests = (unsigned)guests };
+    *d = (struct host_data){ .line = st->line, .what = what, .guests = (unsigned)guests };
     if (!is_guests && !(d->addr = strdup(value))) return fail_oom(st);
     d->name = TAKE_PTR(hname);
     st->n_data++;
@@ -1226,14 +1239,19 @@ static int finish(struct parser *st) {
     struct iov_plan_host *h = find_host(st->hosts, st->n_hosts, st->data[i].name);
     if (!h) {
       _cleanup_free_ char *key = NULL;
-      if (asprintf(&key, "%s.%s", st->data[i].name, st->data[i].addr ? "data" : "guests") < 0)
+      if (asprintf(&key, "%s.%s", st->data[i].name, host_setting_names[st->data[i].what]) < 0)
         return fail_oom(st);
       return fail_plan(st, st->data[i].line, key, "no host '%s' in [hosts]; define it with '%s = ENDPOINT'",
                        st->data[i].name, st->data[i].name);
     }
-    if (!st->data[i].addr) {
+    if (st->data[i].what == HS_GUESTS) {
       h->guests = st->data[i].guests;
       h->guests_set = true;
+      continue;
+    }
+    if (st->data[i].what == HS_KEY) {
+      free(h->key);
+      h->key = TAKE_PTR(st->data[i].addr);
       continue;
     }
     free(h->data_addr);
@@ -1588,7 +1606,8 @@ void iov_plan_help(FILE *f) {
           "              local (coord starts the agent), tcp://HOST:PORT, ipc://PATH,\n"
           "              HOST or HOST:PORT (port %d by default; IPv6 as [ADDR]:PORT).\n"
           "              NAME.data = ADDRESS sets the data-plane address (default: the\n"
-          "              endpoint's host).\n"
+          "              endpoint's host).  NAME.key = PUBLIC_KEY pins the agent's CURVE\n"
+          "              key (else coord trusts it on first use: coord run --help).\n"
           "  [global]    defaults for every test.\n"
           "  [any name]  one test.  Its keys override [global], key by key.\n"
           "\n"

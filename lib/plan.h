@@ -57,6 +57,7 @@ struct iov_plan_host {
   char *endpoint;  /* normalised ZeroMQ endpoint ("tcp://h:7700"), or "local" */
   char *data_addr; /* NAME.data, else the host part of a tcp endpoint, else NULL */
   bool local;      /* started by coord */
+  char *key;       /* NAME.key: the agent's CURVE public key (Z85), NULL = not pinned */
   unsigned line;
   /* NAME.guests: for a local host, the simulated VMs coord starts; for
    * others, the guests coord waits for before the first point.  When not

@@ -48,6 +48,7 @@ pid_t iov_spawn(char *const argv[], const struct iov_spawn_opts *o) {
       _exit(126);
     }
   }
+  for (size_t i = 0; o->env && o->env[i]; i++) putenv(o->env[i]);
   if (o->search_path)
     execvp(argv[0], argv);
   else

@@ -11,6 +11,7 @@
  *   die_with_parent  the child gets SIGTERM when the caller's thread dies
  *                    (PR_SET_PDEATHSIG), so a killed daemon leaves no
  *                    helper behind.
+ *   env              NAME=VALUE strings added to the child's environment.
  * A child that cannot enter the namespace or exec writes why to out_fd
  * and exits with 126 or 127.
  *
@@ -32,6 +33,9 @@ struct iov_spawn_opts {
   int out_fd;
   bool search_path;
   bool die_with_parent;
+  /* NAME=VALUE strings added to the child's environment (NULL-ended),
+   * for what must not show in its argv (a secret key); NULL = none. */
+  char *const *env;
 };
 
 pid_t iov_spawn(char *const argv[], const struct iov_spawn_opts *o);

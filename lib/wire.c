@@ -8,16 +8,7 @@
 #include "err.h"
 #include "macro.h"
 
-static int fail(int code, char *errbuf, size_t errlen, const char *fmt, ...) _printf_(4, 5);
-static int fail(int code, char *errbuf, size_t errlen, const char *fmt, ...) {
-  if (errbuf && errlen) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(errbuf, errlen, fmt, ap);
-    va_end(ap);
-  }
-  return code;
-}
+#define fail iov_errf
 
 /* Protobuf strings are UTF-8 (protobuf-c does not check): a peer's text
  * goes on into JSON, the database and logs. */

@@ -87,7 +87,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   agent = zsock_new(ZMQ_ROUTER);
   if (!agent || zsock_bind(agent, "inproc://fuzz-coord") < 0) die("bind", errno);
   iov_wire_sock_setup(agent);
-  if ((r = iov_peer_new("h", "inproc://fuzz-coord", NULL, &h)) < 0) die("iov_peer_new", r);
+  if ((r = iov_peer_new("h", "inproc://fuzz-coord", NULL, NULL, NULL, &h)) < 0) die("iov_peer_new", r);
   /* Hello, as coord starts; the agent side learns coord's routing id. */
   Iovbench__Hello hello = IOVBENCH__HELLO__INIT;
   hello.identity = "h";

@@ -18,9 +18,11 @@ start_bg - "$TMP/agent-a.log" "$AGENT" --listen "ipc://$TMP/a.sock" --guest-list
   --name a --ready-file "$TMP/a.ready" --test-clock-shift=$SHIFT_A
 start_bg - "$TMP/agent-b.log" "$AGENT" --listen "ipc://$TMP/b.sock" --guest-listen none --name b \
   --ready-file "$TMP/b.ready"
-start_bg - "$TMP/g1.log" "$GUEST" --host "ipc://$TMP/a-guests.sock" --vm-id g1 --data 127.0.0.1 \
+# shellcheck disable=SC2046
+start_bg - "$TMP/g1.log" "$GUEST" --host "ipc://$TMP/a-guests.sock" --vm-id g1 --data 127.0.0.1 $(guest_opts g1) \
   --ready-file "$TMP/g1.ready" --test-clock-shift=$SHIFT_G1
-start_bg - "$TMP/g2.log" "$GUEST" --host "ipc://$TMP/a-guests.sock" --vm-id g2 --data 127.0.0.1 \
+# shellcheck disable=SC2046
+start_bg - "$TMP/g2.log" "$GUEST" --host "ipc://$TMP/a-guests.sock" --vm-id g2 --data 127.0.0.1 $(guest_opts g2) \
   --ready-file "$TMP/g2.ready"
 G2_PID=$LAST_PID
 for f in a b g1 g2; do
@@ -28,7 +30,8 @@ for f in a b g1 g2; do
 done
 
 # A second guest calling itself g1 is refused and says so.
-start_bg - "$TMP/dup.log" "$GUEST" --host "ipc://$TMP/a-guests.sock" --vm-id g1 --data 127.0.0.1
+# shellcheck disable=SC2046
+start_bg - "$TMP/dup.log" "$GUEST" --host "ipc://$TMP/a-guests.sock" --vm-id g1 --data 127.0.0.1 $(guest_opts dup)
 DUP_PID=$LAST_PID
 wait_for 10 grep -q "refused us: .*already has a guest 'g1'" "$TMP/dup.log" ||
   fail "duplicate guest name not refused: $(cat "$TMP/dup.log")"

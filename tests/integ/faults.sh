@@ -7,10 +7,13 @@
 #      waits for it and runs with it;
 #   2. the coordinator freezes (SIGSTOP) mid-point: both agents stop their
 #      traffic within two heartbeats (dead-man switch);
-#   3. garbage on the agent's control and guest ports, and a burst of
-#      half-open connections, during a point: the point is unaffected;
+#   3. garbage on the agent's control, guest and key ports, and a burst
+#      of half-open connections, during a point: the point is unaffected;
 #   caps: an agent started with caps refuses the points beyond them, each
 #      with an error naming the cap, and runs the others;
+#   keys: a coordinator whose key the agents do not allow, an impostor on
+#      a known agent's endpoint, a plaintext agent, a guest with a key not
+#      let in: each refused, logged with the peer's address, nothing run;
 #   4. kill -9 coord mid-run, then coord run --resume: the points stored
 #      before stay as they are, the one in flight and the rest run;
 #   5. (root) the agent's link goes down mid-point: it is lost, the point
@@ -68,6 +71,16 @@ duration = 1s
 PLAN
 }
 
+# two_agents NAME: agents a and b on fresh loopback ports (pa, pb), and
+# plan NAME for them.
+two_agents() {
+  pa=$(free_port)
+  pb=$(free_port)
+  start_agent a "$pa"
+  start_agent b "$pb"
+  plan "$1" 127.0.0.1 "$pa" 127.0.0.1 "$pb"
+}
+
 # run_coord NAME: coord in the background on plan NAME (CPID).
 run_coord() {
   start_bg "${2:--}" "$TMP/$1.err" timeout 120 "$COORD" run "$TMP/$1.plan" --results "$TMP/results"
@@ -99,11 +112,7 @@ check_db() {
 }
 
 # ---- 1. kill -9 an agent mid-point, then start it again -------------------
-pa=$(free_port)
-pb=$(free_port)
-start_agent a "$pa"
-start_agent b "$pb"
-plan kill 127.0.0.1 "$pa" 127.0.0.1 "$pb"
+two_agents kill
 run_coord kill
 mid_point "$PID_b" "$pb"
 kill -9 "$PID_b"
@@ -117,11 +126,7 @@ stop_bg "$PID_a"
 stop_bg "$PID_b"
 
 # ---- 2. the coordinator freezes: the agents stop on their own -------------
-pa=$(free_port)
-pb=$(free_port)
-start_agent a "$pa"
-start_agent b "$pb"
-plan freeze 127.0.0.1 "$pa" 127.0.0.1 "$pb"
+two_agents freeze
 run_coord freeze
 mid_point "$PID_b" "$pb"
 COORD_PID=$(pgrep -P "$CPID" -x coord) || fail "freeze: no coord process under $CPID"
@@ -140,11 +145,7 @@ stop_bg "$PID_a"
 stop_bg "$PID_b"
 
 # ---- 3. garbage and half-open connections during a point ------------------
-pa=$(free_port)
-pb=$(free_port)
-start_agent a "$pa"
-start_agent b "$pb"
-plan garbage 127.0.0.1 "$pa" 127.0.0.1 "$pb"
+two_agents garbage
 sed -i 's/^duration = 8s$/duration = 4s/' "$TMP/garbage.plan"
 run_coord garbage
 mid_point "$PID_b" "$pb"
@@ -152,7 +153,7 @@ python3 - "$pb" <<'PY' || fail "garbage: could not connect to b"
 import os, socket, sys, time
 port = int(sys.argv[1])
 held = []
-for p in (port, port + 1):
+for p in (port, port + 1, port + 2):  # control, guest and key endpoints
     for i in range(20):  # random bytes, then close
         s = socket.create_connection(("127.0.0.1", p), timeout=2)
         s.sendall(os.urandom(64 + 97 * i))
@@ -173,7 +174,7 @@ db=$(ls -d "$TMP"/results/*-garbage)/results.db
 expect_eq "garbage: points ok" "$(sql "$db" "SELECT count(*) FROM point WHERE status = 'ok'")" 3
 grep -qE "dropped|malformed|garbage" "$TMP/agent-b.log" || log "garbage: (b logged nothing about the garbage)"
 kill -0 "$PID_b" || fail "garbage: agent b died"
-log "garbage: 40 garbage connections and 100 half-open ones during the point; all points ok"
+log "garbage: 60 garbage connections and 150 half-open ones on 3 ports during the point; all points ok"
 stop_bg "$PID_a"
 stop_bg "$PID_b"
 
@@ -239,12 +240,72 @@ log "caps: four points beyond b's caps refused, each naming its cap; the others 
 stop_bg "$PID_a"
 stop_bg "$PID_b"
 
+# ---- keys: wrong CURVE keys, impostors, plaintext -------------------------
+two_agents keys
+sed -i 's/^duration = 8s$/duration = 1s/' "$TMP/keys.plan"
+# (a) A coordinator with a key pair of its own that no agent lets in.
+"$COORD" keygen --key-dir "$TMP/other-coord" >/dev/null || fail "keys: keygen failed"
+cp "$TMP/keys/known_agents" "$TMP/other-coord/" 2>/dev/null || true
+other=$(key_of "$TMP/other-coord/coord.key")
+sed 's/^timeout = 15s$/timeout = 3s/' "$TMP/keys.plan" >"$TMP/keys-a.plan"
+timeout 60 "$COORD" run "$TMP/keys-a.plan" --key-dir "$TMP/other-coord" --results "$TMP/results" \
+  >"$TMP/keys-a.out" 2>"$TMP/keys-a.err"
+expect_eq "keys: unknown coordinator: coord exit status" $? 3
+grep -q "agent 'a' at tcp://127.0.0.1:$pa did not answer within 3s.*CURVE.*coordinators/" "$TMP/keys-a.err" ||
+  fail "keys: coord did not say why: $(cat "$TMP/keys-a.err")"
+for n in a b; do
+  grep -qF "refused a coordinator at 127.0.0.1 with key $other" "$TMP/agent-$n.log" ||
+    fail "keys: agent $n did not log the refused coordinator with its address and key: $(cat "$TMP/agent-$n.log")"
+done
+grep -q "prepare\|point 1" "$TMP/agent-a.log" && fail "keys: agent a ran something for the refused coordinator"
+expect_eq "keys: points of the refused run" "$(sql "$(ls -d "$TMP"/results/*-keys-a)/results.db" "SELECT count(*) FROM point")" 0
+# The right coordinator is let in (and learns the agents' keys).
+timeout 60 "$COORD" run "$TMP/keys.plan" --results "$TMP/results" >"$TMP/keys.out" 2>"$TMP/keys.err"
+expect_eq "keys: the allowed coordinator: coord exit status" $? 0
+grep -q "agent 'b' at tcp://127.0.0.1:$pb: first contact; trusting its key" "$TMP/keys.err" ||
+  fail "keys: coord did not say it trusts b's key: $(cat "$TMP/keys.err")"
+# (b) An impostor on b's endpoint, with a key of its own.
+stop_bg "$PID_b"
+mkdir -p "$TMP/impostor/coordinators"
+cp "$TMP/keys/coord.key" "$TMP/impostor/coordinators/"
+start_bg - "$TMP/agent-imp.log" "$AGENT" --listen "tcp://127.0.0.1:$pb" --guest-listen none --name b \
+  --key-dir "$TMP/impostor" --ready-file "$TMP/imp.ready"
+PID_imp=$LAST_PID
+wait_for 10 test -e "$TMP/imp.ready" || fail "keys: the impostor did not start: $(cat "$TMP/agent-imp.log")"
+timeout 60 "$COORD" run "$TMP/keys.plan" --results "$TMP/results" >"$TMP/keys-b.out" 2>"$TMP/keys-b.err"
+expect_eq "keys: impostor: coord exit status" $? 3
+grep -q "agent 'b' at tcp://127.0.0.1:$pb offers the key .*known_agents line [0-9]* knows it by .*someone else" \
+  "$TMP/keys-b.err" || fail "keys: the impostor was not refused: $(cat "$TMP/keys-b.err")"
+grep -q "prepare\|point 1" "$TMP/agent-imp.log" && fail "keys: the impostor was asked to run something"
+stop_bg "$PID_imp"
+# (c) A plaintext agent: refused unless coord allows plaintext too.
+start_bg - "$TMP/agent-pt.log" "$AGENT" --listen "tcp://127.0.0.1:$pb" --guest-listen none --name b \
+  --plaintext --ready-file "$TMP/pt.ready"
+PID_pt=$LAST_PID
+wait_for 10 test -e "$TMP/pt.ready" || fail "keys: the plaintext agent did not start: $(cat "$TMP/agent-pt.log")"
+timeout 60 "$COORD" run "$TMP/keys.plan" --results "$TMP/results" >"$TMP/keys-c.out" 2>"$TMP/keys-c.err"
+expect_eq "keys: plaintext agent: coord exit status" $? 3
+grep -q "agent 'b' at tcp://127.0.0.1:$pb runs without authentication (--plaintext).*Run coord with --plaintext" \
+  "$TMP/keys-c.err" || fail "keys: the plaintext agent was not refused: $(cat "$TMP/keys-c.err")"
+timeout 60 "$COORD" run "$TMP/keys.plan" --plaintext --results "$TMP/results" >"$TMP/keys-d.out" 2>"$TMP/keys-d.err"
+expect_eq "keys: plaintext agent with --plaintext: coord exit status" $? 0
+stop_bg "$PID_pt"
+# (d) A guest whose key the host does not let in never registers.
+"$COORD" keygen --key-dir "$TMP/rogue" >/dev/null
+start_bg - "$TMP/rogue.log" "$BUILD/bin/iovbench-guest-agent" --host "tcp://127.0.0.1:$((pa + 1))" --vm-id rogue \
+  --host-key "$(key_of "$TMP/keys/agent.key")" --key-file "$TMP/rogue/coord.key_secret" --ready-file "$TMP/rogue.ready"
+PID_rogue=$LAST_PID
+wait_for 10 grep -qF "refused a guest agent at 127.0.0.1 with key $(key_of "$TMP/rogue/coord.key")" "$TMP/agent-a.log" ||
+  fail "keys: agent a did not log the refused guest: $(cat "$TMP/agent-a.log")"
+sleep 1
+[ ! -e "$TMP/rogue.ready" ] || fail "keys: the rogue guest registered"
+grep -q "guest 'rogue' registered" "$TMP/agent-a.log" && fail "keys: agent a registered the rogue guest"
+stop_bg "$PID_rogue"
+log "keys: an unknown coordinator, an impostor agent, a plaintext agent and a rogue guest were refused and logged"
+stop_bg "$PID_a"
+
 # ---- 4. kill -9 coord mid-run, then coord run --resume --------------------
-pa=$(free_port)
-pb=$(free_port)
-start_agent a "$pa"
-start_agent b "$pb"
-plan resume 127.0.0.1 "$pa" 127.0.0.1 "$pb"
+two_agents resume
 run_coord resume
 mid_point "$PID_b" "$pb"
 COORD_PID=$(pgrep -P "$CPID" -x coord) || fail "resume: no coord process under $CPID"

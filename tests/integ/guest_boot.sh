@@ -52,13 +52,19 @@ wait_for 15 test -e "$TMP/b.ready" || fail "agent b not ready: $(cat "$TMP/agent
 # ---- the guest ----------------------------------------------------------
 # timeout bounds qemu even if the cleanup never runs; the cleanup kills it
 # by PID (and everything left in the namespace before deleting it).
+# CURVE to the relay, set up by hand as a user would for a guest that its
+# host agent did not start: a key pair of its own, let in at the host
+# (KEYDIR/guests/), and the host agent's public key.
+guest_opts vm01 >/dev/null || fail "cannot make the guest's key"
+GKEYS="iovbench.host_key=$(key_of "$TMP/keys/agent.key") iovbench.key=$(key_of "$TMP/keys/.guest-vm01/coord.key_secret")"
+
 t_boot=$SECONDS
 start_bg "$H" "$TMP/qemu.log" timeout -s KILL 600 qemu-system-x86_64 -accel tcg -m 512 -nographic -no-reboot \
   -nodefaults -serial "file:$TMP/console.log" \
   -netdev tap,id=n0,ifname="$TAP",script=no,downscript=no \
   -device virtio-net-pci,netdev=n0,mac=52:54:00:00:00:02 \
   -kernel "$TMP/image/vmlinuz" -initrd "$TMP/image/initrd.img" \
-  -append "console=ttyS0 quiet iovbench.host=tcp://198.18.0.1:7701 iovbench.vm_id=vm01 iovbench.data=198.18.0.2 iovbench.net=198.18.0.2/24"
+  -append "console=ttyS0 quiet iovbench.host=tcp://198.18.0.1:7701 iovbench.vm_id=vm01 iovbench.data=198.18.0.2 iovbench.net=198.18.0.2/24 $GKEYS"
 QEMU_PID=$LAST_PID
 PASSED=0 # read by the deferred command
 defer "[ \$PASSED = 1 ] || { log 'guest console:'; sed 's/^/  console: /' '$TMP/console.log' >&2; }"

@@ -19,8 +19,42 @@ _PID_LIST=()
 _DEFER=()
 TMP=$(mktemp -d /tmp/iovb-test.XXXXXX)
 
+# CURVE on, as on real servers: coord and the agents a test starts both
+# read their keys from IOVBENCH_KEY_DIR.  coord's pair is made with
+# 'coord keygen' and let in (coordinators/); the agents' pair is made here
+# too, so that agents starting at once do not race to make it.
+export IOVBENCH_KEY_DIR=$TMP/keys
+if [ -x "$COORD" ]; then
+  "$COORD" keygen --key-dir "$TMP/keys" >/dev/null &&
+    "$COORD" keygen --key-dir "$TMP/keys/.agent" >/dev/null &&
+    mkdir -p "$TMP/keys/coordinators" "$TMP/keys/guests" &&
+    cp "$TMP/keys/coord.key" "$TMP/keys/coordinators/coord.key" &&
+    cp "$TMP/keys/.agent/coord.key" "$TMP/keys/agent.key" &&
+    cp "$TMP/keys/.agent/coord.key_secret" "$TMP/keys/agent.key_secret" ||
+    { echo "lib.sh: cannot make the test keys" >&2; exit 1; }
+fi
+# key_of FILE: the Z85 key in a zcert file (public-key, or secret-key in
+# a *_secret file).
+# guest_opts NAME: options for a guest agent a test starts by hand (not
+# through a host agent): its own key pair, let in at the host agents
+# (KEYDIR/guests/), and the host agents' public key.
+guest_opts() {
+  "$COORD" keygen --key-dir "$TMP/keys/.guest-$1" >/dev/null || return 1
+  cp "$TMP/keys/.guest-$1/coord.key" "$TMP/keys/guests/$1.key"
+  echo "--host-key $(key_of "$TMP/keys/agent.key") --key-file $TMP/keys/.guest-$1/coord.key_secret"
+}
+key_of() { sed -n 's/^ *\(public\|secret\)-key = "\(.*\)"$/\2/p' "$1" | tail -n 1; }
+
 log() { printf '%s: %s\n' "$(basename "$0")" "$*" >&2; }
-fail() { log "FAIL: $*"; exit 1; }
+_ON_FAIL=()
+# on_fail CMD: run CMD (e.g. print a daemon's log) when the test fails.
+on_fail() { _ON_FAIL+=("$*"); }
+fail() {
+  log "FAIL: $*"
+  local c
+  for c in "${_ON_FAIL[@]}"; do eval "$c" >&2 || true; done
+  exit 1
+}
 skip() { log "SKIP: $*"; exit $KSFT_SKIP; }
 
 require_root() { [ "$(id -u)" -eq 0 ] || skip "needs root (network namespaces)"; }

@@ -88,7 +88,7 @@ vf_rate = 50M
 workload = tcp_stream
 PLAN
 T1=$SECONDS
-ip netns exec "$LV_NS" timeout 400 "$COORD" run "$TMP/sriov.plan" --results "$TMP/results" \
+ip netns exec "$LV_NS" timeout 400 "$COORD" run "$TMP/sriov.plan" --plaintext --results "$TMP/results" \
   >"$TMP/coord.log" 2>&1
 RC=$?
 cat "$TMP/coord.log" >&2

@@ -63,7 +63,7 @@ exec $AGENT --name s1 --listen 'tcp://*:7700' --guest-listen 'tcp://*:7701' \\
   --libvirt qemu:///system --vm-type qemu --sriov-pf eth0 --vm-template $TMP/nested/inner.xml \\
   --vm-kernel $SRV_IMAGE/vmlinuz --vm-initrd $SRV_IMAGE/initrd.img --vm-cmdline console=ttyS0 \\
   --vm-guest-endpoint tcp://198.18.1.2:7701 --vm-net 198.18.1.10/24 --vm-boot-timeout 900 \\
-  --vm-xml-dir /run
+  --vm-xml-dir /run --key-dir $TMP/keys
 SH
 chmod 755 "$TMP/nested/server.sh"
 chmod 755 "$TMP"

@@ -21,6 +21,10 @@
 #                          registered anywhere and no VF on either PF
 #                          (their inventories); fails naming WHAT
 #
+# The servers' agents run --plaintext (the image holds no keys), so the
+# tests run coord with --plaintext, which still speaks CURVE to every
+# agent that offers a key (the host agents on this machine).
+#
 # Needs qemu >= 8.0 for igb (Debian 12: qemu-system-x86 from
 # bookworm-backports, scripts/setup.sh installs it); skips otherwise.
 # Also sets SRV_IMAGE (the image folder) and GUEST_BIN.
@@ -64,7 +68,7 @@ srv_start() {
   fi
   for k in $(seq "$n"); do
     cmd="console=ttyS0 iovbench.role=host iovbench.net=198.18.0.$((1 + k))/24"
-    cmd="$cmd iovbench.agent=--name,s$k,--listen,tcp://*:7700,--guest-listen,tcp://*:7701"
+    cmd="$cmd iovbench.agent=--name,s$k,--listen,tcp://*:7700,--guest-listen,tcp://*:7701,--plaintext"
     cmd="$cmd,--vm-backend,netns,--sriov-pf,eth0,--vm-guest-endpoint,tcp://198.18.0.$((1 + k)):7701"
     cmd="$cmd,--vm-net,198.18.0.$((10 * k))/24,--vm-boot-timeout,30"
     cat >"$TMP/srv-s$k.xml" <<XML
@@ -95,12 +99,22 @@ XML
       fail "libvirt did not start server s$k: $(cat "$TMP/srv-s$k.create")"
   done
   SRV_N=$n
+  on_fail _srv_dump_consoles
   local t0=$SECONDS
   for k in $(seq "$n"); do
     wait_for 120 _srv_listening "$k" ||
       fail "server s$k's agent not listening after 120 s: $(tail -n 30 "$(srv_console "$k")")"
   done
   log "$n server(s) with emulated SR-IOV up, agents listening after $((SECONDS - t0)) s"
+}
+
+# On failure: the end of each server's console (its host agent's log).
+_srv_dump_consoles() {
+  local k
+  for k in $(seq "$SRV_N"); do
+    echo "--- last lines of server s$k's console ($(srv_console "$k")):"
+    tail -n 60 "$(srv_console "$k")" 2>/dev/null
+  done
 }
 
 srv_check_clean() {
@@ -121,7 +135,7 @@ duration = 1s
 timeout = 30s
 PLAN
   rm -rf "$TMP/clean"
-  ip netns exec "$LV_NS" timeout 120 "$COORD" run "$TMP/clean.plan" --results "$TMP/clean" >"$TMP/clean.log" 2>&1 ||
+  ip netns exec "$LV_NS" timeout 120 "$COORD" run "$TMP/clean.plan" --plaintext --results "$TMP/clean" >"$TMP/clean.log" 2>&1 ||
     fail "$what: the run after it failed: $(cat "$TMP/clean.log")"
   dir=$(ls -d "$TMP"/clean/*-clean | head -1)
   expect_eq "$what: guests registered after it" \

@@ -69,7 +69,7 @@ for plan in inter-vm scaling; do
     2>"$TMP/twin-$plan.err" || fail "plan_twin.py $plan: $(cat "$TMP/twin-$plan.err")"
   n_points=$("$COORD" validate "$TMP/$plan.plan" | grep -cE '^ +[0-9]+ ')
   t1=$SECONDS
-  ip netns exec "$LV_NS" timeout 900 "$COORD" run "$TMP/$plan.plan" --results "$TMP/results" \
+  ip netns exec "$LV_NS" timeout 900 "$COORD" run "$TMP/$plan.plan" --plaintext --results "$TMP/results" \
     >"$TMP/coord-$plan.log" 2>&1
   rc=$?
   cat "$TMP/coord-$plan.log" >&2

@@ -28,5 +28,6 @@ cat "$TMP/err" >&2
 [ $rc -ne 124 ] || fail "coord hung (killed after 30 s)"
 expect_eq "exit status" "$rc" 3
 grep -q "agent 'ghost' at tcp://127.0.0.1:$port did not answer within 2s" "$TMP/err" || fail "error does not name agent 'ghost'"
+grep -q "agent 'other' at tcp://127.0.0.1:$port did not answer within 2s" "$TMP/err" || fail "error does not name agent 'other' too"
 [ $took -le 8 ] || fail "took $took s for a 2 s timeout"
 log "PASS (gave up after ${took}s)"

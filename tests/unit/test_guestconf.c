@@ -332,6 +332,42 @@ static void test_cmdline(void **state) {
   iov_guest_settings_done(&s);
 }
 
+/* CURVE settings: both keys or neither, each a Z85 key. */
+static void test_keys(void **state) {
+  struct root *t = *state;
+  struct iov_guest_settings s;
+  char err[512];
+  const char *hk = "=w(0L02F$D!]1NjIAr21Eib+e5u6+Hs.NQ9E*u:l",
+             *k = "7Az.FV/%--A^j=.^zwcR8dxK1-83DJLpAPH{:wY1";
+
+  char line[256];
+  snprintf(line, sizeof(line), "iovbench.host=h iovbench.host_key=%s iovbench.key=%s\n", hk, k);
+  put_text(t, "proc/cmdline", line);
+  assert_int_equal(load(t, NULL, NULL, &s, err, sizeof(err)), 0);
+  assert_string_equal(s.host_key, hk);
+  assert_string_equal(s.key, k);
+  iov_guest_settings_done(&s);
+  assert_null(s.key);
+
+  /* One without the other: said which, and where it came from. */
+  snprintf(line, sizeof(line), "iovbench.host=h iovbench.host_key=%s\n", hk);
+  put_text(t, "proc/cmdline", line);
+  assert_int_equal(load(t, NULL, NULL, &s, err, sizeof(err)), -EINVAL);
+  assert_contains(err, "host_key is set (from cmdline) but not key");
+
+  /* Not a key. */
+  put_text(t, "proc/cmdline", "iovbench.host=h iovbench.host_key=short iovbench.key=short\n");
+  assert_int_equal(load(t, NULL, NULL, &s, err, sizeof(err)), -EINVAL);
+  assert_contains(err, "host_key (from cmdline) is not a CURVE key");
+
+  /* The options give them too (the secret from --key-file). */
+  put_text(t, "proc/cmdline", "iovbench.host=h\n");
+  struct iov_guest_options o = { .host_key = hk, .key = k };
+  assert_int_equal(load(t, NULL, &o, &s, err, sizeof(err)), 0);
+  assert_string_equal(s.host_key, hk);
+  iov_guest_settings_done(&s);
+}
+
 static void expect_conf_error(struct root *t, const char *text, int error, const char *const *needles) {
   struct iov_guest_settings s;
   char err[512], conf[PATH_MAX];
@@ -500,6 +536,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(test_bad_value_overridden, setup, teardown),
     cmocka_unit_test_setup_teardown(test_smbios, setup, teardown),
     cmocka_unit_test_setup_teardown(test_cmdline, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_keys, setup, teardown),
     cmocka_unit_test_setup_teardown(test_config_errors, setup, teardown),
     cmocka_unit_test_setup_teardown(test_vm_id_default, setup, teardown),
     cmocka_unit_test_setup_teardown(test_invalid_vm_id, setup, teardown),

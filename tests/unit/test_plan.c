@@ -130,6 +130,7 @@ static void test_hosts_normalisation(void **state) {
                              "sock = ipc:///run/iovbench/agent.sock\n"
                              "sock.data = 198.18.1.10\n"
                              "name.data = 2001:db8::99\n"
+                             "sock.key = g6k@p%dfbne#Ff&Io:MVyjR6SOajFYH@+H}zn%*9\n"
                              "[t]\nworkload = anything\nsender = plain\nreceiver = here\n";
   static const struct {
     const char *name, *endpoint, *data;
@@ -163,6 +164,9 @@ static void test_hosts_normalisation(void **state) {
     assert_int_equal(h->local, want[i].local);
     assert_int_equal(h->line, i + 2);
   }
+  /* A pinned key, '#' and all (a Z85 character, not a comment). */
+  assert_string_equal(iov_plan_host_find(p, "sock")->key, "g6k@p%dfbne#Ff&Io:MVyjR6SOajFYH@+H}zn%*9");
+  assert_null(iov_plan_host_find(p, "plain")->key);
   assert_null(iov_plan_host_find(p, "nope"));
   assert_null(iov_plan_host_find(NULL, "plain"));
   /* workloads == NULL: any workload name is accepted. */
@@ -541,6 +545,13 @@ BAD(vm_memory_small, HOSTS T4 "vm_memory = 1m\n", 6, "vm_memory", "out of range"
 BAD(guests_bad, HOSTS "a.guests = many\n" T4, 4, "a.guests", "not a guest count")
 BAD(guests_unknown_host, HOSTS "c.guests = 2\n" T4, 4, "c.guests", "no host 'c' in [hosts]")
 BAD(guests_twice, HOSTS "a.guests = 2\na.guests = 3\n" T4, 5, "a.guests", "set twice")
+BAD(key_bad, HOSTS "a.key = secret\n" T4, 4, "a.key", "'secret' is not a CURVE public key")
+BAD(key_twice,
+    HOSTS
+    "a.key = g6k@p%dfbne#Ff&Io:MVyjR6SOajFYH@+H}zn%*9\na.key = g6k@p%dfbne#Ff&Io:MVyjR6SOajFYH@+H}zn%*9\n" T4,
+    5, "a.key", "set twice")
+BAD(key_unknown_host, HOSTS "c.key = g6k@p%dfbne#Ff&Io:MVyjR6SOajFYH@+H}zn%*9\n" T4, 4, "c.key",
+    "no host 'c' in [hosts]")
 BAD(local_guests_short,
     "[hosts]\na = local\nb = local\na.guests = 3\n[t]\nworkload = tcp_rr\n"
     "topology = vm-vm-same\nvms = 1, 2\n",
@@ -793,6 +804,9 @@ int main(void) {
     BAD_TEST(guests_bad),
     BAD_TEST(guests_unknown_host),
     BAD_TEST(guests_twice),
+    BAD_TEST(key_bad),
+    BAD_TEST(key_twice),
+    BAD_TEST(key_unknown_host),
     BAD_TEST(local_guests_short),
     cmocka_unit_test(test_topologies),
     BAD_TEST(host_bad_name),

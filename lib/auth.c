@@ -1,0 +1,447 @@
+/* CurveZMQ keys, the ZAP handler and the key endpoint (see auth.h). */
+#include "auth.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "log.h"
+#include "timeutil.h"
+
+#define ZAP_ENDPOINT "inproc://zeromq.zap.01"
+#define LOG_LINES_PER_SEC 5
+/* What zcert says when a certificate has no secret key. */
+#define FORTY_ZEROES "0000000000000000000000000000000000000000"
+
+int iov_key_dir_default(bool agent, char *buf, size_t len) {
+  const char *env = getenv(IOV_KEY_DIR_ENV), *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+  int n;
+  if (env && *env)
+    n = snprintf(buf, len, "%s", env);
+  else if (agent)
+    n = snprintf(buf, len, "%s", IOV_AGENT_KEY_DIR);
+  else if (xdg && *xdg == '/')
+    n = snprintf(buf, len, "%s/iovbench", xdg);
+  else if (home && *home)
+    n = snprintf(buf, len, "%s/.config/iovbench", home);
+  else
+    return -ENOENT;
+  return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+bool iov_key_text_ok(const char *text) {
+  uint8_t bin[32];
+  return text && strlen(text) == IOV_KEY_TEXT_LEN && zmq_z85_decode(bin, text) != NULL;
+}
+
+int iov_key_load(const char *dir, const char *name, bool create, zcert_t **ret, bool *ret_created, char *err,
+                 size_t errlen) {
+  char pub[PATH_MAX], sec[PATH_MAX + 8];
+  struct stat st;
+  if (ret_created) *ret_created = false;
+  if ((size_t)snprintf(pub, sizeof(pub), "%s/%s.key", dir, name) >= sizeof(pub))
+    return iov_errf(-ENAMETOOLONG, err, errlen, "key directory name too long: %s", dir);
+  snprintf(sec, sizeof(sec), "%s_secret", pub);
+  if (stat(sec, &st) == 0) {
+    zcert_t *c = zcert_load(pub);
+    if (!c || !iov_key_text_ok(zcert_secret_txt(c)) || !strcmp(zcert_secret_txt(c), FORTY_ZEROES)) {
+      zcert_destroy(&c);
+      return iov_errf(-EBADMSG, err, errlen,
+                      "%s is not a key pair as iovbench writes it (a zcert secret certificate); move it "
+                      "away and a new one is made",
+                      sec);
+    }
+    if (st.st_mode & 077)
+      iov_warn("%s can be read by other users (mode %03o): chmod 600 it, it is a secret key", sec,
+               (unsigned)(st.st_mode & 0777));
+    *ret = c;
+    return 0;
+  }
+  if (errno != ENOENT) return iov_errf(-errno, err, errlen, "cannot read %s: %s", sec, strerror(errno));
+  if (!create)
+    return iov_errf(-ENOENT, err, errlen,
+                    "no key in %s (%s.key_secret is missing): make one with 'coord keygen'", dir, name);
+  if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+    return iov_errf(-errno, err, errlen,
+                    "cannot create the key directory %s: %s (choose another with --key-dir)", dir,
+                    strerror(errno));
+  zcert_t *c = zcert_new();
+  if (!c) return -ENOMEM;
+  char host[256] = "";
+  gethostname(host, sizeof(host) - 1);
+  zcert_set_meta(c, "name", "%s@%s", name, host);
+  zcert_set_meta(c, "made-by", "iovbench %s", IOV_VERSION);
+  mode_t old = umask(077);
+  int r = zcert_save(c, pub);
+  umask(old);
+  if (r < 0) {
+    r = errno ? -errno : -EIO;
+    zcert_destroy(&c);
+    return iov_errf(r, err, errlen, "cannot write a new key pair to %s: %s (choose another with --key-dir)",
+                    dir, strerror(-r));
+  }
+  chmod(pub, 0644);
+  if (ret_created) *ret_created = true;
+  *ret = c;
+  return 0;
+}
+
+int iov_key_read_public(const char *path, char *out, char *err, size_t errlen) {
+  zcert_t *c = zcert_load(path);
+  if (c) {
+    snprintf(out, IOV_KEY_TEXT_LEN + 1, "%s", zcert_public_txt(c));
+    zcert_destroy(&c);
+    if (iov_key_text_ok(out)) return 0;
+  }
+  FILE *f = fopen(path, "re");
+  if (!f) return iov_errf(-errno, err, errlen, "cannot read %s: %s", path, strerror(errno));
+  char line[128] = "";
+  if (!fgets(line, sizeof(line), f)) line[0] = 0;
+  fclose(f);
+  line[strcspn(line, " \t\r\n")] = 0;
+  if (!iov_key_text_ok(line))
+    return iov_errf(-EBADMSG, err, errlen,
+                    "%s holds no public key (a certificate from 'coord keygen', or 40 Z85 "
+                    "characters on its first line)",
+                    path);
+  memcpy(out, line, IOV_KEY_TEXT_LEN + 1);
+  return 0;
+}
+
+zcert_t *iov_cert_from_secret(const char *secret_key) {
+  char pub[IOV_KEY_TEXT_LEN + 1];
+  uint8_t pb[32], sb[32];
+  if (!iov_key_text_ok(secret_key) || zmq_curve_public(pub, secret_key) < 0 || !zmq_z85_decode(pb, pub) ||
+      !zmq_z85_decode(sb, secret_key))
+    return NULL;
+  return zcert_new_from(pb, sb);
+}
+
+void iov_curve_server(zsock_t *sock, zcert_t *cert, const char *domain) {
+  zsock_set_zap_domain(sock, domain);
+  zcert_apply(cert, sock);
+  zsock_set_curve_server(sock, 1);
+}
+
+void iov_curve_client(zsock_t *sock, zcert_t *cert, const char *server_key) {
+  zcert_apply(cert, sock);
+  zsock_set_curve_serverkey(sock, server_key);
+}
+
+/* ---- ZAP -------------------------------------------------------------- */
+
+struct iov_zap {
+  zactor_t *actor;
+  char *coord_dir, *guest_dir;
+  int start_error;
+  _Atomic uint64_t allowed, refused;
+};
+
+struct zap_log {
+  uint64_t window_start, lines, suppressed;
+};
+
+static void zap_refused(struct zap_log *l, const char *domain, const char *address, const char *key,
+                        const char *why) {
+  uint64_t now = iov_now_mono();
+  if (now - l->window_start >= IOV_NSEC_PER_SEC) {
+    if (l->suppressed) iov_warn("%" PRIu64 " more peers were refused (not logged one by one)", l->suppressed);
+    l->window_start = now;
+    l->lines = 0;
+    l->suppressed = 0;
+  }
+  if (l->lines >= LOG_LINES_PER_SEC) {
+    l->suppressed++;
+    return;
+  }
+  l->lines++;
+  bool control = strcmp(domain, IOV_AUTH_DOMAIN_CONTROL) == 0;
+  iov_warn("refused a %s at %s with key %s: %s", control ? "coordinator" : "guest agent",
+           address && *address ? address : "(unknown address)", key, why);
+}
+
+static void zap_handle(struct iov_zap *z, zsock_t *handler, zcertstore_t *coords, zcertstore_t *guests_dir,
+                       zhash_t *guests, struct zap_log *log) {
+  zmsg_t *m = zmsg_recv(handler);
+  if (!m) return;
+  char *version = zmsg_popstr(m), *request_id = zmsg_popstr(m), *domain = zmsg_popstr(m),
+       *address = zmsg_popstr(m), *identity = zmsg_popstr(m), *mechanism = zmsg_popstr(m);
+  zframe_t *cred = zmsg_pop(m);
+  char key[IOV_KEY_TEXT_LEN + 1] = "";
+  const char *status = "400", *text = "not allowed";
+  if (version && strcmp(version, "1.0") == 0) {
+    if (mechanism && strcmp(mechanism, "CURVE") == 0 && cred && zframe_size(cred) == 32)
+      zmq_z85_encode(key, zframe_data(cred), 32);
+    bool ok = false;
+    const char *why = "";
+    if (!*key)
+      why = "not CURVE";
+    else if (domain && strcmp(domain, IOV_AUTH_DOMAIN_CONTROL) == 0) {
+      ok = coords && zcertstore_lookup(coords, key);
+      why = "its key is not among this agent's coordinators (copy its coord.key into the agent's "
+            "KEYDIR/coordinators/ to let it in)";
+    } else if (domain && strcmp(domain, IOV_AUTH_DOMAIN_GUEST) == 0) {
+      ok = zhash_lookup(guests, key) || (guests_dir && zcertstore_lookup(guests_dir, key));
+      why = "not a guest this agent started, nor in its KEYDIR/guests/";
+    } else
+      why = "unknown ZAP domain";
+    if (ok) {
+      status = "200";
+      text = "OK";
+      atomic_fetch_add(&z->allowed, 1);
+    } else {
+      atomic_fetch_add(&z->refused, 1);
+      zap_refused(log, domain ? domain : "", address, *key ? key : "(none)", why);
+    }
+    zmsg_t *reply = zmsg_new();
+    zmsg_addstr(reply, "1.0");
+    zmsg_addstr(reply, request_id ? request_id : "");
+    zmsg_addstr(reply, status);
+    zmsg_addstr(reply, text);
+    zmsg_addstr(reply, ok ? key : "");
+    zmsg_addmem(reply, "", 0);
+    zmsg_send(&reply, handler);
+  }
+  free(version);
+  free(request_id);
+  free(domain);
+  free(address);
+  free(identity);
+  free(mechanism);
+  zframe_destroy(&cred);
+  zmsg_destroy(&m);
+}
+
+static void zap_actor(zsock_t *pipe, void *arg) {
+  struct iov_zap *z = arg;
+  zsock_t *handler = zsock_new(ZMQ_REP);
+  if (!handler || zsock_bind(handler, ZAP_ENDPOINT) < 0) {
+    z->start_error = handler ? (errno ? -errno : -EADDRINUSE) : -ENOMEM;
+    zsock_destroy(&handler);
+    zsock_signal(pipe, 0);
+    return;
+  }
+  zcertstore_t *coords = zcertstore_new(z->coord_dir);
+  zcertstore_t *guests_dir = z->guest_dir ? zcertstore_new(z->guest_dir) : NULL;
+  zhash_t *guests = zhash_new();
+  struct zap_log log = { 0 };
+  zpoller_t *poller = zpoller_new(pipe, handler, NULL);
+  zsock_signal(pipe, 0);
+  while (poller) {
+    zsock_t *which = zpoller_wait(poller, -1);
+    if (which == handler) {
+      zap_handle(z, handler, coords, guests_dir, guests, &log);
+      continue;
+    }
+    if (which != pipe) break;
+    zmsg_t *m = zmsg_recv(pipe);
+    char *cmd = m ? zmsg_popstr(m) : NULL;
+    bool term = !cmd || strcmp(cmd, "$TERM") == 0;
+    if (cmd && (strcmp(cmd, "ALLOW") == 0 || strcmp(cmd, "DENY") == 0)) {
+      char *key = zmsg_popstr(m);
+      if (key && cmd[0] == 'A')
+        zhash_insert(guests, key, (void *)"guest");
+      else if (key)
+        zhash_delete(guests, key);
+      free(key);
+      zsock_signal(pipe, 0);
+    }
+    free(cmd);
+    zmsg_destroy(&m);
+    if (term) break;
+  }
+  zpoller_destroy(&poller);
+  zhash_destroy(&guests);
+  zcertstore_destroy(&coords);
+  zcertstore_destroy(&guests_dir);
+  zsock_destroy(&handler);
+}
+
+int iov_zap_start(const char *coord_dir, const char *guest_dir, struct iov_zap **ret) {
+  struct iov_zap *z = calloc(1, sizeof(*z));
+  if (!z) return -ENOMEM;
+  z->coord_dir = strdup(coord_dir);
+  z->guest_dir = guest_dir ? strdup(guest_dir) : NULL;
+  if (!z->coord_dir || (guest_dir && !z->guest_dir)) {
+    iov_zap_stop(&z);
+    return -ENOMEM;
+  }
+  z->actor = zactor_new(zap_actor, z);
+  int r = !z->actor ? -ENOMEM : z->start_error;
+  if (r < 0) {
+    iov_zap_stop(&z);
+    return r;
+  }
+  *ret = z;
+  return 0;
+}
+
+int iov_zap_allow(struct iov_zap *z, const char *public_key, bool allow) {
+  if (!z || !z->actor || !iov_key_text_ok(public_key)) return -EINVAL;
+  if (zstr_sendx(z->actor, allow ? "ALLOW" : "DENY", public_key, NULL) < 0) return -EIO;
+  return zsock_wait(z->actor) < 0 ? -EIO : 0;
+}
+
+void iov_zap_counts(struct iov_zap *z, uint64_t *ret_allowed, uint64_t *ret_refused) {
+  if (ret_allowed) *ret_allowed = z ? atomic_load(&z->allowed) : 0;
+  if (ret_refused) *ret_refused = z ? atomic_load(&z->refused) : 0;
+}
+
+void iov_zap_stop(struct iov_zap **zp) {
+  struct iov_zap *z = zp ? *zp : NULL;
+  if (!z) return;
+  zactor_destroy(&z->actor);
+  free(z->coord_dir);
+  free(z->guest_dir);
+  free(z);
+  *zp = NULL;
+}
+
+/* ---- the key endpoint ------------------------------------------------- */
+
+int iov_key_endpoint_for(const char *control, char *buf, size_t len) {
+  if (!control) return -EINVAL;
+  if (strncmp(control, "ipc://", 6) == 0) {
+    int n = snprintf(buf, len, "%s.key", control);
+    return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+  }
+  if (strncmp(control, "tcp://", 6) != 0) return -EINVAL;
+  const char *colon = strrchr(control + 6, ':');
+  if (!colon || colon[1] == 0) return -EINVAL;
+  char *end;
+  errno = 0;
+  long port = strtol(colon + 1, &end, 10);
+  if (*end || errno || port < 1 || port > 65533) return -EINVAL;
+  int n = snprintf(buf, len, "%.*s:%ld", (int)(colon - control), control, port + 2);
+  return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+struct iov_keyserver {
+  zactor_t *actor;
+  char *endpoint;
+  char reply[64];
+  int start_error;
+};
+
+static void key_actor(zsock_t *pipe, void *arg) {
+  struct iov_keyserver *k = arg;
+  zsock_t *s = zsock_new(ZMQ_ROUTER);
+  if (s) {
+    zsock_set_linger(s, 0);
+    zsock_set_maxmsgsize(s, 256);
+    zsock_set_sndhwm(s, 100);
+  }
+  if (!s || zsock_bind(s, "%s", k->endpoint) < 0) {
+    k->start_error = s ? (errno ? -errno : -EADDRINUSE) : -ENOMEM;
+    zsock_destroy(&s);
+    zsock_signal(pipe, 0);
+    return;
+  }
+  zpoller_t *poller = zpoller_new(pipe, s, NULL);
+  zsock_signal(pipe, 0);
+  while (poller) {
+    zsock_t *which = zpoller_wait(poller, -1);
+    if (which != s) break; /* the pipe: $TERM */
+    zmsg_t *m = zmsg_recv(s);
+    zframe_t *id = m ? zmsg_pop(m) : NULL;
+    zmsg_destroy(&m);
+    if (!id) continue;
+    zmsg_t *reply = zmsg_new();
+    zmsg_append(reply, &id);
+    zmsg_addstr(reply, k->reply);
+    zmsg_send(&reply, s); /* dropped when the asker is gone or slow */
+  }
+  zpoller_destroy(&poller);
+  zsock_destroy(&s);
+}
+
+int iov_keyserver_start(const char *endpoint, const char *public_key, struct iov_keyserver **ret, char *err,
+                        size_t errlen) {
+  struct iov_keyserver *k = calloc(1, sizeof(*k));
+  if (!k) return -ENOMEM;
+  k->endpoint = strdup(endpoint);
+  snprintf(k->reply, sizeof(k->reply), IOV_KEY_REPLY_PREFIX "%s%s", public_key ? "curve " : "plaintext",
+           public_key ? public_key : "");
+  k->actor = k->endpoint ? zactor_new(key_actor, k) : NULL;
+  int r = !k->actor ? -ENOMEM : k->start_error;
+  if (r < 0) {
+    iov_errf(r, err, errlen, "cannot bind the key endpoint %s: %s (choose another with --key-listen)",
+             endpoint, strerror(-r));
+    iov_keyserver_stop(&k);
+    return r;
+  }
+  *ret = k;
+  return 0;
+}
+
+void iov_keyserver_stop(struct iov_keyserver **kp) {
+  struct iov_keyserver *k = kp ? *kp : NULL;
+  if (!k) return;
+  zactor_destroy(&k->actor);
+  free(k->endpoint);
+  free(k);
+  *kp = NULL;
+}
+
+int iov_key_fetch(const char *const *endpoints, size_t n, unsigned timeout_ms,
+                  char (*out)[IOV_KEY_TEXT_LEN + 1]) {
+  zsock_t **s = calloc(n ? n : 1, sizeof(*s));
+  zpoller_t *poller = zpoller_new(NULL);
+  if (!s || !poller) {
+    free(s);
+    zpoller_destroy(&poller);
+    return -ENOMEM;
+  }
+  size_t waiting = 0;
+  for (size_t i = 0; i < n; i++) {
+    out[i][0] = 0;
+    if (!endpoints[i]) continue;
+    s[i] = zsock_new(ZMQ_DEALER);
+    if (!s[i]) continue;
+    zsock_set_linger(s[i], 0);
+    zsock_set_maxmsgsize(s[i], 256);
+    if (zsock_connect(s[i], "%s", endpoints[i]) < 0 || zstr_send(s[i], "key?") < 0) {
+      zsock_destroy(&s[i]);
+      continue;
+    }
+    zpoller_add(poller, s[i]);
+    waiting++;
+  }
+  uint64_t deadline = iov_now_mono() + (uint64_t)timeout_ms * IOV_NSEC_PER_MSEC;
+  while (waiting > 0) {
+    uint64_t now = iov_now_mono();
+    if (now >= deadline) break;
+    zsock_t *which = zpoller_wait(poller, (int)((deadline - now) / IOV_NSEC_PER_MSEC) + 1);
+    if (!which) {
+      if (zpoller_terminated(poller)) break;
+      continue;
+    }
+    for (size_t i = 0; i < n; i++) {
+      if (s[i] != which) continue;
+      char *line = zstr_recv(which);
+      const char *p = line && strncmp(line, IOV_KEY_REPLY_PREFIX, strlen(IOV_KEY_REPLY_PREFIX)) == 0
+                          ? line + strlen(IOV_KEY_REPLY_PREFIX)
+                          : NULL;
+      if (p && strcmp(p, "plaintext") == 0)
+        snprintf(out[i], IOV_KEY_TEXT_LEN + 1, "plaintext");
+      else if (p && strncmp(p, "curve ", 6) == 0 && iov_key_text_ok(p + 6))
+        snprintf(out[i], IOV_KEY_TEXT_LEN + 1, "%s", p + 6);
+      free(line);
+      zpoller_remove(poller, which);
+      zsock_destroy(&s[i]);
+      waiting--;
+    }
+  }
+  for (size_t i = 0; i < n; i++) zsock_destroy(&s[i]);
+  zpoller_destroy(&poller);
+  free(s);
+  return 0;
+}
