@@ -92,12 +92,17 @@ struct iov_agent_vm_hooks {
   /* The coordinator went silent: take every VM down and restore the VFs
    * now (the agent keeps running). */
   void (*coord_lost)(struct iov_agent *a, void *state);
+  /* That coordinator speaks again: say what coord_lost() undid. */
+  void (*coord_back)(struct iov_agent *a, void *state);
 };
 
 /* Guests silent this long are dropped from the host's table; they send a
  * heartbeat every IOV_GUEST_HEARTBEAT_NS. */
 #define IOV_GUEST_HEARTBEAT_NS (2ULL * 1000000000ULL)
 #define IOV_GUEST_TIMEOUT_NS (3 * IOV_GUEST_HEARTBEAT_NS)
+/* The dead-man check runs every 50 ms; a longer gap is the agent's own
+ * stall, not counted against the coordinator. */
+#define IOV_DEADMAN_STALL_NS (250ULL * 1000000ULL)
 
 struct iov_proccpu;
 struct iov_proccpu_snap;
@@ -176,8 +181,9 @@ struct iov_agent {
    * agent last answered. */
   uint64_t coord_heartbeat_ns;
   uint64_t coord_heard_mono;
-  bool coord_gone;     /* a send found its connection closed; handled by the timer */
-  bool coord_silenced; /* the dead-man switch fired for the current coordinator */
+  uint64_t deadman_tick_mono; /* the dead-man check's last run, to see our own stalls */
+  bool coord_gone;            /* a send found its connection closed; handled by the timer */
+  bool coord_silenced;        /* the dead-man switch fired for the current coordinator */
   uv_timer_t deadman_timer;
   char *route; /* guest: its name as the relay routes it ("" on a host) */
   /* Host: the relay to guests (relay.c).  NULL guest_sock = no relay. */

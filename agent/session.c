@@ -168,6 +168,21 @@ static void on_prepare(struct iov_agent *a, const iov_envelope *in) {
                           "agent '%s': the point is beyond its caps: %s", a->identity, over);
     return;
   }
+  /* Traffic only to the run's own agents, as they reported themselves. */
+  if (p->role == IOVBENCH__ROLE__ROLE_SENDER &&
+      !iov_wire_addr_listed(w->peer_address, w->run_addresses, w->n_run_addresses)) {
+    char some[160] = "none";
+    for (size_t i = 0, o = 0; i < w->n_run_addresses && i < 4 && o < sizeof(some); i++)
+      o += (size_t)snprintf(some + o, sizeof(some) - o, "%s%s%s", i ? ", " : "", w->run_addresses[i],
+                            i == 3 && w->n_run_addresses > 4 ? ", ..." : "");
+    iov_warn("refused test point %" PRIu64 ": %s is not an address of an agent of this run", p->point_id,
+             w->peer_address);
+    iov__agent_send_error(a, NULL, in->msg_id, IOVBENCH__ERROR_CODE__ERR_LIMIT, p->point_id,
+                          "agent '%s' refuses to send to %s: not an address of any agent of this run (they "
+                          "have %s)",
+                          a->identity, w->peer_address, some);
+    return;
+  }
   uint16_t cpus[IOV_WIRE_MAX_CPUS];
   for (size_t i = 0; i < w->n_peer_ports && i < IOV_ENGINE_MAX_FLOWS; i++)
     peer_ports[i] = (uint16_t)w->peer_ports[i];
@@ -296,8 +311,20 @@ void iov__agent_deadman_check(struct iov_agent *a) {
     coord_lost(a, "its connection closed");
     return;
   }
+  /* Our own stall is not the coordinator's silence: while this loop was
+   * blocked (creating VFs takes seconds on a slow machine, and a 1-CPU
+   * guest may not even run the socket's I/O thread meanwhile), what coord
+   * sent could not be read.  That time does not count. */
+  uint64_t now = iov_now_mono();
+  uint64_t gap = a->deadman_tick_mono ? now - a->deadman_tick_mono : 0;
+  a->deadman_tick_mono = now;
+  if (gap > IOV_DEADMAN_STALL_NS && a->coord_heard_mono) {
+    a->coord_heard_mono = a->coord_heard_mono + gap < now ? a->coord_heard_mono + gap : now;
+    iov_debug(IOV_DBG_PROTO, "the loop stalled for %.1f s: not counted as the coordinator's silence",
+              (double)gap / 1e9);
+  }
   if (!a->coord_connected || !a->coord_heartbeat_ns) return;
-  uint64_t quiet = iov_now_mono() - a->coord_heard_mono;
+  uint64_t quiet = now - a->coord_heard_mono;
   if (quiet < 2 * a->coord_heartbeat_ns) return;
   /* After a long blocking step (creating VFs and VMs) timers run before
    * the socket is read: what is waiting there is coord's, read it first. */
@@ -371,6 +398,7 @@ int iov__agent_on_message(struct iov_zuv *z) {
       a->coord_silenced = false;
       a->coord_connected = true;
       iov_notice("the coordinator of run %s speaks again", a->coord_run ? a->coord_run : "?");
+      if (a->vm && a->vm_state && a->vm->coord_back) a->vm->coord_back(a, a->vm_state);
     }
   }
   if (a->kind == IOV_AGENT_HOST && in->route && *in->route) {

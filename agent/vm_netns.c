@@ -37,6 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "macro.h"
 #include "spawn.h"
 #include "timeutil.h"
@@ -188,6 +189,18 @@ static int destroy_held(struct iov_vm_host *h, size_t i, char *err, size_t errle
   struct held *d = &h->held[i];
   if (d->agent > 0) (void)iov_spawn_stop(d->agent, 3000);
   d->agent = 0;
+  /* The VF back into our namespace now, down, before the namespace goes:
+   * else the kernel returns it later, from the namespace's asynchronous
+   * cleanup, and the next point's re-bind or VF count change races with
+   * that (and waits on it when a reference lingers). */
+  if (d->netdev && netns_exists(d->name)) {
+    char pid[24];
+    snprintf(pid, sizeof(pid), "%d", (int)getpid());
+    (void)run(NULL, 0, (char *const[]){ "ip", "-n", d->name, "link", "set", "dev", d->netdev, "down", NULL });
+    if (run(NULL, 0,
+            (char *const[]){ "ip", "-n", d->name, "link", "set", "dev", d->netdev, "netns", pid, NULL }) < 0)
+      iov_debug(IOV_DBG_NET, "could not move %s out of %s before removing it", d->netdev, d->name);
+  }
   int r = remove_netns(d->name, err, errlen);
   held_done(d);
   memmove(&h->held[i], &h->held[i + 1], (h->n_held - i - 1) * sizeof(*h->held));

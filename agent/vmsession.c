@@ -47,6 +47,10 @@ struct vm_state {
   uint64_t point_id, reply_to;
   uv_timer_t timer;
   bool vf_touched;
+  /* A VmSetup the dead-man switch undid: answered when coord speaks again. */
+  uint64_t owed_reply_to, owed_point_id;
+  size_t owed_count;
+  char owed_path[16];
 };
 
 static void reply_ready(struct vm_state *st, uint64_t point_id, uint64_t reply_to, bool with_names) {
@@ -527,12 +531,29 @@ static void done(struct iov_agent *a, void *state) {
   uv_close((uv_handle_t *)&st->timer, on_timer_closed);
 }
 
+static void coord_back(struct iov_agent *a, void *state) {
+  struct vm_state *st = state;
+  if (!st->owed_reply_to) return;
+  iov__agent_send_error(
+      a, NULL, st->owed_reply_to, IOVBENCH__ERROR_CODE__ERR_WORKLOAD, st->owed_point_id,
+      "agent '%s' took its %zu %s VMs down again: its coordinator went silent (the dead-man "
+      "switch) while they started",
+      a->identity, st->owed_count, st->owed_path);
+  st->owed_reply_to = 0;
+}
+
 static void coord_lost(struct iov_agent *a, void *state) {
   struct vm_state *st = state;
   (void)a;
   if (st->pending) {
     st->pending = false;
     uv_timer_stop(&st->timer);
+    /* Owed to the coordinator if it speaks again (it was only slow):
+     * these VMs are gone, no need to wait out its deadline. */
+    st->owed_reply_to = st->reply_to;
+    st->owed_point_id = st->point_id;
+    st->owed_count = st->n;
+    snprintf(st->owed_path, sizeof(st->owed_path), "%s", st->path);
   }
   if (st->n) iov_notice("taking down %zu %s VMs of the silent coordinator's run", st->n, st->path);
   release(st);
@@ -545,4 +566,5 @@ const struct iov_agent_vm_hooks iov_vm_hooks = {
   .guest_pid = guest_pid,
   .done = done,
   .coord_lost = coord_lost,
+  .coord_back = coord_back,
 };

@@ -14,6 +14,8 @@
  * the run (its name in the message), since every later point would wait
  * for it too.  What was measured before is committed already. */
 #include <errno.h>
+#include <arpa/inet.h>
+#include <netdb.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -92,6 +94,7 @@ struct pr_agent {
   uint64_t started;              /* first flow began, coord time */
   uint64_t bytes;                /* a sender's, all flows, from its result */
   uint64_t win_ns;               /* its measurement window */
+  char ip[INET6_ADDRSTRLEN];     /* a receiver's data address, as a literal */
 };
 
 struct point_run {
@@ -114,6 +117,10 @@ struct point_run {
     bool ready;
   } vm[2];
   size_t n_vm;
+  /* Every address the run's agents report as their own: senders send to
+   * these only (Workload.run_addresses). */
+  char **run_addrs;
+  size_t n_run_addrs;
   char error[768];
   int fatal; /* 0, or the error that ends the run */
 };
@@ -499,6 +506,82 @@ static struct pr_agent *add_agent(struct point_run *pr, struct iov_peer *p, int 
   return a;
 }
 
+static int add_run_addr(struct point_run *pr, const char *text) {
+  char buf[INET6_ADDRSTRLEN + 1];
+  size_t n = strcspn(text, "/%");
+  if (n >= sizeof(buf)) return 0;
+  memcpy(buf, text, n);
+  buf[n] = 0;
+  if (iov_wire_addr_listed(buf, pr->run_addrs, pr->n_run_addrs)) return 0;
+  if (pr->n_run_addrs >= IOV_WIRE_MAX_RUN_ADDRS) return 0;
+  char **v = realloc(pr->run_addrs, (pr->n_run_addrs + 1) * sizeof(*v));
+  if (!v) return -ENOMEM;
+  pr->run_addrs = v;
+  if (!(v[pr->n_run_addrs] = strdup(buf))) return -ENOMEM;
+  pr->n_run_addrs++;
+  return 0;
+}
+
+static int add_peer_addrs(struct point_run *pr, const struct iov_peer *p) {
+  const Iovbench__Welcome *w = p->welcome ? p->welcome->welcome : NULL;
+  const Iovbench__Inventory *inv = w ? w->inventory : NULL;
+  int r = 0;
+  if (w && w->data_address && *w->data_address) r = add_run_addr(pr, w->data_address);
+  for (size_t i = 0; r == 0 && inv && i < inv->n_interfaces; i++)
+    for (size_t j = 0; r == 0 && j < inv->interfaces[i]->n_addresses; j++)
+      r = add_run_addr(pr, inv->interfaces[i]->addresses[j]);
+  return r;
+}
+
+/* The addresses every agent of the run (that answered) reports as its
+ * own: its interfaces', and a guest's data address. */
+static int collect_run_addrs(struct run_ctx *c, struct point_run *pr) {
+  int r = 0;
+  for (size_t i = 0; r == 0 && i < c->n_peers; i++) {
+    r = add_peer_addrs(pr, c->peers[i]);
+    for (size_t j = 0; r == 0 && j < c->peers[i]->n_guests; j++)
+      if (!c->peers[i]->guests[j]->gone) r = add_peer_addrs(pr, c->peers[i]->guests[j]);
+  }
+  return r;
+}
+
+/* The receiver's data address as a literal that some agent of the run
+ * reports as its own (a name is resolved); else the point fails before
+ * anything is sent, saying so. */
+static bool resolve_receiver(struct point_run *pr, struct pr_agent *rx) {
+  const char *addr = rx->peer->data_addr;
+  struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *res = NULL;
+  if (getaddrinfo(addr, NULL, &hints, &res) == 0)
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+      char ip[INET6_ADDRSTRLEN];
+      const void *bin = ai->ai_family == AF_INET
+                            ? (const void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr
+                            : (const void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr;
+      if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) ||
+          !inet_ntop(ai->ai_family, bin, ip, sizeof(ip)) ||
+          !iov_wire_addr_listed(ip, pr->run_addrs, pr->n_run_addrs))
+        continue;
+      snprintf(rx->ip, sizeof(rx->ip), "%s", ip);
+      freeaddrinfo(res);
+      return true;
+    }
+  if (res) freeaddrinfo(res);
+  char some[200] = "";
+  for (size_t i = 0, o = 0; i < pr->n_run_addrs && i < 6 && o < sizeof(some); i++)
+    o += (size_t)snprintf(some + o, sizeof(some) - o, "%s%s", i ? ", " : "", pr->run_addrs[i]);
+  if (rx->peer->host)
+    point_fail(pr,
+               "guest '%s' receives on %s, which no agent of this run reports as its own (they have %s%s)",
+               rx->peer->name, addr, some, pr->n_run_addrs > 6 ? ", ..." : "");
+  else
+    point_fail(pr,
+               "host '%s' receives on %s, which no agent of this run reports as its own (they have %s%s): "
+               "agents send only to each other; give '%s.data' an address of agent '%s'",
+               rx->peer->name, addr, some, pr->n_run_addrs > 6 ? ", ..." : "", rx->peer->name,
+               rx->peer->name);
+  return false;
+}
+
 static int build_agents(struct run_ctx *c, struct point_run *pr) {
   const struct iov_point_params *pp = &pr->pp->p;
   struct iov_peer *sh = peer_by_name(c, pp->sender), *rh = peer_by_name(c, pp->receiver);
@@ -562,6 +645,10 @@ static int build_agents(struct run_ctx *c, struct point_run *pr) {
         point_fail(pr, "host '%s' has no data address: add '%s.data = ADDRESS' to [hosts]", p->name, p->name);
       return 0;
     }
+  int r = collect_run_addrs(c, pr);
+  if (r < 0) return r;
+  for (size_t i = 0; i < pr->n_ag; i++)
+    if (pr->ag[i].side == SIDE_RECEIVER && !resolve_receiver(pr, &pr->ag[i])) return 0;
   return 0;
 }
 
@@ -595,7 +682,9 @@ static int send_prepare(struct point_run *pr, struct pr_agent *a) {
   w.rr_timeout_ns = pp->rr_timeout;
   w.bind_address = a->peer->data_addr ? a->peer->data_addr : "";
   if (a->side == SIDE_SENDER) {
-    w.peer_address = a->rx->peer->data_addr;
+    w.peer_address = a->rx->ip;
+    w.run_addresses = pr->run_addrs;
+    w.n_run_addresses = pr->n_run_addrs;
     for (size_t i = 0; i < a->flows; i++) ports[i] = a->rx->ports[a->port_off + i];
     w.peer_ports = ports;
     w.n_peer_ports = a->flows;
@@ -1339,6 +1428,8 @@ finish:
     free(pr.ag[i].ports);
   }
   free(pr.ag);
+  for (size_t i = 0; i < pr.n_run_addrs; i++) free(pr.run_addrs[i]);
+  free(pr.run_addrs);
   teardown_vms(&pr);
   c->cur = NULL;
   return r;

@@ -1,5 +1,6 @@
 #include "wire.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -91,6 +92,10 @@ static int check_workload(const Iovbench__Workload *w, Iovbench__Role role, char
     CHECK(w->cpus[i] < IOV_WIRE_MAX_CPUS, "prepare: CPU %u out of range", w->cpus[i]);
   CHECK(w->burst <= 1024, "prepare: burst %u out of range", w->burst);
   CHECK(w->warmup_ns <= 3600 * 1000000000ULL, "prepare: warm-up longer than an hour");
+  CHECK(w->n_run_addresses <= IOV_WIRE_MAX_RUN_ADDRS, "prepare: %zu run addresses (max %u)",
+        w->n_run_addresses, IOV_WIRE_MAX_RUN_ADDRS);
+  for (size_t i = 0; i < w->n_run_addresses; i++)
+    CHECK(w->run_addresses[i] && strnlen(w->run_addresses[i], 80) < 80, "prepare: run address too long");
   if (role == IOVBENCH__ROLE__ROLE_SENDER) {
     CHECK(w->peer_address && *w->peer_address, "prepare: sender without peer address");
     CHECK(w->n_peer_ports == w->flows, "prepare: %zu peer ports for %u flows", w->n_peer_ports, w->flows);
@@ -548,4 +553,26 @@ void iov_wire_sock_setup(zsock_t *sock) {
   zsock_set_maxmsgsize(sock, (int)(IOV_WIRE_MAX_MSG * 2));
   zsock_set_sndhwm(sock, 10000);
   zsock_set_rcvhwm(sock, 10000);
+}
+
+/* The binary form of an address literal, its prefix and zone cut off. */
+static int addr_bin(const char *text, uint8_t out[16]) {
+  char buf[INET6_ADDRSTRLEN + 1];
+  size_t n = strcspn(text, "/%");
+  if (n >= sizeof(buf)) return -EINVAL;
+  memcpy(buf, text, n);
+  buf[n] = 0;
+  memset(out, 0, 16);
+  if (inet_pton(AF_INET, buf, out) == 1) return AF_INET;
+  if (inet_pton(AF_INET6, buf, out) == 1) return AF_INET6;
+  return -EINVAL;
+}
+
+bool iov_wire_addr_listed(const char *addr, char *const *list, size_t n) {
+  uint8_t a[16], b[16];
+  int fa = addr ? addr_bin(addr, a) : -EINVAL;
+  if (fa < 0) return false;
+  for (size_t i = 0; i < n; i++)
+    if (list[i] && addr_bin(list[i], b) == fa && memcmp(a, b, 16) == 0) return true;
+  return false;
 }

@@ -28,6 +28,7 @@
 #define IOV_WIRE_MAX_VFS 1024         /* VFs listed under one PF */
 #define IOV_WIRE_MAX_NETDEVS 16       /* netdevs of one PCI function */
 #define IOV_WIRE_MAX_WARNINGS 32      /* warnings about one PCI NIC */
+#define IOV_WIRE_MAX_RUN_ADDRS 65536  /* addresses of a run's agents, in a Prepare */
 
 typedef Iovbench__Envelope iov_envelope;
 
@@ -86,3 +87,8 @@ int iov_wire_hist_summary(const Iovbench__Histogram *pb, struct iov_hist_summary
 /* Socket options every iovbench socket gets: linger 0 (never hang on
  * exit), a hard receive size cap, and bounded queues. */
 void iov_wire_sock_setup(zsock_t *sock);
+
+/* Whether addr (an IPv4 or IPv6 literal) is one of list's addresses
+ * ("198.18.0.1", "198.18.0.1/24", "fe80::1%eth0/64": a prefix or zone is
+ * ignored; the comparison is on the binary address). */
+bool iov_wire_addr_listed(const char *addr, char *const *list, size_t n);

@@ -27,7 +27,8 @@
  *
  * Frames to an agent that decode as Prepare or Start are adjusted so that
  * no traffic leaves the machine and no input runs for long: data
- * addresses that are not loopback (or empty) become 127.0.0.1, a sender's
+ * addresses that are not loopback (or empty) become 127.0.0.1 (the run's
+ * addresses too, so that the agent's own check sees them alike), a sender's
  * peer ports become one the harness holds bound and not listening (so
  * connects are refused), sizes are capped at 64 MiB of buffers in all
  * (an agent without caps accepts 256 flows of 16 MiB, 4 GiB: see
@@ -186,7 +187,7 @@ static zframe_t *adjust(const uint8_t *data, size_t len) {
   iov_envelope *e = NULL;
   zframe_t *f = NULL;
   uint32_t ports[IOV_WIRE_MAX_FLOWS];
-  char *bind_addr, *peer_addr;
+  char *bind_addr, *peer_addr, **run_addrs, *local_addrs[16];
   uint32_t *peer_ports;
   uint64_t start_at, msg_size, response_size;
 
@@ -198,8 +199,18 @@ static zframe_t *adjust(const uint8_t *data, size_t len) {
     peer_ports = w->peer_ports;
     msg_size = w->msg_size;
     response_size = w->response_size;
+    run_addrs = w->run_addresses;
     keep_local(&w->bind_address);
     keep_local(&w->peer_address);
+    /* The run's addresses as the peer's: what became 127.0.0.1 is listed
+     * as such (the first 16; the agent's check sees the rest unchanged). */
+    if (w->n_run_addresses) {
+      for (size_t i = 0; i < w->n_run_addresses && i < ELEMENTSOF(local_addrs); i++) {
+        local_addrs[i] = w->run_addresses[i];
+        keep_local(&local_addrs[i]);
+      }
+      if (w->n_run_addresses <= ELEMENTSOF(local_addrs)) w->run_addresses = local_addrs;
+    }
     for (size_t i = 0; i < w->n_peer_ports && i < ELEMENTSOF(ports); i++) ports[i] = closed_port;
     if (w->n_peer_ports) w->peer_ports = ports;
     if (w->flows && w->msg_size > BUF_BUDGET / w->flows) w->msg_size = BUF_BUDGET / w->flows;
@@ -208,6 +219,7 @@ static zframe_t *adjust(const uint8_t *data, size_t len) {
     /* Back to what protobuf-c allocated, for iov_wire_free(). */
     w->bind_address = bind_addr;
     w->peer_address = peer_addr;
+    w->run_addresses = run_addrs;
     w->peer_ports = peer_ports;
     w->msg_size = msg_size;
     w->response_size = response_size;

@@ -217,6 +217,9 @@ static iov_envelope prepare(const char *workload, bool sender, uint32_t flows, c
   w.rr_timeout_ns = 10 * IOV_NSEC_PER_MSEC;
   if (sender) {
     w.peer_address = "127.0.0.1";
+    static char *run_addrs[] = { "127.0.0.1", "198.18.0.2" };
+    w.run_addresses = run_addrs;
+    w.n_run_addresses = 2;
     w.peer_ports = ports;
     w.n_peer_ports = flows;
   }

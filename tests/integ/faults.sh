@@ -14,6 +14,7 @@
 #   keys: a coordinator whose key the agents do not allow, an impostor on
 #      a known agent's endpoint, a plaintext agent, a guest with a key not
 #      let in: each refused, logged with the peer's address, nothing run;
+#      and a receiver address that no agent of the run has;
 #   4. kill -9 coord mid-run, then coord run --resume: the points stored
 #      before stay as they are, the one in flight and the rest run;
 #   5. (root) the agent's link goes down mid-point: it is lost, the point
@@ -264,6 +265,17 @@ timeout 60 "$COORD" run "$TMP/keys.plan" --results "$TMP/results" >"$TMP/keys.ou
 expect_eq "keys: the allowed coordinator: coord exit status" $? 0
 grep -q "agent 'b' at tcp://127.0.0.1:$pb: first contact; trusting its key" "$TMP/keys.err" ||
   fail "keys: coord did not say it trusts b's key: $(cat "$TMP/keys.err")"
+# A receiver address that no agent of the run has: the point fails before
+# anything is sent (the agents would refuse too: unit_agent_target).
+sed "s/^b.data = 127.0.0.1$/b.data = 198.18.99.99/" "$TMP/keys.plan" >"$TMP/foreign.plan"
+timeout 60 "$COORD" run "$TMP/foreign.plan" --results "$TMP/results" >"$TMP/foreign.out" 2>"$TMP/foreign.err"
+expect_eq "keys: foreign target: coord exit status" $? 1
+db=$(ls -d "$TMP"/results/*-foreign)/results.db
+err=$(sql "$db" "SELECT error FROM point WHERE test = 'before'")
+echo "$err" | grep -q "host 'b' receives on 198.18.99.99, which no agent of this run reports as its own" ||
+  fail "keys: foreign target: '$err'"
+expect_eq "keys: foreign target: samples" "$(sql "$db" "SELECT count(*) FROM sample")" 0
+grep -q "cannot connect" "$TMP/agent-a.log" && fail "keys: agent a tried to reach the foreign address"
 # (b) An impostor on b's endpoint, with a key of its own.
 stop_bg "$PID_b"
 mkdir -p "$TMP/impostor/coordinators"
