@@ -77,7 +77,8 @@ void iov_stat_compute(const double *x, size_t n, double level, struct iov_stat *
       sum += x[i];
       k++;
     }
-  *out = (struct iov_stat){ .n = k, .mean = NAN, .sd = NAN, .half = NAN, .lo = NAN, .hi = NAN, .level = level };
+  *out =
+      (struct iov_stat){ .n = k, .mean = NAN, .sd = NAN, .half = NAN, .lo = NAN, .hi = NAN, .level = level };
   if (k == 0) return;
   out->mean = sum / k;
   if (k < 2) return;
