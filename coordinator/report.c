@@ -18,11 +18,17 @@
 /* A point's summary is built from one row per flow. */
 static const char run_sql[] = "SELECT id, uuid, plan_path, status, error, started_ns, ended_ns FROM run"
                               " ORDER BY id DESC LIMIT 1";
-static const char points_sql[] =
-    "SELECT id, idx, test, sweep, workload, status, error, duration_ns, warmup_ns, window_start_ns,"
-    " window_end_ns, start_skew_ns, topology, vms, json_extract(params_json, '$.path'),"
-    " (SELECT COALESCE(SUM(g.missing), 0) FROM sample_gap g WHERE g.point_id = point.id) FROM point"
-    " WHERE run_id = ?1 ORDER BY idx";
+#define POINTS_SQL(REPS)                                                                                     \
+  "SELECT id, idx, test, sweep, workload, status, error, duration_ns, warmup_ns, window_start_ns,"           \
+  " window_end_ns, start_skew_ns, topology, vms, json_extract(params_json, '$.path'),"                       \
+  " (SELECT COALESCE(SUM(g.missing), 0) FROM sample_gap g WHERE g.point_id = point.id), " REPS " FROM point" \
+  " WHERE run_id = ?1 ORDER BY idx"
+static const char points_sql[] = POINTS_SQL("point_no, rep");
+/* Schema 5 had no repetitions: each point is its own. */
+static const char points_sql_v5[] = POINTS_SQL("idx, 0");
+static const char conf_sql[] =
+    "SELECT point_no, level, width, runs, mean, half, reached FROM point_confidence WHERE run_id = ?1"
+    " ORDER BY point_no";
 static const char flows_sql[] =
     "SELECT f.id, f.role, r.flow_id IS NOT NULL, r.bytes, r.transactions, r.t_start_ns, r.t_end_ns,"
     " (SELECT COUNT(*) FROM sample s WHERE s.flow_id = f.id), r.messages, r.lost, r.out_of_order,"
@@ -196,6 +202,7 @@ struct iov_report *iov_report_free(struct iov_report *r) {
   if (!r) return NULL;
   for (size_t i = 0; i < r->n_points; i++) summary_done(&r->points[i]);
   free(r->points);
+  free(r->conf);
   free(r->uuid);
   free(r->plan_path);
   free(r->status);
@@ -398,6 +405,8 @@ static int point_add(struct iov_report *rep, size_t *cap, sqlite3_stmt *st) {
     r = -ENOMEM;
   p->samples_missing = column_u64(st, 15);
   p->vms = (unsigned)sqlite3_column_int64(st, 13);
+  p->point_no = (unsigned)sqlite3_column_int64(st, 16);
+  p->rep = (unsigned)sqlite3_column_int64(st, 17);
   return r;
 }
 
@@ -585,7 +594,8 @@ static int report_read(struct iov_db *db, struct stmts *s, struct iov_report *re
   int r, rc;
 
   if (sqlite3_prepare_v2(sq, run_sql, -1, &s->run, NULL) != SQLITE_OK ||
-      sqlite3_prepare_v2(sq, points_sql, -1, &s->points, NULL) != SQLITE_OK ||
+      sqlite3_prepare_v2(sq, iov_db_schema_version(db) >= 6 ? points_sql : points_sql_v5, -1, &s->points,
+                         NULL) != SQLITE_OK ||
       sqlite3_prepare_v2(sq, flows_sql, -1, &s->flows, NULL) != SQLITE_OK ||
       sqlite3_prepare_v2(sq, cpu_sql, -1, &s->cpu, NULL) != SQLITE_OK ||
       sqlite3_prepare_v2(sq, bins_sql, -1, &s->bins, NULL) != SQLITE_OK ||
@@ -611,6 +621,31 @@ static int report_read(struct iov_db *db, struct stmts *s, struct iov_report *re
     if (r < 0) return r;
   }
   if (rc != SQLITE_DONE) return iov__db_fail(db, "read points");
+  if (iov_db_schema_version(db) >= 6) {
+    sqlite3_stmt *cs = NULL;
+    if (sqlite3_prepare_v2(sq, conf_sql, -1, &cs, NULL) != SQLITE_OK)
+      return iov__db_fail(db, "prepare confidence");
+    sqlite3_bind_int64(cs, 1, run);
+    while ((rc = sqlite3_step(cs)) == SQLITE_ROW) {
+      struct iov_confidence *n = reallocarray(rep->conf, rep->n_conf + 1, sizeof(*n));
+      if (!n) {
+        sqlite3_finalize(cs);
+        return -ENOMEM;
+      }
+      rep->conf = n;
+      n[rep->n_conf++] = (struct iov_confidence){
+        .point_no = (unsigned)sqlite3_column_int64(cs, 0),
+        .level = sqlite3_column_double(cs, 1),
+        .width = sqlite3_column_double(cs, 2),
+        .runs = (unsigned)sqlite3_column_int64(cs, 3),
+        .mean = sqlite3_column_type(cs, 4) == SQLITE_NULL ? NAN : sqlite3_column_double(cs, 4),
+        .half = sqlite3_column_type(cs, 5) == SQLITE_NULL ? NAN : sqlite3_column_double(cs, 5),
+        .reached = sqlite3_column_int(cs, 6) != 0,
+      };
+    }
+    sqlite3_finalize(cs);
+    if (rc != SQLITE_DONE) return iov__db_fail(db, "read confidence");
+  }
 
   /* Two histograms of about 70 KiB each, reused for every point. */
   merged = malloc(sizeof(*merged));

@@ -62,6 +62,10 @@ struct iov_vm_cpu_summary {
 
 struct iov_point_summary {
   int64_t point;
+  /* The plan's expanded point this row ran (its repetitions share it:
+   * plan 'repeat' and 'confidence'), and which repetition, from 0.  Runs
+   * before repetitions existed: point_no = idx, rep = 0. */
+  unsigned point_no, rep;
   struct iov_vm_cpu_summary *vm_cpu; /* owned */
   size_t n_vm_cpu;
   char *topology; /* owned */
@@ -120,11 +124,25 @@ struct iov_point_summary {
   double lat_p50_us, lat_p90_us, lat_p99_us, lat_p999_us, lat_max_us; /* merged sender histograms */
 };
 
+/* Where a point's repetitions ended when the plan asked for a
+ * confidence interval: level and width as fractions (0.99, 0.05), the
+ * runs made, the mean of the primary metric (Gbit/s, or trans/s) and the
+ * interval's half-width; reached: half <= width * mean. */
+struct iov_confidence {
+  unsigned point_no;
+  double level, width;
+  unsigned runs;
+  double mean, half;
+  bool reached;
+};
+
 struct iov_report {
   char *uuid, *plan_path, *status, *error; /* owned; NULL where the row has NULL */
   uint64_t started_ns, ended_ns;           /* ended_ns 0 while the run is open */
-  struct iov_point_summary *points;
+  struct iov_point_summary *points;        /* one per repetition, in the order they ran */
   size_t n_points;
+  struct iov_confidence *conf; /* owned; by point_no; only points with confidence */
+  size_t n_conf;
 };
 
 /* Read every point of the (only / latest) run in db, in index order, as

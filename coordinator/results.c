@@ -3,6 +3,7 @@
 #include "results.h"
 
 #include <errno.h>
+#include <math.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,7 +21,9 @@
 #define IOV_VERSION "unknown"
 #endif
 
-#define SCHEMA_VERSION 5
+#define SCHEMA_VERSION 6
+/* The oldest schema this build still reads (and migrates when it writes). */
+#define SCHEMA_OLDEST 5
 #define STR_(x) #x
 #define STR(x) STR_(x)
 /* Long enough to ride out a checkpoint or a reader taking its snapshot,
@@ -77,8 +80,21 @@ static const char schema_sql[] =
     "  start_skew_ns INTEGER,\n"
     "  topology TEXT NOT NULL DEFAULT 'host-host',\n"
     "  vms INTEGER NOT NULL DEFAULT 1,\n"
+    "  point_no INTEGER NOT NULL DEFAULT 0,\n"
+    "  rep INTEGER NOT NULL DEFAULT 0,\n"
     "  UNIQUE (run_id, idx)\n"
     ");\n"
+    "CREATE TABLE IF NOT EXISTS point_confidence (\n"
+    "  run_id INTEGER NOT NULL REFERENCES run(id),\n"
+    "  point_no INTEGER NOT NULL,\n"
+    "  level REAL NOT NULL,\n"
+    "  width REAL NOT NULL,\n"
+    "  runs INTEGER NOT NULL,\n"
+    "  mean REAL,\n"
+    "  half REAL,\n"
+    "  reached INTEGER NOT NULL,\n"
+    "  PRIMARY KEY (run_id, point_no)\n"
+    ") WITHOUT ROWID;\n"
     "CREATE TABLE IF NOT EXISTS flow (\n"
     "  id INTEGER PRIMARY KEY,\n"
     "  point_id INTEGER NOT NULL REFERENCES point(id),\n"
@@ -261,8 +277,8 @@ static const char *const stmt_sql[_ST_MAX] = {
                       " endpoint = excluded.endpoint, identity = excluded.identity,"
                       " inventory_json = excluded.inventory_json RETURNING id",
   [ST_POINT_INSERT] = "INSERT INTO point (run_id, idx, test, sweep, workload, params_json, status,"
-                      " duration_ns, sample_interval_ns, topology, vms)"
-                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running', ?7, ?8, ?9, ?10)",
+                      " duration_ns, sample_interval_ns, topology, vms, point_no, rep)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running', ?7, ?8, ?9, ?10, ?11, ?12)",
   [ST_AGENT_SET_HOST] = "UPDATE agent SET kind = 'guest', host_id = ?2 WHERE id = ?1",
   [ST_POINT_START] = "UPDATE point SET start_ns = ?2 WHERE id = ?1",
   [ST_POINT_END] = "UPDATE point SET status = ?2, error = ?3 WHERE id = ?1",
@@ -303,13 +319,14 @@ static const char *const stmt_sql[_ST_MAX] = {
                     " VALUES (?1, ?2, ?3, ?4)",
   [ST_RUN_RESUME] = "UPDATE run SET status = 'running', error = NULL, ended_ns = NULL WHERE id ="
                     " (SELECT id FROM run ORDER BY id DESC LIMIT 1) RETURNING id, uuid",
-  [ST_POINT_DONE_SELECT] = "SELECT idx, status = 'failed' FROM point WHERE run_id = ?1",
+  [ST_POINT_DONE_SELECT] = "SELECT point_no, status = 'failed', idx FROM point WHERE run_id = ?1",
 };
 
 struct iov_db {
   sqlite3 *db;
   bool readonly;
   bool hist_layout_ok; /* the file's bucket layout is this build's */
+  int version;         /* PRAGMA user_version as opened (or migrated) */
   sqlite3_stmt *stmt[_ST_MAX];
   /* Fixed size on purpose: failures are reported with snprintf, which
    * truncates a long message instead of failing. */
@@ -459,10 +476,13 @@ static int check_version(struct iov_db *db, bool need_schema) {
                     "schema version %d is newer than the version %d this build of iovbench "
                     "understands; read it with a newer iovbench",
                     v, SCHEMA_VERSION);
-  if (v < 0 || (need_schema && v != SCHEMA_VERSION))
+  if (v < 0 || (need_schema && v < SCHEMA_OLDEST))
     return db_failf(db, "not an iovbench results database (schema version %d)", v);
+  db->version = v;
   return 0;
 }
+
+int iov_db_schema_version(const struct iov_db *db) { return db ? db->version : 0; }
 
 /* For constant SQL only: nothing is bound. */
 static int exec_sql(struct iov_db *db, const char *what, const char *sql) {
@@ -549,6 +569,16 @@ static int check_layout(struct iov_db *db) {
   return 0;
 }
 
+/* Version 5 to 6: repetitions (point_no, rep; point_confidence). */
+static int migrate(struct iov_db *db) {
+  if (db->version != 5) return 0;
+  int r = exec_sql(db, "migrate to schema 6",
+                   "ALTER TABLE point ADD COLUMN point_no INTEGER NOT NULL DEFAULT 0;"
+                   "ALTER TABLE point ADD COLUMN rep INTEGER NOT NULL DEFAULT 0;"
+                   "UPDATE point SET point_no = idx;");
+  return r;
+}
+
 /* Pragmas, then the schema in one transaction, so that a second writer
  * racing on a new file either sees none of it or all of it. */
 static int setup_rw(struct iov_db *db) {
@@ -563,10 +593,12 @@ static int setup_rw(struct iov_db *db) {
   r = exec_sql(db, "begin schema transaction", "BEGIN IMMEDIATE");
   if (r < 0) return r;
   r = check_version(db, false);
+  if (r >= 0) r = migrate(db);
   if (r >= 0) r = exec_sql(db, "create schema", schema_sql);
   if (r >= 0) r = meta_put(db, "hist_sub_bits", IOV_HIST_SUB_BITS);
   if (r >= 0) r = meta_put(db, "hist_max_bits", IOV_HIST_MAX_BITS);
   if (r >= 0) r = exec_sql(db, "set user_version", "PRAGMA user_version = " STR(SCHEMA_VERSION));
+  if (r >= 0) db->version = SCHEMA_VERSION;
   if (r >= 0) r = exec_sql(db, "commit schema", "COMMIT");
   if (r < 0) exec_quiet(db, ST_ROLLBACK);
   return r;
@@ -719,20 +751,23 @@ int iov_db_run_resume(struct iov_db *db, int64_t *ret_run, char **ret_uuid) {
   return r;
 }
 
-int iov_db_points_stored(struct iov_db *db, int64_t run, bool *stored, bool *failed, size_t n) {
+int iov_db_points_stored(struct iov_db *db, int64_t run, unsigned *stored, unsigned *failed, size_t n,
+                         unsigned *ret_next_idx) {
   sqlite3_stmt *st = NULL;
   int r, step;
 
   if (!db || (!stored && n)) return -EINVAL;
+  if (ret_next_idx) *ret_next_idx = 0;
   r = stmt_get(db, ST_POINT_DONE_SELECT, &st);
   if (r < 0) return r;
   if (bind_i64(st, 1, run)) return bind_fail(db, st, "bind run");
   while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-    int64_t idx = sqlite3_column_int64(st, 0);
-    if (idx >= 0 && (uint64_t)idx < n) {
-      stored[idx] = true;
-      if (failed) failed[idx] = sqlite3_column_int(st, 1) != 0;
+    int64_t no = sqlite3_column_int64(st, 0), idx = sqlite3_column_int64(st, 2);
+    if (no >= 0 && (uint64_t)no < n) {
+      stored[no]++;
+      if (failed && sqlite3_column_int(st, 1) != 0) failed[no]++;
     }
+    if (ret_next_idx && idx >= 0 && (uint64_t)idx + 1 > *ret_next_idx) *ret_next_idx = (unsigned)idx + 1;
   }
   if (step != SQLITE_DONE) r = db_fail(db, "read the stored points");
   stmt_done(st);
@@ -755,7 +790,8 @@ int iov_db_point_begin(struct iov_db *db, int64_t run, const struct iov_db_point
   if (bind_i64(st, 1, run) || bind_i64(st, 2, p->idx) || bind_text(st, 3, p->test) ||
       bind_text(st, 4, p->sweep) || bind_text(st, 5, p->workload) || bind_text(st, 6, p->params_json) ||
       bind_u64(st, 7, p->duration_ns) || bind_u64(st, 8, p->sample_interval_ns) ||
-      bind_text(st, 9, p->topology ? p->topology : "host-host") || bind_u64(st, 10, p->vms ? p->vms : 1)) {
+      bind_text(st, 9, p->topology ? p->topology : "host-host") || bind_u64(st, 10, p->vms ? p->vms : 1) ||
+      bind_u64(st, 11, p->point_no) || bind_u64(st, 12, p->rep)) {
     r = bind_fail(db, st, "bind point");
     goto fail;
   }
@@ -1222,4 +1258,27 @@ int iov_db_point_set_skew(struct iov_db *db, int64_t point, uint64_t skew_ns) {
   if (r < 0) return r;
   if (bind_i64(st, 1, point) || bind_u64(st, 2, skew_ns)) return bind_fail(db, st, "bind start skew");
   return stmt_run(db, st, "store start skew");
+}
+
+int iov_db_confidence_set(struct iov_db *db, int64_t run, unsigned point_no, double level, double width,
+                          unsigned runs, double mean, double half, bool reached) {
+  sqlite3_stmt *st = NULL;
+  if (!db) return -EINVAL;
+  if (sqlite3_prepare_v2(
+          db->db,
+          "INSERT OR REPLACE INTO point_confidence (run_id, point_no, level, width, runs, mean,"
+          " half, reached) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+          -1, &st, NULL) != SQLITE_OK)
+    return db_fail(db, "prepare confidence");
+  sqlite3_bind_int64(st, 1, run);
+  sqlite3_bind_int64(st, 2, point_no);
+  sqlite3_bind_double(st, 3, level);
+  sqlite3_bind_double(st, 4, width);
+  sqlite3_bind_int64(st, 5, runs);
+  if (isfinite(mean)) sqlite3_bind_double(st, 6, mean);
+  if (isfinite(half)) sqlite3_bind_double(st, 7, half);
+  sqlite3_bind_int(st, 8, reached);
+  int r = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(db, "store confidence");
+  sqlite3_finalize(st);
+  return r;
 }

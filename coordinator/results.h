@@ -95,6 +95,13 @@ int iov_db_open_full(const char *path, bool readonly, struct iov_db **ret, char 
  * not ended, is rolled back by SQLite: the point in flight is lost, as
  * the design accepts. */
 struct iov_db *iov_db_close(struct iov_db *db);
+/* The schema version of the file as opened (read-only opens of an older
+ * one stay at it: 5 has no repetitions). */
+int iov_db_schema_version(const struct iov_db *db);
+/* With confidence (plan 'confidence'): where point_no's repetitions
+ * ended.  Inserted or replaced; outside a point's transaction. */
+int iov_db_confidence_set(struct iov_db *db, int64_t run, unsigned point_no, double level, double width,
+                          unsigned runs, double mean, double half, bool reached);
 /* Text of the last failure on db ("" if none): what was being done and
  * SQLite's message.  Valid until the next call on db. */
 const char *iov_db_errmsg(const struct iov_db *db);
@@ -106,11 +113,13 @@ int iov_db_run_begin(struct iov_db *db, const char *uuid, const char *plan_path,
  * run. */
 int iov_db_run_end(struct iov_db *db, int64_t run, const char *status, const char *error, uint64_t ended_ns);
 /* coord run --resume: the database's run becomes 'running' again (its
- * id and uuid in *ret_run and *ret_uuid, caller frees); which of its n
- * points are stored (a point's row is committed with its end, so a point
- * in flight when coord died has none). */
+ * id and uuid in *ret_run and *ret_uuid, caller frees); how many
+ * repetitions of each of its n points are stored, and how many of those
+ * failed (a point's row is committed with its end, so a point in flight
+ * when coord died has none), and the idx the next point row gets. */
 int iov_db_run_resume(struct iov_db *db, int64_t *ret_run, char **ret_uuid);
-int iov_db_points_stored(struct iov_db *db, int64_t run, bool *stored, bool *failed, size_t n);
+int iov_db_points_stored(struct iov_db *db, int64_t run, unsigned *stored, unsigned *failed, size_t n,
+                         unsigned *ret_next_idx);
 /* Samples missing from an agent's numbered stream: 'missing' batches after
  * batch after_seq (0: from the start). */
 int iov_db_gap_add(struct iov_db *db, int64_t point, int64_t agent, uint32_t after_seq, uint32_t missing);
@@ -122,7 +131,9 @@ int iov_db_agent_add(struct iov_db *db, int64_t run, const char *name, const cha
 int iov_db_agent_set_host(struct iov_db *db, int64_t agent, int64_t host_agent);
 
 struct iov_db_point {
-  unsigned idx; /* unique within the run */
+  unsigned idx;      /* unique within the run: the order points ran in */
+  unsigned point_no; /* the plan's expanded point; its repetitions share it */
+  unsigned rep;      /* which repetition, from 0 */
   const char *test;
   const char *sweep;
   const char *workload;

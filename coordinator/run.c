@@ -17,6 +17,7 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <inttypes.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -36,6 +37,7 @@
 #include "plan.h"
 #include "report.h"
 #include "results.h"
+#include "stats.h"
 #include "timeutil.h"
 #include "trust.h"
 
@@ -1278,7 +1280,59 @@ static int wait_lost(struct run_ctx *c, struct point_run *pr) {
   return 0;
 }
 
-static int run_point(struct run_ctx *c, const struct iov_plan_point *pp, enum iov_point_status *ret_status) {
+/* The primary figure of each stored, successful repetition of plan point
+ * point_no: trans/s where transactions count, else Gbit/s.  Into vals
+ * (at most max); their count into *ret_n. */
+static int rep_values(struct run_ctx *c, unsigned point_no, double *vals, size_t max, size_t *ret_n,
+                      bool *ret_tps) {
+  struct iov_report *rep = NULL;
+  int r = iov_report_load(c->db, &rep);
+  *ret_n = 0;
+  *ret_tps = false;
+  if (r < 0) return r == -ENOENT ? 0 : r;
+  for (size_t i = 0; i < rep->n_points && *ret_n < max; i++) {
+    const struct iov_point_summary *p = &rep->points[i];
+    if (p->point_no != point_no || !p->status || strcmp(p->status, "ok") != 0) continue;
+    bool tps = p->transactions > 0 || p->has_latency;
+    *ret_tps = tps;
+    vals[(*ret_n)++] = tps ? p->tps : p->gbps;
+  }
+  iov_report_free(rep);
+  return 0;
+}
+
+/* confidence = LEVEL,WIDTH: whether the interval of the point's mean is
+ * narrow enough after 'runs' runs; stored (and said) when it is, or when
+ * the runs are used up. */
+static int check_confidence(struct run_ctx *c, const struct iov_plan_point *pp, double level, double width,
+                            unsigned runs, unsigned most, bool *ret_reached) {
+  double vals[1000];
+  size_t n = 0;
+  bool tps = false;
+  int r = rep_values(c, pp->index, vals, sizeof(vals) / sizeof(vals[0]), &n, &tps);
+  if (r < 0) return iov_log_errno(r, "Cannot read the point's runs back: %s", iov_db_errmsg(c->db));
+  struct iov_stat s;
+  iov_stat_compute(vals, n, level, &s);
+  bool reached = s.n >= 2 && isfinite(s.half) && s.half <= width * fabs(s.mean);
+  *ret_reached = reached;
+  if (!reached && runs < most) return 0;
+  const char *unit = tps ? "trans/s" : "Gbit/s";
+  if (reached)
+    iov_info("point %u: %.0f %% confidence interval within +-%.1f %% after %u runs: %.4g +- %.2g %s",
+             pp->index + 1, level * 100, width * 100, runs, s.mean, s.half, unit);
+  else
+    iov_warn(
+        "point %u: after %u runs (repeat_max) the %.0f %% confidence interval is +-%.1f %% of the mean, not "
+        "within +-%.1f %%: %.4g +- %.2g %s",
+        pp->index + 1, runs, level * 100, isfinite(s.half) && s.mean != 0 ? 100 * s.half / fabs(s.mean) : NAN,
+        width * 100, s.mean, s.half, unit);
+  r = iov_db_confidence_set(c->db, c->db_run, pp->index, level, width, runs, s.mean, s.half, reached);
+  if (r < 0) iov_log_errno(r, "Cannot store the confidence reached: %s", iov_db_errmsg(c->db));
+  return 0;
+}
+
+static int run_point(struct run_ctx *c, const struct iov_plan_point *pp, unsigned idx, unsigned rep,
+                     enum iov_point_status *ret_status) {
   struct point_run pr = { .ctx = c, .pp = pp, .topo = iov_topology_from_string(pp->p.topology) };
   json_t *pj = iov_json_point_params(pp);
   char *params = iov_json_dumps(pj);
@@ -1287,7 +1341,9 @@ static int run_point(struct run_ctx *c, const struct iov_plan_point *pp, enum io
   json_decref(pj);
   if (!params) return -ENOMEM;
   struct iov_db_point dp = {
-    .idx = pp->index,
+    .idx = idx,
+    .point_no = pp->index,
+    .rep = rep,
     .test = pp->test,
     .sweep = pp->sweep,
     .workload = pp->p.workload,
@@ -1490,7 +1546,8 @@ int iov_coord_run(const struct iov_run_config *cfg) {
   int r;
 
   _cleanup_free_ char *resume_plan = NULL, *resume_uuid = NULL;
-  _cleanup_free_ bool *stored = NULL, *stored_failed = NULL;
+  _cleanup_free_ unsigned *stored = NULL, *stored_failed = NULL;
+  unsigned next_idx = 0;
   const char *plan_path = cfg->plan_path;
   if (cfg->resume_dir && asprintf(&resume_plan, "%s/plan.plan", cfg->resume_dir) < 0) return -ENOMEM;
   if (cfg->resume_dir) plan_path = resume_plan;
@@ -1548,15 +1605,15 @@ int iov_coord_run(const struct iov_run_config *cfg) {
       goto out;
     }
   }
-  stored = calloc(c.plan->n_points, sizeof(bool));
-  stored_failed = calloc(c.plan->n_points, sizeof(bool));
+  stored = calloc(c.plan->n_points, sizeof(*stored));
+  stored_failed = calloc(c.plan->n_points, sizeof(*stored_failed));
   if (!stored || !stored_failed) {
     r = -ENOMEM;
     goto out;
   }
   if (cfg->resume_dir) {
     r = iov_db_run_resume(c.db, &c.db_run, &resume_uuid);
-    if (r >= 0) r = iov_db_points_stored(c.db, c.db_run, stored, stored_failed, c.plan->n_points);
+    if (r >= 0) r = iov_db_points_stored(c.db, c.db_run, stored, stored_failed, c.plan->n_points, &next_idx);
     if (r < 0) {
       iov_log_errno(r, "Cannot resume the run in %s: %s", path, iov_db_errmsg(c.db));
       goto out;
@@ -1564,7 +1621,7 @@ int iov_coord_run(const struct iov_run_config *cfg) {
     c.run_id = resume_uuid;
     size_t done = 0;
     for (size_t i = 0; i < c.plan->n_points; i++) {
-      done += stored[i];
+      done += stored[i] >= c.plan->points[i].p.repeat;
       c.failed_points += stored_failed[i];
     }
     if (!cfg->quiet)
@@ -1598,21 +1655,39 @@ int iov_coord_run(const struct iov_run_config *cfg) {
 
   for (size_t i = 0; i < c.plan->n_points; i++) {
     const struct iov_plan_point *pp = &c.plan->points[i];
-    enum iov_point_status st = IOV_POINT_FAILED;
-    char d[32];
-    if (stored[i]) continue; /* resumed: done before */
-    if (!cfg->quiet)
-      fprintf(stderr, "coord: [%zu/%zu] %s%s%s: %s %s -> %s, %s\n", i + 1, c.plan->n_points, pp->test,
-              *pp->sweep ? " " : "", pp->sweep, pp->p.workload, pp->p.sender, pp->p.receiver,
-              iov_format_duration(d, sizeof(d), pp->p.duration));
-    r = run_point(&c, pp, &st);
-    if (st != IOV_POINT_OK) c.failed_points++;
-    if (r < 0) goto out;
-    if (st != IOV_POINT_OK && strcmp(pp->p.on_error, "stop") == 0 && i + 1 < c.plan->n_points) {
-      iov_err("test point %zu failed and the plan says on_error = stop: the %zu points after it are not run",
-              i + 1, c.plan->n_points - i - 1);
-      break;
+    double level = 0, width = 0;
+    (void)iov_plan_confidence(pp->p.confidence, &level, &width);
+    unsigned want = (unsigned)pp->p.repeat,
+             most = level > 0 && pp->p.repeat_max > want ? (unsigned)pp->p.repeat_max : want;
+    unsigned done = stored[i]; /* resumed: those ran before */
+    bool stop = false;
+    for (;;) {
+      if (done >= want) {
+        if (level <= 0) break;
+        bool reached = false;
+        r = check_confidence(&c, pp, level, width, done, most, &reached);
+        if (r < 0) goto out;
+        if (reached || done >= most) break;
+      }
+      enum iov_point_status st = IOV_POINT_FAILED;
+      char d[32], runs[48] = "";
+      if (most > 1)
+        snprintf(runs, sizeof(runs), ", run %u of %s%u", done + 1, most > want ? "up to " : "", most);
+      if (!cfg->quiet)
+        fprintf(stderr, "coord: [%zu/%zu] %s%s%s: %s %s -> %s, %s%s\n", i + 1, c.plan->n_points, pp->test,
+                *pp->sweep ? " " : "", pp->sweep, pp->p.workload, pp->p.sender, pp->p.receiver,
+                iov_format_duration(d, sizeof(d), pp->p.duration), runs);
+      r = run_point(&c, pp, next_idx++, done, &st);
+      done++;
+      if (st != IOV_POINT_OK) c.failed_points++;
+      if (r < 0) goto out;
+      if (st != IOV_POINT_OK && strcmp(pp->p.on_error, "stop") == 0) {
+        iov_err("test point %zu failed and the plan says on_error = stop: the run ends here", i + 1);
+        stop = true;
+        break;
+      }
     }
+    if (stop) break;
   }
   r = 0;
 
@@ -1673,7 +1748,7 @@ int iov_coord_validate(const char *plan_path, bool quiet) {
     return r;
   }
   if (!quiet) {
-    uint64_t total = 0;
+    uint64_t total = 0, most = 0;
     printf("%s: %zu hosts, %zu test points\n", plan_path, plan->n_hosts, plan->n_points);
     for (size_t i = 0; i < plan->n_hosts; i++) {
       const struct iov_plan_host *h = &plan->hosts[i];
@@ -1692,9 +1767,15 @@ int iov_coord_validate(const char *plan_path, bool quiet) {
              iov_format_size(s2, sizeof(s2), p->p.response_size),
              iov_format_duration(d, sizeof(d), p->p.duration),
              iov_format_duration(iv, sizeof(iv), p->p.sample_interval), p->sweep);
-      total += p->p.duration;
+      double level = 0;
+      (void)iov_plan_confidence(p->p.confidence, &level, NULL);
+      total += (p->p.warmup + p->p.duration) * p->p.repeat;
+      if (level > 0 && p->p.repeat_max > p->p.repeat)
+        most += (p->p.warmup + p->p.duration) * (p->p.repeat_max - p->p.repeat);
     }
-    printf("\nmeasuring time: %s (plus set-up per point)\n", iov_format_duration(d, sizeof(d), total));
+    printf("\nmeasuring time: %s", iov_format_duration(d, sizeof(d), total));
+    if (most) printf(", up to %s more for confidence", iov_format_duration(d, sizeof(d), most));
+    printf(" (warm-up and window of every run; plus set-up per point)\n");
   }
   iov_plan_free(plan);
   return 0;

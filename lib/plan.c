@@ -37,25 +37,26 @@
 /* ---- The option table ------------------------------------------------ */
 
 enum opt_type {
-  OPT_STRING,   /* a name, e.g. a workload */
-  OPT_HOST,     /* a host name from [hosts] */
-  OPT_U64,      /* a whole number */
-  OPT_SIZE,     /* bytes, binary suffixes */
-  OPT_DURATION, /* nanoseconds */
-  OPT_BOOL,     /* yes/no, stored as 0/1 */
-  OPT_RATE,     /* bit/s, decimal suffixes */
-  OPT_IFNAME,   /* a network interface name, or "none" */
-  OPT_CPUS,     /* a CPU list such as 0-3+6, or "none" */
-  OPT_TOPOLOGY, /* host-host, vm-vm-cross, vm-vm-same, many-to-one */
-  OPT_PATH,     /* auto, native, sriov, virtio, existing */
-  OPT_TRISTATE, /* keep, on, off */
-  OPT_ONERROR,  /* continue, stop */
+  OPT_STRING,     /* a name, e.g. a workload */
+  OPT_HOST,       /* a host name from [hosts] */
+  OPT_U64,        /* a whole number */
+  OPT_SIZE,       /* bytes, binary suffixes */
+  OPT_DURATION,   /* nanoseconds */
+  OPT_BOOL,       /* yes/no, stored as 0/1 */
+  OPT_RATE,       /* bit/s, decimal suffixes */
+  OPT_IFNAME,     /* a network interface name, or "none" */
+  OPT_CPUS,       /* a CPU list such as 0-3+6, or "none" */
+  OPT_TOPOLOGY,   /* host-host, vm-vm-cross, vm-vm-same, many-to-one */
+  OPT_PATH,       /* auto, native, sriov, virtio, existing */
+  OPT_TRISTATE,   /* keep, on, off */
+  OPT_ONERROR,    /* continue, stop */
+  OPT_CONFIDENCE, /* LEVEL,WIDTH (percent; the comma does not sweep), or off */
 };
 
 /* Types whose value is kept as text (char *) rather than a number. */
 static bool is_text(enum opt_type t) {
   return t == OPT_STRING || t == OPT_HOST || t == OPT_IFNAME || t == OPT_CPUS || t == OPT_TOPOLOGY ||
-         t == OPT_PATH || t == OPT_TRISTATE || t == OPT_ONERROR;
+         t == OPT_PATH || t == OPT_TRISTATE || t == OPT_ONERROR || t == OPT_CONFIDENCE;
 }
 
 struct iov_option {
@@ -99,6 +100,9 @@ enum {
   K_WARMUP,
   K_SAMPLE_INTERVAL,
   K_RR_TIMEOUT,
+  K_REPEAT,
+  K_REPEAT_MAX,
+  K_CONFIDENCE,
   K_TIMEOUT,
   _K_MAX,
 };
@@ -203,6 +207,19 @@ static const struct iov_option options[_K_MAX] = {
                     "silent for three is lost (its point fails, the run goes on); an agent that hears "
                     "nothing from coord for two stops its traffic and takes down its VMs.  One value "
                     "for the whole run: set it in [global]." },
+  [K_REPEAT] = { "repeat", OPT_U64, offsetof(struct iov_point_params, repeat), "1", 1, 1000,
+                 "Runs of each test point.  With more than one, every figure of the report is the "
+                 "mean over the runs, with its standard deviation and confidence interval (at the "
+                 "level of confidence, else 95 %), and coord compare can test differences." },
+  [K_REPEAT_MAX] = { "repeat_max", OPT_U64, offsetof(struct iov_point_params, repeat_max), "10", 1, 1000,
+                     "With confidence: the most runs of a test point before coord gives up on "
+                     "reaching the interval (and says so)." },
+  [K_CONFIDENCE] = { "confidence", OPT_CONFIDENCE, offsetof(struct iov_point_params, confidence), "off", 0, 0,
+                     "Run each test point again (at least repeat times, at most repeat_max) until the "
+                     "confidence interval of its mean throughput (Gbit/s, or trans/s) at LEVEL % is "
+                     "within +-WIDTH % of the mean, as netperf's -I does: 'confidence = 99,5' (no "
+                     "sweep: the comma belongs to the value).  off: exactly repeat runs.  Whether it "
+                     "got there is stored and reported." },
   [K_TIMEOUT] = { "timeout", OPT_DURATION, offsetof(struct iov_point_params, timeout), "10s", 1 * SEC,
                   3600 * SEC,
                   "How long each control step (prepare, start, stop, results) may take "
@@ -261,6 +278,8 @@ static const struct {
   [OPT_PATH] = { "path", NULL, NULL, "a path: auto, native, sriov, virtio or existing" },
   [OPT_TRISTATE] = { "on/off/keep", NULL, NULL, "on, off or keep" },
   [OPT_ONERROR] = { "continue/stop", NULL, NULL, "continue or stop" },
+  [OPT_CONFIDENCE] = { "confidence", NULL, NULL,
+                       "LEVEL,WIDTH in percent (LEVEL 50..99.9, WIDTH 0.1..50), e.g. 99,5; or off" },
 };
 
 /* ---- Parser state ---------------------------------------------------- */
@@ -725,6 +744,10 @@ static int parse_item(struct parser *st, const struct iov_option *o, const char 
     if (strcmp(item, "continue") != 0 && strcmp(item, "stop") != 0)
       return fail_plan(st, st->line, o->name, "'%s' is not %s", item, types[o->type].what);
     break;
+  case OPT_CONFIDENCE:
+    if (iov_plan_confidence(item, NULL, NULL) < 0)
+      return fail_plan(st, st->line, o->name, "'%s' is not %s", item, types[o->type].what);
+    break;
   case OPT_CPUS: {
     uint16_t cpus[IOV_MAX_CPUS];
     size_t n;
@@ -755,7 +778,8 @@ static int parse_value(struct parser *st, const struct iov_option *o, const char
 
   if (value[0] == '\0') return fail_plan(st, st->line, o->name, "no value; give one or remove the line");
   for (;;) {
-    size_t n = strcspn(p, ",");
+    /* One value, commas and all: it does not sweep. */
+    size_t n = o->type == OPT_CONFIDENCE ? strlen(p) : strcspn(p, ",");
     const char *b = p, *e = p + n;
     _cleanup_free_ char *item = NULL;
     uint64_t num = 0;
@@ -1638,4 +1662,21 @@ void iov_plan_help(FILE *f) {
     fputc('\n', f);
     print_wrapped(f, o->help, 19, 78);
   }
+}
+
+int iov_plan_confidence(const char *text, double *ret_level, double *ret_width) {
+  double level = 0, width = 0;
+  char tail;
+  if (!text) return -EINVAL;
+  if (strcmp(text, "off") == 0) {
+    if (ret_level) *ret_level = 0;
+    if (ret_width) *ret_width = 0;
+    return 0;
+  }
+  if (sscanf(text, "%lf , %lf %c", &level, &width, &tail) != 2 || !(level >= 50 && level <= 99.9) ||
+      !(width >= 0.1 && width <= 50))
+    return -EINVAL;
+  if (ret_level) *ret_level = level / 100.0;
+  if (ret_width) *ret_width = width / 100.0;
+  return 0;
 }

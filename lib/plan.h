@@ -100,6 +100,9 @@ struct iov_point_params {
   uint64_t timeout;         /* each control step, 1s..1h */
   char *on_error;           /* "continue" or "stop" the run after a failed point */
   uint64_t heartbeat;       /* coord <-> host agents, the same for the whole run */
+  uint64_t repeat;          /* runs of the point (at least, with confidence) */
+  uint64_t repeat_max;      /* with confidence: the most runs */
+  char *confidence;         /* "LEVEL,WIDTH" in percent, or "off": iov_plan_confidence() */
 };
 
 struct iov_plan_point {
@@ -148,3 +151,8 @@ const char *iov_plan_error_format(const struct iov_plan_error *e, char *buf, siz
 const struct iov_plan_host *iov_plan_host_find(const struct iov_plan *p, const char *name);
 /* Print every plan key with type, default, range and help. */
 void iov_plan_help(FILE *f);
+
+/* "99,5" -> level 0.99, width 0.05 (the interval's half-width over the
+ * mean); "off" -> 0, 0.  0, or -EINVAL for anything else (level 50..99.9,
+ * width 0.1..50 percent).  Either pointer may be NULL. */
+int iov_plan_confidence(const char *text, double *ret_level, double *ret_width);

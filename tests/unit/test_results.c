@@ -888,7 +888,8 @@ static void test_errors(void **state) {
 static int write_one_point_then_start_another(const char *path, struct iov_db **ret) {
   struct iov_db *db = NULL;
   int64_t run, agent, point, flow;
-  struct iov_db_point p0 = { .idx = 0, .test = "tcp_stream" }, p1 = { .idx = 1, .test = "tcp_stream" };
+  struct iov_db_point p0 = { .idx = 0, .test = "tcp_stream" },
+                      p1 = { .idx = 1, .point_no = 1, .test = "tcp_stream" };
 
   TRY(iov_db_open(path, &db));
   *ret = db;
@@ -990,17 +991,18 @@ static void test_crash_mid_point(void **state) {
    * flight is missing, so only it runs again. */
   int64_t run = 0;
   char *uuid = NULL;
-  bool stored[3] = { false, false, false };
+  unsigned stored[3] = { 0, 0, 0 }, next_idx = 99;
   assert_ok(NULL, iov_db_open(fx->path, &db));
   assert_ok(db, iov_db_run_resume(db, &run, &uuid));
   assert_string_equal(uuid, "u");
-  assert_ok(db, iov_db_points_stored(db, run, stored, NULL, 3));
-  assert_true(stored[0]);
-  assert_false(stored[1]);
-  assert_false(stored[2]);
+  assert_ok(db, iov_db_points_stored(db, run, stored, NULL, 3, &next_idx));
+  assert_int_equal(stored[0], 1);
+  assert_int_equal(stored[1], 0);
+  assert_int_equal(stored[2], 0);
+  assert_int_equal(next_idx, 1);
   /* A sample gap is stored with the point it belongs to. */
   int64_t agent, point;
-  struct iov_db_point p1 = { .idx = 1, .test = "tcp_stream" };
+  struct iov_db_point p1 = { .idx = 1, .point_no = 1, .test = "tcp_stream" };
   assert_ok(db, iov_db_agent_add(db, run, "a", NULL, NULL, NULL, &agent));
   assert_ok(db, iov_db_point_begin(db, run, &p1, &point));
   assert_ok(db, iov_db_gap_add(db, point, agent, 3, 2));
@@ -1074,7 +1076,7 @@ static void test_open_modes(void **state) {
   iov_db_close(db);
   assert_ok(NULL, iov_db_open(fx->path, &db));
   iov_db_close(db);
-  assert_int_equal(count_rows(fx->path, "PRAGMA user_version"), 5);
+  assert_int_equal(count_rows(fx->path, "PRAGMA user_version"), 6);
   assert_int_equal(count_rows(fx->path, "SELECT COUNT(*) FROM meta"), 2);
   /* An empty database has no run to report. */
   struct iov_report *rep = NULL;
@@ -1082,6 +1084,36 @@ static void test_open_modes(void **state) {
   assert_int_equal(iov_report_load(db, &rep), -ENOENT);
   assert_null(rep);
   iov_db_close(db);
+
+  /* A run stored with schema 5 (before repetitions): read as it is, and
+   * migrated when opened for writing (coord run --resume). */
+  int64_t run, point;
+  struct iov_db_point p3 = { .idx = 3, .point_no = 3, .test = "t" };
+  assert_ok(NULL, iov_db_open(fx->path, &db));
+  assert_ok(db, iov_db_run_begin(db, "old", NULL, NULL, T0, &run));
+  assert_ok(db, iov_db_point_begin(db, run, &p3, &point));
+  assert_ok(db, iov_db_point_end(db, point, IOV_POINT_OK, NULL));
+  iov_db_close(db);
+  assert_int_equal(sqlite3_open(fx->path, &s), SQLITE_OK);
+  assert_int_equal(sqlite3_exec(s,
+                                "ALTER TABLE point DROP COLUMN point_no; ALTER TABLE point DROP COLUMN rep;"
+                                "DROP TABLE point_confidence; PRAGMA user_version = 5",
+                                NULL, NULL, NULL),
+                   SQLITE_OK);
+  sqlite3_close(s);
+  assert_ok(NULL, iov_db_open_readonly(fx->path, &db));
+  assert_int_equal(iov_db_schema_version(db), 5);
+  assert_ok(db, iov_report_load(db, &rep));
+  assert_int_equal(rep->n_points, 1);
+  assert_int_equal(rep->points[0].point_no, 3);
+  assert_int_equal(rep->points[0].rep, 0);
+  rep = iov_report_free(rep);
+  iov_db_close(db);
+  assert_ok(NULL, iov_db_open(fx->path, &db));
+  assert_int_equal(iov_db_schema_version(db), 6);
+  iov_db_close(db);
+  assert_int_equal(count_rows(fx->path, "PRAGMA user_version"), 6);
+  assert_int_equal(count_rows(fx->path, "SELECT point_no FROM point"), 3);
 }
 
 int main(void) {
