@@ -29,3 +29,10 @@ int iov_coord_run(const struct iov_run_config *cfg);
 int iov_coord_validate(const char *plan_path, bool quiet);
 /* Print a stored run: RUN is a run directory or its results.db. */
 int iov_coord_report(const char *run, bool json);
+
+/* coord plot RUN [OPTIONS] (coordinator/plot.c) and coord compare RUN_A
+ * RUN_B [OPTIONS] (coordinator/compare.c): argv[0] is the command word;
+ * each parses its own options and prints its own --help.  They return
+ * the process exit status. */
+int iov_coord_plot(int argc, char **argv);
+int iov_coord_compare(int argc, char **argv);

@@ -27,6 +27,8 @@ static void help_main(void) {
          "  validate PLAN     check a plan and print its expanded test matrix\n"
          "  report RUN        print a stored run again (table or --json)\n"
          "  keygen            make coord's key pair, which agents let in (CURVE)\n"
+         "  plot RUN          figures of a stored run (PNG, SVG) and an index.html\n"
+         "  compare A B       test points of two runs side by side: what changed, and is it real\n"
          "  help-plan         every plan key with its type, default and range\n"
          "\n"
          "Options for every command: --debug[=CATS], -q/--quiet, -h/--help.\n"
@@ -334,6 +336,8 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "validate") == 0) return cmd_validate(argc, argv);
   if (strcmp(cmd, "report") == 0) return cmd_report(argc, argv);
   if (strcmp(cmd, "keygen") == 0) return cmd_keygen(argc, argv);
+  if (strcmp(cmd, "plot") == 0) return iov_coord_plot(argc, argv);
+  if (strcmp(cmd, "compare") == 0) return iov_coord_compare(argc, argv);
   fprintf(stderr, "coord: unknown command '%s'. Try 'coord --help'.\n", cmd);
   return 2;
 }
