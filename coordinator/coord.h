@@ -27,8 +27,11 @@ struct iov_run_config {
 int iov_coord_run(const struct iov_run_config *cfg);
 /* Check a plan and print its expanded test matrix.  0, or -IOV_E_PLAN. */
 int iov_coord_validate(const char *plan_path, bool quiet);
-/* Print a stored run: RUN is a run directory or its results.db. */
-int iov_coord_report(const char *run, bool json);
+/* Print a stored run: RUN is a run directory or its results.db.  The
+ * table (one row per plan point, the mean over its runs) and the study's
+ * tables; with TABLE_RUNS also every run; or JSON, or CSV (every run). */
+enum iov_report_format { IOV_REPORT_TABLE, IOV_REPORT_TABLE_RUNS, IOV_REPORT_JSON, IOV_REPORT_CSV };
+int iov_coord_report(const char *run, enum iov_report_format format);
 
 /* coord plot RUN [OPTIONS] (coordinator/plot.c) and coord compare RUN_A
  * RUN_B [OPTIONS] (coordinator/compare.c): argv[0] is the command word;

@@ -85,12 +85,20 @@ static void help_validate(void) {
 }
 
 static void help_report(void) {
-  printf("Usage: coord report RUN [--json]\n"
+  printf("Usage: coord report RUN [--json | --csv | --runs]\n"
          "\n"
          "Print the results of a stored run.  RUN is a run directory (as printed\n"
-         "by coord run) or its results.db.\n"
+         "by coord run) or its results.db.  The first table has one row per test\n"
+         "point: with repeats (plan 'repeat', 'confidence'), the mean over its runs\n"
+         "and the confidence interval of its throughput.  The study's tables\n"
+         "follow: bandwidth and latency by message size per path, CPU cost per path\n"
+         "(sender, receiver, and for VMs guest, host and both), inter-VM, scaling.\n"
          "\n"
-         "  --json   a JSON document instead of the table\n");
+         "  --runs   also a table with every run of every point\n"
+         "  --json   a JSON document instead: per run of a point its start,\n"
+         "           intervals and end (as iperf3 shapes them), and per point the\n"
+         "           mean, standard deviation and interval of every figure\n"
+         "  --csv    one comma-separated row per run of a point, with a header\n");
 }
 
 static void help_keygen(void) {
@@ -119,7 +127,9 @@ enum {
   OPT_RESUME,
   OPT_PLAINTEXT,
   OPT_KEY_DIR,
-  OPT_FORCE
+  OPT_FORCE,
+  OPT_CSV,
+  OPT_RUNS,
 };
 
 static int cmd_keygen(int argc, char **argv) {
@@ -289,15 +299,16 @@ static int cmd_validate(int argc, char **argv) {
 
 static int cmd_report(int argc, char **argv) {
   static const struct option opts[] = {
-    { "json", no_argument, NULL, OPT_JSON },
-    { "debug", optional_argument, NULL, OPT_DEBUG },
-    { "help", no_argument, NULL, 'h' },
-    { 0, 0, 0, 0 },
+    { "json", no_argument, NULL, OPT_JSON }, { "csv", no_argument, NULL, OPT_CSV },
+    { "runs", no_argument, NULL, OPT_RUNS }, { "debug", optional_argument, NULL, OPT_DEBUG },
+    { "help", no_argument, NULL, 'h' },      { 0, 0, 0, 0 },
   };
-  bool json = false;
+  enum iov_report_format format = IOV_REPORT_TABLE;
   int c;
   while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) switch (c) {
-    case OPT_JSON: json = true; break;
+    case OPT_JSON: format = IOV_REPORT_JSON; break;
+    case OPT_CSV: format = IOV_REPORT_CSV; break;
+    case OPT_RUNS: format = IOV_REPORT_TABLE_RUNS; break;
     case OPT_DEBUG:
       if (set_debug(optarg) < 0) return 2;
       break;
@@ -308,7 +319,7 @@ static int cmd_report(int argc, char **argv) {
     fprintf(stderr, "coord report: expected one RUN directory. Try 'coord report --help'.\n");
     return 2;
   }
-  return iov_coord_report(argv[optind], json) < 0 ? 1 : 0;
+  return iov_coord_report(argv[optind], format) < 0 ? 1 : 0;
 }
 
 int main(int argc, char **argv) {

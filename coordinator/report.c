@@ -18,10 +18,12 @@
 /* A point's summary is built from one row per flow. */
 static const char run_sql[] = "SELECT id, uuid, plan_path, status, error, started_ns, ended_ns FROM run"
                               " ORDER BY id DESC LIMIT 1";
-#define POINTS_SQL(REPS)                                                                                     \
-  "SELECT id, idx, test, sweep, workload, status, error, duration_ns, warmup_ns, window_start_ns,"           \
-  " window_end_ns, start_skew_ns, topology, vms, json_extract(params_json, '$.path'),"                       \
-  " (SELECT COALESCE(SUM(g.missing), 0) FROM sample_gap g WHERE g.point_id = point.id), " REPS " FROM point" \
+#define POINTS_SQL(REPS)                                                                                \
+  "SELECT id, idx, test, sweep, workload, status, error, duration_ns, warmup_ns, window_start_ns,"      \
+  " window_end_ns, start_skew_ns, topology, vms, json_extract(params_json, '$.path'),"                  \
+  " (SELECT COALESCE(SUM(g.missing), 0) FROM sample_gap g WHERE g.point_id = point.id), " REPS ","      \
+  " json_extract(params_json, '$.msg_size'), json_extract(params_json, '$.response_size'), params_json" \
+  " FROM point"                                                                                         \
   " WHERE run_id = ?1 ORDER BY idx"
 static const char points_sql[] = POINTS_SQL("point_no, rep");
 /* Schema 5 had no repetitions: each point is its own. */
@@ -190,6 +192,7 @@ static void summary_done(struct iov_point_summary *p) {
   free(p->hosts);
   free(p->topology);
   free(p->path);
+  free(p->params_json);
   free(p->bins);
   free(p->test);
   free(p->sweep);
@@ -407,6 +410,16 @@ static int point_add(struct iov_report *rep, size_t *cap, sqlite3_stmt *st) {
   p->vms = (unsigned)sqlite3_column_int64(st, 13);
   p->point_no = (unsigned)sqlite3_column_int64(st, 16);
   p->rep = (unsigned)sqlite3_column_int64(st, 17);
+  p->msg_size = column_u64(st, 18);
+  p->response_size = column_u64(st, 19);
+  if (r == 0 && column_strdup(st, 20, &p->params_json) < 0) r = -ENOMEM;
+  /* The plan's "auto" is what it became: native between hosts, the
+   * registered guests as they are otherwise. */
+  if (r == 0 && p->path && strcmp(p->path, "auto") == 0) {
+    free(p->path);
+    p->path = strdup(p->topology && strcmp(p->topology, "host-host") != 0 ? "existing" : "native");
+    if (!p->path) r = -ENOMEM;
+  }
   return r;
 }
 
@@ -773,6 +786,8 @@ enum {
   W_SWEEP = 28,
   W_STATUS = 7,
   W_GBPS = 8,
+  W_RUNS = 4,
+  W_CI = 6,
   W_TPS = 10,
   W_LAT = 9,
   W_LOSS = 7,
@@ -838,10 +853,12 @@ static void print_vm_table(const struct iov_report *r, FILE *f) {
   fputs("fairness: Jain's index over the VMs' shares (1 = equal, 1/vms = one VM took all).\n", f);
 }
 
-void iov_report_print_table(const struct iov_report *r, FILE *f) {
-  static const char *const lat_names[] = { "p50 µs", "p90 µs", "p99 µs", "p99.9 µs", "max µs" };
-  bool any_failed = false, any_incomplete = false, any_warmup = false;
+/* The table's rows: r's points, or with groups one mean row per group
+ * plus its runs and interval. */
+static void print_rows(const struct iov_report *r, FILE *f, const struct iov_point_group *groups,
+                       size_t n_groups);
 
+void iov_report_print_table(const struct iov_report *r, FILE *f) {
   if (!r || !f) return;
   fputs("run ", f);
   put_str(f, r->uuid ? r->uuid : "?");
@@ -852,6 +869,41 @@ void iov_report_print_table(const struct iov_report *r, FILE *f) {
   fputs("  status ", f);
   put_str(f, r->status ? r->status : "?");
   fputc('\n', f);
+  struct iov_point_group *g = NULL;
+  size_t n = 0;
+  if (iov_report_has_repeats(r) && iov_report_groups(r, &g, &n) == 0) {
+    print_rows(r, f, g, n);
+    iov_report_groups_free(g, n);
+  } else
+    print_rows(r, f, NULL, 0);
+  if (r->error) {
+    fputs("run error: ", f);
+    put_str(f, r->error);
+    fputc('\n', f);
+  }
+}
+
+void iov_report_print_runs(const struct iov_report *r, FILE *f) {
+  if (!r || !f || !iov_report_has_repeats(r)) return;
+  fputs("\nevery run: #: the order they ran in\n", f);
+  print_rows(r, f, NULL, 0);
+}
+
+static void print_rows(const struct iov_report *r, FILE *f, const struct iov_point_group *groups,
+                       size_t n_groups) {
+  static const char *const lat_names[] = { "p50 µs", "p90 µs", "p99 µs", "p99.9 µs", "max µs" };
+  bool any_failed = false, any_incomplete = false, any_warmup = false, any_unreached = false;
+  struct iov_point_summary *means = NULL;
+  const struct iov_report *orig = r;
+  struct iov_report view = *r;
+  if (groups) {
+    means = calloc(n_groups ? n_groups : 1, sizeof(*means));
+    if (!means) return;
+    for (size_t i = 0; i < n_groups; i++) iov_report_mean_summary(&groups[i], &means[i]);
+    view.points = means;
+    view.n_points = n_groups;
+    r = &view;
+  }
 
   put_lead(f, "#", "test", "sweep");
   put_cell(f, "status", W_STATUS, false);
@@ -875,6 +927,12 @@ void iov_report_print_table(const struct iov_report *r, FILE *f) {
   put_cell(f, "SD s/r", W_SD, true);
   fputc(' ', f);
   put_cell(f, "skew µs", W_WIN, true);
+  if (groups) {
+    fputc(' ', f);
+    put_cell(f, "runs", W_RUNS, true);
+    fputc(' ', f);
+    put_cell(f, "±%", W_CI, true);
+  }
   fputc('\n', f);
 
   for (size_t i = 0; i < r->n_points; i++) {
@@ -924,9 +982,24 @@ void iov_report_print_table(const struct iov_report *r, FILE *f) {
     fputc(' ', f);
     put_cell(f, cell, W_SD, true);
     put_num(f, true, p->start_skew_us, 0, W_WIN);
+    if (groups) {
+      const struct iov_point_group *g = &groups[i];
+      const struct iov_stat *st = &g->stat[rr ? IOV_M_TPS : IOV_M_GBPS];
+      snprintf(cell, sizeof(cell), "%u", g->ok);
+      fputc(' ', f);
+      put_cell(f, cell, W_RUNS, true);
+      put_num(f, true, isfinite(st->half) && st->mean != 0 ? 100 * st->half / fabs(st->mean) : NAN, 1, W_CI);
+      if (g->conf && !g->conf->reached) any_unreached = true;
+    }
     fputc('\n', f);
     if (!p->status || strcmp(p->status, "ok") != 0) any_failed = true;
   }
+  if (groups)
+    fprintf(
+        f,
+        "each row: the mean over the point's ok runs; ±%%: half-width of the %s confidence interval of its "
+        "throughput, in %% of the mean%s\n",
+        "95 % (or the plan's)", any_unreached ? "; some points did not reach the plan's confidence" : "");
 
   if (any_incomplete) fputs("ok*: some flows did not run the whole measured window\n", f);
   /* Every figure covers the window only; say what came before it. */
@@ -942,13 +1015,18 @@ void iov_report_print_table(const struct iov_report *r, FILE *f) {
         "actual starts, each corrected by its clock offset.\n",
         f);
   print_vm_table(r, f);
+  free(means);
   if (any_failed) fputc('\n', f);
-  for (size_t i = 0; i < r->n_points; i++) {
-    const struct iov_point_summary *p = &r->points[i];
+  /* Failures are said run by run, with their own causes. */
+  for (size_t i = 0; i < orig->n_points; i++) {
+    const struct iov_point_summary *p = &orig->points[i];
     const char *e = p->error ? p->error : "(no error recorded)";
 
     if (p->status && strcmp(p->status, "ok") == 0) continue;
-    fprintf(f, "point %u ", p->idx + 1);
+    if (groups)
+      fprintf(f, "point %u (run %u) ", p->point_no + 1, p->rep + 1);
+    else
+      fprintf(f, "point %u ", p->idx + 1);
     put_str(f, p->test);
     if (p->sweep && *p->sweep) {
       fputc(' ', f);
@@ -958,11 +1036,6 @@ void iov_report_print_table(const struct iov_report *r, FILE *f) {
     put_str(f, p->status ? p->status : "?");
     fputs(": ", f);
     put_str(f, e);
-    fputc('\n', f);
-  }
-  if (r->error) {
-    fputs("run error: ", f);
-    put_str(f, r->error);
     fputc('\n', f);
   }
 }
@@ -997,6 +1070,8 @@ static json_t *json_str(const char *s) {
 }
 
 static bool set(json_t *o, const char *key, json_t *v) { return json_object_set_new(o, key, v) == 0; }
+
+static bool shape_iperf3(json_t *o, const struct iov_point_summary *p);
 
 static json_t *point_json(const struct iov_point_summary *p) {
   json_t *o = json_object(), *spf = json_object(), *lat;
@@ -1166,11 +1241,117 @@ static json_t *point_json(const struct iov_point_summary *p) {
     ok &= json_array_append_new(vc, vj) == 0;
   }
   ok &= set(o, "vm_cpu", vc);
+  ok &= set(o, "point", json_u64(p->point_no));
+  ok &= set(o, "rep", json_u64(p->rep));
+  ok &= shape_iperf3(o, p);
   if (!ok) {
     json_decref(o);
     return NULL;
   }
   return o;
+}
+
+/* iperf3's shape besides the flat keys: "start" (what was asked), the
+ * "intervals" already there, and "end" (what came of it). */
+static bool shape_iperf3(json_t *o, const struct iov_point_summary *p) {
+  json_t *start = json_object(), *end = json_object(), *params = NULL;
+  bool ok = start && end;
+  if (p->params_json) params = json_loads(p->params_json, 0, NULL);
+  ok &= set(start, "test", json_str(p->test));
+  ok &= set(start, "sweep", json_str(p->sweep));
+  ok &= set(start, "workload", json_str(p->workload));
+  ok &= set(start, "path", json_str(p->path));
+  ok &= set(start, "topology", json_str(p->topology));
+  ok &= set(start, "vms", json_u64(p->vms));
+  ok &= set(start, "msg_size", json_u64(p->msg_size));
+  ok &= set(start, "response_size", json_u64(p->response_size));
+  ok &= set(start, "duration_ns", json_u64(p->duration_ns));
+  ok &= set(start, "warmup_ns", json_u64(p->warmup_ns));
+  ok &= set(start, "window_start_ns", json_u64(p->window_start_ns));
+  ok &= set(start, "start_skew_us", json_num(p->start_skew_us));
+  ok &= set(start, "parameters", params ? params : json_null());
+  json_t *sum = json_object();
+  ok &= sum != NULL;
+  ok &= set(sum, "seconds", json_num(p->window_s));
+  ok &= set(sum, "bytes", json_u64(p->rx_bytes));
+  ok &= set(sum, "bits_per_second", json_num(p->gbps * 1e9));
+  ok &= set(sum, "transactions", json_u64(p->transactions));
+  ok &= set(sum, "transactions_per_second", json_num(p->tps));
+  ok &= set(sum, "retransmits", json_u64(p->retransmits));
+  ok &= set(sum, "lost", json_u64(p->lost));
+  ok &= set(sum, "lost_percent", json_num(p->loss_pct));
+  ok &= set(end, "sum", sum);
+  ok &= set(end, "status", json_str(p->status));
+  ok &= set(end, "error", json_str(p->error));
+  ok &= set(end, "window_end_ns", json_u64(p->window_end_ns));
+  json_t *lat = json_object_get(o, "latency_us"), *cpu = json_object_get(o, "cpu");
+  ok &= set(end, "latency_us", lat ? json_incref(lat) : json_null());
+  ok &= set(end, "cpu_utilization_percent", cpu ? json_incref(cpu) : json_null());
+  ok &= set(o, "start", start);
+  ok &= set(o, "end", end);
+  return ok;
+}
+
+/* Per plan point: its runs and every figure's mean, sd and interval. */
+static json_t *groups_json(const struct iov_report *r) {
+  struct iov_point_group *g = NULL;
+  size_t n = 0;
+  json_t *arr = json_array();
+  if (!arr || iov_report_groups(r, &g, &n) < 0) {
+    json_decref(arr);
+    return NULL;
+  }
+  bool ok = true;
+  for (size_t i = 0; ok && i < n; i++) {
+    const struct iov_point_summary *a = g[i].first;
+    json_t *o = json_object(), *runs = json_array(), *st = json_object(), *conf;
+    ok &= o && runs && st;
+    for (size_t k = 0; ok && k < g[i].n_members; k++)
+      ok &= json_array_append_new(runs, json_u64(r->points[g[i].members[k]].idx)) == 0;
+    for (int m = 0; ok && m < IOV_M_MAX; m++) {
+      const struct iov_stat *s = &g[i].stat[m];
+      if (!s->n) continue;
+      json_t *mj = json_object();
+      ok &= mj != NULL;
+      ok &= set(mj, "n", json_u64(s->n));
+      ok &= set(mj, "mean", json_num(s->mean));
+      ok &= set(mj, "sd", json_num(s->sd));
+      ok &= set(mj, "ci_low", json_num(s->lo));
+      ok &= set(mj, "ci_high", json_num(s->hi));
+      ok &= set(mj, "unit", json_str(iov_metric_unit((enum iov_metric)m)));
+      ok &= set(st, iov_metric_name((enum iov_metric)m), mj);
+    }
+    if (g[i].conf) {
+      conf = json_object();
+      ok &= conf != NULL;
+      ok &= set(conf, "level", json_num(g[i].conf->level));
+      ok &= set(conf, "width", json_num(g[i].conf->width));
+      ok &= set(conf, "runs", json_u64(g[i].conf->runs));
+      ok &= set(conf, "reached", json_boolean(g[i].conf->reached));
+    } else
+      conf = json_null();
+    ok &= set(o, "point", json_u64(g[i].point_no));
+    ok &= set(o, "test", json_str(a->test));
+    ok &= set(o, "sweep", json_str(a->sweep));
+    ok &= set(o, "workload", json_str(a->workload));
+    ok &= set(o, "path", json_str(a->path));
+    ok &= set(o, "topology", json_str(a->topology));
+    ok &= set(o, "vms", json_u64(a->vms));
+    ok &= set(o, "msg_size", json_u64(a->msg_size));
+    ok &= set(o, "status", json_str(g[i].status));
+    ok &= set(o, "ok_runs", json_u64(g[i].ok));
+    ok &= set(o, "runs", runs);
+    ok &= set(o, "level", json_num(g[i].level));
+    ok &= set(o, "confidence", conf);
+    ok &= set(o, "stats", st);
+    ok &= json_array_append_new(arr, o) == 0;
+  }
+  iov_report_groups_free(g, n);
+  if (!ok) {
+    json_decref(arr);
+    return NULL;
+  }
+  return arr;
 }
 
 int iov_report_print_json(const struct iov_report *r, FILE *f) {
@@ -1198,6 +1379,7 @@ int iov_report_print_json(const struct iov_report *r, FILE *f) {
     run = NULL;
     ok &= set(root, "points", points);
     points = NULL;
+    ok &= set(root, "groups", groups_json(r));
   }
   if (!ok && ret == 0) ret = -ENOMEM;
   /* 15 significant digits (DBL_DIG): a measured 500.735 us prints as

@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "results.h"
+#include "stats.h"
 
 /* Summary of one test point, computed from the database only. */
 /* One time bin of a point: the sample interval with this number on every
@@ -66,6 +67,8 @@ struct iov_point_summary {
    * plan 'repeat' and 'confidence'), and which repetition, from 0.  Runs
    * before repetitions existed: point_no = idx, rep = 0. */
   unsigned point_no, rep;
+  uint64_t msg_size, response_size;  /* bytes, from the point's parameters */
+  char *params_json;                 /* owned: every parameter of the point, as stored */
   struct iov_vm_cpu_summary *vm_cpu; /* owned */
   size_t n_vm_cpu;
   char *topology; /* owned */
@@ -80,7 +83,8 @@ struct iov_point_summary {
   double link_mean, link_min, link_max, link_fairness;
   unsigned idx;
   char *test, *sweep, *workload, *status, *error; /* owned */
-  char *path;               /* the I/O path (native, sriov, virtio, ...); NULL in runs before it was stored */
+  char *
+      path; /* the I/O path: native, sriov, virtio or existing (auto resolved); NULL in runs before it was stored */
   uint64_t samples_missing; /* sample batches that never arrived (sample_gap) */
   uint64_t duration_ns;
   unsigned flows;        /* flows of the sender */
@@ -145,6 +149,75 @@ struct iov_report {
   size_t n_conf;
 };
 
+/* The figures that repetitions are summarised over: double fields of
+ * struct iov_point_summary. */
+enum iov_metric {
+  IOV_M_GBPS,
+  IOV_M_TPS,
+  IOV_M_WINDOW_S,
+  IOV_M_LAT_MEAN,
+  IOV_M_LAT_P50,
+  IOV_M_LAT_P90,
+  IOV_M_LAT_P99,
+  IOV_M_LAT_P999,
+  IOV_M_LAT_MAX,
+  IOV_M_LOSS_PCT,
+  IOV_M_JITTER_US,
+  IOV_M_CPU_TX,
+  IOV_M_CPU_RX,
+  IOV_M_SD_TX_KB,
+  IOV_M_SD_RX_KB,
+  IOV_M_SD_TX_TRANS,
+  IOV_M_SD_RX_TRANS,
+  IOV_M_SKEW_US,
+  IOV_M_FAIRNESS,
+  IOV_M_LINK_MEAN,
+  IOV_M_LINK_MIN,
+  IOV_M_LINK_MAX,
+  IOV_M_LINK_FAIRNESS,
+  IOV_M_VM_GUEST_SD, /* per-VM service demand (per KiB, or per transaction), mean over the VMs */
+  IOV_M_VM_HOST_SD,
+  IOV_M_VM_TOTAL_SD,
+  IOV_M_MAX,
+};
+/* Its JSON key ("gbps", "lat_p99_us", ...) and unit. */
+const char *iov_metric_name(enum iov_metric m);
+const char *iov_metric_unit(enum iov_metric m);
+/* Its value in one repetition (NaN when not measured). */
+double iov_metric_value(const struct iov_point_summary *p, enum iov_metric m);
+
+/* The repetitions of one plan point (point_no), and each metric over its
+ * 'ok' ones: mean, standard deviation, confidence interval at 'level'
+ * (the plan's confidence level for the point, else 0.95). */
+struct iov_point_group {
+  unsigned point_no;
+  size_t *members; /* owned: indexes into report->points, in the order they ran */
+  size_t n_members;
+  unsigned ok;                           /* repetitions with status ok */
+  const struct iov_point_summary *first; /* the first ok one (else the first): its names and parameters */
+  const struct iov_confidence *conf;     /* NULL: the plan asked for none */
+  double level;
+  struct iov_stat stat[IOV_M_MAX];
+  char status[24]; /* "ok", "failed", or "2/3 ok" */
+};
+/* The group as one summary: *g->first with every metric replaced by its
+ * mean over the ok runs, and the group's status.  Shares g->first's
+ * strings and arrays: do not free. */
+void iov_report_mean_summary(const struct iov_point_group *g, struct iov_point_summary *out);
+/* Group r's points by point_no, in the order of point_no.  Caller frees
+ * with iov_report_groups_free().  0 or -ENOMEM. */
+int iov_report_groups(const struct iov_report *r, struct iov_point_group **ret, size_t *ret_n);
+void iov_report_groups_free(struct iov_point_group *g, size_t n);
+/* Whether some point of r ran more than once. */
+bool iov_report_has_repeats(const struct iov_report *r);
+/* One row per repetition, comma-separated, with a header line (RFC 4180
+ * quoting).  0 or -EIO. */
+int iov_report_print_csv(const struct iov_report *r, FILE *f);
+/* The study's tables from the groups: bandwidth and latency by message
+ * size per path, CPU cost per path, inter-VM, scaling.  Tables without
+ * data are left out. */
+void iov_report_print_study(const struct iov_report *r, FILE *f);
+
 /* Read every point of the (only / latest) run in db, in index order, as
  * of one commit (one read transaction, unless the caller has one open).
  * A flow's window counts only if its result has a start and an end not
@@ -153,7 +226,12 @@ struct iov_report {
  * iov_db_errmsg()). */
 int iov_report_load(struct iov_db *db, struct iov_report **ret);
 struct iov_report *iov_report_free(struct iov_report *r);
-/* Fixed-width text table, one row per point: idx + 1 (coord's numbering
+/* The table of every run of every point, as iov_report_print_table()
+ * prints a run without repeats. */
+void iov_report_print_runs(const struct iov_report *r, FILE *f);
+/* Fixed-width text table, one row per point (with repeats: per plan
+ * point, the means over its ok runs, its runs and the confidence
+ * interval of its throughput in percent of the mean): idx + 1 (coord's numbering
  * while it runs), test, sweep (its middle cut if too long), status,
  * Gbit/s, trans/s, latency p50/p90/p99/p99.9/max in microseconds
  * (1 decimal), after a line naming the run.  A point with transactions or

@@ -1781,7 +1781,7 @@ int iov_coord_validate(const char *plan_path, bool quiet) {
   return 0;
 }
 
-int iov_coord_report(const char *run, bool json) {
+int iov_coord_report(const char *run, enum iov_report_format format) {
   char path[4096];
   struct stat st;
   struct iov_db *db = NULL;
@@ -1801,10 +1801,15 @@ int iov_coord_report(const char *run, bool json) {
   r = iov_report_load(db, &rep);
   if (r < 0)
     iov_log_errno(r, "Cannot read the run from '%s': %s", path, iov_db_errmsg(db));
-  else if (json)
+  else if (format == IOV_REPORT_JSON)
     r = iov_report_print_json(rep, stdout);
-  else
+  else if (format == IOV_REPORT_CSV)
+    r = iov_report_print_csv(rep, stdout);
+  else {
     iov_report_print_table(rep, stdout);
+    if (format == IOV_REPORT_TABLE_RUNS) iov_report_print_runs(rep, stdout);
+    iov_report_print_study(rep, stdout);
+  }
   iov_report_free(rep);
   iov_db_close(db);
   return r;

@@ -449,6 +449,10 @@ static void test_report_json(void **state) {
     "links",
     "hosts",
     "vm_cpu",
+    "point",
+    "rep",
+    "start",
+    "end",
   };
   static const char *const lat_keys[] = { "count", "mean", "p50", "p90", "p99", "p99_9", "max" };
   struct fixture *fx = *state;
