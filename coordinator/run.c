@@ -35,6 +35,7 @@
 #include "parse.h"
 #include "peer.h"
 #include "plan.h"
+#include "progress.h"
 #include "report.h"
 #include "results.h"
 #include "stats.h"
@@ -73,6 +74,7 @@ struct run_ctx {
   uint64_t hb_ns;        /* heartbeat interval (the plan's, one per run) */
   uint64_t next_hb;      /* CLOCK_MONOTONIC */
   zcert_t *cert;         /* coord's key pair, when some agent uses CURVE */
+  struct iov_progress pg;
 };
 
 /* One agent's part in a point. */
@@ -732,6 +734,13 @@ static int store_samples(struct run_ctx *c, struct point_run *pr, struct pr_agen
   a->samples++;
   uint64_t t_start = iov_clock_to_coord(b->t_start_ns, a->clk.offset_ns);
   uint64_t t_end = iov_clock_to_coord(b->t_end_ns, a->clk.offset_ns);
+  /* Live: bytes as receivers got them, transactions as senders made them. */
+  uint64_t live_bytes = 0, live_trans = 0;
+  for (size_t i = 0; i < b->n_flows; i++) {
+    if (a->side == SIDE_RECEIVER) live_bytes += b->flows[i]->bytes;
+    if (a->side == SIDE_SENDER) live_trans += b->flows[i]->transactions;
+  }
+  iov_progress_sample(&c->pg, live_bytes, live_trans, t_start, t_end);
   for (size_t i = 0; i < b->n_flows && r == 0; i++) {
     const Iovbench__FlowSample *fs = b->flows[i];
     if (fs->flow >= a->flows) {
@@ -1280,6 +1289,8 @@ static int wait_lost(struct run_ctx *c, struct point_run *pr) {
   return 0;
 }
 
+static void progress_break(void *arg) { iov_progress_break(arg); }
+
 /* The primary figure of each stored, successful repetition of plan point
  * point_no: trans/s where transactions count, else Gbit/s.  Into vals
  * (at most max); their count into *ret_n. */
@@ -1648,6 +1659,13 @@ int iov_coord_run(const struct iov_run_config *cfg) {
   c.hb_ns = c.plan->points[0].p.heartbeat;
   c.next_hb = iov_now_mono() + c.hb_ns;
   uint64_t connect_timeout = cfg->connect_timeout_ns ? cfg->connect_timeout_ns : c.plan->points[0].p.timeout;
+  uint64_t measure = 0;
+  for (size_t i = 0; i < c.plan->n_points; i++) {
+    const struct iov_point_params *q = &c.plan->points[i].p;
+    if (stored[i] < q->repeat) measure += (q->warmup + q->duration) * (q->repeat - stored[i]);
+  }
+  iov_progress_init(&c.pg, stderr, cfg->quiet, measure);
+  iov_log_set_before(progress_break, &c.pg);
   r = connect_all(&c, connect_timeout);
   if (r < 0) goto out;
   r = store_agents(&c);
@@ -1670,14 +1688,15 @@ int iov_coord_run(const struct iov_run_config *cfg) {
         if (reached || done >= most) break;
       }
       enum iov_point_status st = IOV_POINT_FAILED;
-      char d[32], runs[48] = "";
+      char d[32], runs[48] = "", head[256];
       if (most > 1)
         snprintf(runs, sizeof(runs), ", run %u of %s%u", done + 1, most > want ? "up to " : "", most);
-      if (!cfg->quiet)
-        fprintf(stderr, "coord: [%zu/%zu] %s%s%s: %s %s -> %s, %s%s\n", i + 1, c.plan->n_points, pp->test,
-                *pp->sweep ? " " : "", pp->sweep, pp->p.workload, pp->p.sender, pp->p.receiver,
-                iov_format_duration(d, sizeof(d), pp->p.duration), runs);
+      snprintf(head, sizeof(head), "[%zu/%zu] %s%s%s: %s %s -> %s, %s%s", i + 1, c.plan->n_points, pp->test,
+               *pp->sweep ? " " : "", pp->sweep, pp->p.workload, pp->p.sender, pp->p.receiver,
+               iov_format_duration(d, sizeof(d), pp->p.duration), runs);
+      iov_progress_point(&c.pg, head, pp->p.warmup + pp->p.duration, strstr(pp->p.workload, "rr") != NULL);
       r = run_point(&c, pp, next_idx++, done, &st);
+      iov_progress_done(&c.pg, st == IOV_POINT_OK);
       done++;
       if (st != IOV_POINT_OK) c.failed_points++;
       if (r < 0) goto out;
@@ -1692,6 +1711,8 @@ int iov_coord_run(const struct iov_run_config *cfg) {
   r = 0;
 
 out:
+  iov_progress_break(&c.pg);
+  iov_log_set_before(NULL, NULL);
   if (c.n_peers) release_vms(&c);
   /* Goodbye (Stop of point 0): the agents drop the run now, instead of
    * taking our silence for a crash two heartbeats later. */

@@ -126,11 +126,7 @@ int main(int argc, char **argv) {
   }
 
   if (key_file) {
-    zcert_t *kc = zcert_load(key_file);
-    if (kc && iov_key_text_ok(zcert_secret_txt(kc)))
-      snprintf(secret, sizeof(secret), "%s", zcert_secret_txt(kc));
-    zcert_destroy(&kc);
-    if (!*secret && iov_key_read_public(key_file, secret, err, sizeof(err)) < 0) {
+    if (iov_key_read_file(key_file, true, secret, err, sizeof(err)) < 0) {
       fprintf(stderr, "iovbench-guest-agent: --key-file: %s\n", err);
       return 2;
     }

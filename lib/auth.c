@@ -94,26 +94,43 @@ int iov_key_load(const char *dir, const char *name, bool create, zcert_t **ret, 
   return 0;
 }
 
-int iov_key_read_public(const char *path, char *out, char *err, size_t errlen) {
-  zcert_t *c = zcert_load(path);
-  if (c) {
-    snprintf(out, IOV_KEY_TEXT_LEN + 1, "%s", zcert_public_txt(c));
-    zcert_destroy(&c);
-    if (iov_key_text_ok(out)) return 0;
-  }
+int iov_key_read_file(const char *path, bool secret, char *out, char *err, size_t errlen) {
+  /* Read as text (zcert_load() leaks when the file is not a certificate,
+   * as a bare key is not): a "public-key = "..."" (or "secret-key") line
+   * of a zcert file, else the first line that is nothing but a key. */
   FILE *f = fopen(path, "re");
   if (!f) return iov_errf(-errno, err, errlen, "cannot read %s: %s", path, strerror(errno));
-  char line[128] = "";
-  if (!fgets(line, sizeof(line), f)) line[0] = 0;
+  const char *want = secret ? "secret-key" : "public-key";
+  char line[256], bare[IOV_KEY_TEXT_LEN + 1] = "";
+  bool found = false;
+  for (int n = 0; !found && n < 200 && fgets(line, sizeof(line), f); n++) {
+    char *p = line + strspn(line, " \t");
+    p[strcspn(p, "\r\n")] = 0;
+    if (!*p || *p == '#') continue;
+    if (strncmp(p, want, strlen(want)) == 0) {
+      char *q = strchr(p, '"'), *e = q ? strchr(q + 1, '"') : NULL;
+      if (q && e && e - q - 1 == IOV_KEY_TEXT_LEN) {
+        memcpy(out, q + 1, IOV_KEY_TEXT_LEN);
+        out[IOV_KEY_TEXT_LEN] = 0;
+        found = iov_key_text_ok(out);
+      }
+    } else if (!*bare && iov_key_text_ok(p))
+      memcpy(bare, p, IOV_KEY_TEXT_LEN + 1);
+  }
   fclose(f);
-  line[strcspn(line, " \t\r\n")] = 0;
-  if (!iov_key_text_ok(line))
-    return iov_errf(-EBADMSG, err, errlen,
-                    "%s holds no public key (a certificate from 'coord keygen', or 40 Z85 "
-                    "characters on its first line)",
-                    path);
-  memcpy(out, line, IOV_KEY_TEXT_LEN + 1);
-  return 0;
+  if (found) return 0;
+  if (*bare) {
+    memcpy(out, bare, IOV_KEY_TEXT_LEN + 1);
+    return 0;
+  }
+  return iov_errf(-EBADMSG, err, errlen,
+                  "%s holds no %s key (a certificate from 'coord keygen', or 40 Z85 characters on a line "
+                  "of their own)",
+                  path, secret ? "secret" : "public");
+}
+
+int iov_key_read_public(const char *path, char *out, char *err, size_t errlen) {
+  return iov_key_read_file(path, false, out, err, errlen);
 }
 
 zcert_t *iov_cert_from_secret(const char *secret_key) {

@@ -63,6 +63,8 @@ int iov_key_load(const char *dir, const char *name, bool create, zcert_t **ret, 
  * it), or of a file whose first line is the Z85 key itself.  Into out
  * (IOV_KEY_TEXT_LEN + 1 bytes).  0 or -errno with err. */
 int iov_key_read_public(const char *path, char *out, char *err, size_t errlen);
+/* The same for a public (secret false) or secret key. */
+int iov_key_read_file(const char *path, bool secret, char *out, char *err, size_t errlen);
 
 /* A key pair from its secret key in Z85 (the public key is derived);
  * NULL when the text is not a key. */

@@ -12,6 +12,14 @@ static int log_level = IOV_LOG_INFO;
 static unsigned debug_mask;
 static char log_prefix[64];
 
+static void (*before_hook)(void *);
+static void *before_arg;
+
+void iov_log_set_before(void (*fn)(void *), void *arg) {
+  before_hook = fn;
+  before_arg = arg;
+}
+
 void iov_log_set_level(int level) { log_level = level; }
 int iov_log_get_level(void) { return log_level; }
 void iov_log_set_debug(unsigned mask) {
@@ -112,6 +120,7 @@ int iov_log_internal(int level, int error, const char *file, int line, const cha
     if (len > sizeof(msg) - 2) len = sizeof(msg) - 2;
   }
   msg[len++] = '\n';
+  if (before_hook) before_hook(before_arg);
   ssize_t w = write(STDERR_FILENO, msg, len);
   (void)w;
   return ret;

@@ -29,6 +29,9 @@ enum {
 void iov_log_set_level(int level);
 int iov_log_get_level(void);
 void iov_log_set_prefix(const char *prefix); /* e.g. "agent a"; copied */
+/* Called before each line is written (coord ends a progress line drawn in
+ * place); NULL = none.  Not for use from several threads at once. */
+void iov_log_set_before(void (*fn)(void *), void *arg);
 /* Parse "proto,net" into a mask; returns -EINVAL on an unknown name. */
 int iov_log_parse_debug(const char *spec, unsigned *ret_mask);
 void iov_log_set_debug(unsigned mask);

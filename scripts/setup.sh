@@ -11,7 +11,7 @@ packages=(
   libzmq3-dev libczmq-dev libprotobuf-c-dev protobuf-c-compiler
   libuv1-dev libinih-dev libsqlite3-dev libjansson-dev libcmocka-dev
   libpci-dev libmnl-dev libvirt-dev libvirt-clients libxml2-dev pciutils
-  sqlite3 iproute2 procps python3 clang-format bc
+  sqlite3 iproute2 procps python3 clang-format bc gnuplot-nox
   qemu-system-x86 busybox-static cpio kmod libvirt-daemon-system
   valgrind clang libclang-rt-dev
 )
