@@ -13,6 +13,37 @@
 
 /* Protobuf strings are UTF-8 (protobuf-c does not check): a peer's text
  * goes on into JSON, the database and logs. */
+/* The length of the valid UTF-8 sequence at p, 0 if it is not one. */
+static size_t utf8_seq(const unsigned char *p) {
+  unsigned c = *p, n = c < 0x80             ? 0
+                       : (c & 0xe0) == 0xc0 ? 1
+                       : (c & 0xf0) == 0xe0 ? 2
+                       : (c & 0xf8) == 0xf0 ? 3
+                                            : 4;
+  if (n == 4 || (n == 1 && c < 0xc2) || (n == 3 && c > 0xf4)) return 0;
+  unsigned cp = c & (0x7f >> n);
+  for (unsigned i = 1; i <= n; i++) {
+    if ((p[i] & 0xc0) != 0x80) return 0;
+    cp = cp << 6 | (p[i] & 0x3f);
+  }
+  if ((n == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+      (n == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+    return 0;
+  return n + 1;
+}
+
+void iov_wire_utf8_sanitize(char *s) {
+  unsigned char *p = (unsigned char *)s;
+  while (p && *p) {
+    size_t k = utf8_seq(p);
+    if (k) {
+      p += k;
+      continue;
+    }
+    *p++ = '?';
+  }
+}
+
 static bool utf8_ok(const char *s) {
   const unsigned char *p = (const unsigned char *)s;
   while (*p) {
@@ -95,7 +126,8 @@ static int check_workload(const Iovbench__Workload *w, Iovbench__Role role, char
   CHECK(w->n_run_addresses <= IOV_WIRE_MAX_RUN_ADDRS, "prepare: %zu run addresses (max %u)",
         w->n_run_addresses, IOV_WIRE_MAX_RUN_ADDRS);
   for (size_t i = 0; i < w->n_run_addresses; i++)
-    CHECK(w->run_addresses[i] && strnlen(w->run_addresses[i], 80) < 80, "prepare: run address too long");
+    CHECK(w->run_addresses[i] && strnlen(w->run_addresses[i], 80) < 80 && str_ok(w->run_addresses[i]),
+          "prepare: run address too long or not UTF-8");
   if (role == IOVBENCH__ROLE__ROLE_SENDER) {
     CHECK(w->peer_address && *w->peer_address, "prepare: sender without peer address");
     CHECK(w->n_peer_ports == w->flows, "prepare: %zu peer ports for %u flows", w->n_peer_ports, w->flows);

@@ -273,6 +273,19 @@ static void test_invalid_fields(void **state) {
 
 /* Real sockets: a DEALER talks to a ROUTER; a message with extra frames
  * and a garbage frame are dropped and counted, the next good one is read. */
+static void test_utf8_sanitize(void **state) {
+  (void)state;
+  /* Valid text is kept; a stray byte, an overlong form, a surrogate and
+   * a sequence cut off at the end become '?'. */
+  char s[] = "caf\xc3\xa9 \xff \xc0\xaf \xed\xa0\x80 \xe2\x82";
+  iov_wire_utf8_sanitize(s);
+  assert_string_equal(s, "caf\xc3\xa9 ? ?? ??? ??");
+  char ok[] = "µs ±5 %";
+  iov_wire_utf8_sanitize(ok);
+  assert_string_equal(ok, "µs ±5 %");
+  iov_wire_utf8_sanitize(NULL);
+}
+
 static void test_sockets(void **state) {
   (void)state;
   zsock_t *router = zsock_new(ZMQ_ROUTER);
@@ -337,7 +350,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_prepare_roundtrip), cmocka_unit_test(test_hist_roundtrip),
     cmocka_unit_test(test_garbage_rejected),  cmocka_unit_test(test_oversize_version_unknown),
-    cmocka_unit_test(test_invalid_fields),    cmocka_unit_test(test_sockets),
+    cmocka_unit_test(test_invalid_fields),    cmocka_unit_test(test_utf8_sanitize),
+    cmocka_unit_test(test_sockets),
   };
   int r = cmocka_run_group_tests(tests, NULL, NULL);
   zsys_shutdown();
