@@ -6,14 +6,18 @@
 # apt-get (run as root, or it uses sudo when that is available).
 set -euo pipefail
 
-packages=(
-  build-essential cmake pkg-config
-  libzmq3-dev libczmq-dev libprotobuf-c-dev protobuf-c-compiler
-  libuv1-dev libinih-dev libsqlite3-dev libjansson-dev libcmocka-dev
-  libpci-dev libmnl-dev libvirt-dev libvirt-clients libxml2-dev pciutils
+# The build dependencies are listed in build-deps.txt, which the container
+# images (docker/) install too; the rest is for running and testing.
+deps=$(dirname "${BASH_SOURCE[0]}")/build-deps.txt
+[ -r "$deps" ] || { echo "setup: $deps is missing" >&2; exit 1; }
+mapfile -t packages < <(sed 's/#.*//' "$deps" | tr -s ' \t' '\n' | sed '/^$/d')
+# help2man: the man pages, made at build time when it is there (optional).
+packages+=(
+  help2man
+  libcmocka-dev libvirt-clients pciutils
   sqlite3 iproute2 procps python3 clang-format bc gnuplot-nox
   qemu-system-x86 busybox-static cpio kmod libvirt-daemon-system
-  valgrind clang libclang-rt-dev
+  valgrind clang libclang-rt-dev mmdebstrap
 )
 
 # qemu_has_igb: the installed qemu emulates an SR-IOV NIC (igb, qemu >= 8.0).

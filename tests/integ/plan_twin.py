@@ -17,9 +17,15 @@ there:
     its path and written into the test itself.  A test without a path, or
     with path native or auto, counts as native.  A vm-vm-same test takes
     no receiver from [global] (coord ignores it there too).
+  * --path-as writes the tests of one path with another: sriov=existing
+    runs the plan's SR-IOV tests on the guests that are already
+    registered, such as the simulated VMs of local hosts (coord refuses
+    path sriov and virtio on local hosts).  The test keeps its name
+    (stream_sriov) and its --map entries (those of sriov).
   * --max-guests caps the VMs a point of a sriov/virtio test starts,
     --set/--first shrink the sweeps and the time per point, --only-path
-    and --drop select tests.
+    and --drop select tests.  Run control goes with --set too: --set
+    repeat=1 --set confidence=off runs each point once.
 
 The twin keeps the input's section order and keys (not its comments);
 [global] keeps the input's keys except sender, receiver and path, plus the
@@ -41,6 +47,14 @@ Example (the test bed of tests/integ/validate.sh):
     --host v1=ipc:///run/iovb/v1.sock,data=198.18.0.1 ... \\
     --map native:a=s1 --map sriov:a=s1 --map virtio:a=v1 ... \\
     --max-guests 2 --set duration=1s --first msg_size
+
+and on this machine alone (tests/integ/study_sim.sh), the SR-IOV tests on
+the simulated VMs of two local hosts:
+
+  plan_twin.py plans/study.plan /tmp/study-twin.plan \\
+    --host a=local --host b=local --map native:a=a --map native:b=b \\
+    --map sriov:a=a --map sriov:b=b --only-path native --only-path sriov \\
+    --path-as sriov=existing --max-guests 4 --set duration=1s ...
 """
 
 import argparse
@@ -226,6 +240,19 @@ def parse_map(spec):
     return m.group(1), m.group(2), m.group(3)
 
 
+def parse_path_as(spec):
+    """FROM=TO -> (from, to): tests on path FROM are written with path TO."""
+    m = re.match(r"^([a-z]+)=([a-z]+)$", spec)
+    if not m:
+        raise TwinError(f"--path-as '{spec}': expected FROM=TO, e.g. sriov=existing")
+    src, dst = m.group(1), m.group(2)
+    if src not in VM_PATHS:
+        raise TwinError(f"--path-as '{spec}': FROM must be a path whose VMs the agents start ({', '.join(VM_PATHS)})")
+    if dst not in VM_PATHS + ("existing",):
+        raise TwinError(f"--path-as '{spec}': TO must be a path with VMs ({', '.join(VM_PATHS + ('existing',))})")
+    return src, dst
+
+
 def parse_set(spec):
     no_controls("--set", spec)
     key, eq, value = spec.partition("=")
@@ -262,6 +289,15 @@ def build_argparser():
         metavar="PATH:PLANHOST=TWINHOST",
         help="in tests on PATH (native, sriov, virtio or existing; no path and auto count as native), "
         "sender/receiver PLANHOST becomes TWINHOST (repeatable)",
+    )
+    ap.add_argument(
+        "--path-as",
+        action="append",
+        default=[],
+        metavar="FROM=TO",
+        help="write the tests on path FROM (sriov or virtio) with path = TO (sriov, virtio or existing), "
+        "keeping their names and FROM's --map entries (repeatable; e.g. sriov=existing for the simulated "
+        "VMs of local hosts)",
     )
     ap.add_argument(
         "--max-guests",
@@ -339,6 +375,13 @@ def make_twin(args, sections):
         if old is not None and old != twinhost:
             raise TwinError(f"--map '{spec}': {path}:{planhost} is already mapped to '{old}'")
         maps[path][planhost] = twinhost
+
+    path_as = {}
+    for spec in args.path_as:
+        src_path, dst_path = parse_path_as(spec)
+        if src_path in path_as and path_as[src_path] != dst_path:
+            raise TwinError(f"--path-as '{spec}': path {src_path} is already written as {path_as[src_path]}")
+        path_as[src_path] = dst_path
 
     sets = {}
     for spec in args.set:
@@ -437,15 +480,16 @@ def make_twin(args, sections):
                 mapped[key] = join_list(out)
             # Section keys in their order; sender/receiver/path in place,
             # or first when the test inherited them.
+            out_path = path_as.get(p, p)
             for key in ("path",) + HOST_KEYS:
                 if key not in own:
                     if key == "path" and p is not None:
-                        keys["path"] = p
+                        keys["path"] = out_path
                     elif key in mapped:
                         keys[key] = mapped[key]
             for key, value in own.items():
                 if key == "path":
-                    keys[key] = p
+                    keys[key] = out_path
                 elif key in HOST_KEYS:
                     keys[key] = mapped[key]
                 else:

@@ -54,7 +54,7 @@ TWIN_OPTS=(--host "s1=$(srv_endpoint 1),data=198.18.0.2" --host "s2=$(srv_endpoi
   --host "v1=ipc://$TMP/v1.sock,data=198.18.0.1" --host "v2=ipc://$TMP/v2.sock,data=198.18.0.1"
   --map native:a=s1 --map native:b=s2 --map sriov:a=s1 --map sriov:b=s2 --map virtio:a=v1 --map virtio:b=v2
   --max-guests 2 --set duration=1s --set warmup=0s --set sample_interval=500ms --set timeout=120s
-  --set vm_memory=384m --set vm_vcpus=1 --first msg_size)
+  --set vm_memory=384m --set vm_vcpus=1 --set repeat=1 --set confidence=off --first msg_size)
 
 # nothing_left: no domain but the servers, no qemu but theirs, no VF on
 # either server (their inventories, from a host-host run), no guest.

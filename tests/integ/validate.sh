@@ -18,10 +18,30 @@ for c in "" run validate report; do
 done
 "$AGENT" --help >/dev/null || fail "agent --help failed"
 
+# Every plan in plans/ validates, and says how long it measures.
+for plan in "$SRC"/plans/*.plan; do
+  "$COORD" validate "$plan" >"$TMP/out" 2>&1 || fail "$(basename "$plan") does not validate: $(cat "$TMP/out")"
+  grep -q "^measuring time: " "$TMP/out" || fail "$(basename "$plan"): no measuring time: $(tail -3 "$TMP/out")"
+done
+# The study plans name the same two servers with the same addresses.
+for plan in latency bandwidth cpu scaling study; do
+  "$COORD" validate "$SRC/plans/$plan.plan" | sed -n '2,3p' >"$TMP/hosts-$plan"
+  cmp -s "$TMP/hosts-latency" "$TMP/hosts-$plan" ||
+    fail "plans/$plan.plan names other hosts than plans/latency.plan: $(cat "$TMP/hosts-$plan")"
+done
+"$COORD" validate "$SRC/plans/inter-vm.plan" | sed -n 2p >"$TMP/hosts-inter-vm"
+head -1 "$TMP/hosts-latency" | cmp -s - "$TMP/hosts-inter-vm" ||
+  fail "plans/inter-vm.plan names another host a than plans/latency.plan: $(cat "$TMP/hosts-inter-vm")"
+
+# docs/plans.md is what scripts/gen-plan-docs.sh makes from this build's
+# coord help-plan.
+"$SRC/scripts/gen-plan-docs.sh" --check --coord "$COORD" >"$TMP/out" 2>&1 ||
+  fail "docs/plans.md is out of date: run scripts/gen-plan-docs.sh (then commit docs/plans.md): $(cat "$TMP/out")"
+
 # Twins (tests/integ/plan_twin.py): the study plans shrunk to a test bed
 # where SR-IOV (s1, s2) and virtio (v1, v2) live on different agents and
-# at most 2 VMs run at once.  Each twin must validate, keep both paths,
-# and start no more than 2 VMs in any point.
+# at most 2 VMs run at once, each point run once.  Each twin must
+# validate, keep both paths, and start no more than 2 VMs in any point.
 TWIN=$SRC/tests/integ/plan_twin.py
 if ! command -v python3 >/dev/null; then
   log "no python3: plan_twin.py checks skipped"
@@ -33,7 +53,7 @@ TWIN_OPTS=(--host "s1=tcp://198.18.0.2:7700,data=198.18.0.2" --host "s2=tcp://19
   --host "v1=ipc://$TMP/v1.sock,data=198.18.0.1" --host "v2=ipc://$TMP/v2.sock,data=198.18.0.1"
   --map native:a=s1 --map native:b=s2 --map sriov:a=s1 --map sriov:b=s2 --map virtio:a=v1 --map virtio:b=v2
   --max-guests 2 --set duration=1s --set warmup=0s --set sample_interval=500ms --set timeout=60s
-  --set vm_memory=384m --first msg_size)
+  --set vm_memory=384m --set repeat=1 --set confidence=off --first msg_size)
 
 # twin_sections FILE: "NAME PATH SENDER" for every test section of a twin.
 twin_sections() {
@@ -44,7 +64,7 @@ twin_sections() {
        END { if (s != "") print s, p, snd }' "$1"
 }
 
-for plan in inter-vm scaling; do
+for plan in inter-vm scaling latency bandwidth cpu study; do
   twin=$TMP/$plan-twin.plan
   "$TWIN" "$SRC/plans/$plan.plan" "$twin" "${TWIN_OPTS[@]}" 2>"$TMP/out" ||
     fail "plan_twin.py $plan.plan failed: $(cat "$TMP/out")"
@@ -63,6 +83,29 @@ for plan in inter-vm scaling; do
                 if (n > 2) print $2 " starts " n " VMs" }' "$TMP/out")
   [ -z "$over" ] || fail "twin of $plan.plan starts more than 2 VMs: $over"
   grep -Eq '^ +[0-9]+ ' "$TMP/out" || fail "no matrix in coord validate's output: $(cat "$TMP/out")"
+  if grep -q 'more for confidence' "$TMP/out" || ! grep -q '^repeat = 1$' "$twin"; then
+    fail "twin of $plan.plan does not run each point once: $(tail -1 "$TMP/out")"
+  fi
+done
+
+# The twin on this machine alone (tests/integ/study_sim.sh): local hosts,
+# the SR-IOV tests on their simulated VMs (path existing), no virtio.
+LOCAL_OPTS=(--host a=local --host b=local --map native:a=a --map native:b=b --map sriov:a=a --map sriov:b=b
+  --only-path native --only-path sriov --path-as sriov=existing --max-guests 4 --set duration=1s)
+"$TWIN" "$SRC/plans/study.plan" "$TMP/study-local.plan" "${LOCAL_OPTS[@]}" 2>"$TMP/out" ||
+  fail "plan_twin.py study.plan for local hosts failed: $(cat "$TMP/out")"
+"$COORD" validate "$TMP/study-local.plan" >"$TMP/out" 2>&1 ||
+  fail "the local twin of study.plan does not validate: $(cat "$TMP/out")"
+twin_sections "$TMP/study-local.plan" >"$TMP/sections"
+grep -q '^tcp_rr_sriov existing a$' "$TMP/sections" || fail "local twin: tcp_rr_sriov is not on path existing: $(cat "$TMP/sections")"
+grep -q '^many_to_one_stream_sriov existing a$' "$TMP/sections" ||
+  fail "local twin: the scaling sweep was not split and rewritten: $(cat "$TMP/sections")"
+! grep -Eq 'virtio| sriov ' "$TMP/sections" || fail "local twin keeps a virtio or sriov test: $(cat "$TMP/sections")"
+grep -q 'simulates 4 guests' "$TMP/out" || fail "local twin: expected 4 simulated VMs on a: $(head -3 "$TMP/out")"
+for bad in native=existing sriov sriov=native sriov=bogus; do
+  "$TWIN" "$SRC/plans/study.plan" "$TMP/bad-twin.plan" "${LOCAL_OPTS[@]}" --path-as "$bad" 2>"$TMP/out"
+  expect_eq "plan_twin.py status with --path-as $bad" $? 2
+  grep -q -- "--path-as '$bad'" "$TMP/out" || fail "--path-as $bad: error does not name it: $(cat "$TMP/out")"
 done
 
 # A bad --map, and a host with no mapping for its path: status 2.
