@@ -41,7 +41,7 @@ start_agent() { # NAME PORT [NS]: sets PID_<NAME>
   start_bg "${3:--}" "$TMP/agent-$1.log" "$AGENT" --listen "tcp://${4:-127.0.0.1}:$2" --guest-listen "tcp://${4:-127.0.0.1}:$(($2 + 1))" \
     --name "$1" --ready-file "$TMP/$1.ready"
   printf -v "PID_$1" '%s' "$LAST_PID"
-  wait_for 10 test -e "$TMP/$1.ready" || fail "agent $1 did not start: $(cat "$TMP/agent-$1.log")"
+  wait_for 30 test -e "$TMP/$1.ready" || fail "agent $1 did not start within 30 s: $(cat "$TMP/agent-$1.log"; grep -E "State|wchan" /proc/"$LAST_PID"/status 2>/dev/null)"
   rm -f "$TMP/$1.ready"
 }
 
@@ -186,7 +186,7 @@ start_agent a "$pa"
 start_bg - "$TMP/agent-b.log" "$AGENT" --listen "tcp://127.0.0.1:$pb" --guest-listen none --name b \
   --ready-file "$TMP/b.ready" --max-duration 3s --max-flows 2 --max-msg-size 16k --max-rate 100m
 PID_b=$LAST_PID
-wait_for 10 test -e "$TMP/b.ready" || fail "caps: agent b did not start: $(cat "$TMP/agent-b.log")"
+wait_for 30 test -e "$TMP/b.ready" || fail "caps: agent b did not start: $(cat "$TMP/agent-b.log")"
 cat >"$TMP/caps.plan" <<PLAN
 [hosts]
 a = tcp://127.0.0.1:$pa
@@ -283,7 +283,7 @@ cp "$TMP/keys/coord.key" "$TMP/impostor/coordinators/"
 start_bg - "$TMP/agent-imp.log" "$AGENT" --listen "tcp://127.0.0.1:$pb" --guest-listen none --name b \
   --key-dir "$TMP/impostor" --ready-file "$TMP/imp.ready"
 PID_imp=$LAST_PID
-wait_for 10 test -e "$TMP/imp.ready" || fail "keys: the impostor did not start: $(cat "$TMP/agent-imp.log")"
+wait_for 30 test -e "$TMP/imp.ready" || fail "keys: the impostor did not start: $(cat "$TMP/agent-imp.log")"
 timeout 60 "$COORD" run "$TMP/keys.plan" --results "$TMP/results" >"$TMP/keys-b.out" 2>"$TMP/keys-b.err"
 expect_eq "keys: impostor: coord exit status" $? 3
 grep -q "agent 'b' at tcp://127.0.0.1:$pb offers the key .*known_agents line [0-9]* knows it by .*someone else" \
@@ -294,7 +294,7 @@ stop_bg "$PID_imp"
 start_bg - "$TMP/agent-pt.log" "$AGENT" --listen "tcp://127.0.0.1:$pb" --guest-listen none --name b \
   --plaintext --ready-file "$TMP/pt.ready"
 PID_pt=$LAST_PID
-wait_for 10 test -e "$TMP/pt.ready" || fail "keys: the plaintext agent did not start: $(cat "$TMP/agent-pt.log")"
+wait_for 30 test -e "$TMP/pt.ready" || fail "keys: the plaintext agent did not start: $(cat "$TMP/agent-pt.log")"
 timeout 60 "$COORD" run "$TMP/keys.plan" --results "$TMP/results" >"$TMP/keys-c.out" 2>"$TMP/keys-c.err"
 expect_eq "keys: plaintext agent: coord exit status" $? 3
 grep -q "agent 'b' at tcp://127.0.0.1:$pb runs without authentication (--plaintext).*Run coord with --plaintext" \
