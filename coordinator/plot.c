@@ -2,12 +2,11 @@
  * and SVG, and RUN/index.html showing them with the run's plan and
  * inventory.
  *
- * Everything comes from the reports of coordinator/report.h, plus each
- * point's msg_size from its stored parameters (the report does not carry
- * them).  The repetitions of a plan point (point_no) are aggregated here
- * with lib/stats.h: only repetitions with status 'ok' count, and error
- * bars are the confidence interval of the mean (95 %, or the level the
- * plan's 'confidence' asked for that point).
+ * Everything comes from the reports of coordinator/report.h: the
+ * repetitions of a plan point as iov_report_groups() gathers them, whose
+ * ok ones are aggregated here with lib/stats.h, and error bars are the
+ * confidence interval of the mean (95 %, or the level the plan's
+ * 'confidence' asked for that point).
  *
  * Every figure is a data file (NAME.dat: plain columns, one block per
  * series, '?' for a missing value) and a gnuplot script (NAME.gp) kept
@@ -18,7 +17,6 @@
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
-#include <sqlite3.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -38,7 +36,6 @@
 #include "stats.h"
 
 #define PLOT_TIMEOUT_S "60"
-#define PLOT_LEVEL_DEFAULT 0.95
 /* Plan text and inventories larger than this are left out of index.html. */
 #define PLOT_HTML_FILE_MAX (16u << 20)
 
@@ -96,10 +93,10 @@ static bool is_host_host(const struct iov_point_summary *p) {
   return !p->topology || strcmp(p->topology, "host-host") == 0;
 }
 
-/* plan.h: path auto is native for host-host, existing otherwise. */
+/* The report gives the path as it resolved; runs from before paths were
+ * stored have none: what auto resolves to. */
 static const char *resolved_path(const struct iov_point_summary *p) {
-  if (!p->path || strcmp(p->path, "auto") == 0) return is_host_host(p) ? "native" : "existing";
-  return p->path;
+  return p->path ? p->path : is_host_host(p) ? "native" : "existing";
 }
 
 static const char *topology_of(const struct iov_point_summary *p) {
@@ -232,108 +229,38 @@ static double group_extreme(const struct group *g, metric_fn get, int sign) {
 
 /* ---- loading ------------------------------------------------------------ */
 
-struct idx_size {
-  unsigned idx;
-  double msg_size;
-};
-
-static int cmp_idx_size(const void *a, const void *b) {
-  unsigned x = ((const struct idx_size *)a)->idx, y = ((const struct idx_size *)b)->idx;
-  return x < y ? -1 : x > y;
-}
-
-/* Every point row's msg_size, from its stored parameters, of the same
- * run iov_report_load() reads: the latest.  Sorted by idx.  The report
- * has no parameters, and report.h is not this module's to change, so
- * this one query goes through the connection results.h lends report.c
- * (iov__db_sqlite), read-only. */
-static int load_msg_sizes(struct iov_db *db, struct idx_size **ret, size_t *ret_n) {
-  static const char sql[] = "SELECT idx, json_extract(params_json, '$.msg_size') FROM point"
-                            " WHERE run_id = (SELECT id FROM run ORDER BY id DESC LIMIT 1) ORDER BY idx";
-  sqlite3_stmt *st = NULL;
-  struct idx_size *v = NULL;
-  size_t n = 0, cap = 0;
-  if (sqlite3_prepare_v2(iov__db_sqlite(db), sql, -1, &st, NULL) != SQLITE_OK)
-    return iov__db_fail(db, "reading the points' msg_size");
-  int rc;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    if (n == cap) {
-      cap = cap ? cap * 2 : 64;
-      struct idx_size *nv = realloc(v, cap * sizeof(*v));
-      if (!nv) {
-        free(v);
-        sqlite3_finalize(st);
-        return -ENOMEM;
-      }
-      v = nv;
-    }
-    v[n].idx = (unsigned)sqlite3_column_int64(st, 0);
-    v[n].msg_size = sqlite3_column_type(st, 1) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 1);
-    n++;
-  }
-  sqlite3_finalize(st);
-  if (rc != SQLITE_DONE) {
-    free(v);
-    return iov__db_fail(db, "reading the points' msg_size");
-  }
-  *ret = v;
-  *ret_n = n;
-  return 0;
-}
-
-static double msg_size_of(const struct idx_size *v, size_t n, unsigned idx) {
-  struct idx_size key = { .idx = idx };
-  const struct idx_size *hit = v ? bsearch(&key, v, n, sizeof(*v), cmp_idx_size) : NULL;
-  return hit ? hit->msg_size : NAN;
-}
-
-static int cmp_summary(const void *a, const void *b) {
-  const struct iov_point_summary *x = *(const struct iov_point_summary *const *)a;
-  const struct iov_point_summary *y = *(const struct iov_point_summary *const *)b;
-  if (x->point_no != y->point_no) return x->point_no < y->point_no ? -1 : 1;
-  return x->idx < y->idx ? -1 : x->idx > y->idx;
-}
-
-static double level_of(const struct iov_report *rep, unsigned point_no) {
-  for (size_t i = 0; i < rep->n_conf; i++)
-    if (rep->conf[i].point_no == point_no && rep->conf[i].level > 0 && rep->conf[i].level < 1)
-      return rep->conf[i].level;
-  return PLOT_LEVEL_DEFAULT;
-}
-
-static void group_init(struct group *g, const struct iov_report *rep, const struct idx_size *sizes,
-                       size_t n_sizes) {
-  g->p = g->reps[0];
-  g->point_no = g->p->point_no;
-  g->path = resolved_path(g->p);
-  g->msg_size = msg_size_of(sizes, n_sizes, g->p->idx);
-  g->level = level_of(rep, g->point_no);
-  g->rr = g->p->has_latency || g->p->transactions > 0; /* as m_throughput() */
-}
-
-/* Group the ok repetitions by point_no, in plan order. */
-static int build_groups(struct plot_ctx *ctx, const struct idx_size *sizes, size_t n_sizes) {
+/* Each plan point with an ok repetition, from iov_report_groups(): its
+ * ok repetitions, in the order they ran. */
+static int build_groups(struct plot_ctx *ctx) {
   const struct iov_report *rep = ctx->rep;
-  _cleanup_free_ const struct iov_point_summary **ok = calloc(rep->n_points + 1, sizeof(*ok));
-  ctx->groups = calloc(rep->n_points + 1, sizeof(*ctx->groups));
+  struct iov_point_group *pg = NULL;
+  size_t n_pg = 0;
+  int r = iov_report_groups(rep, &pg, &n_pg);
+  if (r < 0) return r;
+  ctx->groups = calloc(n_pg + 1, sizeof(*ctx->groups));
   ctx->scratch = calloc(rep->n_points + 1, sizeof(*ctx->scratch));
-  if (!ok || !ctx->groups || !ctx->scratch) return -ENOMEM;
-  size_t n = 0;
-  for (size_t i = 0; i < rep->n_points; i++)
-    if (rep->points[i].status && strcmp(rep->points[i].status, "ok") == 0) ok[n++] = &rep->points[i];
-  qsort(ok, n, sizeof(*ok), cmp_summary);
-  for (size_t i = 0; i < n;) {
-    size_t j = i;
-    while (j < n && ok[j]->point_no == ok[i]->point_no) j++;
+  r = ctx->groups && ctx->scratch ? 0 : -ENOMEM;
+  for (size_t i = 0; r == 0 && i < n_pg; i++) {
+    if (!pg[i].ok) continue;
     struct group *g = &ctx->groups[ctx->n_groups++];
-    g->reps = malloc((j - i) * sizeof(*g->reps));
-    if (!g->reps) return -ENOMEM;
-    memcpy(g->reps, ok + i, (j - i) * sizeof(*g->reps));
-    g->n = j - i;
-    group_init(g, rep, sizes, n_sizes);
-    i = j;
+    g->reps = malloc(pg[i].ok * sizeof(*g->reps));
+    if (!g->reps) {
+      r = -ENOMEM;
+      break;
+    }
+    for (size_t k = 0; k < pg[i].n_members; k++) {
+      const struct iov_point_summary *p = &rep->points[pg[i].members[k]];
+      if (p->status && strcmp(p->status, "ok") == 0) g->reps[g->n++] = p;
+    }
+    g->p = pg[i].first;
+    g->point_no = pg[i].point_no;
+    g->path = resolved_path(g->p);
+    g->msg_size = g->p->msg_size ? (double)g->p->msg_size : NAN;
+    g->level = pg[i].level;
+    g->rr = g->p->has_latency || g->p->transactions > 0; /* as m_throughput() */
   }
-  return 0;
+  iov_report_groups_free(pg, n_pg);
+  return r;
 }
 
 /* ---- one figure: data file, script, gnuplot ---------------------------- */
@@ -1416,8 +1343,6 @@ static int resolve_run(struct plot_ctx *ctx, char **ret_db) {
 
 static int load_run(struct plot_ctx *ctx, const char *db_path, struct iov_db **db, struct iov_report **rep) {
   _cleanup_free_ char *why = NULL;
-  struct idx_size *sizes = NULL;
-  size_t n_sizes = 0;
   int r = iov_db_open_full(db_path, true, db, &why);
   if (r < 0)
     return iov_log_errno(r, "Cannot open results database '%s': %s (is '%s' a run directory?)", db_path,
@@ -1425,10 +1350,7 @@ static int load_run(struct plot_ctx *ctx, const char *db_path, struct iov_db **d
   r = iov_report_load(*db, rep);
   if (r < 0) return iov_log_errno(r, "Cannot read the run from '%s': %s", db_path, iov_db_errmsg(*db));
   ctx->rep = *rep;
-  r = load_msg_sizes(*db, &sizes, &n_sizes);
-  if (r < 0) return iov_log_errno(r, "Cannot read the points of '%s': %s", db_path, iov_db_errmsg(*db));
-  r = build_groups(ctx, sizes, n_sizes);
-  free(sizes);
+  r = build_groups(ctx);
   if (r < 0) return iov_log_errno(r, "Cannot group the repetitions of '%s': %m", db_path);
   if (ctx->n_groups == 0)
     return iov_log_errno(
