@@ -16,7 +16,6 @@
 #include <sys/stat.h>
 
 #include <jansson.h>
-#include <sqlite3.h>
 
 #include "coord.h"
 #include "err.h"
@@ -141,7 +140,7 @@ static double metric_value(const struct iov_point_summary *p, enum metric m, boo
 struct group {
   unsigned point_no;
   const struct iov_point_summary *first;
-  size_t *reps; /* into side.order */
+  const size_t *reps; /* rep->points indexes, in the order they ran (iov_report_groups()) */
   size_t n_reps;
   unsigned n_ok;
   bool rr;
@@ -154,7 +153,8 @@ struct side {
   char *path;      /* the results.db; owned */
   struct iov_db *db;
   struct iov_report *rep;
-  size_t *order;        /* rep->points indexes by (point_no, idx); owned */
+  struct iov_point_group *pg; /* iov_report_groups(); owned */
+  size_t n_pg;
   struct group *groups; /* by point_no; owned */
   size_t n_groups;
   struct group **by_key; /* sorted by key; owned */
@@ -164,18 +164,10 @@ static void side_done(struct side *s) {
   for (size_t i = 0; i < s->n_groups; i++) free(s->groups[i].key);
   free(s->groups);
   free(s->by_key);
-  free(s->order);
+  iov_report_groups_free(s->pg, s->n_pg);
   iov_report_free(s->rep);
   iov_db_close(s->db);
   free(s->path);
-}
-
-static const struct iov_report *sort_rep;
-static int cmp_point_order(const void *x, const void *y) {
-  const struct iov_point_summary *a = &sort_rep->points[*(const size_t *)x];
-  const struct iov_point_summary *b = &sort_rep->points[*(const size_t *)y];
-  if (a->point_no != b->point_no) return a->point_no < b->point_no ? -1 : 1;
-  return a->idx < b->idx ? -1 : a->idx > b->idx;
 }
 
 static int cmp_group_key(const void *x, const void *y) {
@@ -220,58 +212,27 @@ static int keys_make_unique(struct side *s) {
   return 0;
 }
 
-static const char key_sql[] = "SELECT params_json, topology, vms FROM point WHERE id = ?1";
-
-/* Group the repetitions by plan point and give each its key. */
+/* The report's groups of repetitions, each with its key. */
 static int side_groups(struct side *s) {
   struct iov_report *rep = s->rep;
-  sqlite3 *sq = iov__db_sqlite(s->db);
-  sqlite3_stmt *st = NULL;
-  int r = 0;
-
-  s->order = calloc(rep->n_points ? rep->n_points : 1, sizeof(*s->order));
-  s->groups = calloc(rep->n_points ? rep->n_points : 1, sizeof(*s->groups));
-  if (!s->order || !s->groups) return -ENOMEM;
-  for (size_t i = 0; i < rep->n_points; i++) s->order[i] = i;
-  sort_rep = rep;
-  qsort(s->order, rep->n_points, sizeof(*s->order), cmp_point_order);
-
-  for (size_t i = 0; i < rep->n_points; i++) {
-    const struct iov_point_summary *p = &rep->points[s->order[i]];
-    struct group *g = s->n_groups ? &s->groups[s->n_groups - 1] : NULL;
-    if (!g || g->point_no != p->point_no) {
-      g = &s->groups[s->n_groups++];
-      g->point_no = p->point_no;
-      g->first = p;
-      g->reps = &s->order[i];
+  int r = iov_report_groups(rep, &s->pg, &s->n_pg);
+  if (r < 0) return r;
+  s->groups = calloc(s->n_pg ? s->n_pg : 1, sizeof(*s->groups));
+  if (!s->groups) return -ENOMEM;
+  for (size_t i = 0; i < s->n_pg && r == 0; i++) {
+    struct group *g = &s->groups[s->n_groups++];
+    g->point_no = s->pg[i].point_no;
+    g->reps = s->pg[i].members;
+    g->n_reps = s->pg[i].n_members;
+    g->n_ok = s->pg[i].ok;
+    g->first = &rep->points[g->reps[0]];
+    for (size_t k = 0; k < g->n_reps; k++) {
+      const struct iov_point_summary *p = &rep->points[g->reps[k]];
+      if (p->transactions > 0 || p->has_latency) g->rr = true;
     }
-    g->n_reps++;
-    if (p->status && strcmp(p->status, "ok") == 0) g->n_ok++;
-    if (p->transactions > 0 || p->has_latency) g->rr = true;
+    r = iov_compare_point_key(g->first->test, g->first->params_json, g->first->topology, g->first->vms,
+                              &g->key);
   }
-
-  if (sqlite3_prepare_v2(sq, key_sql, -1, &st, NULL) != SQLITE_OK) return iov__db_fail(s->db, "read params");
-  for (size_t i = 0; i < s->n_groups && r == 0; i++) {
-    struct group *g = &s->groups[i];
-    const char *params = NULL, *topology = NULL;
-    uint64_t vms = 0;
-    if (sqlite3_bind_int64(st, 1, g->first->point) != SQLITE_OK) {
-      r = iov__db_fail(s->db, "bind params");
-      break;
-    }
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-      params = (const char *)sqlite3_column_text(st, 0);
-      topology = (const char *)sqlite3_column_text(st, 1);
-      vms = (uint64_t)sqlite3_column_int64(st, 2);
-    } else if (rc != SQLITE_DONE) {
-      r = iov__db_fail(s->db, "read params");
-      break;
-    }
-    r = iov_compare_point_key(g->first->test, params, topology, vms, &g->key);
-    sqlite3_reset(st);
-  }
-  sqlite3_finalize(st);
   if (r < 0) return r;
 
   s->by_key = calloc(s->n_groups ? s->n_groups : 1, sizeof(*s->by_key));
