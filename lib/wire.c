@@ -45,22 +45,10 @@ void iov_wire_utf8_sanitize(char *s) {
 }
 
 static bool utf8_ok(const char *s) {
-  const unsigned char *p = (const unsigned char *)s;
-  while (*p) {
-    unsigned c = *p++, n = c < 0x80             ? 0
-                           : (c & 0xe0) == 0xc0 ? 1
-                           : (c & 0xf0) == 0xe0 ? 2
-                           : (c & 0xf8) == 0xf0 ? 3
-                                                : 4;
-    if (n == 4 || (n == 1 && c < 0xc2) || (n == 3 && c > 0xf4)) return false;
-    unsigned cp = c & (0x7f >> n);
-    for (unsigned i = 0; i < n; i++, p++) {
-      if ((*p & 0xc0) != 0x80) return false;
-      cp = cp << 6 | (*p & 0x3f);
-    }
-    if ((n == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-        (n == 3 && (cp < 0x10000 || cp > 0x10ffff)))
-      return false;
+  for (const unsigned char *p = (const unsigned char *)s; *p;) {
+    size_t k = utf8_seq(p);
+    if (!k) return false;
+    p += k;
   }
   return true;
 }
