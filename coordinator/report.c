@@ -18,16 +18,16 @@
 /* A point's summary is built from one row per flow. */
 static const char run_sql[] = "SELECT id, uuid, plan_path, status, error, started_ns, ended_ns FROM run"
                               " ORDER BY id DESC LIMIT 1";
-#define POINTS_SQL(REPS)                                                                                \
+#define POINTS_SQL(REPS, NO)                                                                            \
   "SELECT id, idx, test, sweep, workload, status, error, duration_ns, warmup_ns, window_start_ns,"      \
   " window_end_ns, start_skew_ns, topology, vms, json_extract(params_json, '$.path'),"                  \
   " (SELECT COALESCE(SUM(g.missing), 0) FROM sample_gap g WHERE g.point_id = point.id), " REPS ","      \
   " json_extract(params_json, '$.msg_size'), json_extract(params_json, '$.response_size'), params_json" \
   " FROM point"                                                                                         \
-  " WHERE run_id = ?1 ORDER BY idx"
-static const char points_sql[] = POINTS_SQL("point_no, rep");
+  " WHERE run_id = ?1 AND (?2 < 0 OR " NO " = ?2) ORDER BY idx"
+static const char points_sql[] = POINTS_SQL("point_no, rep", "point_no");
 /* Schema 5 had no repetitions: each point is its own. */
-static const char points_sql_v5[] = POINTS_SQL("idx, 0");
+static const char points_sql_v5[] = POINTS_SQL("idx, 0", "idx");
 static const char conf_sql[] =
     "SELECT point_no, level, width, runs, mean, half, reached FROM point_confidence WHERE run_id = ?1"
     " ORDER BY point_no";
@@ -599,7 +599,7 @@ static int point_vm_cpu(struct iov_db *db, sqlite3_stmt *st, struct iov_point_su
   return r;
 }
 
-static int report_read(struct iov_db *db, struct stmts *s, struct iov_report *rep) {
+static int report_read(struct iov_db *db, struct stmts *s, struct iov_report *rep, int64_t only_point_no) {
   sqlite3 *sq = iov__db_sqlite(db);
   struct iov_hist *merged = NULL, *h = NULL;
   size_t cap = 0;
@@ -628,7 +628,9 @@ static int report_read(struct iov_db *db, struct stmts *s, struct iov_report *re
       column_strdup(s->run, 3, &rep->status) < 0 || column_strdup(s->run, 4, &rep->error) < 0)
     return -ENOMEM;
 
-  if (sqlite3_bind_int64(s->points, 1, run) != SQLITE_OK) return iov__db_fail(db, "bind points");
+  if (sqlite3_bind_int64(s->points, 1, run) != SQLITE_OK ||
+      sqlite3_bind_int64(s->points, 2, only_point_no) != SQLITE_OK)
+    return iov__db_fail(db, "bind points");
   while ((rc = sqlite3_step(s->points)) == SQLITE_ROW) {
     r = point_add(rep, &cap, s->points);
     if (r < 0) return r;
@@ -676,7 +678,7 @@ static int report_read(struct iov_db *db, struct stmts *s, struct iov_report *re
   return r;
 }
 
-int iov_report_load(struct iov_db *db, struct iov_report **ret) {
+static int report_load(struct iov_db *db, int64_t only_point_no, struct iov_report **ret) {
   struct stmts s = { 0 };
   struct iov_report *rep;
   sqlite3 *sq;
@@ -694,7 +696,7 @@ int iov_report_load(struct iov_db *db, struct iov_report **ret) {
     r = iov__db_fail(db, "BEGIN");
     goto out;
   }
-  r = report_read(db, &s, rep);
+  r = report_read(db, &s, rep, only_point_no);
   stmts_done(&s);
   /* Nothing was written: ending a read transaction cannot lose data. */
   if (txn) (void)sqlite3_exec(sq, "COMMIT", NULL, NULL, NULL);
@@ -705,6 +707,12 @@ out:
   }
   *ret = rep;
   return 0;
+}
+
+int iov_report_load(struct iov_db *db, struct iov_report **ret) { return report_load(db, -1, ret); }
+
+int iov_report_load_point(struct iov_db *db, unsigned point_no, struct iov_report **ret) {
+  return report_load(db, point_no, ret);
 }
 
 /* The table.  Cells are written by code point, not by byte, so that a

@@ -225,6 +225,8 @@ void iov_report_print_study(const struct iov_report *r, FILE *f);
  * -ENOENT if the database holds no run, -ENOMEM, or -IOV_E_DB (reason in
  * iov_db_errmsg()). */
 int iov_report_load(struct iov_db *db, struct iov_report **ret);
+/* The same, with only the runs of plan point point_no. */
+int iov_report_load_point(struct iov_db *db, unsigned point_no, struct iov_report **ret);
 struct iov_report *iov_report_free(struct iov_report *r);
 /* The table of every run of every point, as iov_report_print_table()
  * prints a run without repeats. */

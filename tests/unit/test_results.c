@@ -1112,6 +1112,13 @@ static void test_open_modes(void **state) {
   assert_int_equal(rep->points[0].point_no, 3);
   assert_int_equal(rep->points[0].rep, 0);
   rep = iov_report_free(rep);
+  /* One plan point's runs only (confidence reads them back). */
+  assert_ok(db, iov_report_load_point(db, 3, &rep));
+  assert_int_equal(rep->n_points, 1);
+  rep = iov_report_free(rep);
+  assert_ok(db, iov_report_load_point(db, 2, &rep));
+  assert_int_equal(rep->n_points, 0);
+  rep = iov_report_free(rep);
   iov_db_close(db);
   assert_ok(NULL, iov_db_open(fx->path, &db));
   assert_int_equal(iov_db_schema_version(db), 6);
