@@ -407,13 +407,7 @@ out:
   iov_inventory_free(a.inventory);
   iov_cpustat_free(a.cpustat);
   iov_irqstat_free(a.irqstat);
-  zsock_destroy(&a.sock);
-  iov_keyserver_stop(&a.keyserver);
-  iov_zap_stop(&a.zap);
-  zcert_destroy(&a.cert);
-  return r;
-
-fail_early:
+fail_early: /* before the loop existed: only the sockets and keys to release */
   zsock_destroy(&a.sock);
   iov_keyserver_stop(&a.keyserver);
   iov_zap_stop(&a.zap);
