@@ -37,11 +37,23 @@ data_conns() {
 # and PORT + 1 aside); for wait_for, which must re-evaluate it.
 no_data_conns() { [ "$(data_conns "$1" "$2" "$(($2 + 1))")" -le 0 ]; }
 
+# agent_state PID: what became of an agent that did not start: its state
+# and where it waits, or how it ended.
+agent_state() {
+  if [ -d "/proc/$1" ]; then
+    grep State "/proc/$1/status"
+    for t in /proc/"$1"/task/*; do echo "thread ${t##*/}: $(cat "$t/wchan" 2>/dev/null)"; done
+  else
+    wait "$1"
+    echo "it exited with status $? (128 + N: killed by signal N)"
+  fi
+}
+
 start_agent() { # NAME PORT [NS]: sets PID_<NAME>
   start_bg "${3:--}" "$TMP/agent-$1.log" "$AGENT" --listen "tcp://${4:-127.0.0.1}:$2" --guest-listen "tcp://${4:-127.0.0.1}:$(($2 + 1))" \
     --name "$1" --ready-file "$TMP/$1.ready"
   printf -v "PID_$1" '%s' "$LAST_PID"
-  wait_for 30 test -e "$TMP/$1.ready" || fail "agent $1 did not start within 30 s: $(cat "$TMP/agent-$1.log"; grep -E "State|wchan" /proc/"$LAST_PID"/status 2>/dev/null)"
+  wait_for 30 test -e "$TMP/$1.ready" || fail "agent $1 did not start within 30 s: $(cat "$TMP/agent-$1.log"; agent_state "$LAST_PID")"
   rm -f "$TMP/$1.ready"
 }
 
