@@ -133,9 +133,13 @@ static inline int iov_fuzz_copy_tree(const char *src, const char *dst) {
     char s[PATH_MAX], t[PATH_MAX];
     struct stat st;
     if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-    snprintf(s, sizeof(s), "%s/%s", src, e->d_name);
-    snprintf(t, sizeof(t), "%s/%s", dst, e->d_name);
-    if (lstat(s, &st) < 0) {
+    /* A path that does not fit is an error, not a copy of some other,
+     * truncated path. */
+    int ns = snprintf(s, sizeof(s), "%s/%s", src, e->d_name);
+    int nt = snprintf(t, sizeof(t), "%s/%s", dst, e->d_name);
+    if (ns < 0 || (size_t)ns >= sizeof(s) || nt < 0 || (size_t)nt >= sizeof(t)) {
+      r = -ENAMETOOLONG;
+    } else if (lstat(s, &st) < 0) {
       r = -errno;
     } else if (S_ISDIR(st.st_mode)) {
       r = iov_fuzz_copy_tree(s, t);
