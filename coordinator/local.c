@@ -549,6 +549,10 @@ static int start_hosts(struct iov_local *l, struct iov_plan *plan, const char *a
     } else
       h->data_addr = strdup("127.0.0.1");
     if (!h->endpoint || !h->data_addr) return -ENOMEM;
+    /* coord hands each simulated VM its data address (--data): coord
+     * vouches for it, as a host agent does for the VMs it starts. */
+    for (unsigned k = 0; k < lh->n_guests; k++)
+      if (iov_plan_host_guest_data_add(h, lh->guests[k].id, lh->guests[k].addr) < 0) return -ENOMEM;
   }
   return 0;
 }

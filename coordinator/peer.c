@@ -91,8 +91,45 @@ struct iov_peer *iov_peer_free(struct iov_peer *p) {
   free(p->endpoint);
   free(p->data_addr);
   free(p->route);
+  free(p->vouched);
   free(p);
   return NULL;
+}
+
+void iov_peer_text_clean(char *s) {
+  if (!s) return;
+  for (unsigned char *p = (unsigned char *)s; *p; p++) {
+    /* C0 and DEL; C1 (U+0080..U+009F, CSI among them) as UTF-8 is C2 80..9F. */
+    if (*p < 0x20 || *p == 0x7f)
+      *p = '?';
+    else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+      p[0] = '?';
+      p[1] = '?';
+      p++;
+    }
+  }
+}
+
+const char *iov_peer_text(const char *s, char *buf, size_t n) {
+  if (!n) return "";
+  snprintf(buf, n, "%s", s ? s : "");
+  iov_wire_utf8_sanitize(buf); /* a multibyte character cut at the end */
+  iov_peer_text_clean(buf);
+  return buf;
+}
+
+int iov_peer_vouch(struct iov_peer *g, const char *addr) {
+  if (!addr || !*addr) {
+    free(g->vouched);
+    g->vouched = NULL;
+    return 0;
+  }
+  if (g->vouched && strcmp(g->vouched, addr) == 0) return 0;
+  char *a = strdup(addr);
+  if (!a) return -ENOMEM;
+  free(g->vouched);
+  g->vouched = a;
+  return 0;
 }
 
 int64_t iov_peer_send(struct iov_peer *p, iov_envelope *e) {
@@ -125,12 +162,66 @@ char *iov_peer_guest_data_addr(const iov_envelope *w) {
   return NULL;
 }
 
+/* The Peer-Address ZeroMQ attached to a message from host h: kept when
+ * it is an IP literal (over ipc it is not). */
+static void note_ctl_addr(struct iov_peer *h, const char *pa) {
+  char buf[sizeof(h->ctl_addr)];
+  struct in6_addr a;
+  size_t n = strcspn(pa, "%");
+  if (n >= sizeof(buf)) return;
+  memcpy(buf, pa, n);
+  buf[n] = 0;
+  if (inet_pton(AF_INET, buf, &a) != 1 && inet_pton(AF_INET6, buf, &a) != 1) return;
+  if (strcmp(h->ctl_addr, buf) != 0) {
+    if (h->ctl_addr[0]) iov_notice("agent '%s' now answers from %s (was %s)", h->name, buf, h->ctl_addr);
+    memcpy(h->ctl_addr, buf, n + 1);
+  }
+}
+
+/* One single-frame message off host h's socket, as iov_wire_recv() takes
+ * it, noting the connection's peer address on the way. */
+static int recv_env(struct iov_peer *h, iov_envelope **ret, char *why, size_t whylen) {
+  void *s = zsock_resolve(h->sock);
+  zmq_msg_t m;
+  zmq_msg_init(&m);
+  if (zmq_msg_recv(&m, s, ZMQ_DONTWAIT) < 0) {
+    int r = -errno;
+    zmq_msg_close(&m);
+    return r;
+  }
+  const char *pa = zmq_msg_gets(&m, "Peer-Address");
+  if (pa) note_ctl_addr(h, pa);
+  int r, frames = 1;
+  if (zmq_msg_more(&m)) {
+    /* Read the rest so the socket stays in step; then drop it. */
+    zmq_msg_t x;
+    bool more = true;
+    while (more) {
+      zmq_msg_init(&x);
+      if (zmq_msg_recv(&x, s, 0) < 0) {
+        zmq_msg_close(&x);
+        break;
+      }
+      frames++;
+      more = zmq_msg_more(&x);
+      zmq_msg_close(&x);
+    }
+    h->stats.received++;
+    h->stats.bad_framing++;
+    snprintf(why, whylen, "message with %d frames, expected 1", frames);
+    r = -EBADMSG;
+  } else
+    r = iov_wire_decode(zmq_msg_data(&m), zmq_msg_size(&m), ret, &h->stats, why, whylen);
+  zmq_msg_close(&m);
+  return r;
+}
+
 /* Take one queued message off host i, resolved to the guest it came from. */
 static int recv_one(struct iov_peer *h, struct iov_peer **ret_peer, iov_envelope **ret) {
   char why[256];
   for (;;) {
     iov_envelope *e = NULL;
-    int r = iov_wire_recv(h->sock, NULL, &e, &h->stats, why, sizeof(why));
+    int r = recv_env(h, &e, why, sizeof(why));
     if (r == -EAGAIN) return r;
     if (r < 0) {
       iov_warn("dropped a message from agent '%s': %s", h->name, why);

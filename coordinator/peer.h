@@ -15,8 +15,15 @@ struct iov_peer {
   char *name;      /* host: its key in [hosts]; guest: "HOST/VM" */
   char *endpoint;  /* host: ZeroMQ endpoint; guest: the host's */
   char *data_addr; /* data-plane address, NULL when unknown */
-  zsock_t *sock;   /* hosts only */
-  bool curve;      /* hosts: the socket is a CURVE client */
+  /* Hosts: the address at the other end of the control connection, as
+   * ZeroMQ saw it (its Peer-Address): an address coord reached the agent
+   * at, not one the agent claims.  "" until a message came over TCP. */
+  char ctl_addr[48];
+  /* Guests: the data address their host agent vouches for (one it handed
+   * the VM, or its configuration names), NULL = none. */
+  char *vouched;
+  zsock_t *sock; /* hosts only */
+  bool curve;    /* hosts: the socket is a CURVE client */
   /* Guests: the host agent they are reached through and their name there.
    * gone: the host no longer lists them. */
   struct iov_peer *host;
@@ -57,8 +64,17 @@ struct iov_peer *iov_peer_free(struct iov_peer *p);
 /* Returns the msg_id used, or a negative error. */
 int64_t iov_peer_send(struct iov_peer *p, iov_envelope *e);
 /* A guest's data-plane address from its Welcome: the one it reported, or
- * the first IPv4 address of a non-loopback interface.  NULL if none. */
+ * the first IPv4 address of a non-loopback interface.  NULL if none.
+ * What the guest claims, not what coord may send to: see run.c. */
 char *iov_peer_guest_data_addr(const iov_envelope *welcome);
+/* Text an agent sent (a name, an error), fit to print: control characters
+ * (terminal escapes among them: ESC, CSI, newlines) become '?', cut to
+ * fit buf.  Returns buf ("" for NULL). */
+const char *iov_peer_text(const char *s, char *buf, size_t n);
+/* The same, in place. */
+void iov_peer_text_clean(char *s);
+/* Set the address host h vouches for its guest g (NULL or "": none). */
+int iov_peer_vouch(struct iov_peer *g, const char *addr);
 
 /* Wait for the next valid message from any of the host peers (and their
  * guests) until the CLOCK_MONOTONIC deadline.  signal_fd (or -1) is polled

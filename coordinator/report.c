@@ -18,12 +18,12 @@
 /* A point's summary is built from one row per flow. */
 static const char run_sql[] = "SELECT id, uuid, plan_path, status, error, started_ns, ended_ns FROM run"
                               " ORDER BY id DESC LIMIT 1";
-#define POINTS_SQL(REPS, NO)                                                                            \
-  "SELECT id, idx, test, sweep, workload, status, error, duration_ns, warmup_ns, window_start_ns,"      \
-  " window_end_ns, start_skew_ns, topology, vms, json_extract(params_json, '$.path'),"                  \
-  " (SELECT COALESCE(SUM(g.missing), 0) FROM sample_gap g WHERE g.point_id = point.id), " REPS ","      \
-  " json_extract(params_json, '$.msg_size'), json_extract(params_json, '$.response_size'), params_json" \
-  " FROM point"                                                                                         \
+#define POINTS_SQL(REPS, NO)                                                                             \
+  "SELECT id, idx, test, sweep, workload, status, error, duration_ns, warmup_ns, window_start_ns,"       \
+  " window_end_ns, start_skew_ns, topology, vms, json_extract(params_json, '$.path'),"                   \
+  " (SELECT COALESCE(SUM(0.0 + g.missing), 0) FROM sample_gap g WHERE g.point_id = point.id), " REPS "," \
+  " json_extract(params_json, '$.msg_size'), json_extract(params_json, '$.response_size'), params_json"  \
+  " FROM point"                                                                                          \
   " WHERE run_id = ?1 AND (?2 < 0 OR " NO " = ?2) ORDER BY idx"
 static const char points_sql[] = POINTS_SQL("point_no, rep", "point_no");
 /* Schema 5 had no repetitions: each point is its own. */
@@ -39,8 +39,8 @@ static const char flows_sql[] =
 /* Busy and total CPU time of the machine of one side over the window:
  * busy leaves out idle, iowait and steal (time the hypervisor took). */
 static const char cpu_sql[] =
-    "SELECT SUM(c.user_ns + c.nice_ns + c.system_ns + c.irq_ns + c.softirq_ns),"
-    " SUM(c.user_ns + c.nice_ns + c.system_ns + c.irq_ns + c.softirq_ns + c.idle_ns + c.iowait_ns"
+    "SELECT SUM(0.0 + c.user_ns + c.nice_ns + c.system_ns + c.irq_ns + c.softirq_ns),"
+    " SUM(0.0 + c.user_ns + c.nice_ns + c.system_ns + c.irq_ns + c.softirq_ns + c.idle_ns + c.iowait_ns"
     " + c.steal_ns)"
     " FROM cpu_sample c WHERE c.point_id = ?1 AND c.cpu = -1 AND c.agent_id ="
     " (SELECT agent_id FROM flow WHERE point_id = ?1 AND role = ?2 LIMIT 1)";
@@ -49,7 +49,8 @@ static const char cpu_sql[] =
  * the sum and the sum of squares (in REAL: squares of byte counts do not
  * fit 64 bits). */
 static const char bins_sql[] =
-    "SELECT s.seq, MIN(s.t_start_ns), MAX(s.t_end_ns), SUM(s.bytes), SUM(s.transactions), COUNT(*),"
+    "SELECT s.seq, MIN(s.t_start_ns), MAX(s.t_end_ns), SUM(0.0 + s.bytes), SUM(0.0 + s.transactions), "
+    "COUNT(*),"
     " SUM(CAST(s.bytes AS REAL) * s.bytes), SUM(CAST(s.transactions AS REAL) * s.transactions)"
     " FROM sample s JOIN flow f ON f.id = s.flow_id WHERE f.point_id = ?1 AND f.role = ?2"
     " GROUP BY s.seq ORDER BY s.seq";
@@ -61,26 +62,28 @@ static const char fair_sql[] =
 /* Links: each (link, role) with its agent, the sender's host, and its
  * results summed; and each link's samples per interval. */
 static const char links_sql[] =
-    "SELECT f.link, f.role, a.name, COALESCE(h.name, a.name), SUM(COALESCE(r.bytes, 0)),"
-    " SUM(COALESCE(r.transactions, 0))"
+    "SELECT f.link, f.role, a.name, COALESCE(h.name, a.name), SUM(0.0 + COALESCE(r.bytes, 0)),"
+    " SUM(0.0 + COALESCE(r.transactions, 0))"
     " FROM flow f JOIN agent a ON a.id = f.agent_id LEFT JOIN agent h ON h.id = a.host_id"
     " LEFT JOIN result r ON r.flow_id = f.id WHERE f.point_id = ?1"
     " GROUP BY f.link, f.role ORDER BY f.link, f.role";
 static const char link_bins_sql[] =
-    "SELECT f.link, s.seq, SUM(s.bytes), SUM(s.transactions) FROM sample s JOIN flow f ON f.id = s.flow_id"
+    "SELECT f.link, s.seq, SUM(0.0 + s.bytes), SUM(0.0 + s.transactions) FROM sample s JOIN flow f ON f.id = "
+    "s.flow_id"
     " WHERE f.point_id = ?1 AND f.role = ?2 GROUP BY f.link, s.seq ORDER BY f.link, s.seq";
 
 /* Per guest with host CPU data: over the intervals that have it. */
 static const char vm_cpu_sql[] =
-    "SELECT a.name, MIN(f.role), COUNT(DISTINCT v.seq), SUM(v.total_ns), SUM(v.vcpu_ns), SUM(v.io_ns),"
-    " SUM(v.vhost_ns), SUM(v.kvm_exits), COUNT(v.kvm_exits),"
-    " (SELECT SUM(c.user_ns + c.nice_ns + c.system_ns + c.irq_ns + c.softirq_ns) FROM cpu_sample c"
+    "SELECT a.name, MIN(f.role), COUNT(DISTINCT v.seq), SUM(0.0 + v.total_ns), SUM(0.0 + v.vcpu_ns), SUM(0.0 "
+    "+ v.io_ns),"
+    " SUM(0.0 + v.vhost_ns), SUM(0.0 + v.kvm_exits), COUNT(v.kvm_exits),"
+    " (SELECT SUM(0.0 + c.user_ns + c.nice_ns + c.system_ns + c.irq_ns + c.softirq_ns) FROM cpu_sample c"
     "   WHERE c.point_id = ?1 AND c.agent_id = a.id AND c.cpu = -1 AND c.seq IN"
     "   (SELECT seq FROM vm_cpu_sample WHERE point_id = ?1 AND agent_id = a.id)),"
-    " (SELECT SUM(s.bytes) FROM sample s JOIN flow g ON g.id = s.flow_id WHERE g.point_id = ?1"
+    " (SELECT SUM(0.0 + s.bytes) FROM sample s JOIN flow g ON g.id = s.flow_id WHERE g.point_id = ?1"
     "   AND g.agent_id = a.id AND s.seq IN (SELECT seq FROM vm_cpu_sample WHERE point_id = ?1 AND agent_id = "
     "a.id)),"
-    " (SELECT SUM(s.transactions) FROM sample s JOIN flow g ON g.id = s.flow_id WHERE g.point_id = ?1"
+    " (SELECT SUM(0.0 + s.transactions) FROM sample s JOIN flow g ON g.id = s.flow_id WHERE g.point_id = ?1"
     "   AND g.agent_id = a.id AND s.seq IN (SELECT seq FROM vm_cpu_sample WHERE point_id = ?1 AND agent_id = "
     "a.id))"
     " FROM vm_cpu_sample v JOIN agent a ON a.id = v.agent_id"

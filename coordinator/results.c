@@ -216,14 +216,14 @@ static const char schema_sql[] =
     "  SELECT f.point_id, f.link,\n"
     "    MAX(CASE WHEN f.role = 'sender' THEN a.name END) AS sender,\n"
     "    MAX(CASE WHEN f.role = 'receiver' THEN a.name END) AS receiver,\n"
-    "    SUM(CASE WHEN f.role = 'receiver' THEN r.bytes ELSE 0 END) AS rx_bytes,\n"
-    "    SUM(CASE WHEN f.role = 'sender' THEN r.transactions ELSE 0 END) AS transactions\n"
+    "    TOTAL(CASE WHEN f.role = 'receiver' THEN r.bytes ELSE 0 END) AS rx_bytes,\n"
+    "    TOTAL(CASE WHEN f.role = 'sender' THEN r.transactions ELSE 0 END) AS transactions\n"
     "  FROM flow f JOIN agent a ON a.id = f.agent_id LEFT JOIN result r ON r.flow_id = f.id\n"
     "  GROUP BY f.point_id, f.link;\n"
     "CREATE VIEW IF NOT EXISTS link_bin AS\n"
     "  SELECT f.point_id, f.link, s.seq, MIN(s.t_start_ns) AS t_start_ns, MAX(s.t_end_ns) AS t_end_ns,\n"
-    "    SUM(CASE WHEN f.role = 'receiver' THEN s.bytes ELSE 0 END) AS rx_bytes,\n"
-    "    SUM(CASE WHEN f.role = 'sender' THEN s.transactions ELSE 0 END) AS transactions\n"
+    "    TOTAL(CASE WHEN f.role = 'receiver' THEN s.bytes ELSE 0 END) AS rx_bytes,\n"
+    "    TOTAL(CASE WHEN f.role = 'sender' THEN s.transactions ELSE 0 END) AS transactions\n"
     "  FROM flow f JOIN sample s ON s.flow_id = f.id GROUP BY f.point_id, f.link, s.seq;\n";
 
 /* Cached statements, prepared on first use and reset after each. */
@@ -437,6 +437,15 @@ static int bind_i64(sqlite3_stmt *st, int i, int64_t v) { return sqlite3_bind_in
 /* Two's complement, see results.h. */
 static int bind_u64(sqlite3_stmt *st, int i, uint64_t v) {
   return sqlite3_bind_int64(st, i, (sqlite3_int64)v);
+}
+
+/* Counters above IOV_DB_COUNT_MAX are refused, before any is stored. */
+static int counts_check(struct iov_db *db, const char *what, const uint64_t *v, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (v[i] > IOV_DB_COUNT_MAX)
+      return db_failf(db, "%s: counter %zu is %" PRIu64 ", more than %" PRIu64 "; not stored", what, i, v[i],
+                      (uint64_t)IOV_DB_COUNT_MAX);
+  return 0;
 }
 
 static uint64_t column_u64(sqlite3_stmt *st, int i) { return (uint64_t)sqlite3_column_int64(st, i); }
@@ -1005,6 +1014,9 @@ int iov_db_sample_add(struct iov_db *db, int64_t flow, const struct iov_db_sampl
   int r, rc;
 
   if (!db || !s || s->seq == 0) return -EINVAL;
+  const uint64_t cnt[] = { s->bytes,      s->messages,  s->transactions, s->lost,   s->out_of_order,
+                           s->duplicates, s->jitter_ns, s->retransmits,  s->rtt_us, s->snd_cwnd };
+  if ((r = counts_check(db, "sample", cnt, ELEMENTSOF(cnt))) < 0) return r;
   if (lat && !db->hist_layout_ok)
     return db_failf(db, "histogram layout of the database differs from this build's");
   if (lat && (r = sample_hist_encode(s, &blob, &blob_len, &hs)) < 0) return r;
@@ -1035,6 +1047,9 @@ int iov_db_result_add(struct iov_db *db, int64_t flow, const struct iov_db_resul
   int r;
 
   if (!db || !res) return -EINVAL;
+  const uint64_t cnt[] = { res->bytes,        res->messages,   res->transactions, res->lost,
+                           res->out_of_order, res->duplicates, res->jitter_ns,    res->retransmits };
+  if ((r = counts_check(db, "result", cnt, ELEMENTSOF(cnt))) < 0) return r;
   r = savepoint_begin(db, "add result");
   if (r < 0) return r;
   r = stmt_get(db, ST_RESULT_INSERT, &st);
@@ -1194,6 +1209,9 @@ int iov_db_cpu_sample_add(struct iov_db *db, int64_t point, int64_t agent, uint3
   int r;
 
   if (!db || !c) return -EINVAL;
+  const uint64_t cnt[] = { c->user_ns, c->nice_ns,    c->system_ns, c->idle_ns, c->iowait_ns,
+                           c->irq_ns,  c->softirq_ns, c->steal_ns,  c->guest_ns };
+  if ((r = counts_check(db, "cpu sample", cnt, ELEMENTSOF(cnt))) < 0) return r;
   r = stmt_get(db, ST_CPU_INSERT, &st);
   if (r < 0) return r;
   if (bind_i64(st, 1, point) || bind_i64(st, 2, agent) || bind_i64(st, 3, seq) || bind_i64(st, 4, c->cpu) ||
@@ -1210,6 +1228,7 @@ int iov_db_irq_sample_add(struct iov_db *db, int64_t point, int64_t agent, uint3
   int r;
 
   if (!db || !name) return -EINVAL;
+  if ((r = counts_check(db, "irq sample", &count, 1)) < 0) return r;
   r = stmt_get(db, ST_IRQ_INSERT, &st);
   if (r < 0) return r;
   if (bind_i64(st, 1, point) || bind_i64(st, 2, agent) || bind_i64(st, 3, seq) || bind_text(st, 4, name) ||
@@ -1224,6 +1243,14 @@ int iov_db_vm_cpu_add(struct iov_db *db, int64_t point, int64_t agent, uint32_t 
   int r;
 
   if (!db || !c) return -EINVAL;
+  const uint64_t cnt[] = { c->interval_ns,
+                           c->vcpu_ns,
+                           c->io_ns,
+                           c->vhost_ns,
+                           c->kvm_ns,
+                           c->total_ns,
+                           c->kvm_exits_known ? c->kvm_exits : 0 };
+  if ((r = counts_check(db, "vm cpu sample", cnt, ELEMENTSOF(cnt))) < 0) return r;
   r = stmt_get(db, ST_VM_CPU_INSERT, &st);
   if (r < 0) return r;
   if (bind_i64(st, 1, point) || bind_i64(st, 2, agent) || bind_i64(st, 3, seq) ||

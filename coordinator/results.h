@@ -166,6 +166,12 @@ int iov_db_flow_add(struct iov_db *db, int64_t point, int64_t agent, const char 
 /* The same, for the flows of one link (VM pair) of a VM topology. */
 int iov_db_flow_add_link(struct iov_db *db, int64_t point, int64_t agent, const char *role, unsigned idx,
                          unsigned link, int64_t *ret_flow);
+/* Every counter stored (bytes, messages, CPU times, ...) is at most this
+ * (2^62 - 1): the add functions refuse larger ones (-ERANGE, nothing
+ * stored), so no stored value reads back negative, and the report's sums
+ * are taken as REAL, which cannot overflow. */
+#define IOV_DB_COUNT_MAX ((UINT64_C(1) << 62) - 1)
+
 struct iov_db_sample {
   uint32_t seq; /* 1, 2, ...: 0 is the flow's result (-EINVAL) */
   uint64_t t_start_ns, t_end_ns;

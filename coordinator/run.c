@@ -15,7 +15,6 @@
  * for it too.  What was measured before is committed already. */
 #include <errno.h>
 #include <arpa/inet.h>
-#include <netdb.h>
 #include <inttypes.h>
 #include <math.h>
 #include <signal.h>
@@ -121,8 +120,8 @@ struct point_run {
     bool ready;
   } vm[2];
   size_t n_vm;
-  /* Every address the run's agents report as their own: senders send to
-   * these only (Workload.run_addresses). */
+  /* The data addresses of the point's own agents, as coord verified them
+   * (agent_addr()): senders send to these only (Workload.run_addresses). */
   char **run_addrs;
   size_t n_run_addrs;
   char error[768];
@@ -136,6 +135,9 @@ static void point_fail(struct point_run *pr, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(pr->error, sizeof(pr->error), fmt, ap);
   va_end(ap);
+  /* It may quote an agent: printed and stored without its escapes. */
+  iov_wire_utf8_sanitize(pr->error);
+  iov_peer_text_clean(pr->error);
 }
 
 /* A cause found after the first error (an agent lost after its partner
@@ -151,6 +153,8 @@ static void point_cause(struct point_run *pr, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(pr->error + n, sizeof(pr->error) - n, fmt, ap);
   va_end(ap);
+  iov_wire_utf8_sanitize(pr->error);
+  iov_peer_text_clean(pr->error);
 }
 
 static struct iov_peer *peer_by_name(struct run_ctx *c, const char *name) {
@@ -185,7 +189,8 @@ static void send_hello(struct run_ctx *c, struct iov_peer *p) {
 
 /* A host's list of guests: hello to the new ones, the missing ones are
  * gone (a point that uses one fails). */
-static void on_guests(struct run_ctx *c, struct iov_peer *h, char **names, size_t n) {
+static void on_guests(struct run_ctx *c, struct iov_peer *h, char **names, size_t n, char **addrs,
+                      size_t n_addrs) {
   for (size_t i = 0; i < h->n_guests; i++) {
     struct iov_peer *g = h->guests[i];
     bool listed = false;
@@ -201,8 +206,18 @@ static void on_guests(struct run_ctx *c, struct iov_peer *h, char **names, size_
     }
   }
   for (size_t j = 0; j < n; j++) {
+    if (!iov_wire_name_ok(names[j])) {
+      char t[80];
+      iov_warn(
+          "host agent '%s' lists a guest named '%s', not a guest name (1 to 64 letters, digits, '.', '_', "
+          "':' or '-'): ignored",
+          h->name, iov_peer_text(names[j], t, sizeof(t)));
+      continue;
+    }
     struct iov_peer *g = iov_peer_guest(h, names[j], true);
     if (!g) continue;
+    /* What the host agent vouches for: parallel to the names, or nothing. */
+    if (iov_peer_vouch(g, n_addrs == n ? addrs[j] : NULL) < 0) iov_warn("out of memory");
     if (g->gone || (!g->welcome && !g->msg_id)) {
       g->gone = false;
       g->session_id = 0;
@@ -218,11 +233,15 @@ static void on_guest_welcome(struct iov_peer *g, iov_envelope *e) {
   }
   g->session_id = e->session_id;
   g->welcome = e;
+  /* What it claims; a point uses it only where someone vouches for it. */
   free(g->data_addr);
-  g->data_addr = iov_peer_guest_data_addr(e);
+  g->data_addr =
+      e->welcome->data_address && *e->welcome->data_address ? strdup(e->welcome->data_address) : NULL;
   g->host->guests_ready++;
-  iov_info("guest '%s' is %s (data %s)", g->name, e->welcome->identity,
-           g->data_addr ? g->data_addr : "unknown");
+  char id[128];
+  iov_info("guest '%s' is %s (claims data %s; its host vouches for %s)", g->name,
+           iov_peer_text(e->welcome->identity, id, sizeof(id)), g->data_addr ? g->data_addr : "none",
+           g->vouched ? g->vouched : "none");
 }
 
 /* Losing a host agent: nothing heard from it for three heartbeats.  The
@@ -301,7 +320,7 @@ static int recv_any(struct run_ctx *c, uint64_t deadline, struct iov_peer **ret_
       continue;
     }
     if (e->body_case == IOVBENCH__ENVELOPE__BODY_GUESTS && !p->host) {
-      on_guests(c, p, e->guests->names, e->guests->n_names);
+      on_guests(c, p, e->guests->names, e->guests->n_names, e->guests->addresses, e->guests->n_addresses);
       iov_wire_free(e);
       return -EAGAIN;
     }
@@ -309,15 +328,17 @@ static int recv_any(struct run_ctx *c, uint64_t deadline, struct iov_peer **ret_
       if (p->host)
         on_guest_welcome(p, e);
       else if (!p->welcome) {
+        char id[128];
         p->session_id = e->session_id;
         p->welcome = e;
         if (p->lost) {
           p->lost = false;
           iov_notice("agent '%s' is back (%s)", p->name, p->endpoint);
         } else
-          iov_info("agent '%s' is %s (%s)", p->name, e->welcome->identity ? e->welcome->identity : "?",
+          iov_info("agent '%s' is %s (%s)", p->name, iov_peer_text(e->welcome->identity, id, sizeof(id)),
                    p->endpoint);
-        on_guests(c, p, e->welcome->guests, e->welcome->n_guests);
+        on_guests(c, p, e->welcome->guests, e->welcome->n_guests, e->welcome->guest_addresses,
+                  e->welcome->n_guest_addresses);
       } else
         iov_wire_free(e);
       return -EAGAIN;
@@ -407,11 +428,12 @@ static int connect_all(struct run_ctx *c, uint64_t timeout_ns) {
     }
     if (r < 0) return iov_log_errno(r, "Failed waiting for agents: %m");
     if (e->body_case == IOVBENCH__ENVELOPE__BODY_ERROR) {
+      char t[512];
+      iov_peer_text(e->error->message, t, sizeof(t));
       if (p->host)
-        iov_warn("guest '%s' refused the run: %s", p->name, e->error->message);
+        iov_warn("guest '%s' refused the run: %s", p->name, t);
       else {
-        r = iov_log_errno(-IOV_E_PEER, "agent '%s' at %s refused the run: %s", p->name, p->endpoint,
-                          e->error->message);
+        r = iov_log_errno(-IOV_E_PEER, "agent '%s' at %s refused the run: %s", p->name, p->endpoint, t);
         iov_wire_free(e);
         return r;
       }
@@ -510,80 +532,161 @@ static struct pr_agent *add_agent(struct point_run *pr, struct iov_peer *p, int 
   return a;
 }
 
-static int add_run_addr(struct point_run *pr, const char *text) {
-  char buf[INET6_ADDRSTRLEN + 1];
-  size_t n = strcspn(text, "/%");
-  if (n >= sizeof(buf)) return 0;
-  memcpy(buf, text, n);
-  buf[n] = 0;
-  if (iov_wire_addr_listed(buf, pr->run_addrs, pr->n_run_addrs)) return 0;
+static int add_run_addr(struct point_run *pr, const char *ip) {
+  if (iov_wire_addr_listed(ip, pr->run_addrs, pr->n_run_addrs)) return 0;
   if (pr->n_run_addrs >= IOV_WIRE_MAX_RUN_ADDRS) return 0;
   char **v = realloc(pr->run_addrs, (pr->n_run_addrs + 1) * sizeof(*v));
   if (!v) return -ENOMEM;
   pr->run_addrs = v;
-  if (!(v[pr->n_run_addrs] = strdup(buf))) return -ENOMEM;
+  if (!(v[pr->n_run_addrs] = strdup(ip))) return -ENOMEM;
   pr->n_run_addrs++;
   return 0;
 }
 
-static int add_peer_addrs(struct point_run *pr, const struct iov_peer *p) {
-  const Iovbench__Welcome *w = p->welcome ? p->welcome->welcome : NULL;
-  const Iovbench__Inventory *inv = w ? w->inventory : NULL;
-  int r = 0;
-  if (w && w->data_address && *w->data_address) r = add_run_addr(pr, w->data_address);
-  for (size_t i = 0; r == 0 && inv && i < inv->n_interfaces; i++)
-    for (size_t j = 0; r == 0 && j < inv->interfaces[i]->n_addresses; j++)
-      r = add_run_addr(pr, inv->interfaces[i]->addresses[j]);
-  return r;
-}
-
-/* The addresses every agent of the run (that answered) reports as its
- * own: its interfaces', and a guest's data address. */
-static int collect_run_addrs(struct run_ctx *c, struct point_run *pr) {
-  int r = 0;
-  for (size_t i = 0; r == 0 && i < c->n_peers; i++) {
-    r = add_peer_addrs(pr, c->peers[i]);
-    for (size_t j = 0; r == 0 && j < c->peers[i]->n_guests; j++)
-      if (!c->peers[i]->guests[j]->gone) r = add_peer_addrs(pr, c->peers[i]->guests[j]);
-  }
-  return r;
-}
-
-/* The receiver's data address as a literal that some agent of the run
- * reports as its own (a name is resolved); else the point fails before
- * anything is sent, saying so. */
-static bool resolve_receiver(struct point_run *pr, struct pr_agent *rx) {
-  const char *addr = rx->peer->data_addr;
-  struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *res = NULL;
-  if (getaddrinfo(addr, NULL, &hints, &res) == 0)
-    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-      char ip[INET6_ADDRSTRLEN];
-      const void *bin = ai->ai_family == AF_INET
-                            ? (const void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr
-                            : (const void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr;
-      if ((ai->ai_family != AF_INET && ai->ai_family != AF_INET6) ||
-          !inet_ntop(ai->ai_family, bin, ip, sizeof(ip)) ||
-          !iov_wire_addr_listed(ip, pr->run_addrs, pr->n_run_addrs))
-        continue;
-      snprintf(rx->ip, sizeof(rx->ip), "%s", ip);
-      freeaddrinfo(res);
-      return true;
-    }
-  if (res) freeaddrinfo(res);
-  char some[200] = "";
-  for (size_t i = 0, o = 0; i < pr->n_run_addrs && i < 6 && o < sizeof(some); i++)
-    o += (size_t)snprintf(some + o, sizeof(some) - o, "%s%s", i ? ", " : "", pr->run_addrs[i]);
-  if (rx->peer->host)
-    point_fail(pr,
-               "guest '%s' receives on %s, which no agent of this run reports as its own (they have %s%s)",
-               rx->peer->name, addr, some, pr->n_run_addrs > 6 ? ", ..." : "");
-  else
-    point_fail(pr,
-               "host '%s' receives on %s, which no agent of this run reports as its own (they have %s%s): "
-               "agents send only to each other; give '%s.data' an address of agent '%s'",
-               rx->peer->name, addr, some, pr->n_run_addrs > 6 ? ", ..." : "", rx->peer->name,
-               rx->peer->name);
+/* text as an address literal in canonical form, into out; false when it
+ * is not one (a host name: coord resolves nothing in its loop). */
+static bool ip_literal(const char *text, char *out, size_t n) {
+  struct in6_addr a;
+  if (!text) return false;
+  if (inet_pton(AF_INET, text, &a) == 1) return inet_ntop(AF_INET, &a, out, (socklen_t)n) != NULL;
+  if (inet_pton(AF_INET6, text, &a) == 1) return inet_ntop(AF_INET6, &a, out, (socklen_t)n) != NULL;
   return false;
+}
+
+/* Why ip cannot name another machine of the run (loopback, ...), or NULL. */
+static const char *addr_unfit(const char *ip) {
+  struct in6_addr a6;
+  uint8_t v4[4];
+  if (inet_pton(AF_INET6, ip, &a6) == 1) {
+    if (IN6_IS_ADDR_UNSPECIFIED(&a6)) return "unspecified";
+    if (IN6_IS_ADDR_LOOPBACK(&a6)) return "loopback";
+    if (IN6_IS_ADDR_LINKLOCAL(&a6)) return "link-local";
+    if (IN6_IS_ADDR_MULTICAST(&a6)) return "multicast";
+    if (!IN6_IS_ADDR_V4MAPPED(&a6)) return NULL;
+    memcpy(v4, &a6.s6_addr[12], 4);
+  } else if (inet_pton(AF_INET, ip, v4) != 1)
+    return "not an IP address";
+  if (v4[0] == 0) return "unspecified";
+  if (v4[0] == 127) return "loopback";
+  if (v4[0] == 169 && v4[1] == 254) return "link-local";
+  if (v4[0] >= 224 && v4[0] <= 239) return "multicast";
+  if (v4[0] == 255 && v4[1] == 255 && v4[2] == 255 && v4[3] == 255) return "broadcast";
+  return NULL;
+}
+
+static const struct iov_plan_host *plan_host_of(const struct run_ctx *c, const struct iov_peer *h) {
+  for (size_t i = 0; i < c->n_peers; i++)
+    if (c->peers[i] == h) return &c->plan->hosts[i];
+  return NULL;
+}
+
+/* Whether host agent h runs on coord's machine: coord started it, or
+ * reaches it over ipc or loopback.  There (a local run) loopback
+ * addresses name the run's own agents; anywhere else they are refused. */
+static bool on_this_machine(const struct run_ctx *c, const struct iov_peer *h) {
+  const struct iov_plan_host *ph = plan_host_of(c, h);
+  if ((ph && ph->local) || strncmp(h->endpoint, "ipc://", 6) == 0) return true;
+  const char *u = h->ctl_addr[0] ? addr_unfit(h->ctl_addr) : NULL;
+  return u && strcmp(u, "loopback") == 0;
+}
+
+/* The data address of agent a, from what coord can verify only: a host's
+ * NAME.data (or, when the plan names it by a host name, the address coord
+ * reached its control endpoint at); a guest's, the address its host agent
+ * handed it or the plan vouches for (NAME.guest_data), which must be the
+ * one it claims, if it claims one.  Into a->ip and the point's
+ * run_addresses; else the point fails, naming the agent, before anything
+ * is sent.  Returns false then. */
+static bool agent_addr(struct run_ctx *c, struct point_run *pr, struct pr_agent *a) {
+  struct iov_peer *p = a->peer, *h = p->host ? p->host : p;
+  const struct iov_plan_host *ph = plan_host_of(c, h);
+  char ip[INET6_ADDRSTRLEN], claim[INET6_ADDRSTRLEN];
+  const char *why = NULL;
+
+  if (!p->host) {
+    const char *d = ph ? ph->data_addr : NULL;
+    if (ip_literal(d, ip, sizeof(ip)))
+      why = "the plan's";
+    else if (h->ctl_addr[0] && ip_literal(h->ctl_addr, ip, sizeof(ip)))
+      why = "its control connection's";
+    else {
+      if (d)
+        point_fail(pr,
+                   "host '%s' has data address '%s', which is not an IP address, and coord reached it at "
+                   "none it could use instead: coord resolves no names while it runs; add '%s.data = "
+                   "ADDRESS' (an IPv4 or IPv6 address) to [hosts]",
+                   p->name, d, p->name);
+      else
+        point_fail(pr, "host '%s' has no data address: add '%s.data = ADDRESS' to [hosts]", p->name, p->name);
+      return false;
+    }
+  } else {
+    const char *by_host = p->vouched, *by_plan = iov_plan_host_guest_data(ph, p->route);
+    char host_ip[INET6_ADDRSTRLEN] = "", plan_ip[INET6_ADDRSTRLEN] = "";
+    if (by_host && !ip_literal(by_host, host_ip, sizeof(host_ip))) {
+      char t[80];
+      point_fail(pr,
+                 "host agent '%s' vouches for '%s' as guest '%s''s data address: not an IP address; refused",
+                 h->name, iov_peer_text(by_host, t, sizeof(t)), p->name);
+      return false;
+    }
+    if (by_plan) (void)ip_literal(by_plan, plan_ip, sizeof(plan_ip));
+    char vouched[160];
+    snprintf(vouched, sizeof(vouched), "its host agent '%s' vouches for %s, the plan for %s", h->name,
+             host_ip[0] ? host_ip : "none", plan_ip[0] ? plan_ip : "none");
+    if (p->data_addr) {
+      if (!ip_literal(p->data_addr, claim, sizeof(claim))) {
+        char t[80];
+        point_fail(pr,
+                   "guest '%s' claims data address '%s', which is not an IP address: refused (coord resolves "
+                   "no names); start it with --data ADDRESS (%s)",
+                   p->name, iov_peer_text(p->data_addr, t, sizeof(t)), vouched);
+        return false;
+      }
+      if (strcmp(claim, host_ip) != 0 && strcmp(claim, plan_ip) != 0) {
+        point_fail(pr,
+                   "guest '%s' claims data address %s, which nobody vouches for (%s): refused, nothing was "
+                   "sent to it. If that is its address, add '%s.guest_data = %s=%s' to [hosts]",
+                   p->name, claim, vouched, h->name, p->route, claim);
+        return false;
+      }
+      snprintf(ip, sizeof(ip), "%s", claim);
+      why = strcmp(claim, host_ip) == 0 ? "its host agent's" : "the plan's";
+    } else if (host_ip[0] || plan_ip[0]) {
+      snprintf(ip, sizeof(ip), "%s", host_ip[0] ? host_ip : plan_ip);
+      why = host_ip[0] ? "its host agent's" : "the plan's";
+    } else {
+      point_fail(pr,
+                 "guest '%s' has no data address anyone vouches for: its host agent '%s' handed it none, and "
+                 "the plan has no '%s.guest_data = %s=ADDRESS'",
+                 p->name, h->name, h->name, p->route);
+      return false;
+    }
+  }
+  const char *unfit = addr_unfit(ip);
+  if (unfit && !on_this_machine(c, h)) {
+    point_fail(pr,
+               "%s '%s' would get traffic at %s (%s address), which names no machine of this run: refused; "
+               "only a run whose agents all run on this machine may use such addresses",
+               p->host ? "guest" : "host", p->name, ip, unfit);
+    return false;
+  }
+  iov_debug(IOV_DBG_NET, "%s '%s': data address %s (%s)", side_name[a->side], p->name, ip, why);
+  snprintf(a->ip, sizeof(a->ip), "%s", ip);
+  if (!p->data_addr || strcmp(p->data_addr, ip) != 0) {
+    char *d = strdup(ip);
+    if (!d) {
+      pr->fatal = -ENOMEM;
+      return false;
+    }
+    free(p->data_addr);
+    p->data_addr = d;
+  }
+  if (add_run_addr(pr, ip) < 0) {
+    pr->fatal = -ENOMEM;
+    return false;
+  }
+  return true;
 }
 
 static int build_agents(struct run_ctx *c, struct point_run *pr) {
@@ -639,20 +742,11 @@ static int build_agents(struct run_ctx *c, struct point_run *pr) {
   }
   default: return -EINVAL;
   }
-  for (size_t i = 0; i < pr->n_ag; i++)
-    if (pr->ag[i].side == SIDE_RECEIVER && !pr->ag[i].peer->data_addr) {
-      struct iov_peer *p = pr->ag[i].peer;
-      if (p->host)
-        point_fail(pr, "guest '%s' reported no IPv4 address to receive on: start it with --data ADDRESS",
-                   p->name);
-      else
-        point_fail(pr, "host '%s' has no data address: add '%s.data = ADDRESS' to [hosts]", p->name, p->name);
-      return 0;
-    }
-  int r = collect_run_addrs(c, pr);
-  if (r < 0) return r;
-  for (size_t i = 0; i < pr->n_ag; i++)
-    if (pr->ag[i].side == SIDE_RECEIVER && !resolve_receiver(pr, &pr->ag[i])) return 0;
+  /* Every agent of the point, receivers first: only their addresses go
+   * into the point's run_addresses. */
+  for (int side = SIDE_RECEIVER; side >= SIDE_SENDER; side--)
+    for (size_t i = 0; i < pr->n_ag; i++)
+      if (pr->ag[i].side == side && !agent_addr(c, pr, &pr->ag[i])) return pr->fatal;
   return 0;
 }
 
@@ -714,9 +808,100 @@ static void send_stop(struct iov_peer *p, uint64_t point_id, const char *reason)
   (void)iov_peer_send(p, &e);
 }
 
+/* ---- what a point can produce ----------------------------------------- */
+
+/* A generous bound on any link a flow can run over: 2^40 bytes/s (8.8
+ * Tbit/s).  Counters of a point are checked against what this moves in the
+ * point's whole span, and are in any case below 2^62, so no stored value
+ * is negative and sums of them stay far from 2^63 (and report's sums are
+ * taken as REAL anyway). */
+#define LINK_BOUND_BYTES_PER_S (1ULL << 40)
+#define COUNTER_CAP ((1ULL << 62) - 1)
+/* Samples an agent may send beyond the point's span / interval. */
+#define SEQ_SLACK 16
+
+/* The point's span: warm-up, duration, the agents' grace, one interval. */
+static uint64_t point_span_ns(const struct point_run *pr) {
+  const struct iov_point_params *pp = &pr->pp->p;
+  return pp->warmup + pp->duration + AGENT_FINISH_GRACE_NS + pp->sample_interval;
+}
+
+static uint64_t max_seq(const struct point_run *pr) {
+  uint64_t iv = pr->pp->p.sample_interval ? pr->pp->p.sample_interval : IOV_NSEC_PER_SEC;
+  return point_span_ns(pr) / iv + SEQ_SLACK;
+}
+
+/* Bytes (and so messages, transactions, datagrams) one flow can move in
+ * the point. */
+static uint64_t max_count(const struct point_run *pr) {
+  uint64_t secs = point_span_ns(pr) / IOV_NSEC_PER_SEC + 1;
+  return secs > COUNTER_CAP / LINK_BOUND_BYTES_PER_S ? COUNTER_CAP : secs * LINK_BOUND_BYTES_PER_S;
+}
+
+/* Whether v is a count the point could have produced; else *why says so. */
+static bool count_ok(const char *what, uint64_t v, uint64_t max, char *why, size_t n) {
+  if (v <= max) return true;
+  snprintf(why, n, "%s %" PRIu64 " is more than this point can produce (at most %" PRIu64 ")", what, v, max);
+  return false;
+}
+
+static bool flow_counts_ok(const struct point_run *pr, uint64_t bytes, uint64_t messages, uint64_t trans,
+                           uint64_t lost, uint64_t ooo, uint64_t dup, uint64_t jitter, uint64_t retr,
+                           char *why, size_t n) {
+  uint64_t m = max_count(pr), span = point_span_ns(pr);
+  return count_ok("bytes", bytes, m, why, n) && count_ok("messages", messages, m, why, n) &&
+         count_ok("transactions", trans, m, why, n) && count_ok("lost", lost, m, why, n) &&
+         count_ok("out_of_order", ooo, m, why, n) && count_ok("duplicates", dup, m, why, n) &&
+         count_ok("jitter_ns", jitter, span, why, n) && count_ok("retransmits", retr, m, why, n);
+}
+
+/* A whole batch is checked before any of it is stored: one absurd number
+ * and none of it is. */
+static bool batch_ok(const struct point_run *pr, const Iovbench__SampleBatch *b, char *why, size_t n) {
+  if (!count_ok("sequence number", b->seq, max_seq(pr), why, n)) return false;
+  for (size_t i = 0; i < b->n_flows; i++) {
+    const Iovbench__FlowSample *fs = b->flows[i];
+    if (!flow_counts_ok(pr, fs->bytes, fs->messages, fs->transactions, fs->lost, fs->out_of_order,
+                        fs->duplicates, fs->jitter_ns, fs->retransmits, why, n))
+      return false;
+    struct iov_hist_summary hs;
+    if (fs->latency && iov_wire_hist_summary(fs->latency, &hs) == 0 &&
+        (!count_ok("latency count", hs.count, max_count(pr), why, n) ||
+         !count_ok("latency sum (ns)", hs.sum, COUNTER_CAP, why, n)))
+      return false;
+  }
+  /* CPU times: at most the span, per CPU (and a VM's, per vCPU: 2^20 of
+   * them is generous); counts of interrupts: bounded as counters. */
+  uint64_t t = point_span_ns(pr) << 20;
+  for (size_t i = 0; i < b->n_cpus; i++) {
+    const Iovbench__CpuSample *cs = b->cpus[i];
+    const uint64_t v[] = { cs->user_ns, cs->nice_ns,    cs->system_ns, cs->idle_ns, cs->iowait_ns,
+                           cs->irq_ns,  cs->softirq_ns, cs->steal_ns,  cs->guest_ns };
+    for (size_t k = 0; k < ELEMENTSOF(v); k++)
+      if (!count_ok("CPU time (ns)", v[k], t > COUNTER_CAP ? COUNTER_CAP : t, why, n)) return false;
+  }
+  if (b->host_cpu) {
+    const Iovbench__VmHostCpu *hc = b->host_cpu;
+    const uint64_t v[] = { hc->interval_ns, hc->vcpu_ns,  hc->io_ns,    hc->vhost_ns,
+                           hc->kvm_ns,      hc->total_ns, hc->kvm_exits };
+    for (size_t k = 0; k < ELEMENTSOF(v); k++)
+      if (!count_ok("VM CPU time or exits", v[k], t > COUNTER_CAP ? COUNTER_CAP : t, why, n)) return false;
+  }
+  for (size_t i = 0; i < b->n_irqs; i++)
+    if (!count_ok("interrupts", b->irqs[i]->count, max_count(pr), why, n)) return false;
+  return true;
+}
+
 static int store_samples(struct run_ctx *c, struct point_run *pr, struct pr_agent *a,
                          const Iovbench__SampleBatch *b) {
   int r = 0;
+  char why[160];
+
+  if (!batch_ok(pr, b, why, sizeof(why))) {
+    iov_warn("point %u: %s '%s' sent sample batch %u with %s: refused, nothing of it stored",
+             pr->pp->index + 1, side_name[a->side], a->peer->name, b->seq, why);
+    return 0;
+  }
 
   if (b->seq <= a->last_seq) {
     iov_warn("point %u: %s '%s' sent sample %u again (after %u); dropped", pr->pp->index + 1,
@@ -813,6 +998,21 @@ static int store_result(struct run_ctx *c, struct point_run *pr, struct pr_agent
                         const Iovbench__Result *res) {
   struct iov_hist *h = NULL;
   int r = 0;
+  char why[160];
+  bool ok = count_ok("sample count", res->samples, max_seq(pr), why, sizeof(why));
+  for (size_t i = 0; i < res->n_flows && ok; i++) {
+    const Iovbench__FlowResult *fr = res->flows[i];
+    ok = flow_counts_ok(pr, fr->bytes, fr->messages, fr->transactions, fr->lost, fr->out_of_order,
+                        fr->duplicates, fr->jitter_ns, fr->retransmits, why, sizeof(why));
+  }
+  if (!ok) {
+    /* Its result is counted as given (the point does not wait for it) but
+     * none of it is stored: the point fails, saying why. */
+    iov_warn("point %u: %s '%s' sent a result with %s: refused, nothing of it stored", pr->pp->index + 1,
+             side_name[a->side], a->peer->name, why);
+    point_fail(pr, "%s '%s' sent a result with %s: refused", side_name[a->side], a->peer->name, why);
+    return 0;
+  }
 
   for (size_t i = 0; i < res->n_flows && r == 0; i++) {
     const Iovbench__FlowResult *fr = res->flows[i];
@@ -931,8 +1131,16 @@ static int handle(struct run_ctx *c, struct point_run *pr, struct iov_peer *p, c
     return e->vm_ready->point_id == pr->id && !p->host ? on_vm_ready(pr, p, e->vm_ready) : 0;
   default: return 0;
   }
-  if (e->body_case == IOVBENCH__ENVELOPE__BODY_ERROR && (pid == pr->id || (pid == 0 && a))) {
+  if (e->body_case == IOVBENCH__ENVELOPE__BODY_ERROR && a && (pid == pr->id || pid == 0)) {
     point_fail(pr, "agent '%s': %s", p->name, own_prefix_skipped(p, e->error->message));
+    return 0;
+  }
+  if (e->body_case == IOVBENCH__ENVELOPE__BODY_ERROR) {
+    /* Not one of the point's agents, or about another point: said, but
+     * it does not fail this point. */
+    char t[512];
+    iov_warn("agent '%s' (not part of test point %u) reported: %s; ignored", p->name, pr->pp->index + 1,
+             iov_peer_text(e->error->message, t, sizeof(t)));
     return 0;
   }
   if (!a || pid != pr->id) {

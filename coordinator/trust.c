@@ -119,16 +119,40 @@ int iov_trust_hosts(const struct iov_plan *plan, const struct iov_trust_opts *o,
     if (h->local) continue;
     const struct known *k = known_find(known, n_known, h->endpoint);
     const char *got = offered[i];
+    bool may_plain = o->plaintext || h->plaintext;
     if (strcmp(got, "plaintext") == 0) {
-      if (!o->plaintext) {
-        r = iov_log_errno(-IOV_E_PEER,
-                          "agent '%s' at %s runs without authentication (--plaintext): anyone who reaches it "
-                          "can command it. Run coord with --plaintext to use it anyway, or restart the agent "
-                          "without --plaintext (plan line %u)",
-                          h->name, h->endpoint, h->line);
+      /* A key coord holds for this agent always wins: whoever answers
+       * without one now is not the agent that had it (or it was
+       * reinstalled without authentication, which must be said, not
+       * followed). */
+      if (h->key || k) {
+        if (h->key)
+          r = iov_log_errno(-IOV_E_PEER,
+                            "agent '%s' at %s answers without authentication (plaintext), but the plan pins "
+                            "its key (line %u): a downgrade, refused whatever --plaintext or %s.plaintext "
+                            "say; nothing was run. Restart the agent with its key, or remove %s.key",
+                            h->name, h->endpoint, h->line, h->name, h->name);
+        else
+          r = iov_log_errno(-IOV_E_PEER,
+                            "agent '%s' at %s answers without authentication (plaintext), but %s line %u "
+                            "knows its key %s: a downgrade, refused whatever --plaintext or %s.plaintext "
+                            "say; nothing was run. Restart the agent with its key; if it was reinstalled "
+                            "without authentication on purpose, delete that line",
+                            h->name, h->endpoint, known_path, k->line, k->key, h->name);
         break;
       }
-      iov_notice("agent '%s' at %s: plaintext, as it asks (--plaintext)", h->name, h->endpoint);
+      if (!may_plain) {
+        r = iov_log_errno(
+            -IOV_E_PEER,
+            "agent '%s' at %s runs without authentication (--plaintext): anyone who reaches it "
+            "can command it. Add '%s.plaintext = yes' to the plan's [hosts] (or run coord with "
+            "--plaintext) to use it anyway, or restart the agent without --plaintext (plan line "
+            "%u)",
+            h->name, h->endpoint, h->name, h->line);
+        break;
+      }
+      iov_notice("agent '%s' at %s: plaintext, as it asks (%s)", h->name, h->endpoint,
+                 h->plaintext ? "plan: plaintext = yes" : "--plaintext");
       continue;
     }
     if (*got) {
@@ -164,7 +188,7 @@ int iov_trust_hosts(const struct iov_plan *plan, const struct iov_trust_opts *o,
     if (key) {
       out[i].curve = true;
       memcpy(out[i].server_key, key, IOV_KEY_TEXT_LEN + 1);
-    } else if (!o->plaintext) {
+    } else if (!may_plain) {
       char t[32];
       iov_format_duration(t, sizeof(t), (uint64_t)wait_ms * IOV_NSEC_PER_MSEC);
       bad = iov_log_errno(-IOV_E_TIMEOUT,

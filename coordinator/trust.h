@@ -3,14 +3,17 @@
  * Before it says hello, coord asks every agent's key endpoint for its
  * public key, all at once, and decides per agent:
  *   - coord started it (NAME = local): plaintext over its private sockets;
- *   - it answers "plaintext": plaintext if coord runs with --plaintext,
- *     else the run is refused;
+ *   - it answers "plaintext": refused if coord holds a key for it (pinned
+ *     or known: a key always wins, a plaintext answer is a downgrade);
+ *     else plaintext if the plan says NAME.plaintext = yes or coord runs
+ *     with --plaintext, else the run is refused;
  *   - it offers a key: refused if the plan pins another (NAME.key) or if
  *     KEYDIR/known_agents knows another for that endpoint (a changed key,
  *     as ssh refuses a changed host key); a key seen for the first time is
  *     trusted and remembered there;
  *   - it does not answer: the pinned or known key, else plaintext with
- *     --plaintext, else the run is refused (the key is unknown).
+ *     NAME.plaintext = yes or --plaintext, else the run is refused (the
+ *     key is unknown).
  * When some agent gets CURVE, coord's own key pair (KEYDIR/coord.key_secret,
  * made by `coord keygen`) must exist. */
 #pragma once
@@ -22,7 +25,7 @@
 #include "plan.h"
 
 struct iov_trust_opts {
-  bool plaintext;      /* coord run --plaintext: plaintext agents may be used */
+  bool plaintext;      /* coord run --plaintext: agents with no pinned or known key may be plaintext */
   const char *key_dir; /* NULL = iov_key_dir_default(false) */
   unsigned timeout_ms; /* for the key endpoints (capped at 5 s) */
 };

@@ -13,6 +13,7 @@
 
 #include <arpa/inet.h>
 #include <assert.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ini.h>
@@ -298,8 +299,8 @@ struct section {
   struct valset vals[_K_MAX];
 };
 
-enum host_setting { HS_DATA, HS_GUESTS, HS_KEY };
-static const char *const host_setting_names[] = { "data", "guests", "key" };
+enum host_setting { HS_DATA, HS_GUESTS, HS_KEY, HS_PLAINTEXT, HS_GUEST_DATA, _HS_NONE };
+static const char *const host_setting_names[] = { "data", "guests", "key", "plaintext", "guest_data" };
 
 struct host_data {
   char *name;
@@ -423,6 +424,12 @@ static void host_done(struct iov_plan_host *h) {
   free(h->endpoint);
   free(h->data_addr);
   free(h->key);
+  for (size_t i = 0; i < h->n_guest_data; i++) {
+    free(h->guest_names[i]);
+    free(h->guest_addrs[i]);
+  }
+  free(h->guest_names);
+  free(h->guest_addrs);
   *h = (struct iov_plan_host){ 0 };
 }
 
@@ -625,6 +632,106 @@ static int parse_endpoint(struct parser *st, const char *key, const char *value,
   return 0;
 }
 
+/* A guest's name as a host agent's relay accepts it: 1..64 of
+ * [A-Za-z0-9._:-]. */
+static bool valid_guest_name(const char *s, size_t n) {
+  if (n == 0 || n > 64) return false;
+  for (size_t i = 0; i < n; i++)
+    if (!isalnum((unsigned char)s[i]) && !strchr("._:-", s[i])) return false;
+  return true;
+}
+
+/* NAME.guest_data = VM=ADDRESS, VM=ADDRESS ...: each VM once, each address
+ * an IP literal. */
+static int guest_data_check(struct parser *st, const char *key, const char *value) {
+  const char *p = value;
+  size_t n = 0;
+  for (;;) {
+    while (*p == ' ' || *p == '\t') p++;
+    size_t len = strcspn(p, ",");
+    const char *eq = memchr(p, '=', len);
+    char addr[INET6_ADDRSTRLEN + 1];
+    size_t nl = eq ? (size_t)(eq - p) : 0;
+    while (nl && (p[nl - 1] == ' ' || p[nl - 1] == '\t')) nl--;
+    const char *a = eq ? eq + 1 : p;
+    while (eq && (*a == ' ' || *a == '\t')) a++;
+    size_t al = eq ? (size_t)(p + len - a) : 0;
+    while (al && (a[al - 1] == ' ' || a[al - 1] == '\t')) al--;
+    if (!eq || !valid_guest_name(p, nl) || al == 0 || al >= sizeof(addr))
+      return fail_plan(st, st->line, key,
+                       "'%.*s' is not VM=ADDRESS; write e.g. '%s = vm01=198.18.1.10, vm02=198.18.1.11' "
+                       "(VM: the guest's name, 1 to 64 letters, digits, '.', '_', ':' or '-')",
+                       (int)(len > 80 ? 80 : len), p, key);
+    memcpy(addr, a, al);
+    addr[al] = 0;
+    if (!is_ipv4(addr) && !is_ipv6(addr))
+      return fail_plan(st, st->line, key,
+                       "'%s' (for guest '%.*s') is not an IPv4 or IPv6 address (e.g. 198.18.1.10)", addr,
+                       (int)nl, p);
+    if (++n > IOV_PLAN_MAX_GUESTS)
+      return fail_plan(st, st->line, key, "more than %d guests", IOV_PLAN_MAX_GUESTS);
+    p += len;
+    if (!*p) return 0;
+    p++;
+  }
+}
+
+int iov_plan_host_guest_data_add(struct iov_plan_host *h, const char *vm, const char *addr) {
+  size_t i = 0;
+  while (i < h->n_guest_data && strcmp(h->guest_names[i], vm) != 0) i++;
+  char *a = strdup(addr);
+  if (!a) return -ENOMEM;
+  if (i < h->n_guest_data) {
+    free(h->guest_addrs[i]);
+    h->guest_addrs[i] = a;
+    return 0;
+  }
+  char *name = strdup(vm);
+  char **nn = realloc(h->guest_names, (h->n_guest_data + 1) * sizeof(*nn));
+  if (nn) h->guest_names = nn;
+  char **na = nn ? realloc(h->guest_addrs, (h->n_guest_data + 1) * sizeof(*na)) : NULL;
+  if (na) h->guest_addrs = na;
+  if (!name || !nn || !na) {
+    free(name);
+    free(a);
+    return -ENOMEM;
+  }
+  h->guest_names[i] = name;
+  h->guest_addrs[i] = a;
+  h->n_guest_data++;
+  return 0;
+}
+
+const char *iov_plan_host_guest_data(const struct iov_plan_host *h, const char *vm) {
+  for (size_t i = 0; h && i < h->n_guest_data; i++)
+    if (strcmp(h->guest_names[i], vm) == 0) return h->guest_addrs[i];
+  return NULL;
+}
+
+/* Fill h's guest_data from a value guest_data_check() accepted. */
+static int guest_data_apply(struct iov_plan_host *h, const char *value) {
+  const char *p = value;
+  for (;;) {
+    while (*p == ' ' || *p == '\t') p++;
+    size_t len = strcspn(p, ",");
+    const char *eq = memchr(p, '=', len);
+    size_t nl = (size_t)(eq - p);
+    while (nl && (p[nl - 1] == ' ' || p[nl - 1] == '\t')) nl--;
+    const char *a = eq + 1;
+    while (*a == ' ' || *a == '\t') a++;
+    size_t al = (size_t)(p + len - a);
+    while (al && (a[al - 1] == ' ' || a[al - 1] == '\t')) al--;
+    char *name = strndup(p, nl), *addr = strndup(a, al);
+    int r = name && addr ? iov_plan_host_guest_data_add(h, name, addr) : -ENOMEM;
+    free(name);
+    free(addr);
+    if (r < 0) return r;
+    p += len;
+    if (!*p) return 0;
+    p++;
+  }
+}
+
 static int hosts_key(struct parser *st, const char *name, const char *value) {
   const char *dot = strchr(name, '.');
   struct iov_plan_host *h;
@@ -635,13 +742,16 @@ static int hosts_key(struct parser *st, const char *name, const char *value) {
     struct host_data *d;
 
     if (!hname) return fail_oom(st);
-    bool is_guests = strcmp(dot + 1, "guests") == 0, is_key = strcmp(dot + 1, "key") == 0;
-    enum host_setting what = is_guests ? HS_GUESTS : is_key ? HS_KEY : HS_DATA;
+    enum host_setting what = _HS_NONE;
+    for (size_t k = 0; k < ELEMENTSOF(host_setting_names); k++)
+      if (strcmp(dot + 1, host_setting_names[k]) == 0) what = (enum host_setting)k;
+    bool is_guests = what == HS_GUESTS, is_key = what == HS_KEY;
     uint64_t guests = 0;
-    if (strcmp(dot + 1, "data") != 0 && !is_guests && !is_key)
+    if (what == _HS_NONE)
       return fail_plan(st, st->line, name,
                        "unknown host setting '%s'; a host has only NAME = ENDPOINT, "
-                       "NAME.data = ADDRESS, NAME.guests = COUNT and NAME.key = PUBLIC_KEY",
+                       "NAME.data = ADDRESS, NAME.guests = COUNT, NAME.key = PUBLIC_KEY, "
+                       "NAME.plaintext = yes/no and NAME.guest_data = VM=ADDRESS, ...",
                        dot + 1);
     if (!valid_host_name(hname))
       return fail_plan(st, st->line, name, "'%s' is not a host name; use 1 to 63 letters, digits, '_' or '-'",
@@ -656,6 +766,13 @@ static int hosts_key(struct parser *st, const char *name, const char *value) {
                          "'%.60s' is not a CURVE public key: 40 Z85 characters, as in the agent's "
                          "agent.key (public-key = \"...\") or its log at start",
                          value);
+    } else if (what == HS_PLAINTEXT) {
+      if (strcmp(value, "yes") != 0 && strcmp(value, "no") != 0)
+        return fail_plan(st, st->line, name, "'%.60s' is not yes or no", value);
+      guests = strcmp(value, "yes") == 0;
+    } else if (what == HS_GUEST_DATA) {
+      r = guest_data_check(st, name, value);
+      if (r < 0) return r;
     } else if (!is_ipv4(value) && !is_ipv6(value))
       return fail_plan(st, st->line, name,
                        "'%s' is not an IPv4 or IPv6 address (e.g. 198.18.0.1 or 2001:db8::1)", value);
@@ -667,7 +784,7 @@ static int hosts_key(struct parser *st, const char *name, const char *value) {
     if (grow((void **)&st->data, &st->cap_data, st->n_data + 1, sizeof(*st->data)) < 0) return fail_oom(st);
     d = &st->data[st->n_data];
     *d = (struct host_data){ .line = st->line, .what = what, .guests = (unsigned)guests };
-    if (!is_guests && !(d->addr = strdup(value))) return fail_oom(st);
+    if (!is_guests && what != HS_PLAINTEXT && !(d->addr = strdup(value))) return fail_oom(st);
     d->name = TAKE_PTR(hname);
     st->n_data++;
     return 0;
@@ -1278,6 +1395,15 @@ static int finish(struct parser *st) {
       h->key = TAKE_PTR(st->data[i].addr);
       continue;
     }
+    if (st->data[i].what == HS_PLAINTEXT) {
+      h->plaintext = st->data[i].guests != 0;
+      continue;
+    }
+    if (st->data[i].what == HS_GUEST_DATA) {
+      r = guest_data_apply(h, st->data[i].addr);
+      if (r < 0) return fail_oom(st);
+      continue;
+    }
     free(h->data_addr);
     h->data_addr = TAKE_PTR(st->data[i].addr);
   }
@@ -1314,6 +1440,14 @@ static int finish(struct parser *st) {
           h->name, h->guests, h->guests_needed, h->name);
     }
     if (!h->guests_set) h->guests = h->guests_needed;
+    if (h->plaintext && h->key) {
+      _cleanup_free_ char *key = NULL;
+      if (asprintf(&key, "%s.plaintext", h->name) < 0) return fail_oom(st);
+      return fail_plan(st, h->line, key,
+                       "host '%s' pins a key (%s.key) and allows plaintext: a pinned key always wins, so "
+                       "plaintext would be refused; keep one of the two",
+                       h->name, h->name);
+    }
   }
   return 0;
 }
@@ -1632,6 +1766,12 @@ void iov_plan_help(FILE *f) {
           "              NAME.data = ADDRESS sets the data-plane address (default: the\n"
           "              endpoint's host).  NAME.key = PUBLIC_KEY pins the agent's CURVE\n"
           "              key (else coord trusts it on first use: coord run --help).\n"
+          "              NAME.plaintext = yes lets that agent run without\n"
+          "              authentication (never one whose key is pinned or known).\n"
+          "              NAME.guest_data = VM=ADDRESS, ... vouches for the data\n"
+          "              addresses of guests already running there (path existing):\n"
+          "              senders reach a guest only at an address its host agent or\n"
+          "              the plan vouches for.\n"
           "  [global]    defaults for every test.\n"
           "  [any name]  one test.  Its keys override [global], key by key.\n"
           "\n"

@@ -65,6 +65,15 @@ struct iov_plan_host {
   unsigned guests;
   bool guests_set;
   unsigned guests_needed;
+  /* NAME.plaintext = yes: this agent may answer without authentication
+   * (it has no pinned or known key; a key always wins). */
+  bool plaintext;
+  /* NAME.guest_data = VM=ADDRESS, ...: the data addresses the plan vouches
+   * for, for guests that already run there (path existing).  Parallel
+   * arrays, IP literals. */
+  char **guest_names;
+  char **guest_addrs;
+  size_t n_guest_data;
 };
 
 /* Parameters of one expanded test point.  Sizes in bytes, times in ns. */
@@ -129,6 +138,13 @@ struct iov_plan_error {
   char *key;     /* NULL when not tied to a key */
   char *message;
 };
+
+/* Vouch for guest vm's data address addr on host h (NAME.guest_data, or
+ * coord itself for the guests it starts): a later one for the same guest
+ * replaces it.  0 or -ENOMEM. */
+int iov_plan_host_guest_data_add(struct iov_plan_host *h, const char *vm, const char *addr);
+/* The data address vouched for guest vm of host h, NULL if none. */
+const char *iov_plan_host_guest_data(const struct iov_plan_host *h, const char *vm);
 
 /* Load, expand and validate a plan.  'workloads' is a NULL-terminated
  * list of valid engine names (NULL: any name accepted).  On success *ret
