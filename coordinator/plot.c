@@ -130,22 +130,51 @@ static bool find_program(const char *name) {
   return false;
 }
 
-/* A file name from a workload name: letters, digits, '_', '-' and '.'. */
-static void sanitize(char *s) {
-  for (; *s; s++)
-    if (!(('a' <= *s && *s <= 'z') || ('A' <= *s && *s <= 'Z') || ('0' <= *s && *s <= '9') || *s == '_' ||
-          *s == '-' || *s == '.'))
-      *s = '_';
+/* File stems from stored names (workloads) stay this short. */
+#define PLOT_NAME_MAX 80
+/* Titles and labels in a figure: longer ones end "...". */
+#define PLOT_TEXT_MAX 240
+
+static bool name_char(char c) {
+  return ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') || ('0' <= c && c <= '9') || c == '_' || c == '-' ||
+         c == '.';
 }
 
-/* A gnuplot double-quoted string. */
-static void gp_quote(FILE *f, const char *s) {
-  fputc('"', f);
-  for (; *s; s++) {
-    if (*s == '"' || *s == '\\') fputc('\\', f);
-    fputc(*s, f);
+/* A file stem from a figure's name, which holds stored names (a
+ * workload): letters, digits, '_', '-' and '.', at most PLOT_NAME_MAX
+ * bytes, never "." or "..", so that the file stays in the figures
+ * directory.  A name that had to change gets the FNV-1a hash of what it
+ * was, so that two names never give one file.  Caller frees. */
+static char *file_stem(const char *name) {
+  size_t n = strlen(name), keep = n < PLOT_NAME_MAX ? n : PLOT_NAME_MAX;
+  bool changed = n != keep || strcmp(name, ".") == 0 || strcmp(name, "..") == 0 || n == 0;
+  uint32_t h = 2166136261u;
+  char *s = malloc(keep + 16);
+  if (!s) return NULL;
+  for (size_t i = 0; i < n; i++) {
+    h = (h ^ (unsigned char)name[i]) * 16777619u;
+    if (i < keep) {
+      s[i] = name_char(name[i]) ? name[i] : '_';
+      changed |= s[i] != name[i];
+    }
   }
-  fputc('"', f);
+  s[keep] = '\0';
+  if (changed) snprintf(s + keep, 16, "-%08x", h);
+  return s;
+}
+
+/* Text from the run (names, the uuid) as a gnuplot single-quoted string:
+ * gnuplot substitutes neither `command` nor @macro inside one, and ' is
+ * written ''.  Control characters are gone already (iov_text_clean()), so
+ * no line break ends the command. */
+static void gp_quote(FILE *f, const char *raw) {
+  _cleanup_free_ char *s = iov_text_clean(raw, PLOT_TEXT_MAX);
+  fputc('\'', f);
+  for (const char *c = s ? s : ""; *c; c++) {
+    if (*c == '\'') fputc('\'', f);
+    fputc(*c, f);
+  }
+  fputc('\'', f);
 }
 
 static void note_skip(struct plot_ctx *ctx, const char *fmt, ...) _printf_(2, 3);
@@ -297,10 +326,10 @@ static char *out_file(const struct plot_ctx *ctx, const char *name, const char *
 static int fig_open(struct fig *f, struct plot_ctx *ctx, const char *name, const char *what,
                     const char *xlabel, const char *ylabel) {
   *f = (struct fig){ .ctx = ctx };
-  f->name = strdup(name);
-  f->title = xasprintf("%s: %s", ctx->rep->uuid ? ctx->rep->uuid : "run", what);
+  _cleanup_free_ char *title = xasprintf("%s: %s", ctx->rep->uuid ? ctx->rep->uuid : "run", what);
+  f->name = file_stem(name);
+  f->title = title ? iov_text_clean(title, PLOT_TEXT_MAX) : NULL;
   if (!f->name || !f->title) return -ENOMEM;
-  sanitize(f->name);
   _cleanup_free_ char *dat = out_file(ctx, f->name, "dat");
   if (!dat) return -ENOMEM;
   f->dat = fopen(dat, "we");
@@ -308,8 +337,11 @@ static int fig_open(struct fig *f, struct plot_ctx *ctx, const char *name, const
   f->setup = open_memstream(&f->setup_buf, &f->setup_len);
   f->plot = open_memstream(&f->plot_buf, &f->plot_len);
   if (!f->setup || !f->plot) return -ENOMEM;
-  fprintf(f->dat, "# iovbench figure %s: %s\n# '?' = no value (gnuplot: set datafile missing \"?\")\n",
-          f->name, f->title);
+  fprintf(
+      f->dat,
+      "# iovbench figure %s: %s\n# '?' = no value (gnuplot: set datafile missing \"?\"); NaN = no error bar"
+      " (one repetition)\n",
+      f->name, f->title);
   fputs("set xlabel ", f->setup);
   gp_quote(f->setup, xlabel);
   fputs("\nset ylabel ", f->setup);
@@ -327,10 +359,15 @@ static void fig_set(struct fig *f, const char *fmt, ...) {
   fputc('\n', f->setup);
 }
 
+/* Text from the run in a comment of the data file: one line. */
+static void fig_comment(struct fig *f, const char *s) { iov_text_put(f->dat, s, PLOT_TEXT_MAX); }
+
 /* Start the next data block (gnuplot's 'index'): a comment naming it and
  * its columns.  Returns its index. */
 static unsigned fig_block(struct fig *f, const char *label, const char *columns) {
-  fprintf(f->dat, "%s# %s\n# %s\n", f->blocks ? "\n\n" : "\n", label, columns);
+  fputs(f->blocks ? "\n\n# " : "\n# ", f->dat);
+  fig_comment(f, label);
+  fprintf(f->dat, "\n# %s\n", columns);
   return f->blocks++;
 }
 
@@ -341,10 +378,22 @@ static void fig_num(struct fig *f, double v) {
     fputs(" ?", f->dat);
 }
 
-/* A quoted label column (xtic): no double quotes inside. */
-static void fig_label(struct fig *f, const char *s) {
+/* The spread of a mean (CI half-width, sd): NaN when it has none (one
+ * repetition), which gnuplot reads as a number, so the point is drawn
+ * without an error bar; a '?' would drop the point. */
+static void fig_spread(struct fig *f, double v) {
+  if (isfinite(v))
+    fprintf(f->dat, " %.9g", v);
+  else
+    fputs(" NaN", f->dat);
+}
+
+/* A quoted label column (xtic): data, not script (gnuplot evaluates
+ * nothing in it), on one line and with no double quote inside. */
+static void fig_label(struct fig *f, const char *raw) {
+  _cleanup_free_ char *s = iov_text_clean(raw, PLOT_TEXT_MAX);
   fputc('"', f->dat);
-  for (; *s; s++) fputc(*s == '"' ? '\'' : *s, f->dat);
+  for (const char *c = s ? s : ""; *c; c++) fputc(*c == '"' ? '\'' : *c, f->dat);
   fputc('"', f->dat);
 }
 
@@ -379,7 +428,9 @@ static int fig_write_script(struct fig *f, const char *path) {
   FILE *s = fopen(path, "we");
   if (!s) return iov_log_errno(-errno, "Cannot write '%s': %m", path);
   fprintf(s, "# iovbench figure %s (coord plot), data in %s.dat.\n", f->name, f->name);
-  fprintf(s, "# Edit and draw again: cd %s && gnuplot %s.gp\n", f->ctx->out_dir, f->name);
+  fputs("# Edit and draw again: cd ", s);
+  iov_text_put(s, f->ctx->out_dir, PATH_MAX);
+  fprintf(s, " && gnuplot %s.gp\n", f->name);
   fputs("set encoding utf8\nset datafile missing \"?\"\nset title ", s);
   gp_quote(s, f->title);
   fputs("\nset key outside right top vertical box\nset grid\nset border 3\nset tics nomirror\n", s);
@@ -411,7 +462,10 @@ static void first_error_line(FILE *log, char *buf, size_t len) {
     line[strcspn(line, "\n")] = '\0';
     if (strspn(line, " \t^") == strlen(line)) continue;
     bool is_error = strstr(line, " line ") && !strstr(line, "warning:");
-    if (!have || is_error) snprintf(buf, len, "%s", line);
+    if (!have || is_error) {
+      _cleanup_free_ char *clean = iov_text_clean(line, 300);
+      snprintf(buf, len, "%s", clean ? clean : "?");
+    }
     have = true;
     if (is_error) return;
   }
@@ -422,7 +476,12 @@ static void pass_warnings(FILE *log, const char *script) {
   char line[1024];
   rewind(log);
   while (fgets(line, sizeof(line), log))
-    if (strstr(line, "warning:")) fprintf(stderr, "coord plot: gnuplot on %s: %s", script, line);
+    if (strstr(line, "warning:")) {
+      line[strcspn(line, "\n")] = '\0';
+      fprintf(stderr, "coord plot: gnuplot on %s: ", script);
+      iov_text_put(stderr, line, 300);
+      fputc('\n', stderr);
+    }
 }
 
 static int run_gnuplot(struct plot_ctx *ctx, const char *script) {
@@ -462,6 +521,16 @@ static int run_gnuplot(struct plot_ctx *ctx, const char *script) {
   return r;
 }
 
+/* A figure gnuplot did not finish leaves no image: a broken or empty
+ * file would look drawn.  Its script and data stay, to see why. */
+static void unlink_images(const struct fig *f) {
+  static const char *const exts[] = { "png", "svg" };
+  for (size_t i = 0; i < ELEMENTSOF(exts); i++) {
+    _cleanup_free_ char *img = out_file(f->ctx, f->name, exts[i]);
+    if (img) (void)unlink(img);
+  }
+}
+
 /* Write the script and draw; the figure is closed either way.  A figure
  * without clauses is skipped (its data file removed). */
 static int fig_finish(struct fig *f, const char *why_empty) {
@@ -484,6 +553,7 @@ static int fig_finish(struct fig *f, const char *why_empty) {
   } else {
     r = fig_write_script(f, gp);
     if (r >= 0) r = run_gnuplot(ctx, gp);
+    if (r < 0) unlink_images(f);
   }
   if (r >= 0 && f->clauses > 0) {
     struct drawn *n = realloc(ctx->drawn, (ctx->n_drawn + 1) * sizeof(*n));
@@ -712,8 +782,8 @@ static void write_metric_columns(struct fig *f, const struct group *g, const str
   struct iov_stat st = group_stat(f->ctx, g, lm->get);
   fig_num(f, st.mean);
   if (lm->err == ERR_CI) {
-    fig_num(f, st.half);
-    fig_num(f, st.sd);
+    fig_spread(f, st.half);
+    fig_spread(f, st.sd);
   } else {
     fig_num(f, group_extreme(g, lm->lo, 1));
     fig_num(f, group_extreme(g, lm->hi, -1));
@@ -766,8 +836,11 @@ static int line_figure(struct plot_ctx *ctx, const struct line_spec *ls) {
   r = fig_open(&f, ctx, ls->name, ls->what, xlabel, ls->ylabel);
   if (r < 0) goto out;
   if (n) set_x_axis(&f, m, n, ls->filter.x);
-  if (ls->y2label)
-    fig_set(&f, "set y2label \"%s\"\nset y2range [0:1.05]\nset y2tics 0.1\nset ytics nomirror", ls->y2label);
+  if (ls->y2label) {
+    fputs("set y2label ", f.setup);
+    gp_quote(f.setup, ls->y2label);
+    fig_set(&f, "\nset y2range [0:1.05]\nset y2tics 0.1\nset ytics nomirror");
+  }
   fig_set(&f, "set yrange [0:*]");
   columns_header(ls, cols, sizeof(cols));
   for (size_t i = 0, series = 0; i < n;) {
@@ -777,7 +850,9 @@ static int line_figure(struct plot_ctx *ctx, const struct line_spec *ls) {
     for (size_t k = i; k < j; k++) {
       fig_num(&f, m[k].x);
       for (size_t q = 0; q < ls->n_metrics; q++) write_metric_columns(&f, m[k].g, &ls->metrics[q]);
-      fprintf(f.dat, "  # point %u, %s\n", m[k].g->point_no + 1, m[k].g->p->test);
+      fprintf(f.dat, "  # point %u, ", m[k].g->point_no + 1);
+      fig_comment(&f, m[k].g->p->test);
+      fputc('\n', f.dat);
     }
     plot_series(&f, ls, b, series++, m[i].label, m[n - 1].series == m[0].series);
     i = j;
@@ -930,8 +1005,8 @@ static void cpu_row(struct fig *f, const struct group *g, bool rr, bool vm) {
     if (cpu_bars[b].vm && !vm) continue;
     struct iov_stat st = group_stat(f->ctx, g, rr ? cpu_bars[b].trans : cpu_bars[b].kb);
     fig_num(f, st.mean);
-    fig_num(f, st.half);
-    fig_num(f, st.sd);
+    fig_spread(f, st.half);
+    fig_spread(f, st.sd);
   }
   fprintf(f->dat, " %zu  # point %u\n", g->n, g->point_no + 1);
 }
@@ -1329,6 +1404,11 @@ static int resolve_run(struct plot_ctx *ctx, char **ret_db) {
     *ret_db = strdup(run);
     if (!ctx->run_dir || !*ret_db) return -ENOMEM;
   }
+  return 0;
+}
+
+/* The figures directory, made once there is something to draw. */
+static int make_out_dir(struct plot_ctx *ctx) {
   ctx->out_dir = ctx->o.out ? strdup(ctx->o.out) : xasprintf("%s/figures", ctx->run_dir);
   if (!ctx->out_dir) return -ENOMEM;
   if (mkdir(ctx->out_dir, 0755) < 0 && errno != EEXIST)
@@ -1352,10 +1432,21 @@ static int load_run(struct plot_ctx *ctx, const char *db_path, struct iov_db **d
   ctx->rep = *rep;
   r = build_groups(ctx);
   if (r < 0) return iov_log_errno(r, "Cannot group the repetitions of '%s': %m", db_path);
-  if (ctx->n_groups == 0)
-    return iov_log_errno(
-        -ENODATA, "Run '%s' has no point with status ok: nothing to plot ('coord report %s' shows why)",
-        ctx->o.run, ctx->o.run);
+  if (ctx->n_groups == 0 && rep[0]->n_points == 0)
+    return iov_log_errno(-ENODATA,
+                         "Run '%s' has no stored point (it stopped before its first?): nothing to "
+                         "plot, no figure written",
+                         ctx->o.run);
+  if (ctx->n_groups == 0) {
+    const struct iov_point_summary *p = &rep[0]->points[0];
+    _cleanup_free_ char *first = iov_text_clean(p->error ? p->error : "no error recorded", 200);
+    return iov_log_errno(-ENODATA,
+                         "Run '%s' has no point with status ok: all %zu run%s of its points failed (the "
+                         "first: %s): nothing to plot, no figure written ('coord report %s' shows why each "
+                         "failed)",
+                         ctx->o.run, rep[0]->n_points, rep[0]->n_points == 1 ? "" : "s", first ? first : "?",
+                         ctx->o.run);
+  }
   return 0;
 }
 
@@ -1405,6 +1496,7 @@ int iov_coord_plot(int argc, char **argv) {
   }
   r = resolve_run(&ctx, &db_path);
   if (r >= 0) r = load_run(&ctx, db_path, &db, &rep);
+  if (r >= 0) r = make_out_dir(&ctx);
   if (r >= 0) {
     fig_bandwidth(&ctx);
     fig_latency(&ctx);

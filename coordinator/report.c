@@ -173,6 +173,21 @@ static int column_strdup(sqlite3_stmt *st, int i, char **ret) {
   return *ret ? 0 : -ENOMEM;
 }
 
+/* Names, statuses and errors as every output shows them: the database may
+ * come from anyone, so what is not printable text is made so here, once
+ * (iov_text_clean()), and a string is cut to STORED_TEXT_MAX code points. */
+#define STORED_TEXT_MAX 8192
+static int column_text(sqlite3_stmt *st, int i, char **ret) {
+  const unsigned char *t = sqlite3_column_text(st, i);
+
+  if (!t) {
+    *ret = NULL;
+    return 0;
+  }
+  *ret = iov_text_clean((const char *)t, STORED_TEXT_MAX);
+  return *ret ? 0 : -ENOMEM;
+}
+
 static void summary_done(struct iov_point_summary *p) {
   for (size_t i = 0; i < p->n_links; i++) {
     free(p->links[i].sender);
@@ -404,10 +419,10 @@ static int point_add(struct iov_report *rep, size_t *cap, sqlite3_stmt *st) {
   p->window_start_ns = column_u64(st, 9);
   p->window_end_ns = column_u64(st, 10);
   p->start_skew_us = sqlite3_column_type(st, 11) == SQLITE_NULL ? NAN : (double)column_u64(st, 11) / 1e3;
-  if (column_strdup(st, 2, &p->test) < 0 || column_strdup(st, 3, &p->sweep) < 0 ||
-      column_strdup(st, 4, &p->workload) < 0 || column_strdup(st, 5, &p->status) < 0 ||
-      column_strdup(st, 6, &p->error) < 0 || column_strdup(st, 12, &p->topology) < 0 ||
-      column_strdup(st, 14, &p->path) < 0)
+  if (column_text(st, 2, &p->test) < 0 || column_text(st, 3, &p->sweep) < 0 ||
+      column_text(st, 4, &p->workload) < 0 || column_text(st, 5, &p->status) < 0 ||
+      column_text(st, 6, &p->error) < 0 || column_text(st, 12, &p->topology) < 0 ||
+      column_text(st, 14, &p->path) < 0)
     r = -ENOMEM;
   p->samples_missing = column_u64(st, 15);
   p->vms = (unsigned)sqlite3_column_int64(st, 13);
@@ -461,11 +476,11 @@ static int point_links(struct iov_db *db, struct stmts *s, struct iov_point_summ
     }
     if (role && strcmp(role, "sender") == 0) {
       l->transactions = column_u64(s->links, 5);
-      if (column_strdup(s->links, 2, &l->sender) < 0 || column_strdup(s->links, 3, &l->sender_host) < 0)
+      if (column_text(s->links, 2, &l->sender) < 0 || column_text(s->links, 3, &l->sender_host) < 0)
         r = -ENOMEM;
     } else {
       l->rx_bytes = column_u64(s->links, 4);
-      if (column_strdup(s->links, 2, &l->receiver) < 0) r = -ENOMEM;
+      if (column_text(s->links, 2, &l->receiver) < 0) r = -ENOMEM;
     }
     if (r < 0) break;
   }
@@ -576,7 +591,7 @@ static int point_vm_cpu(struct iov_db *db, sqlite3_stmt *st, struct iov_point_su
     }
     struct iov_vm_cpu_summary *v = &p->vm_cpu[p->n_vm_cpu++];
     memset(v, 0, sizeof(*v));
-    if (column_strdup(st, 0, &v->agent) < 0 || column_strdup(st, 1, &v->role) < 0) {
+    if (column_text(st, 0, &v->agent) < 0 || column_text(st, 1, &v->role) < 0) {
       r = -ENOMEM;
       break;
     }
@@ -627,8 +642,8 @@ static int report_read(struct iov_db *db, struct stmts *s, struct iov_report *re
   run = sqlite3_column_int64(s->run, 0);
   rep->started_ns = column_u64(s->run, 5);
   rep->ended_ns = column_u64(s->run, 6); /* NULL while running: 0 */
-  if (column_strdup(s->run, 1, &rep->uuid) < 0 || column_strdup(s->run, 2, &rep->plan_path) < 0 ||
-      column_strdup(s->run, 3, &rep->status) < 0 || column_strdup(s->run, 4, &rep->error) < 0)
+  if (column_text(s->run, 1, &rep->uuid) < 0 || column_text(s->run, 2, &rep->plan_path) < 0 ||
+      column_text(s->run, 3, &rep->status) < 0 || column_text(s->run, 4, &rep->error) < 0)
     return -ENOMEM;
 
   if (sqlite3_bind_int64(s->points, 1, run) != SQLITE_OK ||
@@ -718,9 +733,85 @@ int iov_report_load_point(struct iov_db *db, unsigned point_no, struct iov_repor
   return report_load(db, point_no, ret);
 }
 
+/* ---- text from a stored run, made safe to print ------------------------ */
+
+/* The code point of the valid UTF-8 sequence at p and its length, or 0
+ * for a byte that does not start one (overlong, surrogate, cut short). */
+static size_t utf8_next(const unsigned char *p, uint32_t *cp) {
+  unsigned char c = p[0];
+  size_t n;
+  uint32_t v, min;
+
+  if (c < 0x80) {
+    *cp = c;
+    return 1;
+  }
+  if (c >= 0xc2 && c <= 0xdf) {
+    n = 2, v = c & 0x1f, min = 0x80;
+  } else if (c >= 0xe0 && c <= 0xef) {
+    n = 3, v = c & 0x0f, min = 0x800;
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    n = 4, v = c & 0x07, min = 0x10000;
+  } else
+    return 0;
+  for (size_t i = 1; i < n; i++) { /* stops at the NUL: it is no continuation byte */
+    if ((p[i] & 0xc0) != 0x80) return 0;
+    v = v << 6 | (p[i] & 0x3f);
+  }
+  if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff)) return 0;
+  *cp = v;
+  return n;
+}
+
+/* Control characters (C0, DEL, C1: line breaks and terminal escapes) and
+ * the bidirectional overrides that make text read other than it is. */
+static bool cp_hidden(uint32_t cp) {
+  return cp < 0x20 || (cp >= 0x7f && cp < 0xa0) || (cp >= 0x202a && cp <= 0x202e) ||
+         (cp >= 0x2066 && cp <= 0x2069) || cp == 0x200e || cp == 0x200f || cp == 0x061c;
+}
+
+/* One step of iov_text_clean(): the length of what is at p (a code point,
+ * or 1 for a byte that starts none) and whether it may be shown as is. */
+static size_t text_step(const unsigned char *p, bool *shown) {
+  uint32_t cp = 0;
+  size_t k = utf8_next(p, &cp);
+  *shown = k && !cp_hidden(cp);
+  return k ? k : 1;
+}
+
+char *iov_text_clean(const char *s, size_t max) {
+  const unsigned char *p = (const unsigned char *)(s ? s : "");
+  size_t len = strlen((const char *)p), total = 0, keep, n = 0;
+  bool shown;
+  char *out;
+
+  if (max < 4) max = 4;
+  for (const unsigned char *q = p; *q && total <= max; total++) q += text_step(q, &shown);
+  keep = total <= max ? total : max - 3; /* else the rest is cut, said by "..." */
+  out = malloc((len < 4 * max ? len : 4 * max) + 4);
+  if (!out) return NULL;
+  for (size_t i = 0; i < keep; i++) {
+    size_t k = text_step(p, &shown);
+    if (shown)
+      memcpy(out + n, p, k), n += k;
+    else
+      out[n++] = '?';
+    p += k;
+  }
+  if (keep < total) memcpy(out + n, "...", 3), n += 3;
+  out[n] = '\0';
+  return out;
+}
+
+void iov_text_put(FILE *f, const char *s, size_t max) {
+  char *c = iov_text_clean(s, max);
+  if (c) fputs(c, f);
+  free(c);
+}
+
 /* The table.  Cells are written by code point, not by byte, so that a
- * non-ASCII name keeps the columns aligned; control characters become '?'
- * so that a row stays one line. */
+ * non-ASCII name keeps the columns aligned; what is not printable text
+ * becomes '?' (iov_text_clean()) so that a row stays one line. */
 
 static size_t cp_count(const char *s) {
   size_t n = 0;
@@ -741,15 +832,13 @@ static const char *cp_at(const char *s, size_t i) {
   return q;
 }
 
-static void put_span(FILE *f, const char *b, const char *e) {
-  for (; b < e; b++) {
-    unsigned char c = (unsigned char)*b;
-    fputc(c < 0x20 || c == 0x7f ? '?' : c, f);
-  }
-}
+static void put_span(FILE *f, const char *b, const char *e) { fwrite(b, 1, (size_t)(e - b), f); }
+
+/* Stored text of any length on one line: a failure's error is cut to this. */
+#define TEXT_LINE_MAX 2000
 
 static void put_str(FILE *f, const char *s) {
-  if (s) put_span(f, s, s + strlen(s));
+  if (s) iov_text_put(f, s, TEXT_LINE_MAX);
 }
 
 static void put_pad(FILE *f, size_t n) {
@@ -758,10 +847,12 @@ static void put_pad(FILE *f, size_t n) {
 
 /* Write s in exactly width columns.  Too long a text loses its middle,
  * marked "..": sweeps differ at the end as often as at the start. */
-static void put_cell(FILE *f, const char *s, size_t width, bool right) {
+static void put_cell(FILE *f, const char *raw, size_t width, bool right) {
   size_t n, head, tail;
+  /* Enough of it to keep both ends: a cell is a few dozen columns. */
+  _cleanup_free_ char *s = iov_text_clean(raw, 1u << 16);
 
-  if (!s) s = "";
+  if (!s) return;
   n = cp_count(s);
   if (n <= width) {
     if (right) put_pad(f, width - n);
@@ -778,6 +869,31 @@ static void put_cell(FILE *f, const char *s, size_t width, bool right) {
   put_span(f, s, cp_at(s, head));
   fputs("..", f);
   put_span(f, cp_at(s, n - tail), s + strlen(s));
+}
+
+void iov_text_table(FILE *f, char *const *cells, size_t rows, size_t cols, const bool *right,
+                    size_t max_width) {
+  _cleanup_free_ size_t *w = calloc(cols ? cols : 1, sizeof(*w));
+  if (!w) return;
+  for (size_t r = 0; r < rows; r++)
+    for (size_t c = 0; c < cols; c++) {
+      _cleanup_free_ char *t = iov_text_clean(cells[r * cols + c], max_width + 4);
+      size_t n = t ? cp_count(t) : 0;
+      if (n > w[c]) w[c] = n < max_width ? n : max_width;
+    }
+  for (size_t r = 0; r < rows; r++) {
+    for (size_t c = 0; c < cols; c++) {
+      const char *t = cells[r * cols + c];
+      bool last = c + 1 == cols && !right[c];
+      if (last && (!t || !*t)) break; /* no blanks at the end of the line */
+      if (c) fputs("  ", f);
+      if (!last)
+        put_cell(f, t, w[c], right[c]);
+      else
+        put_str(f, t); /* the last column: as long as it is */
+    }
+    fputc('\n', f);
+  }
 }
 
 static void put_num(FILE *f, bool show, double v, int decimals, size_t width) {

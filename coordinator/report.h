@@ -9,6 +9,25 @@
 #include "results.h"
 #include "stats.h"
 
+/* Everything in a stored run is text someone else may have written: a
+ * results directory can come from anywhere.  iov_text_clean() makes it
+ * printable: every byte that is not valid UTF-8 and every control
+ * character (C0, DEL, C1: line breaks, terminal escapes) or bidirectional
+ * override becomes '?', and text of more than max code points keeps
+ * max - 3 of them and ends "...".  NULL is "".  Caller frees; NULL when
+ * out of memory. */
+char *iov_text_clean(const char *s, size_t max);
+/* iov_text_clean(s, max) written to f. */
+void iov_text_put(FILE *f, const char *s, size_t max);
+/* A table of rows x cols cells (row-major; row 0 the heading) with every
+ * column as wide as its widest cell in code points, at most max_width
+ * (a longer cell loses its middle, marked ".."), so that the columns stay
+ * aligned whatever the text; right[c] right-aligns column c.  The last
+ * column, if left-aligned, is written whole.  Cells go through
+ * iov_text_clean(); NULL is "". */
+void iov_text_table(FILE *f, char *const *cells, size_t rows, size_t cols, const bool *right,
+                    size_t max_width);
+
 /* Summary of one test point, computed from the database only. */
 /* One time bin of a point: the sample interval with this number on every
  * flow, in coord's time, summed over the flows. */

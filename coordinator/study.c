@@ -165,10 +165,35 @@ oom:
 
 /* ---- CSV ---------------------------------------------------------------- */
 
+/* Whether s is a plain decimal number ("-3", "+1.5e-3"): a spreadsheet
+ * reads it as the number it is, never as a formula. */
+static bool csv_plain_number(const char *s) {
+  const char *p = s + (*s == '-' || *s == '+');
+  size_t digits = strspn(p, "0123456789");
+  p += digits;
+  if (*p == '.') {
+    size_t frac = strspn(p + 1, "0123456789");
+    digits += frac;
+    p += 1 + frac;
+  }
+  if (digits && (*p == 'e' || *p == 'E')) {
+    const char *e = p + 1 + (p[1] == '-' || p[1] == '+');
+    size_t n = strspn(e, "0123456789");
+    if (n) p = e + n;
+  }
+  return digits && !*p;
+}
+
+/* A text field (RFC 4180): quoted when it holds a comma, a quote or a line
+ * break, quotes doubled.  Text a spreadsheet would take for a formula
+ * (starting with =, +, -, @, a tab or a carriage return) gets a leading
+ * ' so that it stays text: a stored run may come from anyone. */
 static int csv_str(FILE *f, const char *s) {
   if (!s) return 0;
-  if (!strpbrk(s, ",\"\n\r")) return fputs(s, f) < 0 ? -EIO : 0;
+  bool formula = strchr("=+-@\t\r", *s) && *s && !csv_plain_number(s);
+  if (!formula && !strpbrk(s, ",\"\n\r")) return fputs(s, f) < 0 ? -EIO : 0;
   fputc('"', f);
+  if (formula) fputc('\'', f);
   for (; *s; s++) {
     if (*s == '"') fputc('"', f);
     fputc(*s, f);

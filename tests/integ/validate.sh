@@ -6,6 +6,32 @@ source "$(dirname "$0")/lib.sh"
 "$COORD" validate "$SRC/plans/quickstart.plan" >"$TMP/out" 2>&1 || fail "quickstart.plan does not validate: $(cat "$TMP/out")"
 grep -q "2 test points" "$TMP/out" || fail "validate does not count the points: $(cat "$TMP/out")"
 
+# The matrix stays aligned whatever the names: a test name as long as a
+# plan allows (63), far longer than the column used to be, leaves every
+# row's cells where the heading's are.
+long=a_test_name_of_63_characters_far_longer_than_its_old_16_cols_xy
+printf '[hosts]\na = local\nb = local\n\n[%s]\nworkload = tcp_stream\nmsg_size = 64k\n\n[short]\nworkload = tcp_rr\nmsg_size = 1\n\n[x]\nworkload = udp_stream\nmsg_size = 1k\n' \
+  "$long" >"$TMP/long.plan"
+"$COORD" validate "$TMP/long.plan" >"$TMP/out" 2>&1 || fail "a plan with a long test name does not validate: $(cat "$TMP/out")"
+grep -q "$long" "$TMP/out" || fail "the long test name is not shown whole: $(cat "$TMP/out")"
+python3 - "$TMP/out" <<'PY' || fail "the matrix is not aligned (above): $(cat "$TMP/out")"
+import sys
+lines = open(sys.argv[1], encoding="utf-8").read().splitlines()
+head = next(i for i, l in enumerate(lines) if l.lstrip().startswith("#  test"))
+rows = [l for l in lines[head + 1:] if l.strip()][:3]
+assert len(rows) == 3, rows
+# Where each heading's column starts (left-aligned) or ends (right-aligned).
+h = lines[head]
+starts = {k: h.index(k) for k in ("test", "workload", "sender", "receiver", "topology")}
+ends = {k: h.index(k) + len(k) for k in ("vms", "flows", "msg", "resp", "duration", "interval")}
+for r in rows:
+    for k, s in starts.items():
+        assert r[s] != " " and r[s - 1] == " ", f"{k} does not start at column {s}: {r!r}"
+    for k, e in ends.items():
+        assert r[e - 1] != " " and (e == len(r) or r[e] == " "), f"{k} does not end at column {e}: {r!r}"
+    assert r.index("host-host") == starts["topology"], r
+PY
+
 printf '[hosts]\na = local\nb = local\n\n[t]\nworkload = tcp_stream\nmsg_size = 64q\n' >"$TMP/bad.plan"
 "$COORD" validate "$TMP/bad.plan" >"$TMP/out" 2>&1 && fail "a broken plan validated"
 grep -q "bad.plan:7: key 'msg_size'" "$TMP/out" || fail "error does not point at line 7, key msg_size: $(cat "$TMP/out")"
