@@ -1965,10 +1965,56 @@ out:
 
 /* ---- validate and report --------------------------------------------- */
 
+/* The expanded test matrix, one row per point: every column as wide as
+ * its widest name (iov_text_table()), so that a long test name does not
+ * push the rest of its row out of line. */
+static void print_matrix(const struct iov_plan *plan) {
+  enum { COLS = 13 };
+  /* "#" as wide as 4 digits: a row starts with blanks, then its number. */
+  static const char *const head[COLS] = { "   #",     "test",     "workload", "sender", "receiver",
+                                          "topology", "vms",      "flows",    "msg",    "resp",
+                                          "duration", "interval", "sweep" };
+  static const bool right[COLS] = { true, false, false, false, false, false, true,
+                                    true, true,  true,  true,  true,  false };
+  size_t rows = plan->n_points + 1;
+  char **cells = calloc(rows * COLS, sizeof(*cells));
+  bool ok = cells != NULL;
+  for (size_t c = 0; ok && c < COLS; c++) ok = (cells[c] = strdup(head[c])) != NULL;
+  for (size_t i = 0; ok && i < plan->n_points; i++) {
+    const struct iov_plan_point *p = &plan->points[i];
+    char **row = cells + (i + 1) * COLS, s1[32], s2[32], d[32], iv[32];
+    char n0[24], n6[24], n7[24];
+    snprintf(n0, sizeof(n0), "%zu", i + 1);
+    snprintf(n6, sizeof(n6), "%" PRIu64, p->p.vms);
+    snprintf(n7, sizeof(n7), "%" PRIu64, p->p.flows);
+    row[0] = strdup(n0);
+    row[6] = strdup(n6);
+    row[7] = strdup(n7);
+    row[1] = strdup(p->test ? p->test : "");
+    row[2] = strdup(p->p.workload ? p->p.workload : "");
+    row[3] = strdup(p->p.sender ? p->p.sender : "");
+    row[4] = strdup(p->p.receiver ? p->p.receiver : "");
+    row[5] = strdup(p->p.topology ? p->p.topology : "");
+    row[8] = strdup(iov_format_size(s1, sizeof(s1), p->p.msg_size));
+    row[9] = strdup(iov_format_size(s2, sizeof(s2), p->p.response_size));
+    row[10] = strdup(iov_format_duration(d, sizeof(d), p->p.duration));
+    row[11] = strdup(iov_format_duration(iv, sizeof(iv), p->p.sample_interval));
+    row[12] = strdup(p->sweep ? p->sweep : "");
+    for (size_t c = 0; c < COLS; c++) ok &= row[c] != NULL;
+  }
+  putchar('\n');
+  if (ok)
+    iov_text_table(stdout, cells, rows, COLS, right, 64); /* a test name has at most 63 */
+  else
+    printf("(out of memory: no matrix)\n");
+  for (size_t i = 0; cells && i < rows * COLS; i++) free(cells[i]);
+  free(cells);
+}
+
 int iov_coord_validate(const char *plan_path, bool quiet) {
   struct iov_plan *plan = NULL;
   struct iov_plan_error perr = { 0 };
-  char buf[512], d[32], s1[32], s2[32], iv[32];
+  char buf[512], d[32];
   int r = iov_plan_load(plan_path, iov_engine_names(), &plan, &perr);
 
   if (r < 0) {
@@ -1979,23 +2025,19 @@ int iov_coord_validate(const char *plan_path, bool quiet) {
   if (!quiet) {
     uint64_t total = 0, most = 0;
     printf("%s: %zu hosts, %zu test points\n", plan_path, plan->n_hosts, plan->n_points);
+    int hw = 12;
+    for (size_t i = 0; i < plan->n_hosts; i++)
+      if ((int)strlen(plan->hosts[i].name) > hw) hw = (int)strlen(plan->hosts[i].name);
     for (size_t i = 0; i < plan->n_hosts; i++) {
       const struct iov_plan_host *h = &plan->hosts[i];
-      printf("  host %-12s %s%s%s", h->name, h->endpoint, h->data_addr ? "  data " : "",
+      printf("  host %-*s %s%s%s", hw, h->name, h->endpoint, h->data_addr ? "  data " : "",
              h->data_addr ? h->data_addr : "");
       if (h->guests) printf("  %s %u guests", h->local ? "simulates" : "needs", h->guests);
       printf("\n");
     }
-    printf("\n%4s  %-16s %-12s %-10s %-10s %-11s %4s %5s %8s %8s %8s %8s  %s\n", "#", "test", "workload",
-           "sender", "receiver", "topology", "vms", "flows", "msg", "resp", "duration", "interval", "sweep");
+    print_matrix(plan);
     for (size_t i = 0; i < plan->n_points; i++) {
       const struct iov_plan_point *p = &plan->points[i];
-      printf("%4zu  %-16s %-12s %-10s %-10s %-11s %4" PRIu64 " %5" PRIu64 " %8s %8s %8s %8s  %s\n", i + 1,
-             p->test, p->p.workload, p->p.sender, p->p.receiver, p->p.topology, p->p.vms, p->p.flows,
-             iov_format_size(s1, sizeof(s1), p->p.msg_size),
-             iov_format_size(s2, sizeof(s2), p->p.response_size),
-             iov_format_duration(d, sizeof(d), p->p.duration),
-             iov_format_duration(iv, sizeof(iv), p->p.sample_interval), p->sweep);
       double level = 0;
       (void)iov_plan_confidence(p->p.confidence, &level, NULL);
       total += (p->p.warmup + p->p.duration) * p->p.repeat;
