@@ -120,12 +120,87 @@ static void send_register(struct iov_agent *a) {
 
 static void on_deadman_timer(uv_timer_t *t) { iov__agent_deadman_check(t->data); }
 
+/* A guest not registered after this long says why it may be, and again
+ * at most this often while it keeps trying. */
+#define UNREGISTERED_HINT_AFTER_NS (5ULL * IOV_NSEC_PER_SEC)
+#define UNREGISTERED_HINT_EVERY_NS (30ULL * IOV_NSEC_PER_SEC)
+
+/* Why the host agent has not taken us yet, from what the socket monitor
+ * saw of our connection attempts (a plaintext peer fails in the ZMTP
+ * greeting, before the host's ZAP handler could log a word). */
+static void unregistered_hint(struct iov_agent *a) {
+  uint64_t now = iov_now_mono();
+  if (a->registered) {
+    a->unregistered_since_mono = a->unregistered_hint_mono = 0;
+    return;
+  }
+  if (!a->unregistered_since_mono) a->unregistered_since_mono = now;
+  if (now - a->unregistered_since_mono < UNREGISTERED_HINT_AFTER_NS) return;
+  if (a->unregistered_hint_mono && now - a->unregistered_hint_mono < UNREGISTERED_HINT_EVERY_NS) return;
+  a->unregistered_hint_mono = now;
+  struct iov_zmon_state m;
+  iov_zmon_get(a->mon_ctl, &m);
+  bool curve = a->cert != NULL;
+  char buf[256];
+  const char *why;
+  if (m.failed_protocol && m.last_protocol_error == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)
+    why = curve ? "it does not speak CURVE (a host agent run with --plaintext?): run this guest without "
+                  "--host-key, or the host agent without --plaintext"
+                : "it speaks CURVE and this guest is plaintext (started without the host's key): give "
+                  "--host-key (the host agent's agent.key) and --key-file (a key whose public half is in the "
+                  "host agent's KEYDIR/guests/)";
+  else if (m.failed_auth)
+    why = "it refused this guest's key: copy the public key into the host agent's KEYDIR/guests/ (a VM's own "
+          "key is let in only while the host agent holds that VM)";
+  else if (m.failed_protocol) {
+    snprintf(buf, sizeof(buf),
+             "the handshake failed with ZMTP protocol error 0x%x (is %s an iovbench host "
+             "agent's guest endpoint?)",
+             m.last_protocol_error, a->upstream);
+    why = buf;
+  } else if (curve && m.connected && !m.handshakes_ok)
+    why =
+        "it closes the connection during the CURVE handshake: --host-key is not that host agent's agent.key "
+        "(or it is not an iovbench host agent)";
+  else if (!m.connected) {
+    snprintf(buf, sizeof(buf),
+             "it cannot be reached (%llu connection attempts failed): is the host agent running, is --host "
+             "right, does a firewall let the port through?",
+             (unsigned long long)m.retried);
+    why = buf;
+  } else if (m.handshakes_ok)
+    why = "connected, but it has not accepted the registration (its refusal, if any, is logged above)";
+  else
+    why = "connected, but no handshake has completed yet";
+  iov_warn("not registered with the host agent at %s after %llu s: %s; still trying", a->upstream,
+           (unsigned long long)((now - a->unregistered_since_mono) / IOV_NSEC_PER_SEC), why);
+}
+
+/* ZeroMQ gives up on a connection whose handshake failed on a protocol
+ * or authentication error (it retries only when the connection itself
+ * failed): connect again, so that the guest keeps trying (a host agent
+ * restarted with the right settings, a key copied into its guests/). */
+static void reconnect_after_handshake_failure(struct iov_agent *a) {
+  struct iov_zmon_state m;
+  iov_zmon_get(a->mon_ctl, &m);
+  uint64_t failures = m.failed_protocol + m.failed_auth;
+  if (failures == a->handshake_failures_seen) return;
+  a->handshake_failures_seen = failures;
+  (void)zsock_disconnect(a->sock, "%s", a->upstream);
+  if (zsock_connect(a->sock, "%s", a->upstream) < 0)
+    iov_log_full_errno(IOV_LOG_WARNING, -errno, "Cannot connect to the host agent at %s again: %m",
+                       a->upstream);
+}
+
 static void on_heartbeat_timer(uv_timer_t *t) {
   struct iov_agent *a = t->data;
   if (!a->registered) {
+    unregistered_hint(a);
+    reconnect_after_handshake_failure(a);
     send_register(a);
     return;
   }
+  unregistered_hint(a);
   /* Dead-man switch: the host agent answers every heartbeat; two without
    * an answer and our traffic stops (nobody could stop it otherwise). */
   if (iov_now_mono() - a->coord_heard_mono > 2 * IOV_GUEST_HEARTBEAT_NS + IOV_GUEST_HEARTBEAT_NS / 2) {
@@ -160,6 +235,9 @@ int iov__guest_on_upstream(struct iov_agent *a, const iov_envelope *in) {
       /* Refused (a name clash, say): say why, try again later. */
       iov_warn("the host agent at %s refused us: %s", a->upstream, in->error->message);
       a->registered = false;
+    } else if (!a->registered) {
+      /* Not an answer to a registration: it could not read our message. */
+      iov_warn("the host agent at %s refused us: %s", a->upstream, in->error->message);
     } else if (a->registered) {
       /* It restarted and forgot us. */
       iov_notice("the host agent at %s does not know us (%s); registering again", a->upstream,
@@ -181,6 +259,12 @@ static int guest_connect(struct iov_agent *a, const struct iov_agent_config *cfg
   a->sock = zsock_new(ZMQ_DEALER);
   if (!a->sock) return iov_log_errno(-ENOMEM, "Failed to create the control socket");
   iov_wire_sock_setup(a->sock);
+  iov_wire_sock_harden(a->sock);
+  /* A host agent that is down or refuses us: one attempt a second
+   * (backing off to one every 5 s while it cannot be reached), not
+   * ZeroMQ's ten. */
+  zsock_set_reconnect_ivl(a->sock, 1000);
+  zsock_set_reconnect_ivl_max(a->sock, 5000);
   if (cfg->host_key) {
     if (iov_key_text_ok(cfg->host_key) && cfg->secret_key) a->cert = iov_cert_from_secret(cfg->secret_key);
     if (!a->cert) {
@@ -192,8 +276,11 @@ static int guest_connect(struct iov_agent *a, const struct iov_agent_config *cfg
     iov_info("CURVE towards the host agent (its key %.8s..., ours %.8s...)", cfg->host_key,
              zcert_public_txt(a->cert));
   }
+  int mr = iov_zmon_start(a->sock, "host", false, 0, &a->mon_ctl);
+  if (mr < 0) iov_log_full_errno(IOV_LOG_WARNING, mr, "No monitor on the link to the host agent: %m");
   if (zsock_connect(a->sock, "%s", cfg->connect) < 0) {
     int r = -errno;
+    iov_zmon_stop(&a->mon_ctl);
     iov_log_errno(r ? r : -EINVAL, "Cannot connect to the host agent at '%s': %m (check --host)",
                   cfg->connect);
     zsock_destroy(&a->sock);
@@ -284,6 +371,11 @@ int iov_agent_run(const struct iov_agent_config *cfg) {
   a.data_address = cfg->data_address;
   a.ready_file = cfg->ready_file;
   a.upstream = cfg->connect;
+  a.guest_names_per_key = cfg->guest_names_per_key ? cfg->guest_names_per_key : IOV_GUEST_NAMES_PER_KEY;
+  a.max_connections = cfg->max_connections ? cfg->max_connections : IOV_AGENT_MAX_CONNECTIONS;
+  a.vouch_names = cfg->vouch_names;
+  a.vouch_addrs = cfg->vouch_addrs;
+  a.n_vouch = cfg->n_vouch;
   if (iov_engine_registry_check(&bad_engine) < 0)
     return iov_log_errno(-EINVAL, "engine '%s' failed its registry check (ABI or callbacks)", bad_engine);
 
@@ -297,8 +389,14 @@ int iov_agent_run(const struct iov_agent_config *cfg) {
   a.sock = zsock_new(ZMQ_ROUTER);
   if (!a.sock) return iov_log_errno(-ENOMEM, "Failed to create the control socket");
   iov_wire_sock_setup(a.sock);
+  iov_wire_sock_harden(a.sock);
   zsock_set_router_mandatory(a.sock, 1);
   if (!cfg->plaintext && (r = host_auth_setup(&a, cfg)) < 0) goto fail_early;
+  r = iov_zmon_start(a.sock, "control", true, a.max_connections, &a.mon_ctl);
+  if (r < 0)
+    iov_log_full_errno(
+        IOV_LOG_WARNING, r,
+        "No monitor on the control endpoint (handshakes not logged, connections not limited): %m");
   if (cfg->plaintext)
     iov_warn("--plaintext: any coordinator that reaches %s can command this agent; use it only on a trusted "
              "network",
@@ -367,6 +465,7 @@ connected:;
     uv_timer_init(&a.loop, &a.heartbeat_timer);
     a.heartbeat_timer.data = &a;
     a.coord_heard_mono = iov_now_mono();
+    a.unregistered_since_mono = a.coord_heard_mono;
     send_register(&a);
     uv_timer_start(&a.heartbeat_timer, on_heartbeat_timer, IOV_GUEST_HEARTBEAT_NS / IOV_NSEC_PER_MSEC,
                    IOV_GUEST_HEARTBEAT_NS / IOV_NSEC_PER_MSEC);
@@ -400,6 +499,7 @@ out:
   zframe_destroy(&a.coord_id);
   free(a.coord_run);
   iov__relay_free(&a);
+  iov_zmon_stop(&a.mon_guest);
   zsock_destroy(&a.guest_sock);
   /* A guest's goodbye may still be queued: give it a moment to leave. */
   if (a.kind == IOV_AGENT_GUEST && a.sock) zsock_set_linger(a.sock, 200);
@@ -408,6 +508,7 @@ out:
   iov_cpustat_free(a.cpustat);
   iov_irqstat_free(a.irqstat);
 fail_early: /* before the loop existed: only the sockets and keys to release */
+  iov_zmon_stop(&a.mon_ctl);
   zsock_destroy(&a.sock);
   iov_keyserver_stop(&a.keyserver);
   iov_zap_stop(&a.zap);

@@ -77,6 +77,30 @@ struct iov_agent_config {
 };
 
 struct iov_agent;
+  /* Host: how many guest names one key from KEYDIR/guests/ may hold at a
+   * time (0 = IOV_GUEST_NAMES_PER_KEY); a VM's own key holds its name only. */
+  unsigned guest_names_per_key;
+  /* Host: --vouch-guest NAME=ADDR, the data address this host's
+   * configuration vouches for a guest it did not start (coord's local
+   * guests, a lab's existing VMs); n_vouch of each. */
+  const char *const *vouch_names;
+  const char *const *vouch_addrs;
+  size_t n_vouch;
+  /* Host: most connections at once on each of its ROUTER sockets (control,
+   * guests); 0 = IOV_AGENT_MAX_CONNECTIONS. */
+  unsigned max_connections;
+};
+
+#define IOV_GUEST_NAMES_PER_KEY 1
+#define IOV_AGENT_MAX_CONNECTIONS 256
+
+/* A guest of a VM the host agent started: the name it must register
+ * under, the public key made for it (NULL: plaintext) and the data
+ * address handed to it (NULL: none). */
+struct iov_vm_guest {
+  const char *name;
+  const char *key;
+  const char *address;
 /* The VM side of a host agent, kept out of the agent core so that the
  * guest agent links no libvirt. */
 struct iov_agent_vm_hooks {
@@ -88,6 +112,10 @@ struct iov_agent_vm_hooks {
   /* The process of the guest's VM (qemu), 0 if not ours or unknown. */
   pid_t (*guest_pid)(struct iov_agent *a, void *state, const char *name);
   /* Shutdown: take every VM down and restore the VFs. */
+  /* The guests of the VMs it holds now: for i = 0, 1, ... fills *ret and
+   * returns true; false past the last.  The relay lets a VM's name be
+   * held only by the key made for it, and vouches for its address. */
+  bool (*vm_guest)(struct iov_agent *a, void *state, size_t i, struct iov_vm_guest *ret);
   void (*done)(struct iov_agent *a, void *state);
   /* The coordinator went silent: take every VM down and restore the VFs
    * now (the agent keeps running). */
@@ -114,6 +142,10 @@ struct iov_guest {
   uint64_t last_seen_mono;
   /* The host CPU its VM takes (when the VM's process is known): a
    * snapshot at each of its sample batches, the difference added to the
+  /* The CURVE public key it registered with (the ZAP user id; "" on a
+   * plaintext relay) and where it connected from, for the logs. */
+  char key[41];
+  char peer[64];
    * batch on its way to coord. */
   struct iov_proccpu *cpu;
   struct iov_proccpu_snap *cpu_prev;
@@ -197,6 +229,16 @@ struct iov_agent {
   bool registered;
   uint64_t register_msg_id;
   uv_timer_t heartbeat_timer;
+  unsigned guest_names_per_key;
+  unsigned max_connections;
+  const char *const *vouch_names, *const *vouch_addrs;
+  size_t n_vouch;
+  uint64_t relay_log_window, relay_log_lines, relay_log_suppressed; /* refusals: 5 lines/s */
+  /* Socket monitors (lib/auth.h): connection counts and failed
+   * handshakes on the ROUTERs; the guest's reasons for not registering. */
+  struct iov_zmon *mon_ctl, *mon_guest;
+  uint64_t unregistered_since_mono, unregistered_hint_mono; /* guest: for its hint */
+  uint64_t handshake_failures_seen;                         /* guest: after which it connects again */
   const char *data_address;
   const char *ready_file;
   const char *upstream; /* guest: the host endpoint */

@@ -24,6 +24,35 @@ static const char *arg_identity;
 static const char *arg_ready_file;
 static const char *arg_sysfs_root;
 static bool arg_json;
+static unsigned arg_names_per_key, arg_max_connections;
+/* --vouch-guest NAME=ADDR */
+#define MAX_VOUCH 1024
+static const char *vouch_names[MAX_VOUCH], *vouch_addrs[MAX_VOUCH];
+static size_t n_vouch;
+
+static int parse_vouch(char *arg) {
+  char *eq = strchr(arg, '=');
+  if (eq) *eq = 0;
+  if (!eq || !iov_wire_name_ok(arg) || !iov_wire_ip_literal_ok(eq + 1)) {
+    fprintf(stderr,
+            "iovbench-agent: --vouch-guest wants NAME=ADDRESS, a guest name (1 to 64 of A-Z a-z 0-9 . _ - :) "
+            "and an IP address literal (got '%s%s%s')\n",
+            arg, eq ? "=" : "", eq ? eq + 1 : "");
+    return -EINVAL;
+  }
+  for (size_t i = 0; i < n_vouch; i++)
+    if (strcmp(vouch_names[i], arg) == 0) {
+      fprintf(stderr, "iovbench-agent: --vouch-guest names '%s' twice\n", arg);
+      return -EINVAL;
+    }
+  if (n_vouch == MAX_VOUCH) {
+    fprintf(stderr, "iovbench-agent: more than %d --vouch-guest\n", MAX_VOUCH);
+    return -E2BIG;
+  }
+  vouch_names[n_vouch] = arg;
+  vouch_addrs[n_vouch++] = eq + 1;
+  return 0;
+}
 
 static void help(void) {
   printf("Usage: iovbench-agent [OPTIONS]\n"
@@ -56,6 +85,17 @@ static void help(void) {
          "      --plaintext        no authentication: any coordinator that reaches the\n"
          "                         endpoint may command this agent (a trusted network\n"
          "                         or tests only; coord needs --plaintext as well)\n"
+         "      --guest-names-per-key=N\n"
+         "                         most guest names one key from guests/ may hold at\n"
+         "                         a time (default 1); a VM this agent starts holds\n"
+         "                         its own name only, with the key made for it\n"
+         "      --vouch-guest=NAME=ADDR\n"
+         "                         the data address of guest NAME, which this agent\n"
+         "                         did not start (an existing VM): reported to coord\n"
+         "                         as vouched for; repeatable\n"
+         "      --max-connections=N\n"
+         "                         most connections at once on the control and on the\n"
+         "                         guest endpoint, each (default 256; TCP only)\n"
          "\n"
          "General:\n"
          "      --debug[=CATS]     debug log (all, or a list of proto,net,engine,...)\n"
@@ -238,6 +278,9 @@ int main(int argc, char **argv) {
     { "debug", optional_argument, NULL, 'd' },
     { "quiet", no_argument, NULL, 'q' },
     { "help", no_argument, NULL, 'h' },
+    { "guest-names-per-key", required_argument, NULL, 1023 },
+    { "vouch-guest", required_argument, NULL, 1024 },
+    { "max-connections", required_argument, NULL, 1025 },
     { "version", no_argument, NULL, 'V' },
     { 0, 0, 0, 0 },
   };
@@ -313,6 +356,19 @@ int main(int argc, char **argv) {
     case 'h': help(); return 0;
     case 'V': printf("iovbench-agent %s\n", IOV_VERSION); return 0;
     default: fprintf(stderr, "Try 'iovbench-agent --help'.\n"); return 2;
+    case 1023:
+    case 1025: {
+      uint64_t n;
+      if (iov_parse_u64(optarg, &n) < 0 || n < 1 || n > 65536) {
+        fprintf(stderr, "iovbench-agent: --%s wants a number, 1..65536 (got '%s')\n", opts[idx].name, optarg);
+        return 2;
+      }
+      *(c == 1023 ? &arg_names_per_key : &arg_max_connections) = (unsigned)n;
+      break;
+    }
+    case 1024:
+      if (parse_vouch(optarg) < 0) return 2;
+      break;
     }
   if (optind < argc) {
     fprintf(stderr, "iovbench-agent: unexpected argument '%s'. Try 'iovbench-agent --help'.\n", argv[optind]);
@@ -366,3 +422,8 @@ int main(int argc, char **argv) {
                                   .key_listen = arg_key_listen };
   return iov_agent_run(&cfg) < 0 ? 1 : 0;
 }
+                                  .guest_names_per_key = arg_names_per_key,
+                                  .max_connections = arg_max_connections,
+                                  .vouch_names = vouch_names,
+                                  .vouch_addrs = vouch_addrs,
+                                  .n_vouch = n_vouch,

@@ -9,7 +9,22 @@
  * answers with a Heartbeat.  They send a Heartbeat every
  * IOV_GUEST_HEARTBEAT_NS, a Stop when they shut down, and are dropped
  * after IOV_GUEST_TIMEOUT_NS of silence.  coord hears of every change as
- * a Guests message. */
+ * a Guests message.
+ *
+ * Names belong to keys (CURVE relays; a --plaintext relay has no keys to
+ * bind and says so once).  ZeroMQ gives each message the ZAP user id our
+ * handler set, the peer's public key: a name is held by the key that
+ * registered it, and another key is refused while it is held.  A VM this
+ * agent started registers only under its own name, with the key made for
+ * it; that name is refused to any other key (an impostor already holding
+ * it is dropped), whatever the VMs' names let anyone predict.  A key from
+ * KEYDIR/guests/ holds at most guest_names_per_key names.  Every refusal
+ * is logged with the peer's address and key (at most 5 lines a second).
+ *
+ * The addresses the relay reports with the names (Welcome.guest_addresses,
+ * Guests.addresses) are those this agent vouches for: the one it handed
+ * to a VM it started, or --vouch-guest NAME=ADDR; never what the guest
+ * itself claims. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,31 +48,75 @@ static struct iov_guest *guest_by_name(struct iov_agent *a, const char *name) {
   return NULL;
 }
 
+/* The VM of that name among those this agent started, if any. */
+static bool vm_by_name(struct iov_agent *a, const char *name, struct iov_vm_guest *ret) {
+  if (!a->vm || !a->vm_state || !a->vm->vm_guest) return false;
+  for (size_t i = 0; i < IOV_WIRE_MAX_GUESTS && a->vm->vm_guest(a, a->vm_state, i, ret); i++)
+    if (ret->name && strcmp(ret->name, name) == 0) return true;
+  return false;
+}
+
+/* The VM whose key that is, if any. */
+static bool vm_by_key(struct iov_agent *a, const char *key, struct iov_vm_guest *ret) {
+  if (!a->vm || !a->vm_state || !a->vm->vm_guest || !*key) return false;
+  for (size_t i = 0; i < IOV_WIRE_MAX_GUESTS && a->vm->vm_guest(a, a->vm_state, i, ret); i++)
+    if (ret->key && strcmp(ret->key, key) == 0) return true;
+  return false;
+}
+
+/* Whether g holds a name it may hold: a VM's name only with the VM's key
+ * (plaintext relays bind no keys). */
+static bool guest_legit(struct iov_agent *a, const struct iov_guest *g) {
+  struct iov_vm_guest vm;
+  if (!a->cert || !vm_by_name(a, g->name, &vm) || !vm.key) return true;
+  return strcmp(vm.key, g->key) == 0;
+}
+
+/* The data address this agent vouches for under that name ("" none). */
+static const char *vouched_address(struct iov_agent *a, const char *name) {
+  struct iov_vm_guest vm;
+  if (vm_by_name(a, name, &vm)) return vm.address ? vm.address : "";
+  for (size_t i = 0; i < a->n_vouch; i++)
+    if (strcmp(a->vouch_names[i], name) == 0) return a->vouch_addrs[i];
+  return "";
+}
+
 static int cmp_name(const void *x, const void *y) { return strcmp(*(char *const *)x, *(char *const *)y); }
 
-/* The names, sorted, in a new array (the strings are the table's). */
-static char **sorted_names(struct iov_agent *a) {
-  char **names = calloc(a->n_guests + 1, sizeof(char *));
+/* The names, sorted, and after them (at names + n + 1) the addresses
+ * vouched for each, in one block (free() it; the strings are not
+ * copied).  *n: how many. */
+static char **sorted_names(struct iov_agent *a, size_t *n) {
+  char **names = calloc(2 * (a->n_guests + 1), sizeof(char *));
   if (!names) return NULL;
-  for (size_t i = 0; i < a->n_guests; i++) names[i] = a->guests[i].name;
-  qsort(names, a->n_guests, sizeof(char *), cmp_name);
+  *n = 0;
+  for (size_t i = 0; i < a->n_guests; i++)
+    if (guest_legit(a, &a->guests[i])) names[(*n)++] = a->guests[i].name;
+  qsort(names, *n, sizeof(char *), cmp_name);
+  for (size_t i = 0; i < *n; i++) names[*n + 1 + i] = (char *)vouched_address(a, names[i]);
   return names;
 }
 
 void iov__relay_fill_welcome(struct iov_agent *a, Iovbench__Welcome *w, char ***names) {
-  *names = sorted_names(a);
+  size_t n = 0;
+  *names = sorted_names(a, &n);
   if (!*names) return;
   w->guests = *names;
-  w->n_guests = a->n_guests;
+  w->n_guests = n;
+  w->guest_addresses = *names + n + 1;
+  w->n_guest_addresses = n;
 }
 
 static void notify_coord(struct iov_agent *a) {
   if (!a->coord_connected) return;
-  char **names = sorted_names(a);
+  size_t n = 0;
+  char **names = sorted_names(a, &n);
   if (!names) return;
   Iovbench__Guests g = IOVBENCH__GUESTS__INIT;
   g.names = names;
-  g.n_names = a->n_guests;
+  g.n_names = n;
+  g.addresses = names + n + 1;
+  g.n_addresses = n;
   iov_envelope e = IOVBENCH__ENVELOPE__INIT;
   e.body_case = IOVBENCH__ENVELOPE__BODY_GUESTS;
   e.guests = &g;
@@ -180,36 +239,125 @@ static void ack(struct iov_agent *a, zframe_t *rid, uint64_t reply_to) {
   send_guest(a, rid, &e, reply_to);
 }
 
-static void on_register(struct iov_agent *a, zframe_t *rid, const iov_envelope *in) {
+/* A refusal, logged with who tried (rate-limited: a flood of attempts
+ * cannot fill the log) and sent to the guest. */
+static bool relay_log_allowed(struct iov_agent *a) {
+  uint64_t now = iov_now_mono();
+  if (now - a->relay_log_window >= IOV_NSEC_PER_SEC) {
+    if (a->relay_log_suppressed)
+      iov_warn("%llu more guest registrations or messages were refused (not logged one by one)",
+               (unsigned long long)a->relay_log_suppressed);
+    a->relay_log_window = now;
+    a->relay_log_lines = a->relay_log_suppressed = 0;
+  }
+  if (a->relay_log_lines < 5) {
+    a->relay_log_lines++;
+    return true;
+  }
+  a->relay_log_suppressed++;
+  return false;
+}
+
+static void refuse(struct iov_agent *a, zframe_t *rid, const iov_envelope *in,
+                   const struct iov_wire_peer *peer, Iovbench__ErrorCode code, const char *msg) {
+  if (relay_log_allowed(a))
+    iov_warn("refused a guest registration from %s with key %s: %s",
+             *peer->address ? peer->address : "(unknown address)",
+             *peer->user_id ? peer->user_id : "(none: plaintext)", msg);
+  send_guest_error(a, rid, in->msg_id, code, msg);
+}
+
+static void on_register(struct iov_agent *a, zframe_t *rid, const iov_envelope *in,
+                        const struct iov_wire_peer *peer) {
   const char *name = in->welcome->identity;
-  char msg[256];
+  /* The key it authenticated with: ours to bind its name to.  "" on a
+   * plaintext relay (no keys to bind). */
+  const char *key = a->cert ? peer->user_id : "";
+  char msg[384];
+  struct iov_vm_guest vm;
 
   if (!iov_wire_name_ok(name)) {
     snprintf(msg, sizeof(msg),
              "host agent '%s' refuses guest name '%.64s': use 1 to 64 of A-Z a-z 0-9 . _ - :", a->identity,
              name ? name : "");
-    send_guest_error(a, rid, in->msg_id, IOVBENCH__ERROR_CODE__ERR_MALFORMED, msg);
+    iov_wire_utf8_sanitize(msg);
+    refuse(a, rid, in, peer, IOVBENCH__ERROR_CODE__ERR_MALFORMED, msg);
+    return;
+  }
+  if (a->cert && !iov_key_text_ok(key)) {
+    /* Cannot be: every CURVE peer passed our ZAP handler, which names it. */
+    refuse(a, rid, in, peer, IOVBENCH__ERROR_CODE__ERR_INVALID_STATE,
+           "no CURVE key known for this connection");
+    return;
+  }
+  bool vm_key = a->cert && vm_by_key(a, key, &vm);
+  if (vm_key && strcmp(vm.name, name) != 0) {
+    snprintf(msg, sizeof(msg),
+             "host agent '%s' refuses guest name '%s': this key was made for its VM '%s' and registers only "
+             "under that name",
+             a->identity, name, vm.name);
+    refuse(a, rid, in, peer, IOVBENCH__ERROR_CODE__ERR_INVALID_STATE, msg);
+    return;
+  }
+  if (a->cert && !vm_key && vm_by_name(a, name, &vm) && vm.key) {
+    snprintf(msg, sizeof(msg),
+             "host agent '%s' refuses guest name '%s': it is the name of a VM this agent started, which "
+             "registers with the key made for it",
+             a->identity, name);
+    refuse(a, rid, in, peer, IOVBENCH__ERROR_CODE__ERR_INVALID_STATE, msg);
     return;
   }
   struct iov_guest *g = guest_by_name(a, name);
+  if (g && a->cert && strcmp(g->key, key) != 0) {
+    if (vm_key) {
+      /* The VM's own guest: whoever held its name before is an impostor. */
+      iov_warn("guest '%s' was held by key %s from %s, not the key made for that VM: dropped", g->name,
+               g->key, g->peer);
+      send_guest_error(a, g->rid, 0, IOVBENCH__ERROR_CODE__ERR_INVALID_STATE,
+                       "this name belongs to a VM of this host agent: dropped");
+      guest_remove(a, g);
+      notify_coord(a);
+      g = NULL;
+    } else {
+      snprintf(msg, sizeof(msg),
+               "host agent '%s' already has a guest '%s' registered with another key: give each VM its own "
+               "--vm-id",
+               a->identity, name);
+      refuse(a, rid, in, peer, IOVBENCH__ERROR_CODE__ERR_INVALID_STATE, msg);
+      return;
+    }
+  }
   if (g && !zframe_eq(g->rid, rid)) {
     if (iov_now_mono() - g->last_seen_mono < IOV_GUEST_TIMEOUT_NS) {
       snprintf(msg, sizeof(msg),
                "host agent '%s' already has a guest '%s' (another connection): give each VM its own "
                "--vm-id",
                a->identity, name);
-      iov_warn("refused a second guest named '%s'", name);
-      send_guest_error(a, rid, in->msg_id, IOVBENCH__ERROR_CODE__ERR_INVALID_STATE, msg);
+      refuse(a, rid, in, peer, IOVBENCH__ERROR_CODE__ERR_INVALID_STATE, msg);
       return;
     }
     guest_remove(a, g); /* the old connection went silent: this is its successor */
     g = NULL;
   }
   struct iov_guest *by_rid = guest_by_rid(a, rid);
-  if (by_rid && by_rid != g) guest_remove(a, by_rid); /* renamed */
+  if (by_rid && by_rid != g) guest_remove(a, by_rid); /* renamed (g is NULL here) */
+  if (!g && a->cert && !vm_key) {
+    /* A key from KEYDIR/guests/: a bounded number of names. */
+    size_t held = 0;
+    for (size_t i = 0; i < a->n_guests; i++) held += strcmp(a->guests[i].key, key) == 0;
+    if (held >= a->guest_names_per_key) {
+      snprintf(
+          msg, sizeof(msg),
+          "host agent '%s' refuses guest name '%s': this key already holds %zu name(s), the most one key "
+          "may (--guest-names-per-key=%u on the host agent)",
+          a->identity, name, held, a->guest_names_per_key);
+      refuse(a, rid, in, peer, IOVBENCH__ERROR_CODE__ERR_LIMIT, msg);
+      return;
+    }
+  }
   if (!g) {
     if (a->n_guests == IOV_WIRE_MAX_GUESTS) {
-      send_guest_error(a, rid, in->msg_id, IOVBENCH__ERROR_CODE__ERR_LIMIT, "too many guests on this host");
+      refuse(a, rid, in, peer, IOVBENCH__ERROR_CODE__ERR_LIMIT, "too many guests on this host");
       return;
     }
     if (a->n_guests == a->guests_cap) {
@@ -226,8 +374,11 @@ static void on_register(struct iov_agent *a, zframe_t *rid, const iov_envelope *
       zframe_destroy(&g->rid);
       return;
     }
+    snprintf(g->key, sizeof(g->key), "%.40s", key);
+    snprintf(g->peer, sizeof(g->peer), "%s", *peer->address ? peer->address : "(unknown address)");
     a->n_guests++;
-    iov_info("guest '%s' registered (%zu guests)", name, a->n_guests);
+    iov_info("guest '%s' registered from %s%s%.8s%s (%zu guests)", name, g->peer, *key ? " with key " : "",
+             key, *key ? "..." : "", a->n_guests);
     g->last_seen_mono = iov_now_mono();
     ack(a, rid, in->msg_id);
     notify_coord(a);
@@ -244,11 +395,24 @@ static int on_guest_message(struct iov_zuv *z) {
   iov_envelope *in = NULL;
   char why[256];
 
-  int r = iov_wire_recv(a->guest_sock, &rid, &in, &a->wire_stats, why, sizeof(why));
+  struct iov_wire_peer peer;
+  int r = iov_wire_recv_peer(a->guest_sock, &rid, &in, &a->wire_stats, &peer, why, sizeof(why));
   if (r == -EAGAIN) return -EAGAIN;
   if (r < 0) {
-    iov_warn("dropped a message from a guest (%s)", why);
-    if (rid && r == -EPROTONOSUPPORT) send_guest_error(a, rid, 0, IOVBENCH__ERROR_CODE__ERR_VERSION, why);
+    iov_wire_utf8_sanitize(why);
+    if (relay_log_allowed(a))
+      iov_warn("dropped a message from a guest at %s with key %s (%s)",
+               *peer.address ? peer.address : "(unknown address)",
+               *peer.user_id ? peer.user_id : "(none: plaintext)", why);
+    /* Say why, so that the guest can log it (it keeps trying). */
+    if (rid && (r == -EPROTONOSUPPORT || r == -EBADMSG)) {
+      char msg[384];
+      snprintf(msg, sizeof(msg), "host agent '%s' dropped a message of this guest: %s", a->identity, why);
+      send_guest_error(a, rid, 0,
+                       r == -EPROTONOSUPPORT ? IOVBENCH__ERROR_CODE__ERR_VERSION
+                                             : IOVBENCH__ERROR_CODE__ERR_MALFORMED,
+                       msg);
+    }
     zframe_destroy(&rid);
     return 0;
   }
@@ -257,7 +421,7 @@ static int on_guest_message(struct iov_zuv *z) {
    * and to coord with its own name as the route. */
   bool to_host = !in->route || !*in->route;
   if (to_host && in->body_case == IOVBENCH__ENVELOPE__BODY_WELCOME)
-    on_register(a, rid, in);
+    on_register(a, rid, in, &peer);
   else if (!g && to_host && in->body_case == IOVBENCH__ENVELOPE__BODY_STOP)
     /* The goodbye of a guest already dropped (its VM taken down): it has
      * gone, and there is nobody to answer. */
@@ -311,7 +475,10 @@ static int on_guest_message(struct iov_zuv *z) {
   return 0;
 }
 
-bool iov__relay_has_guest(struct iov_agent *a, const char *name) { return guest_by_name(a, name) != NULL; }
+bool iov__relay_has_guest(struct iov_agent *a, const char *name) {
+  struct iov_guest *g = guest_by_name(a, name);
+  return g && guest_legit(a, g);
+}
 
 void iov__relay_drop_guest(struct iov_agent *a, const char *name) {
   struct iov_guest *g = guest_by_name(a, name);
@@ -323,6 +490,7 @@ void iov__relay_drop_guest(struct iov_agent *a, const char *name) {
 
 void iov__relay_to_guest(struct iov_agent *a, const iov_envelope *in) {
   struct iov_guest *g = a->guest_sock ? guest_by_name(a, in->route) : NULL;
+  if (g && !guest_legit(a, g)) g = NULL; /* dropped at the next timer tick */
   if (!g) {
     char msg[256];
     snprintf(msg, sizeof(msg), "host agent '%s' has no guest '%s'%s", a->identity, in->route,
@@ -358,10 +526,20 @@ static void on_guest_timer(uv_timer_t *t) {
     return;
   }
   for (size_t i = 0; i < a->n_guests;) {
-    if (now - a->guests[i].last_seen_mono > IOV_GUEST_TIMEOUT_NS) {
-      iov_notice("guest '%s' went silent (no heartbeat for %llu s); dropped", a->guests[i].name,
+    struct iov_guest *g = &a->guests[i];
+    if (now - g->last_seen_mono > IOV_GUEST_TIMEOUT_NS) {
+      iov_notice("guest '%s' went silent (no heartbeat for %llu s); dropped", g->name,
                  IOV_GUEST_TIMEOUT_NS / IOV_NSEC_PER_SEC);
-      guest_remove(a, &a->guests[i]);
+      guest_remove(a, g);
+      changed = true;
+    } else if (!guest_legit(a, g)) {
+      /* It took the name before the VM of that name was started. */
+      iov_warn("guest '%s' from %s holds the name of a VM this agent started, with key %s, not the key made "
+               "for that VM: dropped",
+               g->name, g->peer, g->key);
+      send_guest_error(a, g->rid, 0, IOVBENCH__ERROR_CODE__ERR_INVALID_STATE,
+                       "this name belongs to a VM of this host agent: dropped");
+      guest_remove(a, g);
       changed = true;
     } else
       i++;
@@ -370,18 +548,27 @@ static void on_guest_timer(uv_timer_t *t) {
 }
 
 int iov__relay_start(struct iov_agent *a, const char *endpoint) {
+  if (!a->guest_names_per_key) a->guest_names_per_key = IOV_GUEST_NAMES_PER_KEY;
   a->guest_sock = zsock_new(ZMQ_ROUTER);
   if (!a->guest_sock) return -ENOMEM;
   iov_wire_sock_setup(a->guest_sock);
+  iov_wire_sock_harden(a->guest_sock);
   zsock_set_router_mandatory(a->guest_sock, 1);
   if (a->cert) iov_curve_server(a->guest_sock, a->cert, IOV_AUTH_DOMAIN_GUEST);
+  int mr = iov_zmon_start(a->guest_sock, "guest", true, a->max_connections, &a->mon_guest);
+  if (mr < 0)
+    iov_log_full_errno(
+        IOV_LOG_WARNING, mr,
+        "No monitor on the guest endpoint (handshakes not logged, connections not limited): %m");
   if (zsock_bind(a->guest_sock, "%s", endpoint) < 0) {
     int r = -errno;
+    iov_zmon_stop(&a->mon_guest);
     zsock_destroy(&a->guest_sock);
     return r ? r : -EINVAL;
   }
   int r = iov_zuv_init(&a->loop, &a->guest_zuv, a->guest_sock, on_guest_message);
   if (r < 0) {
+    iov_zmon_stop(&a->mon_guest);
     zsock_destroy(&a->guest_sock);
     return r;
   }
@@ -389,6 +576,13 @@ int iov__relay_start(struct iov_agent *a, const char *endpoint) {
   a->guest_timer.data = a;
   uv_timer_start(&a->guest_timer, on_guest_timer, 1000, 1000);
   iov_info("guest endpoint %s", zsock_endpoint(a->guest_sock) ? zsock_endpoint(a->guest_sock) : endpoint);
+  if (!a->cert)
+    iov_warn("--plaintext: guest names are not bound to keys on %s; any guest that reaches it may register "
+             "under any free name",
+             zsock_endpoint(a->guest_sock) ? zsock_endpoint(a->guest_sock) : endpoint);
+  else
+    iov_info("guest names are bound to the keys that registered them; a key from guests/ holds at most %u",
+             a->guest_names_per_key);
   return 0;
 }
 

@@ -38,6 +38,9 @@ struct vm_state {
   /* Per VM, the key pair its guest agent authenticates with (NULL when
    * the host agent runs plaintext); allowed at the relay while it lives. */
   zcert_t **keys;
+  /* Per VM, the data address handed to it (--vm-net), NULL = none: the
+   * relay vouches for it to coord (agent.h, vm_guest). */
+  char **addrs;
   char path[16];
   uint32_t vcpus;
   uint64_t memory_mb;
@@ -88,6 +91,9 @@ static void release(struct vm_state *st) {
     }
   free(st->keys);
   st->keys = NULL;
+  for (size_t i = 0; st->addrs && i < st->n; i++) free(st->addrs[i]);
+  free(st->addrs);
+  st->addrs = NULL;
   free(st->names);
   free(st->sims);
   st->names = NULL;
@@ -323,7 +329,10 @@ static void on_setup(struct vm_state *st, const iov_envelope *in) {
   st->names = calloc(v->count, sizeof(char *));
   st->sims = calloc(v->count, sizeof(pid_t));
   st->keys = calloc(v->count, sizeof(zcert_t *));
-  r = specs && nics && cpus && macs && addrs && nets && st->names && st->sims && st->keys ? 0 : -ENOMEM;
+  st->addrs = calloc(v->count, sizeof(char *));
+  r = specs && nics && cpus && macs && addrs && nets && st->names && st->sims && st->keys && st->addrs
+          ? 0
+          : -ENOMEM;
   if (r == 0 && !net_ok) {
     snprintf(err, sizeof(err), "--vm-net '%s' is not an IPv4 ADDRESS/PREFIX", cfg->vm_net);
     r = -EINVAL;
@@ -389,6 +398,7 @@ static void on_setup(struct vm_state *st, const iov_envelope *in) {
   free(specs);
   free(nics);
   free(cpus);
+      st->addrs[i] = strdup(addrs[i]); /* NULL: vouched for as none */
   free(macs);
   free(addrs);
   free(nets);
@@ -460,6 +470,16 @@ static pid_t guest_pid(struct iov_agent *a, void *state, const char *name) {
              name);
     FILE *f = fopen(path, "re");
     long pid = 0;
+static bool vm_guest(struct iov_agent *a, void *state, size_t i, struct iov_vm_guest *ret) {
+  struct vm_state *st = state;
+  (void)a;
+  if (i >= st->n || !st->names || !st->names[i]) return false;
+  *ret = (struct iov_vm_guest){ .name = st->names[i],
+                                .key = st->keys && st->keys[i] ? zcert_public_txt(st->keys[i]) : NULL,
+                                .address = st->addrs ? st->addrs[i] : NULL };
+  return true;
+}
+
     if (f) {
       if (fscanf(f, "%ld", &pid) != 1) pid = 0;
       fclose(f);
@@ -568,3 +588,4 @@ const struct iov_agent_vm_hooks iov_vm_hooks = {
   .coord_lost = coord_lost,
   .coord_back = coord_back,
 };
+  .vm_guest = vm_guest,

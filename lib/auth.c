@@ -9,6 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -166,20 +169,27 @@ struct zap_log {
   uint64_t window_start, lines, suppressed;
 };
 
-static void zap_refused(struct zap_log *l, const char *domain, const char *address, const char *key,
-                        const char *why) {
+/* Whether one more line may be logged now: at most LOG_LINES_PER_SEC a
+ * second, then how many were not (a flood cannot fill the log). */
+static bool log_allowed(struct zap_log *l, const char *what) {
   uint64_t now = iov_now_mono();
   if (now - l->window_start >= IOV_NSEC_PER_SEC) {
-    if (l->suppressed) iov_warn("%" PRIu64 " more peers were refused (not logged one by one)", l->suppressed);
+    if (l->suppressed) iov_warn("%" PRIu64 " more %s (not logged one by one)", l->suppressed, what);
     l->window_start = now;
     l->lines = 0;
     l->suppressed = 0;
   }
   if (l->lines >= LOG_LINES_PER_SEC) {
     l->suppressed++;
-    return;
+    return false;
   }
   l->lines++;
+  return true;
+}
+
+static void zap_refused(struct zap_log *l, const char *domain, const char *address, const char *key,
+                        const char *why) {
+  if (!log_allowed(l, "peers were refused")) return;
   bool control = strcmp(domain, IOV_AUTH_DOMAIN_CONTROL) == 0;
   iov_warn("refused a %s at %s with key %s: %s", control ? "coordinator" : "guest agent",
            address && *address ? address : "(unknown address)", key, why);
@@ -461,4 +471,261 @@ int iov_key_fetch(const char *const *endpoints, size_t n, unsigned timeout_ms,
   zpoller_destroy(&poller);
   free(s);
   return 0;
+}
+
+/* ---- the socket monitor ----------------------------------------------- */
+
+#define MON_BATCH 256      /* events read before acting on them */
+#define MON_MAX_CONNS 8192 /* descriptors remembered (their peer addresses) */
+
+struct mon_conn {
+  int fd;
+  char peer[64];
+};
+
+struct iov_zmon {
+  zactor_t *actor;
+  zsock_t *sock; /* watched, not owned */
+  char endpoint[64];
+  char what[16];
+  bool server;
+  unsigned max_conns;
+  int start_error;
+  _Atomic uint64_t connected, retried, handshakes_ok, failed_protocol, failed_auth, failed_other, refused,
+      open_conns;
+  _Atomic int last_protocol_error;
+};
+
+struct mon_event {
+  uint16_t event;
+  uint32_t value;
+  char addr[128]; /* our endpoint, as the monitor says it */
+};
+
+static void fd_peer(int fd, char *out, size_t len) {
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof(ss);
+  char host[INET6_ADDRSTRLEN] = "";
+  /* The classic monitor names only our endpoint; the descriptor is read
+   * when the event is, and a peer that failed at once may be gone. */
+  snprintf(out, len, "(address unknown: it closed before it could be read)");
+  if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0) return;
+  if (ss.ss_family == AF_INET) {
+    const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
+    inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+    snprintf(out, len, "%s:%u", host, ntohs(in->sin_port));
+  } else if (ss.ss_family == AF_INET6) {
+    const struct sockaddr_in6 *in = (const struct sockaddr_in6 *)&ss;
+    inet_ntop(AF_INET6, &in->sin6_addr, host, sizeof(host));
+    snprintf(out, len, "[%s]:%u", host, ntohs(in->sin6_port));
+  } else if (ss.ss_family == AF_UNIX)
+    snprintf(out, len, "a local process (ipc)");
+}
+
+/* Whether fd is still a TCP connection accepted on the port of endpoint
+ * (tcp://ADDR:PORT): descriptors are numbers, and ZeroMQ may have closed
+ * and reused this one by now. */
+static bool fd_is_ours(int fd, const char *endpoint) {
+  const char *colon = strrchr(endpoint, ':');
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof(ss);
+  int type = 0;
+  socklen_t tl = sizeof(type);
+  if (strncmp(endpoint, "tcp://", 6) != 0 || !colon) return false;
+  long port = strtol(colon + 1, NULL, 10);
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_STREAM) return false;
+  if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) return false;
+  if (ss.ss_family == AF_INET) return ntohs(((struct sockaddr_in *)&ss)->sin_port) == port;
+  if (ss.ss_family == AF_INET6) return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port) == port;
+  return false;
+}
+
+static const char *failure_text(uint16_t event, uint32_t value, char *buf, size_t len) {
+  if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) {
+    if (value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)
+      return "it speaks another security mechanism (a plaintext peer against this agent's CURVE, or the "
+             "reverse): give it this agent's public key, or run both with --plaintext";
+    if (value == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC)
+      return "its CURVE handshake does not decrypt: it was given another server key than this agent's "
+             "agent.key";
+    snprintf(buf, len, "ZMTP protocol error 0x%x (not an iovbench peer?)", value);
+    return buf;
+  }
+  return "it closed the connection or timed out during the handshake (a port scan, or a peer that gave up)";
+}
+
+static void mon_apply(struct iov_zmon *z, const struct mon_event *ev, size_t n, struct mon_conn **conns,
+                      size_t *n_conns, struct zap_log *log, struct mon_event *pending) {
+  for (size_t i = 0; i < n; i++) {
+    const struct mon_event *e = &ev[i];
+    switch (e->event) {
+    case ZMQ_EVENT_CONNECTED: atomic_fetch_add(&z->connected, 1); break;
+    case ZMQ_EVENT_CONNECT_RETRIED: atomic_fetch_add(&z->retried, 1); break;
+    case ZMQ_EVENT_HANDSHAKE_SUCCEEDED: atomic_fetch_add(&z->handshakes_ok, 1); break;
+    case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
+      atomic_fetch_add(&z->failed_protocol, 1);
+      atomic_store(&z->last_protocol_error, (int)e->value);
+      *pending = *e;
+      break;
+    case ZMQ_EVENT_HANDSHAKE_FAILED_AUTH:
+      atomic_fetch_add(&z->failed_auth, 1);
+      *pending = (struct mon_event){ 0 }; /* the ZAP handler logged it, with the key */
+      break;
+    case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+      atomic_fetch_add(&z->failed_other, 1);
+      *pending = *e;
+      break;
+    case ZMQ_EVENT_ACCEPTED: {
+      int fd = (int)e->value;
+      bool gone = false; /* closed again in this batch: the descriptor may be another's now */
+      for (size_t k = i + 1; k < n && !gone; k++)
+        gone = ev[k].event == ZMQ_EVENT_DISCONNECTED && (int)ev[k].value == fd;
+      uint64_t open = atomic_fetch_add(&z->open_conns, 1) + 1;
+      if (*n_conns < MON_MAX_CONNS) {
+        struct mon_conn *c = realloc(*conns, (*n_conns + 1) * sizeof(**conns));
+        if (c) {
+          *conns = c;
+          c[*n_conns].fd = fd;
+          fd_peer(fd, c[*n_conns].peer, sizeof(c[*n_conns].peer));
+          (*n_conns)++;
+        }
+      }
+      if (z->max_conns && open > z->max_conns && !gone && fd_is_ours(fd, e->addr)) {
+        char peer[64];
+        fd_peer(fd, peer, sizeof(peer));
+        shutdown(fd, SHUT_RDWR);
+        atomic_fetch_add(&z->refused, 1);
+        if (log_allowed(log, "connections were refused"))
+          iov_warn("refused a connection from %s to the %s endpoint %s: %" PRIu64
+                   " connections open, the limit is %u (--max-connections)",
+                   peer, z->what, z->endpoint, open - 1, z->max_conns);
+      }
+      break;
+    }
+    case ZMQ_EVENT_DISCONNECTED: {
+      int fd = (int)e->value;
+      char peer[64] = "(address unknown: it closed before it could be read)";
+      for (size_t k = 0; k < *n_conns; k++)
+        if ((*conns)[k].fd == fd) {
+          snprintf(peer, sizeof(peer), "%s", (*conns)[k].peer);
+          (*conns)[k] = (*conns)[--*n_conns];
+          break;
+        }
+      if (z->server && atomic_load(&z->open_conns) > 0) atomic_fetch_sub(&z->open_conns, 1);
+      if (z->server && pending->event) {
+        char buf[96];
+        if (log_allowed(log, "failed handshakes"))
+          iov_warn("handshake failed on the %s endpoint %s with %s: %s", z->what, z->endpoint, peer,
+                   failure_text(pending->event, pending->value, buf, sizeof(buf)));
+      }
+      *pending = (struct mon_event){ 0 };
+      break;
+    }
+    default: break;
+    }
+  }
+}
+
+/* One event from the monitor socket; false when none could be read. */
+static bool mon_read(zsock_t *pair, struct mon_event *e) {
+  zmsg_t *m = zmsg_recv_nowait(pair);
+  if (!m) return false;
+  zframe_t *head = zmsg_first(m), *addr = zmsg_next(m);
+  bool ok = head && zframe_size(head) == 6;
+  if (ok) {
+    memcpy(&e->event, zframe_data(head), 2);
+    memcpy(&e->value, zframe_data(head) + 2, 4);
+    size_t n = addr ? zframe_size(addr) : 0;
+    if (n >= sizeof(e->addr)) n = sizeof(e->addr) - 1;
+    if (n) memcpy(e->addr, zframe_data(addr), n);
+    e->addr[n] = 0;
+  }
+  zmsg_destroy(&m);
+  return ok;
+}
+
+static void mon_actor(zsock_t *pipe, void *arg) {
+  struct iov_zmon *z = arg;
+  zsock_t *pair = zsock_new(ZMQ_PAIR);
+  if (!pair || zsock_connect(pair, "%s", z->endpoint) < 0) {
+    z->start_error = pair ? -EINVAL : -ENOMEM;
+    zsock_destroy(&pair);
+    zsock_signal(pipe, 0);
+    return;
+  }
+  z->endpoint[0] = 0; /* from now on: the watched socket's endpoint, once known */
+  zpoller_t *poller = zpoller_new(pipe, pair, NULL);
+  struct mon_event *batch = calloc(MON_BATCH, sizeof(*batch)), pending = { 0 };
+  struct mon_conn *conns = NULL;
+  size_t n_conns = 0;
+  struct zap_log log = { 0 };
+  zsock_signal(pipe, 0);
+  while (poller && batch) {
+    zsock_t *which = zpoller_wait(poller, -1);
+    if (which != pair) break; /* the pipe: $TERM */
+    size_t n = 0;
+    while (n < MON_BATCH && mon_read(pair, &batch[n])) {
+      if (!z->endpoint[0] && batch[n].addr[0])
+        snprintf(z->endpoint, sizeof(z->endpoint), "%s", batch[n].addr);
+      if (batch[n].event == ZMQ_EVENT_MONITOR_STOPPED) break;
+      n++;
+    }
+    mon_apply(z, batch, n, &conns, &n_conns, &log, &pending);
+  }
+  free(conns);
+  free(batch);
+  zpoller_destroy(&poller);
+  zsock_destroy(&pair);
+}
+
+int iov_zmon_start(zsock_t *sock, const char *what, bool server, unsigned max_conns, struct iov_zmon **ret) {
+  static _Atomic unsigned seq;
+  struct iov_zmon *z = calloc(1, sizeof(*z));
+  if (!z) return -ENOMEM;
+  z->sock = sock;
+  z->server = server;
+  z->max_conns = max_conns;
+  snprintf(z->what, sizeof(z->what), "%s", what);
+  snprintf(z->endpoint, sizeof(z->endpoint), "inproc://iovbench-monitor-%d-%u", (int)getpid(),
+           atomic_fetch_add(&seq, 1));
+  int events = ZMQ_EVENT_CONNECTED | ZMQ_EVENT_CONNECT_RETRIED | ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED |
+               ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+               ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
+               ZMQ_EVENT_MONITOR_STOPPED;
+  if (zmq_socket_monitor(zsock_resolve(sock), z->endpoint, events) < 0) {
+    int r = -errno;
+    free(z);
+    return r ? r : -EINVAL;
+  }
+  z->actor = zactor_new(mon_actor, z);
+  int r = !z->actor ? -ENOMEM : z->start_error;
+  if (r < 0) {
+    iov_zmon_stop(&z);
+    return r;
+  }
+  *ret = z;
+  return 0;
+}
+
+void iov_zmon_stop(struct iov_zmon **zp) {
+  struct iov_zmon *z = zp ? *zp : NULL;
+  if (!z) return;
+  if (z->sock) (void)zmq_socket_monitor(zsock_resolve(z->sock), NULL, 0);
+  zactor_destroy(&z->actor);
+  free(z);
+  *zp = NULL;
+}
+
+void iov_zmon_get(struct iov_zmon *z, struct iov_zmon_state *ret) {
+  memset(ret, 0, sizeof(*ret));
+  if (!z) return;
+  ret->connected = atomic_load(&z->connected);
+  ret->retried = atomic_load(&z->retried);
+  ret->handshakes_ok = atomic_load(&z->handshakes_ok);
+  ret->failed_protocol = atomic_load(&z->failed_protocol);
+  ret->failed_auth = atomic_load(&z->failed_auth);
+  ret->failed_other = atomic_load(&z->failed_other);
+  ret->last_protocol_error = atomic_load(&z->last_protocol_error);
+  ret->refused_conns = atomic_load(&z->refused);
+  ret->open_conns = atomic_load(&z->open_conns);
 }

@@ -107,3 +107,43 @@ void iov_keyserver_stop(struct iov_keyserver **k);
  * "" when that endpoint did not answer or answered nonsense. */
 int iov_key_fetch(const char *const *endpoints, size_t n, unsigned timeout_ms,
                   char (*out)[IOV_KEY_TEXT_LEN + 1]);
+
+/* ---- the socket monitor ----------------------------------------------- */
+/* ZeroMQ's socket monitor (zmq_socket_monitor) on one socket, read by a
+ * thread of its own.
+ *
+ * Server side (a host agent's ROUTERs): every failed handshake is logged
+ * with the peer's address (the monitor names only our own endpoint, so
+ * the address comes from the connection's descriptor at ACCEPTED and the
+ * failure is logged at its DISCONNECTED), at most 5 lines a second.
+ * ZeroMQ has no limit on connections: the monitor counts them (ACCEPTED,
+ * DISCONNECTED) and shuts down, as soon as it is accepted, a TCP
+ * connection beyond max_conns (shutdown(2) on ZeroMQ's descriptor, after
+ * checking that it is still a TCP socket on our port; ZeroMQ then closes
+ * it as a peer that went away).  ipc:// endpoints are not limited
+ * (reachable only through the file system).
+ *
+ * Client side (a guest agent's DEALER): it records what the connection
+ * attempts came to, so that the guest can say why it is not registered. */
+struct iov_zmon;
+
+/* Watch sock (before its bind or connect; from the thread that owns
+ * it).  what: "control" or "guest" (for the logs); server: log failures
+ * and limit connections to max_conns (0 = no limit).  0 or -errno. */
+int iov_zmon_start(zsock_t *sock, const char *what, bool server, unsigned max_conns, struct iov_zmon **ret);
+/* Stop watching (before the socket is destroyed). */
+void iov_zmon_stop(struct iov_zmon **z);
+
+/* What a client's connection attempts came to so far. */
+struct iov_zmon_state {
+  uint64_t connected;       /* TCP/ipc connections made */
+  uint64_t retried;         /* connection attempts that failed (CONNECT_RETRIED) */
+  uint64_t handshakes_ok;   /* ZMTP handshakes that succeeded */
+  uint64_t failed_protocol; /* ... failed: ZMTP protocol (e.g. CURVE against plaintext) */
+  uint64_t failed_auth;     /* ... refused by the server's authentication */
+  uint64_t failed_other;    /* ... the peer closed during the handshake (e.g. a wrong server key) */
+  int last_protocol_error;  /* ZMQ_PROTOCOL_ERROR_* of the last protocol failure */
+  uint64_t refused_conns;   /* server: connections shut down beyond the limit */
+  uint64_t open_conns;      /* server: connections open now */
+};
+void iov_zmon_get(struct iov_zmon *z, struct iov_zmon_state *ret);

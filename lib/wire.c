@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "err.h"
@@ -68,6 +69,34 @@ bool iov_wire_name_ok(const char *s) {
       return false;
   }
   return n > 0;
+}
+
+/* The binary form of an address literal, its prefix and zone cut off. */
+static int addr_bin(const char *text, uint8_t out[16]);
+
+bool iov_wire_ip_literal_ok(const char *s) {
+  uint8_t b[16];
+  char buf[INET6_ADDRSTRLEN];
+  size_t n = s ? strnlen(s, sizeof(buf)) : sizeof(buf);
+  if (n == 0 || n >= sizeof(buf)) return false;
+  memcpy(buf, s, n + 1);
+  return inet_pton(AF_INET, buf, b) == 1 || inet_pton(AF_INET6, buf, b) == 1;
+}
+
+/* "" or an IP literal: a data address as agents report it. */
+static bool data_addr_ok(const char *s) { return !s || !*s || iov_wire_ip_literal_ok(s); }
+
+/* An interface address as the inventory lists it: "ADDR/PREFIX". */
+static bool if_addr_ok(const char *s) {
+  uint8_t b[16];
+  const char *slash = s ? strchr(s, '/') : NULL;
+  if (!s || strnlen(s, 80) >= 80 || strchr(s, '%')) return false;
+  int fam = addr_bin(s, b);
+  if (fam < 0) return false;
+  if (!slash) return true;
+  char *end;
+  unsigned long p = strtoul(slash + 1, &end, 10);
+  return slash[1] >= '0' && slash[1] <= '9' && !*end && p <= (fam == AF_INET ? 32u : 128u);
 }
 
 #define CHECK(cond, ...)                                             \
@@ -176,20 +205,42 @@ static int validate(const iov_envelope *e, char *errbuf, size_t errlen) {
     return 0;
   case IOVBENCH__ENVELOPE__BODY_WELCOME: {
     const Iovbench__Inventory *inv = e->welcome->inventory;
-    CHECK(str_ok(e->welcome->identity), "welcome: identity too long");
-    CHECK(str_ok(e->welcome->data_address), "welcome: data address too long");
+    CHECK(str_ok(e->welcome->identity) &&
+              strnlen(e->welcome->identity ? e->welcome->identity : "", 256) < 256,
+          "welcome: identity too long or not UTF-8");
+    CHECK(data_addr_ok(e->welcome->data_address),
+          "welcome: data address is not an IP literal (a host name or garbage: give --data an address)");
     CHECK(e->welcome->n_guests <= IOV_WIRE_MAX_GUESTS, "welcome: %zu guests (max %u)", e->welcome->n_guests,
           IOV_WIRE_MAX_GUESTS);
     for (size_t i = 0; i < e->welcome->n_guests; i++)
       CHECK(iov_wire_name_ok(e->welcome->guests[i]), "welcome: bad guest name");
+    /* Parallel to the guests (or absent: an older host agent). */
+    CHECK(e->welcome->n_guest_addresses == 0 || e->welcome->n_guest_addresses == e->welcome->n_guests,
+          "welcome: %zu guest addresses for %zu guests", e->welcome->n_guest_addresses, e->welcome->n_guests);
+    for (size_t i = 0; i < e->welcome->n_guest_addresses; i++)
+      CHECK(data_addr_ok(e->welcome->guest_addresses[i]), "welcome: a guest address is not an IP literal");
     if (inv) {
       CHECK(inv->n_interfaces <= IOV_WIRE_MAX_INTERFACES, "welcome: too many interfaces");
-      CHECK(str_ok(inv->hostname) && str_ok(inv->kernel) && str_ok(inv->cpu_model),
-            "welcome: string too long");
+      CHECK(str_ok(inv->hostname) && str_ok(inv->kernel) && str_ok(inv->cpu_model) &&
+                str_ok(inv->agent_version),
+            "welcome: string too long or not UTF-8");
       for (size_t i = 0; i < inv->n_interfaces; i++) {
-        CHECK(inv->interfaces[i] && str_ok(inv->interfaces[i]->name), "welcome: bad interface");
-        CHECK(inv->interfaces[i]->n_addresses <= 1024, "welcome: too many addresses");
+        const Iovbench__Interface *it = inv->interfaces[i];
+        CHECK(it && it->name && strnlen(it->name, 16) < 16 && str_ok(it->name),
+              "welcome: bad interface name");
+        CHECK(str_ok(it->mac) && (!it->mac || strnlen(it->mac, 64) < 64) && str_ok(it->driver),
+              "welcome: interface %s: MAC or driver too long or not UTF-8", it->name);
+        CHECK(it->n_addresses <= IOV_WIRE_MAX_IF_ADDRS, "welcome: interface %s: %zu addresses (max %u)",
+              it->name, it->n_addresses, IOV_WIRE_MAX_IF_ADDRS);
+        for (size_t k = 0; k < it->n_addresses; k++)
+          CHECK(if_addr_ok(it->addresses[k]), "welcome: interface %s: an address is not ADDR/PREFIX",
+                it->name);
       }
+      CHECK(inv->n_workloads <= IOV_WIRE_MAX_WORKLOADS, "welcome: %zu workloads (max %u)", inv->n_workloads,
+            IOV_WIRE_MAX_WORKLOADS);
+      for (size_t i = 0; i < inv->n_workloads; i++)
+        CHECK(inv->workloads[i] && strnlen(inv->workloads[i], 64) < 64 && str_ok(inv->workloads[i]),
+              "welcome: bad workload name");
       CHECK(inv->n_nics <= IOV_WIRE_MAX_NICS, "welcome: %zu PCI NICs (max %u)", inv->n_nics,
             IOV_WIRE_MAX_NICS);
       for (size_t i = 0; i < inv->n_nics; i++) {
@@ -290,6 +341,10 @@ static int validate(const iov_envelope *e, char *errbuf, size_t errlen) {
           IOV_WIRE_MAX_GUESTS);
     for (size_t i = 0; i < e->guests->n_names; i++)
       CHECK(iov_wire_name_ok(e->guests->names[i]), "guests: bad guest name");
+    CHECK(e->guests->n_addresses == 0 || e->guests->n_addresses == e->guests->n_names,
+          "guests: %zu addresses for %zu names", e->guests->n_addresses, e->guests->n_names);
+    for (size_t i = 0; i < e->guests->n_addresses; i++)
+      CHECK(data_addr_ok(e->guests->addresses[i]), "guests: an address is not an IP literal");
     return 0;
   case IOVBENCH__ENVELOPE__BODY_CLOCK_REPLY:
     CHECK(e->clock_reply->t3_ns >= e->clock_reply->t2_ns, "clock reply: sent before it was received");
@@ -407,6 +462,18 @@ int iov_wire_send(zsock_t *sock, zframe_t *routing_id, iov_envelope *e) {
  * ones we expect are read and discarded so the socket stays in step. */
 int iov_wire_recv(zsock_t *sock, zframe_t **ret_routing_id, iov_envelope **ret, struct iov_wire_stats *stats,
                   char *errbuf, size_t errlen) {
+  return iov_wire_recv_peer(sock, ret_routing_id, ret, stats, NULL, errbuf, errlen);
+}
+
+/* A metadata property of a received frame, "" when it has none. */
+static void msg_prop(zmq_msg_t *m, const char *name, char *out, size_t len) {
+  const char *v = zmq_msg_gets(m, name);
+  snprintf(out, len, "%s", v ? v : "");
+}
+
+int iov_wire_recv_peer(zsock_t *sock, zframe_t **ret_routing_id, iov_envelope **ret,
+                       struct iov_wire_stats *stats, struct iov_wire_peer *peer, char *errbuf,
+                       size_t errlen) {
   void *s = zsock_resolve(sock);
   zmq_msg_t parts[2];
   int n = 0, more = 0, r;
@@ -445,6 +512,10 @@ int iov_wire_recv(zsock_t *sock, zframe_t **ret_routing_id, iov_envelope **ret, 
     return r;
   }
   zmq_msg_t *body = &parts[want - 1];
+  if (peer) {
+    msg_prop(body, "User-Id", peer->user_id, sizeof(peer->user_id));
+    msg_prop(body, "Peer-Address", peer->address, sizeof(peer->address));
+  }
   r = iov_wire_decode(zmq_msg_data(body), zmq_msg_size(body), ret, stats, errbuf, errlen);
   if (ret_routing_id) {
     /* Also on a decode failure, so the caller can answer the sender. */
@@ -575,7 +646,13 @@ void iov_wire_sock_setup(zsock_t *sock) {
   zsock_set_rcvhwm(sock, 10000);
 }
 
-/* The binary form of an address literal, its prefix and zone cut off. */
+void iov_wire_sock_harden(zsock_t *sock) {
+  zsock_set_handshake_ivl(sock, IOV_WIRE_HANDSHAKE_MS);
+  zsock_set_heartbeat_ivl(sock, IOV_WIRE_HEARTBEAT_MS);
+  zsock_set_heartbeat_timeout(sock, IOV_WIRE_HEARTBEAT_TIMEOUT_MS);
+  zsock_set_heartbeat_ttl(sock, IOV_WIRE_HEARTBEAT_TIMEOUT_MS);
+}
+
 static int addr_bin(const char *text, uint8_t out[16]) {
   char buf[INET6_ADDRSTRLEN + 1];
   size_t n = strcspn(text, "/%");

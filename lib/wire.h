@@ -29,6 +29,8 @@
 #define IOV_WIRE_MAX_NETDEVS 16       /* netdevs of one PCI function */
 #define IOV_WIRE_MAX_WARNINGS 32      /* warnings about one PCI NIC */
 #define IOV_WIRE_MAX_RUN_ADDRS 65536  /* addresses of a run's agents, in a Prepare */
+#define IOV_WIRE_MAX_IF_ADDRS 1024    /* addresses of one interface in an inventory */
+#define IOV_WIRE_MAX_WORKLOADS 64     /* engine names in an inventory */
 
 typedef Iovbench__Envelope iov_envelope;
 
@@ -65,9 +67,25 @@ int iov_wire_send(zsock_t *sock, zframe_t *routing_id, iov_envelope *e);
 int iov_wire_recv(zsock_t *sock, zframe_t **ret_routing_id, iov_envelope **ret, struct iov_wire_stats *stats,
                   char *errbuf, size_t errlen);
 
+/* Who sent a message, as ZeroMQ knows it: the ZAP user id (our ZAP
+ * handler sets it to the peer's CURVE public key in Z85; "" on a
+ * plaintext socket) and the peer's IP address ("" when unknown). */
+struct iov_wire_peer {
+  char user_id[64];
+  char address[64];
+};
+/* iov_wire_recv(), also filling *peer (when not NULL) whenever a
+ * well-framed message arrived. */
+int iov_wire_recv_peer(zsock_t *sock, zframe_t **ret_routing_id, iov_envelope **ret,
+                       struct iov_wire_stats *stats, struct iov_wire_peer *peer, char *errbuf, size_t errlen);
+
 /* A guest (VM) name as the relay accepts it: 1..64 of [A-Za-z0-9._:-]
  * (a UUID, a libvirt domain name). */
 bool iov_wire_name_ok(const char *s);
+
+/* An IPv4 or IPv6 address literal, nothing else (no prefix, zone, host
+ * name): what a data address on the wire must be. */
+bool iov_wire_ip_literal_ok(const char *s);
 
 /* Name of the body, for logs: "hello", "samples", ... */
 const char *iov_wire_body_name(const iov_envelope *e);
@@ -87,6 +105,19 @@ int iov_wire_hist_summary(const Iovbench__Histogram *pb, struct iov_hist_summary
 /* Socket options every iovbench socket gets: linger 0 (never hang on
  * exit), a hard receive size cap, and bounded queues. */
 void iov_wire_sock_setup(zsock_t *sock);
+
+/* ZMTP limits for the agents' sockets (before bind or connect): a peer
+ * that has not finished its handshake after IOV_WIRE_HANDSHAKE_MS is
+ * dropped (a half-open connection holds no slot for long), and ZMTP
+ * heartbeats (PING every IOV_WIRE_HEARTBEAT_MS, answered by ZeroMQ's own
+ * thread, so a busy agent still answers) close a connection silent for
+ * IOV_WIRE_HEARTBEAT_TIMEOUT_MS: a peer that vanished (power, network)
+ * does not hold its connection forever.  The TTL asks the other side to
+ * do the same. */
+#define IOV_WIRE_HANDSHAKE_MS 10000
+#define IOV_WIRE_HEARTBEAT_MS 5000
+#define IOV_WIRE_HEARTBEAT_TIMEOUT_MS 30000
+void iov_wire_sock_harden(zsock_t *sock);
 
 /* Whether addr (an IPv4 or IPv6 literal) is one of list's addresses
  * ("198.18.0.1", "198.18.0.1/24", "fe80::1%eth0/64": a prefix or zone is

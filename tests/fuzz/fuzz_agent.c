@@ -40,6 +40,7 @@
 #include <sys/socket.h>
 
 #include "agent.h"
+#include "auth.h"
 #include "fuzz.h"
 #include "timeutil.h"
 
@@ -61,6 +62,7 @@ static void cleanup(void) {
   zsock_destroy(&vm);
   zsock_destroy(&upstream);
   zsock_destroy(&host.sock);
+  iov_zmon_stop(&host.mon_guest); /* the relay's socket monitor (lib/auth.h) */
   zsock_destroy(&host.guest_sock);
   zsock_destroy(&guest.sock);
 }
