@@ -8,7 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -231,12 +235,108 @@ static void test_keyserver(void **state) {
   zcert_destroy(&c);
 }
 
+/* ---- the socket monitor (issue 14, items 5 and 9) ---------------------- */
+
+/* Poll until cond holds or 5 s pass. */
+#define WAIT_FOR(cond)                                            \
+  do {                                                            \
+    for (int i_ = 0; i_ < 500 && !(cond); i_++) zclock_sleep(10); \
+  } while (0)
+
+/* A plaintext client against a CURVE server fails in the ZMTP greeting,
+ * before any ZAP handler: both monitors see it, and say which failure it
+ * was; a CURVE client with the wrong server key fails too, differently. */
+static void test_monitor_handshakes(void **state) {
+  (void)state;
+  zcert_t *server_cert = zcert_new(), *client_cert = zcert_new(), *other = zcert_new();
+  zsock_t *server = zsock_new(ZMQ_ROUTER);
+  struct iov_zmon *zs = NULL, *zc = NULL, *zw = NULL;
+  struct iov_zmon_state st;
+  iov_curve_server(server, server_cert, IOV_AUTH_DOMAIN_GUEST);
+  assert_int_equal(iov_zmon_start(server, "test", true, 0, &zs), 0);
+  int port = zsock_bind(server, "tcp://127.0.0.1:*");
+  assert_true(port > 0);
+
+  zsock_t *plain = zsock_new(ZMQ_DEALER);
+  assert_int_equal(iov_zmon_start(plain, "host", false, 0, &zc), 0);
+  assert_int_equal(zsock_connect(plain, "tcp://127.0.0.1:%d", port), 0);
+  WAIT_FOR((iov_zmon_get(zc, &st), st.failed_protocol > 0));
+  assert_true(st.connected >= 1);
+  assert_int_equal(st.handshakes_ok, 0);
+  assert_int_equal(st.last_protocol_error, ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH);
+  WAIT_FOR((iov_zmon_get(zs, &st), st.failed_protocol > 0));
+  assert_true(st.failed_protocol >= 1);
+  assert_int_equal(st.last_protocol_error, ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH);
+
+  zsock_t *wrong = zsock_new(ZMQ_DEALER);
+  iov_curve_client(wrong, client_cert, zcert_public_txt(other));
+  assert_int_equal(iov_zmon_start(wrong, "host", false, 0, &zw), 0);
+  assert_int_equal(zsock_connect(wrong, "tcp://127.0.0.1:%d", port), 0);
+  WAIT_FOR((iov_zmon_get(zw, &st), st.failed_other > 0));
+  assert_true(st.connected >= 1);
+  assert_int_equal(st.handshakes_ok, 0);
+  assert_true(st.failed_other >= 1);
+  WAIT_FOR((iov_zmon_get(zs, &st), st.last_protocol_error == ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC));
+  assert_int_equal(st.last_protocol_error, ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC);
+
+  iov_zmon_stop(&zw);
+  iov_zmon_stop(&zc);
+  iov_zmon_stop(&zs);
+  zsock_destroy(&wrong);
+  zsock_destroy(&plain);
+  zsock_destroy(&server);
+  zcert_destroy(&server_cert);
+  zcert_destroy(&client_cert);
+  zcert_destroy(&other);
+}
+
+/* ZeroMQ has no connection limit: the monitor shuts down connections
+ * beyond it.  Five raw TCP connections (an attacker that never speaks
+ * ZMTP) against a limit of two: three are closed at once, two stay. */
+static void test_monitor_connection_limit(void **state) {
+  (void)state;
+  zsock_t *server = zsock_new(ZMQ_ROUTER);
+  struct iov_zmon *zs = NULL;
+  struct iov_zmon_state st;
+  assert_int_equal(iov_zmon_start(server, "test", true, 2, &zs), 0);
+  int port = zsock_bind(server, "tcp://127.0.0.1:*");
+  assert_true(port > 0);
+  int fds[5];
+  struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  for (int i = 0; i < 5; i++) {
+    fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fds[i] >= 0);
+    assert_int_equal(connect(fds[i], (struct sockaddr *)&sa, sizeof(sa)), 0);
+  }
+  WAIT_FOR((iov_zmon_get(zs, &st), st.refused_conns >= 3));
+  assert_int_equal(st.refused_conns, 3);
+  /* Each connection got ZeroMQ's greeting; the refused ones then EOF. */
+  int closed = 0;
+  for (int i = 0; i < 5; i++) {
+    char buf[256];
+    struct timeval tv = { .tv_sec = 0, .tv_usec = 500000 };
+    setsockopt(fds[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    ssize_t n;
+    while ((n = recv(fds[i], buf, sizeof(buf), 0)) > 0) {}
+    closed += n == 0;
+  }
+  assert_int_equal(closed, 3);
+  for (int i = 0; i < 5; i++) close(fds[i]);
+  WAIT_FOR((iov_zmon_get(zs, &st), st.open_conns == 0));
+  assert_int_equal(st.open_conns, 0);
+  iov_zmon_stop(&zs);
+  zsock_destroy(&server);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_key_files, setup, teardown),
     cmocka_unit_test(test_key_endpoint_for),
     cmocka_unit_test_setup_teardown(test_zap_domains, setup, teardown),
     cmocka_unit_test_setup_teardown(test_keyserver, setup, teardown),
+    cmocka_unit_test(test_monitor_handshakes),
+    cmocka_unit_test(test_monitor_connection_limit),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

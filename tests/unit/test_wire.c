@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "wire.h"
@@ -271,6 +272,185 @@ static void test_invalid_fields(void **state) {
   iov_wire_free(ok);
 }
 
+/* Issue 14: what an agent says about addresses must be an IP literal (a
+ * host name would be resolved with blocking DNS in coord's loop; text
+ * that is not UTF-8 made every sender drop every Prepare), and the
+ * inventory is bounded. */
+static iov_envelope *welcome_roundtrip(Iovbench__Welcome *w, int *r) {
+  iov_envelope e = IOVBENCH__ENVELOPE__INIT;
+  e.body_case = IOVBENCH__ENVELOPE__BODY_WELCOME;
+  e.welcome = w;
+  return roundtrip(&e, r);
+}
+
+static void expect_welcome(Iovbench__Welcome *w, int want) {
+  int r;
+  iov_envelope *out = welcome_roundtrip(w, &r);
+  assert_int_equal(r, want);
+  if (want == 0) assert_non_null(out);
+  iov_wire_free(out);
+}
+
+static void test_welcome_addresses(void **state) {
+  (void)state;
+  assert_true(iov_wire_ip_literal_ok("198.18.0.5"));
+  assert_true(iov_wire_ip_literal_ok("2001:db8::1"));
+  assert_false(iov_wire_ip_literal_ok(""));
+  assert_false(iov_wire_ip_literal_ok(NULL));
+  assert_false(iov_wire_ip_literal_ok("host.example"));
+  assert_false(iov_wire_ip_literal_ok("198.18.0.5/24"));
+  assert_false(iov_wire_ip_literal_ok("fe80::1%eth0"));
+  assert_false(iov_wire_ip_literal_ok("198.18.0.5 "));
+  assert_false(iov_wire_ip_literal_ok("1234567890123456789012345678901234567890123456789"));
+
+  Iovbench__Welcome w = IOVBENCH__WELCOME__INIT;
+  w.identity = "vm01";
+  w.data_address = "";
+  expect_welcome(&w, 0);
+  w.data_address = "198.18.0.5";
+  expect_welcome(&w, 0);
+  w.data_address = "2001:db8::5";
+  expect_welcome(&w, 0);
+  /* A host name, a name that resolves to anything, not UTF-8, oversized. */
+  w.data_address = "victim.example";
+  expect_welcome(&w, -EBADMSG);
+  w.data_address = "localhost";
+  expect_welcome(&w, -EBADMSG);
+  w.data_address = "198.18.\xff.5";
+  expect_welcome(&w, -EBADMSG);
+  char big[IOV_WIRE_MAX_STRING + 2];
+  memset(big, '1', sizeof(big) - 1);
+  big[sizeof(big) - 1] = 0;
+  w.data_address = big;
+  expect_welcome(&w, -EBADMSG);
+  w.data_address = "198.18.0.5";
+  w.identity = big;
+  expect_welcome(&w, -EBADMSG);
+  w.identity = "vm01";
+
+  /* Vouched guest addresses: parallel to the names, IP literals or "". */
+  char *names[2] = { "g1", "g2" }, *addrs[2] = { "198.18.0.10", "" };
+  w.guests = names;
+  w.n_guests = 2;
+  w.guest_addresses = addrs;
+  w.n_guest_addresses = 2;
+  expect_welcome(&w, 0);
+  w.n_guest_addresses = 1;
+  expect_welcome(&w, -EBADMSG);
+  w.n_guest_addresses = 0; /* an older host agent: none */
+  expect_welcome(&w, 0);
+  w.n_guest_addresses = 2;
+  addrs[1] = "attacker.example";
+  expect_welcome(&w, -EBADMSG);
+  addrs[1] = "\xc3\x28";
+  expect_welcome(&w, -EBADMSG);
+  w.n_guests = w.n_guest_addresses = 0;
+
+  /* The inventory: interface addresses are ADDR/PREFIX, names bounded. */
+  char *ifa[2] = { "198.18.0.5/24", "fe80::1/64" };
+  Iovbench__Interface it = IOVBENCH__INTERFACE__INIT;
+  Iovbench__Interface *its[1] = { &it };
+  it.name = "eth0";
+  it.addresses = ifa;
+  it.n_addresses = 2;
+  Iovbench__Inventory inv = IOVBENCH__INVENTORY__INIT;
+  inv.interfaces = its;
+  inv.n_interfaces = 1;
+  w.inventory = &inv;
+  expect_welcome(&w, 0);
+  ifa[1] = "198.18.0.5/33";
+  expect_welcome(&w, -EBADMSG);
+  ifa[1] = "victim.example/24";
+  expect_welcome(&w, -EBADMSG);
+  ifa[1] = "198.18.0.6";
+  expect_welcome(&w, 0);
+  it.name = "a-name-longer-than-ifnamsiz";
+  expect_welcome(&w, -EBADMSG);
+  it.name = "eth0";
+  it.mac = "\xff";
+  expect_welcome(&w, -EBADMSG);
+  it.mac = NULL;
+  char *wl[IOV_WIRE_MAX_WORKLOADS + 1];
+  for (size_t i = 0; i <= IOV_WIRE_MAX_WORKLOADS; i++) wl[i] = "tcp_stream";
+  inv.workloads = wl;
+  inv.n_workloads = IOV_WIRE_MAX_WORKLOADS;
+  expect_welcome(&w, 0);
+  inv.n_workloads = IOV_WIRE_MAX_WORKLOADS + 1;
+  expect_welcome(&w, -EBADMSG);
+  inv.n_workloads = 1;
+  wl[0] = "udp\xfe";
+  expect_welcome(&w, -EBADMSG);
+  wl[0] = "tcp_stream";
+  it.n_addresses = IOV_WIRE_MAX_IF_ADDRS + 1;
+  char **many = calloc(it.n_addresses, sizeof(char *));
+  assert_non_null(many);
+  for (size_t i = 0; i < it.n_addresses; i++) many[i] = "198.18.0.5/24";
+  it.addresses = many;
+  expect_welcome(&w, -EBADMSG);
+  it.n_addresses = IOV_WIRE_MAX_IF_ADDRS;
+  expect_welcome(&w, 0);
+  free(many);
+
+  /* Guests (host agent -> coord) carries the same vouched addresses. */
+  Iovbench__Guests g = IOVBENCH__GUESTS__INIT;
+  char *gaddr[2] = { "198.18.0.10", "198.18.0.11" };
+  g.names = names;
+  g.n_names = 2;
+  g.addresses = gaddr;
+  g.n_addresses = 2;
+  iov_envelope ge = IOVBENCH__ENVELOPE__INIT;
+  ge.body_case = IOVBENCH__ENVELOPE__BODY_GUESTS;
+  ge.guests = &g;
+  int r;
+  iov_envelope *out = roundtrip(&ge, &r);
+  assert_int_equal(r, 0);
+  assert_int_equal(out->guests->n_addresses, 2);
+  assert_string_equal(out->guests->addresses[1], "198.18.0.11");
+  iov_wire_free(out);
+  g.n_addresses = 3;
+  char *gaddr3[3] = { "198.18.0.10", "198.18.0.11", "198.18.0.12" };
+  g.addresses = gaddr3;
+  assert_null(roundtrip(&ge, &r));
+  assert_int_equal(r, -EBADMSG);
+  g.addresses = gaddr;
+  g.n_addresses = 2;
+  gaddr[0] = "victim.example";
+  assert_null(roundtrip(&ge, &r));
+  assert_int_equal(r, -EBADMSG);
+}
+
+/* The ZAP user id and the peer's address come with each message. */
+static void test_recv_peer(void **state) {
+  (void)state;
+  zsock_t *router = zsock_new(ZMQ_ROUTER), *dealer = zsock_new(ZMQ_DEALER);
+  iov_wire_sock_setup(router);
+  iov_wire_sock_harden(router);
+  iov_wire_sock_setup(dealer);
+  int port = zsock_bind(router, "tcp://127.0.0.1:*");
+  assert_true(port > 0);
+  assert_int_equal(zsock_connect(dealer, "tcp://127.0.0.1:%d", port), 0);
+  Iovbench__Heartbeat hb = IOVBENCH__HEARTBEAT__INIT;
+  iov_envelope e = IOVBENCH__ENVELOPE__INIT;
+  e.body_case = IOVBENCH__ENVELOPE__BODY_HEARTBEAT;
+  e.heartbeat = &hb;
+  assert_int_equal(iov_wire_send(dealer, NULL, &e), 0);
+  zpoller_t *p = zpoller_new(router, NULL);
+  assert_ptr_equal(zpoller_wait(p, 3000), router);
+  zpoller_destroy(&p);
+  zframe_t *rid = NULL;
+  iov_envelope *in = NULL;
+  struct iov_wire_peer peer;
+  char why[256];
+  memset(&peer, 'x', sizeof(peer));
+  assert_int_equal(iov_wire_recv_peer(router, &rid, &in, NULL, &peer, why, sizeof(why)), 0);
+  assert_string_equal(peer.user_id, ""); /* plaintext: no ZAP user id */
+  assert_string_equal(peer.address, "127.0.0.1");
+  iov_wire_free(in);
+  zframe_destroy(&rid);
+  zsock_destroy(&dealer);
+  zsock_destroy(&router);
+}
+
 /* Real sockets: a DEALER talks to a ROUTER; a message with extra frames
  * and a garbage frame are dropped and counted, the next good one is read. */
 static void test_utf8_sanitize(void **state) {
@@ -351,7 +531,8 @@ int main(void) {
     cmocka_unit_test(test_prepare_roundtrip), cmocka_unit_test(test_hist_roundtrip),
     cmocka_unit_test(test_garbage_rejected),  cmocka_unit_test(test_oversize_version_unknown),
     cmocka_unit_test(test_invalid_fields),    cmocka_unit_test(test_utf8_sanitize),
-    cmocka_unit_test(test_sockets),
+    cmocka_unit_test(test_sockets),           cmocka_unit_test(test_welcome_addresses),
+    cmocka_unit_test(test_recv_peer),
   };
   int r = cmocka_run_group_tests(tests, NULL, NULL);
   zsys_shutdown();
