@@ -175,6 +175,7 @@ struct iov_agent_point {
   uint64_t interval_ns;
   uint64_t duration_ns; /* of the measured window */
   uint64_t warmup_ns;
+  uint64_t start_mono_ns;   /* start_at_ns as CLOCK_MONOTONIC, converted at receipt: the timers' base */
   bool baseline_taken;         /* counters at the window's start are in 'base' */
   struct iov_flow_stats *base; /* per flow: counters when the window opened */
   uint64_t *retrans_base;      /* per flow: TCP retransmits when the window opened */

@@ -244,6 +244,7 @@ int main(int argc, char **argv) {
     { "listen", required_argument, NULL, 'l' },
     { "guest-listen", required_argument, NULL, 'g' },
     { "test-clock-shift", required_argument, NULL, 'T' },
+    { "test-clock-step", required_argument, NULL, 3000 },
     { "name", required_argument, NULL, 'n' },
     { "ready-file", required_argument, NULL, 'R' },
     { "sysfs-root", required_argument, NULL, 'S' },
@@ -307,6 +308,15 @@ int main(int argc, char **argv) {
       break;
     case 'n': arg_identity = optarg; break;
     case 'R': arg_ready_file = optarg; break;
+    case 3000:
+      /* Undocumented test hook: step this process's view of the clock
+       * mid-run (lib/timeutil.h says why not the machine's). */
+      if (iov_parse_test_clock_step(optarg) < 0) {
+        fprintf(stderr, "iovbench-agent: bad --test-clock-step '%s' (AFTER_SECONDS:STEP_NANOSECONDS)\n",
+                optarg);
+        return 2;
+      }
+      break;
     case 'S': arg_sysfs_root = optarg; break;
     case 1000: vms.libvirt_uri = optarg; break;
     case 1001: vms.virt_type = optarg; break;

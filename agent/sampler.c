@@ -98,15 +98,30 @@ fail:
   return r;
 }
 
+/* The timers run on CLOCK_MONOTONIC from the start instant as converted
+ * at receipt (start_mono_ns): a step of the machine's clock (NTP, a VM
+ * resumed) neither fires a burst of samples nor holds them back past
+ * coord's deadline. */
 static void arm_sample_timer(struct iov_agent_point *p) {
-  uint64_t target = p->window_start_ns + (uint64_t)(p->seq + 1) * p->interval_ns;
-  uint64_t end = p->window_start_ns + p->duration_ns;
-  uint64_t now = iov_now_real();
+  uint64_t window_start = p->start_mono_ns + p->warmup_ns;
+  uint64_t target = window_start + (uint64_t)(p->seq + 1) * p->interval_ns;
+  uint64_t end = window_start + p->duration_ns;
+  uint64_t now = iov_now_mono();
   if (target > end) target = end;
-  if (!p->baseline_taken) target = p->window_start_ns;
+  if (!p->baseline_taken) target = window_start;
   uv_update_time(&p->agent->loop);
   uv_timer_start(&p->sample_timer, on_sample_timer,
                  target > now ? (target - now + IOV_NSEC_PER_MSEC - 1) / IOV_NSEC_PER_MSEC : 0, 0);
+}
+
+/* A CLOCK_REALTIME stamp on the point's own timeline: the start instant
+ * plus the monotonic time since.  The samples' stamps stay in the clock
+ * domain coord measured before the point, whatever the clock does
+ * during it. */
+static uint64_t point_stamp(const struct iov_agent_point *p) {
+  uint64_t now = iov_now_mono();
+  return now >= p->start_mono_ns ? p->start_at_ns + (now - p->start_mono_ns)
+                                 : p->start_at_ns - (p->start_mono_ns - now);
 }
 
 /* Read the machine's counters into the 'prev' side: the base of the next
@@ -210,6 +225,7 @@ static void host_sample_done(struct iov_agent_point *p, struct host_sample *hs) 
 int iov__point_start(struct iov_agent_point *p, uint64_t start_at_ns) {
   int r;
   p->start_at_ns = start_at_ns;
+  p->start_mono_ns = iov_real_to_mono(start_at_ns);
   p->window_start_ns = start_at_ns + p->warmup_ns;
   p->last_sample_ns = p->window_start_ns;
   /* Without a warm-up the window opens with the flows: the baseline is zero. */
@@ -226,7 +242,7 @@ int iov__point_start(struct iov_agent_point *p, uint64_t start_at_ns) {
  * since the previous sample. */
 static void send_sample(struct iov_agent_point *p) {
   unsigned n = iov_engine_run_flows(p->run);
-  uint64_t now = iov_now_real();
+  uint64_t now = point_stamp(p);
   Iovbench__FlowSample *fs = calloc(n, sizeof(*fs));
   Iovbench__FlowSample **fsp = calloc(n, sizeof(*fsp));
   Iovbench__Histogram *hp = calloc(n, sizeof(*hp));
@@ -397,7 +413,7 @@ static void take_baseline(struct iov_agent_point *p) {
       p->retrans_base[i] = p->retrans_prev[i] = ti.retransmits;
   }
   p->baseline_taken = true;
-  p->last_sample_ns = iov_now_real();
+  p->last_sample_ns = point_stamp(p);
   host_baseline(p);
 }
 

@@ -39,7 +39,8 @@ struct iov_engine_run {
   struct iov_flow *flows;
   pthread_t *threads;
   unsigned n_threads;
-  uint64_t start_at_ns;
+  uint64_t start_at_ns;   /* CLOCK_REALTIME, as coord handed it out */
+  uint64_t start_mono_ns; /* the same instant, CLOCK_MONOTONIC: what the flows wait for */
   iov_engine_done_cb done_cb;
   void *done_userdata;
   int stop;    /* atomic */
@@ -380,15 +381,17 @@ static int accept_flow(struct iov_flow *f, uint64_t until_mono) {
   return 0;
 }
 
-/* Sleep to the start instant in slices, so that a stop is seen. */
-static int wait_start(struct iov_flow *f, uint64_t start_at) {
+/* Sleep to the start instant in slices, so that a stop is seen.  The
+ * instant is monotonic (converted once, in iov_engine_run_start): a step
+ * of the machine's clock does not move it. */
+static int wait_start(struct iov_flow *f, uint64_t start_mono) {
   for (;;) {
-    uint64_t now = iov_now_real();
+    uint64_t now = iov_now_mono();
     if (iov_flow_should_stop(f)) return -ECANCELED;
-    if (now >= start_at) return 0;
-    uint64_t slice = start_at - now;
+    if (now >= start_mono) return 0;
+    uint64_t slice = start_mono - now;
     if (slice > 50 * IOV_NSEC_PER_MSEC) slice = 50 * IOV_NSEC_PER_MSEC;
-    (void)iov_sleep_until_real(now + slice);
+    (void)iov_sleep_until_mono(now + slice);
   }
 }
 
@@ -406,9 +409,8 @@ static void pin_thread(const struct iov_flow *f) {
 static void *flow_thread(void *arg) {
   struct iov_flow *f = arg;
   struct iov_engine_run *r = f->run;
-  uint64_t start = r->start_at_ns;
-  uint64_t now_real = iov_now_real(), now_mono = iov_now_mono();
-  uint64_t window_end_mono = now_mono + (start > now_real ? start - now_real : 0) + r->cfg.duration_ns;
+  uint64_t start_mono = r->start_mono_ns, now_mono = iov_now_mono();
+  uint64_t window_end_mono = (start_mono > now_mono ? start_mono : now_mono) + r->cfg.duration_ns;
   int k = 0;
 
   pin_thread(f);
@@ -422,9 +424,9 @@ static void *flow_thread(void *arg) {
     k = accept_flow(f, window_end_mono + RECEIVER_GRACE_NS);
     window_end_mono += RECEIVER_GRACE_NS;
   }
-  if (k == 0) k = wait_start(f, start);
+  if (k == 0) k = wait_start(f, start_mono);
   if (k == 0) {
-    __atomic_store_n(&f->stats.t_start_ns, iov_now_real(), __ATOMIC_RELAXED);
+    __atomic_store_n(&f->stats.t_start_ns, run_stamp(r), __ATOMIC_RELAXED);
     k = r->ops->flow_run(f, window_end_mono);
     /* A TCP sender half-closes, so the receiver sees EOF after the last byte. */
     if (r->cfg.role == IOV_ROLE_SENDER && f->fd >= 0 && !(r->ops->flags & IOV_ENG_F_UDP))
@@ -439,7 +441,7 @@ static void *flow_thread(void *arg) {
   /* An engine may have set the end itself (the last datagram's arrival);
    * otherwise the flow ended now. */
   uint64_t end = __atomic_load_n(&f->stats.t_end_ns, __ATOMIC_RELAXED);
-  __atomic_store_n(&f->stats.t_end_ns, end ? end : iov_now_real(), __ATOMIC_RELEASE);
+  __atomic_store_n(&f->stats.t_end_ns, end ? end : run_stamp(r), __ATOMIC_RELEASE);
   if (__atomic_sub_fetch(&r->running, 1, __ATOMIC_ACQ_REL) == 0 && r->done_cb) r->done_cb(r->done_userdata);
   return NULL;
 }
@@ -477,6 +479,15 @@ void iov_engine_run_snapshot(const struct iov_engine_run *r, unsigned i, struct 
   ret->t_end_ns = __atomic_load_n(&s->t_end_ns, __ATOMIC_ACQUIRE);
   ret->bytes = __atomic_load_n(&s->bytes, __ATOMIC_RELAXED);
   ret->messages = __atomic_load_n(&s->messages, __ATOMIC_RELAXED);
+/* A CLOCK_REALTIME stamp on the run's own timeline: the start instant
+ * plus the monotonic time since.  A clock step mid-point moves neither
+ * the flows' stamps nor the Result's completeness check. */
+static uint64_t run_stamp(const struct iov_engine_run *r) {
+  uint64_t now = iov_now_mono();
+  return now >= r->start_mono_ns ? r->start_at_ns + (now - r->start_mono_ns)
+                                 : r->start_at_ns - (r->start_mono_ns - now);
+}
+
   ret->transactions = __atomic_load_n(&s->transactions, __ATOMIC_RELAXED);
   ret->t_start_ns = __atomic_load_n(&s->t_start_ns, __ATOMIC_RELAXED);
   ret->error = __atomic_load_n(&s->error, __ATOMIC_RELAXED);
@@ -533,6 +544,7 @@ struct iov_engine_run *iov_engine_run_free(struct iov_engine_run *r) {
   free(r->threads);
   free(r->bind_address);
   free(r->peer_address);
+  r->start_mono_ns = iov_real_to_mono(start_at_ns);
   free(r->peer_ports);
   free(r->interface);
   free(r->cpus);
