@@ -15,11 +15,19 @@
  * where T0 is the start instant (CLOCK_REALTIME, ns since the epoch) and
  * X the time from T0 to the Stop's arrival.
  *
+ * With --key-dir it runs CURVE as a host agent does (its key pair made
+ * there at first start, coordinators/ let in by the same ZAP handler,
+ * the key endpoint answering its public key), so that coord decrypts
+ * what it ingests as it does in a real run; without, it is plaintext and
+ * its key endpoint says so.
+ *
  * Single-threaded: a blocking zmq_poll() loop, with SIGINT and SIGTERM
- * read from a signalfd.  Every wait is bounded by --idle-timeout. */
+ * read from a signalfd (ZeroMQ's and the key endpoint's threads aside).
+ * Every wait is bounded by --idle-timeout. */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -30,6 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "engine.h"
 #include "err.h"
 #include "log.h"
@@ -53,6 +62,7 @@ struct flood_config {
   const char *listen;
   const char *name;
   const char *ready_file;
+  const char *key_dir; /* NULL: plaintext */
   bool latency;
   bool cpus;
   uint64_t idle_timeout_ns;
@@ -83,7 +93,10 @@ struct flood_point {
 struct flood {
   const struct flood_config *cfg;
   zsock_t *sock;
-  zframe_t *coord_id; /* routing id of the coordinator that said Hello */
+  zcert_t *cert;                   /* with --key-dir */
+  struct iov_zap *zap;             /* with --key-dir */
+  struct iov_keyserver *keyserver; /* the key endpoint, if the transport has one */
+  zframe_t *coord_id;              /* routing id of the coordinator that said Hello */
   uint64_t msg_id;
   uint64_t session_id;
   int signal_fd;
@@ -564,6 +577,23 @@ out:
   return r;
 }
 
+/* CURVE server as a host agent (agent/agent.c): our key pair in the key
+ * directory, made at first start, and coordinators/ let in by the ZAP
+ * handler.  Before the bind. */
+static int flood_auth_setup(struct flood *f) {
+  char coords[PATH_MAX], err[512];
+  bool created = false;
+  int r = iov_key_load(f->cfg->key_dir, "agent", true, &f->cert, &created, err, sizeof(err));
+  if (r < 0) return iov_log_errno(r, "Cannot load this agent's key: %s", err);
+  if ((size_t)snprintf(coords, sizeof(coords), "%s/coordinators", f->cfg->key_dir) >= sizeof(coords))
+    return iov_log_errno(-ENAMETOOLONG, "--key-dir '%s' is too long", f->cfg->key_dir);
+  r = iov_zap_start(coords, NULL, &f->zap);
+  if (r < 0) return iov_log_errno(r, "Cannot start the authentication handler: %m");
+  iov_curve_server(f->sock, f->cert, IOV_AUTH_DOMAIN_CONTROL);
+  iov_info("CURVE on: public key %s; coordinators let in from %s", zcert_public_txt(f->cert), coords);
+  return 0;
+}
+
 static int flood_run(const struct flood_config *cfg) {
   struct flood f = { .cfg = cfg, .signal_fd = -1 };
   const char *const *names = iov_engine_names();
@@ -601,8 +631,16 @@ static int flood_run(const struct flood_config *cfg) {
   iov_wire_sock_setup(f.sock);
   /* EAGAIN on a full queue instead of a silent drop. */
   zsock_set_router_mandatory(f.sock, 1);
+  if (cfg->key_dir && (r = flood_auth_setup(&f)) < 0) goto out;
   if (zsock_bind(f.sock, "%s", cfg->listen) < 0) {
     r = iov_log_errno(errno ? -errno : -EINVAL, "Failed to bind '%s': %m", cfg->listen);
+    goto out;
+  }
+  char key_ep[PATH_MAX], err[512];
+  if (iov_key_endpoint_for(cfg->listen, key_ep, sizeof(key_ep)) == 0 &&
+      (r = iov_keyserver_start(key_ep, f.cert ? zcert_public_txt(f.cert) : NULL, &f.keyserver, err,
+                               sizeof(err))) < 0) {
+    iov_log_errno(r, "%s", err);
     goto out;
   }
   const char *endpoint = zsock_endpoint(f.sock) ? zsock_endpoint(f.sock) : cfg->listen;
@@ -633,7 +671,10 @@ static int flood_run(const struct flood_config *cfg) {
 out:
   f.point = point_free(f.point);
   zframe_destroy(&f.coord_id);
+  iov_keyserver_stop(&f.keyserver);
   zsock_destroy(&f.sock);
+  iov_zap_stop(&f.zap);
+  zcert_destroy(&f.cert);
   if (f.signal_fd >= 0) close(f.signal_fd);
   return r;
 }
@@ -656,6 +697,9 @@ static void help(void) {
          "      --idle-timeout=DUR     exit (status 1) when nothing arrives for DUR\n"
          "                             (default 120s)\n"
          "      --ready-file=PATH      write the bound endpoint to PATH once listening\n"
+         "      --key-dir=DIR          CURVE as a host agent: DIR/agent.key (made at\n"
+         "                             first start), coordinators let in from\n"
+         "                             DIR/coordinators/ (default: plaintext)\n"
          "  -q, --quiet                log warnings and errors only\n"
          "  -h, --help                 show this help\n"
          "\n"
@@ -664,7 +708,7 @@ static void help(void) {
 }
 
 int main(int argc, char **argv) {
-  enum { OPT_LATENCY = 1000, OPT_CPUS, OPT_IDLE, OPT_READY };
+  enum { OPT_LATENCY = 1000, OPT_CPUS, OPT_IDLE, OPT_READY, OPT_KEY_DIR };
   static const struct option opts[] = {
     { "listen", required_argument, NULL, 'l' },
     { "name", required_argument, NULL, 'n' },
@@ -672,6 +716,7 @@ int main(int argc, char **argv) {
     { "cpus", no_argument, NULL, OPT_CPUS },
     { "idle-timeout", required_argument, NULL, OPT_IDLE },
     { "ready-file", required_argument, NULL, OPT_READY },
+    { "key-dir", required_argument, NULL, OPT_KEY_DIR },
     { "quiet", no_argument, NULL, 'q' },
     { "help", no_argument, NULL, 'h' },
     { 0, 0, 0, 0 },
@@ -692,6 +737,7 @@ int main(int argc, char **argv) {
       }
       break;
     case OPT_READY: cfg.ready_file = optarg; break;
+    case OPT_KEY_DIR: cfg.key_dir = optarg; break;
     case 'q': iov_log_set_level(IOV_LOG_WARNING); break;
     case 'h': help(); return 0;
     default: fprintf(stderr, "Try 'iovbench-flood-agent --help'.\n"); return 2;
