@@ -395,6 +395,15 @@ static int wait_start(struct iov_flow *f, uint64_t start_mono) {
   }
 }
 
+/* A CLOCK_REALTIME stamp on the run's own timeline: the start instant
+ * plus the monotonic time since.  A clock step mid-point moves neither
+ * the flows' stamps nor the Result's completeness check. */
+static uint64_t run_stamp(const struct iov_engine_run *r) {
+  uint64_t now = iov_now_mono();
+  return now >= r->start_mono_ns ? r->start_at_ns + (now - r->start_mono_ns)
+                                 : r->start_at_ns - (r->start_mono_ns - now);
+}
+
 static void pin_thread(const struct iov_flow *f) {
   const struct iov_engine_config *c = f->cfg;
   cpu_set_t set;
@@ -450,6 +459,7 @@ int iov_engine_run_start(struct iov_engine_run *r, uint64_t start_at_ns, iov_eng
                          void *userdata) {
   if (r->started) return -EBUSY;
   r->start_at_ns = start_at_ns;
+  r->start_mono_ns = iov_real_to_mono(start_at_ns);
   r->done_cb = cb;
   r->done_userdata = userdata;
   r->started = true;
@@ -479,15 +489,6 @@ void iov_engine_run_snapshot(const struct iov_engine_run *r, unsigned i, struct 
   ret->t_end_ns = __atomic_load_n(&s->t_end_ns, __ATOMIC_ACQUIRE);
   ret->bytes = __atomic_load_n(&s->bytes, __ATOMIC_RELAXED);
   ret->messages = __atomic_load_n(&s->messages, __ATOMIC_RELAXED);
-/* A CLOCK_REALTIME stamp on the run's own timeline: the start instant
- * plus the monotonic time since.  A clock step mid-point moves neither
- * the flows' stamps nor the Result's completeness check. */
-static uint64_t run_stamp(const struct iov_engine_run *r) {
-  uint64_t now = iov_now_mono();
-  return now >= r->start_mono_ns ? r->start_at_ns + (now - r->start_mono_ns)
-                                 : r->start_at_ns - (r->start_mono_ns - now);
-}
-
   ret->transactions = __atomic_load_n(&s->transactions, __ATOMIC_RELAXED);
   ret->t_start_ns = __atomic_load_n(&s->t_start_ns, __ATOMIC_RELAXED);
   ret->error = __atomic_load_n(&s->error, __ATOMIC_RELAXED);
@@ -544,7 +545,6 @@ struct iov_engine_run *iov_engine_run_free(struct iov_engine_run *r) {
   free(r->threads);
   free(r->bind_address);
   free(r->peer_address);
-  r->start_mono_ns = iov_real_to_mono(start_at_ns);
   free(r->peer_ports);
   free(r->interface);
   free(r->cpus);
