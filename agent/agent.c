@@ -523,7 +523,9 @@ const char iov_agent_caps_help[] =
     "      --max-rate=RATE     udp_stream: highest offered rate per flow, e.g. 1g\n"
     "                          (an unpaced stream is over any such cap)\n"
     "      --max-msg-size=SIZE largest message, request or response, e.g. 64k\n"
-    "      --max-vms=N         most VMs started for one point\n";
+    "      --max-vms=N         most VMs started for one point\n"
+    "      --max-vcpus=N       most vCPUs of one VM\n"
+    "      --max-memory=SIZE   most memory of one VM, e.g. 4g\n";
 
 int iov_agent_parse_cap(const char *prog, const char *name, const char *value, struct iov_agent_caps *caps) {
   static const struct {
@@ -538,6 +540,8 @@ int iov_agent_parse_cap(const char *prog, const char *name, const char *value, s
     { "max-rate", offsetof(struct iov_agent_caps, max_rate_bps), iov_parse_rate, "a rate (1g)" },
     { "max-msg-size", offsetof(struct iov_agent_caps, max_msg_size), iov_parse_size, "a size (64k)" },
     { "max-vms", offsetof(struct iov_agent_caps, max_vms), iov_parse_u64, "a number" },
+    { "max-vcpus", offsetof(struct iov_agent_caps, max_vcpus), iov_parse_u64, "a number" },
+    { "max-memory", offsetof(struct iov_agent_caps, max_memory), iov_parse_size, "a size (4g)" },
   };
   for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
     if (strcmp(name, t[i].name) != 0) continue;

@@ -33,8 +33,11 @@ struct iov_agent_caps {
   uint64_t max_rate_bps; /* udp_stream: offered rate per flow (unpaced counts as over) */
   uint64_t max_msg_size; /* request, response or message bytes */
   uint64_t max_vms;      /* VMs started for one point */
+  uint64_t max_vcpus;    /* vCPUs of one VM */
+  uint64_t max_memory;   /* memory of one VM, bytes */
 };
-/* --max-duration, --max-flows, --max-rate, --max-msg-size, --max-vms:
+/* --max-duration, --max-flows, --max-rate, --max-msg-size, --max-vms,
+ * --max-vcpus, --max-memory:
  * parse option 'name' (without the dashes) into caps.  0, -ENOENT (not a
  * cap option) or -EINVAL (bad value; a message went to stderr). */
 int iov_agent_parse_cap(const char *prog, const char *name, const char *value, struct iov_agent_caps *caps);
@@ -74,9 +77,6 @@ struct iov_agent_config {
   const char *key_listen;
   const char *host_key;
   const char *secret_key;
-};
-
-struct iov_agent;
   /* Host: how many guest names one key from KEYDIR/guests/ may hold at a
    * time (0 = IOV_GUEST_NAMES_PER_KEY); a VM's own key holds its name only. */
   unsigned guest_names_per_key;
@@ -101,6 +101,9 @@ struct iov_vm_guest {
   const char *name;
   const char *key;
   const char *address;
+};
+
+struct iov_agent;
 /* The VM side of a host agent, kept out of the agent core so that the
  * guest agent links no libvirt. */
 struct iov_agent_vm_hooks {
@@ -109,13 +112,13 @@ struct iov_agent_vm_hooks {
   void (*on_message)(struct iov_agent *a, void *state, const iov_envelope *in);
   /* A guest registered with the relay. */
   void (*on_guest)(struct iov_agent *a, void *state, const char *name);
-  /* The process of the guest's VM (qemu), 0 if not ours or unknown. */
-  pid_t (*guest_pid)(struct iov_agent *a, void *state, const char *name);
-  /* Shutdown: take every VM down and restore the VFs. */
   /* The guests of the VMs it holds now: for i = 0, 1, ... fills *ret and
    * returns true; false past the last.  The relay lets a VM's name be
    * held only by the key made for it, and vouches for its address. */
   bool (*vm_guest)(struct iov_agent *a, void *state, size_t i, struct iov_vm_guest *ret);
+  /* The process of the guest's VM (qemu), 0 if not ours or unknown. */
+  pid_t (*guest_pid)(struct iov_agent *a, void *state, const char *name);
+  /* Shutdown: take every VM down and restore the VFs. */
   void (*done)(struct iov_agent *a, void *state);
   /* The coordinator went silent: take every VM down and restore the VFs
    * now (the agent keeps running). */
@@ -139,13 +142,13 @@ struct iov_kvm_exits;
 struct iov_guest {
   char *name;
   zframe_t *rid; /* its routing id on the guest socket */
-  uint64_t last_seen_mono;
-  /* The host CPU its VM takes (when the VM's process is known): a
-   * snapshot at each of its sample batches, the difference added to the
   /* The CURVE public key it registered with (the ZAP user id; "" on a
    * plaintext relay) and where it connected from, for the logs. */
   char key[41];
   char peer[64];
+  uint64_t last_seen_mono;
+  /* The host CPU its VM takes (when the VM's process is known): a
+   * snapshot at each of its sample batches, the difference added to the
    * batch on its way to coord. */
   struct iov_proccpu *cpu;
   struct iov_proccpu_snap *cpu_prev;
@@ -172,10 +175,10 @@ struct iov_agent_point {
   unsigned eng_flags;       /* IOV_ENG_F_* of the workload */
   uint64_t start_at_ns;     /* the flows start here (warm-up first) */
   uint64_t window_start_ns; /* the measured window: start + warm-up */
+  uint64_t start_mono_ns;   /* start_at_ns as CLOCK_MONOTONIC, converted at receipt: the timers' base */
   uint64_t interval_ns;
   uint64_t duration_ns; /* of the measured window */
   uint64_t warmup_ns;
-  uint64_t start_mono_ns;   /* start_at_ns as CLOCK_MONOTONIC, converted at receipt: the timers' base */
   bool baseline_taken;         /* counters at the window's start are in 'base' */
   struct iov_flow_stats *base; /* per flow: counters when the window opened */
   uint64_t *retrans_base;      /* per flow: TCP retransmits when the window opened */
@@ -226,10 +229,6 @@ struct iov_agent {
   struct iov_guest *guests;
   size_t n_guests, guests_cap;
   uint64_t guests_forwarded, guests_dropped;
-  /* Guest: registration with the host agent. */
-  bool registered;
-  uint64_t register_msg_id;
-  uv_timer_t heartbeat_timer;
   unsigned guest_names_per_key;
   unsigned max_connections;
   const char *const *vouch_names, *const *vouch_addrs;
@@ -240,6 +239,10 @@ struct iov_agent {
   struct iov_zmon *mon_ctl, *mon_guest;
   uint64_t unregistered_since_mono, unregistered_hint_mono; /* guest: for its hint */
   uint64_t handshake_failures_seen;                         /* guest: after which it connects again */
+  /* Guest: registration with the host agent. */
+  bool registered;
+  uint64_t register_msg_id;
+  uv_timer_t heartbeat_timer;
   const char *data_address;
   const char *ready_file;
   const char *upstream; /* guest: the host endpoint */

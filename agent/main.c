@@ -272,16 +272,18 @@ int main(int argc, char **argv) {
     { "max-rate", required_argument, NULL, 2000 },
     { "max-msg-size", required_argument, NULL, 2000 },
     { "max-vms", required_argument, NULL, 2000 },
+    { "max-vcpus", required_argument, NULL, 2000 },
+    { "max-memory", required_argument, NULL, 2000 },
     { "vm-guest-agent", required_argument, NULL, 1019 },
     { "key-dir", required_argument, NULL, 1020 },
     { "key-listen", required_argument, NULL, 1021 },
     { "plaintext", no_argument, NULL, 1022 },
-    { "debug", optional_argument, NULL, 'd' },
-    { "quiet", no_argument, NULL, 'q' },
-    { "help", no_argument, NULL, 'h' },
     { "guest-names-per-key", required_argument, NULL, 1023 },
     { "vouch-guest", required_argument, NULL, 1024 },
     { "max-connections", required_argument, NULL, 1025 },
+    { "debug", optional_argument, NULL, 'd' },
+    { "quiet", no_argument, NULL, 'q' },
+    { "help", no_argument, NULL, 'h' },
     { "version", no_argument, NULL, 'V' },
     { 0, 0, 0, 0 },
   };
@@ -306,8 +308,6 @@ int main(int argc, char **argv) {
         return 2;
       }
       break;
-    case 'n': arg_identity = optarg; break;
-    case 'R': arg_ready_file = optarg; break;
     case 3000:
       /* Undocumented test hook: step this process's view of the clock
        * mid-run (lib/timeutil.h says why not the machine's). */
@@ -317,6 +317,8 @@ int main(int argc, char **argv) {
         return 2;
       }
       break;
+    case 'n': arg_identity = optarg; break;
+    case 'R': arg_ready_file = optarg; break;
     case 'S': arg_sysfs_root = optarg; break;
     case 1000: vms.libvirt_uri = optarg; break;
     case 1001: vms.virt_type = optarg; break;
@@ -355,17 +357,6 @@ int main(int argc, char **argv) {
     case 1020: arg_key_dir = optarg; break;
     case 1021: arg_key_listen = optarg; break;
     case 1022: arg_plaintext = true; break;
-    case 'd':
-      if (iov_log_parse_debug(optarg, &mask) < 0) {
-        fprintf(stderr, "iovbench-agent: unknown debug category in '%s' (try proto,net,engine)\n", optarg);
-        return 2;
-      }
-      iov_log_set_debug(mask);
-      break;
-    case 'q': iov_log_set_level(IOV_LOG_WARNING); break;
-    case 'h': help(); return 0;
-    case 'V': printf("iovbench-agent %s\n", IOV_VERSION); return 0;
-    default: fprintf(stderr, "Try 'iovbench-agent --help'.\n"); return 2;
     case 1023:
     case 1025: {
       uint64_t n;
@@ -379,9 +370,29 @@ int main(int argc, char **argv) {
     case 1024:
       if (parse_vouch(optarg) < 0) return 2;
       break;
+    case 'd':
+      if (iov_log_parse_debug(optarg, &mask) < 0) {
+        fprintf(stderr, "iovbench-agent: unknown debug category in '%s' (try proto,net,engine)\n", optarg);
+        return 2;
+      }
+      iov_log_set_debug(mask);
+      break;
+    case 'q': iov_log_set_level(IOV_LOG_WARNING); break;
+    case 'h': help(); return 0;
+    case 'V': printf("iovbench-agent %s\n", IOV_VERSION); return 0;
+    default: fprintf(stderr, "Try 'iovbench-agent --help'.\n"); return 2;
     }
   if (optind < argc) {
     fprintf(stderr, "iovbench-agent: unexpected argument '%s'. Try 'iovbench-agent --help'.\n", argv[optind]);
+    return 2;
+  }
+  /* The service passes --listen "${IOVBENCH_LISTEN}": empty until the
+   * owner names the management address (packaging/etc/agent.env). */
+  if (!*arg_listen) {
+    fprintf(stderr, "iovbench-agent: no address to listen on (--listen is empty): set IOVBENCH_LISTEN in "
+                    "/etc/iovbench/agent.env to this machine's management address, e.g. "
+                    "IOVBENCH_LISTEN=tcp://192.0.2.10:7700 (tcp://127.0.0.1:7700: this machine only), then "
+                    "'systemctl restart iovbench-agent'\n");
     return 2;
   }
   bool netns_vms = vms.backend && strcmp(vms.backend, "netns") == 0;
@@ -428,12 +439,12 @@ int main(int argc, char **argv) {
                                   .vm = want_vms ? &iov_vm_hooks : NULL,
                                   .vm_config = &vms,
                                   .plaintext = arg_plaintext,
-                                  .key_dir = arg_key_dir,
-                                  .key_listen = arg_key_listen };
-  return iov_agent_run(&cfg) < 0 ? 1 : 0;
-}
                                   .guest_names_per_key = arg_names_per_key,
                                   .max_connections = arg_max_connections,
                                   .vouch_names = vouch_names,
                                   .vouch_addrs = vouch_addrs,
                                   .n_vouch = n_vouch,
+                                  .key_dir = arg_key_dir,
+                                  .key_listen = arg_key_listen };
+  return iov_agent_run(&cfg) < 0 ? 1 : 0;
+}

@@ -104,29 +104,54 @@ static char *strdup_or_null(const char *s, bool *oom) {
   return d;
 }
 
+/* The dump without the guest's secret key: the value of every
+ * iovbench.key= OEM string is replaced.  The key is written nowhere but
+ * the domain handed to libvirt (whose own copies are root's, 0600). */
+static char *redact_secret(const char *xml) {
+  static const char tag[] = "iovbench.key=", mark[] = "(secret key, not written here)";
+  size_t n = 0;
+  for (const char *p = strstr(xml, tag); p; p = strstr(p + 1, tag)) n++;
+  char *out = malloc(strlen(xml) + n * sizeof(mark) + 1), *o = out;
+  if (!out) return NULL;
+  const char *p = xml, *k;
+  while ((k = strstr(p, tag))) {
+    size_t pre = (size_t)(k - p) + sizeof(tag) - 1;
+    memcpy(o, p, pre);
+    o += pre;
+    memcpy(o, mark, sizeof(mark) - 1);
+    o += sizeof(mark) - 1;
+    k += sizeof(tag) - 1;
+    p = k + strcspn(k, "<\"'\n"); /* the value ends with its element */
+  }
+  strcpy(o, p);
+  return out;
+}
+
 static void dump_xml(struct iov_vm_host *h, const char *name, const char *suffix, const char *xml) {
   /* Best effort: a debugging aid must not fail a run. */
   if (!h->xml_dir) return;
   char path[4096];
   int fd = -1;
+  char *text = redact_secret(xml);
+  if (!text) return; /* never the unredacted text */
   /* A later domain of the same name (the next test point's) goes beside
    * the earlier one, as NAME.2.xml, NAME.3.xml, ... */
   for (unsigned n = 1; fd < 0 && n < 1000; n++) {
     int k = n == 1 ? snprintf(path, sizeof(path), "%s/%s%s", h->xml_dir, name, suffix)
                    : snprintf(path, sizeof(path), "%s/%s.%u%s", h->xml_dir, name, n, suffix);
-    if (k < 0 || k >= (int)sizeof(path)) return;
+    if (k < 0 || k >= (int)sizeof(path)) break;
     fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0 && errno != EEXIST) return;
+    if (fd < 0 && errno != EEXIST) break;
   }
-  if (fd < 0) return;
-  size_t len = strlen(xml), off = 0;
-  while (off < len) {
-    ssize_t k = write(fd, xml + off, len - off);
+  size_t len = strlen(text), off = 0;
+  while (fd >= 0 && off < len) {
+    ssize_t k = write(fd, text + off, len - off);
     if (k < 0 && errno == EINTR) continue;
     if (k <= 0) break;
     off += (size_t)k;
   }
-  close(fd);
+  if (fd >= 0) close(fd);
+  free(text);
 }
 
 /* ---- open / close ----------------------------------------------------- */

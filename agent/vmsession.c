@@ -215,6 +215,26 @@ static void on_setup(struct vm_state *st, const iov_envelope *in) {
   char err[768] = "";
   int r;
 
+  /* Per VM, what the plan asks for (0: the template's own, which is the
+   * owner's configuration, not the coordinator's). */
+  if (a->caps.max_vcpus && v->vcpus > a->caps.max_vcpus) {
+    iov_warn("refused VMs of %u vCPUs for point %" PRIu64 ": over the cap of %" PRIu64, v->vcpus, v->point_id,
+             a->caps.max_vcpus);
+    iov__agent_send_error(a, NULL, in->msg_id, IOVBENCH__ERROR_CODE__ERR_LIMIT, v->point_id,
+                          "agent '%s' refuses VMs of %u vCPUs, over its cap of %" PRIu64
+                          " per VM (--max-vcpus)",
+                          a->identity, v->vcpus, a->caps.max_vcpus);
+    return;
+  }
+  if (a->caps.max_memory && v->memory_mb > a->caps.max_memory >> 20) {
+    iov_warn("refused VMs of %" PRIu64 " MiB for point %" PRIu64 ": over the cap of %" PRIu64 " MiB",
+             v->memory_mb, v->point_id, a->caps.max_memory >> 20);
+    iov__agent_send_error(a, NULL, in->msg_id, IOVBENCH__ERROR_CODE__ERR_LIMIT, v->point_id,
+                          "agent '%s' refuses VMs of %" PRIu64 " MiB memory, over its cap of %" PRIu64
+                          " MiB per VM (--max-memory)",
+                          a->identity, v->memory_mb, a->caps.max_memory >> 20);
+    return;
+  }
   if (a->caps.max_vms && v->count > a->caps.max_vms) {
     iov_warn("refused %u VMs for point %" PRIu64 ": over the cap of %" PRIu64, v->count, v->point_id,
              a->caps.max_vms);
@@ -378,6 +398,7 @@ static void on_setup(struct vm_state *st, const iov_envelope *in) {
       snprintf(nets[i], sizeof(nets[i]), "%s/%u", addrs[i], prefix);
       specs[i].data = addrs[i];
       specs[i].net = nets[i];
+      st->addrs[i] = strdup(addrs[i]); /* NULL: vouched for as none */
     }
     char name[IOV_VM_NAME_MAX + 1];
     r = iov_vm_name(&specs[i], name, sizeof(name), err, sizeof(err));
@@ -398,7 +419,6 @@ static void on_setup(struct vm_state *st, const iov_envelope *in) {
   free(specs);
   free(nics);
   free(cpus);
-      st->addrs[i] = strdup(addrs[i]); /* NULL: vouched for as none */
   free(macs);
   free(addrs);
   free(nets);
@@ -450,6 +470,16 @@ static void on_message(struct iov_agent *a, void *state, const iov_envelope *in)
     on_teardown(st, in);
 }
 
+static bool vm_guest(struct iov_agent *a, void *state, size_t i, struct iov_vm_guest *ret) {
+  struct vm_state *st = state;
+  (void)a;
+  if (i >= st->n || !st->names || !st->names[i]) return false;
+  *ret = (struct iov_vm_guest){ .name = st->names[i],
+                                .key = st->keys && st->keys[i] ? zcert_public_txt(st->keys[i]) : NULL,
+                                .address = st->addrs ? st->addrs[i] : NULL };
+  return true;
+}
+
 static void on_guest(struct iov_agent *a, void *state, const char *name) {
   (void)a;
   (void)name;
@@ -470,16 +500,6 @@ static pid_t guest_pid(struct iov_agent *a, void *state, const char *name) {
              name);
     FILE *f = fopen(path, "re");
     long pid = 0;
-static bool vm_guest(struct iov_agent *a, void *state, size_t i, struct iov_vm_guest *ret) {
-  struct vm_state *st = state;
-  (void)a;
-  if (i >= st->n || !st->names || !st->names[i]) return false;
-  *ret = (struct iov_vm_guest){ .name = st->names[i],
-                                .key = st->keys && st->keys[i] ? zcert_public_txt(st->keys[i]) : NULL,
-                                .address = st->addrs ? st->addrs[i] : NULL };
-  return true;
-}
-
     if (f) {
       if (fscanf(f, "%ld", &pid) != 1) pid = 0;
       fclose(f);
@@ -583,9 +603,9 @@ const struct iov_agent_vm_hooks iov_vm_hooks = {
   .init = init,
   .on_message = on_message,
   .on_guest = on_guest,
+  .vm_guest = vm_guest,
   .guest_pid = guest_pid,
   .done = done,
   .coord_lost = coord_lost,
   .coord_back = coord_back,
 };
-  .vm_guest = vm_guest,

@@ -188,19 +188,62 @@ expect_eq "unit's EnvironmentFile" "$envfile" /etc/iovbench/agent.env
 exec_start=$(sed -n 's/^ExecStart=//p' "$unit")
 [ -n "$exec_start" ] || fail "no ExecStart in the installed unit"
 # The variables of the environment file (systemd's quoting is the shell's
-# here), then $VAR in ExecStart split into words, as systemd does.
+# here), then ExecStart's words as systemd makes them: "${VAR}" is one
+# argument (empty when VAR is), $VAR is split into words.
 mapfile -t envv < <(env -i bash -c "set -a; . '$ROOT$envfile'; env" | grep -v -E '^(PWD|SHLVL|_)=')
-read -r -a argv <<<"$(env -i "${envv[@]}" bash -c "set -f; echo $exec_start")"
-log "unit starts: ${argv[*]}"
+unit_argv() {
+  env -i "${envv[@]}" python3 -c '
+import os, re, shlex, sys
+for w in shlex.split(sys.argv[1]):
+    m = re.fullmatch(r"\$([A-Za-z_]\w*)", w)
+    if m:
+        for x in os.environ.get(m.group(1), "").split(): print(x)
+        continue
+    print(re.sub(r"\$\{([A-Za-z_]\w*)\}", lambda m: os.environ.get(m.group(1), ""), w))
+' "$exec_start"
+}
+# The unit's file descriptor limit, as systemd would set it.
+nofile=$(sed -n 's/^LimitNOFILE=//p' "$unit")
+[ -n "$nofile" ] && [ "$nofile" -ge 65536 ] || fail "the unit does not raise LimitNOFILE (got '$nofile')"
 while read -r pre; do
   eval "chroot '$ROOT' $pre" || fail "ExecStartPre $pre failed"
 done < <(sed -n 's/^ExecStartPre=[-+@!]*//p' "$unit")
-start_bg "$A" "$TMP/agent-pkg.log" chroot "$ROOT" env -i "${envv[@]}" PATH=/usr/sbin:/usr/bin:/sbin:/bin "${argv[@]}"
+start_unit() { # LOG: the agent as the unit starts it, with agent.env as it is now
+  mapfile -t envv < <(env -i bash -c "set -a; . '$ROOT$envfile'; env" | grep -v -E '^(PWD|SHLVL|_)=')
+  mapfile -t argv < <(unit_argv)
+  log "unit starts: ${argv[*]}"
+  start_bg "$A" "$1" prlimit --nofile="$nofile:$nofile" chroot "$ROOT" env -i "${envv[@]}" \
+    PATH=/usr/sbin:/usr/bin:/sbin:/bin "${argv[@]}"
+}
+
+# As shipped, agent.env names no address: the agent refuses to start,
+# naming the setting, with the exit status the unit does not restart on.
+start_unit "$TMP/agent-shipped.log"
+wait "$LAST_PID"
+rc=$?
+cat "$TMP/agent-shipped.log" >&2
+expect_eq "exit status of the agent as shipped" "$rc" 2
+grep -q "set IOVBENCH_LISTEN in /etc/iovbench/agent.env" "$TMP/agent-shipped.log" ||
+  fail "the agent as shipped does not say which setting to give"
+grep -qx 'RestartPreventExitStatus=2' "$unit" || fail "the unit restarts an agent that refused its settings"
+ip netns exec "$A" ss -Hltn | grep -q . && fail "the agent as shipped listens: $(ip netns exec "$A" ss -Hltn)"
+
+# The user names the management address, as agent.env says; the rest of
+# the file (the caps) stays as shipped.
+sed -i 's|^IOVBENCH_LISTEN=.*|IOVBENCH_LISTEN=tcp://198.18.7.2:7700|' "$ROOT$envfile"
+start_unit "$TMP/agent-pkg.log"
 PID_PKG=$LAST_PID
 defer "stop_bg $PID_PKG"
 on_fail "echo '--- installed agent:'; cat '$TMP/agent-pkg.log'"
 port_listening() { ip netns exec "$1" ss -Hltn "sport = :$2" 2>/dev/null | grep -q .; }
 wait_for 15 port_listening "$A" 7700 || fail "the installed agent does not listen on 7700"
+# On the management address only: control and key endpoint, no guest
+# endpoint (--guest-listen none as shipped).
+listening=$(ip netns exec "$A" ss -Hltn | awk '{print $4}' | sort | tr '\n' ' ')
+expect_eq "the installed agent's listening sockets" "$listening" "198.18.7.2:7700 198.18.7.2:7702 "
+# ip netns exec, prlimit, chroot and env each exec the next: the pid is the agent's.
+expect_eq "the started process" "$(cat "/proc/$PID_PKG/comm")" iovbench-agent
+expect_eq "the installed agent's open files limit" "$(awk '/^Max open files/{print $4}' "/proc/$PID_PKG/limits")" "$nofile"
 [ -f "$ROOT/etc/iovbench/agent.key" ] || fail "the installed agent made no key pair in /etc/iovbench"
 expect_eq "mode of agent.key_secret" "$(stat -c %a "$ROOT/etc/iovbench/agent.key_secret")" 600
 
@@ -240,6 +283,14 @@ expect_eq "ok points" "$(sql "$db" "SELECT count(*) FROM point WHERE status = 'o
 tr=$(sql "$db" "SELECT sum(r.transactions) FROM flow f JOIN result r ON r.flow_id = f.id WHERE f.role = 'sender'")
 [ "${tr:-0}" -gt 0 ] || fail "no transactions between the installed agent and agent b"
 log "installed agent a <-> agent b: $tr transactions in 1 s"
+
+# The shipped caps are in force: a point over one is refused, naming it.
+sed -e 's/^msg_size = 64$/msg_size = 64\nflows = 65/' "$TMP/pkg.plan" >"$TMP/over.plan"
+ip netns exec "$T" "$COORD" run "$TMP/over.plan" --results "$TMP/results-over" --quiet >"$TMP/over.txt" 2>&1
+rc=$?
+[ "$rc" -ne 0 ] || fail "coord ran a point over the shipped --max-flows (exit 0)"
+grep -q "65 flows, over this agent's cap of 64 (--max-flows)" "$TMP/over.txt" ||
+  { cat "$TMP/over.txt" >&2; fail "the point over the shipped --max-flows was not refused naming the cap"; }
 # CURVE was on: coord learnt the installed agent's key, the one it made.
 grep -qF -- "$(key_of "$ROOT/etc/iovbench/agent.key")" "$TMP/keys/known_agents" ||
   fail "coord's known_agents lacks the installed agent's key"

@@ -705,6 +705,63 @@ static void test_lifecycle_sriov(void **state) {
   assert_pristine();
 }
 
+/* --vm-xml-dir: the dumps hold every OEM string but the guest's secret
+ * key, which is written nowhere but the domain handed to libvirt.  The key
+ * is a real Z85 key, with the characters XML escapes (& < >) where they
+ * fall. */
+static void test_xml_dump_no_secret(void **state) {
+  struct scratch *sc = *state;
+  struct iov_vm_host *h = open_handle(sc->dir, false, false);
+  static const char host_key[] = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7";
+  static const char secret[] = "JTKVSB%%)wK0E.X)V>+}o?pNmC{O&4W4b!Ni{Lh6";
+  struct iov_vm_spec s[2];
+  for (unsigned i = 0; i < 2; i++) {
+    s[i] = base_spec("keys", i);
+    s[i].host_key = host_key;
+    s[i].guest_key = secret;
+  }
+  create_ok(h, s, 2, NULL);
+  /* libvirt got the key (the guest needs it) ... */
+  virDomainPtr d = virDomainLookupByName(keeper, "iovb-keys-h1-vm01");
+  assert_non_null(d);
+  char *live = virDomainGetXMLDesc(d, 0);
+  virDomainFree(d);
+  assert_non_null(
+      strstr(live, "<entry>iovbench.key=JTKVSB%%)wK0E.X)V&gt;+}o?pNmC{O&amp;4W4b!Ni{Lh6</entry>"));
+  free(live);
+  char err[512];
+  assert_int_equal(ops->point_done(h, err, sizeof(err)), 0);
+  ops->close(h);
+  /* ... the dumps did not: grep them for the key and for each of its
+   * halves, escaped or not. */
+  size_t dumps = 0;
+  DIR *dir = opendir(sc->dir);
+  assert_non_null(dir);
+  struct dirent *e;
+  while ((e = readdir(dir))) {
+    if (!ends_with(e->d_name, ".xml")) continue;
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/%s", sc->dir, e->d_name);
+    char *x = slurp(path);
+    assert_non_null(x);
+    assert_null(strstr(x, "JTKVSB"));
+    assert_null(strstr(x, "Ni{Lh6"));
+    assert_null(strstr(x, "pNmC{O"));
+    assert_non_null(strstr(x, "<entry>iovbench.key=(secret key, not written here)</entry>"));
+    /* The rest is as handed to libvirt. */
+    assert_non_null(
+        strstr(x, "<entry>iovbench.host_key=rq:rM&gt;}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7</entry>"));
+    assert_non_null(strstr(x, "<entry>iovbench.host=tcp://198.18.0.1:7701</entry>"));
+    assert_non_null(strstr(x, "</domain>"));
+    free(x);
+    dumps++;
+  }
+  closedir(dir);
+  assert_int_equal(dumps, 2);
+  assert_int_equal(validate_dir(sc->dir, NULL), validator[0] ? 2 : 0);
+  assert_pristine();
+}
+
 static void test_lifecycle_virtio_overlay(void **state) {
   struct scratch *sc = *state;
   struct iov_vm_host *h = open_handle(sc->dir, true, false);
@@ -1123,6 +1180,7 @@ int main(void) {
     cmocka_unit_test(test_bad_values),
     cmocka_unit_test_setup_teardown(test_lifecycle_sriov, scratch_setup, scratch_teardown),
     cmocka_unit_test_setup_teardown(test_lifecycle_virtio_overlay, scratch_setup, scratch_teardown),
+    cmocka_unit_test_setup_teardown(test_xml_dump_no_secret, scratch_setup, scratch_teardown),
     cmocka_unit_test_setup_teardown(test_crash_cleanup, scratch_setup, scratch_teardown),
     cmocka_unit_test_setup_teardown(test_reuse, scratch_setup, scratch_teardown),
     cmocka_unit_test_setup_teardown(test_libvirt_refuses, scratch_setup, scratch_teardown),
