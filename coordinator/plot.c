@@ -1407,10 +1407,25 @@ static int resolve_run(struct plot_ctx *ctx, char **ret_db) {
   return 0;
 }
 
+/* gnuplot is told to cd to the figures directory in a one-line command. */
+static bool path_ok(const char *path) {
+  for (const char *c = path; *c; c++)
+    if ((unsigned char)*c < 0x20 || *c == 0x7f) {
+      _cleanup_free_ char *shown = iov_text_clean(path, PATH_MAX);
+      iov_log_errno(-EINVAL,
+                    "The figures directory '%s' has a control character (a line break?) in its path, which "
+                    "gnuplot cannot use: give another with --out DIR",
+                    shown ? shown : "?");
+      return false;
+    }
+  return true;
+}
+
 /* The figures directory, made once there is something to draw. */
 static int make_out_dir(struct plot_ctx *ctx) {
   ctx->out_dir = ctx->o.out ? strdup(ctx->o.out) : xasprintf("%s/figures", ctx->run_dir);
   if (!ctx->out_dir) return -ENOMEM;
+  if (!path_ok(ctx->out_dir)) return -EINVAL;
   if (mkdir(ctx->out_dir, 0755) < 0 && errno != EEXIST)
     return iov_log_errno(-errno, "Cannot create the figures directory '%s': %m", ctx->out_dir);
   /* Absolute: gnuplot runs in it, and the scripts name it. */
@@ -1418,6 +1433,7 @@ static int make_out_dir(struct plot_ctx *ctx) {
   if (!abs) return iov_log_errno(-errno, "Cannot use the figures directory '%s': %m", ctx->out_dir);
   free(ctx->out_dir);
   ctx->out_dir = abs;
+  if (!path_ok(abs)) return -EINVAL;
   return 0;
 }
 

@@ -190,6 +190,18 @@ for r in body:
 print("outputs safe")
 PY
 
+# A results directory whose name holds a line break and a command: gnuplot
+# is told to cd there, so coord refuses it, naming it, before any figure.
+NL=$TMP/$'x\nprint `touch '"${P}_dirname"'`'
+mkdir -p "$NL"
+cp -r "$SRC/tests/fixtures/run-small" "$NL/run"
+"$COORD" plot -q "$NL/run" 2>"$TMP/err"
+expect_eq "coord plot exit status in a directory with a line break" $? 1
+grep -q "has a control character (a line break?) in its path" "$TMP/err" || fail "no clear error: $(cat "$TMP/err")"
+[ -e "$NL/run/figures" ] && fail "a figures directory was made in a path gnuplot cannot use"
+"$COORD" plot -q --out "$TMP/elsewhere" "$NL/run" 2>"$TMP/err" || fail "--out did not help: $(cat "$TMP/err")"
+[ -s "$TMP/elsewhere/cpu-rr.png" ] || fail "--out drew nothing"
+
 # Nothing ran while reporting either.
 ls "$P"_* 2>/dev/null && fail "a payload ran: $(ls "$P"_*)"
 log "PASS"
