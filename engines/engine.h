@@ -33,6 +33,13 @@
 /* How long a flow that drains its peer (a stream receiver, a tcp_maerts
  * reader) waits past the window for the peer's close (EOF). */
 #define IOV_ENGINE_DRAIN_GRACE_NS (30 * IOV_NSEC_PER_SEC)
+/* The data-path hello (hello.c): the point's token, and the length of a
+ * hello and of its answer. */
+#define IOV_ENGINE_TOKEN_LEN 16
+#define IOV_HELLO_LEN 40
+/* A sender sends at most this many UDP hellos per flow (retries), and
+ * waits for the answer at most connect_timeout_ns in all. */
+#define IOV_HELLO_MAX_SENDS 6
 
 enum {
   IOV_ENG_F_RR = 1u << 0,             /* request/response: records latency */
@@ -61,7 +68,9 @@ struct iov_engine_config {
   uint64_t response_size; /* RR response */
   uint64_t duration_ns;
   const char *bind_address;   /* local data address; NULL or "" = any */
-  const char *peer_address;   /* sender only */
+  const char *peer_address;   /* sender: the receiver's address.  Receiver:
+                               * the expected sender's address (NULL or ""
+                               * = any): a hello from elsewhere is ignored */
   const uint16_t *peer_ports; /* sender only: one per flow */
   uint64_t connect_timeout_ns;
   uint64_t send_buffer;   /* SO_SNDBUF, 0 = the system's default */
@@ -73,6 +82,15 @@ struct iov_engine_config {
   const uint16_t *cpus;   /* pin flow i's thread to cpus[i % n_cpus] */
   uint32_t n_cpus;        /* 0 = no pinning */
   uint64_t rr_timeout_ns; /* UDP RR: a transaction unanswered this long is lost */
+  /* The point's secret (IOV_ENGINE_TOKEN_LEN bytes, required): a sender
+   * sends nothing but a hello until the receiver answered it on the
+   * flow's own 5-tuple; a receiver serves only a 5-tuple that said hello
+   * (hello.c, docs/protocol.md). */
+  const uint8_t *token;
+  /* RR engines: the client paces its transactions so that transactions/s
+   * x max(msg_size, response_size) x 8 stays at most this (the agent's
+   * --max-rate); 0 = unpaced. */
+  uint64_t rr_rate_bps;
 };
 
 /* Counters of one flow.  Written only by the flow's thread (relaxed atomic
@@ -92,6 +110,9 @@ struct iov_flow_stats {
   uint64_t out_of_order; /* UDP receiver: datagrams older than one seen */
   uint64_t duplicates;   /* UDP receiver */
   uint64_t jitter_ns;    /* UDP receiver: RFC 3550 interarrival jitter */
+  uint64_t ignored;      /* receiver: datagrams and connections from a
+                        * 5-tuple that did not say hello with the token,
+                        * or of the wrong size (udp_rr): never answered */
   struct iov_hist hist;  /* cumulative latency, RR engines only */
 };
 
@@ -117,6 +138,10 @@ struct iov_flow {
   struct sockaddr_storage peer; /* sender: the receiver's address and port */
   socklen_t peer_len;
   uint64_t window_end_mono; /* CLOCK_MONOTONIC end of the nominal window */
+  /* Receiver: the remote end that said hello with the token (UDP: the
+   * only source served; tcp_crr: the only address accepted). */
+  struct sockaddr_storage hello_peer;
+  socklen_t hello_peer_len; /* 0 until a hello came */
   void *buf;
   size_t buf_size;
   struct iov_engine_run *run;
@@ -152,6 +177,50 @@ static inline void iov_flow_add(struct iov_flow *f, uint64_t bytes, uint64_t msg
 }
 bool iov_flow_should_stop(const struct iov_flow *f);
 
+/* The hello (hello.c).  iov_hello_make(): a fresh nonce and the hello
+ * carrying it.  iov_hello_answer(): whether buf is a hello made with the
+ * token; if so, the answer to send.  iov_hello_answer_ok(): whether buf
+ * is the answer to the hello with this nonce. */
+int iov_hello_make(const uint8_t token[IOV_ENGINE_TOKEN_LEN], uint8_t nonce[16],
+                   uint8_t hello[IOV_HELLO_LEN]);
+bool iov_hello_is(const uint8_t *buf, size_t n);
+bool iov_hello_answer(const uint8_t token[IOV_ENGINE_TOKEN_LEN], const uint8_t *buf, size_t n,
+                      uint8_t answer[IOV_HELLO_LEN]);
+bool iov_hello_answer_ok(const uint8_t token[IOV_ENGINE_TOKEN_LEN], const uint8_t nonce[16],
+                         const uint8_t *buf, size_t n);
+/* UDP receivers, for every datagram received (runner, run.c): true if it
+ * is data from the flow's hello'd peer.  A hello with the token is
+ * answered (the first one binds the flow to its source), anything else
+ * counts in stats.ignored and is never answered. */
+bool iov_flow_udp_admit(struct iov_flow *f, const void *buf, size_t n, const struct sockaddr_storage *from,
+                        socklen_t from_len);
+/* The runner's side of the hello (handshake.c, for run.c).  Sender, per
+ * flow in the prepare: 0, or -errno with the reason in why.  Receiver:
+ * iov__hello_accept() takes the next connection that says hello with the
+ * token, until the start flag (-EAGAIN then) or until until_mono_ns
+ * (-ETIMEDOUT); iov__hello_udp_wait() answers hellos until the start. */
+int iov__hello_sender(struct iov_flow *f, unsigned flags, char *why, size_t n);
+int iov__hello_accept(struct iov_flow *f, uint64_t until_mono, bool until_go);
+int iov__hello_udp_wait(struct iov_flow *f);
+bool iov__flow_go(const struct iov_flow *f);
+bool iov__flow_same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b);
+/* RR clients' pacing to cfg->rr_rate_bps (run.c): the CLOCK_MONOTONIC
+ * instant the next transaction may begin, and its advance once begun. */
+struct iov_rr_pace {
+  uint64_t next;
+  uint64_t interval; /* 0 = unpaced */
+  uint64_t slack;    /* (depth - 1) * interval */
+};
+/* depth: transactions that may begin back to back after a pause (1 for
+ * a client; a server takes its client's burst + 1, for the network's
+ * jitter). */
+void iov_rr_pace_init(struct iov_rr_pace *p, const struct iov_engine_config *cfg, uint32_t depth);
+/* Whether a transaction may begin at 'now'; if so, it is accounted. */
+bool iov_rr_pace_take(struct iov_rr_pace *p, uint64_t now);
+/* Sleep (in slices that see a stop) until a transaction may begin, and
+ * account it.  0, or -ECANCELED. */
+int iov_rr_pace_wait(struct iov_flow *f, struct iov_rr_pace *p);
+
 /* Registry (registry.c): the static list of engines, validated once. */
 const struct iov_engine_ops *iov_engine_find(const char *name);
 /* NULL-terminated list of engine names, static. */
@@ -166,9 +235,16 @@ typedef void (*iov_engine_done_cb)(void *userdata);
  * config is out of range (flows, sizes, missing peer for a sender). */
 int iov_engine_run_new(const struct iov_engine_ops *ops, const struct iov_engine_config *cfg,
                        struct iov_engine_run **ret);
-/* Receiver: bind and listen, write 'flows' ports to ret_ports.  Sender:
- * connect every flow (bounded by connect_timeout_ns).  Blocking. */
+/* Receiver: bind and listen, write 'flows' ports to ret_ports, and start
+ * the flow threads, which answer hellos until the start.  Sender: connect
+ * every flow (bounded by connect_timeout_ns) and say hello on it; a flow
+ * whose receiver does not answer the token within connect_timeout_ns
+ * fails the prepare (-ETIMEDOUT, -ECONNREFUSED, -EPROTO) having sent
+ * nothing but its hellos, and iov_engine_run_error() says which.
+ * Blocking. */
 int iov_engine_run_prepare(struct iov_engine_run *r, uint16_t *ret_ports);
+/* The text of the last prepare error, "" if none was recorded. */
+const char *iov_engine_run_error(const struct iov_engine_run *r);
 /* Start the flow threads; they wait until start_at_ns (CLOCK_REALTIME).
  * Returns when all threads exist.  On error no callback fires. */
 int iov_engine_run_start(struct iov_engine_run *r, uint64_t start_at_ns, iov_engine_done_cb cb,

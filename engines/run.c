@@ -32,6 +32,10 @@ struct iov_engine_run {
   char *interface;
   uint16_t *peer_ports;
   uint16_t *cpus;
+  uint8_t token[IOV_ENGINE_TOKEN_LEN];
+  char error_text[256]; /* the last prepare error, for the agent's Error */
+  int go;               /* atomic: the start instant is set (receivers'
+                         * threads answer hellos from the prepare on) */
   /* IOV_ENG_F_CONN_PER_TRANS sender: bind_address, resolved once in
    * prepare (bind_len 0 = no bind). */
   struct sockaddr_storage bind_ss;
@@ -75,6 +79,7 @@ int iov_engine_run_new(const struct iov_engine_ops *ops, const struct iov_engine
   if (cfg->role != IOV_ROLE_SENDER && cfg->role != IOV_ROLE_RECEIVER) return -EINVAL;
   if (cfg->role == IOV_ROLE_SENDER && (!cfg->peer_address || !cfg->peer_ports)) return -EINVAL;
   if (cfg->burst > IOV_ENGINE_MAX_BURST) return -EINVAL;
+  if (!cfg->token) return -EINVAL; /* no hello, no traffic */
   if (ops->check) {
     int k = ops->check(cfg);
     if (k < 0) return k;
@@ -84,6 +89,8 @@ int iov_engine_run_new(const struct iov_engine_ops *ops, const struct iov_engine
   if (!r) return -ENOMEM;
   r->ops = ops;
   r->cfg = *cfg;
+  memcpy(r->token, cfg->token, IOV_ENGINE_TOKEN_LEN);
+  r->cfg.token = r->token;
   r->flows = aligned_alloc(IOV_CACHELINE, sizeof(struct iov_flow) * cfg->flows);
   r->threads = calloc(cfg->flows, sizeof(pthread_t));
   if (!r->flows || !r->threads) goto oom;
@@ -93,6 +100,10 @@ int iov_engine_run_new(const struct iov_engine_ops *ops, const struct iov_engine
     if (!r->bind_address) goto oom;
   }
   r->cfg.bind_address = r->bind_address;
+  if (cfg->role == IOV_ROLE_RECEIVER && cfg->peer_address && *cfg->peer_address) {
+    r->peer_address = strdup(cfg->peer_address); /* the expected sender */
+    if (!r->peer_address) goto oom;
+  }
   if (cfg->role == IOV_ROLE_SENDER) {
     r->peer_address = strdup(cfg->peer_address);
     r->peer_ports = calloc(cfg->flows, sizeof(uint16_t));
@@ -118,6 +129,7 @@ int iov_engine_run_new(const struct iov_engine_ops *ops, const struct iov_engine
 
   bufsize = cfg->msg_size;
   if ((ops->flags & IOV_ENG_F_RR) && cfg->response_size > bufsize) bufsize = cfg->response_size;
+  if (bufsize < IOV_HELLO_LEN) bufsize = IOV_HELLO_LEN; /* a UDP hello is read into it whole */
   for (unsigned i = 0; i < cfg->flows; i++) {
     struct iov_flow *f = &r->flows[i];
     f->idx = i;
@@ -190,6 +202,56 @@ static int sock_type(const struct iov_engine_run *r) {
   return (r->ops->flags & IOV_ENG_F_UDP) ? SOCK_DGRAM : SOCK_STREAM;
 }
 
+static void *flow_thread(void *arg);
+
+/* A receiver's flow thread from the prepare on: it answers the hello
+ * (handshake.c) until the start flag, then runs as any flow thread. */
+static void *receiver_thread(void *arg) {
+  struct iov_flow *f = arg;
+  struct iov_engine_run *r = f->run;
+  int k;
+
+  if (r->ops->flags & IOV_ENG_F_UDP)
+    k = iov__hello_udp_wait(f);
+  else {
+    k = iov__hello_accept(f, 0, true);
+    if (k >= 0 && (r->ops->flags & IOV_ENG_F_CONN_PER_TRANS))
+      close(k); /* tcp_crr: the hello's own connection; the peer is known */
+    else if (k >= 0)
+      __atomic_store_n(&f->fd, k, __ATOMIC_RELEASE);
+    if (k >= 0 || k == -EAGAIN) k = 0; /* -EAGAIN: the start came first; the flow goes on accepting */
+  }
+  while (!iov__flow_go(f) && !iov_flow_should_stop(f))
+    (void)iov_sleep_until_mono(iov_now_mono() + 5 * IOV_NSEC_PER_MSEC);
+  if (!iov__flow_go(f)) {
+    /* Stopped before the start: the point never ran. */
+    __atomic_sub_fetch(&r->running, 1, __ATOMIC_ACQ_REL);
+    return NULL;
+  }
+  if (k < 0 && k != -ECANCELED) __atomic_store_n(&f->stats.error, k, __ATOMIC_RELAXED);
+  return flow_thread(arg);
+}
+
+static int start_receiver_threads(struct iov_engine_run *r) {
+  __atomic_store_n(&r->running, (int)r->cfg.flows, __ATOMIC_RELEASE);
+  for (unsigned i = 0; i < r->cfg.flows; i++) {
+    int k = pthread_create(&r->threads[i], NULL, receiver_thread, &r->flows[i]);
+    if (k != 0) {
+      __atomic_store_n(&r->stop, 1, __ATOMIC_RELEASE);
+      __atomic_sub_fetch(&r->running, (int)(r->cfg.flows - i), __ATOMIC_ACQ_REL);
+      r->n_threads = i;
+      iov_engine_run_stop(r);
+      return -k;
+    }
+    r->n_threads = i + 1;
+  }
+  return 0;
+}
+
+bool iov__flow_go(const struct iov_flow *f) { return __atomic_load_n(&f->run->go, __ATOMIC_ACQUIRE) != 0; }
+
+const char *iov_engine_run_error(const struct iov_engine_run *r) { return r->error_text; }
+
 static int prepare_receiver(struct iov_engine_run *r, uint16_t *ret_ports) {
   for (unsigned i = 0; i < r->cfg.flows; i++) {
     struct iov_flow *f = &r->flows[i];
@@ -218,7 +280,7 @@ static int prepare_receiver(struct iov_engine_run *r, uint16_t *ret_ports) {
                                              : ((struct sockaddr_in *)&ss)->sin_port);
     ret_ports[i] = f->port;
   }
-  return 0;
+  return start_receiver_threads(r);
 }
 
 static int connect_timeout(int fd, const struct sockaddr *sa, socklen_t len, uint64_t timeout_ns) {
@@ -265,7 +327,10 @@ static int prepare_sender(struct iov_engine_run *r) {
       int k = resolve(r->cfg.peer_address, r->cfg.peer_ports[i], false, &f->peer, &f->peer_len);
       if (k < 0) return k;
     }
-    return prepare_conn_per_trans(r);
+    int k = prepare_conn_per_trans(r);
+    for (unsigned i = 0; k == 0 && i < r->cfg.flows; i++)
+      k = iov__hello_sender(&r->flows[i], r->ops->flags, r->error_text, sizeof(r->error_text));
+    return k;
   }
   for (unsigned i = 0; i < r->cfg.flows; i++) {
     struct iov_flow *f = &r->flows[i];
@@ -290,29 +355,48 @@ static int prepare_sender(struct iov_engine_run *r) {
     k = connect_timeout(fd, (struct sockaddr *)&ss, len, r->cfg.connect_timeout_ns);
     if (k < 0) return k;
     set_io_timeouts(fd);
+    /* Nothing but the hello goes out before the receiver answered it. */
+    k = iov__hello_sender(f, r->ops->flags, r->error_text, sizeof(r->error_text));
+    if (k < 0) return k;
   }
   return 0;
 }
 
 int iov_engine_run_prepare(struct iov_engine_run *r, uint16_t *ret_ports) {
-  if (r->started) return -EBUSY;
+  if (r->started || r->n_threads) return -EBUSY;
+  r->error_text[0] = 0;
   if (r->cfg.role == IOV_ROLE_RECEIVER) return prepare_receiver(r, ret_ports);
   return prepare_sender(r);
 }
 
-/* Polling, so that a stop or a sender that never comes ends the wait. */
+/* Polling, so that a stop or a sender that never comes ends the wait.
+ * Only connections from the address that said hello are taken (tcp_crr
+ * connects per transaction, after one hello per flow); a flow whose hello
+ * did not come before the start takes it here first. */
 int iov_flow_accept(struct iov_flow *f, uint64_t until_mono_ns) {
+  if (!f->hello_peer_len) {
+    int fd = iov__hello_accept(f, until_mono_ns, false);
+    if (fd < 0) return fd;
+    close(fd);
+  }
   while (!iov_flow_should_stop(f)) {
     struct pollfd p = { .fd = f->listen_fd, .events = POLLIN };
     int k = poll(&p, 1, IO_WAKEUP_MS);
     if (k < 0 && errno != EINTR) return -errno;
     if (k > 0) {
-      int fd = accept4(f->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+      struct sockaddr_storage from;
+      socklen_t from_len = sizeof(from);
+      int fd = accept4(f->listen_fd, (struct sockaddr *)&from, &from_len, SOCK_CLOEXEC);
       if (fd < 0) {
         /* A stop shuts the listening socket down: accept fails (EINVAL). */
         if (iov_flow_should_stop(f)) break;
         if (errno == EINTR || errno == EAGAIN || errno == ECONNABORTED) continue;
         return -errno;
+      }
+      if (!iov__flow_same_host(&from, &f->hello_peer)) {
+        close(fd); /* not the host that said hello: unanswered */
+        IOV_FLOW_SET(f, ignored, f->stats.ignored + 1);
+        continue;
       }
       set_io_timeouts(fd);
       return fd;
@@ -373,9 +457,11 @@ fail:
   return k;
 }
 
-/* Receiver: take the flow's one connection. */
+/* Receiver: take the flow's one connection, the first that says hello
+ * with the token (unless the thread took it before the start). */
 static int accept_flow(struct iov_flow *f, uint64_t until_mono) {
-  int fd = iov_flow_accept(f, until_mono);
+  if (__atomic_load_n(&f->fd, __ATOMIC_ACQUIRE) >= 0) return 0;
+  int fd = iov__hello_accept(f, until_mono, false);
   if (fd < 0) return fd;
   __atomic_store_n(&f->fd, fd, __ATOMIC_RELEASE);
   return 0;
@@ -463,6 +549,10 @@ int iov_engine_run_start(struct iov_engine_run *r, uint64_t start_at_ns, iov_eng
   r->done_cb = cb;
   r->done_userdata = userdata;
   r->started = true;
+  if (r->joined) return -ECANCELED; /* stopped before the start */
+  /* A receiver's threads exist since the prepare: they are told to go on. */
+  __atomic_store_n(&r->go, 1, __ATOMIC_RELEASE);
+  if (r->n_threads) return 0;
   __atomic_store_n(&r->running, (int)r->cfg.flows, __ATOMIC_RELEASE);
   for (unsigned i = 0; i < r->cfg.flows; i++) {
     int k = pthread_create(&r->threads[i], NULL, flow_thread, &r->flows[i]);
@@ -496,6 +586,7 @@ void iov_engine_run_snapshot(const struct iov_engine_run *r, unsigned i, struct 
   ret->out_of_order = __atomic_load_n(&s->out_of_order, __ATOMIC_RELAXED);
   ret->duplicates = __atomic_load_n(&s->duplicates, __ATOMIC_RELAXED);
   ret->jitter_ns = __atomic_load_n(&s->jitter_ns, __ATOMIC_RELAXED);
+  ret->ignored = __atomic_load_n(&s->ignored, __ATOMIC_RELAXED);
   iov_hist_snapshot(&ret->hist, &s->hist);
 }
 

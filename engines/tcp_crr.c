@@ -22,7 +22,14 @@
  * one not done by then is counted in stats.lost.  Then the client opens one
  * last connection and half-closes it without a request: the server reads
  * EOF where a request should start and ends.  A server that never sees it
- * (a client stopped or gone) ends CRR_SERVER_GRACE_NS after the window. */
+ * (a client stopped or gone) ends CRR_SERVER_GRACE_NS after the window.
+ *
+ * Before all that, in the prepare, the client says hello with the point's
+ * token on one connection of its own (handshake.c); the server then takes
+ * connections from that host only.  Under a rate cap (cfg->rr_rate_bps,
+ * the agent's --max-rate) the client begins a transaction at most every
+ * max(msg_size, response_size) x 8 / cap seconds, and the server answers
+ * at most that often (pace.c). */
 #include <errno.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -58,7 +65,9 @@ static void crr_goodbye(struct iov_flow *f) {
 static int crr_client(struct iov_flow *f, uint64_t end_mono_ns) {
   const size_t req = f->cfg->msg_size, resp = f->cfg->response_size;
   const uint64_t until = end_mono_ns + CRR_GRACE_NS;
+  struct iov_rr_pace pace;
 
+  iov_rr_pace_init(&pace, f->cfg, 1);
   for (;;) {
     uint64_t t0 = iov_now_mono();
     ssize_t k;
@@ -67,6 +76,11 @@ static int crr_client(struct iov_flow *f, uint64_t end_mono_ns) {
     if (t0 >= end_mono_ns) break;
     /* The runner's stop cannot reach this thread's sockets: look. */
     if (iov_flow_should_stop(f)) return -ECANCELED;
+    if (pace.interval) {
+      if (iov_rr_pace_wait(f, &pace) < 0) return -ECANCELED;
+      t0 = iov_now_mono();
+      if (t0 >= end_mono_ns) break;
+    }
     fd = iov_flow_connect(f, until);
     if (fd < 0) {
       if (fd == -ETIMEDOUT && iov_now_mono() >= until) goto lost;
@@ -92,7 +106,9 @@ lost:
 static int crr_server(struct iov_flow *f) {
   const size_t req = f->cfg->msg_size, resp = f->cfg->response_size;
   const uint64_t until = f->window_end_mono + CRR_SERVER_GRACE_NS;
+  struct iov_rr_pace pace;
 
+  iov_rr_pace_init(&pace, f->cfg, 2);
   for (;;) {
     int fd = iov_flow_accept(f, until);
     ssize_t k;
@@ -100,6 +116,7 @@ static int crr_server(struct iov_flow *f) {
     if (fd == -ETIMEDOUT) return 0; /* no end mark: the client is gone */
     if (fd < 0) return fd;
     k = crr_io(f, fd, false, req, until);
+    if (k > 0 && iov_rr_pace_wait(f, &pace) < 0) k = -ECANCELED;
     if (k > 0) k = crr_io(f, fd, true, resp, until);
     /* The client reads the response before its RST, so a plain close
      * loses nothing; the server's FIN_WAIT socket dies on that RST. */

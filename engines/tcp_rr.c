@@ -15,7 +15,12 @@
  * go out with MSG_DONTWAIT, and a full send buffer makes it wait for
  * either direction.  Otherwise large messages with a burst could fill
  * both directions' buffers and leave client and server each blocked in
- * send. */
+ * send.
+ *
+ * Under a rate cap (cfg->rr_rate_bps, the agent's --max-rate), the client
+ * begins a request at most every max(msg_size, response_size) x 8 / cap
+ * seconds (pace.c), reading responses while it waits for its turn; the
+ * server answers at most that often too (its answer waits). */
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -48,8 +53,10 @@ static int rr_client(struct iov_flow *f, uint64_t end_mono_ns) {
   uint64_t started = 0, done = 0;    /* requests begun, responses complete */
   size_t send_off = 0, recv_off = 0; /* progress in the current ones */
   uint64_t *t_sent;
+  struct iov_rr_pace pace;
   int r;
 
+  iov_rr_pace_init(&pace, f->cfg, 1);
   if (burst > IOV_ENGINE_MAX_BURST) return -EINVAL;
   t_sent = malloc(burst * sizeof(*t_sent)); /* ring: request i at i % burst */
   if (!t_sent) return -ENOMEM;
@@ -59,7 +66,8 @@ static int rr_client(struct iov_flow *f, uint64_t end_mono_ns) {
     bool closing = now >= end_mono_ns;
     /* A request already begun is always finished: the server waits for
      * all of it. */
-    bool can_send = send_off > 0 || (!closing && started - done < burst);
+    bool want_new = send_off == 0 && !closing && started - done < burst;
+    bool can_send = send_off > 0 || (want_new && iov_rr_pace_take(&pace, now));
     ssize_t k;
 
     if (closing && started == done) {
@@ -89,6 +97,17 @@ static int rr_client(struct iov_flow *f, uint64_t end_mono_ns) {
       k = pk > 0 && (p.revents & (POLLIN | POLLERR | POLLHUP)) && started > done
               ? rr_recv(f, resp - recv_off, false)
               : 0;
+    } else if (want_new) {
+      /* Paced: not its turn yet.  Read responses until it is. */
+      uint64_t wait = pace.next > now ? pace.next - now : 0;
+      int ms = (int)(wait / IOV_NSEC_PER_MSEC) + 1;
+      struct pollfd p = { .fd = f->fd, .events = POLLIN };
+      int pk = poll(&p, 1, ms < RR_POLL_MS ? ms : RR_POLL_MS);
+      if (pk < 0 && errno != EINTR) {
+        r = -errno;
+        break;
+      }
+      k = pk > 0 && started > done ? rr_recv(f, resp - recv_off, false) : 0;
     } else
       k = rr_recv(f, resp - recv_off, true); /* nothing to send: wait for a response */
 
@@ -122,11 +141,14 @@ static int rr_client(struct iov_flow *f, uint64_t end_mono_ns) {
 
 static int rr_server(struct iov_flow *f, uint64_t end_mono_ns) {
   const size_t req = f->cfg->msg_size, resp = f->cfg->response_size;
+  struct iov_rr_pace pace;
 
+  iov_rr_pace_init(&pace, f->cfg, f->cfg->burst + 1);
   for (;;) {
     ssize_t k = iov_flow_read_all(f, f->buf, req, end_mono_ns);
     if (k == 0) return 0; /* the client closed between transactions */
-    if (k > 0) k = iov_flow_write_all(f, f->buf, resp, end_mono_ns);
+    if (k > 0) k = iov_rr_pace_wait(f, &pace);
+    if (k == 0) k = iov_flow_write_all(f, f->buf, resp, end_mono_ns);
     if (k < 0) return k == -EPIPE ? 0 : (int)k;
     iov_flow_add(f, req + resp, 2, 1);
   }

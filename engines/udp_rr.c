@@ -43,16 +43,26 @@
  * ECONNREFUSED on receive is ignored the same way: the transactions
  * outstanding time out and are counted lost.  Other errors end the flow.
  *
- * The server echoes on its bound, unconnected socket to the address each
- * request came from, and counts request + response bytes, 2 messages and 1
+ * The server answers only its client: the address and port that said
+ * hello with the point's token (handshake.c), and only requests of exactly
+ * msg_size bytes; any other datagram is counted in stats.ignored and not
+ * answered, so the server can be neither a reflector nor an amplifier for
+ * anyone else.  It echoes on its bound, unconnected socket, and counts request + response bytes, 2 messages and 1
  * transaction for each response sent.  A response that cannot be sent
  * (EAGAIN, ENOBUFS, ECONNREFUSED, EHOSTUNREACH, ENETUNREACH) is dropped: the
  * client counts that transaction lost.  UDP has no EOF: the server ends
  * RR_SERVER_LINGER_NS after the nominal window end (at most one 200 ms
  * socket wake-up later), or on a stop, with 0; it ignores the end_mono_ns it
  * is given (the runner's 30 s grace is meant for TCP).  The client sends no
- * end marker, as none could be told apart from a 1-byte request. */
+ * end marker, as none could be told apart from a 1-byte request.
+ *
+ * Under a rate cap (cfg->rr_rate_bps, the agent's --max-rate) the client
+ * begins a transaction at most every max(msg_size, response_size) x 8 /
+ * cap seconds (pace.c), and the server answers at most that often (with
+ * the client's burst + 1 as slack for the network's jitter; a request over
+ * the cap is not answered and counts in stats.ignored). */
 #include <errno.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -86,6 +96,7 @@ struct rr_client {
   uint64_t lost;
   uint32_t burst;
   uint32_t pending;
+  struct iov_rr_pace pace;
   uint64_t *lost_at; /* W <= 2: when each truncated id was last lost, 0 = never */
   struct rr_slot slot[];
 };
@@ -130,6 +141,7 @@ static int fill(struct iov_flow *f, struct rr_client *c, uint64_t now) {
       if (++tries == RR_ID_TRIES) return 0;
       id++;
     }
+    if (!iov_rr_pace_take(&c->pace, now)) return 0; /* the cap: not yet */
     struct rr_slot *s = c->slot;
     while (s->busy) s++; /* pending < burst: there is a free one */
     for (size_t i = 0; i < c->id_bytes; i++) buf[i] = (uint8_t)(id >> (8 * i));
@@ -191,8 +203,11 @@ static int rr_client(struct iov_flow *f, uint64_t end_mono_ns) {
                       ? UINT64_MAX
                       : RR_QUARANTINE_MULT * cfg->rr_timeout_ns;
   c->burst = cfg->burst;
+  iov_rr_pace_init(&c->pace, cfg, 1);
 
-  /* Wake up often enough to see timeouts and the window's end on time. */
+  /* Wake up often enough to see timeouts and the window's end on time,
+   * and, when paced, the next transaction's turn. */
+  if (c->pace.interval && c->pace.interval < wake) wake = c->pace.interval;
   if (wake < RR_WAKEUP_MIN_NS) wake = RR_WAKEUP_MIN_NS;
   if (wake > RR_WAKEUP_MAX_NS) wake = RR_WAKEUP_MAX_NS;
   struct timeval tv = { .tv_sec = 0, .tv_usec = (suseconds_t)(wake / IOV_NSEC_PER_USEC) };
@@ -211,7 +226,18 @@ static int rr_client(struct iov_flow *f, uint64_t end_mono_ns) {
     expire(f, c, now);
     r = fill(f, c, now);
     if (r < 0) break;
-    ssize_t n = recv(f->fd, f->buf, f->buf_size, MSG_TRUNC);
+    int rflags = MSG_TRUNC;
+    if (c->pace.interval && c->pending < c->burst) {
+      /* Paced, with a transaction to begin at its turn: wait for a
+       * response only until then (poll's timer is finer than the
+       * socket's timeout). */
+      uint64_t due = c->pace.next > now ? c->pace.next - now : 0;
+      struct pollfd p = { .fd = f->fd, .events = POLLIN };
+      int ms = (int)((due + IOV_NSEC_PER_MSEC - 1) / IOV_NSEC_PER_MSEC);
+      if (poll(&p, 1, ms) <= 0) continue;
+      rflags |= MSG_DONTWAIT;
+    }
+    ssize_t n = recv(f->fd, f->buf, f->buf_size, rflags);
     uint64_t t1 = iov_now_mono();
     if (n < 0) {
       if (io_retryable(errno)) continue;
@@ -234,7 +260,9 @@ static bool send_droppable(int e) { return io_retryable(e) || e == EHOSTUNREACH 
 static int rr_server(struct iov_flow *f) {
   const uint64_t deadline = f->window_end_mono + RR_SERVER_LINGER_NS;
   const size_t resp = f->cfg->response_size;
+  struct iov_rr_pace pace;
 
+  iov_rr_pace_init(&pace, f->cfg, f->cfg->burst + 1);
   for (;;) {
     struct sockaddr_storage from;
     socklen_t from_len = sizeof(from);
@@ -242,6 +270,12 @@ static int rr_server(struct iov_flow *f) {
     if (iov_flow_should_stop(f)) return -ECANCELED;
     ssize_t n = recvfrom(f->fd, f->buf, f->buf_size, MSG_TRUNC, (struct sockaddr *)&from, &from_len);
     if (n < 0 && !io_retryable(errno)) return iov_flow_should_stop(f) ? -ECANCELED : -errno;
+    if (n > 0 && !iov_flow_udp_admit(f, f->buf, (size_t)n, &from, from_len))
+      n = -1; /* a hello (answered) or not its client's (counted): no request */
+    else if (n > 0 && ((size_t)n != f->cfg->msg_size || !iov_rr_pace_take(&pace, iov_now_mono()))) {
+      IOV_FLOW_SET(f, ignored, f->stats.ignored + 1); /* the wrong size, or over the cap: unanswered */
+      n = -1;
+    }
     if (n > 0) {
       /* The flow ran until its last request, not through the linger. */
       IOV_FLOW_SET(f, t_end_ns, iov_now_real());

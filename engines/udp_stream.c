@@ -18,7 +18,9 @@
  * so msg_size must be at least UDP_HDR_SIZE (24) bytes: flow_run returns
  * -EINVAL otherwise, on both sides.  The rest of the datagram is payload.
  * Datagrams that are shorter than the header or carry another magic are
- * ignored by the receiver (not counted).
+ * ignored by the receiver (not counted).  So is every datagram that does
+ * not come from the address and port that said hello with the point's
+ * token (handshake.c; counted in stats.ignored).
  *
  * Pacing: datagram n is due at start + n * interval, interval = msg_size
  * * 8 / rate_bps seconds, kept exactly as an integer quotient plus a
@@ -335,13 +337,17 @@ static int stream_recv(struct iov_flow *f) {
       break;
     }
     /* MSG_TRUNC: the datagram's real length, should it exceed the buffer. */
-    ssize_t n = recv(f->fd, f->buf, f->buf_size, MSG_TRUNC);
+    struct sockaddr_storage from;
+    socklen_t from_len = sizeof(from);
+    ssize_t n = recvfrom(f->fd, f->buf, f->buf_size, MSG_TRUNC, (struct sockaddr *)&from, &from_len);
     uint64_t now = iov_now_mono();
     if (n < 0) {
       if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK && errno != ECONNREFUSED) {
         r = iov_flow_should_stop(f) ? -ECANCELED : -errno;
         break;
       }
+    } else if (n > 0 && !iov_flow_udp_admit(f, buf, (size_t)n, &from, from_len)) {
+      /* A hello (answered) or a stranger's datagram (ignored, counted). */
     } else if ((size_t)n >= UDP_HDR_SIZE && get_be32(buf + 20) == UDP_MAGIC) {
       uint64_t seq = get_be64(buf);
       /* The flow ran until the last datagram came, not until the linger

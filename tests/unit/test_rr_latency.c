@@ -53,6 +53,28 @@ static void hold(uint64_t n) {
   while (clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &ts) == EINTR) {}
 }
 
+static const uint8_t test_token[IOV_ENGINE_TOKEN_LEN] = "rr-latency-token";
+
+/* The client says hello before anything (handshake.c): answer it as an
+ * iovbench receiver would, on the same connection or to the same source. */
+static bool answer_hello(int fd, bool udp) {
+  uint8_t hello[IOV_HELLO_LEN + 1], ans[IOV_HELLO_LEN];
+  struct sockaddr_storage from;
+  socklen_t flen = sizeof(from);
+  struct pollfd p = { .fd = fd, .events = POLLIN };
+  size_t got = 0;
+  while (got < IOV_HELLO_LEN) {
+    if (poll(&p, 1, 5000) <= 0) return false;
+    ssize_t n = recvfrom(fd, hello + got, udp ? sizeof(hello) : IOV_HELLO_LEN - got, 0,
+                         (struct sockaddr *)&from, &flen);
+    if (n <= 0) return false;
+    got += (size_t)n;
+  }
+  if (!iov_hello_answer(test_token, hello, got, ans)) return false;
+  return sendto(fd, ans, sizeof(ans), MSG_NOSIGNAL, udp ? (struct sockaddr *)&from : NULL, udp ? flen : 0) ==
+         (ssize_t)sizeof(ans);
+}
+
 static void *serve(void *arg) {
   struct server *s = arg;
   char buf[64];
@@ -65,6 +87,10 @@ static void *serve(void *arg) {
     if (fd < 0) return NULL;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  }
+  if (!answer_hello(fd, s->udp)) {
+    if (!s->udp) close(fd);
+    return NULL;
   }
   struct timeval tv = { .tv_usec = 100000 };
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
@@ -124,6 +150,7 @@ static void check_known_delay(const struct iov_engine_ops *ops, bool udp) {
     .nodelay = true,
     .burst = 1,
     .rr_timeout_ns = 200 * MS,
+    .token = test_token,
   };
   assert_int_equal(iov_engine_run_new(ops, &cfg, &run), 0);
   assert_int_equal(iov_engine_run_prepare(run, NULL), 0);

@@ -25,6 +25,8 @@
 #include <inttypes.h>
 #include <math.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,12 +133,17 @@ static uint64_t noise_max_ns(struct noise *z) {
 
 struct pair {
   struct iov_engine_run *rx, *tx;
+  uint16_t port;       /* the receiver's */
   uint64_t start_real; /* CLOCK_REALTIME start instant */
   uint64_t start_mono; /* the same instant on CLOCK_MONOTONIC */
 };
 
+/* The point's data-path token (any 16 bytes will do for a test). */
+static const uint8_t test_token[IOV_ENGINE_TOKEN_LEN] = "udp-engine-token";
+
 static struct iov_engine_config base_cfg(enum iov_role role, uint64_t msg, uint64_t duration) {
   struct iov_engine_config c = {
+    .token = test_token,
     .role = role,
     .flows = 1,
     .msg_size = msg,
@@ -162,6 +169,7 @@ static void pair_start(struct pair *p, const struct iov_engine_ops *ops, const s
   memset(p, 0, sizeof(*p));
   assert_int_equal(iov_engine_run_new(ops, rxc, &p->rx), 0);
   assert_int_equal(iov_engine_run_prepare(p->rx, ports), 0);
+  p->port = ports[0];
   txc->peer_ports = ports; /* copied by run_new */
   assert_int_equal(iov_engine_run_new(ops, txc, &p->tx), 0);
   assert_int_equal(iov_engine_run_prepare(p->tx, NULL), 0);
@@ -382,7 +390,20 @@ static void send_hdr(int fd, uint64_t seq, uint64_t t_send, uint32_t flags, uint
   assert_int_equal(send(fd, b, len, 0), (ssize_t)len);
 }
 
-/* A lone receiver (or RR server) and a test socket connected to it. */
+/* Say hello with the token on fd (connected to a receiver), as a sender
+ * would; true if the receiver answered it correctly. */
+static bool say_hello(int fd, const uint8_t *token) {
+  uint8_t nonce[16], hello[IOV_HELLO_LEN], ans[64];
+  struct pollfd p = { .fd = fd, .events = POLLIN };
+  assert_int_equal(iov_hello_make(token, nonce, hello), 0);
+  assert_int_equal(send(fd, hello, sizeof(hello), 0), (ssize_t)sizeof(hello));
+  if (poll(&p, 1, 2000) <= 0) return false;
+  ssize_t n = recv(fd, ans, sizeof(ans), MSG_DONTWAIT);
+  return n == IOV_HELLO_LEN && iov_hello_answer_ok(token, nonce, ans, (size_t)n);
+}
+
+/* A lone receiver (or RR server) and a test socket connected to it, which
+ * said hello with the token. */
 static struct iov_engine_run *lone_receiver(const struct iov_engine_ops *ops,
                                             const struct iov_engine_config *rxc, int *ret_fd,
                                             struct pair *p) {
@@ -399,7 +420,9 @@ static struct iov_engine_run *lone_receiver(const struct iov_engine_ops *ops,
   sin.sin_port = htons(port);
   assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
   assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+  assert_true(say_hello(fd, test_token));
   memset(p, 0, sizeof(*p));
+  p->port = port;
   start_at(p);
   assert_int_equal(iov_engine_run_start(r, p->start_real, NULL, NULL), 0);
   *ret_fd = fd;
@@ -613,6 +636,43 @@ static void test_rr_server_gone(void **state) {
   pair_free(&p);
 }
 
+/* A socket of the test in the receiver's place, on its own thread while
+ * the sender prepares: it counts what reaches it (hellos, anything else)
+ * for 'listen_ns' or, with 'answer', until it answered one hello as an
+ * iovbench receiver would.  'echo': it sends every datagram back as it
+ * came (a UDP echo service). */
+struct fake_rx {
+  int fd;
+  bool answer, echo;
+  uint64_t listen_ns;
+  unsigned hellos, others;
+};
+
+static void *fake_receiver(void *arg) {
+  struct fake_rx *x = arg;
+  uint64_t until = iov_now_mono() + (x->listen_ns ? x->listen_ns : 5 * SEC);
+  while (iov_now_mono() < until) {
+    struct pollfd p = { .fd = x->fd, .events = POLLIN };
+    struct sockaddr_storage from;
+    socklen_t flen = sizeof(from);
+    uint8_t b[2048], ans[IOV_HELLO_LEN];
+    if (poll(&p, 1, 20) <= 0) continue;
+    ssize_t n = recvfrom(x->fd, b, sizeof(b), MSG_DONTWAIT, (struct sockaddr *)&from, &flen);
+    if (n < 0) continue;
+    if (iov_hello_is(b, (size_t)n))
+      x->hellos++;
+    else
+      x->others++;
+    if (x->echo) (void)sendto(x->fd, b, (size_t)n, 0, (struct sockaddr *)&from, flen);
+    if (x->answer && iov_hello_answer(test_token, b, (size_t)n, ans)) {
+      assert_int_equal(sendto(x->fd, ans, sizeof(ans), 0, (struct sockaddr *)&from, flen),
+                       (ssize_t)sizeof(ans));
+      break;
+    }
+  }
+  return NULL;
+}
+
 /* A fake server (this thread) that answers every request at once, except
  * the 4th (id 3), which it answers 250 ms late, past the client's 100 ms
  * timeout, while it goes on answering the others.  1-byte requests: the id
@@ -644,7 +704,12 @@ static void test_rr_late_response(void **state) {
   txc.response_size = 8;
   txc.rr_timeout_ns = 100 * MSEC;
   assert_int_equal(iov_engine_run_new(&iov_engine_udp_rr, &txc, &r), 0);
+  struct fake_rx fr = { .fd = fd, .answer = true };
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, fake_receiver, &fr), 0);
   assert_int_equal(iov_engine_run_prepare(r, NULL), 0);
+  pthread_join(th, NULL);
+  assert_int_equal(fr.hellos, 1);
   noise_begin(&z);
   memset(&p, 0, sizeof(p));
   start_at(&p);
@@ -741,15 +806,248 @@ static void test_rr_burst_too_big(void **state) {
   pair_free(&p);
 }
 
+/* ---- attacks (issue 14) ---- */
+
+/* A UDP socket of the test bound to ip (port chosen), with a short
+ * receive timeout. */
+static int udp_on(const char *ip, uint16_t *ret_port) {
+  struct sockaddr_in sin = { .sin_family = AF_INET };
+  socklen_t len = sizeof(sin);
+  struct timeval tv = { .tv_sec = 0, .tv_usec = 300000 };
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  assert_true(fd >= 0);
+  assert_int_equal(inet_pton(AF_INET, ip, &sin.sin_addr), 1);
+  assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+  assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+  assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+  if (ret_port) *ret_port = ntohs(sin.sin_port);
+  return fd;
+}
+
+/* Datagrams waiting on fd, taken off it. */
+static unsigned drain(int fd) {
+  uint8_t b[4096];
+  unsigned n = 0;
+  while (recv(fd, b, sizeof(b), MSG_DONTWAIT) >= 0) n++;
+  return n;
+}
+
+/* A reflection attempt: while a udp_rr point runs (64-byte requests,
+ * 1024-byte responses, a 16x amplifier if it answered anyone), a third
+ * address (the victim, 127.0.0.3) sends well-formed requests to the
+ * server's port, and a forged hello (a wrong token).  Not one datagram
+ * comes back to the victim; the server counts them ignored; the point
+ * itself succeeds. */
+static void test_attack_rr_spoofed(void **state) {
+  (void)state;
+  const uint64_t dur = 600 * MSEC;
+  struct iov_engine_config rxc = base_cfg(IOV_ROLE_RECEIVER, 64, dur);
+  struct iov_engine_config txc = base_cfg(IOV_ROLE_SENDER, 64, dur);
+  static const uint8_t wrong[IOV_ENGINE_TOKEN_LEN] = "not-the-token!!!";
+  uint8_t req[64], nonce[16], hello[IOV_HELLO_LEN];
+  struct sockaddr_in to = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+  struct pair p;
+
+  rxc.response_size = txc.response_size = 1024;
+  rxc.peer_address = "127.0.0.1"; /* the expected sender, as coord names it */
+  int victim = udp_on("127.0.0.3", NULL);
+  pair_start(&p, &iov_engine_udp_rr, &rxc, &txc);
+  sleep_ns(START_LEAD + 100 * MSEC); /* in the window */
+  to.sin_port = htons(p.port);
+  memset(req, 0, sizeof(req));
+  for (unsigned i = 0; i < 50; i++) {
+    req[0] = (uint8_t)i;
+    assert_int_equal(sendto(victim, req, sizeof(req), 0, (struct sockaddr *)&to, sizeof(to)), 64);
+  }
+  assert_int_equal(iov_hello_make(wrong, nonce, hello), 0);
+  assert_int_equal(sendto(victim, hello, sizeof(hello), 0, (struct sockaddr *)&to, sizeof(to)),
+                   IOV_HELLO_LEN);
+  assert_true(wait_done(p.tx, HANG_BOUND, NULL, NULL));
+  sleep_ns(50 * MSEC);
+  iov_engine_run_stop(p.rx);
+  unsigned back = drain(victim);
+  struct iov_flow_stats *tx = snap(p.tx), *rx = snap(p.rx);
+  printf("# spoofed udp_rr requests: 51 sent, %u came back, %" PRIu64
+         " ignored by the server; the point: %" PRIu64 " transactions\n",
+         back, rx->ignored, tx->transactions);
+  assert_int_equal(back, 0);
+  assert_int_equal(rx->ignored, 51);
+  check_rr_client(tx, 64, 1024);
+  assert_int_equal(rx->error, 0);
+  free(tx);
+  free(rx);
+  close(victim);
+  pair_free(&p);
+}
+
+/* The client that said hello, with requests of the wrong size: not
+ * answered (no amplification by a short request); the right size is. */
+static void test_attack_rr_wrong_size(void **state) {
+  (void)state;
+  struct iov_engine_config rxc = base_cfg(IOV_ROLE_RECEIVER, 64, 300 * MSEC);
+  uint8_t req[128] = { 0 }, resp[512];
+  struct timeval tv = { .tv_sec = 0, .tv_usec = 300000 };
+  struct pair p;
+  int fd;
+
+  rxc.response_size = 256;
+  struct iov_engine_run *r = lone_receiver(&iov_engine_udp_rr, &rxc, &fd, &p);
+  assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+  assert_int_equal(send(fd, req, 1, 0), 1);
+  assert_int_equal(send(fd, req, 63, 0), 63);
+  assert_int_equal(send(fd, req, 65, 0), 65);
+  assert_int_equal(recv(fd, resp, sizeof(resp), 0), -1); /* none answered */
+  assert_int_equal(send(fd, req, 64, 0), 64);
+  assert_int_equal(recv(fd, resp, sizeof(resp), 0), 256);
+  iov_engine_run_stop(r);
+  struct iov_flow_stats *s = snap(r);
+  assert_int_equal(s->transactions, 1);
+  assert_int_equal(s->ignored, 3);
+  free(s);
+  close(fd);
+  iov_engine_run_free(r);
+}
+
+/* A sender aimed at a UDP port where no iovbench receiver listens (a
+ * plain socket of the test, which reads and never answers; then one that
+ * echoes everything, as a UDP echo service would): the prepare fails with
+ * the token error, within the connect timeout, and nothing but the
+ * bounded hellos reached the socket, even for an unpaced stream. */
+static void test_attack_no_receiver(void **state) {
+  (void)state;
+  const struct iov_engine_ops *ops[] = { &iov_engine_udp_stream, &iov_engine_udp_rr };
+  for (unsigned k = 0; k < 2 * ELEMENTSOF(ops); k++) {
+    struct iov_engine_config txc = base_cfg(IOV_ROLE_SENDER, 1200, 1 * SEC);
+    struct iov_engine_run *r;
+    uint16_t port;
+    char want[64];
+    pthread_t th;
+
+    struct fake_rx fr = { .fd = udp_on("127.0.0.1", &port), .listen_ns = 2 * SEC, .echo = k >= 2 };
+    txc.peer_ports = &port;
+    txc.connect_timeout_ns = 1600 * MSEC; /* hellos at 0, 0.1, 0.3, 0.7, 1.5 s */
+    assert_int_equal(iov_engine_run_new(ops[k % 2], &txc, &r), 0);
+    assert_int_equal(pthread_create(&th, NULL, fake_receiver, &fr), 0);
+    uint64_t t0 = iov_now_mono();
+    assert_int_equal(iov_engine_run_prepare(r, NULL), -ETIMEDOUT);
+    uint64_t took = iov_now_mono() - t0;
+    snprintf(want, sizeof(want), "receiver at 127.0.0.1:%u did not answer", port);
+    printf("# %s to a %s: %.2f s, %s\n", ops[k % 2]->name, fr.echo ? "UDP echo" : "silent socket",
+           (double)took / 1e9, iov_engine_run_error(r));
+    assert_non_null(strstr(iov_engine_run_error(r), want));
+    assert_non_null(strstr(iov_engine_run_error(r), "the point's token: nothing sent"));
+    assert_true(took >= 1600 * MSEC && took < 2 * SEC);
+    iov_engine_run_free(r);
+    pthread_join(th, NULL);
+    printf("#   reached it: %u hellos, %u other datagrams\n", fr.hellos, fr.others);
+    assert_int_equal(fr.others, 0);
+    assert_true(fr.hellos >= 1 && fr.hellos <= 5);
+    close(fr.fd);
+  }
+}
+
+/* A receiver of another point (another token) does not answer: the sender
+ * fails, the receiver counts the hello as ignored. */
+static void test_attack_wrong_token(void **state) {
+  (void)state;
+  static const uint8_t other[IOV_ENGINE_TOKEN_LEN] = "another-points!!";
+  struct iov_engine_config rxc = base_cfg(IOV_ROLE_RECEIVER, 64, 1 * SEC);
+  struct iov_engine_config txc = base_cfg(IOV_ROLE_SENDER, 64, 1 * SEC);
+  struct iov_engine_run *rx, *tx;
+  uint16_t port;
+
+  rxc.token = other;
+  txc.connect_timeout_ns = 400 * MSEC;
+  assert_int_equal(iov_engine_run_new(&iov_engine_udp_stream, &rxc, &rx), 0);
+  assert_int_equal(iov_engine_run_prepare(rx, &port), 0);
+  txc.peer_ports = &port;
+  assert_int_equal(iov_engine_run_new(&iov_engine_udp_stream, &txc, &tx), 0);
+  assert_int_equal(iov_engine_run_prepare(tx, NULL), -ETIMEDOUT);
+  iov_engine_run_stop(rx);
+  struct iov_flow_stats *s = snap(rx);
+  assert_true(s->ignored >= 1);
+  assert_int_equal(s->messages, 0);
+  free(s);
+  iov_engine_run_free(tx);
+  iov_engine_run_free(rx);
+}
+
+/* A receiver that expects its sender at another address ignores a hello
+ * with the right token from this one. */
+static void test_attack_unexpected_sender(void **state) {
+  (void)state;
+  struct iov_engine_config rxc = base_cfg(IOV_ROLE_RECEIVER, 64, 1 * SEC);
+  struct iov_engine_config txc = base_cfg(IOV_ROLE_SENDER, 64, 1 * SEC);
+  struct iov_engine_run *rx, *tx;
+  uint16_t port;
+
+  rxc.peer_address = "127.0.0.9";
+  txc.connect_timeout_ns = 400 * MSEC;
+  assert_int_equal(iov_engine_run_new(&iov_engine_udp_rr, &rxc, &rx), 0);
+  assert_int_equal(iov_engine_run_prepare(rx, &port), 0);
+  txc.peer_ports = &port;
+  assert_int_equal(iov_engine_run_new(&iov_engine_udp_rr, &txc, &tx), 0);
+  assert_int_equal(iov_engine_run_prepare(tx, NULL), -ETIMEDOUT);
+  iov_engine_run_stop(rx);
+  struct iov_flow_stats *s = snap(rx);
+  assert_true(s->ignored >= 1);
+  free(s);
+  iov_engine_run_free(tx);
+  iov_engine_run_free(rx);
+}
+
+/* --max-rate on RR: 100-byte requests and responses under a cap of
+ * 160 kbit/s are 200 transactions/s at most, burst 4 or not; on loopback
+ * unpaced this would be tens of thousands. */
+static void test_rr_rate_cap(void **state) {
+  (void)state;
+  const uint64_t dur = 1 * SEC;
+  struct iov_engine_config rxc = base_cfg(IOV_ROLE_RECEIVER, 100, dur);
+  struct iov_engine_config txc = base_cfg(IOV_ROLE_SENDER, 100, dur);
+  struct pair p;
+  struct noise z;
+
+  rxc.rr_rate_bps = txc.rr_rate_bps = 100 * 8 * 200;
+  rxc.burst = txc.burst = 4;
+  txc.rr_timeout_ns = 500 * MSEC;
+  noise_begin(&z);
+  pair_start(&p, &iov_engine_udp_rr, &rxc, &txc);
+  assert_true(wait_done(p.tx, HANG_BOUND, NULL, &z));
+  iov_engine_run_stop(p.rx);
+  uint64_t noise = noise_ns(&z);
+  struct iov_flow_stats *tx = snap(p.tx), *rx = snap(p.rx);
+  printf("# udp_rr under a 160 kbit/s cap: %" PRIu64
+         " transactions in 1 s (at most 200), server ignored %" PRIu64 " (noise allowance %.1f ms)\n",
+         tx->transactions, rx->ignored, (double)noise / 1e6);
+  check_rr_client(tx, 100, 100);
+  assert_true(tx->transactions <= 201);
+  if (noise < 100 * MSEC) assert_true(tx->transactions >= 150);
+  free(tx);
+  free(rx);
+  pair_free(&p);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_stream_rate),       cmocka_unit_test(test_stream_pacing),
-    cmocka_unit_test(test_stream_loss),       cmocka_unit_test(test_stream_short_msg),
-    cmocka_unit_test(test_stream_accounting), cmocka_unit_test(test_stream_jitter),
-    cmocka_unit_test(test_stream_linger),     cmocka_unit_test(test_rr_basic),
-    cmocka_unit_test(test_rr_burst),          cmocka_unit_test(test_rr_server_gone),
-    cmocka_unit_test(test_rr_late_response),  cmocka_unit_test(test_rr_server_echo),
+    cmocka_unit_test(test_stream_rate),
+    cmocka_unit_test(test_stream_pacing),
+    cmocka_unit_test(test_stream_loss),
+    cmocka_unit_test(test_stream_short_msg),
+    cmocka_unit_test(test_stream_accounting),
+    cmocka_unit_test(test_stream_jitter),
+    cmocka_unit_test(test_stream_linger),
+    cmocka_unit_test(test_rr_basic),
+    cmocka_unit_test(test_rr_burst),
+    cmocka_unit_test(test_rr_server_gone),
+    cmocka_unit_test(test_rr_late_response),
+    cmocka_unit_test(test_rr_server_echo),
     cmocka_unit_test(test_rr_burst_too_big),
+    cmocka_unit_test(test_attack_rr_spoofed),
+    cmocka_unit_test(test_attack_rr_wrong_size),
+    cmocka_unit_test(test_attack_no_receiver),
+    cmocka_unit_test(test_attack_wrong_token),
+    cmocka_unit_test(test_attack_unexpected_sender),
+    cmocka_unit_test(test_rr_rate_cap),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
