@@ -186,6 +186,16 @@ static void on_prepare(struct iov_agent *a, const iov_envelope *in) {
                           a->identity, w->peer_address, some);
     return;
   }
+  /* The data-path hello needs the point's token: a coordinator that sends
+   * none predates it, and its receivers could not prove they are there. */
+  if (w->token.len != IOV_ENGINE_TOKEN_LEN) {
+    iov__agent_send_error(a, NULL, in->msg_id, IOVBENCH__ERROR_CODE__ERR_VERSION, p->point_id,
+                          "agent '%s' refuses test point %" PRIu64
+                          ": its Prepare carries a %zu-byte data-path "
+                          "token, not %d (a coordinator older than this agent?): upgrade the coordinator",
+                          a->identity, p->point_id, w->token.len, IOV_ENGINE_TOKEN_LEN);
+    return;
+  }
   uint16_t cpus[IOV_WIRE_MAX_CPUS];
   for (size_t i = 0; i < w->n_peer_ports && i < IOV_ENGINE_MAX_FLOWS; i++)
     peer_ports[i] = (uint16_t)w->peer_ports[i];
@@ -210,6 +220,11 @@ static void on_prepare(struct iov_agent *a, const iov_envelope *in) {
     .cpus = cpus,
     .n_cpus = (uint32_t)w->n_cpus,
     .rr_timeout_ns = w->rr_timeout_ns,
+    .token = w->token.data,
+    /* RR has no rate of its own, and burst x size per round trip has no
+     * bound up front: under --max-rate its flows are paced to the cap
+     * (client and server alike), not refused. */
+    .rr_rate_bps = (ops->flags & IOV_ENG_F_RR) ? a->caps.max_rate_bps : 0,
   };
   struct iov_agent_point *pt = NULL;
   r = iov__point_new(a, p->point_id, &cfg, ops, w, &pt);
@@ -221,7 +236,10 @@ static void on_prepare(struct iov_agent *a, const iov_envelope *in) {
   }
   r = iov_engine_run_prepare(pt->run, ports);
   if (r < 0) {
-    if (cfg.role == IOV_ROLE_SENDER)
+    if (cfg.role == IOV_ROLE_SENDER && *iov_engine_run_error(pt->run))
+      iov__agent_send_error(a, NULL, in->msg_id, IOVBENCH__ERROR_CODE__ERR_WORKLOAD, p->point_id,
+                            "agent '%s': %s sender: %s", a->identity, w->name, iov_engine_run_error(pt->run));
+    else if (cfg.role == IOV_ROLE_SENDER)
       iov__agent_send_error(a, NULL, in->msg_id, IOVBENCH__ERROR_CODE__ERR_WORKLOAD, p->point_id,
                             "agent '%s': %s sender cannot connect to %s (from %s): %s", a->identity, w->name,
                             w->peer_address, *w->bind_address ? w->bind_address : "any address",

@@ -20,6 +20,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -126,6 +127,10 @@ struct point_run {
   size_t n_run_addrs;
   char error[768];
   int fatal; /* 0, or the error that ends the run */
+  /* The point's data-path secret (Workload.token), drawn at its first
+   * Prepare: a sender streams only after its receiver answered it. */
+  uint8_t token[IOV_ENGINE_TOKEN_LEN];
+  bool have_token;
 };
 
 static void point_fail(struct point_run *pr, const char *fmt, ...) _printf_(2, 3);
@@ -752,8 +757,30 @@ static int build_agents(struct run_ctx *c, struct point_run *pr) {
 
 /* ---- one test point: messages ------------------------------------------ */
 
+/* The address a receiver's senders send from (their data address, which
+ * they bind), when they all share one IP literal; else NULL (any source
+ * that says hello with the token). */
+static const char *expected_sender(const struct point_run *pr, const struct pr_agent *rx) {
+  const char *addr = NULL;
+  for (size_t i = 0; i < pr->n_ag; i++) {
+    const struct pr_agent *s = &pr->ag[i];
+    if (s->side != SIDE_SENDER || s->rx != rx) continue;
+    const char *d = s->peer->data_addr;
+    uint8_t bin[16];
+    if (!d || (inet_pton(AF_INET, d, bin) != 1 && inet_pton(AF_INET6, d, bin) != 1)) return NULL;
+    if (addr && strcmp(addr, d) != 0) return NULL;
+    addr = d;
+  }
+  return addr;
+}
+
 static int send_prepare(struct point_run *pr, struct pr_agent *a) {
   const struct iov_point_params *pp = &pr->pp->p;
+  if (!pr->have_token) {
+    ssize_t n = getrandom(pr->token, sizeof(pr->token), 0);
+    if (n != (ssize_t)sizeof(pr->token)) return n < 0 ? -errno : -EIO;
+    pr->have_token = true;
+  }
   uint32_t ports[IOV_ENGINE_MAX_FLOWS];
   uint16_t cpus16[IOV_MAX_CPUS];
   uint32_t cpus[IOV_MAX_CPUS];
@@ -779,6 +806,12 @@ static int send_prepare(struct point_run *pr, struct pr_agent *a) {
   w.n_cpus = n_cpus;
   w.rr_timeout_ns = pp->rr_timeout;
   w.bind_address = a->peer->data_addr ? a->peer->data_addr : "";
+  w.token.data = pr->token;
+  w.token.len = sizeof(pr->token);
+  if (a->side == SIDE_RECEIVER) {
+    const char *from = expected_sender(pr, a);
+    w.peer_address = (char *)(from ? from : "");
+  }
   if (a->side == SIDE_SENDER) {
     w.peer_address = a->rx->ip;
     w.run_addresses = pr->run_addrs;

@@ -139,6 +139,9 @@ static int check_workload(const Iovbench__Workload *w, Iovbench__Role role, char
   for (size_t i = 0; i < w->n_cpus; i++)
     CHECK(w->cpus[i] < IOV_WIRE_MAX_CPUS, "prepare: CPU %u out of range", w->cpus[i]);
   CHECK(w->burst <= 1024, "prepare: burst %u out of range", w->burst);
+  /* Empty passes: the agent answers that Prepare with why it refuses it. */
+  CHECK(w->token.len == 0 || w->token.len == 16, "prepare: data-path token of %zu bytes (want 16)",
+        w->token.len);
   CHECK(w->warmup_ns <= 3600 * 1000000000ULL, "prepare: warm-up longer than an hour");
   CHECK(w->n_run_addresses <= IOV_WIRE_MAX_RUN_ADDRS, "prepare: %zu run addresses (max %u)",
         w->n_run_addresses, IOV_WIRE_MAX_RUN_ADDRS);
