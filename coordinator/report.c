@@ -871,6 +871,8 @@ static void put_cell(FILE *f, const char *raw, size_t width, bool right) {
   put_span(f, cp_at(s, n - tail), s + strlen(s));
 }
 
+void iov_text_cell(FILE *f, const char *s, size_t width, bool right) { put_cell(f, s, width, right); }
+
 void iov_text_table(FILE *f, char *const *cells, size_t rows, size_t cols, const bool *right,
                     size_t max_width) {
   _cleanup_free_ size_t *w = calloc(cols ? cols : 1, sizeof(*w));

@@ -19,6 +19,9 @@
 char *iov_text_clean(const char *s, size_t max);
 /* iov_text_clean(s, max) written to f. */
 void iov_text_put(FILE *f, const char *s, size_t max);
+/* s in exactly width columns (code points), padded, or cut in the middle
+ * with ".." when longer, after iov_text_clean(). */
+void iov_text_cell(FILE *f, const char *s, size_t width, bool right);
 /* A table of rows x cols cells (row-major; row 0 the heading) with every
  * column as wide as its widest cell in code points, at most max_width
  * (a longer cell loses its middle, marked ".."), so that the columns stay

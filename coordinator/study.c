@@ -240,6 +240,17 @@ int iov_report_print_csv(const struct iov_report *r, FILE *f) {
 
 /* ---- the study's tables ---------------------------------------------------- */
 
+/* s as a cell of width columns (iov_text_cell(): by code point, never
+ * cutting a character in two), in buf of at least 4 * width + 8 bytes. */
+static const char *fit(char *buf, size_t n, const char *s, size_t width) {
+  FILE *m = fmemopen(buf, n, "w");
+  buf[0] = '\0';
+  if (!m) return buf;
+  iov_text_cell(m, s ? s : "", width, false);
+  fclose(m);
+  return buf;
+}
+
 /* "12.3 ±0.4", or "12.3" with one run, "-" without. */
 static void cell_stat(char *buf, size_t n, const struct iov_stat *s, int decimals) {
   if (!s->n || !isfinite(s->mean))
@@ -349,9 +360,10 @@ static void cpu_table(FILE *f, const struct iov_point_group *g, size_t n) {
     cell_stat(c[2], sizeof(c[2]), &g[i].stat[IOV_M_VM_GUEST_SD], 2);
     cell_stat(c[3], sizeof(c[3]), &g[i].stat[IOV_M_VM_HOST_SD], 2);
     cell_stat(c[4], sizeof(c[4]), &g[i].stat[IOV_M_VM_TOTAL_SD], 2);
-    fprintf(f, "%3u %-16.16s %-22.22s %-9s %-8s %16s %16s %16s %16s %16s\n", g[i].point_no + 1, a->test,
-            a->sweep ? a->sweep : "", a->path ? a->path : "", rr ? "µs/trans" : "µs/KiB", c[0], c[1], c[2],
-            c[3], c[4]);
+    char t[72], sw[96];
+    fprintf(f, "%3u %s %s %-9s %-8s %16s %16s %16s %16s %16s\n", g[i].point_no + 1,
+            fit(t, sizeof(t), a->test, 16), fit(sw, sizeof(sw), a->sweep, 22), a->path ? a->path : "",
+            rr ? "µs/trans" : "µs/KiB", c[0], c[1], c[2], c[3], c[4]);
   }
 }
 
@@ -376,9 +388,10 @@ static void scaling_table(FILE *f, const char *title, const struct iov_point_gro
              g[i].stat[IOV_M_LINK_FAIRNESS].mean);
     snprintf(c[5], sizeof(c[5]), isfinite(g[i].stat[IOV_M_SKEW_US].mean) ? "%.0f" : "-",
              g[i].stat[IOV_M_SKEW_US].mean);
-    fprintf(f, "%3u %-16.16s %-9s %-12s %4u %-7s %18s %18s %12s %12s %10s %10s\n", g[i].point_no + 1, a->test,
-            a->path ? a->path : "", a->topology, a->vms, rr ? "trans/s" : "Gbit/s", c[0], c[1], c[2], c[3],
-            c[4], c[5]);
+    char t[72];
+    fprintf(f, "%3u %s %-9s %-12s %4u %-7s %18s %18s %12s %12s %10s %10s\n", g[i].point_no + 1,
+            fit(t, sizeof(t), a->test, 16), a->path ? a->path : "", a->topology, a->vms,
+            rr ? "trans/s" : "Gbit/s", c[0], c[1], c[2], c[3], c[4], c[5]);
   }
 }
 
