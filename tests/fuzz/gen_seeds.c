@@ -118,6 +118,7 @@ static iov_envelope welcome(const char *identity, const char *route, bool guest)
   static char *wl[] = { "tcp_stream", "tcp_rr", "udp_stream", "udp_rr" };
   static Iovbench__Inventory inv = IOVBENCH__INVENTORY__INIT;
   static char *guests[] = { "vm-1", "vm-2" };
+  static char *guest_addrs[] = { "198.18.1.2", "" }; /* vouched by the host: one, none */
   static Iovbench__Welcome w = IOVBENCH__WELCOME__INIT;
 
   nd.name = "eth1";
@@ -183,15 +184,20 @@ static iov_envelope welcome(const char *identity, const char *route, bool guest)
   w.inventory = &inv;
   w.guests = guest ? NULL : guests;
   w.n_guests = guest ? 0 : 2;
+  w.guest_addresses = guest ? NULL : guest_addrs;
+  w.n_guest_addresses = guest ? 0 : 2;
   w.data_address = guest ? "198.18.1.2" : "";
   return env(IOVBENCH__ENVELOPE__BODY_WELCOME, &w, route);
 }
 
 static iov_envelope guests_msg(void) {
   static char *names[] = { "vm-1", "vm-2" };
+  static char *addrs[] = { "198.18.1.2", "" };
   static Iovbench__Guests g = IOVBENCH__GUESTS__INIT;
   g.names = names;
   g.n_names = 2;
+  g.addresses = addrs;
+  g.n_addresses = 2;
   return env(IOVBENCH__ENVELOPE__BODY_GUESTS, &g, NULL);
 }
 
