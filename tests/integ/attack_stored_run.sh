@@ -7,7 +7,8 @@
 # substitution (`touch ...`), a string break-out into system(), a macro
 # (@x), markup (<script>), spreadsheet formulas (=HYPERLINK, +, -, @),
 # path traversal in a name that becomes a file name (../../), terminal
-# escapes, invalid UTF-8 and a 1 MB name.  Then coord plot, report (table,
+# escapes, invalid UTF-8, a non-ASCII name that columns cut, and a 1 MB
+# name.  Then coord plot, report (table,
 # --json, --csv) and compare run on it, and the test asserts:
 #   - nothing ran: no PWNED file anywhere, no file outside figures/ and
 #     index.html;
@@ -52,7 +53,8 @@ sqlite3 "$RUN/results.db" "
   UPDATE point SET sweep = '+cmd|'' /C calc''!A0' || char(13) || char(10) || 'x' WHERE point_no = 5;
   UPDATE point SET test = 'esc' || char(27) || '[31mred' || char(27) || '[0m' || char(155) || '2J' WHERE point_no = 6;
   -- invalid UTF-8 (a lone continuation, a cut sequence, 0xff) and 1 MB
-  UPDATE point SET sweep = CAST(X'41ff80e282' AS TEXT) || 'Z' WHERE point_no = 7;
+  UPDATE point SET sweep = CAST(X'41ff80e282' AS TEXT) || 'Z', test = 'a' || replace(hex(zeroblob(20)), '00', 'é')
+    WHERE point_no = 7;
   UPDATE point SET sweep = replace(hex(zeroblob(500000)), '0', 'A') WHERE point_no = 8;
   -- a workload that becomes a figure's file name
   UPDATE point SET workload = '$(q "$TRAVERSAL")' WHERE point_no IN (0, 1, 2);
