@@ -874,7 +874,7 @@ static uint64_t max_count(const struct point_run *pr) {
 /* Whether v is a count the point could have produced; else *why says so. */
 static bool count_ok(const char *what, uint64_t v, uint64_t max, char *why, size_t n) {
   if (v <= max) return true;
-  snprintf(why, n, "%s %" PRIu64 " is more than this point can produce (at most %" PRIu64 ")", what, v, max);
+  snprintf(why, n, "%s %" PRIu64 ", more than this point can produce (at most %" PRIu64 ")", what, v, max);
   return false;
 }
 

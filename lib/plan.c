@@ -777,7 +777,7 @@ static int hosts_key(struct parser *st, const char *name, const char *value) {
       return fail_plan(st, st->line, name,
                        "'%s' is not an IPv4 or IPv6 address (e.g. 198.18.0.1 or 2001:db8::1)", value);
     for (size_t i = 0; i < st->n_data; i++)
-      if (strcmp(st->data[i].name, hname) == 0 && st->data[i].what == what)
+      if (strcmp(st->data[i].name, hname) == 0 && st->data[i].what == what && what != HS_GUEST_DATA)
         return fail_plan(st, st->line, name, "set twice (first on line %u); keep one", st->data[i].line);
     if (st->n_data >= IOV_PLAN_MAX_HOSTS)
       return fail_plan(st, st->line, name, "too many hosts; a plan may name at most %d", IOV_PLAN_MAX_HOSTS);
@@ -1771,7 +1771,7 @@ void iov_plan_help(FILE *f) {
           "              NAME.guest_data = VM=ADDRESS, ... vouches for the data\n"
           "              addresses of guests already running there (path existing):\n"
           "              senders reach a guest only at an address its host agent or\n"
-          "              the plan vouches for.\n"
+          "              the plan vouches for (the line may be repeated).\n"
           "  [global]    defaults for every test.\n"
           "  [any name]  one test.  Its keys override [global], key by key.\n"
           "\n"

@@ -80,7 +80,7 @@ EOF
 | `NAME.key = PUBLIC_KEY` | 40 Z85 characters | Pins the agent's CURVE public key (its `agent.key`, or what it logs at start); without it coord trusts the key the agent's key endpoint offers the first time and remembers it in `known_agents`. |
 | `NAME.guests = COUNT` | 0..1024 | The guests (VMs) the host has: coord waits for that many to register before the first point. For a `local` host, the simulated VMs coord starts (default: as many as the plan needs). |
 | `NAME.plaintext = yes/no` | `yes` or `no` (default `no`) | Lets this agent answer without authentication (`iovbench-agent --plaintext`), for this host only. A pinned (`NAME.key`) or known (`known_agents`) key always wins: a plaintext answer from such an agent is refused as a downgrade. |
-| `NAME.guest_data = VM=ADDRESS, ...` | guest names and IP literals | Vouches for the data addresses of guests already running on that host (path `existing`). Senders reach a guest only at an address its host agent handed it, or the plan vouches for here; a guest that claims another address fails the point before any traffic. |
+| `NAME.guest_data = VM=ADDRESS, ...` | guest names and IP literals | Vouches for the data addresses of guests already running on that host (path `existing`). Senders reach a guest only at an address its host agent handed it, or the plan vouches for here; a guest that claims another address fails the point before any traffic. The line may be repeated (a plan line holds at most 197 characters). |
 
 ## Workloads
 

@@ -66,6 +66,10 @@ struct flood_config {
   bool latency;
   bool cpus;
   uint64_t idle_timeout_ns;
+  /* Attack tests (tests/integ/attack_counters.sh): absurd numbers in some
+   * batches; an Error with this text for points 1..4 at every heartbeat. */
+  bool absurd;
+  const char *error_text;
 };
 
 /* The one test point the agent holds, from Prepare to Stop. */
@@ -312,6 +316,13 @@ static void fill_flow_sample(struct flood *f, struct flood_point *pt, unsigned i
     fs->retransmits = noise % 1000 == 0;
   }
   if (f->cfg->latency) fs->latency = &f->hist;
+  /* --absurd: batch 4 claims counters near 2^63 (not in the totals). */
+  if (f->cfg->absurd && k == 3) {
+    fs->bytes = INT64_MAX - 7;
+    fs->messages = (uint64_t)INT64_MAX + 9;
+    fs->transactions = UINT64_MAX;
+    return;
+  }
   pt->bytes[i] += fs->bytes;
   pt->messages[i] += fs->messages;
   pt->transactions[i] += fs->transactions;
@@ -399,12 +410,15 @@ static int flood_point(struct flood *f, struct flood_point *pt) {
     Iovbench__SampleBatch b = IOVBENCH__SAMPLE_BATCH__INIT;
     b.point_id = pt->id;
     b.seq = (uint32_t)(k + 1);
+    /* --absurd: batch 2 claims a sequence number no point reaches. */
+    if (f->cfg->absurd && k == 1) b.seq = UINT32_MAX - 1;
     b.t_start_ns = t0;
     b.t_end_ns = t1;
     b.flows = fsp;
     b.n_flows = pt->flows;
     if (f->cfg->cpus) {
       fill_cpu_samples(t1 - t0, k, cs);
+      if (f->cfg->absurd && k == 4) cs[0].user_ns = UINT64_MAX - 1;
       b.cpus = csp;
       b.n_cpus = FLOOD_CPUS + 1;
     }
@@ -478,6 +492,17 @@ static void on_heartbeat(struct flood *f, const iov_envelope *in) {
   e.body_case = IOVBENCH__ENVELOPE__BODY_HEARTBEAT;
   e.heartbeat = &hb;
   (void)send_msg(f, &e, in->msg_id);
+  if (!f->cfg->error_text) return;
+  /* --error-text: an Error about points 1..4, whichever runs now. */
+  for (uint64_t id = 1; id <= 4; id++) {
+    Iovbench__Error er = IOVBENCH__ERROR__INIT;
+    er.point_id = id;
+    er.message = (char *)f->cfg->error_text;
+    iov_envelope x = IOVBENCH__ENVELOPE__INIT;
+    x.body_case = IOVBENCH__ENVELOPE__BODY_ERROR;
+    x.error = &er;
+    (void)send_msg(f, &x, 0);
+  }
 }
 
 static void on_clock_probe(struct flood *f, const iov_envelope *in, uint64_t t2) {
@@ -700,6 +725,11 @@ static void help(void) {
          "      --key-dir=DIR          CURVE as a host agent: DIR/agent.key (made at\n"
          "                             first start), coordinators let in from\n"
          "                             DIR/coordinators/ (default: plaintext)\n"
+         "      --absurd               (attack tests) batch 2 with a sequence number\n"
+         "                             near 2^32, batch 4 with counters near 2^63,\n"
+         "                             batch 5 (with --cpus) with a CPU time near 2^64\n"
+         "      --error-text=TEXT      (attack tests) at every heartbeat, an Error with\n"
+         "                             TEXT about points 1..4\n"
          "  -q, --quiet                log warnings and errors only\n"
          "  -h, --help                 show this help\n"
          "\n"
@@ -708,7 +738,7 @@ static void help(void) {
 }
 
 int main(int argc, char **argv) {
-  enum { OPT_LATENCY = 1000, OPT_CPUS, OPT_IDLE, OPT_READY, OPT_KEY_DIR };
+  enum { OPT_LATENCY = 1000, OPT_CPUS, OPT_IDLE, OPT_READY, OPT_KEY_DIR, OPT_ABSURD, OPT_ERROR_TEXT };
   static const struct option opts[] = {
     { "listen", required_argument, NULL, 'l' },
     { "name", required_argument, NULL, 'n' },
@@ -717,6 +747,8 @@ int main(int argc, char **argv) {
     { "idle-timeout", required_argument, NULL, OPT_IDLE },
     { "ready-file", required_argument, NULL, OPT_READY },
     { "key-dir", required_argument, NULL, OPT_KEY_DIR },
+    { "absurd", no_argument, NULL, OPT_ABSURD },
+    { "error-text", required_argument, NULL, OPT_ERROR_TEXT },
     { "quiet", no_argument, NULL, 'q' },
     { "help", no_argument, NULL, 'h' },
     { 0, 0, 0, 0 },
@@ -738,6 +770,8 @@ int main(int argc, char **argv) {
       break;
     case OPT_READY: cfg.ready_file = optarg; break;
     case OPT_KEY_DIR: cfg.key_dir = optarg; break;
+    case OPT_ABSURD: cfg.absurd = true; break;
+    case OPT_ERROR_TEXT: cfg.error_text = optarg; break;
     case 'q': iov_log_set_level(IOV_LOG_WARNING); break;
     case 'h': help(); return 0;
     default: fprintf(stderr, "Try 'iovbench-flood-agent --help'.\n"); return 2;

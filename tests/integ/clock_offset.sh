@@ -41,6 +41,8 @@ cat >"$TMP/clock.plan" <<PLAN
 [hosts]
 a = ipc://$TMP/a.sock
 a.data = 127.0.0.1
+; guests started by hand: the plan vouches for their data addresses
+a.guest_data = g1=127.0.0.1, g2=127.0.0.1
 b = ipc://$TMP/b.sock
 b.data = 127.0.0.1
 

@@ -71,6 +71,9 @@ static iov_envelope *ask(iov_envelope *e) {
 /* A sender's Prepare: tcp_stream to peer port 9, the run's addresses. */
 static iov_envelope *prepare(const char *peer, char **run, size_t n_run) {
   static uint32_t ports[] = { 9 };
+  /* The per-point data-path token a coordinator hands every agent (16
+   * bytes; its value does not matter here: nothing answers on port 9). */
+  static uint8_t token[16] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 };
   static Iovbench__Workload w;
   static Iovbench__Prepare p;
   static iov_envelope e;
@@ -85,6 +88,8 @@ static iov_envelope *prepare(const char *peer, char **run, size_t n_run) {
   w.n_peer_ports = 1;
   w.run_addresses = run;
   w.n_run_addresses = n_run;
+  w.token.data = token;
+  w.token.len = sizeof(token);
   p = (Iovbench__Prepare)IOVBENCH__PREPARE__INIT;
   p.point_id = 7;
   p.role = IOVBENCH__ROLE__ROLE_SENDER;

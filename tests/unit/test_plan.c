@@ -314,6 +314,52 @@ static int parse_err(const char *text, struct iov_plan_error *e) {
   return r;
 }
 
+/* NAME.plaintext and NAME.guest_data (issue 14): parsed, repeated lines
+ * of guest_data add up (a later entry for a guest wins), and the errors
+ * name the key. */
+static void test_host_vouching(void **state) {
+  static const char text[] = HOSTS "a.plaintext = yes\n"
+                                   "b.plaintext = no\n"
+                                   "a.guest_data = vm01=198.18.1.10, vm02 = 198.18.1.11\n"
+                                   "a.guest_data = vm03=2001:db8::3,vm01=198.18.1.12\n"
+                                   "[t]\nworkload = tcp_rr\n";
+  struct iov_plan_error e = { 0 };
+  (void)state;
+  struct iov_plan *p = parse_ok(text, workloads);
+  assert_true(p->hosts[0].plaintext);
+  assert_false(p->hosts[1].plaintext);
+  assert_int_equal(p->hosts[0].n_guest_data, 3);
+  assert_string_equal(iov_plan_host_guest_data(&p->hosts[0], "vm01"), "198.18.1.12");
+  assert_string_equal(iov_plan_host_guest_data(&p->hosts[0], "vm02"), "198.18.1.11");
+  assert_string_equal(iov_plan_host_guest_data(&p->hosts[0], "vm03"), "2001:db8::3");
+  assert_null(iov_plan_host_guest_data(&p->hosts[0], "vm04"));
+  assert_null(iov_plan_host_guest_data(&p->hosts[1], "vm01"));
+  assert_int_equal(iov_plan_host_guest_data_add(&p->hosts[1], "x", "198.18.1.20"), 0);
+  assert_string_equal(iov_plan_host_guest_data(&p->hosts[1], "x"), "198.18.1.20");
+  iov_plan_free(p);
+
+  static const struct {
+    const char *line, *key, *msg;
+  } bad[] = {
+    { "a.plaintext = maybe\n", "a.plaintext", "not yes or no" },
+    { "a.guest_data = vm01\n", "a.guest_data", "is not VM=ADDRESS" },
+    { "a.guest_data = vm01=db.example\n", "a.guest_data", "not an IPv4 or IPv6 address" },
+    { "a.guest_data = bad/name=198.18.1.1\n", "a.guest_data", "is not VM=ADDRESS" },
+    { "a.guest_data = vm01=198.18.1.1,\n", "a.guest_data", "is not VM=ADDRESS" },
+    { "a.key = g6k@p%dfbne#Ff&Io:MVyjR6SOajFYH@+H}zn%*9\na.plaintext = yes\n", "a.plaintext", "pins a key" },
+    { "c.plaintext = yes\n", "c.plaintext", "no host 'c'" },
+    { "a.vouch = yes\n", "a.vouch", "unknown host setting" },
+  };
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    char buf[512];
+    snprintf(buf, sizeof(buf), HOSTS "%s[t]\nworkload = tcp_rr\n", bad[i].line);
+    assert_int_equal(parse_err(buf, &e), -IOV_E_PLAN);
+    if (!e.key || strcmp(e.key, bad[i].key) != 0 || !strstr(e.message, bad[i].msg))
+      fail_msg("%s: got key '%s', '%s'", bad[i].line, e.key ? e.key : "(none)", e.message);
+    iov_plan_error_done(&e);
+  }
+}
+
 /* inih's buffer holds 197 characters a line: 197 is fine, 198 an error. */
 static void test_line_limit(void **state) {
   char text[1024];
@@ -738,6 +784,7 @@ int main(void) {
     cmocka_unit_test(test_global_sweep_overridden),
     cmocka_unit_test(test_syntax_variants),
     cmocka_unit_test(test_long_names),
+    cmocka_unit_test(test_host_vouching),
     cmocka_unit_test(test_line_limit),
     cmocka_unit_test(test_max_points),
     BAD_TEST(unknown_key),

@@ -691,6 +691,74 @@ static void test_vm_fairness(void **state) {
                    1500000000);
 }
 
+/* Counters from agents are bounded where they are stored: one above
+ * IOV_DB_COUNT_MAX (2^62 - 1) is refused and nothing of it stored; at the
+ * bound, four flows' samples and results add up past 2^63, and the
+ * report still loads (its sums are REAL, not SQLite's overflowing
+ * integer SUM()). */
+static void test_counters_bounded(void **state) {
+  struct fixture *fx = *state;
+  struct iov_db *db = NULL;
+  struct iov_report *rep = NULL;
+  int64_t run, tx, rx, point, flow;
+  const uint64_t max = IOV_DB_COUNT_MAX;
+
+  assert_ok(NULL, iov_db_open(fx->path, &db));
+  assert_ok(db, iov_db_run_begin(db, "big", "p.plan", "", T0, &run));
+  assert_ok(db, iov_db_agent_add(db, run, "a", NULL, NULL, NULL, &tx));
+  assert_ok(db, iov_db_agent_add(db, run, "b", NULL, NULL, NULL, &rx));
+  struct iov_db_point p = { .idx = 0,
+                            .test = "big",
+                            .sweep = "",
+                            .workload = "tcp_stream",
+                            .duration_ns = 2 * SEC,
+                            .sample_interval_ns = SEC,
+                            .topology = "host-host",
+                            .vms = 1 };
+  assert_ok(db, iov_db_point_begin(db, run, &p, &point));
+  for (unsigned i = 0; i < 4; i++) {
+    assert_ok(db, iov_db_flow_add_link(db, point, rx, "receiver", i, 0, &flow));
+    for (uint32_t k = 1; k <= 2; k++) {
+      struct iov_db_sample smp = {
+        .seq = k, .t_start_ns = T0 + (k - 1) * SEC, .t_end_ns = T0 + k * SEC, .bytes = max, .messages = max
+      };
+      assert_ok(db, iov_db_sample_add(db, flow, &smp));
+      smp.seq = k + 2;
+      smp.bytes = max + 1;
+      assert_int_equal(iov_db_sample_add(db, flow, &smp), -IOV_E_DB);
+      assert_non_null(strstr(iov_db_errmsg(db), "not stored"));
+      smp.bytes = 1;
+      smp.messages = UINT64_MAX;
+      assert_int_equal(iov_db_sample_add(db, flow, &smp), -IOV_E_DB);
+    }
+    struct iov_db_result res = { .bytes = max + 1, .t_start_ns = T0, .t_end_ns = T0 + 2 * SEC, .samples = 2 };
+    assert_int_equal(iov_db_result_add(db, flow, &res), -IOV_E_DB);
+    res.bytes = max;
+    assert_ok(db, iov_db_result_add(db, flow, &res));
+  }
+  struct iov_db_cpu cpu = { .cpu = -1, .user_ns = max + 1 };
+  assert_int_equal(iov_db_cpu_sample_add(db, point, rx, 1, &cpu), -IOV_E_DB);
+  cpu.user_ns = max;
+  assert_ok(db, iov_db_cpu_sample_add(db, point, rx, 1, &cpu));
+  assert_int_equal(iov_db_irq_sample_add(db, point, rx, 1, "eth0", UINT64_MAX), -IOV_E_DB);
+  struct iov_db_vm_cpu vc = { .total_ns = UINT64_MAX };
+  assert_int_equal(iov_db_vm_cpu_add(db, point, rx, 1, &vc), -IOV_E_DB);
+  assert_ok(db, iov_db_point_end(db, point, IOV_POINT_OK, NULL));
+  /* Nothing above the bound was stored. */
+  iov_db_close(db);
+  assert_int_equal(count_rows(fx->path, "SELECT COUNT(*) FROM sample"), 8);
+  assert_int_equal(
+      count_rows(fx->path, "SELECT COUNT(*) FROM sample WHERE bytes < 0 OR messages < 0 OR seq > 2"), 0);
+  assert_int_equal(count_rows(fx->path, "SELECT COUNT(*) FROM irq_sample"), 0);
+  /* The report adds 4 x (2^62 - 1) bytes per bin and in the results. */
+  assert_ok(NULL, iov_db_open_readonly(fx->path, &db));
+  assert_ok(db, iov_report_load(db, &rep));
+  assert_int_equal(rep->n_points, 1);
+  assert_true(rep->points[0].gbps > 0 && isfinite(rep->points[0].gbps));
+  iov_report_free(rep);
+  iov_db_close(db);
+}
+
 static void test_hist_roundtrip(void **state) {
   struct fixture *fx = *state;
   struct iov_hist *edge = hist_new(), *empty = hist_new(), *back = hist_new(), *want;
@@ -1134,6 +1202,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(test_report_table, setup, teardown),
     cmocka_unit_test_setup_teardown(test_vm_fairness, setup, teardown),
     cmocka_unit_test_setup_teardown(test_hist_roundtrip, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_counters_bounded, setup, teardown),
     cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
     cmocka_unit_test_setup_teardown(test_close_mid_point, setup, teardown),
     cmocka_unit_test_setup_teardown(test_crash_mid_point, setup, teardown),
