@@ -18,7 +18,9 @@
  * agent started registers only under its own name, with the key made for
  * it; that name is refused to any other key (an impostor already holding
  * it is dropped), whatever the VMs' names let anyone predict.  A key from
- * KEYDIR/guests/ holds at most guest_names_per_key names.  Every refusal
+ * KEYDIR/guests/ holds at most guest_names_per_key names, and a
+ * connection keeps the name it registered (a guest cycling through names
+ * would have coord learn a new guest each time).  Every refusal
  * is logged with the peer's address and key (at most 5 lines a second).
  *
  * The addresses the relay reports with the names (Welcome.guest_addresses,
@@ -307,6 +309,17 @@ static void on_register(struct iov_agent *a, zframe_t *rid, const iov_envelope *
     refuse(a, rid, in, peer, IOVBENCH__ERROR_CODE__ERR_INVALID_STATE, msg);
     return;
   }
+  /* One name per connection: a guest cycling through names would make
+   * coord learn a new guest each time. */
+  struct iov_guest *same = guest_by_rid(a, rid);
+  if (a->cert && same && strcmp(same->name, name) != 0) {
+    snprintf(msg, sizeof(msg),
+             "host agent '%s' refuses guest name '%s': this connection is registered as '%s', and a guest "
+             "keeps its name (restart the guest agent to take another)",
+             a->identity, name, same->name);
+    refuse(a, rid, in, peer, IOVBENCH__ERROR_CODE__ERR_INVALID_STATE, msg);
+    return;
+  }
   struct iov_guest *g = guest_by_name(a, name);
   if (g && a->cert && strcmp(g->key, key) != 0) {
     if (vm_key) {
@@ -340,7 +353,7 @@ static void on_register(struct iov_agent *a, zframe_t *rid, const iov_envelope *
     g = NULL;
   }
   struct iov_guest *by_rid = guest_by_rid(a, rid);
-  if (by_rid && by_rid != g) guest_remove(a, by_rid); /* renamed (g is NULL here) */
+  if (by_rid && by_rid != g) guest_remove(a, by_rid); /* renamed: plaintext relays only (g is NULL here) */
   if (!g && a->cert && !vm_key) {
     /* A key from KEYDIR/guests/: a bounded number of names. */
     size_t held = 0;

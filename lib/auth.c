@@ -358,16 +358,25 @@ struct iov_keyserver {
   int start_error;
 };
 
+/* Connections the key endpoint holds at once (each is one question,
+ * answered at once): beyond, they are shut down (iov_zmon). */
+#define KEY_MAX_CONNS 64
+
 static void key_actor(zsock_t *pipe, void *arg) {
   struct iov_keyserver *k = arg;
+  struct iov_zmon *mon = NULL;
   zsock_t *s = zsock_new(ZMQ_ROUTER);
   if (s) {
     zsock_set_linger(s, 0);
     zsock_set_maxmsgsize(s, 256);
     zsock_set_sndhwm(s, 100);
+    zsock_set_handshake_ivl(s, 10000);
+    if (iov_zmon_start(s, "key", true, KEY_MAX_CONNS, &mon) < 0)
+      iov_warn("no monitor on the key endpoint %s: its connections are not limited", k->endpoint);
   }
   if (!s || zsock_bind(s, "%s", k->endpoint) < 0) {
     k->start_error = s ? (errno ? -errno : -EADDRINUSE) : -ENOMEM;
+    iov_zmon_stop(&mon);
     zsock_destroy(&s);
     zsock_signal(pipe, 0);
     return;
@@ -387,6 +396,7 @@ static void key_actor(zsock_t *pipe, void *arg) {
     zmsg_send(&reply, s); /* dropped when the asker is gone or slow */
   }
   zpoller_destroy(&poller);
+  iov_zmon_stop(&mon);
   zsock_destroy(&s);
 }
 

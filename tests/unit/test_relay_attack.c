@@ -3,8 +3,9 @@
  * a host name, or oversized, or whose identity is oversized, are refused at
  * the relay with an Error that says why, and logged with the peer's address
  * and key; the same guest registering properly afterwards is accepted (the
- * relay survived).  Issue 14, items 3 and 10.  CURVE on a loopback TCP
- * port, as a real host agent runs. */
+ * relay survived), and may not take a second name on its connection.
+ * Issue 14, items 3 and 10.  CURVE on a loopback TCP port, as a real host
+ * agent runs. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -113,13 +114,18 @@ static iov_envelope *register_as(const char *identity, const char *data_address)
   return in;
 }
 
-static void expect_refused(const char *identity, const char *data_address, const char *because) {
+static void expect_refused_code(const char *identity, const char *data_address, Iovbench__ErrorCode code,
+                                const char *because) {
   iov_envelope *in = register_as(identity, data_address);
   assert_int_equal(in->body_case, IOVBENCH__ENVELOPE__BODY_ERROR);
-  assert_int_equal(in->error->code, IOVBENCH__ERROR_CODE__ERR_MALFORMED);
+  assert_int_equal(in->error->code, code);
   if (!strstr(in->error->message, because))
     fail_msg("refused, but not because '%s': %s", because, in->error->message);
   iov_wire_free(in);
+}
+
+static void expect_refused(const char *identity, const char *data_address, const char *because) {
+  expect_refused_code(identity, data_address, IOVBENCH__ERROR_CODE__ERR_MALFORMED, because);
 }
 
 static bool log_has(const char *text) {
@@ -155,6 +161,13 @@ static void test_malformed_welcomes(void **state) {
   iov_wire_free(in);
   for (int i = 0; i < 100 && !log_has("guest 'vm01' registered from 127.0.0.1"); i++) usleep(20000);
   assert_true(log_has("guest 'vm01' registered from 127.0.0.1"));
+  /* A registered guest cannot cycle through names on its connection. */
+  expect_refused_code("vm02", "198.18.0.5", IOVBENCH__ERROR_CODE__ERR_INVALID_STATE,
+                      "this connection is registered as 'vm01'");
+  assert_false(log_has("guest 'vm02' registered"));
+  in = register_as("vm01", "198.18.0.5"); /* and keeps its own */
+  assert_int_equal(in->body_case, IOVBENCH__ENVELOPE__BODY_HEARTBEAT);
+  iov_wire_free(in);
 }
 
 int main(void) {
