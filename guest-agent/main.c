@@ -51,6 +51,11 @@ static void help(void) {
          "the VM sets itself).  Options win over the file, the file over the command\n"
          "line, that over SMBIOS.  Without a host key the link is plaintext.\n"
          "\n"
+         "Not registered after 5 s, it logs why it may be (the host agent cannot be\n"
+         "reached, plaintext against CURVE, a host key that does not match, a key the\n"
+         "host does not let in, a name held by another key) and keeps trying, the\n"
+         "reason repeated every 30 s.\n"
+         "\n"
          "Example: iovbench-guest-agent --host 192.0.2.10 --vm-id vm01\n"
          "\n%s",
          iov_agent_caps_help);
