@@ -17,7 +17,7 @@
 # (skipped, saying which, without them).
 source "$(dirname "$0")/lib.sh"
 require_root
-require_cmd ip ss sqlite3 cmake cpack dpkg-deb mmdebstrap chroot nsenter python3
+require_cmd ip ss sqlite3 cmake cpack dpkg-deb dpkg-buildflags readelf mmdebstrap chroot nsenter python3
 [ "${IOV_SANITIZE:-0}" = 0 ] ||
   skip "a sanitizer build: the packages are built from source without sanitizers, and the plain build's run checks them"
 
@@ -27,11 +27,18 @@ ROOT=$TMP/root
 
 # 1. Build and package, in a tree of our own (never IOV_BUILDDIR).
 t0=$SECONDS
-cmake -S "$SRC" -B "$PKGBUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=OFF >"$TMP/cmake.log" 2>&1 ||
-  { cat "$TMP/cmake.log" >&2; fail "cmake configure failed"; }
-cmake --build "$PKGBUILD" -j2 >"$TMP/build.log" 2>&1 || { tail -50 "$TMP/build.log" >&2; fail "build failed"; }
-(cd "$PKGBUILD" && cpack) >"$TMP/cpack.log" 2>&1 || { cat "$TMP/cpack.log" >&2; fail "cpack failed"; }
+# As the README says to: scripts/package.sh, with dpkg-buildflags.
+IOV_BUILD_DIR=$PKGBUILD "$SRC/scripts/package.sh" >"$TMP/build.log" 2>&1 ||
+  { tail -50 "$TMP/build.log" >&2; fail "scripts/package.sh failed"; }
 log "built and packaged in $((SECONDS - t0)) s"
+# Compiled with Debian's hardening flags: relro (LDFLAGS), the stack
+# protector and _FORTIFY_SOURCE's checked calls (CFLAGS, CPPFLAGS).
+for b in coord iovbench-agent iovbench-guest-agent; do
+  readelf -lW "$PKGBUILD/bin/$b" | grep -q GNU_RELRO || fail "$b: not linked with -z relro (dpkg-buildflags' LDFLAGS)"
+  syms=$(readelf --dyn-syms -W "$PKGBUILD/bin/$b")
+  grep -q '__stack_chk_fail' <<<"$syms" || fail "$b: no stack protector (dpkg-buildflags' CFLAGS)"
+  grep -qE '__[a-z]+_chk' <<<"$(grep -v __stack_chk <<<"$syms")" || fail "$b: no _FORTIFY_SOURCE checks (dpkg-buildflags' CPPFLAGS)"
+done
 
 deb() { ls "$PKGBUILD/$1_${VERSION}-"*.deb 2>/dev/null | head -1; }
 DEB_COORD=$(deb iovbench-coord)
