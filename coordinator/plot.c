@@ -14,6 +14,7 @@
  * again: cd FIGURES && gnuplot NAME.gp.  gnuplot runs under timeout(1). */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
@@ -128,6 +129,21 @@ static bool find_program(const char *name) {
     if (access(full, X_OK) == 0) return true;
   }
   return false;
+}
+
+/* A results directory may come from anyone, with symbolic links where
+ * coord writes (index.html -> ~/.bashrc) or reads (plan.plan ->
+ * ~/.ssh/id_rsa, shown in index.html).  coord never writes through one:
+ * a link where a file of its own goes is removed first (the file
+ * replaces the link, not its target), and files are created with
+ * O_NOFOLLOW. */
+static FILE *create_file(const char *path) {
+  struct stat st;
+  if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode) && unlink(path) < 0) return NULL;
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+  FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+  if (!f && fd >= 0) close(fd);
+  return f;
 }
 
 /* File stems from stored names (workloads) stay this short. */
@@ -332,7 +348,18 @@ static int fig_open(struct fig *f, struct plot_ctx *ctx, const char *name, const
   if (!f->name || !f->title) return -ENOMEM;
   _cleanup_free_ char *dat = out_file(ctx, f->name, "dat");
   if (!dat) return -ENOMEM;
-  f->dat = fopen(dat, "we");
+  /* gnuplot writes the images: no link of the run's stands there. */
+  static const char *const images[] = { "png", "svg" };
+  for (size_t i = 0; i < ELEMENTSOF(images); i++) {
+    _cleanup_free_ char *img = out_file(ctx, f->name, images[i]);
+    struct stat st;
+    if (img && lstat(img, &st) == 0 && S_ISLNK(st.st_mode) && unlink(img) < 0)
+      return iov_log_errno(-errno,
+                           "Cannot remove the symbolic link '%s' (coord plot writes no file through "
+                           "one): %m",
+                           img);
+  }
+  f->dat = create_file(dat);
   if (!f->dat) return iov_log_errno(-errno, "Cannot write '%s': %m", dat);
   f->setup = open_memstream(&f->setup_buf, &f->setup_len);
   f->plot = open_memstream(&f->plot_buf, &f->plot_len);
@@ -425,7 +452,7 @@ static void write_terminal(FILE *s, const char *name, const char *fmt) {
 
 static int fig_write_script(struct fig *f, const char *path) {
   const struct plot_opts *o = &f->ctx->o;
-  FILE *s = fopen(path, "we");
+  FILE *s = create_file(path);
   if (!s) return iov_log_errno(-errno, "Cannot write '%s': %m", path);
   fprintf(s, "# iovbench figure %s (coord plot), data in %s.dat.\n", f->name, f->name);
   fputs("# Edit and draw again: cd ", s);
@@ -1149,8 +1176,23 @@ static void html_str(FILE *f, const char *s) {
 
 /* A file's text, escaped, in a <pre>; or why it is not there. */
 static void html_file(FILE *out, const char *path) {
-  FILE *in = fopen(path, "re");
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  FILE *in = fd >= 0 ? fdopen(fd, "r") : NULL;
   struct stat st;
+  if (!in && fd >= 0) close(fd);
+  if (!in && errno == ELOOP) {
+    fputs("<p>(", out);
+    html_str(out, path);
+    fputs(" is a symbolic link: left out, as it may point anywhere)</p>\n", out);
+    return;
+  }
+  if (in && fstat(fileno(in), &st) == 0 && !S_ISREG(st.st_mode)) {
+    fputs("<p>(", out);
+    html_str(out, path);
+    fputs(" is not a regular file: left out)</p>\n", out);
+    fclose(in);
+    return;
+  }
   if (!in || fstat(fileno(in), &st) < 0) {
     fprintf(out, "<p>(cannot read ");
     html_str(out, path);
@@ -1191,12 +1233,18 @@ static int cmp_inventory(const struct dirent **a, const struct dirent **b) {
 /* RUN/inventory/NAME.json (host agents) and NAME/GUEST.json (their guests). */
 static void html_inventory_dir(FILE *out, const char *dir, const char *prefix, int depth) {
   struct dirent **ents = NULL;
+  struct stat dst;
+  if (lstat(dir, &dst) == 0 && S_ISLNK(dst.st_mode)) {
+    fputs("<p>(the inventory directory is a symbolic link: left out, as it may point anywhere)</p>\n", out);
+    return;
+  }
   int n = scandir(dir, &ents, depth == 0 ? NULL : filter_json, cmp_inventory);
   for (int i = 0; i < n; i++) {
     const char *e = ents[i]->d_name;
     _cleanup_free_ char *path = xasprintf("%s/%s", dir, e);
     struct stat st;
-    if (path && e[0] != '.' && stat(path, &st) == 0) {
+    /* lstat: a symbolic link is neither, and is left out. */
+    if (path && e[0] != '.' && lstat(path, &st) == 0) {
       if (S_ISREG(st.st_mode) && filter_json(ents[i])) {
         fputs("<details><summary>", out);
         html_str(out, prefix);
@@ -1274,7 +1322,7 @@ static int write_index(struct plot_ctx *ctx, char **ret_path) {
   _cleanup_free_ char *plan = xasprintf("%s/plan.plan", ctx->run_dir);
   _cleanup_free_ char *inv = xasprintf("%s/inventory", ctx->run_dir);
   if (!path || !href || !plan || !inv) return -ENOMEM;
-  FILE *f = fopen(path, "we");
+  FILE *f = create_file(path);
   if (!f) return iov_log_errno(-errno, "Cannot write '%s': %m", path);
   html_head(f, ctx);
   fputs("<h2>Figures</h2>\n", f);
@@ -1426,6 +1474,13 @@ static int make_out_dir(struct plot_ctx *ctx) {
   ctx->out_dir = ctx->o.out ? strdup(ctx->o.out) : xasprintf("%s/figures", ctx->run_dir);
   if (!ctx->out_dir) return -ENOMEM;
   if (!path_ok(ctx->out_dir)) return -EINVAL;
+  struct stat st;
+  if (!ctx->o.out && lstat(ctx->out_dir, &st) == 0 && S_ISLNK(st.st_mode))
+    return iov_log_errno(
+        -ELOOP,
+        "'%s' is a symbolic link: coord plot writes figures only into a directory of the run "
+        "itself, not through a link that may point anywhere (remove it, or give --out DIR)",
+        ctx->out_dir);
   if (mkdir(ctx->out_dir, 0755) < 0 && errno != EEXIST)
     return iov_log_errno(-errno, "Cannot create the figures directory '%s': %m", ctx->out_dir);
   /* Absolute: gnuplot runs in it, and the scripts name it. */

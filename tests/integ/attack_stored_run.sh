@@ -8,7 +8,7 @@
 # (@x), markup (<script>), spreadsheet formulas (=HYPERLINK, +, -, @),
 # path traversal in a name that becomes a file name (../../), terminal
 # escapes, invalid UTF-8, a non-ASCII name that columns cut, and a 1 MB
-# name.  Then coord plot, report (table,
+# name; and symbolic links where coord writes or reads.  Then coord plot, report (table,
 # --json, --csv) and compare run on it, and the test asserts:
 #   - nothing ran: no PWNED file anywhere, no file outside figures/ and
 #     index.html;
@@ -203,6 +203,37 @@ grep -q "has a control character (a line break?) in its path" "$TMP/err" || fail
 [ -e "$NL/run/figures" ] && fail "a figures directory was made in a path gnuplot cannot use"
 "$COORD" plot -q --out "$TMP/elsewhere" "$NL/run" 2>"$TMP/err" || fail "--out did not help: $(cat "$TMP/err")"
 [ -s "$TMP/elsewhere/cpu-rr.png" ] || fail "--out drew nothing"
+
+# Symbolic links in the results directory, where coord writes (index.html
+# and a figure's image and script, pointing at a file of the victim's)
+# and where it reads what index.html shows (plan.plan and an inventory,
+# pointing at a secret): nothing is written through a link, no secret
+# reaches index.html.  A figures directory that is a link is refused.
+L=$TMP/links
+cp -r "$SRC/tests/fixtures/run-small" "$L"
+echo "victim's file" >"$TMP/victim_rc"
+echo "SECRET key material" >"$TMP/victim_key"
+ln -s "$TMP/victim_rc" "$L/index.html"
+ln -s "$TMP/victim_key" "$L/plan.plan"
+ln -s "$TMP/victim_key" "$L/inventory/evil.json"
+mkdir "$L/figures"
+ln -s "$TMP/victim_rc" "$L/figures/cpu-rr.png"
+ln -s "$TMP/victim_rc" "$L/figures/cpu-rr.gp"
+ln -s "$TMP/victim_rc" "$L/figures/latency-tcp_rr.dat"
+"$COORD" plot -q "$L" 2>"$TMP/err" || fail "coord plot with links in the run exited $?: $(cat "$TMP/err")"
+expect_eq "the victim's file after coord plot" "$(cat "$TMP/victim_rc")" "victim's file"
+grep -q SECRET "$L/index.html" && fail "index.html shows what a link pointed at"
+grep -q 'plan.plan is a symbolic link: left out' "$L/index.html" || fail "index.html does not say the plan was left out"
+[ -L "$L/index.html" ] || [ -L "$L/figures/cpu-rr.png" ] && fail "a link was kept where coord writes"
+[ -s "$L/figures/cpu-rr.png" ] || fail "cpu-rr was not drawn in place of the link"
+L2=$TMP/links2
+cp -r "$SRC/tests/fixtures/run-small" "$L2"
+mkdir "$TMP/victim_dir"
+ln -s "$TMP/victim_dir" "$L2/figures"
+"$COORD" plot -q "$L2" 2>"$TMP/err"
+expect_eq "coord plot exit status with figures/ a link" $? 1
+grep -q "figures' is a symbolic link" "$TMP/err" || fail "no clear error for figures/ as a link: $(cat "$TMP/err")"
+[ -z "$(ls -A "$TMP/victim_dir")" ] || fail "coord plot wrote through the figures link: $(ls "$TMP/victim_dir")"
 
 # Nothing ran while reporting either.
 ls "$P"_* 2>/dev/null && fail "a payload ran: $(ls "$P"_*)"
