@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2154 # PID_<name>: set by start_host and start_guest (printf -v)
 # Guests attacking a host agent's relay, with the real binaries (issue 14,
 # items 3, 9 and 10).  CURVE on, as on real servers; loopback TCP, so that
 # every refusal names the peer's address.
