@@ -7,10 +7,14 @@
  * guest), and then, per message:
  *   Welcome   iov_peer_guest_data_addr(), the inventory JSON
  *             (coordinator/json.c) and the agent row (results.c)
- *   Guests    the host's guest table (iov_peer_guest())
+ *   Guests    the host's guest table (iov_peer_guest()), the addresses
+ *             the host vouches for (iov_peer_vouch()), names as printed
+ *   Error     its text as coord prints it (iov_peer_text(): no control
+ *             character left)
  *   Ready     the receiver's ports
  *   Samples   every flow sample (histogram stored sparse, through
- *             iov_wire_hist_summary()), CPU, interrupt and VM CPU rows
+ *             iov_wire_hist_summary()), CPU, interrupt and VM CPU rows;
+ *             a counter over IOV_DB_COUNT_MAX must be refused, not stored
  *   Result    every flow result (histogram through iov_wire_hist_from_pb())
  *   ClockReply a clock estimate (lib/clocksync.c) stored with the point
  * into a results database in a scratch directory (WAL, as coord opens it).
@@ -26,6 +30,7 @@
 #include <sqlite3.h>
 
 #include "clocksync.h"
+#include "err.h"
 #include "fuzz.h"
 #include "json.h"
 #include "peer.h"
@@ -139,14 +144,45 @@ static void on_welcome(struct iov_peer *p, const iov_envelope *e) {
   (void)part_of(p);
 }
 
+/* Agent text as coord prints it (iov_peer_text()): no control character
+ * left, whatever came. */
+static void check_text(const char *s) {
+  char buf[256];
+  const char *t = iov_peer_text(s, buf, sizeof(buf));
+  for (const unsigned char *c = (const unsigned char *)t; *c; c++)
+    IOV_FUZZ_CHECK(*c >= 0x20 && *c != 0x7f && !(c[0] == 0xc2 && c[1] >= 0x80 && c[1] <= 0x9f),
+                   "agent text printed with control character 0x%02x", *c);
+}
+
 static void on_guests(const Iovbench__Guests *g) {
-  for (size_t i = 0; i < g->n_names && h->n_guests < MAX_GUESTS; i++)
-    (void)iov_peer_guest(h, g->names[i], true);
+  for (size_t i = 0; i < g->n_names && h->n_guests < MAX_GUESTS; i++) {
+    check_text(g->names[i]);
+    struct iov_peer *p = iov_peer_guest(h, g->names[i], true);
+    /* The host agent's vouched address, kept per guest (run.c). */
+    if (p && iov_peer_vouch(p, g->n_addresses == g->n_names ? g->addresses[i] : NULL) < 0)
+      die("vouch", -ENOMEM);
+  }
   for (size_t i = 0; i < h->n_guests; i++) {
     bool listed = false;
     for (size_t k = 0; k < g->n_names && !listed; k++) listed = !strcmp(g->names[k], h->guests[i]->route);
     h->guests[i]->gone = !listed;
   }
+}
+
+/* Whether any of v is above what the store keeps (IOV_DB_COUNT_MAX): coord
+ * refuses such a batch before storing it, and the store refuses it too. */
+static bool over(const uint64_t *v, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (v[i] > IOV_DB_COUNT_MAX) return true;
+  return false;
+}
+
+/* A row the store must take, or (counters over the bound) refuse. */
+static void stored(int r, bool refused, const char *what) {
+  if (refused)
+    IOV_FUZZ_CHECK(r == -IOV_E_DB, "a %s with a counter over 2^62 was stored (%d)", what, r);
+  else
+    IOV_FUZZ_CHECK(r == 0, "a validated %s is not stored: %s", what, iov_db_errmsg(db));
 }
 
 static void store_samples(struct part *a, const Iovbench__SampleBatch *b) {
@@ -178,8 +214,9 @@ static void store_samples(struct part *a, const Iovbench__SampleBatch *b) {
       sh.n = fs->latency->n_index;
       s.sparse = &sh;
     }
-    int r = iov_db_sample_add(db, a->flow_id[fs->flow], &s);
-    IOV_FUZZ_CHECK(r == 0, "a validated sample is not stored: %s", iov_db_errmsg(db));
+    const uint64_t c[] = { s.bytes,      s.messages,  s.transactions, s.lost,   s.out_of_order,
+                           s.duplicates, s.jitter_ns, s.retransmits,  s.rtt_us, s.snd_cwnd };
+    stored(iov_db_sample_add(db, a->flow_id[fs->flow], &s), over(c, ELEMENTSOF(c)), "sample");
   }
   for (size_t i = 0; i < b->n_cpus; i++) {
     const Iovbench__CpuSample *cs = b->cpus[i];
@@ -193,8 +230,10 @@ static void store_samples(struct part *a, const Iovbench__SampleBatch *b) {
                              .softirq_ns = cs->softirq_ns,
                              .steal_ns = cs->steal_ns,
                              .guest_ns = cs->guest_ns };
-    int r = iov_db_cpu_sample_add(db, db_point, a->peer->db_agent, b->seq, &dc);
-    IOV_FUZZ_CHECK(r == 0, "a validated CPU sample is not stored: %s", iov_db_errmsg(db));
+    const uint64_t c[] = { dc.user_ns, dc.nice_ns,    dc.system_ns, dc.idle_ns, dc.iowait_ns,
+                           dc.irq_ns,  dc.softirq_ns, dc.steal_ns,  dc.guest_ns };
+    stored(iov_db_cpu_sample_add(db, db_point, a->peer->db_agent, b->seq, &dc), over(c, ELEMENTSOF(c)),
+           "CPU sample");
   }
   if (b->host_cpu && a->peer->host) {
     struct iov_db_vm_cpu vc = { .interval_ns = b->host_cpu->interval_ns,
@@ -205,13 +244,20 @@ static void store_samples(struct part *a, const Iovbench__SampleBatch *b) {
                                 .total_ns = b->host_cpu->total_ns,
                                 .kvm_exits = b->host_cpu->kvm_exits,
                                 .kvm_exits_known = b->host_cpu->kvm_exits_known };
-    int r = iov_db_vm_cpu_add(db, db_point, a->peer->db_agent, b->seq, &vc);
-    IOV_FUZZ_CHECK(r == 0, "a validated VM CPU sample is not stored: %s", iov_db_errmsg(db));
+    const uint64_t c[] = { vc.interval_ns,
+                           vc.vcpu_ns,
+                           vc.io_ns,
+                           vc.vhost_ns,
+                           vc.kvm_ns,
+                           vc.total_ns,
+                           vc.kvm_exits_known ? vc.kvm_exits : 0 };
+    stored(iov_db_vm_cpu_add(db, db_point, a->peer->db_agent, b->seq, &vc), over(c, ELEMENTSOF(c)),
+           "VM CPU sample");
   }
   for (size_t i = 0; i < b->n_irqs; i++) {
-    int r =
-        iov_db_irq_sample_add(db, db_point, a->peer->db_agent, b->seq, b->irqs[i]->name, b->irqs[i]->count);
-    IOV_FUZZ_CHECK(r == 0, "a validated interrupt sample is not stored: %s", iov_db_errmsg(db));
+    stored(
+        iov_db_irq_sample_add(db, db_point, a->peer->db_agent, b->seq, b->irqs[i]->name, b->irqs[i]->count),
+        over(&b->irqs[i]->count, 1), "interrupt sample");
   }
 }
 
@@ -239,8 +285,9 @@ static void store_result(struct part *a, const Iovbench__Result *res) {
       .incomplete = !fr->complete,
     };
     if (fr->latency && iov_wire_hist_from_pb(fr->latency, &hist) == 0) s.hist = &hist;
-    int r = iov_db_result_add(db, a->flow_id[fr->flow], &s);
-    IOV_FUZZ_CHECK(r == 0, "a validated result is not stored: %s", iov_db_errmsg(db));
+    const uint64_t c[] = { s.bytes,        s.messages,   s.transactions, s.lost,
+                           s.out_of_order, s.duplicates, s.jitter_ns,    s.retransmits };
+    stored(iov_db_result_add(db, a->flow_id[fr->flow], &s), over(c, ELEMENTSOF(c)), "result");
   }
   if (!a->sender && res->window_start_ns && res->window_end_ns)
     (void)iov_db_point_set_window(db, db_point, res->window_start_ns, res->window_end_ns, 0);
@@ -275,6 +322,7 @@ static void handle(struct iov_peer *p, iov_envelope *e) {
   case IOVBENCH__ENVELOPE__BODY_CLOCK_REPLY:
     if ((a = part_of(p))) on_clock_reply(a, e->clock_reply);
     return;
+  case IOVBENCH__ENVELOPE__BODY_ERROR: check_text(e->error->message); return;
   default: return;
   }
 }
