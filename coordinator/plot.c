@@ -321,6 +321,7 @@ struct fig {
   char *plot_buf;
   size_t plot_len;
   unsigned blocks, clauses;
+  bool any_y; /* some value to draw: gnuplot fails on a plot without one */
 };
 
 static void fig_done(struct fig *f) {
@@ -403,6 +404,12 @@ static void fig_num(struct fig *f, double v) {
     fprintf(f->dat, " %.9g", v);
   else
     fputs(" ?", f->dat);
+}
+
+/* A value the figure draws on its y axis. */
+static void fig_y(struct fig *f, double v) {
+  f->any_y |= isfinite(v);
+  fig_num(f, v);
 }
 
 /* The spread of a mean (CI half-width, sd): NaN when it has none (one
@@ -574,9 +581,10 @@ static int fig_finish(struct fig *f, const char *why_empty) {
   f->dat = NULL;
   if (bad) {
     r = iov_log_errno(-EIO, "Cannot write '%s' (disk full?)", dat);
-  } else if (f->clauses == 0) {
+  } else if (f->clauses == 0 || !f->any_y) {
     (void)unlink(dat);
-    note_skip(ctx, "%s: %s", f->name, why_empty);
+    note_skip(ctx, "%s: %s", f->name, f->clauses ? "no value to draw (every one undefined)" : why_empty);
+    f->clauses = 0;
   } else {
     r = fig_write_script(f, gp);
     if (r >= 0) r = run_gnuplot(ctx, gp);
@@ -807,7 +815,7 @@ static void set_x_axis(struct fig *f, const struct member *m, size_t n, enum xdi
 
 static void write_metric_columns(struct fig *f, const struct group *g, const struct line_metric *lm) {
   struct iov_stat st = group_stat(f->ctx, g, lm->get);
-  fig_num(f, st.mean);
+  fig_y(f, st.mean);
   if (lm->err == ERR_CI) {
     fig_spread(f, st.half);
     fig_spread(f, st.sd);
@@ -1031,7 +1039,7 @@ static void cpu_row(struct fig *f, const struct group *g, bool rr, bool vm) {
   for (size_t b = 0; b < ELEMENTSOF(cpu_bars); b++) {
     if (cpu_bars[b].vm && !vm) continue;
     struct iov_stat st = group_stat(f->ctx, g, rr ? cpu_bars[b].trans : cpu_bars[b].kb);
-    fig_num(f, st.mean);
+    fig_y(f, st.mean);
     fig_spread(f, st.half);
     fig_spread(f, st.sd);
   }
@@ -1121,7 +1129,7 @@ static void timeseries_one(struct plot_ctx *ctx, const struct group *g) {
   for (size_t i = 0; i < p->n_bins; i++) {
     const struct iov_point_bin *bin = &p->bins[i];
     fig_num(&f, ((bin->t_start_ns + bin->t_end_ns) / 2.0 - t0) / 1e9);
-    fig_num(&f, bin_rate(g->rr, bin->bytes, bin->transactions, bin));
+    fig_y(&f, bin_rate(g->rr, bin->bytes, bin->transactions, bin));
     fig_num(&f, (bin->t_start_ns - t0) / 1e9);
     fig_num(&f, (bin->t_end_ns - t0) / 1e9);
     fprintf(f.dat, " %u\n", bin->seq);
@@ -1136,7 +1144,7 @@ static void timeseries_one(struct plot_ctx *ctx, const struct group *g) {
     for (size_t i = 0; i < lk->n_bins; i++) {
       const struct iov_point_bin *bin = bin_by_seq(p, (uint32_t)i + 1);
       fig_num(&f, bin ? ((bin->t_start_ns + bin->t_end_ns) / 2.0 - t0) / 1e9 : NAN);
-      fig_num(&f, bin_rate(g->rr, lk->bin_bytes[i], lk->bin_transactions[i], bin));
+      fig_y(&f, bin_rate(g->rr, lk->bin_bytes[i], lk->bin_transactions[i], bin));
       fig_num(&f, bin ? (bin->t_start_ns - t0) / 1e9 : NAN);
       fig_num(&f, bin ? (bin->t_end_ns - t0) / 1e9 : NAN);
       fprintf(f.dat, " %zu\n", i + 1);

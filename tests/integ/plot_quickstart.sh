@@ -8,7 +8,8 @@
 # on to stderr, and the kept scripts draw again silently); a point of one
 # repetition is drawn without an error bar (NaN spread, not '?', which
 # made gnuplot drop every point); index.html shows every figure.  Then the
-# same run with one point failed still draws; with every point failed,
+# same run with one point failed still draws; samples without a time
+# span leave the time series out, said so; with every point failed,
 # coord plot says so, exits 1 and writes no figures directory and no
 # index.html.
 source "$(dirname "$0")/lib.sh"
@@ -86,6 +87,18 @@ sqlite3 "$R1/results.db" "UPDATE point SET status = 'failed', error = 'receiver 
 "$COORD" plot -q "$R1" 2>"$TMP/err" || fail "coord plot with one point failed exited $?: $(cat "$TMP/err")"
 [ -s "$R1/figures/bandwidth-tcp_stream.png" ] || fail "the ok point was not drawn"
 [ -e "$R1/figures/latency-tcp_rr.png" ] && fail "the failed point was drawn"
+
+# Samples without a time span (t_end = t_start): no rate to draw in the
+# time series, which are skipped with the reason, not left to gnuplot's
+# "x range is invalid"; the other figures are drawn.
+R0=$TMP/no-span
+cp -r "$run" "$R0"
+rm -rf "$R0/figures" "$R0/index.html"
+sqlite3 "$R0/results.db" "UPDATE sample SET t_end_ns = t_start_ns"
+"$COORD" plot "$R0" >"$TMP/out" 2>"$TMP/err" || fail "coord plot on samples without a span exited $?: $(cat "$TMP/err")"
+grep -q '^skipped timeseries-001: no value to draw' "$TMP/out" || fail "timeseries-001 not skipped: $(cat "$TMP/out")"
+[ -e "$R0/figures/timeseries-001.png" ] && fail "an empty time series was drawn"
+[ -s "$R0/figures/bandwidth-tcp_stream.png" ] || fail "the bandwidth figure was not drawn"
 
 # Every point failed: said so, exit 1, nothing written.
 R2=$TMP/all-failed
