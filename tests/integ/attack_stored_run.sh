@@ -91,6 +91,16 @@ for f in pngs:
     w, h = struct.unpack(">II", head[16:24])
     assert w > 0 and h > 0, f"{f}: {w}x{h}"
     assert "/" not in f and not f.startswith("."), f
+# The SVGs (opened on their own, a browser runs their scripts): well
+# formed, the payloads only as text, no script element, no handler.
+import xml.etree.ElementTree as ET
+svgs = [f for f in os.listdir(d) if f.endswith(".svg")]
+assert len(svgs) == len(pngs), (len(svgs), len(pngs))
+for f in svgs:
+    for e in ET.parse(os.path.join(d, f)).getroot().iter():
+        assert not e.tag.endswith("script"), f"{f}: a script element"
+        for k in e.attrib:
+            assert not k.lower().startswith("on"), f"{f}: an event handler {k}"
 PY
 
 # Nothing ran, nothing escaped the figures directory.
