@@ -231,8 +231,9 @@ static int recv_one(struct iov_peer *h, struct iov_peer **ret_peer, iov_envelope
     if (e->route && *e->route) {
       p = iov_peer_guest(h, e->route, false);
       if (!p) {
+        char t[80];
         iov_debug(IOV_DBG_PROTO, "dropped %s from unknown guest '%s' of '%s'", iov_wire_body_name(e),
-                  e->route, h->name);
+                  iov_peer_text(e->route, t, sizeof(t)), h->name);
         iov_wire_free(e);
         continue;
       }

@@ -126,7 +126,8 @@ struct point_run {
   char **run_addrs;
   size_t n_run_addrs;
   char error[768];
-  int fatal; /* 0, or the error that ends the run */
+  int fatal;               /* 0, or the error that ends the run */
+  unsigned foreign_errors; /* Errors from agents outside the point */
   /* The point's data-path secret (Workload.token), drawn at its first
    * Prepare: a sender streams only after its receiver answered it. */
   uint8_t token[IOV_ENGINE_TOKEN_LEN];
@@ -435,7 +436,11 @@ static int connect_all(struct run_ctx *c, uint64_t timeout_ns) {
     if (e->body_case == IOVBENCH__ENVELOPE__BODY_ERROR) {
       char t[512];
       iov_peer_text(e->error->message, t, sizeof(t));
-      if (p->host)
+      /* About a test point, while none runs: not a refusal of the run. */
+      if (e->error->point_id) {
+        iov_warn("agent '%s' reported, about test point #%" PRIu64 " while none runs: %s; ignored", p->name,
+                 e->error->point_id, t);
+      } else if (p->host)
         iov_warn("guest '%s' refused the run: %s", p->name, t);
       else {
         r = iov_log_errno(-IOV_E_PEER, "agent '%s' at %s refused the run: %s", p->name, p->endpoint, t);
@@ -1172,8 +1177,12 @@ static int handle(struct run_ctx *c, struct point_run *pr, struct iov_peer *p, c
     /* Not one of the point's agents, or about another point: said, but
      * it does not fail this point. */
     char t[512];
-    iov_warn("agent '%s' (not part of test point %u) reported: %s; ignored", p->name, pr->pp->index + 1,
-             iov_peer_text(e->error->message, t, sizeof(t)));
+    /* Said a few times a point: an agent cannot flood the log with them. */
+    if (pr->foreign_errors < 5)
+      iov_warn("agent '%s' (not part of test point %u) reported: %s; ignored%s", p->name, pr->pp->index + 1,
+               iov_peer_text(e->error->message, t, sizeof(t)),
+               pr->foreign_errors == 4 ? " (more such reports in this point are not shown)" : "");
+    pr->foreign_errors++;
     return 0;
   }
   if (!a || pid != pr->id) {
