@@ -150,6 +150,8 @@ static FILE *create_file(const char *path) {
 #define PLOT_NAME_MAX 80
 /* Titles and labels in a figure: longer ones end "...". */
 #define PLOT_TEXT_MAX 240
+/* What fits across the image above the plot. */
+#define PLOT_TITLE_MAX 150
 
 static bool name_char(char c) {
   return ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') || ('0' <= c && c <= '9') || c == '_' || c == '-' ||
@@ -183,8 +185,8 @@ static char *file_stem(const char *name) {
  * gnuplot substitutes neither `command` nor @macro inside one, and ' is
  * written ''.  Control characters are gone already (iov_text_clean()), so
  * no line break ends the command. */
-static void gp_quote(FILE *f, const char *raw) {
-  _cleanup_free_ char *s = iov_text_clean(raw, PLOT_TEXT_MAX);
+static void gp_quote_max(FILE *f, const char *raw, size_t max) {
+  _cleanup_free_ char *s = iov_text_clean(raw, max);
   fputc('\'', f);
   for (const char *c = s ? s : ""; *c; c++) {
     if (*c == '\'') fputc('\'', f);
@@ -192,6 +194,8 @@ static void gp_quote(FILE *f, const char *raw) {
   }
   fputc('\'', f);
 }
+
+static void gp_quote(FILE *f, const char *raw) { gp_quote_max(f, raw, PLOT_TEXT_MAX); }
 
 static void note_skip(struct plot_ctx *ctx, const char *fmt, ...) _printf_(2, 3);
 static void note_skip(struct plot_ctx *ctx, const char *fmt, ...) {
@@ -466,7 +470,7 @@ static int fig_write_script(struct fig *f, const char *path) {
   iov_text_put(s, f->ctx->out_dir, PATH_MAX);
   fprintf(s, " && gnuplot %s.gp\n", f->name);
   fputs("set encoding utf8\nset datafile missing \"?\"\nset title ", s);
-  gp_quote(s, f->title);
+  gp_quote_max(s, f->title, PLOT_TITLE_MAX); /* the image's width; index.html has it whole */
   fputs("\nset key outside right top vertical box\nset grid\nset border 3\nset tics nomirror\n", s);
   fwrite(f->setup_buf, 1, f->setup_len, s);
   const char *fmts[2] = { o->png ? "png" : NULL, o->svg ? "svg" : NULL };
