@@ -42,6 +42,11 @@ ip link add vic netns "$GA" type veth peer name eth0 netns "$V"
 ip -n "$V" addr add 198.18.0.9/32 dev eth0 && ip -n "$V" link set eth0 up
 ip -n "$V" route add 198.18.0.11/32 dev eth0
 ip -n "$GA" link set vic up && ip -n "$GA" route add 198.18.0.9/32 dev vic
+# No ARP on that link (static neighbours): its counters count only what is
+# sent to the victim, not the neighbour tables' own probes.
+ip -n "$GA" link set vic arp off && ip -n "$V" link set eth0 arp off
+ip -n "$GA" neigh replace 198.18.0.9 dev vic lladdr "$(ip netns exec "$V" cat /sys/class/net/eth0/address)" nud permanent
+ip -n "$V" neigh replace 198.18.0.11 dev eth0 lladdr "$(ip netns exec "$GA" cat /sys/class/net/vic/address)" nud permanent
 # The liar: the victim's address on its loopback, no ARP answer for it.
 ip -n "$GB" addr add 198.18.0.9/32 dev lo
 ip netns exec "$GB" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.eth0.arp_ignore=1
