@@ -16,9 +16,11 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <linux/tcp.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <sys/time.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdbool.h>
@@ -705,6 +707,160 @@ static void test_stop(void **state) {
   stop_engine(&iov_engine_tcp_crr, 1, true);
 }
 
+/* ---- attacks (issue 14) ---- */
+
+/* A plain TCP listener of the test on 127.0.0.1 (port chosen), which
+ * never answers anything. */
+static int tcp_listener(uint16_t *ret_port) {
+  struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+  socklen_t len = sizeof(sin);
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  assert_true(fd >= 0);
+  assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+  assert_int_equal(listen(fd, 16), 0);
+  assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+  *ret_port = ntohs(sin.sin_port);
+  return fd;
+}
+
+/* Every byte the connections waiting on a listener carried, up to their
+ * close (the sender is gone by then). */
+static uint64_t bytes_received(int lfd, unsigned *ret_conns) {
+  uint64_t total = 0;
+  *ret_conns = 0;
+  for (;;) {
+    struct timeval tv = { .tv_sec = 1, .tv_usec = 0 };
+    int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC); /* the listener does not block */
+    if (c < 0) return total;
+    (*ret_conns)++;
+    assert_int_equal(setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+    char b[65536];
+    ssize_t n;
+    while ((n = recv(c, b, sizeof(b), 0)) > 0) total += (uint64_t)n;
+    close(c);
+  }
+}
+
+/* A sender of every TCP engine aimed at a port where no iovbench receiver
+ * listens (a plain listener that accepts and never answers): its prepare
+ * fails within the connect timeout with the token error, and what reached
+ * the port is the hello's 40 bytes, on one connection per flow. */
+static void test_attack_no_receiver(void **state) {
+  (void)state;
+  const struct iov_engine_ops *ops[] = { &iov_engine_tcp_stream, &iov_engine_tcp_maerts, &iov_engine_tcp_rr,
+                                         &iov_engine_tcp_crr };
+  for (unsigned k = 0; k < ELEMENTSOF(ops); k++) {
+    struct iov_engine_config c = cfg_default(1, 1 * SEC);
+    struct iov_engine_run *r;
+    uint16_t port;
+    unsigned conns;
+    char want[64];
+    int lfd = tcp_listener(&port);
+
+    c.role = IOV_ROLE_SENDER;
+    c.peer_address = "127.0.0.1";
+    c.peer_ports = &port;
+    c.connect_timeout_ns = 500 * MS;
+    assert_int_equal(iov_engine_run_new(ops[k], &c, &r), 0);
+    uint64_t t0 = iov_now_mono();
+    assert_int_equal(iov_engine_run_prepare(r, NULL), -ETIMEDOUT);
+    uint64_t took = iov_now_mono() - t0;
+    snprintf(want, sizeof(want), "receiver at 127.0.0.1:%u did not answer the point's token", port);
+    assert_non_null(strstr(iov_engine_run_error(r), want));
+    assert_null(iov_engine_run_free(r)); /* closes the connection */
+    uint64_t bytes = bytes_received(lfd, &conns);
+    printf("# %s to a silent listener: failed after %.2f s, %" PRIu64 " bytes on %u connection(s): %s\n",
+           ops[k]->name, (double)took / 1e9, bytes, conns, want);
+    assert_true(took < 1 * SEC);
+    assert_int_equal(conns, 1);
+    assert_int_equal(bytes, IOV_HELLO_LEN);
+    close(lfd);
+  }
+}
+
+/* Strangers connect to a tcp_maerts receiver (which writes to whoever it
+ * takes) before its sender: one sends 40 bytes that are not the hello,
+ * one a hello made with another point's token.  Neither gets a byte; the
+ * receiver counts both as ignored and serves its sender. */
+static void test_attack_stranger(void **state) {
+  (void)state;
+  static const uint8_t other[IOV_ENGINE_TOKEN_LEN] = "another-points!!";
+  struct iov_engine_config c = cfg_default(1, 300 * MS);
+  struct iov_engine_config rc = c;
+  struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+  struct timeval tv = { .tv_sec = 3, .tv_usec = 0 };
+  uint8_t junk[IOV_HELLO_LEN], nonce[16], b[4096];
+  struct pair p;
+  int s[2];
+
+  memset(&p, 0, sizeof(p));
+  p.ops = &iov_engine_tcp_maerts;
+  p.flows = 1;
+  p.duration_ns = c.duration_ns;
+  waiter_init(&p.w);
+  rc.role = IOV_ROLE_RECEIVER;
+  rc.bind_address = "127.0.0.1";
+  assert_int_equal(iov_engine_run_new(p.ops, &rc, &p.rx), 0);
+  assert_int_equal(iov_engine_run_prepare(p.rx, p.ports), 0);
+  sin.sin_port = htons(p.ports[0]);
+  memset(junk, 'j', sizeof(junk));
+  for (int i = 0; i < 2; i++) {
+    s[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(s[i] >= 0);
+    assert_int_equal(setsockopt(s[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+    assert_int_equal(connect(s[i], (struct sockaddr *)&sin, sizeof(sin)), 0);
+    if (i == 1) assert_int_equal(iov_hello_make(other, nonce, junk), 0);
+    assert_int_equal(send(s[i], junk, sizeof(junk), 0), (ssize_t)sizeof(junk));
+  }
+  struct iov_engine_config sc = c;
+  sc.role = IOV_ROLE_SENDER;
+  sc.peer_address = "127.0.0.1";
+  sc.peer_ports = p.ports;
+  assert_int_equal(iov_engine_run_new(p.ops, &sc, &p.tx), 0);
+  assert_int_equal(iov_engine_run_prepare(p.tx, NULL), 0);
+  pair_start(&p);
+  pair_wait(&p);
+  for (int i = 0; i < 2; i++) {
+    ssize_t n = recv(s[i], b, sizeof(b), 0);
+    assert_true(n == 0 || (n < 0 && errno == ECONNRESET)); /* closed, no byte */
+    close(s[i]);
+  }
+  struct iov_flow_stats *rs = snap(p.rx, 0), *ss = snap(p.tx, 0);
+  printf("# tcp_maerts receiver: strangers ignored %" PRIu64 ", its sender got %" PRIu64 " bytes\n",
+         rs->ignored, ss->bytes);
+  assert_int_equal(rs->ignored, 2);
+  assert_int_equal(rs->error, 0);
+  assert_int_equal(ss->error, 0);
+  assert_true(ss->bytes > 0);
+  assert_int_equal(rs->bytes, ss->bytes);
+  free(rs);
+  free(ss);
+  pair_free(&p);
+}
+
+/* --max-rate on tcp_rr: 1000-byte requests, 100-byte responses, a cap of
+ * 400 kbit/s: 50 transactions/s at most, however fast loopback is. */
+static void test_rr_rate_cap(void **state) {
+  (void)state;
+  struct iov_engine_config c = cfg_default(1, 1 * SEC);
+  struct pair p;
+  c.msg_size = 1000;
+  c.response_size = 100;
+  c.burst = 4;
+  c.nodelay = true;
+  c.rr_rate_bps = 1000 * 8 * 50;
+  pair_setup(&p, &iov_engine_tcp_rr, &c);
+  pair_start(&p);
+  pair_wait(&p);
+  struct iov_flow_stats *ss = snap(p.tx, 0);
+  printf("# tcp_rr under a 400 kbit/s cap: %" PRIu64 " transactions in 1 s (at most 50)\n", ss->transactions);
+  assert_int_equal(ss->error, 0);
+  assert_true(ss->transactions <= 51);
+  assert_true(ss->transactions >= 25);
+  free(ss);
+  pair_free(&p);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_stream),
@@ -723,6 +879,9 @@ int main(void) {
     cmocka_unit_test(test_cpu_pinning),
     cmocka_unit_test(test_cpu_missing),
     cmocka_unit_test(test_stop),
+    cmocka_unit_test(test_attack_no_receiver),
+    cmocka_unit_test(test_attack_stranger),
+    cmocka_unit_test(test_rr_rate_cap),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
