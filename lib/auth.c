@@ -495,8 +495,8 @@ struct mon_conn {
 
 struct iov_zmon {
   zactor_t *actor;
-  zsock_t *sock; /* watched, not owned */
-  char endpoint[64];
+  zsock_t *sock;      /* watched, not owned */
+  char endpoint[128]; /* as long as mon_event's addr: an ipc:// path is up to 107 bytes */
   char what[16];
   bool server;
   unsigned max_conns;

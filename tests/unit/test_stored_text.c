@@ -18,7 +18,8 @@
 static void clean_is(const char *in, size_t max, const char *want) {
   char *got = iov_text_clean(in, max);
   assert_non_null(got);
-  if (strcmp(got, want) != 0) fail_msg("iov_text_clean('%s', %zu): got '%s', want '%s'", in, max, got, want);
+  if (strcmp(got, want) != 0)
+    fail_msg("iov_text_clean('%s', %zu): got '%s', want '%s'", in ? in : "(NULL)", max, got, want);
   free(got);
 }
 
