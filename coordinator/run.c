@@ -1054,6 +1054,7 @@ static int store_result(struct run_ctx *c, struct point_run *pr, struct pr_agent
 
   for (size_t i = 0; i < res->n_flows && r == 0; i++) {
     const Iovbench__FlowResult *fr = res->flows[i];
+    char etext[512];
     if (fr->flow >= a->flows) continue;
     struct iov_db_result s = {
       .bytes = fr->bytes,
@@ -1063,7 +1064,9 @@ static int store_result(struct run_ctx *c, struct point_run *pr, struct pr_agent
       .t_end_ns = iov_clock_to_coord(fr->t_end_ns, a->clk.offset_ns),
       .samples = res->samples,
       .error = fr->error,
-      .error_text = fr->error_text && *fr->error_text ? fr->error_text : NULL,
+      /* Stored as coord would print it: no terminal escapes. */
+      .error_text =
+          fr->error_text && *fr->error_text ? iov_peer_text(fr->error_text, etext, sizeof(etext)) : NULL,
       .lost = fr->lost,
       .out_of_order = fr->out_of_order,
       .duplicates = fr->duplicates,
