@@ -239,15 +239,16 @@ static void on_guest_welcome(struct iov_peer *g, iov_envelope *e) {
   }
   g->session_id = e->session_id;
   g->welcome = e;
-  /* What it claims; a point uses it only where someone vouches for it. */
+  /* Its data address is chosen for each point (agent_addr()), from what
+   * is vouched for; what it claims (Welcome.data_address) is only checked. */
   free(g->data_addr);
-  g->data_addr =
-      e->welcome->data_address && *e->welcome->data_address ? strdup(e->welcome->data_address) : NULL;
+  g->data_addr = NULL;
   g->host->guests_ready++;
-  char id[128];
+  char id[128], claim[80];
+  const char *d = e->welcome->data_address;
   iov_info("guest '%s' is %s (claims data %s; its host vouches for %s)", g->name,
-           iov_peer_text(e->welcome->identity, id, sizeof(id)), g->data_addr ? g->data_addr : "none",
-           g->vouched ? g->vouched : "none");
+           iov_peer_text(e->welcome->identity, id, sizeof(id)),
+           d && *d ? iov_peer_text(d, claim, sizeof(claim)) : "none", g->vouched ? g->vouched : "none");
 }
 
 /* Losing a host agent: nothing heard from it for three heartbeats.  The
@@ -644,13 +645,14 @@ static bool agent_addr(struct run_ctx *c, struct point_run *pr, struct pr_agent 
     char vouched[160];
     snprintf(vouched, sizeof(vouched), "its host agent '%s' vouches for %s, the plan for %s", h->name,
              host_ip[0] ? host_ip : "none", plan_ip[0] ? plan_ip : "none");
-    if (p->data_addr) {
-      if (!ip_literal(p->data_addr, claim, sizeof(claim))) {
+    const char *claimed = p->welcome && p->welcome->welcome ? p->welcome->welcome->data_address : NULL;
+    if (claimed && *claimed) {
+      if (!ip_literal(claimed, claim, sizeof(claim))) {
         char t[80];
         point_fail(pr,
                    "guest '%s' claims data address '%s', which is not an IP address: refused (coord resolves "
                    "no names); start it with --data ADDRESS (%s)",
-                   p->name, iov_peer_text(p->data_addr, t, sizeof(t)), vouched);
+                   p->name, iov_peer_text(claimed, t, sizeof(t)), vouched);
         return false;
       }
       if (strcmp(claim, host_ip) != 0 && strcmp(claim, plan_ip) != 0) {
@@ -833,6 +835,10 @@ static int send_prepare(struct point_run *pr, struct pr_agent *a) {
   e.body_case = IOVBENCH__ENVELOPE__BODY_PREPARE;
   e.prepare = &p;
   int64_t k = iov_peer_send(a->peer, &e);
+  /* A sender's agent blocks while it connects and waits for its
+   * receiver's answer to the hello (at most connect_timeout): its silence
+   * then is no loss; the Prepare round has its own deadline. */
+  if (k > 0 && a->side == SIDE_SENDER && !a->peer->host) a->peer->busy_msg_id = (uint64_t)k;
   return k < 0 ? (int)k : 0;
 }
 
