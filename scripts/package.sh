@@ -9,9 +9,7 @@
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 build=${IOV_BUILD_DIR:-$src/build-pkg}
-werror=OFF
-[ "${IOV_WERROR:-0}" = 1 ] && werror=ON
-IOV_BUILD_DIR=$build IOV_DPKG_BUILDFLAGS=1 "$src/scripts/build.sh" -DBUILD_TESTING=OFF -DIOV_WERROR=$werror
+IOV_WERROR=${IOV_WERROR:-0} IOV_BUILD_DIR=$build IOV_DPKG_BUILDFLAGS=1 "$src/scripts/build.sh" -DBUILD_TESTING=OFF
 command -v cpack >/dev/null || { echo "package.sh: no cpack (apt-get install cmake)" >&2; exit 1; }
 rm -f "$build"/*.deb
 (cd "$build" && cpack >/dev/null)
