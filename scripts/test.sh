@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The second README command: set up, build (warnings as errors), and run
 # every test, the bench smokes included; the unit tests under valgrind;
-# a Release build with its unit tests and a dpkg-buildflags build; then
+# a Release build with its unit tests, MinSizeRel and Debug builds and a
+# dpkg-buildflags build; then
 # every test again, built with AddressSanitizer and UBSan.
 # Tests that cannot run here (not root, no iproute2) are reported skipped.
 set -euo pipefail
@@ -38,16 +39,21 @@ if [ "${IOV_SKIP_VALGRIND:-0}" != 1 ]; then
 fi
 
 # The builds users and packagers make, warnings as errors (so that
-# warnings only -O3 or the hardening flags bring out stay fixed): Release,
-# with the unit tests run against it (the integration tests are the same
-# scripts against the same code: they run once, above); and the programs
-# built with Debian's dpkg-buildflags, as a package build does.  About 4
-# minutes on 2 CPUs.
+# warnings only -O3, -Os, -O0 or the hardening flags bring out stay
+# fixed): Release, with the unit tests run against it (the integration
+# tests are the same scripts against the same code: they run once,
+# above); MinSizeRel and Debug, built only; and the programs built with
+# Debian's dpkg-buildflags, as a package build does.  3 to 5 minutes on
+# 2 CPUs.
 if [ "${IOV_SKIP_RELEASE:-0}" != 1 ]; then
   rel=${IOV_REL_BUILD_DIR:-$src/build-release}
   echo "== Release build and unit tests ($rel)"
   IOV_BUILD_DIR=$rel IOV_BUILD_TYPE=Release "$src/scripts/build.sh"
   (cd "$rel" && ctest --output-on-failure --timeout 600 -j2 -L unit -E '^format$')
+  for type in MinSizeRel Debug; do
+    echo "== $type build ($src/build-${type,,})"
+    IOV_BUILD_DIR=$src/build-${type,,} IOV_BUILD_TYPE=$type "$src/scripts/build.sh"
+  done
   deb=${IOV_DEB_BUILD_DIR:-$src/build-dpkg}
   echo "== build with dpkg-buildflags ($deb)"
   IOV_BUILD_DIR=$deb IOV_DPKG_BUILDFLAGS=1 "$src/scripts/build.sh" -DBUILD_TESTING=OFF
