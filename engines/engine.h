@@ -4,11 +4,15 @@
  *
  * Life of one test point on one agent (struct iov_engine_run, run.c):
  *   iov_engine_run_new()      config checked, one struct iov_flow per flow
- *   iov_engine_run_prepare()  receiver: listen, one port per flow
- *                             sender: connect every flow to its port
- *   iov_engine_run_start()    one thread per flow; returns when every thread
- *                             runs; each sleeps to the start instant, then
- *                             runs the hot loop (ops->flow_run)
+ *   iov_engine_run_prepare()  receiver: listen, one port per flow, and
+ *                             start one thread per flow, which answers the
+ *                             sender's hello (handshake.c) until the start
+ *                             sender: connect every flow to its port and
+ *                             say hello; nothing else is sent until the
+ *                             receiver answered the point's token
+ *   iov_engine_run_start()    (sender: one thread per flow) returns when
+ *                             every thread runs; each sleeps to the start
+ *                             instant, then runs the hot loop (ops->flow_run)
  *   iov_engine_run_snapshot() any time, from any thread: the counters
  *   iov_engine_run_stop()     ask the flows to stop, unblock and join them
  *   iov_engine_run_free()

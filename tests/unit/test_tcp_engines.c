@@ -771,7 +771,7 @@ static void test_attack_no_receiver(void **state) {
     uint64_t bytes = bytes_received(lfd, &conns);
     printf("# %s to a silent listener: failed after %.2f s, %" PRIu64 " bytes on %u connection(s): %s\n",
            ops[k]->name, (double)took / 1e9, bytes, conns, want);
-    assert_true(took < 1 * SEC);
+    assert_true(took < 2 * SEC); /* 500 ms, and a wake-up of 200 ms (more under valgrind) */
     assert_int_equal(conns, 1);
     assert_int_equal(bytes, IOV_HELLO_LEN);
     close(lfd);

@@ -936,7 +936,7 @@ static void test_attack_no_receiver(void **state) {
            (double)took / 1e9, iov_engine_run_error(r));
     assert_non_null(strstr(iov_engine_run_error(r), want));
     assert_non_null(strstr(iov_engine_run_error(r), "the point's token: nothing sent"));
-    assert_true(took >= 1600 * MSEC && took < 2 * SEC);
+    assert_true(took >= 1600 * MSEC && took < 3 * SEC); /* the bound, not the hellos' count, ends it */
     iov_engine_run_free(r);
     pthread_join(th, NULL);
     printf("#   reached it: %u hellos, %u other datagrams\n", fr.hellos, fr.others);
