@@ -84,6 +84,8 @@ cat >"$TMP/guest.plan" <<PLAN
 [hosts]
 a = ipc://$TMP/a.sock
 a.guests = 1
+# A guest started by hand: the plan vouches for the address it was given.
+a.guest_data = vm01=198.18.0.2
 b = ipc://$TMP/b.sock
 b.data = 198.18.0.1
 

@@ -115,7 +115,8 @@ $(tail -n 20 "$TMP/coord-$plan.log" "$TMP"/agent-a*.log)"
 }
 
 # ---- 1. one VM, real guest agent, real traffic ----------------------------
-start_agent_a one "console=ttyS0 iovbench.net=198.18.0.2/24" 90
+# The host agent hands the VM its address (--vm-net), and so vouches for it.
+start_agent_a one "console=ttyS0" 90 --vm-net 198.18.0.2/24
 cat >"$TMP/one.plan" <<PLAN
 [hosts]
 a = ipc://$TMP/a.sock
