@@ -132,12 +132,11 @@ static void unregistered_hint(struct iov_agent *a) {
   uint64_t now = iov_now_mono();
   if (a->registered) {
     a->unregistered_since_mono = a->unregistered_hint_mono = 0;
+    a->unregistered_hint_why = 0;
     return;
   }
   if (!a->unregistered_since_mono) a->unregistered_since_mono = now;
   if (now - a->unregistered_since_mono < UNREGISTERED_HINT_AFTER_NS) return;
-  if (a->unregistered_hint_mono && now - a->unregistered_hint_mono < UNREGISTERED_HINT_EVERY_NS) return;
-  a->unregistered_hint_mono = now;
   struct iov_zmon_state m;
   iov_zmon_get(a->mon_ctl, &m);
   bool curve = a->cert != NULL;
@@ -172,6 +171,16 @@ static void unregistered_hint(struct iov_agent *a) {
     why = "connected, but it has not accepted the registration (its refusal, if any, is logged above)";
   else
     why = "connected, but no handshake has completed yet";
+  /* Said again at once when the cause is clearer than last time (the
+   * monitor's event of a failed handshake may come after the first
+   * hint), else at most every UNREGISTERED_HINT_EVERY_NS. */
+  uint32_t h = 2166136261u; /* FNV-1a of the reason */
+  for (const char *q = why; *q; q++) h = (h ^ (unsigned char)*q) * 16777619u;
+  if (a->unregistered_hint_mono && h == a->unregistered_hint_why &&
+      now - a->unregistered_hint_mono < UNREGISTERED_HINT_EVERY_NS)
+    return;
+  a->unregistered_hint_mono = now;
+  a->unregistered_hint_why = h;
   iov_warn("not registered with the host agent at %s after %llu s: %s; still trying", a->upstream,
            (unsigned long long)((now - a->unregistered_since_mono) / IOV_NSEC_PER_SEC), why);
 }

@@ -238,7 +238,8 @@ struct iov_agent {
    * handshakes on the ROUTERs; the guest's reasons for not registering. */
   struct iov_zmon *mon_ctl, *mon_guest;
   uint64_t unregistered_since_mono, unregistered_hint_mono; /* guest: for its hint */
-  uint64_t handshake_failures_seen;                         /* guest: after which it connects again */
+  uint32_t unregistered_hint_why;   /* guest: hash of the reason last given, 0 = none */
+  uint64_t handshake_failures_seen; /* guest: after which it connects again */
   /* Guest: registration with the host agent. */
   bool registered;
   uint64_t register_msg_id;
