@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "text.h"
 #include "agent.h"
 #include "auth.h"
 #include "err.h"
@@ -282,7 +283,7 @@ static void on_register(struct iov_agent *a, zframe_t *rid, const iov_envelope *
     snprintf(msg, sizeof(msg),
              "host agent '%s' refuses guest name '%.64s': use 1 to 64 of A-Z a-z 0-9 . _ - :", a->identity,
              name ? name : "");
-    iov_wire_utf8_sanitize(msg);
+    iov_utf8_sanitize(msg);
     refuse(a, rid, in, peer, IOVBENCH__ERROR_CODE__ERR_MALFORMED, msg);
     return;
   }
@@ -412,7 +413,7 @@ static int on_guest_message(struct iov_zuv *z) {
   int r = iov_wire_recv_peer(a->guest_sock, &rid, &in, &a->wire_stats, &peer, why, sizeof(why));
   if (r == -EAGAIN) return -EAGAIN;
   if (r < 0) {
-    iov_wire_utf8_sanitize(why);
+    iov_utf8_sanitize(why);
     if (relay_log_allowed(a))
       iov_warn("dropped a message from a guest at %s with key %s (%s)",
                *peer.address ? peer.address : "(unknown address)",

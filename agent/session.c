@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "text.h"
 #include "agent.h"
 #include "err.h"
 #include "log.h"
@@ -56,7 +57,7 @@ void iov__agent_send_error(struct iov_agent *a, zframe_t *to, uint64_t reply_to,
   va_end(ap);
   /* It may quote what a peer sent, or be cut in the middle of a character:
    * coord would refuse it whole. */
-  iov_wire_utf8_sanitize(msg);
+  iov_utf8_sanitize(msg);
 
   iov_warn("%s", msg);
   Iovbench__Error err = IOVBENCH__ERROR__INIT;

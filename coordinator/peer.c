@@ -1,5 +1,7 @@
 #include "peer.h"
 
+#include "text.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <string.h>
@@ -96,25 +98,10 @@ struct iov_peer *iov_peer_free(struct iov_peer *p) {
   return NULL;
 }
 
-void iov_peer_text_clean(char *s) {
-  if (!s) return;
-  for (unsigned char *p = (unsigned char *)s; *p; p++) {
-    /* C0 and DEL; C1 (U+0080..U+009F, CSI among them) as UTF-8 is C2 80..9F. */
-    if (*p < 0x20 || *p == 0x7f)
-      *p = '?';
-    else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
-      p[0] = '?';
-      p[1] = '?';
-      p++;
-    }
-  }
-}
-
 const char *iov_peer_text(const char *s, char *buf, size_t n) {
   if (!n) return "";
   snprintf(buf, n, "%s", s ? s : "");
-  iov_wire_utf8_sanitize(buf); /* a multibyte character cut at the end */
-  iov_peer_text_clean(buf);
+  iov_text_sanitize(buf); /* also a multibyte character cut at the end */
   return buf;
 }
 

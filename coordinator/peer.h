@@ -67,12 +67,11 @@ int64_t iov_peer_send(struct iov_peer *p, iov_envelope *e);
  * the first IPv4 address of a non-loopback interface.  NULL if none.
  * What the guest claims, not what coord may send to: see run.c. */
 char *iov_peer_guest_data_addr(const iov_envelope *welcome);
-/* Text an agent sent (a name, an error), fit to print: control characters
- * (terminal escapes among them: ESC, CSI, newlines) become '?', cut to
- * fit buf.  Returns buf ("" for NULL). */
+/* Text an agent sent (a name, an error), fit to print: cut to fit buf,
+ * then iov_text_sanitize() (lib/text.h: invalid UTF-8, control characters
+ * such as ESC, CSI and newlines, bidirectional overrides become '?').
+ * Returns buf ("" for NULL). */
 const char *iov_peer_text(const char *s, char *buf, size_t n);
-/* The same, in place. */
-void iov_peer_text_clean(char *s);
 /* Set the address host h vouches for its guest g (NULL or "": none). */
 int iov_peer_vouch(struct iov_peer *g, const char *addr);
 

@@ -2,6 +2,8 @@
  * printed as a text table or as JSON.  See report.h. */
 #include "report.h"
 
+#include "text.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdbool.h>
@@ -734,80 +736,6 @@ int iov_report_load_point(struct iov_db *db, unsigned point_no, struct iov_repor
 }
 
 /* ---- text from a stored run, made safe to print ------------------------ */
-
-/* The code point of the valid UTF-8 sequence at p and its length, or 0
- * for a byte that does not start one (overlong, surrogate, cut short). */
-static size_t utf8_next(const unsigned char *p, uint32_t *cp) {
-  unsigned char c = p[0];
-  size_t n;
-  uint32_t v, min;
-
-  if (c < 0x80) {
-    *cp = c;
-    return 1;
-  }
-  if (c >= 0xc2 && c <= 0xdf) {
-    n = 2, v = c & 0x1f, min = 0x80;
-  } else if (c >= 0xe0 && c <= 0xef) {
-    n = 3, v = c & 0x0f, min = 0x800;
-  } else if (c >= 0xf0 && c <= 0xf4) {
-    n = 4, v = c & 0x07, min = 0x10000;
-  } else
-    return 0;
-  for (size_t i = 1; i < n; i++) { /* stops at the NUL: it is no continuation byte */
-    if ((p[i] & 0xc0) != 0x80) return 0;
-    v = v << 6 | (p[i] & 0x3f);
-  }
-  if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff)) return 0;
-  *cp = v;
-  return n;
-}
-
-/* Control characters (C0, DEL, C1: line breaks and terminal escapes) and
- * the bidirectional overrides that make text read other than it is. */
-static bool cp_hidden(uint32_t cp) {
-  return cp < 0x20 || (cp >= 0x7f && cp < 0xa0) || (cp >= 0x202a && cp <= 0x202e) ||
-         (cp >= 0x2066 && cp <= 0x2069) || cp == 0x200e || cp == 0x200f || cp == 0x061c;
-}
-
-/* One step of iov_text_clean(): the length of what is at p (a code point,
- * or 1 for a byte that starts none) and whether it may be shown as is. */
-static size_t text_step(const unsigned char *p, bool *shown) {
-  uint32_t cp = 0;
-  size_t k = utf8_next(p, &cp);
-  *shown = k && !cp_hidden(cp);
-  return k ? k : 1;
-}
-
-char *iov_text_clean(const char *s, size_t max) {
-  const unsigned char *p = (const unsigned char *)(s ? s : "");
-  size_t len = strlen((const char *)p), total = 0, keep, n = 0;
-  bool shown;
-  char *out;
-
-  if (max < 4) max = 4;
-  for (const unsigned char *q = p; *q && total <= max; total++) q += text_step(q, &shown);
-  keep = total <= max ? total : max - 3; /* else the rest is cut, said by "..." */
-  out = malloc((len < 4 * max ? len : 4 * max) + 4);
-  if (!out) return NULL;
-  for (size_t i = 0; i < keep; i++) {
-    size_t k = text_step(p, &shown);
-    if (shown)
-      memcpy(out + n, p, k), n += k;
-    else
-      out[n++] = '?';
-    p += k;
-  }
-  if (keep < total) memcpy(out + n, "...", 3), n += 3;
-  out[n] = '\0';
-  return out;
-}
-
-void iov_text_put(FILE *f, const char *s, size_t max) {
-  char *c = iov_text_clean(s, max);
-  if (c) fputs(c, f);
-  free(c);
-}
 
 /* The table.  Cells are written by code point, not by byte, so that a
  * non-ASCII name keeps the columns aligned; what is not printable text

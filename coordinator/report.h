@@ -10,15 +10,10 @@
 #include "stats.h"
 
 /* Everything in a stored run is text someone else may have written: a
- * results directory can come from anywhere.  iov_text_clean() makes it
- * printable: every byte that is not valid UTF-8 and every control
- * character (C0, DEL, C1: line breaks, terminal escapes) or bidirectional
- * override becomes '?', and text of more than max code points keeps
- * max - 3 of them and ends "...".  NULL is "".  Caller frees; NULL when
- * out of memory. */
-char *iov_text_clean(const char *s, size_t max);
-/* iov_text_clean(s, max) written to f. */
-void iov_text_put(FILE *f, const char *s, size_t max);
+ * results directory can come from anywhere.  What is printed of it goes
+ * through iov_text_clean() (lib/text.h). */
+#include "text.h"
+
 /* s in exactly width columns (code points), padded, or cut in the middle
  * with ".." when longer, after iov_text_clean(). */
 void iov_text_cell(FILE *f, const char *s, size_t width, bool right);

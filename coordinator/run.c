@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "text.h"
 #include "clocksync.h"
 #include "coord.h"
 #include "engine.h"
@@ -142,8 +143,7 @@ static void point_fail(struct point_run *pr, const char *fmt, ...) {
   vsnprintf(pr->error, sizeof(pr->error), fmt, ap);
   va_end(ap);
   /* It may quote an agent: printed and stored without its escapes. */
-  iov_wire_utf8_sanitize(pr->error);
-  iov_peer_text_clean(pr->error);
+  iov_text_sanitize(pr->error);
 }
 
 /* A cause found after the first error (an agent lost after its partner
@@ -159,8 +159,7 @@ static void point_cause(struct point_run *pr, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(pr->error + n, sizeof(pr->error) - n, fmt, ap);
   va_end(ap);
-  iov_wire_utf8_sanitize(pr->error);
-  iov_peer_text_clean(pr->error);
+  iov_text_sanitize(pr->error);
 }
 
 static struct iov_peer *peer_by_name(struct run_ctx *c, const char *name) {

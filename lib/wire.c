@@ -9,53 +9,14 @@
 
 #include "err.h"
 #include "macro.h"
+#include "text.h"
 
 #define fail iov_errf
 
 /* Protobuf strings are UTF-8 (protobuf-c does not check): a peer's text
  * goes on into JSON, the database and logs. */
-/* The length of the valid UTF-8 sequence at p, 0 if it is not one. */
-static size_t utf8_seq(const unsigned char *p) {
-  unsigned c = *p, n = c < 0x80             ? 0
-                       : (c & 0xe0) == 0xc0 ? 1
-                       : (c & 0xf0) == 0xe0 ? 2
-                       : (c & 0xf8) == 0xf0 ? 3
-                                            : 4;
-  if (n == 4 || (n == 1 && c < 0xc2) || (n == 3 && c > 0xf4)) return 0;
-  unsigned cp = c & (0x7f >> n);
-  for (unsigned i = 1; i <= n; i++) {
-    if ((p[i] & 0xc0) != 0x80) return 0;
-    cp = cp << 6 | (p[i] & 0x3f);
-  }
-  if ((n == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-      (n == 3 && (cp < 0x10000 || cp > 0x10ffff)))
-    return 0;
-  return n + 1;
-}
-
-void iov_wire_utf8_sanitize(char *s) {
-  unsigned char *p = (unsigned char *)s;
-  while (p && *p) {
-    size_t k = utf8_seq(p);
-    if (k) {
-      p += k;
-      continue;
-    }
-    *p++ = '?';
-  }
-}
-
-static bool utf8_ok(const char *s) {
-  for (const unsigned char *p = (const unsigned char *)s; *p;) {
-    size_t k = utf8_seq(p);
-    if (!k) return false;
-    p += k;
-  }
-  return true;
-}
-
 static bool str_ok(const char *s) {
-  return !s || (strnlen(s, IOV_WIRE_MAX_STRING + 1) <= IOV_WIRE_MAX_STRING && utf8_ok(s));
+  return !s || (strnlen(s, IOV_WIRE_MAX_STRING + 1) <= IOV_WIRE_MAX_STRING && iov_utf8_valid(s));
 }
 
 bool iov_wire_name_ok(const char *s) {
@@ -294,7 +255,7 @@ static int validate(const iov_envelope *e, char *errbuf, size_t errlen) {
     CHECK(b->n_irqs <= IOV_WIRE_MAX_IRQS, "samples: too many interrupt lines");
     for (size_t i = 0; i < b->n_irqs; i++)
       CHECK(b->irqs[i] && b->irqs[i]->name && strnlen(b->irqs[i]->name, 256) < 256 &&
-                utf8_ok(b->irqs[i]->name),
+                iov_utf8_valid(b->irqs[i]->name),
             "samples: bad interrupt line");
     return 0;
   }

@@ -122,9 +122,5 @@ void iov_wire_sock_harden(zsock_t *sock);
 /* Whether addr (an IPv4 or IPv6 literal) is one of list's addresses
  * ("198.18.0.1", "198.18.0.1/24", "fe80::1%eth0/64": a prefix or zone is
  * ignored; the comparison is on the binary address). */
-/* Replace every byte of s that is not part of valid UTF-8 with '?', so
- * that text made from a peer's (or cut short by snprintf) passes the
- * wire's check. */
-void iov_wire_utf8_sanitize(char *s);
 
 bool iov_wire_addr_listed(const char *addr, char *const *list, size_t n);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "text.h"
 #include "wire.h"
 
 static iov_envelope *roundtrip(iov_envelope *e, int *ret) {
@@ -458,12 +459,12 @@ static void test_utf8_sanitize(void **state) {
   /* Valid text is kept; a stray byte, an overlong form, a surrogate and
    * a sequence cut off at the end become '?'. */
   char s[] = "caf\xc3\xa9 \xff \xc0\xaf \xed\xa0\x80 \xe2\x82";
-  iov_wire_utf8_sanitize(s);
+  iov_utf8_sanitize(s);
   assert_string_equal(s, "caf\xc3\xa9 ? ?? ??? ??");
   char ok[] = "µs ±5 %";
-  iov_wire_utf8_sanitize(ok);
+  iov_utf8_sanitize(ok);
   assert_string_equal(ok, "µs ±5 %");
-  iov_wire_utf8_sanitize(NULL);
+  iov_utf8_sanitize(NULL);
 }
 
 static void test_sockets(void **state) {
