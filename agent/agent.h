@@ -30,7 +30,8 @@ enum iov_agent_kind {
 struct iov_agent_caps {
   uint64_t max_duration_ns; /* warm-up + window of a point */
   uint64_t max_flows;
-  uint64_t max_rate_bps; /* udp_stream: offered rate per flow (unpaced counts as over) */
+  uint64_t
+      max_rate_bps; /* per flow: udp_stream's offered rate (unpaced counts as over); RR flows are paced to it */
   uint64_t max_msg_size; /* request, response or message bytes */
   uint64_t max_vms;      /* VMs started for one point */
   uint64_t max_vcpus;    /* vCPUs of one VM */
