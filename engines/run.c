@@ -232,11 +232,15 @@ static void *receiver_thread(void *arg) {
   return flow_thread(arg);
 }
 
-static int start_receiver_threads(struct iov_engine_run *r) {
+/* One thread per flow running fn.  If one cannot be made, the threads
+ * already started see the stop, are joined, and the done callback does
+ * not fire. */
+static int start_flow_threads(struct iov_engine_run *r, void *(*fn)(void *)) {
   __atomic_store_n(&r->running, (int)r->cfg.flows, __ATOMIC_RELEASE);
   for (unsigned i = 0; i < r->cfg.flows; i++) {
-    int k = pthread_create(&r->threads[i], NULL, receiver_thread, &r->flows[i]);
+    int k = pthread_create(&r->threads[i], NULL, fn, &r->flows[i]);
     if (k != 0) {
+      r->done_cb = NULL;
       __atomic_store_n(&r->stop, 1, __ATOMIC_RELEASE);
       __atomic_sub_fetch(&r->running, (int)(r->cfg.flows - i), __ATOMIC_ACQ_REL);
       r->n_threads = i;
@@ -280,7 +284,7 @@ static int prepare_receiver(struct iov_engine_run *r, uint16_t *ret_ports) {
                                              : ((struct sockaddr_in *)&ss)->sin_port);
     ret_ports[i] = f->port;
   }
-  return start_receiver_threads(r);
+  return start_flow_threads(r, receiver_thread);
 }
 
 static int connect_timeout(int fd, const struct sockaddr *sa, socklen_t len, uint64_t timeout_ns) {
@@ -553,21 +557,7 @@ int iov_engine_run_start(struct iov_engine_run *r, uint64_t start_at_ns, iov_eng
   /* A receiver's threads exist since the prepare: they are told to go on. */
   __atomic_store_n(&r->go, 1, __ATOMIC_RELEASE);
   if (r->n_threads) return 0;
-  __atomic_store_n(&r->running, (int)r->cfg.flows, __ATOMIC_RELEASE);
-  for (unsigned i = 0; i < r->cfg.flows; i++) {
-    int k = pthread_create(&r->threads[i], NULL, flow_thread, &r->flows[i]);
-    if (k != 0) {
-      /* Threads already started see the stop; the callback must not fire. */
-      r->done_cb = NULL;
-      __atomic_store_n(&r->stop, 1, __ATOMIC_RELEASE);
-      __atomic_sub_fetch(&r->running, (int)(r->cfg.flows - i), __ATOMIC_ACQ_REL);
-      r->n_threads = i;
-      iov_engine_run_stop(r);
-      return -k;
-    }
-    r->n_threads = i + 1;
-  }
-  return 0;
+  return start_flow_threads(r, flow_thread);
 }
 
 bool iov_engine_run_done(const struct iov_engine_run *r) {
