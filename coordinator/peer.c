@@ -60,7 +60,7 @@ static int find_guest(struct iov_peer *host, const char *route, size_t *ret_pos)
 struct iov_peer *iov_peer_guest(struct iov_peer *host, const char *route, bool add) {
   size_t pos;
   if (find_guest(host, route, &pos)) return host->guests[pos];
-  if (!add) return NULL;
+  if (!add || host->n_guests >= IOV_PEER_MAX_GUESTS) return NULL;
   struct iov_peer *g = calloc(1, sizeof(*g));
   struct iov_peer **n = realloc(host->guests, (host->n_guests + 1) * sizeof(*n));
   if (!g || !n) {

@@ -33,6 +33,7 @@ struct iov_peer {
   struct iov_peer **guests;
   size_t n_guests;
   unsigned guests_ready; /* guests that answered hello */
+  bool guests_full;      /* a guest was refused: IOV_PEER_MAX_GUESTS reached (said once) */
   uint64_t msg_id;
   uint64_t session_id;
   iov_envelope *welcome; /* identity and inventory, once it answered */
@@ -57,8 +58,14 @@ struct iov_peer {
  * CURVE: cert is coord's key pair, server_key the agent's public key. */
 int iov_peer_new(const char *name, const char *endpoint, const char *data_addr, zcert_t *cert,
                  const char *server_key, struct iov_peer **ret);
+/* Every guest name coord ever learnt of one host stays in its table for
+ * the run (a point may still point at one that left), so the table is
+ * bounded: a host agent that keeps listing new names cannot grow coord
+ * without end. */
+#define IOV_PEER_MAX_GUESTS (2 * IOV_WIRE_MAX_GUESTS)
 /* The guest 'route' of host: found, or added (sorted) when add is set.
- * NULL on OOM or when absent. */
+ * NULL on OOM, when absent, or when adding would pass
+ * IOV_PEER_MAX_GUESTS. */
 struct iov_peer *iov_peer_guest(struct iov_peer *host, const char *route, bool add);
 struct iov_peer *iov_peer_free(struct iov_peer *p);
 /* Returns the msg_id used, or a negative error. */

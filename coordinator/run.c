@@ -220,7 +220,16 @@ static void on_guests(struct run_ctx *c, struct iov_peer *h, char **names, size_
       continue;
     }
     struct iov_peer *g = iov_peer_guest(h, names[j], true);
-    if (!g) continue;
+    if (!g) {
+      if (h->n_guests >= IOV_PEER_MAX_GUESTS && !h->guests_full) {
+        h->guests_full = true;
+        iov_warn(
+            "host agent '%s' has listed %zu different guests in this run, the most coord keeps: new ones "
+            "are ignored",
+            h->name, h->n_guests);
+      }
+      continue;
+    }
     /* What the host agent vouches for: parallel to the names, or nothing. */
     if (iov_peer_vouch(g, n_addrs == n ? addrs[j] : NULL) < 0) iov_warn("out of memory");
     if (g->gone || (!g->welcome && !g->msg_id)) {
