@@ -180,6 +180,10 @@ static inline void iov_flow_add(struct iov_flow *f, uint64_t bytes, uint64_t msg
   __atomic_store_n(&f->stats.transactions, f->stats.transactions + trans, __ATOMIC_RELAXED);
 }
 bool iov_flow_should_stop(const struct iov_flow *f);
+/* Now as a CLOCK_REALTIME stamp on the run's own timeline (the start
+ * instant plus the monotonic time since): what a flow stores in
+ * t_start_ns/t_end_ns, so that a clock step mid-point moves no stamp. */
+uint64_t iov_flow_stamp(const struct iov_flow *f);
 
 /* The hello (hello.c).  iov_hello_make(): a fresh nonce and the hello
  * carrying it.  iov_hello_answer(): whether buf is a hello made with the

@@ -494,6 +494,8 @@ static uint64_t run_stamp(const struct iov_engine_run *r) {
                                  : r->start_at_ns - (r->start_mono_ns - now);
 }
 
+uint64_t iov_flow_stamp(const struct iov_flow *f) { return run_stamp(f->run); }
+
 static void pin_thread(const struct iov_flow *f) {
   const struct iov_engine_config *c = f->cfg;
   cpu_set_t set;

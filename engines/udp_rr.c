@@ -278,7 +278,7 @@ static int rr_server(struct iov_flow *f) {
     }
     if (n > 0) {
       /* The flow ran until its last request, not through the linger. */
-      IOV_FLOW_SET(f, t_end_ns, iov_now_real());
+      IOV_FLOW_SET(f, t_end_ns, iov_flow_stamp(f));
       /* The buffer begins with the request, so the response echoes it. */
       ssize_t k = sendto(f->fd, f->buf, resp, MSG_NOSIGNAL, (struct sockaddr *)&from, from_len);
       if (k >= 0)

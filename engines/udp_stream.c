@@ -352,7 +352,7 @@ static int stream_recv(struct iov_flow *f) {
       uint64_t seq = get_be64(buf);
       /* The flow ran until the last datagram came, not until the linger
        * after the window expired: a lost FIN must not stretch it. */
-      last_real = iov_now_real();
+      last_real = iov_flow_stamp(f);
       if (get_be32(buf + 16) & UDP_FLAG_FIN) {
         /* The FIN tells how many were sent: the tail's losses count too. */
         uint64_t expected = x->any && x->highest + 1 > seq ? x->highest + 1 : seq;
