@@ -6,7 +6,7 @@ set -u
 src=${IOV_SRCDIR:?IOV_SRCDIR must point at the source tree}
 command -v clang-format >/dev/null || { echo "format.sh: SKIP: no clang-format" >&2; exit 4; }
 cd "$src" || exit 1
-mapfile -t files < <(git ls-files '*.c' '*.h' 2>/dev/null || find lib engines agent coordinator tests -name '*.[ch]')
+mapfile -t files < <(git ls-files '*.c' '*.h' 2>/dev/null || find lib engines agent host coordinator guest-agent tests -name '*.[ch]')
 [ ${#files[@]} -gt 0 ] || { echo "format.sh: no C files found" >&2; exit 1; }
 if ! clang-format --dry-run --Werror "${files[@]}"; then
   echo "format.sh: FAIL: run  clang-format -i \$(git ls-files '*.c' '*.h')" >&2
