@@ -1,4 +1,4 @@
-/* Fuzz target: SR-IOV and NIC discovery from sysfs (agent/sriov_sysfs.c),
+/* Fuzz target: SR-IOV and NIC discovery from sysfs (host/sriov_sysfs.c),
  * with libpci reading the config space files.
  *
  * At start-up the three recorded trees of tests/fixtures/sysfs (igb on

@@ -1,4 +1,4 @@
-/* Fuzz target: the VF code of agent/vf_netlink.c: its netlink parsers
+/* Fuzz target: the VF code of host/vf_netlink.c: its netlink parsers
  * (pure functions) and its state files.
  *
  * The first byte picks what the rest is fed to:

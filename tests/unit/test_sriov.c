@@ -1,4 +1,4 @@
-/* NIC and SR-IOV discovery (agent/sriov.h) on the sysfs trees of
+/* NIC and SR-IOV discovery (host/sriov.h) on the sysfs trees of
  * tests/fixtures/sysfs/ (README.md there says where each comes from):
  * the igb/82576 tree recorded in a QEMU 10 guest, a hand-made
  * ConnectX-5/ConnectX-3 host, and a damaged copy of the igb tree.  Also

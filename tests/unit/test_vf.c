@@ -1,4 +1,4 @@
-/* Unit tests for agent/vf_netlink.c.
+/* Unit tests for host/vf_netlink.c.
  *
  * (a) The RTM_SETLINK and RTM_GETLINK requests we build are compared byte
  *     for byte with what iproute2 6.1 sent for the same settings

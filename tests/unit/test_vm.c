@@ -1,5 +1,5 @@
-/* Unit tests for the VM module: agent/domxml.c (domain and volume XML)
- * and agent/vm_libvirt.c (the lifecycle), the latter against libvirt's
+/* Unit tests for the VM module: host/domxml.c (domain and volume XML)
+ * and host/vm_libvirt.c (the lifecycle), the latter against libvirt's
  * own test driver, test:///default, which runs inside this process.
  *
  * The test driver keeps one state for all connections to test:///default
