@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "fileio.h"
+#include "iproute.h"
 #include "log.h"
 #include "spawn.h"
 #include "timeutil.h"
@@ -132,40 +134,19 @@ static void sleep_ns(uint64_t ns) {
   nanosleep(&ts, NULL);
 }
 
-static void log_argv(int log_fd, char *const argv[]) {
-  if (log_fd < 0) return;
-  dprintf(log_fd, "+");
-  for (int i = 0; argv[i]; i++) dprintf(log_fd, " %s", argv[i]);
-  dprintf(log_fd, "\n");
-}
-
-/* Start a command (argv[0] looked up in PATH), its output into log_fd
- * (none when log_fd < 0).  Returns the pid or -errno. */
-static pid_t start_cmd(int log_fd, char *const argv[]) {
-  return iov_spawn(argv, &(struct iov_spawn_opts){ .out_fd = log_fd >= 0 ? log_fd : IOV_SPAWN_DEVNULL,
-                                                   .search_path = true });
-}
-
-/* Wait for a command; 0 when it exited with 0, else -EIO. */
-static int wait_cmd(pid_t pid) {
+/* Exited 0? */
+static int wait_child(pid_t pid) {
   int status, r = iov_spawn_wait(pid, &status);
   if (r < 0) return r;
   return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EIO;
 }
 
-/* Run a command, its output into log_fd.  Returns 0, or -EIO when it
- * exits non-zero. */
-static int run_cmd(int log_fd, char *const argv[]) {
-  log_argv(log_fd, argv);
-  pid_t pid = start_cmd(log_fd, argv);
-  return pid < 0 ? pid : wait_cmd(pid);
-}
-
-#define IP(...) run_cmd(log_fd, (char *const[]){ "ip", __VA_ARGS__, NULL })
+/* ip with its command line and output in the log (lib/iproute.h). */
+#define IP(...) IOV_IP(&(struct iov_ip_opts){ .log_fd = log_fd }, NULL, 0, __VA_ARGS__)
 
 static bool netns_possible(void) {
   if (geteuid() != 0) return false;
-  return run_cmd(-1, (char *const[]){ "ip", "-V", NULL }) == 0;
+  return IOV_IP(NULL, NULL, 0, "-V") == 0;
 }
 
 static bool netns_exists(const char *name) {
@@ -174,52 +155,24 @@ static bool netns_exists(const char *name) {
   return access(p, F_OK) == 0;
 }
 
-static int write_all(const char *path, const char *text) {
-  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return -errno;
-  size_t len = strlen(text), off = 0;
-  while (off < len) {
-    ssize_t w = write(fd, text + off, len - off);
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0) {
-      int r = -errno;
-      close(fd);
-      return r;
-    }
-    off += (size_t)w;
-  }
-  return close(fd) < 0 ? -errno : 0;
-}
-
 /* Start 'ip [-force] [-n NS] -batch FILE' for the commands in 'text'
  * (one ip process for all of them; forking ip per command is what makes
  * hundreds of namespaces slow).  FILE is 'name' in our temporary
- * directory; the commands are copied into the log.  Returns the pid. */
-static pid_t start_batch(const struct iov_local *l, int log_fd, const char *ns, bool force, const char *name,
-                         const char *text) {
+ * directory; the commands are copied into the log.  *ret goes to
+ * iov_ip_wait(). */
+static int start_batch(const struct iov_local *l, int log_fd, const char *ns, bool force, const char *name,
+                       const char *text, struct iov_ip_proc *ret) {
   char path[PATH_MAX];
-  char *argv[8];
-  int a = 0, r;
 
   snprintf(path, sizeof(path), "%s/%s", l->tmpdir, name);
-  if ((r = write_all(path, text)) < 0) return r;
-  argv[a++] = "ip";
-  if (force) argv[a++] = "-force";
-  if (ns) {
-    argv[a++] = "-n";
-    argv[a++] = (char *)ns;
-  }
-  argv[a++] = "-batch";
-  argv[a++] = path;
-  argv[a] = NULL;
-  log_argv(log_fd, argv);
-  if (log_fd >= 0) dprintf(log_fd, "%s", text);
-  return start_cmd(log_fd, argv);
+  return iov_ip_batch_start(&(struct iov_ip_opts){ .netns = ns, .force = force, .log_fd = log_fd }, path,
+                            text, ret, NULL, 0);
 }
 
 static int run_batch(const struct iov_local *l, int log_fd, const char *ns, bool force, const char *text) {
-  pid_t pid = start_batch(l, log_fd, ns, force, "ip.batch", text);
-  return pid < 0 ? pid : wait_cmd(pid);
+  struct iov_ip_proc p;
+  int r = start_batch(l, log_fd, ns, force, "ip.batch", text, &p);
+  return r < 0 ? r : iov_ip_wait(&p, NULL, 0);
 }
 
 /* Collects text for a batch; one failed write makes text_done() fail. */
@@ -257,10 +210,10 @@ static int ns_write_sysctl(int log_fd, const char *ns, const char *path, const c
     snprintf(p, sizeof(p), "/run/netns/%s", ns);
     int fd = open(p, O_RDONLY | O_CLOEXEC);
     if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) _exit(1);
-    if (write_all(path, value) < 0) _exit(1);
+    if (iov_write_attr(path, value) < 0) _exit(1);
     _exit(0);
   }
-  return wait_cmd(pid);
+  return wait_child(pid);
 }
 
 static void fabric_addr(size_t i, char *buf, size_t n) { snprintf(buf, n, "198.18.0.%zu", i + 1); }
@@ -353,19 +306,15 @@ static char *guest_batch(size_t i, const struct local_guest *g) {
 }
 
 struct setup_slot {
-  pid_t pid;
+  struct iov_ip_proc ip; /* ip.pid 0: free */
   const char *ns;
 };
 
 static int reap_slot(struct setup_slot *s, int log_fd) {
-  int status;
-  pid_t pid = s->pid;
-  s->pid = 0;
-  while (waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR) return -errno;
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return 0;
-  if (log_fd >= 0) dprintf(log_fd, "configuring %s failed (status %d)\n", s->ns, iov_spawn_exit_code(status));
-  return -EIO;
+  char err[512];
+  int r = iov_ip_wait(&s->ip, err, sizeof(err));
+  if (r < 0 && log_fd >= 0) dprintf(log_fd, "configuring %s failed: %s\n", s->ns, err);
+  return r;
 }
 
 /* Configure every guest namespace: one ip process each (ip -batch cannot
@@ -380,7 +329,7 @@ static int setup_guest_namespaces(struct iov_local *l, int log_fd) {
       struct local_guest *g = &l->hosts[i].guests[k];
       size_t s = started++ % GUEST_SETUP_PARALLEL;
       char file[32];
-      if (slot[s].pid && (r = reap_slot(&slot[s], log_fd)) < 0) break;
+      if (slot[s].ip.pid && (r = reap_slot(&slot[s], log_fd)) < 0) break;
       if (interrupted()) {
         r = -IOV_E_INTERRUPTED;
         break;
@@ -391,15 +340,12 @@ static int setup_guest_namespaces(struct iov_local *l, int log_fd) {
         break;
       }
       snprintf(file, sizeof(file), "guest%zu.batch", s);
-      pid_t pid = start_batch(l, log_fd, g->netns, false, file, text);
-      if (pid < 0) {
-        r = pid;
-        break;
-      }
-      slot[s] = (struct setup_slot){ .pid = pid, .ns = g->netns };
+      slot[s].ns = g->netns;
+      r = start_batch(l, log_fd, g->netns, false, file, text, &slot[s].ip);
+      if (r < 0) break;
     }
   for (size_t s = 0; s < GUEST_SETUP_PARALLEL; s++)
-    if (slot[s].pid) {
+    if (slot[s].ip.pid) {
       int q = reap_slot(&slot[s], log_fd);
       if (r == 0) r = q;
     }

@@ -115,13 +115,9 @@ static bool ifname_ok(const char *s) {
   return true;
 }
 
-static bool is_hex(char c) {
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
 static bool hex_run(const char *s, size_t n) {
   for (size_t i = 0; i < n; i++)
-    if (!is_hex(s[i])) return false;
+    if (!iov_is_hex(s[i])) return false;
   return true;
 }
 
@@ -135,15 +131,6 @@ static bool pci_parse(const char *s, char dom[7], char bus[5], char slot[5], cha
   snprintf(bus, 5, "0x%.2s", s + 5);
   snprintf(slot, 5, "0x%.2s", s + 8);
   snprintf(fn, 4, "0x%.1s", s + 11);
-  return true;
-}
-
-static bool mac_ok(const char *s) {
-  if (!s || strlen(s) != 17) return false;
-  for (int i = 0; i < 6; i++) {
-    if (!hex_run(s + 3 * i, 2)) return false;
-    if (i < 5 && s[3 * i + 2] != ':') return false;
-  }
   return true;
 }
 
@@ -515,7 +502,7 @@ static int check_spec(const struct iov_vm_spec *s, char *err, size_t errlen) {
       break;
     default: return iov__vm_fail(err, errlen, -EINVAL, "NIC %zu: unknown type %d", i, (int)n->type);
     }
-    if (n->mac && !mac_ok(n->mac))
+    if (n->mac && !iov_mac_ok(n->mac))
       return iov__vm_fail(err, errlen, -EINVAL, "NIC %zu: bad MAC address '%s' (want aa:bb:cc:dd:ee:ff)", i,
                           n->mac);
   }

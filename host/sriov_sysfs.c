@@ -174,16 +174,6 @@ static int read_link_base(const char *dir, const char *name, char *buf, size_t s
   return 0;
 }
 
-static bool is_hex(char c) {
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-static unsigned hex_val(char c) {
-  if (c >= '0' && c <= '9') return (unsigned)(c - '0');
-  if (c >= 'a' && c <= 'f') return (unsigned)(c - 'a' + 10);
-  return (unsigned)(c - 'A' + 10);
-}
-
 /* "0x8086" as the kernel prints ids and classes.  -EINVAL, -ERANGE. */
 static int parse_hex(const char *s, uint64_t max, uint64_t *ret) {
   uint64_t v = 0;
@@ -191,8 +181,8 @@ static int parse_hex(const char *s, uint64_t max, uint64_t *ret) {
 
   if (s[0] != '0' || (s[1] != 'x' && s[1] != 'X') || !s[2]) return -EINVAL;
   for (i = 2; s[i]; i++) {
-    if (!is_hex(s[i]) || i >= 2 + 16) return -EINVAL;
-    v = v << 4 | hex_val(s[i]);
+    if (!iov_is_hex(s[i]) || i >= 2 + 16) return -EINVAL;
+    v = v << 4 | (unsigned)iov_hex_value(s[i]);
   }
   if (v > max) return -ERANGE;
   *ret = v;
@@ -268,15 +258,6 @@ static bool word_ok(const char *s, size_t max) {
   for (size_t i = 0; i < n; i++)
     if (s[i] <= ' ' || s[i] >= 0x7f) return false;
   return true;
-}
-
-/* "52:54:00:12:34:56"; Infiniband addresses are 20 bytes. */
-static bool mac_ok(const char *s) {
-  size_t n = strlen(s);
-  if (n < 2 || n > 3 * 32 - 1) return false;
-  for (size_t i = 0; i < n; i++)
-    if (i % 3 == 2 ? s[i] != ':' : !is_hex(s[i])) return false;
-  return n % 3 == 2;
 }
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
@@ -420,7 +401,7 @@ static void read_netdev(struct scan *s, struct iov_nic *n, const char *ndir, str
 
   nd->speed = -1;
   r = read_attr(ndir, "address", buf, sizeof(buf));
-  if (r >= 0 && mac_ok(buf)) {
+  if (r >= 0 && iov_hwaddr_ok(buf)) {
     if (!(nd->mac = strdup(buf))) s->oom = true;
   } else
     nic_warn(s, n, "%s: address unreadable: %s", nd->name, r < 0 ? why(r) : "not a hardware address");

@@ -257,8 +257,22 @@ struct iov_vm_host;
  *             domains and volumes removed.  Goes on past errors.
  * stats:      statistics of the held domains, in creation order; *ret
  *             (caller owns, iov_vm_stats_free_array). */
+/* What a backend can do, where backends differ (struct iov_vm_ops.caps):
+ * callers ask these bits, never which backend it is. */
+enum {
+  /* Passing a VF in gives it the MAC and VLAN of its NIC spec (libvirt's
+   * <interface type='hostdev'>).  Without it the caller sets the VF's MAC
+   * through the PF (rtnetlink) before create. */
+  IOV_VM_CAP_SETS_VF_MAC = 1u << 0,
+  /* Real VMs through a hypervisor connection (config uri).  Without it
+   * the guests are processes in network namespaces of this host, each
+   * holding a VF: no hypervisor, no virtio NICs. */
+  IOV_VM_CAP_HYPERVISOR = 1u << 1,
+};
+
 struct iov_vm_ops {
   const char *name;
+  unsigned caps; /* IOV_VM_CAP_* */
   int (*open)(const struct iov_vm_config *cfg, struct iov_vm_host **ret, char *err, size_t errlen);
   struct iov_vm_host *(*close)(struct iov_vm_host *h);
   int (*create)(struct iov_vm_host *h, const struct iov_vm_spec *specs, size_t n, size_t *ret_reused,

@@ -867,6 +867,7 @@ out:
 
 const struct iov_vm_ops iov_vm_ops_libvirt = {
   .name = "libvirt",
+  .caps = IOV_VM_CAP_SETS_VF_MAC | IOV_VM_CAP_HYPERVISOR,
   .open = lv_open,
   .close = lv_close,
   .create = lv_create,

@@ -31,12 +31,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "fileio.h"
+#include "iproute.h"
 #include "log.h"
 #include "macro.h"
 #include "spawn.h"
@@ -63,34 +64,6 @@ struct iov_vm_host {
 static void sleep_ms(unsigned ms) {
   struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * IOV_NSEC_PER_MSEC };
   nanosleep(&ts, NULL);
-}
-
-/* Run argv (PATH lookup); on failure its first line of output is in err. */
-static int run(char *err, size_t errlen, char *const argv[]) {
-  int fd = memfd_create("iovbench-cmd", MFD_CLOEXEC);
-  if (fd < 0) return iov__vm_fail(err, errlen, -errno, "memfd_create: %s", strerror(errno));
-  int r = iov_spawn_run(argv, &(struct iov_spawn_opts){ .out_fd = fd, .search_path = true });
-  if (r < 0) {
-    char out[256] = "";
-    ssize_t k = pread(fd, out, sizeof(out) - 1, 0);
-    out[k > 0 ? k : 0] = 0;
-    out[strcspn(out, "\n")] = 0;
-    char cmd[256] = "";
-    for (size_t i = 0, o = 0; argv[i] && o < sizeof(cmd) - 1; i++)
-      o += (size_t)snprintf(cmd + o, sizeof(cmd) - o, "%s%s", i ? " " : "", argv[i]);
-    r = iov__vm_fail(err, errlen, r, "'%s' failed: %s", cmd, out[0] ? out : "(no output)");
-  }
-  close(fd);
-  return r;
-}
-
-static int write_file(const char *path, const char *text) {
-  int fd = open(path, O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return -errno;
-  ssize_t k = write(fd, text, strlen(text));
-  int r = k == (ssize_t)strlen(text) ? 0 : k < 0 ? -errno : -EIO;
-  close(fd);
-  return r;
 }
 
 /* The (first) netdev of PCI function 'pci', into name; 0 or -ENOENT. */
@@ -124,12 +97,12 @@ static int rebind(const struct iov_vm_host *h, const char *pci, char *netdev, si
   if (k > 0) {
     drv[k] = 0;
     snprintf(path, sizeof(path), "%s/bus/pci/devices/%s/driver/unbind", h->sysfs_root, pci);
-    int r = write_file(path, pci);
+    int r = iov_write_attr(path, pci);
     if (r < 0)
       return iov__vm_fail(err, errlen, r, "cannot unbind VF %s from its driver: %s", pci, strerror(-r));
   }
   snprintf(path, sizeof(path), "%s/bus/pci/drivers_probe", h->sysfs_root);
-  int r = write_file(path, pci);
+  int r = iov_write_attr(path, pci);
   if (r < 0 && r != -ENODEV)
     return iov__vm_fail(err, errlen, r, "cannot probe a driver for VF %s: %s", pci, strerror(-r));
   for (unsigned waited = 0; waited <= PROBE_WAIT_MS; waited += 50) {
@@ -175,7 +148,7 @@ static int remove_netns(const char *name, char *err, size_t errlen) {
       if (!round) sleep_ms(200);
     }
   }
-  return run(err, errlen, (char *const[]){ "ip", "netns", "del", (char *)name, NULL });
+  return IOV_IP(NULL, err, errlen, "netns", "del", (char *)name);
 }
 
 static void held_done(struct held *d) {
@@ -196,9 +169,8 @@ static int destroy_held(struct iov_vm_host *h, size_t i, char *err, size_t errle
   if (d->netdev && netns_exists(d->name)) {
     char pid[24];
     snprintf(pid, sizeof(pid), "%d", (int)getpid());
-    (void)run(NULL, 0, (char *const[]){ "ip", "-n", d->name, "link", "set", "dev", d->netdev, "down", NULL });
-    if (run(NULL, 0,
-            (char *const[]){ "ip", "-n", d->name, "link", "set", "dev", d->netdev, "netns", pid, NULL }) < 0)
+    (void)IOV_IP(NULL, NULL, 0, "-n", d->name, "link", "set", "dev", d->netdev, "down");
+    if (IOV_IP(NULL, NULL, 0, "-n", d->name, "link", "set", "dev", d->netdev, "netns", pid) < 0)
       iov_debug(IOV_DBG_NET, "could not move %s out of %s before removing it", d->netdev, d->name);
   }
   int r = remove_netns(d->name, err, errlen);
@@ -238,9 +210,10 @@ static int nn_open(const struct iov_vm_config *cfg, struct iov_vm_host **ret, ch
     nn_close(h);
     return -ENOMEM;
   }
-  if (run(err, errlen, (char *const[]){ "ip", "netns", "list", NULL }) < 0) {
+  char why[512] = "";
+  if (IOV_IP(NULL, why, sizeof(why), "netns", "list") < 0) {
     nn_close(h);
-    return iov__vm_fail(err, errlen, -ENOEXEC, "iproute2's ip cannot list network namespaces: %s", err);
+    return iov__vm_fail(err, errlen, -ENOEXEC, "iproute2's ip cannot list network namespaces: %s", why);
   }
   *ret = h;
   return 0;
@@ -269,13 +242,11 @@ static int create_one(struct iov_vm_host *h, const struct iov_vm_spec *s, const 
     return -ENOMEM;
   }
   char *nm = d.name;
-  r = run(err, errlen, (char *const[]){ "ip", "netns", "add", nm, NULL });
-  if (r >= 0) r = run(err, errlen, (char *const[]){ "ip", "link", "set", "dev", netdev, "netns", nm, NULL });
-  if (r >= 0) r = run(err, errlen, (char *const[]){ "ip", "-n", nm, "link", "set", "lo", "up", NULL });
-  if (r >= 0 && s->net)
-    r = run(err, errlen,
-            (char *const[]){ "ip", "-n", nm, "addr", "add", (char *)s->net, "dev", netdev, NULL });
-  if (r >= 0) r = run(err, errlen, (char *const[]){ "ip", "-n", nm, "link", "set", netdev, "up", NULL });
+  r = IOV_IP(NULL, err, errlen, "netns", "add", nm);
+  if (r >= 0) r = IOV_IP(NULL, err, errlen, "link", "set", "dev", netdev, "netns", nm);
+  if (r >= 0) r = IOV_IP(NULL, err, errlen, "-n", nm, "link", "set", "lo", "up");
+  if (r >= 0 && s->net) r = IOV_IP(NULL, err, errlen, "-n", nm, "addr", "add", (char *)s->net, "dev", netdev);
+  if (r >= 0) r = IOV_IP(NULL, err, errlen, "-n", nm, "link", "set", netdev, "up");
   if (r >= 0) {
     char *argv[16];
     int a = 0;
@@ -477,6 +448,7 @@ static pid_t nn_guest_pid(struct iov_vm_host *h, const char *name) {
 
 const struct iov_vm_ops iov_vm_ops_netns = {
   .name = "netns",
+  .caps = 0, /* no hypervisor; the VF's MAC comes through the PF */
   .open = nn_open,
   .close = nn_close,
   .create = nn_create,

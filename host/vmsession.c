@@ -310,7 +310,7 @@ static void on_setup(struct vm_state *st, const iov_envelope *in) {
     }
     /* Without libvirt to set it with the hostdev interface, the MAC goes
      * through the PF too. */
-    bool set_mac = st->ops == &iov_vm_ops_netns;
+    bool set_mac = !(st->ops->caps & IOV_VM_CAP_SETS_VF_MAC);
     for (unsigned i = 0; (vs.set || set_mac) && i < v->count; i++) {
       if (set_mac) {
         char mac[18];
@@ -535,9 +535,9 @@ static int init(struct iov_agent *a, void *config, void **ret_state) {
                               .guest_agent = cfg->guest_agent };
   r = st->ops->open(&vc, &st->vh, err, sizeof(err));
   if (r < 0) {
-    bool netns = st->ops == &iov_vm_ops_netns;
+    bool hypervisor = st->ops->caps & IOV_VM_CAP_HYPERVISOR;
     free(st);
-    if (netns) return iov_log_errno(r, "Cannot run guests in network namespaces: %s", err);
+    if (!hypervisor) return iov_log_errno(r, "Cannot run guests in network namespaces: %s", err);
     return iov_log_errno(r, "Cannot connect to libvirt at %s: %s", cfg->libvirt_uri, err);
   }
   /* What a crashed run of this agent left behind. */
@@ -558,7 +558,7 @@ static int init(struct iov_agent *a, void *config, void **ret_state) {
   uv_timer_init(&a->loop, &st->timer);
   st->timer.data = st;
   iov_info("VMs through %s (sriov PF %s, virtio bridge %s)",
-           st->ops == &iov_vm_ops_netns ? "network namespaces" : cfg->libvirt_uri,
+           st->ops->caps & IOV_VM_CAP_HYPERVISOR ? cfg->libvirt_uri : "network namespaces",
            cfg->sriov_pf ? cfg->sriov_pf : "none", cfg->virtio_bridge ? cfg->virtio_bridge : "none");
   *ret_state = st;
   return 0;

@@ -27,6 +27,7 @@
 
 #include "auth.h"
 #include "err.h"
+#include "fileio.h"
 #include "log.h"
 #include "macro.h"
 #include "parse.h"
@@ -98,27 +99,6 @@ static int take_token(struct merge *m, const char *tok, size_t len, const char *
   return put(m, k, eq + 1, len - (size_t)(eq + 1 - tok), src);
 }
 
-/* Read at most max bytes of a file into a NUL-terminated buffer (caller
- * owns).  -EFBIG if the file is larger. */
-static int read_file(const char *path, size_t max, char **ret, size_t *ret_len) {
-  _cleanup_free_ char *buf = malloc(max + 1);
-  FILE *f;
-  size_t len;
-  int r;
-
-  if (!buf) return -ENOMEM;
-  f = fopen(path, "re");
-  if (!f) return -errno;
-  len = fread(buf, 1, max + 1, f);
-  r = ferror(f) ? -(errno ? errno : EIO) : len > max ? -EFBIG : 0;
-  fclose(f);
-  if (r < 0) return r;
-  buf[len] = '\0';
-  *ret = TAKE_PTR(buf);
-  if (ret_len) *ret_len = len;
-  return 0;
-}
-
 /* One SMBIOS structure as the kernel exposes it in .../raw: the formatted
  * area (byte 0 type, byte 1 its length L, bytes 2-3 handle, byte 4 string
  * count), then from offset L the string-set: NUL-terminated strings and
@@ -160,7 +140,7 @@ static int smbios_entry(struct merge *m, const char *dir, const char *name) {
   int r;
 
   if (asprintf(&path, "%s/%s/raw", dir, name) < 0) return -ENOMEM;
-  r = read_file(path, SMBIOS_MAX_SIZE, &buf, &len);
+  r = iov_read_file(path, SMBIOS_MAX_SIZE, &buf, &len);
   if (r == -EACCES)
     snprintf(why, sizeof(why), "%s (reading SMBIOS needs root)", iov_strerror(r));
   else if (r < 0)
@@ -204,7 +184,7 @@ static int cmdline_load(struct merge *m, const char *root) {
   int r;
 
   if (asprintf(&path, "%s/proc/cmdline", root) < 0) return -ENOMEM;
-  r = read_file(path, CMDLINE_MAX_SIZE, &text, NULL);
+  r = iov_read_file(path, CMDLINE_MAX_SIZE, &text, NULL);
   if (r == -ENOMEM) return r;
   if (r < 0) {
     if (r != -ENOENT) iov_warn("Ignoring '%s': %s", path, iov_strerror(r));
@@ -329,7 +309,7 @@ static int vm_id_default(struct merge *m, const char *root) {
   size_t len;
 
   if (asprintf(&path, "%s/sys/class/dmi/id/product_uuid", root) < 0) return -ENOMEM;
-  if (read_file(path, 128, &uuid, &len) == 0) {
+  if (iov_read_file(path, 128, &uuid, &len) == 0) {
     char *s = uuid;
     while (len > 0 && is_blank(s[len - 1])) s[--len] = '\0';
     while (is_blank(*s)) s++, len--;

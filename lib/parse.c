@@ -299,3 +299,44 @@ int iov_parse_cpus(const char *s, uint16_t *ret, size_t max, size_t *ret_n) {
   *ret_n = n;
   return 0;
 }
+
+bool iov_is_hex(char c) { return iov_hex_value(c) >= 0; }
+
+int iov_hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+int iov_parse_mac(const char *s, uint8_t ret[6]) {
+  uint8_t m[6];
+
+  if (!s || !ret || strlen(s) != 17) return -EINVAL;
+  for (int i = 0; i < 6; i++) {
+    int hi = iov_hex_value(s[3 * i]), lo = iov_hex_value(s[3 * i + 1]);
+    if (hi < 0 || lo < 0) return -EINVAL;
+    if (i < 5 && s[3 * i + 2] != ':') return -EINVAL;
+    m[i] = (uint8_t)(hi << 4 | lo);
+  }
+  memcpy(ret, m, 6);
+  return 0;
+}
+
+const char *iov_format_mac(char buf[18], const uint8_t mac[6]) {
+  snprintf(buf, 18, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+  return buf;
+}
+
+bool iov_mac_ok(const char *s) {
+  uint8_t m[6];
+  return iov_parse_mac(s, m) == 0;
+}
+
+bool iov_hwaddr_ok(const char *s) {
+  size_t n = s ? strlen(s) : 0;
+  if (n < 2 || n > 3 * 32 - 1) return false;
+  for (size_t i = 0; i < n; i++)
+    if (i % 3 == 2 ? s[i] != ':' : !iov_is_hex(s[i])) return false;
+  return n % 3 == 2;
+}

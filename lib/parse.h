@@ -3,6 +3,7 @@
  * write *ret only on success.  Leading/trailing blanks are rejected. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,3 +30,22 @@ int iov_parse_cpus(const char *s, uint16_t *ret, size_t max, size_t *ret_n);
  * otherwise bytes.  Durations: "250ms", "10s", "1.5s". */
 const char *iov_format_size(char *buf, size_t n, uint64_t v);
 const char *iov_format_duration(char *buf, size_t n, uint64_t ns);
+
+/* Validators shared by the modules that take addresses from sysfs, the
+ * plan or libvirt. */
+
+/* 0-9, a-f, A-F. */
+bool iov_is_hex(char c);
+/* The value of a hex digit, or -1. */
+int iov_hex_value(char c);
+/* An Ethernet MAC "02:00:00:00:00:01" (hex digits of either case, ':'
+ * between the six bytes) <-> 6 bytes.  Parse returns 0 or -EINVAL and
+ * writes ret only on success; format writes 18 bytes (lower case) and
+ * returns buf. */
+int iov_parse_mac(const char *s, uint8_t ret[6]);
+const char *iov_format_mac(char buf[18], const uint8_t mac[6]);
+/* Whether s is an Ethernet MAC as iov_parse_mac() takes it (NULL: no). */
+bool iov_mac_ok(const char *s);
+/* Whether s is a link-layer address as sysfs prints one (net/DEV/address):
+ * 1 to 32 bytes as hex pairs joined by ':' (Ethernet 6, InfiniBand 20). */
+bool iov_hwaddr_ok(const char *s);
