@@ -11,6 +11,7 @@
 
 #include "auth.h"
 #include "coord.h"
+#include "engine.h"
 #include "err.h"
 #include "log.h"
 #include "parse.h"
@@ -152,14 +153,14 @@ static int cmd_keygen(int argc, char **argv) {
     default: fprintf(stderr, "Try 'coord keygen --help'.\n"); return 2;
     }
   if (optind != argc) {
-    fprintf(stderr, "coord keygen: unexpected argument '%s'. Try 'coord keygen --help'.\n", argv[optind]);
+    iov_err("coord keygen: unexpected argument '%s'. Try 'coord keygen --help'.", argv[optind]);
     return 2;
   }
   char dir[4096], err[512], path[4200];
   if (dir_opt)
     snprintf(dir, sizeof(dir), "%s", dir_opt);
   else if (iov_key_dir_default(false, dir, sizeof(dir)) < 0) {
-    fprintf(stderr, "coord keygen: no home directory to keep the key in; give --key-dir\n");
+    iov_err("coord keygen: no home directory to keep the key in; give --key-dir");
     return 2;
   }
   /* ~/.config may not exist yet. */
@@ -172,14 +173,14 @@ static int cmd_keygen(int argc, char **argv) {
   }
   snprintf(path, sizeof(path), "%s/coord.key_secret", dir);
   if (force && unlink(path) < 0 && errno != ENOENT) {
-    fprintf(stderr, "coord keygen: cannot remove %s: %s\n", path, strerror(errno));
+    iov_log_errno(-errno, "coord keygen: cannot remove %s: %m", path);
     return 1;
   }
   zcert_t *cert = NULL;
   bool created = false;
   int r = iov_key_load(dir, "coord", true, &cert, &created, err, sizeof(err));
   if (r < 0) {
-    fprintf(stderr, "coord keygen: %s\n", err);
+    iov_err("coord keygen: %s", err);
     return 1;
   }
   if (created)
@@ -198,7 +199,7 @@ static int cmd_keygen(int argc, char **argv) {
 static int set_debug(const char *spec) {
   unsigned mask;
   if (iov_log_parse_debug(spec, &mask) < 0) {
-    fprintf(stderr, "coord: unknown debug category in '%s' (proto, net, engine, plan, db)\n", spec);
+    iov_err("unknown debug category in '%s' (proto, net, engine, plan, db)", spec);
     return -EINVAL;
   }
   iov_log_set_debug(mask);
@@ -229,13 +230,13 @@ static int cmd_run(int argc, char **argv) {
     case OPT_LOCAL:
       cfg.local_mode = iov_local_mode_from_string(optarg);
       if (cfg.local_mode < 0) {
-        fprintf(stderr, "coord run: --local takes auto, netns or loopback, not '%s'\n", optarg);
+        iov_err("coord run: --local takes auto, netns or loopback, not '%s'", optarg);
         return 2;
       }
       break;
     case OPT_CONNECT_TIMEOUT:
       if (iov_parse_duration(optarg, &cfg.connect_timeout_ns) < 0 || cfg.connect_timeout_ns == 0) {
-        fprintf(stderr, "coord run: --connect-timeout takes a duration such as 10s, not '%s'\n", optarg);
+        iov_err("coord run: --connect-timeout takes a duration such as 10s, not '%s'", optarg);
         return 2;
       }
       break;
@@ -250,12 +251,11 @@ static int cmd_run(int argc, char **argv) {
     default: fprintf(stderr, "Try 'coord run --help'.\n"); return 2;
     }
   if (cfg.resume_dir && optind != argc) {
-    fprintf(stderr, "coord run: --resume runs the plan stored in %s; give no PLAN with it.\n",
-            cfg.resume_dir);
+    iov_err("coord run: --resume runs the plan stored in %s; give no PLAN with it.", cfg.resume_dir);
     return 2;
   }
   if (!cfg.resume_dir && optind != argc - 1) {
-    fprintf(stderr, "coord run: expected one PLAN file. Try 'coord run --help'.\n");
+    iov_err("coord run: expected one PLAN file. Try 'coord run --help'.");
     return 2;
   }
   cfg.plan_path = cfg.resume_dir ? NULL : argv[optind];
@@ -294,7 +294,7 @@ static int cmd_validate(int argc, char **argv) {
     default: fprintf(stderr, "Try 'coord validate --help'.\n"); return 2;
     }
   if (optind != argc - 1) {
-    fprintf(stderr, "coord validate: expected one PLAN file. Try 'coord validate --help'.\n");
+    iov_err("coord validate: expected one PLAN file. Try 'coord validate --help'.");
     return 2;
   }
   return iov_coord_validate(argv[optind], quiet) < 0 ? 1 : 0;
@@ -319,7 +319,7 @@ static int cmd_report(int argc, char **argv) {
     default: fprintf(stderr, "Try 'coord report --help'.\n"); return 2;
     }
   if (optind != argc - 1) {
-    fprintf(stderr, "coord report: expected one RUN directory. Try 'coord report --help'.\n");
+    iov_err("coord report: expected one RUN directory. Try 'coord report --help'.");
     return 2;
   }
   return iov_coord_report(argv[optind], format) < 0 ? 1 : 0;
@@ -340,7 +340,7 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (strcmp(cmd, "help-plan") == 0 || strcmp(cmd, "--help-plan") == 0) {
-    iov_plan_help(stdout);
+    iov_plan_help(stdout, iov_engine_plan_workloads());
     return 0;
   }
   /* Subcommand parsing starts after the command word. */
@@ -352,6 +352,6 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "keygen") == 0) return cmd_keygen(argc, argv);
   if (strcmp(cmd, "plot") == 0) return iov_coord_plot(argc, argv);
   if (strcmp(cmd, "compare") == 0) return iov_coord_compare(argc, argv);
-  fprintf(stderr, "coord: unknown command '%s'. Try 'coord --help'.\n", cmd);
+  iov_err("unknown command '%s'. Try 'coord --help'.", cmd);
   return 2;
 }

@@ -1,8 +1,5 @@
 /* Fuzz target: what coord does with the messages of its agents.
  *
- * coordinator/run.c's handle(), store_samples() and store_result() are
- * static, so they cannot be called from here without changing run.c.
- * This harness drives the public parts they are made of, the same way:
  * peer.c receives (iov_peers_recv(): decode, validation, the route to a
  * guest), and then, per message:
  *   Welcome   iov_peer_guest_data_addr(), the inventory JSON
@@ -12,26 +9,31 @@
  *   Error     its text as coord prints it (iov_peer_text(): no control
  *             character left)
  *   Ready     the receiver's ports
- *   Samples   every flow sample (histogram stored sparse, through
- *             iov_wire_hist_summary()), CPU, interrupt and VM CPU rows;
- *             a counter over IOV_DB_COUNT_MAX must be refused, not stored
- *   Result    every flow result (histogram through iov_wire_hist_from_pb())
+ *   Samples   coord's own ingest (coordinator/ingest.c,
+ *             iov_ingest_samples()): bounds, order and gaps, every flow
+ *             sample (histogram stored sparse), CPU, interrupt and VM CPU
+ *             rows; a counter over IOV_DB_COUNT_MAX must be refused, not
+ *             stored
+ *   Result    coord's own ingest (iov_ingest_result()): bounds, every flow
+ *             result (histogram through iov_wire_hist_from_pb()), the
+ *             senders' window
  *   ClockReply a clock estimate (lib/clocksync.c) stored with the point
  * into a results database in a scratch directory (WAL, as coord opens it).
  * At the end of an input the report is loaded and printed (report.c) from
- * what was stored, and the point's transaction is rolled back, so every
- * input starts from the same database.
+ * what was stored, and the database is closed with the point's
+ * transaction still open, which rolls it back, so every input starts from
+ * the same database.
  *
  * An input is records [tag][length, 2 bytes LE][frame] (fuzz.h); every
  * frame goes from the host agent "h" to coord, the tag is not used.  The
  * host is the sender of the point, each guest that speaks a receiver,
  * with 4 flows each. */
 #include <errno.h>
-#include <sqlite3.h>
 
 #include "clocksync.h"
 #include "err.h"
 #include "fuzz.h"
+#include "ingest.h"
 #include "json.h"
 #include "peer.h"
 #include "report.h"
@@ -46,7 +48,7 @@ struct part {
   struct iov_peer *peer;
   bool sender;
   int64_t flow_id[FLOWS];
-  uint32_t last_seq, samples;
+  struct iov_ingest_agent in; /* what coord's ingest keeps of it */
   bool ready, result;
   struct iov_clock_probe probes[8];
   unsigned n_probes;
@@ -62,6 +64,10 @@ static FILE *devnull;
 static struct part parts[MAX_PARTS];
 static size_t n_parts;
 static int64_t db_point;
+/* The point as coord's ingest sees it: a tcp_rr point of 1 s, samples
+ * every 100 ms (as the point row says). */
+static struct iov_ingest_point pt;
+static unsigned n_failed; /* reasons the point failed for (ingest) */
 
 static void cleanup(void) {
   h = iov_peer_free(h);
@@ -72,12 +78,29 @@ static void cleanup(void) {
 }
 
 static _Noreturn void die(const char *what, int r) {
-  fprintf(stderr, "fuzz_coord: %s: %s %s\n", what, strerror(r < 0 ? -r : r), db ? iov_db_errmsg(db) : "");
+  fprintf(stderr, "fuzz_coord: %s: %s\n", what, strerror(r < 0 ? -r : r));
   abort();
 }
 
+static char db_path[PATH_MAX + 16];
+
+static void open_db(void) {
+  char err[512] = "";
+  int r = iov_db_open(db_path, &db, err, sizeof(err));
+  if (r < 0) {
+    fprintf(stderr, "fuzz_coord: %s: %s\n", db_path, err);
+    abort();
+  }
+}
+
+/* What ingest says fails the point. */
+static void on_fail(void *arg, const char *reason) {
+  (void)arg;
+  (void)reason;
+  n_failed++;
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
-  char path[PATH_MAX + 16];
   int r;
   (void)argc;
   (void)argv;
@@ -85,8 +108,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   zsys_handler_set(NULL);
   devnull = fopen("/dev/null", "we");
   if (!devnull || iov_fuzz_scratch_dir("coord", scratch) < 0) die("scratch", errno);
-  snprintf(path, sizeof(path), "%s/results.db", scratch);
-  if ((r = iov_db_open(path, &db)) < 0) die("iov_db_open", r);
+  snprintf(db_path, sizeof(db_path), "%s/results.db", scratch);
+  open_db();
   if ((r = iov_db_run_begin(db, "fuzz", "fuzz.plan", "[hosts]\nh = local\n", 1, &db_run)) < 0) die("run", r);
 
   agent = zsock_new(ZMQ_ROUTER);
@@ -120,6 +143,9 @@ static struct part *part_of(struct iov_peer *p) {
   memset(a, 0, sizeof(*a));
   a->peer = p;
   a->sender = !p->host;
+  a->in = (struct iov_ingest_agent){
+    .name = p->name, .sender = a->sender, .guest = p->host != NULL, .flows = FLOWS, .flow_id = a->flow_id
+  };
   if (p->host && !p->db_agent &&
       (iov_db_agent_add(db, db_run, p->name, p->endpoint, p->route, "{}", &p->db_agent) < 0 ||
        iov_db_agent_set_host(db, p->db_agent, h->db_agent) < 0))
@@ -128,6 +154,7 @@ static struct part *part_of(struct iov_peer *p) {
     if (iov_db_flow_add_link(db, db_point, p->db_agent, a->sender ? "sender" : "receiver", i, i % 2,
                              &a->flow_id[i]) < 0)
       return NULL;
+  a->in.db_agent = p->db_agent;
   n_parts++;
   return a;
 }
@@ -169,128 +196,94 @@ static void on_guests(const Iovbench__Guests *g) {
   }
 }
 
-/* Whether any of v is above what the store keeps (IOV_DB_COUNT_MAX): coord
- * refuses such a batch before storing it, and the store refuses it too. */
+/* Whether any of v is above what the store keeps (IOV_DB_COUNT_MAX). */
 static bool over(const uint64_t *v, size_t n) {
   for (size_t i = 0; i < n; i++)
     if (v[i] > IOV_DB_COUNT_MAX) return true;
   return false;
 }
 
-/* A row the store must take, or (counters over the bound) refuse. */
-static void stored(int r, bool refused, const char *what) {
-  if (refused)
-    IOV_FUZZ_CHECK(r == -IOV_E_DB, "a %s with a counter over 2^62 was stored (%d)", what, r);
-  else
-    IOV_FUZZ_CHECK(r == 0, "a validated %s is not stored: %s", what, iov_db_errmsg(db));
-}
-
-static void store_samples(struct part *a, const Iovbench__SampleBatch *b) {
-  if (b->seq <= a->last_seq) return;
-  a->last_seq = b->seq;
-  a->samples++;
+/* Whether ingest would hand the store a counter over IOV_DB_COUNT_MAX
+ * from batch b of agent a: the rows it stores (flows of the point, CPUs,
+ * the VM's cost for a guest, interrupts). */
+static bool batch_over(const struct part *a, const Iovbench__SampleBatch *b) {
   for (size_t i = 0; i < b->n_flows; i++) {
     const Iovbench__FlowSample *fs = b->flows[i];
-    if (fs->flow >= FLOWS) continue;
-    struct iov_db_sample s = {
-      .seq = b->seq,
-      .t_start_ns = b->t_start_ns,
-      .t_end_ns = b->t_end_ns,
-      .bytes = fs->bytes,
-      .messages = fs->messages,
-      .transactions = fs->transactions,
-      .lost = fs->lost,
-      .out_of_order = fs->out_of_order,
-      .duplicates = fs->duplicates,
-      .jitter_ns = fs->jitter_ns,
-      .retransmits = fs->retransmits,
-      .rtt_us = fs->rtt_us,
-      .snd_cwnd = fs->snd_cwnd,
-    };
-    struct iov_db_sparse_hist sh;
-    if (fs->latency && iov_wire_hist_summary(fs->latency, &sh.sum) == 0) {
-      sh.index = fs->latency->index;
-      sh.count = fs->latency->count;
-      sh.n = fs->latency->n_index;
-      s.sparse = &sh;
-    }
-    const uint64_t c[] = { s.bytes,      s.messages,  s.transactions, s.lost,   s.out_of_order,
-                           s.duplicates, s.jitter_ns, s.retransmits,  s.rtt_us, s.snd_cwnd };
-    stored(iov_db_sample_add(db, a->flow_id[fs->flow], &s), over(c, ELEMENTSOF(c)), "sample");
+    if (fs->flow >= a->in.flows) continue;
+    const uint64_t c[] = { fs->bytes,      fs->messages,  fs->transactions, fs->lost,   fs->out_of_order,
+                           fs->duplicates, fs->jitter_ns, fs->retransmits,  fs->rtt_us, fs->snd_cwnd };
+    if (over(c, ELEMENTSOF(c))) return true;
   }
   for (size_t i = 0; i < b->n_cpus; i++) {
     const Iovbench__CpuSample *cs = b->cpus[i];
-    struct iov_db_cpu dc = { .cpu = cs->cpu,
-                             .user_ns = cs->user_ns,
-                             .nice_ns = cs->nice_ns,
-                             .system_ns = cs->system_ns,
-                             .idle_ns = cs->idle_ns,
-                             .iowait_ns = cs->iowait_ns,
-                             .irq_ns = cs->irq_ns,
-                             .softirq_ns = cs->softirq_ns,
-                             .steal_ns = cs->steal_ns,
-                             .guest_ns = cs->guest_ns };
-    const uint64_t c[] = { dc.user_ns, dc.nice_ns,    dc.system_ns, dc.idle_ns, dc.iowait_ns,
-                           dc.irq_ns,  dc.softirq_ns, dc.steal_ns,  dc.guest_ns };
-    stored(iov_db_cpu_sample_add(db, db_point, a->peer->db_agent, b->seq, &dc), over(c, ELEMENTSOF(c)),
-           "CPU sample");
+    const uint64_t c[] = { cs->user_ns, cs->nice_ns,    cs->system_ns, cs->idle_ns, cs->iowait_ns,
+                           cs->irq_ns,  cs->softirq_ns, cs->steal_ns,  cs->guest_ns };
+    if (over(c, ELEMENTSOF(c))) return true;
   }
-  if (b->host_cpu && a->peer->host) {
-    struct iov_db_vm_cpu vc = { .interval_ns = b->host_cpu->interval_ns,
-                                .vcpu_ns = b->host_cpu->vcpu_ns,
-                                .io_ns = b->host_cpu->io_ns,
-                                .vhost_ns = b->host_cpu->vhost_ns,
-                                .kvm_ns = b->host_cpu->kvm_ns,
-                                .total_ns = b->host_cpu->total_ns,
-                                .kvm_exits = b->host_cpu->kvm_exits,
-                                .kvm_exits_known = b->host_cpu->kvm_exits_known };
-    const uint64_t c[] = { vc.interval_ns,
-                           vc.vcpu_ns,
-                           vc.io_ns,
-                           vc.vhost_ns,
-                           vc.kvm_ns,
-                           vc.total_ns,
-                           vc.kvm_exits_known ? vc.kvm_exits : 0 };
-    stored(iov_db_vm_cpu_add(db, db_point, a->peer->db_agent, b->seq, &vc), over(c, ELEMENTSOF(c)),
-           "VM CPU sample");
+  if (b->host_cpu && a->in.guest) {
+    const Iovbench__VmHostCpu *hc = b->host_cpu;
+    const uint64_t c[] = { hc->interval_ns,
+                           hc->vcpu_ns,
+                           hc->io_ns,
+                           hc->vhost_ns,
+                           hc->kvm_ns,
+                           hc->total_ns,
+                           hc->kvm_exits_known ? hc->kvm_exits : 0 };
+    if (over(c, ELEMENTSOF(c))) return true;
   }
-  for (size_t i = 0; i < b->n_irqs; i++) {
-    stored(
-        iov_db_irq_sample_add(db, db_point, a->peer->db_agent, b->seq, b->irqs[i]->name, b->irqs[i]->count),
-        over(&b->irqs[i]->count, 1), "interrupt sample");
+  for (size_t i = 0; i < b->n_irqs; i++)
+    if (over(&b->irqs[i]->count, 1)) return true;
+  return false;
+}
+
+static bool result_over(const struct part *a, const Iovbench__Result *res) {
+  for (size_t i = 0; i < res->n_flows; i++) {
+    const Iovbench__FlowResult *fr = res->flows[i];
+    if (fr->flow >= a->in.flows) continue;
+    const uint64_t c[] = { fr->bytes,        fr->messages,   fr->transactions, fr->lost,
+                           fr->out_of_order, fr->duplicates, fr->jitter_ns,    fr->retransmits };
+    if (over(c, ELEMENTSOF(c))) return true;
   }
+  return false;
+}
+
+/* coord's ingest (coordinator/ingest.c), as coord runs it: a batch with a
+ * number the point cannot produce is refused whole, one that came before
+ * is dropped; the rest is stored, and a counter over 2^62 that got past
+ * the bounds must be refused by the store, not stored. */
+static void store_samples(struct part *a, const Iovbench__SampleBatch *b) {
+  char err[256] = "";
+  bool ok = iov_ingest_batch_check(&pt, b, err, sizeof(err)) == 0;
+  bool fresh = b->seq > a->in.last_seq, big = batch_over(a, b);
+  uint32_t taken = a->in.samples;
+  int r = iov_ingest_samples(&pt, &a->in, b, err, sizeof(err));
+  if (!ok || !fresh) {
+    IOV_FUZZ_CHECK(r == 0 && a->in.samples == taken, "a batch %s was taken (%d)",
+                   ok ? "that came before" : "out of bounds", r);
+    return;
+  }
+  IOV_FUZZ_CHECK(a->in.samples == taken + 1 && a->in.last_seq == b->seq, "a new batch was not counted");
+  if (big)
+    IOV_FUZZ_CHECK(r == -IOV_E_DB, "a sample batch with a counter over 2^62 was stored (%d)", r);
+  else
+    IOV_FUZZ_CHECK(r == 0, "a validated sample batch is not stored: %s", err);
 }
 
 static void store_result(struct part *a, const Iovbench__Result *res) {
-  static struct iov_hist hist;
+  char err[256] = "";
   if (a->result) return;
   a->result = true;
-  for (size_t i = 0; i < res->n_flows; i++) {
-    const Iovbench__FlowResult *fr = res->flows[i];
-    if (fr->flow >= FLOWS) continue;
-    struct iov_db_result s = {
-      .bytes = fr->bytes,
-      .messages = fr->messages,
-      .transactions = fr->transactions,
-      .t_start_ns = fr->t_start_ns,
-      .t_end_ns = fr->t_end_ns,
-      .samples = res->samples,
-      .error = fr->error,
-      .error_text = fr->error_text && *fr->error_text ? fr->error_text : NULL,
-      .lost = fr->lost,
-      .out_of_order = fr->out_of_order,
-      .duplicates = fr->duplicates,
-      .jitter_ns = fr->jitter_ns,
-      .retransmits = fr->retransmits,
-      .incomplete = !fr->complete,
-    };
-    if (fr->latency && iov_wire_hist_from_pb(fr->latency, &hist) == 0) s.hist = &hist;
-    const uint64_t c[] = { s.bytes,        s.messages,   s.transactions, s.lost,
-                           s.out_of_order, s.duplicates, s.jitter_ns,    s.retransmits };
-    stored(iov_db_result_add(db, a->flow_id[fr->flow], &s), over(c, ELEMENTSOF(c)), "result");
+  bool ok = iov_ingest_result_check(&pt, res, err, sizeof(err)) == 0, big = result_over(a, res);
+  unsigned failed = n_failed;
+  int r = iov_ingest_result(&pt, &a->in, res, err, sizeof(err));
+  if (!ok) {
+    IOV_FUZZ_CHECK(r == 0 && n_failed == failed + 1, "a result out of bounds did not fail the point (%d)", r);
+    return;
   }
-  if (!a->sender && res->window_start_ns && res->window_end_ns)
-    (void)iov_db_point_set_window(db, db_point, res->window_start_ns, res->window_end_ns, 0);
+  if (big)
+    IOV_FUZZ_CHECK(r == -IOV_E_DB, "a result with a counter over 2^62 was stored (%d)", r);
+  else
+    IOV_FUZZ_CHECK(r == 0, "a validated result is not stored: %s", err);
 }
 
 static void on_clock_reply(struct part *a, const Iovbench__ClockReply *cr) {
@@ -329,7 +322,7 @@ static void handle(struct iov_peer *p, iov_envelope *e) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   struct iov_fuzz_reader rd = { data, size };
-  struct iov_db_point pt = { .test = "fuzz",
+  struct iov_db_point dp = { .test = "fuzz",
                              .sweep = "",
                              .workload = "tcp_rr",
                              .params_json = "{}",
@@ -343,7 +336,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (!db) LLVMFuzzerInitialize(NULL, NULL);
   /* Rolled back after every input: the point is row 1 each time, and
    * the seeds' messages are for point 1. */
-  if ((r = iov_db_point_begin(db, db_run, &pt, &db_point)) < 0) die("point", r);
+  if ((r = iov_db_point_begin(db, db_run, &dp, &db_point)) < 0) die("point", r);
+  pt = (struct iov_ingest_point){
+    .db = db,
+    .db_point = db_point,
+    .number = 1,
+    .span_ns = iov_ingest_span_ns(0, dp.duration_ns, dp.sample_interval_ns),
+    .sample_interval_ns = dp.sample_interval_ns,
+    .fail = on_fail,
+  };
+  n_failed = 0;
   n_parts = 0;
   (void)part_of(h);
   while (iov_fuzz_next(&rd, &tag, &frame, &len)) {
@@ -361,6 +363,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       iov_wire_free(e);
     }
   }
+  /* The senders' window, as coord stores it when the point ends. */
+  if (pt.win_start && pt.win_end) (void)iov_db_point_set_window(db, db_point, pt.win_start, pt.win_end, 0);
   for (size_t i = 0; i < n_parts; i++) {
     struct iov_clock_estimate est = { 0 };
     struct iov_db_clock c = { .probes = parts[i].n_probes };
@@ -373,13 +377,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                                  parts[i].sender ? "sender" : "receiver", &c);
   }
   struct iov_report *rep = NULL;
-  r = iov_report_load(db, &rep);
-  IOV_FUZZ_CHECK(r == 0, "the report of what was stored does not load: %d %s", r, iov_db_errmsg(db));
+  char err[512] = "";
+  r = iov_report_load(db, &rep, err, sizeof(err));
+  IOV_FUZZ_CHECK(r == 0, "the report of what was stored does not load: %d %s", r, err);
   iov_report_print_table(rep, iov_fuzz_verbose() ? stderr : devnull);
   IOV_FUZZ_CHECK(iov_report_print_json(rep, devnull) == 0, "the report does not print as JSON");
   iov_report_free(rep);
 
-  if (sqlite3_exec(iov__db_sqlite(db), "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK) die("rollback", EIO);
+  /* Closed with the point's transaction open: SQLite rolls it back. */
+  db = iov_db_close(db);
+  open_db();
   for (size_t i = 0; i < h->n_guests; i++) iov_peer_free(h->guests[i]);
   h->n_guests = 0;
   return 0;
