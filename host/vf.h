@@ -30,6 +30,18 @@
  * iov_vf_parse_*) so that tests check the bytes; the handle sends them
  * through a transport that tests can replace (struct iov_vf_nl_ops).
  *
+ * Where it lives (host/): vf_codec.c the messages, vf.c the handle, its
+ * transport and the per-VF settings, vf_count.c the PF in sysfs and its
+ * VF count, vf_state.c the state files and the restore; vf_internal.h
+ * is what they share, for them alone.
+ *
+ * Errors: every call on a handle returns >= 0 or a negative errno and,
+ * on failure, writes one line into (err, errlen) naming the PF, the step
+ * and the reason ("0000:01:00.0: cannot disable 2 VFs (write 0 to
+ * sriov_numvfs): Device or resource busy: VFs still in use (assigned to a
+ * VM?)"); err may be NULL (errlen 0) and is left alone on success.
+ * Nothing here logs above debug level.
+ *
  * Threading: a handle is not thread-safe; the pure functions are. */
 #pragma once
 
@@ -152,10 +164,7 @@ int iov_vf_parse_setlink(const void *buf, size_t len, int *ret_ifindex, unsigned
  * -EBADMSG when it is not a well-formed NLMSG_ERROR. */
 int iov_vf_parse_ack(const void *buf, size_t len, char *msg, size_t msg_len);
 
-/* "02:00:00:00:00:01" <-> 6 bytes.  Parse returns 0 or -EINVAL and writes
- * ret only on success; format writes 18 bytes and returns buf. */
-int iov_vf_parse_mac(const char *s, uint8_t ret[6]);
-const char *iov_vf_format_mac(char buf[18], const uint8_t mac[6]);
+/* MAC addresses as text: iov_parse_mac() and iov_format_mac() (lib/parse.h). */
 
 /* The netlink transport.  transact() sends one complete request and
  * returns the one reply message whose nlmsg_seq matches (an RTM_NEWLINK
@@ -185,12 +194,6 @@ int iov_vf_new(const struct iov_vf_config *cfg, struct iov_vf **ret);
 /* Close the socket and free; accepts NULL, returns NULL. */
 struct iov_vf *iov_vf_free(struct iov_vf *v);
 
-/* Text of the last failure of a call on v, naming the PF, the step and
- * the reason ("0000:01:00.0: cannot disable 2 VFs (write 0 to
- * sriov_numvfs): Device or resource busy: VFs still in use (assigned to a
- * VM?)"); "" after a success.  Valid until the next call on v. */
-const char *iov_vf_last_error(const struct iov_vf *v);
-
 /* A PF is named by its netdev ("eth0", looked up as
  * <root>/class/net/NAME/device), its PCI address ("0000:01:00.0", as
  * <root>/bus/pci/devices/ADDR) or a netdevsim device ("netdevsim1", as
@@ -201,7 +204,8 @@ const char *iov_vf_last_error(const struct iov_vf *v);
  * Either output may be NULL.  Returns 0, -ENODEV, -EOPNOTSUPP (no
  * sriov_numvfs: not an SR-IOV PF), -EBADMSG (unreadable number), -E2BIG
  * (above IOV_VF_MAX_VFS), or a read error. */
-int iov_vf_get_count(struct iov_vf *v, const char *pf, unsigned *ret_numvfs, unsigned *ret_totalvfs);
+int iov_vf_get_count(struct iov_vf *v, const char *pf, unsigned *ret_numvfs, unsigned *ret_totalvfs,
+                     char *err, size_t errlen);
 
 /* Set the PF's VF count to n.  Saves the PF's state first (when it has
  * no state file yet).  The kernel refuses to change a non-zero count to
@@ -211,9 +215,9 @@ int iov_vf_get_count(struct iov_vf *v, const char *pf, unsigned *ret_numvfs, uns
  * Returns 0, or -ERANGE (n > sriov_totalvfs), -EBUSY (the kernel or the
  * driver refused: VFs in use, for example assigned to a VM), -EOPNOTSUPP
  * (not an SR-IOV PF, or no driver able to configure SR-IOV is bound), any
- * error of iov_vf_get_count() or of saving, or the write's error.
- * iov_vf_last_error() says which step failed. */
-int iov_vf_set_count(struct iov_vf *v, const char *pf, unsigned n);
+ * error of iov_vf_get_count() or of saving, or the write's error; err
+ * says which step failed. */
+int iov_vf_set_count(struct iov_vf *v, const char *pf, unsigned n, char *err, size_t errlen);
 
 /* Apply the settings in s->set to VF 'vf' of the PF.  Saves the PF's
  * state first.  Each setting goes in a request of its own, in the order
@@ -231,18 +235,18 @@ int iov_vf_set_count(struct iov_vf *v, const char *pf, unsigned n);
  * (may be NULL) then holds the IOV_VF_SET_* bit that failed, or 0 when
  * the failure came before any request. */
 int iov_vf_set(struct iov_vf *v, const char *pf, unsigned vf, const struct iov_vf_settings *s,
-               unsigned *reterr_setting);
+               unsigned *reterr_setting, char *err, size_t errlen);
 
 /* Read the PF's link with its VFs (RTM_GETLINK).  Caller owns *ret; free
  * with iov_vf_link_done().  Returns 0, -ENODEV, -EOPNOTSUPP (the PF has no
  * netdev), any error of iov_vf_parse_link(), or a transport error. */
-int iov_vf_get(struct iov_vf *v, const char *pf, struct iov_vf_link *ret);
+int iov_vf_get(struct iov_vf *v, const char *pf, struct iov_vf_link *ret, char *err, size_t errlen);
 
 /* Record the PF's state now unless it already has a state file.  Called
  * by iov_vf_set_count() and iov_vf_set(); exported for callers that
  * change a PF some other way.  Returns 1 when a file was written, 0 when
  * one existed, or -errno (nothing was changed then). */
-int iov_vf_save(struct iov_vf *v, const char *pf);
+int iov_vf_save(struct iov_vf *v, const char *pf, char *err, size_t errlen);
 
 /* Restore the PF from its state file and remove the file: the VF count
  * first (through 0 when needed), then every recorded setting that
@@ -250,11 +254,12 @@ int iov_vf_save(struct iov_vf *v, const char *pf);
  * Returns 1 when restored, 0
  * when the PF has no state file, or -errno (the file stays, so a later
  * call tries again). */
-int iov_vf_restore_pf(struct iov_vf *v, const char *pf);
+int iov_vf_restore_pf(struct iov_vf *v, const char *pf, char *err, size_t errlen);
 
 /* Restore every PF with a state file in the state directory and remove
  * the files of those restored; stale temporary files of an interrupted
  * save are removed too.  A PF that fails does not stop the others.
  * Returns the number of PFs restored, or the first error (the failed
- * files stay); a missing state directory means nothing to do (0). */
-int iov_vf_restore(struct iov_vf *v);
+ * files stay; err says why the first failed); a missing state directory
+ * means nothing to do (0). */
+int iov_vf_restore(struct iov_vf *v, char *err, size_t errlen);

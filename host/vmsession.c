@@ -18,9 +18,12 @@
 #include "auth.h"
 #include "err.h"
 #include "log.h"
+#include "parse.h"
+#include "relay.h"
 #include "spawn.h"
 #include "sriov.h"
 #include "timeutil.h"
+#include "transport.h"
 #include "vf.h"
 #include "vm.h"
 
@@ -101,10 +104,11 @@ static void release(struct vm_state *st) {
   st->n = 0;
   st->path[0] = 0;
   if (st->vf && st->vf_touched) {
-    int r = iov_vf_restore_pf(st->vf, st->cfg->sriov_pf);
+    char vf_err[512] = "";
+    int r = iov_vf_restore_pf(st->vf, st->cfg->sriov_pf, vf_err, sizeof(vf_err));
     if (r < 0)
       iov_warn("restoring the VFs of %s: %s (the agent tries again at its next start)", st->cfg->sriov_pf,
-               iov_vf_last_error(st->vf));
+               vf_err);
     else
       st->vf_touched = false;
   }
@@ -192,7 +196,7 @@ static int vf_addresses(struct vm_state *st, unsigned count, char ***ret, uint8_
     return -ENODEV;
   }
   uint8_t mac[6];
-  if (pf->n_netdevs && pf->netdevs[0].mac && iov_vf_parse_mac(pf->netdevs[0].mac, mac) >= 0)
+  if (pf->n_netdevs && pf->netdevs[0].mac && iov_parse_mac(pf->netdevs[0].mac, mac) >= 0)
     memcpy(pf_tail, mac + 3, 3);
   else {
     uint32_t h = 2166136261u; /* FNV-1a */
@@ -276,12 +280,9 @@ static void on_setup(struct vm_state *st, const iov_envelope *in) {
       snprintf(err, sizeof(err), "no VF handle");
       goto fail;
     }
-    r = iov_vf_get_count(st->vf, cfg->sriov_pf, &have, NULL);
-    if (r >= 0 && have < v->count) r = iov_vf_set_count(st->vf, cfg->sriov_pf, v->count);
-    if (r < 0) {
-      snprintf(err, sizeof(err), "%s", iov_vf_last_error(st->vf));
-      goto fail;
-    }
+    r = iov_vf_get_count(st->vf, cfg->sriov_pf, &have, NULL, err, sizeof(err));
+    if (r >= 0 && have < v->count) r = iov_vf_set_count(st->vf, cfg->sriov_pf, v->count, err, sizeof(err));
+    if (r < 0) goto fail;
     st->vf_touched = true;
     r = vf_addresses(st, v->count, &vfs, pf_tail);
     if (r < 0) {
@@ -316,11 +317,12 @@ static void on_setup(struct vm_state *st, const iov_envelope *in) {
         char mac[18];
         vf_mac(pf_tail, i, mac);
         vs.set |= IOV_VF_SET_MAC;
-        (void)iov_vf_parse_mac(mac, vs.mac);
+        (void)iov_parse_mac(mac, vs.mac);
       }
-      r = iov_vf_set(st->vf, cfg->sriov_pf, i, &vs, NULL);
+      char vf_err[512] = "";
+      r = iov_vf_set(st->vf, cfg->sriov_pf, i, &vs, NULL, vf_err, sizeof(vf_err));
       if (r < 0) {
-        snprintf(err, sizeof(err), "VF %u: %s", i, iov_vf_last_error(st->vf));
+        snprintf(err, sizeof(err), "VF %u: %s", i, vf_err);
         goto fail;
       }
     }
@@ -550,9 +552,9 @@ static int init(struct iov_agent *a, void *config, void **ret_state) {
     struct iov_vf_config vfc = { .sysfs_root = cfg->sysfs_root, .state_dir = cfg->vf_state_dir };
     r = iov_vf_new(&vfc, &st->vf);
     if (r >= 0) {
-      r = iov_vf_restore(st->vf);
+      r = iov_vf_restore(st->vf, err, sizeof(err));
       if (r > 0) iov_notice("restored the VF settings of %d PF(s) that a previous run changed", r);
-      if (r < 0) iov_warn("restoring VF settings left by a previous run: %s", iov_vf_last_error(st->vf));
+      if (r < 0) iov_warn("restoring VF settings left by a previous run: %s", err);
     }
   }
   uv_timer_init(&a->loop, &st->timer);

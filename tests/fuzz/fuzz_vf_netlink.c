@@ -1,4 +1,4 @@
-/* Fuzz target: the VF code of host/vf_netlink.c: its netlink parsers
+/* Fuzz target: the VF code of host/vf*.c (vf_codec.c, vf_state.c): its netlink parsers
  * (pure functions) and its state files.
  *
  * The first byte picks what the rest is fed to:
@@ -6,7 +6,7 @@
  *   1  iov_vf_parse_setlink(): a SETLINK request; one that parses and can
  *                              be built again must parse back the same
  *   2  iov_vf_parse_ack():     an NLMSG_ERROR
- *   3  iov_vf_parse_mac():     a MAC address as text
+ *   3  iov_parse_mac():     a MAC address as text
  *   4  iov_vf_restore():       [ack byte][state file][NUL][GETLINK reply]
  *   5  iov_vf_save(), then iov_vf_restore(): [ack byte][GETLINK reply]
  * Modes 4 and 5 run against a scratch copy of the igb-82576-qemu sysfs
@@ -20,7 +20,10 @@
 #include <linux/rtnetlink.h>
 
 #include "fuzz.h"
+#include "parse.h"
 #include "vf.h"
+
+static char vf_err[1024];
 
 #define PF_ADDR "0000:11:00.0"
 #define PF_REL "devices/pci0000:10/0000:10:00.0/" PF_ADDR
@@ -167,8 +170,8 @@ static void fuzz_mac(const uint8_t *data, size_t size) {
   if (size >= sizeof(text)) size = sizeof(text) - 1;
   memcpy(text, data, size);
   text[size] = 0;
-  if (iov_vf_parse_mac(text, mac) < 0) return;
-  IOV_FUZZ_CHECK(iov_vf_parse_mac(iov_vf_format_mac(out, mac), again) == 0, "formatted MAC does not parse");
+  if (iov_parse_mac(text, mac) < 0) return;
+  IOV_FUZZ_CHECK(iov_parse_mac(iov_format_mac(out, mac), again) == 0, "formatted MAC does not parse");
   IOV_FUZZ_CHECK(!memcmp(mac, again, 6), "MAC round trip differs");
 }
 
@@ -218,18 +221,18 @@ static void fuzz_state(const uint8_t *data, size_t size, bool save_first) {
   }
   if (iov_vf_new(&cfg, &v) < 0) abort();
   if (save_first) {
-    r = iov_vf_save(v, PF_ADDR);
-    iov_fuzz_note("save: %d %s\n", r, iov_vf_last_error(v));
+    r = iov_vf_save(v, PF_ADDR, vf_err, sizeof(vf_err));
+    iov_fuzz_note("save: %d %s\n", r, vf_err);
     if (r > 0) {
-      r = iov_vf_restore(v);
-      iov_fuzz_note("restore: %d %s\n", r, iov_vf_last_error(v));
-      IOV_FUZZ_CHECK(r != -EBADMSG, "a state file iov_vf_save() wrote is refused: %s", iov_vf_last_error(v));
+      r = iov_vf_restore(v, vf_err, sizeof(vf_err));
+      iov_fuzz_note("restore: %d %s\n", r, vf_err);
+      IOV_FUZZ_CHECK(r != -EBADMSG, "a state file iov_vf_save() wrote is refused: %s", vf_err);
     }
   } else {
     unsigned num, total;
-    r = iov_vf_restore(v);
-    iov_fuzz_note("restore: %d %s\n", r, iov_vf_last_error(v));
-    r = iov_vf_get_count(v, PF_ADDR, &num, &total);
+    r = iov_vf_restore(v, vf_err, sizeof(vf_err));
+    iov_fuzz_note("restore: %d %s\n", r, vf_err);
+    r = iov_vf_get_count(v, PF_ADDR, &num, &total, vf_err, sizeof(vf_err));
     iov_fuzz_note("count: %d %u of %u\n", r, num, total);
   }
   iov_vf_free(v);

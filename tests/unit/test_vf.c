@@ -1,4 +1,4 @@
-/* Unit tests for host/vf_netlink.c.
+/* Unit tests for the VF module (host/vf*.c).
  *
  * (a) The RTM_SETLINK and RTM_GETLINK requests we build are compared byte
  *     for byte with what iproute2 6.1 sent for the same settings
@@ -40,7 +40,11 @@
 #include <linux/rtnetlink.h>
 #include <net/if_arp.h>
 
+#include "parse.h"
 #include "vf.h"
+
+/* The reason of the last failed call on a VF handle (vf.h: err, errlen). */
+static char err[1024];
 
 static char fixture_dir[PATH_MAX];
 
@@ -106,7 +110,7 @@ static void assert_same_bytes(const char *what, const void *want, size_t want_le
 
 static struct iov_vf_settings mac_settings(const char *mac) {
   struct iov_vf_settings s = { .set = IOV_VF_SET_MAC };
-  assert_int_equal(iov_vf_parse_mac(mac, s.mac), 0);
+  assert_int_equal(iov_parse_mac(mac, s.mac), 0);
   return s;
 }
 
@@ -252,14 +256,14 @@ static void test_mac(void **state) {
   char txt[18];
   (void)state;
 
-  assert_int_equal(iov_vf_parse_mac("02:aB:00:ff:10:01", m), 0);
-  assert_string_equal(iov_vf_format_mac(txt, m), "02:ab:00:ff:10:01");
-  assert_int_equal(iov_vf_parse_mac("02:ab:00:ff:10", m), -EINVAL);
-  assert_int_equal(iov_vf_parse_mac("02:ab:00:ff:10:0g", m), -EINVAL);
-  assert_int_equal(iov_vf_parse_mac("02-ab-00-ff-10-01", m), -EINVAL);
-  assert_int_equal(iov_vf_parse_mac("02:ab:00:ff:10:011", m), -EINVAL);
-  assert_int_equal(iov_vf_parse_mac(NULL, m), -EINVAL);
-  assert_string_equal(iov_vf_format_mac(txt, m), "02:ab:00:ff:10:01"); /* untouched on error */
+  assert_int_equal(iov_parse_mac("02:aB:00:ff:10:01", m), 0);
+  assert_string_equal(iov_format_mac(txt, m), "02:ab:00:ff:10:01");
+  assert_int_equal(iov_parse_mac("02:ab:00:ff:10", m), -EINVAL);
+  assert_int_equal(iov_parse_mac("02:ab:00:ff:10:0g", m), -EINVAL);
+  assert_int_equal(iov_parse_mac("02-ab-00-ff-10-01", m), -EINVAL);
+  assert_int_equal(iov_parse_mac("02:ab:00:ff:10:011", m), -EINVAL);
+  assert_int_equal(iov_parse_mac(NULL, m), -EINVAL);
+  assert_string_equal(iov_format_mac(txt, m), "02:ab:00:ff:10:01"); /* untouched on error */
 }
 
 /* ---------------------------------------------------------------- */
@@ -467,8 +471,8 @@ static void check_igb_reply(const struct iov_vf_link *l) {
   assert_int_equal(l->vfs[1].vf, 1);
   /* As set in the guest (README.md): vf 0 mac 02:00:00:00:00:10 trust on
    * max_tx_rate 50; vf 1 mac 02:00:00:00:00:11 vlan 100 qos 2 spoofchk off. */
-  assert_string_equal(iov_vf_format_mac(mac, l->vfs[0].s.mac), "02:00:00:00:00:10");
-  assert_string_equal(iov_vf_format_mac(mac, l->vfs[1].s.mac), "02:00:00:00:00:11");
+  assert_string_equal(iov_format_mac(mac, l->vfs[0].s.mac), "02:00:00:00:00:10");
+  assert_string_equal(iov_format_mac(mac, l->vfs[1].s.mac), "02:00:00:00:00:11");
   assert_true(l->vfs[0].s.set & IOV_VF_SET_VLAN);
   assert_int_equal(l->vfs[0].s.vlan, 0);
   assert_int_equal(l->vfs[1].s.vlan, 100);
@@ -914,21 +918,22 @@ static void test_count_save_restore(void **state) {
   unsigned num = 99, total = 99;
   char *txt;
 
-  assert_int_equal(iov_vf_get_count(v, NETDEV, &num, &total), 0);
+  assert_int_equal(iov_vf_get_count(v, NETDEV, &num, &total, err, sizeof(err)), 0);
   assert_int_equal(num, 0);
   assert_int_equal(total, 7);
-  assert_int_equal(iov_vf_get_count(v, PCI_ADDR, &num, NULL), 0);
+  assert_int_equal(iov_vf_get_count(v, PCI_ADDR, &num, NULL, err, sizeof(err)), 0);
 
   /* Nothing to do: nothing saved. */
-  assert_int_equal(iov_vf_set_count(v, PCI_ADDR, 0), 0);
+  assert_int_equal(iov_vf_set_count(v, PCI_ADDR, 0, err, sizeof(err)), 0);
   assert_false(state_exists(s));
   /* More than sriov_totalvfs: refused before anything is saved. */
-  assert_int_equal(iov_vf_set_count(v, PCI_ADDR, 8), -ERANGE);
-  assert_non_null(strstr(iov_vf_last_error(v), "sriov_totalvfs is 7"));
+  assert_int_equal(iov_vf_set_count(v, PCI_ADDR, 8, err, sizeof(err)), -ERANGE);
+  assert_non_null(strstr(err, "sriov_totalvfs is 7"));
   assert_false(state_exists(s));
 
-  assert_int_equal(iov_vf_set_count(v, PCI_ADDR, 2), 0);
-  assert_string_equal(iov_vf_last_error(v), "");
+  err[0] = 0;
+  assert_int_equal(iov_vf_set_count(v, PCI_ADDR, 2, err, sizeof(err)), 0);
+  assert_string_equal(err, ""); /* no reason written on success */
   assert_int_equal(sysfs_numvfs(s), 2);
   txt = state_file(s);
   assert_non_null(txt);
@@ -941,17 +946,17 @@ static void test_count_save_restore(void **state) {
 
   /* 2 -> 4 goes through 0 (the plain file cannot show it, the state file
    * must still hold the original 0). */
-  assert_int_equal(iov_vf_set_count(v, NETDEV, 4), 0);
+  assert_int_equal(iov_vf_set_count(v, NETDEV, 4, err, sizeof(err)), 0);
   assert_int_equal(sysfs_numvfs(s), 4);
   txt = state_file(s);
   assert_non_null(strstr(txt, "\nnumvfs=0\n"));
   free(txt);
 
-  assert_int_equal(iov_vf_restore_pf(v, NETDEV), 1);
+  assert_int_equal(iov_vf_restore_pf(v, NETDEV, err, sizeof(err)), 1);
   assert_int_equal(sysfs_numvfs(s), 0);
   assert_false(state_exists(s));
-  assert_int_equal(iov_vf_restore_pf(v, NETDEV), 0); /* nothing left */
-  assert_int_equal(iov_vf_restore(v), 0);
+  assert_int_equal(iov_vf_restore_pf(v, NETDEV, err, sizeof(err)), 0); /* nothing left */
+  assert_int_equal(iov_vf_restore(v, err, sizeof(err)), 0);
   iov_vf_free(v);
 }
 
@@ -990,7 +995,7 @@ static void test_settings_save_restore(void **state) {
   set_original_vfs(s);
   memcpy(orig, s->f.vf, sizeof(orig));
 
-  assert_int_equal(iov_vf_set(v, PCI_ADDR, 1, &want, &bad), 0);
+  assert_int_equal(iov_vf_set(v, PCI_ADDR, 1, &want, &bad, err, sizeof(err)), 0);
   assert_int_equal(bad, 0);
   assert_int_equal(s->f.n_setlink, 5); /* one request per setting */
   assert_int_equal(s->f.vf[1].vlan, 42);
@@ -999,7 +1004,7 @@ static void test_settings_save_restore(void **state) {
   assert_int_equal(s->f.vf[1].min_rate, 10);
 
   /* What the fake reports now reads back through iov_vf_get. */
-  assert_int_equal(iov_vf_get(v, NETDEV, &l), 0);
+  assert_int_equal(iov_vf_get(v, NETDEV, &l, err, sizeof(err)), 0);
   assert_int_equal(l.n_vfs, 2);
   assert_memory_equal(l.vfs[1].s.mac, want.mac, 6);
   assert_int_equal(l.vfs[1].s.qos, 5);
@@ -1022,7 +1027,7 @@ static void test_settings_save_restore(void **state) {
 
   /* More changes do not overwrite the record; re-creating the VFs wipes
    * their settings in the "kernel". */
-  assert_int_equal(iov_vf_set_count(v, PCI_ADDR, 3), 0);
+  assert_int_equal(iov_vf_set_count(v, PCI_ADDR, 3, err, sizeof(err)), 0);
   assert_int_equal(sysfs_numvfs(s), 3);
   fake_sync(&s->f); /* the fake samples the count only when asked; tell it now */
   txt = state_file(s);
@@ -1031,7 +1036,7 @@ static void test_settings_save_restore(void **state) {
   free(txt);
 
   s->f.n_setlink = 0;
-  assert_int_equal(iov_vf_restore(v), 1);
+  assert_int_equal(iov_vf_restore(v, err, sizeof(err)), 1);
   assert_false(state_exists(s));
   assert_int_equal(sysfs_numvfs(s), 2);
   fake_sync(&s->f);
@@ -1051,8 +1056,8 @@ static void test_restore_after_crash(void **state) {
 
   set_original_vfs(s);
   memcpy(orig, s->f.vf, sizeof(orig));
-  assert_int_equal(iov_vf_set(v, NETDEV, 0, &mac, NULL), 0);
-  assert_int_equal(iov_vf_set_count(v, NETDEV, 5), 0);
+  assert_int_equal(iov_vf_set(v, NETDEV, 0, &mac, NULL, err, sizeof(err)), 0);
+  assert_int_equal(iov_vf_set_count(v, NETDEV, 5, err, sizeof(err)), 0);
   fake_sync(&s->f);
   /* The run "crashes": the handle goes away without restoring, and a save
    * of another PF was cut short before its rename. */
@@ -1063,13 +1068,13 @@ static void test_restore_after_crash(void **state) {
 
   /* The next agent start-up. */
   v = scratch_handle(s);
-  assert_int_equal(iov_vf_restore(v), 1);
+  assert_int_equal(iov_vf_restore(v, err, sizeof(err)), 1);
   assert_false(state_exists(s));
   assert_int_not_equal(access(tmp, F_OK), 0);
   assert_int_equal(sysfs_numvfs(s), 2);
   fake_sync(&s->f);
   assert_memory_equal(s->f.vf, orig, sizeof(orig));
-  assert_int_equal(iov_vf_restore(v), 0);
+  assert_int_equal(iov_vf_restore(v, err, sizeof(err)), 0);
   iov_vf_free(v);
 }
 
@@ -1079,14 +1084,14 @@ static void test_restore_failures(void **state) {
   char p[PATH_MAX], other[PATH_MAX];
   struct stat st;
 
-  assert_int_equal(iov_vf_set_count(v, NETDEV, 2), 0);
+  assert_int_equal(iov_vf_set_count(v, NETDEV, 2, err, sizeof(err)), 0);
 
   /* A state file naming a PF that is gone stays, and does not stop the
    * others from being restored. */
   snprintf(other, sizeof(other), "%s/0000:00:00.0.state", s->state);
   write_text(other, "version=1\ndevice=devices/pci0000:00/0000:00:09.0\nnetdev=\nnumvfs=0\n");
-  assert_int_equal(iov_vf_restore(v), -ENODEV);
-  assert_non_null(strstr(iov_vf_last_error(v), "gone"));
+  assert_int_equal(iov_vf_restore(v, err, sizeof(err)), -ENODEV);
+  assert_non_null(strstr(err, "gone"));
   assert_false(state_exists(s));
   assert_int_equal(sysfs_numvfs(s), 0);
   assert_int_equal(stat(other, &st), 0);
@@ -1112,8 +1117,8 @@ static void test_restore_failures(void **state) {
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
       assert_int_equal(unlink(other), 0);
       write_text(other, bad[i]);
-      assert_int_equal(iov_vf_restore(v), -EBADMSG);
-      assert_non_null(strstr(iov_vf_last_error(v), "malformed state file"));
+      assert_int_equal(iov_vf_restore(v, err, sizeof(err)), -EBADMSG);
+      assert_non_null(strstr(err, "malformed state file"));
       assert_int_equal(stat(other, &st), 0);
     }
   }
@@ -1121,32 +1126,32 @@ static void test_restore_failures(void **state) {
 
   /* An sriov_numvfs that cannot be read (a directory here): the error
    * says which file, nothing is saved or written, restore keeps the file. */
-  assert_int_equal(iov_vf_set_count(v, NETDEV, 3), 0);
+  assert_int_equal(iov_vf_set_count(v, NETDEV, 3, err, sizeof(err)), 0);
   snprintf(p, sizeof(p), "%s/sriov_numvfs", s->dev);
   assert_int_equal(unlink(p), 0);
   assert_int_equal(mkdir(p, 0755), 0);
-  assert_int_equal(iov_vf_set_count(v, NETDEV, 1), -EISDIR);
-  assert_non_null(strstr(iov_vf_last_error(v), "cannot read"));
-  assert_int_equal(iov_vf_restore(v), -EISDIR);
+  assert_int_equal(iov_vf_set_count(v, NETDEV, 1, err, sizeof(err)), -EISDIR);
+  assert_non_null(strstr(err, "cannot read"));
+  assert_int_equal(iov_vf_restore(v, err, sizeof(err)), -EISDIR);
   assert_true(state_exists(s));
   assert_int_equal(rmdir(p), 0);
   write_text(p, "3\n");
-  assert_int_equal(iov_vf_restore(v), 1);
+  assert_int_equal(iov_vf_restore(v, err, sizeof(err)), 1);
   assert_int_equal(sysfs_numvfs(s), 0);
 
   /* A missing sriov_numvfs: not an SR-IOV PF. */
   assert_int_equal(unlink(p), 0);
-  assert_int_equal(iov_vf_set_count(v, NETDEV, 1), -EOPNOTSUPP);
-  assert_non_null(strstr(iov_vf_last_error(v), "not an SR-IOV PF"));
+  assert_int_equal(iov_vf_set_count(v, NETDEV, 1, err, sizeof(err)), -EOPNOTSUPP);
+  assert_non_null(strstr(err, "not an SR-IOV PF"));
   write_text(p, "0\n");
 
   /* PF names: unknown, or not names at all. */
-  assert_int_equal(iov_vf_set_count(v, "eth77", 1), -ENODEV);
-  assert_int_equal(iov_vf_set_count(v, "0000:09:00.0", 1), -ENODEV);
-  assert_int_equal(iov_vf_set_count(v, "../eth9", 1), -EINVAL);
-  assert_int_equal(iov_vf_set_count(v, "..", 1), -EINVAL);
-  assert_int_equal(iov_vf_set_count(v, "", 1), -EINVAL);
-  assert_int_equal(iov_vf_set_count(v, NULL, 1), -EINVAL);
+  assert_int_equal(iov_vf_set_count(v, "eth77", 1, err, sizeof(err)), -ENODEV);
+  assert_int_equal(iov_vf_set_count(v, "0000:09:00.0", 1, err, sizeof(err)), -ENODEV);
+  assert_int_equal(iov_vf_set_count(v, "../eth9", 1, err, sizeof(err)), -EINVAL);
+  assert_int_equal(iov_vf_set_count(v, "..", 1, err, sizeof(err)), -EINVAL);
+  assert_int_equal(iov_vf_set_count(v, "", 1, err, sizeof(err)), -EINVAL);
+  assert_int_equal(iov_vf_set_count(v, NULL, 1, err, sizeof(err)), -EINVAL);
   iov_vf_free(v);
 }
 
@@ -1161,17 +1166,17 @@ static void test_set_errors(void **state) {
   unsigned bad = 0;
 
   write_text(s->f.numvfs_path, "2\n");
-  assert_int_equal(iov_vf_set(v, NETDEV, 2, &all, &bad), -ERANGE);
+  assert_int_equal(iov_vf_set(v, NETDEV, 2, &all, &bad, err, sizeof(err)), -ERANGE);
   assert_int_equal(bad, 0);
   assert_false(state_exists(s)); /* refused before saving */
 
   /* The driver lacks spoof checking: the MAC before it is applied, the
    * error names the setting and carries the kernel's text. */
   s->f.fail_bits = IOV_VF_SET_SPOOFCHK;
-  assert_int_equal(iov_vf_set(v, NETDEV, 1, &all, &bad), -EOPNOTSUPP);
+  assert_int_equal(iov_vf_set(v, NETDEV, 1, &all, &bad, err, sizeof(err)), -EOPNOTSUPP);
   assert_int_equal(bad, IOV_VF_SET_SPOOFCHK);
-  assert_non_null(strstr(iov_vf_last_error(v), "VF 1: cannot set spoofchk through eth9"));
-  assert_non_null(strstr(iov_vf_last_error(v), "not supported by the fake driver"));
+  assert_non_null(strstr(err, "VF 1: cannot set spoofchk through eth9"));
+  assert_non_null(strstr(err, "not supported by the fake driver"));
   assert_int_equal(s->f.vf[1].mac[5], 0x33);
   assert_int_equal(s->f.vf[1].trust, 0);
   assert_true(state_exists(s));
@@ -1179,25 +1184,25 @@ static void test_set_errors(void **state) {
 
   /* A kernel without IFLA_VF_RATE: the maximum goes as IFLA_VF_TX_RATE. */
   s->f.no_vf_rate = true;
-  assert_int_equal(iov_vf_set(v, NETDEV, 0, &rate, &bad), 0);
+  assert_int_equal(iov_vf_set(v, NETDEV, 0, &rate, &bad, err, sizeof(err)), 0);
   assert_int_equal(s->f.last_set, IOV_VF_SET_TX_RATE);
   assert_int_equal(s->f.vf[0].max_rate, 300);
   /* ... but not when a minimum is asked for. */
   rate.min_tx_rate = 5;
-  assert_int_equal(iov_vf_set(v, NETDEV, 0, &rate, &bad), -EINVAL);
+  assert_int_equal(iov_vf_set(v, NETDEV, 0, &rate, &bad, err, sizeof(err)), -EINVAL);
   assert_int_equal(bad, IOV_VF_SET_RATE);
   s->f.no_vf_rate = false;
 
   /* Bad settings, and a settings bit only the builder knows. */
   rate = (struct iov_vf_settings){ .set = IOV_VF_SET_TX_RATE, .max_tx_rate = 1 };
-  assert_int_equal(iov_vf_set(v, NETDEV, 0, &rate, &bad), -EINVAL);
+  assert_int_equal(iov_vf_set(v, NETDEV, 0, &rate, &bad, err, sizeof(err)), -EINVAL);
   rate = (struct iov_vf_settings){ .set = IOV_VF_SET_VLAN, .vlan = 5000 };
-  assert_int_equal(iov_vf_set(v, NETDEV, 0, &rate, &bad), -EINVAL);
+  assert_int_equal(iov_vf_set(v, NETDEV, 0, &rate, &bad, err, sizeof(err)), -EINVAL);
 
   /* A malformed reply from the "kernel" is an error, not a crash. */
   s->f.corrupt_reply = true;
-  assert_int_equal(iov_vf_set(v, NETDEV, 0, &all, &bad), -EBADMSG);
-  assert_non_null(strstr(iov_vf_last_error(v), "cannot read link eth9"));
+  assert_int_equal(iov_vf_set(v, NETDEV, 0, &all, &bad, err, sizeof(err)), -EBADMSG);
+  assert_non_null(strstr(err, "cannot read link eth9"));
   s->f.corrupt_reply = false;
   iov_vf_free(v);
 }
@@ -1222,14 +1227,14 @@ static void test_rate_waits_for_link(void **state) {
   snprintf(s->f.carrier_path, sizeof(s->f.carrier_path), "%s/net/" NETDEV "/carrier", s->dev);
   /* Link up: no waiting. */
   write_text(s->f.carrier_path, "1\n");
-  assert_int_equal(iov_vf_set(v, NETDEV, 0, &rate, &bad), 0);
+  assert_int_equal(iov_vf_set(v, NETDEV, 0, &rate, &bad, err, sizeof(err)), 0);
   /* Link down after the VFs changed, as igb does: refused, waited for,
    * then taken. */
   write_text(s->f.carrier_path, "0\n");
   clock_gettime(CLOCK_MONOTONIC, &t0);
   assert_int_equal(pthread_create(&th, NULL, link_up_later, &s->f), 0);
   rate.max_tx_rate = 70;
-  assert_int_equal(iov_vf_set(v, NETDEV, 1, &rate, &bad), 0);
+  assert_int_equal(iov_vf_set(v, NETDEV, 1, &rate, &bad, err, sizeof(err)), 0);
   clock_gettime(CLOCK_MONOTONIC, &t1);
   assert_int_equal(pthread_join(th, NULL), 0);
   assert_int_equal(s->f.vf[1].max_rate, 70);
@@ -1244,8 +1249,8 @@ static void test_save_refuses_unreadable_vfs(void **state) {
   /* VFs exist but their settings cannot be read: nothing may change. */
   write_text(s->f.numvfs_path, "2\n");
   s->f.corrupt_reply = true;
-  assert_int_equal(iov_vf_set_count(v, NETDEV, 0), -EBADMSG);
-  assert_non_null(strstr(iov_vf_last_error(v), "to save them"));
+  assert_int_equal(iov_vf_set_count(v, NETDEV, 0, err, sizeof(err)), -EBADMSG);
+  assert_non_null(strstr(err, "to save them"));
   assert_int_equal(sysfs_numvfs(s), 2);
   assert_false(state_exists(s));
   iov_vf_free(v);
@@ -1261,7 +1266,7 @@ static void live_wait_carrier(struct iov_vf *v, const char *pf) {
   struct iov_vf_link l = { 0 };
   char path[PATH_MAX];
 
-  if (iov_vf_get(v, pf, &l) < 0) return;
+  if (iov_vf_get(v, pf, &l, err, sizeof(err)) < 0) return;
   snprintf(path, sizeof(path), "/sys/class/net/%s/carrier", l.ifname);
   iov_vf_link_done(&l);
   for (int i = 0; i < 200; i++) {
@@ -1291,25 +1296,25 @@ static void live_round_trip(const char *pf, const char *state_dir) {
   int r;
 
   assert_int_equal(iov_vf_new(&cfg, &v), 0);
-  r = iov_vf_get_count(v, pf, &orig, &total);
-  if (r < 0) fail_msg("%s", iov_vf_last_error(v));
+  r = iov_vf_get_count(v, pf, &orig, &total, err, sizeof(err));
+  if (r < 0) fail_msg("%s", err);
   if (total < 2) fail_msg("%s has sriov_totalvfs %u, the test needs 2", pf, total);
   if (orig > 0) {
-    r = iov_vf_get(v, pf, &before);
-    if (r < 0) fail_msg("%s", iov_vf_last_error(v));
+    r = iov_vf_get(v, pf, &before, err, sizeof(err));
+    if (r < 0) fail_msg("%s", err);
   }
   /* Change the count when possible, so that restoring goes through 0 and
    * re-creates the VFs it then has to configure again. */
   n = orig < 2 ? 2 : orig < total ? orig + 1 : orig;
-  r = iov_vf_set_count(v, pf, n);
-  if (r < 0) fail_msg("%s", iov_vf_last_error(v));
+  r = iov_vf_set_count(v, pf, n, err, sizeof(err));
+  if (r < 0) fail_msg("%s", err);
   live_wait_carrier(v, pf);
-  r = iov_vf_set(v, pf, 0, &s0, &bad);
-  if (r < 0) fail_msg("%s", iov_vf_last_error(v));
-  r = iov_vf_set(v, pf, 1, &s1, &bad);
-  if (r < 0) fail_msg("%s", iov_vf_last_error(v));
-  r = iov_vf_get(v, pf, &l);
-  if (r < 0) fail_msg("%s", iov_vf_last_error(v));
+  r = iov_vf_set(v, pf, 0, &s0, &bad, err, sizeof(err));
+  if (r < 0) fail_msg("%s", err);
+  r = iov_vf_set(v, pf, 1, &s1, &bad, err, sizeof(err));
+  if (r < 0) fail_msg("%s", err);
+  r = iov_vf_get(v, pf, &l, err, sizeof(err));
+  if (r < 0) fail_msg("%s", err);
   assert_true(l.n_vfs >= 2);
   for (size_t i = 0; i < l.n_vfs; i++) {
     const struct iov_vf_settings *got = &l.vfs[i].s;
@@ -1325,14 +1330,14 @@ static void live_round_trip(const char *pf, const char *state_dir) {
     }
   }
   iov_vf_link_done(&l);
-  r = iov_vf_restore(v);
-  if (r < 0) fail_msg("%s", iov_vf_last_error(v));
+  r = iov_vf_restore(v, err, sizeof(err));
+  if (r < 0) fail_msg("%s", err);
   assert_int_equal(r, 1);
-  assert_int_equal(iov_vf_get_count(v, pf, &n, NULL), 0);
+  assert_int_equal(iov_vf_get_count(v, pf, &n, NULL, err, sizeof(err)), 0);
   assert_int_equal(n, orig);
   /* The VFs that were there before have their settings back. */
   if (orig > 0) {
-    assert_int_equal(iov_vf_get(v, pf, &l), 0);
+    assert_int_equal(iov_vf_get(v, pf, &l, err, sizeof(err)), 0);
     assert_int_equal(l.n_vfs, before.n_vfs);
     for (size_t i = 0; i < l.n_vfs; i++) {
       const struct iov_vf_settings *a = &before.vfs[i].s, *b = &l.vfs[i].s;
