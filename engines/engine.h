@@ -29,11 +29,14 @@
 
 #include "hist.h"
 #include "macro.h"
+#include "plan.h" /* struct iov_engine_opt: the shape of an engine's settings */
 
 #define IOV_ENGINE_ABI 1
 #define IOV_ENGINE_MAX_FLOWS 256
 #define IOV_ENGINE_MAX_MSG (16u * 1024 * 1024)
 #define IOV_ENGINE_MAX_BURST 1024 /* RR transactions outstanding per flow */
+/* Largest option struct an engine may declare (ops->option_struct_size). */
+#define IOV_ENGINE_MAX_OPTS_SIZE (IOV_ENGINE_MAX_OPTS * sizeof(uint64_t))
 /* How long a flow that drains its peer (a stream receiver, a tcp_maerts
  * reader) waits past the window for the peer's close (EOF). */
 #define IOV_ENGINE_DRAIN_GRACE_NS (30 * IOV_NSEC_PER_SEC)
@@ -77,15 +80,21 @@ struct iov_engine_config {
                                * = any): a hello from elsewhere is ignored */
   const uint16_t *peer_ports; /* sender only: one per flow */
   uint64_t connect_timeout_ns;
-  uint64_t send_buffer;   /* SO_SNDBUF, 0 = the system's default */
-  uint64_t recv_buffer;   /* SO_RCVBUF, 0 = the system's default */
-  bool nodelay;           /* TCP_NODELAY */
-  uint32_t burst;         /* RR: transactions outstanding per flow (>= 1) */
-  uint64_t rate_bps;      /* UDP stream: offered rate per flow, 0 = unpaced */
-  const char *interface;  /* SO_BINDTODEVICE; NULL or "" = none */
-  const uint16_t *cpus;   /* pin flow i's thread to cpus[i % n_cpus] */
-  uint32_t n_cpus;        /* 0 = no pinning */
-  uint64_t rr_timeout_ns; /* UDP RR: a transaction unanswered this long is lost */
+  uint64_t send_buffer; /* SO_SNDBUF, 0 = the system's default */
+  uint64_t recv_buffer; /* SO_RCVBUF, 0 = the system's default */
+  bool nodelay;         /* TCP_NODELAY */
+  /* TRANSITIONAL (until the agent fills opts): used only when opts is
+   * NULL, for the settings 'burst' and 'rr_timeout'; 0 = the default. */
+  uint32_t burst;
+  uint64_t rate_bps;     /* UDP stream: offered rate per flow, 0 = unpaced */
+  const char *interface; /* SO_BINDTODEVICE; NULL or "" = none */
+  const uint16_t *cpus;  /* pin flow i's thread to cpus[i % n_cpus] */
+  uint32_t n_cpus;       /* 0 = no pinning */
+  uint64_t rr_timeout_ns;
+  /* The engine's own settings: its option struct (ops->options says what
+   * is where), NULL = every default.  iov_engine_run_new() checks it
+   * against the table and keeps a copy. */
+  const void *opts;
   /* The point's secret (IOV_ENGINE_TOKEN_LEN bytes, required): a sender
    * sends nothing but a hello until the receiver answered it on the
    * flow's own 5-tuple; a receiver serves only a 5-tuple that said hello
@@ -168,7 +177,22 @@ struct iov_engine_ops {
    * needs an even number of flows).  Returns 0 or -EINVAL; called by
    * iov_engine_run_new(), which then fails with it. */
   int (*check)(const struct iov_engine_config *cfg);
+  /* The engine's settings (plan keys, wire key/values), terminated by an
+   * entry whose name is NULL; NULL = none.  Each is a uint64_t at its
+   * .offset in the engine's option struct of option_struct_size bytes
+   * (at most IOV_ENGINE_MAX_OPTS_SIZE), which cfg->opts points to.  The
+   * plan parser, coord help-plan, the wire and the config all read this
+   * table: adding a setting is one entry here and its use. */
+  const struct iov_engine_opt *options;
+  size_t option_struct_size;
+  /* Optional: the engine's own options on every data socket the runner
+   * or the engine opens (after the common ones: buffers, nodelay,
+   * device).  0 or -errno, which fails the socket's setup. */
+  int (*sockopts)(const struct iov_engine_config *cfg, int fd);
 };
+
+/* The engine's option struct as its flows see it (never NULL in a run). */
+static inline const void *iov_flow_opts(const struct iov_flow *f) { return f->cfg->opts; }
 
 /* Store one counter for readers on other threads (single writer). */
 #define IOV_FLOW_SET(f, field, v) __atomic_store_n(&(f)->stats.field, (v), __ATOMIC_RELAXED)
@@ -233,9 +257,23 @@ int iov_rr_pace_wait(struct iov_flow *f, struct iov_rr_pace *p);
 const struct iov_engine_ops *iov_engine_find(const char *name);
 /* NULL-terminated list of engine names, static. */
 const char *const *iov_engine_names(void);
-/* Check the ABI version and callbacks of every registered engine.
- * Returns 0, or -EINVAL naming the engine through *reterr_name. */
-int iov_engine_registry_check(const char **reterr_name);
+/* Check the ABI version, callbacks and settings tables of every
+ * registered engine.  Returns 0, or -EINVAL naming the engine in err. */
+int iov_engine_registry_check(const char **reterr_name); /* TRANSITIONAL */
+int iov_engine_registry_check_err(char *err, size_t errlen);
+/* The registered engines as the plan parser sees them (name, UDP or not,
+ * settings), terminated by an entry whose name is NULL.  Static. */
+const struct iov_plan_workload *iov_engine_plan_workloads(void);
+/* An option struct of ops (at least ops->option_struct_size bytes) with
+ * every setting at its default. */
+void iov_engine_opts_default(const struct iov_engine_ops *ops, void *opts);
+/* Set 'name' in opts, unchecked (iov_engine_opts_check() checks).
+ * 0, or -ENOENT when ops has no such setting. */
+int iov_engine_opt_set(const struct iov_engine_ops *ops, void *opts, const char *name, uint64_t v);
+/* The value of 'name' in opts; false when ops has no such setting. */
+bool iov_engine_opt_get(const struct iov_engine_ops *ops, const void *opts, const char *name, uint64_t *ret);
+/* Every setting in its range: 0, or -ERANGE naming the key in err. */
+int iov_engine_opts_check(const struct iov_engine_ops *ops, const void *opts, char *err, size_t errlen);
 
 typedef void (*iov_engine_done_cb)(void *userdata);
 

@@ -33,6 +33,7 @@ struct iov_engine_run {
   uint16_t *peer_ports;
   uint16_t *cpus;
   uint8_t token[IOV_ENGINE_TOKEN_LEN];
+  _Alignas(uint64_t) unsigned char opts[IOV_ENGINE_MAX_OPTS_SIZE]; /* the engine's option struct */
   char error_text[256]; /* the last prepare error, for the agent's Error */
   int go;               /* atomic: the start instant is set (receivers'
                          * threads answer hellos from the prepare on) */
@@ -78,10 +79,22 @@ int iov_engine_run_new(const struct iov_engine_ops *ops, const struct iov_engine
   if (cfg->duration_ns == 0) return -EINVAL;
   if (cfg->role != IOV_ROLE_SENDER && cfg->role != IOV_ROLE_RECEIVER) return -EINVAL;
   if (cfg->role == IOV_ROLE_SENDER && (!cfg->peer_address || !cfg->peer_ports)) return -EINVAL;
-  if (cfg->burst > IOV_ENGINE_MAX_BURST) return -EINVAL;
   if (!cfg->token) return -EINVAL; /* no hello, no traffic */
+  if (ops->option_struct_size > IOV_ENGINE_MAX_OPTS_SIZE) return -EINVAL;
+  _Alignas(uint64_t) unsigned char opts[IOV_ENGINE_MAX_OPTS_SIZE];
+  if (cfg->opts) {
+    memcpy(opts, cfg->opts, ops->option_struct_size);
+  } else {
+    iov_engine_opts_default(ops, opts);
+    /* TRANSITIONAL: a config that names burst and rr_timeout itself. */
+    if (cfg->burst) (void)iov_engine_opt_set(ops, opts, "burst", cfg->burst);
+    if (cfg->rr_timeout_ns) (void)iov_engine_opt_set(ops, opts, "rr_timeout", cfg->rr_timeout_ns);
+  }
+  if (iov_engine_opts_check(ops, opts, NULL, 0) < 0) return -EINVAL;
   if (ops->check) {
-    int k = ops->check(cfg);
+    struct iov_engine_config c = *cfg;
+    c.opts = opts;
+    int k = ops->check(&c);
     if (k < 0) return k;
   }
 
@@ -89,6 +102,8 @@ int iov_engine_run_new(const struct iov_engine_ops *ops, const struct iov_engine
   if (!r) return -ENOMEM;
   r->ops = ops;
   r->cfg = *cfg;
+  memcpy(r->opts, opts, ops->option_struct_size);
+  r->cfg.opts = r->opts;
   memcpy(r->token, cfg->token, IOV_ENGINE_TOKEN_LEN);
   r->cfg.token = r->token;
   r->flows = aligned_alloc(IOV_CACHELINE, sizeof(struct iov_flow) * cfg->flows);
@@ -124,8 +139,6 @@ int iov_engine_run_new(const struct iov_engine_ops *ops, const struct iov_engine
   }
   r->cfg.cpus = r->cpus;
   if (r->cfg.connect_timeout_ns == 0) r->cfg.connect_timeout_ns = 5 * IOV_NSEC_PER_SEC;
-  if (r->cfg.burst == 0) r->cfg.burst = 1;
-  if (r->cfg.rr_timeout_ns == 0) r->cfg.rr_timeout_ns = 100 * IOV_NSEC_PER_MSEC;
 
   bufsize = cfg->msg_size;
   if ((ops->flags & IOV_ENG_F_RR) && cfg->response_size > bufsize) bufsize = cfg->response_size;
@@ -177,6 +190,13 @@ static void set_io_timeouts(int fd) {
   struct timeval tv = { .tv_sec = 0, .tv_usec = IO_WAKEUP_MS * 1000 };
   (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+/* The common options, then the engine's own. */
+static int run_sockopts(const struct iov_engine_run *r, int fd) {
+  int k = iov_engine_sockopts(&r->cfg, r->ops->flags, fd);
+  if (k == 0 && r->ops->sockopts) k = r->ops->sockopts(&r->cfg, fd);
+  return k;
 }
 
 int iov_engine_sockopts(const struct iov_engine_config *cfg, unsigned flags, int fd) {
@@ -274,7 +294,7 @@ static int prepare_receiver(struct iov_engine_run *r, uint16_t *ret_ports) {
       set_io_timeouts(fd);
     } else
       f->listen_fd = fd;
-    k = iov_engine_sockopts(&r->cfg, r->ops->flags, fd);
+    k = run_sockopts(r, fd);
     if (k < 0) return k;
     if (bind(fd, (struct sockaddr *)&ss, len) < 0) return -errno;
     if (!(r->ops->flags & IOV_ENG_F_UDP) && listen(fd, 128) < 0) return -errno;
@@ -319,7 +339,7 @@ static int prepare_conn_per_trans(struct iov_engine_run *r) {
   }
   fd = socket(r->flows[0].peer.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -errno;
-  k = iov_engine_sockopts(&r->cfg, r->ops->flags, fd);
+  k = run_sockopts(r, fd);
   close(fd);
   return k;
 }
@@ -349,7 +369,7 @@ static int prepare_sender(struct iov_engine_run *r) {
     fd = socket(ss.ss_family, sock_type(r) | SOCK_CLOEXEC, 0);
     if (fd < 0) return -errno;
     f->fd = fd;
-    k = iov_engine_sockopts(&r->cfg, r->ops->flags, fd);
+    k = run_sockopts(r, fd);
     if (k < 0) return k;
     if (r->cfg.bind_address) {
       k = resolve(r->cfg.bind_address, 0, true, &local, &llen);
@@ -419,7 +439,7 @@ int iov_flow_connect(struct iov_flow *f, uint64_t until_mono_ns) {
   if (until_mono_ns && until_mono_ns < until) until = until_mono_ns;
   fd = socket(f->peer.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -errno;
-  k = iov_engine_sockopts(&r->cfg, r->ops->flags, fd);
+  k = run_sockopts(r, fd);
   if (k < 0) goto fail;
   if (r->bind_len) {
     /* Without this, bind reserves a port for every destination at once;

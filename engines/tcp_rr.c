@@ -2,7 +2,7 @@
  * msg_size request and waits for a response_size response; each round trip
  * is one transaction, timed into the flow's latency histogram.
  *
- * Burst (netperf's -b): the client keeps cfg->burst transactions
+ * Burst (netperf's -b): the client keeps burst transactions
  * outstanding.  It sends 'burst' requests up front, then one more for each
  * response.  Responses come back in order on the one connection, so a ring
  * of the requests' start times gives each transaction its own latency.
@@ -46,9 +46,28 @@ static ssize_t rr_recv(struct iov_flow *f, size_t want, bool wait) {
   return -errno;
 }
 
+/* The settings of tcp_rr (its ops' .options). */
+struct tcp_rr_opts {
+  uint64_t burst;
+};
+
+static const struct iov_engine_opt tcp_rr_options[] = {
+  { .name = "burst",
+    .type = IOV_OPT_UINT,
+    .def = 1,
+    .min = 1,
+    .max = IOV_ENGINE_MAX_BURST,
+    .sweepable = true,
+    .offset = offsetof(struct tcp_rr_opts, burst),
+    .help = "Request/response: transactions outstanding at once on each flow (netperf's burst)." },
+  { 0 },
+};
+
+static const struct tcp_rr_opts *opts_of(const struct iov_flow *f) { return iov_flow_opts(f); }
+
 static int rr_client(struct iov_flow *f, uint64_t end_mono_ns) {
   const size_t req = f->cfg->msg_size, resp = f->cfg->response_size;
-  const uint32_t burst = f->cfg->burst ? f->cfg->burst : 1;
+  const uint32_t burst = (uint32_t)opts_of(f)->burst;
   const uint64_t drain_end = end_mono_ns + RR_DRAIN_NS;
   uint64_t started = 0, done = 0;    /* requests begun, responses complete */
   size_t send_off = 0, recv_off = 0; /* progress in the current ones */
@@ -143,7 +162,7 @@ static int rr_server(struct iov_flow *f, uint64_t end_mono_ns) {
   const size_t req = f->cfg->msg_size, resp = f->cfg->response_size;
   struct iov_rr_pace pace;
 
-  iov_rr_pace_init(&pace, f->cfg, f->cfg->burst + 1);
+  iov_rr_pace_init(&pace, f->cfg, (uint32_t)opts_of(f)->burst + 1);
   for (;;) {
     ssize_t k = iov_flow_read_all(f, f->buf, req, end_mono_ns);
     if (k == 0) return 0; /* the client closed between transactions */
@@ -164,4 +183,6 @@ const struct iov_engine_ops iov_engine_tcp_rr = {
   .flags = IOV_ENG_F_RR | IOV_ENG_F_NEEDS_PEER,
   .help = "TCP request/response: msg_size request, response_size response; latency histogram",
   .flow_run = rr_run,
+  .options = tcp_rr_options,
+  .option_struct_size = sizeof(struct tcp_rr_opts),
 };

@@ -1,7 +1,7 @@
 /* udp_rr: UDP request/response, netperf UDP_RR style.  The client sends a
  * msg_size request and waits for a response_size response; each round trip
  * is one transaction, timed into the flow's latency histogram.  Up to
- * cfg->burst transactions are outstanding at once (netperf's burst).
+ * 'burst' transactions are outstanding at once (netperf's burst).
  *
  * Transaction ids.  The client numbers its transactions 0, 1, 2, ... (a
  * 64-bit counter) and writes the id into the first min(msg_size, 8) bytes
@@ -18,20 +18,20 @@
  *   - two outstanding transactions never share a truncated id (an id that
  *     would is skipped), so burst may be at most 2^(8W) / 2 (-EINVAL
  *     otherwise: 128 for W = 1);
- *   - a transaction unanswered after cfg->rr_timeout_ns is counted lost
+ *   - a transaction unanswered after 'rr_timeout' is counted lost
  *     (stats.lost), and its slot is freed; a response that comes after
  *     that, or that matches nothing outstanding, is discarded, so nothing
  *     is counted twice;
  *   - for W <= 2 (ids wrap after 256 or 65536 transactions, which a fast
  *     loopback does in milliseconds), a truncated id whose transaction was
- *     lost is not reused for RR_QUARANTINE_MULT * rr_timeout_ns, so a late
+ *     lost is not reused for RR_QUARANTINE_MULT * rr_timeout, so a late
  *     response to it is rejected by its timing.  Only a response later than
  *     that quarantine (400 ms with the default 100 ms timeout) could be
  *     taken for a newer transaction with the same truncated id.  For W >= 3
  *     a wrap needs 16.7 million transactions within one response's delay,
  *     and no quarantine is kept.
  *
- * The client's socket wakes up every rr_timeout_ns / 8 (at least 1 ms, at
+ * The client's socket wakes up every rr_timeout / 8 (at least 1 ms, at
  * most the runner's 200 ms; it sets its own SO_RCVTIMEO), so a lost
  * transaction is noticed at most that late and the client ends at most that
  * long after the window.  Transactions still outstanding when the window
@@ -176,18 +176,47 @@ static void complete(struct iov_flow *f, struct rr_client *c, uint64_t v, uint64
   /* Nothing outstanding has this id: a late answer to a lost one. */
 }
 
+/* The settings of udp_rr (its ops' .options). */
+struct udp_rr_opts {
+  uint64_t burst;
+  uint64_t rr_timeout; /* ns */
+};
+
+static const struct iov_engine_opt udp_rr_options[] = {
+  { .name = "burst",
+    .type = IOV_OPT_UINT,
+    .def = 1,
+    .min = 1,
+    .max = RR_MAX_BURST,
+    .sweepable = true,
+    .offset = offsetof(struct udp_rr_opts, burst),
+    .help = "Request/response: transactions outstanding at once on each flow (netperf's burst)." },
+  { .name = "rr_timeout",
+    .type = IOV_OPT_DURATION,
+    .def = 100 * IOV_NSEC_PER_MSEC,
+    .min = IOV_NSEC_PER_MSEC,
+    .max = 60 * IOV_NSEC_PER_SEC,
+    .sweepable = true,
+    .offset = offsetof(struct udp_rr_opts, rr_timeout),
+    .help = "A transaction unanswered this long counts as lost." },
+  { 0 },
+};
+
+static const struct udp_rr_opts *opts_of(const struct iov_flow *f) { return iov_flow_opts(f); }
+
 static int rr_client(struct iov_flow *f, uint64_t end_mono_ns) {
   const struct iov_engine_config *cfg = f->cfg;
+  const struct udp_rr_opts *o = opts_of(f);
   const size_t w = min_size(min_size(cfg->msg_size, cfg->response_size), RR_ID_MAX_BYTES);
   const uint64_t mask = w == 8 ? UINT64_MAX : (UINT64_C(1) << (8 * w)) - 1;
   const uint8_t *buf = f->buf;
-  uint64_t wake = cfg->rr_timeout_ns / 8;
+  uint64_t wake = o->rr_timeout / 8;
   struct rr_client *c;
   int r = 0;
 
-  if (cfg->burst < 1 || cfg->burst > RR_MAX_BURST || cfg->rr_timeout_ns == 0) return -EINVAL;
-  if (w < 8 && cfg->burst > (UINT64_C(1) << (8 * w)) / 2) return -EINVAL;
-  c = calloc(1, sizeof(*c) + cfg->burst * sizeof(struct rr_slot));
+  if (o->burst < 1 || o->burst > RR_MAX_BURST || o->rr_timeout == 0) return -EINVAL;
+  if (w < 8 && o->burst > (UINT64_C(1) << (8 * w)) / 2) return -EINVAL;
+  c = calloc(1, sizeof(*c) + o->burst * sizeof(struct rr_slot));
   if (!c) return -ENOMEM;
   if (w <= 2) {
     c->lost_at = calloc((size_t)mask + 1, sizeof(uint64_t));
@@ -198,11 +227,10 @@ static int rr_client(struct iov_flow *f, uint64_t end_mono_ns) {
   }
   c->mask = mask;
   c->id_bytes = min_size(cfg->msg_size, RR_ID_MAX_BYTES);
-  c->timeout = cfg->rr_timeout_ns;
-  c->quarantine = cfg->rr_timeout_ns > UINT64_MAX / RR_QUARANTINE_MULT
-                      ? UINT64_MAX
-                      : RR_QUARANTINE_MULT * cfg->rr_timeout_ns;
-  c->burst = cfg->burst;
+  c->timeout = o->rr_timeout;
+  c->quarantine =
+      o->rr_timeout > UINT64_MAX / RR_QUARANTINE_MULT ? UINT64_MAX : RR_QUARANTINE_MULT * o->rr_timeout;
+  c->burst = (uint32_t)o->burst;
   iov_rr_pace_init(&c->pace, cfg, 1);
 
   /* Wake up often enough to see timeouts and the window's end on time,
@@ -262,7 +290,7 @@ static int rr_server(struct iov_flow *f) {
   const size_t resp = f->cfg->response_size;
   struct iov_rr_pace pace;
 
-  iov_rr_pace_init(&pace, f->cfg, f->cfg->burst + 1);
+  iov_rr_pace_init(&pace, f->cfg, (uint32_t)opts_of(f)->burst + 1);
   for (;;) {
     struct sockaddr_storage from;
     socklen_t from_len = sizeof(from);
@@ -301,6 +329,8 @@ const struct iov_engine_ops iov_engine_udp_rr = {
   .abi_version = IOV_ENGINE_ABI,
   .flags = IOV_ENG_F_UDP | IOV_ENG_F_RR | IOV_ENG_F_NEEDS_PEER,
   .help = "UDP request/response: msg_size request, response_size response, burst outstanding; "
-          "latency histogram, rr_timeout_ns per transaction",
+          "latency histogram, rr_timeout per transaction",
   .flow_run = rr_run,
+  .options = udp_rr_options,
+  .option_struct_size = sizeof(struct udp_rr_opts),
 };

@@ -67,6 +67,16 @@ struct iov_option {
   const char *def; /* NULL: no fixed default (see help) */
   uint64_t min, max;
   const char *help;
+  /* An engine's key: the first engine that declares it (min and max
+   * above are then the widest range any of them takes). */
+  const struct iov_engine_opt *eng;
+  bool no_sweep;
+};
+
+/* The opt_type of an engine setting's type. */
+static const enum opt_type eng_types[_IOV_OPT_TYPE_MAX] = {
+  [IOV_OPT_UINT] = OPT_U64,  [IOV_OPT_BOOL] = OPT_BOOL, [IOV_OPT_DURATION] = OPT_DURATION,
+  [IOV_OPT_SIZE] = OPT_SIZE, [IOV_OPT_RATE] = OPT_RATE,
 };
 
 /* Index of each key in the table; the cross-key checks need them. */
@@ -90,7 +100,6 @@ enum {
   K_FLOWS,
   K_MSG_SIZE,
   K_RESPONSE_SIZE,
-  K_BURST,
   K_RATE,
   K_SEND_BUFFER,
   K_RECV_BUFFER,
@@ -100,7 +109,6 @@ enum {
   K_DURATION,
   K_WARMUP,
   K_SAMPLE_INTERVAL,
-  K_RR_TIMEOUT,
   K_REPEAT,
   K_REPEAT_MAX,
   K_CONFIDENCE,
@@ -165,9 +173,6 @@ static const struct iov_option options[_K_MAX] = {
                    "workloads the default is 1472 (one Ethernet frame) and the most is 65507." },
   [K_RESPONSE_SIZE] = { "response_size", OPT_SIZE, offsetof(struct iov_point_params, response_size), "1", 1,
                         16 * MIB, "Bytes per response of request/response workloads." },
-  [K_BURST] = { "burst", OPT_U64, offsetof(struct iov_point_params, burst), "1", 1, 1024,
-                "Request/response: transactions outstanding at once on each flow "
-                "(netperf's burst)." },
   [K_RATE] = { "rate", OPT_RATE, offsetof(struct iov_point_params, rate), "0", 0, 400000000000ULL,
                "udp_stream: offered rate of each flow in bit/s of payload (e.g. 500m); "
                "0 sends as fast as possible." },
@@ -197,8 +202,6 @@ static const struct iov_option options[_K_MAX] = {
   [K_SAMPLE_INTERVAL] = { "sample_interval", OPT_DURATION, offsetof(struct iov_point_params, sample_interval),
                           "1s", 10 * MSEC, 3600 * SEC,
                           "How often agents report a sample; at most duration." },
-  [K_RR_TIMEOUT] = { "rr_timeout", OPT_DURATION, offsetof(struct iov_point_params, rr_timeout), "100ms",
-                     1 * MSEC, 60 * SEC, "udp_rr: a transaction unanswered this long counts as lost." },
   [K_ON_ERROR] = { "on_error", OPT_ONERROR, offsetof(struct iov_point_params, on_error), "continue", 0, 0,
                    "What a failed test point does to the run: continue with the next point, or stop "
                    "the run there (what was measured stays stored)." },
@@ -296,8 +299,11 @@ struct valset {
 struct section {
   char *name;
   unsigned line;
-  struct valset vals[_K_MAX];
+  struct valset *vals; /* one per key of the parser (n_keys) */
 };
+
+/* Every key: the common table, then the engines' (see keys_init). */
+#define MAX_KEYS (_K_MAX + IOV_PLAN_MAX_ENGINE_KEYS)
 
 enum host_setting { HS_DATA, HS_GUESTS, HS_KEY, HS_PLAINTEXT, HS_GUEST_DATA, _HS_NONE };
 static const char *const host_setting_names[] = { "data", "guests", "key", "plaintext", "guest_data" };
@@ -314,7 +320,11 @@ enum sect_kind { SECT_NONE, SECT_HOSTS, SECT_GLOBAL, SECT_TEST };
 
 struct parser {
   const char *file;
-  const char *const *workloads;
+  const struct iov_plan_workload *workloads;
+  size_t n_workloads;
+  struct iov_option keys[MAX_KEYS];
+  size_t n_keys;
+  char key_defs[IOV_PLAN_MAX_ENGINE_KEYS][32]; /* engine keys' default as text */
   const char *text;
   size_t len, pos;
   unsigned line;
@@ -333,7 +343,7 @@ struct parser {
   size_t n_hosts, cap_hosts;
   struct host_data *data;
   size_t n_data, cap_data;
-  struct valset defaults[_K_MAX];
+  struct valset defaults[MAX_KEYS];
   bool global_hosts_checked[_K_MAX]; /* [global]'s hosts exist: check once */
 
   struct iov_plan_point *points;
@@ -411,9 +421,10 @@ static int valset_add(struct valset *vs, const char *text, size_t len, uint64_t 
   return 0;
 }
 
-static struct section *section_free(struct section *s) {
+static struct section *section_free(struct section *s, size_t n_keys) {
   if (!s) return NULL;
-  for (size_t k = 0; k < _K_MAX; k++) valset_done(&s->vals[k]);
+  for (size_t k = 0; s->vals && k < n_keys; k++) valset_done(&s->vals[k]);
+  free(s->vals);
   free(s->name);
   free(s);
   return NULL;
@@ -436,17 +447,19 @@ static void host_done(struct iov_plan_host *h) {
 static void point_done(struct iov_plan_point *pt) {
   for (size_t k = 0; k < _K_MAX; k++)
     if (is_text(options[k].type)) free(*(char **)(void *)((char *)&pt->p + options[k].offset));
+  free(pt->p.settings);
   free(pt->test);
   free(pt->sweep);
 }
 
 static void parser_done(struct parser *st) {
-  for (size_t k = 0; k < _K_MAX; k++) {
-    valset_done(&st->global.vals[k]);
+  for (size_t k = 0; k < st->n_keys; k++) {
+    if (st->global.vals) valset_done(&st->global.vals[k]);
     valset_done(&st->defaults[k]);
   }
+  free(st->global.vals);
   free(st->global.name);
-  for (size_t i = 0; i < st->n_tests; i++) section_free(st->tests[i]);
+  for (size_t i = 0; i < st->n_tests; i++) section_free(st->tests[i], st->n_keys);
   free(st->tests);
   free(st->test_index);
   for (size_t i = 0; i < st->n_hosts; i++) host_done(&st->hosts[i]);
@@ -502,14 +515,18 @@ static char *join_names(size_t n, const char *(*get)(const void *ctx, size_t i),
   return buf;
 }
 
-static const char *get_string(const void *ctx, size_t i) { return ((const char *const *)ctx)[i]; }
+static const char *get_name(const void *ctx, size_t i) { return ((const char *const *)ctx)[i]; }
+
+static const char *get_workload(const void *ctx, size_t i) {
+  return ((const struct iov_plan_workload *)ctx)[i].name;
+}
 
 static const char *get_host(const void *ctx, size_t i) { return ((const struct iov_plan_host *)ctx)[i].name; }
 
-static size_t count_names(const char *const *names) {
-  size_t n = 0;
-  while (names && names[n]) n++;
-  return n;
+static const struct iov_plan_workload *find_workload(const struct parser *st, const char *name) {
+  for (size_t i = 0; i < st->n_workloads; i++)
+    if (strcmp(st->workloads[i].name, name) == 0) return &st->workloads[i];
+  return NULL;
 }
 
 /* Edit distance, to suggest a key for a typo.  Keys are short. */
@@ -826,12 +843,9 @@ static int parse_item(struct parser *st, const struct iov_option *o, const char 
   case OPT_STRING:
     if (!valid_name(item, strlen(item), "_.-", NAME_MAX_LEN))
       return fail_plan(st, st->line, o->name, "'%s' is not %s", item, types[o->type].what);
-    if (st->workloads) {
-      size_t n = count_names(st->workloads);
-      bool found = false;
-      for (size_t i = 0; i < n && !found; i++) found = strcmp(st->workloads[i], item) == 0;
-      if (!found) {
-        _cleanup_free_ char *known = join_names(n, get_string, st->workloads);
+    if (st->workloads && !find_workload(st, item)) {
+      {
+        _cleanup_free_ char *known = join_names(st->n_workloads, get_workload, st->workloads);
         if (!known) return fail_oom(st);
         return fail_plan(st, st->line, o->name, "unknown workload '%s' (known: %s)", item, known);
       }
@@ -858,7 +872,7 @@ static int parse_item(struct parser *st, const struct iov_option *o, const char 
       return fail_plan(st, st->line, o->name, "'%s' is not %s", item, types[o->type].what);
     break;
   case OPT_ONERROR:
-    if (strcmp(item, "continue") != 0 && strcmp(item, "stop") != 0)
+    if (iov_on_error_from_string(item) < 0)
       return fail_plan(st, st->line, o->name, "'%s' is not %s", item, types[o->type].what);
     break;
   case OPT_CONFIDENCE:
@@ -910,6 +924,8 @@ static int parse_value(struct parser *st, const struct iov_option *o, const char
     if (!item) return fail_oom(st);
     r = parse_item(st, o, item, &num);
     if (r < 0) return r;
+    if (vs->n == 1 && o->no_sweep)
+      return fail_plan(st, st->line, o->name, "does not sweep: give one value, not a list");
     if (valset_add(vs, item, strlen(item), num) < 0) return fail_oom(st);
     if (p[n] == '\0') break;
     p += n + 1;
@@ -921,18 +937,18 @@ static int parse_value(struct parser *st, const struct iov_option *o, const char
 static int option_key(struct parser *st, struct section *sec, const char *name, const char *value) {
   size_t best = SIZE_MAX, best_k = 0;
 
-  for (size_t k = 0; k < _K_MAX; k++) {
+  for (size_t k = 0; k < st->n_keys; k++) {
     size_t d;
 
-    if (strcmp(options[k].name, name) == 0) {
+    if (strcmp(st->keys[k].name, name) == 0) {
       if (sec->vals[k].line)
         return fail_plan(st, st->line, name,
                          "set twice in [%s] (first on line %u); to sweep, list the values on "
                          "one line: '%s = a, b'",
                          sec->name, sec->vals[k].line, name);
-      return parse_value(st, &options[k], value, &sec->vals[k]);
+      return parse_value(st, &st->keys[k], value, &sec->vals[k]);
     }
-    d = edit_distance(options[k].name, name);
+    d = edit_distance(st->keys[k].name, name);
     if (d < best) {
       best = d;
       best_k = k;
@@ -940,7 +956,7 @@ static int option_key(struct parser *st, struct section *sec, const char *name, 
   }
   if (best <= 2)
     return fail_plan(st, st->line, name, "unknown key; did you mean '%s'? (see coord --help-plan)",
-                     options[best_k].name);
+                     st->keys[best_k].name);
   return fail_plan(st, st->line, name, "unknown key (see coord --help-plan)");
 }
 
@@ -1062,10 +1078,15 @@ static int section_start(struct parser *st, const char *s, size_t len) {
   if (grow((void **)&st->tests, &st->cap_tests, st->n_tests + 1, sizeof(*st->tests)) < 0) return fail_oom(st);
   t = calloc(1, sizeof(*t));
   if (!t) return fail_oom(st);
+  t->vals = calloc(st->n_keys, sizeof(*t->vals));
+  if (!t->vals) {
+    free(t);
+    return fail_oom(st);
+  }
   t->name = TAKE_PTR(name);
   t->line = st->line;
   if (index_add(st, t) < 0) {
-    section_free(t);
+    section_free(t, st->n_keys);
     return fail_oom(st);
   }
   st->tests[st->n_tests++] = t;
@@ -1113,8 +1134,8 @@ static char *plan_reader(char *buf, int num, void *stream) {
 /* ---- Expansion ------------------------------------------------------- */
 
 static int build_defaults(struct parser *st) {
-  for (size_t k = 0; k < _K_MAX; k++) {
-    const struct iov_option *o = &options[k];
+  for (size_t k = 0; k < st->n_keys; k++) {
+    const struct iov_option *o = &st->keys[k];
     uint64_t v = 0;
 
     if (!o->def) continue;
@@ -1138,29 +1159,73 @@ static int build_defaults(struct parser *st) {
 static char *known_hosts(struct parser *st) { return join_names(st->n_hosts, get_host, st->hosts); }
 
 /* Build the sweep text "key=value key=value" of one point. */
-static char *sweep_text(const struct valset *const *vs, const size_t *idx) {
+static char *sweep_text(const struct parser *st, const struct valset *const *vs, const size_t *idx) {
   size_t len = 1, off = 0;
   char *s;
 
-  for (size_t k = 0; k < _K_MAX; k++)
-    if (vs[k]->n > 1) len += strlen(options[k].name) + strlen(vs[k]->text[idx[k]]) + 2;
+  for (size_t k = 0; k < st->n_keys; k++)
+    if (vs[k]->n > 1) len += strlen(st->keys[k].name) + strlen(vs[k]->text[idx[k]]) + 2;
   s = malloc(len);
   if (!s) return NULL;
   s[0] = '\0';
-  for (size_t k = 0; k < _K_MAX; k++)
+  for (size_t k = 0; k < st->n_keys; k++)
     if (vs[k]->n > 1)
-      off += (size_t)snprintf(s + off, len - off, "%s%s=%s", off ? " " : "", options[k].name,
+      off += (size_t)snprintf(s + off, len - off, "%s%s=%s", off ? " " : "", st->keys[k].name,
                               vs[k]->text[idx[k]]);
   return s;
+}
+
+static bool is_udp(const struct parser *st, const char *workload) {
+  const struct iov_plan_workload *w = find_workload(st, workload);
+  return w && w->udp;
+}
+
+/* "tcp_rr, udp_rr": the workloads that declare 'key'; NULL on OOM. */
+static char *engines_with(const struct parser *st, const char *key) {
+  const char *names[IOV_PLAN_MAX_ENGINE_KEYS];
+  size_t n = 0;
+  for (size_t i = 0; i < st->n_workloads && n < ELEMENTSOF(names); i++)
+    if (iov_engine_opt_find(st->workloads[i].opts, key)) names[n++] = st->workloads[i].name;
+  return join_names(n, get_name, names);
+}
+
+/* The point's engine settings: each of its engine's keys, with the
+ * plan's value (checked against this engine's range) or its default. */
+static int point_settings(struct parser *st, const struct valset *const *vs, const size_t *idx,
+                          struct iov_plan_point *pt) {
+  const struct iov_plan_workload *w = find_workload(st, pt->p.workload);
+  size_t n = 0;
+
+  while (w && w->opts && w->opts[n].name) n++;
+  if (n == 0) return 0;
+  pt->p.settings = calloc(n, sizeof(*pt->p.settings));
+  if (!pt->p.settings) return fail_oom(st);
+  for (size_t i = 0; i < n; i++) {
+    const struct iov_engine_opt *o = &w->opts[i];
+    size_t k = _K_MAX;
+    while (k < st->n_keys && strcmp(st->keys[k].name, o->name) != 0) k++;
+    uint64_t v = o->def;
+    if (k < st->n_keys && vs[k] != &st->defaults[k]) {
+      char why[160];
+      v = vs[k]->num[idx[k]];
+      if (iov_engine_opt_check(o, v, why, sizeof(why)) < 0)
+        return fail_plan(st, vs[k]->line ? vs[k]->line : pt->line, o->name, "%s for %s", why, w->name);
+    }
+    pt->p.settings[pt->p.n_settings++] = (struct iov_plan_setting){ .opt = o, .value = v };
+  }
+  /* TRANSITIONAL: the two settings coordinator and agent still read. */
+  (void)iov_plan_setting_get(&pt->p, "burst", &pt->p.burst);
+  (void)iov_plan_setting_get(&pt->p, "rr_timeout", &pt->p.rr_timeout);
+  return 0;
 }
 
 static int check_point(struct parser *st, const struct section *t, const struct valset *const *vs,
                        const struct iov_plan_point *pt) {
   char a[32], b[32];
-  enum iov_topology topo = iov_topology_from_string(pt->p.topology);
+  enum iov_topology topo = pt->p.topo;
   unsigned topo_line = vs[K_TOPOLOGY]->line ? vs[K_TOPOLOGY]->line : t->line;
 
-  enum iov_path path = iov_path_from_string(pt->p.path);
+  enum iov_path path = pt->p.path_id;
   unsigned path_line = vs[K_PATH]->line ? vs[K_PATH]->line : t->line;
   if (path == IOV_PATH_NATIVE && topo != IOV_TOPO_HOST_HOST)
     return fail_plan(st, path_line, "path",
@@ -1228,7 +1293,7 @@ static int check_point(struct parser *st, const struct section *t, const struct 
   }
   /* A UDP datagram carries at most 65507 bytes (IPv4); the engines would
    * only find out with EMSGSIZE at run time. */
-  if (strncmp(pt->p.workload, "udp", 3) == 0 && (pt->p.msg_size > 65507 || pt->p.response_size > 65507)) {
+  if (is_udp(st, pt->p.workload) && (pt->p.msg_size > 65507 || pt->p.response_size > 65507)) {
     bool req = pt->p.msg_size > 65507;
     unsigned line = req ? (vs[K_MSG_SIZE]->line ? vs[K_MSG_SIZE]->line : t->line)
                         : (vs[K_RESPONSE_SIZE]->line ? vs[K_RESPONSE_SIZE]->line : t->line);
@@ -1264,16 +1329,16 @@ static int check_point(struct parser *st, const struct section *t, const struct 
 }
 
 static int expand_test(struct parser *st, const struct section *t) {
-  const struct valset *vs[_K_MAX];
-  size_t idx[_K_MAX] = { 0 };
+  const struct valset *vs[MAX_KEYS];
+  size_t idx[MAX_KEYS] = { 0 };
   uint64_t count = 1;
 
-  for (size_t k = 0; k < _K_MAX; k++)
+  for (size_t k = 0; k < st->n_keys; k++)
     vs[k] = t->vals[k].line ? &t->vals[k] : st->global.vals[k].line ? &st->global.vals[k] : &st->defaults[k];
 
   if (vs[K_WORKLOAD]->n == 0) {
     if (st->workloads) {
-      _cleanup_free_ char *known = join_names(count_names(st->workloads), get_string, st->workloads);
+      _cleanup_free_ char *known = join_names(st->n_workloads, get_workload, st->workloads);
       if (!known) return fail_oom(st);
       return fail_plan(st, t->line, "workload",
                        "test '%s' has no workload; add 'workload = NAME' to [%s] or [global] "
@@ -1315,9 +1380,26 @@ static int expand_test(struct parser *st, const struct section *t) {
       }
   }
 
+  /* An engine's key set in the test belongs to one of its workloads. */
+  for (size_t k = _K_MAX; k < st->n_keys; k++) {
+    if (!t->vals[k].line) continue;
+    bool any = !st->workloads;
+    for (size_t i = 0; i < vs[K_WORKLOAD]->n && !any; i++) {
+      const struct iov_plan_workload *w = find_workload(st, vs[K_WORKLOAD]->text[i]);
+      any = w && iov_engine_opt_find(w->opts, st->keys[k].name);
+    }
+    if (!any) {
+      _cleanup_free_ char *owners = engines_with(st, st->keys[k].name);
+      if (!owners) return fail_oom(st);
+      return fail_plan(st, t->vals[k].line, st->keys[k].name,
+                       "test '%s' runs no workload that has this setting (it belongs to %s)", t->name,
+                       owners);
+    }
+  }
+
   /* The product of the sweeps, checked against the cap as it grows so it
    * cannot overflow. */
-  for (size_t k = 0; k < _K_MAX; k++) {
+  for (size_t k = 0; k < st->n_keys; k++) {
     uint64_t room = IOV_PLAN_MAX_POINTS - st->n_points;
     if (count > room / vs[k]->n || count * vs[k]->n > room)
       return fail_plan(st, t->line, NULL,
@@ -1340,7 +1422,7 @@ static int expand_test(struct parser *st, const struct section *t) {
     *pt = (struct iov_plan_point){ .line = t->line, .index = (unsigned)st->n_points };
     st->n_points++;
     pt->test = strdup(t->name);
-    pt->sweep = sweep_text(vs, idx);
+    pt->sweep = sweep_text(st, vs, idx);
     if (!pt->test || !pt->sweep) return fail_oom(st);
     for (size_t k = 0; k < _K_MAX; k++) {
       void *field = (char *)&pt->p + options[k].offset;
@@ -1353,13 +1435,17 @@ static int expand_test(struct parser *st, const struct section *t) {
         *(uint64_t *)field = vs[k]->num[idx[k]];
       }
     }
+    pt->p.topo = iov_topology_from_string(pt->p.topology);
+    pt->p.path_id = iov_path_from_string(pt->p.path);
+    pt->p.on_error_id = iov_on_error_from_string(pt->p.on_error);
+    r = point_settings(st, vs, idx, pt);
+    if (r < 0) return r;
     /* 64k is a TCP default; a UDP datagram that size cannot be sent. */
-    if (vs[K_MSG_SIZE] == &st->defaults[K_MSG_SIZE] && strncmp(pt->p.workload, "udp", 3) == 0)
-      pt->p.msg_size = 1472;
+    if (vs[K_MSG_SIZE] == &st->defaults[K_MSG_SIZE] && is_udp(st, pt->p.workload)) pt->p.msg_size = 1472;
     r = check_point(st, t, vs, pt);
     if (r < 0) return r;
     /* Odometer: the last key varies fastest. */
-    for (size_t k = _K_MAX; k-- > 0;) {
+    for (size_t k = st->n_keys; k-- > 0;) {
       if (++idx[k] < vs[k]->n) break;
       idx[k] = 0;
     }
@@ -1454,13 +1540,62 @@ static int finish(struct parser *st) {
 
 /* ---- Entry points ---------------------------------------------------- */
 
-static void error_fill(struct iov_plan_error *e, const char *file, unsigned line, char **key, char **message,
-                       int error) {
-  if (!e) return;
-  *e = (struct iov_plan_error){ .line = line };
-  e->file = file ? strdup(file) : NULL;
-  e->key = key ? TAKE_PTR(*key) : NULL;
-  e->message = message && *message ? TAKE_PTR(*message) : strdup(iov_strerror(error));
+/* "FILE:LINE: key 'K': message" (parts left out when absent) into err. */
+static int error_out(int error, char *err, size_t errlen, const char *file, unsigned line, const char *key,
+                     const char *message) {
+  char where[512] = "";
+  if (file && line)
+    snprintf(where, sizeof(where), "%s:%u: ", file, line);
+  else if (file)
+    snprintf(where, sizeof(where), "%s: ", file);
+  else if (line)
+    snprintf(where, sizeof(where), "line %u: ", line);
+  return iov_errf(error, err, errlen, "%s%s%s%s%s", where, key ? "key '" : "", key ? key : "",
+                  key ? "': " : "", message ? message : iov_strerror(error));
+}
+
+/* The keys of this parser: the common table, then each distinct key the
+ * workloads declare, in the order first met.  A key two engines declare
+ * has one type; its range is the widest (each point checks its own
+ * engine's).  -EINVAL for a table that breaks these rules. */
+static int keys_init(struct parser *st, char *err, size_t errlen) {
+  memcpy(st->keys, options, sizeof(options));
+  st->n_keys = _K_MAX;
+  for (size_t i = 0; st->workloads && st->workloads[i].name; i++) {
+    st->n_workloads++;
+    for (const struct iov_engine_opt *o = st->workloads[i].opts; o && o->name; o++) {
+      size_t k = 0;
+      while (k < st->n_keys && strcmp(st->keys[k].name, o->name) != 0) k++;
+      if (k < _K_MAX || o->type >= _IOV_OPT_TYPE_MAX || o->def < o->min || o->def > o->max)
+        return iov_errf(-EINVAL, err, errlen,
+                        "engine %s: setting '%s' clashes with a common key or is out of its own range",
+                        st->workloads[i].name, o->name);
+      if (k < st->n_keys) {
+        struct iov_option *have = &st->keys[k];
+        if (have->eng->type != o->type)
+          return iov_errf(-EINVAL, err, errlen, "engines %s and another declare setting '%s' with two types",
+                          st->workloads[i].name, o->name);
+        if (o->min < have->min) have->min = o->min;
+        if (o->max > have->max) have->max = o->max;
+        have->no_sweep = have->no_sweep && !o->sweepable;
+        continue;
+      }
+      if (st->n_keys >= MAX_KEYS)
+        return iov_errf(-EINVAL, err, errlen, "the engines declare more than %d settings",
+                        IOV_PLAN_MAX_ENGINE_KEYS);
+      char *def = st->key_defs[k - _K_MAX];
+      iov_engine_opt_format(o, o->def, def, sizeof(st->key_defs[0]));
+      st->keys[st->n_keys++] = (struct iov_option){ .name = o->name,
+                                                    .type = eng_types[o->type],
+                                                    .def = def,
+                                                    .min = o->min,
+                                                    .max = o->max,
+                                                    .help = o->help,
+                                                    .eng = o,
+                                                    .no_sweep = !o->sweepable };
+    }
+  }
+  return 0;
 }
 
 /* Text of line 'line' (1-based), for inih's syntax errors. */
@@ -1483,12 +1618,21 @@ static void line_text(const char *text, size_t len, unsigned line, const char **
 }
 
 /* Parse 'text' (len bytes, NUL-terminated, owned: stored in the plan). */
-static int plan_parse_owned(char *text, size_t len, const char *file, const char *const *workloads,
-                            struct iov_plan **ret, struct iov_plan_error *reterr) {
+static int plan_parse_owned(char *text, size_t len, const char *file,
+                            const struct iov_plan_workload *workloads, struct iov_plan **ret, char *err,
+                            size_t errlen) {
   struct parser st = { .file = file, .workloads = workloads, .text = text, .len = len };
   struct iov_plan *p = NULL;
   int r;
 
+  r = keys_init(&st, err, errlen);
+  if (r == 0 && !(st.global.vals = calloc(st.n_keys, sizeof(*st.global.vals)))) r = -ENOMEM;
+  if (r < 0) {
+    if (r == -ENOMEM) error_out(r, err, errlen, file, 0, NULL, "out of memory");
+    parser_done(&st);
+    free(text);
+    return r;
+  }
   r = ini_parse_stream(plan_reader, &st, plan_handler, &st);
   if (r == -2 && !st.error) fail_oom(&st);
   /* inih does not stop at errors, but our reader stops at ours: an inih
@@ -1514,7 +1658,7 @@ static int plan_parse_owned(char *text, size_t len, const char *file, const char
   if (r < 0) {
     iov_debug(IOV_DBG_PLAN, "%s:%u: plan error: %s", file, st.err_line,
               st.err_msg ? st.err_msg : iov_strerror(r));
-    error_fill(reterr, file, st.err_line, &st.err_key, &st.err_msg, r);
+    error_out(r, err, errlen, file, st.err_line, st.err_key, st.err_msg);
     free(p ? p->path : NULL);
     free(p);
     parser_done(&st);
@@ -1533,24 +1677,24 @@ static int plan_parse_owned(char *text, size_t len, const char *file, const char
   return 0;
 }
 
-static int plan_fail_early(const char *file, int error, struct iov_plan_error *reterr, unsigned line,
-                           const char *fmt, ...) _printf_(5, 6);
+#define plan_fail_early(file, error, reterr, line, ...) \
+  plan_fail_early_(file, error, reterr, reterrlen, line, __VA_ARGS__)
+static int plan_fail_early_(const char *file, int error, char *err, size_t errlen, unsigned line,
+                            const char *fmt, ...) _printf_(6, 7);
 
-static int plan_fail_early(const char *file, int error, struct iov_plan_error *reterr, unsigned line,
-                           const char *fmt, ...) {
+static int plan_fail_early_(const char *file, int error, char *err, size_t errlen, unsigned line,
+                            const char *fmt, ...) {
   va_list ap;
-  char *msg = NULL;
+  char msg[512];
 
   va_start(ap, fmt);
-  if (vasprintf(&msg, fmt, ap) < 0) msg = NULL;
+  vsnprintf(msg, sizeof(msg), fmt, ap);
   va_end(ap);
-  error_fill(reterr, file, line, NULL, &msg, error);
-  free(msg);
-  return error;
+  return error_out(error, err, errlen, file, line, NULL, msg);
 }
 
-int iov_plan_parse(const char *text, const char *name, const char *const *workloads, struct iov_plan **ret,
-                   struct iov_plan_error *reterr) {
+int iov_plan_parse(const char *text, const char *name, const struct iov_plan_workload *workloads,
+                   struct iov_plan **ret, char *reterr, size_t reterrlen) {
   size_t len;
   char *copy;
 
@@ -1562,7 +1706,7 @@ int iov_plan_parse(const char *text, const char *name, const char *const *worklo
                            "plan is larger than %d bytes; split it into several plans", IOV_PLAN_MAX_SIZE);
   copy = strndup(text, len);
   if (!copy) return plan_fail_early(name, -ENOMEM, reterr, 0, "out of memory");
-  return plan_parse_owned(copy, len, name, workloads, ret, reterr);
+  return plan_parse_owned(copy, len, name, workloads, ret, reterr, reterrlen);
 }
 
 /* Read at most IOV_PLAN_MAX_SIZE + 1 bytes, so the size limit holds for
@@ -1613,8 +1757,8 @@ static int read_all(int fd, char **ret, size_t *ret_len) {
   return 0;
 }
 
-int iov_plan_load(const char *path, const char *const *workloads, struct iov_plan **ret,
-                  struct iov_plan_error *reterr) {
+int iov_plan_load(const char *path, const struct iov_plan_workload *workloads, struct iov_plan **ret,
+                  char *reterr, size_t reterrlen) {
   char *text = NULL;
   const char *nul;
   size_t len = 0;
@@ -1640,7 +1784,7 @@ int iov_plan_load(const char *path, const char *const *workloads, struct iov_pla
     return plan_fail_early(path, -IOV_E_PLAN, reterr, line,
                            "the plan contains a NUL byte; a plan is a text file");
   }
-  return plan_parse_owned(text, len, path, workloads, ret, reterr);
+  return plan_parse_owned(text, len, path, workloads, ret, reterr, reterrlen);
 }
 
 struct iov_plan *iov_plan_free(struct iov_plan *p) {
@@ -1655,36 +1799,50 @@ struct iov_plan *iov_plan_free(struct iov_plan *p) {
   return NULL;
 }
 
-void iov_plan_error_done(struct iov_plan_error *e) {
-  if (!e) return;
-  free(e->file);
-  free(e->key);
-  free(e->message);
-  *e = (struct iov_plan_error){ 0 };
+bool iov_plan_setting_get(const struct iov_point_params *p, const char *key, uint64_t *ret) {
+  for (size_t i = 0; p && key && i < p->n_settings; i++)
+    if (strcmp(p->settings[i].opt->name, key) == 0) {
+      if (ret) *ret = p->settings[i].value;
+      return true;
+    }
+  return false;
 }
 
-const char *iov_plan_error_format(const struct iov_plan_error *e, char *buf, size_t n) {
-  size_t off = 0;
+const struct iov_engine_opt *iov_engine_opt_find(const struct iov_engine_opt *opts, const char *name) {
+  for (; opts && opts->name && name; opts++)
+    if (strcmp(opts->name, name) == 0) return opts;
+  return NULL;
+}
 
-#define APPEND(...)                                                     \
-  do {                                                                  \
-    int w_ = snprintf(buf + off, n - off, __VA_ARGS__);                 \
-    if (w_ > 0) off = (size_t)w_ >= n - off ? n - 1 : off + (size_t)w_; \
-  } while (0)
+const char *iov_engine_opt_format(const struct iov_engine_opt *o, uint64_t v, char *buf, size_t n) {
+  if (!o || o->type >= _IOV_OPT_TYPE_MAX) {
+    snprintf(buf, n, "%" PRIu64, v);
+    return buf;
+  }
+  return types[eng_types[o->type]].format(buf, n, v);
+}
 
-  if (!buf || n == 0) return buf;
-  buf[0] = '\0';
-  if (!e) return buf;
-  if (e->file && e->line)
-    APPEND("%s:%u: ", e->file, e->line);
-  else if (e->file)
-    APPEND("%s: ", e->file);
-  else if (e->line)
-    APPEND("line %u: ", e->line);
-  if (e->key) APPEND("key '%s': ", e->key);
-  APPEND("%s", e->message ? e->message : "unknown error");
-#undef APPEND
-  return buf;
+int iov_engine_opt_check(const struct iov_engine_opt *o, uint64_t v, char *err, size_t errlen) {
+  char a[32], lo[32], hi[32];
+  if (v >= o->min && v <= o->max) return 0;
+  return iov_errf(-ERANGE, err, errlen, "'%s' is out of range; use %s..%s",
+                  iov_engine_opt_format(o, v, a, sizeof(a)), iov_engine_opt_format(o, o->min, lo, sizeof(lo)),
+                  iov_engine_opt_format(o, o->max, hi, sizeof(hi)));
+}
+
+static const char *const on_error_names[_IOV_ON_ERROR_MAX] = {
+  [IOV_ON_ERROR_CONTINUE] = "continue",
+  [IOV_ON_ERROR_STOP] = "stop",
+};
+
+const char *iov_on_error_to_string(enum iov_on_error e) {
+  return e >= 0 && e < _IOV_ON_ERROR_MAX ? on_error_names[e] : NULL;
+}
+
+enum iov_on_error iov_on_error_from_string(const char *s) {
+  for (int e = 0; s && e < _IOV_ON_ERROR_MAX; e++)
+    if (strcmp(s, on_error_names[e]) == 0) return (enum iov_on_error)e;
+  return _IOV_ON_ERROR_INVALID;
 }
 
 static const char *const topology_names[_IOV_TOPO_MAX] = {
@@ -1756,7 +1914,11 @@ static void print_wrapped(FILE *f, const char *text, int indent, int width) {
   fputc('\n', f);
 }
 
-void iov_plan_help(FILE *f) {
+void iov_plan_help(FILE *f, const struct iov_plan_workload *workloads) {
+  _cleanup_free_ struct parser *st = calloc(1, sizeof(*st));
+  if (!st) return;
+  st->workloads = workloads;
+  if (keys_init(st, NULL, 0) < 0) st->n_keys = _K_MAX;
   fprintf(f,
           "A plan is an INI file:\n"
           "\n"
@@ -1785,11 +1947,13 @@ void iov_plan_help(FILE *f) {
           "\n"
           "Keys:\n",
           IOV_AGENT_DEFAULT_PORT, IOV_PLAN_MAX_POINTS);
-  for (size_t k = 0; k < _K_MAX; k++) {
-    const struct iov_option *o = &options[k];
+  for (size_t k = 0; k < st->n_keys; k++) {
+    const struct iov_option *o = &st->keys[k];
     char lo[32], hi[32];
 
     fprintf(f, "  %-16s %s", o->name, types[o->type].name);
+    if (o->eng && o->eng->unit) fprintf(f, " (%s)", o->eng->unit);
+    if (o->no_sweep) fprintf(f, ", no sweep");
     if (o->def)
       fprintf(f, ", default %s", o->def);
     else if (o->type == OPT_STRING)
@@ -1800,6 +1964,14 @@ void iov_plan_help(FILE *f) {
       fprintf(f, ", %s..%s", types[o->type].format(lo, sizeof(lo), o->min),
               types[o->type].format(hi, sizeof(hi), o->max));
     fputc('\n', f);
+    if (o->eng) {
+      /* Whose it is: an engine's key means nothing to the others. */
+      _cleanup_free_ char *owners = engines_with(st, o->name), *text = NULL;
+      if (owners && asprintf(&text, "(%s) %s", owners, o->help) > 0) {
+        print_wrapped(f, text, 19, 78);
+        continue;
+      }
+    }
     print_wrapped(f, o->help, 19, 78);
   }
 }

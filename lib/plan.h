@@ -8,9 +8,12 @@
  *   [any other name]   one test; "a, b, c" in a value sweeps that key, and a
  *                      test expands to the cartesian product of its sweeps.
  *
- * Keys are table-driven (struct iov_option in plan.c); the same table
- * prints `coord --help-plan`.  Unknown keys, out-of-range values and
- * references to unknown hosts are errors that carry file, line and key. */
+ * Keys are table-driven: the common ones (struct iov_option in plan.c),
+ * and each engine's own, which the engine declares in its ops table
+ * (struct iov_engine_opt, below) and the caller hands over with the
+ * workloads.  The same tables print `coord --help-plan`.  Unknown keys,
+ * out-of-range values and references to unknown hosts are errors that
+ * carry file, line and key. */
 #pragma once
 
 #include <stdbool.h>
@@ -51,6 +54,66 @@ enum iov_path {
 };
 const char *iov_path_to_string(enum iov_path p);
 enum iov_path iov_path_from_string(const char *s);
+
+/* ---- Engine settings -------------------------------------------------
+ * A setting one engine declares (an engine file in engines/, its ops table's .options,
+ * terminated by an entry whose name is NULL), as fio's engines declare
+ * theirs.  lib/ knows the shape, never the engines: the plan parser, the
+ * help, the wire and the engine's own option struct all read the table.
+ * Every value is a uint64_t (a bool is 0 or 1; a duration in ns). */
+enum iov_opt_type {
+  IOV_OPT_UINT,     /* a whole number (unit: see .unit) */
+  IOV_OPT_BOOL,     /* yes/no */
+  IOV_OPT_DURATION, /* ns; written with a unit (100ms) */
+  IOV_OPT_SIZE,     /* bytes; binary suffixes (64k) */
+  IOV_OPT_RATE,     /* bit/s; decimal suffixes (500m) */
+  _IOV_OPT_TYPE_MAX,
+};
+
+struct iov_engine_opt {
+  const char *name; /* plan key and wire key: [a-z0-9_], at most 31 characters */
+  enum iov_opt_type type;
+  const char *unit; /* for the help ("us"); NULL: the type says it */
+  uint64_t def, min, max;
+  const char *help;
+  bool sweepable; /* "a, b" in a plan sweeps it */
+  size_t offset;  /* of its uint64_t in the engine's option struct */
+};
+
+/* The most settings one engine may declare, and distinct engine keys a
+ * plan parser takes from all its workloads. */
+#define IOV_ENGINE_MAX_OPTS 32
+#define IOV_PLAN_MAX_ENGINE_KEYS 64
+
+/* A workload as the plan parser sees it: the name, whether it is UDP
+ * (msg_size at most 65507) and its settings. */
+struct iov_plan_workload {
+  const char *name;
+  bool udp;
+  const struct iov_engine_opt *opts; /* NULL-name terminated; NULL = none */
+};
+
+/* 0, or -ERANGE with "'V' is out of range; use MIN..MAX" in err. */
+int iov_engine_opt_check(const struct iov_engine_opt *o, uint64_t v, char *err, size_t errlen);
+/* The value as a plan writes it ("100ms", "yes", "4"). */
+const char *iov_engine_opt_format(const struct iov_engine_opt *o, uint64_t v, char *buf, size_t n);
+/* The opt of 'name' in a NULL-name terminated table, NULL if none. */
+const struct iov_engine_opt *iov_engine_opt_find(const struct iov_engine_opt *opts, const char *name);
+
+/* One engine setting of a point: the opt points into the workload's
+ * table (static: it outlives the plan). */
+struct iov_plan_setting {
+  const struct iov_engine_opt *opt;
+  uint64_t value;
+};
+
+/* What a failed point does to the run. */
+enum iov_on_error {
+  IOV_ON_ERROR_CONTINUE,
+  IOV_ON_ERROR_STOP,
+  _IOV_ON_ERROR_MAX,
+  _IOV_ON_ERROR_INVALID = -22,
+};
 
 struct iov_plan_host {
   char *name;      /* key in [hosts] */
@@ -95,7 +158,7 @@ struct iov_point_params {
   uint64_t flows;           /* 1..256 */
   uint64_t msg_size;        /* stream message / RR request size, 1..16m */
   uint64_t response_size;   /* RR response size, 1..16m */
-  uint64_t burst;           /* RR transactions outstanding per flow, 1..1024 */
+  uint64_t burst;           /* TRANSITIONAL: = the setting 'burst' (0 if none) */
   uint64_t rate;            /* udp_stream offered bit/s per flow, 0 = unpaced */
   uint64_t send_buffer;     /* SO_SNDBUF, 0 = system default */
   uint64_t recv_buffer;     /* SO_RCVBUF, 0 = system default */
@@ -105,14 +168,26 @@ struct iov_point_params {
   uint64_t duration;        /* measured window, 100ms..24h */
   uint64_t warmup;          /* unmeasured traffic before the window, 0..1h */
   uint64_t sample_interval; /* 10ms..duration */
-  uint64_t rr_timeout;      /* udp_rr: a transaction unanswered this long is lost */
+  uint64_t rr_timeout;      /* TRANSITIONAL: = the setting 'rr_timeout' (0 if none) */
   uint64_t timeout;         /* each control step, 1s..1h */
   char *on_error;           /* "continue" or "stop" the run after a failed point */
   uint64_t heartbeat;       /* coord <-> host agents, the same for the whole run */
   uint64_t repeat;          /* runs of the point (at least, with confidence) */
   uint64_t repeat_max;      /* with confidence: the most runs */
   char *confidence;         /* "LEVEL,WIDTH" in percent, or "off": iov_plan_confidence() */
+  /* topology, path and on_error as enums: what code decides on (the
+   * strings above are the text as stored with the results). */
+  enum iov_topology topo;
+  enum iov_path path_id;
+  enum iov_on_error on_error_id;
+  /* Every setting the point's engine declares, with the plan's value or
+   * the engine's default, in the engine's table order. */
+  struct iov_plan_setting *settings;
+  size_t n_settings;
 };
+/* The value of the point's engine setting 'key'; false if its engine
+ * has none. */
+bool iov_plan_setting_get(const struct iov_point_params *p, const char *key, uint64_t *ret);
 
 struct iov_plan_point {
   char *test;     /* section name */
@@ -131,14 +206,6 @@ struct iov_plan {
   size_t n_points;
 };
 
-/* Where and what went wrong.  Strings owned; release with iov_plan_error_done(). */
-struct iov_plan_error {
-  char *file;
-  unsigned line; /* 0 when not tied to a line */
-  char *key;     /* NULL when not tied to a key */
-  char *message;
-};
-
 /* Vouch for guest vm's data address addr on host h (NAME.guest_data, or
  * coord itself for the guests it starts): a later one for the same guest
  * replaces it.  0 or -ENOMEM. */
@@ -146,27 +213,27 @@ int iov_plan_host_guest_data_add(struct iov_plan_host *h, const char *vm, const 
 /* The data address vouched for guest vm of host h, NULL if none. */
 const char *iov_plan_host_guest_data(const struct iov_plan_host *h, const char *vm);
 
-/* Load, expand and validate a plan.  'workloads' is a NULL-terminated
- * list of valid engine names (NULL: any name accepted).  On success *ret
- * is set (caller owns; free with iov_plan_free()) and *reterr is not
- * touched.  On failure returns -IOV_E_PLAN (or -errno when the file cannot
- * be read, -ENOMEM on OOM) and, when reterr is not NULL, overwrites *reterr
- * without freeing what it held: release it with iov_plan_error_done().
- * The first error stops parsing.  Thread-safe: no global state (inih's
- * settings are only read). */
-int iov_plan_load(const char *path, const char *const *workloads, struct iov_plan **ret,
-                  struct iov_plan_error *reterr);
+/* Load, expand and validate a plan.  'workloads': the engines a plan may
+ * name, with their settings, terminated by an entry whose name is NULL
+ * (NULL: any name accepted, and no engine settings).  On success *ret is
+ * set (caller owns; free with iov_plan_free()).  On failure returns
+ * -IOV_E_PLAN (or -errno when the file cannot be read, -ENOMEM on OOM)
+ * and writes "FILE:LINE: key 'K': message" (parts left out when absent)
+ * into err.  The first error stops parsing.  Thread-safe: no global state
+ * (inih's settings are only read). */
+int iov_plan_load(const char *path, const struct iov_plan_workload *workloads, struct iov_plan **ret,
+                  char *err, size_t errlen);
 /* The same from a string; 'name' stands for the file in errors. */
-int iov_plan_parse(const char *text, const char *name, const char *const *workloads, struct iov_plan **ret,
-                   struct iov_plan_error *reterr);
+int iov_plan_parse(const char *text, const char *name, const struct iov_plan_workload *workloads,
+                   struct iov_plan **ret, char *err, size_t errlen);
 struct iov_plan *iov_plan_free(struct iov_plan *p);
-void iov_plan_error_done(struct iov_plan_error *e);
-/* "file:line: key 'k': message" (parts left out when absent) into buf. */
-const char *iov_plan_error_format(const struct iov_plan_error *e, char *buf, size_t n);
 
 const struct iov_plan_host *iov_plan_host_find(const struct iov_plan *p, const char *name);
-/* Print every plan key with type, default, range and help. */
-void iov_plan_help(FILE *f);
+/* Print every plan key with type, default, range and help: the common
+ * keys, then each workload's own (workloads as for iov_plan_load). */
+void iov_plan_help(FILE *f, const struct iov_plan_workload *workloads);
+const char *iov_on_error_to_string(enum iov_on_error e);
+enum iov_on_error iov_on_error_from_string(const char *s);
 
 /* "99,5" -> level 0.99, width 0.05 (the interval's half-width over the
  * mean); "off" -> 0, 0.  0, or -EINVAL for anything else (level 50..99.9,

@@ -60,6 +60,16 @@ static bool if_addr_ok(const char *s) {
   return slash[1] >= '0' && slash[1] <= '9' && !*end && p <= (fam == AF_INET ? 32u : 128u);
 }
 
+/* An engine setting's key: 1..31 of [a-z0-9_]. */
+static bool setting_key_ok(const char *s) {
+  size_t n = 0;
+  if (!s) return false;
+  for (; s[n]; n++)
+    if (n >= 31 || !((s[n] >= 'a' && s[n] <= 'z') || (s[n] >= '0' && s[n] <= '9') || s[n] == '_'))
+      return false;
+  return n > 0;
+}
+
 #define CHECK(cond, ...)                                             \
   do {                                                               \
     if (!(cond)) return fail(-EBADMSG, errbuf, errlen, __VA_ARGS__); \
@@ -100,6 +110,16 @@ static int check_workload(const Iovbench__Workload *w, Iovbench__Role role, char
   for (size_t i = 0; i < w->n_cpus; i++)
     CHECK(w->cpus[i] < IOV_WIRE_MAX_CPUS, "prepare: CPU %u out of range", w->cpus[i]);
   CHECK(w->burst <= 1024, "prepare: burst %u out of range", w->burst);
+  CHECK(w->n_settings <= IOV_WIRE_MAX_SETTINGS, "prepare: %zu engine settings (max %u)", w->n_settings,
+        IOV_WIRE_MAX_SETTINGS);
+  for (size_t i = 0; i < w->n_settings; i++) {
+    const Iovbench__EngineSetting *e = w->settings[i];
+    CHECK(e && setting_key_ok(e->key), "prepare: engine setting %zu has no valid key", i);
+    CHECK(e->value_case == IOVBENCH__ENGINE_SETTING__VALUE_U ||
+              e->value_case == IOVBENCH__ENGINE_SETTING__VALUE_B ||
+              (e->value_case == IOVBENCH__ENGINE_SETTING__VALUE_S && str_ok(e->s)),
+          "prepare: engine setting '%s' has no value", e->key);
+  }
   /* Empty passes: the agent answers that Prepare with why it refuses it. */
   CHECK(w->token.len == 0 || w->token.len == 16, "prepare: data-path token of %zu bytes (want 16)",
         w->token.len);
@@ -636,4 +656,77 @@ bool iov_wire_addr_listed(const char *addr, char *const *list, size_t n) {
   for (size_t i = 0; i < n; i++)
     if (list[i] && addr_bin(list[i], b) == fa && memcmp(a, b, 16) == 0) return true;
   return false;
+}
+
+int iov_wire_engine_settings_to_pb(const struct iov_plan_setting *s, size_t n, Iovbench__Workload *w) {
+  w->settings = NULL;
+  w->n_settings = 0;
+  if (n == 0) return 0;
+  /* One block: the pointers, then the messages. */
+  Iovbench__EngineSetting **ptrs = calloc(1, n * (sizeof(*ptrs) + sizeof(**ptrs)));
+  if (!ptrs) return -ENOMEM;
+  Iovbench__EngineSetting *msgs = (Iovbench__EngineSetting *)(void *)(ptrs + n);
+  for (size_t i = 0; i < n; i++) {
+    Iovbench__EngineSetting *e = &msgs[i];
+    iovbench__engine_setting__init(e);
+    e->key = (char *)s[i].opt->name;
+    if (s[i].opt->type == IOV_OPT_BOOL) {
+      e->value_case = IOVBENCH__ENGINE_SETTING__VALUE_B;
+      e->b = s[i].value != 0;
+    } else {
+      e->value_case = IOVBENCH__ENGINE_SETTING__VALUE_U;
+      e->u = s[i].value;
+    }
+    ptrs[i] = e;
+  }
+  w->settings = ptrs;
+  w->n_settings = n;
+  return 0;
+}
+
+void iov_wire_engine_settings_done(Iovbench__Workload *w) {
+  if (!w) return;
+  free(w->settings);
+  w->settings = NULL;
+  w->n_settings = 0;
+}
+
+int iov_wire_engine_settings(const struct iov_engine_opt *opts, size_t struct_size,
+                             const Iovbench__Workload *w, void *ret, char *err, size_t errlen) {
+  bool seen[IOV_WIRE_MAX_SETTINGS] = { false };
+  size_t n_opts = 0;
+
+  memset(ret, 0, struct_size);
+  for (const struct iov_engine_opt *o = opts; o && o->name; o++, n_opts++) {
+    if (n_opts >= IOV_WIRE_MAX_SETTINGS || o->offset + sizeof(uint64_t) > struct_size)
+      return iov_errf(-EINVAL, err, errlen, "key '%s': the engine's table does not fit its option struct",
+                      o->name);
+    memcpy((char *)ret + o->offset, &o->def, sizeof(uint64_t));
+  }
+  for (size_t i = 0; w && i < w->n_settings; i++) {
+    const Iovbench__EngineSetting *e = w->settings[i];
+    const char *key = e && e->key ? e->key : "";
+    const struct iov_engine_opt *o = iov_engine_opt_find(opts, key);
+    char why[160];
+    uint64_t v;
+
+    if (!o) return iov_errf(-EINVAL, err, errlen, "key '%.31s': this engine has no such setting", key);
+    size_t k = (size_t)(o - opts);
+    if (seen[k]) return iov_errf(-EINVAL, err, errlen, "key '%s': sent twice", key);
+    seen[k] = true;
+    if (o->type == IOV_OPT_BOOL && e->value_case == IOVBENCH__ENGINE_SETTING__VALUE_B)
+      v = e->b;
+    else if (o->type != IOV_OPT_BOOL && e->value_case == IOVBENCH__ENGINE_SETTING__VALUE_U)
+      v = e->u;
+    else
+      return iov_errf(-EINVAL, err, errlen, "key '%s': a %s value where the engine takes a %s", key,
+                      e->value_case == IOVBENCH__ENGINE_SETTING__VALUE_B   ? "yes/no"
+                      : e->value_case == IOVBENCH__ENGINE_SETTING__VALUE_S ? "text"
+                                                                           : "missing",
+                      o->type == IOV_OPT_BOOL ? "yes/no" : "number");
+    if (iov_engine_opt_check(o, v, why, sizeof(why)) < 0)
+      return iov_errf(-EINVAL, err, errlen, "key '%s': %s", key, why);
+    memcpy((char *)ret + o->offset, &v, sizeof(v));
+  }
+  return 0;
 }

@@ -13,24 +13,26 @@
 
 #include "hist.h"
 #include "iovbench.pb-c.h"
+#include "plan.h"
 
 #define IOV_PROTO_VERSION 1
 #define IOV_WIRE_MAX_MSG (8u << 20) /* largest frame we decode */
 #define IOV_WIRE_MAX_STRING 4096    /* any string field */
 #define IOV_WIRE_MAX_INTERFACES 4096
-#define IOV_WIRE_MAX_FLOWS 256        /* flows per agent per point */
-#define IOV_WIRE_MAX_SIZE (16u << 20) /* msg_size, response_size */
-#define IOV_WIRE_MAX_CPUS 4096        /* cores in a sample or a pin list */
-#define IOV_WIRE_MAX_IRQS 8192        /* NIC queues in a sample */
-#define IOV_WIRE_MAX_GUESTS 4096      /* guests under one host agent */
-#define IOV_WIRE_MAX_NAME 64          /* guest names: [A-Za-z0-9._:-]{1,64} */
-#define IOV_WIRE_MAX_NICS 4096        /* PCI NICs in an inventory */
-#define IOV_WIRE_MAX_VFS 1024         /* VFs listed under one PF */
-#define IOV_WIRE_MAX_NETDEVS 16       /* netdevs of one PCI function */
-#define IOV_WIRE_MAX_WARNINGS 32      /* warnings about one PCI NIC */
-#define IOV_WIRE_MAX_RUN_ADDRS 65536  /* addresses of a run's agents, in a Prepare */
-#define IOV_WIRE_MAX_IF_ADDRS 1024    /* addresses of one interface in an inventory */
-#define IOV_WIRE_MAX_WORKLOADS 64     /* engine names in an inventory */
+#define IOV_WIRE_MAX_FLOWS 256                    /* flows per agent per point */
+#define IOV_WIRE_MAX_SIZE (16u << 20)             /* msg_size, response_size */
+#define IOV_WIRE_MAX_CPUS 4096                    /* cores in a sample or a pin list */
+#define IOV_WIRE_MAX_IRQS 8192                    /* NIC queues in a sample */
+#define IOV_WIRE_MAX_GUESTS 4096                  /* guests under one host agent */
+#define IOV_WIRE_MAX_NAME 64                      /* guest names: [A-Za-z0-9._:-]{1,64} */
+#define IOV_WIRE_MAX_NICS 4096                    /* PCI NICs in an inventory */
+#define IOV_WIRE_MAX_VFS 1024                     /* VFs listed under one PF */
+#define IOV_WIRE_MAX_NETDEVS 16                   /* netdevs of one PCI function */
+#define IOV_WIRE_MAX_WARNINGS 32                  /* warnings about one PCI NIC */
+#define IOV_WIRE_MAX_RUN_ADDRS 65536              /* addresses of a run's agents, in a Prepare */
+#define IOV_WIRE_MAX_IF_ADDRS 1024                /* addresses of one interface in an inventory */
+#define IOV_WIRE_MAX_WORKLOADS 64                 /* engine names in an inventory */
+#define IOV_WIRE_MAX_SETTINGS IOV_ENGINE_MAX_OPTS /* engine settings in a Prepare */
 
 typedef Iovbench__Envelope iov_envelope;
 
@@ -101,6 +103,19 @@ int iov_wire_hist_from_pb(const Iovbench__Histogram *pb, struct iov_hist *ret);
  * decoded (hence validated) histogram as it came.  min is UINT64_MAX and
  * max 0 when empty. */
 int iov_wire_hist_summary(const Iovbench__Histogram *pb, struct iov_hist_summary *ret);
+
+/* Engine settings on the wire (Workload.settings), typed key/values.
+ * Coord: w->settings from a point's settings (allocated; release with
+ * iov_wire_engine_settings_done()).  0 or -ENOMEM. */
+int iov_wire_engine_settings_to_pb(const struct iov_plan_setting *s, size_t n, Iovbench__Workload *w);
+void iov_wire_engine_settings_done(Iovbench__Workload *w);
+/* Agent: the engine's option struct (struct_size bytes at ret) from w's
+ * settings, checked against the engine's table 'opts' (NULL-name
+ * terminated): each key one it declares, once, of its type, in its
+ * range; a key not sent keeps its default.  0, or -EINVAL with "key 'K':
+ * why" in err. */
+int iov_wire_engine_settings(const struct iov_engine_opt *opts, size_t struct_size,
+                             const Iovbench__Workload *w, void *ret, char *err, size_t errlen);
 
 /* Socket options every iovbench socket gets: linger 0 (never hang on
  * exit), a hard receive size cap, and bounded queues. */

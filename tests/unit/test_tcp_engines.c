@@ -109,6 +109,23 @@ struct pair {
 /* The point's data-path token (any 16 bytes will do for a test). */
 static const uint8_t test_token[IOV_ENGINE_TOKEN_LEN] = "tcp-engine-token";
 
+/* Set the engine setting 'name' of c (the others as c has them, else at
+ * their defaults) in storage that outlives the run's creation; an engine
+ * without that setting is left as it is (false). */
+static bool set_opt(struct iov_engine_config *c, const struct iov_engine_ops *ops, const char *name, uint64_t v) {
+  static _Alignas(uint64_t) unsigned char bufs[16][IOV_ENGINE_MAX_OPTS_SIZE];
+  static unsigned next;
+  if (!iov_engine_opt_get(ops, c->opts ? c->opts : bufs[0], name, NULL)) return false;
+  unsigned char *b = bufs[1 + next++ % 15];
+  if (c->opts)
+    memcpy(b, c->opts, ops->option_struct_size);
+  else
+    iov_engine_opts_default(ops, b);
+  assert_int_equal(iov_engine_opt_set(ops, b, name, v), 0);
+  c->opts = b;
+  return true;
+}
+
 static struct iov_engine_config cfg_default(unsigned flows, uint64_t duration_ns) {
   struct iov_engine_config c = {
     .token = test_token,
@@ -117,7 +134,6 @@ static struct iov_engine_config cfg_default(unsigned flows, uint64_t duration_ns
     .response_size = 1,
     .duration_ns = duration_ns,
     .connect_timeout_ns = 2 * SEC,
-    .burst = 1,
   };
   return c;
 }
@@ -350,7 +366,7 @@ static void run_rr(uint32_t burst, uint64_t req, uint64_t resp, uint64_t bufs, u
   struct pair p;
   c.msg_size = req;
   c.response_size = resp;
-  c.burst = burst;
+  assert_true(set_opt(&c, &iov_engine_tcp_rr, "burst", burst));
   c.send_buffer = bufs;
   c.recv_buffer = bufs;
   c.nodelay = true;
@@ -384,9 +400,9 @@ static void test_rr_burst_limit(void **state) {
   struct iov_engine_config c = cfg_default(1, 1 * SEC);
   struct iov_engine_run *r = NULL;
   c.role = IOV_ROLE_RECEIVER;
-  c.burst = IOV_ENGINE_MAX_BURST + 1;
+  assert_true(set_opt(&c, &iov_engine_tcp_rr, "burst", IOV_ENGINE_MAX_BURST + 1));
   assert_int_equal(iov_engine_run_new(&iov_engine_tcp_rr, &c, &r), -EINVAL);
-  c.burst = IOV_ENGINE_MAX_BURST;
+  assert_true(set_opt(&c, &iov_engine_tcp_rr, "burst", IOV_ENGINE_MAX_BURST));
   assert_int_equal(iov_engine_run_new(&iov_engine_tcp_rr, &c, &r), 0);
   assert_null(iov_engine_run_free(r));
 }
@@ -661,7 +677,7 @@ static void stop_engine(const struct iov_engine_ops *ops, uint32_t burst, bool r
   uint64_t until, t0, t1;
 
   c.response_size = 64;
-  c.burst = burst;
+  (void)set_opt(&c, ops, "burst", burst); /* RR engines only */
   pair_setup(&p, ops, &c);
   pair_start(&p);
   until = iov_now_mono() + 5 * SEC;
@@ -846,7 +862,7 @@ static void test_rr_rate_cap(void **state) {
   struct pair p;
   c.msg_size = 1000;
   c.response_size = 100;
-  c.burst = 4;
+  assert_true(set_opt(&c, &iov_engine_tcp_rr, "burst", 4));
   c.nodelay = true;
   c.rr_rate_bps = 1000 * 8 * 50;
   pair_setup(&p, &iov_engine_tcp_rr, &c);

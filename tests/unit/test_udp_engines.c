@@ -141,6 +141,23 @@ struct pair {
 /* The point's data-path token (any 16 bytes will do for a test). */
 static const uint8_t test_token[IOV_ENGINE_TOKEN_LEN] = "udp-engine-token";
 
+/* Set the engine setting 'name' of c (the others as c has them, else at
+ * their defaults) in storage that outlives the run's creation; an engine
+ * without that setting is left as it is (false). */
+static bool set_opt(struct iov_engine_config *c, const struct iov_engine_ops *ops, const char *name, uint64_t v) {
+  static _Alignas(uint64_t) unsigned char bufs[16][IOV_ENGINE_MAX_OPTS_SIZE];
+  static unsigned next;
+  if (!iov_engine_opt_get(ops, c->opts ? c->opts : bufs[0], name, NULL)) return false;
+  unsigned char *b = bufs[1 + next++ % 15];
+  if (c->opts)
+    memcpy(b, c->opts, ops->option_struct_size);
+  else
+    iov_engine_opts_default(ops, b);
+  assert_int_equal(iov_engine_opt_set(ops, b, name, v), 0);
+  c->opts = b;
+  return true;
+}
+
 static struct iov_engine_config base_cfg(enum iov_role role, uint64_t msg, uint64_t duration) {
   struct iov_engine_config c = {
     .token = test_token,
@@ -537,7 +554,7 @@ static void test_rr_basic(void **state) {
   uint64_t done;
 
   rxc.response_size = txc.response_size = 100;
-  txc.rr_timeout_ns = 500 * MSEC;
+  assert_true(set_opt(&txc, &iov_engine_udp_rr, "rr_timeout", 500 * MSEC));
   noise_begin(&z);
   pair_start(&p, &iov_engine_udp_rr, &rxc, &txc);
   assert_true(wait_done(p.tx, HANG_BOUND, &done, &z));
@@ -571,8 +588,8 @@ static void test_rr_burst(void **state) {
   struct noise z;
   uint64_t tx_done, rx_done;
 
-  txc.burst = 4;
-  txc.rr_timeout_ns = 500 * MSEC;
+  assert_true(set_opt(&txc, &iov_engine_udp_rr, "burst", 4));
+  assert_true(set_opt(&txc, &iov_engine_udp_rr, "rr_timeout", 500 * MSEC));
   noise_begin(&z);
   pair_start(&p, &iov_engine_udp_rr, &rxc, &txc);
   assert_true(wait_done(p.tx, HANG_BOUND, &tx_done, &z));
@@ -608,7 +625,7 @@ static void test_rr_server_gone(void **state) {
   struct noise z;
   uint64_t done, t_begin = iov_now_mono();
 
-  txc.burst = 2;
+  assert_true(set_opt(&txc, &iov_engine_udp_rr, "burst", 2));
   noise_begin(&z);
   pair_start(&p, &iov_engine_udp_rr, &rxc, &txc);
   sleep_ns(START_LEAD + dur / 2);
@@ -702,7 +719,7 @@ static void test_rr_late_response(void **state) {
   port = ntohs(sin.sin_port);
   txc.peer_ports = &port;
   txc.response_size = 8;
-  txc.rr_timeout_ns = 100 * MSEC;
+  assert_true(set_opt(&txc, &iov_engine_udp_rr, "rr_timeout", 100 * MSEC));
   assert_int_equal(iov_engine_run_new(&iov_engine_udp_rr, &txc, &r), 0);
   struct fake_rx fr = { .fd = fd, .answer = true };
   pthread_t th;
@@ -796,7 +813,7 @@ static void test_rr_burst_too_big(void **state) {
   struct iov_engine_config txc = base_cfg(IOV_ROLE_SENDER, 1, 200 * MSEC);
   struct pair p;
 
-  txc.burst = 129;
+  assert_true(set_opt(&txc, &iov_engine_udp_rr, "burst", 129));
   pair_start(&p, &iov_engine_udp_rr, &rxc, &txc);
   assert_true(wait_done(p.tx, HANG_BOUND, NULL, NULL));
   iov_engine_run_stop(p.rx);
@@ -1008,8 +1025,9 @@ static void test_rr_rate_cap(void **state) {
   struct noise z;
 
   rxc.rr_rate_bps = txc.rr_rate_bps = 100 * 8 * 200;
-  rxc.burst = txc.burst = 4;
-  txc.rr_timeout_ns = 500 * MSEC;
+  assert_true(set_opt(&rxc, &iov_engine_udp_rr, "burst", 4));
+  assert_true(set_opt(&txc, &iov_engine_udp_rr, "burst", 4));
+  assert_true(set_opt(&txc, &iov_engine_udp_rr, "rr_timeout", 500 * MSEC));
   noise_begin(&z);
   pair_start(&p, &iov_engine_udp_rr, &rxc, &txc);
   assert_true(wait_done(p.tx, HANG_BOUND, NULL, &z));

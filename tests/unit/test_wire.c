@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "macro.h"
 #include "text.h"
 #include "wire.h"
 
@@ -188,6 +189,137 @@ static void test_oversize_version_unknown(void **state) {
   /* A field number from the future inside an otherwise empty envelope. */
   uint8_t future[] = { 0x08, IOV_PROTO_VERSION, 0xfa, 0x06, 0x00 }; /* field 111, length 0 */
   assert_int_equal(iov_wire_decode(future, sizeof(future), &out, &st, why, sizeof(why)), -ENOMSG);
+}
+
+/* Engine settings travel as typed key/values: a point's settings encode,
+ * survive the wire, and decode into the engine's option struct through
+ * the same table, which refuses an unknown key, a wrong type, a value out
+ * of range or a key sent twice, naming the key. */
+struct eng_opts {
+  uint64_t burst, timeout, flag;
+};
+static const struct iov_engine_opt eng_table[] = {
+  { .name = "burst",
+    .type = IOV_OPT_UINT,
+    .def = 1,
+    .min = 1,
+    .max = 1024,
+    .help = "b",
+    .offset = offsetof(struct eng_opts, burst) },
+  { .name = "rr_timeout",
+    .type = IOV_OPT_DURATION,
+    .def = 100000000,
+    .min = 1000000,
+    .max = 60000000000ULL,
+    .help = "t",
+    .offset = offsetof(struct eng_opts, timeout) },
+  { .name = "flag",
+    .type = IOV_OPT_BOOL,
+    .def = 0,
+    .min = 0,
+    .max = 1,
+    .help = "f",
+    .offset = offsetof(struct eng_opts, flag) },
+  { 0 },
+};
+
+static Iovbench__Workload *settings_roundtrip(Iovbench__Workload *w, iov_envelope **ret) {
+  Iovbench__Prepare p = IOVBENCH__PREPARE__INIT;
+  p.role = IOVBENCH__ROLE__ROLE_RECEIVER;
+  p.workload = w;
+  iov_envelope e = IOVBENCH__ENVELOPE__INIT;
+  e.body_case = IOVBENCH__ENVELOPE__BODY_PREPARE;
+  e.prepare = &p;
+  int r;
+  *ret = roundtrip(&e, &r);
+  assert_int_equal(r, 0);
+  return (*ret)->prepare->workload;
+}
+
+static void test_engine_settings(void **state) {
+  (void)state;
+  struct iov_plan_setting set[] = { { &eng_table[0], 16 }, { &eng_table[2], 1 } };
+  Iovbench__Workload w = IOVBENCH__WORKLOAD__INIT;
+  w.name = "tcp_rr";
+  w.flows = 1;
+  w.msg_size = 1;
+  w.duration_ns = 1000000000ULL;
+  w.sample_interval_ns = 100000000ULL;
+  assert_int_equal(iov_wire_engine_settings_to_pb(set, ELEMENTSOF(set), &w), 0);
+  assert_int_equal(w.n_settings, 2);
+  iov_envelope *out;
+  Iovbench__Workload *got = settings_roundtrip(&w, &out);
+  assert_int_equal(got->n_settings, 2);
+  assert_string_equal(got->settings[0]->key, "burst");
+  assert_int_equal(got->settings[1]->value_case, IOVBENCH__ENGINE_SETTING__VALUE_B);
+  struct eng_opts o;
+  char why[256];
+  assert_int_equal(iov_wire_engine_settings(eng_table, sizeof(o), got, &o, why, sizeof(why)), 0);
+  assert_int_equal(o.burst, 16);
+  assert_int_equal(o.timeout, 100000000); /* not sent: the default */
+  assert_int_equal(o.flag, 1);
+  iov_wire_free(out);
+  iov_wire_engine_settings_done(&w);
+  assert_null(w.settings);
+
+  /* Refused, naming the key. */
+  Iovbench__EngineSetting es = IOVBENCH__ENGINE_SETTING__INIT, es2 = IOVBENCH__ENGINE_SETTING__INIT;
+  Iovbench__EngineSetting *esp[2] = { &es, &es2 };
+  w.settings = esp;
+  w.n_settings = 1;
+  static const struct {
+    const char *key;
+    Iovbench__EngineSetting__ValueCase vc;
+    uint64_t u;
+    const char *want;
+  } bad[] = {
+    { "bogus", IOVBENCH__ENGINE_SETTING__VALUE_U, 1, "key 'bogus': this engine has no such setting" },
+    { "burst", IOVBENCH__ENGINE_SETTING__VALUE_U, 1025, "key 'burst': '1025' is out of range; use 1..1024" },
+    { "burst", IOVBENCH__ENGINE_SETTING__VALUE_U, 0, "key 'burst': '0' is out of range" },
+    { "rr_timeout", IOVBENCH__ENGINE_SETTING__VALUE_U, 1000,
+      "key 'rr_timeout': '1us' is out of range; use 1ms..1m" },
+    { "burst", IOVBENCH__ENGINE_SETTING__VALUE_B, 1,
+      "key 'burst': a yes/no value where the engine takes a number" },
+    { "flag", IOVBENCH__ENGINE_SETTING__VALUE_U, 1,
+      "key 'flag': a missing value where the engine takes a yes/no" },
+  };
+  for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+    es.key = (char *)bad[i].key;
+    es.value_case = bad[i].vc;
+    if (bad[i].vc == IOVBENCH__ENGINE_SETTING__VALUE_B)
+      es.b = true;
+    else
+      es.u = bad[i].u;
+    got = settings_roundtrip(&w, &out); /* the generic checks let it by */
+    assert_int_equal(iov_wire_engine_settings(eng_table, sizeof(o), got, &o, why, sizeof(why)), -EINVAL);
+    if (!strstr(why, bad[i].want)) fail_msg("case %zu: '%s'", i, why);
+    iov_wire_free(out);
+  }
+  es.key = es2.key = "burst";
+  es.value_case = es2.value_case = IOVBENCH__ENGINE_SETTING__VALUE_U;
+  es.u = es2.u = 2;
+  w.n_settings = 2;
+  got = settings_roundtrip(&w, &out);
+  assert_int_equal(iov_wire_engine_settings(eng_table, sizeof(o), got, &o, why, sizeof(why)), -EINVAL);
+  assert_non_null(strstr(why, "key 'burst': sent twice"));
+  iov_wire_free(out);
+
+  /* The generic bounds: a key that is no key, a setting with no value. */
+  Iovbench__Prepare p = IOVBENCH__PREPARE__INIT;
+  p.role = IOVBENCH__ROLE__ROLE_RECEIVER;
+  p.workload = &w;
+  iov_envelope e = IOVBENCH__ENVELOPE__INIT;
+  e.body_case = IOVBENCH__ENVELOPE__BODY_PREPARE;
+  e.prepare = &p;
+  int r;
+  w.n_settings = 1;
+  es.key = "Bad Key";
+  assert_null(roundtrip(&e, &r));
+  assert_int_equal(r, -EBADMSG);
+  es.key = "burst";
+  es.value_case = IOVBENCH__ENGINE_SETTING__VALUE__NOT_SET;
+  assert_null(roundtrip(&e, &r));
+  assert_int_equal(r, -EBADMSG);
 }
 
 static void test_invalid_fields(void **state) {
@@ -533,7 +665,7 @@ int main(void) {
     cmocka_unit_test(test_garbage_rejected),  cmocka_unit_test(test_oversize_version_unknown),
     cmocka_unit_test(test_invalid_fields),    cmocka_unit_test(test_utf8_sanitize),
     cmocka_unit_test(test_sockets),           cmocka_unit_test(test_welcome_addresses),
-    cmocka_unit_test(test_recv_peer),
+    cmocka_unit_test(test_recv_peer),         cmocka_unit_test(test_engine_settings),
   };
   int r = cmocka_run_group_tests(tests, NULL, NULL);
   zsys_shutdown();
