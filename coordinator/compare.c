@@ -244,7 +244,7 @@ static int side_groups(struct side *s) {
 /* Open and load one run.  Logs why it failed; returns 0 or < 0. */
 static int side_load(struct side *s) {
   struct stat sb;
-  _cleanup_free_ char *why = NULL;
+  char err[512];
   int r;
 
   if (stat(s->arg, &sb) < 0)
@@ -257,20 +257,18 @@ static int side_load(struct side *s) {
     s->path = strdup(s->arg);
   if (!s->path) return iov_log_errno(-ENOMEM, "Cannot read run '%s': %m", s->arg);
 
-  r = iov_db_open_full(s->path, true, &s->db, &why);
+  r = iov_db_open_readonly(s->path, &s->db, err, sizeof(err));
   if (r < 0)
     return iov_log_errno(r,
                          "Cannot open results database '%s': %s (is '%s' a run directory or a results.db?)",
-                         s->path, why ? why : iov_strerror(r), s->arg);
-  r = iov_report_load(s->db, &s->rep);
+                         s->path, err, s->arg);
+  r = iov_report_load(s->db, &s->rep, err, sizeof(err));
   if (r == -ENOENT) return iov_log_errno(r, "Results database '%s' holds no run", s->path);
   if (r < 0)
     return iov_log_errno(r, "Cannot read the run from '%s': %s (is it an iovbench results.db?)", s->path,
-                         r == -IOV_E_DB ? iov_db_errmsg(s->db) : iov_strerror(r));
+                         err);
   r = side_groups(s);
-  if (r < 0)
-    return iov_log_errno(r, "Cannot read the points' parameters from '%s': %s", s->path,
-                         r == -IOV_E_DB ? iov_db_errmsg(s->db) : iov_strerror(r));
+  if (r < 0) return iov_log_errno(r, "Cannot read the points' parameters from '%s': %m", s->path);
   return 0;
 }
 
@@ -605,20 +603,19 @@ static int parse_args(int argc, char **argv, struct cfg *cfg, const char **ret_a
         cfg->gate = M_CPU_TX;
         cfg->gate_cpu = true;
       } else {
-        fprintf(stderr, "coord compare: --metric '%s': use throughput, latency, p99 or cpu.\n", optarg);
+        iov_err("coord compare: --metric '%s': use throughput, latency, p99 or cpu.", optarg);
         return EXIT_USAGE;
       }
       break;
     case 't':
       if (parse_double(optarg, true, &cfg->threshold) < 0 || cfg->threshold < 0) {
-        fprintf(stderr, "coord compare: --threshold '%s': give a percentage >= 0, e.g. 5.\n", optarg);
+        iov_err("coord compare: --threshold '%s': give a percentage >= 0, e.g. 5.", optarg);
         return EXIT_USAGE;
       }
       break;
     case OPT_ALPHA:
       if (parse_double(optarg, false, &cfg->alpha) < 0 || !(cfg->alpha > 0 && cfg->alpha < 1)) {
-        fprintf(stderr, "coord compare: --alpha '%s': give a probability between 0 and 1, e.g. 0.05.\n",
-                optarg);
+        iov_err("coord compare: --alpha '%s': give a probability between 0 and 1, e.g. 0.05.", optarg);
         return EXIT_USAGE;
       }
       break;
@@ -627,18 +624,18 @@ static int parse_args(int argc, char **argv, struct cfg *cfg, const char **ret_a
     case 'q': cfg->quiet = true; break;
     case OPT_DEBUG:
       if (iov_log_parse_debug(optarg ? optarg : "proto,net,engine,plan,db", &mask) < 0) {
-        fprintf(stderr, "coord compare: --debug '%s': unknown category.\n", optarg ? optarg : "");
+        iov_err("coord compare: --debug '%s': unknown category.", optarg ? optarg : "");
         return EXIT_USAGE;
       }
       iov_log_set_debug(mask);
       iov_log_set_level(IOV_LOG_DEBUG);
       break;
     case 'h': help(); return -1;
-    default: fprintf(stderr, "Try 'coord compare --help'.\n"); return EXIT_USAGE;
+    default: iov_err("Try 'coord compare --help'."); return EXIT_USAGE;
     }
   if (argc - optind != 2) {
-    fprintf(stderr, "coord compare: expected two runs, RUN_A (baseline) and RUN_B (candidate). "
-                    "Try 'coord compare --help'.\n");
+    iov_err("coord compare: expected two runs, RUN_A (baseline) and RUN_B (candidate). "
+            "Try 'coord compare --help'.");
     return EXIT_USAGE;
   }
   *ret_a = argv[optind];

@@ -516,9 +516,8 @@ static void pass_warnings(FILE *log, const char *script) {
   while (fgets(line, sizeof(line), log))
     if (strstr(line, "warning:")) {
       line[strcspn(line, "\n")] = '\0';
-      fprintf(stderr, "coord plot: gnuplot on %s: ", script);
-      iov_text_put(stderr, line, 300);
-      fputc('\n', stderr);
+      _cleanup_free_ char *clean = iov_text_clean(line, 300);
+      iov_warn("coord plot: gnuplot on %s: %s", script, clean ? clean : "?");
     }
 }
 
@@ -1402,12 +1401,12 @@ static int parse_formats(const char *arg, struct plot_opts *o) {
     else if (strcmp(t, "svg") == 0)
       o->svg = true;
     else {
-      fprintf(stderr, "coord plot: unknown format '%s' in --format (png, svg, or png,svg).\n", t);
+      iov_err("coord plot: unknown format '%s' in --format (png, svg, or png,svg).", t);
       return -EINVAL;
     }
   }
   if (!o->png && !o->svg) {
-    fprintf(stderr, "coord plot: --format needs png, svg, or png,svg.\n");
+    iov_err("coord plot: --format needs png, svg, or png,svg.");
     return -EINVAL;
   }
   return 0;
@@ -1432,11 +1431,10 @@ static int parse_args(int argc, char **argv, struct plot_opts *o) {
       break;
     case 'q': o->quiet = true; break;
     case 'h': help(); return -1;
-    default: fprintf(stderr, "Try 'coord plot --help'.\n"); return 2;
+    default: iov_err("Try 'coord plot --help'."); return 2;
     }
   if (optind != argc - 1) {
-    fprintf(stderr,
-            "coord plot: expected one RUN (a run directory or its results.db). Try 'coord plot --help'.\n");
+    iov_err("coord plot: expected one RUN (a run directory or its results.db). Try 'coord plot --help'.");
     return 2;
   }
   o->run = argv[optind];
@@ -1505,13 +1503,13 @@ static int make_out_dir(struct plot_ctx *ctx) {
 }
 
 static int load_run(struct plot_ctx *ctx, const char *db_path, struct iov_db **db, struct iov_report **rep) {
-  _cleanup_free_ char *why = NULL;
-  int r = iov_db_open_full(db_path, true, db, &why);
+  char err[512];
+  int r = iov_db_open_readonly(db_path, db, err, sizeof(err));
   if (r < 0)
-    return iov_log_errno(r, "Cannot open results database '%s': %s (is '%s' a run directory?)", db_path,
-                         why ? why : iov_strerror(r), ctx->o.run);
-  r = iov_report_load(*db, rep);
-  if (r < 0) return iov_log_errno(r, "Cannot read the run from '%s': %s", db_path, iov_db_errmsg(*db));
+    return iov_log_errno(r, "Cannot open results database '%s': %s (is '%s' a run directory?)", db_path, err,
+                         ctx->o.run);
+  r = iov_report_load(*db, rep, err, sizeof(err));
+  if (r < 0) return iov_log_errno(r, "Cannot read the run from '%s': %s", db_path, err);
   ctx->rep = *rep;
   r = build_groups(ctx);
   if (r < 0) return iov_log_errno(r, "Cannot group the repetitions of '%s': %m", db_path);
@@ -1569,12 +1567,12 @@ int iov_coord_plot(int argc, char **argv) {
   int r = parse_args(argc, argv, &ctx.o);
   if (r != 0) return r < 0 ? 0 : r;
   if (!find_program("gnuplot")) {
-    fprintf(stderr, "coord plot: gnuplot is not installed (not in PATH): install gnuplot-nox "
-                    "(apt-get install gnuplot-nox)\n");
+    iov_err("coord plot: gnuplot is not installed (not in PATH): install gnuplot-nox "
+            "(apt-get install gnuplot-nox)");
     return 1;
   }
   if (!find_program("timeout")) {
-    fprintf(stderr, "coord plot: timeout is not in PATH: install coreutils\n");
+    iov_err("coord plot: timeout is not in PATH: install coreutils");
     return 1;
   }
   r = resolve_run(&ctx, &db_path);
@@ -1591,7 +1589,7 @@ int iov_coord_plot(int argc, char **argv) {
     print_result(&ctx, index);
   }
   bool ok = r >= 0 && !ctx.failed;
-  if (r >= 0 && ctx.failed) fprintf(stderr, "coord plot: some figures could not be drawn (see above)\n");
+  if (r >= 0 && ctx.failed) iov_err("coord plot: some figures could not be drawn (see above)");
   iov_report_free(rep);
   iov_db_close(db);
   ctx_done(&ctx);

@@ -1,5 +1,8 @@
 /* Reports from a stored run: summaries computed from the database only,
- * printed as a text table or as JSON.  See report.h. */
+ * printed as a text table or as JSON.  See report.h.  The rows come from
+ * the results module's read API (results.h), which alone knows the
+ * schema; what is done with them, and the cleaning of every text they
+ * carry, is here. */
 #include "report.h"
 
 #include "text.h"
@@ -11,183 +14,83 @@
 #include <string.h>
 
 #include <jansson.h>
-#include <sqlite3.h>
 
 #include "err.h"
 #include "hist.h"
 #include "macro.h"
-
-/* A point's summary is built from one row per flow. */
-static const char run_sql[] = "SELECT id, uuid, plan_path, status, error, started_ns, ended_ns FROM run"
-                              " ORDER BY id DESC LIMIT 1";
-#define POINTS_SQL(REPS, NO)                                                                             \
-  "SELECT id, idx, test, sweep, workload, status, error, duration_ns, warmup_ns, window_start_ns,"       \
-  " window_end_ns, start_skew_ns, topology, vms, json_extract(params_json, '$.path'),"                   \
-  " (SELECT COALESCE(SUM(0.0 + g.missing), 0) FROM sample_gap g WHERE g.point_id = point.id), " REPS "," \
-  " json_extract(params_json, '$.msg_size'), json_extract(params_json, '$.response_size'), params_json"  \
-  " FROM point"                                                                                          \
-  " WHERE run_id = ?1 AND (?2 < 0 OR " NO " = ?2) ORDER BY idx"
-static const char points_sql[] = POINTS_SQL("point_no, rep", "point_no");
-/* Schema 5 had no repetitions: each point is its own. */
-static const char points_sql_v5[] = POINTS_SQL("idx, 0", "idx");
-static const char conf_sql[] =
-    "SELECT point_no, level, width, runs, mean, half, reached FROM point_confidence WHERE run_id = ?1"
-    " ORDER BY point_no";
-static const char flows_sql[] =
-    "SELECT f.id, f.role, r.flow_id IS NOT NULL, r.bytes, r.transactions, r.t_start_ns, r.t_end_ns,"
-    " (SELECT COUNT(*) FROM sample s WHERE s.flow_id = f.id), r.messages, r.lost, r.out_of_order,"
-    " r.duplicates, r.jitter_ns, r.retransmits, r.complete"
-    " FROM flow f LEFT JOIN result r ON r.flow_id = f.id WHERE f.point_id = ?1 ORDER BY f.id";
-/* Busy and total CPU time of the machine of one side over the window:
- * busy leaves out idle, iowait and steal (time the hypervisor took). */
-static const char cpu_sql[] =
-    "SELECT SUM(0.0 + c.user_ns + c.nice_ns + c.system_ns + c.irq_ns + c.softirq_ns),"
-    " SUM(0.0 + c.user_ns + c.nice_ns + c.system_ns + c.irq_ns + c.softirq_ns + c.idle_ns + c.iowait_ns"
-    " + c.steal_ns)"
-    " FROM cpu_sample c WHERE c.point_id = ?1 AND c.cpu = -1 AND c.agent_id ="
-    " (SELECT agent_id FROM flow WHERE point_id = ?1 AND role = ?2 LIMIT 1)";
-
-/* Time bins: the flows' samples of one number, summed; Jain's index from
- * the sum and the sum of squares (in REAL: squares of byte counts do not
- * fit 64 bits). */
-static const char bins_sql[] =
-    "SELECT s.seq, MIN(s.t_start_ns), MAX(s.t_end_ns), SUM(0.0 + s.bytes), SUM(0.0 + s.transactions), "
-    "COUNT(*),"
-    " SUM(CAST(s.bytes AS REAL) * s.bytes), SUM(CAST(s.transactions AS REAL) * s.transactions)"
-    " FROM sample s JOIN flow f ON f.id = s.flow_id WHERE f.point_id = ?1 AND f.role = ?2"
-    " GROUP BY s.seq ORDER BY s.seq";
-static const char fair_sql[] =
-    "SELECT COUNT(*), SUM(CAST(r.bytes AS REAL)), SUM(CAST(r.bytes AS REAL) * r.bytes),"
-    " SUM(CAST(r.transactions AS REAL)), SUM(CAST(r.transactions AS REAL) * r.transactions)"
-    " FROM result r JOIN flow f ON f.id = r.flow_id WHERE f.point_id = ?1 AND f.role = ?2";
-
-/* Links: each (link, role) with its agent, the sender's host, and its
- * results summed; and each link's samples per interval. */
-static const char links_sql[] =
-    "SELECT f.link, f.role, a.name, COALESCE(h.name, a.name), SUM(0.0 + COALESCE(r.bytes, 0)),"
-    " SUM(0.0 + COALESCE(r.transactions, 0))"
-    " FROM flow f JOIN agent a ON a.id = f.agent_id LEFT JOIN agent h ON h.id = a.host_id"
-    " LEFT JOIN result r ON r.flow_id = f.id WHERE f.point_id = ?1"
-    " GROUP BY f.link, f.role ORDER BY f.link, f.role";
-static const char link_bins_sql[] =
-    "SELECT f.link, s.seq, SUM(0.0 + s.bytes), SUM(0.0 + s.transactions) FROM sample s JOIN flow f ON f.id = "
-    "s.flow_id"
-    " WHERE f.point_id = ?1 AND f.role = ?2 GROUP BY f.link, s.seq ORDER BY f.link, s.seq";
-
-/* Per guest with host CPU data: over the intervals that have it. */
-static const char vm_cpu_sql[] =
-    "SELECT a.name, MIN(f.role), COUNT(DISTINCT v.seq), SUM(0.0 + v.total_ns), SUM(0.0 + v.vcpu_ns), SUM(0.0 "
-    "+ v.io_ns),"
-    " SUM(0.0 + v.vhost_ns), SUM(0.0 + v.kvm_exits), COUNT(v.kvm_exits),"
-    " (SELECT SUM(0.0 + c.user_ns + c.nice_ns + c.system_ns + c.irq_ns + c.softirq_ns) FROM cpu_sample c"
-    "   WHERE c.point_id = ?1 AND c.agent_id = a.id AND c.cpu = -1 AND c.seq IN"
-    "   (SELECT seq FROM vm_cpu_sample WHERE point_id = ?1 AND agent_id = a.id)),"
-    " (SELECT SUM(0.0 + s.bytes) FROM sample s JOIN flow g ON g.id = s.flow_id WHERE g.point_id = ?1"
-    "   AND g.agent_id = a.id AND s.seq IN (SELECT seq FROM vm_cpu_sample WHERE point_id = ?1 AND agent_id = "
-    "a.id)),"
-    " (SELECT SUM(0.0 + s.transactions) FROM sample s JOIN flow g ON g.id = s.flow_id WHERE g.point_id = ?1"
-    "   AND g.agent_id = a.id AND s.seq IN (SELECT seq FROM vm_cpu_sample WHERE point_id = ?1 AND agent_id = "
-    "a.id))"
-    " FROM vm_cpu_sample v JOIN agent a ON a.id = v.agent_id"
-    " JOIN flow f ON f.point_id = v.point_id AND f.agent_id = v.agent_id AND f.idx = 0"
-    " WHERE v.point_id = ?1 GROUP BY a.id ORDER BY a.name";
-
-struct stmts {
-  sqlite3_stmt *run, *points, *flows, *cpu, *bins, *fair, *links, *link_bins, *vm_cpu;
-};
-
-static void stmts_done(struct stmts *s) {
-  sqlite3_finalize(s->run);
-  sqlite3_finalize(s->points);
-  sqlite3_finalize(s->flows);
-  sqlite3_finalize(s->cpu);
-  sqlite3_finalize(s->bins);
-  sqlite3_finalize(s->fair);
-  sqlite3_finalize(s->links);
-  sqlite3_finalize(s->link_bins);
-  sqlite3_finalize(s->vm_cpu);
-}
-
-static uint64_t column_u64(sqlite3_stmt *st, int i);
 
 /* Jain's fairness index of n shares with sum and sum of squares. */
 static double jain(double n, double sum, double sum_sq) {
   return n > 0 && sum_sq > 0 ? sum * sum / (n * sum_sq) : NAN;
 }
 
-/* Bins and fairness of one point.  Streams are judged by what their
- * receivers got, request/response by what their clients completed. */
-static int point_bins(struct iov_db *db, struct stmts *s, struct iov_point_summary *p) {
-  bool rr = p->has_latency || p->transactions > 0;
-  const char *role = rr ? "sender" : "receiver";
-  size_t cap = 0;
-  int rc, r = 0;
-
-  p->fairness = NAN;
-  if (sqlite3_bind_int64(s->fair, 1, p->point) != SQLITE_OK ||
-      sqlite3_bind_text(s->fair, 2, role, -1, SQLITE_STATIC) != SQLITE_OK)
-    return iov__db_fail(db, "bind fairness");
-  if (sqlite3_step(s->fair) == SQLITE_ROW && sqlite3_column_int64(s->fair, 0) > 0)
-    p->fairness = jain((double)sqlite3_column_int64(s->fair, 0), sqlite3_column_double(s->fair, rr ? 3 : 1),
-                       sqlite3_column_double(s->fair, rr ? 4 : 2));
-  sqlite3_reset(s->fair);
-
-  if (sqlite3_bind_int64(s->bins, 1, p->point) != SQLITE_OK ||
-      sqlite3_bind_text(s->bins, 2, role, -1, SQLITE_STATIC) != SQLITE_OK)
-    return iov__db_fail(db, "bind bins");
-  while ((rc = sqlite3_step(s->bins)) == SQLITE_ROW) {
-    if (p->n_bins == cap) {
-      size_t ncap = cap ? cap * 2 : 16;
-      struct iov_point_bin *nb = reallocarray(p->bins, ncap, sizeof(*nb));
-      if (!nb) {
-        r = -ENOMEM;
-        break;
-      }
-      p->bins = nb;
-      cap = ncap;
-    }
-    struct iov_point_bin *b = &p->bins[p->n_bins++];
-    b->seq = (uint32_t)sqlite3_column_int64(s->bins, 0);
-    b->t_start_ns = column_u64(s->bins, 1);
-    b->t_end_ns = column_u64(s->bins, 2);
-    b->bytes = column_u64(s->bins, 3);
-    b->transactions = column_u64(s->bins, 4);
-    b->flows = (unsigned)sqlite3_column_int64(s->bins, 5);
-    b->fairness = jain(b->flows, rr ? (double)b->transactions : (double)b->bytes,
-                       sqlite3_column_double(s->bins, rr ? 7 : 6));
-  }
-  if (r == 0 && rc != SQLITE_DONE) r = iov__db_fail(db, "read bins");
-  sqlite3_reset(s->bins);
-  return r;
-}
-
-static uint64_t column_u64(sqlite3_stmt *st, int i) { return (uint64_t)sqlite3_column_int64(st, i); }
-
-/* Copy a text column; NULL stays NULL. */
-static int column_strdup(sqlite3_stmt *st, int i, char **ret) {
-  const unsigned char *t = sqlite3_column_text(st, i);
-
-  if (!t) {
-    *ret = NULL;
-    return 0;
-  }
-  *ret = strdup((const char *)t);
-  return *ret ? 0 : -ENOMEM;
-}
-
 /* Names, statuses and errors as every output shows them: the database may
  * come from anyone, so what is not printable text is made so here, once
- * (iov_text_clean()), and a string is cut to STORED_TEXT_MAX code points. */
+ * (iov_text_clean()), and a string is cut to STORED_TEXT_MAX code points.
+ * NULL stays NULL. */
 #define STORED_TEXT_MAX 8192
-static int column_text(sqlite3_stmt *st, int i, char **ret) {
-  const unsigned char *t = sqlite3_column_text(st, i);
-
+static int text_copy(const char *t, char **ret) {
   if (!t) {
     *ret = NULL;
     return 0;
   }
-  *ret = iov_text_clean((const char *)t, STORED_TEXT_MAX);
+  *ret = iov_text_clean(t, STORED_TEXT_MAX);
   return *ret ? 0 : -ENOMEM;
+}
+
+/* Copy as stored (params_json: parsed, never printed as is); NULL stays
+ * NULL. */
+static int raw_copy(const char *t, char **ret) {
+  if (!t) {
+    *ret = NULL;
+    return 0;
+  }
+  *ret = strdup(t);
+  return *ret ? 0 : -ENOMEM;
+}
+
+struct bins_ctx {
+  struct iov_point_summary *p;
+  size_t cap;
+  bool rr;
+};
+
+static int bin_add(const struct iov_db_bin_row *row, void *userdata) {
+  struct bins_ctx *c = userdata;
+  struct iov_point_summary *p = c->p;
+
+  if (p->n_bins == c->cap) {
+    size_t ncap = c->cap ? c->cap * 2 : 16;
+    struct iov_point_bin *nb = reallocarray(p->bins, ncap, sizeof(*nb));
+    if (!nb) return -ENOMEM;
+    p->bins = nb;
+    c->cap = ncap;
+  }
+  struct iov_point_bin *b = &p->bins[p->n_bins++];
+  b->seq = row->seq;
+  b->t_start_ns = row->t_start_ns;
+  b->t_end_ns = row->t_end_ns;
+  b->bytes = row->bytes;
+  b->transactions = row->transactions;
+  b->flows = row->flows;
+  b->fairness = jain(b->flows, c->rr ? (double)b->transactions : (double)b->bytes,
+                     c->rr ? row->transactions_sq : row->bytes_sq);
+  return 0;
+}
+
+/* Bins and fairness of one point.  Streams are judged by what their
+ * receivers got, request/response by what their clients completed. */
+static int point_bins(struct iov_db *db, struct iov_point_summary *p, char *err, size_t errlen) {
+  bool rr = p->has_latency || p->transactions > 0;
+  const char *role = rr ? "sender" : "receiver";
+  struct iov_db_fair_sum f;
+  struct bins_ctx c = { .p = p, .rr = rr };
+
+  p->fairness = NAN;
+  /* Without the sums there is no index, and the rest of the point stands. */
+  if (iov_db_fair_read(db, p->point, role, &f, NULL, 0) >= 0 && f.n > 0)
+    p->fairness = jain((double)f.n, rr ? f.transactions : f.bytes, rr ? f.transactions_sq : f.bytes_sq);
+  return iov_db_bins_read(db, p->point, role, bin_add, &c, err, errlen);
 }
 
 static void summary_done(struct iov_point_summary *p) {
@@ -257,28 +160,10 @@ static void latency_none(struct iov_point_summary *p) {
   p->sd_tx_us_per_kb = p->sd_rx_us_per_kb = p->sd_tx_us_per_trans = p->sd_rx_us_per_trans = NAN;
 }
 
-/* Busy CPU ns and percent of one side's machine over the window. */
-static int side_cpu(struct iov_db *db, sqlite3_stmt *st, int64_t point, const char *role, double *ret_busy_ns,
-                    double *ret_pct) {
-  int rc, r = 0;
-
-  if (sqlite3_bind_int64(st, 1, point) != SQLITE_OK ||
-      sqlite3_bind_text(st, 2, role, -1, SQLITE_STATIC) != SQLITE_OK)
-    return iov__db_fail(db, "bind cpu");
-  rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
-    double busy = (double)sqlite3_column_int64(st, 0), total = (double)sqlite3_column_int64(st, 1);
-    *ret_busy_ns = busy;
-    *ret_pct = total > 0 ? busy / total * 100.0 : NAN;
-  } else if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-    r = iov__db_fail(db, "read cpu");
-  sqlite3_reset(st);
-  return r;
-}
-
 /* CPU use and service demand of both sides, once bytes and transactions
- * are known. */
-static int point_cpu(struct iov_db *db, sqlite3_stmt *st, struct iov_point_summary *p) {
+ * are known: busy CPU ns and percent of each side's machine over the
+ * window. */
+static int point_cpu(struct iov_db *db, struct iov_point_summary *p, char *err, size_t errlen) {
   static const char *const roles[2] = { "sender", "receiver" };
   double *pct[2] = { &p->cpu_tx_pct, &p->cpu_rx_pct };
   double *kb[2] = { &p->sd_tx_us_per_kb, &p->sd_rx_us_per_kb };
@@ -286,102 +171,119 @@ static int point_cpu(struct iov_db *db, sqlite3_stmt *st, struct iov_point_summa
   uint64_t bytes = p->rx_bytes ? p->rx_bytes : p->tx_bytes;
 
   for (int i = 0; i < 2; i++) {
-    double busy = NAN;
-    int r = side_cpu(db, st, p->point, roles[i], &busy, pct[i]);
+    struct iov_db_cpu_sum c;
+    int r = iov_db_side_cpu_read(db, p->point, roles[i], &c, err, errlen);
     if (r < 0) return r;
-    if (isnan(busy)) continue;
-    if (bytes) *kb[i] = busy / 1e3 / ((double)bytes / 1024.0);
-    if (p->transactions) *tr[i] = busy / 1e3 / (double)p->transactions;
+    if (!c.known) continue;
+    *pct[i] = c.total_ns > 0 ? c.busy_ns / c.total_ns * 100.0 : NAN;
+    if (isnan(c.busy_ns)) continue;
+    if (bytes) *kb[i] = c.busy_ns / 1e3 / ((double)bytes / 1024.0);
+    if (p->transactions) *tr[i] = c.busy_ns / 1e3 / (double)p->transactions;
+  }
+  return 0;
+}
+
+/* What point_compute() gathers from the flows of one point.  merged and h
+ * are scratch histograms. */
+struct flows_ctx {
+  struct iov_db *db;
+  struct iov_point_summary *p;
+  struct iov_hist *merged, *h;
+  struct window rx, tx;
+  bool first;
+  uint64_t rx_lost, tx_lost;
+  double jitter;
+  char *err;
+  size_t errlen;
+};
+
+static int flow_add(const struct iov_db_flow_row *f, void *userdata) {
+  struct flows_ctx *c = userdata;
+  struct iov_point_summary *p = c->p;
+  bool sender = f->role && strcmp(f->role, "sender") == 0;
+  int r;
+
+  if (c->first || f->samples < p->samples_min) p->samples_min = f->samples;
+  if (c->first || f->samples > p->samples_max) p->samples_max = f->samples;
+  c->first = false;
+
+  if (sender) {
+    p->flows++;
+    /* Only the sender (RR client) times transactions; a flow that
+     * stored no histogram simply adds nothing. */
+    r = iov_db_hist_load(c->db, f->id, 0, c->h, c->err, c->errlen);
+    if (r >= 0) {
+      iov_hist_merge(c->merged, c->h);
+      p->has_latency = true;
+    } else if (r != -ENOENT)
+      return r;
+  }
+  if (!f->has_result) return 0;
+  if (!f->complete) p->incomplete_flows++;
+  p->retransmits += f->retransmits;
+  if (sender) {
+    p->tx_bytes += f->bytes;
+    p->transactions += f->transactions;
+    c->tx_lost += f->lost;
+    window_add(&c->tx, f->t_start_ns, f->t_end_ns);
+  } else {
+    p->rx_bytes += f->bytes;
+    p->rx_messages += f->messages;
+    c->rx_lost += f->lost;
+    p->out_of_order += f->out_of_order;
+    p->duplicates += f->duplicates;
+    double j = (double)f->jitter_ns / 1e3;
+    if (f->jitter_ns && (isnan(c->jitter) || j > c->jitter)) c->jitter = j;
+    window_add(&c->rx, f->t_start_ns, f->t_end_ns);
   }
   return 0;
 }
 
 /* Fill the numbers of one point from its flows.  merged and h are
  * scratch histograms. */
-static int point_compute(struct iov_db *db, sqlite3_stmt *st, struct iov_point_summary *p,
-                         struct iov_hist *merged, struct iov_hist *h) {
-  struct window rx = { 0 }, tx = { 0 }, *w;
-  bool first = true;
-  int r, rc;
-  uint64_t rx_lost = 0, tx_lost = 0;
-  double jitter = NAN;
+static int point_compute(struct iov_db *db, struct iov_point_summary *p, struct iov_hist *merged,
+                         struct iov_hist *h, char *err, size_t errlen) {
+  struct flows_ctx c = {
+    .db = db,
+    .p = p,
+    .merged = merged,
+    .h = h,
+    .first = true,
+    .jitter = NAN,
+    .err = err,
+    .errlen = errlen,
+  };
+  struct window *w;
+  int r;
 
   latency_none(p);
   iov_hist_init(merged);
-  if (sqlite3_bind_int64(st, 1, p->point) != SQLITE_OK) return iov__db_fail(db, "bind flows");
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    int64_t flow = sqlite3_column_int64(st, 0);
-    const char *role = (const char *)sqlite3_column_text(st, 1);
-    bool sender = role && strcmp(role, "sender") == 0;
-    bool has_result = sqlite3_column_int(st, 2) != 0;
-    uint64_t nsamples = column_u64(st, 7);
-
-    if (first || nsamples < p->samples_min) p->samples_min = nsamples;
-    if (first || nsamples > p->samples_max) p->samples_max = nsamples;
-    first = false;
-
-    if (sender) {
-      p->flows++;
-      /* Only the sender (RR client) times transactions; a flow that
-       * stored no histogram simply adds nothing. */
-      r = iov_db_hist_load(db, flow, 0, h);
-      if (r >= 0) {
-        iov_hist_merge(merged, h);
-        p->has_latency = true;
-      } else if (r != -ENOENT) {
-        sqlite3_reset(st);
-        return r;
-      }
-    }
-    if (!has_result) continue;
-    if (sqlite3_column_int(st, 14) == 0) p->incomplete_flows++;
-    p->retransmits += column_u64(st, 13);
-    if (sender) {
-      p->tx_bytes += column_u64(st, 3);
-      p->transactions += column_u64(st, 4);
-      tx_lost += column_u64(st, 9);
-      window_add(&tx, column_u64(st, 5), column_u64(st, 6));
-    } else {
-      p->rx_bytes += column_u64(st, 3);
-      p->rx_messages += column_u64(st, 8);
-      rx_lost += column_u64(st, 9);
-      p->out_of_order += column_u64(st, 10);
-      p->duplicates += column_u64(st, 11);
-      double j = (double)column_u64(st, 12) / 1e3;
-      if (column_u64(st, 12) && (isnan(jitter) || j > jitter)) jitter = j;
-      window_add(&rx, column_u64(st, 5), column_u64(st, 6));
-    }
-  }
-  if (rc != SQLITE_DONE) {
-    r = iov__db_fail(db, "read flows");
-    sqlite3_reset(st);
-    return r;
-  }
-  sqlite3_reset(st);
+  r = iov_db_flows_read(db, p->point, flow_add, &c, err, errlen);
+  if (r < 0) return r;
 
   /* Loss: a stream receiver counts datagrams that never came; an RR
    * client counts transactions that were never answered. */
-  if (rx_lost || (p->rx_messages && !p->has_latency && p->workload && strstr(p->workload, "udp"))) {
-    p->lost = rx_lost;
-    p->loss_pct = (double)rx_lost / (double)(p->rx_messages + rx_lost) * 100.0;
-  } else if (tx_lost || (p->has_latency && p->workload && strstr(p->workload, "udp"))) {
-    p->lost = tx_lost;
-    if (p->transactions + tx_lost)
-      p->loss_pct = (double)tx_lost / (double)(p->transactions + tx_lost) * 100.0;
+  if (c.rx_lost || (p->rx_messages && !p->has_latency && p->workload && strstr(p->workload, "udp"))) {
+    p->lost = c.rx_lost;
+    p->loss_pct = (double)c.rx_lost / (double)(p->rx_messages + c.rx_lost) * 100.0;
+  } else if (c.tx_lost || (p->has_latency && p->workload && strstr(p->workload, "udp"))) {
+    p->lost = c.tx_lost;
+    if (p->transactions + c.tx_lost)
+      p->loss_pct = (double)c.tx_lost / (double)(p->transactions + c.tx_lost) * 100.0;
   }
-  p->jitter_us = jitter;
+  p->jitter_us = c.jitter;
 
   /* Bytes are counted where they arrive, over the receiver's window;
    * transactions where they are timed, over the sender's (an RR server
    * has no end of its own to report: a UDP one lingers after the window). */
-  w = rx.any ? &rx : &tx;
+  w = c.rx.any ? &c.rx : &c.tx;
   p->window_s = w->any ? (double)(w->end - w->start) / 1e9 : 0.0;
   p->gbps = p->window_s > 0 ? (double)p->rx_bytes * 8.0 / p->window_s / 1e9 : 0.0;
   if (p->transactions) {
-    w = tx.any ? &tx : &rx;
+    w = c.tx.any ? &c.tx : &c.rx;
     double tw = w->any ? (double)(w->end - w->start) / 1e9 : 0.0;
     p->tps = tw > 0 ? (double)p->transactions / tw : 0.0;
-    if (p->has_latency || !rx.any) p->window_s = tw;
+    if (p->has_latency || !c.rx.any) p->window_s = tw;
   } else
     p->tps = 0.0;
 
@@ -397,42 +299,49 @@ static int point_compute(struct iov_db *db, sqlite3_stmt *st, struct iov_point_s
   return 0;
 }
 
-/* Append the current row of the points statement to rep->points. */
-static int point_add(struct iov_report *rep, size_t *cap, sqlite3_stmt *st) {
+struct points_ctx {
+  struct iov_report *rep;
+  size_t cap;
+};
+
+/* Append one stored point to rep->points. */
+static int point_add(const struct iov_db_point_row *row, void *userdata) {
+  struct points_ctx *c = userdata;
+  struct iov_report *rep = c->rep;
   struct iov_point_summary *p;
   int r = 0;
 
-  if (rep->n_points == *cap) {
-    size_t ncap = *cap ? *cap * 2 : 16;
+  if (rep->n_points == c->cap) {
+    size_t ncap = c->cap ? c->cap * 2 : 16;
     struct iov_point_summary *np = reallocarray(rep->points, ncap, sizeof(*np));
     if (!np) return -ENOMEM;
     rep->points = np;
-    *cap = ncap;
+    c->cap = ncap;
   }
   p = &rep->points[rep->n_points];
   memset(p, 0, sizeof(*p));
   /* Counted before the strings, so that iov_report_free() frees the ones
    * that were copied if a later one fails. */
   rep->n_points++;
-  p->point = sqlite3_column_int64(st, 0);
-  p->idx = (unsigned)sqlite3_column_int64(st, 1);
-  p->duration_ns = column_u64(st, 7);
-  p->warmup_ns = column_u64(st, 8);
-  p->window_start_ns = column_u64(st, 9);
-  p->window_end_ns = column_u64(st, 10);
-  p->start_skew_us = sqlite3_column_type(st, 11) == SQLITE_NULL ? NAN : (double)column_u64(st, 11) / 1e3;
-  if (column_text(st, 2, &p->test) < 0 || column_text(st, 3, &p->sweep) < 0 ||
-      column_text(st, 4, &p->workload) < 0 || column_text(st, 5, &p->status) < 0 ||
-      column_text(st, 6, &p->error) < 0 || column_text(st, 12, &p->topology) < 0 ||
-      column_text(st, 14, &p->path) < 0)
+  p->point = row->id;
+  p->idx = row->idx;
+  p->duration_ns = row->duration_ns;
+  p->warmup_ns = row->warmup_ns;
+  p->window_start_ns = row->window_start_ns;
+  p->window_end_ns = row->window_end_ns;
+  p->start_skew_us = row->has_skew ? (double)row->start_skew_ns / 1e3 : NAN;
+  if (text_copy(row->test, &p->test) < 0 || text_copy(row->sweep, &p->sweep) < 0 ||
+      text_copy(row->workload, &p->workload) < 0 || text_copy(row->status, &p->status) < 0 ||
+      text_copy(row->error, &p->error) < 0 || text_copy(row->topology, &p->topology) < 0 ||
+      text_copy(row->path, &p->path) < 0)
     r = -ENOMEM;
-  p->samples_missing = column_u64(st, 15);
-  p->vms = (unsigned)sqlite3_column_int64(st, 13);
-  p->point_no = (unsigned)sqlite3_column_int64(st, 16);
-  p->rep = (unsigned)sqlite3_column_int64(st, 17);
-  p->msg_size = column_u64(st, 18);
-  p->response_size = column_u64(st, 19);
-  if (r == 0 && column_strdup(st, 20, &p->params_json) < 0) r = -ENOMEM;
+  p->samples_missing = row->samples_missing;
+  p->vms = row->vms;
+  p->point_no = row->point_no;
+  p->rep = row->rep;
+  p->msg_size = row->msg_size;
+  p->response_size = row->response_size;
+  if (r == 0 && raw_copy(row->params_json, &p->params_json) < 0) r = -ENOMEM;
   /* The plan's "auto" is what it became: native between hosts, the
    * registered guests as they are otherwise. */
   if (r == 0 && p->path && strcmp(p->path, "auto") == 0) {
@@ -460,65 +369,60 @@ static struct iov_link_summary *link_get(struct iov_point_summary *p, unsigned l
   return l;
 }
 
+struct links_ctx {
+  struct iov_point_summary *p;
+  size_t cap;
+};
+
+static int link_add(const struct iov_db_link_row *row, void *userdata) {
+  struct links_ctx *c = userdata;
+  struct iov_link_summary *l = link_get(c->p, row->link, &c->cap);
+
+  if (!l) return -ENOMEM;
+  if (row->role && strcmp(row->role, "sender") == 0) {
+    l->transactions = row->transactions;
+    if (text_copy(row->agent, &l->sender) < 0 || text_copy(row->host, &l->sender_host) < 0) return -ENOMEM;
+  } else {
+    l->rx_bytes = row->bytes;
+    if (text_copy(row->agent, &l->receiver) < 0) return -ENOMEM;
+  }
+  return 0;
+}
+
+static int link_bin_add(const struct iov_db_link_bin_row *row, void *userdata) {
+  struct links_ctx *c = userdata;
+  struct iov_link_summary *l = link_get(c->p, row->link, &c->cap);
+  uint64_t seq = row->seq;
+
+  if (!l) return -ENOMEM;
+  if (seq == 0 || seq > 10000000) return 0;
+  if (seq > l->n_bins) {
+    uint64_t *b = reallocarray(l->bin_bytes, seq, sizeof(*b));
+    if (b) l->bin_bytes = b;
+    uint64_t *t = reallocarray(l->bin_transactions, seq, sizeof(*t));
+    if (t) l->bin_transactions = t;
+    if (!b || !t) return -ENOMEM;
+    for (size_t i = l->n_bins; i < seq; i++) l->bin_bytes[i] = l->bin_transactions[i] = 0;
+    l->n_bins = seq;
+  }
+  l->bin_bytes[seq - 1] = row->bytes;
+  l->bin_transactions[seq - 1] = row->transactions;
+  return 0;
+}
+
 /* Per link (VM) and per host: what each got of the point, in the point's
  * window; their spread and Jain's index across links. */
-static int point_links(struct iov_db *db, struct stmts *s, struct iov_point_summary *p) {
+static int point_links(struct iov_db *db, struct iov_point_summary *p, char *err, size_t errlen) {
   bool rr = p->has_latency || p->transactions > 0;
-  size_t cap = 0, hcap = 0;
-  int rc, r = 0;
+  struct links_ctx c = { .p = p };
+  size_t hcap = 0;
+  int r;
 
   p->link_mean = p->link_min = p->link_max = p->link_fairness = NAN;
-  if (sqlite3_bind_int64(s->links, 1, p->point) != SQLITE_OK) return iov__db_fail(db, "bind links");
-  while ((rc = sqlite3_step(s->links)) == SQLITE_ROW) {
-    struct iov_link_summary *l = link_get(p, (unsigned)sqlite3_column_int64(s->links, 0), &cap);
-    const char *role = (const char *)sqlite3_column_text(s->links, 1);
-    if (!l) {
-      r = -ENOMEM;
-      break;
-    }
-    if (role && strcmp(role, "sender") == 0) {
-      l->transactions = column_u64(s->links, 5);
-      if (column_text(s->links, 2, &l->sender) < 0 || column_text(s->links, 3, &l->sender_host) < 0)
-        r = -ENOMEM;
-    } else {
-      l->rx_bytes = column_u64(s->links, 4);
-      if (column_text(s->links, 2, &l->receiver) < 0) r = -ENOMEM;
-    }
-    if (r < 0) break;
-  }
-  if (r == 0 && rc != SQLITE_DONE) r = iov__db_fail(db, "read links");
-  sqlite3_reset(s->links);
+  r = iov_db_links_read(db, p->point, link_add, &c, err, errlen);
   if (r < 0) return r;
-
   /* The time series of each link. */
-  if (sqlite3_bind_int64(s->link_bins, 1, p->point) != SQLITE_OK ||
-      sqlite3_bind_text(s->link_bins, 2, rr ? "sender" : "receiver", -1, SQLITE_STATIC) != SQLITE_OK)
-    return iov__db_fail(db, "bind link bins");
-  while (r == 0 && (rc = sqlite3_step(s->link_bins)) == SQLITE_ROW) {
-    struct iov_link_summary *l = link_get(p, (unsigned)sqlite3_column_int64(s->link_bins, 0), &cap);
-    uint64_t seq = column_u64(s->link_bins, 1);
-    if (!l) {
-      r = -ENOMEM;
-      break;
-    }
-    if (seq == 0 || seq > 10000000) continue;
-    if (seq > l->n_bins) {
-      uint64_t *b = reallocarray(l->bin_bytes, seq, sizeof(*b));
-      if (b) l->bin_bytes = b;
-      uint64_t *t = reallocarray(l->bin_transactions, seq, sizeof(*t));
-      if (t) l->bin_transactions = t;
-      if (!b || !t) {
-        r = -ENOMEM;
-        break;
-      }
-      for (size_t i = l->n_bins; i < seq; i++) l->bin_bytes[i] = l->bin_transactions[i] = 0;
-      l->n_bins = seq;
-    }
-    l->bin_bytes[seq - 1] = column_u64(s->link_bins, 2);
-    l->bin_transactions[seq - 1] = column_u64(s->link_bins, 3);
-  }
-  if (r == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW) r = iov__db_fail(db, "read link bins");
-  sqlite3_reset(s->link_bins);
+  r = iov_db_link_bins_read(db, p->point, rr ? "sender" : "receiver", link_bin_add, &c, err, errlen);
   if (r < 0) return r;
 
   double sum = 0, sum_sq = 0;
@@ -576,151 +480,128 @@ static double per(uint64_t ns, uint64_t units, double scale) {
   return units ? (double)ns / 1e3 / ((double)units / scale) : NAN;
 }
 
-static int point_vm_cpu(struct iov_db *db, sqlite3_stmt *st, struct iov_point_summary *p) {
-  int rc, r = 0;
-  size_t cap = 0;
-  if (sqlite3_bind_int64(st, 1, p->point) != SQLITE_OK) return iov__db_fail(db, "bind vm cpu");
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    if (p->n_vm_cpu == cap) {
-      size_t ncap = cap ? cap * 2 : 8;
-      struct iov_vm_cpu_summary *n = reallocarray(p->vm_cpu, ncap, sizeof(*n));
-      if (!n) {
-        r = -ENOMEM;
-        break;
-      }
-      p->vm_cpu = n;
-      cap = ncap;
-    }
-    struct iov_vm_cpu_summary *v = &p->vm_cpu[p->n_vm_cpu++];
-    memset(v, 0, sizeof(*v));
-    if (column_text(st, 0, &v->agent) < 0 || column_text(st, 1, &v->role) < 0) {
-      r = -ENOMEM;
-      break;
-    }
-    v->intervals = (unsigned)sqlite3_column_int64(st, 2);
-    v->host_ns = column_u64(st, 3);
-    v->vcpu_ns = column_u64(st, 4);
-    v->io_ns = column_u64(st, 5);
-    v->vhost_ns = column_u64(st, 6);
-    v->kvm_exits = column_u64(st, 7);
-    v->kvm_exits_known = (unsigned)sqlite3_column_int64(st, 8) == v->intervals;
-    v->guest_ns = column_u64(st, 9);
-    v->bytes = column_u64(st, 10);
-    v->transactions = column_u64(st, 11);
-    v->guest_us_per_kb = per(v->guest_ns, v->bytes, 1024.0);
-    v->host_us_per_kb = per(v->host_ns, v->bytes, 1024.0);
-    v->total_us_per_kb = per(v->guest_ns + v->host_ns, v->bytes, 1024.0);
-    v->guest_us_per_trans = per(v->guest_ns, v->transactions, 1.0);
-    v->host_us_per_trans = per(v->host_ns, v->transactions, 1.0);
-    v->total_us_per_trans = per(v->guest_ns + v->host_ns, v->transactions, 1.0);
+struct vm_cpu_ctx {
+  struct iov_point_summary *p;
+  size_t cap;
+};
+
+static int vm_cpu_add(const struct iov_db_vm_cpu_row *row, void *userdata) {
+  struct vm_cpu_ctx *c = userdata;
+  struct iov_point_summary *p = c->p;
+
+  if (p->n_vm_cpu == c->cap) {
+    size_t ncap = c->cap ? c->cap * 2 : 8;
+    struct iov_vm_cpu_summary *n = reallocarray(p->vm_cpu, ncap, sizeof(*n));
+    if (!n) return -ENOMEM;
+    p->vm_cpu = n;
+    c->cap = ncap;
   }
-  if (r == 0 && rc != SQLITE_DONE) r = iov__db_fail(db, "read vm cpu");
-  sqlite3_reset(st);
-  return r;
+  struct iov_vm_cpu_summary *v = &p->vm_cpu[p->n_vm_cpu++];
+  memset(v, 0, sizeof(*v));
+  if (text_copy(row->agent, &v->agent) < 0 || text_copy(row->role, &v->role) < 0) return -ENOMEM;
+  v->intervals = row->intervals;
+  v->host_ns = row->host_ns;
+  v->vcpu_ns = row->vcpu_ns;
+  v->io_ns = row->io_ns;
+  v->vhost_ns = row->vhost_ns;
+  v->kvm_exits = row->kvm_exits;
+  v->kvm_exits_known = row->kvm_exits_rows == v->intervals;
+  v->guest_ns = row->guest_ns;
+  v->bytes = row->bytes;
+  v->transactions = row->transactions;
+  v->guest_us_per_kb = per(v->guest_ns, v->bytes, 1024.0);
+  v->host_us_per_kb = per(v->host_ns, v->bytes, 1024.0);
+  v->total_us_per_kb = per(v->guest_ns + v->host_ns, v->bytes, 1024.0);
+  v->guest_us_per_trans = per(v->guest_ns, v->transactions, 1.0);
+  v->host_us_per_trans = per(v->host_ns, v->transactions, 1.0);
+  v->total_us_per_trans = per(v->guest_ns + v->host_ns, v->transactions, 1.0);
+  return 0;
 }
 
-static int report_read(struct iov_db *db, struct stmts *s, struct iov_report *rep, int64_t only_point_no) {
-  sqlite3 *sq = iov__db_sqlite(db);
-  struct iov_hist *merged = NULL, *h = NULL;
-  size_t cap = 0;
-  int64_t run;
-  int r, rc;
+struct run_ctx {
+  struct iov_report *rep;
+  int64_t id;
+};
 
-  if (sqlite3_prepare_v2(sq, run_sql, -1, &s->run, NULL) != SQLITE_OK ||
-      sqlite3_prepare_v2(sq, iov_db_schema_version(db) >= 6 ? points_sql : points_sql_v5, -1, &s->points,
-                         NULL) != SQLITE_OK ||
-      sqlite3_prepare_v2(sq, flows_sql, -1, &s->flows, NULL) != SQLITE_OK ||
-      sqlite3_prepare_v2(sq, cpu_sql, -1, &s->cpu, NULL) != SQLITE_OK ||
-      sqlite3_prepare_v2(sq, bins_sql, -1, &s->bins, NULL) != SQLITE_OK ||
-      sqlite3_prepare_v2(sq, fair_sql, -1, &s->fair, NULL) != SQLITE_OK ||
-      sqlite3_prepare_v2(sq, links_sql, -1, &s->links, NULL) != SQLITE_OK ||
-      sqlite3_prepare_v2(sq, link_bins_sql, -1, &s->link_bins, NULL) != SQLITE_OK ||
-      sqlite3_prepare_v2(sq, vm_cpu_sql, -1, &s->vm_cpu, NULL) != SQLITE_OK)
-    return iov__db_fail(db, "prepare report");
+static int run_add(const struct iov_db_run_row *row, void *userdata) {
+  struct run_ctx *c = userdata;
+  struct iov_report *rep = c->rep;
 
-  rc = sqlite3_step(s->run);
-  if (rc == SQLITE_DONE) return -ENOENT;
-  if (rc != SQLITE_ROW) return iov__db_fail(db, "read run");
-  run = sqlite3_column_int64(s->run, 0);
-  rep->started_ns = column_u64(s->run, 5);
-  rep->ended_ns = column_u64(s->run, 6); /* NULL while running: 0 */
-  if (column_text(s->run, 1, &rep->uuid) < 0 || column_text(s->run, 2, &rep->plan_path) < 0 ||
-      column_text(s->run, 3, &rep->status) < 0 || column_text(s->run, 4, &rep->error) < 0)
+  c->id = row->id;
+  rep->started_ns = row->started_ns;
+  rep->ended_ns = row->ended_ns;
+  if (text_copy(row->uuid, &rep->uuid) < 0 || text_copy(row->plan_path, &rep->plan_path) < 0 ||
+      text_copy(row->status, &rep->status) < 0 || text_copy(row->error, &rep->error) < 0)
     return -ENOMEM;
+  return 0;
+}
 
-  if (sqlite3_bind_int64(s->points, 1, run) != SQLITE_OK ||
-      sqlite3_bind_int64(s->points, 2, only_point_no) != SQLITE_OK)
-    return iov__db_fail(db, "bind points");
-  while ((rc = sqlite3_step(s->points)) == SQLITE_ROW) {
-    r = point_add(rep, &cap, s->points);
-    if (r < 0) return r;
-  }
-  if (rc != SQLITE_DONE) return iov__db_fail(db, "read points");
-  if (iov_db_schema_version(db) >= 6) {
-    sqlite3_stmt *cs = NULL;
-    if (sqlite3_prepare_v2(sq, conf_sql, -1, &cs, NULL) != SQLITE_OK)
-      return iov__db_fail(db, "prepare confidence");
-    sqlite3_bind_int64(cs, 1, run);
-    while ((rc = sqlite3_step(cs)) == SQLITE_ROW) {
-      struct iov_confidence *n = reallocarray(rep->conf, rep->n_conf + 1, sizeof(*n));
-      if (!n) {
-        sqlite3_finalize(cs);
-        return -ENOMEM;
-      }
-      rep->conf = n;
-      n[rep->n_conf++] = (struct iov_confidence){
-        .point_no = (unsigned)sqlite3_column_int64(cs, 0),
-        .level = sqlite3_column_double(cs, 1),
-        .width = sqlite3_column_double(cs, 2),
-        .runs = (unsigned)sqlite3_column_int64(cs, 3),
-        .mean = sqlite3_column_type(cs, 4) == SQLITE_NULL ? NAN : sqlite3_column_double(cs, 4),
-        .half = sqlite3_column_type(cs, 5) == SQLITE_NULL ? NAN : sqlite3_column_double(cs, 5),
-        .reached = sqlite3_column_int(cs, 6) != 0,
-      };
-    }
-    sqlite3_finalize(cs);
-    if (rc != SQLITE_DONE) return iov__db_fail(db, "read confidence");
-  }
+static int confidence_add(const struct iov_db_confidence_row *row, void *userdata) {
+  struct iov_report *rep = userdata;
+  struct iov_confidence *n = reallocarray(rep->conf, rep->n_conf + 1, sizeof(*n));
+
+  if (!n) return -ENOMEM;
+  rep->conf = n;
+  n[rep->n_conf++] = (struct iov_confidence){
+    .point_no = row->point_no,
+    .level = row->level,
+    .width = row->width,
+    .runs = row->runs,
+    .mean = row->mean,
+    .half = row->half,
+    .reached = row->reached,
+  };
+  return 0;
+}
+
+static int report_read(struct iov_db *db, struct iov_report *rep, int64_t only_point_no, char *err,
+                       size_t errlen) {
+  struct points_ctx pc = { .rep = rep };
+  struct run_ctx rc = { .rep = rep };
+  struct iov_hist *merged = NULL, *h = NULL;
+  int r;
+
+  r = iov_db_run_read(db, run_add, &rc, err, errlen);
+  if (r < 0) return r;
+  r = iov_db_points_read(db, rc.id, only_point_no, point_add, &pc, err, errlen);
+  if (r < 0) return r;
+  r = iov_db_confidence_read(db, rc.id, confidence_add, rep, err, errlen);
+  if (r < 0) return r;
 
   /* Two histograms of about 70 KiB each, reused for every point. */
   merged = malloc(sizeof(*merged));
   h = malloc(sizeof(*h));
-  r = merged && h ? 0 : -ENOMEM;
+  r = merged && h ? 0 : iov_errf(-ENOMEM, err, errlen, "out of memory");
   for (size_t i = 0; r >= 0 && i < rep->n_points; i++) {
-    r = point_compute(db, s->flows, &rep->points[i], merged, h);
-    if (r >= 0) r = point_cpu(db, s->cpu, &rep->points[i]);
-    if (r >= 0) r = point_bins(db, s, &rep->points[i]);
-    if (r >= 0) r = point_links(db, s, &rep->points[i]);
-    if (r >= 0) r = point_vm_cpu(db, s->vm_cpu, &rep->points[i]);
+    struct iov_point_summary *p = &rep->points[i];
+    struct vm_cpu_ctx vc = { .p = p };
+    r = point_compute(db, p, merged, h, err, errlen);
+    if (r >= 0) r = point_cpu(db, p, err, errlen);
+    if (r >= 0) r = point_bins(db, p, err, errlen);
+    if (r >= 0) r = point_links(db, p, err, errlen);
+    if (r >= 0) r = iov_db_vm_cpu_read(db, p->point, vm_cpu_add, &vc, err, errlen);
   }
   free(merged);
   free(h);
   return r;
 }
 
-static int report_load(struct iov_db *db, int64_t only_point_no, struct iov_report **ret) {
-  struct stmts s = { 0 };
+static int report_load(struct iov_db *db, int64_t only_point_no, struct iov_report **ret, char *err,
+                       size_t errlen) {
   struct iov_report *rep;
-  sqlite3 *sq;
-  bool txn;
+  bool began;
   int r;
 
-  if (!db || !ret) return -EINVAL;
-  sq = iov__db_sqlite(db);
+  if (!db || !ret) return iov_errf(-EINVAL, err, errlen, "no database");
   rep = calloc(1, sizeof(*rep));
-  if (!rep) return -ENOMEM;
+  if (!rep) return iov_errf(-ENOMEM, err, errlen, "out of memory");
   /* One read transaction, so that a run being written meanwhile is read
    * as of one commit.  Inside a caller's transaction, that one serves. */
-  txn = sqlite3_get_autocommit(sq);
-  if (txn && sqlite3_exec(sq, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
-    r = iov__db_fail(db, "BEGIN");
-    goto out;
+  r = iov_db_read_begin(db, &began, err, errlen);
+  if (r >= 0) {
+    r = report_read(db, rep, only_point_no, err, errlen);
+    iov_db_read_end(db, began);
   }
-  r = report_read(db, &s, rep, only_point_no);
-  stmts_done(&s);
-  /* Nothing was written: ending a read transaction cannot lose data. */
-  if (txn) (void)sqlite3_exec(sq, "COMMIT", NULL, NULL, NULL);
-out:
   if (r < 0) {
     iov_report_free(rep);
     return r;
@@ -729,10 +610,13 @@ out:
   return 0;
 }
 
-int iov_report_load(struct iov_db *db, struct iov_report **ret) { return report_load(db, -1, ret); }
+int iov_report_load(struct iov_db *db, struct iov_report **ret, char *err, size_t errlen) {
+  return report_load(db, -1, ret, err, errlen);
+}
 
-int iov_report_load_point(struct iov_db *db, unsigned point_no, struct iov_report **ret) {
-  return report_load(db, point_no, ret);
+int iov_report_load_point(struct iov_db *db, unsigned point_no, struct iov_report **ret, char *err,
+                          size_t errlen) {
+  return report_load(db, point_no, ret, err, errlen);
 }
 
 /* ---- text from a stored run, made safe to print ------------------------ */
@@ -1447,4 +1331,12 @@ int iov_report_print_json(const struct iov_report *r, FILE *f) {
   json_decref(run);
   json_decref(points);
   return ret;
+}
+
+/* TEMPORARY (issue 15): see report.h. */
+int iov__report_load_noerr(struct iov_db *db, struct iov_report **ret) {
+  return report_load(db, -1, ret, NULL, 0);
+}
+int iov__report_load_point_noerr(struct iov_db *db, unsigned point_no, struct iov_report **ret) {
+  return report_load(db, point_no, ret, NULL, 0);
 }

@@ -258,8 +258,28 @@ enum stmt_id {
   ST_GAP_INSERT,
   ST_RUN_RESUME,
   ST_POINT_DONE_SELECT,
+  ST_READ_RUN,
+  ST_READ_POINTS,
+  ST_READ_POINTS_V5,
+  ST_READ_CONFIDENCE,
+  ST_READ_FLOWS,
+  ST_READ_CPU,
+  ST_READ_BINS,
+  ST_READ_FAIR,
+  ST_READ_LINKS,
+  ST_READ_LINK_BINS,
+  ST_READ_VM_CPU,
   _ST_MAX,
 };
+
+/* A run's points, with what the report needs of their parameters. */
+#define READ_POINTS_SQL(REPS, NO)                                                                        \
+  "SELECT id, idx, test, sweep, workload, status, error, duration_ns, warmup_ns, window_start_ns,"       \
+  " window_end_ns, start_skew_ns, topology, vms, json_extract(params_json, '$.path'),"                   \
+  " (SELECT COALESCE(SUM(0.0 + g.missing), 0) FROM sample_gap g WHERE g.point_id = point.id), " REPS "," \
+  " json_extract(params_json, '$.msg_size'), json_extract(params_json, '$.response_size'), params_json"  \
+  " FROM point"                                                                                          \
+  " WHERE run_id = ?1 AND (?2 < 0 OR " NO " = ?2) ORDER BY idx"
 
 static const char *const stmt_sql[_ST_MAX] = {
   [ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -320,6 +340,72 @@ static const char *const stmt_sql[_ST_MAX] = {
   [ST_RUN_RESUME] = "UPDATE run SET status = 'running', error = NULL, ended_ns = NULL WHERE id ="
                     " (SELECT id FROM run ORDER BY id DESC LIMIT 1) RETURNING id, uuid",
   [ST_POINT_DONE_SELECT] = "SELECT point_no, status = 'failed', idx FROM point WHERE run_id = ?1",
+
+  /* Reading a run back (report, plot, compare). */
+  [ST_READ_RUN] = "SELECT id, uuid, plan_path, status, error, started_ns, ended_ns FROM run"
+                  " ORDER BY id DESC LIMIT 1",
+  [ST_READ_POINTS] = READ_POINTS_SQL("point_no, rep", "point_no"),
+  /* Schema 5 had no repetitions: each point is its own. */
+  [ST_READ_POINTS_V5] = READ_POINTS_SQL("idx, 0", "idx"),
+  [ST_READ_CONFIDENCE] = "SELECT point_no, level, width, runs, mean, half, reached FROM point_confidence"
+                         " WHERE run_id = ?1 ORDER BY point_no",
+  [ST_READ_FLOWS] =
+      "SELECT f.id, f.role, r.flow_id IS NOT NULL, r.bytes, r.transactions, r.t_start_ns, r.t_end_ns,"
+      " (SELECT COUNT(*) FROM sample s WHERE s.flow_id = f.id), r.messages, r.lost, r.out_of_order,"
+      " r.duplicates, r.jitter_ns, r.retransmits, r.complete"
+      " FROM flow f LEFT JOIN result r ON r.flow_id = f.id WHERE f.point_id = ?1 ORDER BY f.id",
+  /* Busy and total CPU time of the machine of one side over the window:
+   * busy leaves out idle, iowait and steal (time the hypervisor took). */
+  [ST_READ_CPU] =
+      "SELECT SUM(0.0 + c.user_ns + c.nice_ns + c.system_ns + c.irq_ns + c.softirq_ns),"
+      " SUM(0.0 + c.user_ns + c.nice_ns + c.system_ns + c.irq_ns + c.softirq_ns + c.idle_ns + c.iowait_ns"
+      " + c.steal_ns)"
+      " FROM cpu_sample c WHERE c.point_id = ?1 AND c.cpu = -1 AND c.agent_id ="
+      " (SELECT agent_id FROM flow WHERE point_id = ?1 AND role = ?2 LIMIT 1)",
+  /* Time bins: the flows' samples of one number, summed, with the sum of
+   * squares (in REAL: squares of byte counts do not fit 64 bits). */
+  [ST_READ_BINS] =
+      "SELECT s.seq, MIN(s.t_start_ns), MAX(s.t_end_ns), SUM(0.0 + s.bytes), SUM(0.0 + s.transactions), "
+      "COUNT(*),"
+      " SUM(CAST(s.bytes AS REAL) * s.bytes), SUM(CAST(s.transactions AS REAL) * s.transactions)"
+      " FROM sample s JOIN flow f ON f.id = s.flow_id WHERE f.point_id = ?1 AND f.role = ?2"
+      " GROUP BY s.seq ORDER BY s.seq",
+  [ST_READ_FAIR] = "SELECT COUNT(*), SUM(CAST(r.bytes AS REAL)), SUM(CAST(r.bytes AS REAL) * r.bytes),"
+                   " SUM(CAST(r.transactions AS REAL)), SUM(CAST(r.transactions AS REAL) * r.transactions)"
+                   " FROM result r JOIN flow f ON f.id = r.flow_id WHERE f.point_id = ?1 AND f.role = ?2",
+  /* Links: each (link, role) with its agent, the sender's host, and its
+   * results summed; and each link's samples per interval. */
+  [ST_READ_LINKS] =
+      "SELECT f.link, f.role, a.name, COALESCE(h.name, a.name), SUM(0.0 + COALESCE(r.bytes, 0)),"
+      " SUM(0.0 + COALESCE(r.transactions, 0))"
+      " FROM flow f JOIN agent a ON a.id = f.agent_id LEFT JOIN agent h ON h.id = a.host_id"
+      " LEFT JOIN result r ON r.flow_id = f.id WHERE f.point_id = ?1"
+      " GROUP BY f.link, f.role ORDER BY f.link, f.role",
+  [ST_READ_LINK_BINS] =
+      "SELECT f.link, s.seq, SUM(0.0 + s.bytes), SUM(0.0 + s.transactions) FROM sample s JOIN flow f ON f.id "
+      "= "
+      "s.flow_id"
+      " WHERE f.point_id = ?1 AND f.role = ?2 GROUP BY f.link, s.seq ORDER BY f.link, s.seq",
+  /* Per guest with host CPU data: over the intervals that have it. */
+  [ST_READ_VM_CPU] =
+      "SELECT a.name, MIN(f.role), COUNT(DISTINCT v.seq), SUM(0.0 + v.total_ns), SUM(0.0 + v.vcpu_ns), "
+      "SUM(0.0 "
+      "+ v.io_ns),"
+      " SUM(0.0 + v.vhost_ns), SUM(0.0 + v.kvm_exits), COUNT(v.kvm_exits),"
+      " (SELECT SUM(0.0 + c.user_ns + c.nice_ns + c.system_ns + c.irq_ns + c.softirq_ns) FROM cpu_sample c"
+      "   WHERE c.point_id = ?1 AND c.agent_id = a.id AND c.cpu = -1 AND c.seq IN"
+      "   (SELECT seq FROM vm_cpu_sample WHERE point_id = ?1 AND agent_id = a.id)),"
+      " (SELECT SUM(0.0 + s.bytes) FROM sample s JOIN flow g ON g.id = s.flow_id WHERE g.point_id = ?1"
+      "   AND g.agent_id = a.id AND s.seq IN (SELECT seq FROM vm_cpu_sample WHERE point_id = ?1 AND agent_id "
+      "= "
+      "a.id)),"
+      " (SELECT SUM(0.0 + s.transactions) FROM sample s JOIN flow g ON g.id = s.flow_id WHERE g.point_id = ?1"
+      "   AND g.agent_id = a.id AND s.seq IN (SELECT seq FROM vm_cpu_sample WHERE point_id = ?1 AND agent_id "
+      "= "
+      "a.id))"
+      " FROM vm_cpu_sample v JOIN agent a ON a.id = v.agent_id"
+      " JOIN flow f ON f.point_id = v.point_id AND f.agent_id = v.agent_id AND f.idx = 0"
+      " WHERE v.point_id = ?1 GROUP BY a.id ORDER BY a.name",
 };
 
 struct iov_db {
@@ -368,11 +454,24 @@ static int db_fail(struct iov_db *db, const char *what) {
   return db_failf(db, "%s: %s", what, db->db ? sqlite3_errmsg(db->db) : "out of memory");
 }
 
+/* The one way a reason leaves this module: into the caller's buffer
+ * (db->err is only where db_fail() puts it on the way). */
+static int db_out(struct iov_db *db, int r, char *err, size_t errlen) {
+  if (r >= 0) return r;
+  return iov_errf(r, err, errlen, "%s", r == -IOV_E_DB && db ? db->err : iov_strerror(r));
+}
+
 struct sqlite3 *iov__db_sqlite(struct iov_db *db) {
   return db->db;
 }
 
-int iov__db_fail(struct iov_db *db, const char *what) { return db_fail(db, what); }
+int iov__db_cache_pages(struct iov_db *db, int pages) {
+  char sql[64];
+
+  if (!db) return -EINVAL;
+  snprintf(sql, sizeof(sql), "PRAGMA cache_size = %d", pages);
+  return sqlite3_exec(db->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -IOV_E_DB;
+}
 
 const char *iov_db_errmsg(const struct iov_db *db) { return db ? db->err : "no database"; }
 
@@ -613,17 +712,20 @@ static int setup_rw(struct iov_db *db) {
   return r;
 }
 
-int iov_db_open_full(const char *path, bool readonly, struct iov_db **ret, char **reterr_msg) {
+static int db_open(const char *path, bool readonly, struct iov_db **ret, char *err, size_t errlen) {
   struct iov_db *db;
   struct stat st;
   int r, flags;
 
-  if (!path || !ret) return -EINVAL;
+  if (!path || !ret) return iov_errf(-EINVAL, err, errlen, "no path");
   /* SQLite's "unable to open database file" would hide the reason. */
-  if (readonly && stat(path, &st) < 0) return -errno;
+  if (readonly && stat(path, &st) < 0) {
+    r = -errno;
+    return iov_errf(r, err, errlen, "%s", iov_strerror(r));
+  }
 
   db = calloc(1, sizeof(*db));
-  if (!db) return -ENOMEM;
+  if (!db) return iov_errf(-ENOMEM, err, errlen, "%s", iov_strerror(-ENOMEM));
   db->readonly = readonly;
   /* SQLite opens its files O_CLOEXEC. */
   flags = readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
@@ -649,15 +751,17 @@ int iov_db_open_full(const char *path, bool readonly, struct iov_db **ret, char 
   return 0;
 
 fail:
-  if (reterr_msg) *reterr_msg = strdup(db->err);
+  db_out(db, r, err, errlen);
   iov_db_close(db);
   return r;
 }
 
-int iov_db_open(const char *path, struct iov_db **ret) { return iov_db_open_full(path, false, ret, NULL); }
+int iov_db_open(const char *path, struct iov_db **ret, char *err, size_t errlen) {
+  return db_open(path, false, ret, err, errlen);
+}
 
-int iov_db_open_readonly(const char *path, struct iov_db **ret) {
-  return iov_db_open_full(path, true, ret, NULL);
+int iov_db_open_readonly(const char *path, struct iov_db **ret, char *err, size_t errlen) {
+  return db_open(path, true, ret, err, errlen);
 }
 
 struct iov_db *iov_db_close(struct iov_db *db) {
@@ -1169,11 +1273,10 @@ static int hist_load_into(struct iov_db *db, int64_t flow, uint32_t seq, struct 
   return 0;
 }
 
-int iov_db_hist_load(struct iov_db *db, int64_t flow, uint32_t seq, struct iov_hist *ret) {
+static int hist_load(struct iov_db *db, int64_t flow, uint32_t seq, struct iov_hist *ret) {
   struct iov_hist *h;
   int r;
 
-  if (!db || !ret) return -EINVAL;
   if (!db->hist_layout_ok)
     return db_failf(db,
                     "histogram layout of the database differs from this build's (%d sub-bits, "
@@ -1187,6 +1290,12 @@ int iov_db_hist_load(struct iov_db *db, int64_t flow, uint32_t seq, struct iov_h
   if (r >= 0) memcpy(ret, h, sizeof(*h));
   free(h);
   return r;
+}
+
+int iov_db_hist_load(struct iov_db *db, int64_t flow, uint32_t seq, struct iov_hist *ret, char *err,
+                     size_t errlen) {
+  if (!db || !ret) return iov_errf(-EINVAL, err, errlen, "no database or histogram");
+  return db_out(db, hist_load(db, flow, seq, ret), err, errlen);
 }
 
 int iov_db_point_set_window(struct iov_db *db, int64_t point, uint64_t start_ns, uint64_t end_ns,
@@ -1307,5 +1416,388 @@ int iov_db_confidence_set(struct iov_db *db, int64_t run, unsigned point_no, dou
   sqlite3_bind_int(st, 8, reached);
   int r = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(db, "store confidence");
   sqlite3_finalize(st);
+  return r;
+}
+
+/* ---- Reading a run back ------------------------------------------------ */
+
+static const char *column_str(sqlite3_stmt *st, int i) { return (const char *)sqlite3_column_text(st, i); }
+
+/* Step st, bound by the caller, handing each row to row(); reset
+ * whatever happens.  A negative return of row() stops the walk. */
+static int rows_walk(struct iov_db *db, sqlite3_stmt *st, const char *what,
+                     int (*row)(sqlite3_stmt *, void *), void *ctx) {
+  int rc, r = 0;
+
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    r = row(st, ctx);
+    if (r < 0) break;
+  }
+  if (r >= 0 && rc != SQLITE_DONE) r = db_fail(db, what);
+  stmt_done(st);
+  return r < 0 ? r : 0;
+}
+
+/* Get statement id and bind the point (?1) and, if role is not NULL, the
+ * role (?2). */
+static int read_prepare(struct iov_db *db, enum stmt_id id, int64_t point, const char *role, const char *what,
+                        sqlite3_stmt **ret) {
+  sqlite3_stmt *st = NULL;
+  int r = stmt_get(db, id, &st);
+
+  if (r < 0) return r;
+  if (bind_i64(st, 1, point) != SQLITE_OK || (role && bind_text(st, 2, role) != SQLITE_OK))
+    return bind_fail(db, st, what);
+  *ret = st;
+  return 0;
+}
+
+int iov_db_read_begin(struct iov_db *db, bool *ret_began, char *err, size_t errlen) {
+  int r = 0;
+
+  if (!db || !ret_began) return iov_errf(-EINVAL, err, errlen, "no database");
+  *ret_began = sqlite3_get_autocommit(db->db) != 0;
+  if (*ret_began && sqlite3_exec(db->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+    *ret_began = false;
+    r = db_fail(db, "BEGIN");
+  }
+  return db_out(db, r, err, errlen);
+}
+
+void iov_db_read_end(struct iov_db *db, bool began) {
+  /* Nothing was written: ending a read transaction cannot lose data. */
+  if (db && began) (void)sqlite3_exec(db->db, "COMMIT", NULL, NULL, NULL);
+}
+
+int iov_db_run_read(struct iov_db *db, int (*cb)(const struct iov_db_run_row *row, void *userdata),
+                    void *userdata, char *err, size_t errlen) {
+  sqlite3_stmt *st = NULL;
+  int r, rc;
+
+  if (!db || !cb) return iov_errf(-EINVAL, err, errlen, "no database");
+  r = stmt_get(db, ST_READ_RUN, &st);
+  if (r < 0) return db_out(db, r, err, errlen);
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    struct iov_db_run_row row = {
+      .id = sqlite3_column_int64(st, 0),
+      .uuid = column_str(st, 1),
+      .plan_path = column_str(st, 2),
+      .status = column_str(st, 3),
+      .error = column_str(st, 4),
+      .started_ns = column_u64(st, 5),
+      .ended_ns = column_u64(st, 6), /* NULL while running: 0 */
+    };
+    r = cb(&row, userdata);
+  } else if (rc == SQLITE_DONE)
+    r = iov_errf(-ENOENT, err, errlen, "the database holds no run");
+  else
+    r = db_fail(db, "read run");
+  stmt_done(st);
+  return r == -ENOENT ? r : db_out(db, r < 0 ? r : 0, err, errlen);
+}
+
+struct points_walk {
+  int (*cb)(const struct iov_db_point_row *row, void *userdata);
+  void *userdata;
+};
+
+static int point_row(sqlite3_stmt *st, void *ctx) {
+  struct points_walk *w = ctx;
+  struct iov_db_point_row row = {
+    .id = sqlite3_column_int64(st, 0),
+    .idx = (unsigned)sqlite3_column_int64(st, 1),
+    .test = column_str(st, 2),
+    .sweep = column_str(st, 3),
+    .workload = column_str(st, 4),
+    .status = column_str(st, 5),
+    .error = column_str(st, 6),
+    .duration_ns = column_u64(st, 7),
+    .warmup_ns = column_u64(st, 8),
+    .window_start_ns = column_u64(st, 9),
+    .window_end_ns = column_u64(st, 10),
+    .has_skew = sqlite3_column_type(st, 11) != SQLITE_NULL,
+    .start_skew_ns = column_u64(st, 11),
+    .topology = column_str(st, 12),
+    .vms = (unsigned)sqlite3_column_int64(st, 13),
+    .path = column_str(st, 14),
+    .samples_missing = column_u64(st, 15),
+    .point_no = (unsigned)sqlite3_column_int64(st, 16),
+    .rep = (unsigned)sqlite3_column_int64(st, 17),
+    .msg_size = column_u64(st, 18),
+    .response_size = column_u64(st, 19),
+    .params_json = column_str(st, 20),
+  };
+  return w->cb(&row, w->userdata);
+}
+
+int iov_db_points_read(struct iov_db *db, int64_t run, int64_t only_point_no,
+                       int (*cb)(const struct iov_db_point_row *row, void *userdata), void *userdata,
+                       char *err, size_t errlen) {
+  struct points_walk w = { cb, userdata };
+  sqlite3_stmt *st = NULL;
+  int r;
+
+  if (!db || !cb) return iov_errf(-EINVAL, err, errlen, "no database");
+  r = read_prepare(db, db->version >= 6 ? ST_READ_POINTS : ST_READ_POINTS_V5, run, NULL, "bind points", &st);
+  if (r >= 0 && bind_i64(st, 2, only_point_no) != SQLITE_OK) r = bind_fail(db, st, "bind points");
+  if (r >= 0) r = rows_walk(db, st, "read points", point_row, &w);
+  return db_out(db, r, err, errlen);
+}
+
+struct confidence_walk {
+  int (*cb)(const struct iov_db_confidence_row *row, void *userdata);
+  void *userdata;
+};
+
+static int confidence_row(sqlite3_stmt *st, void *ctx) {
+  struct confidence_walk *w = ctx;
+  struct iov_db_confidence_row row = {
+    .point_no = (unsigned)sqlite3_column_int64(st, 0),
+    .level = sqlite3_column_double(st, 1),
+    .width = sqlite3_column_double(st, 2),
+    .runs = (unsigned)sqlite3_column_int64(st, 3),
+    .mean = sqlite3_column_type(st, 4) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 4),
+    .half = sqlite3_column_type(st, 5) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 5),
+    .reached = sqlite3_column_int(st, 6) != 0,
+  };
+  return w->cb(&row, w->userdata);
+}
+
+int iov_db_confidence_read(struct iov_db *db, int64_t run,
+                           int (*cb)(const struct iov_db_confidence_row *row, void *userdata), void *userdata,
+                           char *err, size_t errlen) {
+  struct confidence_walk w = { cb, userdata };
+  sqlite3_stmt *st = NULL;
+  int r;
+
+  if (!db || !cb) return iov_errf(-EINVAL, err, errlen, "no database");
+  if (db->version < 6) return 0;
+  r = read_prepare(db, ST_READ_CONFIDENCE, run, NULL, "bind confidence", &st);
+  if (r >= 0) r = rows_walk(db, st, "read confidence", confidence_row, &w);
+  return db_out(db, r, err, errlen);
+}
+
+struct flows_walk {
+  int (*cb)(const struct iov_db_flow_row *row, void *userdata);
+  void *userdata;
+};
+
+static int flow_row(sqlite3_stmt *st, void *ctx) {
+  struct flows_walk *w = ctx;
+  struct iov_db_flow_row row = {
+    .id = sqlite3_column_int64(st, 0),
+    .role = column_str(st, 1),
+    .has_result = sqlite3_column_int(st, 2) != 0,
+    .bytes = column_u64(st, 3),
+    .transactions = column_u64(st, 4),
+    .t_start_ns = column_u64(st, 5),
+    .t_end_ns = column_u64(st, 6),
+    .samples = column_u64(st, 7),
+    .messages = column_u64(st, 8),
+    .lost = column_u64(st, 9),
+    .out_of_order = column_u64(st, 10),
+    .duplicates = column_u64(st, 11),
+    .jitter_ns = column_u64(st, 12),
+    .retransmits = column_u64(st, 13),
+    .complete = sqlite3_column_int(st, 14) != 0,
+  };
+  return w->cb(&row, w->userdata);
+}
+
+int iov_db_flows_read(struct iov_db *db, int64_t point,
+                      int (*cb)(const struct iov_db_flow_row *row, void *userdata), void *userdata, char *err,
+                      size_t errlen) {
+  struct flows_walk w = { cb, userdata };
+  sqlite3_stmt *st = NULL;
+  int r;
+
+  if (!db || !cb) return iov_errf(-EINVAL, err, errlen, "no database");
+  r = read_prepare(db, ST_READ_FLOWS, point, NULL, "bind flows", &st);
+  if (r >= 0) r = rows_walk(db, st, "read flows", flow_row, &w);
+  return db_out(db, r, err, errlen);
+}
+
+int iov_db_side_cpu_read(struct iov_db *db, int64_t point, const char *role, struct iov_db_cpu_sum *ret,
+                         char *err, size_t errlen) {
+  sqlite3_stmt *st = NULL;
+  int r, rc;
+
+  if (!db || !role || !ret) return iov_errf(-EINVAL, err, errlen, "no database");
+  *ret = (struct iov_db_cpu_sum){ .known = false, .busy_ns = NAN, .total_ns = NAN };
+  r = read_prepare(db, ST_READ_CPU, point, role, "bind cpu", &st);
+  if (r < 0) return db_out(db, r, err, errlen);
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+    ret->known = true;
+    ret->busy_ns = (double)sqlite3_column_int64(st, 0);
+    ret->total_ns = (double)sqlite3_column_int64(st, 1);
+  } else if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    r = db_fail(db, "read cpu");
+  stmt_done(st);
+  return db_out(db, r, err, errlen);
+}
+
+int iov_db_fair_read(struct iov_db *db, int64_t point, const char *role, struct iov_db_fair_sum *ret,
+                     char *err, size_t errlen) {
+  sqlite3_stmt *st = NULL;
+  int r, rc;
+
+  if (!db || !role || !ret) return iov_errf(-EINVAL, err, errlen, "no database");
+  *ret = (struct iov_db_fair_sum){ 0 };
+  r = read_prepare(db, ST_READ_FAIR, point, role, "bind fairness", &st);
+  if (r < 0) return db_out(db, r, err, errlen);
+  rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    ret->n = sqlite3_column_int64(st, 0);
+    ret->bytes = sqlite3_column_double(st, 1);
+    ret->bytes_sq = sqlite3_column_double(st, 2);
+    ret->transactions = sqlite3_column_double(st, 3);
+    ret->transactions_sq = sqlite3_column_double(st, 4);
+  } else if (rc != SQLITE_DONE)
+    r = db_fail(db, "read fairness");
+  stmt_done(st);
+  return db_out(db, r, err, errlen);
+}
+
+struct bins_walk {
+  int (*cb)(const struct iov_db_bin_row *row, void *userdata);
+  void *userdata;
+};
+
+static int bin_row(sqlite3_stmt *st, void *ctx) {
+  struct bins_walk *w = ctx;
+  struct iov_db_bin_row row = {
+    .seq = (uint32_t)sqlite3_column_int64(st, 0),
+    .t_start_ns = column_u64(st, 1),
+    .t_end_ns = column_u64(st, 2),
+    .bytes = column_u64(st, 3),
+    .transactions = column_u64(st, 4),
+    .flows = (unsigned)sqlite3_column_int64(st, 5),
+    .bytes_sq = sqlite3_column_double(st, 6),
+    .transactions_sq = sqlite3_column_double(st, 7),
+  };
+  return w->cb(&row, w->userdata);
+}
+
+int iov_db_bins_read(struct iov_db *db, int64_t point, const char *role,
+                     int (*cb)(const struct iov_db_bin_row *row, void *userdata), void *userdata, char *err,
+                     size_t errlen) {
+  struct bins_walk w = { cb, userdata };
+  sqlite3_stmt *st = NULL;
+  int r;
+
+  if (!db || !role || !cb) return iov_errf(-EINVAL, err, errlen, "no database");
+  r = read_prepare(db, ST_READ_BINS, point, role, "bind bins", &st);
+  if (r >= 0) r = rows_walk(db, st, "read bins", bin_row, &w);
+  return db_out(db, r, err, errlen);
+}
+
+struct links_walk {
+  int (*cb)(const struct iov_db_link_row *row, void *userdata);
+  void *userdata;
+};
+
+static int link_row(sqlite3_stmt *st, void *ctx) {
+  struct links_walk *w = ctx;
+  struct iov_db_link_row row = {
+    .link = (unsigned)sqlite3_column_int64(st, 0),
+    .role = column_str(st, 1),
+    .agent = column_str(st, 2),
+    .host = column_str(st, 3),
+    .bytes = column_u64(st, 4),
+    .transactions = column_u64(st, 5),
+  };
+  return w->cb(&row, w->userdata);
+}
+
+int iov_db_links_read(struct iov_db *db, int64_t point,
+                      int (*cb)(const struct iov_db_link_row *row, void *userdata), void *userdata, char *err,
+                      size_t errlen) {
+  struct links_walk w = { cb, userdata };
+  sqlite3_stmt *st = NULL;
+  int r;
+
+  if (!db || !cb) return iov_errf(-EINVAL, err, errlen, "no database");
+  r = read_prepare(db, ST_READ_LINKS, point, NULL, "bind links", &st);
+  if (r >= 0) r = rows_walk(db, st, "read links", link_row, &w);
+  return db_out(db, r, err, errlen);
+}
+
+struct link_bins_walk {
+  int (*cb)(const struct iov_db_link_bin_row *row, void *userdata);
+  void *userdata;
+};
+
+static int link_bin_row(sqlite3_stmt *st, void *ctx) {
+  struct link_bins_walk *w = ctx;
+  struct iov_db_link_bin_row row = {
+    .link = (unsigned)sqlite3_column_int64(st, 0),
+    .seq = column_u64(st, 1),
+    .bytes = column_u64(st, 2),
+    .transactions = column_u64(st, 3),
+  };
+  return w->cb(&row, w->userdata);
+}
+
+int iov_db_link_bins_read(struct iov_db *db, int64_t point, const char *role,
+                          int (*cb)(const struct iov_db_link_bin_row *row, void *userdata), void *userdata,
+                          char *err, size_t errlen) {
+  struct link_bins_walk w = { cb, userdata };
+  sqlite3_stmt *st = NULL;
+  int r;
+
+  if (!db || !role || !cb) return iov_errf(-EINVAL, err, errlen, "no database");
+  r = read_prepare(db, ST_READ_LINK_BINS, point, role, "bind link bins", &st);
+  if (r >= 0) r = rows_walk(db, st, "read link bins", link_bin_row, &w);
+  return db_out(db, r, err, errlen);
+}
+
+struct vm_cpu_walk {
+  int (*cb)(const struct iov_db_vm_cpu_row *row, void *userdata);
+  void *userdata;
+};
+
+static int vm_cpu_row(sqlite3_stmt *st, void *ctx) {
+  struct vm_cpu_walk *w = ctx;
+  struct iov_db_vm_cpu_row row = {
+    .agent = column_str(st, 0),
+    .role = column_str(st, 1),
+    .intervals = (unsigned)sqlite3_column_int64(st, 2),
+    .host_ns = column_u64(st, 3),
+    .vcpu_ns = column_u64(st, 4),
+    .io_ns = column_u64(st, 5),
+    .vhost_ns = column_u64(st, 6),
+    .kvm_exits = column_u64(st, 7),
+    .kvm_exits_rows = (unsigned)sqlite3_column_int64(st, 8),
+    .guest_ns = column_u64(st, 9),
+    .bytes = column_u64(st, 10),
+    .transactions = column_u64(st, 11),
+  };
+  return w->cb(&row, w->userdata);
+}
+
+int iov_db_vm_cpu_read(struct iov_db *db, int64_t point,
+                       int (*cb)(const struct iov_db_vm_cpu_row *row, void *userdata), void *userdata,
+                       char *err, size_t errlen) {
+  struct vm_cpu_walk w = { cb, userdata };
+  sqlite3_stmt *st = NULL;
+  int r;
+
+  if (!db || !cb) return iov_errf(-EINVAL, err, errlen, "no database");
+  r = read_prepare(db, ST_READ_VM_CPU, point, NULL, "bind vm cpu", &st);
+  if (r >= 0) r = rows_walk(db, st, "read vm cpu", vm_cpu_row, &w);
+  return db_out(db, r, err, errlen);
+}
+
+/* TEMPORARY (issue 15): see results.h. */
+int iov__db_open_noerr(const char *path, struct iov_db **ret) { return db_open(path, false, ret, NULL, 0); }
+
+int iov_db_open_full(const char *path, bool readonly, struct iov_db **ret, char **reterr_msg) {
+  char err[512] = "";
+  int r = db_open(path, readonly, ret, err, sizeof(err));
+
+  /* As before: NULL for an errno, which the caller prints itself. */
+  if (r < 0 && r == -IOV_E_DB && reterr_msg) *reterr_msg = strdup(err);
   return r;
 }

@@ -74,20 +74,25 @@ enum iov_point_status iov_point_status_from_string(const char *s);
 /* Open or create: WAL (refused with -IOV_E_DB if the file system cannot
  * do it, since readers would then block the run), synchronous=NORMAL,
  * foreign keys on, the schema created if absent.  Caller owns *ret;
- * close with iov_db_close(). */
-int iov_db_open(const char *path, struct iov_db **ret);
+ * close with iov_db_close().  On failure, why in err: SQLite's message,
+ * why the schema was refused (e.g. a user_version newer than this build
+ * understands), or the errno's text.  A database whose schema is newer,
+ * or whose histogram layout differs from this build's (read-write only;
+ * read-only opens then fail in iov_db_hist_load()), is refused with
+ * -IOV_E_DB before anything is written to it. */
+int iov_db_open(const char *path, struct iov_db **ret, char *err, size_t errlen);
 /* Open an existing database read-only (for report).  -ENOENT if the file
  * does not exist. */
-int iov_db_open_readonly(const char *path, struct iov_db **ret);
-/* Either of the above, and on failure, if reterr_msg is not NULL, why it
- * failed (SQLite's message, or why the schema was refused, e.g. a
- * user_version newer than this build understands); caller owns it, free()
- * it.  *reterr_msg stays NULL if that text could not be allocated or the
- * failure was an errno (-ENOENT, -ENOMEM, -EINVAL).  A database whose
- * schema is newer, or whose histogram layout differs from this build's
- * (read-write only; read-only opens then fail in iov_db_hist_load()), is
- * refused with -IOV_E_DB before anything is written to it. */
+int iov_db_open_readonly(const char *path, struct iov_db **ret, char *err, size_t errlen);
+/* TEMPORARY (issue 15, while coordinator/run.c is split): the callers not
+ * yet given an err buffer.  Removed once every call passes one. */
+#define IOV__ARG5(a, b, c, d, e, ...) e
+#define IOV__ARG6(a, b, c, d, e, f, ...) f
+int iov__db_open_noerr(const char *path, struct iov_db **ret);
+#define iov_db_open(...) \
+  IOV__ARG5(__VA_ARGS__, iov_db_open, iov__db_open_noerr, iov__db_open_noerr, _)(__VA_ARGS__)
 int iov_db_open_full(const char *path, bool readonly, struct iov_db **ret, char **reterr_msg);
+struct sqlite3 *iov__db_sqlite(struct iov_db *db); /* tests/fuzz/fuzz_coord.c's ROLLBACK */
 /* Finalize the cached statements and close; accepts NULL, returns NULL.
  * Every committed point is on disk (WAL, synchronous=NORMAL: durable
  * across a crash of the process; a power loss may undo the last commits
@@ -213,13 +218,148 @@ int iov_db_result_add(struct iov_db *db, int64_t flow, const struct iov_db_resul
  * come back exactly as stored.  ret is written only on success.  Returns
  * -ENOENT if there is none, -IOV_E_DB if the rows are inconsistent or the
  * database's histogram layout is not this build's. */
-int iov_db_hist_load(struct iov_db *db, int64_t flow, uint32_t seq, struct iov_hist *ret);
+int iov_db_hist_load(struct iov_db *db, int64_t flow, uint32_t seq, struct iov_hist *ret, char *err,
+                     size_t errlen);
 
-/* For report.c only: the connection, and recording a failure of SQLite
- * on it ("what: sqlite's message" into iov_db_errmsg()); returns
- * -IOV_E_DB. */
-struct sqlite3 *iov__db_sqlite(struct iov_db *db);
-int iov__db_fail(struct iov_db *db, const char *what);
+/* For tests only: SQLite's page cache of db, in pages (a small one makes
+ * SQLite spill an open transaction into the WAL early). */
+int iov__db_cache_pages(struct iov_db *db, int pages);
+
+/* ---- Reading a stored run back (report, plot, compare) ----------------
+ *
+ * The schema and its versions are known here only: readers get plain
+ * rows, one callback per row (a callback's negative return stops the
+ * walk and is returned).  Every value comes back as stored, and a
+ * results.db may come from anyone (docs/reliability.md): text is handed
+ * out raw (valid during the callback only) and the reader cleans it
+ * before it keeps or prints it; numbers are SQLite's 64-bit integers
+ * taken as unsigned, sums over many rows are taken as REAL and read back
+ * saturated.  Each returns 0, or a negative errno (-IOV_E_DB when SQLite
+ * fails) with the reason in err. */
+
+/* One read transaction, so that a run being written meanwhile is read as
+ * of one commit; inside a transaction the caller already has, that one
+ * serves (*ret_began false).  End it with iov_db_read_end(began). */
+int iov_db_read_begin(struct iov_db *db, bool *ret_began, char *err, size_t errlen);
+void iov_db_read_end(struct iov_db *db, bool began);
+
+struct iov_db_run_row {
+  int64_t id;
+  const char *uuid, *plan_path, *status, *error;
+  uint64_t started_ns, ended_ns; /* ended_ns 0 while running */
+};
+/* The latest run.  -ENOENT if the database holds none. */
+int iov_db_run_read(struct iov_db *db, int (*cb)(const struct iov_db_run_row *row, void *userdata),
+                    void *userdata, char *err, size_t errlen);
+
+struct iov_db_point_row {
+  int64_t id;
+  unsigned idx, point_no, rep; /* schema 5: point_no is idx, rep 0 */
+  const char *test, *sweep, *workload, *status, *error, *topology;
+  const char *path;        /* params_json's "path", NULL if none */
+  const char *params_json; /* every parameter of the point */
+  uint64_t duration_ns, warmup_ns, window_start_ns, window_end_ns;
+  bool has_skew; /* start_skew_ns stored (not NULL) */
+  uint64_t start_skew_ns;
+  unsigned vms;
+  uint64_t samples_missing;         /* summed over the point's sample gaps */
+  uint64_t msg_size, response_size; /* from params_json, 0 if none */
+};
+/* The points of run, in idx order; only_point_no >= 0: only the runs of
+ * that plan point. */
+int iov_db_points_read(struct iov_db *db, int64_t run, int64_t only_point_no,
+                       int (*cb)(const struct iov_db_point_row *row, void *userdata), void *userdata,
+                       char *err, size_t errlen);
+
+struct iov_db_confidence_row {
+  unsigned point_no;
+  double level, width;
+  unsigned runs;
+  double mean, half; /* NAN if not stored */
+  bool reached;
+};
+/* Where each point's repetitions ended, by point_no (none before schema 6). */
+int iov_db_confidence_read(struct iov_db *db, int64_t run,
+                           int (*cb)(const struct iov_db_confidence_row *row, void *userdata), void *userdata,
+                           char *err, size_t errlen);
+
+struct iov_db_flow_row {
+  int64_t id;
+  const char *role;
+  bool has_result; /* the fields below up to complete are 0 without */
+  uint64_t bytes, transactions, t_start_ns, t_end_ns, messages, lost, out_of_order, duplicates, jitter_ns,
+      retransmits;
+  bool complete;
+  uint64_t samples; /* rows in sample */
+};
+/* The flows of a point, by id, with their results.  The callback may read
+ * the flow's histogram (iov_db_hist_load()). */
+int iov_db_flows_read(struct iov_db *db, int64_t point,
+                      int (*cb)(const struct iov_db_flow_row *row, void *userdata), void *userdata, char *err,
+                      size_t errlen);
+
+/* CPU time of the machine of the point's first flow of role over the
+ * point: busy leaves out idle, iowait and steal.  known false: none. */
+struct iov_db_cpu_sum {
+  bool known;
+  double busy_ns, total_ns;
+};
+int iov_db_side_cpu_read(struct iov_db *db, int64_t point, const char *role, struct iov_db_cpu_sum *ret,
+                         char *err, size_t errlen);
+
+/* The results of the flows of role: how many, the sums and the sums of
+ * squares (for Jain's index). */
+struct iov_db_fair_sum {
+  int64_t n;
+  double bytes, bytes_sq, transactions, transactions_sq;
+};
+int iov_db_fair_read(struct iov_db *db, int64_t point, const char *role, struct iov_db_fair_sum *ret,
+                     char *err, size_t errlen);
+
+/* The samples of the flows of role, summed per interval (seq), in order. */
+struct iov_db_bin_row {
+  uint32_t seq;
+  uint64_t t_start_ns, t_end_ns, bytes, transactions;
+  unsigned flows;
+  double bytes_sq, transactions_sq;
+};
+int iov_db_bins_read(struct iov_db *db, int64_t point, const char *role,
+                     int (*cb)(const struct iov_db_bin_row *row, void *userdata), void *userdata, char *err,
+                     size_t errlen);
+
+/* Per (link, role) of a point: the agent, the host it runs on (its own
+ * name for a host agent) and its flows' results summed. */
+struct iov_db_link_row {
+  unsigned link;
+  const char *role, *agent, *host;
+  uint64_t bytes, transactions;
+};
+int iov_db_links_read(struct iov_db *db, int64_t point,
+                      int (*cb)(const struct iov_db_link_row *row, void *userdata), void *userdata, char *err,
+                      size_t errlen);
+/* Per link of a point, the samples of its flows of role summed per
+ * interval (seq as stored: the reader checks its range). */
+struct iov_db_link_bin_row {
+  unsigned link;
+  uint64_t seq, bytes, transactions;
+};
+int iov_db_link_bins_read(struct iov_db *db, int64_t point, const char *role,
+                          int (*cb)(const struct iov_db_link_bin_row *row, void *userdata), void *userdata,
+                          char *err, size_t errlen);
+
+/* Per guest of a point with host CPU data, by name, over the intervals
+ * that have it: the host's CPU for its VM, the guest's own busy CPU and
+ * what its flows moved in those intervals. */
+struct iov_db_vm_cpu_row {
+  const char *agent, *role;
+  unsigned intervals;
+  uint64_t host_ns, vcpu_ns, io_ns, vhost_ns, kvm_exits;
+  unsigned kvm_exits_rows; /* intervals whose kvm_exits is known */
+  uint64_t guest_ns, bytes, transactions;
+};
+int iov_db_vm_cpu_read(struct iov_db *db, int64_t point,
+                       int (*cb)(const struct iov_db_vm_cpu_row *row, void *userdata), void *userdata,
+                       char *err, size_t errlen);
 
 /* The measured window of a point (after its warm-up), in the agents' time. */
 int iov_db_point_set_window(struct iov_db *db, int64_t point, uint64_t start_ns, uint64_t end_ns,

@@ -1,6 +1,6 @@
 /* Unit tests for coordinator/results.c and coordinator/report.c, against
  * a real SQLite file in a fresh directory under /tmp: a run with known
- * numbers read back through iov_report_load(), the JSON and table output,
+ * numbers read back through iov_report_load(, dberr, sizeof(dberr)), the JSON and table output,
  * histogram round trips, errors that keep the point's transaction usable,
  * a point lost to a close or a crash while earlier ones survive, and a
  * database from a newer schema refused. */
@@ -83,6 +83,9 @@ static int teardown(void **state) {
   free(fx);
   return r;
 }
+
+/* Why the last failing call failed: every call passes it. */
+static char dberr[512];
 
 /* r == 0, or say what the database said. */
 #define assert_ok(db, expr)                                                              \
@@ -280,8 +283,8 @@ static struct iov_report *load_report(const char *path) {
   struct iov_report *rep = NULL;
   struct iov_db *db = NULL;
 
-  assert_ok(NULL, iov_db_open_readonly(path, &db));
-  assert_ok(db, iov_report_load(db, &rep));
+  assert_ok(NULL, iov_db_open_readonly(path, &db, dberr, sizeof(dberr)));
+  assert_ok(db, iov_report_load(db, &rep, dberr, sizeof(dberr)));
   iov_db_close(db);
   return rep;
 }
@@ -652,7 +655,7 @@ static void test_vm_fairness(void **state) {
     assert_ok(db, iov_db_result_add(db, flow, &rx));
   }
   assert_ok(db, iov_db_point_end(db, point, IOV_POINT_OK, NULL));
-  assert_ok(db, iov_report_load(db, &rep));
+  assert_ok(db, iov_report_load(db, &rep, dberr, sizeof(dberr)));
   assert_int_equal(rep->n_points, 1);
   const struct iov_point_summary *s = &rep->points[0];
   assert_string_equal(s->topology, "many-to-one");
@@ -751,8 +754,8 @@ static void test_counters_bounded(void **state) {
       count_rows(fx->path, "SELECT COUNT(*) FROM sample WHERE bytes < 0 OR messages < 0 OR seq > 2"), 0);
   assert_int_equal(count_rows(fx->path, "SELECT COUNT(*) FROM irq_sample"), 0);
   /* The report adds 4 x (2^62 - 1) bytes per bin and in the results. */
-  assert_ok(NULL, iov_db_open_readonly(fx->path, &db));
-  assert_ok(db, iov_report_load(db, &rep));
+  assert_ok(NULL, iov_db_open_readonly(fx->path, &db, dberr, sizeof(dberr)));
+  assert_ok(db, iov_report_load(db, &rep, dberr, sizeof(dberr)));
   assert_int_equal(rep->n_points, 1);
   assert_true(rep->points[0].gbps > 0 && isfinite(rep->points[0].gbps));
   iov_report_free(rep);
@@ -802,19 +805,19 @@ static void test_hist_roundtrip(void **state) {
   assert_ok(db, iov_db_point_end(db, point, IOV_POINT_OK, NULL));
 
   /* Exactly as stored, counters and buckets alike. */
-  assert_ok(db, iov_db_hist_load(db, flow, 1, back));
+  assert_ok(db, iov_db_hist_load(db, flow, 1, back, dberr, sizeof(dberr)));
   assert_memory_equal(back, edge, sizeof(*back));
-  assert_ok(db, iov_db_hist_load(db, flow, 0, back));
+  assert_ok(db, iov_db_hist_load(db, flow, 0, back, dberr, sizeof(dberr)));
   assert_memory_equal(back, edge, sizeof(*back));
-  assert_ok(db, iov_db_hist_load(db, flow, 2, back));
+  assert_ok(db, iov_db_hist_load(db, flow, 2, back, dberr, sizeof(dberr)));
   assert_memory_equal(back, empty, sizeof(*back));
-  assert_ok(db, iov_db_hist_load(db, flow, 4, back));
+  assert_ok(db, iov_db_hist_load(db, flow, 4, back, dberr, sizeof(dberr)));
   assert_memory_equal(back, decoded, sizeof(*back));
   assert_true(back->count == edge->count && back->overflow == 2);
   free(decoded);
   /* None: -ENOENT and ret untouched. */
   back->count = 12345;
-  assert_int_equal(iov_db_hist_load(db, flow, 3, back), -ENOENT);
+  assert_int_equal(iov_db_hist_load(db, flow, 3, back, dberr, sizeof(dberr)), -ENOENT);
   assert_true(back->count == 12345);
   iov_db_close(db);
 
@@ -833,8 +836,8 @@ static void test_hist_roundtrip(void **state) {
   build_run(fx->path, &ids);
   want = rr_hist(1, 2, 4);
   back = hist_new();
-  assert_ok(NULL, iov_db_open_readonly(fx->path, &db));
-  assert_ok(db, iov_db_hist_load(db, ids.rr_tx[1], 2, back));
+  assert_ok(NULL, iov_db_open_readonly(fx->path, &db, dberr, sizeof(dberr)));
+  assert_ok(db, iov_db_hist_load(db, ids.rr_tx[1], 2, back, dberr, sizeof(dberr)));
   assert_memory_equal(back, want, sizeof(*back));
   iov_db_close(db);
   free(want);
@@ -925,8 +928,8 @@ static void test_errors(void **state) {
   assert_int_equal(count_rows(fx->path, "SELECT COUNT(*) FROM histogram"), 0);
   assert_int_equal(count_rows(fx->path, "SELECT COUNT(*) FROM result"), 0);
   assert_int_equal(count_rows(fx->path, "SELECT COUNT(*) FROM point WHERE status = 'ok'"), 1);
-  assert_ok(NULL, iov_db_open_readonly(fx->path, &db));
-  assert_ok(db, iov_report_load(db, &rep));
+  assert_ok(NULL, iov_db_open_readonly(fx->path, &db, dberr, sizeof(dberr)));
+  assert_ok(db, iov_report_load(db, &rep, dberr, sizeof(dberr)));
   assert_int_equal(rep->n_points, 1);
   assert_true(rep->points[0].samples_max == 2);
   /* Nothing to write through a read-only handle. */
@@ -980,7 +983,7 @@ static int write_one_point_then_start_another(const char *path, struct iov_db **
   /* A page cache of a few pages makes SQLite spill the open transaction
    * into the WAL long before its end: those frames are on disk but must
    * not count as committed. */
-  if (sqlite3_exec(iov__db_sqlite(db), "PRAGMA cache_size = 8", NULL, NULL, NULL) != SQLITE_OK) return -EIO;
+  if (iov__db_cache_pages(db, 8) < 0) return -EIO;
   TRY(iov_db_point_begin(db, run, &p1, &point));
   TRY(iov_db_flow_add(db, point, agent, "receiver", 0, &flow));
   for (uint32_t i = 1; i <= 20000; i++) {
@@ -1002,8 +1005,8 @@ static void assert_only_first_point(const char *path) {
   struct iov_report *rep = NULL;
   struct iov_db *db = NULL;
 
-  assert_ok(NULL, iov_db_open_readonly(path, &db));
-  assert_ok(db, iov_report_load(db, &rep));
+  assert_ok(NULL, iov_db_open_readonly(path, &db, dberr, sizeof(dberr)));
+  assert_ok(db, iov_report_load(db, &rep, dberr, sizeof(dberr)));
   assert_int_equal(rep->n_points, 1);
   assert_int_equal(rep->points[0].idx, 0);
   assert_string_equal(rep->points[0].status, "ok");
@@ -1091,7 +1094,6 @@ static void test_crash_mid_point(void **state) {
 static void test_newer_schema_refused(void **state) {
   struct fixture *fx = *state;
   struct iov_db *db = NULL;
-  char *msg = NULL;
   sqlite3 *s = NULL;
 
   assert_int_equal(sqlite3_open(fx->path, &s), SQLITE_OK);
@@ -1101,17 +1103,16 @@ static void test_newer_schema_refused(void **state) {
 
   assert_int_equal(iov_db_open(fx->path, &db), -IOV_E_DB);
   assert_null(db);
-  assert_int_equal(iov_db_open_full(fx->path, false, &db, &msg), -IOV_E_DB);
+  dberr[0] = '\0';
+  assert_int_equal(iov_db_open(fx->path, &db, dberr, sizeof(dberr)), -IOV_E_DB);
   assert_null(db);
-  assert_non_null(msg);
-  assert_non_null(strstr(msg, "99"));
-  assert_non_null(strstr(msg, "newer"));
-  free(msg);
-  msg = NULL;
-  assert_int_equal(iov_db_open_full(fx->path, true, &db, &msg), -IOV_E_DB);
+  assert_true(dberr[0] != '\0');
+  assert_non_null(strstr(dberr, "99"));
+  assert_non_null(strstr(dberr, "newer"));
+  dberr[0] = '\0';
+  assert_int_equal(iov_db_open_readonly(fx->path, &db, dberr, sizeof(dberr)), -IOV_E_DB);
   assert_null(db);
-  assert_non_null(strstr(msg, "99"));
-  free(msg);
+  assert_non_null(strstr(dberr, "99"));
 
   /* Untouched: still version 99, no tables of ours, not switched to WAL. */
   assert_int_equal(count_rows(fx->path, "PRAGMA user_version"), 99);
@@ -1130,18 +1131,16 @@ static void test_newer_schema_refused(void **state) {
 static void test_open_modes(void **state) {
   struct fixture *fx = *state;
   struct iov_db *db = NULL;
-  char *msg = NULL;
   sqlite3 *s = NULL;
 
-  assert_int_equal(iov_db_open_readonly(fx->path, &db), -ENOENT);
+  assert_int_equal(iov_db_open_readonly(fx->path, &db, dberr, sizeof(dberr)), -ENOENT);
   assert_null(db);
 
   assert_int_equal(sqlite3_open(fx->path, &s), SQLITE_OK);
   assert_int_equal(sqlite3_exec(s, "CREATE TABLE other (x)", NULL, NULL, NULL), SQLITE_OK);
   sqlite3_close(s);
-  assert_int_equal(iov_db_open_full(fx->path, true, &db, &msg), -IOV_E_DB);
-  assert_non_null(strstr(msg, "not an iovbench"));
-  free(msg);
+  assert_int_equal(iov_db_open_readonly(fx->path, &db, dberr, sizeof(dberr)), -IOV_E_DB);
+  assert_non_null(strstr(dberr, "not an iovbench"));
   assert_int_equal(unlink(fx->path), 0);
 
   assert_ok(NULL, iov_db_open(fx->path, &db));
@@ -1152,8 +1151,8 @@ static void test_open_modes(void **state) {
   assert_int_equal(count_rows(fx->path, "SELECT COUNT(*) FROM meta"), 2);
   /* An empty database has no run to report. */
   struct iov_report *rep = NULL;
-  assert_ok(NULL, iov_db_open_readonly(fx->path, &db));
-  assert_int_equal(iov_report_load(db, &rep), -ENOENT);
+  assert_ok(NULL, iov_db_open_readonly(fx->path, &db, dberr, sizeof(dberr)));
+  assert_int_equal(iov_report_load(db, &rep, dberr, sizeof(dberr)), -ENOENT);
   assert_null(rep);
   iov_db_close(db);
 
@@ -1173,18 +1172,18 @@ static void test_open_modes(void **state) {
                                 NULL, NULL, NULL),
                    SQLITE_OK);
   sqlite3_close(s);
-  assert_ok(NULL, iov_db_open_readonly(fx->path, &db));
+  assert_ok(NULL, iov_db_open_readonly(fx->path, &db, dberr, sizeof(dberr)));
   assert_int_equal(iov_db_schema_version(db), 5);
-  assert_ok(db, iov_report_load(db, &rep));
+  assert_ok(db, iov_report_load(db, &rep, dberr, sizeof(dberr)));
   assert_int_equal(rep->n_points, 1);
   assert_int_equal(rep->points[0].point_no, 3);
   assert_int_equal(rep->points[0].rep, 0);
   rep = iov_report_free(rep);
   /* One plan point's runs only (confidence reads them back). */
-  assert_ok(db, iov_report_load_point(db, 3, &rep));
+  assert_ok(db, iov_report_load_point(db, 3, &rep, dberr, sizeof(dberr)));
   assert_int_equal(rep->n_points, 1);
   rep = iov_report_free(rep);
-  assert_ok(db, iov_report_load_point(db, 2, &rep));
+  assert_ok(db, iov_report_load_point(db, 2, &rep, dberr, sizeof(dberr)));
   assert_int_equal(rep->n_points, 0);
   rep = iov_report_free(rep);
   iov_db_close(db);
