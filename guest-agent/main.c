@@ -61,6 +61,12 @@ static void help(void) {
          iov_agent_caps_help);
 }
 
+/* What lib/guestconf.c skipped while reading the settings. */
+static void warn_setting(void *userdata, const char *line) {
+  (void)userdata;
+  iov_warn("%s", line);
+}
+
 int main(int argc, char **argv) {
   static const struct option opts[] = {
     { "host", required_argument, NULL, 'H' },
@@ -83,7 +89,7 @@ int main(int argc, char **argv) {
     { "version", no_argument, NULL, 'V' },
     { 0, 0, 0, 0 },
   };
-  struct iov_guest_options o = { 0 };
+  struct iov_guest_options o = { .warn = warn_setting };
   struct iov_agent_caps caps = { 0 };
   int idx = 0;
   const char *config = NULL, *ready_file = NULL, *root = NULL, *key_file = NULL;

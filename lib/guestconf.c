@@ -28,7 +28,6 @@
 #include "auth.h"
 #include "err.h"
 #include "fileio.h"
-#include "log.h"
 #include "macro.h"
 #include "parse.h"
 #include "wire.h"
@@ -49,7 +48,20 @@ static const char *const key_names[_K_MAX] = { "host", "vm_id", "data", "host_ke
 struct merge {
   char *val[_K_MAX];
   const char *src[_K_MAX];
+  const struct iov_guest_options *o; /* its warn callback, if any */
 };
+
+/* A skipped entry, to the caller's warn callback (none: dropped). */
+_printf_(2, 3) static void warn(const struct merge *m, const char *fmt, ...) {
+  char line[512];
+  va_list ap;
+
+  if (!m->o || !m->o->warn) return;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof(line), fmt, ap);
+  va_end(ap);
+  m->o->warn(m->o->warn_userdata, line);
+}
 
 static void merge_done(struct merge *m) {
   for (size_t k = 0; k < _K_MAX; k++) free(m->val[k]);
@@ -92,8 +104,8 @@ static int take_token(struct merge *m, const char *tok, size_t len, const char *
         memcmp(tok + KEY_PREFIX_LEN, for_init[i], strlen(for_init[i])) == 0)
       return 0;
   if (k < 0) {
-    iov_warn("Ignoring '%.*s' from %s: not iovbench.KEY=VALUE with a known KEY (host, vm_id, data)",
-             (int)(len < 80 ? len : 80), tok, src);
+    warn(m, "Ignoring '%.*s' from %s: not iovbench.KEY=VALUE with a known KEY (host, vm_id, data)",
+         (int)(len < 80 ? len : 80), tok, src);
     return 0;
   }
   return put(m, k, eq + 1, len - (size_t)(eq + 1 - tok), src);
@@ -147,7 +159,7 @@ static int smbios_entry(struct merge *m, const char *dir, const char *name) {
     snprintf(why, sizeof(why), "%s", iov_strerror(r));
   else
     r = smbios_parse(m, (const uint8_t *)buf, len, why, sizeof(why));
-  if (r < 0 && r != -ENOMEM) iov_warn("Ignoring SMBIOS entry '%s': %s", path, why);
+  if (r < 0 && r != -ENOMEM) warn(m, "Ignoring SMBIOS entry '%s': %s", path, why);
   return r == -ENOMEM ? r : 0;
 }
 
@@ -163,7 +175,7 @@ static int smbios_load(struct merge *m, const char *root) {
   if (n < 0) {
     if (errno == ENOMEM) return -ENOMEM;
     if (errno != ENOENT)
-      iov_warn("Cannot list SMBIOS entries in '%s', skipping them: %s", dir, strerror(errno));
+      warn(m, "Cannot list SMBIOS entries in '%s', skipping them: %s", dir, strerror(errno));
     return 0;
   }
   for (int i = 0; i < n; i++) {
@@ -171,7 +183,7 @@ static int smbios_load(struct merge *m, const char *root) {
     free(names[i]);
   }
   if (n > SMBIOS_MAX_ENTRIES)
-    iov_warn("Only the first %d SMBIOS OEM string entries were read", SMBIOS_MAX_ENTRIES);
+    warn(m, "Only the first %d SMBIOS OEM string entries were read", SMBIOS_MAX_ENTRIES);
   free(names);
   return r;
 }
@@ -187,7 +199,7 @@ static int cmdline_load(struct merge *m, const char *root) {
   r = iov_read_file(path, CMDLINE_MAX_SIZE, &text, NULL);
   if (r == -ENOMEM) return r;
   if (r < 0) {
-    if (r != -ENOENT) iov_warn("Ignoring '%s': %s", path, iov_strerror(r));
+    if (r != -ENOENT) warn(m, "Ignoring '%s': %s", path, iov_strerror(r));
     return 0;
   }
   tok = malloc(strlen(text) + 1);
@@ -418,7 +430,7 @@ static int finish(struct merge *m, const char *root, char *err, size_t errlen) {
 int iov_guest_settings_load(const char *root, const char *config_path,
                             const struct iov_guest_options *options, struct iov_guest_settings *ret,
                             char *err, size_t errlen) {
-  _cleanup_(merge_done) struct merge m = { 0 };
+  _cleanup_(merge_done) struct merge m = { .o = options };
   _cleanup_free_ char *conf = NULL;
   int r;
 

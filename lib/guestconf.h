@@ -19,10 +19,10 @@
  *
  * In sources 1 and 2 strings not starting with "iovbench." are ignored;
  * unknown iovbench.* keys (perhaps meant for a newer version), malformed
- * SMBIOS entries and unreadable SMBIOS or cmdline files are skipped with a
- * warning logged through iov_warn().
- * Those are the only lines this module logs: a skipped entry has no error
- * code to carry it.  The reading user needs root for the SMBIOS files.
+ * SMBIOS entries and unreadable SMBIOS or cmdline files are skipped, each
+ * with one line to the caller's warn callback (struct iov_guest_options):
+ * a skipped entry has no error code to carry it, and this module logs
+ * nothing itself.  The reading user needs root for the SMBIOS files.
  *
  * Values are checked once all sources are merged, so a bad value that a
  * later source overrides does no harm.  The final vm_id must pass
@@ -44,6 +44,11 @@ struct iov_guest_options {
   const char *data;
   const char *host_key;
   const char *key;
+  /* Called, during iov_guest_settings_load() and in its thread, with one
+   * line (no newline) for each entry skipped, for the daemon to log as a
+   * warning; NULL: not told. */
+  void (*warn)(void *userdata, const char *line);
+  void *warn_userdata;
 };
 
 /* The resolved settings.  Each *_src says where the value came from, for
