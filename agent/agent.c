@@ -1,8 +1,11 @@
-/* The agent's event loop.  A host agent binds a ROUTER socket for
- * coordinators (and relay.c one for guests); a guest agent connects a
- * DEALER to its host agent's guest endpoint and registers there.  Both
- * watched by libuv through lib/zuv.c, with SIGINT/SIGTERM for shutdown. */
-#include "agent.h"
+/* The agent's event loop (agent.h).  A host agent binds a ROUTER socket
+ * for coordinators (its host part, through the hooks, one for guests); a
+ * guest agent connects a DEALER to its host agent's guest endpoint and
+ * registers there.  Both watched by libuv through lib/zuv.c, with a timer
+ * (the host's dead-man check, the guest's heartbeat) and SIGINT/SIGTERM
+ * for shutdown.  What happens on the socket and the timer is the
+ * session's (session.h). */
+#include "session.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -16,35 +19,30 @@
 #include "inventory.h"
 #include "log.h"
 #include "parse.h"
-#include "sampler.h"
 #include "timeutil.h"
 
-static void send_upstream(struct iov_agent *a, iov_envelope *e);
+/* How often a host agent checks that its coordinator still speaks: a
+ * fraction of the shortest heartbeat a plan may set (100 ms). */
+#define DEADMAN_CHECK_MS 50
+
+static void on_timer(uv_timer_t *t) { iov__session_tick(t->data); }
+
+void iov_agent_stop(struct iov_agent *a, const char *why) {
+  if (a->stopping) return;
+  a->stopping = true;
+  iov__session_stop(a, why);
+  if (a->vm && a->vm_state) a->vm->done(a, TAKE_PTR(a->vm_state));
+  if (a->host && a->host_state) a->host->stop(a, a->host_state);
+  uv_close((uv_handle_t *)(a->kind == IOV_AGENT_GUEST ? &a->heartbeat_timer : &a->deadman_timer), NULL);
+  iov_zuv_close(&a->zuv, NULL);
+  uv_close((uv_handle_t *)&a->sigint, NULL);
+  uv_close((uv_handle_t *)&a->sigterm, NULL);
+}
 
 static void on_signal(uv_signal_t *h, int signum) {
   struct iov_agent *a = h->data;
   iov_notice("got signal %d, shutting down", signum);
-  a->stopping = true;
-  iov__agent_point_abort(a, "agent shutting down");
-  if (a->vm && a->vm_state) a->vm->done(a, TAKE_PTR(a->vm_state));
-  iov__relay_stop(a);
-  if (a->kind == IOV_AGENT_GUEST) {
-    /* Say goodbye, so that the host (and coord) drop us now rather than
-     * after the heartbeat timeout.  Best effort: linger is 0. */
-    if (a->registered) {
-      Iovbench__Stop st = IOVBENCH__STOP__INIT;
-      st.reason = "guest agent shutting down";
-      iov_envelope e = IOVBENCH__ENVELOPE__INIT;
-      e.body_case = IOVBENCH__ENVELOPE__BODY_STOP;
-      e.stop = &st;
-      send_upstream(a, &e);
-    }
-    uv_close((uv_handle_t *)&a->heartbeat_timer, NULL);
-  } else
-    uv_close((uv_handle_t *)&a->deadman_timer, NULL);
-  iov_zuv_close(&a->zuv, NULL);
-  uv_close((uv_handle_t *)&a->sigint, NULL);
-  uv_close((uv_handle_t *)&a->sigterm, NULL);
+  iov_agent_stop(a, "agent shutting down");
 }
 
 /* Which /proc/interrupts lines belong to this machine's NICs: every
@@ -74,194 +72,6 @@ static void open_irqstat(struct iov_agent *a) {
     if (r < 0) iov_log_full_errno(IOV_LOG_NOTICE, r, "NIC interrupts will not be sampled: %m");
   }
   for (size_t i = 0; i < n_owned; i++) free(owned[i]);
-}
-
-int iov__agent_write_ready_file(const char *path, const char *endpoint) {
-  char tmp[4096];
-  FILE *f;
-  snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-  f = fopen(tmp, "we");
-  if (!f) return -errno;
-  fprintf(f, "%s\n", endpoint);
-  if (fclose(f) != 0) return -errno;
-  /* rename: readers never see a half-written file. */
-  if (rename(tmp, path) < 0) return -errno;
-  return 0;
-}
-
-/* ---- guests: registration with the host agent ---------------------- */
-
-/* To the host agent itself: no route. */
-static void send_upstream(struct iov_agent *a, iov_envelope *e) {
-  e->msg_id = ++a->msg_id;
-  e->route = "";
-  int r = iov_wire_send(a->sock, NULL, e);
-  iov_zuv_kick(&a->zuv);
-  if (r < 0 && r != -EAGAIN)
-    iov_log_full_errno(IOV_LOG_WARNING, r, "Failed to send %s to the host agent: %m", iov_wire_body_name(e));
-}
-
-static void send_register(struct iov_agent *a) {
-  Iovbench__Welcome w = IOVBENCH__WELCOME__INIT;
-  w.kind = IOVBENCH__PEER_KIND__PEER_GUEST_AGENT;
-  w.identity = (char *)a->identity;
-  w.inventory = a->inventory;
-  w.data_address = (char *)(a->data_address ? a->data_address : "");
-  iov_envelope e = IOVBENCH__ENVELOPE__INIT;
-  e.body_case = IOVBENCH__ENVELOPE__BODY_WELCOME;
-  e.welcome = &w;
-  send_upstream(a, &e);
-  a->register_msg_id = a->msg_id;
-}
-
-/* How often a host agent checks that its coordinator still speaks: a
- * fraction of the shortest heartbeat a plan may set (100 ms). */
-#define DEADMAN_CHECK_MS 50
-
-static void on_deadman_timer(uv_timer_t *t) { iov__agent_deadman_check(t->data); }
-
-/* A guest not registered after this long says why it may be, and again
- * at most this often while it keeps trying. */
-#define UNREGISTERED_HINT_AFTER_NS (5ULL * IOV_NSEC_PER_SEC)
-#define UNREGISTERED_HINT_EVERY_NS (30ULL * IOV_NSEC_PER_SEC)
-
-/* Why the host agent has not taken us yet, from what the socket monitor
- * saw of our connection attempts (a plaintext peer fails in the ZMTP
- * greeting, before the host's ZAP handler could log a word). */
-static void unregistered_hint(struct iov_agent *a) {
-  uint64_t now = iov_now_mono();
-  if (a->registered) {
-    a->unregistered_since_mono = a->unregistered_hint_mono = 0;
-    a->unregistered_hint_why = 0;
-    return;
-  }
-  if (!a->unregistered_since_mono) a->unregistered_since_mono = now;
-  if (now - a->unregistered_since_mono < UNREGISTERED_HINT_AFTER_NS) return;
-  struct iov_zmon_state m;
-  iov_zmon_get(a->mon_ctl, &m);
-  bool curve = a->cert != NULL;
-  char buf[256];
-  const char *why;
-  if (m.failed_protocol && m.last_protocol_error == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)
-    why = curve ? "it does not speak CURVE (a host agent run with --plaintext?): run this guest without "
-                  "--host-key, or the host agent without --plaintext"
-                : "it speaks CURVE and this guest is plaintext (started without the host's key): give "
-                  "--host-key (the host agent's agent.key) and --key-file (a key whose public half is in the "
-                  "host agent's KEYDIR/guests/)";
-  else if (m.failed_auth)
-    why = "it refused this guest's key: copy the public key into the host agent's KEYDIR/guests/ (a VM's own "
-          "key is let in only while the host agent holds that VM)";
-  else if (m.failed_protocol) {
-    snprintf(buf, sizeof(buf),
-             "the handshake failed with ZMTP protocol error 0x%x (is %s an iovbench host "
-             "agent's guest endpoint?)",
-             m.last_protocol_error, a->upstream);
-    why = buf;
-  } else if (curve && m.connected && !m.handshakes_ok)
-    why =
-        "it closes the connection during the CURVE handshake: --host-key is not that host agent's agent.key "
-        "(or it is not an iovbench host agent)";
-  else if (!m.connected) {
-    snprintf(buf, sizeof(buf),
-             "it cannot be reached (%llu connection attempts failed): is the host agent running, is --host "
-             "right, does a firewall let the port through?",
-             (unsigned long long)m.retried);
-    why = buf;
-  } else if (m.handshakes_ok)
-    why = "connected, but it has not accepted the registration (its refusal, if any, is logged above)";
-  else
-    why = "connected, but no handshake has completed yet";
-  /* Said again at once when the cause is clearer than last time (the
-   * monitor's event of a failed handshake may come after the first
-   * hint), else at most every UNREGISTERED_HINT_EVERY_NS. */
-  uint32_t h = 2166136261u; /* FNV-1a of the reason */
-  for (const char *q = why; *q; q++) h = (h ^ (unsigned char)*q) * 16777619u;
-  if (a->unregistered_hint_mono && h == a->unregistered_hint_why &&
-      now - a->unregistered_hint_mono < UNREGISTERED_HINT_EVERY_NS)
-    return;
-  a->unregistered_hint_mono = now;
-  a->unregistered_hint_why = h;
-  iov_warn("not registered with the host agent at %s after %llu s: %s; still trying", a->upstream,
-           (unsigned long long)((now - a->unregistered_since_mono) / IOV_NSEC_PER_SEC), why);
-}
-
-/* ZeroMQ gives up on a connection whose handshake failed on a protocol
- * or authentication error (it retries only when the connection itself
- * failed): connect again, so that the guest keeps trying (a host agent
- * restarted with the right settings, a key copied into its guests/). */
-static void reconnect_after_handshake_failure(struct iov_agent *a) {
-  struct iov_zmon_state m;
-  iov_zmon_get(a->mon_ctl, &m);
-  uint64_t failures = m.failed_protocol + m.failed_auth;
-  if (failures == a->handshake_failures_seen) return;
-  a->handshake_failures_seen = failures;
-  (void)zsock_disconnect(a->sock, "%s", a->upstream);
-  if (zsock_connect(a->sock, "%s", a->upstream) < 0)
-    iov_log_full_errno(IOV_LOG_WARNING, -errno, "Cannot connect to the host agent at %s again: %m",
-                       a->upstream);
-}
-
-static void on_heartbeat_timer(uv_timer_t *t) {
-  struct iov_agent *a = t->data;
-  if (!a->registered) {
-    unregistered_hint(a);
-    reconnect_after_handshake_failure(a);
-    send_register(a);
-    return;
-  }
-  unregistered_hint(a);
-  /* Dead-man switch: the host agent answers every heartbeat; two without
-   * an answer and our traffic stops (nobody could stop it otherwise). */
-  if (iov_now_mono() - a->coord_heard_mono > 2 * IOV_GUEST_HEARTBEAT_NS + IOV_GUEST_HEARTBEAT_NS / 2) {
-    if (a->point) iov_warn("the host agent at %s went silent: stopping our traffic", a->upstream);
-    iov__agent_point_abort(a, "the host agent went silent");
-    a->registered = false;
-    send_register(a);
-    return;
-  }
-  Iovbench__Heartbeat hb = IOVBENCH__HEARTBEAT__INIT;
-  hb.sent_at_ns = iov_now_real();
-  iov_envelope e = IOVBENCH__ENVELOPE__INIT;
-  e.body_case = IOVBENCH__ENVELOPE__BODY_HEARTBEAT;
-  e.heartbeat = &hb;
-  send_upstream(a, &e);
-}
-
-int iov__guest_on_upstream(struct iov_agent *a, const iov_envelope *in) {
-  switch (in->body_case) {
-  case IOVBENCH__ENVELOPE__BODY_HEARTBEAT:
-    if (!a->registered) {
-      a->registered = true;
-      iov_info("registered with the host agent at %s as '%s'", a->upstream, a->identity);
-      if (a->ready_file) {
-        int r = iov__agent_write_ready_file(a->ready_file, a->upstream);
-        if (r < 0) iov_log_errno(r, "Failed to write '%s': %m", a->ready_file);
-      }
-    }
-    return 0;
-  case IOVBENCH__ENVELOPE__BODY_ERROR:
-    if (in->reply_to && in->reply_to == a->register_msg_id) {
-      /* Refused (a name clash, say): say why, try again later. */
-      iov_warn("the host agent at %s refused us: %s", a->upstream, in->error->message);
-      a->registered = false;
-    } else if (!a->registered) {
-      /* Not an answer to a registration: it could not read our message. */
-      iov_warn("the host agent at %s refused us: %s", a->upstream, in->error->message);
-    } else if (a->registered) {
-      /* It restarted and forgot us. */
-      iov_notice("the host agent at %s does not know us (%s); registering again", a->upstream,
-                 in->error->message);
-      a->registered = false;
-      send_register(a);
-    }
-    return 0;
-  case IOVBENCH__ENVELOPE__BODY_STOP:
-    /* The host agent's own Stop: its coordinator went silent. */
-    iov__agent_point_abort(a, in->stop->reason && *in->stop->reason ? in->stop->reason
-                                                                    : "stopped by the host agent");
-    return 0;
-  default: iov_debug(IOV_DBG_PROTO, "host agent sent %s; ignored", iov_wire_body_name(in)); return 0;
-  }
 }
 
 static int guest_connect(struct iov_agent *a, const struct iov_agent_config *cfg) {
@@ -342,23 +152,6 @@ static int host_auth_setup(struct iov_agent *a, const struct iov_agent_config *c
   return 0;
 }
 
-static int host_keyserver_start(struct iov_agent *a, const struct iov_agent_config *cfg) {
-  char ep[PATH_MAX], err[512];
-  if (cfg->key_listen && strcmp(cfg->key_listen, "none") == 0) return 0;
-  if (cfg->key_listen)
-    snprintf(ep, sizeof(ep), "%s", cfg->key_listen);
-  else if (iov_key_endpoint_for(cfg->listen, ep, sizeof(ep)) < 0) {
-    iov_info("no key endpoint for %s; coordinators must know this agent's key (NAME.key in their plans)",
-             cfg->listen);
-    return 0;
-  }
-  int r =
-      iov_keyserver_start(ep, a->cert ? zcert_public_txt(a->cert) : NULL, &a->keyserver, err, sizeof(err));
-  if (r < 0) return iov_log_errno(r, "%s", err);
-  iov_info("key endpoint %s", ep);
-  return 0;
-}
-
 /* The NICs add_nics put into the inventory (lib/inventory.c does not
  * know them). */
 static void free_nics(Iovbench__Inventory *inv) {
@@ -369,39 +162,48 @@ static void free_nics(Iovbench__Inventory *inv) {
   inv->n_nics = 0;
 }
 
-int iov_agent_run(const struct iov_agent_config *cfg) {
-  struct iov_agent a;
-  const char *bad_engine = NULL;
-  int r;
+/* Everything but the loop's handles (closed by then), and a itself. */
+static void release(struct iov_agent *a) {
+  zframe_destroy(&a->coord_id);
+  free(a->coord_run);
+  if (a->host && a->host->free) a->host->free(a, TAKE_PTR(a->host_state));
+  /* A guest's goodbye may still be queued: give it a moment to leave. */
+  if (a->kind == IOV_AGENT_GUEST && a->sock) zsock_set_linger(a->sock, 200);
+  free_nics(a->inventory);
+  iov_inventory_free(a->inventory);
+  iov_cpustat_free(a->cpustat);
+  iov_irqstat_free(a->irqstat);
+}
 
-  memset(&a, 0, sizeof(a));
-  a.kind = cfg->kind;
-  a.caps = cfg->caps;
-  a.data_address = cfg->data_address;
-  a.ready_file = cfg->ready_file;
-  a.upstream = cfg->connect;
-  a.guest_names_per_key = cfg->guest_names_per_key ? cfg->guest_names_per_key : IOV_GUEST_NAMES_PER_KEY;
-  a.max_connections = cfg->max_connections ? cfg->max_connections : IOV_AGENT_MAX_CONNECTIONS;
-  a.vouch_names = cfg->vouch_names;
-  a.vouch_addrs = cfg->vouch_addrs;
-  a.n_vouch = cfg->n_vouch;
-  if (iov_engine_registry_check(&bad_engine) < 0)
-    return iov_log_errno(-EINVAL, "engine '%s' failed its registry check (ABI or callbacks)", bad_engine);
+/* Before the loop existed: only the sockets and keys to release. */
+static void release_early(struct iov_agent *a) {
+  iov_zmon_stop(&a->mon_ctl);
+  zsock_destroy(&a->sock);
+  iov_zap_stop(&a->zap);
+  zcert_destroy(&a->cert);
+  free(a);
+}
 
-  /* We handle signals through libuv, not czmq's global handler. */
-  zsys_handler_set(NULL);
-  if (a.kind == IOV_AGENT_GUEST) {
-    r = guest_connect(&a, cfg);
-    if (r < 0) return r;
-    goto connected;
+/* Run the loop until its handles are closed and close it: 0, or -EBUSY
+ * when handles are still open (a bug, logged). */
+static int loop_finish(struct iov_agent *a) {
+  uv_run(&a->loop, UV_RUN_DEFAULT);
+  if (uv_loop_close(&a->loop) != 0) {
+    iov_warn("event loop closed with handles still open");
+    return -EBUSY;
   }
-  a.sock = zsock_new(ZMQ_ROUTER);
-  if (!a.sock) return iov_log_errno(-ENOMEM, "Failed to create the control socket");
-  iov_wire_sock_setup(a.sock);
-  iov_wire_sock_harden(a.sock);
-  zsock_set_router_mandatory(a.sock, 1);
-  if (!cfg->plaintext && (r = host_auth_setup(&a, cfg)) < 0) goto fail_early;
-  r = iov_zmon_start(a.sock, "control", true, a.max_connections, &a.mon_ctl);
+  return 0;
+}
+
+static int host_socket(struct iov_agent *a, const struct iov_agent_config *cfg) {
+  int r;
+  a->sock = zsock_new(ZMQ_ROUTER);
+  if (!a->sock) return iov_log_errno(-ENOMEM, "Failed to create the control socket");
+  iov_wire_sock_setup(a->sock);
+  iov_wire_sock_harden(a->sock);
+  zsock_set_router_mandatory(a->sock, 1);
+  if (!cfg->plaintext && (r = host_auth_setup(a, cfg)) < 0) return r;
+  r = iov_zmon_start(a->sock, "control", true, a->max_connections, &a->mon_ctl);
   if (r < 0)
     iov_log_full_errno(
         IOV_LOG_WARNING, r,
@@ -410,118 +212,134 @@ int iov_agent_run(const struct iov_agent_config *cfg) {
     iov_warn("--plaintext: any coordinator that reaches %s can command this agent; use it only on a trusted "
              "network",
              cfg->listen);
-  if (zsock_bind(a.sock, "%s", cfg->listen) < 0) {
+  if (zsock_bind(a->sock, "%s", cfg->listen) < 0) {
     r = -errno;
-    iov_log_errno(r,
-                  "Failed to bind control endpoint '%s': %m (another agent there? choose one with --listen)",
-                  cfg->listen);
-    goto fail_early;
+    return iov_log_errno(
+        r, "Failed to bind control endpoint '%s': %m (another agent there? choose one with --listen)",
+        cfg->listen);
   }
-  if ((r = host_keyserver_start(&a, cfg)) < 0) goto fail_early;
-connected:;
-  const char *endpoint = a.kind == IOV_AGENT_HOST ? zsock_endpoint(a.sock) : cfg->connect;
-  r = iov_inventory_collect(iov_engine_names(), &a.inventory);
+  return 0;
+}
+
+int iov_agent_new(const struct iov_agent_config *cfg, struct iov_agent **ret) {
+  const char *bad_engine = NULL;
+  int r;
+
+  if (iov_engine_registry_check(&bad_engine) < 0)
+    return iov_log_errno(-EINVAL, "engine '%s' failed its registry check (ABI or callbacks)", bad_engine);
+  struct iov_agent *a = calloc(1, sizeof(*a));
+  if (!a) return iov_log_errno(-ENOMEM, "Failed to start the agent: %m");
+  a->kind = cfg->kind;
+  a->caps = cfg->caps;
+  a->data_address = cfg->data_address;
+  a->ready_file = cfg->ready_file;
+  a->upstream = cfg->connect;
+  a->max_connections = cfg->max_connections ? cfg->max_connections : IOV_AGENT_MAX_CONNECTIONS;
+
+  /* We handle signals through libuv, not czmq's global handler. */
+  zsys_handler_set(NULL);
+  r = a->kind == IOV_AGENT_GUEST ? guest_connect(a, cfg) : host_socket(a, cfg);
+  if (r < 0) {
+    release_early(a);
+    return r;
+  }
+  const char *endpoint = a->kind == IOV_AGENT_HOST ? zsock_endpoint(a->sock) : cfg->connect;
+  r = iov_inventory_collect(iov_engine_names(), &a->inventory);
   if (r < 0) {
     iov_log_errno(r, "Failed to read the machine's inventory: %m");
-    goto fail_early;
+    release_early(a);
+    return r;
   }
-  if (a.kind == IOV_AGENT_HOST && cfg->add_nics) {
-    r = cfg->add_nics(a.inventory, cfg->sysfs_root);
+  if (a->kind == IOV_AGENT_HOST && cfg->add_nics) {
+    r = cfg->add_nics(a->inventory, cfg->sysfs_root);
     if (r < 0)
       iov_log_full_errno(IOV_LOG_WARNING, r, "Failed to list the PCI NICs; the inventory will lack some: %m");
   }
-  a.identity = cfg->identity ? cfg->identity : a.inventory->hostname;
-  a.vm = a.kind == IOV_AGENT_HOST ? cfg->vm : NULL;
+  a->identity = cfg->identity ? cfg->identity : a->inventory->hostname;
+  a->vm = a->kind == IOV_AGENT_HOST ? cfg->vm : NULL;
+  a->host = a->kind == IOV_AGENT_HOST ? cfg->host : NULL;
   /* A guest names itself on every message to coord; the host checks it. */
-  a.route = a.kind == IOV_AGENT_GUEST ? (char *)a.identity : "";
-  r = iov_cpustat_open(NULL, &a.cpustat);
+  a->route = a->kind == IOV_AGENT_GUEST ? (char *)a->identity : "";
+  r = iov_cpustat_open(NULL, &a->cpustat);
   if (r < 0) iov_log_full_errno(IOV_LOG_WARNING, r, "CPU use will not be sampled (/proc/stat): %m");
-  open_irqstat(&a);
-  iov_log_set_prefix(a.identity);
+  open_irqstat(a);
+  iov_log_set_prefix(a->identity);
 
-  uv_loop_init(&a.loop);
-  r = iov_zuv_init(&a.loop, &a.zuv, a.sock, iov__agent_on_message);
+  uv_loop_init(&a->loop);
+  r = iov_zuv_init(&a->loop, &a->zuv, a->sock, iov__session_on_message);
   if (r < 0) {
     iov_log_errno(r, "Failed to watch the control socket: %s", uv_strerror(r));
-    goto out;
+    goto fail;
   }
-  if (a.kind == IOV_AGENT_HOST && cfg->guest_listen) {
-    r = iov__relay_start(&a, cfg->guest_listen);
+  if (a->host) {
+    r = a->host->start(a, cfg->host_config, &a->host_state);
     if (r < 0) {
-      iov_log_errno(r,
-                    "Failed to bind the guest endpoint '%s': %m (choose another with --guest-listen, or "
-                    "--guest-listen=none)",
-                    cfg->guest_listen);
-      iov_zuv_close(&a.zuv, NULL);
-      uv_run(&a.loop, UV_RUN_DEFAULT);
-      goto out;
+      iov_zuv_close(&a->zuv, NULL);
+      goto fail;
     }
   }
-  if (a.vm) {
-    r = a.vm->init(&a, cfg->vm_config, &a.vm_state);
+  if (a->vm) {
+    r = a->vm->init(a, cfg->vm_config, &a->vm_state);
     if (r < 0) {
       iov_log_errno(r, "Cannot set up VMs on this host: %m");
-      a.vm = NULL;
-      a.vm_state = NULL;
+      a->vm = NULL;
+      a->vm_state = NULL;
     }
   }
-  if (a.kind == IOV_AGENT_HOST) {
-    uv_timer_init(&a.loop, &a.deadman_timer);
-    a.deadman_timer.data = &a;
-    uv_timer_start(&a.deadman_timer, on_deadman_timer, DEADMAN_CHECK_MS, DEADMAN_CHECK_MS);
-  }
-  if (a.kind == IOV_AGENT_GUEST) {
-    uv_timer_init(&a.loop, &a.heartbeat_timer);
-    a.heartbeat_timer.data = &a;
-    a.coord_heard_mono = iov_now_mono();
-    a.unregistered_since_mono = a.coord_heard_mono;
-    send_register(&a);
-    uv_timer_start(&a.heartbeat_timer, on_heartbeat_timer, IOV_GUEST_HEARTBEAT_NS / IOV_NSEC_PER_MSEC,
-                   IOV_GUEST_HEARTBEAT_NS / IOV_NSEC_PER_MSEC);
-  }
-  uv_signal_init(&a.loop, &a.sigint);
-  uv_signal_init(&a.loop, &a.sigterm);
-  a.sigint.data = a.sigterm.data = &a;
-  uv_signal_start(&a.sigint, on_signal, SIGINT);
-  uv_signal_start(&a.sigterm, on_signal, SIGTERM);
+  uv_timer_t *timer = a->kind == IOV_AGENT_HOST ? &a->deadman_timer : &a->heartbeat_timer;
+  uint64_t every_ms =
+      a->kind == IOV_AGENT_HOST ? DEADMAN_CHECK_MS : IOV_GUEST_HEARTBEAT_NS / IOV_NSEC_PER_MSEC;
+  uv_timer_init(&a->loop, timer);
+  timer->data = a;
+  iov__session_start(a);
+  uv_timer_start(timer, on_timer, every_ms, every_ms);
+  uv_signal_init(&a->loop, &a->sigint);
+  uv_signal_init(&a->loop, &a->sigterm);
+  a->sigint.data = a->sigterm.data = a;
+  uv_signal_start(&a->sigint, on_signal, SIGINT);
+  uv_signal_start(&a->sigterm, on_signal, SIGTERM);
 
-  if (a.kind == IOV_AGENT_GUEST)
-    iov_info("guest '%s' connecting to the host agent at %s (%zu interfaces, %u CPUs)", a.identity,
-             cfg->connect, a.inventory->n_interfaces, a.inventory->cpus_online);
+  if (a->kind == IOV_AGENT_GUEST)
+    iov_info("guest '%s' connecting to the host agent at %s (%zu interfaces, %u CPUs)", a->identity,
+             cfg->connect, a->inventory->n_interfaces, a->inventory->cpus_online);
   else
     iov_info("listening on %s (%zu interfaces, %zu PCI NICs, %u CPUs)", endpoint ? endpoint : cfg->listen,
-             a.inventory->n_interfaces, a.inventory->n_nics, a.inventory->cpus_online);
-  if (cfg->ready_file && a.kind == IOV_AGENT_HOST) {
+             a->inventory->n_interfaces, a->inventory->n_nics, a->inventory->cpus_online);
+  if (cfg->ready_file && a->kind == IOV_AGENT_HOST) {
     r = iov__agent_write_ready_file(cfg->ready_file, endpoint ? endpoint : cfg->listen);
     if (r < 0) {
       iov_log_errno(r, "Failed to write '%s': %m", cfg->ready_file);
-      on_signal(&a.sigterm, SIGTERM);
+      on_signal(&a->sigterm, SIGTERM);
     }
   }
-  uv_run(&a.loop, UV_RUN_DEFAULT);
-  r = 0;
-out:
-  if (uv_loop_close(&a.loop) != 0) {
-    iov_warn("event loop closed with handles still open");
-    r = r < 0 ? r : -EBUSY;
-  }
-  zframe_destroy(&a.coord_id);
-  free(a.coord_run);
-  iov__relay_free(&a);
-  iov_zmon_stop(&a.mon_guest);
-  zsock_destroy(&a.guest_sock);
-  /* A guest's goodbye may still be queued: give it a moment to leave. */
-  if (a.kind == IOV_AGENT_GUEST && a.sock) zsock_set_linger(a.sock, 200);
-  free_nics(a.inventory);
-  iov_inventory_free(a.inventory);
-  iov_cpustat_free(a.cpustat);
-  iov_irqstat_free(a.irqstat);
-fail_early: /* before the loop existed: only the sockets and keys to release */
-  iov_zmon_stop(&a.mon_ctl);
-  zsock_destroy(&a.sock);
-  iov_keyserver_stop(&a.keyserver);
-  iov_zap_stop(&a.zap);
-  zcert_destroy(&a.cert);
+  *ret = a;
+  return 0;
+fail:
+  (void)loop_finish(a);
+  release(a);
+  release_early(a);
+  return r;
+}
+
+uv_loop_t *iov_agent_loop(struct iov_agent *a) { return &a->loop; }
+
+struct iov_agent *iov_agent_free(struct iov_agent *a) {
+  if (!a) return NULL;
+  iov_agent_stop(a, "agent shutting down");
+  (void)loop_finish(a);
+  release(a);
+  release_early(a);
+  return NULL;
+}
+
+int iov_agent_run(const struct iov_agent_config *cfg) {
+  struct iov_agent *a = NULL;
+  int r = iov_agent_new(cfg, &a);
+  if (r < 0) return r;
+  uv_run(&a->loop, UV_RUN_DEFAULT);
+  r = loop_finish(a);
+  release(a);
+  release_early(a);
   return r;
 }
 

@@ -1,23 +1,35 @@
-/* The agent core, shared by iovbench-agent (a host agent: binds a ROUTER
- * for coord, and with relay.c a second one for its guests) and
- * iovbench-guest-agent (a guest agent in a VM: one DEALER connected to its
- * host agent's guest endpoint; coord reaches it through that relay).
- * agent.c owns the event loop, the sockets and signals; session.c is the
- * protocol state machine and the test point it runs; sampler.c turns
- * engine counters into messages; relay.c forwards between coord and the
- * guests. */
+/* The agent core's public face, shared by iovbench-agent (a host agent:
+ * binds a ROUTER for coord; its host part, host/, adds the relay to its
+ * guests and the VMs) and iovbench-guest-agent (a guest agent in a VM: one
+ * DEALER connected to its host agent's guest endpoint; coord reaches it
+ * through that relay).
+ *
+ * The core's files, each calling only those below it (no header includes
+ * one that includes it back):
+ *
+ *   agent.c     the event loop, sockets, timers and signals; start, stop
+ *     |
+ *   session.c   the session state machine: one (state, event) function
+ *     |         over enum iov_conn_state (core.h); Prepare/Start/Stop
+ *   sampler.c   one test point: engine counters into samples and Result
+ *     |
+ *   transport.c sending upstream: iov__agent_send(), errors, the link
+ *     |
+ *   core.h      struct iov_agent, the state each file above owns
+ *     |
+ *   agent.h     this file: config, caps, the hooks a host part plugs in
+ *
+ * What only a host agent does (relay, VFs, VMs) is not here: it plugs in
+ * through struct iov_agent_host_hooks and struct iov_agent_vm_hooks,
+ * which the core calls and never names.  So the guest agent links none
+ * of it. */
 #pragma once
 
-#include <czmq.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <uv.h>
+#include <sys/types.h>
 
-#include "cpustat.h"
-#include "engine.h"
-#include "irqstat.h"
 #include "wire.h"
-#include "zuv.h"
 
 enum iov_agent_kind {
   IOV_AGENT_HOST,
@@ -45,55 +57,7 @@ int iov_agent_parse_cap(const char *prog, const char *name, const char *value, s
 /* The --help lines for the caps. */
 extern const char iov_agent_caps_help[];
 
-struct iov_agent_config {
-  enum iov_agent_kind kind;
-  struct iov_agent_caps caps;
-  const char *listen;       /* host: ZeroMQ endpoint to bind for coord */
-  const char *guest_listen; /* host: endpoint to bind for guests; NULL = no relay */
-  const char *connect;      /* guest: the host agent's guest endpoint */
-  const char *identity;     /* name reported in Welcome; NULL = hostname */
-  const char *data_address; /* guest: data-plane address to report; NULL = none */
-  /* Host: written with the bound endpoint once listening.  Guest: written
-   * with the host endpoint once the host agent accepted the guest. */
-  const char *ready_file;
-  /* Host: adds the machine's PCI NICs to the inventory at start-up (the
-   * host agent's main passes sriov.h discovery; the guest agent, which
-   * does not link libpci, passes NULL).  The messages it appends to
-   * inv->nics are malloc'd and freed with protobuf_c_message_free_unpacked.
-   * A negative return is logged as a warning; the agent runs without. */
-  int (*add_nics)(Iovbench__Inventory *inv, const char *sysfs_root);
-  const char *sysfs_root; /* NULL: /sys */
-  /* Host: starts VMs for coord (VmSetup/VmTeardown); NULL = this agent
-   * starts none and says so.  agent/vmsession.c provides it. */
-  const struct iov_agent_vm_hooks *vm;
-  void *vm_config;
-  /* Authentication (lib/auth.h).  Host: plaintext = accept any
-   * coordinator and guest, unauthenticated; else key_dir holds
-   * agent.key_secret (made at first start), coordinators/ and guests/,
-   * and key_listen is the key endpoint (NULL = derived from listen,
-   * "none" = none).  Guest: host_key NULL = plaintext; else the host
-   * agent's public key and our secret key (Z85). */
-  bool plaintext;
-  const char *key_dir;
-  const char *key_listen;
-  const char *host_key;
-  const char *secret_key;
-  /* Host: how many guest names one key from KEYDIR/guests/ may hold at a
-   * time (0 = IOV_GUEST_NAMES_PER_KEY); a VM's own key holds its name only. */
-  unsigned guest_names_per_key;
-  /* Host: --vouch-guest NAME=ADDR, the data address this host's
-   * configuration vouches for a guest it did not start (coord's local
-   * guests, a lab's existing VMs); n_vouch of each. */
-  const char *const *vouch_names;
-  const char *const *vouch_addrs;
-  size_t n_vouch;
-  /* Host: most connections at once on each of its ROUTER sockets (control,
-   * guests); 0 = IOV_AGENT_MAX_CONNECTIONS. */
-  unsigned max_connections;
-};
-
-#define IOV_GUEST_NAMES_PER_KEY 1
-#define IOV_AGENT_MAX_CONNECTIONS 256
+struct iov_agent;
 
 /* A guest of a VM the host agent started: the name it must register
  * under, the public key made for it (NULL: plaintext) and the data
@@ -104,9 +68,10 @@ struct iov_vm_guest {
   const char *address;
 };
 
-struct iov_agent;
-/* The VM side of a host agent, kept out of the agent core so that the
- * guest agent links no libvirt. */
+/* The VM side of a host agent (host/vmsession.c), kept out of the agent
+ * core so that the guest agent links no libvirt.  The core calls init,
+ * on_message (VmSetup, VmTeardown), done, coord_lost and coord_back; the
+ * host part (host/relay.c) calls on_guest, vm_guest and guest_pid. */
 struct iov_agent_vm_hooks {
   /* At start-up: remove what a crashed run left (domains, VF settings). */
   int (*init)(struct iov_agent *a, void *config, void **ret_state);
@@ -128,6 +93,72 @@ struct iov_agent_vm_hooks {
   void (*coord_back)(struct iov_agent *a, void *state);
 };
 
+/* The host part of a host agent (host/relay.c: the relay to its guests
+ * and the key endpoint).  Its state is its own: the core holds it as a
+ * void * and hands it back.  Every hook runs on the loop thread. */
+struct iov_agent_host_hooks {
+  /* Once the core's loop and control socket exist: start (guest socket,
+   * key endpoint) and return the state.  A negative return is logged by
+   * the hook; the agent does not start. */
+  int (*start)(struct iov_agent *a, void *config, void **ret_state);
+  /* Shutdown: close the libuv handles it holds (the loop runs on until
+   * they are closed). */
+  void (*stop)(struct iov_agent *a, void *state);
+  /* After the loop ended (or start failed with state set): release the
+   * rest.  state may be NULL. */
+  void (*free)(struct iov_agent *a, void *state);
+  /* A message from the coordinator whose route names a guest: forward
+   * it (or answer coord that there is no such guest). */
+  void (*to_guest)(struct iov_agent *a, void *state, const iov_envelope *in);
+  /* A Welcome to coord is about to go out: add the guests (names and the
+   * addresses vouched for).  *ret_names is free()d by the caller after
+   * the send (NULL: nothing added). */
+  void (*fill_welcome)(struct iov_agent *a, void *state, Iovbench__Welcome *w, char ***ret_names);
+  /* The coordinator went silent: stop every guest's point. */
+  void (*stop_guests)(struct iov_agent *a, void *state, const char *reason);
+};
+
+struct iov_agent_config {
+  enum iov_agent_kind kind;
+  struct iov_agent_caps caps;
+  const char *listen;       /* host: ZeroMQ endpoint to bind for coord */
+  const char *connect;      /* guest: the host agent's guest endpoint */
+  const char *identity;     /* name reported in Welcome; NULL = hostname */
+  const char *data_address; /* guest: data-plane address to report; NULL = none */
+  /* Host: written with the bound endpoint once listening.  Guest: written
+   * with the host endpoint once the host agent accepted the guest. */
+  const char *ready_file;
+  /* Host: adds the machine's PCI NICs to the inventory at start-up (the
+   * host agent's main passes sriov.h discovery; the guest agent, which
+   * does not link libpci, passes NULL).  The messages it appends to
+   * inv->nics are malloc'd and freed with protobuf_c_message_free_unpacked.
+   * A negative return is logged as a warning; the agent runs without. */
+  int (*add_nics)(Iovbench__Inventory *inv, const char *sysfs_root);
+  const char *sysfs_root; /* NULL: /sys */
+  /* Host: its host part (host/relay.h); NULL = none, then coord's
+   * messages for a guest are answered "no guests here". */
+  const struct iov_agent_host_hooks *host;
+  void *host_config;
+  /* Host: starts VMs for coord (VmSetup/VmTeardown); NULL = this agent
+   * starts none and says so.  host/vmsession.c provides it. */
+  const struct iov_agent_vm_hooks *vm;
+  void *vm_config;
+  /* Authentication (lib/auth.h).  Host: plaintext = accept any
+   * coordinator and guest, unauthenticated; else key_dir holds
+   * agent.key_secret (made at first start), coordinators/ and guests/.
+   * Guest: host_key NULL = plaintext; else the host agent's public key
+   * and our secret key (Z85). */
+  bool plaintext;
+  const char *key_dir;
+  const char *host_key;
+  const char *secret_key;
+  /* Host: most connections at once on the control socket (and, through
+   * its host part, on the guest socket); 0 = IOV_AGENT_MAX_CONNECTIONS. */
+  unsigned max_connections;
+};
+
+#define IOV_AGENT_MAX_CONNECTIONS 256
+
 /* Guests silent this long are dropped from the host's table; they send a
  * heartbeat every IOV_GUEST_HEARTBEAT_NS. */
 #define IOV_GUEST_HEARTBEAT_NS (2ULL * 1000000000ULL)
@@ -136,166 +167,19 @@ struct iov_agent_vm_hooks {
  * stall, not counted against the coordinator. */
 #define IOV_DEADMAN_STALL_NS (250ULL * 1000000ULL)
 
-struct iov_proccpu;
-struct iov_proccpu_snap;
-struct iov_kvm_exits;
-
-struct iov_guest {
-  char *name;
-  zframe_t *rid; /* its routing id on the guest socket */
-  /* The CURVE public key it registered with (the ZAP user id; "" on a
-   * plaintext relay) and where it connected from, for the logs. */
-  char key[41];
-  char peer[64];
-  uint64_t last_seen_mono;
-  /* The host CPU its VM takes (when the VM's process is known): a
-   * snapshot at each of its sample batches, the difference added to the
-   * batch on its way to coord. */
-  struct iov_proccpu *cpu;
-  struct iov_proccpu_snap *cpu_prev;
-  struct iov_kvm_exits *exits_prev; /* NULL: unknown */
-  pid_t cpu_pid;
-  uint64_t cpu_point;
-};
-
-enum iov_point_state {
-  IOV_PS_PREPARED, /* sockets ready, waiting for Start */
-  IOV_PS_RUNNING,  /* flows running, samples going out */
-  IOV_PS_FINISHED, /* Result sent */
-  _IOV_PS_MAX,
-  _IOV_PS_INVALID = -22,
-};
-
-struct iov_agent_point {
-  uint64_t id;
-  enum iov_role role;
-  enum iov_point_state state;
-  char *workload;
-  bool has_latency;
-  struct iov_engine_run *run;
-  unsigned eng_flags;       /* IOV_ENG_F_* of the workload */
-  uint64_t start_at_ns;     /* the flows start here (warm-up first) */
-  uint64_t window_start_ns; /* the measured window: start + warm-up */
-  uint64_t start_mono_ns;   /* start_at_ns as CLOCK_MONOTONIC, converted at receipt: the timers' base */
-  uint64_t interval_ns;
-  uint64_t duration_ns; /* of the measured window */
-  uint64_t warmup_ns;
-  bool baseline_taken;         /* counters at the window's start are in 'base' */
-  struct iov_flow_stats *base; /* per flow: counters when the window opened */
-  uint64_t *retrans_base;      /* per flow: TCP retransmits when the window opened */
-  uint64_t *retrans_prev;      /* per flow: at the last sample */
-  /* The machine's CPU time and NIC interrupts at the last sample (or the
-   * window's start): each sample carries the change since. */
-  struct iov_cpustat_core *cpu_prev, *cpu_cur;
-  size_t n_cpu_prev, cpu_cap;
-  struct iov_irqstat_snap *irq_prev, *irq_cur;
-  uint32_t n_samples;      /* samples the window is cut into */
-  uint32_t seq;            /* samples sent so far */
-  uint64_t last_sample_ns; /* end of the previous sample (CLOCK_REALTIME) */
-  bool engine_done;
-  bool final_pending;          /* window over, waiting for the flows to end */
-  struct iov_flow_stats *prev; /* per flow: counters at the last sample */
-  struct iov_flow_stats *scratch;
-  uv_timer_t sample_timer;
-  uv_timer_t grace_timer;
-  uv_async_t done_async;
-  int open_handles;
-  struct iov_agent *agent;
-};
-
-struct iov_agent {
-  enum iov_agent_kind kind;
-  uv_loop_t loop;
-  zsock_t *sock; /* host: ROUTER, bound; guest: DEALER to the host agent */
-  struct iov_zuv zuv;
-  uv_signal_t sigint, sigterm;
-  /* A coordinator said hello.  On a host agent coord_id is its routing
-   * id; a guest has one upstream only (its host agent's relay). */
-  bool coord_connected;
-  zframe_t *coord_id;
-  /* Dead-man switch: coord's heartbeat interval (from its Hello; 0 = it
-   * sends none) and when we last heard from it.  Guests: when the host
-   * agent last answered. */
-  uint64_t coord_heartbeat_ns;
-  uint64_t coord_heard_mono;
-  uint64_t deadman_tick_mono; /* the dead-man check's last run, to see our own stalls */
-  bool coord_gone;            /* a send found its connection closed; handled by the timer */
-  bool coord_silenced;        /* the dead-man switch fired for the current coordinator */
-  uv_timer_t deadman_timer;
-  char *route; /* guest: its name as the relay routes it ("" on a host) */
-  /* Host: the relay to guests (relay.c).  NULL guest_sock = no relay. */
-  zsock_t *guest_sock;
-  struct iov_zuv guest_zuv;
-  uv_timer_t guest_timer;
-  struct iov_guest *guests;
-  size_t n_guests, guests_cap;
-  uint64_t guests_forwarded, guests_dropped;
-  unsigned guest_names_per_key;
-  unsigned max_connections;
-  const char *const *vouch_names, *const *vouch_addrs;
-  size_t n_vouch;
-  uint64_t relay_log_window, relay_log_lines, relay_log_suppressed; /* refusals: 5 lines/s */
-  /* Socket monitors (lib/auth.h): connection counts and failed
-   * handshakes on the ROUTERs; the guest's reasons for not registering. */
-  struct iov_zmon *mon_ctl, *mon_guest;
-  uint64_t unregistered_since_mono, unregistered_hint_mono; /* guest: for its hint */
-  uint32_t unregistered_hint_why;   /* guest: hash of the reason last given, 0 = none */
-  uint64_t handshake_failures_seen; /* guest: after which it connects again */
-  /* Guest: registration with the host agent. */
-  bool registered;
-  uint64_t register_msg_id;
-  uv_timer_t heartbeat_timer;
-  const char *data_address;
-  const char *ready_file;
-  const char *upstream; /* guest: the host endpoint */
-  const struct iov_agent_vm_hooks *vm;
-  void *vm_state;
-  /* Host: our key pair, NULL when plaintext; the ZAP handler and the key
-   * endpoint (lib/auth.h). */
-  zcert_t *cert;
-  struct iov_zap *zap;
-  struct iov_keyserver *keyserver;
-  struct iov_agent_caps caps;
-  char *coord_run;
-  uint64_t session_id;
-  uint64_t msg_id;
-  struct iov_wire_stats wire_stats;
-  Iovbench__Inventory *inventory;
-  struct iov_cpustat *cpustat; /* NULL when /proc/stat cannot be read */
-  struct iov_irqstat *irqstat; /* NULL when no NIC is known */
-  const char *identity;
-  struct iov_agent_point *point; /* at most one at a time */
-  bool stopping;
-  int exit_code;
-};
-
+/* Set up an agent for cfg: its socket bound (host) or connecting
+ * (guest), its inventory read, its loop with its timers, signals and
+ * hooks started, but not run.  *ret is the caller's: free it with
+ * iov_agent_free().  0, or a negative errno (logged). */
+int iov_agent_new(const struct iov_agent_config *cfg, struct iov_agent **ret);
+/* The agent's loop (to run it, or step it in a test). */
+struct uv_loop_s *iov_agent_loop(struct iov_agent *a);
+/* Stop the agent as SIGTERM does (its point aborted, its hooks' VMs and
+ * guests let go, a guest's goodbye sent, every handle closed): its loop
+ * then returns. */
+void iov_agent_stop(struct iov_agent *a, const char *why);
+/* Stop it if running, run its loop until every handle is closed, release
+ * everything.  Returns NULL.  A loop that cannot close is a bug: logged. */
+struct iov_agent *iov_agent_free(struct iov_agent *a);
+/* new, run until SIGINT or SIGTERM, free.  0 or a negative errno. */
 int iov_agent_run(const struct iov_agent_config *cfg);
-
-/* relay.c (host agents) */
-int iov__relay_start(struct iov_agent *a, const char *endpoint);
-void iov__relay_stop(struct iov_agent *a);
-/* Free the guest table (at exit). */
-void iov__relay_free(struct iov_agent *a);
-/* A message from coord with a route: forward it to that guest. */
-void iov__relay_to_guest(struct iov_agent *a, const iov_envelope *in);
-/* Whether a guest of that name is registered now. */
-bool iov__relay_has_guest(struct iov_agent *a, const char *name);
-/* Stop every guest's point (the coordinator went silent). */
-void iov__relay_stop_guests(struct iov_agent *a, const char *reason);
-/* Forget a guest now (its VM is gone), and tell coord. */
-void iov__relay_drop_guest(struct iov_agent *a, const char *name);
-/* Tell coord which guests are registered (on hello and on every change). */
-void iov__relay_fill_welcome(struct iov_agent *a, Iovbench__Welcome *w, char ***names);
-
-/* agent.c: guests */
-int iov__guest_on_upstream(struct iov_agent *a, const iov_envelope *in);
-int iov__agent_write_ready_file(const char *path, const char *text);
-
-/* session.c */
-int iov__agent_on_message(struct iov_zuv *z);
-void iov__agent_point_abort(struct iov_agent *a, const char *reason);
-/* The dead-man check, every half heartbeat (host agents). */
-void iov__agent_deadman_check(struct iov_agent *a);
-int iov__agent_send(struct iov_agent *a, iov_envelope *e, uint64_t reply_to);
-void iov__agent_send_error(struct iov_agent *a, zframe_t *to, uint64_t reply_to, Iovbench__ErrorCode code,
-                           uint64_t point_id, const char *fmt, ...) _printf_(6, 7);

@@ -1,74 +1,116 @@
-/* The agent's side of the protocol: a (state, message) switch over the
- * one test point the agent holds, with a catch-all that answers
- * INVALID_STATE.  Samples and results are produced by sampler.c. */
+/* The agent's side of the protocol (session.h): one (state, event)
+ * function, step(), over the connection state and the one test point the
+ * agent holds, with a catch-all that answers INVALID_STATE.  The message
+ * handlers below it act on one message in a state step() chose; only
+ * step() changes the state.  Samples and results are produced by
+ * sampler.c. */
+#include "session.h"
+
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "text.h"
-#include "agent.h"
 #include "err.h"
 #include "log.h"
 #include "parse.h"
-#include "sampler.h"
+#include "text.h"
 #include "timeutil.h"
 
-static void coord_lost(struct iov_agent *a, const char *why);
-
-int iov__agent_send(struct iov_agent *a, iov_envelope *e, uint64_t reply_to) {
-  int r;
-  if (!a->coord_connected) return -ENOTCONN;
-  /* A guest names itself; its host agent checks that against its table. */
-  e->route = a->route;
-  e->msg_id = ++a->msg_id;
-  e->reply_to = reply_to;
-  e->session_id = a->session_id;
-  r = iov_wire_send(a->sock, a->coord_id, e);
-  iov_zuv_kick(&a->zuv);
-  if (r == -EHOSTUNREACH && a->kind == IOV_AGENT_HOST) {
-    /* Its connection is closed: coord died (a finished run says goodbye
-     * first).  The same as its silence, only sooner. */
-    iov_debug(IOV_DBG_PROTO, "%s not sent: the coordinator's connection is closed", iov_wire_body_name(e));
-    /* Acted on from the dead-man timer: our caller may be in the middle
-     * of the point that coord_lost() would free. */
-    a->coord_gone = true;
-  } else if (r < 0)
-    iov_log_full_errno(IOV_LOG_WARNING, r, "Failed to send %s to the coordinator: %m", iov_wire_body_name(e));
-  return r;
+const char *iov_conn_state_to_string(enum iov_conn_state s) {
+  static const char *const names[_IOV_CONN_MAX] = {
+    [IOV_CONN_IDLE] = "idle",           [IOV_CONN_REGISTERING] = "registering",
+    [IOV_CONN_CONNECTED] = "connected", [IOV_CONN_REREGISTERING] = "reregistering",
+    [IOV_CONN_CLOSED] = "closed",       [IOV_CONN_SILENCED] = "silenced",
+  };
+  return s >= 0 && s < _IOV_CONN_MAX ? names[s] : NULL;
 }
 
-static void send_to(struct iov_agent *a, zframe_t *to, iov_envelope *e, uint64_t reply_to) {
-  e->route = a->route;
-  e->msg_id = ++a->msg_id;
-  e->reply_to = reply_to;
-  e->session_id = a->session_id;
-  int r = iov_wire_send(a->sock, to, e);
-  iov_zuv_kick(&a->zuv);
-  if (r < 0) iov_log_full_errno(IOV_LOG_WARNING, r, "Failed to send %s: %m", iov_wire_body_name(e));
+/* What happens to a session.  The messages are sorted into events by
+ * on_message(), which knows who sent them; the timers, the transport and
+ * the dead-man check give the rest. */
+enum session_event {
+  EV_HEARD,       /* host: a message from our coordinator (before it is handled) */
+  EV_HELLO,       /* a Hello, from coord or from a new coordinator */
+  EV_REQUEST,     /* any other message from our coordinator */
+  EV_GOODBYE,     /* Stop for point 0 from our coordinator: the run is over */
+  EV_FOR_GUEST,   /* host: a message from our coordinator routed to a guest */
+  EV_STRANGER,    /* a message (not Hello) from a peer that is not our coordinator */
+  EV_HOST_ACK,    /* guest: the host agent answered our registration or heartbeat */
+  EV_HOST_ERROR,  /* guest: the host agent sent an Error */
+  EV_HOST_STOP,   /* guest: the host agent's own Stop (its coordinator went silent) */
+  EV_HOST_OTHER,  /* guest: anything else from the host agent itself */
+  EV_TICK,        /* the timer (host: dead-man check; guest: heartbeat) */
+  EV_SEND_CLOSED, /* host: a send found coord's connection closed */
+  EV_SILENT,      /* the dead-man switch: coord (host) or the host agent (guest) went silent */
+};
+
+/* The event's details. */
+struct event {
+  const iov_envelope *in; /* the message, for message events */
+  zframe_t *from;         /* host: its sender's routing id */
+  uint64_t rx_real;       /* when it came off the socket (CLOCK_REALTIME) */
+  const char *why;        /* EV_SILENT: what was heard last */
+};
+
+static void step(struct iov_agent *a, enum session_event ev, const struct event *e);
+
+static bool registered(const struct iov_agent *a) {
+  return a->conn == IOV_CONN_IDLE || a->conn == IOV_CONN_CONNECTED;
 }
 
-void iov__agent_send_error(struct iov_agent *a, zframe_t *to, uint64_t reply_to, Iovbench__ErrorCode code,
-                           uint64_t point_id, const char *fmt, ...) {
-  char msg[1024];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof(msg), fmt, ap);
-  va_end(ap);
-  /* It may quote what a peer sent, or be cut in the middle of a character:
-   * coord would refuse it whole. */
-  iov_utf8_sanitize(msg);
+static void set_state(struct iov_agent *a, enum iov_conn_state s) {
+  if (a->conn != s)
+    iov_debug(IOV_DBG_PROTO, "session: %s -> %s", iov_conn_state_to_string(a->conn),
+              iov_conn_state_to_string(s));
+  a->conn = s;
+}
 
-  iov_warn("%s", msg);
-  Iovbench__Error err = IOVBENCH__ERROR__INIT;
-  err.code = code;
-  err.point_id = point_id;
-  err.message = msg;
+int iov__agent_write_ready_file(const char *path, const char *endpoint) {
+  char tmp[4096];
+  FILE *f;
+  snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+  f = fopen(tmp, "we");
+  if (!f) return -errno;
+  fprintf(f, "%s\n", endpoint);
+  if (fclose(f) != 0) return -errno;
+  /* rename: readers never see a half-written file. */
+  if (rename(tmp, path) < 0) return -errno;
+  return 0;
+}
+
+void iov__session_point_abort(struct iov_agent *a, const char *reason) {
+  struct iov_agent_point *pt = TAKE_PTR(a->point);
+  if (!pt) return;
+  iov_notice("point %" PRIu64 " aborted: %s", pt->id, reason);
+  if (pt->state == IOV_PS_RUNNING) iov__point_finish(pt, reason);
+  iov__point_free(pt);
+}
+
+/* ---- guests: registration with the host agent ---------------------- */
+
+static void send_register(struct iov_agent *a) {
+  Iovbench__Welcome w = IOVBENCH__WELCOME__INIT;
+  w.kind = IOVBENCH__PEER_KIND__PEER_GUEST_AGENT;
+  w.identity = (char *)a->identity;
+  w.inventory = a->inventory;
+  w.data_address = (char *)(a->data_address ? a->data_address : "");
   iov_envelope e = IOVBENCH__ENVELOPE__INIT;
-  e.body_case = IOVBENCH__ENVELOPE__BODY_ERROR;
-  e.error = &err;
-  send_to(a, to ? to : a->coord_id, &e, reply_to);
+  e.body_case = IOVBENCH__ENVELOPE__BODY_WELCOME;
+  e.welcome = &w;
+  iov__agent_send_upstream(a, &e);
+  a->register_msg_id = a->msg_id;
 }
+
+static void send_upstream_heartbeat(struct iov_agent *a) {
+  Iovbench__Heartbeat hb = IOVBENCH__HEARTBEAT__INIT;
+  hb.sent_at_ns = iov_now_real();
+  iov_envelope e = IOVBENCH__ENVELOPE__INIT;
+  e.body_case = IOVBENCH__ENVELOPE__BODY_HEARTBEAT;
+  e.heartbeat = &hb;
+  iov__agent_send_upstream(a, &e);
+}
+
+/* ---- the coordinator's messages ------------------------------------ */
 
 static void on_hello(struct iov_agent *a, zframe_t *from, const iov_envelope *in) {
   const Iovbench__Hello *h = in->hello;
@@ -79,12 +121,11 @@ static void on_hello(struct iov_agent *a, zframe_t *from, const iov_envelope *in
                           a->coord_run ? a->coord_run : "?");
     return;
   }
-  if (a->point) iov__agent_point_abort(a, "a new coordinator said hello");
+  if (a->point) iov__session_point_abort(a, "a new coordinator said hello");
   zframe_destroy(&a->coord_id);
   a->coord_id = from ? zframe_dup(from) : NULL;
-  a->coord_connected = true;
-  a->coord_gone = false;
-  a->coord_silenced = false;
+  /* A guest that is not registered (any more) keeps trying meanwhile. */
+  set_state(a, a->kind == IOV_AGENT_GUEST && !registered(a) ? IOV_CONN_REREGISTERING : IOV_CONN_CONNECTED);
   a->coord_heartbeat_ns = h->heartbeat_ns;
   a->coord_heard_mono = iov_now_mono();
   free(a->coord_run);
@@ -100,7 +141,7 @@ static void on_hello(struct iov_agent *a, zframe_t *from, const iov_envelope *in
   w.identity = (char *)a->identity;
   w.inventory = a->inventory;
   w.data_address = (char *)(a->data_address ? a->data_address : "");
-  if (a->guest_sock) iov__relay_fill_welcome(a, &w, &names);
+  if (a->host && a->host->fill_welcome) a->host->fill_welcome(a, a->host_state, &w, &names);
   iov_envelope e = IOVBENCH__ENVELOPE__INIT;
   e.body_case = IOVBENCH__ENVELOPE__BODY_WELCOME;
   e.welcome = &w;
@@ -144,6 +185,45 @@ static bool over_cap(const struct iov_agent_caps *c, const Iovbench__Workload *w
     return true;
   }
   return false;
+}
+
+/* What a Prepare asks of the engine, as the engine's config: the one
+ * place the wire's workload becomes an engine setting.  cfg points into
+ * p's strings and into peer_ports (IOV_ENGINE_MAX_FLOWS) and cpus
+ * (IOV_WIRE_MAX_CPUS), which the caller keeps while cfg is used. */
+static void prepare_to_config(const struct iov_agent *a, const Iovbench__Prepare *p,
+                              const struct iov_engine_ops *ops, uint16_t *peer_ports, uint16_t *cpus,
+                              struct iov_engine_config *cfg) {
+  const Iovbench__Workload *w = p->workload;
+  for (size_t i = 0; i < w->n_peer_ports && i < IOV_ENGINE_MAX_FLOWS; i++)
+    peer_ports[i] = (uint16_t)w->peer_ports[i];
+  for (size_t i = 0; i < w->n_cpus; i++) cpus[i] = (uint16_t)w->cpus[i];
+  *cfg = (struct iov_engine_config){
+    .role = p->role == IOVBENCH__ROLE__ROLE_SENDER ? IOV_ROLE_SENDER : IOV_ROLE_RECEIVER,
+    .flows = w->flows,
+    .msg_size = w->msg_size,
+    .response_size = w->response_size ? w->response_size : 1,
+    /* The flows run through the warm-up and the window; the sampler
+     * measures only the window. */
+    .duration_ns = w->warmup_ns + w->duration_ns,
+    .bind_address = w->bind_address,
+    .peer_address = w->peer_address,
+    .peer_ports = peer_ports,
+    .send_buffer = w->send_buffer,
+    .recv_buffer = w->recv_buffer,
+    .nodelay = w->nodelay,
+    .burst = w->burst ? w->burst : 1,
+    .rate_bps = w->rate_bps,
+    .interface = w->interface,
+    .cpus = cpus,
+    .n_cpus = (uint32_t)w->n_cpus,
+    .rr_timeout_ns = w->rr_timeout_ns,
+    .token = w->token.data,
+    /* RR has no rate of its own, and burst x size per round trip has no
+     * bound up front: under --max-rate its flows are paced to the cap
+     * (client and server alike), not refused. */
+    .rr_rate_bps = (ops->flags & IOV_ENG_F_RR) ? a->caps.max_rate_bps : 0,
+  };
 }
 
 static void on_prepare(struct iov_agent *a, const iov_envelope *in) {
@@ -198,35 +278,8 @@ static void on_prepare(struct iov_agent *a, const iov_envelope *in) {
     return;
   }
   uint16_t cpus[IOV_WIRE_MAX_CPUS];
-  for (size_t i = 0; i < w->n_peer_ports && i < IOV_ENGINE_MAX_FLOWS; i++)
-    peer_ports[i] = (uint16_t)w->peer_ports[i];
-  for (size_t i = 0; i < w->n_cpus; i++) cpus[i] = (uint16_t)w->cpus[i];
-  struct iov_engine_config cfg = {
-    .role = p->role == IOVBENCH__ROLE__ROLE_SENDER ? IOV_ROLE_SENDER : IOV_ROLE_RECEIVER,
-    .flows = w->flows,
-    .msg_size = w->msg_size,
-    .response_size = w->response_size ? w->response_size : 1,
-    /* The flows run through the warm-up and the window; the sampler
-     * measures only the window. */
-    .duration_ns = w->warmup_ns + w->duration_ns,
-    .bind_address = w->bind_address,
-    .peer_address = w->peer_address,
-    .peer_ports = peer_ports,
-    .send_buffer = w->send_buffer,
-    .recv_buffer = w->recv_buffer,
-    .nodelay = w->nodelay,
-    .burst = w->burst ? w->burst : 1,
-    .rate_bps = w->rate_bps,
-    .interface = w->interface,
-    .cpus = cpus,
-    .n_cpus = (uint32_t)w->n_cpus,
-    .rr_timeout_ns = w->rr_timeout_ns,
-    .token = w->token.data,
-    /* RR has no rate of its own, and burst x size per round trip has no
-     * bound up front: under --max-rate its flows are paced to the cap
-     * (client and server alike), not refused. */
-    .rr_rate_bps = (ops->flags & IOV_ENG_F_RR) ? a->caps.max_rate_bps : 0,
-  };
+  struct iov_engine_config cfg;
+  prepare_to_config(a, p, ops, peer_ports, cpus, &cfg);
   struct iov_agent_point *pt = NULL;
   r = iov__point_new(a, p->point_id, &cfg, ops, w, &pt);
   if (r < 0) {
@@ -289,20 +342,11 @@ static void on_start(struct iov_agent *a, const iov_envelope *in) {
 }
 
 static void on_stop(struct iov_agent *a, const iov_envelope *in) {
-  if (in->stop->point_id == 0) {
-    /* The coordinator's goodbye: the run is over, its silence from now
-     * on is no reason for alarm. */
-    iov__agent_point_abort(a, in->stop->reason && *in->stop->reason ? in->stop->reason : "the run is over");
-    a->coord_connected = false;
-    iov_info("the coordinator left (%s)",
-             in->stop->reason && *in->stop->reason ? in->stop->reason : "goodbye");
-    return;
-  }
   /* Stop for a point we do not hold (already finished) is not an error:
    * coord sends it to release whatever is left. */
   if (a->point && a->point->id == in->stop->point_id)
-    iov__agent_point_abort(a, in->stop->reason && *in->stop->reason ? in->stop->reason
-                                                                    : "stopped by coordinator");
+    iov__session_point_abort(a, in->stop->reason && *in->stop->reason ? in->stop->reason
+                                                                      : "stopped by coordinator");
 }
 
 static void on_heartbeat(struct iov_agent *a, const iov_envelope *in) {
@@ -327,12 +371,36 @@ static void on_clock_probe(struct iov_agent *a, const iov_envelope *in, uint64_t
   (void)iov__agent_send(a, &e, in->msg_id);
 }
 
-void iov__agent_deadman_check(struct iov_agent *a) {
-  if (a->coord_gone) {
-    a->coord_gone = false;
-    coord_lost(a, "its connection closed");
-    return;
+/* A request of our coordinator, in a state that has one. */
+static void on_request(struct iov_agent *a, const struct event *e) {
+  const iov_envelope *in = e->in;
+  switch (in->body_case) {
+  case IOVBENCH__ENVELOPE__BODY_PREPARE: on_prepare(a, in); break;
+  case IOVBENCH__ENVELOPE__BODY_START: on_start(a, in); break;
+  case IOVBENCH__ENVELOPE__BODY_STOP: on_stop(a, in); break;
+  case IOVBENCH__ENVELOPE__BODY_HEARTBEAT: on_heartbeat(a, in); break;
+  case IOVBENCH__ENVELOPE__BODY_CLOCK_PROBE: on_clock_probe(a, in, e->rx_real); break;
+  case IOVBENCH__ENVELOPE__BODY_VM_SETUP:
+  case IOVBENCH__ENVELOPE__BODY_VM_TEARDOWN:
+    if (a->vm && a->vm_state)
+      a->vm->on_message(a, a->vm_state, in);
+    else if (in->body_case == IOVBENCH__ENVELOPE__BODY_VM_SETUP)
+      iov__agent_send_error(a, NULL, in->msg_id, IOVBENCH__ERROR_CODE__ERR_UNSUPPORTED,
+                            in->vm_setup->point_id,
+                            "agent '%s' starts no VMs: run it with --libvirt URI (and --sriov-pf or "
+                            "--virtio-bridge) to give it VMs for path %s",
+                            a->identity, in->vm_setup->path);
+    break;
+  default:
+    iov__agent_send_error(a, e->from, in->msg_id, IOVBENCH__ERROR_CODE__ERR_INVALID_STATE, 0,
+                          "agent '%s': unexpected %s", a->identity, iov_wire_body_name(in));
+    break;
   }
+}
+
+/* The host's dead-man check, every DEADMAN_CHECK_MS: its own stalls do
+ * not count; two heartbeats of coord's silence are EV_SILENT. */
+static void deadman_check(struct iov_agent *a) {
   /* Our own stall is not the coordinator's silence: while this loop was
    * blocked (creating VFs takes seconds on a slow machine, and a 1-CPU
    * guest may not even run the socket's I/O thread meanwhile), what coord
@@ -345,7 +413,7 @@ void iov__agent_deadman_check(struct iov_agent *a) {
     iov_debug(IOV_DBG_PROTO, "the loop stalled for %.1f s: not counted as the coordinator's silence",
               (double)gap / 1e9);
   }
-  if (!a->coord_connected || !a->coord_heartbeat_ns) return;
+  if (a->conn != IOV_CONN_CONNECTED || !a->coord_heartbeat_ns) return;
   uint64_t quiet = now - a->coord_heard_mono;
   if (quiet < 2 * a->coord_heartbeat_ns) return;
   /* After a long blocking step (creating VFs and VMs) timers run before
@@ -356,31 +424,205 @@ void iov__agent_deadman_check(struct iov_agent *a) {
   }
   char why[64];
   snprintf(why, sizeof(why), "nothing for %.1f s, two heartbeats", (double)quiet / 1e9);
-  coord_lost(a, why);
+  step(a, EV_SILENT, &(struct event){ .why = why });
 }
 
+/* The coordinator is gone (silent, or its connection closed): stop all
+ * traffic, here and in the guests, and take down what the run set up. */
 static void coord_lost(struct iov_agent *a, const char *why) {
-  if (!a->coord_connected) return;
   iov_warn(
       "the coordinator of run %s went silent (%s): stopping all traffic and taking down what the run set "
       "up",
       a->coord_run ? a->coord_run : "?", why);
-  a->coord_connected = false;
-  a->coord_silenced = true;
-  iov__agent_point_abort(a, "the coordinator went silent");
-  if (a->guest_sock) iov__relay_stop_guests(a, "the coordinator went silent");
+  set_state(a, IOV_CONN_SILENCED);
+  iov__session_point_abort(a, "the coordinator went silent");
+  if (a->host && a->host->stop_guests) a->host->stop_guests(a, a->host_state, "the coordinator went silent");
   if (a->vm && a->vm_state && a->vm->coord_lost) a->vm->coord_lost(a, a->vm_state);
 }
 
-void iov__agent_point_abort(struct iov_agent *a, const char *reason) {
-  struct iov_agent_point *pt = TAKE_PTR(a->point);
-  if (!pt) return;
-  iov_notice("point %" PRIu64 " aborted: %s", pt->id, reason);
-  if (pt->state == IOV_PS_RUNNING) iov__point_finish(pt, reason);
-  iov__point_free(pt);
+/* The session: what event ev does in the current state.  The only place
+ * a->conn changes. */
+static void step(struct iov_agent *a, enum session_event ev, const struct event *e) {
+  const enum iov_conn_state s = a->conn;
+  const iov_envelope *in = e->in;
+
+  switch (ev) {
+  case EV_HEARD:
+    a->coord_heard_mono = iov_now_mono();
+    if (s == IOV_CONN_SILENCED) {
+      /* The dead-man switch fired (what the run set up is gone), but the
+       * coordinator speaks again: answer it, its point will fail. */
+      set_state(a, IOV_CONN_CONNECTED);
+      iov_notice("the coordinator of run %s speaks again", a->coord_run ? a->coord_run : "?");
+      if (a->vm && a->vm_state && a->vm->coord_back) a->vm->coord_back(a, a->vm_state);
+    }
+    return;
+
+  case EV_HELLO: on_hello(a, e->from, in); return;
+
+  case EV_REQUEST: on_request(a, e); return;
+
+  case EV_GOODBYE:
+    /* The coordinator's goodbye: the run is over, its silence from now
+     * on is no reason for alarm. */
+    iov__session_point_abort(a, in->stop->reason && *in->stop->reason ? in->stop->reason : "the run is over");
+    set_state(a, a->kind == IOV_AGENT_GUEST && !registered(a) ? IOV_CONN_REGISTERING : IOV_CONN_IDLE);
+    iov_info("the coordinator left (%s)",
+             in->stop->reason && *in->stop->reason ? in->stop->reason : "goodbye");
+    return;
+
+  case EV_FOR_GUEST:
+    if (a->host && a->host->to_guest)
+      a->host->to_guest(a, a->host_state, in);
+    else
+      iov__agent_send_error(a, e->from, in->msg_id, IOVBENCH__ERROR_CODE__ERR_INVALID_STATE, 0,
+                            "agent '%s' has no guests: %s for guest '%s' dropped", a->identity,
+                            iov_wire_body_name(in), in->route);
+    return;
+
+  case EV_STRANGER:
+    if (a->kind == IOV_AGENT_HOST && in->route && *in->route)
+      iov__agent_send_error(a, e->from, in->msg_id, IOVBENCH__ERROR_CODE__ERR_INVALID_STATE, 0,
+                            "agent '%s': %s for guest '%s' before hello", a->identity, iov_wire_body_name(in),
+                            in->route);
+    else
+      iov__agent_send_error(a, e->from, in->msg_id, IOVBENCH__ERROR_CODE__ERR_INVALID_STATE, 0,
+                            "agent '%s': %s before hello", a->identity, iov_wire_body_name(in));
+    return;
+
+  case EV_HOST_ACK:
+    if (s == IOV_CONN_REGISTERING || s == IOV_CONN_REREGISTERING) {
+      set_state(a, s == IOV_CONN_REGISTERING ? IOV_CONN_IDLE : IOV_CONN_CONNECTED);
+      iov_info("registered with the host agent at %s as '%s'", a->upstream, a->identity);
+      if (a->ready_file) {
+        int r = iov__agent_write_ready_file(a->ready_file, a->upstream);
+        if (r < 0) iov_log_errno(r, "Failed to write '%s': %m", a->ready_file);
+      }
+    }
+    return;
+
+  case EV_HOST_ERROR:
+    if (!registered(a)) {
+      /* Refused (a name clash, say), or it could not read our message:
+       * say why, try again later. */
+      iov_warn("the host agent at %s refused us: %s", a->upstream, in->error->message);
+      return;
+    }
+    set_state(a, s == IOV_CONN_CONNECTED ? IOV_CONN_REREGISTERING : IOV_CONN_REGISTERING);
+    if (in->reply_to && in->reply_to == a->register_msg_id) /* Refused: try again at the next heartbeat. */
+      iov_warn("the host agent at %s refused us: %s", a->upstream, in->error->message);
+    else {
+      /* It restarted and forgot us. */
+      iov_notice("the host agent at %s does not know us (%s); registering again", a->upstream,
+                 in->error->message);
+      send_register(a);
+    }
+    return;
+
+  case EV_HOST_STOP:
+    /* The host agent's own Stop: its coordinator went silent. */
+    iov__session_point_abort(a, in->stop->reason && *in->stop->reason ? in->stop->reason
+                                                                      : "stopped by the host agent");
+    return;
+
+  case EV_HOST_OTHER: iov_debug(IOV_DBG_PROTO, "host agent sent %s; ignored", iov_wire_body_name(in)); return;
+
+  case EV_TICK:
+    if (a->kind == IOV_AGENT_HOST) {
+      if (s == IOV_CONN_CLOSED)
+        coord_lost(a, "its connection closed");
+      else
+        deadman_check(a);
+      return;
+    }
+    iov__agent_link_check(a, registered(a));
+    if (!registered(a)) {
+      send_register(a);
+      return;
+    }
+    /* Dead-man switch: the host agent answers every heartbeat; two without
+     * an answer and our traffic stops (nobody could stop it otherwise). */
+    if (iov_now_mono() - a->coord_heard_mono > 2 * IOV_GUEST_HEARTBEAT_NS + IOV_GUEST_HEARTBEAT_NS / 2) {
+      step(a, EV_SILENT, &(struct event){ .why = "the host agent" });
+      return;
+    }
+    send_upstream_heartbeat(a);
+    return;
+
+  case EV_SEND_CLOSED:
+    /* Acted on at the next tick: our caller may be in the middle of the
+     * point that coord_lost() would free. */
+    if (s == IOV_CONN_CONNECTED) set_state(a, IOV_CONN_CLOSED);
+    return;
+
+  case EV_SILENT:
+    if (a->kind == IOV_AGENT_HOST) {
+      if (s == IOV_CONN_CONNECTED || s == IOV_CONN_CLOSED) coord_lost(a, e->why);
+      return;
+    }
+    if (a->point) iov_warn("the host agent at %s went silent: stopping our traffic", a->upstream);
+    iov__session_point_abort(a, "the host agent went silent");
+    set_state(a, s == IOV_CONN_CONNECTED ? IOV_CONN_REREGISTERING : IOV_CONN_REGISTERING);
+    send_register(a);
+    return;
+  }
 }
 
-int iov__agent_on_message(struct iov_zuv *z) {
+/* ---- entry points (session.h) -------------------------------------- */
+
+static void on_send_closed(struct iov_agent *a) { step(a, EV_SEND_CLOSED, &(struct event){ 0 }); }
+
+void iov__session_start(struct iov_agent *a) {
+  a->on_send_closed = on_send_closed;
+  if (a->kind == IOV_AGENT_HOST) {
+    a->conn = IOV_CONN_IDLE;
+    return;
+  }
+  a->conn = IOV_CONN_REGISTERING;
+  a->coord_heard_mono = iov_now_mono();
+  a->unregistered_since_mono = a->coord_heard_mono;
+  send_register(a);
+}
+
+void iov__session_tick(struct iov_agent *a) { step(a, EV_TICK, &(struct event){ 0 }); }
+
+void iov__session_stop(struct iov_agent *a, const char *why) {
+  iov__session_point_abort(a, why);
+  if (a->kind == IOV_AGENT_GUEST && registered(a)) {
+    /* Say goodbye, so that the host (and coord) drop us now rather than
+     * after the heartbeat timeout.  Best effort: linger is 0. */
+    Iovbench__Stop st = IOVBENCH__STOP__INIT;
+    st.reason = "guest agent shutting down";
+    iov_envelope e = IOVBENCH__ENVELOPE__INIT;
+    e.body_case = IOVBENCH__ENVELOPE__BODY_STOP;
+    e.stop = &st;
+    iov__agent_send_upstream(a, &e);
+  }
+}
+
+/* Which event a message is, from who sent it and the state. */
+static enum session_event classify(struct iov_agent *a, const struct event *e) {
+  const iov_envelope *in = e->in;
+  if (a->kind == IOV_AGENT_GUEST && (!in->route || !*in->route)) {
+    /* The host agent's own message: an answer to our registration or
+     * heartbeat, or its Stop. */
+    switch (in->body_case) {
+    case IOVBENCH__ENVELOPE__BODY_HEARTBEAT: return EV_HOST_ACK;
+    case IOVBENCH__ENVELOPE__BODY_ERROR: return EV_HOST_ERROR;
+    case IOVBENCH__ENVELOPE__BODY_STOP: return EV_HOST_STOP;
+    default: return EV_HOST_OTHER;
+    }
+  }
+  bool from_coord = a->kind == IOV_AGENT_GUEST ? iov__conn_has_coord(a->conn)
+                                               : a->coord_id && zframe_eq(a->coord_id, e->from);
+  if (a->kind == IOV_AGENT_HOST && in->route && *in->route) return from_coord ? EV_FOR_GUEST : EV_STRANGER;
+  if (in->body_case == IOVBENCH__ENVELOPE__BODY_HELLO) return EV_HELLO;
+  if (!from_coord) return EV_STRANGER;
+  if (in->body_case == IOVBENCH__ENVELOPE__BODY_STOP && in->stop->point_id == 0) return EV_GOODBYE;
+  return EV_REQUEST;
+}
+
+int iov__session_on_message(struct iov_zuv *z) {
   struct iov_agent *a = container_of(z, struct iov_agent, zuv);
   zframe_t *from = NULL;
   iov_envelope *in = NULL;
@@ -400,65 +642,12 @@ int iov__agent_on_message(struct iov_zuv *z) {
     zframe_destroy(&from);
     return 0;
   }
-  uint64_t rx_real = iov_now_real();
+  struct event e = { .in = in, .from = from, .rx_real = iov_now_real() };
   iov_debug(IOV_DBG_PROTO, "<- %s #%" PRIu64, iov_wire_body_name(in), in->msg_id);
 
   if (a->kind == IOV_AGENT_GUEST) a->coord_heard_mono = iov_now_mono(); /* the host agent is alive */
-  if (a->kind == IOV_AGENT_GUEST && (!in->route || !*in->route)) {
-    /* The host agent's own answer to our registration or heartbeat. */
-    (void)iov__guest_on_upstream(a, in);
-    iov_wire_free(in);
-    return 0;
-  }
-  bool from_coord =
-      a->kind == IOV_AGENT_GUEST ? a->coord_connected : a->coord_id && zframe_eq(a->coord_id, from);
-  if (from_coord && a->kind == IOV_AGENT_HOST) {
-    a->coord_heard_mono = iov_now_mono();
-    if (a->coord_silenced && !a->coord_connected) {
-      /* The dead-man switch fired (what the run set up is gone), but the
-       * coordinator speaks again: answer it, its point will fail. */
-      a->coord_silenced = false;
-      a->coord_connected = true;
-      iov_notice("the coordinator of run %s speaks again", a->coord_run ? a->coord_run : "?");
-      if (a->vm && a->vm_state && a->vm->coord_back) a->vm->coord_back(a, a->vm_state);
-    }
-  }
-  if (a->kind == IOV_AGENT_HOST && in->route && *in->route) {
-    /* For one of our guests. */
-    if (from_coord)
-      iov__relay_to_guest(a, in);
-    else
-      iov__agent_send_error(a, from, in->msg_id, IOVBENCH__ERROR_CODE__ERR_INVALID_STATE, 0,
-                            "agent '%s': %s for guest '%s' before hello", a->identity, iov_wire_body_name(in),
-                            in->route);
-  } else if (in->body_case == IOVBENCH__ENVELOPE__BODY_HELLO)
-    on_hello(a, from, in);
-  else if (!from_coord)
-    iov__agent_send_error(a, from, in->msg_id, IOVBENCH__ERROR_CODE__ERR_INVALID_STATE, 0,
-                          "agent '%s': %s before hello", a->identity, iov_wire_body_name(in));
-  else
-    switch (in->body_case) {
-    case IOVBENCH__ENVELOPE__BODY_PREPARE: on_prepare(a, in); break;
-    case IOVBENCH__ENVELOPE__BODY_START: on_start(a, in); break;
-    case IOVBENCH__ENVELOPE__BODY_STOP: on_stop(a, in); break;
-    case IOVBENCH__ENVELOPE__BODY_HEARTBEAT: on_heartbeat(a, in); break;
-    case IOVBENCH__ENVELOPE__BODY_CLOCK_PROBE: on_clock_probe(a, in, rx_real); break;
-    case IOVBENCH__ENVELOPE__BODY_VM_SETUP:
-    case IOVBENCH__ENVELOPE__BODY_VM_TEARDOWN:
-      if (a->vm && a->vm_state)
-        a->vm->on_message(a, a->vm_state, in);
-      else if (in->body_case == IOVBENCH__ENVELOPE__BODY_VM_SETUP)
-        iov__agent_send_error(a, NULL, in->msg_id, IOVBENCH__ERROR_CODE__ERR_UNSUPPORTED,
-                              in->vm_setup->point_id,
-                              "agent '%s' starts no VMs: run it with --libvirt URI (and --sriov-pf or "
-                              "--virtio-bridge) to give it VMs for path %s",
-                              a->identity, in->vm_setup->path);
-      break;
-    default:
-      iov__agent_send_error(a, from, in->msg_id, IOVBENCH__ERROR_CODE__ERR_INVALID_STATE, 0,
-                            "agent '%s': unexpected %s", a->identity, iov_wire_body_name(in));
-      break;
-    }
+  if (a->kind == IOV_AGENT_HOST && a->coord_id && zframe_eq(a->coord_id, from)) step(a, EV_HEARD, &e);
+  step(a, classify(a, &e), &e);
   iov_wire_free(in);
   zframe_destroy(&from);
   return 0;

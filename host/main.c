@@ -11,11 +11,12 @@
 #include <sys/stat.h>
 
 #include "agent.h"
-#include "parse.h"
-#include "vmsession.h"
 #include "log.h"
+#include "parse.h"
+#include "relay.h"
 #include "sriov.h"
 #include "timeutil.h"
+#include "vmsession.h"
 
 static const char *arg_listen = "tcp://*:7700";
 static const char *arg_guest_listen = "tcp://*:7701";
@@ -428,23 +429,26 @@ int main(int argc, char **argv) {
       vms.guest_agent = guest_agent;
     }
   }
+  struct iov_relay_config relay = { .guest_listen = arg_guest_listen,
+                                    .listen = arg_listen,
+                                    .key_listen = arg_key_listen,
+                                    .guest_names_per_key = arg_names_per_key,
+                                    .vouch_names = vouch_names,
+                                    .vouch_addrs = vouch_addrs,
+                                    .n_vouch = n_vouch };
   struct iov_agent_config cfg = { .kind = IOV_AGENT_HOST,
                                   .caps = caps,
                                   .listen = arg_listen,
-                                  .guest_listen = arg_guest_listen,
                                   .identity = arg_identity,
                                   .ready_file = arg_ready_file,
                                   .add_nics = add_nics,
                                   .sysfs_root = arg_sysfs_root,
+                                  .host = &iov_relay_hooks,
+                                  .host_config = &relay,
                                   .vm = want_vms ? &iov_vm_hooks : NULL,
                                   .vm_config = &vms,
                                   .plaintext = arg_plaintext,
-                                  .guest_names_per_key = arg_names_per_key,
                                   .max_connections = arg_max_connections,
-                                  .vouch_names = vouch_names,
-                                  .vouch_addrs = vouch_addrs,
-                                  .n_vouch = n_vouch,
-                                  .key_dir = arg_key_dir,
-                                  .key_listen = arg_key_listen };
+                                  .key_dir = arg_key_dir };
   return iov_agent_run(&cfg) < 0 ? 1 : 0;
 }

@@ -31,28 +31,70 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "text.h"
-#include "agent.h"
+#include "relay.h"
+
 #include "auth.h"
 #include "err.h"
 #include "log.h"
 #include "proccpu.h"
+#include "text.h"
 #include "timeutil.h"
+#include "transport.h"
 
-static struct iov_guest *guest_by_rid(struct iov_agent *a, zframe_t *rid) {
-  for (size_t i = 0; i < a->n_guests; i++)
-    if (zframe_eq(a->guests[i].rid, rid)) return &a->guests[i];
+struct iov_guest {
+  char *name;
+  zframe_t *rid; /* its routing id on the guest socket */
+  /* The CURVE public key it registered with (the ZAP user id; "" on a
+   * plaintext relay) and where it connected from, for the logs. */
+  char key[41];
+  char peer[64];
+  uint64_t last_seen_mono;
+  /* The host CPU its VM takes (when the VM's process is known): a
+   * snapshot at each of its sample batches, the difference added to the
+   * batch on its way to coord. */
+  struct iov_proccpu *cpu;
+  struct iov_proccpu_snap *cpu_prev;
+  struct iov_kvm_exits *exits_prev; /* NULL: unknown */
+  pid_t cpu_pid;
+  uint64_t cpu_point;
+};
+
+/* The host part's state (a->host_state), owned by this file. */
+struct iov_relay {
+  struct iov_agent *a;
+  zsock_t *guest_sock; /* NULL: no guest endpoint (--guest-listen=none) */
+  struct iov_zuv guest_zuv;
+  uv_timer_t guest_timer;
+  struct iov_zmon *mon_guest; /* the guest socket's monitor (lib/auth.h) */
+  struct iov_guest *guests;
+  size_t n_guests, guests_cap;
+  uint64_t guests_forwarded, guests_dropped;
+  unsigned guest_names_per_key;
+  const char *const *vouch_names, *const *vouch_addrs;
+  size_t n_vouch;
+  uint64_t relay_log_window, relay_log_lines, relay_log_suppressed; /* refusals: 5 lines/s */
+  struct iov_keyserver *keyserver;
+};
+
+static struct iov_relay *relay_of(struct iov_agent *a) {
+  return a->host == &iov_relay_hooks ? a->host_state : NULL;
+}
+
+static struct iov_guest *guest_by_rid(struct iov_relay *h, zframe_t *rid) {
+  for (size_t i = 0; i < h->n_guests; i++)
+    if (zframe_eq(h->guests[i].rid, rid)) return &h->guests[i];
   return NULL;
 }
 
-static struct iov_guest *guest_by_name(struct iov_agent *a, const char *name) {
-  for (size_t i = 0; i < a->n_guests; i++)
-    if (strcmp(a->guests[i].name, name) == 0) return &a->guests[i];
+static struct iov_guest *guest_by_name(struct iov_relay *h, const char *name) {
+  for (size_t i = 0; i < h->n_guests; i++)
+    if (strcmp(h->guests[i].name, name) == 0) return &h->guests[i];
   return NULL;
 }
 
 /* The VM of that name among those this agent started, if any. */
-static bool vm_by_name(struct iov_agent *a, const char *name, struct iov_vm_guest *ret) {
+static bool vm_by_name(struct iov_relay *h, const char *name, struct iov_vm_guest *ret) {
+  struct iov_agent *a = h->a;
   if (!a->vm || !a->vm_state || !a->vm->vm_guest) return false;
   for (size_t i = 0; i < IOV_WIRE_MAX_GUESTS && a->vm->vm_guest(a, a->vm_state, i, ret); i++)
     if (ret->name && strcmp(ret->name, name) == 0) return true;
@@ -60,7 +102,8 @@ static bool vm_by_name(struct iov_agent *a, const char *name, struct iov_vm_gues
 }
 
 /* The VM whose key that is, if any. */
-static bool vm_by_key(struct iov_agent *a, const char *key, struct iov_vm_guest *ret) {
+static bool vm_by_key(struct iov_relay *h, const char *key, struct iov_vm_guest *ret) {
+  struct iov_agent *a = h->a;
   if (!a->vm || !a->vm_state || !a->vm->vm_guest || !*key) return false;
   for (size_t i = 0; i < IOV_WIRE_MAX_GUESTS && a->vm->vm_guest(a, a->vm_state, i, ret); i++)
     if (ret->key && strcmp(ret->key, key) == 0) return true;
@@ -69,18 +112,19 @@ static bool vm_by_key(struct iov_agent *a, const char *key, struct iov_vm_guest 
 
 /* Whether g holds a name it may hold: a VM's name only with the VM's key
  * (plaintext relays bind no keys). */
-static bool guest_legit(struct iov_agent *a, const struct iov_guest *g) {
+static bool guest_legit(struct iov_relay *h, const struct iov_guest *g) {
+  struct iov_agent *a = h->a;
   struct iov_vm_guest vm;
-  if (!a->cert || !vm_by_name(a, g->name, &vm) || !vm.key) return true;
+  if (!a->cert || !vm_by_name(h, g->name, &vm) || !vm.key) return true;
   return strcmp(vm.key, g->key) == 0;
 }
 
 /* The data address this agent vouches for under that name ("" none). */
-static const char *vouched_address(struct iov_agent *a, const char *name) {
+static const char *vouched_address(struct iov_relay *h, const char *name) {
   struct iov_vm_guest vm;
-  if (vm_by_name(a, name, &vm)) return vm.address ? vm.address : "";
-  for (size_t i = 0; i < a->n_vouch; i++)
-    if (strcmp(a->vouch_names[i], name) == 0) return a->vouch_addrs[i];
+  if (vm_by_name(h, name, &vm)) return vm.address ? vm.address : "";
+  for (size_t i = 0; i < h->n_vouch; i++)
+    if (strcmp(h->vouch_names[i], name) == 0) return h->vouch_addrs[i];
   return "";
 }
 
@@ -89,20 +133,24 @@ static int cmp_name(const void *x, const void *y) { return strcmp(*(char *const 
 /* The names, sorted, and after them (at names + n + 1) the addresses
  * vouched for each, in one block (free() it; the strings are not
  * copied).  *n: how many. */
-static char **sorted_names(struct iov_agent *a, size_t *n) {
-  char **names = calloc(2 * (a->n_guests + 1), sizeof(char *));
+static char **sorted_names(struct iov_relay *h, size_t *n) {
+  char **names = calloc(2 * (h->n_guests + 1), sizeof(char *));
   if (!names) return NULL;
   *n = 0;
-  for (size_t i = 0; i < a->n_guests; i++)
-    if (guest_legit(a, &a->guests[i])) names[(*n)++] = a->guests[i].name;
+  for (size_t i = 0; i < h->n_guests; i++)
+    if (guest_legit(h, &h->guests[i])) names[(*n)++] = h->guests[i].name;
   qsort(names, *n, sizeof(char *), cmp_name);
-  for (size_t i = 0; i < *n; i++) names[*n + 1 + i] = (char *)vouched_address(a, names[i]);
+  for (size_t i = 0; i < *n; i++) names[*n + 1 + i] = (char *)vouched_address(h, names[i]);
   return names;
 }
 
-void iov__relay_fill_welcome(struct iov_agent *a, Iovbench__Welcome *w, char ***names) {
+static void fill_welcome(struct iov_agent *a, void *state, Iovbench__Welcome *w, char ***names) {
+  struct iov_relay *h = state;
   size_t n = 0;
-  *names = sorted_names(a, &n);
+  (void)a;
+  *names = NULL;
+  if (!h->guest_sock) return;
+  *names = sorted_names(h, &n);
   if (!*names) return;
   w->guests = *names;
   w->n_guests = n;
@@ -110,10 +158,11 @@ void iov__relay_fill_welcome(struct iov_agent *a, Iovbench__Welcome *w, char ***
   w->n_guest_addresses = n;
 }
 
-static void notify_coord(struct iov_agent *a) {
-  if (!a->coord_connected) return;
+static void notify_coord(struct iov_relay *h) {
+  struct iov_agent *a = h->a;
+  if (!iov__conn_has_coord(a->conn)) return;
   size_t n = 0;
-  char **names = sorted_names(a, &n);
+  char **names = sorted_names(h, &n);
   if (!names) return;
   Iovbench__Guests g = IOVBENCH__GUESTS__INIT;
   g.names = names;
@@ -144,8 +193,9 @@ static void guest_cpu_reset(struct iov_guest *g) {
 /* A guest's batch passes: the host CPU its VM took since its previous
  * batch of the same point.  The first batch of a point only starts the
  * count (what came before it, set-up and warm-up, is not the window). */
-static void add_host_cpu(struct iov_agent *a, struct iov_guest *g, iov_envelope *in,
+static void add_host_cpu(struct iov_relay *h, struct iov_guest *g, iov_envelope *in,
                          Iovbench__VmHostCpu *out) {
+  struct iov_agent *a = h->a;
   const Iovbench__SampleBatch *b = in->samples;
   if (!a->vm || !a->vm_state || !a->vm->guest_pid) return;
   if (!g->cpu) {
@@ -193,36 +243,39 @@ static void add_host_cpu(struct iov_agent *a, struct iov_guest *g, iov_envelope 
   g->cpu_point = b->point_id;
 }
 
-static void guest_remove(struct iov_agent *a, struct iov_guest *g) {
+static void guest_remove(struct iov_relay *h, struct iov_guest *g) {
   guest_cpu_reset(g);
   free(g->name);
   zframe_destroy(&g->rid);
-  *g = a->guests[--a->n_guests];
+  *g = h->guests[--h->n_guests];
 }
 
 /* The host's own messages to a guest carry no route. */
-static void send_guest(struct iov_agent *a, zframe_t *rid, iov_envelope *e, uint64_t reply_to) {
-  e->msg_id = ++a->msg_id;
+static void send_guest(struct iov_relay *h, zframe_t *rid, iov_envelope *e, uint64_t reply_to) {
+  struct iov_agent *a = h->a;
+  e->msg_id = iov__agent_next_msg_id(a);
   e->reply_to = reply_to;
   e->route = "";
-  int r = iov_wire_send(a->guest_sock, rid, e);
-  iov_zuv_kick(&a->guest_zuv);
+  int r = iov_wire_send(h->guest_sock, rid, e);
+  iov_zuv_kick(&h->guest_zuv);
   if (r < 0)
     iov_log_full_errno(IOV_LOG_WARNING, r, "Failed to send %s to a guest: %m", iov_wire_body_name(e));
 }
 
-void iov__relay_stop_guests(struct iov_agent *a, const char *reason) {
-  for (size_t i = 0; i < a->n_guests; i++) {
+static void stop_guests(struct iov_agent *a, void *state, const char *reason) {
+  struct iov_relay *h = state;
+  (void)a;
+  for (size_t i = 0; i < h->n_guests; i++) {
     Iovbench__Stop st = IOVBENCH__STOP__INIT;
     st.reason = (char *)reason;
     iov_envelope e = IOVBENCH__ENVELOPE__INIT;
     e.body_case = IOVBENCH__ENVELOPE__BODY_STOP;
     e.stop = &st;
-    send_guest(a, a->guests[i].rid, &e, 0);
+    send_guest(h, h->guests[i].rid, &e, 0);
   }
 }
 
-static void send_guest_error(struct iov_agent *a, zframe_t *rid, uint64_t reply_to, Iovbench__ErrorCode code,
+static void send_guest_error(struct iov_relay *h, zframe_t *rid, uint64_t reply_to, Iovbench__ErrorCode code,
                              const char *msg) {
   Iovbench__Error err = IOVBENCH__ERROR__INIT;
   err.code = code;
@@ -230,48 +283,49 @@ static void send_guest_error(struct iov_agent *a, zframe_t *rid, uint64_t reply_
   iov_envelope e = IOVBENCH__ENVELOPE__INIT;
   e.body_case = IOVBENCH__ENVELOPE__BODY_ERROR;
   e.error = &err;
-  send_guest(a, rid, &e, reply_to);
+  send_guest(h, rid, &e, reply_to);
 }
 
-static void ack(struct iov_agent *a, zframe_t *rid, uint64_t reply_to) {
+static void ack(struct iov_relay *h, zframe_t *rid, uint64_t reply_to) {
   Iovbench__Heartbeat hb = IOVBENCH__HEARTBEAT__INIT;
   hb.sent_at_ns = iov_now_real();
   iov_envelope e = IOVBENCH__ENVELOPE__INIT;
   e.body_case = IOVBENCH__ENVELOPE__BODY_HEARTBEAT;
   e.heartbeat = &hb;
-  send_guest(a, rid, &e, reply_to);
+  send_guest(h, rid, &e, reply_to);
 }
 
 /* A refusal, logged with who tried (rate-limited: a flood of attempts
  * cannot fill the log) and sent to the guest. */
-static bool relay_log_allowed(struct iov_agent *a) {
+static bool relay_log_allowed(struct iov_relay *h) {
   uint64_t now = iov_now_mono();
-  if (now - a->relay_log_window >= IOV_NSEC_PER_SEC) {
-    if (a->relay_log_suppressed)
+  if (now - h->relay_log_window >= IOV_NSEC_PER_SEC) {
+    if (h->relay_log_suppressed)
       iov_warn("%llu more guest registrations or messages were refused (not logged one by one)",
-               (unsigned long long)a->relay_log_suppressed);
-    a->relay_log_window = now;
-    a->relay_log_lines = a->relay_log_suppressed = 0;
+               (unsigned long long)h->relay_log_suppressed);
+    h->relay_log_window = now;
+    h->relay_log_lines = h->relay_log_suppressed = 0;
   }
-  if (a->relay_log_lines < 5) {
-    a->relay_log_lines++;
+  if (h->relay_log_lines < 5) {
+    h->relay_log_lines++;
     return true;
   }
-  a->relay_log_suppressed++;
+  h->relay_log_suppressed++;
   return false;
 }
 
-static void refuse(struct iov_agent *a, zframe_t *rid, const iov_envelope *in,
+static void refuse(struct iov_relay *h, zframe_t *rid, const iov_envelope *in,
                    const struct iov_wire_peer *peer, Iovbench__ErrorCode code, const char *msg) {
-  if (relay_log_allowed(a))
+  if (relay_log_allowed(h))
     iov_warn("refused a guest registration from %s with key %s: %s",
              *peer->address ? peer->address : "(unknown address)",
              *peer->user_id ? peer->user_id : "(none: plaintext)", msg);
-  send_guest_error(a, rid, in->msg_id, code, msg);
+  send_guest_error(h, rid, in->msg_id, code, msg);
 }
 
-static void on_register(struct iov_agent *a, zframe_t *rid, const iov_envelope *in,
+static void on_register(struct iov_relay *h, zframe_t *rid, const iov_envelope *in,
                         const struct iov_wire_peer *peer) {
+  struct iov_agent *a = h->a;
   const char *name = in->welcome->identity;
   /* The key it authenticated with: ours to bind its name to.  "" on a
    * plaintext relay (no keys to bind). */
@@ -284,60 +338,60 @@ static void on_register(struct iov_agent *a, zframe_t *rid, const iov_envelope *
              "host agent '%s' refuses guest name '%.64s': use 1 to 64 of A-Z a-z 0-9 . _ - :", a->identity,
              name ? name : "");
     iov_utf8_sanitize(msg);
-    refuse(a, rid, in, peer, IOVBENCH__ERROR_CODE__ERR_MALFORMED, msg);
+    refuse(h, rid, in, peer, IOVBENCH__ERROR_CODE__ERR_MALFORMED, msg);
     return;
   }
   if (a->cert && !iov_key_text_ok(key)) {
     /* Cannot be: every CURVE peer passed our ZAP handler, which names it. */
-    refuse(a, rid, in, peer, IOVBENCH__ERROR_CODE__ERR_INVALID_STATE,
+    refuse(h, rid, in, peer, IOVBENCH__ERROR_CODE__ERR_INVALID_STATE,
            "no CURVE key known for this connection");
     return;
   }
-  bool vm_key = a->cert && vm_by_key(a, key, &vm);
+  bool vm_key = a->cert && vm_by_key(h, key, &vm);
   if (vm_key && strcmp(vm.name, name) != 0) {
     snprintf(msg, sizeof(msg),
              "host agent '%s' refuses guest name '%s': this key was made for its VM '%s' and registers only "
              "under that name",
              a->identity, name, vm.name);
-    refuse(a, rid, in, peer, IOVBENCH__ERROR_CODE__ERR_INVALID_STATE, msg);
+    refuse(h, rid, in, peer, IOVBENCH__ERROR_CODE__ERR_INVALID_STATE, msg);
     return;
   }
-  if (a->cert && !vm_key && vm_by_name(a, name, &vm) && vm.key) {
+  if (a->cert && !vm_key && vm_by_name(h, name, &vm) && vm.key) {
     snprintf(msg, sizeof(msg),
              "host agent '%s' refuses guest name '%s': it is the name of a VM this agent started, which "
              "registers with the key made for it",
              a->identity, name);
-    refuse(a, rid, in, peer, IOVBENCH__ERROR_CODE__ERR_INVALID_STATE, msg);
+    refuse(h, rid, in, peer, IOVBENCH__ERROR_CODE__ERR_INVALID_STATE, msg);
     return;
   }
   /* One name per connection: a guest cycling through names would make
    * coord learn a new guest each time. */
-  struct iov_guest *same = guest_by_rid(a, rid);
+  struct iov_guest *same = guest_by_rid(h, rid);
   if (a->cert && same && strcmp(same->name, name) != 0) {
     snprintf(msg, sizeof(msg),
              "host agent '%s' refuses guest name '%s': this connection is registered as '%s', and a guest "
              "keeps its name (restart the guest agent to take another)",
              a->identity, name, same->name);
-    refuse(a, rid, in, peer, IOVBENCH__ERROR_CODE__ERR_INVALID_STATE, msg);
+    refuse(h, rid, in, peer, IOVBENCH__ERROR_CODE__ERR_INVALID_STATE, msg);
     return;
   }
-  struct iov_guest *g = guest_by_name(a, name);
+  struct iov_guest *g = guest_by_name(h, name);
   if (g && a->cert && strcmp(g->key, key) != 0) {
     if (vm_key) {
       /* The VM's own guest: whoever held its name before is an impostor. */
       iov_warn("guest '%s' was held by key %s from %s, not the key made for that VM: dropped", g->name,
                g->key, g->peer);
-      send_guest_error(a, g->rid, 0, IOVBENCH__ERROR_CODE__ERR_INVALID_STATE,
+      send_guest_error(h, g->rid, 0, IOVBENCH__ERROR_CODE__ERR_INVALID_STATE,
                        "this name belongs to a VM of this host agent: dropped");
-      guest_remove(a, g);
-      notify_coord(a);
+      guest_remove(h, g);
+      notify_coord(h);
       g = NULL;
     } else {
       snprintf(msg, sizeof(msg),
                "host agent '%s' already has a guest '%s' registered with another key: give each VM its own "
                "--vm-id",
                a->identity, name);
-      refuse(a, rid, in, peer, IOVBENCH__ERROR_CODE__ERR_INVALID_STATE, msg);
+      refuse(h, rid, in, peer, IOVBENCH__ERROR_CODE__ERR_INVALID_STATE, msg);
       return;
     }
   }
@@ -347,41 +401,41 @@ static void on_register(struct iov_agent *a, zframe_t *rid, const iov_envelope *
                "host agent '%s' already has a guest '%s' (another connection): give each VM its own "
                "--vm-id",
                a->identity, name);
-      refuse(a, rid, in, peer, IOVBENCH__ERROR_CODE__ERR_INVALID_STATE, msg);
+      refuse(h, rid, in, peer, IOVBENCH__ERROR_CODE__ERR_INVALID_STATE, msg);
       return;
     }
-    guest_remove(a, g); /* the old connection went silent: this is its successor */
+    guest_remove(h, g); /* the old connection went silent: this is its successor */
     g = NULL;
   }
-  struct iov_guest *by_rid = guest_by_rid(a, rid);
-  if (by_rid && by_rid != g) guest_remove(a, by_rid); /* renamed: plaintext relays only (g is NULL here) */
+  struct iov_guest *by_rid = guest_by_rid(h, rid);
+  if (by_rid && by_rid != g) guest_remove(h, by_rid); /* renamed: plaintext relays only (g is NULL here) */
   if (!g && a->cert && !vm_key) {
     /* A key from KEYDIR/guests/: a bounded number of names. */
     size_t held = 0;
-    for (size_t i = 0; i < a->n_guests; i++) held += strcmp(a->guests[i].key, key) == 0;
-    if (held >= a->guest_names_per_key) {
+    for (size_t i = 0; i < h->n_guests; i++) held += strcmp(h->guests[i].key, key) == 0;
+    if (held >= h->guest_names_per_key) {
       snprintf(
           msg, sizeof(msg),
           "host agent '%s' refuses guest name '%s': this key already holds %zu name(s), the most one key "
           "may (--guest-names-per-key=%u on the host agent)",
-          a->identity, name, held, a->guest_names_per_key);
-      refuse(a, rid, in, peer, IOVBENCH__ERROR_CODE__ERR_LIMIT, msg);
+          a->identity, name, held, h->guest_names_per_key);
+      refuse(h, rid, in, peer, IOVBENCH__ERROR_CODE__ERR_LIMIT, msg);
       return;
     }
   }
   if (!g) {
-    if (a->n_guests == IOV_WIRE_MAX_GUESTS) {
-      refuse(a, rid, in, peer, IOVBENCH__ERROR_CODE__ERR_LIMIT, "too many guests on this host");
+    if (h->n_guests == IOV_WIRE_MAX_GUESTS) {
+      refuse(h, rid, in, peer, IOVBENCH__ERROR_CODE__ERR_LIMIT, "too many guests on this host");
       return;
     }
-    if (a->n_guests == a->guests_cap) {
-      size_t cap = a->guests_cap ? 2 * a->guests_cap : 16;
-      struct iov_guest *n = realloc(a->guests, cap * sizeof(*n));
+    if (h->n_guests == h->guests_cap) {
+      size_t cap = h->guests_cap ? 2 * h->guests_cap : 16;
+      struct iov_guest *n = realloc(h->guests, cap * sizeof(*n));
       if (!n) return;
-      a->guests = n;
-      a->guests_cap = cap;
+      h->guests = n;
+      h->guests_cap = cap;
     }
-    g = &a->guests[a->n_guests];
+    g = &h->guests[h->n_guests];
     *g = (struct iov_guest){ .name = strdup(name), .rid = zframe_dup(rid) };
     if (!g->name || !g->rid) {
       free(g->name);
@@ -390,31 +444,32 @@ static void on_register(struct iov_agent *a, zframe_t *rid, const iov_envelope *
     }
     snprintf(g->key, sizeof(g->key), "%.40s", key);
     snprintf(g->peer, sizeof(g->peer), "%s", *peer->address ? peer->address : "(unknown address)");
-    a->n_guests++;
+    h->n_guests++;
     iov_info("guest '%s' registered from %s%s%.8s%s (%zu guests)", name, g->peer, *key ? " with key " : "",
-             key, *key ? "..." : "", a->n_guests);
+             key, *key ? "..." : "", h->n_guests);
     g->last_seen_mono = iov_now_mono();
-    ack(a, rid, in->msg_id);
-    notify_coord(a);
+    ack(h, rid, in->msg_id);
+    notify_coord(h);
     if (a->vm && a->vm_state) a->vm->on_guest(a, a->vm_state, g->name);
     return;
   }
   g->last_seen_mono = iov_now_mono();
-  ack(a, rid, in->msg_id);
+  ack(h, rid, in->msg_id);
 }
 
 static int on_guest_message(struct iov_zuv *z) {
-  struct iov_agent *a = container_of(z, struct iov_agent, guest_zuv);
+  struct iov_relay *h = container_of(z, struct iov_relay, guest_zuv);
+  struct iov_agent *a = h->a;
   zframe_t *rid = NULL;
   iov_envelope *in = NULL;
   char why[256];
 
   struct iov_wire_peer peer;
-  int r = iov_wire_recv_peer(a->guest_sock, &rid, &in, &a->wire_stats, &peer, why, sizeof(why));
+  int r = iov_wire_recv_peer(h->guest_sock, &rid, &in, &a->wire_stats, &peer, why, sizeof(why));
   if (r == -EAGAIN) return -EAGAIN;
   if (r < 0) {
     iov_utf8_sanitize(why);
-    if (relay_log_allowed(a))
+    if (relay_log_allowed(h))
       iov_warn("dropped a message from a guest at %s with key %s (%s)",
                *peer.address ? peer.address : "(unknown address)",
                *peer.user_id ? peer.user_id : "(none: plaintext)", why);
@@ -422,7 +477,7 @@ static int on_guest_message(struct iov_zuv *z) {
     if (rid && (r == -EPROTONOSUPPORT || r == -EBADMSG)) {
       char msg[384];
       snprintf(msg, sizeof(msg), "host agent '%s' dropped a message of this guest: %s", a->identity, why);
-      send_guest_error(a, rid, 0,
+      send_guest_error(h, rid, 0,
                        r == -EPROTONOSUPPORT ? IOVBENCH__ERROR_CODE__ERR_VERSION
                                              : IOVBENCH__ERROR_CODE__ERR_MALFORMED,
                        msg);
@@ -430,33 +485,33 @@ static int on_guest_message(struct iov_zuv *z) {
     zframe_destroy(&rid);
     return 0;
   }
-  struct iov_guest *g = guest_by_rid(a, rid);
+  struct iov_guest *g = guest_by_rid(h, rid);
   /* A guest speaks to the host with no route (registration, keep-alive)
    * and to coord with its own name as the route. */
   bool to_host = !in->route || !*in->route;
   if (to_host && in->body_case == IOVBENCH__ENVELOPE__BODY_WELCOME)
-    on_register(a, rid, in, &peer);
+    on_register(h, rid, in, &peer);
   else if (!g && to_host && in->body_case == IOVBENCH__ENVELOPE__BODY_STOP)
     /* The goodbye of a guest already dropped (its VM taken down): it has
      * gone, and there is nobody to answer. */
     iov_debug(IOV_DBG_PROTO, "goodbye from a guest no longer listed");
   else if (!g)
-    send_guest_error(a, rid, in->msg_id, IOVBENCH__ERROR_CODE__ERR_INVALID_STATE,
+    send_guest_error(h, rid, in->msg_id, IOVBENCH__ERROR_CODE__ERR_INVALID_STATE,
                      "unknown guest: register first");
   else {
     g->last_seen_mono = iov_now_mono();
     if (to_host) {
       if (in->body_case == IOVBENCH__ENVELOPE__BODY_HEARTBEAT)
-        ack(a, rid, in->msg_id);
+        ack(h, rid, in->msg_id);
       else if (in->body_case == IOVBENCH__ENVELOPE__BODY_STOP) {
         /* The guest is going away. */
         iov_info("guest '%s' left (%s)", g->name,
                  in->stop->reason && *in->stop->reason ? in->stop->reason : "stop");
-        guest_remove(a, g);
-        notify_coord(a);
+        guest_remove(h, g);
+        notify_coord(h);
       }
-    } else if (!a->coord_connected) {
-      a->guests_dropped++;
+    } else if (!iov__conn_has_coord(a->conn)) {
+      h->guests_dropped++;
       iov_debug(IOV_DBG_PROTO, "guest '%s': %s dropped, no coordinator", g->name, iov_wire_body_name(in));
     } else {
       /* To coord, stamped with the name we know the guest by. */
@@ -468,20 +523,19 @@ static int on_guest_message(struct iov_zuv *z) {
           protobuf_c_message_free_unpacked(&in->samples->host_cpu->base, NULL);
           in->samples->host_cpu = NULL;
         }
-        add_host_cpu(a, g, in, &host_cpu);
+        add_host_cpu(h, g, in, &host_cpu);
       }
       in->route = g->name;
-      r = iov_wire_send(a->sock, a->coord_id, in);
+      r = iov__agent_forward(a, in);
       in->route = own;
       if (in->body_case == IOVBENCH__ENVELOPE__BODY_SAMPLES && in->samples->host_cpu == &host_cpu)
         in->samples->host_cpu = NULL; /* ours, on the stack: not for iov_wire_free() */
-      iov_zuv_kick(&a->zuv);
       if (r < 0) {
-        a->guests_dropped++;
+        h->guests_dropped++;
         iov_log_full_errno(IOV_LOG_WARNING, r, "Failed to forward %s of guest '%s' to the coordinator: %m",
                            iov_wire_body_name(in), g->name);
       } else
-        a->guests_forwarded++;
+        h->guests_forwarded++;
     }
   }
   iov_wire_free(in);
@@ -490,129 +544,210 @@ static int on_guest_message(struct iov_zuv *z) {
 }
 
 bool iov__relay_has_guest(struct iov_agent *a, const char *name) {
-  struct iov_guest *g = guest_by_name(a, name);
-  return g && guest_legit(a, g);
+  struct iov_relay *h = relay_of(a);
+  if (!h) return false;
+  struct iov_guest *g = guest_by_name(h, name);
+  return g && guest_legit(h, g);
 }
 
 void iov__relay_drop_guest(struct iov_agent *a, const char *name) {
-  struct iov_guest *g = guest_by_name(a, name);
+  struct iov_relay *h = relay_of(a);
+  if (!h) return;
+  struct iov_guest *g = guest_by_name(h, name);
   if (!g) return;
   iov_info("guest '%s' dropped (its VM was taken down)", name);
-  guest_remove(a, g);
-  notify_coord(a);
+  guest_remove(h, g);
+  notify_coord(h);
 }
 
-void iov__relay_to_guest(struct iov_agent *a, const iov_envelope *in) {
-  struct iov_guest *g = a->guest_sock ? guest_by_name(a, in->route) : NULL;
-  if (g && !guest_legit(a, g)) g = NULL; /* dropped at the next timer tick */
+static void to_guest(struct iov_agent *a, void *state, const iov_envelope *in) {
+  struct iov_relay *h = state;
+  struct iov_guest *g = h->guest_sock ? guest_by_name(h, in->route) : NULL;
+  if (g && !guest_legit(h, g)) g = NULL; /* dropped at the next timer tick */
   if (!g) {
     char msg[256];
     snprintf(msg, sizeof(msg), "host agent '%s' has no guest '%s'%s", a->identity, in->route,
-             a->guest_sock ? " (it never registered, or went silent)" : " (its guest endpoint is off)");
+             h->guest_sock ? " (it never registered, or went silent)" : " (its guest endpoint is off)");
     Iovbench__Error err = IOVBENCH__ERROR__INIT;
     err.code = IOVBENCH__ERROR_CODE__ERR_INVALID_STATE;
     err.message = msg;
     iov_envelope e = IOVBENCH__ENVELOPE__INIT;
     e.body_case = IOVBENCH__ENVELOPE__BODY_ERROR;
     e.error = &err;
-    e.msg_id = ++a->msg_id;
+    e.msg_id = iov__agent_next_msg_id(a);
     e.reply_to = in->msg_id;
     e.route = in->route; /* from the guest, as coord sees it */
-    (void)iov_wire_send(a->sock, a->coord_id, &e);
-    iov_zuv_kick(&a->zuv);
+    (void)iov__agent_forward(a, &e);
     return;
   }
-  int r = iov_wire_send(a->guest_sock, g->rid, (iov_envelope *)in);
-  iov_zuv_kick(&a->guest_zuv);
+  int r = iov_wire_send(h->guest_sock, g->rid, (iov_envelope *)in);
+  iov_zuv_kick(&h->guest_zuv);
   if (r < 0)
     iov_log_full_errno(IOV_LOG_WARNING, r, "Failed to forward %s to guest '%s': %m", iov_wire_body_name(in),
                        g->name);
 }
 
 static void on_guest_timer(uv_timer_t *t) {
-  struct iov_agent *a = t->data;
+  struct iov_relay *h = t->data;
   uint64_t now = iov_now_mono();
   bool changed = false;
   /* After a long blocking step (creating VFs and VMs) timers run before
    * the socket is read: the guests' heartbeats may be waiting there. */
-  if (zsock_events(a->guest_sock) & ZMQ_POLLIN) {
-    iov_zuv_kick(&a->guest_zuv);
+  if (zsock_events(h->guest_sock) & ZMQ_POLLIN) {
+    iov_zuv_kick(&h->guest_zuv);
     return;
   }
-  for (size_t i = 0; i < a->n_guests;) {
-    struct iov_guest *g = &a->guests[i];
+  for (size_t i = 0; i < h->n_guests;) {
+    struct iov_guest *g = &h->guests[i];
     if (now - g->last_seen_mono > IOV_GUEST_TIMEOUT_NS) {
       iov_notice("guest '%s' went silent (no heartbeat for %llu s); dropped", g->name,
                  IOV_GUEST_TIMEOUT_NS / IOV_NSEC_PER_SEC);
-      guest_remove(a, g);
+      guest_remove(h, g);
       changed = true;
-    } else if (!guest_legit(a, g)) {
+    } else if (!guest_legit(h, g)) {
       /* It took the name before the VM of that name was started. */
       iov_warn("guest '%s' from %s holds the name of a VM this agent started, with key %s, not the key made "
                "for that VM: dropped",
                g->name, g->peer, g->key);
-      send_guest_error(a, g->rid, 0, IOVBENCH__ERROR_CODE__ERR_INVALID_STATE,
+      send_guest_error(h, g->rid, 0, IOVBENCH__ERROR_CODE__ERR_INVALID_STATE,
                        "this name belongs to a VM of this host agent: dropped");
-      guest_remove(a, g);
+      guest_remove(h, g);
       changed = true;
     } else
       i++;
   }
-  if (changed) notify_coord(a);
+  if (changed) notify_coord(h);
 }
 
-int iov__relay_start(struct iov_agent *a, const char *endpoint) {
-  if (!a->guest_names_per_key) a->guest_names_per_key = IOV_GUEST_NAMES_PER_KEY;
-  a->guest_sock = zsock_new(ZMQ_ROUTER);
-  if (!a->guest_sock) return -ENOMEM;
-  iov_wire_sock_setup(a->guest_sock);
-  iov_wire_sock_harden(a->guest_sock);
-  zsock_set_router_mandatory(a->guest_sock, 1);
-  if (a->cert) iov_curve_server(a->guest_sock, a->cert, IOV_AUTH_DOMAIN_GUEST);
-  int mr = iov_zmon_start(a->guest_sock, "guest", true, a->max_connections, &a->mon_guest);
+static int guest_endpoint_start(struct iov_relay *h, const char *endpoint) {
+  struct iov_agent *a = h->a;
+  h->guest_sock = zsock_new(ZMQ_ROUTER);
+  if (!h->guest_sock) return -ENOMEM;
+  iov_wire_sock_setup(h->guest_sock);
+  iov_wire_sock_harden(h->guest_sock);
+  zsock_set_router_mandatory(h->guest_sock, 1);
+  if (a->cert) iov_curve_server(h->guest_sock, a->cert, IOV_AUTH_DOMAIN_GUEST);
+  int mr = iov_zmon_start(h->guest_sock, "guest", true, a->max_connections, &h->mon_guest);
   if (mr < 0)
     iov_log_full_errno(
         IOV_LOG_WARNING, mr,
         "No monitor on the guest endpoint (handshakes not logged, connections not limited): %m");
-  if (zsock_bind(a->guest_sock, "%s", endpoint) < 0) {
+  if (zsock_bind(h->guest_sock, "%s", endpoint) < 0) {
     int r = -errno;
-    iov_zmon_stop(&a->mon_guest);
-    zsock_destroy(&a->guest_sock);
+    iov_zmon_stop(&h->mon_guest);
+    zsock_destroy(&h->guest_sock);
     return r ? r : -EINVAL;
   }
-  int r = iov_zuv_init(&a->loop, &a->guest_zuv, a->guest_sock, on_guest_message);
+  int r = iov_zuv_init(&a->loop, &h->guest_zuv, h->guest_sock, on_guest_message);
   if (r < 0) {
-    iov_zmon_stop(&a->mon_guest);
-    zsock_destroy(&a->guest_sock);
+    iov_zmon_stop(&h->mon_guest);
+    zsock_destroy(&h->guest_sock);
     return r;
   }
-  uv_timer_init(&a->loop, &a->guest_timer);
-  a->guest_timer.data = a;
-  uv_timer_start(&a->guest_timer, on_guest_timer, 1000, 1000);
-  iov_info("guest endpoint %s", zsock_endpoint(a->guest_sock) ? zsock_endpoint(a->guest_sock) : endpoint);
+  uv_timer_init(&a->loop, &h->guest_timer);
+  h->guest_timer.data = h;
+  uv_timer_start(&h->guest_timer, on_guest_timer, 1000, 1000);
+  iov_info("guest endpoint %s", zsock_endpoint(h->guest_sock) ? zsock_endpoint(h->guest_sock) : endpoint);
   if (!a->cert)
     iov_warn("--plaintext: guest names are not bound to keys on %s; any guest that reaches it may register "
              "under any free name",
-             zsock_endpoint(a->guest_sock) ? zsock_endpoint(a->guest_sock) : endpoint);
+             zsock_endpoint(h->guest_sock) ? zsock_endpoint(h->guest_sock) : endpoint);
   else
     iov_info("guest names are bound to the keys that registered them; a key from guests/ holds at most %u",
-             a->guest_names_per_key);
+             h->guest_names_per_key);
   return 0;
 }
 
-void iov__relay_free(struct iov_agent *a) {
-  for (size_t i = 0; i < a->n_guests; i++) {
-    guest_cpu_reset(&a->guests[i]);
-    free(a->guests[i].name);
-    zframe_destroy(&a->guests[i].rid);
+/* The key endpoint (lib/auth.h): coordinators ask it for this agent's
+ * public key, to trust it on first use. */
+static int keyserver_start(struct iov_relay *h, const struct iov_relay_config *cfg) {
+  struct iov_agent *a = h->a;
+  char ep[PATH_MAX], err[512];
+  if (cfg->key_listen && strcmp(cfg->key_listen, "none") == 0) return 0;
+  if (cfg->key_listen)
+    snprintf(ep, sizeof(ep), "%s", cfg->key_listen);
+  else if (iov_key_endpoint_for(cfg->listen, ep, sizeof(ep)) < 0) {
+    iov_info("no key endpoint for %s; coordinators must know this agent's key (NAME.key in their plans)",
+             cfg->listen);
+    return 0;
   }
-  free(a->guests);
-  a->guests = NULL;
-  a->n_guests = 0;
+  int r =
+      iov_keyserver_start(ep, a->cert ? zcert_public_txt(a->cert) : NULL, &h->keyserver, err, sizeof(err));
+  if (r < 0) return iov_log_errno(r, "%s", err);
+  iov_info("key endpoint %s", ep);
+  return 0;
 }
 
-void iov__relay_stop(struct iov_agent *a) {
-  if (!a->guest_sock) return;
-  iov_zuv_close(&a->guest_zuv, NULL);
-  uv_close((uv_handle_t *)&a->guest_timer, NULL);
+static void guests_free(struct iov_relay *h) {
+  for (size_t i = 0; i < h->n_guests; i++) {
+    guest_cpu_reset(&h->guests[i]);
+    free(h->guests[i].name);
+    zframe_destroy(&h->guests[i].rid);
+  }
+  free(h->guests);
+  h->guests = NULL;
+  h->n_guests = h->guests_cap = 0;
 }
+
+void iov__relay_forget_guests(struct iov_agent *a) {
+  struct iov_relay *h = relay_of(a);
+  if (h) guests_free(h);
+}
+
+static void relay_free(struct iov_agent *a, void *state) {
+  struct iov_relay *h = state;
+  (void)a;
+  if (!h) return;
+  guests_free(h);
+  iov_zmon_stop(&h->mon_guest);
+  zsock_destroy(&h->guest_sock);
+  iov_keyserver_stop(&h->keyserver);
+  free(h);
+}
+
+static int relay_start(struct iov_agent *a, void *config, void **ret_state) {
+  const struct iov_relay_config *cfg = config;
+  struct iov_relay *h = calloc(1, sizeof(*h));
+  int r;
+  if (!h) return iov_log_errno(-ENOMEM, "Failed to start the relay: %m");
+  h->a = a;
+  h->guest_names_per_key = cfg->guest_names_per_key ? cfg->guest_names_per_key : IOV_GUEST_NAMES_PER_KEY;
+  h->vouch_names = cfg->vouch_names;
+  h->vouch_addrs = cfg->vouch_addrs;
+  h->n_vouch = cfg->n_vouch;
+  r = keyserver_start(h, cfg);
+  if (r < 0) {
+    relay_free(a, h);
+    return r;
+  }
+  if (cfg->guest_listen) {
+    r = guest_endpoint_start(h, cfg->guest_listen);
+    if (r < 0) {
+      iov_log_errno(r,
+                    "Failed to bind the guest endpoint '%s': %m (choose another with --guest-listen, or "
+                    "--guest-listen=none)",
+                    cfg->guest_listen);
+      relay_free(a, h);
+      return r;
+    }
+  }
+  *ret_state = h;
+  return 0;
+}
+
+static void relay_stop(struct iov_agent *a, void *state) {
+  struct iov_relay *h = state;
+  (void)a;
+  if (!h->guest_sock) return;
+  iov_zuv_close(&h->guest_zuv, NULL);
+  uv_close((uv_handle_t *)&h->guest_timer, NULL);
+}
+
+const struct iov_agent_host_hooks iov_relay_hooks = {
+  .start = relay_start,
+  .stop = relay_stop,
+  .free = relay_free,
+  .to_guest = to_guest,
+  .fill_welcome = fill_welcome,
+  .stop_guests = stop_guests,
+};

@@ -1,10 +1,12 @@
-/* Fuzz target: the agent's message handling (agent/session.c, relay.c,
- * sampler.c), driven as the event loop drives it but without a network.
+/* Fuzz target: the agent's message handling (agent/session.c,
+ * sampler.c, transport.c and the host part's host/relay.c), driven as the
+ * event loop drives it but without a network.
  *
- * Two agents live in this process, each a struct iov_agent set up as
- * iov_agent_run() sets one up: a host agent (ROUTER for coord, and the
- * relay's ROUTER for guests) and a guest agent (DEALER to its host).  The
- * harness holds the other end of each socket, over inproc:
+ * Two agents live in this process, each made by iov_agent_new() from a
+ * config as their mains make them (the real start-up: sockets, hooks,
+ * timers): a host agent (ROUTER for coord, and its relay's ROUTER for
+ * guests) and a guest agent (DEALER to its host).  The harness holds the
+ * other end of each socket, over inproc:
  *   coord  DEALER -> host agent            (what coord sends a host)
  *   vm     DEALER -> host agent's relay    (what a guest sends its host)
  *   host   ROUTER <- guest agent           (what a host sends its guest)
@@ -14,9 +16,10 @@
  *              2  from the host to the guest agent
  *              3  no frame: frame[0] bit 0: wait 5 ms (so that the timers
  *                 of a point fire); bit 1: the host agent's dead-man check
- *                 (iov__agent_deadman_check(), its timer's work)
+ *                 (iov__session_tick(), its timer's work)
  * After each frame the agent's read callback takes it (the one the zuv
- * bridge calls), its loop runs once, and everything the agents sent is
+ * bridge calls; the relay's socket is read by its loop), the loops run,
+ * and everything the agents sent is
  * read back: every message an agent sends must decode at its peer.  At the
  * end of an input any test point is aborted (its last sample and result
  * go out and are checked too) and the agents forget their coordinator,
@@ -39,32 +42,31 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
-#include "agent.h"
 #include "auth.h"
 #include "fuzz.h"
+#include "relay.h"
+#include "session.h"
 #include "timeutil.h"
 
 #define BUF_BUDGET (64u << 20)
 #define START_MAX_AHEAD_NS (5 * IOV_NSEC_PER_MSEC)
 
-static struct iov_agent host, guest;
+static struct iov_agent *host, *guest;
 static zsock_t *coord, *vm, *upstream;
-static Iovbench__Inventory inventory = IOVBENCH__INVENTORY__INIT;
-static char *workloads[16];
+static zframe_t *guest_rid; /* the guest agent's routing id at 'upstream' */
 static uint16_t closed_port;
 static int closed_fds[2] = { -1, -1 };
 static bool ready;
 
-/* At exit the sockets go (czmq complains of any left); the loops and
- * agents go with the process. */
+/* At exit the agents stop as on SIGTERM and the sockets go (czmq
+ * complains of any left). */
 static void cleanup(void) {
+  host = iov_agent_free(host);
+  guest = iov_agent_free(guest);
+  zframe_destroy(&guest_rid);
   zsock_destroy(&coord);
   zsock_destroy(&vm);
   zsock_destroy(&upstream);
-  zsock_destroy(&host.sock);
-  iov_zmon_stop(&host.mon_guest); /* the relay's socket monitor (lib/auth.h) */
-  zsock_destroy(&host.guest_sock);
-  zsock_destroy(&guest.sock);
 }
 
 static _Noreturn void die(const char *what) {
@@ -106,47 +108,34 @@ static zsock_t *sock_new(int type, const char *identity) {
   return s;
 }
 
-static void agent_init(struct iov_agent *a, enum iov_agent_kind kind) {
-  char proc[PATH_MAX];
-  memset(a, 0, sizeof(*a));
-  a->kind = kind;
-  a->inventory = &inventory;
-  a->identity = kind == IOV_AGENT_HOST ? "fuzz-host" : "vm-1";
-  a->route = kind == IOV_AGENT_HOST ? "" : "vm-1";
-  a->upstream = "inproc://fuzz-upstream";
-  /* A recorded /proc/stat: the samples carry CPU time, always the same. */
-  snprintf(proc, sizeof(proc), "%s/tests/fixtures/proc/debian12-2cpu-virtio", iov_fuzz_srcdir());
-  if (iov_cpustat_open(proc, &a->cpustat) < 0) a->cpustat = NULL;
-  if (uv_loop_init(&a->loop) < 0) die("uv_loop_init");
-}
+static const struct iov_relay_config relay_cfg = {
+  .guest_listen = "inproc://fuzz-relay",
+  .listen = "inproc://fuzz-agent",
+  .key_listen = "none",
+};
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
-  const char *const *names = iov_engine_names();
-  size_t n = 0;
   (void)argc;
   (void)argv;
   iov_fuzz_quiet();
-  zsys_handler_set(NULL);
   reserve_closed_port();
 
-  inventory.hostname = "fuzz";
-  inventory.kernel = "6.1.0";
-  inventory.cpus_online = 2;
-  for (; names[n] && n < ELEMENTSOF(workloads); n++) workloads[n] = (char *)names[n];
-  inventory.workloads = workloads;
-  inventory.n_workloads = n;
-
-  agent_init(&host, IOV_AGENT_HOST);
-  host.caps = (struct iov_agent_caps){ .max_duration_ns = 3600 * IOV_NSEC_PER_SEC,
-                                       .max_flows = 64,
-                                       .max_rate_bps = 10000000000ULL,
-                                       .max_msg_size = 1u << 20,
-                                       .max_vms = 8 };
-  host.sock = sock_new(ZMQ_ROUTER, NULL);
-  zsock_set_router_mandatory(host.sock, 1);
-  if (zsock_bind(host.sock, "inproc://fuzz-agent") < 0) die("bind agent");
-  if (iov_zuv_init(&host.loop, &host.zuv, host.sock, iov__agent_on_message) < 0) die("zuv");
-  if (iov__relay_start(&host, "inproc://fuzz-relay") < 0) die("relay");
+  /* Both agents as their mains start them, on inproc endpoints and
+   * plaintext.  The host agent has caps, so that refusals are reached. */
+  const struct iov_agent_config host_cfg = {
+    .kind = IOV_AGENT_HOST,
+    .caps = { .max_duration_ns = 3600 * IOV_NSEC_PER_SEC,
+              .max_flows = 64,
+              .max_rate_bps = 10000000000ULL,
+              .max_msg_size = 1u << 20,
+              .max_vms = 8 },
+    .listen = "inproc://fuzz-agent",
+    .identity = "fuzz-host",
+    .host = &iov_relay_hooks,
+    .host_config = (void *)&relay_cfg,
+    .plaintext = true,
+  };
+  if (iov_agent_new(&host_cfg, &host) < 0) die("host agent");
   coord = sock_new(ZMQ_DEALER, "coord");
   vm = sock_new(ZMQ_DEALER, "vm-1-rid");
   if (zsock_connect(coord, "inproc://fuzz-agent") < 0 || zsock_connect(vm, "inproc://fuzz-relay") < 0)
@@ -155,16 +144,17 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   upstream = sock_new(ZMQ_ROUTER, NULL);
   zsock_set_router_mandatory(upstream, 1);
   if (zsock_bind(upstream, "inproc://fuzz-upstream") < 0) die("bind upstream");
-  agent_init(&guest, IOV_AGENT_GUEST);
-  guest.sock = sock_new(ZMQ_DEALER, "guest");
-  if (zsock_connect(guest.sock, "inproc://fuzz-upstream") < 0) die("connect guest");
-  if (iov_zuv_init(&guest.loop, &guest.zuv, guest.sock, iov__agent_on_message) < 0) die("zuv");
-  /* The host side learns the guest's routing id from its first frame. */
-  zstr_send(guest.sock, "hi");
-  char *hi = zstr_recv(upstream); /* the routing id */
-  zstr_free(&hi);
-  hi = zstr_recv(upstream);
-  zstr_free(&hi);
+  const struct iov_agent_config guest_cfg = {
+    .kind = IOV_AGENT_GUEST,
+    .connect = "inproc://fuzz-upstream",
+    .identity = "vm-1",
+  };
+  if (iov_agent_new(&guest_cfg, &guest) < 0) die("guest agent");
+  /* Its first registration: the host side learns its routing id. */
+  zmsg_t *m = zmsg_recv(upstream);
+  if (!m) die("no registration");
+  guest_rid = zmsg_pop(m);
+  zmsg_destroy(&m);
   atexit(cleanup);
   ready = true;
   return 0;
@@ -237,14 +227,14 @@ static zframe_t *adjust(const uint8_t *data, size_t len) {
   return f;
 }
 
-static void send_frame(zsock_t *s, const char *rid, const uint8_t *data, size_t len, bool to_agent) {
+static void send_frame(zsock_t *s, zframe_t *rid, const uint8_t *data, size_t len, bool to_agent) {
   void *z = zsock_resolve(s);
   zframe_t *f = to_agent ? adjust(data, len) : NULL;
   if (f) {
     data = zframe_data(f);
     len = zframe_size(f);
   }
-  if (rid && zmq_send(z, rid, strlen(rid), ZMQ_SNDMORE) < 0) die("send");
+  if (rid && zmq_send(z, zframe_data(rid), zframe_size(rid), ZMQ_SNDMORE) < 0) die("send");
   if (zmq_send(z, data, len, 0) < 0) die("send");
   zframe_destroy(&f);
 }
@@ -269,8 +259,8 @@ static void drain(zsock_t *s, bool router, const char *who) {
 
 static void settle(void) {
   for (int i = 0; i < 4; i++) {
-    (void)uv_run(&host.loop, UV_RUN_NOWAIT);
-    (void)uv_run(&guest.loop, UV_RUN_NOWAIT);
+    (void)uv_run(iov_agent_loop(host), UV_RUN_NOWAIT);
+    (void)uv_run(iov_agent_loop(guest), UV_RUN_NOWAIT);
   }
   drain(coord, false, "coord");
   drain(vm, false, "the guest of the relay");
@@ -283,19 +273,16 @@ static void take(struct iov_zuv *z) {
 
 /* Back to an agent that nobody has spoken to. */
 static void forget(struct iov_agent *a) {
-  iov__agent_point_abort(a, "end of the fuzz input");
+  iov__session_point_abort(a, "end of the fuzz input");
   zframe_destroy(&a->coord_id);
   free(a->coord_run);
   a->coord_run = NULL;
-  a->coord_connected = false;
-  a->coord_gone = false;
+  a->conn = a->kind == IOV_AGENT_HOST ? IOV_CONN_IDLE : IOV_CONN_REGISTERING;
   a->coord_heartbeat_ns = 0;
-  a->registered = false;
   a->register_msg_id = 0;
   a->session_id = 0;
   a->msg_id = 0;
-  iov__relay_free(a);
-  a->guests_cap = 0;
+  iov__relay_forget_guests(a);
   memset(&a->wire_stats, 0, sizeof(a->wire_stats));
 }
 
@@ -310,25 +297,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     switch (tag % 4) {
     case 0:
       send_frame(coord, NULL, frame, len, true);
-      take(&host.zuv);
+      take(&host->zuv);
       break;
     case 1:
+      /* The relay's socket is the host part's: its loop reads it. */
       send_frame(vm, NULL, frame, len, false);
-      take(&host.guest_zuv);
       break;
     case 2:
-      send_frame(upstream, "guest", frame, len, true);
-      take(&guest.zuv);
+      send_frame(upstream, guest_rid, frame, len, true);
+      take(&guest->zuv);
       break;
     case 3:
       if (len && (frame[0] & 1)) (void)iov_sleep_until_real(iov_now_real() + START_MAX_AHEAD_NS);
-      if (len && (frame[0] & 2)) iov__agent_deadman_check(&host);
+      if (len && (frame[0] & 2)) iov__session_tick(host); /* its dead-man timer's work */
       break;
     }
     settle();
   }
-  forget(&host);
-  forget(&guest);
+  forget(host);
+  forget(guest);
   settle();
   return 0;
 }
