@@ -183,6 +183,7 @@ static int cmd_keygen(int argc, char **argv) {
     iov_err("coord keygen: %s", err);
     return 1;
   }
+  if (r > 0) iov_warn("%s", err);
   if (created)
     printf("coord: new key pair in %s: coord.key (public) and coord.key_secret (secret, stays here)\n", dir);
   else

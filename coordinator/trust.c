@@ -213,6 +213,10 @@ int iov_trust_hosts(const struct iov_plan *plan, const struct iov_trust_opts *o,
                         "coord has no key pair to authenticate with (%s): run 'coord keygen' once, and copy "
                         "%s/coord.key into /etc/iovbench/coordinators/ on every agent's machine",
                         err, dir);
+    else if (r > 0) {
+      iov_warn("%s", err);
+      r = 0;
+    }
   }
 out:
   free(key_eps);

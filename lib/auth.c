@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "err.h"
-#include "log.h"
+#include "macro.h"
 #include "timeutil.h"
 
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01"
@@ -62,10 +62,11 @@ int iov_key_load(const char *dir, const char *name, bool create, zcert_t **ret, 
                       "away and a new one is made",
                       sec);
     }
-    if (st.st_mode & 077)
-      iov_warn("%s can be read by other users (mode %03o): chmod 600 it, it is a secret key", sec,
-               (unsigned)(st.st_mode & 0777));
     *ret = c;
+    if (st.st_mode & 077)
+      return iov_errf(1, err, errlen,
+                      "%s can be read by other users (mode %03o): chmod 600 it, it is a secret key", sec,
+                      (unsigned)(st.st_mode & 0777));
     return 0;
   }
   if (errno != ENOENT) return iov_errf(-errno, err, errlen, "cannot read %s: %s", sec, strerror(errno));
@@ -156,6 +157,25 @@ void iov_curve_client(zsock_t *sock, zcert_t *cert, const char *server_key) {
   zsock_set_curve_serverkey(sock, server_key);
 }
 
+/* ---- the daemon's log, for the threads here --------------------------- */
+
+static _Atomic(iov_auth_log_fn *) auth_log;
+
+void iov_auth_set_log(iov_auth_log_fn *fn) { atomic_store(&auth_log, fn); }
+
+/* One warning line from an actor thread, to the daemon's callback. */
+_printf_(1, 2) static void auth_warn(const char *fmt, ...) {
+  iov_auth_log_fn *fn = atomic_load(&auth_log);
+  char line[512];
+  va_list ap;
+
+  if (!fn) return;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof(line), fmt, ap);
+  va_end(ap);
+  fn(line);
+}
+
 /* ---- ZAP -------------------------------------------------------------- */
 
 struct iov_zap {
@@ -174,7 +194,7 @@ struct zap_log {
 static bool log_allowed(struct zap_log *l, const char *what) {
   uint64_t now = iov_now_mono();
   if (now - l->window_start >= IOV_NSEC_PER_SEC) {
-    if (l->suppressed) iov_warn("%" PRIu64 " more %s (not logged one by one)", l->suppressed, what);
+    if (l->suppressed) auth_warn("%" PRIu64 " more %s (not logged one by one)", l->suppressed, what);
     l->window_start = now;
     l->lines = 0;
     l->suppressed = 0;
@@ -191,8 +211,8 @@ static void zap_refused(struct zap_log *l, const char *domain, const char *addre
                         const char *why) {
   if (!log_allowed(l, "peers were refused")) return;
   bool control = strcmp(domain, IOV_AUTH_DOMAIN_CONTROL) == 0;
-  iov_warn("refused a %s at %s with key %s: %s", control ? "coordinator" : "guest agent",
-           address && *address ? address : "(unknown address)", key, why);
+  auth_warn("refused a %s at %s with key %s: %s", control ? "coordinator" : "guest agent",
+            address && *address ? address : "(unknown address)", key, why);
 }
 
 static void zap_handle(struct iov_zap *z, zsock_t *handler, zcertstore_t *coords, zcertstore_t *guests_dir,
@@ -372,7 +392,7 @@ static void key_actor(zsock_t *pipe, void *arg) {
     zsock_set_sndhwm(s, 100);
     zsock_set_handshake_ivl(s, 10000);
     if (iov_zmon_start(s, "key", true, KEY_MAX_CONNS, &mon) < 0)
-      iov_warn("no monitor on the key endpoint %s: its connections are not limited", k->endpoint);
+      auth_warn("no monitor on the key endpoint %s: its connections are not limited", k->endpoint);
   }
   if (!s || zsock_bind(s, "%s", k->endpoint) < 0) {
     k->start_error = s ? (errno ? -errno : -EADDRINUSE) : -ENOMEM;
@@ -606,9 +626,9 @@ static void mon_apply(struct iov_zmon *z, const struct mon_event *ev, size_t n, 
         shutdown(fd, SHUT_RDWR);
         atomic_fetch_add(&z->refused, 1);
         if (log_allowed(log, "connections were refused"))
-          iov_warn("refused a connection from %s to the %s endpoint %s: %" PRIu64
-                   " connections open, the limit is %u (--max-connections)",
-                   peer, z->what, z->endpoint, open - 1, z->max_conns);
+          auth_warn("refused a connection from %s to the %s endpoint %s: %" PRIu64
+                    " connections open, the limit is %u (--max-connections)",
+                    peer, z->what, z->endpoint, open - 1, z->max_conns);
       }
       break;
     }
@@ -625,8 +645,8 @@ static void mon_apply(struct iov_zmon *z, const struct mon_event *ev, size_t n, 
       if (z->server && pending->event) {
         char buf[96];
         if (log_allowed(log, "failed handshakes"))
-          iov_warn("handshake failed on the %s endpoint %s with %s: %s", z->what, z->endpoint, peer,
-                   failure_text(pending->event, pending->value, buf, sizeof(buf)));
+          auth_warn("handshake failed on the %s endpoint %s with %s: %s", z->what, z->endpoint, peer,
+                    failure_text(pending->event, pending->value, buf, sizeof(buf)));
       }
       *pending = (struct mon_event){ 0 };
       break;

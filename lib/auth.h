@@ -17,7 +17,8 @@
  * The directories are read again when they change (zcertstore), so
  * copying a key in takes effect without a restart.  Every refusal is
  * logged with the peer's address and key (at most a few lines a second,
- * so that a flood cannot fill the log).
+ * so that a flood cannot fill the log), through the daemon's callback
+ * (iov_auth_set_log()).
  *
  * czmq's zauth actor keeps one policy for the whole process, which would
  * let a guest's key open the control endpoint too; this ZAP handler keeps
@@ -54,8 +55,10 @@ bool iov_key_text_ok(const char *text);
 
 /* Load DIR/NAME.key_secret; when it does not exist and create is set,
  * make a new key pair (DIR/NAME.key public, DIR/NAME.key_secret mode
- * 0600; DIR made 0755 if needed) and set *ret_created.  0, or a negative
- * errno with the cause and the fix in err. */
+ * 0600; DIR made 0755 if needed) and set *ret_created.  0; 1 when the
+ * key pair was loaded but its secret file can be read by other users
+ * (err then says so and how to fix it, for the caller to log as a
+ * warning); or a negative errno with the cause and the fix in err. */
 int iov_key_load(const char *dir, const char *name, bool create, zcert_t **ret, bool *ret_created, char *err,
                  size_t errlen);
 
@@ -75,6 +78,17 @@ void iov_curve_server(zsock_t *sock, zcert_t *cert, const char *domain);
 /* Make sock a CURVE client of the server whose public key is server_key;
  * cert is ours. */
 void iov_curve_client(zsock_t *sock, zcert_t *cert, const char *server_key);
+
+/* ---- the daemon's log ------------------------------------------------ */
+/* The ZAP handler, the key endpoint and the socket monitors run in
+ * threads of their own (czmq actors), where no caller can take what they
+ * have to say: refused peers, failed handshakes, connections over the
+ * limit.  Those lines, warnings each, go to this callback, which the
+ * daemon sets once before it starts any of them; none set (the default):
+ * they are dropped.  It is called from those threads, several at once, so
+ * it must be thread-safe (iov_log() is).  lib/ logs nothing itself. */
+typedef void iov_auth_log_fn(const char *line);
+void iov_auth_set_log(iov_auth_log_fn *fn);
 
 /* ---- the ZAP handler (one per process; agents only) ------------------- */
 struct iov_zap;

@@ -610,6 +610,7 @@ static int flood_auth_setup(struct flood *f) {
   bool created = false;
   int r = iov_key_load(f->cfg->key_dir, "agent", true, &f->cert, &created, err, sizeof(err));
   if (r < 0) return iov_log_errno(r, "Cannot load this agent's key: %s", err);
+  if (r > 0) iov_warn("%s", err);
   if ((size_t)snprintf(coords, sizeof(coords), "%s/coordinators", f->cfg->key_dir) >= sizeof(coords))
     return iov_log_errno(-ENAMETOOLONG, "--key-dir '%s' is too long", f->cfg->key_dir);
   r = iov_zap_start(coords, NULL, &f->zap);
@@ -737,6 +738,9 @@ static void help(void) {
          FLOOD_HIST_BUCKETS);
 }
 
+/* What lib/auth.c's threads say (refused peers, failed handshakes). */
+static void auth_log(const char *line) { iov_warn("%s", line); }
+
 int main(int argc, char **argv) {
   enum { OPT_LATENCY = 1000, OPT_CPUS, OPT_IDLE, OPT_READY, OPT_KEY_DIR, OPT_ABSURD, OPT_ERROR_TEXT };
   static const struct option opts[] = {
@@ -785,5 +789,6 @@ int main(int argc, char **argv) {
   }
   snprintf(prefix, sizeof(prefix), "flood-agent %s", cfg.name);
   iov_log_set_prefix(prefix);
+  iov_auth_set_log(auth_log);
   return flood_run(&cfg) < 0 ? 1 : 0;
 }

@@ -54,6 +54,14 @@ static void test_key_files(void **state) {
   assert_false(created);
   assert_string_equal(zcert_public_txt(a), zcert_public_txt(b));
   assert_string_equal(zcert_secret_txt(a), zcert_secret_txt(b));
+  /* A secret others can read loads, with a warning for the caller to log. */
+  zcert_destroy(&b);
+  snprintf(path, sizeof(path), "%s/coord.key_secret", dir);
+  assert_int_equal(chmod(path, 0644), 0);
+  assert_int_equal(iov_key_load(dir, "coord", true, &b, &created, err, sizeof(err)), 1);
+  assert_non_null(strstr(err, "can be read by other users (mode 644): chmod 600 it"));
+  assert_non_null(b);
+  assert_int_equal(chmod(path, 0600), 0);
   /* The public certificate reads back; so does a bare key on a line. */
   snprintf(path, sizeof(path), "%s/coord.key", dir);
   assert_int_equal(iov_key_read_public(path, pub, err, sizeof(err)), 0);
