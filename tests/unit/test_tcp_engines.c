@@ -32,7 +32,9 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "err.h"
 #include "timeutil.h"
+#include "wire.h"
 
 extern const struct iov_engine_ops iov_engine_tcp_stream;
 extern const struct iov_engine_ops iov_engine_tcp_rr;
@@ -112,7 +114,8 @@ static const uint8_t test_token[IOV_ENGINE_TOKEN_LEN] = "tcp-engine-token";
 /* Set the engine setting 'name' of c (the others as c has them, else at
  * their defaults) in storage that outlives the run's creation; an engine
  * without that setting is left as it is (false). */
-static bool set_opt(struct iov_engine_config *c, const struct iov_engine_ops *ops, const char *name, uint64_t v) {
+static bool set_opt(struct iov_engine_config *c, const struct iov_engine_ops *ops, const char *name,
+                    uint64_t v) {
   static _Alignas(uint64_t) unsigned char bufs[16][IOV_ENGINE_MAX_OPTS_SIZE];
   static unsigned next;
   if (!iov_engine_opt_get(ops, c->opts ? c->opts : bufs[0], name, NULL)) return false;
@@ -508,6 +511,100 @@ static void test_sockopts_flow(void **state) {
   pair_free(&p);
 }
 
+/* ---- engine settings: plan -> wire -> engine ---- */
+
+/* The option struct an agent builds for ops from a plan's test that sets
+ * 'settings' ("key = value" lines): the plan parsed with the engines' own
+ * tables, the point's settings put in a Prepare, the frame encoded and
+ * decoded, and the settings checked into the struct through the same
+ * table.  Static storage. */
+static const void *opts_through_wire(const struct iov_engine_ops *ops, const char *settings) {
+  static _Alignas(uint64_t) unsigned char buf[IOV_ENGINE_MAX_OPTS_SIZE];
+  char text[512], err[256];
+  struct iov_plan *plan = NULL;
+
+  snprintf(text, sizeof(text), "[hosts]\na = local\nb = local\n[t]\nworkload = %s\n%s", ops->name, settings);
+  if (iov_plan_parse(text, "inline.plan", iov_engine_plan_workloads(), &plan, err, sizeof(err)) < 0)
+    fail_msg("%s", err);
+  Iovbench__Workload w = IOVBENCH__WORKLOAD__INIT;
+  w.name = (char *)ops->name;
+  w.flows = 1;
+  w.msg_size = 1;
+  w.duration_ns = IOV_NSEC_PER_SEC;
+  w.sample_interval_ns = IOV_NSEC_PER_SEC;
+  assert_int_equal(
+      iov_wire_engine_settings_to_pb(plan->points[0].p.settings, plan->points[0].p.n_settings, &w), 0);
+  Iovbench__Prepare p = IOVBENCH__PREPARE__INIT;
+  p.role = IOVBENCH__ROLE__ROLE_RECEIVER;
+  p.workload = &w;
+  iov_envelope e = IOVBENCH__ENVELOPE__INIT, *out = NULL;
+  e.body_case = IOVBENCH__ENVELOPE__BODY_PREPARE;
+  e.prepare = &p;
+  zframe_t *f = NULL;
+  assert_int_equal(iov_wire_encode(&e, &f), 0);
+  assert_int_equal(iov_wire_decode(zframe_data(f), zframe_size(f), &out, NULL, err, sizeof(err)), 0);
+  zframe_destroy(&f);
+  assert_int_equal(out->prepare->workload->n_settings, plan->points[0].p.n_settings);
+  if (iov_wire_engine_settings(ops->options, ops->option_struct_size, out->prepare->workload, buf, err,
+                               sizeof(err)) < 0)
+    fail_msg("%s", err);
+  iov_wire_free(out);
+  iov_wire_engine_settings_done(&w);
+  iov_plan_free(plan);
+  return buf;
+}
+
+/* A plan's test that sets 'settings' for ops is refused, with this text
+ * (file, line and key). */
+static void plan_refused(const struct iov_engine_ops *ops, const char *settings, const char *want) {
+  char text[512], err[256];
+  struct iov_plan *plan = NULL;
+  snprintf(text, sizeof(text), "[hosts]\na = local\nb = local\n[t]\nworkload = %s\n%s", ops->name, settings);
+  assert_int_equal(iov_plan_parse(text, "inline.plan", iov_engine_plan_workloads(), &plan, err, sizeof(err)),
+                   -IOV_E_PLAN);
+  assert_null(plan);
+  if (!strstr(err, want)) fail_msg("'%s' lacks '%s'", err, want);
+}
+
+/* busy_poll (tcp_rr): from the plan through the wire to SO_BUSY_POLL on
+ * both ends of each flow; 0 leaves the socket's default; the plan takes
+ * 0..1000000 us. */
+static void test_busy_poll(void **state) {
+  (void)state;
+  struct iov_engine_config c = cfg_default(2, 300 * MS);
+  struct pair p;
+  uint64_t v = 0;
+  c.msg_size = 64;
+  c.response_size = 64;
+  c.opts = opts_through_wire(&iov_engine_tcp_rr, "busy_poll = 50\n");
+  assert_true(iov_engine_opt_get(&iov_engine_tcp_rr, c.opts, "busy_poll", &v));
+  assert_int_equal(v, 50);
+  pair_setup(&p, &iov_engine_tcp_rr, &c);
+  pair_start_tracked(&p);
+  pair_wait(&p);
+  for (unsigned i = 0; i < p.flows; i++) {
+    check_rr_flow(&p, i);
+    assert_int_equal(sock_int(p.sfd[i], SOL_SOCKET, SO_BUSY_POLL), 50);
+    assert_int_equal(sock_int(p.rfd[i], SOL_SOCKET, SO_BUSY_POLL), 50);
+  }
+  pair_free(&p);
+
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int dflt = sock_int(fd, SOL_SOCKET, SO_BUSY_POLL);
+  close(fd);
+  c.opts = opts_through_wire(&iov_engine_tcp_rr, "");
+  pair_setup(&p, &iov_engine_tcp_rr, &c);
+  pair_start_tracked(&p);
+  pair_wait(&p);
+  assert_int_equal(sock_int(p.sfd[0], SOL_SOCKET, SO_BUSY_POLL), dflt);
+  pair_free(&p);
+
+  plan_refused(&iov_engine_tcp_rr, "busy_poll = 2000000\n",
+               "inline.plan:6: key 'busy_poll': '2000000' is out of range; use 0..1000000");
+  plan_refused(&iov_engine_tcp_stream, "busy_poll = 50\n",
+               "inline.plan:6: key 'busy_poll': test 't' runs no workload");
+}
+
 /* Without the options the sockets keep the system's defaults. */
 static void test_sockopts_default(void **state) {
   (void)state;
@@ -890,6 +987,7 @@ int main(void) {
     cmocka_unit_test(test_crr),
     cmocka_unit_test(test_sockopts_direct),
     cmocka_unit_test(test_sockopts_flow),
+    cmocka_unit_test(test_busy_poll),
     cmocka_unit_test(test_sockopts_default),
     cmocka_unit_test(test_interface_missing),
     cmocka_unit_test(test_cpu_pinning),

@@ -37,7 +37,9 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "err.h"
 #include "timeutil.h"
+#include "wire.h"
 
 extern const struct iov_engine_ops iov_engine_udp_stream;
 extern const struct iov_engine_ops iov_engine_udp_rr;
@@ -144,7 +146,8 @@ static const uint8_t test_token[IOV_ENGINE_TOKEN_LEN] = "udp-engine-token";
 /* Set the engine setting 'name' of c (the others as c has them, else at
  * their defaults) in storage that outlives the run's creation; an engine
  * without that setting is left as it is (false). */
-static bool set_opt(struct iov_engine_config *c, const struct iov_engine_ops *ops, const char *name, uint64_t v) {
+static bool set_opt(struct iov_engine_config *c, const struct iov_engine_ops *ops, const char *name,
+                    uint64_t v) {
   static _Alignas(uint64_t) unsigned char bufs[16][IOV_ENGINE_MAX_OPTS_SIZE];
   static unsigned next;
   if (!iov_engine_opt_get(ops, c->opts ? c->opts : bufs[0], name, NULL)) return false;
@@ -538,6 +541,116 @@ static void check_rr_client(const struct iov_flow_stats *s, uint64_t req, uint64
   assert_int_equal(s->hist.count, s->transactions);
   assert_int_equal(s->messages, 2 * s->transactions);
   assert_int_equal(s->bytes, (req + resp) * s->transactions);
+}
+
+/* ---- engine settings: plan -> wire -> engine ---- */
+
+/* The option struct an agent builds for ops from a plan's test that sets
+ * 'settings' ("key = value" lines): the plan parsed with the engines' own
+ * tables, the point's settings put in a Prepare, the frame encoded and
+ * decoded, and the settings checked into the struct through the same
+ * table.  Static storage. */
+static const void *opts_through_wire(const struct iov_engine_ops *ops, const char *settings) {
+  static _Alignas(uint64_t) unsigned char buf[IOV_ENGINE_MAX_OPTS_SIZE];
+  char text[512], err[256];
+  struct iov_plan *plan = NULL;
+
+  snprintf(text, sizeof(text), "[hosts]\na = local\nb = local\n[t]\nworkload = %s\n%s", ops->name, settings);
+  if (iov_plan_parse(text, "inline.plan", iov_engine_plan_workloads(), &plan, err, sizeof(err)) < 0)
+    fail_msg("%s", err);
+  Iovbench__Workload w = IOVBENCH__WORKLOAD__INIT;
+  w.name = (char *)ops->name;
+  w.flows = 1;
+  w.msg_size = 1;
+  w.duration_ns = IOV_NSEC_PER_SEC;
+  w.sample_interval_ns = IOV_NSEC_PER_SEC;
+  assert_int_equal(
+      iov_wire_engine_settings_to_pb(plan->points[0].p.settings, plan->points[0].p.n_settings, &w), 0);
+  Iovbench__Prepare p = IOVBENCH__PREPARE__INIT;
+  p.role = IOVBENCH__ROLE__ROLE_RECEIVER;
+  p.workload = &w;
+  iov_envelope e = IOVBENCH__ENVELOPE__INIT, *out = NULL;
+  e.body_case = IOVBENCH__ENVELOPE__BODY_PREPARE;
+  e.prepare = &p;
+  zframe_t *f = NULL;
+  assert_int_equal(iov_wire_encode(&e, &f), 0);
+  assert_int_equal(iov_wire_decode(zframe_data(f), zframe_size(f), &out, NULL, err, sizeof(err)), 0);
+  zframe_destroy(&f);
+  assert_int_equal(out->prepare->workload->n_settings, plan->points[0].p.n_settings);
+  if (iov_wire_engine_settings(ops->options, ops->option_struct_size, out->prepare->workload, buf, err,
+                               sizeof(err)) < 0)
+    fail_msg("%s", err);
+  iov_wire_free(out);
+  iov_wire_engine_settings_done(&w);
+  iov_plan_free(plan);
+  return buf;
+}
+
+/* A plan's test that sets 'settings' for ops is refused, with this text
+ * (file, line and key). */
+static void plan_refused(const struct iov_engine_ops *ops, const char *settings, const char *want) {
+  char text[512], err[256];
+  struct iov_plan *plan = NULL;
+  snprintf(text, sizeof(text), "[hosts]\na = local\nb = local\n[t]\nworkload = %s\n%s", ops->name, settings);
+  assert_int_equal(iov_plan_parse(text, "inline.plan", iov_engine_plan_workloads(), &plan, err, sizeof(err)),
+                   -IOV_E_PLAN);
+  assert_null(plan);
+  if (!strstr(err, want)) fail_msg("'%s' lacks '%s'", err, want);
+}
+
+static int sock_int(int fd, int level, int opt) {
+  int v = -1;
+  socklen_t len = sizeof(v);
+  assert_int_equal(getsockopt(fd, level, opt, &v, &len), 0);
+  return v;
+}
+
+/* A UDP socket of this process: the receiver's, bound to 'port', or the
+ * sender's, connected to it.  The fd (the runner's) or -1. */
+static int find_udp_sock(uint16_t port, bool receiver_end) {
+  DIR *d = opendir("/proc/self/fd");
+  struct dirent *e;
+  int found = -1;
+
+  assert_non_null(d);
+  while (found < 0 && (e = readdir(d))) {
+    int fd = atoi(e->d_name), type = 0;
+    socklen_t tl = sizeof(type);
+    struct sockaddr_in a;
+    socklen_t len = sizeof(a);
+    if (fd <= 2 || fd == dirfd(d)) continue;
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) < 0 || type != SOCK_DGRAM) continue;
+    int k = receiver_end ? getsockname(fd, (struct sockaddr *)&a, &len)
+                         : getpeername(fd, (struct sockaddr *)&a, &len);
+    if (k == 0 && a.sin_family == AF_INET && ntohs(a.sin_port) == port) found = fd;
+  }
+  closedir(d);
+  return found;
+}
+
+/* busy_poll (udp_rr): from the plan through the wire to SO_BUSY_POLL on
+ * the client's and the server's socket. */
+static void test_rr_busy_poll(void **state) {
+  (void)state;
+  const uint64_t dur = 300 * MSEC;
+  struct iov_engine_config rxc = base_cfg(IOV_ROLE_RECEIVER, 64, dur);
+  struct iov_engine_config txc = base_cfg(IOV_ROLE_SENDER, 64, dur);
+  struct pair p;
+
+  rxc.opts = txc.opts = opts_through_wire(&iov_engine_udp_rr, "busy_poll = 40\nrr_timeout = 500ms\n");
+  pair_start(&p, &iov_engine_udp_rr, &rxc, &txc);
+  int rfd = find_udp_sock(p.port, true), sfd = find_udp_sock(p.port, false);
+  assert_true(rfd >= 0 && sfd >= 0);
+  assert_int_equal(sock_int(rfd, SOL_SOCKET, SO_BUSY_POLL), 40);
+  assert_int_equal(sock_int(sfd, SOL_SOCKET, SO_BUSY_POLL), 40);
+  assert_true(wait_done(p.tx, HANG_BOUND, NULL, NULL));
+  iov_engine_run_stop(p.rx);
+  struct iov_flow_stats *tx = snap(p.tx);
+  assert_true(tx->transactions > 0);
+  free(tx);
+  pair_free(&p);
+  plan_refused(&iov_engine_udp_rr, "busy_poll = 1000001\n",
+               "inline.plan:6: key 'busy_poll': '1000001' is out of range");
 }
 
 /* One outstanding transaction, 1-byte requests (the id wraps every 256),
@@ -1055,6 +1168,7 @@ int main(void) {
     cmocka_unit_test(test_stream_jitter),
     cmocka_unit_test(test_stream_linger),
     cmocka_unit_test(test_rr_basic),
+    cmocka_unit_test(test_rr_busy_poll),
     cmocka_unit_test(test_rr_burst),
     cmocka_unit_test(test_rr_server_gone),
     cmocka_unit_test(test_rr_late_response),
