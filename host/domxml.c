@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "err.h"
 #include "guestconf.h"
 #include "macro.h"
 #include "parse.h"
@@ -75,16 +76,6 @@ enum iov_vm_nic_type iov_vm_nic_type_from_string(const char *s) {
   for (int i = 0; i < _IOV_VM_NIC_MAX; i++)
     if (strcmp(s, nic_type_table[i]) == 0) return (enum iov_vm_nic_type)i;
   return _IOV_VM_NIC_INVALID;
-}
-
-int iov__vm_fail(char *err, size_t errlen, int r, const char *fmt, ...) {
-  if (err && errlen > 0) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-  }
-  return r;
 }
 
 static void once_init(void) {
@@ -145,25 +136,24 @@ static bool text_ok(const char *s, size_t max) {
 static bool abs_path_ok(const char *s) { return s && s[0] == '/' && text_ok(s, PATH_MAX_LEN); }
 
 int iov_vm_name(const struct iov_vm_spec *spec, char *buf, size_t len, char *err, size_t errlen) {
-  if (!spec || !buf) return iov__vm_fail(err, errlen, -EINVAL, "no VM spec");
+  if (!spec || !buf) return iov_errf(-EINVAL, err, errlen, "no VM spec");
   if (!ident_ok(spec->run))
-    return iov__vm_fail(err, errlen, -EINVAL, "bad run id '%s': use letters, digits, '.', '_' and '-'",
-                        spec->run ? spec->run : "(none)");
+    return iov_errf(-EINVAL, err, errlen, "bad run id '%s': use letters, digits, '.', '_' and '-'",
+                    spec->run ? spec->run : "(none)");
   if (!ident_ok(spec->host))
-    return iov__vm_fail(err, errlen, -EINVAL, "bad host name '%s': use letters, digits, '.', '_' and '-'",
-                        spec->host ? spec->host : "(none)");
+    return iov_errf(-EINVAL, err, errlen, "bad host name '%s': use letters, digits, '.', '_' and '-'",
+                    spec->host ? spec->host : "(none)");
   if (spec->index > IOV_VM_INDEX_MAX)
-    return iov__vm_fail(err, errlen, -EINVAL, "VM index %u is over the limit of %u", spec->index,
-                        IOV_VM_INDEX_MAX);
+    return iov_errf(-EINVAL, err, errlen, "VM index %u is over the limit of %u", spec->index,
+                    IOV_VM_INDEX_MAX);
   char name[IOV_VM_NAME_MAX + 64];
   int n = snprintf(name, sizeof(name), IOV_VM_NAME_PREFIX "%s-%s-vm%02u", spec->run, spec->host, spec->index);
   if (n < 0 || (size_t)n >= sizeof(name) || n > IOV_VM_NAME_MAX)
-    return iov__vm_fail(
-        err, errlen, -ENAMETOOLONG,
-        "domain name for run '%s', host '%s' would be longer than %d characters: shorten the run "
-        "id or the host name",
-        spec->run, spec->host, IOV_VM_NAME_MAX);
-  if ((size_t)n >= len) return iov__vm_fail(err, errlen, -ENAMETOOLONG, "buffer too small for domain name");
+    return iov_errf(-ENAMETOOLONG, err, errlen,
+                    "domain name for run '%s', host '%s' would be longer than %d characters: shorten the run "
+                    "id or the host name",
+                    spec->run, spec->host, IOV_VM_NAME_MAX);
+  if ((size_t)n >= len) return iov_errf(-ENAMETOOLONG, err, errlen, "buffer too small for domain name");
   memcpy(buf, name, (size_t)n + 1);
   return 0;
 }
@@ -200,13 +190,12 @@ static char *cpuset_format(const uint16_t *cpus, size_t n) {
 
 static int cpus_check(const char *what, const uint16_t *cpus, size_t n, char *err, size_t errlen) {
   if (n == 0) return 0;
-  if (!cpus) return iov__vm_fail(err, errlen, -EINVAL, "%s: %zu CPUs but no list", what, n);
-  if (n > IOV_MAX_CPUS)
-    return iov__vm_fail(err, errlen, -EINVAL, "%s: more than %d CPUs", what, IOV_MAX_CPUS);
+  if (!cpus) return iov_errf(-EINVAL, err, errlen, "%s: %zu CPUs but no list", what, n);
+  if (n > IOV_MAX_CPUS) return iov_errf(-EINVAL, err, errlen, "%s: more than %d CPUs", what, IOV_MAX_CPUS);
   for (size_t i = 0; i < n; i++)
     if (cpus[i] >= IOV_MAX_CPUS)
-      return iov__vm_fail(err, errlen, -EINVAL, "%s: CPU %u is over the limit of %d", what, cpus[i],
-                          IOV_MAX_CPUS - 1);
+      return iov_errf(-EINVAL, err, errlen, "%s: CPU %u is over the limit of %d", what, cpus[i],
+                      IOV_MAX_CPUS - 1);
   return 0;
 }
 
@@ -360,17 +349,16 @@ static int read_template(const char *path, char **ret, size_t *ret_len, char *er
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     int r = -errno;
-    return iov__vm_fail(err, errlen, r, "template '%s': cannot open: %s", path, strerror(-r));
+    return iov_errf(r, err, errlen, "template '%s': cannot open: %s", path, strerror(-r));
   }
   struct stat st;
   if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
     close(fd);
-    return iov__vm_fail(err, errlen, -EINVAL, "template '%s': not a regular file", path);
+    return iov_errf(-EINVAL, err, errlen, "template '%s': not a regular file", path);
   }
   if (st.st_size > IOV_VM_TEMPLATE_MAX) {
     close(fd);
-    return iov__vm_fail(err, errlen, -EFBIG, "template '%s': larger than %d bytes", path,
-                        IOV_VM_TEMPLATE_MAX);
+    return iov_errf(-EFBIG, err, errlen, "template '%s': larger than %d bytes", path, IOV_VM_TEMPLATE_MAX);
   }
   _cleanup_free_ char *buf = malloc((size_t)st.st_size + 1);
   if (!buf) {
@@ -384,14 +372,14 @@ static int read_template(const char *path, char **ret, size_t *ret_len, char *er
     if (k < 0) {
       int r = -errno;
       close(fd);
-      return iov__vm_fail(err, errlen, r, "template '%s': read failed: %s", path, strerror(-r));
+      return iov_errf(r, err, errlen, "template '%s': read failed: %s", path, strerror(-r));
     }
     if (k == 0) break;
     got += (size_t)k;
   }
   close(fd);
   if (got > (size_t)st.st_size)
-    return iov__vm_fail(err, errlen, -EFBIG, "template '%s': grew while being read", path);
+    return iov_errf(-EFBIG, err, errlen, "template '%s': grew while being read", path);
   buf[got] = 0;
   *ret = TAKE_PTR(buf);
   *ret_len = got;
@@ -402,7 +390,7 @@ static int read_template(const char *path, char **ret, size_t *ret_len, char *er
  * stderr; a syntax error comes back with its line in err. */
 static int parse_xml(const char *what, const char *text, size_t len, xmlDocPtr *ret, char *err,
                      size_t errlen) {
-  if (len > INT32_MAX) return iov__vm_fail(err, errlen, -EFBIG, "%s: too large", what);
+  if (len > INT32_MAX) return iov_errf(-EFBIG, err, errlen, "%s: too large", what);
   xmlParserCtxtPtr ctxt = xmlNewParserCtxt();
   if (!ctxt) return -ENOMEM;
   xmlDocPtr doc = xmlCtxtReadMemory(ctxt, text, (int)len, NULL, NULL,
@@ -419,7 +407,7 @@ static int parse_xml(const char *what, const char *text, size_t len, xmlDocPtr *
       line = e->line;
     }
     xmlFreeParserCtxt(ctxt);
-    return iov__vm_fail(err, errlen, -EINVAL, "%s: not well-formed XML (line %d: %s)", what, line, msg);
+    return iov_errf(-EINVAL, err, errlen, "%s: not well-formed XML (line %d: %s)", what, line, msg);
   }
   xmlFreeParserCtxt(ctxt);
   *ret = doc;
@@ -441,79 +429,77 @@ static int load_template(const char *path, xmlDocPtr *ret, char *err, size_t err
 
 static int check_spec(const struct iov_vm_spec *s, char *err, size_t errlen) {
   if (s->memory_mib > MEMORY_MIB_MAX)
-    return iov__vm_fail(err, errlen, -EINVAL, "memory %" PRIu64 " MiB is over the limit of %llu MiB",
-                        s->memory_mib, MEMORY_MIB_MAX);
+    return iov_errf(-EINVAL, err, errlen, "memory %" PRIu64 " MiB is over the limit of %llu MiB",
+                    s->memory_mib, MEMORY_MIB_MAX);
   if (s->vcpus > IOV_VM_VCPUS_MAX)
-    return iov__vm_fail(err, errlen, -EINVAL, "%u vCPUs is over the limit of %d", s->vcpus, IOV_VM_VCPUS_MAX);
+    return iov_errf(-EINVAL, err, errlen, "%u vCPUs is over the limit of %d", s->vcpus, IOV_VM_VCPUS_MAX);
   int r = cpus_check("vCPU pinning", s->cpus, s->n_cpus, err, errlen);
   if (r < 0) return r;
   r = cpus_check("emulator pinning", s->emulator_cpus, s->n_emulator_cpus, err, errlen);
   if (r < 0) return r;
   if (s->virt_type && !ident_ok(s->virt_type))
-    return iov__vm_fail(err, errlen, -EINVAL, "bad domain type '%s' (kvm, qemu, ...)", s->virt_type);
+    return iov_errf(-EINVAL, err, errlen, "bad domain type '%s' (kvm, qemu, ...)", s->virt_type);
   if (s->base_image && !abs_path_ok(s->base_image))
-    return iov__vm_fail(err, errlen, -EINVAL, "base image '%s': not an absolute path", s->base_image);
+    return iov_errf(-EINVAL, err, errlen, "base image '%s': not an absolute path", s->base_image);
   if (s->kernel && !abs_path_ok(s->kernel))
-    return iov__vm_fail(err, errlen, -EINVAL, "kernel '%s': not an absolute path", s->kernel);
+    return iov_errf(-EINVAL, err, errlen, "kernel '%s': not an absolute path", s->kernel);
   if (s->initrd && !abs_path_ok(s->initrd))
-    return iov__vm_fail(err, errlen, -EINVAL, "initrd '%s': not an absolute path", s->initrd);
-  if (s->initrd && !s->kernel) return iov__vm_fail(err, errlen, -EINVAL, "an initrd without a kernel");
+    return iov_errf(-EINVAL, err, errlen, "initrd '%s': not an absolute path", s->initrd);
+  if (s->initrd && !s->kernel) return iov_errf(-EINVAL, err, errlen, "an initrd without a kernel");
   if (s->cmdline && !s->kernel)
-    return iov__vm_fail(err, errlen, -EINVAL, "a kernel command line without a kernel");
+    return iov_errf(-EINVAL, err, errlen, "a kernel command line without a kernel");
   if (s->cmdline && !text_ok(s->cmdline, CMDLINE_MAX_LEN))
-    return iov__vm_fail(err, errlen, -EINVAL,
-                        "kernel command line: control characters or longer than %d bytes", CMDLINE_MAX_LEN);
+    return iov_errf(-EINVAL, err, errlen, "kernel command line: control characters or longer than %d bytes",
+                    CMDLINE_MAX_LEN);
   if (s->n_nics > IOV_VM_NICS_MAX)
-    return iov__vm_fail(err, errlen, -EINVAL, "%zu NICs is over the limit of %d", s->n_nics, IOV_VM_NICS_MAX);
-  if (s->n_nics && !s->nics) return iov__vm_fail(err, errlen, -EINVAL, "%zu NICs but no list", s->n_nics);
+    return iov_errf(-EINVAL, err, errlen, "%zu NICs is over the limit of %d", s->n_nics, IOV_VM_NICS_MAX);
+  if (s->n_nics && !s->nics) return iov_errf(-EINVAL, err, errlen, "%zu NICs but no list", s->n_nics);
   for (size_t i = 0; i < s->n_nics; i++) {
     const struct iov_vm_nic *n = &s->nics[i];
     char d[7], b[5], sl[5], f[4];
     switch (n->type) {
     case IOV_VM_NIC_HOSTDEV:
       if (!pci_parse(n->pci, d, b, sl, f))
-        return iov__vm_fail(
-            err, errlen, -EINVAL,
+        return iov_errf(
+            -EINVAL, err, errlen,
             "NIC %zu: bad PCI address '%s' (want DDDD:BB:SS.F, hex, slot up to 1f, function up to 7, e.g. "
             "0000:03:10.2)",
             i, n->pci ? n->pci : "(none)");
       if (n->vlan > 4094)
-        return iov__vm_fail(err, errlen, -EINVAL, "NIC %zu: VLAN %u is not in 1..4094", i, n->vlan);
+        return iov_errf(-EINVAL, err, errlen, "NIC %zu: VLAN %u is not in 1..4094", i, n->vlan);
       break;
     case IOV_VM_NIC_BRIDGE:
     case IOV_VM_NIC_DIRECT:
       if (!ifname_ok(n->source))
-        return iov__vm_fail(err, errlen, -EINVAL, "NIC %zu (%s): bad or missing %s name '%s'", i,
-                            iov_vm_nic_type_to_string(n->type),
-                            n->type == IOV_VM_NIC_BRIDGE ? "bridge" : "device",
-                            n->source ? n->source : "(none)");
+        return iov_errf(-EINVAL, err, errlen, "NIC %zu (%s): bad or missing %s name '%s'", i,
+                        iov_vm_nic_type_to_string(n->type),
+                        n->type == IOV_VM_NIC_BRIDGE ? "bridge" : "device", n->source ? n->source : "(none)");
       if (n->vlan)
-        return iov__vm_fail(
-            err, errlen, -EINVAL,
+        return iov_errf(
+            -EINVAL, err, errlen,
             "NIC %zu (%s): a VLAN tag works on hostdev (sriov) NICs only: tag on the bridge port or "
             "use a VLAN device as the source",
             i, iov_vm_nic_type_to_string(n->type));
       if (n->type == IOV_VM_NIC_DIRECT && n->direct_mode && strcmp(n->direct_mode, "bridge") != 0 &&
           strcmp(n->direct_mode, "vepa") != 0 && strcmp(n->direct_mode, "private") != 0 &&
           strcmp(n->direct_mode, "passthrough") != 0)
-        return iov__vm_fail(err, errlen, -EINVAL,
-                            "NIC %zu: bad macvtap mode '%s' (bridge, vepa, private, passthrough)", i,
-                            n->direct_mode);
+        return iov_errf(-EINVAL, err, errlen,
+                        "NIC %zu: bad macvtap mode '%s' (bridge, vepa, private, passthrough)", i,
+                        n->direct_mode);
       break;
-    default: return iov__vm_fail(err, errlen, -EINVAL, "NIC %zu: unknown type %d", i, (int)n->type);
+    default: return iov_errf(-EINVAL, err, errlen, "NIC %zu: unknown type %d", i, (int)n->type);
     }
     if (n->mac && !iov_mac_ok(n->mac))
-      return iov__vm_fail(err, errlen, -EINVAL, "NIC %zu: bad MAC address '%s' (want aa:bb:cc:dd:ee:ff)", i,
-                          n->mac);
+      return iov_errf(-EINVAL, err, errlen, "NIC %zu: bad MAC address '%s' (want aa:bb:cc:dd:ee:ff)", i,
+                      n->mac);
   }
   if (s->vm_id && !iov_wire_name_ok(s->vm_id))
-    return iov__vm_fail(err, errlen, -EINVAL,
-                        "bad vm_id '%s': 1..64 of letters, digits, '.', '_', ':' and '-'", s->vm_id);
+    return iov_errf(-EINVAL, err, errlen, "bad vm_id '%s': 1..64 of letters, digits, '.', '_', ':' and '-'",
+                    s->vm_id);
   if (s->data) {
     unsigned char a[16];
     if (inet_pton(AF_INET, s->data, a) != 1 && inet_pton(AF_INET6, s->data, a) != 1)
-      return iov__vm_fail(err, errlen, -EINVAL, "bad data address '%s': not an IPv4 or IPv6 address",
-                          s->data);
+      return iov_errf(-EINVAL, err, errlen, "bad data address '%s': not an IPv4 or IPv6 address", s->data);
   }
   if (s->net) {
     char addr[64];
@@ -524,12 +510,12 @@ static int check_spec(const struct iov_vm_spec *s, char *err, size_t errlen) {
     size_t alen = slash ? (size_t)(slash - s->net) : 0;
     if (!slash || alen == 0 || alen >= sizeof(addr) || !end || *end || end == slash + 1 || prefix < 0 ||
         prefix > 128)
-      return iov__vm_fail(err, errlen, -EINVAL, "bad guest network '%s': want ADDRESS/PREFIX", s->net);
+      return iov_errf(-EINVAL, err, errlen, "bad guest network '%s': want ADDRESS/PREFIX", s->net);
     memcpy(addr, s->net, alen);
     addr[alen] = 0;
     bool v4 = inet_pton(AF_INET, addr, a) == 1;
     if ((!v4 && inet_pton(AF_INET6, addr, a) != 1) || (v4 && prefix > 32))
-      return iov__vm_fail(err, errlen, -EINVAL, "bad guest network '%s': want ADDRESS/PREFIX", s->net);
+      return iov_errf(-EINVAL, err, errlen, "bad guest network '%s': want ADDRESS/PREFIX", s->net);
   }
   return 0;
 }
@@ -590,8 +576,8 @@ static int set_memory_vcpus(struct build *b, xmlNodePtr root, const struct iov_v
       set_attr(b, cur, "unit", "KiB");
     }
   } else if (!child(root, "memory")) {
-    return iov__vm_fail(b->err, b->errlen, -EINVAL,
-                        "%s: no <memory> element: add one or give the memory size", b->tpl);
+    return iov_errf(-EINVAL, b->err, b->errlen, "%s: no <memory> element: add one or give the memory size",
+                    b->tpl);
   }
 
   unsigned vcpus = 1; /* libvirt's default */
@@ -607,15 +593,15 @@ static int set_memory_vcpus(struct build *b, xmlNodePtr root, const struct iov_v
   } else if (vc) {
     int64_t v = text_number(vc);
     if (v < 1 || v > IOV_VM_VCPUS_MAX)
-      return iov__vm_fail(b->err, b->errlen, -EINVAL, "%s: <vcpu> is not a number in 1..%d", b->tpl,
-                          IOV_VM_VCPUS_MAX);
+      return iov_errf(-EINVAL, b->err, b->errlen, "%s: <vcpu> is not a number in 1..%d", b->tpl,
+                      IOV_VM_VCPUS_MAX);
     vcpus = (unsigned)v;
     xmlChar *cur = xmlGetProp(vc, BAD_CAST "current");
     if (cur) {
       xmlFree(cur);
       if (s->n_cpus)
-        return iov__vm_fail(
-            b->err, b->errlen, -EINVAL,
+        return iov_errf(
+            -EINVAL, b->err, b->errlen,
             "%s: <vcpu current=...> with pinning: remove the current attribute or give the vCPU count",
             b->tpl);
     }
@@ -653,18 +639,16 @@ static int set_cputune(struct build *b, xmlNodePtr root, const struct iov_vm_spe
 static int set_os(struct build *b, xmlNodePtr root, const struct iov_vm_spec *s) {
   xmlNodePtr os = child(root, "os");
   if (!os)
-    return iov__vm_fail(b->err, b->errlen, -EINVAL, "%s: no <os> element: add <os><type>hvm</type></os>",
-                        b->tpl);
+    return iov_errf(-EINVAL, b->err, b->errlen, "%s: no <os> element: add <os><type>hvm</type></os>", b->tpl);
   xmlNodePtr type = child(os, "type");
   xmlChar *t = type ? xmlNodeGetContent(type) : NULL;
   bool hvm = t && strcmp((const char *)t, "hvm") == 0;
   xmlFree(t);
   if (!hvm)
-    return iov__vm_fail(
-        b->err, b->errlen, -EINVAL,
-        "%s: <os> lacks <type>hvm</type> (SMBIOS strings for the guest agent need a full virtual "
-        "machine)",
-        b->tpl);
+    return iov_errf(-EINVAL, b->err, b->errlen,
+                    "%s: <os> lacks <type>hvm</type> (SMBIOS strings for the guest agent need a full virtual "
+                    "machine)",
+                    b->tpl);
   if (s->kernel) {
     remove_children(os, "kernel");
     remove_children(os, "initrd");
@@ -681,16 +665,15 @@ static int set_os(struct build *b, xmlNodePtr root, const struct iov_vm_spec *s)
 static int set_sysinfo(struct build *b, xmlNodePtr root, const struct iov_vm_spec *s, const char *name) {
   _cleanup_free_ char *endpoint = NULL;
   if (!s->guest_endpoint)
-    return iov__vm_fail(b->err, b->errlen, -EINVAL,
-                        "no guest endpoint: the guest agent would not find its host agent");
+    return iov_errf(-EINVAL, b->err, b->errlen,
+                    "no guest endpoint: the guest agent would not find its host agent");
   int r = -EINVAL;
   if (text_ok(s->guest_endpoint, 1024) && !strchr(s->guest_endpoint, ' '))
     r = iov_guest_endpoint_normalize(s->guest_endpoint, &endpoint);
   if (r == -ENOMEM) return r;
   if (r < 0)
-    return iov__vm_fail(b->err, b->errlen, -EINVAL,
-                        "bad guest endpoint '%s' (want ADDR[:PORT], tcp://... or ipc://...)",
-                        s->guest_endpoint);
+    return iov_errf(-EINVAL, b->err, b->errlen,
+                    "bad guest endpoint '%s' (want ADDR[:PORT], tcp://... or ipc://...)", s->guest_endpoint);
 
   xmlNodePtr si = NULL;
   for (xmlNodePtr c = root->children; c; c = c->next) {
@@ -731,7 +714,7 @@ static int set_sysinfo(struct build *b, xmlNodePtr root, const struct iov_vm_spe
     c = next;
   }
   char line[IOV_VM_NAME_MAX + 1024 + 64];
-  if (strlen(endpoint) > 1024) return iov__vm_fail(b->err, b->errlen, -EINVAL, "guest endpoint too long");
+  if (strlen(endpoint) > 1024) return iov_errf(-EINVAL, b->err, b->errlen, "guest endpoint too long");
   snprintf(line, sizeof(line), "iovbench.host=%s", endpoint);
   add(b, oem, "entry", line);
   snprintf(line, sizeof(line), "iovbench.vm_id=%s", s->vm_id ? s->vm_id : name);
@@ -763,18 +746,17 @@ static int check_devices(struct build *b, xmlNodePtr devices, bool adding_overla
     if (is_el(c, "interface")) {
       k++;
       if (child(c, "mac"))
-        return iov__vm_fail(
-            b->err, b->errlen, -EINVAL,
+        return iov_errf(
+            -EINVAL, b->err, b->errlen,
             "%s: <interface> #%zu has a fixed <mac address>, which every clone would share: remove the "
             "<mac> element",
             b->tpl, k);
     }
     if (is_el(c, "hostdev"))
-      return iov__vm_fail(
-          b->err, b->errlen, -EINVAL,
-          "%s: a <hostdev> would be passed to every clone at once: remove it (VFs come from the "
-          "spec's NICs)",
-          b->tpl);
+      return iov_errf(-EINVAL, b->err, b->errlen,
+                      "%s: a <hostdev> would be passed to every clone at once: remove it (VFs come from the "
+                      "spec's NICs)",
+                      b->tpl);
     if (!is_el(c, "disk")) continue;
     xmlNodePtr target = child(c, "target");
     xmlChar *dev = target ? xmlGetProp(target, BAD_CAST "dev") : NULL;
@@ -782,22 +764,21 @@ static int check_devices(struct build *b, xmlNodePtr devices, bool adding_overla
     snprintf(devname, sizeof(devname), "%s", dev ? (const char *)dev : "?");
     xmlFree(dev);
     if (adding_overlay && strcmp(devname, OVERLAY_TARGET) == 0)
-      return iov__vm_fail(b->err, b->errlen, -EINVAL,
-                          "%s: <disk> with target '" OVERLAY_TARGET
-                          "' is in the way of the boot overlay: remove it or "
-                          "give it another target",
-                          b->tpl);
+      return iov_errf(-EINVAL, b->err, b->errlen,
+                      "%s: <disk> with target '" OVERLAY_TARGET
+                      "' is in the way of the boot overlay: remove it or "
+                      "give it another target",
+                      b->tpl);
     xmlChar *device = xmlGetProp(c, BAD_CAST "device");
     bool writable_kind =
         !device || strcmp((const char *)device, "disk") == 0 || strcmp((const char *)device, "lun") == 0;
     xmlFree(device);
     if (writable_kind && child(c, "source") && !child(c, "readonly") && !child(c, "shareable") &&
         !child(c, "transient"))
-      return iov__vm_fail(
-          b->err, b->errlen, -EINVAL,
-          "%s: <disk> '%s' is writable and every clone would write to it: mark it <readonly/>, "
-          "<shareable/> or <transient/>, or boot from a base image (an overlay per VM)",
-          b->tpl, devname);
+      return iov_errf(-EINVAL, b->err, b->errlen,
+                      "%s: <disk> '%s' is writable and every clone would write to it: mark it <readonly/>, "
+                      "<shareable/> or <transient/>, or boot from a base image (an overlay per VM)",
+                      b->tpl, devname);
   }
   return 0;
 }
@@ -857,15 +838,15 @@ static int build_domain(xmlDocPtr doc, struct build *b, const struct iov_vm_spec
                         const char *overlay_path, const char *overlay_volume) {
   xmlNodePtr root = xmlDocGetRootElement(doc);
   if (!root || !is_el(root, "domain"))
-    return iov__vm_fail(b->err, b->errlen, -EINVAL, "%s: the root element is not <domain>", b->tpl);
+    return iov_errf(-EINVAL, b->err, b->errlen, "%s: the root element is not <domain>", b->tpl);
   if (s->virt_type) {
     set_attr(b, root, "type", s->virt_type);
   } else {
     xmlChar *t = xmlGetProp(root, BAD_CAST "type");
     xmlFree(t);
     if (!t)
-      return iov__vm_fail(b->err, b->errlen, -EINVAL,
-                          "%s: <domain> has no type attribute: add type='kvm' (or 'qemu')", b->tpl);
+      return iov_errf(-EINVAL, b->err, b->errlen,
+                      "%s: <domain> has no type attribute: add type='kvm' (or 'qemu')", b->tpl);
   }
   /* Ids go first: <name>, no <uuid> (libvirt makes a fresh one), and
    * nothing that ties the clone to the domain the template came from. */
@@ -889,9 +870,9 @@ static int build_domain(xmlDocPtr doc, struct build *b, const struct iov_vm_spec
   if (r < 0) return r;
 
   xmlNodePtr devices = child(root, "devices");
-  if (!devices) return iov__vm_fail(b->err, b->errlen, -EINVAL, "%s: no <devices> element", b->tpl);
+  if (!devices) return iov_errf(-EINVAL, b->err, b->errlen, "%s: no <devices> element", b->tpl);
   if (count_children(root, "devices") > 1)
-    return iov__vm_fail(b->err, b->errlen, -EINVAL, "%s: more than one <devices> element", b->tpl);
+    return iov_errf(-EINVAL, b->err, b->errlen, "%s: more than one <devices> element", b->tpl);
   r = check_devices(b, devices, overlay_path != NULL);
   if (r < 0) return r;
   if (overlay_path) add_disk(b, devices, overlay_path, "qcow2");
@@ -901,8 +882,8 @@ static int build_domain(xmlDocPtr doc, struct build *b, const struct iov_vm_spec
     xmlNodePtr os = child(root, "os");
     bool boots = child(os, "kernel") || count_children(devices, "disk") > 0 || child(os, "loader");
     if (!boots)
-      return iov__vm_fail(
-          b->err, b->errlen, -EINVAL,
+      return iov_errf(
+          -EINVAL, b->err, b->errlen,
           "%s: nothing to boot: give a base image or a kernel, or add a <disk> or <kernel> to the "
           "template",
           b->tpl);
@@ -918,7 +899,7 @@ int iov_vm_domain_xml(const struct iov_vm_spec *spec, const char *overlay_path, 
   r = check_spec(spec, err, errlen);
   if (r < 0) return r;
   if (spec->base_image && !abs_path_ok(overlay_path))
-    return iov__vm_fail(err, errlen, -EINVAL, "a base image but no overlay path for %s", name);
+    return iov_errf(-EINVAL, err, errlen, "a base image but no overlay path for %s", name);
   if (!spec->base_image) overlay_path = NULL;
 
   static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -939,22 +920,22 @@ int iov_vm_domain_xml(const struct iov_vm_spec *spec, const char *overlay_path, 
   r = build_domain(doc, &b, spec, name, overlay_path, overlay_path ? volume : NULL);
   if (r == 0) r = serialize(xmlDocGetRootElement(doc), ret_xml);
   xmlFreeDoc(doc);
-  if (r == -ENOMEM) return iov__vm_fail(err, errlen, r, "out of memory building the XML of %s", name);
+  if (r == -ENOMEM) return iov_errf(r, err, errlen, "out of memory building the XML of %s", name);
   return r;
 }
 
 int iov_vm_overlay_xml(const char *name, uint64_t capacity, const char *backing_path,
                        const char *backing_format, char **ret_xml, char *err, size_t errlen) {
   if (!name || !*name || strchr(name, '/') || !text_ok(name, 255))
-    return iov__vm_fail(err, errlen, -EINVAL, "bad volume name '%s'", name ? name : "(none)");
-  if (capacity == 0) return iov__vm_fail(err, errlen, -EINVAL, "volume '%s': capacity 0", name);
+    return iov_errf(-EINVAL, err, errlen, "bad volume name '%s'", name ? name : "(none)");
+  if (capacity == 0) return iov_errf(-EINVAL, err, errlen, "volume '%s': capacity 0", name);
   if (!abs_path_ok(backing_path))
-    return iov__vm_fail(err, errlen, -EINVAL, "volume '%s': backing image '%s' is not an absolute path", name,
-                        backing_path ? backing_path : "(none)");
+    return iov_errf(-EINVAL, err, errlen, "volume '%s': backing image '%s' is not an absolute path", name,
+                    backing_path ? backing_path : "(none)");
   if (!backing_format) backing_format = "qcow2";
   if (strcmp(backing_format, "qcow2") != 0 && strcmp(backing_format, "raw") != 0)
-    return iov__vm_fail(err, errlen, -EINVAL, "volume '%s': backing format '%s' is neither qcow2 nor raw",
-                        name, backing_format);
+    return iov_errf(-EINVAL, err, errlen, "volume '%s': backing format '%s' is neither qcow2 nor raw", name,
+                    backing_format);
 
   static pthread_once_t once = PTHREAD_ONCE_INIT;
   pthread_once(&once, once_init);

@@ -19,7 +19,7 @@
  * (lib/guestconf.h): iovbench.host=, iovbench.vm_id=, iovbench.data=.
  *
  * Error reporting: functions that take (err, errlen) write a one-line
- * reason there on failure (naming the template file, the domain, and
+ * reason there on failure (iov_errf(), lib/err.h) (naming the template file, the domain, and
  * libvirt's own text where libvirt refused); errlen may be 0.  Nothing
  * here logs above debug level.  libvirt is told not to print errors to
  * stderr by itself. */
@@ -175,9 +175,6 @@ struct iov_vm_info {
  * *ret (all but name, active and persistent).  0 or -EINVAL (not ours or
  * malformed), -ENOMEM.  Internal to the vm module (used by vm_libvirt.c). */
 int iov__vm_metadata_parse(const char *xml, struct iov_vm_info *ret);
-/* Write a reason into err (when errlen > 0) and return r: the error
- * convention of this module.  Internal to it. */
-int iov__vm_fail(char *err, size_t errlen, int r, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* Free the strings of one info and zero it. */
 void iov_vm_info_done(struct iov_vm_info *i);
 /* Free an array of n infos; accepts NULL; returns NULL. */

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "err.h"
 #include "macro.h"
 #include "vm.h"
 
@@ -182,8 +183,8 @@ static int lv_open(const struct iov_vm_config *cfg, struct iov_vm_host **ret, ch
   static pthread_once_t once = PTHREAD_ONCE_INIT;
   pthread_once(&once, once_init);
   if (init_result < 0)
-    return iov__vm_fail(err, errlen, init_result, "libvirt failed to initialise: %s", lv_text());
-  if (!cfg || !ret) return iov__vm_fail(err, errlen, -EINVAL, "no VM configuration");
+    return iov_errf(init_result, err, errlen, "libvirt failed to initialise: %s", lv_text());
+  if (!cfg || !ret) return iov_errf(-EINVAL, err, errlen, "no VM configuration");
 
   struct iov_vm_host *h = calloc(1, sizeof(*h));
   if (!h) return -ENOMEM;
@@ -198,11 +199,11 @@ static int lv_open(const struct iov_vm_config *cfg, struct iov_vm_host **ret, ch
   }
   h->conn = virConnectOpen(h->uri);
   if (!h->conn) {
-    int r = iov__vm_fail(
-        err, errlen, -ECONNREFUSED,
-        "cannot connect to libvirt at '%s': %s (is libvirtd or virtqemud running, and may this user "
-        "use it?)",
-        h->uri, lv_text());
+    int r =
+        iov_errf(-ECONNREFUSED, err, errlen,
+                 "cannot connect to libvirt at '%s': %s (is libvirtd or virtqemud running, and may this user "
+                 "use it?)",
+                 h->uri, lv_text());
     lv_close(h);
     return r;
   }
@@ -218,15 +219,14 @@ static int lv_open(const struct iov_vm_config *cfg, struct iov_vm_host **ret, ch
 static int kill_domain(virDomainPtr dom, const char *name, char *err, size_t errlen) {
   int active = virDomainIsActive(dom);
   if (active < 0 && lv_code() == VIR_ERR_NO_DOMAIN) return 0;
-  if (active < 0)
-    return iov__vm_fail(err, errlen, lv_errno(), "cannot query domain '%s': %s", name, lv_text());
+  if (active < 0) return iov_errf(lv_errno(), err, errlen, "cannot query domain '%s': %s", name, lv_text());
   if (active && virDomainDestroy(dom) < 0 && lv_code() != VIR_ERR_NO_DOMAIN &&
       lv_code() != VIR_ERR_OPERATION_INVALID)
-    return iov__vm_fail(err, errlen, lv_errno(), "cannot stop domain '%s': %s", name, lv_text());
+    return iov_errf(lv_errno(), err, errlen, "cannot stop domain '%s': %s", name, lv_text());
   int persistent = virDomainIsPersistent(dom);
   if (persistent < 0 && lv_code() == VIR_ERR_NO_DOMAIN) return 0; /* transient: gone with destroy */
   if (persistent < 0)
-    return iov__vm_fail(err, errlen, lv_errno(), "cannot query domain '%s': %s", name, lv_text());
+    return iov_errf(lv_errno(), err, errlen, "cannot query domain '%s': %s", name, lv_text());
   if (!persistent) return 0;
   /* Drivers accept different subsets of these flags (the test driver
    * refuses NVRAM and CHECKPOINTS); try from the most thorough down. */
@@ -241,7 +241,7 @@ static int kill_domain(virDomainPtr dom, const char *name, char *err, size_t err
     if (lv_code() == VIR_ERR_NO_DOMAIN) return 0;
     if (lv_code() != VIR_ERR_INVALID_ARG && lv_code() != VIR_ERR_NO_SUPPORT) break;
   }
-  return iov__vm_fail(err, errlen, lv_errno(), "cannot undefine domain '%s': %s", name, lv_text());
+  return iov_errf(lv_errno(), err, errlen, "cannot undefine domain '%s': %s", name, lv_text());
 }
 
 /* Delete pool/volume; a missing volume is no error. */
@@ -250,19 +250,19 @@ static int delete_volume(struct iov_vm_host *h, const char *pool, const char *vo
   virStoragePoolPtr p = virStoragePoolLookupByName(h->conn, pool);
   if (!p) {
     if (lv_code() == VIR_ERR_NO_STORAGE_POOL) return 0;
-    return iov__vm_fail(err, errlen, lv_errno(), "cannot find pool '%s' to delete overlay '%s': %s", pool,
-                        volume, lv_text());
+    return iov_errf(lv_errno(), err, errlen, "cannot find pool '%s' to delete overlay '%s': %s", pool, volume,
+                    lv_text());
   }
   int r = 0;
   virStorageVolPtr v = virStorageVolLookupByName(p, volume);
   if (!v) {
     if (lv_code() != VIR_ERR_NO_STORAGE_VOL)
-      r = iov__vm_fail(err, errlen, lv_errno(), "cannot find overlay '%s' in pool '%s': %s", volume, pool,
-                       lv_text());
+      r = iov_errf(lv_errno(), err, errlen, "cannot find overlay '%s' in pool '%s': %s", volume, pool,
+                   lv_text());
   } else {
     if (virStorageVolDelete(v, 0) < 0 && lv_code() != VIR_ERR_NO_STORAGE_VOL)
-      r = iov__vm_fail(err, errlen, lv_errno(), "cannot delete overlay '%s' in pool '%s': %s", volume, pool,
-                       lv_text());
+      r = iov_errf(lv_errno(), err, errlen, "cannot delete overlay '%s' in pool '%s': %s", volume, pool,
+                   lv_text());
     virStorageVolFree(v);
   }
   virStoragePoolFree(p);
@@ -295,14 +295,14 @@ static int destroy_held(struct iov_vm_host *h, size_t i, char *err, size_t errle
 }
 
 static int lv_destroy(struct iov_vm_host *h, const char *name, char *err, size_t errlen) {
-  if (!h || !name) return iov__vm_fail(err, errlen, -EINVAL, "no handle or name");
+  if (!h || !name) return iov_errf(-EINVAL, err, errlen, "no handle or name");
   ssize_t i = held_find(h, name);
-  if (i < 0) return iov__vm_fail(err, errlen, -ENOENT, "domain '%s' is not one this agent created", name);
+  if (i < 0) return iov_errf(-ENOENT, err, errlen, "domain '%s' is not one this agent created", name);
   return destroy_held(h, (size_t)i, err, errlen);
 }
 
 static int lv_destroy_all(struct iov_vm_host *h, char *err, size_t errlen) {
-  if (!h) return iov__vm_fail(err, errlen, -EINVAL, "no handle");
+  if (!h) return iov_errf(-EINVAL, err, errlen, "no handle");
   int r = 0;
   /* Newest first, the reverse of creation. */
   while (h->n_held > 0) {
@@ -313,7 +313,7 @@ static int lv_destroy_all(struct iov_vm_host *h, char *err, size_t errlen) {
 }
 
 static int lv_point_done(struct iov_vm_host *h, char *err, size_t errlen) {
-  if (!h) return iov__vm_fail(err, errlen, -EINVAL, "no handle");
+  if (!h) return iov_errf(-EINVAL, err, errlen, "no handle");
   return h->reuse ? 0 : lv_destroy_all(h, err, errlen);
 }
 
@@ -330,8 +330,8 @@ static int make_overlay(struct iov_vm_host *h, const struct iov_vm_spec *s, cons
   if (capacity == 0) {
     virStorageVolPtr base = virStorageVolLookupByPath(h->conn, s->base_image);
     if (!base)
-      return iov__vm_fail(
-          err, errlen, -ENOENT,
+      return iov_errf(
+          -ENOENT, err, errlen,
           "%s: base image '%s' is not a volume of any libvirt storage pool (%s): put it in a pool's "
           "directory and refresh the pool (virsh pool-refresh POOL), or give the overlay size",
           name, s->base_image, lv_text());
@@ -339,38 +339,37 @@ static int make_overlay(struct iov_vm_host *h, const struct iov_vm_spec *s, cons
     int k = virStorageVolGetInfo(base, &info);
     virStorageVolFree(base);
     if (k < 0)
-      return iov__vm_fail(err, errlen, lv_errno(), "%s: cannot read the size of base image '%s': %s", name,
-                          s->base_image, lv_text());
+      return iov_errf(lv_errno(), err, errlen, "%s: cannot read the size of base image '%s': %s", name,
+                      s->base_image, lv_text());
     capacity = info.capacity;
   }
 
   virStoragePoolPtr pool = virStoragePoolLookupByName(h->conn, pool_name);
   if (!pool)
-    return iov__vm_fail(err, errlen, -ENOENT,
-                        "%s: no storage pool '%s' for the overlay: %s (virsh pool-list --all)", name,
-                        pool_name, lv_text());
+    return iov_errf(-ENOENT, err, errlen,
+                    "%s: no storage pool '%s' for the overlay: %s (virsh pool-list --all)", name, pool_name,
+                    lv_text());
   int r = 0;
   _cleanup_free_ char *xml = NULL;
   virStorageVolPtr vol = NULL;
   char *path = NULL;
   int active = virStoragePoolIsActive(pool);
   if (active < 0) {
-    r = iov__vm_fail(err, errlen, lv_errno(), "%s: cannot query storage pool '%s': %s", name, pool_name,
-                     lv_text());
+    r = iov_errf(lv_errno(), err, errlen, "%s: cannot query storage pool '%s': %s", name, pool_name,
+                 lv_text());
     goto out;
   }
   if (!active) {
-    r = iov__vm_fail(err, errlen, -ENOENT, "%s: storage pool '%s' is not active: virsh pool-start %s", name,
-                     pool_name, pool_name);
+    r = iov_errf(-ENOENT, err, errlen, "%s: storage pool '%s' is not active: virsh pool-start %s", name,
+                 pool_name, pool_name);
     goto out;
   }
   vol = virStorageVolLookupByName(pool, volume);
   if (vol) {
-    r = iov__vm_fail(
-        err, errlen, -EEXIST,
-        "%s: overlay volume '%s' already exists in pool '%s' (a leftover of a crashed run? cleanup "
-        "removes ours)",
-        name, volume, pool_name);
+    r = iov_errf(-EEXIST, err, errlen,
+                 "%s: overlay volume '%s' already exists in pool '%s' (a leftover of a crashed run? cleanup "
+                 "removes ours)",
+                 name, volume, pool_name);
     goto out;
   }
   r = iov_vm_overlay_xml(volume, capacity, s->base_image, s->base_format, &xml, err, errlen);
@@ -378,13 +377,13 @@ static int make_overlay(struct iov_vm_host *h, const struct iov_vm_spec *s, cons
   dump_xml(h, name, ".vol.xml", xml);
   vol = virStorageVolCreateXML(pool, xml, 0);
   if (!vol) {
-    r = iov__vm_fail(err, errlen, lv_errno(), "%s: libvirt refused to create overlay '%s' in pool '%s': %s",
-                     name, volume, pool_name, lv_text());
+    r = iov_errf(lv_errno(), err, errlen, "%s: libvirt refused to create overlay '%s' in pool '%s': %s", name,
+                 volume, pool_name, lv_text());
     goto out;
   }
   path = virStorageVolGetPath(vol);
   if (!path) {
-    r = iov__vm_fail(err, errlen, lv_errno(), "%s: no path for overlay '%s': %s", name, volume, lv_text());
+    r = iov_errf(lv_errno(), err, errlen, "%s: no path for overlay '%s': %s", name, volume, lv_text());
     (void)virStorageVolDelete(vol, 0);
     goto out;
   }
@@ -419,14 +418,14 @@ static int create_one(struct iov_vm_host *h, const struct iov_vm_spec *s, const 
   virDomainPtr existing = virDomainLookupByName(h->conn, name);
   if (existing) {
     virDomainFree(existing);
-    return iov__vm_fail(
-        err, errlen, -EEXIST,
+    return iov_errf(
+        -EEXIST, err, errlen,
         "domain '%s' already exists (a leftover of a crashed run? cleanup removes ours; a domain of "
         "someone else's with this name must be renamed)",
         name);
   }
   if (lv_code() != VIR_ERR_NO_DOMAIN)
-    return iov__vm_fail(err, errlen, lv_errno(), "cannot look up domain '%s': %s", name, lv_text());
+    return iov_errf(lv_errno(), err, errlen, "cannot look up domain '%s': %s", name, lv_text());
 
   struct held d = { 0 };
   int r = 0;
@@ -445,18 +444,18 @@ static int create_one(struct iov_vm_host *h, const struct iov_vm_spec *s, const 
   if (h->persistent) {
     d.dom = virDomainDefineXMLFlags(h->conn, d.xml, VIR_DOMAIN_DEFINE_VALIDATE);
     if (!d.dom) {
-      r = iov__vm_fail(err, errlen, lv_errno(), "libvirt refused to define domain '%s': %s", name, lv_text());
+      r = iov_errf(lv_errno(), err, errlen, "libvirt refused to define domain '%s': %s", name, lv_text());
       goto fail;
     }
     if (virDomainCreate(d.dom) < 0) {
-      r = iov__vm_fail(err, errlen, lv_errno(), "libvirt failed to start domain '%s': %s", name, lv_text());
+      r = iov_errf(lv_errno(), err, errlen, "libvirt failed to start domain '%s': %s", name, lv_text());
       (void)kill_domain(d.dom, name, NULL, 0);
       goto fail;
     }
   } else {
     d.dom = virDomainCreateXML(h->conn, d.xml, VIR_DOMAIN_START_VALIDATE);
     if (!d.dom) {
-      r = iov__vm_fail(err, errlen, lv_errno(), "libvirt refused to create domain '%s': %s", name, lv_text());
+      r = iov_errf(lv_errno(), err, errlen, "libvirt refused to create domain '%s': %s", name, lv_text());
       goto fail;
     }
   }
@@ -475,9 +474,9 @@ fail:
 
 static int lv_create(struct iov_vm_host *h, const struct iov_vm_spec *specs, size_t n, size_t *ret_reused,
                      char *err, size_t errlen) {
-  if (!h || (n && !specs)) return iov__vm_fail(err, errlen, -EINVAL, "no handle or specs");
+  if (!h || (n && !specs)) return iov_errf(-EINVAL, err, errlen, "no handle or specs");
   if (n > CREATE_MAX)
-    return iov__vm_fail(err, errlen, -EINVAL, "%zu guests at once is over the limit of %d", n, CREATE_MAX);
+    return iov_errf(-EINVAL, err, errlen, "%zu guests at once is over the limit of %d", n, CREATE_MAX);
 
   _cleanup_free_ char(*names)[IOV_VM_NAME_MAX + 1] = calloc(n ? n : 1, sizeof(*names));
   _cleanup_free_ bool *keep = calloc(h->n_held ? h->n_held : 1, sizeof(bool)); /* held, reused */
@@ -488,7 +487,7 @@ static int lv_create(struct iov_vm_host *h, const struct iov_vm_spec *specs, siz
     if (r < 0) return r;
     for (size_t j = 0; j < i; j++)
       if (strcmp(names[i], names[j]) == 0)
-        return iov__vm_fail(err, errlen, -EINVAL, "guests %zu and %zu are both '%s'", j, i, names[i]);
+        return iov_errf(-EINVAL, err, errlen, "guests %zu and %zu are both '%s'", j, i, names[i]);
   }
 
   /* Which held domains serve this point as they are. */
@@ -496,9 +495,8 @@ static int lv_create(struct iov_vm_host *h, const struct iov_vm_spec *specs, siz
     ssize_t k = held_find(h, names[i]);
     if (k < 0) continue;
     if (!h->reuse)
-      return iov__vm_fail(err, errlen, -EEXIST,
-                          "domain '%s' is still running from the previous test point: end it first",
-                          names[i]);
+      return iov_errf(-EEXIST, err, errlen,
+                      "domain '%s' is still running from the previous test point: end it first", names[i]);
     /* The overlay's base is not in the domain XML: compare it apart. */
     const struct held *d = &h->held[k];
     const char *pool = specs[i].pool ? specs[i].pool : IOV_VM_DEFAULT_POOL;
@@ -588,10 +586,10 @@ static int dom_ours(virDomainPtr dom, const char *run, const char *host, struct 
 
 static int lv_list_ours(struct iov_vm_host *h, const char *run, const char *host, struct iov_vm_info **ret,
                         size_t *ret_n, char *err, size_t errlen) {
-  if (!h || !ret || !ret_n) return iov__vm_fail(err, errlen, -EINVAL, "no handle");
+  if (!h || !ret || !ret_n) return iov_errf(-EINVAL, err, errlen, "no handle");
   virDomainPtr *doms = NULL;
   int n = virConnectListAllDomains(h->conn, &doms, 0);
-  if (n < 0) return iov__vm_fail(err, errlen, lv_errno(), "cannot list domains: %s", lv_text());
+  if (n < 0) return iov_errf(lv_errno(), err, errlen, "cannot list domains: %s", lv_text());
   struct iov_vm_info *out = calloc((size_t)n + 1, sizeof(*out));
   size_t k = 0;
   int r = out ? 0 : -ENOMEM;
@@ -599,8 +597,8 @@ static int lv_list_ours(struct iov_vm_host *h, const char *run, const char *host
     if (r == 0) {
       int o = dom_ours(doms[i], run, host, &out[k]);
       if (o < 0)
-        r = iov__vm_fail(err, errlen, o, "cannot read the metadata of domain '%s': %s",
-                         virDomainGetName(doms[i]), lv_text());
+        r = iov_errf(o, err, errlen, "cannot read the metadata of domain '%s': %s", virDomainGetName(doms[i]),
+                     lv_text());
       else if (o > 0)
         k++;
     }
@@ -645,12 +643,12 @@ static int cleanup_orphans(struct iov_vm_host *h, const char *run, const char *h
                            size_t *removed, char *err, size_t errlen) {
   virStoragePoolPtr pool = virStoragePoolLookupByName(h->conn, pool_name);
   if (!pool)
-    return iov__vm_fail(err, errlen, lv_errno(), "cannot find storage pool '%s': %s", pool_name, lv_text());
+    return iov_errf(lv_errno(), err, errlen, "cannot find storage pool '%s': %s", pool_name, lv_text());
   virStorageVolPtr *vols = NULL;
   int n = virStoragePoolListAllVolumes(pool, &vols, 0);
   int r = 0;
   if (n < 0)
-    r = iov__vm_fail(err, errlen, lv_errno(), "cannot list volumes of pool '%s': %s", pool_name, lv_text());
+    r = iov_errf(lv_errno(), err, errlen, "cannot list volumes of pool '%s': %s", pool_name, lv_text());
   for (int i = 0; i < n; i++) {
     const char *vn = virStorageVolGetName(vols[i]);
     if (vn && orphan_name_ours(vn, run, host)) {
@@ -668,8 +666,8 @@ static int cleanup_orphans(struct iov_vm_host *h, const char *run, const char *h
         if (virStorageVolDelete(vols[i], 0) == 0)
           (*removed)++;
         else if (r == 0)
-          r = iov__vm_fail(err, errlen, lv_errno(), "cannot delete orphaned overlay '%s' in pool '%s': %s",
-                           vn, pool_name, lv_text());
+          r = iov_errf(lv_errno(), err, errlen, "cannot delete orphaned overlay '%s' in pool '%s': %s", vn,
+                       pool_name, lv_text());
       }
     }
     virStorageVolFree(vols[i]);
@@ -812,7 +810,7 @@ static int stats_fill(struct iov_vm_stats *s, const virDomainStatsRecord *rec) {
 
 static int lv_stats(struct iov_vm_host *h, struct iov_vm_stats **ret, size_t *ret_n, char *err,
                     size_t errlen) {
-  if (!h || !ret || !ret_n) return iov__vm_fail(err, errlen, -EINVAL, "no handle");
+  if (!h || !ret || !ret_n) return iov_errf(-EINVAL, err, errlen, "no handle");
   size_t n = h->n_held;
   struct iov_vm_stats *out = calloc(n ? n : 1, sizeof(*out));
   virDomainPtr *doms = calloc(n + 1, sizeof(*doms));
@@ -858,7 +856,7 @@ out:
   free(doms);
   if (r < 0) {
     iov_vm_stats_free_array(out, n);
-    return iov__vm_fail(err, errlen, r, "out of memory reading domain statistics");
+    return iov_errf(r, err, errlen, "out of memory reading domain statistics");
   }
   *ret = out;
   *ret_n = n;

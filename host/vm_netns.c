@@ -36,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "err.h"
 #include "fileio.h"
 #include "iproute.h"
 #include "log.h"
@@ -91,30 +92,28 @@ static int rebind(const struct iov_vm_host *h, const char *pci, char *netdev, si
   char path[PATH_MAX], drv[PATH_MAX] = "";
   snprintf(path, sizeof(path), "%s/bus/pci/devices/%s", h->sysfs_root, pci);
   if (access(path, F_OK) < 0)
-    return iov__vm_fail(err, errlen, -ENODEV, "no PCI device %s in %s", pci, h->sysfs_root);
+    return iov_errf(-ENODEV, err, errlen, "no PCI device %s in %s", pci, h->sysfs_root);
   snprintf(path, sizeof(path), "%s/bus/pci/devices/%s/driver", h->sysfs_root, pci);
   ssize_t k = readlink(path, drv, sizeof(drv) - 1);
   if (k > 0) {
     drv[k] = 0;
     snprintf(path, sizeof(path), "%s/bus/pci/devices/%s/driver/unbind", h->sysfs_root, pci);
     int r = iov_write_attr(path, pci);
-    if (r < 0)
-      return iov__vm_fail(err, errlen, r, "cannot unbind VF %s from its driver: %s", pci, strerror(-r));
+    if (r < 0) return iov_errf(r, err, errlen, "cannot unbind VF %s from its driver: %s", pci, strerror(-r));
   }
   snprintf(path, sizeof(path), "%s/bus/pci/drivers_probe", h->sysfs_root);
   int r = iov_write_attr(path, pci);
   if (r < 0 && r != -ENODEV)
-    return iov__vm_fail(err, errlen, r, "cannot probe a driver for VF %s: %s", pci, strerror(-r));
+    return iov_errf(r, err, errlen, "cannot probe a driver for VF %s: %s", pci, strerror(-r));
   for (unsigned waited = 0; waited <= PROBE_WAIT_MS; waited += 50) {
     if (pci_netdev(h, pci, netdev, len) == 0) return 0;
     sleep_ms(50);
   }
   const char *base = strrchr(drv, '/');
-  return iov__vm_fail(
-      err, errlen, -ENODEV,
-      "VF %s has no network interface %u ms after probing (driver %s): is its VF driver loaded "
-      "(igbvf, iavf, ixgbevf, mlx5_core ...)?",
-      pci, PROBE_WAIT_MS, k > 0 ? (base ? base + 1 : drv) : "none");
+  return iov_errf(-ENODEV, err, errlen,
+                  "VF %s has no network interface %u ms after probing (driver %s): is its VF driver loaded "
+                  "(igbvf, iavf, ixgbevf, mlx5_core ...)?",
+                  pci, PROBE_WAIT_MS, k > 0 ? (base ? base + 1 : drv) : "none");
 }
 
 static bool netns_exists(const char *name) {
@@ -196,11 +195,11 @@ static struct iov_vm_host *nn_close(struct iov_vm_host *h) {
 }
 
 static int nn_open(const struct iov_vm_config *cfg, struct iov_vm_host **ret, char *err, size_t errlen) {
-  if (!cfg || !ret) return iov__vm_fail(err, errlen, -EINVAL, "no VM configuration");
-  if (!cfg->guest_agent) return iov__vm_fail(err, errlen, -EINVAL, "no guest agent binary given");
+  if (!cfg || !ret) return iov_errf(-EINVAL, err, errlen, "no VM configuration");
+  if (!cfg->guest_agent) return iov_errf(-EINVAL, err, errlen, "no guest agent binary given");
   if (access(cfg->guest_agent, X_OK) < 0)
-    return iov__vm_fail(err, errlen, -errno, "cannot run the guest agent %s: %s", cfg->guest_agent,
-                        strerror(errno));
+    return iov_errf(-errno, err, errlen, "cannot run the guest agent %s: %s", cfg->guest_agent,
+                    strerror(errno));
   struct iov_vm_host *h = calloc(1, sizeof(*h));
   if (!h) return -ENOMEM;
   h->sysfs_root = strdup(cfg->sysfs_root ? cfg->sysfs_root : "/sys");
@@ -213,7 +212,7 @@ static int nn_open(const struct iov_vm_config *cfg, struct iov_vm_host **ret, ch
   char why[512] = "";
   if (IOV_IP(NULL, why, sizeof(why), "netns", "list") < 0) {
     nn_close(h);
-    return iov__vm_fail(err, errlen, -ENOEXEC, "iproute2's ip cannot list network namespaces: %s", why);
+    return iov_errf(-ENOEXEC, err, errlen, "iproute2's ip cannot list network namespaces: %s", why);
   }
   *ret = h;
   return 0;
@@ -222,17 +221,15 @@ static int nn_open(const struct iov_vm_config *cfg, struct iov_vm_host **ret, ch
 static int create_one(struct iov_vm_host *h, const struct iov_vm_spec *s, const char *name, char *err,
                       size_t errlen) {
   if (s->n_nics != 1 || s->nics[0].type != IOV_VM_NIC_HOSTDEV || !s->nics[0].pci)
-    return iov__vm_fail(
-        err, errlen, -EINVAL,
-        "guest '%s': guests in network namespaces take exactly one VF (path sriov); a virtio NIC "
-        "needs a real VM (--vm-backend libvirt)",
-        name);
+    return iov_errf(-EINVAL, err, errlen,
+                    "guest '%s': guests in network namespaces take exactly one VF (path sriov); a virtio NIC "
+                    "needs a real VM (--vm-backend libvirt)",
+                    name);
   if (netns_exists(name))
-    return iov__vm_fail(
-        err, errlen, -EEXIST,
-        "network namespace '%s' already exists (a leftover of a crashed run? the agent removes "
-        "its own at start; ip netns del %s)",
-        name, name);
+    return iov_errf(-EEXIST, err, errlen,
+                    "network namespace '%s' already exists (a leftover of a crashed run? the agent removes "
+                    "its own at start; ip netns del %s)",
+                    name, name);
   char netdev[IF_NAMESIZE];
   int r = rebind(h, s->nics[0].pci, netdev, sizeof(netdev), err, errlen);
   if (r < 0) return r;
@@ -277,7 +274,7 @@ static int create_one(struct iov_vm_host *h, const struct iov_vm_spec *s, const 
                                                           .env = env[0] ? envp : NULL });
     explicit_bzero(env, sizeof(env));
     if (pid < 0)
-      r = iov__vm_fail(err, errlen, pid, "cannot start the guest agent in '%s': %s", name, strerror(-pid));
+      r = iov_errf(pid, err, errlen, "cannot start the guest agent in '%s': %s", name, strerror(-pid));
     else
       d.agent = pid;
   }
@@ -310,7 +307,7 @@ static ssize_t held_find(const struct iov_vm_host *h, const char *name) {
 
 static int nn_destroy(struct iov_vm_host *h, const char *name, char *err, size_t errlen) {
   ssize_t i = h ? held_find(h, name) : -1;
-  if (i < 0) return iov__vm_fail(err, errlen, -ENOENT, "no guest '%s' here", name ? name : "(null)");
+  if (i < 0) return iov_errf(-ENOENT, err, errlen, "no guest '%s' here", name ? name : "(null)");
   return destroy_held(h, (size_t)i, err, errlen);
 }
 
@@ -329,7 +326,7 @@ static int nn_point_done(struct iov_vm_host *h, char *err, size_t errlen) {
 
 static int nn_create(struct iov_vm_host *h, const struct iov_vm_spec *specs, size_t n, size_t *ret_reused,
                      char *err, size_t errlen) {
-  if (!h || (n && !specs)) return iov__vm_fail(err, errlen, -EINVAL, "no handle or specs");
+  if (!h || (n && !specs)) return iov_errf(-EINVAL, err, errlen, "no handle or specs");
   /* A namespace holds a VF the next point may give to another guest:
    * nothing is carried over (the caller keeps guests it can reuse as they
    * are without calling here). */
@@ -376,7 +373,7 @@ static int cmp_info(const void *a, const void *b) {
 
 static int nn_list_ours(struct iov_vm_host *h, const char *run, const char *host, struct iov_vm_info **ret,
                         size_t *ret_n, char *err, size_t errlen) {
-  if (!h || !ret || !ret_n) return iov__vm_fail(err, errlen, -EINVAL, "no handle");
+  if (!h || !ret || !ret_n) return iov_errf(-EINVAL, err, errlen, "no handle");
   size_t k = 0, cap = 8;
   struct iov_vm_info *out = calloc(cap, sizeof(*out));
   if (!out) return -ENOMEM;
