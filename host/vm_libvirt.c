@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "fileio.h"
 #include "macro.h"
 #include "vm.h"
 
@@ -144,14 +145,10 @@ static void dump_xml(struct iov_vm_host *h, const char *name, const char *suffix
     fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0 && errno != EEXIST) break;
   }
-  size_t len = strlen(text), off = 0;
-  while (fd >= 0 && off < len) {
-    ssize_t k = write(fd, text + off, len - off);
-    if (k < 0 && errno == EINTR) continue;
-    if (k <= 0) break;
-    off += (size_t)k;
+  if (fd >= 0) {
+    (void)iov_write_all(fd, text, strlen(text));
+    close(fd);
   }
-  if (fd >= 0) close(fd);
   free(text);
 }
 

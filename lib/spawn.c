@@ -65,15 +65,6 @@ int iov_spawn_wait(pid_t pid, int *ret_status) {
   return 0;
 }
 
-int iov_spawn_run(char *const argv[], const struct iov_spawn_opts *o) {
-  int status;
-  pid_t pid = iov_spawn(argv, o);
-  if (pid < 0) return pid;
-  int r = iov_spawn_wait(pid, &status);
-  if (r < 0) return r;
-  return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EIO;
-}
-
 int iov_spawn_stop(pid_t pid, unsigned grace_ms) {
   if (pid <= 0) return -EINVAL;
   if (kill(pid, SIGTERM) < 0 && errno != ESRCH) return -errno;

@@ -16,10 +16,10 @@
  * and exits with 126 or 127.
  *
  * iov_spawn_wait() waits for a child (EINTR retried) and gives its status
- * as waitpid() does; iov_spawn_run() = spawn + wait, 0 when it exited 0,
- * else -EIO; iov_spawn_stop() sends SIGTERM, waits up to grace_ms, then
- * SIGKILLs and reaps it.  All return 0 or -errno; iov_spawn returns the
- * pid or -errno. */
+ * as waitpid() does; iov_spawn_stop() sends SIGTERM, waits up to
+ * grace_ms, then SIGKILLs and reaps it.  All return 0 or -errno;
+ * iov_spawn returns the pid or -errno.  Helper commands with a deadline
+ * and their output captured: lib/iproute.h. */
 #pragma once
 
 #include <stdbool.h>
@@ -40,7 +40,6 @@ struct iov_spawn_opts {
 
 pid_t iov_spawn(char *const argv[], const struct iov_spawn_opts *o);
 int iov_spawn_wait(pid_t pid, int *ret_status);
-int iov_spawn_run(char *const argv[], const struct iov_spawn_opts *o);
 int iov_spawn_stop(pid_t pid, unsigned grace_ms);
 /* The exit code a shell would show: the status, or 128 + the signal. */
 int iov_spawn_exit_code(int status);
