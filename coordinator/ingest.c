@@ -38,10 +38,12 @@ static void point_fail(struct iov_ingest_point *pt, const char *fmt, ...) {
   pt->fail(pt->fail_arg, reason);
 }
 
-/* The store failed: its reason into err. */
+/* The store failed: the results API put its reason into err already;
+ * an allocation here says so. */
 static int store_failed(const struct iov_ingest_point *pt, int r, char *err, size_t errlen) {
+  (void)pt;
   if (r == -ENOMEM) return iov_errf(r, err, errlen, "%s", iov_strerror(r));
-  return iov_errf(r, err, errlen, "%s", iov_db_errmsg(pt->db));
+  return r;
 }
 
 uint64_t iov_ingest_span_ns(uint64_t warmup_ns, uint64_t duration_ns, uint64_t sample_interval_ns) {
@@ -148,7 +150,7 @@ int iov_ingest_samples(struct iov_ingest_point *pt, struct iov_ingest_agent *a,
   if (b->seq != a->last_seq + 1) {
     iov_warn("point %u: %s '%s' sample %u arrived after %u: %u sample(s) missing, stored as a gap",
              pt->number, role(a), a->name, b->seq, a->last_seq, b->seq - a->last_seq - 1);
-    r = iov_db_gap_add(pt->db, pt->db_point, a->db_agent, a->last_seq, b->seq - a->last_seq - 1);
+    r = iov_db_gap_add(pt->db, pt->db_point, a->db_agent, a->last_seq, b->seq - a->last_seq - 1, err, errlen);
     if (r < 0) return store_failed(pt, r, err, errlen);
   }
   a->last_seq = b->seq;
@@ -193,7 +195,7 @@ int iov_ingest_samples(struct iov_ingest_point *pt, struct iov_ingest_agent *a,
       sh.n = fs->latency->n_index;
       s.sparse = &sh;
     }
-    r = iov_db_sample_add(pt->db, a->flow_id[fs->flow], &s);
+    r = iov_db_sample_add(pt->db, a->flow_id[fs->flow], &s, err, errlen);
   }
   /* The machine's CPU and NIC interrupts in the same interval. */
   for (size_t i = 0; i < b->n_cpus && r == 0; i++) {
@@ -210,7 +212,7 @@ int iov_ingest_samples(struct iov_ingest_point *pt, struct iov_ingest_agent *a,
       .steal_ns = cs->steal_ns,
       .guest_ns = cs->guest_ns,
     };
-    r = iov_db_cpu_sample_add(pt->db, pt->db_point, a->db_agent, b->seq, &dc);
+    r = iov_db_cpu_sample_add(pt->db, pt->db_point, a->db_agent, b->seq, &dc, err, errlen);
   }
   /* What the guest's VM cost its host in the same interval. */
   if (b->host_cpu && r == 0 && a->guest) {
@@ -222,10 +224,11 @@ int iov_ingest_samples(struct iov_ingest_point *pt, struct iov_ingest_agent *a,
                                 .total_ns = b->host_cpu->total_ns,
                                 .kvm_exits = b->host_cpu->kvm_exits,
                                 .kvm_exits_known = b->host_cpu->kvm_exits_known };
-    r = iov_db_vm_cpu_add(pt->db, pt->db_point, a->db_agent, b->seq, &vc);
+    r = iov_db_vm_cpu_add(pt->db, pt->db_point, a->db_agent, b->seq, &vc, err, errlen);
   }
   for (size_t i = 0; i < b->n_irqs && r == 0; i++)
-    r = iov_db_irq_sample_add(pt->db, pt->db_point, a->db_agent, b->seq, b->irqs[i]->name, b->irqs[i]->count);
+    r = iov_db_irq_sample_add(pt->db, pt->db_point, a->db_agent, b->seq, b->irqs[i]->name, b->irqs[i]->count,
+                              err, errlen);
   return r < 0 ? store_failed(pt, r, err, errlen) : 0;
 }
 
@@ -273,7 +276,7 @@ int iov_ingest_result(struct iov_ingest_point *pt, struct iov_ingest_agent *a, c
     if (fr->error || s.error_text)
       point_fail(pt, "%s '%s' flow %u: %s", role(a), a->name, fr->flow,
                  s.error_text ? s.error_text : iov_strerror(fr->error));
-    r = iov_db_result_add(pt->db, a->flow_id[fr->flow], &s);
+    r = iov_db_result_add(pt->db, a->flow_id[fr->flow], &s, err, errlen);
   }
   free(h);
   if (a->sender && res->window_start_ns && res->window_end_ns) {
@@ -289,7 +292,8 @@ int iov_ingest_result(struct iov_ingest_point *pt, struct iov_ingest_agent *a, c
   if (r == 0 && res->samples > a->last_seq) {
     iov_warn("point %u: %s '%s' sent %u samples but the last %u never arrived; stored as a gap", pt->number,
              role(a), a->name, res->samples, res->samples - a->last_seq);
-    r = iov_db_gap_add(pt->db, pt->db_point, a->db_agent, a->last_seq, res->samples - a->last_seq);
+    r = iov_db_gap_add(pt->db, pt->db_point, a->db_agent, a->last_seq, res->samples - a->last_seq, err,
+                       errlen);
   }
   return r < 0 ? store_failed(pt, r, err, errlen) : 0;
 }

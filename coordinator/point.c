@@ -793,6 +793,7 @@ int iov__point_run(struct run_ctx *c, const struct iov_plan_point *pp, unsigned 
   struct point_run pr = { .ctx = c, .pp = pp, .topo = iov_topology_from_string(pp->p.topology) };
   json_t *pj = iov_json_point_params(pp);
   char *params = iov_json_dumps(pj);
+  char dberr[512] = "";
   int r;
 
   json_decref(pj);
@@ -810,9 +811,9 @@ int iov__point_run(struct run_ctx *c, const struct iov_plan_point *pp, unsigned 
     .topology = pp->p.topology,
     .vms = pp->p.vms,
   };
-  r = iov_db_point_begin(c->db, c->db_run, &dp, &pr.db_point);
+  r = iov_db_point_begin(c->db, c->db_run, &dp, &pr.db_point, dberr, sizeof(dberr));
   free(params);
-  if (r < 0) return iov_log_errno(r, "Cannot store test point %u: %s", pp->index + 1, iov_db_errmsg(c->db));
+  if (r < 0) return iov_log_errno(r, "Cannot store test point %u: %s", pp->index + 1, dberr);
   pr.id = (uint64_t)pr.db_point;
   pr.in = (struct iov_ingest_point){
     .db = c->db,
@@ -845,9 +846,9 @@ int iov__point_run(struct run_ctx *c, const struct iov_plan_point *pp, unsigned 
     if (r >= 0 && !(a->flow_id = calloc(a->flows, sizeof(int64_t)))) r = -ENOMEM;
     for (unsigned f = 0; f < a->flows && r >= 0; f++)
       r = iov_db_flow_add_link(c->db, pr.db_point, a->peer->db_agent, side_name(a->side), f,
-                               a->link0 + f / a->flows_per_link, &a->flow_id[f]);
+                               a->link0 + f / a->flows_per_link, &a->flow_id[f], dberr, sizeof(dberr));
     if (r < 0) {
-      iov__point_fail(&pr, "cannot store flows: %s", iov_db_errmsg(c->db));
+      iov__point_fail(&pr, "cannot store flows: %s", dberr[0] ? dberr : iov_strerror(r));
       pr.fatal = r;
       goto finish;
     }
@@ -878,7 +879,7 @@ int iov__point_run(struct run_ctx *c, const struct iov_plan_point *pp, unsigned 
     e.start = &st;
     (void)iov_peer_send(pr.ag[i].peer, &e);
   }
-  (void)iov_db_point_set_start(c->db, pr.db_point, start_at);
+  (void)iov_db_point_set_start(c->db, pr.db_point, start_at, NULL, 0);
   uint64_t wait = lead + pp->p.warmup + pp->p.duration + IOV_AGENT_FINISH_GRACE_NS + pp->p.timeout;
   r = wait_until(c, &pr, results_in, mono_deadline(wait), true);
   if (r == -IOV_E_TIMEOUT) {
@@ -907,7 +908,7 @@ int iov__point_run(struct run_ctx *c, const struct iov_plan_point *pp, unsigned 
 finish:
   /* Each agent's clock and actual start; the achieved start skew. */
   if (!pr.fatal && pr.in.win_start && pr.in.win_end &&
-      iov_db_point_set_window(c->db, pr.db_point, pr.in.win_start, pr.in.win_end, pp->p.warmup) < 0)
+      iov_db_point_set_window(c->db, pr.db_point, pr.in.win_start, pr.in.win_end, pp->p.warmup, NULL, 0) < 0)
     pr.fatal = -IOV_E_DB;
   uint64_t first = UINT64_MAX, last = 0;
   size_t n_started = 0;
@@ -919,7 +920,7 @@ finish:
                                .delay_ns = a->clk.delay_ns,
                                .probes = a->clk.probes,
                                .started_ns = a->in.started };
-    if (iov_db_point_agent_add(c->db, pr.db_point, a->peer->db_agent, side_name(a->side), &dc) < 0)
+    if (iov_db_point_agent_add(c->db, pr.db_point, a->peer->db_agent, side_name(a->side), &dc, NULL, 0) < 0)
       pr.fatal = -IOV_E_DB;
     if (a->in.started) {
       n_started++;
@@ -928,7 +929,7 @@ finish:
     }
   }
   if (n_started == pr.n_ag && n_started > 1 && !pr.fatal &&
-      iov_db_point_set_skew(c->db, pr.db_point, last - first) < 0)
+      iov_db_point_set_skew(c->db, pr.db_point, last - first, NULL, 0) < 0)
     pr.fatal = -IOV_E_DB;
   if (!pr.error[0] && !pr.fatal) check_vf_rate(&pr);
   /* Release every agent whatever happened; Stop of a finished point is a
@@ -936,9 +937,9 @@ finish:
   for (size_t i = 0; i < pr.n_ag; i++)
     if (!pr.ag[i].peer->gone) iov__send_stop(pr.ag[i].peer, pr.id, pr.error[0] ? pr.error : "point complete");
   *ret_status = pr.error[0] ? IOV_POINT_FAILED : IOV_POINT_OK;
-  r = iov_db_point_end(c->db, pr.db_point, *ret_status, pr.error[0] ? pr.error : NULL);
+  r = iov_db_point_end(c->db, pr.db_point, *ret_status, pr.error[0] ? pr.error : NULL, dberr, sizeof(dberr));
   if (r < 0) {
-    iov_log_errno(r, "Cannot commit test point %u: %s", pp->index + 1, iov_db_errmsg(c->db));
+    iov_log_errno(r, "Cannot commit test point %u: %s", pp->index + 1, dberr);
     if (!pr.fatal) pr.fatal = r;
   }
   if (pr.error[0])

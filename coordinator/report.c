@@ -1332,11 +1332,3 @@ int iov_report_print_json(const struct iov_report *r, FILE *f) {
   json_decref(points);
   return ret;
 }
-
-/* TEMPORARY (issue 15): see report.h. */
-int iov__report_load_noerr(struct iov_db *db, struct iov_report **ret) {
-  return report_load(db, -1, ret, NULL, 0);
-}
-int iov__report_load_point_noerr(struct iov_db *db, unsigned point_no, struct iov_report **ret) {
-  return report_load(db, point_no, ret, NULL, 0);
-}

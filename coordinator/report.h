@@ -245,16 +245,6 @@ int iov_report_load(struct iov_db *db, struct iov_report **ret, char *err, size_
 /* The same, with only the runs of plan point point_no. */
 int iov_report_load_point(struct iov_db *db, unsigned point_no, struct iov_report **ret, char *err,
                           size_t errlen);
-/* TEMPORARY (issue 15, while coordinator/run.c is split): the callers not
- * yet given an err buffer.  Removed once every call passes one. */
-int iov__report_load_noerr(struct iov_db *db, struct iov_report **ret);
-int iov__report_load_point_noerr(struct iov_db *db, unsigned point_no, struct iov_report **ret);
-#define iov_report_load(...) \
-  IOV__ARG5(__VA_ARGS__, iov_report_load, iov__report_load_noerr, iov__report_load_noerr, _)(__VA_ARGS__)
-#define iov_report_load_point(...)                                                                          \
-  IOV__ARG6(__VA_ARGS__, iov_report_load_point, iov__report_load_point_noerr, iov__report_load_point_noerr, \
-            _, _)                                                                                           \
-  (__VA_ARGS__)
 struct iov_report *iov_report_free(struct iov_report *r);
 /* The table of every run of every point, as iov_report_print_table()
  * prints a run without repeats. */

@@ -454,15 +454,16 @@ static int db_fail(struct iov_db *db, const char *what) {
   return db_failf(db, "%s: %s", what, db->db ? sqlite3_errmsg(db->db) : "out of memory");
 }
 
-/* The one way a reason leaves this module: into the caller's buffer
- * (db->err is only where db_fail() puts it on the way). */
-static int db_out(struct iov_db *db, int r, char *err, size_t errlen) {
-  if (r >= 0) return r;
-  return iov_errf(r, err, errlen, "%s", r == -IOV_E_DB && db ? db->err : iov_strerror(r));
+/* The one way a reason leaves this module: into the caller's buffer.
+ * db->err is scratch within one call: each public function clears it
+ * (db_err_clear()) and db_fail() fills it on the way out. */
+static void db_err_clear(struct iov_db *db) {
+  if (db) db->err[0] = '\0';
 }
 
-struct sqlite3 *iov__db_sqlite(struct iov_db *db) {
-  return db->db;
+static int db_out(struct iov_db *db, int r, char *err, size_t errlen) {
+  if (r >= 0) return r;
+  return iov_errf(r, err, errlen, "%s", db && db->err[0] ? db->err : iov_strerror(r));
 }
 
 int iov__db_cache_pages(struct iov_db *db, int pages) {
@@ -472,8 +473,6 @@ int iov__db_cache_pages(struct iov_db *db, int pages) {
   snprintf(sql, sizeof(sql), "PRAGMA cache_size = %d", pages);
   return sqlite3_exec(db->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -IOV_E_DB;
 }
-
-const char *iov_db_errmsg(const struct iov_db *db) { return db ? db->err : "no database"; }
 
 /* Statements.  The pattern is: stmt_get, bind, step, then stmt_done
  * whatever happened, so that the statement is ready for the next use and
@@ -776,8 +775,8 @@ struct iov_db *iov_db_close(struct iov_db *db) {
 
 /* Runs and agents. */
 
-int iov_db_run_begin(struct iov_db *db, const char *uuid, const char *plan_path, const char *plan_text,
-                     uint64_t started_ns, int64_t *ret_run) {
+static int db_run_begin(struct iov_db *db, const char *uuid, const char *plan_path, const char *plan_text,
+                        uint64_t started_ns, int64_t *ret_run) {
   sqlite3_stmt *st = NULL;
   int r;
 
@@ -793,7 +792,8 @@ int iov_db_run_begin(struct iov_db *db, const char *uuid, const char *plan_path,
   return 0;
 }
 
-int iov_db_run_end(struct iov_db *db, int64_t run, const char *status, const char *error, uint64_t ended_ns) {
+static int db_run_end(struct iov_db *db, int64_t run, const char *status, const char *error,
+                      uint64_t ended_ns) {
   sqlite3_stmt *st = NULL;
   int r;
 
@@ -808,8 +808,8 @@ int iov_db_run_end(struct iov_db *db, int64_t run, const char *status, const cha
   return sqlite3_changes(db->db) == 1 ? 0 : -ENOENT;
 }
 
-int iov_db_agent_add(struct iov_db *db, int64_t run, const char *name, const char *endpoint,
-                     const char *identity, const char *inventory_json, int64_t *ret_agent) {
+static int db_agent_add(struct iov_db *db, int64_t run, const char *name, const char *endpoint,
+                        const char *identity, const char *inventory_json, int64_t *ret_agent) {
   sqlite3_stmt *st = NULL;
   int r;
 
@@ -830,7 +830,7 @@ int iov_db_agent_add(struct iov_db *db, int64_t run, const char *name, const cha
   return 0;
 }
 
-int iov_db_gap_add(struct iov_db *db, int64_t point, int64_t agent, uint32_t after_seq, uint32_t missing) {
+static int db_gap_add(struct iov_db *db, int64_t point, int64_t agent, uint32_t after_seq, uint32_t missing) {
   sqlite3_stmt *st = NULL;
   int r;
 
@@ -843,7 +843,7 @@ int iov_db_gap_add(struct iov_db *db, int64_t point, int64_t agent, uint32_t aft
   return stmt_run(db, st, "insert sample gap");
 }
 
-int iov_db_run_resume(struct iov_db *db, int64_t *ret_run, char **ret_uuid) {
+static int db_run_resume(struct iov_db *db, int64_t *ret_run, char **ret_uuid) {
   sqlite3_stmt *st = NULL;
   int r;
 
@@ -864,8 +864,8 @@ int iov_db_run_resume(struct iov_db *db, int64_t *ret_run, char **ret_uuid) {
   return r;
 }
 
-int iov_db_points_stored(struct iov_db *db, int64_t run, unsigned *stored, unsigned *failed, size_t n,
-                         unsigned *ret_next_idx) {
+static int db_points_stored(struct iov_db *db, int64_t run, unsigned *stored, unsigned *failed, size_t n,
+                            unsigned *ret_next_idx) {
   sqlite3_stmt *st = NULL;
   int r, step;
 
@@ -889,7 +889,7 @@ int iov_db_points_stored(struct iov_db *db, int64_t run, unsigned *stored, unsig
 
 /* Points: one transaction each. */
 
-int iov_db_point_begin(struct iov_db *db, int64_t run, const struct iov_db_point *p, int64_t *ret_point) {
+static int db_point_begin(struct iov_db *db, int64_t run, const struct iov_db_point *p, int64_t *ret_point) {
   sqlite3_stmt *st = NULL;
   int r;
 
@@ -918,7 +918,7 @@ fail:
   return r;
 }
 
-int iov_db_point_set_start(struct iov_db *db, int64_t point, uint64_t start_ns) {
+static int db_point_set_start(struct iov_db *db, int64_t point, uint64_t start_ns) {
   sqlite3_stmt *st = NULL;
   int r;
 
@@ -940,7 +940,7 @@ static int need_transaction(struct iov_db *db, const char *what) {
   return 0;
 }
 
-int iov_db_point_end(struct iov_db *db, int64_t point, enum iov_point_status status, const char *error) {
+static int db_point_end(struct iov_db *db, int64_t point, enum iov_point_status status, const char *error) {
   sqlite3_stmt *st = NULL;
   int r;
 
@@ -978,7 +978,7 @@ static int savepoint_end(struct iov_db *db, int r) {
   return r;
 }
 
-int iov_db_agent_set_host(struct iov_db *db, int64_t agent, int64_t host_agent) {
+static int db_agent_set_host(struct iov_db *db, int64_t agent, int64_t host_agent) {
   sqlite3_stmt *st = NULL;
   int r;
 
@@ -991,13 +991,16 @@ int iov_db_agent_set_host(struct iov_db *db, int64_t agent, int64_t host_agent) 
   return sqlite3_changes(db->db) == 1 ? 0 : -ENOENT;
 }
 
-int iov_db_flow_add(struct iov_db *db, int64_t point, int64_t agent, const char *role, unsigned idx,
-                    int64_t *ret_flow) {
-  return iov_db_flow_add_link(db, point, agent, role, idx, 0, ret_flow);
+static int db_flow_add_link(struct iov_db *db, int64_t point, int64_t agent, const char *role, unsigned idx,
+                            unsigned link, int64_t *ret_flow);
+
+static int db_flow_add(struct iov_db *db, int64_t point, int64_t agent, const char *role, unsigned idx,
+                       int64_t *ret_flow) {
+  return db_flow_add_link(db, point, agent, role, idx, 0, ret_flow);
 }
 
-int iov_db_flow_add_link(struct iov_db *db, int64_t point, int64_t agent, const char *role, unsigned idx,
-                         unsigned link, int64_t *ret_flow) {
+static int db_flow_add_link(struct iov_db *db, int64_t point, int64_t agent, const char *role, unsigned idx,
+                            unsigned link, int64_t *ret_flow) {
   sqlite3_stmt *st = NULL;
   int r;
 
@@ -1109,7 +1112,7 @@ static int sample_hist_encode(const struct iov_db_sample *s, uint8_t **ret, size
   return 0;
 }
 
-int iov_db_sample_add(struct iov_db *db, int64_t flow, const struct iov_db_sample *s) {
+static int db_sample_add(struct iov_db *db, int64_t flow, const struct iov_db_sample *s) {
   sqlite3_stmt *st = NULL;
   _cleanup_free_ uint8_t *blob = NULL;
   size_t blob_len = 0;
@@ -1146,7 +1149,7 @@ int iov_db_sample_add(struct iov_db *db, int64_t flow, const struct iov_db_sampl
   return stmt_run(db, st, "insert sample");
 }
 
-int iov_db_result_add(struct iov_db *db, int64_t flow, const struct iov_db_result *res) {
+static int db_result_add(struct iov_db *db, int64_t flow, const struct iov_db_result *res) {
   sqlite3_stmt *st = NULL;
   int r;
 
@@ -1295,11 +1298,12 @@ static int hist_load(struct iov_db *db, int64_t flow, uint32_t seq, struct iov_h
 int iov_db_hist_load(struct iov_db *db, int64_t flow, uint32_t seq, struct iov_hist *ret, char *err,
                      size_t errlen) {
   if (!db || !ret) return iov_errf(-EINVAL, err, errlen, "no database or histogram");
+  db_err_clear(db);
   return db_out(db, hist_load(db, flow, seq, ret), err, errlen);
 }
 
-int iov_db_point_set_window(struct iov_db *db, int64_t point, uint64_t start_ns, uint64_t end_ns,
-                            uint64_t warmup_ns) {
+static int db_point_set_window(struct iov_db *db, int64_t point, uint64_t start_ns, uint64_t end_ns,
+                               uint64_t warmup_ns) {
   sqlite3_stmt *st = NULL;
   int r;
 
@@ -1312,8 +1316,8 @@ int iov_db_point_set_window(struct iov_db *db, int64_t point, uint64_t start_ns,
   return stmt_run(db, st, "store point window");
 }
 
-int iov_db_cpu_sample_add(struct iov_db *db, int64_t point, int64_t agent, uint32_t seq,
-                          const struct iov_db_cpu *c) {
+static int db_cpu_sample_add(struct iov_db *db, int64_t point, int64_t agent, uint32_t seq,
+                             const struct iov_db_cpu *c) {
   sqlite3_stmt *st = NULL;
   int r;
 
@@ -1331,8 +1335,8 @@ int iov_db_cpu_sample_add(struct iov_db *db, int64_t point, int64_t agent, uint3
   return stmt_run(db, st, "insert cpu sample");
 }
 
-int iov_db_irq_sample_add(struct iov_db *db, int64_t point, int64_t agent, uint32_t seq, const char *name,
-                          uint64_t count) {
+static int db_irq_sample_add(struct iov_db *db, int64_t point, int64_t agent, uint32_t seq, const char *name,
+                             uint64_t count) {
   sqlite3_stmt *st = NULL;
   int r;
 
@@ -1346,8 +1350,8 @@ int iov_db_irq_sample_add(struct iov_db *db, int64_t point, int64_t agent, uint3
   return stmt_run(db, st, "insert irq sample");
 }
 
-int iov_db_vm_cpu_add(struct iov_db *db, int64_t point, int64_t agent, uint32_t seq,
-                      const struct iov_db_vm_cpu *c) {
+static int db_vm_cpu_add(struct iov_db *db, int64_t point, int64_t agent, uint32_t seq,
+                         const struct iov_db_vm_cpu *c) {
   sqlite3_stmt *st = NULL;
   int r;
 
@@ -1370,8 +1374,8 @@ int iov_db_vm_cpu_add(struct iov_db *db, int64_t point, int64_t agent, uint32_t 
   return stmt_run(db, st, "insert vm cpu sample");
 }
 
-int iov_db_point_agent_add(struct iov_db *db, int64_t point, int64_t agent, const char *role,
-                           const struct iov_db_clock *c) {
+static int db_point_agent_add(struct iov_db *db, int64_t point, int64_t agent, const char *role,
+                              const struct iov_db_clock *c) {
   sqlite3_stmt *st = NULL;
   int r;
 
@@ -1385,7 +1389,7 @@ int iov_db_point_agent_add(struct iov_db *db, int64_t point, int64_t agent, cons
   return stmt_run(db, st, "store point agent");
 }
 
-int iov_db_point_set_skew(struct iov_db *db, int64_t point, uint64_t skew_ns) {
+static int db_point_set_skew(struct iov_db *db, int64_t point, uint64_t skew_ns) {
   sqlite3_stmt *st = NULL;
   int r;
 
@@ -1396,8 +1400,8 @@ int iov_db_point_set_skew(struct iov_db *db, int64_t point, uint64_t skew_ns) {
   return stmt_run(db, st, "store start skew");
 }
 
-int iov_db_confidence_set(struct iov_db *db, int64_t run, unsigned point_no, double level, double width,
-                          unsigned runs, double mean, double half, bool reached) {
+static int db_confidence_set(struct iov_db *db, int64_t run, unsigned point_no, double level, double width,
+                             unsigned runs, double mean, double half, bool reached) {
   sqlite3_stmt *st = NULL;
   if (!db) return -EINVAL;
   if (sqlite3_prepare_v2(
@@ -1456,6 +1460,7 @@ int iov_db_read_begin(struct iov_db *db, bool *ret_began, char *err, size_t errl
   int r = 0;
 
   if (!db || !ret_began) return iov_errf(-EINVAL, err, errlen, "no database");
+  db_err_clear(db);
   *ret_began = sqlite3_get_autocommit(db->db) != 0;
   if (*ret_began && sqlite3_exec(db->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
     *ret_began = false;
@@ -1475,6 +1480,7 @@ int iov_db_run_read(struct iov_db *db, int (*cb)(const struct iov_db_run_row *ro
   int r, rc;
 
   if (!db || !cb) return iov_errf(-EINVAL, err, errlen, "no database");
+  db_err_clear(db);
   r = stmt_get(db, ST_READ_RUN, &st);
   if (r < 0) return db_out(db, r, err, errlen);
   rc = sqlite3_step(st);
@@ -1539,6 +1545,7 @@ int iov_db_points_read(struct iov_db *db, int64_t run, int64_t only_point_no,
   int r;
 
   if (!db || !cb) return iov_errf(-EINVAL, err, errlen, "no database");
+  db_err_clear(db);
   r = read_prepare(db, db->version >= 6 ? ST_READ_POINTS : ST_READ_POINTS_V5, run, NULL, "bind points", &st);
   if (r >= 0 && bind_i64(st, 2, only_point_no) != SQLITE_OK) r = bind_fail(db, st, "bind points");
   if (r >= 0) r = rows_walk(db, st, "read points", point_row, &w);
@@ -1572,6 +1579,7 @@ int iov_db_confidence_read(struct iov_db *db, int64_t run,
   int r;
 
   if (!db || !cb) return iov_errf(-EINVAL, err, errlen, "no database");
+  db_err_clear(db);
   if (db->version < 6) return 0;
   r = read_prepare(db, ST_READ_CONFIDENCE, run, NULL, "bind confidence", &st);
   if (r >= 0) r = rows_walk(db, st, "read confidence", confidence_row, &w);
@@ -1613,6 +1621,7 @@ int iov_db_flows_read(struct iov_db *db, int64_t point,
   int r;
 
   if (!db || !cb) return iov_errf(-EINVAL, err, errlen, "no database");
+  db_err_clear(db);
   r = read_prepare(db, ST_READ_FLOWS, point, NULL, "bind flows", &st);
   if (r >= 0) r = rows_walk(db, st, "read flows", flow_row, &w);
   return db_out(db, r, err, errlen);
@@ -1624,6 +1633,7 @@ int iov_db_side_cpu_read(struct iov_db *db, int64_t point, const char *role, str
   int r, rc;
 
   if (!db || !role || !ret) return iov_errf(-EINVAL, err, errlen, "no database");
+  db_err_clear(db);
   *ret = (struct iov_db_cpu_sum){ .known = false, .busy_ns = NAN, .total_ns = NAN };
   r = read_prepare(db, ST_READ_CPU, point, role, "bind cpu", &st);
   if (r < 0) return db_out(db, r, err, errlen);
@@ -1644,6 +1654,7 @@ int iov_db_fair_read(struct iov_db *db, int64_t point, const char *role, struct 
   int r, rc;
 
   if (!db || !role || !ret) return iov_errf(-EINVAL, err, errlen, "no database");
+  db_err_clear(db);
   *ret = (struct iov_db_fair_sum){ 0 };
   r = read_prepare(db, ST_READ_FAIR, point, role, "bind fairness", &st);
   if (r < 0) return db_out(db, r, err, errlen);
@@ -1688,6 +1699,7 @@ int iov_db_bins_read(struct iov_db *db, int64_t point, const char *role,
   int r;
 
   if (!db || !role || !cb) return iov_errf(-EINVAL, err, errlen, "no database");
+  db_err_clear(db);
   r = read_prepare(db, ST_READ_BINS, point, role, "bind bins", &st);
   if (r >= 0) r = rows_walk(db, st, "read bins", bin_row, &w);
   return db_out(db, r, err, errlen);
@@ -1719,6 +1731,7 @@ int iov_db_links_read(struct iov_db *db, int64_t point,
   int r;
 
   if (!db || !cb) return iov_errf(-EINVAL, err, errlen, "no database");
+  db_err_clear(db);
   r = read_prepare(db, ST_READ_LINKS, point, NULL, "bind links", &st);
   if (r >= 0) r = rows_walk(db, st, "read links", link_row, &w);
   return db_out(db, r, err, errlen);
@@ -1748,6 +1761,7 @@ int iov_db_link_bins_read(struct iov_db *db, int64_t point, const char *role,
   int r;
 
   if (!db || !role || !cb) return iov_errf(-EINVAL, err, errlen, "no database");
+  db_err_clear(db);
   r = read_prepare(db, ST_READ_LINK_BINS, point, role, "bind link bins", &st);
   if (r >= 0) r = rows_walk(db, st, "read link bins", link_bin_row, &w);
   return db_out(db, r, err, errlen);
@@ -1785,19 +1799,135 @@ int iov_db_vm_cpu_read(struct iov_db *db, int64_t point,
   int r;
 
   if (!db || !cb) return iov_errf(-EINVAL, err, errlen, "no database");
+  db_err_clear(db);
   r = read_prepare(db, ST_READ_VM_CPU, point, NULL, "bind vm cpu", &st);
   if (r >= 0) r = rows_walk(db, st, "read vm cpu", vm_cpu_row, &w);
   return db_out(db, r, err, errlen);
 }
 
-/* TEMPORARY (issue 15): see results.h. */
-int iov__db_open_noerr(const char *path, struct iov_db **ret) { return db_open(path, false, ret, NULL, 0); }
+/* The write API: each public function clears the scratch message, runs,
+ * and hands a failure's reason to the caller's buffer. */
 
-int iov_db_open_full(const char *path, bool readonly, struct iov_db **ret, char **reterr_msg) {
-  char err[512] = "";
-  int r = db_open(path, readonly, ret, err, sizeof(err));
+int iov_db_confidence_set(struct iov_db *db, int64_t run, unsigned point_no, double level, double width,
+                          unsigned runs, double mean, double half, bool reached, char *err, size_t errlen) {
+  db_err_clear(db);
+  return db_out(db, db_confidence_set(db, run, point_no, level, width, runs, mean, half, reached), err,
+                errlen);
+}
 
-  /* As before: NULL for an errno, which the caller prints itself. */
-  if (r < 0 && r == -IOV_E_DB && reterr_msg) *reterr_msg = strdup(err);
-  return r;
+int iov_db_run_begin(struct iov_db *db, const char *uuid, const char *plan_path, const char *plan_text,
+                     uint64_t started_ns, int64_t *ret_run, char *err, size_t errlen) {
+  db_err_clear(db);
+  return db_out(db, db_run_begin(db, uuid, plan_path, plan_text, started_ns, ret_run), err, errlen);
+}
+
+int iov_db_run_end(struct iov_db *db, int64_t run, const char *status, const char *error, uint64_t ended_ns,
+                   char *err, size_t errlen) {
+  db_err_clear(db);
+  return db_out(db, db_run_end(db, run, status, error, ended_ns), err, errlen);
+}
+
+int iov_db_run_resume(struct iov_db *db, int64_t *ret_run, char **ret_uuid, char *err, size_t errlen) {
+  db_err_clear(db);
+  return db_out(db, db_run_resume(db, ret_run, ret_uuid), err, errlen);
+}
+
+int iov_db_points_stored(struct iov_db *db, int64_t run, unsigned *stored, unsigned *failed, size_t n,
+                         unsigned *ret_next_idx, char *err, size_t errlen) {
+  db_err_clear(db);
+  return db_out(db, db_points_stored(db, run, stored, failed, n, ret_next_idx), err, errlen);
+}
+
+int iov_db_gap_add(struct iov_db *db, int64_t point, int64_t agent, uint32_t after_seq, uint32_t missing,
+                   char *err, size_t errlen) {
+  db_err_clear(db);
+  return db_out(db, db_gap_add(db, point, agent, after_seq, missing), err, errlen);
+}
+
+int iov_db_agent_add(struct iov_db *db, int64_t run, const char *name, const char *endpoint,
+                     const char *identity, const char *inventory_json, int64_t *ret_agent, char *err,
+                     size_t errlen) {
+  db_err_clear(db);
+  return db_out(db, db_agent_add(db, run, name, endpoint, identity, inventory_json, ret_agent), err, errlen);
+}
+
+int iov_db_agent_set_host(struct iov_db *db, int64_t agent, int64_t host_agent, char *err, size_t errlen) {
+  db_err_clear(db);
+  return db_out(db, db_agent_set_host(db, agent, host_agent), err, errlen);
+}
+
+int iov_db_point_begin(struct iov_db *db, int64_t run, const struct iov_db_point *p, int64_t *ret_point,
+                       char *err, size_t errlen) {
+  db_err_clear(db);
+  return db_out(db, db_point_begin(db, run, p, ret_point), err, errlen);
+}
+
+int iov_db_point_set_start(struct iov_db *db, int64_t point, uint64_t start_ns, char *err, size_t errlen) {
+  db_err_clear(db);
+  return db_out(db, db_point_set_start(db, point, start_ns), err, errlen);
+}
+
+int iov_db_point_end(struct iov_db *db, int64_t point, enum iov_point_status status, const char *error,
+                     char *err, size_t errlen) {
+  db_err_clear(db);
+  return db_out(db, db_point_end(db, point, status, error), err, errlen);
+}
+
+int iov_db_flow_add(struct iov_db *db, int64_t point, int64_t agent, const char *role, unsigned idx,
+                    int64_t *ret_flow, char *err, size_t errlen) {
+  db_err_clear(db);
+  return db_out(db, db_flow_add(db, point, agent, role, idx, ret_flow), err, errlen);
+}
+
+int iov_db_flow_add_link(struct iov_db *db, int64_t point, int64_t agent, const char *role, unsigned idx,
+                         unsigned link, int64_t *ret_flow, char *err, size_t errlen) {
+  db_err_clear(db);
+  return db_out(db, db_flow_add_link(db, point, agent, role, idx, link, ret_flow), err, errlen);
+}
+
+int iov_db_sample_add(struct iov_db *db, int64_t flow, const struct iov_db_sample *s, char *err,
+                      size_t errlen) {
+  db_err_clear(db);
+  return db_out(db, db_sample_add(db, flow, s), err, errlen);
+}
+
+int iov_db_result_add(struct iov_db *db, int64_t flow, const struct iov_db_result *res, char *err,
+                      size_t errlen) {
+  db_err_clear(db);
+  return db_out(db, db_result_add(db, flow, res), err, errlen);
+}
+
+int iov_db_point_set_window(struct iov_db *db, int64_t point, uint64_t start_ns, uint64_t end_ns,
+                            uint64_t warmup_ns, char *err, size_t errlen) {
+  db_err_clear(db);
+  return db_out(db, db_point_set_window(db, point, start_ns, end_ns, warmup_ns), err, errlen);
+}
+
+int iov_db_cpu_sample_add(struct iov_db *db, int64_t point, int64_t agent, uint32_t seq,
+                          const struct iov_db_cpu *c, char *err, size_t errlen) {
+  db_err_clear(db);
+  return db_out(db, db_cpu_sample_add(db, point, agent, seq, c), err, errlen);
+}
+
+int iov_db_irq_sample_add(struct iov_db *db, int64_t point, int64_t agent, uint32_t seq, const char *name,
+                          uint64_t count, char *err, size_t errlen) {
+  db_err_clear(db);
+  return db_out(db, db_irq_sample_add(db, point, agent, seq, name, count), err, errlen);
+}
+
+int iov_db_vm_cpu_add(struct iov_db *db, int64_t point, int64_t agent, uint32_t seq,
+                      const struct iov_db_vm_cpu *c, char *err, size_t errlen) {
+  db_err_clear(db);
+  return db_out(db, db_vm_cpu_add(db, point, agent, seq, c), err, errlen);
+}
+
+int iov_db_point_agent_add(struct iov_db *db, int64_t point, int64_t agent, const char *role,
+                           const struct iov_db_clock *c, char *err, size_t errlen) {
+  db_err_clear(db);
+  return db_out(db, db_point_agent_add(db, point, agent, role, c), err, errlen);
+}
+
+int iov_db_point_set_skew(struct iov_db *db, int64_t point, uint64_t skew_ns, char *err, size_t errlen) {
+  db_err_clear(db);
+  return db_out(db, db_point_set_skew(db, point, skew_ns), err, errlen);
 }

@@ -45,7 +45,9 @@
  *
  * Errors: every function returns 0 (or a count) on success and a negative
  * errno on failure: -EINVAL for bad arguments, -ENOMEM, and -IOV_E_DB when
- * SQLite fails, with the reason in iov_db_errmsg().
+ * SQLite fails; the reason, one line naming what failed and SQLite's
+ * text, goes into the caller's err (errlen bytes; NULL, 0: not wanted),
+ * the last two parameters of every function that can fail.
  *
  * Threading: an iov_db is used by one thread at a time.  Any number of
  * processes may read the file while one writes (WAL). */
@@ -84,15 +86,6 @@ int iov_db_open(const char *path, struct iov_db **ret, char *err, size_t errlen)
 /* Open an existing database read-only (for report).  -ENOENT if the file
  * does not exist. */
 int iov_db_open_readonly(const char *path, struct iov_db **ret, char *err, size_t errlen);
-/* TEMPORARY (issue 15, while coordinator/run.c is split): the callers not
- * yet given an err buffer.  Removed once every call passes one. */
-#define IOV__ARG5(a, b, c, d, e, ...) e
-#define IOV__ARG6(a, b, c, d, e, f, ...) f
-int iov__db_open_noerr(const char *path, struct iov_db **ret);
-#define iov_db_open(...) \
-  IOV__ARG5(__VA_ARGS__, iov_db_open, iov__db_open_noerr, iov__db_open_noerr, _)(__VA_ARGS__)
-int iov_db_open_full(const char *path, bool readonly, struct iov_db **ret, char **reterr_msg);
-struct sqlite3 *iov__db_sqlite(struct iov_db *db); /* tests/fuzz/fuzz_coord.c's ROLLBACK */
 /* Finalize the cached statements and close; accepts NULL, returns NULL.
  * Every committed point is on disk (WAL, synchronous=NORMAL: durable
  * across a crash of the process; a power loss may undo the last commits
@@ -106,34 +99,34 @@ int iov_db_schema_version(const struct iov_db *db);
 /* With confidence (plan 'confidence'): where point_no's repetitions
  * ended.  Inserted or replaced; outside a point's transaction. */
 int iov_db_confidence_set(struct iov_db *db, int64_t run, unsigned point_no, double level, double width,
-                          unsigned runs, double mean, double half, bool reached);
-/* Text of the last failure on db ("" if none): what was being done and
- * SQLite's message.  Valid until the next call on db. */
-const char *iov_db_errmsg(const struct iov_db *db);
+                          unsigned runs, double mean, double half, bool reached, char *err, size_t errlen);
 
 /* Insert a run with status 'running' and this build's version. */
 int iov_db_run_begin(struct iov_db *db, const char *uuid, const char *plan_path, const char *plan_text,
-                     uint64_t started_ns, int64_t *ret_run);
+                     uint64_t started_ns, int64_t *ret_run, char *err, size_t errlen);
 /* Set the run's status, error (NULL if none) and end.  -ENOENT if no such
  * run. */
-int iov_db_run_end(struct iov_db *db, int64_t run, const char *status, const char *error, uint64_t ended_ns);
+int iov_db_run_end(struct iov_db *db, int64_t run, const char *status, const char *error, uint64_t ended_ns,
+                   char *err, size_t errlen);
 /* coord run --resume: the database's run becomes 'running' again (its
  * id and uuid in *ret_run and *ret_uuid, caller frees); how many
  * repetitions of each of its n points are stored, and how many of those
  * failed (a point's row is committed with its end, so a point in flight
  * when coord died has none), and the idx the next point row gets. */
-int iov_db_run_resume(struct iov_db *db, int64_t *ret_run, char **ret_uuid);
+int iov_db_run_resume(struct iov_db *db, int64_t *ret_run, char **ret_uuid, char *err, size_t errlen);
 int iov_db_points_stored(struct iov_db *db, int64_t run, unsigned *stored, unsigned *failed, size_t n,
-                         unsigned *ret_next_idx);
+                         unsigned *ret_next_idx, char *err, size_t errlen);
 /* Samples missing from an agent's numbered stream: 'missing' batches after
  * batch after_seq (0: from the start). */
-int iov_db_gap_add(struct iov_db *db, int64_t point, int64_t agent, uint32_t after_seq, uint32_t missing);
+int iov_db_gap_add(struct iov_db *db, int64_t point, int64_t agent, uint32_t after_seq, uint32_t missing,
+                   char *err, size_t errlen);
 /* Agent names are unique within a run. */
 int iov_db_agent_add(struct iov_db *db, int64_t run, const char *name, const char *endpoint,
-                     const char *identity, const char *inventory_json, int64_t *ret_agent);
+                     const char *identity, const char *inventory_json, int64_t *ret_agent, char *err,
+                     size_t errlen);
 /* Mark an agent as a guest reached through host_agent.  -ENOENT if no such
  * agent. */
-int iov_db_agent_set_host(struct iov_db *db, int64_t agent, int64_t host_agent);
+int iov_db_agent_set_host(struct iov_db *db, int64_t agent, int64_t host_agent, char *err, size_t errlen);
 
 struct iov_db_point {
   unsigned idx;      /* unique within the run: the order points ran in */
@@ -151,15 +144,17 @@ struct iov_db_point {
 /* BEGIN a transaction and insert the point with status 'running'.  Fails
  * (-IOV_E_DB) if a transaction is already open; on failure no transaction
  * is left open. */
-int iov_db_point_begin(struct iov_db *db, int64_t run, const struct iov_db_point *p, int64_t *ret_point);
-int iov_db_point_set_start(struct iov_db *db, int64_t point, uint64_t start_ns);
+int iov_db_point_begin(struct iov_db *db, int64_t run, const struct iov_db_point *p, int64_t *ret_point,
+                       char *err, size_t errlen);
+int iov_db_point_set_start(struct iov_db *db, int64_t point, uint64_t start_ns, char *err, size_t errlen);
 /* Set status (IOV_POINT_OK or IOV_POINT_FAILED, else -EINVAL) and error
  * (NULL if none) and COMMIT.  -ENOENT if the point is not in the open
  * transaction; -IOV_E_DB if no transaction is open (never begun, or
  * rolled back by SQLite after an I/O error).  On failure the transaction,
  * if any, stays open: the caller may retry, or close, which loses the
  * point. */
-int iov_db_point_end(struct iov_db *db, int64_t point, enum iov_point_status status, const char *error);
+int iov_db_point_end(struct iov_db *db, int64_t point, enum iov_point_status status, const char *error,
+                     char *err, size_t errlen);
 
 /* flow_add, sample_add and result_add belong to the open point: they
  * fail with -IOV_E_DB if no transaction is open.  Each is atomic: on
@@ -167,10 +162,10 @@ int iov_db_point_end(struct iov_db *db, int64_t point, enum iov_point_status sta
 
 /* role: "sender" or "receiver" (else -EINVAL). */
 int iov_db_flow_add(struct iov_db *db, int64_t point, int64_t agent, const char *role, unsigned idx,
-                    int64_t *ret_flow);
+                    int64_t *ret_flow, char *err, size_t errlen);
 /* The same, for the flows of one link (VM pair) of a VM topology. */
 int iov_db_flow_add_link(struct iov_db *db, int64_t point, int64_t agent, const char *role, unsigned idx,
-                         unsigned link, int64_t *ret_flow);
+                         unsigned link, int64_t *ret_flow, char *err, size_t errlen);
 /* Every counter stored (bytes, messages, CPU times, ...) is at most this
  * (2^62 - 1): the add functions refuse larger ones (-ERANGE, nothing
  * stored), so no stored value reads back negative, and the report's sums
@@ -199,7 +194,8 @@ struct iov_db_sparse_hist {
 /* One INSERT: a sample's histogram is kept in its row (a compact blob),
  * the flow's whole-window histogram (seq 0) in histogram and
  * histogram_summary, where SQL can reach its buckets. */
-int iov_db_sample_add(struct iov_db *db, int64_t flow, const struct iov_db_sample *s);
+int iov_db_sample_add(struct iov_db *db, int64_t flow, const struct iov_db_sample *s, char *err,
+                      size_t errlen);
 struct iov_db_result {
   uint64_t bytes, messages, transactions;
   uint64_t t_start_ns, t_end_ns;
@@ -211,7 +207,8 @@ struct iov_db_result {
   const struct iov_hist *hist; /* NULL: no latency; stored with seq 0 */
 };
 /* One result per flow. */
-int iov_db_result_add(struct iov_db *db, int64_t flow, const struct iov_db_result *r);
+int iov_db_result_add(struct iov_db *db, int64_t flow, const struct iov_db_result *r, char *err,
+                      size_t errlen);
 
 /* Read back the histogram stored for (flow, seq): seq 0 is the flow's
  * result, others its samples.  Buckets, count, min, max, sum and overflow
@@ -363,7 +360,7 @@ int iov_db_vm_cpu_read(struct iov_db *db, int64_t point,
 
 /* The measured window of a point (after its warm-up), in the agents' time. */
 int iov_db_point_set_window(struct iov_db *db, int64_t point, uint64_t start_ns, uint64_t end_ns,
-                            uint64_t warmup_ns);
+                            uint64_t warmup_ns, char *err, size_t errlen);
 
 /* CPU time of one core (cpu -1 = all) in one sample interval of one agent. */
 struct iov_db_cpu {
@@ -371,7 +368,7 @@ struct iov_db_cpu {
   uint64_t user_ns, nice_ns, system_ns, idle_ns, iowait_ns, irq_ns, softirq_ns, steal_ns, guest_ns;
 };
 int iov_db_cpu_sample_add(struct iov_db *db, int64_t point, int64_t agent, uint32_t seq,
-                          const struct iov_db_cpu *c);
+                          const struct iov_db_cpu *c, char *err, size_t errlen);
 /* Interrupts of one NIC queue in one sample interval of one agent. */
 /* The host CPU a guest's VM took in the interval seq (the host agent
  * adds it to the guest's batch). */
@@ -381,9 +378,9 @@ struct iov_db_vm_cpu {
   bool kvm_exits_known;
 };
 int iov_db_vm_cpu_add(struct iov_db *db, int64_t point, int64_t agent, uint32_t seq,
-                      const struct iov_db_vm_cpu *c);
+                      const struct iov_db_vm_cpu *c, char *err, size_t errlen);
 int iov_db_irq_sample_add(struct iov_db *db, int64_t point, int64_t agent, uint32_t seq, const char *name,
-                          uint64_t count);
+                          uint64_t count, char *err, size_t errlen);
 
 /* One agent's part in a point: its clock against coord's, estimated just
  * before the point, and when its first flow really began (coord time). */
@@ -394,7 +391,7 @@ struct iov_db_clock {
   uint64_t started_ns; /* 0: unknown */
 };
 int iov_db_point_agent_add(struct iov_db *db, int64_t point, int64_t agent, const char *role,
-                           const struct iov_db_clock *c);
+                           const struct iov_db_clock *c, char *err, size_t errlen);
 /* The achieved start skew of a point: the spread of its agents' actual
  * starts, each corrected by its clock offset. */
-int iov_db_point_set_skew(struct iov_db *db, int64_t point, uint64_t skew_ns);
+int iov_db_point_set_skew(struct iov_db *db, int64_t point, uint64_t skew_ns, char *err, size_t errlen);

@@ -79,8 +79,9 @@ static int check_confidence(struct run_ctx *c, const struct iov_plan_point *pp, 
         "within +-%.1f %%: %.4g +- %.2g %s",
         pp->index + 1, runs, level * 100, isfinite(s.half) && s.mean != 0 ? 100 * s.half / fabs(s.mean) : NAN,
         width * 100, s.mean, s.half, unit);
-  r = iov_db_confidence_set(c->db, c->db_run, pp->index, level, width, runs, s.mean, s.half, reached);
-  if (r < 0) iov_log_errno(r, "Cannot store the confidence reached: %s", iov_db_errmsg(c->db));
+  r = iov_db_confidence_set(c->db, c->db_run, pp->index, level, width, runs, s.mean, s.half, reached, err,
+                            sizeof(err));
+  if (r < 0) iov_log_errno(r, "Cannot store the confidence reached: %s", err);
   return 0;
 }
 
@@ -199,10 +200,12 @@ int iov_coord_run(const struct iov_run_config *cfg) {
     goto out;
   }
   if (cfg->resume_dir) {
-    r = iov_db_run_resume(c.db, &c.db_run, &resume_uuid);
-    if (r >= 0) r = iov_db_points_stored(c.db, c.db_run, stored, stored_failed, c.plan->n_points, &next_idx);
+    r = iov_db_run_resume(c.db, &c.db_run, &resume_uuid, err, sizeof(err));
+    if (r >= 0)
+      r = iov_db_points_stored(c.db, c.db_run, stored, stored_failed, c.plan->n_points, &next_idx, err,
+                               sizeof(err));
     if (r < 0) {
-      iov_log_errno(r, "Cannot resume the run in %s: %s", path, iov_db_errmsg(c.db));
+      iov_log_errno(r, "Cannot resume the run in %s: %s", path, err);
       goto out;
     }
     c.run_id = resume_uuid;
@@ -215,9 +218,10 @@ int iov_coord_run(const struct iov_run_config *cfg) {
       iov_notice("resuming run %s: %zu of %zu test points are stored, %zu to run, results in %s", c.run_id,
                  done, c.plan->n_points, c.plan->n_points - done, c.dir);
   } else {
-    r = iov_db_run_begin(c.db, run_id, cfg->plan_path, c.plan->text, iov_now_real(), &c.db_run);
+    r = iov_db_run_begin(c.db, run_id, cfg->plan_path, c.plan->text, iov_now_real(), &c.db_run, err,
+                         sizeof(err));
     if (r < 0) {
-      iov_log_errno(r, "Cannot store the run: %s", iov_db_errmsg(c.db));
+      iov_log_errno(r, "Cannot store the run: %s", err);
       goto out;
     }
   }
@@ -294,7 +298,7 @@ out:
                          : r < 0           ? "failed"
                          : c.failed_points ? "partial"
                                            : "ok";
-    (void)iov_db_run_end(c.db, c.db_run, status, r < 0 ? iov_strerror(r) : NULL, iov_now_real());
+    (void)iov_db_run_end(c.db, c.db_run, status, r < 0 ? iov_strerror(r) : NULL, iov_now_real(), NULL, 0);
   }
   if (c.db) {
     struct iov_report *rep = NULL;

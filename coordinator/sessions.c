@@ -298,7 +298,7 @@ int iov__sessions_connect(struct run_ctx *c, uint64_t timeout_ns) {
 }
 
 int iov__agent_store(struct run_ctx *c, struct iov_peer *p) {
-  char path[4096];
+  char path[4096], err[512] = "";
   int r;
 
   if (p->db_agent) return 0;
@@ -312,10 +312,10 @@ int iov__agent_store(struct run_ctx *c, struct iov_peer *p) {
   r = s || !j ? 0 : -ENOMEM;
   if (r == 0)
     r = iov_db_agent_add(c->db, c->db_run, p->name, p->endpoint, p->welcome->welcome->identity, s,
-                         &p->db_agent);
+                         &p->db_agent, err, sizeof(err));
   if (r == 0 && p->host) {
     r = iov__agent_store(c, p->host);
-    if (r == 0) r = iov_db_agent_set_host(c->db, p->db_agent, p->host->db_agent);
+    if (r == 0) r = iov_db_agent_set_host(c->db, p->db_agent, p->host->db_agent, err, sizeof(err));
   }
   if (r == 0) {
     /* HOST/VM: a file per guest under a directory per host. */
@@ -327,7 +327,7 @@ int iov__agent_store(struct run_ctx *c, struct iov_peer *p) {
     int k = j ? iov_json_dump_file(j, path) : 0;
     if (k < 0) iov_log_errno(k, "Cannot write %s: %m", path);
   } else
-    iov_log_errno(r, "Cannot store the inventory of agent '%s': %s", p->name, iov_db_errmsg(c->db));
+    iov_log_errno(r, "Cannot store the inventory of agent '%s': %s", p->name, err[0] ? err : iov_strerror(r));
   free(s);
   json_decref(j);
   if (r < 0) p->db_agent = 0;

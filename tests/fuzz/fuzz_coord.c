@@ -110,7 +110,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   if (!devnull || iov_fuzz_scratch_dir("coord", scratch) < 0) die("scratch", errno);
   snprintf(db_path, sizeof(db_path), "%s/results.db", scratch);
   open_db();
-  if ((r = iov_db_run_begin(db, "fuzz", "fuzz.plan", "[hosts]\nh = local\n", 1, &db_run)) < 0) die("run", r);
+  if ((r = iov_db_run_begin(db, "fuzz", "fuzz.plan", "[hosts]\nh = local\n", 1, &db_run, NULL, 0)) < 0)
+    die("run", r);
 
   agent = zsock_new(ZMQ_ROUTER);
   if (!agent || zsock_bind(agent, "inproc://fuzz-coord") < 0) die("bind", errno);
@@ -128,7 +129,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   if (!m) die("recv hello", errno);
   rid = zmsg_pop(m);
   zmsg_destroy(&m);
-  if ((r = iov_db_agent_add(db, db_run, "h", "inproc://fuzz-coord", "fuzz", "{}", &h->db_agent)) < 0)
+  if ((r = iov_db_agent_add(db, db_run, "h", "inproc://fuzz-coord", "fuzz", "{}", &h->db_agent, NULL, 0)) < 0)
     die("agent", r);
   /* After the sockets: czmq's own exit handler must run after ours. */
   atexit(cleanup);
@@ -147,12 +148,12 @@ static struct part *part_of(struct iov_peer *p) {
     .name = p->name, .sender = a->sender, .guest = p->host != NULL, .flows = FLOWS, .flow_id = a->flow_id
   };
   if (p->host && !p->db_agent &&
-      (iov_db_agent_add(db, db_run, p->name, p->endpoint, p->route, "{}", &p->db_agent) < 0 ||
-       iov_db_agent_set_host(db, p->db_agent, h->db_agent) < 0))
+      (iov_db_agent_add(db, db_run, p->name, p->endpoint, p->route, "{}", &p->db_agent, NULL, 0) < 0 ||
+       iov_db_agent_set_host(db, p->db_agent, h->db_agent, NULL, 0) < 0))
     return NULL;
   for (unsigned i = 0; i < FLOWS; i++)
     if (iov_db_flow_add_link(db, db_point, p->db_agent, a->sender ? "sender" : "receiver", i, i % 2,
-                             &a->flow_id[i]) < 0)
+                             &a->flow_id[i], NULL, 0) < 0)
       return NULL;
   a->in.db_agent = p->db_agent;
   n_parts++;
@@ -336,7 +337,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (!db) LLVMFuzzerInitialize(NULL, NULL);
   /* Rolled back after every input: the point is row 1 each time, and
    * the seeds' messages are for point 1. */
-  if ((r = iov_db_point_begin(db, db_run, &dp, &db_point)) < 0) die("point", r);
+  if ((r = iov_db_point_begin(db, db_run, &dp, &db_point, NULL, 0)) < 0) die("point", r);
   pt = (struct iov_ingest_point){
     .db = db,
     .db_point = db_point,
@@ -364,7 +365,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
   }
   /* The senders' window, as coord stores it when the point ends. */
-  if (pt.win_start && pt.win_end) (void)iov_db_point_set_window(db, db_point, pt.win_start, pt.win_end, 0);
+  if (pt.win_start && pt.win_end)
+    (void)iov_db_point_set_window(db, db_point, pt.win_start, pt.win_end, 0, NULL, 0);
   for (size_t i = 0; i < n_parts; i++) {
     struct iov_clock_estimate est = { 0 };
     struct iov_db_clock c = { .probes = parts[i].n_probes };
@@ -374,7 +376,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       c.delay_ns = est.delay_ns;
     }
     (void)iov_db_point_agent_add(db, db_point, parts[i].peer->db_agent,
-                                 parts[i].sender ? "sender" : "receiver", &c);
+                                 parts[i].sender ? "sender" : "receiver", &c, NULL, 0);
   }
   struct iov_report *rep = NULL;
   char err[512] = "";

@@ -88,11 +88,11 @@ static int teardown(void **state) {
 static char dberr[512];
 
 /* r == 0, or say what the database said. */
-#define assert_ok(db, expr)                                                              \
-  do {                                                                                   \
-    int r_ = (expr);                                                                     \
-    if (r_ < 0) print_error("%s = %d (%s)\n", #expr, r_, (db) ? iov_db_errmsg(db) : ""); \
-    assert_int_equal(r_, 0);                                                             \
+#define assert_ok(db, expr)                                                  \
+  do {                                                                       \
+    int r_ = (expr);                                                         \
+    if (r_ < 0) print_error("%s = %d (%s)\n", #expr, r_, (db) ? dberr : ""); \
+    assert_int_equal(r_, 0);                                                 \
   } while (0)
 
 static struct iov_hist *hist_new(void) {
@@ -131,16 +131,17 @@ static void add_point(struct iov_db *db, int64_t run, unsigned idx, const char *
     .sample_interval_ns = SEC / 2,
   };
 
-  assert_ok(db, iov_db_point_begin(db, run, &p, ret));
+  assert_ok(db, iov_db_point_begin(db, run, &p, ret, dberr, sizeof(dberr)));
 }
 
 static void add_stream_point(struct iov_db *db, struct ids *ids) {
   int64_t point;
 
   add_point(db, ids->run, 0, "tcp_stream", STREAM_SWEEP, &point);
-  assert_ok(db, iov_db_point_set_start(db, point, T0));
-  assert_ok(db, iov_db_flow_add(db, point, ids->agent_a, "sender", 0, &ids->stream_tx));
-  assert_ok(db, iov_db_flow_add(db, point, ids->agent_b, "receiver", 0, &ids->stream_rx));
+  assert_ok(db, iov_db_point_set_start(db, point, T0, dberr, sizeof(dberr)));
+  assert_ok(db, iov_db_flow_add(db, point, ids->agent_a, "sender", 0, &ids->stream_tx, dberr, sizeof(dberr)));
+  assert_ok(db,
+            iov_db_flow_add(db, point, ids->agent_b, "receiver", 0, &ids->stream_rx, dberr, sizeof(dberr)));
   for (uint32_t i = 1; i <= STREAM_SAMPLES; i++) {
     struct iov_db_sample tx = {
       .seq = i,
@@ -151,8 +152,8 @@ static void add_stream_point(struct iov_db *db, struct ids *ids) {
     };
     struct iov_db_sample rx = tx;
     rx.bytes = STREAM_RX_BYTES / STREAM_SAMPLES;
-    assert_ok(db, iov_db_sample_add(db, ids->stream_tx, &tx));
-    assert_ok(db, iov_db_sample_add(db, ids->stream_rx, &rx));
+    assert_ok(db, iov_db_sample_add(db, ids->stream_tx, &tx, dberr, sizeof(dberr)));
+    assert_ok(db, iov_db_sample_add(db, ids->stream_rx, &rx, dberr, sizeof(dberr)));
   }
   struct iov_db_result tx = {
     .bytes = STREAM_TX_BYTES,
@@ -168,9 +169,9 @@ static void add_stream_point(struct iov_db *db, struct ids *ids) {
     .t_end_ns = T0 + 1000 + 2 * SEC,
     .samples = STREAM_SAMPLES,
   };
-  assert_ok(db, iov_db_result_add(db, ids->stream_tx, &tx));
-  assert_ok(db, iov_db_result_add(db, ids->stream_rx, &rx));
-  assert_ok(db, iov_db_point_end(db, point, IOV_POINT_OK, NULL));
+  assert_ok(db, iov_db_result_add(db, ids->stream_tx, &tx, dberr, sizeof(dberr)));
+  assert_ok(db, iov_db_result_add(db, ids->stream_rx, &rx, dberr, sizeof(dberr)));
+  assert_ok(db, iov_db_point_end(db, point, IOV_POINT_OK, NULL, dberr, sizeof(dberr)));
 }
 
 static void add_rr_point(struct iov_db *db, struct ids *ids) {
@@ -182,8 +183,10 @@ static void add_rr_point(struct iov_db *db, struct ids *ids) {
 
   add_point(db, ids->run, 1, "tcp_rr", RR_SWEEP, &point);
   for (unsigned f = 0; f < 2; f++) {
-    assert_ok(db, iov_db_flow_add(db, point, ids->agent_a, "sender", f, &ids->rr_tx[f]));
-    assert_ok(db, iov_db_flow_add(db, point, ids->agent_b, "receiver", f, &ids->rr_rx[f]));
+    assert_ok(db,
+              iov_db_flow_add(db, point, ids->agent_a, "sender", f, &ids->rr_tx[f], dberr, sizeof(dberr)));
+    assert_ok(db,
+              iov_db_flow_add(db, point, ids->agent_b, "receiver", f, &ids->rr_rx[f], dberr, sizeof(dberr)));
   }
   for (unsigned f = 0; f < 2; f++) {
     for (unsigned k = 1; k <= tx_samples[f]; k++) {
@@ -197,12 +200,12 @@ static void add_rr_point(struct iov_db *db, struct ids *ids) {
         .transactions = h->count,
         .hist = h,
       };
-      assert_ok(db, iov_db_sample_add(db, ids->rr_tx[f], &s));
+      assert_ok(db, iov_db_sample_add(db, ids->rr_tx[f], &s, dberr, sizeof(dberr)));
       free(h);
     }
     for (unsigned k = 1; k <= rx_samples[f]; k++) {
       struct iov_db_sample s = { .seq = k, .t_start_ns = rx_start[f], .t_end_ns = rx_end[f], .bytes = 1 };
-      assert_ok(db, iov_db_sample_add(db, ids->rr_rx[f], &s));
+      assert_ok(db, iov_db_sample_add(db, ids->rr_rx[f], &s, dberr, sizeof(dberr)));
     }
     struct iov_hist *h = rr_hist(f, 0, 1);
     struct iov_db_result tx = {
@@ -222,11 +225,11 @@ static void add_rr_point(struct iov_db *db, struct ids *ids) {
       .t_end_ns = rx_end[f],
       .samples = rx_samples[f],
     };
-    assert_ok(db, iov_db_result_add(db, ids->rr_tx[f], &tx));
-    assert_ok(db, iov_db_result_add(db, ids->rr_rx[f], &rx));
+    assert_ok(db, iov_db_result_add(db, ids->rr_tx[f], &tx, dberr, sizeof(dberr)));
+    assert_ok(db, iov_db_result_add(db, ids->rr_rx[f], &rx, dberr, sizeof(dberr)));
     free(h);
   }
-  assert_ok(db, iov_db_point_end(db, point, IOV_POINT_OK, NULL));
+  assert_ok(db, iov_db_point_end(db, point, IOV_POINT_OK, NULL, dberr, sizeof(dberr)));
 }
 
 /* A stream point that failed at once: a sender result whose window is
@@ -235,15 +238,15 @@ static void add_failed_point(struct iov_db *db, struct ids *ids) {
   int64_t point, flow;
 
   add_point(db, ids->run, 2, "tcp_stream", "msg_size=1m", &point);
-  assert_ok(db, iov_db_flow_add(db, point, ids->agent_a, "sender", 0, &flow));
+  assert_ok(db, iov_db_flow_add(db, point, ids->agent_a, "sender", 0, &flow, dberr, sizeof(dberr)));
   struct iov_db_result tx = {
     .t_start_ns = T2,
     .t_end_ns = T2,
     .error = -ECONNREFUSED,
     .error_text = "connect: Connection refused",
   };
-  assert_ok(db, iov_db_result_add(db, flow, &tx));
-  assert_ok(db, iov_db_point_end(db, point, IOV_POINT_FAILED, FAIL_ERROR));
+  assert_ok(db, iov_db_result_add(db, flow, &tx, dberr, sizeof(dberr)));
+  assert_ok(db, iov_db_point_end(db, point, IOV_POINT_FAILED, FAIL_ERROR, dberr, sizeof(dberr)));
 }
 
 /* An RR point where no transaction completed: a histogram, but empty. */
@@ -252,30 +255,33 @@ static void add_empty_rr_point(struct iov_db *db, struct ids *ids) {
   int64_t point, flow;
 
   add_point(db, ids->run, 3, "tcp_rr", "", &point);
-  assert_ok(db, iov_db_flow_add(db, point, ids->agent_a, "sender", 0, &flow));
+  assert_ok(db, iov_db_flow_add(db, point, ids->agent_a, "sender", 0, &flow, dberr, sizeof(dberr)));
   struct iov_db_result tx = {
     .t_start_ns = T3,
     .t_end_ns = T3 + SEC,
     .hist = h,
   };
-  assert_ok(db, iov_db_result_add(db, flow, &tx));
-  assert_ok(db, iov_db_point_end(db, point, IOV_POINT_FAILED, RR_FAIL_ERROR));
+  assert_ok(db, iov_db_result_add(db, flow, &tx, dberr, sizeof(dberr)));
+  assert_ok(db, iov_db_point_end(db, point, IOV_POINT_FAILED, RR_FAIL_ERROR, dberr, sizeof(dberr)));
   free(h);
 }
 
 static void build_run(const char *path, struct ids *ids) {
   struct iov_db *db = NULL;
 
-  assert_ok(NULL, iov_db_open(path, &db));
+  assert_ok(NULL, iov_db_open(path, &db, dberr, sizeof(dberr)));
   assert_ok(db, iov_db_run_begin(db, "0f0e0d0c-0b0a-4908-8706-050403020100", "plans/test.ini",
-                                 "[tcp_stream]\nworkload=tcp_stream\n", T0 - SEC, &ids->run));
-  assert_ok(db, iov_db_agent_add(db, ids->run, "a", "tcp://198.18.0.1:7700", "host-a", "{}", &ids->agent_a));
-  assert_ok(db, iov_db_agent_add(db, ids->run, "b", "tcp://198.18.0.2:7700", "host-b", NULL, &ids->agent_b));
+                                 "[tcp_stream]\nworkload=tcp_stream\n", T0 - SEC, &ids->run, dberr,
+                                 sizeof(dberr)));
+  assert_ok(db, iov_db_agent_add(db, ids->run, "a", "tcp://198.18.0.1:7700", "host-a", "{}", &ids->agent_a,
+                                 dberr, sizeof(dberr)));
+  assert_ok(db, iov_db_agent_add(db, ids->run, "b", "tcp://198.18.0.2:7700", "host-b", NULL, &ids->agent_b,
+                                 dberr, sizeof(dberr)));
   add_stream_point(db, ids);
   add_rr_point(db, ids);
   add_failed_point(db, ids);
   add_empty_rr_point(db, ids);
-  assert_ok(db, iov_db_run_end(db, ids->run, "ok", NULL, T0 + 60 * SEC));
+  assert_ok(db, iov_db_run_end(db, ids->run, "ok", NULL, T0 + 60 * SEC, dberr, sizeof(dberr)));
   iov_db_close(db);
 }
 
@@ -617,17 +623,17 @@ static void test_vm_fairness(void **state) {
   int64_t run, host, rxh, vm[3], point, flow;
   static const uint64_t gb[3] = { 3, 2, 1 };
 
-  assert_ok(NULL, iov_db_open(fx->path, &db));
-  assert_ok(db, iov_db_run_begin(db, "vms", "p.plan", "", T0, &run));
-  assert_ok(db, iov_db_agent_add(db, run, "h", NULL, NULL, NULL, &host));
-  assert_ok(db, iov_db_agent_add(db, run, "r", NULL, NULL, NULL, &rxh));
+  assert_ok(NULL, iov_db_open(fx->path, &db, dberr, sizeof(dberr)));
+  assert_ok(db, iov_db_run_begin(db, "vms", "p.plan", "", T0, &run, dberr, sizeof(dberr)));
+  assert_ok(db, iov_db_agent_add(db, run, "h", NULL, NULL, NULL, &host, dberr, sizeof(dberr)));
+  assert_ok(db, iov_db_agent_add(db, run, "r", NULL, NULL, NULL, &rxh, dberr, sizeof(dberr)));
   for (int i = 0; i < 3; i++) {
     char name[16];
     snprintf(name, sizeof(name), "h/vm%d", i + 1);
-    assert_ok(db, iov_db_agent_add(db, run, name, NULL, NULL, NULL, &vm[i]));
-    assert_ok(db, iov_db_agent_set_host(db, vm[i], host));
+    assert_ok(db, iov_db_agent_add(db, run, name, NULL, NULL, NULL, &vm[i], dberr, sizeof(dberr)));
+    assert_ok(db, iov_db_agent_set_host(db, vm[i], host, dberr, sizeof(dberr)));
   }
-  assert_int_equal(iov_db_agent_set_host(db, 9999, host), -ENOENT);
+  assert_int_equal(iov_db_agent_set_host(db, 9999, host, dberr, sizeof(dberr)), -ENOENT);
   struct iov_db_point p = { .idx = 0,
                             .test = "m",
                             .sweep = "vms=3",
@@ -636,25 +642,25 @@ static void test_vm_fairness(void **state) {
                             .sample_interval_ns = SEC,
                             .topology = "many-to-one",
                             .vms = 3 };
-  assert_ok(db, iov_db_point_begin(db, run, &p, &point));
+  assert_ok(db, iov_db_point_begin(db, run, &p, &point, dberr, sizeof(dberr)));
   for (unsigned i = 0; i < 3; i++) {
     struct iov_db_result tx = {
       .bytes = gb[i] * 1000000000ULL, .t_start_ns = T0, .t_end_ns = T0 + 2 * SEC, .samples = 2
     };
     struct iov_db_result rx = tx;
-    assert_ok(db, iov_db_flow_add_link(db, point, vm[i], "sender", 0, i, &flow));
-    assert_ok(db, iov_db_result_add(db, flow, &tx));
+    assert_ok(db, iov_db_flow_add_link(db, point, vm[i], "sender", 0, i, &flow, dberr, sizeof(dberr)));
+    assert_ok(db, iov_db_result_add(db, flow, &tx, dberr, sizeof(dberr)));
     /* The receiver's flow i belongs to link i. */
-    assert_ok(db, iov_db_flow_add_link(db, point, rxh, "receiver", i, i, &flow));
+    assert_ok(db, iov_db_flow_add_link(db, point, rxh, "receiver", i, i, &flow, dberr, sizeof(dberr)));
     for (uint32_t k = 1; k <= 2; k++) {
       struct iov_db_sample smp = {
         .seq = k, .t_start_ns = T0 + (k - 1) * SEC, .t_end_ns = T0 + k * SEC, .bytes = gb[i] * 500000000ULL
       };
-      assert_ok(db, iov_db_sample_add(db, flow, &smp));
+      assert_ok(db, iov_db_sample_add(db, flow, &smp, dberr, sizeof(dberr)));
     }
-    assert_ok(db, iov_db_result_add(db, flow, &rx));
+    assert_ok(db, iov_db_result_add(db, flow, &rx, dberr, sizeof(dberr)));
   }
-  assert_ok(db, iov_db_point_end(db, point, IOV_POINT_OK, NULL));
+  assert_ok(db, iov_db_point_end(db, point, IOV_POINT_OK, NULL, dberr, sizeof(dberr)));
   assert_ok(db, iov_report_load(db, &rep, dberr, sizeof(dberr)));
   assert_int_equal(rep->n_points, 1);
   const struct iov_point_summary *s = &rep->points[0];
@@ -706,10 +712,10 @@ static void test_counters_bounded(void **state) {
   int64_t run, tx, rx, point, flow;
   const uint64_t max = IOV_DB_COUNT_MAX;
 
-  assert_ok(NULL, iov_db_open(fx->path, &db));
-  assert_ok(db, iov_db_run_begin(db, "big", "p.plan", "", T0, &run));
-  assert_ok(db, iov_db_agent_add(db, run, "a", NULL, NULL, NULL, &tx));
-  assert_ok(db, iov_db_agent_add(db, run, "b", NULL, NULL, NULL, &rx));
+  assert_ok(NULL, iov_db_open(fx->path, &db, dberr, sizeof(dberr)));
+  assert_ok(db, iov_db_run_begin(db, "big", "p.plan", "", T0, &run, dberr, sizeof(dberr)));
+  assert_ok(db, iov_db_agent_add(db, run, "a", NULL, NULL, NULL, &tx, dberr, sizeof(dberr)));
+  assert_ok(db, iov_db_agent_add(db, run, "b", NULL, NULL, NULL, &rx, dberr, sizeof(dberr)));
   struct iov_db_point p = { .idx = 0,
                             .test = "big",
                             .sweep = "",
@@ -718,35 +724,36 @@ static void test_counters_bounded(void **state) {
                             .sample_interval_ns = SEC,
                             .topology = "host-host",
                             .vms = 1 };
-  assert_ok(db, iov_db_point_begin(db, run, &p, &point));
+  assert_ok(db, iov_db_point_begin(db, run, &p, &point, dberr, sizeof(dberr)));
   for (unsigned i = 0; i < 4; i++) {
-    assert_ok(db, iov_db_flow_add_link(db, point, rx, "receiver", i, 0, &flow));
+    assert_ok(db, iov_db_flow_add_link(db, point, rx, "receiver", i, 0, &flow, dberr, sizeof(dberr)));
     for (uint32_t k = 1; k <= 2; k++) {
       struct iov_db_sample smp = {
         .seq = k, .t_start_ns = T0 + (k - 1) * SEC, .t_end_ns = T0 + k * SEC, .bytes = max, .messages = max
       };
-      assert_ok(db, iov_db_sample_add(db, flow, &smp));
+      assert_ok(db, iov_db_sample_add(db, flow, &smp, dberr, sizeof(dberr)));
       smp.seq = k + 2;
       smp.bytes = max + 1;
-      assert_int_equal(iov_db_sample_add(db, flow, &smp), -IOV_E_DB);
-      assert_non_null(strstr(iov_db_errmsg(db), "not stored"));
+      assert_int_equal(iov_db_sample_add(db, flow, &smp, dberr, sizeof(dberr)), -IOV_E_DB);
+      assert_non_null(strstr(dberr, "not stored"));
       smp.bytes = 1;
       smp.messages = UINT64_MAX;
-      assert_int_equal(iov_db_sample_add(db, flow, &smp), -IOV_E_DB);
+      assert_int_equal(iov_db_sample_add(db, flow, &smp, dberr, sizeof(dberr)), -IOV_E_DB);
     }
     struct iov_db_result res = { .bytes = max + 1, .t_start_ns = T0, .t_end_ns = T0 + 2 * SEC, .samples = 2 };
-    assert_int_equal(iov_db_result_add(db, flow, &res), -IOV_E_DB);
+    assert_int_equal(iov_db_result_add(db, flow, &res, dberr, sizeof(dberr)), -IOV_E_DB);
     res.bytes = max;
-    assert_ok(db, iov_db_result_add(db, flow, &res));
+    assert_ok(db, iov_db_result_add(db, flow, &res, dberr, sizeof(dberr)));
   }
   struct iov_db_cpu cpu = { .cpu = -1, .user_ns = max + 1 };
-  assert_int_equal(iov_db_cpu_sample_add(db, point, rx, 1, &cpu), -IOV_E_DB);
+  assert_int_equal(iov_db_cpu_sample_add(db, point, rx, 1, &cpu, dberr, sizeof(dberr)), -IOV_E_DB);
   cpu.user_ns = max;
-  assert_ok(db, iov_db_cpu_sample_add(db, point, rx, 1, &cpu));
-  assert_int_equal(iov_db_irq_sample_add(db, point, rx, 1, "eth0", UINT64_MAX), -IOV_E_DB);
+  assert_ok(db, iov_db_cpu_sample_add(db, point, rx, 1, &cpu, dberr, sizeof(dberr)));
+  assert_int_equal(iov_db_irq_sample_add(db, point, rx, 1, "eth0", UINT64_MAX, dberr, sizeof(dberr)),
+                   -IOV_E_DB);
   struct iov_db_vm_cpu vc = { .total_ns = UINT64_MAX };
-  assert_int_equal(iov_db_vm_cpu_add(db, point, rx, 1, &vc), -IOV_E_DB);
-  assert_ok(db, iov_db_point_end(db, point, IOV_POINT_OK, NULL));
+  assert_int_equal(iov_db_vm_cpu_add(db, point, rx, 1, &vc, dberr, sizeof(dberr)), -IOV_E_DB);
+  assert_ok(db, iov_db_point_end(db, point, IOV_POINT_OK, NULL, dberr, sizeof(dberr)));
   /* Nothing above the bound was stored. */
   iov_db_close(db);
   assert_int_equal(count_rows(fx->path, "SELECT COUNT(*) FROM sample"), 8);
@@ -778,15 +785,15 @@ static void test_hist_roundtrip(void **state) {
   assert_true(edge->sum == UINT64_MAX && edge->overflow == 2);
   for (unsigned i = 0; i < IOV_HIST_BUCKETS; i++) nonzero += edge->buckets[i] != 0;
 
-  assert_ok(NULL, iov_db_open(fx->path, &db));
-  assert_ok(db, iov_db_run_begin(db, "u", NULL, NULL, T0, &run));
-  assert_ok(db, iov_db_agent_add(db, run, "a", NULL, NULL, NULL, &agent));
+  assert_ok(NULL, iov_db_open(fx->path, &db, dberr, sizeof(dberr)));
+  assert_ok(db, iov_db_run_begin(db, "u", NULL, NULL, T0, &run, dberr, sizeof(dberr)));
+  assert_ok(db, iov_db_agent_add(db, run, "a", NULL, NULL, NULL, &agent, dberr, sizeof(dberr)));
   add_point(db, run, 0, "tcp_rr", NULL, &point);
-  assert_ok(db, iov_db_flow_add(db, point, agent, "sender", 0, &flow));
+  assert_ok(db, iov_db_flow_add(db, point, agent, "sender", 0, &flow, dberr, sizeof(dberr)));
   struct iov_db_sample s1 = { .seq = 1, .hist = edge }, s2 = { .seq = 2, .hist = empty };
   struct iov_db_result res = { .hist = edge };
-  assert_ok(db, iov_db_sample_add(db, flow, &s1));
-  assert_ok(db, iov_db_sample_add(db, flow, &s2));
+  assert_ok(db, iov_db_sample_add(db, flow, &s1, dberr, sizeof(dberr)));
+  assert_ok(db, iov_db_sample_add(db, flow, &s2, dberr, sizeof(dberr)));
   /* Straight from the wire's sparse form: what coord stores.  It reads
    * back as iov_wire_hist_from_pb() decodes the same message. */
   Iovbench__Histogram pb;
@@ -799,10 +806,10 @@ static void test_hist_roundtrip(void **state) {
   sh.count = pb.count;
   sh.n = pb.n_index;
   struct iov_db_sample s4 = { .seq = 4, .sparse = &sh };
-  assert_ok(db, iov_db_sample_add(db, flow, &s4));
+  assert_ok(db, iov_db_sample_add(db, flow, &s4, dberr, sizeof(dberr)));
   iov_wire_hist_pb_done(&pb);
-  assert_ok(db, iov_db_result_add(db, flow, &res));
-  assert_ok(db, iov_db_point_end(db, point, IOV_POINT_OK, NULL));
+  assert_ok(db, iov_db_result_add(db, flow, &res, dberr, sizeof(dberr)));
+  assert_ok(db, iov_db_point_end(db, point, IOV_POINT_OK, NULL, dberr, sizeof(dberr)));
 
   /* Exactly as stored, counters and buckets alike. */
   assert_ok(db, iov_db_hist_load(db, flow, 1, back, dberr, sizeof(dberr)));
@@ -853,18 +860,19 @@ static void test_errors(void **state) {
   int64_t run, agent, point, flow, dummy;
   struct iov_hist *h = hist_new();
 
-  assert_ok(NULL, iov_db_open(fx->path, &db));
-  assert_ok(db, iov_db_run_begin(db, "u", NULL, NULL, T0, &run));
-  assert_ok(db, iov_db_agent_add(db, run, "a", NULL, NULL, NULL, &agent));
+  assert_ok(NULL, iov_db_open(fx->path, &db, dberr, sizeof(dberr)));
+  assert_ok(db, iov_db_run_begin(db, "u", NULL, NULL, T0, &run, dberr, sizeof(dberr)));
+  assert_ok(db, iov_db_agent_add(db, run, "a", NULL, NULL, NULL, &agent, dberr, sizeof(dberr)));
   /* The same agent again (a resumed run): the same row. */
-  assert_ok(db, iov_db_agent_add(db, run, "a", "tcp://198.18.0.1:7700", NULL, NULL, &dummy));
+  assert_ok(
+      db, iov_db_agent_add(db, run, "a", "tcp://198.18.0.1:7700", NULL, NULL, &dummy, dberr, sizeof(dberr)));
   assert_int_equal(dummy, agent);
 
   /* No point open. */
   struct iov_db_sample s = { .seq = 1, .bytes = 10 };
-  assert_int_equal(iov_db_sample_add(db, 1, &s), -IOV_E_DB);
-  assert_non_null(strstr(iov_db_errmsg(db), "no point transaction"));
-  assert_int_equal(iov_db_point_end(db, 1, IOV_POINT_OK, NULL), -IOV_E_DB);
+  assert_int_equal(iov_db_sample_add(db, 1, &s, dberr, sizeof(dberr)), -IOV_E_DB);
+  assert_non_null(strstr(dberr, "no point transaction"));
+  assert_int_equal(iov_db_point_end(db, 1, IOV_POINT_OK, NULL, dberr, sizeof(dberr)), -IOV_E_DB);
 
   /* A histogram row that fails after its result and summary rows went
    * in: the whole result must go. */
@@ -880,31 +888,31 @@ static void test_errors(void **state) {
   add_point(db, run, 0, "tcp_rr", NULL, &point);
   /* Nested begin refused; the open point is unharmed. */
   struct iov_db_point p2 = { .idx = 1, .test = "x" };
-  assert_int_equal(iov_db_point_begin(db, run, &p2, &dummy), -IOV_E_DB);
-  assert_int_equal(iov_db_flow_add(db, point, agent, "client", 0, &flow), -EINVAL);
-  assert_ok(db, iov_db_flow_add(db, point, agent, "sender", 0, &flow));
-  assert_int_equal(iov_db_flow_add(db, point, 999, "sender", 1, &dummy), -IOV_E_DB);
-  assert_non_null(strstr(iov_db_errmsg(db), "FOREIGN KEY"));
+  assert_int_equal(iov_db_point_begin(db, run, &p2, &dummy, dberr, sizeof(dberr)), -IOV_E_DB);
+  assert_int_equal(iov_db_flow_add(db, point, agent, "client", 0, &flow, dberr, sizeof(dberr)), -EINVAL);
+  assert_ok(db, iov_db_flow_add(db, point, agent, "sender", 0, &flow, dberr, sizeof(dberr)));
+  assert_int_equal(iov_db_flow_add(db, point, 999, "sender", 1, &dummy, dberr, sizeof(dberr)), -IOV_E_DB);
+  assert_non_null(strstr(dberr, "FOREIGN KEY"));
   s.seq = 0;
-  assert_int_equal(iov_db_sample_add(db, flow, &s), -EINVAL);
+  assert_int_equal(iov_db_sample_add(db, flow, &s, dberr, sizeof(dberr)), -EINVAL);
   s.seq = 1;
-  assert_ok(db, iov_db_sample_add(db, flow, &s));
+  assert_ok(db, iov_db_sample_add(db, flow, &s, dberr, sizeof(dberr)));
   /* A duplicate with a histogram: its row (which holds the histogram)
    * must not remain. */
   iov_hist_record(h, 1000);
   s.hist = h;
   s.bytes = 99;
-  assert_int_equal(iov_db_sample_add(db, flow, &s), -IOV_E_DB);
-  assert_non_null(strstr(iov_db_errmsg(db), "UNIQUE"));
+  assert_int_equal(iov_db_sample_add(db, flow, &s, dberr, sizeof(dberr)), -IOV_E_DB);
+  assert_non_null(strstr(dberr, "UNIQUE"));
   s.seq = 2;
   s.bytes = 10;
-  assert_ok(db, iov_db_sample_add(db, flow, &s));
+  assert_ok(db, iov_db_sample_add(db, flow, &s, dberr, sizeof(dberr)));
   struct iov_hist *bad = hist_new();
   iov_hist_record(bad, 3);
   iov_hist_record(bad, 7);
   struct iov_db_result res = { .bytes = 1, .samples = 2, .hist = bad };
-  assert_int_equal(iov_db_result_add(db, flow, &res), -IOV_E_DB);
-  assert_non_null(strstr(iov_db_errmsg(db), "injected failure"));
+  assert_int_equal(iov_db_result_add(db, flow, &res, dberr, sizeof(dberr)), -IOV_E_DB);
+  assert_non_null(strstr(dberr, "injected failure"));
   free(bad);
   /* A sparse histogram out of order is refused before anything is written. */
   static const uint32_t idx[] = { 9, 4 };
@@ -913,12 +921,12 @@ static void test_errors(void **state) {
   s.hist = NULL;
   s.sparse = &sh;
   s.seq = 3;
-  assert_int_equal(iov_db_sample_add(db, flow, &s), -EINVAL);
+  assert_int_equal(iov_db_sample_add(db, flow, &s, dberr, sizeof(dberr)), -EINVAL);
   s.sparse = NULL;
-  assert_int_equal(iov_db_point_end(db, point, IOV_POINT_RUNNING, NULL), -EINVAL);
-  assert_int_equal(iov_db_point_end(db, point + 1, IOV_POINT_OK, NULL), -ENOENT);
-  assert_ok(db, iov_db_point_end(db, point, IOV_POINT_OK, NULL));
-  assert_int_equal(iov_db_run_end(db, run + 1, "ok", NULL, T0), -ENOENT);
+  assert_int_equal(iov_db_point_end(db, point, IOV_POINT_RUNNING, NULL, dberr, sizeof(dberr)), -EINVAL);
+  assert_int_equal(iov_db_point_end(db, point + 1, IOV_POINT_OK, NULL, dberr, sizeof(dberr)), -ENOENT);
+  assert_ok(db, iov_db_point_end(db, point, IOV_POINT_OK, NULL, dberr, sizeof(dberr)));
+  assert_int_equal(iov_db_run_end(db, run + 1, "ok", NULL, T0, dberr, sizeof(dberr)), -ENOENT);
   iov_db_close(db);
 
   assert_int_equal(count_rows(fx->path, "SELECT COUNT(*) FROM sample"), 2);
@@ -933,8 +941,8 @@ static void test_errors(void **state) {
   assert_int_equal(rep->n_points, 1);
   assert_true(rep->points[0].samples_max == 2);
   /* Nothing to write through a read-only handle. */
-  assert_int_equal(iov_db_run_begin(db, "v", NULL, NULL, T0, &dummy), -IOV_E_DB);
-  assert_non_null(strstr(iov_db_errmsg(db), "readonly"));
+  assert_int_equal(iov_db_run_begin(db, "v", NULL, NULL, T0, &dummy, dberr, sizeof(dberr)), -IOV_E_DB);
+  assert_non_null(strstr(dberr, "readonly"));
   iov_report_free(rep);
   iov_db_close(db);
   free(h);
@@ -951,13 +959,13 @@ static void test_errors(void **state) {
  * open in *ret.  No cmocka asserts: it also runs in a forked child, where
  * a failed assert would go on to run the other tests.  Returns 0 or the
  * first error. */
-#define TRY(expr)                                                            \
-  do {                                                                       \
-    int r_ = (expr);                                                         \
-    if (r_ < 0) {                                                            \
-      print_error("%s = %d (%s)\n", #expr, r_, db ? iov_db_errmsg(db) : ""); \
-      return r_;                                                             \
-    }                                                                        \
+#define TRY(expr)                                                \
+  do {                                                           \
+    int r_ = (expr);                                             \
+    if (r_ < 0) {                                                \
+      print_error("%s = %d (%s)\n", #expr, r_, db ? dberr : ""); \
+      return r_;                                                 \
+    }                                                            \
   } while (0)
 
 static int write_one_point_then_start_another(const char *path, struct iov_db **ret) {
@@ -966,29 +974,29 @@ static int write_one_point_then_start_another(const char *path, struct iov_db **
   struct iov_db_point p0 = { .idx = 0, .test = "tcp_stream" },
                       p1 = { .idx = 1, .point_no = 1, .test = "tcp_stream" };
 
-  TRY(iov_db_open(path, &db));
+  TRY(iov_db_open(path, &db, dberr, sizeof(dberr)));
   *ret = db;
-  TRY(iov_db_run_begin(db, "u", NULL, NULL, T0, &run));
-  TRY(iov_db_agent_add(db, run, "a", NULL, NULL, NULL, &agent));
-  TRY(iov_db_point_begin(db, run, &p0, &point));
-  TRY(iov_db_flow_add(db, point, agent, "receiver", 0, &flow));
+  TRY(iov_db_run_begin(db, "u", NULL, NULL, T0, &run, dberr, sizeof(dberr)));
+  TRY(iov_db_agent_add(db, run, "a", NULL, NULL, NULL, &agent, dberr, sizeof(dberr)));
+  TRY(iov_db_point_begin(db, run, &p0, &point, dberr, sizeof(dberr)));
+  TRY(iov_db_flow_add(db, point, agent, "receiver", 0, &flow, dberr, sizeof(dberr)));
   for (uint32_t i = 1; i <= 3; i++) {
     struct iov_db_sample s = { .seq = i, .bytes = 100 };
-    TRY(iov_db_sample_add(db, flow, &s));
+    TRY(iov_db_sample_add(db, flow, &s, dberr, sizeof(dberr)));
   }
   struct iov_db_result res = { .bytes = 300, .t_start_ns = T0, .t_end_ns = T0 + SEC, .samples = 3 };
-  TRY(iov_db_result_add(db, flow, &res));
-  TRY(iov_db_point_end(db, point, IOV_POINT_OK, NULL));
+  TRY(iov_db_result_add(db, flow, &res, dberr, sizeof(dberr)));
+  TRY(iov_db_point_end(db, point, IOV_POINT_OK, NULL, dberr, sizeof(dberr)));
 
   /* A page cache of a few pages makes SQLite spill the open transaction
    * into the WAL long before its end: those frames are on disk but must
    * not count as committed. */
   if (iov__db_cache_pages(db, 8) < 0) return -EIO;
-  TRY(iov_db_point_begin(db, run, &p1, &point));
-  TRY(iov_db_flow_add(db, point, agent, "receiver", 0, &flow));
+  TRY(iov_db_point_begin(db, run, &p1, &point, dberr, sizeof(dberr)));
+  TRY(iov_db_flow_add(db, point, agent, "receiver", 0, &flow, dberr, sizeof(dberr)));
   for (uint32_t i = 1; i <= 20000; i++) {
     struct iov_db_sample s = { .seq = i, .bytes = 7 };
-    TRY(iov_db_sample_add(db, flow, &s));
+    TRY(iov_db_sample_add(db, flow, &s, dberr, sizeof(dberr)));
   }
   return 0;
 }
@@ -1030,9 +1038,9 @@ static void test_close_mid_point(void **state) {
   iov_db_close(db);
   assert_only_first_point(fx->path);
 
-  assert_ok(NULL, iov_db_open(fx->path, &db));
+  assert_ok(NULL, iov_db_open(fx->path, &db, dberr, sizeof(dberr)));
   add_point(db, 1, 1, "tcp_stream", NULL, &point);
-  assert_ok(db, iov_db_point_end(db, point, IOV_POINT_OK, NULL));
+  assert_ok(db, iov_db_point_end(db, point, IOV_POINT_OK, NULL, dberr, sizeof(dberr)));
   iov_db_close(db);
   assert_int_equal(count_rows(fx->path, "SELECT COUNT(*) FROM point"), 2);
 }
@@ -1067,10 +1075,10 @@ static void test_crash_mid_point(void **state) {
   int64_t run = 0;
   char *uuid = NULL;
   unsigned stored[3] = { 0, 0, 0 }, next_idx = 99;
-  assert_ok(NULL, iov_db_open(fx->path, &db));
-  assert_ok(db, iov_db_run_resume(db, &run, &uuid));
+  assert_ok(NULL, iov_db_open(fx->path, &db, dberr, sizeof(dberr)));
+  assert_ok(db, iov_db_run_resume(db, &run, &uuid, dberr, sizeof(dberr)));
   assert_string_equal(uuid, "u");
-  assert_ok(db, iov_db_points_stored(db, run, stored, NULL, 3, &next_idx));
+  assert_ok(db, iov_db_points_stored(db, run, stored, NULL, 3, &next_idx, dberr, sizeof(dberr)));
   assert_int_equal(stored[0], 1);
   assert_int_equal(stored[1], 0);
   assert_int_equal(stored[2], 0);
@@ -1078,11 +1086,11 @@ static void test_crash_mid_point(void **state) {
   /* A sample gap is stored with the point it belongs to. */
   int64_t agent, point;
   struct iov_db_point p1 = { .idx = 1, .point_no = 1, .test = "tcp_stream" };
-  assert_ok(db, iov_db_agent_add(db, run, "a", NULL, NULL, NULL, &agent));
-  assert_ok(db, iov_db_point_begin(db, run, &p1, &point));
-  assert_ok(db, iov_db_gap_add(db, point, agent, 3, 2));
-  assert_int_equal(iov_db_gap_add(db, point, agent, 5, 0), -EINVAL);
-  assert_ok(db, iov_db_point_end(db, point, IOV_POINT_OK, NULL));
+  assert_ok(db, iov_db_agent_add(db, run, "a", NULL, NULL, NULL, &agent, dberr, sizeof(dberr)));
+  assert_ok(db, iov_db_point_begin(db, run, &p1, &point, dberr, sizeof(dberr)));
+  assert_ok(db, iov_db_gap_add(db, point, agent, 3, 2, dberr, sizeof(dberr)));
+  assert_int_equal(iov_db_gap_add(db, point, agent, 5, 0, dberr, sizeof(dberr)), -EINVAL);
+  assert_ok(db, iov_db_point_end(db, point, IOV_POINT_OK, NULL, dberr, sizeof(dberr)));
   iov_db_close(db);
   free(uuid);
   assert_int_equal(count_rows(fx->path, "SELECT missing FROM sample_gap WHERE after_seq = 3"), 2);
@@ -1101,7 +1109,7 @@ static void test_newer_schema_refused(void **state) {
                    SQLITE_OK);
   sqlite3_close(s);
 
-  assert_int_equal(iov_db_open(fx->path, &db), -IOV_E_DB);
+  assert_int_equal(iov_db_open(fx->path, &db, dberr, sizeof(dberr)), -IOV_E_DB);
   assert_null(db);
   dberr[0] = '\0';
   assert_int_equal(iov_db_open(fx->path, &db, dberr, sizeof(dberr)), -IOV_E_DB);
@@ -1143,9 +1151,9 @@ static void test_open_modes(void **state) {
   assert_non_null(strstr(dberr, "not an iovbench"));
   assert_int_equal(unlink(fx->path), 0);
 
-  assert_ok(NULL, iov_db_open(fx->path, &db));
+  assert_ok(NULL, iov_db_open(fx->path, &db, dberr, sizeof(dberr)));
   iov_db_close(db);
-  assert_ok(NULL, iov_db_open(fx->path, &db));
+  assert_ok(NULL, iov_db_open(fx->path, &db, dberr, sizeof(dberr)));
   iov_db_close(db);
   assert_int_equal(count_rows(fx->path, "PRAGMA user_version"), 6);
   assert_int_equal(count_rows(fx->path, "SELECT COUNT(*) FROM meta"), 2);
@@ -1160,10 +1168,10 @@ static void test_open_modes(void **state) {
    * migrated when opened for writing (coord run --resume). */
   int64_t run, point;
   struct iov_db_point p3 = { .idx = 3, .point_no = 3, .test = "t" };
-  assert_ok(NULL, iov_db_open(fx->path, &db));
-  assert_ok(db, iov_db_run_begin(db, "old", NULL, NULL, T0, &run));
-  assert_ok(db, iov_db_point_begin(db, run, &p3, &point));
-  assert_ok(db, iov_db_point_end(db, point, IOV_POINT_OK, NULL));
+  assert_ok(NULL, iov_db_open(fx->path, &db, dberr, sizeof(dberr)));
+  assert_ok(db, iov_db_run_begin(db, "old", NULL, NULL, T0, &run, dberr, sizeof(dberr)));
+  assert_ok(db, iov_db_point_begin(db, run, &p3, &point, dberr, sizeof(dberr)));
+  assert_ok(db, iov_db_point_end(db, point, IOV_POINT_OK, NULL, dberr, sizeof(dberr)));
   iov_db_close(db);
   assert_int_equal(sqlite3_open(fx->path, &s), SQLITE_OK);
   assert_int_equal(sqlite3_exec(s,
@@ -1187,7 +1195,7 @@ static void test_open_modes(void **state) {
   assert_int_equal(rep->n_points, 0);
   rep = iov_report_free(rep);
   iov_db_close(db);
-  assert_ok(NULL, iov_db_open(fx->path, &db));
+  assert_ok(NULL, iov_db_open(fx->path, &db, dberr, sizeof(dberr)));
   assert_int_equal(iov_db_schema_version(db), 6);
   iov_db_close(db);
   assert_int_equal(count_rows(fx->path, "PRAGMA user_version"), 6);
