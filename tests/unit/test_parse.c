@@ -1,4 +1,5 @@
-/* Unit tests for lib/parse.c: the checked number parsers and formatters. */
+/* Unit tests for lib/parse.c: the checked number parsers and formatters,
+ * and the hex and MAC address validators. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -6,6 +7,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "macro.h"
@@ -327,6 +329,50 @@ static void test_round_trip(void **state) {
   }
 }
 
+static void test_hex_mac(void **state) {
+  uint8_t m[6] = { 0 };
+  char txt[18];
+
+  (void)state;
+  assert_true(iov_is_hex('0') && iov_is_hex('9') && iov_is_hex('a') && iov_is_hex('F'));
+  assert_false(iov_is_hex('g') || iov_is_hex(':') || iov_is_hex(0) || iov_is_hex('G'));
+  assert_int_equal(iov_hex_value('7'), 7);
+  assert_int_equal(iov_hex_value('b'), 11);
+  assert_int_equal(iov_hex_value('C'), 12);
+  assert_int_equal(iov_hex_value('x'), -1);
+
+  /* Ethernet MACs: six pairs, either case; formatted in lower case. */
+  assert_int_equal(iov_parse_mac("02:aB:00:ff:10:01", m), 0);
+  assert_string_equal(iov_format_mac(txt, m), "02:ab:00:ff:10:01");
+  assert_true(iov_mac_ok("52:54:00:12:34:56"));
+  const char *bad[] = {
+    "02:ab:00:ff:10", "02:ab:00:ff:10:0g", "02-ab-00-ff-10-01", "02:ab:00:ff:10:011", "", "2:ab:00:ff:10:011"
+  };
+  for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+    if (iov_mac_ok(bad[i])) fail_msg("'%s' taken for a MAC", bad[i]);
+    assert_int_equal(iov_parse_mac(bad[i], m), -EINVAL);
+  }
+  assert_false(iov_mac_ok(NULL));
+  assert_int_equal(iov_parse_mac(NULL, m), -EINVAL);
+  assert_string_equal(iov_format_mac(txt, m), "02:ab:00:ff:10:01"); /* untouched on error */
+
+  /* Link-layer addresses as sysfs prints them: 1..32 bytes. */
+  assert_true(iov_hwaddr_ok("52:54:00:12:34:56"));
+  assert_true(iov_hwaddr_ok("00"));
+  assert_true(iov_hwaddr_ok("80:00:02:08:fe:80:00:00:00:00:00:00:00:02:c9:03:00:0a:bc:de")); /* InfiniBand */
+  assert_false(iov_hwaddr_ok(NULL));
+  assert_false(iov_hwaddr_ok(""));
+  assert_false(iov_hwaddr_ok("0"));
+  assert_false(iov_hwaddr_ok("52:54:00:12:34:5"));
+  assert_false(iov_hwaddr_ok("52-54-00-12-34-56"));
+  char big[3 * 33];
+  for (int i = 0; i < 33; i++) memcpy(big + 3 * i, "0a:", 3);
+  big[3 * 33 - 1] = 0;
+  assert_false(iov_hwaddr_ok(big)); /* 33 bytes */
+  big[3 * 32 - 1] = 0;
+  assert_true(iov_hwaddr_ok(big)); /* 32 */
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_u64),
@@ -337,6 +383,7 @@ int main(void) {
     cmocka_unit_test(test_format_size),
     cmocka_unit_test(test_format_duration),
     cmocka_unit_test(test_round_trip),
+    cmocka_unit_test(test_hex_mac),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
