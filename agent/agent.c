@@ -122,6 +122,9 @@ static unsigned count_certs(const char *dir) {
   return n;
 }
 
+/* What lib/auth.c's threads say (refused peers, failed handshakes). */
+static void auth_log(const char *line) { iov_warn("%s", line); }
+
 /* A host agent's CURVE server side: our key pair (made at first start),
  * the ZAP handler for coordinators and guests, the control socket set
  * up as CURVE server.  Before the bind. */
@@ -135,6 +138,7 @@ static int host_auth_setup(struct iov_agent *a, const struct iov_agent_config *c
     return iov_log_errno(r, "No key directory: give --key-dir");
   r = iov_key_load(dir, "agent", true, &a->cert, &created, err, sizeof(err));
   if (r < 0) return iov_log_errno(r, "Cannot load this agent's key: %s", err);
+  if (r > 0) iov_warn("%s", err);
   if (created) iov_notice("made this agent's key pair: %s/agent.key (public), agent.key_secret", dir);
   snprintf(coords, sizeof(coords), "%s/coordinators", dir);
   snprintf(guests, sizeof(guests), "%s/guests", dir);
@@ -197,6 +201,7 @@ static int loop_finish(struct iov_agent *a) {
 
 static int host_socket(struct iov_agent *a, const struct iov_agent_config *cfg) {
   int r;
+  iov_auth_set_log(auth_log);
   a->sock = zsock_new(ZMQ_ROUTER);
   if (!a->sock) return iov_log_errno(-ENOMEM, "Failed to create the control socket");
   iov_wire_sock_setup(a->sock);
