@@ -191,6 +191,25 @@ struct iov_engine_ops {
   int (*sockopts)(const struct iov_engine_config *cfg, int fd);
 };
 
+/* The settings every engine has, on each of its data sockets.  An
+ * engine's option struct begins with this struct, its table lists
+ * IOV_ENGINE_SOCK_OPTS(its struct), and its ops' sockopts is
+ * iov_sock_opts_apply() (or a hook of its own that calls it first). */
+struct iov_sock_opts {
+  uint64_t tos; /* IP_TOS / IPV6_TCLASS, 0 = the system's default */
+};
+#define IOV_ENGINE_SOCK_OPTS(optstruct)                                                                   \
+  {                                                                                                       \
+    .name = "tos", .type = IOV_OPT_UINT, .def = 0, .min = 0, .max = 255, .sweepable = true,               \
+    .offset = offsetof(optstruct, sock.tos),                                                              \
+    .help = "IP TOS byte of every data socket (IPV6_TCLASS on IPv6): the DSCP is tos >> 2 (tos = 184 is " \
+            "DSCP 46, expedited forwarding) and the low two bits are ECN's, which TCP keeps to itself; "  \
+            "0 leaves the system's default."                                                              \
+  }
+/* Apply cfg's struct iov_sock_opts (the head of its option struct) to fd.
+ * 0 or -errno. */
+int iov_sock_opts_apply(const struct iov_engine_config *cfg, int fd);
+
 /* The engine's option struct as its flows see it (never NULL in a run). */
 static inline const void *iov_flow_opts(const struct iov_flow *f) { return f->cfg->opts; }
 

@@ -2,6 +2,7 @@
  * SO_RCVTIMEO/SO_SNDTIMEO (run.c), so a blocked call wakes up regularly and
  * the loop sees stop requests and deadlines without signals. */
 #include <errno.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include "engine.h"
@@ -78,4 +79,22 @@ int iov_flow_bulk_read(struct iov_flow *f, uint64_t until_mono_ns) {
     if (iov_flow_should_stop(f)) return -ECANCELED;
     if (iov_now_mono() >= until_mono_ns) return -ETIMEDOUT;
   }
+}
+
+int iov_sock_opts_apply(const struct iov_engine_config *cfg, int fd) {
+  const struct iov_sock_opts *o = cfg->opts;
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof(ss);
+  int tos;
+
+  if (!o || !o->tos) return 0;
+  tos = (int)o->tos;
+  if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0) return -errno;
+  if (ss.ss_family == AF_INET6) {
+    if (setsockopt(fd, IPPROTO_IPV6, IPV6_TCLASS, &tos, sizeof(tos)) < 0) return -errno;
+    /* The same for IPv4 through an IPv6 socket (mapped addresses). */
+    (void)setsockopt(fd, IPPROTO_IP, IP_TOS, &tos, sizeof(tos));
+    return 0;
+  }
+  return setsockopt(fd, IPPROTO_IP, IP_TOS, &tos, sizeof(tos)) < 0 ? -errno : 0;
 }

@@ -28,6 +28,16 @@ static int bidir_run(struct iov_flow *f, uint64_t end_mono_ns) {
   return dir->flow_run(f, end_mono_ns);
 }
 
+/* The settings of tcp_bidir (its ops' .options). */
+struct tcp_bidir_opts {
+  struct iov_sock_opts sock;
+};
+
+static const struct iov_engine_opt tcp_bidir_options[] = {
+  IOV_ENGINE_SOCK_OPTS(struct tcp_bidir_opts),
+  { 0 },
+};
+
 const struct iov_engine_ops iov_engine_tcp_bidir = {
   .name = "tcp_bidir",
   .abi_version = IOV_ENGINE_ABI,
@@ -36,4 +46,7 @@ const struct iov_engine_ops iov_engine_tcp_bidir = {
           "(flows must be even)",
   .flow_run = bidir_run,
   .check = bidir_check,
+  .options = tcp_bidir_options,
+  .option_struct_size = sizeof(struct tcp_bidir_opts),
+  .sockopts = iov_sock_opts_apply,
 };

@@ -139,6 +139,16 @@ static int crr_run(struct iov_flow *f, uint64_t end_mono_ns) {
   return f->cfg->role == IOV_ROLE_SENDER ? crr_client(f, end_mono_ns) : crr_server(f);
 }
 
+/* The settings of tcp_crr (its ops' .options). */
+struct tcp_crr_opts {
+  struct iov_sock_opts sock;
+};
+
+static const struct iov_engine_opt tcp_crr_options[] = {
+  IOV_ENGINE_SOCK_OPTS(struct tcp_crr_opts),
+  { 0 },
+};
+
 const struct iov_engine_ops iov_engine_tcp_crr = {
   .name = "tcp_crr",
   .abi_version = IOV_ENGINE_ABI,
@@ -146,4 +156,7 @@ const struct iov_engine_ops iov_engine_tcp_crr = {
   .help = "TCP connect/request/response: a new connection per transaction "
           "(closed with a reset); latency histogram",
   .flow_run = crr_run,
+  .options = tcp_crr_options,
+  .option_struct_size = sizeof(struct tcp_crr_opts),
+  .sockopts = iov_sock_opts_apply,
 };

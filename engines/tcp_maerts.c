@@ -45,10 +45,23 @@ static int maerts_run(struct iov_flow *f, uint64_t end_mono_ns) {
   return f->cfg->role == IOV_ROLE_RECEIVER ? maerts_write(f, end_mono_ns) : maerts_read(f, end_mono_ns);
 }
 
+/* The settings of tcp_maerts (its ops' .options). */
+struct tcp_maerts_opts {
+  struct iov_sock_opts sock;
+};
+
+static const struct iov_engine_opt tcp_maerts_options[] = {
+  IOV_ENGINE_SOCK_OPTS(struct tcp_maerts_opts),
+  { 0 },
+};
+
 const struct iov_engine_ops iov_engine_tcp_maerts = {
   .name = "tcp_maerts",
   .abi_version = IOV_ENGINE_ABI,
   .flags = IOV_ENG_F_NEEDS_PEER,
   .help = "bulk TCP, receiver to sender: the listening side writes (msg_size per write)",
   .flow_run = maerts_run,
+  .options = tcp_maerts_options,
+  .option_struct_size = sizeof(struct tcp_maerts_opts),
+  .sockopts = iov_sock_opts_apply,
 };

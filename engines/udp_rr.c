@@ -178,6 +178,7 @@ static void complete(struct iov_flow *f, struct rr_client *c, uint64_t v, uint64
 
 /* The settings of udp_rr (its ops' .options). */
 struct udp_rr_opts {
+  struct iov_sock_opts sock; /* first: tos */
   uint64_t burst;
   uint64_t rr_timeout; /* ns */
   uint64_t busy_poll;  /* us */
@@ -211,16 +212,19 @@ static const struct iov_engine_opt udp_rr_options[] = {
     .help = "SO_BUSY_POLL on every data socket: a blocking receive polls the device queue this many "
             "microseconds before it sleeps, for lower latency at the cost of a busy CPU; 0 leaves the "
             "system's net.core.busy_read.  Above that sysctl it needs CAP_NET_ADMIN." },
+  IOV_ENGINE_SOCK_OPTS(struct udp_rr_opts),
   { 0 },
 };
 
 static const struct udp_rr_opts *opts_of(const struct iov_flow *f) { return iov_flow_opts(f); }
 
-/* busy_poll on each data socket (the runner calls it after the common
- * options). */
+/* tos and busy_poll on each data socket (the runner calls it after the
+ * common options). */
 static int rr_sockopts(const struct iov_engine_config *cfg, int fd) {
   const struct udp_rr_opts *o = cfg->opts;
   int v = (int)o->busy_poll;
+  int k = iov_sock_opts_apply(cfg, fd);
+  if (k < 0) return k;
   if (v && setsockopt(fd, SOL_SOCKET, SO_BUSY_POLL, &v, sizeof(v)) < 0) return -errno;
   return 0;
 }

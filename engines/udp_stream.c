@@ -382,6 +382,16 @@ static int stream_run(struct iov_flow *f, uint64_t end_mono_ns) {
   return f->cfg->role == IOV_ROLE_SENDER ? stream_send(f, end_mono_ns) : stream_recv(f);
 }
 
+/* The settings of udp_stream (its ops' .options). */
+struct udp_stream_opts {
+  struct iov_sock_opts sock;
+};
+
+static const struct iov_engine_opt udp_stream_options[] = {
+  IOV_ENGINE_SOCK_OPTS(struct udp_stream_opts),
+  { 0 },
+};
+
 const struct iov_engine_ops iov_engine_udp_stream = {
   .name = "udp_stream",
   .abi_version = IOV_ENGINE_ABI,
@@ -389,4 +399,7 @@ const struct iov_engine_ops iov_engine_udp_stream = {
   .help = "paced UDP, sender to receiver (msg_size >= 24 per datagram, rate_bps per flow); "
           "loss, reordering, duplicates, jitter",
   .flow_run = stream_run,
+  .options = udp_stream_options,
+  .option_struct_size = sizeof(struct udp_stream_opts),
+  .sockopts = iov_sock_opts_apply,
 };

@@ -605,6 +605,64 @@ static void test_busy_poll(void **state) {
                "inline.plan:6: key 'busy_poll': test 't' runs no workload");
 }
 
+/* tos (every engine): from the plan through the wire to IP_TOS on both
+ * ends of each flow (tcp_crr: its listening socket, whose connections
+ * inherit it); the plan takes 0..255 and refuses more, naming the line. */
+static void test_tos(void **state) {
+  (void)state;
+  static const struct {
+    const struct iov_engine_ops *ops;
+    unsigned flows;
+  } runs[] = { { &iov_engine_tcp_stream, 1 },
+               { &iov_engine_tcp_maerts, 1 },
+               { &iov_engine_tcp_bidir, 2 },
+               { &iov_engine_tcp_rr, 1 } };
+  struct pair p;
+  uint64_t v = 0;
+
+  for (size_t k = 0; k < ELEMENTSOF(runs); k++) {
+    struct iov_engine_config c = cfg_default(runs[k].flows, 300 * MS);
+    c.response_size = 64;
+    c.opts = opts_through_wire(runs[k].ops, "tos = 184\n"); /* DSCP 46 */
+    pair_setup(&p, runs[k].ops, &c);
+    pair_start_tracked(&p);
+    pair_wait(&p);
+    for (unsigned i = 0; i < p.flows; i++) {
+      if (sock_int(p.sfd[i], IPPROTO_IP, IP_TOS) != 184 || sock_int(p.rfd[i], IPPROTO_IP, IP_TOS) != 184)
+        fail_msg("%s flow %u: tos %d and %d", runs[k].ops->name, i, sock_int(p.sfd[i], IPPROTO_IP, IP_TOS),
+                 sock_int(p.rfd[i], IPPROTO_IP, IP_TOS));
+    }
+    pair_free(&p);
+  }
+
+  struct iov_engine_config c = cfg_default(1, 300 * MS);
+  c.response_size = 64;
+  c.opts = opts_through_wire(&iov_engine_tcp_crr, "tos = 184\n");
+  pair_setup(&p, &iov_engine_tcp_crr, &c);
+  int lfd = -1;
+  for (int fd = 3; fd < 1024 && lfd < 0; fd++) {
+    int type = 0, acc = 0;
+    socklen_t tl = sizeof(type), al = sizeof(acc);
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0 && type == SOCK_STREAM &&
+        getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &al) == 0 && acc &&
+        sock_port(fd, false) == p.ports[0])
+      lfd = fd;
+  }
+  assert_true(lfd >= 0);
+  assert_int_equal(sock_int(lfd, IPPROTO_IP, IP_TOS), 184);
+  pair_start(&p);
+  pair_wait(&p);
+  pair_free(&p);
+
+  /* The plan: 46 is a TOS like any other; 300 is none. */
+  assert_true(iov_engine_opt_get(&iov_engine_tcp_stream,
+                                 opts_through_wire(&iov_engine_tcp_stream, "tos = 46\n"), "tos", &v));
+  assert_int_equal(v, 46);
+  plan_refused(&iov_engine_tcp_stream, "tos = 300\n",
+               "inline.plan:6: key 'tos': '300' is out of range; use 0..255");
+  plan_refused(&iov_engine_tcp_crr, "tos = 300\n", "inline.plan:6: key 'tos'");
+}
+
 /* Without the options the sockets keep the system's defaults. */
 static void test_sockopts_default(void **state) {
   (void)state;
@@ -988,6 +1046,7 @@ int main(void) {
     cmocka_unit_test(test_sockopts_direct),
     cmocka_unit_test(test_sockopts_flow),
     cmocka_unit_test(test_busy_poll),
+    cmocka_unit_test(test_tos),
     cmocka_unit_test(test_sockopts_default),
     cmocka_unit_test(test_interface_missing),
     cmocka_unit_test(test_cpu_pinning),

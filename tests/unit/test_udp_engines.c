@@ -653,6 +653,29 @@ static void test_rr_busy_poll(void **state) {
                "inline.plan:6: key 'busy_poll': '1000001' is out of range");
 }
 
+/* tos (every engine): from the plan through the wire to IP_TOS on the
+ * sender's and the receiver's socket, for udp_stream and udp_rr; the
+ * plan refuses 300 naming file, line and key. */
+static void test_tos(void **state) {
+  (void)state;
+  const struct iov_engine_ops *ops[] = { &iov_engine_udp_stream, &iov_engine_udp_rr };
+  for (size_t k = 0; k < ELEMENTSOF(ops); k++) {
+    struct iov_engine_config rxc = base_cfg(IOV_ROLE_RECEIVER, 64, 200 * MSEC);
+    struct iov_engine_config txc = base_cfg(IOV_ROLE_SENDER, 64, 200 * MSEC);
+    struct pair p;
+    rxc.opts = txc.opts = opts_through_wire(ops[k], "tos = 184\n");
+    pair_start(&p, ops[k], &rxc, &txc);
+    int rfd = find_udp_sock(p.port, true), sfd = find_udp_sock(p.port, false);
+    assert_true(rfd >= 0 && sfd >= 0);
+    assert_int_equal(sock_int(rfd, IPPROTO_IP, IP_TOS), 184);
+    assert_int_equal(sock_int(sfd, IPPROTO_IP, IP_TOS), 184);
+    assert_true(wait_done(p.tx, HANG_BOUND, NULL, NULL));
+    iov_engine_run_stop(p.rx);
+    pair_free(&p);
+    plan_refused(ops[k], "tos = 300\n", "inline.plan:6: key 'tos': '300' is out of range; use 0..255");
+  }
+}
+
 /* One outstanding transaction, 1-byte requests (the id wraps every 256),
  * 100-byte responses, 0.5 s.  The server is stopped once the client is done
  * (its own end is tested below).  The timeout is 500 ms, so that only a
@@ -1169,6 +1192,7 @@ int main(void) {
     cmocka_unit_test(test_stream_linger),
     cmocka_unit_test(test_rr_basic),
     cmocka_unit_test(test_rr_busy_poll),
+    cmocka_unit_test(test_tos),
     cmocka_unit_test(test_rr_burst),
     cmocka_unit_test(test_rr_server_gone),
     cmocka_unit_test(test_rr_late_response),
