@@ -40,8 +40,7 @@ static void point_fail(struct iov_ingest_point *pt, const char *fmt, ...) {
 
 /* The store failed: the results API put its reason into err already;
  * an allocation here says so. */
-static int store_failed(const struct iov_ingest_point *pt, int r, char *err, size_t errlen) {
-  (void)pt;
+static int store_failed(int r, char *err, size_t errlen) {
   if (r == -ENOMEM) return iov_errf(r, err, errlen, "%s", iov_strerror(r));
   return r;
 }
@@ -151,7 +150,7 @@ int iov_ingest_samples(struct iov_ingest_point *pt, struct iov_ingest_agent *a,
     iov_warn("point %u: %s '%s' sample %u arrived after %u: %u sample(s) missing, stored as a gap",
              pt->number, role(a), a->name, b->seq, a->last_seq, b->seq - a->last_seq - 1);
     r = iov_db_gap_add(pt->db, pt->db_point, a->db_agent, a->last_seq, b->seq - a->last_seq - 1, err, errlen);
-    if (r < 0) return store_failed(pt, r, err, errlen);
+    if (r < 0) return store_failed(r, err, errlen);
   }
   a->last_seq = b->seq;
   a->samples++;
@@ -229,7 +228,7 @@ int iov_ingest_samples(struct iov_ingest_point *pt, struct iov_ingest_agent *a,
   for (size_t i = 0; i < b->n_irqs && r == 0; i++)
     r = iov_db_irq_sample_add(pt->db, pt->db_point, a->db_agent, b->seq, b->irqs[i]->name, b->irqs[i]->count,
                               err, errlen);
-  return r < 0 ? store_failed(pt, r, err, errlen) : 0;
+  return r < 0 ? store_failed(r, err, errlen) : 0;
 }
 
 int iov_ingest_result(struct iov_ingest_point *pt, struct iov_ingest_agent *a, const Iovbench__Result *res,
@@ -270,7 +269,7 @@ int iov_ingest_result(struct iov_ingest_point *pt, struct iov_ingest_agent *a, c
       .incomplete = !fr->complete,
     };
     if (fr->latency) {
-      if (!h && !(h = malloc(sizeof(*h)))) return store_failed(pt, -ENOMEM, err, errlen);
+      if (!h && !(h = malloc(sizeof(*h)))) return store_failed(-ENOMEM, err, errlen);
       if (iov_wire_hist_from_pb(fr->latency, h) == 0) s.hist = h;
     }
     if (fr->error || s.error_text)
@@ -295,7 +294,7 @@ int iov_ingest_result(struct iov_ingest_point *pt, struct iov_ingest_agent *a, c
     r = iov_db_gap_add(pt->db, pt->db_point, a->db_agent, a->last_seq, res->samples - a->last_seq, err,
                        errlen);
   }
-  return r < 0 ? store_failed(pt, r, err, errlen) : 0;
+  return r < 0 ? store_failed(r, err, errlen) : 0;
 }
 
 /* vf_rate caps what each VF sends, in the NIC.  Some NICs take the

@@ -204,54 +204,121 @@ static bool over(const uint64_t *v, size_t n) {
   return false;
 }
 
-/* Whether ingest would hand the store a counter over IOV_DB_COUNT_MAX
- * from batch b of agent a: the rows it stores (flows of the point, CPUs,
- * the VM's cost for a guest, interrupts). */
+/* A row with a counter over IOV_DB_COUNT_MAX: the store must refuse it
+ * (whatever ingest does before), so nothing is written. */
+static void store_refuses(int r, const char *what) {
+  IOV_FUZZ_CHECK(r == -IOV_E_DB, "a %s with a counter over 2^62 was stored (%d)", what, r);
+}
+
+/* Whether batch b of agent a has a counter over IOV_DB_COUNT_MAX in a row
+ * ingest would store (flows of the point, CPUs, the VM's cost for a guest,
+ * interrupts); each such row is handed to the store directly, which must
+ * refuse it, as coord relies on. */
 static bool batch_over(const struct part *a, const Iovbench__SampleBatch *b) {
+  bool any = false;
   for (size_t i = 0; i < b->n_flows; i++) {
     const Iovbench__FlowSample *fs = b->flows[i];
     if (fs->flow >= a->in.flows) continue;
     const uint64_t c[] = { fs->bytes,      fs->messages,  fs->transactions, fs->lost,   fs->out_of_order,
                            fs->duplicates, fs->jitter_ns, fs->retransmits,  fs->rtt_us, fs->snd_cwnd };
-    if (over(c, ELEMENTSOF(c))) return true;
+    if (!over(c, ELEMENTSOF(c))) continue;
+    struct iov_db_sample s = { .seq = b->seq,
+                               .t_start_ns = b->t_start_ns,
+                               .t_end_ns = b->t_end_ns,
+                               .bytes = fs->bytes,
+                               .messages = fs->messages,
+                               .transactions = fs->transactions,
+                               .lost = fs->lost,
+                               .out_of_order = fs->out_of_order,
+                               .duplicates = fs->duplicates,
+                               .jitter_ns = fs->jitter_ns,
+                               .retransmits = fs->retransmits,
+                               .rtt_us = fs->rtt_us,
+                               .snd_cwnd = fs->snd_cwnd };
+    store_refuses(iov_db_sample_add(db, a->flow_id[fs->flow], &s, NULL, 0), "sample");
+    any = true;
   }
   for (size_t i = 0; i < b->n_cpus; i++) {
     const Iovbench__CpuSample *cs = b->cpus[i];
-    const uint64_t c[] = { cs->user_ns, cs->nice_ns,    cs->system_ns, cs->idle_ns, cs->iowait_ns,
-                           cs->irq_ns,  cs->softirq_ns, cs->steal_ns,  cs->guest_ns };
-    if (over(c, ELEMENTSOF(c))) return true;
+    struct iov_db_cpu dc = { .cpu = cs->cpu,
+                             .user_ns = cs->user_ns,
+                             .nice_ns = cs->nice_ns,
+                             .system_ns = cs->system_ns,
+                             .idle_ns = cs->idle_ns,
+                             .iowait_ns = cs->iowait_ns,
+                             .irq_ns = cs->irq_ns,
+                             .softirq_ns = cs->softirq_ns,
+                             .steal_ns = cs->steal_ns,
+                             .guest_ns = cs->guest_ns };
+    const uint64_t c[] = { dc.user_ns, dc.nice_ns,    dc.system_ns, dc.idle_ns, dc.iowait_ns,
+                           dc.irq_ns,  dc.softirq_ns, dc.steal_ns,  dc.guest_ns };
+    if (!over(c, ELEMENTSOF(c))) continue;
+    store_refuses(iov_db_cpu_sample_add(db, db_point, a->peer->db_agent, b->seq, &dc, NULL, 0), "CPU sample");
+    any = true;
   }
   if (b->host_cpu && a->in.guest) {
-    const Iovbench__VmHostCpu *hc = b->host_cpu;
-    const uint64_t c[] = { hc->interval_ns,
-                           hc->vcpu_ns,
-                           hc->io_ns,
-                           hc->vhost_ns,
-                           hc->kvm_ns,
-                           hc->total_ns,
-                           hc->kvm_exits_known ? hc->kvm_exits : 0 };
-    if (over(c, ELEMENTSOF(c))) return true;
+    struct iov_db_vm_cpu vc = { .interval_ns = b->host_cpu->interval_ns,
+                                .vcpu_ns = b->host_cpu->vcpu_ns,
+                                .io_ns = b->host_cpu->io_ns,
+                                .vhost_ns = b->host_cpu->vhost_ns,
+                                .kvm_ns = b->host_cpu->kvm_ns,
+                                .total_ns = b->host_cpu->total_ns,
+                                .kvm_exits = b->host_cpu->kvm_exits,
+                                .kvm_exits_known = b->host_cpu->kvm_exits_known };
+    const uint64_t c[] = { vc.interval_ns,
+                           vc.vcpu_ns,
+                           vc.io_ns,
+                           vc.vhost_ns,
+                           vc.kvm_ns,
+                           vc.total_ns,
+                           vc.kvm_exits_known ? vc.kvm_exits : 0 };
+    if (over(c, ELEMENTSOF(c))) {
+      store_refuses(iov_db_vm_cpu_add(db, db_point, a->peer->db_agent, b->seq, &vc, NULL, 0),
+                    "VM CPU sample");
+      any = true;
+    }
   }
-  for (size_t i = 0; i < b->n_irqs; i++)
-    if (over(&b->irqs[i]->count, 1)) return true;
-  return false;
+  for (size_t i = 0; i < b->n_irqs; i++) {
+    if (!over(&b->irqs[i]->count, 1)) continue;
+    store_refuses(iov_db_irq_sample_add(db, db_point, a->peer->db_agent, b->seq, b->irqs[i]->name,
+                                        b->irqs[i]->count, NULL, 0),
+                  "interrupt sample");
+    any = true;
+  }
+  return any;
 }
 
 static bool result_over(const struct part *a, const Iovbench__Result *res) {
+  bool any = false;
   for (size_t i = 0; i < res->n_flows; i++) {
     const Iovbench__FlowResult *fr = res->flows[i];
     if (fr->flow >= a->in.flows) continue;
-    const uint64_t c[] = { fr->bytes,        fr->messages,   fr->transactions, fr->lost,
-                           fr->out_of_order, fr->duplicates, fr->jitter_ns,    fr->retransmits };
-    if (over(c, ELEMENTSOF(c))) return true;
+    struct iov_db_result s = { .bytes = fr->bytes,
+                               .messages = fr->messages,
+                               .transactions = fr->transactions,
+                               .t_start_ns = fr->t_start_ns,
+                               .t_end_ns = fr->t_end_ns,
+                               .samples = res->samples,
+                               .lost = fr->lost,
+                               .out_of_order = fr->out_of_order,
+                               .duplicates = fr->duplicates,
+                               .jitter_ns = fr->jitter_ns,
+                               .retransmits = fr->retransmits,
+                               .incomplete = !fr->complete };
+    const uint64_t c[] = { s.bytes,        s.messages,   s.transactions, s.lost,
+                           s.out_of_order, s.duplicates, s.jitter_ns,    s.retransmits };
+    if (!over(c, ELEMENTSOF(c))) continue;
+    store_refuses(iov_db_result_add(db, a->flow_id[fr->flow], &s, NULL, 0), "result");
+    any = true;
   }
-  return false;
+  return any;
 }
 
 /* coord's ingest (coordinator/ingest.c), as coord runs it: a batch with a
  * number the point cannot produce is refused whole, one that came before
  * is dropped; the rest is stored, and a counter over 2^62 that got past
- * the bounds must be refused by the store, not stored. */
+ * the bounds must be refused by the store, not stored (and the store
+ * refuses such a row on its own: batch_over()). */
 static void store_samples(struct part *a, const Iovbench__SampleBatch *b) {
   char err[256] = "";
   bool ok = iov_ingest_batch_check(&pt, b, err, sizeof(err)) == 0;
