@@ -414,9 +414,11 @@ struct iov_db {
   bool hist_layout_ok; /* the file's bucket layout is this build's */
   int version;         /* PRAGMA user_version as opened (or migrated) */
   sqlite3_stmt *stmt[_ST_MAX];
-  /* Fixed size on purpose: failures are reported with snprintf, which
-   * truncates a long message instead of failing. */
-  char err[512];
+  /* The caller's err buffer, lent for one call (db_enter() to
+   * db_leave()): a failure's reason is written there, never kept here. */
+  char *err;
+  size_t errlen;
+  bool said; /* a reason was written during this call */
 };
 
 static const char *const point_status_table[_IOV_POINT_STATUS_MAX] = {
@@ -438,32 +440,80 @@ enum iov_point_status iov_point_status_from_string(const char *s) {
 }
 
 /* Error recording.  Every failure of SQLite goes through db_fail(), which
- * keeps what we were doing and SQLite's text together. */
-static int db_failf(struct iov_db *db, const char *fmt, ...) _printf_(2, 3);
-static int db_failf(struct iov_db *db, const char *fmt, ...) {
+ * puts what we were doing and SQLite's text together, into the buffer
+ * the caller of the public function lent (db_enter()). */
+static int db_vsayf(struct iov_db *db, int r, const char *fmt, va_list ap) {
+  /* Fixed size on purpose: vsnprintf truncates a long message instead of
+   * failing. */
+  char msg[512];
+
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  iov_debug(IOV_DBG_DB, "results db: %s", msg);
+  iov_errf(r, db->err, db->errlen, "%s", msg);
+  db->said = true;
+  return r;
+}
+
+/* Fail with r and a reason. */
+static int db_sayf(struct iov_db *db, int r, const char *fmt, ...) _printf_(3, 4);
+static int db_sayf(struct iov_db *db, int r, const char *fmt, ...) {
   va_list ap;
 
   va_start(ap, fmt);
-  vsnprintf(db->err, sizeof(db->err), fmt, ap);
+  r = db_vsayf(db, r, fmt, ap);
   va_end(ap);
-  iov_debug(IOV_DBG_DB, "results db: %s", db->err);
-  return -IOV_E_DB;
+  return r;
+}
+
+static int db_failf(struct iov_db *db, const char *fmt, ...) _printf_(2, 3);
+static int db_failf(struct iov_db *db, const char *fmt, ...) {
+  va_list ap;
+  int r;
+
+  va_start(ap, fmt);
+  r = db_vsayf(db, -IOV_E_DB, fmt, ap);
+  va_end(ap);
+  return r;
 }
 
 static int db_fail(struct iov_db *db, const char *what) {
   return db_failf(db, "%s: %s", what, db->db ? sqlite3_errmsg(db->db) : "out of memory");
 }
 
-/* The one way a reason leaves this module: into the caller's buffer.
- * db->err is scratch within one call: each public function clears it
- * (db_err_clear()) and db_fail() fills it on the way out. */
-static void db_err_clear(struct iov_db *db) {
-  if (db) db->err[0] = '\0';
+/* The one way a reason leaves this module: every public function lends
+ * its caller's (err, errlen) to db for the length of the call, and gives
+ * it back, filling it with the errno's text if it failed without a
+ * reason.  Calls nest (a reader's callback may read a histogram). */
+struct db_call {
+  char *err;
+  size_t errlen;
+  bool said;
+};
+
+static struct db_call db_enter(struct iov_db *db, char *err, size_t errlen) {
+  struct db_call saved = { 0 };
+
+  if (db) {
+    saved = (struct db_call){ db->err, db->errlen, db->said };
+    db->err = err;
+    db->errlen = errlen;
+    db->said = false;
+  }
+  return saved;
 }
 
-static int db_out(struct iov_db *db, int r, char *err, size_t errlen) {
-  if (r >= 0) return r;
-  return iov_errf(r, err, errlen, "%s", db && db->err[0] ? db->err : iov_strerror(r));
+static int db_leave(struct iov_db *db, const struct db_call *saved, int r, char *err, size_t errlen) {
+  bool said = false;
+
+  if (db) {
+    said = db->said;
+    db->err = saved->err;
+    db->errlen = saved->errlen;
+    /* A nested call that wrote into the outer call's buffer spoke for it. */
+    db->said = saved->said || (said && err && err == saved->err);
+  }
+  if (r < 0 && !said) iov_errf(r, err, errlen, "%s", iov_strerror(r));
+  return r;
 }
 
 int iov__db_cache_pages(struct iov_db *db, int pages) {
@@ -509,18 +559,17 @@ static int exec_id(struct iov_db *db, enum stmt_id id) {
   return r < 0 ? r : stmt_run(db, st, stmt_sql[id]);
 }
 
-/* Undo without touching db->err, which holds the failure that made us
- * undo.  A failing rollback leaves nothing better to do. */
+/* Undo without touching the caller's err, which holds the failure that
+ * made us undo.  A failing rollback leaves nothing better to do. */
 static void exec_quiet(struct iov_db *db, enum stmt_id id) {
+  struct db_call c = db_enter(db, NULL, 0);
   sqlite3_stmt *st = NULL;
-  char saved[sizeof(db->err)];
 
-  memcpy(saved, db->err, sizeof(saved));
   if (stmt_get(db, id, &st) == 0) {
     (void)sqlite3_step(st);
     stmt_done(st);
   }
-  memcpy(db->err, saved, sizeof(saved));
+  db_leave(db, &c, 0, NULL, 0);
 }
 
 /* Bind helpers: each returns SQLite's code, so a list of them can be
@@ -726,6 +775,8 @@ static int db_open(const char *path, bool readonly, struct iov_db **ret, char *e
   db = calloc(1, sizeof(*db));
   if (!db) return iov_errf(-ENOMEM, err, errlen, "%s", iov_strerror(-ENOMEM));
   db->readonly = readonly;
+  db->err = err;
+  db->errlen = errlen;
   /* SQLite opens its files O_CLOEXEC. */
   flags = readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
   /* One thread uses a connection (see results.h): no mutexes. */
@@ -746,11 +797,14 @@ static int db_open(const char *path, bool readonly, struct iov_db **ret, char *e
   r = check_layout(db);
   if (r < 0) goto fail;
 
+  db->err = NULL;
+  db->errlen = 0;
+  db->said = false;
   *ret = db;
   return 0;
 
 fail:
-  db_out(db, r, err, errlen);
+  if (!db->said) iov_errf(r, err, errlen, "%s", iov_strerror(r));
   iov_db_close(db);
   return r;
 }
@@ -1298,8 +1352,8 @@ static int hist_load(struct iov_db *db, int64_t flow, uint32_t seq, struct iov_h
 int iov_db_hist_load(struct iov_db *db, int64_t flow, uint32_t seq, struct iov_hist *ret, char *err,
                      size_t errlen) {
   if (!db || !ret) return iov_errf(-EINVAL, err, errlen, "no database or histogram");
-  db_err_clear(db);
-  return db_out(db, hist_load(db, flow, seq, ret), err, errlen);
+  struct db_call c_ = db_enter(db, err, errlen);
+  return db_leave(db, &c_, hist_load(db, flow, seq, ret), err, errlen);
 }
 
 static int db_point_set_window(struct iov_db *db, int64_t point, uint64_t start_ns, uint64_t end_ns,
@@ -1460,13 +1514,13 @@ int iov_db_read_begin(struct iov_db *db, bool *ret_began, char *err, size_t errl
   int r = 0;
 
   if (!db || !ret_began) return iov_errf(-EINVAL, err, errlen, "no database");
-  db_err_clear(db);
+  struct db_call c_ = db_enter(db, err, errlen);
   *ret_began = sqlite3_get_autocommit(db->db) != 0;
   if (*ret_began && sqlite3_exec(db->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
     *ret_began = false;
     r = db_fail(db, "BEGIN");
   }
-  return db_out(db, r, err, errlen);
+  return db_leave(db, &c_, r, err, errlen);
 }
 
 void iov_db_read_end(struct iov_db *db, bool began) {
@@ -1480,9 +1534,9 @@ int iov_db_run_read(struct iov_db *db, int (*cb)(const struct iov_db_run_row *ro
   int r, rc;
 
   if (!db || !cb) return iov_errf(-EINVAL, err, errlen, "no database");
-  db_err_clear(db);
+  struct db_call c_ = db_enter(db, err, errlen);
   r = stmt_get(db, ST_READ_RUN, &st);
-  if (r < 0) return db_out(db, r, err, errlen);
+  if (r < 0) return db_leave(db, &c_, r, err, errlen);
   rc = sqlite3_step(st);
   if (rc == SQLITE_ROW) {
     struct iov_db_run_row row = {
@@ -1496,11 +1550,11 @@ int iov_db_run_read(struct iov_db *db, int (*cb)(const struct iov_db_run_row *ro
     };
     r = cb(&row, userdata);
   } else if (rc == SQLITE_DONE)
-    r = iov_errf(-ENOENT, err, errlen, "the database holds no run");
+    r = db_sayf(db, -ENOENT, "the database holds no run");
   else
     r = db_fail(db, "read run");
   stmt_done(st);
-  return r == -ENOENT ? r : db_out(db, r < 0 ? r : 0, err, errlen);
+  return db_leave(db, &c_, r < 0 ? r : 0, err, errlen);
 }
 
 struct points_walk {
@@ -1545,11 +1599,11 @@ int iov_db_points_read(struct iov_db *db, int64_t run, int64_t only_point_no,
   int r;
 
   if (!db || !cb) return iov_errf(-EINVAL, err, errlen, "no database");
-  db_err_clear(db);
+  struct db_call c_ = db_enter(db, err, errlen);
   r = read_prepare(db, db->version >= 6 ? ST_READ_POINTS : ST_READ_POINTS_V5, run, NULL, "bind points", &st);
   if (r >= 0 && bind_i64(st, 2, only_point_no) != SQLITE_OK) r = bind_fail(db, st, "bind points");
   if (r >= 0) r = rows_walk(db, st, "read points", point_row, &w);
-  return db_out(db, r, err, errlen);
+  return db_leave(db, &c_, r, err, errlen);
 }
 
 struct confidence_walk {
@@ -1579,11 +1633,11 @@ int iov_db_confidence_read(struct iov_db *db, int64_t run,
   int r;
 
   if (!db || !cb) return iov_errf(-EINVAL, err, errlen, "no database");
-  db_err_clear(db);
-  if (db->version < 6) return 0;
+  struct db_call c_ = db_enter(db, err, errlen);
+  if (db->version < 6) return db_leave(db, &c_, 0, err, errlen);
   r = read_prepare(db, ST_READ_CONFIDENCE, run, NULL, "bind confidence", &st);
   if (r >= 0) r = rows_walk(db, st, "read confidence", confidence_row, &w);
-  return db_out(db, r, err, errlen);
+  return db_leave(db, &c_, r, err, errlen);
 }
 
 struct flows_walk {
@@ -1621,10 +1675,10 @@ int iov_db_flows_read(struct iov_db *db, int64_t point,
   int r;
 
   if (!db || !cb) return iov_errf(-EINVAL, err, errlen, "no database");
-  db_err_clear(db);
+  struct db_call c_ = db_enter(db, err, errlen);
   r = read_prepare(db, ST_READ_FLOWS, point, NULL, "bind flows", &st);
   if (r >= 0) r = rows_walk(db, st, "read flows", flow_row, &w);
-  return db_out(db, r, err, errlen);
+  return db_leave(db, &c_, r, err, errlen);
 }
 
 int iov_db_side_cpu_read(struct iov_db *db, int64_t point, const char *role, struct iov_db_cpu_sum *ret,
@@ -1633,10 +1687,10 @@ int iov_db_side_cpu_read(struct iov_db *db, int64_t point, const char *role, str
   int r, rc;
 
   if (!db || !role || !ret) return iov_errf(-EINVAL, err, errlen, "no database");
-  db_err_clear(db);
+  struct db_call c_ = db_enter(db, err, errlen);
   *ret = (struct iov_db_cpu_sum){ .known = false, .busy_ns = NAN, .total_ns = NAN };
   r = read_prepare(db, ST_READ_CPU, point, role, "bind cpu", &st);
-  if (r < 0) return db_out(db, r, err, errlen);
+  if (r < 0) return db_leave(db, &c_, r, err, errlen);
   rc = sqlite3_step(st);
   if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
     ret->known = true;
@@ -1645,7 +1699,7 @@ int iov_db_side_cpu_read(struct iov_db *db, int64_t point, const char *role, str
   } else if (rc != SQLITE_ROW && rc != SQLITE_DONE)
     r = db_fail(db, "read cpu");
   stmt_done(st);
-  return db_out(db, r, err, errlen);
+  return db_leave(db, &c_, r, err, errlen);
 }
 
 int iov_db_fair_read(struct iov_db *db, int64_t point, const char *role, struct iov_db_fair_sum *ret,
@@ -1654,10 +1708,10 @@ int iov_db_fair_read(struct iov_db *db, int64_t point, const char *role, struct 
   int r, rc;
 
   if (!db || !role || !ret) return iov_errf(-EINVAL, err, errlen, "no database");
-  db_err_clear(db);
+  struct db_call c_ = db_enter(db, err, errlen);
   *ret = (struct iov_db_fair_sum){ 0 };
   r = read_prepare(db, ST_READ_FAIR, point, role, "bind fairness", &st);
-  if (r < 0) return db_out(db, r, err, errlen);
+  if (r < 0) return db_leave(db, &c_, r, err, errlen);
   rc = sqlite3_step(st);
   if (rc == SQLITE_ROW) {
     ret->n = sqlite3_column_int64(st, 0);
@@ -1668,7 +1722,7 @@ int iov_db_fair_read(struct iov_db *db, int64_t point, const char *role, struct 
   } else if (rc != SQLITE_DONE)
     r = db_fail(db, "read fairness");
   stmt_done(st);
-  return db_out(db, r, err, errlen);
+  return db_leave(db, &c_, r, err, errlen);
 }
 
 struct bins_walk {
@@ -1699,10 +1753,10 @@ int iov_db_bins_read(struct iov_db *db, int64_t point, const char *role,
   int r;
 
   if (!db || !role || !cb) return iov_errf(-EINVAL, err, errlen, "no database");
-  db_err_clear(db);
+  struct db_call c_ = db_enter(db, err, errlen);
   r = read_prepare(db, ST_READ_BINS, point, role, "bind bins", &st);
   if (r >= 0) r = rows_walk(db, st, "read bins", bin_row, &w);
-  return db_out(db, r, err, errlen);
+  return db_leave(db, &c_, r, err, errlen);
 }
 
 struct links_walk {
@@ -1731,10 +1785,10 @@ int iov_db_links_read(struct iov_db *db, int64_t point,
   int r;
 
   if (!db || !cb) return iov_errf(-EINVAL, err, errlen, "no database");
-  db_err_clear(db);
+  struct db_call c_ = db_enter(db, err, errlen);
   r = read_prepare(db, ST_READ_LINKS, point, NULL, "bind links", &st);
   if (r >= 0) r = rows_walk(db, st, "read links", link_row, &w);
-  return db_out(db, r, err, errlen);
+  return db_leave(db, &c_, r, err, errlen);
 }
 
 struct link_bins_walk {
@@ -1761,10 +1815,10 @@ int iov_db_link_bins_read(struct iov_db *db, int64_t point, const char *role,
   int r;
 
   if (!db || !role || !cb) return iov_errf(-EINVAL, err, errlen, "no database");
-  db_err_clear(db);
+  struct db_call c_ = db_enter(db, err, errlen);
   r = read_prepare(db, ST_READ_LINK_BINS, point, role, "bind link bins", &st);
   if (r >= 0) r = rows_walk(db, st, "read link bins", link_bin_row, &w);
-  return db_out(db, r, err, errlen);
+  return db_leave(db, &c_, r, err, errlen);
 }
 
 struct vm_cpu_walk {
@@ -1799,10 +1853,10 @@ int iov_db_vm_cpu_read(struct iov_db *db, int64_t point,
   int r;
 
   if (!db || !cb) return iov_errf(-EINVAL, err, errlen, "no database");
-  db_err_clear(db);
+  struct db_call c_ = db_enter(db, err, errlen);
   r = read_prepare(db, ST_READ_VM_CPU, point, NULL, "bind vm cpu", &st);
   if (r >= 0) r = rows_walk(db, st, "read vm cpu", vm_cpu_row, &w);
-  return db_out(db, r, err, errlen);
+  return db_leave(db, &c_, r, err, errlen);
 }
 
 /* The write API: each public function clears the scratch message, runs,
@@ -1810,124 +1864,125 @@ int iov_db_vm_cpu_read(struct iov_db *db, int64_t point,
 
 int iov_db_confidence_set(struct iov_db *db, int64_t run, unsigned point_no, double level, double width,
                           unsigned runs, double mean, double half, bool reached, char *err, size_t errlen) {
-  db_err_clear(db);
-  return db_out(db, db_confidence_set(db, run, point_no, level, width, runs, mean, half, reached), err,
-                errlen);
+  struct db_call c_ = db_enter(db, err, errlen);
+  return db_leave(db, &c_, db_confidence_set(db, run, point_no, level, width, runs, mean, half, reached), err,
+                  errlen);
 }
 
 int iov_db_run_begin(struct iov_db *db, const char *uuid, const char *plan_path, const char *plan_text,
                      uint64_t started_ns, int64_t *ret_run, char *err, size_t errlen) {
-  db_err_clear(db);
-  return db_out(db, db_run_begin(db, uuid, plan_path, plan_text, started_ns, ret_run), err, errlen);
+  struct db_call c_ = db_enter(db, err, errlen);
+  return db_leave(db, &c_, db_run_begin(db, uuid, plan_path, plan_text, started_ns, ret_run), err, errlen);
 }
 
 int iov_db_run_end(struct iov_db *db, int64_t run, const char *status, const char *error, uint64_t ended_ns,
                    char *err, size_t errlen) {
-  db_err_clear(db);
-  return db_out(db, db_run_end(db, run, status, error, ended_ns), err, errlen);
+  struct db_call c_ = db_enter(db, err, errlen);
+  return db_leave(db, &c_, db_run_end(db, run, status, error, ended_ns), err, errlen);
 }
 
 int iov_db_run_resume(struct iov_db *db, int64_t *ret_run, char **ret_uuid, char *err, size_t errlen) {
-  db_err_clear(db);
-  return db_out(db, db_run_resume(db, ret_run, ret_uuid), err, errlen);
+  struct db_call c_ = db_enter(db, err, errlen);
+  return db_leave(db, &c_, db_run_resume(db, ret_run, ret_uuid), err, errlen);
 }
 
 int iov_db_points_stored(struct iov_db *db, int64_t run, unsigned *stored, unsigned *failed, size_t n,
                          unsigned *ret_next_idx, char *err, size_t errlen) {
-  db_err_clear(db);
-  return db_out(db, db_points_stored(db, run, stored, failed, n, ret_next_idx), err, errlen);
+  struct db_call c_ = db_enter(db, err, errlen);
+  return db_leave(db, &c_, db_points_stored(db, run, stored, failed, n, ret_next_idx), err, errlen);
 }
 
 int iov_db_gap_add(struct iov_db *db, int64_t point, int64_t agent, uint32_t after_seq, uint32_t missing,
                    char *err, size_t errlen) {
-  db_err_clear(db);
-  return db_out(db, db_gap_add(db, point, agent, after_seq, missing), err, errlen);
+  struct db_call c_ = db_enter(db, err, errlen);
+  return db_leave(db, &c_, db_gap_add(db, point, agent, after_seq, missing), err, errlen);
 }
 
 int iov_db_agent_add(struct iov_db *db, int64_t run, const char *name, const char *endpoint,
                      const char *identity, const char *inventory_json, int64_t *ret_agent, char *err,
                      size_t errlen) {
-  db_err_clear(db);
-  return db_out(db, db_agent_add(db, run, name, endpoint, identity, inventory_json, ret_agent), err, errlen);
+  struct db_call c_ = db_enter(db, err, errlen);
+  return db_leave(db, &c_, db_agent_add(db, run, name, endpoint, identity, inventory_json, ret_agent), err,
+                  errlen);
 }
 
 int iov_db_agent_set_host(struct iov_db *db, int64_t agent, int64_t host_agent, char *err, size_t errlen) {
-  db_err_clear(db);
-  return db_out(db, db_agent_set_host(db, agent, host_agent), err, errlen);
+  struct db_call c_ = db_enter(db, err, errlen);
+  return db_leave(db, &c_, db_agent_set_host(db, agent, host_agent), err, errlen);
 }
 
 int iov_db_point_begin(struct iov_db *db, int64_t run, const struct iov_db_point *p, int64_t *ret_point,
                        char *err, size_t errlen) {
-  db_err_clear(db);
-  return db_out(db, db_point_begin(db, run, p, ret_point), err, errlen);
+  struct db_call c_ = db_enter(db, err, errlen);
+  return db_leave(db, &c_, db_point_begin(db, run, p, ret_point), err, errlen);
 }
 
 int iov_db_point_set_start(struct iov_db *db, int64_t point, uint64_t start_ns, char *err, size_t errlen) {
-  db_err_clear(db);
-  return db_out(db, db_point_set_start(db, point, start_ns), err, errlen);
+  struct db_call c_ = db_enter(db, err, errlen);
+  return db_leave(db, &c_, db_point_set_start(db, point, start_ns), err, errlen);
 }
 
 int iov_db_point_end(struct iov_db *db, int64_t point, enum iov_point_status status, const char *error,
                      char *err, size_t errlen) {
-  db_err_clear(db);
-  return db_out(db, db_point_end(db, point, status, error), err, errlen);
+  struct db_call c_ = db_enter(db, err, errlen);
+  return db_leave(db, &c_, db_point_end(db, point, status, error), err, errlen);
 }
 
 int iov_db_flow_add(struct iov_db *db, int64_t point, int64_t agent, const char *role, unsigned idx,
                     int64_t *ret_flow, char *err, size_t errlen) {
-  db_err_clear(db);
-  return db_out(db, db_flow_add(db, point, agent, role, idx, ret_flow), err, errlen);
+  struct db_call c_ = db_enter(db, err, errlen);
+  return db_leave(db, &c_, db_flow_add(db, point, agent, role, idx, ret_flow), err, errlen);
 }
 
 int iov_db_flow_add_link(struct iov_db *db, int64_t point, int64_t agent, const char *role, unsigned idx,
                          unsigned link, int64_t *ret_flow, char *err, size_t errlen) {
-  db_err_clear(db);
-  return db_out(db, db_flow_add_link(db, point, agent, role, idx, link, ret_flow), err, errlen);
+  struct db_call c_ = db_enter(db, err, errlen);
+  return db_leave(db, &c_, db_flow_add_link(db, point, agent, role, idx, link, ret_flow), err, errlen);
 }
 
 int iov_db_sample_add(struct iov_db *db, int64_t flow, const struct iov_db_sample *s, char *err,
                       size_t errlen) {
-  db_err_clear(db);
-  return db_out(db, db_sample_add(db, flow, s), err, errlen);
+  struct db_call c_ = db_enter(db, err, errlen);
+  return db_leave(db, &c_, db_sample_add(db, flow, s), err, errlen);
 }
 
 int iov_db_result_add(struct iov_db *db, int64_t flow, const struct iov_db_result *res, char *err,
                       size_t errlen) {
-  db_err_clear(db);
-  return db_out(db, db_result_add(db, flow, res), err, errlen);
+  struct db_call c_ = db_enter(db, err, errlen);
+  return db_leave(db, &c_, db_result_add(db, flow, res), err, errlen);
 }
 
 int iov_db_point_set_window(struct iov_db *db, int64_t point, uint64_t start_ns, uint64_t end_ns,
                             uint64_t warmup_ns, char *err, size_t errlen) {
-  db_err_clear(db);
-  return db_out(db, db_point_set_window(db, point, start_ns, end_ns, warmup_ns), err, errlen);
+  struct db_call c_ = db_enter(db, err, errlen);
+  return db_leave(db, &c_, db_point_set_window(db, point, start_ns, end_ns, warmup_ns), err, errlen);
 }
 
 int iov_db_cpu_sample_add(struct iov_db *db, int64_t point, int64_t agent, uint32_t seq,
                           const struct iov_db_cpu *c, char *err, size_t errlen) {
-  db_err_clear(db);
-  return db_out(db, db_cpu_sample_add(db, point, agent, seq, c), err, errlen);
+  struct db_call c_ = db_enter(db, err, errlen);
+  return db_leave(db, &c_, db_cpu_sample_add(db, point, agent, seq, c), err, errlen);
 }
 
 int iov_db_irq_sample_add(struct iov_db *db, int64_t point, int64_t agent, uint32_t seq, const char *name,
                           uint64_t count, char *err, size_t errlen) {
-  db_err_clear(db);
-  return db_out(db, db_irq_sample_add(db, point, agent, seq, name, count), err, errlen);
+  struct db_call c_ = db_enter(db, err, errlen);
+  return db_leave(db, &c_, db_irq_sample_add(db, point, agent, seq, name, count), err, errlen);
 }
 
 int iov_db_vm_cpu_add(struct iov_db *db, int64_t point, int64_t agent, uint32_t seq,
                       const struct iov_db_vm_cpu *c, char *err, size_t errlen) {
-  db_err_clear(db);
-  return db_out(db, db_vm_cpu_add(db, point, agent, seq, c), err, errlen);
+  struct db_call c_ = db_enter(db, err, errlen);
+  return db_leave(db, &c_, db_vm_cpu_add(db, point, agent, seq, c), err, errlen);
 }
 
 int iov_db_point_agent_add(struct iov_db *db, int64_t point, int64_t agent, const char *role,
                            const struct iov_db_clock *c, char *err, size_t errlen) {
-  db_err_clear(db);
-  return db_out(db, db_point_agent_add(db, point, agent, role, c), err, errlen);
+  struct db_call c_ = db_enter(db, err, errlen);
+  return db_leave(db, &c_, db_point_agent_add(db, point, agent, role, c), err, errlen);
 }
 
 int iov_db_point_set_skew(struct iov_db *db, int64_t point, uint64_t skew_ns, char *err, size_t errlen) {
-  db_err_clear(db);
-  return db_out(db, db_point_set_skew(db, point, skew_ns), err, errlen);
+  struct db_call c_ = db_enter(db, err, errlen);
+  return db_leave(db, &c_, db_point_set_skew(db, point, skew_ns), err, errlen);
 }
