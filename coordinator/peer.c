@@ -167,7 +167,7 @@ static void note_ctl_addr(struct iov_peer *h, const char *pa) {
 
 /* One single-frame message off host h's socket, as iov_wire_recv() takes
  * it, noting the connection's peer address on the way. */
-static int recv_env(struct iov_peer *h, iov_envelope **ret, char *why, size_t whylen) {
+static int recv_env(struct iov_peer *h, iov_envelope **ret, char *err, size_t errlen) {
   void *s = zsock_resolve(h->sock);
   zmq_msg_t m;
   zmq_msg_init(&m);
@@ -195,23 +195,23 @@ static int recv_env(struct iov_peer *h, iov_envelope **ret, char *why, size_t wh
     }
     h->stats.received++;
     h->stats.bad_framing++;
-    snprintf(why, whylen, "message with %d frames, expected 1", frames);
-    r = -EBADMSG;
+    r = iov_errf(-EBADMSG, err, errlen, "message with %d frames, expected 1", frames);
   } else
-    r = iov_wire_decode(zmq_msg_data(&m), zmq_msg_size(&m), ret, &h->stats, why, whylen);
+    r = iov_wire_decode(zmq_msg_data(&m), zmq_msg_size(&m), ret, &h->stats, err, errlen);
   zmq_msg_close(&m);
   return r;
 }
 
 /* Take one queued message off host i, resolved to the guest it came from. */
 static int recv_one(struct iov_peer *h, struct iov_peer **ret_peer, iov_envelope **ret) {
-  char why[256];
+  char err[256];
   for (;;) {
     iov_envelope *e = NULL;
-    int r = recv_env(h, &e, why, sizeof(why));
+    err[0] = 0;
+    int r = recv_env(h, &e, err, sizeof(err));
     if (r == -EAGAIN) return r;
     if (r < 0) {
-      iov_warn("dropped a message from agent '%s': %s", h->name, why);
+      iov_warn("dropped a message from agent '%s': %s", h->name, err[0] ? err : iov_strerror(r));
       continue;
     }
     struct iov_peer *p = h;
