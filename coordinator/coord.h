@@ -1,5 +1,7 @@
 /* coord: the command a person runs.  main.c parses the command line into
- * these configs; run.c runs a plan; the other modules are its parts. */
+ * these configs; run.c runs a plan (with sessions.c, point.c and
+ * ingest.c); inspect.c validates a plan and prints a stored run; the
+ * other modules are their parts. */
 #pragma once
 
 #include <stdbool.h>

@@ -39,14 +39,14 @@ struct iov_peer {
   iov_envelope *welcome; /* identity and inventory, once it answered */
   int64_t db_agent;      /* 0 until stored */
   struct iov_wire_stats stats;
-  int slot;      /* run.c: index + 1 of this agent in the point being run, 0 = none */
-  bool vms_held; /* run.c: this host agent may hold VMs it started for coord */
-  /* run.c, hosts: when it (or a guest through it) last spoke
+  int slot;      /* point.c: index + 1 of this agent in the point being run, 0 = none */
+  bool vms_held; /* point.c, sessions.c: this host agent may hold VMs it started for coord */
+  /* sessions.c, hosts: when it (or a guest through it) last spoke
    * (CLOCK_MONOTONIC), and whether it is lost (silent for three
    * heartbeats; coord keeps saying hello until it answers again). */
   uint64_t heard_mono;
   bool lost;
-  /* run.c, hosts: the VmSetup/VmTeardown being carried out (its msg_id; 0
+  /* point.c, sessions.c, hosts: the VmSetup/VmTeardown being carried out (its msg_id; 0
    * = none): the agent may be too busy to answer heartbeats until its
    * answer to it, or to a later message, arrives. */
   uint64_t busy_msg_id;
@@ -72,7 +72,7 @@ struct iov_peer *iov_peer_free(struct iov_peer *p);
 int64_t iov_peer_send(struct iov_peer *p, iov_envelope *e);
 /* A guest's data-plane address from its Welcome: the one it reported, or
  * the first IPv4 address of a non-loopback interface.  NULL if none.
- * What the guest claims, not what coord may send to: see run.c. */
+ * What the guest claims, not what coord may send to: see point.c (agent_addr()). */
 char *iov_peer_guest_data_addr(const iov_envelope *welcome);
 /* Text an agent sent (a name, an error), fit to print: cut to fit buf,
  * then iov_text_sanitize() (lib/text.h: invalid UTF-8, control characters

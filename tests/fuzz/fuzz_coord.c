@@ -186,7 +186,7 @@ static void on_guests(const Iovbench__Guests *g) {
   for (size_t i = 0; i < g->n_names && h->n_guests < MAX_GUESTS; i++) {
     check_text(g->names[i]);
     struct iov_peer *p = iov_peer_guest(h, g->names[i], true);
-    /* The host agent's vouched address, kept per guest (run.c). */
+    /* The host agent's vouched address, kept per guest (sessions.c). */
     if (p && iov_peer_vouch(p, g->n_addresses == g->n_names ? g->addresses[i] : NULL) < 0)
       die("vouch", -ENOMEM);
   }
