@@ -227,11 +227,11 @@ static int host_socket(struct iov_agent *a, const struct iov_agent_config *cfg) 
 }
 
 int iov_agent_new(const struct iov_agent_config *cfg, struct iov_agent **ret) {
-  const char *bad_engine = NULL;
+  char bad_engine[256];
   int r;
 
-  if (iov_engine_registry_check(&bad_engine) < 0)
-    return iov_log_errno(-EINVAL, "engine '%s' failed its registry check (ABI or callbacks)", bad_engine);
+  if (iov_engine_registry_check(bad_engine, sizeof(bad_engine)) < 0)
+    return iov_log_errno(-EINVAL, "the engines failed their registry check: %s", bad_engine);
   struct iov_agent *a = calloc(1, sizeof(*a));
   if (!a) return iov_log_errno(-ENOMEM, "Failed to start the agent: %m");
   a->kind = cfg->kind;

@@ -212,12 +212,10 @@ static void prepare_to_config(const struct iov_agent *a, const Iovbench__Prepare
     .send_buffer = w->send_buffer,
     .recv_buffer = w->recv_buffer,
     .nodelay = w->nodelay,
-    .burst = w->burst ? w->burst : 1,
     .rate_bps = w->rate_bps,
     .interface = w->interface,
     .cpus = cpus,
     .n_cpus = (uint32_t)w->n_cpus,
-    .rr_timeout_ns = w->rr_timeout_ns,
     .token = w->token.data,
     /* RR has no rate of its own, and burst x size per round trip has no
      * bound up front: under --max-rate its flows are paced to the cap
@@ -278,8 +276,17 @@ static void on_prepare(struct iov_agent *a, const iov_envelope *in) {
     return;
   }
   uint16_t cpus[IOV_WIRE_MAX_CPUS];
+  /* The engine's own settings, checked against its table (key, type, range). */
+  _Alignas(uint64_t) unsigned char eopts[IOV_ENGINE_MAX_OPTS_SIZE];
+  char why[256];
+  if (iov_wire_engine_settings(ops->options, ops->option_struct_size, w, eopts, why, sizeof(why)) < 0) {
+    iov__agent_send_error(a, NULL, in->msg_id, IOVBENCH__ERROR_CODE__ERR_UNSUPPORTED, p->point_id,
+                          "agent '%s' refuses %s's settings: %s", a->identity, w->name, why);
+    return;
+  }
   struct iov_engine_config cfg;
   prepare_to_config(a, p, ops, peer_ports, cpus, &cfg);
+  cfg.opts = eopts;
   struct iov_agent_point *pt = NULL;
   r = iov__point_new(a, p->point_id, &cfg, ops, w, &pt);
   if (r < 0) {

@@ -341,7 +341,6 @@ static int send_prepare(struct point_run *pr, struct pr_agent *a) {
   w.duration_ns = pp->duration;
   w.sample_interval_ns = pp->sample_interval;
   w.warmup_ns = pp->warmup;
-  w.burst = (uint32_t)pp->burst;
   w.rate_bps = pp->rate;
   w.send_buffer = pp->send_buffer;
   w.recv_buffer = pp->recv_buffer;
@@ -349,7 +348,6 @@ static int send_prepare(struct point_run *pr, struct pr_agent *a) {
   w.interface = strcmp(pp->interface, "none") == 0 ? "" : pp->interface;
   w.cpus = cpus;
   w.n_cpus = n_cpus;
-  w.rr_timeout_ns = pp->rr_timeout;
   w.bind_address = a->peer->data_addr ? a->peer->data_addr : "";
   w.token.data = pr->token;
   w.token.len = sizeof(pr->token);
@@ -372,7 +370,9 @@ static int send_prepare(struct point_run *pr, struct pr_agent *a) {
   iov_envelope e = IOVBENCH__ENVELOPE__INIT;
   e.body_case = IOVBENCH__ENVELOPE__BODY_PREPARE;
   e.prepare = &p;
+  if (iov_wire_engine_settings_to_pb(pp->settings, pp->n_settings, &w) < 0) return -ENOMEM;
   int64_t k = iov_peer_send(a->peer, &e);
+  iov_wire_engine_settings_done(&w);
   /* A sender's agent blocks while it connects and waits for its
    * receiver's answer to the hello (at most connect_timeout): its silence
    * then is no loss; the Prepare round has its own deadline. */

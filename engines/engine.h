@@ -80,17 +80,13 @@ struct iov_engine_config {
                                * = any): a hello from elsewhere is ignored */
   const uint16_t *peer_ports; /* sender only: one per flow */
   uint64_t connect_timeout_ns;
-  uint64_t send_buffer; /* SO_SNDBUF, 0 = the system's default */
-  uint64_t recv_buffer; /* SO_RCVBUF, 0 = the system's default */
-  bool nodelay;         /* TCP_NODELAY */
-  /* TRANSITIONAL (until the agent fills opts): used only when opts is
-   * NULL, for the settings 'burst' and 'rr_timeout'; 0 = the default. */
-  uint32_t burst;
+  uint64_t send_buffer;  /* SO_SNDBUF, 0 = the system's default */
+  uint64_t recv_buffer;  /* SO_RCVBUF, 0 = the system's default */
+  bool nodelay;          /* TCP_NODELAY */
   uint64_t rate_bps;     /* UDP stream: offered rate per flow, 0 = unpaced */
   const char *interface; /* SO_BINDTODEVICE; NULL or "" = none */
   const uint16_t *cpus;  /* pin flow i's thread to cpus[i % n_cpus] */
   uint32_t n_cpus;       /* 0 = no pinning */
-  uint64_t rr_timeout_ns;
   /* The engine's own settings: its option struct (ops->options says what
    * is where), NULL = every default.  iov_engine_run_new() checks it
    * against the table and keeps a copy. */
@@ -278,8 +274,7 @@ const struct iov_engine_ops *iov_engine_find(const char *name);
 const char *const *iov_engine_names(void);
 /* Check the ABI version, callbacks and settings tables of every
  * registered engine.  Returns 0, or -EINVAL naming the engine in err. */
-int iov_engine_registry_check(const char **reterr_name); /* TRANSITIONAL */
-int iov_engine_registry_check_err(char *err, size_t errlen);
+int iov_engine_registry_check(char *err, size_t errlen);
 /* The registered engines as the plan parser sees them (name, UDP or not,
  * settings), terminated by an entry whose name is NULL.  Static. */
 const struct iov_plan_workload *iov_engine_plan_workloads(void);

@@ -52,7 +52,7 @@ static int check_opts(const struct iov_engine_ops *o, char *err, size_t errlen) 
   return 0;
 }
 
-int iov_engine_registry_check_err(char *err, size_t errlen) {
+int iov_engine_registry_check(char *err, size_t errlen) {
   for (size_t i = 0; i < ELEMENTSOF(engines); i++) {
     const struct iov_engine_ops *o = engines[i];
     if (!o->name || o->abi_version != IOV_ENGINE_ABI || !o->flow_run || strcmp(o->name, engine_names[i]) != 0)
@@ -67,13 +67,6 @@ int iov_engine_registry_check_err(char *err, size_t errlen) {
                          iov_engine_plan_workloads(), &p, err, errlen);
   iov_plan_free(p);
   return r < 0 ? -EINVAL : 0;
-}
-
-int iov_engine_registry_check(const char **reterr_name) {
-  static char why[256];
-  int r = iov_engine_registry_check_err(why, sizeof(why));
-  if (r < 0 && reterr_name) *reterr_name = why;
-  return r;
 }
 
 static struct iov_plan_workload plan_workloads[ELEMENTSOF(engines) + 1];

@@ -82,14 +82,10 @@ int iov_engine_run_new(const struct iov_engine_ops *ops, const struct iov_engine
   if (!cfg->token) return -EINVAL; /* no hello, no traffic */
   if (ops->option_struct_size > IOV_ENGINE_MAX_OPTS_SIZE) return -EINVAL;
   _Alignas(uint64_t) unsigned char opts[IOV_ENGINE_MAX_OPTS_SIZE];
-  if (cfg->opts) {
+  if (cfg->opts)
     memcpy(opts, cfg->opts, ops->option_struct_size);
-  } else {
+  else
     iov_engine_opts_default(ops, opts);
-    /* TRANSITIONAL: a config that names burst and rr_timeout itself. */
-    if (cfg->burst) (void)iov_engine_opt_set(ops, opts, "burst", cfg->burst);
-    if (cfg->rr_timeout_ns) (void)iov_engine_opt_set(ops, opts, "rr_timeout", cfg->rr_timeout_ns);
-  }
   if (iov_engine_opts_check(ops, opts, NULL, 0) < 0) return -EINVAL;
   if (ops->check) {
     struct iov_engine_config c = *cfg;

@@ -1213,9 +1213,6 @@ static int point_settings(struct parser *st, const struct valset *const *vs, con
     }
     pt->p.settings[pt->p.n_settings++] = (struct iov_plan_setting){ .opt = o, .value = v };
   }
-  /* TRANSITIONAL: the two settings coordinator and agent still read. */
-  (void)iov_plan_setting_get(&pt->p, "burst", &pt->p.burst);
-  (void)iov_plan_setting_get(&pt->p, "rr_timeout", &pt->p.rr_timeout);
   return 0;
 }
 

@@ -158,7 +158,6 @@ struct iov_point_params {
   uint64_t flows;           /* 1..256 */
   uint64_t msg_size;        /* stream message / RR request size, 1..16m */
   uint64_t response_size;   /* RR response size, 1..16m */
-  uint64_t burst;           /* TRANSITIONAL: = the setting 'burst' (0 if none) */
   uint64_t rate;            /* udp_stream offered bit/s per flow, 0 = unpaced */
   uint64_t send_buffer;     /* SO_SNDBUF, 0 = system default */
   uint64_t recv_buffer;     /* SO_RCVBUF, 0 = system default */
@@ -168,7 +167,6 @@ struct iov_point_params {
   uint64_t duration;        /* measured window, 100ms..24h */
   uint64_t warmup;          /* unmeasured traffic before the window, 0..1h */
   uint64_t sample_interval; /* 10ms..duration */
-  uint64_t rr_timeout;      /* TRANSITIONAL: = the setting 'rr_timeout' (0 if none) */
   uint64_t timeout;         /* each control step, 1s..1h */
   char *on_error;           /* "continue" or "stop" the run after a failed point */
   uint64_t heartbeat;       /* coord <-> host agents, the same for the whole run */

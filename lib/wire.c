@@ -109,7 +109,6 @@ static int check_workload(const Iovbench__Workload *w, Iovbench__Role role, char
   CHECK(w->n_cpus <= IOV_WIRE_MAX_CPUS, "prepare: %zu CPUs to pin to (max %u)", w->n_cpus, IOV_WIRE_MAX_CPUS);
   for (size_t i = 0; i < w->n_cpus; i++)
     CHECK(w->cpus[i] < IOV_WIRE_MAX_CPUS, "prepare: CPU %u out of range", w->cpus[i]);
-  CHECK(w->burst <= 1024, "prepare: burst %u out of range", w->burst);
   CHECK(w->n_settings <= IOV_WIRE_MAX_SETTINGS, "prepare: %zu engine settings (max %u)", w->n_settings,
         IOV_WIRE_MAX_SETTINGS);
   for (size_t i = 0; i < w->n_settings; i++) {

@@ -215,12 +215,22 @@ static iov_envelope prepare(const char *workload, bool sender, uint32_t flows, c
   w.duration_ns = 20 * IOV_NSEC_PER_MSEC;
   w.sample_interval_ns = 5 * IOV_NSEC_PER_MSEC;
   w.bind_address = "127.0.0.1";
-  w.burst = 2;
+  /* Engine settings as coord sends them: the engine's own keys only. */
+  static Iovbench__EngineSetting burst = IOVBENCH__ENGINE_SETTING__INIT,
+                                 timeout = IOVBENCH__ENGINE_SETTING__INIT;
+  static Iovbench__EngineSetting *settings[] = { &burst, &timeout };
+  burst.key = "burst";
+  burst.value_case = IOVBENCH__ENGINE_SETTING__VALUE_U;
+  burst.u = 2;
+  timeout.key = "rr_timeout";
+  timeout.value_case = IOVBENCH__ENGINE_SETTING__VALUE_U;
+  timeout.u = 10 * IOV_NSEC_PER_MSEC;
+  w.settings = settings;
+  w.n_settings = strcmp(workload, "udp_rr") == 0 ? 2 : strcmp(workload, "tcp_rr") == 0 ? 1 : 0;
   w.rate_bps = 1000000;
   w.nodelay = true;
   w.cpus = cpus;
   w.n_cpus = 2;
-  w.rr_timeout_ns = 10 * IOV_NSEC_PER_MSEC;
   if (sender) {
     w.peer_address = "127.0.0.1";
     static char *run_addrs[] = { "127.0.0.1", "198.18.0.2" };
