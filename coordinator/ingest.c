@@ -303,7 +303,7 @@ int iov_ingest_result(struct iov_ingest_point *pt, struct iov_ingest_agent *a, c
  * sent more than a quarter over the cap is the evidence. */
 void iov_ingest_check_vf_rate(const struct iov_plan_point *pp, const struct iov_ingest_agent *const *agents,
                               size_t n) {
-  if (!pp->p.vf_rate || strcmp(pp->p.path, "sriov") != 0) return;
+  if (!pp->p.vf_rate || pp->p.path_id != IOV_PATH_SRIOV) return;
   const struct iov_ingest_agent *worst = NULL;
   double worst_bps = 0;
   for (size_t i = 0; i < n; i++) {

@@ -682,7 +682,7 @@ static bool vms_ready(const struct point_run *pr) {
 
 static int setup_vms(struct run_ctx *c, struct point_run *pr) {
   const struct iov_point_params *pp = &pr->pp->p;
-  enum iov_path path = iov_path_from_string(pp->path);
+  enum iov_path path = pp->path_id;
   struct iov_peer *sh = iov__peer_by_name(c, pp->sender), *rh = iov__peer_by_name(c, pp->receiver);
   unsigned need_s, need_r, total = 0;
   uint16_t cpus16[IOV_MAX_CPUS];
@@ -790,7 +790,7 @@ static int wait_lost(struct run_ctx *c, struct point_run *pr) {
 
 int iov__point_run(struct run_ctx *c, const struct iov_plan_point *pp, unsigned idx, unsigned rep,
                    enum iov_point_status *ret_status) {
-  struct point_run pr = { .ctx = c, .pp = pp, .topo = iov_topology_from_string(pp->p.topology) };
+  struct point_run pr = { .ctx = c, .pp = pp, .topo = pp->p.topo };
   json_t *pj = iov_json_point_params(pp);
   char *params = iov_json_dumps(pj);
   char dberr[512] = "";

@@ -272,13 +272,14 @@ int iov_coord_run(const struct iov_run_config *cfg) {
       snprintf(head, sizeof(head), "[%zu/%zu] %s%s%s: %s %s -> %s, %s%s", i + 1, c.plan->n_points, pp->test,
                *pp->sweep ? " " : "", pp->sweep, pp->p.workload, pp->p.sender, pp->p.receiver,
                iov_format_duration(d, sizeof(d), pp->p.duration), runs);
-      iov_progress_point(&c.pg, head, pp->p.warmup + pp->p.duration, strstr(pp->p.workload, "rr") != NULL);
+      const struct iov_engine_ops *ops = iov_engine_find(pp->p.workload);
+      iov_progress_point(&c.pg, head, pp->p.warmup + pp->p.duration, ops && (ops->flags & IOV_ENG_F_RR));
       r = iov__point_run(&c, pp, next_idx++, done, &st);
       iov_progress_done(&c.pg, st == IOV_POINT_OK);
       done++;
       if (st != IOV_POINT_OK) c.failed_points++;
       if (r < 0) goto out;
-      if (st != IOV_POINT_OK && strcmp(pp->p.on_error, "stop") == 0) {
+      if (st != IOV_POINT_OK && pp->p.on_error_id == IOV_ON_ERROR_STOP) {
         iov_err("test point %zu failed and the plan says on_error = stop: the run ends here", i + 1);
         stop = true;
         break;
