@@ -135,7 +135,8 @@ static void server_stop(struct server *s) {
 /* Set the engine setting 'name' of c (the others as c has them, else at
  * their defaults) in storage that outlives the run's creation; an engine
  * without that setting is left as it is (false). */
-static bool set_opt(struct iov_engine_config *c, const struct iov_engine_ops *ops, const char *name, uint64_t v) {
+static bool set_opt(struct iov_engine_config *c, const struct iov_engine_ops *ops, const char *name,
+                    uint64_t v) {
   static _Alignas(uint64_t) unsigned char bufs[16][IOV_ENGINE_MAX_OPTS_SIZE];
   static unsigned next;
   if (!iov_engine_opt_get(ops, c->opts ? c->opts : bufs[0], name, NULL)) return false;
