@@ -2,10 +2,13 @@
 #include "iproute.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -85,6 +88,8 @@ int iov_ip_wait(struct iov_ip_proc *p, char *err, size_t errlen) {
   unsigned nap_us = 200;
 
   if (!p || p->pid <= 0) return 0;
+  /* A pidfd wakes us when ip exits (Linux 5.3); without one, naps. */
+  int pidfd = (int)syscall(SYS_pidfd_open, p->pid, 0);
   for (;;) {
     pid_t w = waitpid(p->pid, &status, WNOHANG);
     if (w == p->pid) break;
@@ -92,16 +97,24 @@ int iov_ip_wait(struct iov_ip_proc *p, char *err, size_t errlen) {
       r = -errno;
       break;
     }
-    if (w == 0 && iov_now_mono() >= p->deadline) {
+    uint64_t now = iov_now_mono();
+    if (w == 0 && now >= p->deadline) {
       timed_out = true;
       (void)kill(p->pid, SIGKILL);
       r = iov_spawn_wait(p->pid, &status);
       break;
     }
+    if (pidfd >= 0) {
+      struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
+      uint64_t left_ms = (p->deadline - now) / IOV_NSEC_PER_MSEC + 1;
+      (void)poll(&pfd, 1, left_ms > INT_MAX ? INT_MAX : (int)left_ms);
+      continue;
+    }
     struct timespec ts = { .tv_nsec = (long)nap_us * 1000 };
     nanosleep(&ts, NULL);
     if (nap_us < 20000) nap_us *= 2;
   }
+  if (pidfd >= 0) close(pidfd);
   p->pid = 0;
   if (p->log_fd > 0) copy_output(p->out_fd, p->log_fd);
   if (r < 0)
