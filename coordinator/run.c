@@ -22,6 +22,7 @@
 #include "coord.h"
 #include "engine.h"
 #include "err.h"
+#include "fileio.h"
 #include "log.h"
 #include "parse.h"
 #include "point.h"
@@ -117,13 +118,6 @@ static int make_run_dir(const char *parent, const char *plan_path, char **ret) {
   return -EEXIST;
 }
 
-static int write_file(const char *path, const char *text) {
-  FILE *f = fopen(path, "we");
-  if (!f) return -errno;
-  fputs(text, f);
-  return fclose(f) == 0 ? 0 : -errno;
-}
-
 static int open_signal_fd(void) {
   sigset_t s;
   sigemptyset(&s);
@@ -172,7 +166,7 @@ int iov_coord_run(const struct iov_run_config *cfg) {
   c.run_id = run_id;
   if (!cfg->resume_dir) {
     snprintf(path, sizeof(path), "%s/plan.plan", c.dir);
-    if ((r = write_file(path, c.plan->text)) < 0) {
+    if ((r = iov_write_file(path, c.plan->text, 0666)) < 0) {
       iov_log_errno(r, "Cannot write %s: %m", path);
       goto out;
     }
