@@ -295,11 +295,11 @@ static void on_prepare(struct iov_agent *a, const iov_envelope *in) {
                           iov_role_to_string(cfg.role), iov_strerror(r));
     return;
   }
-  r = iov_engine_run_prepare(pt->run, ports);
+  r = iov_engine_run_prepare(pt->run, ports, why, sizeof(why));
   if (r < 0) {
-    if (cfg.role == IOV_ROLE_SENDER && *iov_engine_run_error(pt->run))
+    if (cfg.role == IOV_ROLE_SENDER && why[0])
       iov__agent_send_error(a, NULL, in->msg_id, IOVBENCH__ERROR_CODE__ERR_WORKLOAD, p->point_id,
-                            "agent '%s': %s sender: %s", a->identity, w->name, iov_engine_run_error(pt->run));
+                            "agent '%s': %s sender: %s", a->identity, w->name, why);
     else if (cfg.role == IOV_ROLE_SENDER)
       iov__agent_send_error(a, NULL, in->msg_id, IOVBENCH__ERROR_CODE__ERR_WORKLOAD, p->point_id,
                             "agent '%s': %s sender cannot connect to %s (from %s): %s", a->identity, w->name,

@@ -194,17 +194,51 @@ struct iov_engine_ops {
 struct iov_sock_opts {
   uint64_t tos; /* IP_TOS / IPV6_TCLASS, 0 = the system's default */
 };
-#define IOV_ENGINE_SOCK_OPTS(optstruct)                                                                   \
-  {                                                                                                       \
-    .name = "tos", .type = IOV_OPT_UINT, .def = 0, .min = 0, .max = 255, .sweepable = true,               \
-    .offset = offsetof(optstruct, sock.tos),                                                              \
-    .help = "IP TOS byte of every data socket (IPV6_TCLASS on IPv6): the DSCP is tos >> 2 (tos = 184 is " \
-            "DSCP 46, expedited forwarding) and the low two bits are ECN's, which TCP keeps to itself; "  \
-            "0 leaves the system's default."                                                              \
+#define IOV__ENGINE_TOS_OPT(off)                                                                             \
+  {                                                                                                          \
+    .name = "tos", .type = IOV_OPT_UINT, .def = 0, .min = 0, .max = 255, .sweepable = true, .offset = (off), \
+    .help = "IP TOS byte of every data socket (IPV6_TCLASS on IPv6): the DSCP is tos >> 2 (tos = 184 is "    \
+            "DSCP 46, expedited forwarding) and the low two bits are ECN's, which TCP keeps to itself; "     \
+            "0 leaves the system's default."                                                                 \
   }
+#define IOV_ENGINE_SOCK_OPTS(optstruct) IOV__ENGINE_TOS_OPT(offsetof(optstruct, sock.tos))
 /* Apply cfg's struct iov_sock_opts (the head of its option struct) to fd.
  * 0 or -errno. */
 int iov_sock_opts_apply(const struct iov_engine_config *cfg, int fd);
+
+/* The settings both request/response engines (tcp_rr, udp_rr) have, on
+ * top of tos: their option struct begins with this struct (member rr,
+ * itself beginning with struct iov_sock_opts), their table lists
+ * IOV_ENGINE_RR_OPTS(its struct) and their ops' sockopts is
+ * iov_rr_sockopts_apply(). */
+struct iov_rr_opts {
+  struct iov_sock_opts sock; /* first: tos */
+  uint64_t burst;            /* transactions outstanding per flow */
+  uint64_t busy_poll;        /* SO_BUSY_POLL, us; 0 = the system's */
+};
+#define IOV_ENGINE_RR_OPTS(optstruct)                                                                       \
+  { .name = "burst",                                                                                        \
+    .type = IOV_OPT_UINT,                                                                                   \
+    .def = 1,                                                                                               \
+    .min = 1,                                                                                               \
+    .max = IOV_ENGINE_MAX_BURST,                                                                            \
+    .sweepable = true,                                                                                      \
+    .offset = offsetof(optstruct, rr.burst),                                                                \
+    .help = "Request/response: transactions outstanding at once on each flow (netperf's burst)." },         \
+      { .name = "busy_poll",                                                                                \
+        .type = IOV_OPT_UINT,                                                                               \
+        .unit = "us",                                                                                       \
+        .def = 0,                                                                                           \
+        .min = 0,                                                                                           \
+        .max = 1000000,                                                                                     \
+        .sweepable = true,                                                                                  \
+        .offset = offsetof(optstruct, rr.busy_poll),                                                        \
+        .help = "SO_BUSY_POLL on every data socket: a blocking receive polls the device queue this many "   \
+                "microseconds before it sleeps, for lower latency at the cost of a busy CPU; 0 leaves the " \
+                "system's net.core.busy_read.  Above that sysctl it needs CAP_NET_ADMIN." },                \
+      IOV__ENGINE_TOS_OPT(offsetof(optstruct, rr.sock.tos))
+/* tos and busy_poll of cfg's struct iov_rr_opts on fd.  0 or -errno. */
+int iov_rr_sockopts_apply(const struct iov_engine_config *cfg, int fd);
 
 /* The engine's option struct as its flows see it (never NULL in a run). */
 static inline const void *iov_flow_opts(const struct iov_flow *f) { return f->cfg->opts; }
@@ -300,11 +334,9 @@ int iov_engine_run_new(const struct iov_engine_ops *ops, const struct iov_engine
  * every flow (bounded by connect_timeout_ns) and say hello on it; a flow
  * whose receiver does not answer the token within connect_timeout_ns
  * fails the prepare (-ETIMEDOUT, -ECONNREFUSED, -EPROTO) having sent
- * nothing but its hellos, and iov_engine_run_error() says which.
- * Blocking. */
-int iov_engine_run_prepare(struct iov_engine_run *r, uint16_t *ret_ports);
-/* The text of the last prepare error, "" if none was recorded. */
-const char *iov_engine_run_error(const struct iov_engine_run *r);
+ * nothing but its hellos, and err says which (err is "" when the failure
+ * has no more to say than its code).  Blocking. */
+int iov_engine_run_prepare(struct iov_engine_run *r, uint16_t *ret_ports, char *err, size_t errlen);
 /* Start the flow threads; they wait until start_at_ns (CLOCK_REALTIME).
  * Returns when all threads exist.  On error no callback fires. */
 int iov_engine_run_start(struct iov_engine_run *r, uint64_t start_at_ns, iov_engine_done_cb cb,

@@ -34,8 +34,7 @@ struct iov_engine_run {
   uint16_t *cpus;
   uint8_t token[IOV_ENGINE_TOKEN_LEN];
   _Alignas(uint64_t) unsigned char opts[IOV_ENGINE_MAX_OPTS_SIZE]; /* the engine's option struct */
-  char error_text[256]; /* the last prepare error, for the agent's Error */
-  int go;               /* atomic: the start instant is set (receivers'
+  int go; /* atomic: the start instant is set (receivers'
                          * threads answer hellos from the prepare on) */
   /* IOV_ENG_F_CONN_PER_TRANS sender: bind_address, resolved once in
    * prepare (bind_len 0 = no bind). */
@@ -270,8 +269,6 @@ static int start_flow_threads(struct iov_engine_run *r, void *(*fn)(void *)) {
 
 bool iov__flow_go(const struct iov_flow *f) { return __atomic_load_n(&f->run->go, __ATOMIC_ACQUIRE) != 0; }
 
-const char *iov_engine_run_error(const struct iov_engine_run *r) { return r->error_text; }
-
 static int prepare_receiver(struct iov_engine_run *r, uint16_t *ret_ports) {
   for (unsigned i = 0; i < r->cfg.flows; i++) {
     struct iov_flow *f = &r->flows[i];
@@ -340,7 +337,7 @@ static int prepare_conn_per_trans(struct iov_engine_run *r) {
   return k;
 }
 
-static int prepare_sender(struct iov_engine_run *r) {
+static int prepare_sender(struct iov_engine_run *r, char *err, size_t errlen) {
   if (r->ops->flags & IOV_ENG_F_CONN_PER_TRANS) {
     for (unsigned i = 0; i < r->cfg.flows; i++) {
       struct iov_flow *f = &r->flows[i];
@@ -349,7 +346,7 @@ static int prepare_sender(struct iov_engine_run *r) {
     }
     int k = prepare_conn_per_trans(r);
     for (unsigned i = 0; k == 0 && i < r->cfg.flows; i++)
-      k = iov__hello_sender(&r->flows[i], r->ops->flags, r->error_text, sizeof(r->error_text));
+      k = iov__hello_sender(&r->flows[i], r->ops->flags, err, errlen);
     return k;
   }
   for (unsigned i = 0; i < r->cfg.flows; i++) {
@@ -376,17 +373,17 @@ static int prepare_sender(struct iov_engine_run *r) {
     if (k < 0) return k;
     set_io_timeouts(fd);
     /* Nothing but the hello goes out before the receiver answered it. */
-    k = iov__hello_sender(f, r->ops->flags, r->error_text, sizeof(r->error_text));
+    k = iov__hello_sender(f, r->ops->flags, err, errlen);
     if (k < 0) return k;
   }
   return 0;
 }
 
-int iov_engine_run_prepare(struct iov_engine_run *r, uint16_t *ret_ports) {
+int iov_engine_run_prepare(struct iov_engine_run *r, uint16_t *ret_ports, char *err, size_t errlen) {
+  if (err && errlen) err[0] = 0;
   if (r->started || r->n_threads) return -EBUSY;
-  r->error_text[0] = 0;
   if (r->cfg.role == IOV_ROLE_RECEIVER) return prepare_receiver(r, ret_ports);
-  return prepare_sender(r);
+  return prepare_sender(r, err, errlen);
 }
 
 /* Polling, so that a stop or a sender that never comes ends the wait.

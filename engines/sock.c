@@ -98,3 +98,12 @@ int iov_sock_opts_apply(const struct iov_engine_config *cfg, int fd) {
   }
   return setsockopt(fd, IPPROTO_IP, IP_TOS, &tos, sizeof(tos)) < 0 ? -errno : 0;
 }
+
+int iov_rr_sockopts_apply(const struct iov_engine_config *cfg, int fd) {
+  const struct iov_rr_opts *o = cfg->opts;
+  int r = iov_sock_opts_apply(cfg, fd), v;
+
+  if (r < 0 || !o || !o->busy_poll) return r;
+  v = (int)o->busy_poll;
+  return setsockopt(fd, SOL_SOCKET, SO_BUSY_POLL, &v, sizeof(v)) < 0 ? -errno : 0;
+}

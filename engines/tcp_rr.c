@@ -48,51 +48,19 @@ static ssize_t rr_recv(struct iov_flow *f, size_t want, bool wait) {
 
 /* The settings of tcp_rr (its ops' .options). */
 struct tcp_rr_opts {
-  struct iov_sock_opts sock; /* first: tos */
-  uint64_t burst;
-  uint64_t busy_poll; /* us */
+  struct iov_rr_opts rr; /* first: burst, busy_poll, tos */
 };
 
 static const struct iov_engine_opt tcp_rr_options[] = {
-  { .name = "burst",
-    .type = IOV_OPT_UINT,
-    .def = 1,
-    .min = 1,
-    .max = IOV_ENGINE_MAX_BURST,
-    .sweepable = true,
-    .offset = offsetof(struct tcp_rr_opts, burst),
-    .help = "Request/response: transactions outstanding at once on each flow (netperf's burst)." },
-  { .name = "busy_poll",
-    .type = IOV_OPT_UINT,
-    .unit = "us",
-    .def = 0,
-    .min = 0,
-    .max = 1000000,
-    .sweepable = true,
-    .offset = offsetof(struct tcp_rr_opts, busy_poll),
-    .help = "SO_BUSY_POLL on every data socket: a blocking receive polls the device queue this many "
-            "microseconds before it sleeps, for lower latency at the cost of a busy CPU; 0 leaves the "
-            "system's net.core.busy_read.  Above that sysctl it needs CAP_NET_ADMIN." },
-  IOV_ENGINE_SOCK_OPTS(struct tcp_rr_opts),
+  IOV_ENGINE_RR_OPTS(struct tcp_rr_opts),
   { 0 },
 };
 
 static const struct tcp_rr_opts *opts_of(const struct iov_flow *f) { return iov_flow_opts(f); }
 
-/* tos and busy_poll on each data socket (the runner calls it after the
- * common options). */
-static int rr_sockopts(const struct iov_engine_config *cfg, int fd) {
-  const struct tcp_rr_opts *o = cfg->opts;
-  int v = (int)o->busy_poll;
-  int k = iov_sock_opts_apply(cfg, fd);
-  if (k < 0) return k;
-  if (v && setsockopt(fd, SOL_SOCKET, SO_BUSY_POLL, &v, sizeof(v)) < 0) return -errno;
-  return 0;
-}
-
 static int rr_client(struct iov_flow *f, uint64_t end_mono_ns) {
   const size_t req = f->cfg->msg_size, resp = f->cfg->response_size;
-  const uint32_t burst = (uint32_t)opts_of(f)->burst;
+  const uint32_t burst = (uint32_t)opts_of(f)->rr.burst;
   const uint64_t drain_end = end_mono_ns + RR_DRAIN_NS;
   uint64_t started = 0, done = 0;    /* requests begun, responses complete */
   size_t send_off = 0, recv_off = 0; /* progress in the current ones */
@@ -187,7 +155,7 @@ static int rr_server(struct iov_flow *f, uint64_t end_mono_ns) {
   const size_t req = f->cfg->msg_size, resp = f->cfg->response_size;
   struct iov_rr_pace pace;
 
-  iov_rr_pace_init(&pace, f->cfg, (uint32_t)opts_of(f)->burst + 1);
+  iov_rr_pace_init(&pace, f->cfg, (uint32_t)opts_of(f)->rr.burst + 1);
   for (;;) {
     ssize_t k = iov_flow_read_all(f, f->buf, req, end_mono_ns);
     if (k == 0) return 0; /* the client closed between transactions */
@@ -210,5 +178,5 @@ const struct iov_engine_ops iov_engine_tcp_rr = {
   .flow_run = rr_run,
   .options = tcp_rr_options,
   .option_struct_size = sizeof(struct tcp_rr_opts),
-  .sockopts = rr_sockopts,
+  .sockopts = iov_rr_sockopts_apply,
 };

@@ -72,7 +72,6 @@
 #include "timeutil.h"
 
 #define RR_ID_MAX_BYTES 8
-#define RR_MAX_BURST 1024
 #define RR_QUARANTINE_MULT 4
 /* Ids tried for one new transaction before waiting for a wake-up. */
 #define RR_ID_TRIES 256
@@ -178,21 +177,12 @@ static void complete(struct iov_flow *f, struct rr_client *c, uint64_t v, uint64
 
 /* The settings of udp_rr (its ops' .options). */
 struct udp_rr_opts {
-  struct iov_sock_opts sock; /* first: tos */
-  uint64_t burst;
-  uint64_t rr_timeout; /* ns */
-  uint64_t busy_poll;  /* us */
+  struct iov_rr_opts rr; /* first: burst, busy_poll, tos */
+  uint64_t rr_timeout;   /* ns */
 };
 
 static const struct iov_engine_opt udp_rr_options[] = {
-  { .name = "burst",
-    .type = IOV_OPT_UINT,
-    .def = 1,
-    .min = 1,
-    .max = RR_MAX_BURST,
-    .sweepable = true,
-    .offset = offsetof(struct udp_rr_opts, burst),
-    .help = "Request/response: transactions outstanding at once on each flow (netperf's burst)." },
+  IOV_ENGINE_RR_OPTS(struct udp_rr_opts),
   { .name = "rr_timeout",
     .type = IOV_OPT_DURATION,
     .def = 100 * IOV_NSEC_PER_MSEC,
@@ -201,33 +191,10 @@ static const struct iov_engine_opt udp_rr_options[] = {
     .sweepable = true,
     .offset = offsetof(struct udp_rr_opts, rr_timeout),
     .help = "A transaction unanswered this long counts as lost." },
-  { .name = "busy_poll",
-    .type = IOV_OPT_UINT,
-    .unit = "us",
-    .def = 0,
-    .min = 0,
-    .max = 1000000,
-    .sweepable = true,
-    .offset = offsetof(struct udp_rr_opts, busy_poll),
-    .help = "SO_BUSY_POLL on every data socket: a blocking receive polls the device queue this many "
-            "microseconds before it sleeps, for lower latency at the cost of a busy CPU; 0 leaves the "
-            "system's net.core.busy_read.  Above that sysctl it needs CAP_NET_ADMIN." },
-  IOV_ENGINE_SOCK_OPTS(struct udp_rr_opts),
   { 0 },
 };
 
 static const struct udp_rr_opts *opts_of(const struct iov_flow *f) { return iov_flow_opts(f); }
-
-/* tos and busy_poll on each data socket (the runner calls it after the
- * common options). */
-static int rr_sockopts(const struct iov_engine_config *cfg, int fd) {
-  const struct udp_rr_opts *o = cfg->opts;
-  int v = (int)o->busy_poll;
-  int k = iov_sock_opts_apply(cfg, fd);
-  if (k < 0) return k;
-  if (v && setsockopt(fd, SOL_SOCKET, SO_BUSY_POLL, &v, sizeof(v)) < 0) return -errno;
-  return 0;
-}
 
 static int rr_client(struct iov_flow *f, uint64_t end_mono_ns) {
   const struct iov_engine_config *cfg = f->cfg;
@@ -239,9 +206,9 @@ static int rr_client(struct iov_flow *f, uint64_t end_mono_ns) {
   struct rr_client *c;
   int r = 0;
 
-  if (o->burst < 1 || o->burst > RR_MAX_BURST || o->rr_timeout == 0) return -EINVAL;
-  if (w < 8 && o->burst > (UINT64_C(1) << (8 * w)) / 2) return -EINVAL;
-  c = calloc(1, sizeof(*c) + o->burst * sizeof(struct rr_slot));
+  if (o->rr.burst < 1 || o->rr.burst > IOV_ENGINE_MAX_BURST || o->rr_timeout == 0) return -EINVAL;
+  if (w < 8 && o->rr.burst > (UINT64_C(1) << (8 * w)) / 2) return -EINVAL;
+  c = calloc(1, sizeof(*c) + o->rr.burst * sizeof(struct rr_slot));
   if (!c) return -ENOMEM;
   if (w <= 2) {
     c->lost_at = calloc((size_t)mask + 1, sizeof(uint64_t));
@@ -255,7 +222,7 @@ static int rr_client(struct iov_flow *f, uint64_t end_mono_ns) {
   c->timeout = o->rr_timeout;
   c->quarantine =
       o->rr_timeout > UINT64_MAX / RR_QUARANTINE_MULT ? UINT64_MAX : RR_QUARANTINE_MULT * o->rr_timeout;
-  c->burst = (uint32_t)o->burst;
+  c->burst = (uint32_t)o->rr.burst;
   iov_rr_pace_init(&c->pace, cfg, 1);
 
   /* Wake up often enough to see timeouts and the window's end on time,
@@ -315,7 +282,7 @@ static int rr_server(struct iov_flow *f) {
   const size_t resp = f->cfg->response_size;
   struct iov_rr_pace pace;
 
-  iov_rr_pace_init(&pace, f->cfg, (uint32_t)opts_of(f)->burst + 1);
+  iov_rr_pace_init(&pace, f->cfg, (uint32_t)opts_of(f)->rr.burst + 1);
   for (;;) {
     struct sockaddr_storage from;
     socklen_t from_len = sizeof(from);
@@ -358,5 +325,5 @@ const struct iov_engine_ops iov_engine_udp_rr = {
   .flow_run = rr_run,
   .options = udp_rr_options,
   .option_struct_size = sizeof(struct udp_rr_opts),
-  .sockopts = rr_sockopts,
+  .sockopts = iov_rr_sockopts_apply,
 };

@@ -170,7 +170,7 @@ static void check_known_delay(const struct iov_engine_ops *ops, bool udp) {
   };
   (void)set_opt(&cfg, ops, "rr_timeout", 200 * MS); /* udp_rr */
   assert_int_equal(iov_engine_run_new(ops, &cfg, &run), 0);
-  assert_int_equal(iov_engine_run_prepare(run, NULL), 0);
+  assert_int_equal(iov_engine_run_prepare(run, NULL, NULL, 0), 0);
   assert_int_equal(iov_engine_run_start(run, iov_now_real() + 20 * MS, NULL, NULL), 0);
   uint64_t give_up = iov_now_mono() + 10 * IOV_NSEC_PER_SEC;
   while (!iov_engine_run_done(run) && iov_now_mono() < give_up) {

@@ -156,13 +156,13 @@ static void pair_setup_from(struct pair *p, const struct iov_engine_ops *ops,
   rc.role = IOV_ROLE_RECEIVER;
   rc.bind_address = "127.0.0.1";
   assert_int_equal(iov_engine_run_new(ops, &rc, &p->rx), 0);
-  assert_int_equal(iov_engine_run_prepare(p->rx, p->ports), 0);
+  assert_int_equal(iov_engine_run_prepare(p->rx, p->ports, NULL, 0), 0);
   sc.role = IOV_ROLE_SENDER;
   sc.bind_address = sender_bind;
   sc.peer_address = "127.0.0.1";
   sc.peer_ports = p->ports;
   assert_int_equal(iov_engine_run_new(ops, &sc, &p->tx), 0);
-  assert_int_equal(iov_engine_run_prepare(p->tx, NULL), 0);
+  assert_int_equal(iov_engine_run_prepare(p->tx, NULL, NULL, 0), 0);
 }
 
 static void pair_setup(struct pair *p, const struct iov_engine_ops *ops, const struct iov_engine_config *c) {
@@ -697,19 +697,19 @@ static void test_interface_missing(void **state) {
     c.bind_address = "127.0.0.1";
     c.interface = NO_SUCH_IF;
     assert_int_equal(iov_engine_run_new(ops[k], &c, &rx), 0);
-    assert_int_equal(iov_engine_run_prepare(rx, ports), -ENODEV);
+    assert_int_equal(iov_engine_run_prepare(rx, ports, NULL, 0), -ENODEV);
     assert_null(iov_engine_run_free(rx));
 
     c.interface = NULL;
     assert_int_equal(iov_engine_run_new(ops[k], &c, &rx), 0);
-    assert_int_equal(iov_engine_run_prepare(rx, ports), 0);
+    assert_int_equal(iov_engine_run_prepare(rx, ports, NULL, 0), 0);
     c.role = IOV_ROLE_SENDER;
     c.bind_address = NULL;
     c.peer_address = "127.0.0.1";
     c.peer_ports = ports;
     c.interface = NO_SUCH_IF;
     assert_int_equal(iov_engine_run_new(ops[k], &c, &tx), 0);
-    assert_int_equal(iov_engine_run_prepare(tx, NULL), -ENODEV);
+    assert_int_equal(iov_engine_run_prepare(tx, NULL, NULL, 0), -ENODEV);
     assert_null(iov_engine_run_free(tx));
     assert_null(iov_engine_run_free(rx));
   }
@@ -755,7 +755,7 @@ static void run_probe(const uint16_t *cpus, uint32_t n_cpus, unsigned flows, str
   c.cpus = cpus;
   c.n_cpus = n_cpus;
   assert_int_equal(iov_engine_run_new(&cpu_probe, &c, &r), 0);
-  assert_int_equal(iov_engine_run_prepare(r, NULL), 0);
+  assert_int_equal(iov_engine_run_prepare(r, NULL, NULL, 0), 0);
   assert_int_equal(iov_engine_run_start(r, iov_now_real() + START_DELAY_NS, on_done, &w), 0);
   assert_int_equal(waiter_wait(&w, 1, START_DELAY_NS + c.duration_ns + DONE_SLACK_NS), 1);
   for (unsigned i = 0; i < flows; i++) ret[i] = snap(r, i);
@@ -934,10 +934,11 @@ static void test_attack_no_receiver(void **state) {
     c.connect_timeout_ns = 500 * MS;
     assert_int_equal(iov_engine_run_new(ops[k], &c, &r), 0);
     uint64_t t0 = iov_now_mono();
-    assert_int_equal(iov_engine_run_prepare(r, NULL), -ETIMEDOUT);
+    char why[256];
+    assert_int_equal(iov_engine_run_prepare(r, NULL, why, sizeof(why)), -ETIMEDOUT);
     uint64_t took = iov_now_mono() - t0;
     snprintf(want, sizeof(want), "receiver at 127.0.0.1:%u did not answer the point's token", port);
-    assert_non_null(strstr(iov_engine_run_error(r), want));
+    assert_non_null(strstr(why, want));
     assert_null(iov_engine_run_free(r)); /* closes the connection */
     uint64_t bytes = bytes_received(lfd, &conns);
     printf("# %s to a silent listener: failed after %.2f s, %" PRIu64 " bytes on %u connection(s): %s\n",
@@ -972,7 +973,7 @@ static void test_attack_stranger(void **state) {
   rc.role = IOV_ROLE_RECEIVER;
   rc.bind_address = "127.0.0.1";
   assert_int_equal(iov_engine_run_new(p.ops, &rc, &p.rx), 0);
-  assert_int_equal(iov_engine_run_prepare(p.rx, p.ports), 0);
+  assert_int_equal(iov_engine_run_prepare(p.rx, p.ports, NULL, 0), 0);
   sin.sin_port = htons(p.ports[0]);
   memset(junk, 'j', sizeof(junk));
   for (int i = 0; i < 2; i++) {
@@ -988,7 +989,7 @@ static void test_attack_stranger(void **state) {
   sc.peer_address = "127.0.0.1";
   sc.peer_ports = p.ports;
   assert_int_equal(iov_engine_run_new(p.ops, &sc, &p.tx), 0);
-  assert_int_equal(iov_engine_run_prepare(p.tx, NULL), 0);
+  assert_int_equal(iov_engine_run_prepare(p.tx, NULL, NULL, 0), 0);
   pair_start(&p);
   pair_wait(&p);
   for (int i = 0; i < 2; i++) {

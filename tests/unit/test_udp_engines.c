@@ -188,11 +188,11 @@ static void pair_start(struct pair *p, const struct iov_engine_ops *ops, const s
 
   memset(p, 0, sizeof(*p));
   assert_int_equal(iov_engine_run_new(ops, rxc, &p->rx), 0);
-  assert_int_equal(iov_engine_run_prepare(p->rx, ports), 0);
+  assert_int_equal(iov_engine_run_prepare(p->rx, ports, NULL, 0), 0);
   p->port = ports[0];
   txc->peer_ports = ports; /* copied by run_new */
   assert_int_equal(iov_engine_run_new(ops, txc, &p->tx), 0);
-  assert_int_equal(iov_engine_run_prepare(p->tx, NULL), 0);
+  assert_int_equal(iov_engine_run_prepare(p->tx, NULL, NULL, 0), 0);
   start_at(p);
   assert_int_equal(iov_engine_run_start(p->rx, p->start_real, NULL, NULL), 0);
   assert_int_equal(iov_engine_run_start(p->tx, p->start_real, NULL, NULL), 0);
@@ -433,7 +433,7 @@ static struct iov_engine_run *lone_receiver(const struct iov_engine_ops *ops,
   uint16_t port;
 
   assert_int_equal(iov_engine_run_new(ops, rxc, &r), 0);
-  assert_int_equal(iov_engine_run_prepare(r, &port), 0);
+  assert_int_equal(iov_engine_run_prepare(r, &port, NULL, 0), 0);
   int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   assert_true(fd >= 0);
   sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -860,7 +860,7 @@ static void test_rr_late_response(void **state) {
   struct fake_rx fr = { .fd = fd, .answer = true };
   pthread_t th;
   assert_int_equal(pthread_create(&th, NULL, fake_receiver, &fr), 0);
-  assert_int_equal(iov_engine_run_prepare(r, NULL), 0);
+  assert_int_equal(iov_engine_run_prepare(r, NULL, NULL, 0), 0);
   pthread_join(th, NULL);
   assert_int_equal(fr.hellos, 1);
   noise_begin(&z);
@@ -1082,13 +1082,14 @@ static void test_attack_no_receiver(void **state) {
     assert_int_equal(iov_engine_run_new(ops[k % 2], &txc, &r), 0);
     assert_int_equal(pthread_create(&th, NULL, fake_receiver, &fr), 0);
     uint64_t t0 = iov_now_mono();
-    assert_int_equal(iov_engine_run_prepare(r, NULL), -ETIMEDOUT);
+    char why[256];
+    assert_int_equal(iov_engine_run_prepare(r, NULL, why, sizeof(why)), -ETIMEDOUT);
     uint64_t took = iov_now_mono() - t0;
     snprintf(want, sizeof(want), "receiver at 127.0.0.1:%u did not answer", port);
     printf("# %s to a %s: %.2f s, %s\n", ops[k % 2]->name, fr.echo ? "UDP echo" : "silent socket",
-           (double)took / 1e9, iov_engine_run_error(r));
-    assert_non_null(strstr(iov_engine_run_error(r), want));
-    assert_non_null(strstr(iov_engine_run_error(r), "the point's token: nothing sent"));
+           (double)took / 1e9, why);
+    assert_non_null(strstr(why, want));
+    assert_non_null(strstr(why, "the point's token: nothing sent"));
     assert_true(took >= 1600 * MSEC && took < 3 * SEC); /* the bound, not the hellos' count, ends it */
     iov_engine_run_free(r);
     pthread_join(th, NULL);
@@ -1112,10 +1113,10 @@ static void test_attack_wrong_token(void **state) {
   rxc.token = other;
   txc.connect_timeout_ns = 400 * MSEC;
   assert_int_equal(iov_engine_run_new(&iov_engine_udp_stream, &rxc, &rx), 0);
-  assert_int_equal(iov_engine_run_prepare(rx, &port), 0);
+  assert_int_equal(iov_engine_run_prepare(rx, &port, NULL, 0), 0);
   txc.peer_ports = &port;
   assert_int_equal(iov_engine_run_new(&iov_engine_udp_stream, &txc, &tx), 0);
-  assert_int_equal(iov_engine_run_prepare(tx, NULL), -ETIMEDOUT);
+  assert_int_equal(iov_engine_run_prepare(tx, NULL, NULL, 0), -ETIMEDOUT);
   iov_engine_run_stop(rx);
   struct iov_flow_stats *s = snap(rx);
   assert_true(s->ignored >= 1);
@@ -1137,10 +1138,10 @@ static void test_attack_unexpected_sender(void **state) {
   rxc.peer_address = "127.0.0.9";
   txc.connect_timeout_ns = 400 * MSEC;
   assert_int_equal(iov_engine_run_new(&iov_engine_udp_rr, &rxc, &rx), 0);
-  assert_int_equal(iov_engine_run_prepare(rx, &port), 0);
+  assert_int_equal(iov_engine_run_prepare(rx, &port, NULL, 0), 0);
   txc.peer_ports = &port;
   assert_int_equal(iov_engine_run_new(&iov_engine_udp_rr, &txc, &tx), 0);
-  assert_int_equal(iov_engine_run_prepare(tx, NULL), -ETIMEDOUT);
+  assert_int_equal(iov_engine_run_prepare(tx, NULL, NULL, 0), -ETIMEDOUT);
   iov_engine_run_stop(rx);
   struct iov_flow_stats *s = snap(rx);
   assert_true(s->ignored >= 1);
