@@ -149,12 +149,6 @@ static bool netns_possible(void) {
   return IOV_IP(NULL, NULL, 0, "-V") == 0;
 }
 
-static bool netns_exists(const char *name) {
-  char p[PATH_MAX];
-  snprintf(p, sizeof(p), "/run/netns/%s", name);
-  return access(p, F_OK) == 0;
-}
-
 /* Start 'ip [-force] [-n NS] -batch FILE' for the commands in 'text'
  * (one ip process for all of them; forking ip per command is what makes
  * hundreds of namespaces slow).  FILE is 'name' in our temporary
@@ -369,7 +363,7 @@ static int setup_guests_netns(struct iov_local *l, int log_fd) {
       struct local_guest *g = &l->hosts[i].guests[k];
       char *ns;
       if (asprintf(&ns, "%s-%s-%s", l->prefix, l->hosts[i].name, g->id) < 0) return -ENOMEM;
-      if (netns_exists(ns)) {
+      if (iov_netns_exists(ns)) {
         if (log_fd >= 0)
           dprintf(log_fd,
                   "network namespace %s exists already (left over by a killed coord? remove it with "
@@ -835,7 +829,7 @@ static void delete_namespaces(struct iov_local *l) {
   if (text_init(&t) == 0) {
     for (size_t i = 0; i < l->n; i++)
       for (unsigned k = 0; k < l->hosts[i].n_guests; k++)
-        if (l->hosts[i].guests[k].netns && netns_exists(l->hosts[i].guests[k].netns))
+        if (l->hosts[i].guests[k].netns && iov_netns_exists(l->hosts[i].guests[k].netns))
           fprintf(t.f, "netns del %s\n", l->hosts[i].guests[k].netns), any = true;
     for (size_t i = 0; i < l->n; i++)
       if (l->hosts[i].netns) fprintf(t.f, "netns del %s\n", l->hosts[i].netns), any = true;
@@ -849,13 +843,13 @@ static void delete_namespaces(struct iov_local *l) {
   for (size_t i = 0; i < l->n; i++) {
     for (unsigned k = 0; k < l->hosts[i].n_guests; k++) {
       char *ns = l->hosts[i].guests[k].netns;
-      if (ns && netns_exists(ns) && IP("netns", "del", ns) < 0)
+      if (ns && iov_netns_exists(ns) && IP("netns", "del", ns) < 0)
         iov_warn("could not delete network namespace %s", ns);
     }
-    if (l->hosts[i].netns && netns_exists(l->hosts[i].netns) && IP("netns", "del", l->hosts[i].netns) < 0)
+    if (l->hosts[i].netns && iov_netns_exists(l->hosts[i].netns) && IP("netns", "del", l->hosts[i].netns) < 0)
       iov_warn("could not delete network namespace %s", l->hosts[i].netns);
   }
-  if (l->bridge_ns && netns_exists(l->bridge_ns) && IP("netns", "del", l->bridge_ns) < 0)
+  if (l->bridge_ns && iov_netns_exists(l->bridge_ns) && IP("netns", "del", l->bridge_ns) < 0)
     iov_warn("could not delete network namespace %s", l->bridge_ns);
 }
 

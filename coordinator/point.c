@@ -842,7 +842,7 @@ int iov__point_run(struct run_ctx *c, const struct iov_plan_point *pp, unsigned 
   if (pr.error[0]) goto finish;
   for (size_t i = 0; i < pr.n_ag; i++) {
     struct pr_agent *a = &pr.ag[i];
-    r = iov__agent_store(c, a->peer);
+    r = iov__sessions_store_agent(c, a->peer);
     if (r >= 0 && !(a->flow_id = calloc(a->flows, sizeof(int64_t)))) r = -ENOMEM;
     for (unsigned f = 0; f < a->flows && r >= 0; f++)
       r = iov_db_flow_add_link(c->db, pr.db_point, a->peer->db_agent, side_name(a->side), f,

@@ -240,7 +240,7 @@ int iov_coord_run(const struct iov_run_config *cfg) {
   iov_log_set_before(progress_break, &c.pg);
   r = iov__sessions_connect(&c, connect_timeout);
   if (r < 0) goto out;
-  r = iov__agents_store(&c);
+  r = iov__sessions_store_agents(&c);
   if (r < 0) goto out;
 
   for (size_t i = 0; i < c.plan->n_points; i++) {

@@ -297,7 +297,7 @@ int iov__sessions_connect(struct run_ctx *c, uint64_t timeout_ns) {
   return 0;
 }
 
-int iov__agent_store(struct run_ctx *c, struct iov_peer *p) {
+int iov__sessions_store_agent(struct run_ctx *c, struct iov_peer *p) {
   char path[4096], err[512] = "";
   int r;
 
@@ -314,7 +314,7 @@ int iov__agent_store(struct run_ctx *c, struct iov_peer *p) {
     r = iov_db_agent_add(c->db, c->db_run, p->name, p->endpoint, p->welcome->welcome->identity, s,
                          &p->db_agent, err, sizeof(err));
   if (r == 0 && p->host) {
-    r = iov__agent_store(c, p->host);
+    r = iov__sessions_store_agent(c, p->host);
     if (r == 0) r = iov_db_agent_set_host(c->db, p->db_agent, p->host->db_agent, err, sizeof(err));
   }
   if (r == 0) {
@@ -334,11 +334,11 @@ int iov__agent_store(struct run_ctx *c, struct iov_peer *p) {
   return r;
 }
 
-int iov__agents_store(struct run_ctx *c) {
+int iov__sessions_store_agents(struct run_ctx *c) {
   for (size_t i = 0; i < c->n_peers; i++) {
-    int r = iov__agent_store(c, c->peers[i]);
+    int r = iov__sessions_store_agent(c, c->peers[i]);
     for (size_t j = 0; j < c->peers[i]->n_guests && r == 0; j++)
-      if (c->peers[i]->guests[j]->welcome) r = iov__agent_store(c, c->peers[i]->guests[j]);
+      if (c->peers[i]->guests[j]->welcome) r = iov__sessions_store_agent(c, c->peers[i]->guests[j]);
     if (r < 0) return r;
   }
   return 0;

@@ -23,9 +23,9 @@ int iov__sessions_connect(struct run_ctx *c, uint64_t timeout_ns);
 int iov__sessions_recv(struct run_ctx *c, uint64_t deadline, struct iov_peer **ret_peer, iov_envelope **ret);
 /* Store agent p (and its host first) in the run: its row and its
  * inventory file.  0, or a negative error, logged. */
-int iov__agent_store(struct run_ctx *c, struct iov_peer *p);
+int iov__sessions_store_agent(struct run_ctx *c, struct iov_peer *p);
 /* Every host agent that answered and its guests. */
-int iov__agents_store(struct run_ctx *c);
+int iov__sessions_store_agents(struct run_ctx *c);
 /* Stop point point_id (0: the run) on agent p, saying why. */
 void iov__send_stop(struct iov_peer *p, uint64_t point_id, const char *reason);
 /* The end of the run: host agents still holding VMs take them down (coord

@@ -116,12 +116,6 @@ static int rebind(const struct iov_vm_host *h, const char *pci, char *netdev, si
                   pci, PROBE_WAIT_MS, k > 0 ? (base ? base + 1 : drv) : "none");
 }
 
-static bool netns_exists(const char *name) {
-  char p[PATH_MAX];
-  snprintf(p, sizeof(p), NETNS_DIR "/%s", name);
-  return access(p, F_OK) == 0;
-}
-
 /* End every process in namespace 'name' (ip netns pids), then remove it. */
 static int remove_netns(const char *name, char *err, size_t errlen) {
   char path[PATH_MAX];
@@ -165,7 +159,7 @@ static int destroy_held(struct iov_vm_host *h, size_t i, char *err, size_t errle
    * else the kernel returns it later, from the namespace's asynchronous
    * cleanup, and the next point's re-bind or VF count change races with
    * that (and waits on it when a reference lingers). */
-  if (d->netdev && netns_exists(d->name)) {
+  if (d->netdev && iov_netns_exists(d->name)) {
     char pid[24];
     snprintf(pid, sizeof(pid), "%d", (int)getpid());
     (void)IOV_IP(NULL, NULL, 0, "-n", d->name, "link", "set", "dev", d->netdev, "down");
@@ -225,7 +219,7 @@ static int create_one(struct iov_vm_host *h, const struct iov_vm_spec *s, const 
                     "guest '%s': guests in network namespaces take exactly one VF (path sriov); a virtio NIC "
                     "needs a real VM (--vm-backend libvirt)",
                     name);
-  if (netns_exists(name))
+  if (iov_netns_exists(name))
     return iov_errf(-EEXIST, err, errlen,
                     "network namespace '%s' already exists (a leftover of a crashed run? the agent removes "
                     "its own at start; ip netns del %s)",

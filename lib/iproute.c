@@ -154,3 +154,9 @@ int iov_ip_batch(const struct iov_ip_opts *o, const char *path, const char *text
   int r = iov_ip_batch_start(o, path, text, &p, err, errlen);
   return r < 0 ? r : iov_ip_wait(&p, err, errlen);
 }
+
+bool iov_netns_exists(const char *name) {
+  char p[PATH_MAX];
+  snprintf(p, sizeof(p), "/run/netns/%s", name);
+  return access(p, F_OK) == 0;
+}

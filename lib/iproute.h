@@ -53,3 +53,6 @@ int iov_ip_batch_start(const struct iov_ip_opts *o, const char *path, const char
                        struct iov_ip_proc *ret, char *err, size_t errlen);
 /* Wait for a started ip (until its deadline), reap it and release *p. */
 int iov_ip_wait(struct iov_ip_proc *p, char *err, size_t errlen);
+/* Whether the named network namespace exists (/run/netns/NAME, where
+ * "ip netns add" puts it). */
+bool iov_netns_exists(const char *name);
