@@ -57,7 +57,8 @@ tx_toward_victim() { ip netns exec "$GA" cat /sys/class/net/vic/statistics/tx_pa
 # The counters see traffic to the victim when there is some: one datagram.
 before=$(rx_of_victim)
 ip netns exec "$GA" bash -c 'echo probe >/dev/udp/198.18.0.9/9' || fail "setup: ga cannot send to the victim"
-wait_for 5 test "$(rx_of_victim)" -gt "$before" || fail "setup: the victim's rx_packets did not count a datagram"
+victim_counted() { [ "$(rx_of_victim)" -gt "$before" ]; }
+wait_for 5 victim_counted || fail "setup: the victim's rx_packets did not count a datagram"
 
 start_bg "$A" "$TMP/agent-a.log" "$AGENT" --listen tcp://198.18.0.1:7700 --guest-listen tcp://198.18.0.1:7701 --name a
 start_bg "$B" "$TMP/agent-b.log" "$AGENT" --listen tcp://198.18.0.2:7700 --guest-listen tcp://198.18.0.2:7701 --name b

@@ -57,7 +57,8 @@ took=$((SECONDS - start))
 [ $took -le 3 ] || fail "took $took s to declare b lost"
 # The sender's traffic stopped with the point (no generator left running).
 a_data() { ss -Htnp state established 2>/dev/null | grep "pid=$PID_A," | grep -vc ":$pa\b" || true; }
-wait_for 5 test "$(a_data)" -le 0 || fail "agent a still has data connections: $(ss -Htnp | grep "pid=$PID_A,")"
+a_has_no_data() { [ "$(a_data)" -le 0 ]; }
+wait_for 5 a_has_no_data || fail "agent a still has data connections: $(ss -Htnp | grep "pid=$PID_A,")"
 kill -CONT "$PID_B"
 wait "$CPID"
 rc=$?
