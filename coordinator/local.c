@@ -220,10 +220,12 @@ static void guest_gateway(size_t i, char *buf, size_t n) { snprintf(buf, n, "198
  * (gc_thresh3, 1024 by default) counts only dynamic entries; with learned
  * entries a few hundred guests would fill it. */
 static void guest_mac(size_t i, unsigned k, char *buf, size_t n) {
-  snprintf(buf, n, "02:69:6f:%02zx:%02x:%02x", i, (k >> 8) & 0xff, k & 0xff);
+  snprintf(buf, n, "02:69:6f:%02x:%02x:%02x", (unsigned)(i & 0xff), (k >> 8) & 0xff, k & 0xff);
 }
 
-static void bridge_mac(size_t i, char *buf, size_t n) { snprintf(buf, n, "02:69:6f:%02zx:ff:ff", i); }
+static void bridge_mac(size_t i, char *buf, size_t n) {
+  snprintf(buf, n, "02:69:6f:%02x:ff:ff", (unsigned)(i & 0xff));
+}
 
 static void guest_addr(size_t i, unsigned k, char *buf, size_t n) {
   unsigned off = GUEST_ADDR_BASE + k;

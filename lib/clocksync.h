@@ -31,10 +31,13 @@ struct iov_clock_estimate {
  * round trip) is skipped.  Returns 0, or -EINVAL when no probe is valid. */
 int iov_clock_estimate(const struct iov_clock_probe *p, size_t n, struct iov_clock_estimate *ret);
 
-/* Agent time to coord time and back, for an estimate's offset. */
+/* Agent time to coord time and back, for an estimate's offset.  Modulo
+ * 2^64 (unsigned), so that any time or offset an agent makes us see
+ * wraps instead of overflowing a signed integer; what comes out is held
+ * to the point's span by its caller (coordinator/ingest.c). */
 static inline uint64_t iov_clock_to_coord(uint64_t agent_ns, int64_t offset_ns) {
-  return agent_ns ? (uint64_t)((int64_t)agent_ns - offset_ns) : 0;
+  return agent_ns ? agent_ns - (uint64_t)offset_ns : 0;
 }
 static inline uint64_t iov_clock_to_agent(uint64_t coord_ns, int64_t offset_ns) {
-  return (uint64_t)((int64_t)coord_ns + offset_ns);
+  return coord_ns + (uint64_t)offset_ns;
 }

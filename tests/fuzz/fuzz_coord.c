@@ -17,7 +17,8 @@
  *   Result    coord's own ingest (iov_ingest_result()): bounds, every flow
  *             result (histogram through iov_wire_hist_from_pb()), the
  *             senders' window
- *   ClockReply a clock estimate (lib/clocksync.c) stored with the point
+ *   ClockReply a clock estimate (lib/clocksync.c) stored with the point;
+ *             from then on that part's times are converted by its offset
  * into a results database in a scratch directory (WAL, as coord opens it).
  * At the end of an input the report is loaded and printed (report.c) from
  * what was stored, and the database is closed with the point's
@@ -361,7 +362,10 @@ static void on_clock_reply(struct part *a, const Iovbench__ClockReply *cr) {
   if (iov_clock_estimate(a->probes, a->n_probes, &est) < 0) return;
   IOV_FUZZ_CHECK(est.probes >= 1 && est.probes <= a->n_probes, "estimate from %u of %u probes", est.probes,
                  a->n_probes);
-  (void)iov_clock_to_coord(cr->t3_ns, est.offset_ns);
+  /* From here the part's samples and result are taken in coord's time
+   * by this offset, as point.c does after its clock sync: whatever the
+   * agent's timestamps make it, the conversion wraps, never overflows. */
+  a->in.offset_ns = est.offset_ns;
 }
 
 static void handle(struct iov_peer *p, iov_envelope *e) {
