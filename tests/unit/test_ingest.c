@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "clocksync.h"
 #include "err.h"
 #include "ingest.h"
 #include "log.h"
@@ -141,6 +142,34 @@ static void test_samples(void **state) {
   assert_int_equal(fx->failed, 0);
 }
 
+/* An agent whose clock replies made its offset absurd, with times at the
+ * ends of the range: converted modulo 2^64, never a signed overflow
+ * (undefined; the sanitizer build aborts on it), and the batch taken or
+ * refused by ingest's own checks. */
+static void test_clock_extremes(void **state) {
+  struct fixture *fx = *state;
+  char err[256] = "";
+  Iovbench__FlowSample fs = IOVBENCH__FLOW_SAMPLE__INIT, *v[1];
+  static const int64_t offsets[] = { INT64_MIN, INT64_MAX, -1, 1 };
+  static const uint64_t times[] = { UINT64_MAX, (uint64_t)INT64_MAX, (uint64_t)INT64_MAX + 1, 1 };
+
+  assert_true(iov_clock_to_coord(UINT64_MAX, INT64_MIN) == (uint64_t)INT64_MAX);
+  assert_true(iov_clock_to_coord((uint64_t)INT64_MAX, -1) == UINT64_C(1) << 63);
+  assert_true(iov_clock_to_agent(UINT64_MAX, 1) == 0);
+  assert_true(iov_clock_to_coord(0, INT64_MIN) == 0); /* 0: no time given */
+  fs.bytes = 1;
+  uint32_t seq = 1;
+  for (size_t i = 0; i < sizeof(offsets) / sizeof(offsets[0]); i++)
+    for (size_t k = 0; k < sizeof(times) / sizeof(times[0]); k++) {
+      Iovbench__SampleBatch b = batch(seq++, &fs, v);
+      fx->a.offset_ns = offsets[i];
+      b.t_start_ns = times[k];
+      b.t_end_ns = times[k];
+      assert_int_equal(iov_ingest_samples(&fx->pt, &fx->a, &b, err, sizeof(err)), 0);
+    }
+  assert_int_equal(fx->failed, 0);
+}
+
 /* A result: its window in coord's time, a flow's error fails the point,
  * samples that never came are a gap. */
 static void test_result(void **state) {
@@ -199,6 +228,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_span),
     cmocka_unit_test_setup_teardown(test_samples, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_clock_extremes, setup, teardown),
     cmocka_unit_test_setup_teardown(test_result, setup, teardown),
     cmocka_unit_test_setup_teardown(test_result_refused, setup, teardown),
   };
