@@ -17,7 +17,8 @@ echo "== tests ($build)"
 
 # The unit tests again under valgrind memcheck, in the same build: every
 # compiled test labelled unit (the cmocka tests and the fuzz corpus
-# replays), not the format check, which is a script.  ctest's memcheck
+# replays), not the scripts (label script: the format check and the
+# checks of the tree's rules), whose process is bash.  ctest's memcheck
 # mode only wraps each test in valgrind and would pass whatever valgrind
 # says; --error-exitcode makes any memory error or definite leak fail
 # that test, and so ctest and this script.  About a minute on 2 CPUs.
@@ -27,7 +28,7 @@ if [ "${IOV_SKIP_VALGRIND:-0}" != 1 ]; then
   rm -f "$build"/Testing/Temporary/MemoryChecker.*.log
   vg_opts="--error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite"
   vg_opts+=" --num-callers=40"
-  if ! (cd "$build" && ctest -T memcheck --output-on-failure -j2 -L unit -E '^format$' \
+  if ! (cd "$build" && ctest -T memcheck --output-on-failure -j2 -L unit -LE script \
           --overwrite MemoryCheckCommand="$(command -v valgrind)" \
           --overwrite MemoryCheckCommandOptions="$vg_opts"); then
     # ctest keeps valgrind's output in a log per test: show the ones with errors.
