@@ -16,10 +16,13 @@ command -v nm >/dev/null || {
 # What only host/ and its libraries define, one pattern each.
 PATTERNS=('iov__relay_' 'iov_relay_' 'iov_vf_' 'iov_vm_' 'iov_sriov_' 'virConnect' 'pci_' 'mnl_')
 
-# Every symbol name of a binary, defined or undefined: the static table,
-# else the dynamic one (a stripped binary).
+# Every external symbol name of a binary, defined or undefined: the
+# static table, else the dynamic one (a stripped binary).  External only:
+# a file's static helper (lib/wire.c's pci_addr_ok in a Debug build) is
+# nobody's library; what host/ brings in always has external symbols, and
+# a library's functions are external references.
 symbols() {
-  { nm "$1" 2>/dev/null || nm -D "$1"; } | awk '{ print $NF }' | sed 's/@.*//' | sort -u
+  { nm -g "$1" 2>/dev/null || nm -D "$1"; } | awk '{ print $NF }' | sed 's/@.*//' | sort -u
 }
 guest=$(symbols "$GUEST") || exit 1
 host=$(symbols "$HOST") || exit 1
