@@ -10,18 +10,29 @@
  *                                the host agent it is reached through
  *   point(id, run_id, idx, test, sweep, workload, params_json, status, error,
  *         start_ns, duration_ns, sample_interval_ns, warmup_ns,
- *         window_start_ns, window_end_ns, start_skew_ns, topology, vms)
+ *         window_start_ns, window_end_ns, start_skew_ns, topology, vms,
+ *         point_no, rep, trial)
+ *                                trial 0: a measurement; n >= 1: the n-th
+ *                                trial of a rate search (v7), seen only by
+ *                                the trial readers below
+ *   trial(point_id, run_id, point_no, rep, seq, full, offered_wire_bps,
+ *         offered_pps, duration_ns, sent, received, lost)
+ *                                one row per search trial (v7)
+ *   search(run_id, point_no, rep, kind, converged, rate_pps, rate_bps,
+ *          wire_bps, line_pct, frame_mean, loss, trials, seconds, point_id)
+ *                                where a search ended: kind 'ndr' or 'pdr' (v7)
  *   flow(id, point_id, agent_id, role, idx, link)
  *                                link: the sender/receiver pair the flow
  *                                belongs to (0..vms-1); one per VM (pair)
  *   sample(flow_id, seq, t_start_ns, t_end_ns, bytes, messages, transactions,
  *          lost, out_of_order, duplicates, jitter_ns, retransmits, rtt_us, snd_cwnd,
- *          lat_count, lat_min_ns, lat_max_ns, lat_sum_ns, lat_overflow, lat_buckets)
+ *          segs_out, segs_in, lat_count, lat_min_ns, lat_max_ns, lat_sum_ns, lat_overflow, lat_buckets)
  *                                the interval's latency histogram, NULL without;
  *                                lat_buckets: (index delta, count) varint pairs
  *   result(flow_id, bytes, messages, transactions, t_start_ns, t_end_ns,
  *          samples, error, error_text, lost, out_of_order, duplicates,
- *          jitter_ns, retransmits, complete)
+ *          jitter_ns, retransmits, complete, segs_out, segs_in)
+ *                                segs_*: TCP segments (TCP_INFO), v7
  *   cpu_sample(point_id, agent_id, seq, cpu, user_ns, ..., guest_ns)
  *                                               cpu -1 = all cores
  *   irq_sample(point_id, agent_id, seq, name, count)
@@ -112,7 +123,9 @@ int iov_db_run_end(struct iov_db *db, int64_t run, const char *status, const cha
  * id and uuid in *ret_run and *ret_uuid, caller frees); how many
  * repetitions of each of its n points are stored, and how many of those
  * failed (a point's row is committed with its end, so a point in flight
- * when coord died has none), and the idx the next point row gets. */
+ * when coord died has none), and the idx the next point row gets.  A
+ * search's trials (point.trial >= 1) are not counted (a point whose search
+ * has only trials stored has none), but next_idx is past them too. */
 int iov_db_run_resume(struct iov_db *db, int64_t *ret_run, char **ret_uuid, char *err, size_t errlen);
 int iov_db_points_stored(struct iov_db *db, int64_t run, unsigned *stored, unsigned *failed, size_t n,
                          unsigned *ret_next_idx, char *err, size_t errlen);
@@ -140,6 +153,7 @@ struct iov_db_point {
   uint64_t sample_interval_ns;
   const char *topology; /* NULL: host-host */
   uint64_t vms;         /* 0: 1 */
+  unsigned trial;       /* 0: a measurement; n >= 1: the n-th trial of a search */
 };
 /* BEGIN a transaction and insert the point with status 'running'.  Fails
  * (-IOV_E_DB) if a transaction is already open; on failure no transaction
@@ -178,6 +192,7 @@ struct iov_db_sample {
   uint64_t bytes, messages, transactions;
   uint64_t lost, out_of_order, duplicates, jitter_ns; /* UDP (and RR: lost) */
   uint64_t retransmits, rtt_us, snd_cwnd;             /* TCP_INFO */
+  uint64_t segs_out, segs_in;                         /* TCP_INFO, in the interval */
   /* The interval's latency: NULL (both) when the workload has none; else
    * one of them.  sparse is the histogram as the wire carries it. */
   const struct iov_hist *hist;
@@ -203,6 +218,7 @@ struct iov_db_result {
   int error;              /* 0 or negative errno */
   const char *error_text; /* NULL if none */
   uint64_t lost, out_of_order, duplicates, jitter_ns, retransmits;
+  uint64_t segs_out, segs_in;  /* TCP segments over the window */
   bool incomplete;             /* the flow did not run the whole window */
   const struct iov_hist *hist; /* NULL: no latency; stored with seq 0 */
 };
@@ -261,12 +277,20 @@ struct iov_db_point_row {
   unsigned vms;
   uint64_t samples_missing;         /* summed over the point's sample gaps */
   uint64_t msg_size, response_size; /* from params_json, 0 if none */
+  unsigned trial;                   /* 0 here; n for iov_db_trial_points_read() */
 };
 /* The points of run, in idx order; only_point_no >= 0: only the runs of
- * that plan point. */
+ * that plan point.  Measurements only (trial 0): a search's trials are
+ * left out. */
 int iov_db_points_read(struct iov_db *db, int64_t run, int64_t only_point_no,
                        int (*cb)(const struct iov_db_point_row *row, void *userdata), void *userdata,
                        char *err, size_t errlen);
+
+/* The same rows for the trials of searches (trial >= 1) only, in idx
+ * order. */
+int iov_db_trial_points_read(struct iov_db *db, int64_t run, int64_t only_point_no,
+                             int (*cb)(const struct iov_db_point_row *row, void *userdata), void *userdata,
+                             char *err, size_t errlen);
 
 struct iov_db_confidence_row {
   unsigned point_no;
@@ -286,6 +310,7 @@ struct iov_db_flow_row {
   bool has_result; /* the fields below up to complete are 0 without */
   uint64_t bytes, transactions, t_start_ns, t_end_ns, messages, lost, out_of_order, duplicates, jitter_ns,
       retransmits;
+  uint64_t segs_out, segs_in; /* TCP segments; 0 before schema 7 */
   bool complete;
   uint64_t samples; /* rows in sample */
 };
@@ -395,3 +420,71 @@ int iov_db_point_agent_add(struct iov_db *db, int64_t point, int64_t agent, cons
 /* The achieved start skew of a point: the spread of its agents' actual
  * starts, each corrected by its clock offset. */
 int iov_db_point_set_skew(struct iov_db *db, int64_t point, uint64_t skew_ns, char *err, size_t errlen);
+
+/* ---- Rate searches (NDR/PDR) ------------------------------------------
+ *
+ * Every trial of a search is a full point (begun with
+ * iov_db_point.trial = n, n >= 1), and a trial row saying what was offered
+ * and what came of it.  When the search ends, its answer goes into search
+ * and the last full-length passing trial becomes the point's measurement
+ * (iov_db_point_set_trial(..., 0)).  Rows read back are checked: a kind
+ * other than ndr/pdr, a negative or non-finite rate, a count out of range
+ * is -IOV_E_DB naming the table and the row, never handed out.  A
+ * database older than schema 7 has neither: the readers see no rows. */
+
+struct iov_db_trial {
+  int64_t point_id; /* the trial's point row */
+  unsigned point_no, rep;
+  unsigned seq;                         /* n >= 1: the n-th trial of this search */
+  bool full;                            /* ran the search's whole trial duration */
+  double offered_wire_bps, offered_pps; /* total over flows; bits on the wire (L1) */
+  uint64_t duration_ns, sent, received, lost;
+};
+/* Insert (or replace) the trial of t->point_id: inside the point's
+ * transaction or on its own.  -EINVAL for seq 0, a negative or
+ * non-finite rate; -ERANGE for a count above IOV_DB_COUNT_MAX; -ENOENT if
+ * no such point. */
+int iov_db_trial_add(struct iov_db *db, const struct iov_db_trial *t, char *err, size_t errlen);
+/* The trials of run, by point_no, rep, seq; point_no, rep -1: all. */
+int iov_db_trials_read(struct iov_db *db, int64_t run, int point_no, int rep,
+                       int (*cb)(void *arg, const struct iov_db_trial *t), void *arg, char *err,
+                       size_t errlen);
+
+struct iov_db_search {
+  unsigned point_no, rep;
+  const char *kind; /* "ndr" | "pdr" */
+  bool converged;
+  double rate_pps, rate_bps /* L2: frames * 8 */, wire_bps /* L1 */, line_pct /* NAN: unknown */;
+  double frame_mean; /* bytes; NAN: unknown */
+  double loss;       /* fraction lost at that rate, 0..1 */
+  unsigned trials;
+  double seconds;
+  int64_t point_id; /* the measurement's point, 0: none (no trial passed) */
+};
+/* Inserted or replaced by (run, point_no, rep, kind); outside a point's
+ * transaction or in it.  -EINVAL for another kind, a negative or
+ * non-finite rate, loss outside 0..1. */
+int iov_db_search_set(struct iov_db *db, int64_t run, const struct iov_db_search *s, char *err,
+                      size_t errlen);
+/* The searches of run, by point_no, rep, kind. */
+int iov_db_searches_read(struct iov_db *db, int64_t run, int (*cb)(void *arg, const struct iov_db_search *s),
+                         void *arg, char *err, size_t errlen);
+/* Of one point: the messages its senders sent, its receivers received,
+ * and the datagrams its receivers counted lost (results summed; 0 if
+ * none).  -ENOENT if no such point. */
+int iov_db_point_totals(struct iov_db *db, int64_t point_id, uint64_t *sent, uint64_t *received,
+                        uint64_t *lost, char *err, size_t errlen);
+/* Set a stored point's trial number (0: it becomes the measurement).
+ * -ENOENT if no such point. */
+int iov_db_point_set_trial(struct iov_db *db, int64_t point_id, unsigned trial, char *err, size_t errlen);
+
+/* The agents with flows in a point, in the order of their first flow:
+ * role, name, endpoint and the inventory JSON they reported (raw text,
+ * valid during the callback; NULL where NULL).  The report takes the
+ * data address family and the sender's NIC speed from them. */
+struct iov_db_point_agent_row {
+  const char *role, *name, *endpoint, *inventory_json;
+};
+int iov_db_point_agents_read(struct iov_db *db, int64_t point,
+                             int (*cb)(const struct iov_db_point_agent_row *row, void *userdata), void *userdata,
+                             char *err, size_t errlen);
