@@ -84,6 +84,8 @@ struct iov_engine_config {
   uint64_t recv_buffer;  /* SO_RCVBUF, 0 = the system's default */
   bool nodelay;          /* TCP_NODELAY */
   uint64_t rate_bps;     /* UDP stream: offered rate per flow, 0 = unpaced */
+  uint64_t rate_pps;     /* UDP stream: datagrams/s per flow; non-zero
+                          * overrides rate_bps (a search trial sets it) */
   const char *interface; /* SO_BINDTODEVICE; NULL or "" = none */
   const uint16_t *cpus;  /* pin flow i's thread to cpus[i % n_cpus] */
   uint32_t n_cpus;       /* 0 = no pinning */
@@ -181,10 +183,22 @@ struct iov_engine_ops {
    * table: adding a setting is one entry here and its use. */
   const struct iov_engine_opt *options;
   size_t option_struct_size;
+  /* The smallest msg_size the engine runs (udp_stream: its datagram
+   * header); 0 = no minimum beyond 1.  A plan asking for less is refused
+   * by coord validate, naming this minimum. */
+  uint64_t min_msg_size;
   /* Optional: the engine's own options on every data socket the runner
    * or the engine opens (after the common ones: buffers, nodelay,
    * device).  0 or -errno, which fails the socket's setup. */
   int (*sockopts)(const struct iov_engine_config *cfg, int fd);
+  /* Optional: called by iov_engine_run_prepare() on each flow once its
+   * socket is set up (receiver: bound; sender: connected, before its
+   * hello), on the caller's thread, before any flow thread runs it.
+   * What only the socket can tell (its address family) or only the
+   * kernel can refuse (udp_stream: a frame the family cannot carry, a
+   * kernel without UDP GSO/GRO) fails the prepare here with its reason:
+   * 0, or -errno with a one-line reason in err (err may be NULL). */
+  int (*flow_prepare)(struct iov_flow *f, char *err, size_t errlen);
 };
 
 /* The settings every engine has, on each of its data sockets.  An

@@ -269,7 +269,7 @@ static int start_flow_threads(struct iov_engine_run *r, void *(*fn)(void *)) {
 
 bool iov__flow_go(const struct iov_flow *f) { return __atomic_load_n(&f->run->go, __ATOMIC_ACQUIRE) != 0; }
 
-static int prepare_receiver(struct iov_engine_run *r, uint16_t *ret_ports) {
+static int prepare_receiver(struct iov_engine_run *r, uint16_t *ret_ports, char *err, size_t errlen) {
   for (unsigned i = 0; i < r->cfg.flows; i++) {
     struct iov_flow *f = &r->flows[i];
     struct sockaddr_storage ss;
@@ -295,6 +295,7 @@ static int prepare_receiver(struct iov_engine_run *r, uint16_t *ret_ports) {
     if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0) return -errno;
     f->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
                                              : ((struct sockaddr_in *)&ss)->sin_port);
+    if (r->ops->flow_prepare && (k = r->ops->flow_prepare(f, err, errlen)) < 0) return k;
     ret_ports[i] = f->port;
   }
   return start_flow_threads(r, receiver_thread);
@@ -372,6 +373,7 @@ static int prepare_sender(struct iov_engine_run *r, char *err, size_t errlen) {
     k = connect_timeout(fd, (struct sockaddr *)&ss, len, r->cfg.connect_timeout_ns);
     if (k < 0) return k;
     set_io_timeouts(fd);
+    if (r->ops->flow_prepare && (k = r->ops->flow_prepare(f, err, errlen)) < 0) return k;
     /* Nothing but the hello goes out before the receiver answered it. */
     k = iov__hello_sender(f, r->ops->flags, err, errlen);
     if (k < 0) return k;
@@ -382,7 +384,7 @@ static int prepare_sender(struct iov_engine_run *r, char *err, size_t errlen) {
 int iov_engine_run_prepare(struct iov_engine_run *r, uint16_t *ret_ports, char *err, size_t errlen) {
   if (err && errlen) err[0] = 0;
   if (r->started || r->n_threads) return -EBUSY;
-  if (r->cfg.role == IOV_ROLE_RECEIVER) return prepare_receiver(r, ret_ports);
+  if (r->cfg.role == IOV_ROLE_RECEIVER) return prepare_receiver(r, ret_ports, err, errlen);
   return prepare_sender(r, err, errlen);
 }
 
