@@ -40,7 +40,8 @@ static int check_opts(const struct iov_engine_ops *o, char *err, size_t errlen) 
   for (const struct iov_engine_opt *x = o->options; x && x->name; x++, n++) {
     if (n >= IOV_ENGINE_MAX_OPTS || strlen(x->name) > 31 || x->type >= _IOV_OPT_TYPE_MAX ||
         x->offset % sizeof(uint64_t) != 0 || x->offset + sizeof(uint64_t) > o->option_struct_size ||
-        x->min > x->max || x->def < x->min || x->def > x->max || !x->help)
+        x->min > x->max || x->def < x->min || x->def > x->max || !x->help ||
+        (x->type == IOV_OPT_CUSTOM && (!x->parse || !x->format)))
       return iov_errf(-EINVAL, err, errlen, "engine %s: setting '%s' is malformed", o->name, x->name);
     for (const struct iov_engine_opt *y = o->options; y != x; y++)
       if (strcmp(y->name, x->name) == 0)
@@ -76,7 +77,8 @@ static void plan_workloads_fill(void) {
   for (size_t i = 0; i < ELEMENTSOF(engines); i++)
     plan_workloads[i] = (struct iov_plan_workload){ .name = engines[i]->name,
                                                     .udp = (engines[i]->flags & IOV_ENG_F_UDP) != 0,
-                                                    .opts = engines[i]->options };
+                                                    .opts = engines[i]->options,
+                                                    .min_msg_size = engines[i]->min_msg_size };
 }
 
 const struct iov_plan_workload *iov_engine_plan_workloads(void) {

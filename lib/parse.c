@@ -203,6 +203,56 @@ int iov_parse_bool(const char *s, int *ret) {
   return -EINVAL;
 }
 
+#define PPB_PER_PERCENT UINT64_C(10000000)
+
+int iov_parse_percent(const char *s, uint64_t *ret_ppb) {
+  uint64_t whole = 0, frac = 0, scale = PPB_PER_PERCENT;
+  const char *p = s;
+  bool digits = false;
+
+  if (!s) return -EINVAL;
+  if (strcmp(s, "0") == 0) {
+    *ret_ppb = 0;
+    return 0;
+  }
+  for (; *p >= '0' && *p <= '9'; p++) {
+    digits = true;
+    if (whole > (UINT64_MAX / PPB_PER_PERCENT - 9) / 10) return -ERANGE;
+    whole = whole * 10 + (uint64_t)(*p - '0');
+  }
+  if (*p == '.') {
+    p++;
+    for (; *p >= '0' && *p <= '9'; p++) {
+      digits = true;
+      scale /= 10;
+      if (scale == 0) return -EINVAL; /* finer than one part per billion */
+      frac += (uint64_t)(*p - '0') * scale;
+    }
+  }
+  if (!digits) return -EINVAL;
+  if (*p == ' ') p++;
+  if (strcmp(p, "%") != 0) return -EINVAL;
+  *ret_ppb = whole * PPB_PER_PERCENT + frac;
+  return 0;
+}
+
+const char *iov_format_percent(char *buf, size_t n, uint64_t ppb) {
+  uint64_t frac = ppb % PPB_PER_PERCENT;
+  int digits = 7;
+
+  if (!buf || n == 0) return buf;
+  if (frac == 0) {
+    snprintf(buf, n, "%" PRIu64 "%%", ppb / PPB_PER_PERCENT);
+    return buf;
+  }
+  while (frac % 10 == 0) {
+    frac /= 10;
+    digits--;
+  }
+  snprintf(buf, n, "%" PRIu64 ".%0*" PRIu64 "%%", ppb / PPB_PER_PERCENT, digits, frac);
+  return buf;
+}
+
 const char *iov_format_size(char *buf, size_t n, uint64_t v) {
   static const struct unit units[] = {
     { "t", 1ULL << 40 }, { "g", 1ULL << 30 }, { "m", 1ULL << 20 }, { "k", 1ULL << 10 }

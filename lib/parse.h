@@ -19,6 +19,10 @@ int iov_parse_duration(const char *s, uint64_t *ret_ns);
 int iov_parse_rate(const char *s, uint64_t *ret_bps);
 /* yes/no, true/false, on/off, 1/0. */
 int iov_parse_bool(const char *s, int *ret);
+/* A percentage into parts per billion (1% = 10^7): "0.5%", "0.5 %",
+ * "100%" (at most 7 decimals), or a bare "0".  Without '%' any other
+ * number is -EINVAL: "0.5" could mean a fraction as well as a percent. */
+int iov_parse_percent(const char *s, uint64_t *ret_ppb);
 
 #define IOV_MAX_CPUS 4096
 /* CPU list: parts joined by '+', each N or N-M (N <= M < IOV_MAX_CPUS),
@@ -30,6 +34,8 @@ int iov_parse_cpus(const char *s, uint16_t *ret, size_t max, size_t *ret_n);
  * otherwise bytes.  Durations: "250ms", "10s", "1.5s". */
 const char *iov_format_size(char *buf, size_t n, uint64_t v);
 const char *iov_format_duration(char *buf, size_t n, uint64_t ns);
+/* Parts per billion as a percentage: "0.5%", "1%", "0%". */
+const char *iov_format_percent(char *buf, size_t n, uint64_t ppb);
 
 /* Validators shared by the modules that take addresses from sysfs, the
  * plan or libvirt. */

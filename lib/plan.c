@@ -28,6 +28,7 @@
 
 #include "auth.h"
 #include "err.h"
+#include "frame.h"
 #include "log.h"
 #include "macro.h"
 #include "parse.h"
@@ -52,6 +53,8 @@ enum opt_type {
   OPT_TRISTATE,   /* keep, on, off */
   OPT_ONERROR,    /* continue, stop */
   OPT_CONFIDENCE, /* LEVEL,WIDTH (percent; the comma does not sweep), or off */
+  OPT_PERCENT,    /* parts per billion, written 0.5% */
+  OPT_CUSTOM,     /* an engine's own syntax (its opt's parse and format) */
 };
 
 /* Types whose value is kept as text (char *) rather than a number. */
@@ -75,8 +78,9 @@ struct iov_option {
 
 /* The opt_type of an engine setting's type. */
 static const enum opt_type eng_types[_IOV_OPT_TYPE_MAX] = {
-  [IOV_OPT_UINT] = OPT_U64,  [IOV_OPT_BOOL] = OPT_BOOL, [IOV_OPT_DURATION] = OPT_DURATION,
-  [IOV_OPT_SIZE] = OPT_SIZE, [IOV_OPT_RATE] = OPT_RATE,
+  [IOV_OPT_UINT] = OPT_U64,      [IOV_OPT_BOOL] = OPT_BOOL, [IOV_OPT_DURATION] = OPT_DURATION,
+  [IOV_OPT_SIZE] = OPT_SIZE,     [IOV_OPT_RATE] = OPT_RATE, [IOV_OPT_PERCENT] = OPT_PERCENT,
+  [IOV_OPT_CUSTOM] = OPT_CUSTOM,
 };
 
 /* Index of each key in the table; the cross-key checks need them. */
@@ -101,6 +105,7 @@ enum {
   K_MSG_SIZE,
   K_RESPONSE_SIZE,
   K_RATE,
+  K_LINE_RATE,
   K_SEND_BUFFER,
   K_RECV_BUFFER,
   K_NODELAY,
@@ -176,6 +181,10 @@ static const struct iov_option options[_K_MAX] = {
   [K_RATE] = { "rate", OPT_RATE, offsetof(struct iov_point_params, rate), "0", 0, 400000000000ULL,
                "udp_stream: offered rate of each flow in bit/s of payload (e.g. 500m); "
                "0 sends as fast as possible." },
+  [K_LINE_RATE] = { "line_rate", OPT_RATE, offsetof(struct iov_point_params, line_rate), "0", 0,
+                    400000000000ULL,
+                    "The link's line rate for the '% of line rate' columns and the search's default "
+                    "search_max; 0 = the NIC speed the sender's agent reports." },
   [K_SEND_BUFFER] = { "send_buffer", OPT_SIZE, offsetof(struct iov_point_params, send_buffer), "0", 0,
                       256 * MIB,
                       "SO_SNDBUF of every data socket; 0 keeps the system's "
@@ -284,6 +293,9 @@ static const struct {
   [OPT_ONERROR] = { "continue/stop", NULL, NULL, "continue or stop" },
   [OPT_CONFIDENCE] = { "confidence", NULL, NULL,
                        "LEVEL,WIDTH in percent (LEVEL 50..99.9, WIDTH 0.1..50), e.g. 99,5; or off" },
+  [OPT_PERCENT] = { "percent", iov_parse_percent, iov_format_percent, "a percentage (e.g. 0.5%, or 0)" },
+  /* Parsed and formatted by the engine's opt (struct iov_engine_opt). */
+  [OPT_CUSTOM] = { "value", NULL, NULL, "a value of this setting (see coord --help-plan)" },
 };
 
 /* ---- Parser state ---------------------------------------------------- */
@@ -886,11 +898,18 @@ static int parse_item(struct parser *st, const struct iov_option *o, const char 
       return fail_plan(st, st->line, o->name, "'%s' is not %s", item, types[o->type].what);
     break;
   }
+  case OPT_CUSTOM: {
+    char why[256];
+    if (o->eng->parse(item, &v, why, sizeof(why)) < 0) return fail_plan(st, st->line, o->name, "%s", why);
+    if (v < o->min || v > o->max) return fail_plan(st, st->line, o->name, "'%s' is out of range", item);
+    break;
+  }
   case OPT_U64:
   case OPT_SIZE:
   case OPT_DURATION:
   case OPT_BOOL:
   case OPT_RATE:
+  case OPT_PERCENT:
     r = types[o->type].parse(item, &v);
     types[o->type].format(lo, sizeof(lo), o->min);
     types[o->type].format(hi, sizeof(hi), o->max);
@@ -909,8 +928,11 @@ static int parse_value(struct parser *st, const struct iov_option *o, const char
 
   if (value[0] == '\0') return fail_plan(st, st->line, o->name, "no value; give one or remove the line");
   for (;;) {
-    /* One value, commas and all: it does not sweep. */
-    size_t n = o->type == OPT_CONFIDENCE ? strlen(p) : strcspn(p, ",");
+    /* One value, commas and all: it does not sweep.  An engine's setting
+     * that does not sweep has its own syntax, which may hold a comma
+     * ("search = ndr,pdr"); for a plain number a list is an error. */
+    bool whole = o->type == OPT_CONFIDENCE || (o->type == OPT_CUSTOM && o->no_sweep);
+    size_t n = whole ? strlen(p) : strcspn(p, ",");
     const char *b = p, *e = p + n;
     _cleanup_free_ char *item = NULL;
     uint64_t num = 0;
@@ -1139,7 +1161,11 @@ static int build_defaults(struct parser *st) {
     uint64_t v = 0;
 
     if (!o->def) continue;
-    if (types[o->type].parse) {
+    if (o->type == OPT_CUSTOM) {
+      int r = o->eng->parse(o->def, &v, NULL, 0);
+      assert(r == 0);
+      (void)r;
+    } else if (types[o->type].parse) {
       int r = types[o->type].parse(o->def, &v);
       /* A bad default is a bug in the table above, not in the plan. */
       assert(r == 0 && v >= o->min && v <= o->max);
@@ -1212,6 +1238,71 @@ static int point_settings(struct parser *st, const struct valset *const *vs, con
         return fail_plan(st, vs[k]->line ? vs[k]->line : pt->line, o->name, "%s for %s", why, w->name);
     }
     pt->p.settings[pt->p.n_settings++] = (struct iov_plan_setting){ .opt = o, .value = v };
+  }
+  return 0;
+}
+
+/* The index of engine key 'name' in the parser's keys, or n_keys. */
+static size_t engine_key(const struct parser *st, const char *name) {
+  size_t k = _K_MAX;
+  while (k < st->n_keys && strcmp(st->keys[k].name, name) != 0) k++;
+  return k;
+}
+
+/* frame_size against msg_size, and both against what the engine and the
+ * address family can carry.  The test's own section beats [global]: a
+ * frame_size from [global] gives way to a test's msg_size (the point's
+ * frame_size becomes 0) and the other way round; both set at the same
+ * level is an error.  The family is known at plan time only for
+ * host-host points whose receiver has an IPv6 literal as data address;
+ * otherwise IPv4's headers, the smallest, are assumed and the engine
+ * refuses at run time what the real family cannot carry. */
+static int check_frame(struct parser *st, const struct section *t, const struct valset *const *vs,
+                       struct iov_plan_point *pt) {
+  const struct iov_plan_workload *w = find_workload(st, pt->p.workload);
+  uint64_t min_msg = w ? w->min_msg_size : 0, frame = 0;
+  struct iov_plan_setting *fs = NULL;
+  size_t kf = engine_key(st, "frame_size");
+
+  for (size_t i = 0; i < pt->p.n_settings; i++)
+    if (strcmp(pt->p.settings[i].opt->name, "frame_size") == 0) fs = &pt->p.settings[i];
+  if (fs) frame = fs->value;
+  bool msg_set = vs[K_MSG_SIZE] != &st->defaults[K_MSG_SIZE];
+  if (frame && msg_set && kf < st->n_keys && vs[kf] != &st->defaults[kf]) {
+    bool frame_here = t->vals[kf].line != 0, msg_here = t->vals[K_MSG_SIZE].line != 0;
+    unsigned fl = vs[kf]->line, ml = vs[K_MSG_SIZE]->line;
+    if (frame_here == msg_here)
+      return fail_plan(st, fl > ml ? fl : ml, fl > ml ? "frame_size" : "msg_size",
+                       "test '%s' sets frame_size (line %u) and msg_size (line %u): set frame_size or "
+                       "msg_size, not both",
+                       t->name, fl, ml);
+    if (msg_here) frame = fs->value = 0;
+  }
+  if (!frame) {
+    if (min_msg && pt->p.msg_size < min_msg)
+      return fail_plan(st, vs[K_MSG_SIZE]->line ? vs[K_MSG_SIZE]->line : t->line, "msg_size",
+                       "msg_size %" PRIu64 " is below %s's minimum of %" PRIu64 " bytes (its %s header)",
+                       pt->p.msg_size, pt->p.workload, min_msg, w && w->udp ? "datagram" : "message");
+    return 0;
+  }
+  int family = AF_INET;
+  const struct iov_plan_host *rcv = find_host(st->hosts, st->n_hosts, pt->p.receiver);
+  if (pt->p.topo == IOV_TOPO_HOST_HOST && rcv && rcv->data_addr && is_ipv6(rcv->data_addr)) family = AF_INET6;
+  struct iov_frame_part parts[IOV_FRAME_MIX_MAX];
+  size_t np = iov_frame_parts(frame, parts);
+  if (min_msg == 0) min_msg = 1;
+  for (size_t i = 0; i < np; i++) {
+    int payload = iov_frame_payload(parts[i].size, family);
+    if (payload < 0 || (uint64_t)payload < min_msg)
+      return fail_plan(st, vs[kf]->line ? vs[kf]->line : t->line, "frame_size",
+                       "test '%s': a %u-byte %s frame carries %d bytes of UDP payload, and %s needs %" PRIu64
+                       " (its datagram header); use frames of %u bytes or more%s%s%s",
+                       t->name, parts[i].size, family == AF_INET6 ? "IPv6" : "IPv4",
+                       parts[i].size - IOV_FRAME_ETH_HDR - IOV_FRAME_FCS - (family == AF_INET6 ? 40 : 20) -
+                           IOV_FRAME_UDP_HDR,
+                       pt->p.workload, min_msg, iov_frame_min(family, (unsigned)min_msg),
+                       family == AF_INET6 ? " (receiver '" : "", family == AF_INET6 ? rcv->name : "",
+                       family == AF_INET6 ? "' has an IPv6 data address)" : "");
   }
   return 0;
 }
@@ -1290,8 +1381,10 @@ static int check_point(struct parser *st, const struct section *t, const struct 
   }
   /* A UDP datagram carries at most 65507 bytes (IPv4); the engines would
    * only find out with EMSGSIZE at run time. */
-  if (is_udp(st, pt->p.workload) && (pt->p.msg_size > 65507 || pt->p.response_size > 65507)) {
-    bool req = pt->p.msg_size > 65507;
+  uint64_t frame = 0;
+  iov_plan_setting_get(&pt->p, "frame_size", &frame);
+  if (is_udp(st, pt->p.workload) && ((!frame && pt->p.msg_size > 65507) || pt->p.response_size > 65507)) {
+    bool req = !frame && pt->p.msg_size > 65507;
     unsigned line = req ? (vs[K_MSG_SIZE]->line ? vs[K_MSG_SIZE]->line : t->line)
                         : (vs[K_RESPONSE_SIZE]->line ? vs[K_RESPONSE_SIZE]->line : t->line);
     return fail_plan(st, line, req ? "msg_size" : "response_size",
@@ -1439,6 +1532,8 @@ static int expand_test(struct parser *st, const struct section *t) {
     if (r < 0) return r;
     /* 64k is a TCP default; a UDP datagram that size cannot be sent. */
     if (vs[K_MSG_SIZE] == &st->defaults[K_MSG_SIZE] && is_udp(st, pt->p.workload)) pt->p.msg_size = 1472;
+    r = check_frame(st, t, vs, pt);
+    if (r < 0) return r;
     r = check_point(st, t, vs, pt);
     if (r < 0) return r;
     /* Odometer: the last key varies fastest. */
@@ -1563,13 +1658,14 @@ static int keys_init(struct parser *st, char *err, size_t errlen) {
     for (const struct iov_engine_opt *o = st->workloads[i].opts; o && o->name; o++) {
       size_t k = 0;
       while (k < st->n_keys && strcmp(st->keys[k].name, o->name) != 0) k++;
-      if (k < _K_MAX || o->type >= _IOV_OPT_TYPE_MAX || o->def < o->min || o->def > o->max)
+      if (k < _K_MAX || o->type >= _IOV_OPT_TYPE_MAX || o->def < o->min || o->def > o->max ||
+          (o->type == IOV_OPT_CUSTOM && (!o->parse || !o->format)))
         return iov_errf(-EINVAL, err, errlen,
                         "engine %s: setting '%s' clashes with a common key or is out of its own range",
                         st->workloads[i].name, o->name);
       if (k < st->n_keys) {
         struct iov_option *have = &st->keys[k];
-        if (have->eng->type != o->type)
+        if (have->eng->type != o->type || have->eng->parse != o->parse || have->eng->format != o->format)
           return iov_errf(-EINVAL, err, errlen, "engines %s and another declare setting '%s' with two types",
                           st->workloads[i].name, o->name);
         if (o->min < have->min) have->min = o->min;
@@ -1812,7 +1908,8 @@ const struct iov_engine_opt *iov_engine_opt_find(const struct iov_engine_opt *op
 }
 
 const char *iov_engine_opt_format(const struct iov_engine_opt *o, uint64_t v, char *buf, size_t n) {
-  if (!o || o->type >= _IOV_OPT_TYPE_MAX) {
+  if (o && o->type == IOV_OPT_CUSTOM && o->format) return o->format(v, buf, n);
+  if (!o || o->type >= _IOV_OPT_TYPE_MAX || o->type == IOV_OPT_CUSTOM) {
     snprintf(buf, n, "%" PRIu64, v);
     return buf;
   }
@@ -1820,7 +1917,14 @@ const char *iov_engine_opt_format(const struct iov_engine_opt *o, uint64_t v, ch
 }
 
 int iov_engine_opt_check(const struct iov_engine_opt *o, uint64_t v, char *err, size_t errlen) {
-  char a[32], lo[32], hi[32];
+  char a[64], lo[64], hi[64];
+  if (o->type == IOV_OPT_CUSTOM) {
+    /* A value from the wire is valid when its text parses back to it. */
+    uint64_t back;
+    iov_engine_opt_format(o, v, a, sizeof(a));
+    if (v >= o->min && v <= o->max && o->parse && o->parse(a, &back, NULL, 0) == 0 && back == v) return 0;
+    return iov_errf(-EINVAL, err, errlen, "'%s' is not a valid value", a);
+  }
   if (v >= o->min && v <= o->max) return 0;
   return iov_errf(-ERANGE, err, errlen, "'%s' is out of range; use %s..%s",
                   iov_engine_opt_format(o, v, a, sizeof(a)), iov_engine_opt_format(o, o->min, lo, sizeof(lo)),

@@ -67,6 +67,8 @@ enum iov_opt_type {
   IOV_OPT_DURATION, /* ns; written with a unit (100ms) */
   IOV_OPT_SIZE,     /* bytes; binary suffixes (64k) */
   IOV_OPT_RATE,     /* bit/s; decimal suffixes (500m) */
+  IOV_OPT_PERCENT,  /* parts per billion; written "0.5%" (or "0") */
+  IOV_OPT_CUSTOM,   /* the engine's own syntax: .parse and .format */
   _IOV_OPT_TYPE_MAX,
 };
 
@@ -76,8 +78,16 @@ struct iov_engine_opt {
   const char *unit; /* for the help ("us"); NULL: the type says it */
   uint64_t def, min, max;
   const char *help;
-  bool sweepable; /* "a, b" in a plan sweeps it */
+  bool sweepable; /* "a, b" in a plan sweeps it; when false, a comma
+                   * belongs to the value ("search = ndr,pdr") */
   size_t offset;  /* of its uint64_t in the engine's option struct */
+  /* IOV_OPT_CUSTOM only (both required): the plan's text to the value (0,
+   * or -errno with a one-line reason naming the bad part and what is
+   * allowed in err), and back ("imix"; returns buf).  A value is valid
+   * when it lies in min..max and its text parses back to it, which is
+   * how values from the wire are checked.  Pure and thread-safe. */
+  int (*parse)(const char *text, uint64_t *ret, char *err, size_t errlen);
+  const char *(*format)(uint64_t v, char *buf, size_t n);
 };
 
 /* The most settings one engine may declare, and distinct engine keys a
@@ -86,16 +96,20 @@ struct iov_engine_opt {
 #define IOV_PLAN_MAX_ENGINE_KEYS 64
 
 /* A workload as the plan parser sees it: the name, whether it is UDP
- * (msg_size at most 65507) and its settings. */
+ * (msg_size at most 65507), its settings and the smallest msg_size it
+ * runs (0 = no minimum beyond 1: udp_stream's is its datagram header). */
 struct iov_plan_workload {
   const char *name;
   bool udp;
   const struct iov_engine_opt *opts; /* NULL-name terminated; NULL = none */
+  uint64_t min_msg_size;
 };
 
-/* 0, or -ERANGE with "'V' is out of range; use MIN..MAX" in err. */
+/* 0, or -ERANGE with "'V' is out of range; use MIN..MAX" in err (a
+ * CUSTOM value that does not parse back: -EINVAL, "'V' is not valid"). */
 int iov_engine_opt_check(const struct iov_engine_opt *o, uint64_t v, char *err, size_t errlen);
-/* The value as a plan writes it ("100ms", "yes", "4"). */
+/* The value as a plan writes it ("100ms", "yes", "4", "0.5%", a CUSTOM
+ * setting's own text). */
 const char *iov_engine_opt_format(const struct iov_engine_opt *o, uint64_t v, char *buf, size_t n);
 /* The opt of 'name' in a NULL-name terminated table, NULL if none. */
 const struct iov_engine_opt *iov_engine_opt_find(const struct iov_engine_opt *opts, const char *name);
@@ -159,6 +173,9 @@ struct iov_point_params {
   uint64_t msg_size;        /* stream message / RR request size, 1..16m */
   uint64_t response_size;   /* RR response size, 1..16m */
   uint64_t rate;            /* udp_stream offered bit/s per flow, 0 = unpaced */
+  uint64_t rate_pps;        /* datagrams/s per flow, overriding rate when non-zero;
+                             * not a plan key (0 from the parser): a search trial sets it */
+  uint64_t line_rate;       /* the link's bit/s for "% of line rate", 0 = the NIC's speed */
   uint64_t send_buffer;     /* SO_SNDBUF, 0 = system default */
   uint64_t recv_buffer;     /* SO_RCVBUF, 0 = system default */
   uint64_t nodelay;         /* 0 or 1 */
