@@ -15,7 +15,9 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "frame.h"
 #include "macro.h"
+#include "parse.h"
 #include "plan.h"
 
 #define MS 1000000ULL
@@ -909,6 +911,328 @@ static void test_help(void **state) {
   free(buf);
 }
 
+/* ---- Frames, percentages and engine-defined settings (issue 16) ------- */
+
+/* A search setting as an engine declares one: its own words, a comma
+ * inside the value (the key does not sweep). */
+static int search_parse(const char *text, uint64_t *ret, char *err, size_t errlen) {
+  static const char *const names[] = { "none", "ndr", "pdr", "ndr,pdr" };
+  for (uint64_t i = 0; i < ELEMENTSOF(names); i++)
+    if (strcmp(text, names[i]) == 0) {
+      *ret = i;
+      return 0;
+    }
+  snprintf(err ? err : (char[1]){ 0 }, err ? errlen : 1, "'%s' is not none, ndr, pdr or ndr,pdr", text);
+  return -EINVAL;
+}
+
+static const char *search_format(uint64_t v, char *buf, size_t n) {
+  static const char *const names[] = { "none", "ndr", "pdr", "ndr,pdr" };
+  snprintf(buf, n, "%s", v < ELEMENTSOF(names) ? names[v] : "?");
+  return buf;
+}
+
+struct frame_opts {
+  uint64_t frame_size, search, pdr_loss;
+};
+static const struct iov_engine_opt frame_opts[] = {
+  { .name = "frame_size",
+    .type = IOV_OPT_CUSTOM,
+    .def = 0,
+    .min = 0,
+    .max = UINT64_MAX,
+    .help = "Ethernet frame size",
+    .sweepable = true,
+    .offset = offsetof(struct frame_opts, frame_size),
+    .parse = iov_frame_parse,
+    .format = iov_frame_format },
+  { .name = "search",
+    .type = IOV_OPT_CUSTOM,
+    .def = 0,
+    .min = 0,
+    .max = 3,
+    .help = "what to search for",
+    .sweepable = false,
+    .offset = offsetof(struct frame_opts, search),
+    .parse = search_parse,
+    .format = search_format },
+  { .name = "pdr_loss",
+    .type = IOV_OPT_PERCENT,
+    .def = 5000000, /* 0.5 % */
+    .min = 0,
+    .max = 1000000000,
+    .help = "loss the PDR allows",
+    .sweepable = true,
+    .offset = offsetof(struct frame_opts, pdr_loss) },
+  { 0 },
+};
+static const struct iov_plan_workload frame_workloads[] = {
+  { .name = "tcp_stream" },
+  { .name = "udp_stream", .udp = true, .opts = frame_opts, .min_msg_size = 18 },
+  { 0 },
+};
+
+static int frame_err(const char *text, struct perr *e) {
+  struct iov_plan *p = NULL;
+  int r = iov_plan_parse(text, "inline.plan", frame_workloads, &p, e->text, sizeof(e->text));
+  assert_null(p);
+  perr_split(e, "inline.plan");
+  return r;
+}
+
+static uint64_t setting(const struct iov_plan_point *pt, const char *key) {
+  uint64_t v = 12345;
+  assert_true(iov_plan_setting_get(&pt->p, key, &v));
+  return v;
+}
+
+static void test_percent_parse(void **state) {
+  static const struct {
+    const char *text;
+    uint64_t ppb;
+    const char *back;
+  } good[] = {
+    { "0.5%", 5000000, "0.5%" },
+    { "0.5 %", 5000000, "0.5%" },
+    { "0", 0, "0%" },
+    { "0%", 0, "0%" },
+    { "1%", 10000000, "1%" },
+    { "100%", 1000000000, "100%" },
+    { "12.25%", 122500000, "12.25%" },
+    { "0.0000001%", 1, "0.0000001%" },
+    { ".5%", 5000000, "0.5%" },
+  };
+  static const char *const bad[] = { "0.5",    "5",   "%",           "",     "0.5%%",
+                                     "0.5  %", "-1%", "0.00000001%", "1e3%", " 1%" };
+  char buf[32];
+  (void)state;
+  for (size_t i = 0; i < ELEMENTSOF(good); i++) {
+    uint64_t v = 1;
+    if (iov_parse_percent(good[i].text, &v) != 0 || v != good[i].ppb) fail_msg("'%s'", good[i].text);
+    assert_string_equal(iov_format_percent(buf, sizeof(buf), v), good[i].back);
+  }
+  for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+    uint64_t v = 7;
+    if (iov_parse_percent(bad[i], &v) == 0 || v != 7) fail_msg("'%s' accepted", bad[i]);
+  }
+
+  /* In a plan: the engine's percent key, the format back, the range. */
+  struct iov_plan *p = parse_ok(HOSTS "[t]\nworkload = udp_stream\npdr_loss = 0.1 %, 2%\n", frame_workloads);
+  assert_int_equal(p->n_points, 2);
+  assert_int_equal(setting(&p->points[0], "pdr_loss"), 1000000);
+  assert_int_equal(setting(&p->points[1], "pdr_loss"), 20000000);
+  assert_string_equal(p->points[0].sweep, "pdr_loss=0.1 %");
+  const struct iov_engine_opt *o = iov_engine_opt_find(frame_opts, "pdr_loss");
+  assert_string_equal(iov_engine_opt_format(o, 1000000, buf, sizeof(buf)), "0.1%");
+  iov_plan_free(p);
+  p = parse_ok(HOSTS "[t]\nworkload = udp_stream\n", frame_workloads);
+  assert_int_equal(setting(&p->points[0], "pdr_loss"), 5000000);
+  iov_plan_free(p);
+
+  struct perr e;
+  assert_int_equal(frame_err(HOSTS "[t]\nworkload = udp_stream\npdr_loss = 101%\n", &e), -IOV_E_PLAN);
+  assert_int_equal(e.line, 6);
+  assert_string_equal(e.key, "pdr_loss");
+  assert_non_null(strstr(e.message, "'101%' is out of range; use 0%..100%"));
+  assert_int_equal(frame_err(HOSTS "[t]\nworkload = udp_stream\npdr_loss = 0.5\n", &e), -IOV_E_PLAN);
+  assert_int_equal(e.line, 6);
+  assert_non_null(strstr(e.message, "is not a percentage"));
+}
+
+static void test_custom_parse(void **state) {
+  struct perr e;
+  char buf[64];
+  (void)state;
+
+  /* search = ndr,pdr: the comma belongs to the value, nothing sweeps. */
+  struct iov_plan *p =
+      parse_ok(HOSTS "[t]\nworkload = udp_stream\nsearch = ndr,pdr\nframe_size = imix\n", frame_workloads);
+  assert_int_equal(p->n_points, 1);
+  assert_int_equal(setting(&p->points[0], "search"), 3);
+  assert_true(setting(&p->points[0], "frame_size") == IOV_FRAME_IMIX);
+  assert_string_equal(p->points[0].sweep, "");
+  iov_plan_free(p);
+  /* The whole text goes to the engine's parser, blanks and all. */
+  assert_int_equal(frame_err(HOSTS "[global]\nsearch = ndr, pdr\n[t]\nworkload = udp_stream\n", &e),
+                   -IOV_E_PLAN);
+  assert_int_equal(e.line, 5);
+  assert_string_equal(e.message, "'ndr, pdr' is not none, ndr, pdr or ndr,pdr");
+
+  /* The engine's reason, on the line and key. */
+  assert_int_equal(frame_err(HOSTS "[t]\nworkload = udp_stream\nsearch = ndr,foo\n", &e), -IOV_E_PLAN);
+  assert_int_equal(e.line, 6);
+  assert_string_equal(e.key, "search");
+  assert_string_equal(e.message, "'ndr,foo' is not none, ndr, pdr or ndr,pdr");
+  assert_int_equal(frame_err(HOSTS "[t]\nworkload = udp_stream\nframe_size = 64, 63\n", &e), -IOV_E_PLAN);
+  assert_int_equal(e.line, 6);
+  assert_string_equal(e.key, "frame_size");
+  assert_string_equal(e.message, "frame size 63 is out of range; use 64..9216");
+  assert_int_equal(frame_err(HOSTS "[t]\nworkload = udp_stream\nframe_size = 64:7 570:4 1518:1 9000:1\n", &e),
+                   -IOV_E_PLAN);
+  assert_non_null(strstr(e.message, "part '9000:1' of the frame mix is one too many"));
+  /* frame_size on an engine that has none. */
+  assert_int_equal(frame_err(HOSTS "[t]\nworkload = tcp_stream\nframe_size = 64\n", &e), -IOV_E_PLAN);
+  assert_int_equal(e.line, 6);
+  assert_string_equal(e.key, "frame_size");
+  assert_non_null(strstr(e.message, "runs no workload that has this setting (it belongs to udp_stream)"));
+
+  /* Values from the wire: valid when they format and parse back. */
+  const struct iov_engine_opt *fo = iov_engine_opt_find(frame_opts, "frame_size");
+  const struct iov_engine_opt *so = iov_engine_opt_find(frame_opts, "search");
+  assert_int_equal(iov_engine_opt_check(fo, IOV_FRAME_IMIX, NULL, 0), 0);
+  assert_int_equal(iov_engine_opt_check(fo, 1518, NULL, 0), 0);
+  assert_int_equal(iov_engine_opt_check(fo, 0, NULL, 0), 0);
+  assert_int_equal(iov_engine_opt_check(fo, 63, buf, sizeof(buf)), -EINVAL);
+  assert_string_equal(buf, "'0x3f' is not a valid value");
+  assert_int_equal(iov_engine_opt_check(fo, IOV_FRAME_MIX_BIT, NULL, 0), -EINVAL);
+  assert_int_equal(iov_engine_opt_check(so, 3, NULL, 0), 0);
+  assert_int_equal(iov_engine_opt_check(so, 4, NULL, 0), -EINVAL);
+  assert_string_equal(iov_engine_opt_format(fo, IOV_FRAME_IMIX, buf, sizeof(buf)), "imix");
+  assert_string_equal(iov_engine_opt_format(so, 3, buf, sizeof(buf)), "ndr,pdr");
+
+  /* The help: types, defaults and who owns them. */
+  char *text = NULL;
+  size_t size = 0;
+  FILE *f = open_memstream(&text, &size);
+  assert_non_null(f);
+  iov_plan_help(f, frame_workloads);
+  fclose(f);
+  static const char *const want[] = {
+    "  frame_size       value, default 0\n                   (udp_stream) Ethernet frame size",
+    "  search           value, no sweep, default none\n",
+    "  pdr_loss         percent, default 0.5%, 0%..100%\n",
+    "  line_rate        rate, default 0, 0..400g\n",
+  };
+  for (size_t i = 0; i < ELEMENTSOF(want); i++)
+    if (!strstr(text, want[i])) fail_msg("help lacks '%s':\n%s", want[i], text);
+  free(text);
+}
+
+static void test_frame_sweep(void **state) {
+  (void)state;
+  struct iov_plan *p = parse_ok(HOSTS "[t]\nworkload = udp_stream\nframe_size = 64, 512, 1518, imix\n"
+                                      "search = ndr,pdr\n",
+                                frame_workloads);
+  static const uint64_t want[] = { 64, 512, 1518, IOV_FRAME_IMIX };
+  static const char *const sweep[] = { "frame_size=64", "frame_size=512", "frame_size=1518",
+                                       "frame_size=imix" };
+  assert_int_equal(p->n_points, 4);
+  for (size_t i = 0; i < 4; i++) {
+    assert_true(setting(&p->points[i], "frame_size") == want[i]);
+    assert_int_equal(setting(&p->points[i], "search"), 3);
+    assert_string_equal(p->points[i].sweep, sweep[i]);
+  }
+  iov_plan_free(p);
+}
+
+static void test_msg_size_minimum(void **state) {
+  struct perr e;
+  (void)state;
+  assert_int_equal(frame_err(HOSTS "[t]\nworkload = udp_stream\n\nmsg_size = 10\n", &e), -IOV_E_PLAN);
+  assert_int_equal(e.line, 7);
+  assert_string_equal(e.key, "msg_size");
+  assert_string_equal(e.message,
+                      "msg_size 10 is below udp_stream's minimum of 18 bytes (its datagram header)");
+  /* From [global]: that line. */
+  assert_int_equal(frame_err(HOSTS "[global]\nmsg_size = 17\n[t]\nworkload = udp_stream\n", &e), -IOV_E_PLAN);
+  assert_int_equal(e.line, 5);
+  assert_string_equal(e.key, "msg_size");
+  /* 18 runs; other engines have no minimum. */
+  struct iov_plan *p =
+      parse_ok(HOSTS "[t]\nworkload = udp_stream\nmsg_size = 18\n[u]\nworkload = tcp_stream\n"
+                     "msg_size = 1\n",
+               frame_workloads);
+  assert_int_equal(p->points[0].p.msg_size, 18);
+  iov_plan_free(p);
+  /* A frame size sets the payload: msg_size's minimum does not apply. */
+  p = parse_ok(HOSTS "[global]\nmsg_size = 10\n[t]\nworkload = udp_stream\nframe_size = 64\n",
+               frame_workloads);
+  assert_int_equal(setting(&p->points[0], "frame_size"), 64);
+  iov_plan_free(p);
+}
+
+static void test_frame_and_msg_size(void **state) {
+  struct perr e;
+  (void)state;
+  /* Both in one section: refused, on the later line. */
+  assert_int_equal(frame_err(HOSTS "[t]\nworkload = udp_stream\nframe_size = 64\nmsg_size = 100\n", &e),
+                   -IOV_E_PLAN);
+  assert_int_equal(e.line, 7);
+  assert_string_equal(e.key, "msg_size");
+  assert_non_null(strstr(e.message, "set frame_size or msg_size, not both"));
+  assert_int_equal(
+      frame_err(HOSTS "[global]\nmsg_size = 100\nframe_size = 128\n[t]\nworkload = udp_stream\n", &e),
+      -IOV_E_PLAN);
+  assert_int_equal(e.line, 6);
+  assert_string_equal(e.key, "frame_size");
+  /* A test's own key beats [global]'s. */
+  struct iov_plan *p =
+      parse_ok(HOSTS "[global]\nframe_size = 64\n[t]\nworkload = udp_stream\nmsg_size = 100\n"
+                     "[u]\nworkload = udp_stream\n",
+               frame_workloads);
+  assert_int_equal(p->n_points, 2);
+  assert_int_equal(setting(&p->points[0], "frame_size"), 0);
+  assert_int_equal(p->points[0].p.msg_size, 100);
+  assert_int_equal(setting(&p->points[1], "frame_size"), 64);
+  iov_plan_free(p);
+  p = parse_ok(HOSTS "[global]\nmsg_size = 64k\n[t]\nworkload = udp_stream\nframe_size = 9216\n",
+               frame_workloads);
+  assert_int_equal(setting(&p->points[0], "frame_size"), 9216);
+  iov_plan_free(p);
+  /* frame_size = 0 is unset: msg_size rules. */
+  p = parse_ok(HOSTS "[t]\nworkload = udp_stream\nframe_size = 0\nmsg_size = 100\n", frame_workloads);
+  assert_int_equal(p->points[0].p.msg_size, 100);
+  iov_plan_free(p);
+}
+
+static void test_frame_ipv6(void **state) {
+  struct perr e;
+  (void)state;
+  /* The receiver's data address is an IPv6 literal: 64 bytes cannot
+   * carry IPv6, UDP and the 18-byte header; 84 can. */
+  static const char v6[] = "[hosts]\na = 198.18.0.1\nb = 198.18.0.2\nb.data = 2001:db8::2\n";
+  char text[512];
+  snprintf(text, sizeof(text), "%s[t]\nworkload = udp_stream\nframe_size = 128, 64\n", v6);
+  assert_int_equal(frame_err(text, &e), -IOV_E_PLAN);
+  assert_int_equal(e.line, 7);
+  assert_string_equal(e.key, "frame_size");
+  assert_non_null(
+      strstr(e.message, "a 64-byte IPv6 frame carries -2 bytes of UDP payload, and udp_stream needs 18"));
+  assert_non_null(strstr(e.message, "use frames of 84 bytes or more"));
+  snprintf(text, sizeof(text), "%s[t]\nworkload = udp_stream\nframe_size = imix\n", v6);
+  assert_int_equal(frame_err(text, &e), -IOV_E_PLAN);
+  assert_int_equal(e.line, 7);
+  snprintf(text, sizeof(text), "%s[t]\nworkload = udp_stream\nframe_size = 84, 1518\n", v6);
+  struct iov_plan *p = parse_ok(text, frame_workloads);
+  assert_int_equal(p->n_points, 2);
+  iov_plan_free(p);
+  /* An IPv4 or unknown address: the engine decides at run time. */
+  p = parse_ok("[hosts]\na = local\nb = local\n[t]\nworkload = udp_stream\nframe_size = 64\n",
+               frame_workloads);
+  iov_plan_free(p);
+}
+
+static void test_line_rate(void **state) {
+  struct perr e;
+  (void)state;
+  struct iov_plan *p =
+      parse_ok(HOSTS "[global]\nline_rate = 10g\n[t]\nworkload = udp_stream\n[u]\nworkload = udp_stream\n"
+                     "line_rate = 25000m, 100g\n",
+               frame_workloads);
+  assert_int_equal(p->n_points, 3);
+  assert_int_equal(p->points[0].p.line_rate, 10000000000ULL);
+  assert_int_equal(p->points[1].p.line_rate, 25000000000ULL);
+  assert_int_equal(p->points[2].p.line_rate, 100000000000ULL);
+  for (size_t i = 0; i < p->n_points; i++) assert_int_equal(p->points[i].p.rate_pps, 0);
+  iov_plan_free(p);
+  p = parse_ok(HOSTS "[t]\nworkload = tcp_stream\n", frame_workloads);
+  assert_int_equal(p->points[0].p.line_rate, 0);
+  iov_plan_free(p);
+  assert_int_equal(frame_err(HOSTS "[t]\nworkload = tcp_stream\nline_rate = fast\n", &e), -IOV_E_PLAN);
+  assert_int_equal(e.line, 6);
+  assert_string_equal(e.key, "line_rate");
+}
+
 static void test_free_null(void **state) {
   (void)state;
   assert_null(iov_plan_free(NULL));
@@ -1015,6 +1339,13 @@ int main(void) {
     cmocka_unit_test(test_engine_settings),
     cmocka_unit_test(test_help),
     cmocka_unit_test(test_free_null),
+    cmocka_unit_test(test_percent_parse),
+    cmocka_unit_test(test_custom_parse),
+    cmocka_unit_test(test_frame_sweep),
+    cmocka_unit_test(test_msg_size_minimum),
+    cmocka_unit_test(test_frame_and_msg_size),
+    cmocka_unit_test(test_frame_ipv6),
+    cmocka_unit_test(test_line_rate),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
