@@ -20,7 +20,18 @@
  * Under a rate cap (cfg->rr_rate_bps, the agent's --max-rate), the client
  * begins a request at most every max(msg_size, response_size) x 8 / cap
  * seconds (pace.c), reading responses while it waits for its turn; the
- * server answers at most that often too (its answer waits). */
+ * server answers at most that often too (its answer waits).
+ *
+ * The hot loop (tests/bench/rr-limit holds it against a bare blocking
+ * ping-pong): with burst 1 and no cap a transaction is one send and one
+ * blocking recv, as in the bare loop, and one clock read: the instant a
+ * response completes is both its receive stamp and the send stamp of the
+ * next request (they are tens of nanoseconds apart: the histogram
+ * record).  The clock is read again after a send only when another
+ * request may follow at once (burst > 1, or paced), so that each request
+ * of a burst has its own stamp.  A stop needs no poll per round trip: it
+ * shuts the socket down, which ends the blocking recv, and an idle socket
+ * wakes up every 200 ms (its SO_RCVTIMEO). */
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -73,8 +84,10 @@ static int rr_client(struct iov_flow *f, uint64_t end_mono_ns) {
   t_sent = malloc(burst * sizeof(*t_sent)); /* ring: request i at i % burst */
   if (!t_sent) return -ENOMEM;
 
+  /* now: the latest clock read, refreshed where the loop waited or
+   * received (see the hot loop above). */
+  uint64_t now = iov_now_mono();
   for (;;) {
-    uint64_t now = iov_now_mono();
     bool closing = now >= end_mono_ns;
     /* A request already begun is always finished: the server waits for
      * all of it. */
@@ -92,6 +105,8 @@ static int rr_client(struct iov_flow *f, uint64_t end_mono_ns) {
         if (send_off == 0) t_sent[started++ % burst] = now;
         send_off += (size_t)k;
         if (send_off == req) send_off = 0;
+        /* Burst 1 unpaced: what follows is the blocking recv. */
+        if (burst > 1 || pace.interval) now = iov_now_mono();
         continue;
       }
       if (k == 0 || (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)) {
@@ -106,6 +121,7 @@ static int rr_client(struct iov_flow *f, uint64_t end_mono_ns) {
         r = -errno;
         break;
       }
+      now = iov_now_mono();
       k = pk > 0 && (p.revents & (POLLIN | POLLERR | POLLHUP)) && started > done
               ? rr_recv(f, resp - recv_off, false)
               : 0;
@@ -119,6 +135,7 @@ static int rr_client(struct iov_flow *f, uint64_t end_mono_ns) {
         r = -errno;
         break;
       }
+      now = iov_now_mono();
       k = pk > 0 && started > done ? rr_recv(f, resp - recv_off, false) : 0;
     } else
       k = rr_recv(f, resp - recv_off, true); /* nothing to send: wait for a response */
@@ -132,7 +149,8 @@ static int rr_client(struct iov_flow *f, uint64_t end_mono_ns) {
         r = -ECANCELED;
         break;
       }
-      if (iov_now_mono() >= drain_end) {
+      now = iov_now_mono();
+      if (now >= drain_end) {
         /* The server did not answer in time: these never complete. */
         IOV_FLOW_SET(f, lost, f->stats.lost + (started - done));
         r = 0;
@@ -140,10 +158,12 @@ static int rr_client(struct iov_flow *f, uint64_t end_mono_ns) {
       }
       continue;
     }
+    /* The receive stamp, and the next request's send stamp. */
+    now = iov_now_mono();
     recv_off += (size_t)k;
     if (recv_off == resp) {
       recv_off = 0;
-      iov_hist_record(&f->stats.hist, iov_now_mono() - t_sent[done++ % burst]);
+      iov_hist_record(&f->stats.hist, now - t_sent[done++ % burst]);
       iov_flow_add(f, req + resp, 2, 1);
     }
   }

@@ -60,7 +60,15 @@
  * begins a transaction at most every max(msg_size, response_size) x 8 /
  * cap seconds (pace.c), and the server answers at most that often (with
  * the client's burst + 1 as slack for the network's jitter; a request over
- * the cap is not answered and counts in stats.ignored). */
+ * the cap is not answered and counts in stats.ignored).
+ *
+ * The hot loop (tests/bench/rr-limit holds it against a bare blocking
+ * ping-pong): one clock read per transaction on each side.  The client's
+ * stamp of a response's arrival is also the 'now' of the next turn (the
+ * window's end, the timeouts, the next request's send stamp); only the
+ * further requests of a burst read the clock again.  The server reads the
+ * clock once per request (the cap, the linger's end, the flow's last
+ * answer), and writes the flow's end (t_end_ns) once, when it returns. */
 #include <errno.h>
 #include <poll.h>
 #include <stdbool.h>
@@ -132,6 +140,7 @@ static bool io_retryable(int e) {
 static int fill(struct iov_flow *f, struct rr_client *c, uint64_t now) {
   const size_t req = f->cfg->msg_size;
   uint8_t *buf = f->buf;
+  bool first = true; /* the first send is stamped 'now', the caller's clock read */
 
   while (c->pending < c->burst) {
     uint64_t id = c->next_id;
@@ -144,7 +153,8 @@ static int fill(struct iov_flow *f, struct rr_client *c, uint64_t now) {
     struct rr_slot *s = c->slot;
     while (s->busy) s++; /* pending < burst: there is a free one */
     for (size_t i = 0; i < c->id_bytes; i++) buf[i] = (uint8_t)(id >> (8 * i));
-    uint64_t t0 = iov_now_mono();
+    uint64_t t0 = first ? now : iov_now_mono();
+    first = false;
     ssize_t n = send(f->fd, buf, req, MSG_NOSIGNAL);
     if (n < 0) {
       if (io_retryable(errno)) return 0;
@@ -236,12 +246,12 @@ static int rr_client(struct iov_flow *f, uint64_t end_mono_ns) {
     goto out;
   }
 
+  uint64_t now = iov_now_mono(); /* the last clock read: after each wait */
   for (;;) {
     if (iov_flow_should_stop(f)) {
       r = -ECANCELED;
       break;
     }
-    uint64_t now = iov_now_mono();
     if (now >= end_mono_ns) break; /* what is still outstanding is left */
     expire(f, c, now);
     r = fill(f, c, now);
@@ -254,11 +264,13 @@ static int rr_client(struct iov_flow *f, uint64_t end_mono_ns) {
       uint64_t due = c->pace.next > now ? c->pace.next - now : 0;
       struct pollfd p = { .fd = f->fd, .events = POLLIN };
       int ms = (int)((due + IOV_NSEC_PER_MSEC - 1) / IOV_NSEC_PER_MSEC);
-      if (poll(&p, 1, ms) <= 0) continue;
+      int pk = poll(&p, 1, ms);
+      now = iov_now_mono();
+      if (pk <= 0) continue;
       rflags |= MSG_DONTWAIT;
     }
     ssize_t n = recv(f->fd, f->buf, f->buf_size, rflags);
-    uint64_t t1 = iov_now_mono();
+    now = iov_now_mono(); /* the response's arrival, and the next turn's clock */
     if (n < 0) {
       if (io_retryable(errno)) continue;
       r = iov_flow_should_stop(f) ? -ECANCELED : -errno;
@@ -267,7 +279,7 @@ static int rr_client(struct iov_flow *f, uint64_t end_mono_ns) {
     if ((size_t)n < w) continue; /* too short to carry the id (or n == 0 after a stop) */
     uint64_t v = 0;
     for (size_t i = 0; i < w; i++) v |= (uint64_t)buf[i] << (8 * i);
-    complete(f, c, v, t1);
+    complete(f, c, v, now);
   }
 out:
   free(c->lost_at);
@@ -277,7 +289,9 @@ out:
 
 static bool send_droppable(int e) { return io_retryable(e) || e == EHOSTUNREACH || e == ENETUNREACH; }
 
-static int rr_server(struct iov_flow *f) {
+/* The server's loop; *last is set to the CLOCK_MONOTONIC instant of each
+ * answered request. */
+static int rr_serve(struct iov_flow *f, uint64_t *last) {
   const uint64_t deadline = f->window_end_mono + RR_SERVER_LINGER_NS;
   const size_t resp = f->cfg->response_size;
   struct iov_rr_pace pace;
@@ -290,15 +304,15 @@ static int rr_server(struct iov_flow *f) {
     if (iov_flow_should_stop(f)) return -ECANCELED;
     ssize_t n = recvfrom(f->fd, f->buf, f->buf_size, MSG_TRUNC, (struct sockaddr *)&from, &from_len);
     if (n < 0 && !io_retryable(errno)) return iov_flow_should_stop(f) ? -ECANCELED : -errno;
+    uint64_t now = iov_now_mono(); /* the one clock read per request */
     if (n > 0 && !iov_flow_udp_admit(f, f->buf, (size_t)n, &from, from_len))
       n = -1; /* a hello (answered) or not its client's (counted): no request */
-    else if (n > 0 && ((size_t)n != f->cfg->msg_size || !iov_rr_pace_take(&pace, iov_now_mono()))) {
+    else if (n > 0 && ((size_t)n != f->cfg->msg_size || !iov_rr_pace_take(&pace, now))) {
       IOV_FLOW_SET(f, ignored, f->stats.ignored + 1); /* the wrong size, or over the cap: unanswered */
       n = -1;
     }
     if (n > 0) {
-      /* The flow ran until its last request, not through the linger. */
-      IOV_FLOW_SET(f, t_end_ns, iov_flow_stamp(f));
+      *last = now; /* the flow ran until its last request, not through the linger */
       /* The buffer begins with the request, so the response echoes it. */
       ssize_t k = sendto(f->fd, f->buf, resp, MSG_NOSIGNAL, (struct sockaddr *)&from, from_len);
       if (k >= 0)
@@ -308,8 +322,20 @@ static int rr_server(struct iov_flow *f) {
       else
         return iov_flow_should_stop(f) ? -ECANCELED : -errno;
     }
-    if (iov_now_mono() >= deadline) return 0; /* UDP has no EOF */
+    if (now >= deadline) return 0; /* UDP has no EOF */
   }
+}
+
+static int rr_server(struct iov_flow *f) {
+  uint64_t last = 0;
+  int r = rr_serve(f, &last);
+  if (last) {
+    /* The stamp of the last answer: now on the run's timeline, less the
+     * time since. */
+    uint64_t stamp = iov_flow_stamp(f), since = iov_now_mono() - last;
+    IOV_FLOW_SET(f, t_end_ns, stamp > since ? stamp - since : stamp);
+  }
+  return r;
 }
 
 static int rr_run(struct iov_flow *f, uint64_t end_mono_ns) {
