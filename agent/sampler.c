@@ -41,9 +41,10 @@ int iov__point_new(struct iov_agent *a, uint64_t id, const struct iov_engine_con
   p->prev = calloc(cfg->flows, sizeof(*p->prev));
   p->scratch = calloc(cfg->flows, sizeof(*p->scratch));
   p->base = calloc(cfg->flows, sizeof(*p->base));
-  p->retrans_base = calloc(cfg->flows, sizeof(uint64_t));
-  p->retrans_prev = calloc(cfg->flows, sizeof(uint64_t));
-  if (!p->workload || !p->prev || !p->scratch || !p->base || !p->retrans_base || !p->retrans_prev) {
+  p->tcp_base = calloc(cfg->flows, sizeof(*p->tcp_base));
+  p->tcp_prev = calloc(cfg->flows, sizeof(*p->tcp_prev));
+  p->tcp_sum = calloc(cfg->flows, sizeof(*p->tcp_sum));
+  if (!p->workload || !p->prev || !p->scratch || !p->base || !p->tcp_base || !p->tcp_prev || !p->tcp_sum) {
     r = -ENOMEM;
     goto fail;
   }
@@ -91,8 +92,9 @@ fail:
   free(p->prev);
   free(p->scratch);
   free(p->base);
-  free(p->retrans_base);
-  free(p->retrans_prev);
+  free(p->tcp_base);
+  free(p->tcp_prev);
+  free(p->tcp_sum);
   free(p->workload);
   free(p);
   return r;
@@ -238,6 +240,12 @@ int iov__point_start(struct iov_agent_point *p, uint64_t start_at_ns) {
   return 0;
 }
 
+/* A kernel counter's change since prev, never negative.  The segment
+ * counters are the kernel's 32-bit ones: they are taken modulo 2^32 per
+ * interval (no interval sends 4 billion segments) and summed, so a long
+ * window's total survives their wrap. */
+static uint64_t counter_delta(uint64_t cur, uint64_t prev) { return cur > prev ? cur - prev : 0; }
+
 /* Build and send one SampleBatch: the change of every flow's counters
  * since the previous sample. */
 static void send_sample(struct iov_agent_point *p) {
@@ -267,8 +275,13 @@ static void send_sample(struct iov_agent_point *p) {
     fs[i].jitter_ns = cur->jitter_ns;
     struct iov_tcp_info ti;
     if (iov_engine_run_tcp_info(p->run, i, &ti) == 0) {
-      fs[i].retransmits = ti.retransmits > p->retrans_prev[i] ? ti.retransmits - p->retrans_prev[i] : 0;
-      p->retrans_prev[i] = ti.retransmits;
+      const struct iov_tcp_info *tp = &p->tcp_prev[i];
+      fs[i].retransmits = counter_delta(ti.retransmits, tp->retransmits);
+      fs[i].segs_out = (uint32_t)(ti.segs_out - tp->segs_out);
+      fs[i].segs_in = (uint32_t)(ti.segs_in - tp->segs_in);
+      p->tcp_sum[i].segs_out += fs[i].segs_out;
+      p->tcp_sum[i].segs_in += fs[i].segs_in;
+      p->tcp_prev[i] = ti;
       fs[i].rtt_us = ti.rtt_us;
       fs[i].snd_cwnd = ti.snd_cwnd;
     }
@@ -330,7 +343,9 @@ static void send_result(struct iov_agent_point *p, const char *error) {
     fr[i].out_of_order = s->out_of_order - b->out_of_order;
     fr[i].duplicates = s->duplicates - b->duplicates;
     fr[i].jitter_ns = s->jitter_ns;
-    fr[i].retransmits = p->retrans_prev[i] > p->retrans_base[i] ? p->retrans_prev[i] - p->retrans_base[i] : 0;
+    fr[i].retransmits = counter_delta(p->tcp_prev[i].retransmits, p->tcp_base[i].retransmits);
+    fr[i].segs_out = p->tcp_sum[i].segs_out;
+    fr[i].segs_in = p->tcp_sum[i].segs_in;
     fr[i].t_start_ns = s->t_start_ns > p->window_start_ns ? s->t_start_ns : p->window_start_ns;
     fr[i].t_end_ns = s->t_end_ns;
     fr[i].error = s->error;
@@ -409,8 +424,8 @@ static void take_baseline(struct iov_agent_point *p) {
     struct iov_tcp_info ti;
     iov_engine_run_snapshot(p->run, i, &p->base[i]);
     memcpy(&p->prev[i], &p->base[i], sizeof(p->base[i]));
-    if (iov_engine_run_tcp_info(p->run, i, &ti) == 0)
-      p->retrans_base[i] = p->retrans_prev[i] = ti.retransmits;
+    if (iov_engine_run_tcp_info(p->run, i, &ti) == 0) p->tcp_base[i] = p->tcp_prev[i] = ti;
+    p->tcp_sum[i] = (struct iov_tcp_info){ 0 };
   }
   p->baseline_taken = true;
   p->last_sample_ns = point_stamp(p);
@@ -466,8 +481,9 @@ static void on_handle_closed(uv_handle_t *h) {
   free(p->prev);
   free(p->scratch);
   free(p->base);
-  free(p->retrans_base);
-  free(p->retrans_prev);
+  free(p->tcp_base);
+  free(p->tcp_prev);
+  free(p->tcp_sum);
   free(p->cpu_prev);
   free(p->cpu_cur);
   iov_irqstat_snap_free(p->irq_prev);

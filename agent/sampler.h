@@ -31,10 +31,11 @@ struct iov_agent_point {
   uint64_t interval_ns;
   uint64_t duration_ns; /* of the measured window */
   uint64_t warmup_ns;
-  bool baseline_taken;         /* counters at the window's start are in 'base' */
-  struct iov_flow_stats *base; /* per flow: counters when the window opened */
-  uint64_t *retrans_base;      /* per flow: TCP retransmits when the window opened */
-  uint64_t *retrans_prev;      /* per flow: at the last sample */
+  bool baseline_taken;           /* counters at the window's start are in 'base' */
+  struct iov_flow_stats *base;   /* per flow: counters when the window opened */
+  struct iov_tcp_info *tcp_base; /* per flow: TCP_INFO when the window opened */
+  struct iov_tcp_info *tcp_prev; /* per flow: at the last sample */
+  struct iov_tcp_info *tcp_sum;  /* per flow: segs_out/segs_in summed over the samples sent */
   /* The machine's CPU time and NIC interrupts at the last sample (or the
    * window's start): each sample carries the change since. */
   struct iov_cpustat_core *cpu_prev, *cpu_cur;

@@ -170,13 +170,17 @@ static bool over_cap(const struct iov_agent_caps *c, const Iovbench__Workload *w
              size, c->max_msg_size);
     return true;
   }
-  if (c->max_rate_bps && strcmp(w->name, "udp_stream") == 0 &&
-      (!w->rate_bps || w->rate_bps > c->max_rate_bps)) {
-    if (w->rate_bps)
+  /* A packet rate (a search's trial) counts as its payload bits. */
+  uint64_t rate = w->rate_bps;
+  if (w->rate_pps)
+    rate = w->msg_size && w->rate_pps > UINT64_MAX / 8 / w->msg_size ? UINT64_MAX
+                                                                     : w->rate_pps * w->msg_size * 8;
+  if (c->max_rate_bps && strcmp(w->name, "udp_stream") == 0 && (!rate || rate > c->max_rate_bps)) {
+    if (rate)
       snprintf(why, n,
                "udp_stream at %" PRIu64 " bit/s per flow is over this agent's cap of %" PRIu64
                " bit/s (--max-rate)",
-               w->rate_bps, c->max_rate_bps);
+               rate, c->max_rate_bps);
     else
       snprintf(why, n,
                "an unpaced udp_stream (rate 0) is over this agent's cap of %" PRIu64
@@ -213,6 +217,7 @@ static void prepare_to_config(const struct iov_agent *a, const Iovbench__Prepare
     .recv_buffer = w->recv_buffer,
     .nodelay = w->nodelay,
     .rate_bps = w->rate_bps,
+    .rate_pps = w->rate_pps,
     .interface = w->interface,
     .cpus = cpus,
     .n_cpus = (uint32_t)w->n_cpus,

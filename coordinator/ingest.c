@@ -71,12 +71,13 @@ static bool count_ok(const char *what, uint64_t v, uint64_t max, char *err, size
 
 static bool flow_counts_ok(const struct iov_ingest_point *pt, uint64_t bytes, uint64_t messages,
                            uint64_t trans, uint64_t lost, uint64_t ooo, uint64_t dup, uint64_t jitter,
-                           uint64_t retr, char *err, size_t errlen) {
+                           uint64_t retr, uint64_t segs_out, uint64_t segs_in, char *err, size_t errlen) {
   uint64_t m = max_count(pt), span = pt->span_ns;
   return count_ok("bytes", bytes, m, err, errlen) && count_ok("messages", messages, m, err, errlen) &&
          count_ok("transactions", trans, m, err, errlen) && count_ok("lost", lost, m, err, errlen) &&
          count_ok("out_of_order", ooo, m, err, errlen) && count_ok("duplicates", dup, m, err, errlen) &&
-         count_ok("jitter_ns", jitter, span, err, errlen) && count_ok("retransmits", retr, m, err, errlen);
+         count_ok("jitter_ns", jitter, span, err, errlen) && count_ok("retransmits", retr, m, err, errlen) &&
+         count_ok("segs_out", segs_out, m, err, errlen) && count_ok("segs_in", segs_in, m, err, errlen);
 }
 
 /* A whole batch is checked before any of it is stored: one absurd number
@@ -87,7 +88,8 @@ int iov_ingest_batch_check(const struct iov_ingest_point *pt, const Iovbench__Sa
   for (size_t i = 0; i < b->n_flows; i++) {
     const Iovbench__FlowSample *fs = b->flows[i];
     if (!flow_counts_ok(pt, fs->bytes, fs->messages, fs->transactions, fs->lost, fs->out_of_order,
-                        fs->duplicates, fs->jitter_ns, fs->retransmits, err, errlen))
+                        fs->duplicates, fs->jitter_ns, fs->retransmits, fs->segs_out, fs->segs_in, err,
+                        errlen))
       return -ERANGE;
     struct iov_hist_summary hs;
     if (fs->latency && iov_wire_hist_summary(fs->latency, &hs) == 0 &&
@@ -124,7 +126,8 @@ int iov_ingest_result_check(const struct iov_ingest_point *pt, const Iovbench__R
   for (size_t i = 0; i < res->n_flows; i++) {
     const Iovbench__FlowResult *fr = res->flows[i];
     if (!flow_counts_ok(pt, fr->bytes, fr->messages, fr->transactions, fr->lost, fr->out_of_order,
-                        fr->duplicates, fr->jitter_ns, fr->retransmits, err, errlen))
+                        fr->duplicates, fr->jitter_ns, fr->retransmits, fr->segs_out, fr->segs_in, err,
+                        errlen))
       return -ERANGE;
   }
   return 0;
@@ -185,6 +188,8 @@ int iov_ingest_samples(struct iov_ingest_point *pt, struct iov_ingest_agent *a,
       .retransmits = fs->retransmits,
       .rtt_us = fs->rtt_us,
       .snd_cwnd = fs->snd_cwnd,
+      .segs_out = fs->segs_out,
+      .segs_in = fs->segs_in,
     };
     /* Stored as it came (validated on decode): no dense copy. */
     struct iov_db_sparse_hist sh;
@@ -266,6 +271,8 @@ int iov_ingest_result(struct iov_ingest_point *pt, struct iov_ingest_agent *a, c
       .duplicates = fr->duplicates,
       .jitter_ns = fr->jitter_ns,
       .retransmits = fr->retransmits,
+      .segs_out = fr->segs_out,
+      .segs_in = fr->segs_in,
       .incomplete = !fr->complete,
     };
     if (fr->latency) {

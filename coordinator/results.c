@@ -21,7 +21,7 @@
 #define IOV_VERSION "unknown"
 #endif
 
-#define SCHEMA_VERSION 6
+#define SCHEMA_VERSION 7
 /* The oldest schema this build still reads (and migrates when it writes). */
 #define SCHEMA_OLDEST 5
 #define STR_(x) #x
@@ -82,8 +82,44 @@ static const char schema_sql[] =
     "  vms INTEGER NOT NULL DEFAULT 1,\n"
     "  point_no INTEGER NOT NULL DEFAULT 0,\n"
     "  rep INTEGER NOT NULL DEFAULT 0,\n"
+    "  trial INTEGER NOT NULL DEFAULT 0,\n"
     "  UNIQUE (run_id, idx)\n"
     ");\n"
+    /* Rate searches (v7): a trial row per trial point, and where each
+     * search ended.  Their REAL columns take NULL, as a NaN binds: the
+     * readers check every value (a results.db may come from anyone). */
+    "CREATE TABLE IF NOT EXISTS trial (\n"
+    "  point_id INTEGER PRIMARY KEY REFERENCES point(id),\n"
+    "  run_id INTEGER NOT NULL REFERENCES run(id),\n"
+    "  point_no INTEGER NOT NULL,\n"
+    "  rep INTEGER NOT NULL,\n"
+    "  seq INTEGER NOT NULL CHECK (seq > 0),\n"
+    "  full INTEGER NOT NULL,\n"
+    "  offered_wire_bps REAL,\n"
+    "  offered_pps REAL,\n"
+    "  duration_ns INTEGER NOT NULL,\n"
+    "  sent INTEGER NOT NULL,\n"
+    "  received INTEGER NOT NULL,\n"
+    "  lost INTEGER NOT NULL\n"
+    ");\n"
+    "CREATE INDEX IF NOT EXISTS trial_run ON trial(run_id, point_no, rep, seq);\n"
+    "CREATE TABLE IF NOT EXISTS search (\n"
+    "  run_id INTEGER NOT NULL REFERENCES run(id),\n"
+    "  point_no INTEGER NOT NULL,\n"
+    "  rep INTEGER NOT NULL,\n"
+    "  kind TEXT NOT NULL CHECK (kind IN ('ndr', 'pdr')),\n"
+    "  converged INTEGER NOT NULL,\n"
+    "  rate_pps REAL,\n"
+    "  rate_bps REAL,\n"
+    "  wire_bps REAL,\n"
+    "  line_pct REAL,\n"
+    "  frame_mean REAL,\n"
+    "  loss REAL,\n"
+    "  trials INTEGER NOT NULL,\n"
+    "  seconds REAL,\n"
+    "  point_id INTEGER,\n"
+    "  PRIMARY KEY (run_id, point_no, rep, kind)\n"
+    ") WITHOUT ROWID;\n"
     "CREATE TABLE IF NOT EXISTS point_confidence (\n"
     "  run_id INTEGER NOT NULL REFERENCES run(id),\n"
     "  point_no INTEGER NOT NULL,\n"
@@ -125,6 +161,8 @@ static const char schema_sql[] =
     "  lat_sum_ns INTEGER,\n"
     "  lat_overflow INTEGER,\n"
     "  lat_buckets BLOB,\n"
+    "  segs_out INTEGER NOT NULL DEFAULT 0,\n"
+    "  segs_in INTEGER NOT NULL DEFAULT 0,\n"
     "  PRIMARY KEY (flow_id, seq)\n"
     ") WITHOUT ROWID;\n"
     "CREATE TABLE IF NOT EXISTS result (\n"
@@ -142,7 +180,9 @@ static const char schema_sql[] =
     "  duplicates INTEGER NOT NULL DEFAULT 0,\n"
     "  jitter_ns INTEGER NOT NULL DEFAULT 0,\n"
     "  retransmits INTEGER NOT NULL DEFAULT 0,\n"
-    "  complete INTEGER NOT NULL DEFAULT 1\n"
+    "  complete INTEGER NOT NULL DEFAULT 1,\n"
+    "  segs_out INTEGER NOT NULL DEFAULT 0,\n"
+    "  segs_in INTEGER NOT NULL DEFAULT 0\n"
     ");\n"
     "CREATE TABLE IF NOT EXISTS cpu_sample (\n"
     "  point_id INTEGER NOT NULL REFERENCES point(id),\n"
@@ -260,7 +300,16 @@ enum stmt_id {
   ST_POINT_DONE_SELECT,
   ST_READ_RUN,
   ST_READ_POINTS,
+  ST_READ_POINTS_V6,
   ST_READ_POINTS_V5,
+  ST_READ_TRIAL_POINTS,
+  ST_READ_FLOWS_V6,
+  ST_TRIAL_INSERT,
+  ST_READ_TRIALS,
+  ST_SEARCH_INSERT,
+  ST_READ_SEARCHES,
+  ST_POINT_TOTALS,
+  ST_POINT_SET_TRIAL,
   ST_READ_CONFIDENCE,
   ST_READ_FLOWS,
   ST_READ_CPU,
@@ -273,13 +322,18 @@ enum stmt_id {
 };
 
 /* A run's points, with what the report needs of their parameters. */
-#define READ_POINTS_SQL(REPS, NO)                                                                        \
+#define READ_POINTS_SQL(REPS, NO, TRIAL, WHICH)                                                          \
   "SELECT id, idx, test, sweep, workload, status, error, duration_ns, warmup_ns, window_start_ns,"       \
   " window_end_ns, start_skew_ns, topology, vms, json_extract(params_json, '$.path'),"                   \
   " (SELECT COALESCE(SUM(0.0 + g.missing), 0) FROM sample_gap g WHERE g.point_id = point.id), " REPS "," \
-  " json_extract(params_json, '$.msg_size'), json_extract(params_json, '$.response_size'), params_json"  \
-  " FROM point"                                                                                          \
-  " WHERE run_id = ?1 AND (?2 < 0 OR " NO " = ?2) ORDER BY idx"
+  " json_extract(params_json, '$.msg_size'), json_extract(params_json, '$.response_size'), params_json," \
+  " " TRIAL " FROM point"                                                                                \
+  " WHERE run_id = ?1 AND (?2 < 0 OR " NO " = ?2) AND " WHICH " ORDER BY idx"
+#define READ_FLOWS_SQL(SEGS)                                                                       \
+  "SELECT f.id, f.role, r.flow_id IS NOT NULL, r.bytes, r.transactions, r.t_start_ns, r.t_end_ns," \
+  " (SELECT COUNT(*) FROM sample s WHERE s.flow_id = f.id), r.messages, r.lost, r.out_of_order,"   \
+  " r.duplicates, r.jitter_ns, r.retransmits, r.complete, " SEGS                                   \
+  " FROM flow f LEFT JOIN result r ON r.flow_id = f.id WHERE f.point_id = ?1 ORDER BY f.id"
 
 static const char *const stmt_sql[_ST_MAX] = {
   [ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -297,8 +351,8 @@ static const char *const stmt_sql[_ST_MAX] = {
                       " endpoint = excluded.endpoint, identity = excluded.identity,"
                       " inventory_json = excluded.inventory_json RETURNING id",
   [ST_POINT_INSERT] = "INSERT INTO point (run_id, idx, test, sweep, workload, params_json, status,"
-                      " duration_ns, sample_interval_ns, topology, vms, point_no, rep)"
-                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running', ?7, ?8, ?9, ?10, ?11, ?12)",
+                      " duration_ns, sample_interval_ns, topology, vms, point_no, rep, trial)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running', ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
   [ST_AGENT_SET_HOST] = "UPDATE agent SET kind = 'guest', host_id = ?2 WHERE id = ?1",
   [ST_POINT_START] = "UPDATE point SET start_ns = ?2 WHERE id = ?1",
   [ST_POINT_END] = "UPDATE point SET status = ?2, error = ?3 WHERE id = ?1",
@@ -306,15 +360,15 @@ static const char *const stmt_sql[_ST_MAX] = {
   [ST_SAMPLE_INSERT] = "INSERT INTO sample (flow_id, seq, t_start_ns, t_end_ns, bytes, messages,"
                        " transactions, lost, out_of_order, duplicates, jitter_ns, retransmits,"
                        " rtt_us, snd_cwnd, lat_count, lat_min_ns, lat_max_ns, lat_sum_ns, lat_overflow,"
-                       " lat_buckets)"
+                       " lat_buckets, segs_out, segs_in)"
                        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,"
-                       " ?17, ?18, ?19, ?20)",
+                       " ?17, ?18, ?19, ?20, ?21, ?22)",
   [ST_SAMPLE_HIST_SELECT] = "SELECT lat_count, lat_min_ns, lat_max_ns, lat_sum_ns, lat_overflow, lat_buckets"
                             " FROM sample WHERE flow_id = ?1 AND seq = ?2 AND lat_count IS NOT NULL",
   [ST_RESULT_INSERT] = "INSERT INTO result (flow_id, bytes, messages, transactions, t_start_ns,"
                        " t_end_ns, samples, error, error_text, lost, out_of_order, duplicates,"
-                       " jitter_ns, retransmits, complete)"
-                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                       " jitter_ns, retransmits, complete, segs_out, segs_in)"
+                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
   [ST_HSUM_INSERT] = "INSERT INTO histogram_summary (flow_id, seq, count, min_ns, max_ns, sum_ns,"
                      " overflow) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
   [ST_HBUCKET_INSERT] = "INSERT INTO histogram (flow_id, seq, bucket, count) VALUES (?1, ?2, ?3, ?4)",
@@ -339,21 +393,41 @@ static const char *const stmt_sql[_ST_MAX] = {
                     " VALUES (?1, ?2, ?3, ?4)",
   [ST_RUN_RESUME] = "UPDATE run SET status = 'running', error = NULL, ended_ns = NULL WHERE id ="
                     " (SELECT id FROM run ORDER BY id DESC LIMIT 1) RETURNING id, uuid",
-  [ST_POINT_DONE_SELECT] = "SELECT point_no, status = 'failed', idx FROM point WHERE run_id = ?1",
+  [ST_POINT_DONE_SELECT] = "SELECT point_no, status = 'failed', idx, trial FROM point WHERE run_id = ?1",
+  [ST_TRIAL_INSERT] = "INSERT OR REPLACE INTO trial (point_id, run_id, point_no, rep, seq, full,"
+                      " offered_wire_bps, offered_pps, duration_ns, sent, received, lost)"
+                      " SELECT id, run_id, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 FROM point WHERE id = ?1",
+  [ST_READ_TRIALS] = "SELECT point_id, point_no, rep, seq, full, offered_wire_bps, offered_pps, duration_ns,"
+                     " sent, received, lost FROM trial"
+                     " WHERE run_id = ?1 AND (?2 < 0 OR point_no = ?2) AND (?3 < 0 OR rep = ?3)"
+                     " ORDER BY point_no, rep, seq, point_id",
+  [ST_SEARCH_INSERT] = "INSERT OR REPLACE INTO search (run_id, point_no, rep, kind, converged, rate_pps,"
+                       " rate_bps, wire_bps, line_pct, frame_mean, loss, trials, seconds, point_id)"
+                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+  [ST_READ_SEARCHES] = "SELECT point_no, rep, kind, converged, rate_pps, rate_bps, wire_bps, line_pct,"
+                       " frame_mean, loss, trials, seconds, point_id FROM search WHERE run_id = ?1"
+                       " ORDER BY point_no, rep, kind",
+  /* Sums as REAL (TOTAL): a hostile file's huge counts cannot overflow. */
+  [ST_POINT_TOTALS] = "SELECT (SELECT COUNT(*) FROM point WHERE id = ?1),"
+                      " TOTAL(CASE WHEN f.role = 'sender' THEN r.messages END),"
+                      " TOTAL(CASE WHEN f.role = 'receiver' THEN r.messages END),"
+                      " TOTAL(CASE WHEN f.role = 'receiver' THEN r.lost END)"
+                      " FROM flow f JOIN result r ON r.flow_id = f.id WHERE f.point_id = ?1",
+  [ST_POINT_SET_TRIAL] = "UPDATE point SET trial = ?2 WHERE id = ?1",
 
   /* Reading a run back (report, plot, compare). */
   [ST_READ_RUN] = "SELECT id, uuid, plan_path, status, error, started_ns, ended_ns FROM run"
                   " ORDER BY id DESC LIMIT 1",
-  [ST_READ_POINTS] = READ_POINTS_SQL("point_no, rep", "point_no"),
+  [ST_READ_POINTS] = READ_POINTS_SQL("point_no, rep", "point_no", "trial", "trial = 0"),
+  [ST_READ_TRIAL_POINTS] = READ_POINTS_SQL("point_no, rep", "point_no", "trial", "trial > 0"),
+  /* Schema 6 had no searches. */
+  [ST_READ_POINTS_V6] = READ_POINTS_SQL("point_no, rep", "point_no", "0", "1"),
   /* Schema 5 had no repetitions: each point is its own. */
-  [ST_READ_POINTS_V5] = READ_POINTS_SQL("idx, 0", "idx"),
+  [ST_READ_POINTS_V5] = READ_POINTS_SQL("idx, 0", "idx", "0", "1"),
   [ST_READ_CONFIDENCE] = "SELECT point_no, level, width, runs, mean, half, reached FROM point_confidence"
                          " WHERE run_id = ?1 ORDER BY point_no",
-  [ST_READ_FLOWS] =
-      "SELECT f.id, f.role, r.flow_id IS NOT NULL, r.bytes, r.transactions, r.t_start_ns, r.t_end_ns,"
-      " (SELECT COUNT(*) FROM sample s WHERE s.flow_id = f.id), r.messages, r.lost, r.out_of_order,"
-      " r.duplicates, r.jitter_ns, r.retransmits, r.complete"
-      " FROM flow f LEFT JOIN result r ON r.flow_id = f.id WHERE f.point_id = ?1 ORDER BY f.id",
+  [ST_READ_FLOWS] = READ_FLOWS_SQL("r.segs_out, r.segs_in"),
+  [ST_READ_FLOWS_V6] = READ_FLOWS_SQL("0, 0"),
   /* Busy and total CPU time of the machine of one side over the window:
    * busy leaves out idle, iowait and steal (time the hypervisor took). */
   [ST_READ_CPU] =
@@ -725,13 +799,24 @@ static int check_layout(struct iov_db *db) {
   return 0;
 }
 
-/* Version 5 to 6: repetitions (point_no, rep; point_confidence). */
+/* Version 5 to 6: repetitions (point_no, rep; point_confidence).
+ * Version 6 to 7: rate searches (point.trial; the tables trial and search,
+ * made by schema_sql) and TCP segments in sample and result. */
 static int migrate(struct iov_db *db) {
-  if (db->version != 5) return 0;
-  int r = exec_sql(db, "migrate to schema 6",
-                   "ALTER TABLE point ADD COLUMN point_no INTEGER NOT NULL DEFAULT 0;"
-                   "ALTER TABLE point ADD COLUMN rep INTEGER NOT NULL DEFAULT 0;"
-                   "UPDATE point SET point_no = idx;");
+  int r = 0;
+
+  if (db->version == 5)
+    r = exec_sql(db, "migrate to schema 6",
+                 "ALTER TABLE point ADD COLUMN point_no INTEGER NOT NULL DEFAULT 0;"
+                 "ALTER TABLE point ADD COLUMN rep INTEGER NOT NULL DEFAULT 0;"
+                 "UPDATE point SET point_no = idx;");
+  if (r >= 0 && (db->version == 5 || db->version == 6))
+    r = exec_sql(db, "migrate to schema 7",
+                 "ALTER TABLE point ADD COLUMN trial INTEGER NOT NULL DEFAULT 0;"
+                 "ALTER TABLE sample ADD COLUMN segs_out INTEGER NOT NULL DEFAULT 0;"
+                 "ALTER TABLE sample ADD COLUMN segs_in INTEGER NOT NULL DEFAULT 0;"
+                 "ALTER TABLE result ADD COLUMN segs_out INTEGER NOT NULL DEFAULT 0;"
+                 "ALTER TABLE result ADD COLUMN segs_in INTEGER NOT NULL DEFAULT 0;");
   return r;
 }
 
@@ -930,7 +1015,9 @@ static int db_points_stored(struct iov_db *db, int64_t run, unsigned *stored, un
   if (bind_i64(st, 1, run)) return bind_fail(db, st, "bind run");
   while ((step = sqlite3_step(st)) == SQLITE_ROW) {
     int64_t no = sqlite3_column_int64(st, 0), idx = sqlite3_column_int64(st, 2);
-    if (no >= 0 && (uint64_t)no < n) {
+    /* A search's trials are not measurements: a search with only trials
+     * stored is run again, and its trials fed back to it. */
+    if (no >= 0 && (uint64_t)no < n && sqlite3_column_int64(st, 3) == 0) {
       stored[no]++;
       if (failed && sqlite3_column_int(st, 1) != 0) failed[no]++;
     }
@@ -958,7 +1045,7 @@ static int db_point_begin(struct iov_db *db, int64_t run, const struct iov_db_po
       bind_text(st, 4, p->sweep) || bind_text(st, 5, p->workload) || bind_text(st, 6, p->params_json) ||
       bind_u64(st, 7, p->duration_ns) || bind_u64(st, 8, p->sample_interval_ns) ||
       bind_text(st, 9, p->topology ? p->topology : "host-host") || bind_u64(st, 10, p->vms ? p->vms : 1) ||
-      bind_u64(st, 11, p->point_no) || bind_u64(st, 12, p->rep)) {
+      bind_u64(st, 11, p->point_no) || bind_u64(st, 12, p->rep) || bind_u64(st, 13, p->trial)) {
     r = bind_fail(db, st, "bind point");
     goto fail;
   }
@@ -1175,8 +1262,9 @@ static int db_sample_add(struct iov_db *db, int64_t flow, const struct iov_db_sa
   int r, rc;
 
   if (!db || !s || s->seq == 0) return -EINVAL;
-  const uint64_t cnt[] = { s->bytes,      s->messages,  s->transactions, s->lost,   s->out_of_order,
-                           s->duplicates, s->jitter_ns, s->retransmits,  s->rtt_us, s->snd_cwnd };
+  const uint64_t cnt[] = { s->bytes,        s->messages,   s->transactions, s->lost,
+                           s->out_of_order, s->duplicates, s->jitter_ns,    s->retransmits,
+                           s->rtt_us,       s->snd_cwnd,   s->segs_out,     s->segs_in };
   if ((r = counts_check(db, "sample", cnt, ELEMENTSOF(cnt))) < 0) return r;
   if (lat && !db->hist_layout_ok)
     return db_failf(db, "histogram layout of the database differs from this build's");
@@ -1191,7 +1279,8 @@ static int db_sample_add(struct iov_db *db, int64_t flow, const struct iov_db_sa
        bind_u64(st, 4, s->t_end_ns) || bind_u64(st, 5, s->bytes) || bind_u64(st, 6, s->messages) ||
        bind_u64(st, 7, s->transactions) || bind_u64(st, 8, s->lost) || bind_u64(st, 9, s->out_of_order) ||
        bind_u64(st, 10, s->duplicates) || bind_u64(st, 11, s->jitter_ns) ||
-       bind_u64(st, 12, s->retransmits) || bind_u64(st, 13, s->rtt_us) || bind_u64(st, 14, s->snd_cwnd);
+       bind_u64(st, 12, s->retransmits) || bind_u64(st, 13, s->rtt_us) || bind_u64(st, 14, s->snd_cwnd) ||
+       bind_u64(st, 21, s->segs_out) || bind_u64(st, 22, s->segs_in);
   if (!rc && lat)
     rc = bind_u64(st, 15, hs.count) || (hs.count ? bind_u64(st, 16, hs.min) : sqlite3_bind_null(st, 16)) ||
          (hs.count ? bind_u64(st, 17, hs.max) : sqlite3_bind_null(st, 17)) || bind_u64(st, 18, hs.sum) ||
@@ -1209,7 +1298,8 @@ static int db_result_add(struct iov_db *db, int64_t flow, const struct iov_db_re
 
   if (!db || !res) return -EINVAL;
   const uint64_t cnt[] = { res->bytes,        res->messages,   res->transactions, res->lost,
-                           res->out_of_order, res->duplicates, res->jitter_ns,    res->retransmits };
+                           res->out_of_order, res->duplicates, res->jitter_ns,    res->retransmits,
+                           res->segs_out,     res->segs_in };
   if ((r = counts_check(db, "result", cnt, ELEMENTSOF(cnt))) < 0) return r;
   r = savepoint_begin(db, "add result");
   if (r < 0) return r;
@@ -1221,7 +1311,8 @@ static int db_result_add(struct iov_db *db, int64_t flow, const struct iov_db_re
       bind_text(st, 9, res->error_text) || bind_u64(st, 10, res->lost) ||
       bind_u64(st, 11, res->out_of_order) || bind_u64(st, 12, res->duplicates) ||
       bind_u64(st, 13, res->jitter_ns) || bind_u64(st, 14, res->retransmits) ||
-      bind_i64(st, 15, res->incomplete ? 0 : 1)) {
+      bind_i64(st, 15, res->incomplete ? 0 : 1) || bind_u64(st, 16, res->segs_out) ||
+      bind_u64(st, 17, res->segs_in)) {
     r = bind_fail(db, st, "bind result");
     goto out;
   }
@@ -1587,6 +1678,7 @@ static int point_row(sqlite3_stmt *st, void *ctx) {
     .msg_size = column_u64(st, 18),
     .response_size = column_u64(st, 19),
     .params_json = column_str(st, 20),
+    .trial = (unsigned)sqlite3_column_int64(st, 21),
   };
   return w->cb(&row, w->userdata);
 }
@@ -1600,7 +1692,11 @@ int iov_db_points_read(struct iov_db *db, int64_t run, int64_t only_point_no,
 
   if (!db || !cb) return iov_errf(-EINVAL, err, errlen, "no database");
   struct db_call c_ = db_enter(db, err, errlen);
-  r = read_prepare(db, db->version >= 6 ? ST_READ_POINTS : ST_READ_POINTS_V5, run, NULL, "bind points", &st);
+  r = read_prepare(db,
+                   db->version >= 7   ? ST_READ_POINTS
+                   : db->version == 6 ? ST_READ_POINTS_V6
+                                      : ST_READ_POINTS_V5,
+                   run, NULL, "bind points", &st);
   if (r >= 0 && bind_i64(st, 2, only_point_no) != SQLITE_OK) r = bind_fail(db, st, "bind points");
   if (r >= 0) r = rows_walk(db, st, "read points", point_row, &w);
   return db_leave(db, &c_, r, err, errlen);
@@ -1663,6 +1759,8 @@ static int flow_row(sqlite3_stmt *st, void *ctx) {
     .jitter_ns = column_u64(st, 12),
     .retransmits = column_u64(st, 13),
     .complete = sqlite3_column_int(st, 14) != 0,
+    .segs_out = column_u64(st, 15),
+    .segs_in = column_u64(st, 16),
   };
   return w->cb(&row, w->userdata);
 }
@@ -1676,7 +1774,7 @@ int iov_db_flows_read(struct iov_db *db, int64_t point,
 
   if (!db || !cb) return iov_errf(-EINVAL, err, errlen, "no database");
   struct db_call c_ = db_enter(db, err, errlen);
-  r = read_prepare(db, ST_READ_FLOWS, point, NULL, "bind flows", &st);
+  r = read_prepare(db, db->version >= 7 ? ST_READ_FLOWS : ST_READ_FLOWS_V6, point, NULL, "bind flows", &st);
   if (r >= 0) r = rows_walk(db, st, "read flows", flow_row, &w);
   return db_leave(db, &c_, r, err, errlen);
 }
@@ -1985,4 +2083,339 @@ int iov_db_point_agent_add(struct iov_db *db, int64_t point, int64_t agent, cons
 int iov_db_point_set_skew(struct iov_db *db, int64_t point, uint64_t skew_ns, char *err, size_t errlen) {
   struct db_call c_ = db_enter(db, err, errlen);
   return db_leave(db, &c_, db_point_set_skew(db, point, skew_ns), err, errlen);
+}
+
+/* ---- The agents of a point (report: address family, line rate) --------- */
+
+int iov_db_point_agents_read(struct iov_db *db, int64_t point,
+                             int (*cb)(const struct iov_db_point_agent_row *row, void *userdata),
+                             void *userdata, char *err, size_t errlen) {
+  sqlite3_stmt *st = NULL;
+  int rc, r = 0;
+
+  if (!db || !cb) return iov_errf(-EINVAL, err, errlen, "no database");
+  struct db_call c_ = db_enter(db, err, errlen);
+  if (sqlite3_prepare_v2(db->db,
+                         "SELECT f.role, a.name, a.endpoint, a.inventory_json FROM agent a JOIN"
+                         " (SELECT role, agent_id, MIN(id) AS first FROM flow WHERE point_id = ?1"
+                         " GROUP BY role, agent_id) f ON f.agent_id = a.id ORDER BY f.first",
+                         -1, &st, NULL) != SQLITE_OK)
+    return db_leave(db, &c_, db_fail(db, "prepare point agents"), err, errlen);
+  sqlite3_bind_int64(st, 1, point);
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    struct iov_db_point_agent_row row = {
+      .role = column_str(st, 0),
+      .name = column_str(st, 1),
+      .endpoint = column_str(st, 2),
+      .inventory_json = column_str(st, 3),
+    };
+    r = cb(&row, userdata);
+    if (r < 0) break;
+  }
+  if (r >= 0 && rc != SQLITE_DONE) r = db_fail(db, "read point agents");
+  sqlite3_finalize(st);
+  return db_leave(db, &c_, r < 0 ? r : 0, err, errlen);
+}
+
+/* ---- Rate searches ------------------------------------------------------ */
+
+int iov_db_trial_points_read(struct iov_db *db, int64_t run, int64_t only_point_no,
+                             int (*cb)(const struct iov_db_point_row *row, void *userdata), void *userdata,
+                             char *err, size_t errlen) {
+  struct points_walk w = { cb, userdata };
+  sqlite3_stmt *st = NULL;
+  int r;
+
+  if (!db || !cb) return iov_errf(-EINVAL, err, errlen, "no database");
+  struct db_call c_ = db_enter(db, err, errlen);
+  if (db->version < 7) return db_leave(db, &c_, 0, err, errlen);
+  r = read_prepare(db, ST_READ_TRIAL_POINTS, run, NULL, "bind trial points", &st);
+  if (r >= 0 && bind_i64(st, 2, only_point_no) != SQLITE_OK) r = bind_fail(db, st, "bind trial points");
+  if (r >= 0) r = rows_walk(db, st, "read trial points", point_row, &w);
+  return db_leave(db, &c_, r, err, errlen);
+}
+
+static bool rate_ok(double v) { return isfinite(v) && v >= 0; }
+
+static int db_trial_add(struct iov_db *db, const struct iov_db_trial *t) {
+  sqlite3_stmt *st = NULL;
+  int r;
+
+  if (!db || !t) return -EINVAL;
+  if (t->seq == 0) return db_sayf(db, -EINVAL, "trial of point %" PRId64 ": sequence 0", t->point_id);
+  if (!rate_ok(t->offered_wire_bps) || !rate_ok(t->offered_pps))
+    return db_sayf(db, -EINVAL, "trial %u of point %" PRId64 ": offered rate %g bit/s, %g packets/s", t->seq,
+                   t->point_id, t->offered_wire_bps, t->offered_pps);
+  const uint64_t cnt[] = { t->duration_ns, t->sent, t->received, t->lost };
+  if ((r = counts_check(db, "trial", cnt, ELEMENTSOF(cnt))) < 0) return -ERANGE;
+  r = stmt_get(db, ST_TRIAL_INSERT, &st);
+  if (r < 0) return r;
+  if (bind_i64(st, 1, t->point_id) || bind_i64(st, 2, t->point_no) || bind_i64(st, 3, t->rep) ||
+      bind_i64(st, 4, t->seq) || bind_i64(st, 5, t->full ? 1 : 0) ||
+      sqlite3_bind_double(st, 6, t->offered_wire_bps) || sqlite3_bind_double(st, 7, t->offered_pps) ||
+      bind_u64(st, 8, t->duration_ns) || bind_u64(st, 9, t->sent) || bind_u64(st, 10, t->received) ||
+      bind_u64(st, 11, t->lost))
+    return bind_fail(db, st, "bind trial");
+  r = stmt_run(db, st, "insert trial");
+  if (r < 0) return r;
+  if (sqlite3_changes(db->db) != 1)
+    return db_sayf(db, -ENOENT, "trial %u: no point %" PRId64 " to attach it to", t->seq, t->point_id);
+  return 0;
+}
+
+/* A REAL column of a row read back: finite and in [min, max]; NULL only
+ * if null_ok (then NAN). */
+static bool col_real(sqlite3_stmt *st, int i, bool null_ok, double min, double max, double *ret) {
+  int type = sqlite3_column_type(st, i);
+
+  if (type == SQLITE_NULL) {
+    *ret = NAN;
+    return null_ok;
+  }
+  if (type != SQLITE_FLOAT && type != SQLITE_INTEGER) return false;
+  *ret = sqlite3_column_double(st, i);
+  return isfinite(*ret) && *ret >= min && *ret <= max;
+}
+
+/* An INTEGER column in [min, max]. */
+static bool col_int(sqlite3_stmt *st, int i, int64_t min, int64_t max, int64_t *ret) {
+  if (sqlite3_column_type(st, i) != SQLITE_INTEGER) return false;
+  *ret = sqlite3_column_int64(st, i);
+  return *ret >= min && *ret <= max;
+}
+
+struct trials_walk {
+  struct iov_db *db;
+  int (*cb)(void *arg, const struct iov_db_trial *t);
+  void *arg;
+};
+
+static int trial_row(sqlite3_stmt *st, void *ctx) {
+  static const char *const names[] = { "point_id", "point_no",         "rep",         "seq",
+                                       "full",     "offered_wire_bps", "offered_pps", "duration_ns",
+                                       "sent",     "received",         "lost" };
+  struct trials_walk *w = ctx;
+  int64_t v[11] = { 0 };
+  double wire = 0, pps = 0;
+  int bad = -1;
+
+  for (int i = 0; i < 11 && bad < 0; i++) {
+    if (i == 5) {
+      if (!col_real(st, 5, false, 0, HUGE_VAL, &wire)) bad = 5;
+    } else if (i == 6) {
+      if (!col_real(st, 6, false, 0, HUGE_VAL, &pps)) bad = 6;
+    } else {
+      int64_t max = i == 0 ? INT64_MAX : i <= 3 ? INT32_MAX : i == 4 ? 1 : (int64_t)IOV_DB_COUNT_MAX;
+      if (!col_int(st, i, i == 3 ? 1 : 0, max, &v[i])) bad = i;
+    }
+  }
+  if (bad >= 0)
+    return db_failf(w->db, "table trial, row of point %lld: %s is out of range or not a number",
+                    (long long)sqlite3_column_int64(st, 0), names[bad]);
+  struct iov_db_trial t = {
+    .point_id = v[0],
+    .point_no = (unsigned)v[1],
+    .rep = (unsigned)v[2],
+    .seq = (unsigned)v[3],
+    .full = v[4] != 0,
+    .offered_wire_bps = wire,
+    .offered_pps = pps,
+    .duration_ns = (uint64_t)v[7],
+    .sent = (uint64_t)v[8],
+    .received = (uint64_t)v[9],
+    .lost = (uint64_t)v[10],
+  };
+  return w->cb(w->arg, &t);
+}
+
+static int db_trials_read(struct iov_db *db, int64_t run, int point_no, int rep,
+                          int (*cb)(void *arg, const struct iov_db_trial *t), void *arg) {
+  struct trials_walk w = { db, cb, arg };
+  sqlite3_stmt *st = NULL;
+  int r;
+
+  if (!db || !cb) return -EINVAL;
+  if (db->version < 7) return 0;
+  r = read_prepare(db, ST_READ_TRIALS, run, NULL, "bind trials", &st);
+  if (r < 0) return r;
+  if (bind_i64(st, 2, point_no) || bind_i64(st, 3, rep)) return bind_fail(db, st, "bind trials");
+  return rows_walk(db, st, "read trials", trial_row, &w);
+}
+
+static bool search_kind_ok(const char *k) { return k && (strcmp(k, "ndr") == 0 || strcmp(k, "pdr") == 0); }
+
+static int db_search_set(struct iov_db *db, int64_t run, const struct iov_db_search *s) {
+  sqlite3_stmt *st = NULL;
+  int r;
+
+  if (!db || !s) return -EINVAL;
+  if (!search_kind_ok(s->kind))
+    return db_sayf(db, -EINVAL, "search of point %u: kind is not ndr or pdr", s->point_no);
+  if (!rate_ok(s->rate_pps) || !rate_ok(s->rate_bps) || !rate_ok(s->wire_bps) || !rate_ok(s->seconds) ||
+      (!isnan(s->line_pct) && !rate_ok(s->line_pct)) || (!isnan(s->frame_mean) && !rate_ok(s->frame_mean)) ||
+      (!isnan(s->loss) && !(s->loss >= 0 && s->loss <= 1)))
+    return db_sayf(db, -EINVAL,
+                   "%s search of point %u: a rate, time or loss is negative, not finite or out of range",
+                   s->kind, s->point_no);
+  r = stmt_get(db, ST_SEARCH_INSERT, &st);
+  if (r < 0) return r;
+  /* NAN binds as NULL: unknown. */
+  if (bind_i64(st, 1, run) || bind_i64(st, 2, s->point_no) || bind_i64(st, 3, s->rep) ||
+      bind_text(st, 4, s->kind) || bind_i64(st, 5, s->converged ? 1 : 0) ||
+      sqlite3_bind_double(st, 6, s->rate_pps) || sqlite3_bind_double(st, 7, s->rate_bps) ||
+      sqlite3_bind_double(st, 8, s->wire_bps) ||
+      (isnan(s->line_pct) ? sqlite3_bind_null(st, 9) : sqlite3_bind_double(st, 9, s->line_pct)) ||
+      (isnan(s->frame_mean) ? sqlite3_bind_null(st, 10) : sqlite3_bind_double(st, 10, s->frame_mean)) ||
+      (isnan(s->loss) ? sqlite3_bind_null(st, 11) : sqlite3_bind_double(st, 11, s->loss)) ||
+      bind_i64(st, 12, s->trials) || sqlite3_bind_double(st, 13, s->seconds) ||
+      (s->point_id > 0 ? bind_i64(st, 14, s->point_id) : sqlite3_bind_null(st, 14)))
+    return bind_fail(db, st, "bind search");
+  return stmt_run(db, st, "store search");
+}
+
+struct searches_walk {
+  struct iov_db *db;
+  int (*cb)(void *arg, const struct iov_db_search *s);
+  void *arg;
+};
+
+static int search_row(sqlite3_stmt *st, void *ctx) {
+  struct searches_walk *w = ctx;
+  struct iov_db_search s = { 0 };
+  int64_t no = 0, rep = 0, conv = 0, trials = 0, point = 0;
+  const char *kind = column_str(st, 2), *bad = NULL;
+
+  if (!col_int(st, 0, 0, INT32_MAX, &no))
+    bad = "point_no";
+  else if (!col_int(st, 1, 0, INT32_MAX, &rep))
+    bad = "rep";
+  else if (!search_kind_ok(kind))
+    bad = "kind";
+  else if (!col_int(st, 3, 0, 1, &conv))
+    bad = "converged";
+  else if (!col_real(st, 4, false, 0, HUGE_VAL, &s.rate_pps))
+    bad = "rate_pps";
+  else if (!col_real(st, 5, false, 0, HUGE_VAL, &s.rate_bps))
+    bad = "rate_bps";
+  else if (!col_real(st, 6, false, 0, HUGE_VAL, &s.wire_bps))
+    bad = "wire_bps";
+  else if (!col_real(st, 7, true, 0, HUGE_VAL, &s.line_pct))
+    bad = "line_pct";
+  else if (!col_real(st, 8, true, 0, HUGE_VAL, &s.frame_mean))
+    bad = "frame_mean";
+  else if (!col_real(st, 9, true, 0, 1, &s.loss))
+    bad = "loss";
+  else if (!col_int(st, 10, 0, 1000000, &trials))
+    bad = "trials";
+  else if (!col_real(st, 11, false, 0, HUGE_VAL, &s.seconds))
+    bad = "seconds";
+  else if (sqlite3_column_type(st, 12) != SQLITE_NULL && !col_int(st, 12, 1, INT64_MAX, &point))
+    bad = "point_id";
+  if (bad)
+    return db_failf(w->db,
+                    "table search, row of point_no %lld rep %lld: %s is out of range or not a known value",
+                    (long long)sqlite3_column_int64(st, 0), (long long)sqlite3_column_int64(st, 1), bad);
+  s.point_no = (unsigned)no;
+  s.rep = (unsigned)rep;
+  s.kind = kind;
+  s.converged = conv != 0;
+  s.trials = (unsigned)trials;
+  s.point_id = point;
+  return w->cb(w->arg, &s);
+}
+
+static int db_searches_read(struct iov_db *db, int64_t run,
+                            int (*cb)(void *arg, const struct iov_db_search *s), void *arg) {
+  struct searches_walk w = { db, cb, arg };
+  sqlite3_stmt *st = NULL;
+  int r;
+
+  if (!db || !cb) return -EINVAL;
+  if (db->version < 7) return 0;
+  r = read_prepare(db, ST_READ_SEARCHES, run, NULL, "bind searches", &st);
+  if (r < 0) return r;
+  return rows_walk(db, st, "read searches", search_row, &w);
+}
+
+/* A sum taken as REAL back to a count: a hostile negative or huge one is
+ * refused rather than wrapped. */
+static bool total_u64(double d, uint64_t *ret) {
+  if (!(d >= 0 && d <= (double)IOV_DB_COUNT_MAX)) return false;
+  *ret = (uint64_t)d;
+  return true;
+}
+
+static int db_point_totals(struct iov_db *db, int64_t point, uint64_t *sent, uint64_t *received,
+                           uint64_t *lost) {
+  sqlite3_stmt *st = NULL;
+  uint64_t v[3] = { 0 };
+  int r, rc;
+
+  if (!db) return -EINVAL;
+  r = read_prepare(db, ST_POINT_TOTALS, point, NULL, "bind point totals", &st);
+  if (r < 0) return r;
+  rc = sqlite3_step(st);
+  if (rc != SQLITE_ROW) return bind_fail(db, st, "read point totals");
+  if (sqlite3_column_int64(st, 0) == 0) {
+    stmt_done(st);
+    return db_sayf(db, -ENOENT, "no point %" PRId64, point);
+  }
+  for (int i = 0; i < 3; i++)
+    if (!total_u64(sqlite3_column_double(st, i + 1), &v[i])) {
+      stmt_done(st);
+      return db_failf(db, "table result, point %" PRId64 ": a message count is negative or too large", point);
+    }
+  stmt_done(st);
+  if (sent) *sent = v[0];
+  if (received) *received = v[1];
+  if (lost) *lost = v[2];
+  return 0;
+}
+
+static int db_point_set_trial(struct iov_db *db, int64_t point, unsigned trial) {
+  sqlite3_stmt *st = NULL;
+  int r;
+
+  if (!db) return -EINVAL;
+  r = stmt_get(db, ST_POINT_SET_TRIAL, &st);
+  if (r < 0) return r;
+  if (bind_i64(st, 1, point) || bind_i64(st, 2, trial)) return bind_fail(db, st, "bind point trial");
+  r = stmt_run(db, st, "update point trial");
+  if (r < 0) return r;
+  return sqlite3_changes(db->db) == 1 ? 0 : db_sayf(db, -ENOENT, "no point %" PRId64, point);
+}
+
+int iov_db_trial_add(struct iov_db *db, const struct iov_db_trial *t, char *err, size_t errlen) {
+  struct db_call c_ = db_enter(db, err, errlen);
+  return db_leave(db, &c_, db_trial_add(db, t), err, errlen);
+}
+
+int iov_db_trials_read(struct iov_db *db, int64_t run, int point_no, int rep,
+                       int (*cb)(void *arg, const struct iov_db_trial *t), void *arg, char *err,
+                       size_t errlen) {
+  struct db_call c_ = db_enter(db, err, errlen);
+  return db_leave(db, &c_, db_trials_read(db, run, point_no, rep, cb, arg), err, errlen);
+}
+
+int iov_db_search_set(struct iov_db *db, int64_t run, const struct iov_db_search *s, char *err,
+                      size_t errlen) {
+  struct db_call c_ = db_enter(db, err, errlen);
+  return db_leave(db, &c_, db_search_set(db, run, s), err, errlen);
+}
+
+int iov_db_searches_read(struct iov_db *db, int64_t run, int (*cb)(void *arg, const struct iov_db_search *s),
+                         void *arg, char *err, size_t errlen) {
+  struct db_call c_ = db_enter(db, err, errlen);
+  return db_leave(db, &c_, db_searches_read(db, run, cb, arg), err, errlen);
+}
+
+int iov_db_point_totals(struct iov_db *db, int64_t point_id, uint64_t *sent, uint64_t *received,
+                        uint64_t *lost, char *err, size_t errlen) {
+  struct db_call c_ = db_enter(db, err, errlen);
+  return db_leave(db, &c_, db_point_totals(db, point_id, sent, received, lost), err, errlen);
+}
+
+int iov_db_point_set_trial(struct iov_db *db, int64_t point_id, unsigned trial, char *err, size_t errlen) {
+  struct db_call c_ = db_enter(db, err, errlen);
+  return db_leave(db, &c_, db_point_set_trial(db, point_id, trial), err, errlen);
 }

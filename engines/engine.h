@@ -133,6 +133,8 @@ struct iov_tcp_info {
   uint32_t rtt_us;
   uint32_t rttvar_us;
   uint32_t snd_cwnd; /* segments */
+  uint64_t segs_out; /* segments sent, whole connection (0: kernel older than 4.2) */
+  uint64_t segs_in;  /* segments received, whole connection */
 };
 
 struct iov_engine_run;

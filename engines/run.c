@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sched.h>
+#include <stddef.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sys/prctl.h>
@@ -597,21 +598,35 @@ void iov_engine_run_snapshot(const struct iov_engine_run *r, unsigned i, struct 
   iov_hist_snapshot(&ret->hist, &s->hist);
 }
 
-int iov_engine_run_tcp_info(const struct iov_engine_run *r, unsigned i, struct iov_tcp_info *ret) {
+/* glibc's struct tcp_info stops at tcpi_total_retrans; the kernel's goes
+ * on (Linux 4.2+) with the segment counters.  Its layout, from
+ * linux/tcp.h, which cannot be included next to netinet/tcp.h. */
+struct tcp_info_segs {
   struct tcp_info ti;
-  socklen_t len = sizeof(ti);
+  uint64_t pacing_rate, max_pacing_rate, bytes_acked, bytes_received;
+  uint32_t segs_out, segs_in;
+};
+_Static_assert(offsetof(struct tcp_info_segs, segs_out) == 136, "the kernel's tcpi_segs_out is at 136");
+
+int iov_engine_run_tcp_info(const struct iov_engine_run *r, unsigned i, struct iov_tcp_info *ret) {
+  struct tcp_info_segs tis;
+  const struct tcp_info *ti = &tis.ti;
+  socklen_t len = sizeof(tis);
   if (r->ops->flags & IOV_ENG_F_UDP) return -ENOTSUP;
   if (i >= r->cfg.flows) return -EINVAL;
   /* After the join the sockets are still open (closed in free), so the
    * final sample can read them too. */
   int fd = __atomic_load_n(&r->flows[i].fd, __ATOMIC_ACQUIRE);
   if (fd < 0) return -ENOTCONN;
-  memset(&ti, 0, sizeof(ti));
-  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) < 0) return -errno;
-  ret->retransmits = ti.tcpi_total_retrans;
-  ret->rtt_us = ti.tcpi_rtt;
-  ret->rttvar_us = ti.tcpi_rttvar;
-  ret->snd_cwnd = ti.tcpi_snd_cwnd;
+  memset(&tis, 0, sizeof(tis));
+  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &tis, &len) < 0) return -errno;
+  ret->retransmits = ti->tcpi_total_retrans;
+  ret->rtt_us = ti->tcpi_rtt;
+  ret->rttvar_us = ti->tcpi_rttvar;
+  ret->snd_cwnd = ti->tcpi_snd_cwnd;
+  /* An older kernel fills less (len says how much): the rest stays 0. */
+  ret->segs_out = len >= offsetof(struct tcp_info_segs, segs_in) ? tis.segs_out : 0;
+  ret->segs_in = len >= offsetof(struct tcp_info_segs, segs_in) + sizeof(tis.segs_in) ? tis.segs_in : 0;
   return 0;
 }
 

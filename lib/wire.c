@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,6 +124,10 @@ static int check_workload(const Iovbench__Workload *w, Iovbench__Role role, char
   CHECK(w->token.len == 0 || w->token.len == 16, "prepare: data-path token of %zu bytes (want 16)",
         w->token.len);
   CHECK(w->warmup_ns <= 3600 * 1000000000ULL, "prepare: warm-up longer than an hour");
+  /* No NIC passes a billion packets a second on one flow: a larger rate
+   * is no rate an honest coord asks for. */
+  CHECK(w->rate_pps <= IOV_WIRE_MAX_PPS, "prepare: rate of %" PRIu64 " packets/s per flow (max %llu)",
+        w->rate_pps, IOV_WIRE_MAX_PPS);
   CHECK(w->n_run_addresses <= IOV_WIRE_MAX_RUN_ADDRS, "prepare: %zu run addresses (max %u)",
         w->n_run_addresses, IOV_WIRE_MAX_RUN_ADDRS);
   for (size_t i = 0; i < w->n_run_addresses; i++)

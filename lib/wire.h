@@ -33,6 +33,7 @@
 #define IOV_WIRE_MAX_IF_ADDRS 1024                /* addresses of one interface in an inventory */
 #define IOV_WIRE_MAX_WORKLOADS 64                 /* engine names in an inventory */
 #define IOV_WIRE_MAX_SETTINGS IOV_ENGINE_MAX_OPTS /* engine settings in a Prepare */
+#define IOV_WIRE_MAX_PPS 1000000000ULL            /* Workload.rate_pps: datagrams/s per flow */
 
 typedef Iovbench__Envelope iov_envelope;
 

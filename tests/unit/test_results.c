@@ -1155,7 +1155,7 @@ static void test_open_modes(void **state) {
   iov_db_close(db);
   assert_ok(NULL, iov_db_open(fx->path, &db, dberr, sizeof(dberr)));
   iov_db_close(db);
-  assert_int_equal(count_rows(fx->path, "PRAGMA user_version"), 6);
+  assert_int_equal(count_rows(fx->path, "PRAGMA user_version"), 7);
   assert_int_equal(count_rows(fx->path, "SELECT COUNT(*) FROM meta"), 2);
   /* An empty database has no run to report. */
   struct iov_report *rep = NULL;
@@ -1174,11 +1174,15 @@ static void test_open_modes(void **state) {
   assert_ok(db, iov_db_point_end(db, point, IOV_POINT_OK, NULL, dberr, sizeof(dberr)));
   iov_db_close(db);
   assert_int_equal(sqlite3_open(fx->path, &s), SQLITE_OK);
-  assert_int_equal(sqlite3_exec(s,
-                                "ALTER TABLE point DROP COLUMN point_no; ALTER TABLE point DROP COLUMN rep;"
-                                "DROP TABLE point_confidence; PRAGMA user_version = 5",
-                                NULL, NULL, NULL),
-                   SQLITE_OK);
+  assert_int_equal(
+      sqlite3_exec(s,
+                   "ALTER TABLE point DROP COLUMN point_no; ALTER TABLE point DROP COLUMN rep;"
+                   "DROP TABLE point_confidence; ALTER TABLE point DROP COLUMN trial;"
+                   "ALTER TABLE sample DROP COLUMN segs_out; ALTER TABLE sample DROP COLUMN segs_in;"
+                   "ALTER TABLE result DROP COLUMN segs_out; ALTER TABLE result DROP COLUMN segs_in;"
+                   "DROP TABLE trial; DROP TABLE search; PRAGMA user_version = 5",
+                   NULL, NULL, NULL),
+      SQLITE_OK);
   sqlite3_close(s);
   assert_ok(NULL, iov_db_open_readonly(fx->path, &db, dberr, sizeof(dberr)));
   assert_int_equal(iov_db_schema_version(db), 5);
@@ -1196,10 +1200,11 @@ static void test_open_modes(void **state) {
   rep = iov_report_free(rep);
   iov_db_close(db);
   assert_ok(NULL, iov_db_open(fx->path, &db, dberr, sizeof(dberr)));
-  assert_int_equal(iov_db_schema_version(db), 6);
+  assert_int_equal(iov_db_schema_version(db), 7);
   iov_db_close(db);
-  assert_int_equal(count_rows(fx->path, "PRAGMA user_version"), 6);
+  assert_int_equal(count_rows(fx->path, "PRAGMA user_version"), 7);
   assert_int_equal(count_rows(fx->path, "SELECT point_no FROM point"), 3);
+  assert_int_equal(count_rows(fx->path, "SELECT trial FROM point"), 0);
 }
 
 int main(void) {

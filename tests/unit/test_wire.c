@@ -64,6 +64,79 @@ static void test_prepare_roundtrip(void **state) {
   iov_wire_free(out);
 }
 
+/* A search's trial offers packets: rate_pps crosses the wire as sent, and
+ * one above a billion per flow is refused on decode.  TCP segment
+ * counters cross in samples and results. */
+static void test_rate_pps_and_segments(void **state) {
+  (void)state;
+  uint32_t ports[1] = { 40000 };
+  Iovbench__Workload w = IOVBENCH__WORKLOAD__INIT;
+  w.name = "udp_stream";
+  w.flows = 1;
+  w.msg_size = 18;
+  w.duration_ns = 1000000000ULL;
+  w.sample_interval_ns = 100000000ULL;
+  w.peer_address = "198.18.1.2";
+  w.peer_ports = ports;
+  w.n_peer_ports = 1;
+  w.rate_pps = 14880952;
+  Iovbench__Prepare p = IOVBENCH__PREPARE__INIT;
+  p.role = IOVBENCH__ROLE__ROLE_SENDER;
+  p.workload = &w;
+  iov_envelope e = IOVBENCH__ENVELOPE__INIT;
+  e.body_case = IOVBENCH__ENVELOPE__BODY_PREPARE;
+  e.prepare = &p;
+  int r;
+  iov_envelope *out = roundtrip(&e, &r);
+  assert_int_equal(r, 0);
+  assert_int_equal(out->prepare->workload->rate_pps, 14880952);
+  assert_int_equal(out->prepare->workload->rate_bps, 0);
+  iov_wire_free(out);
+  w.rate_pps = IOV_WIRE_MAX_PPS;
+  out = roundtrip(&e, &r);
+  assert_int_equal(r, 0);
+  iov_wire_free(out);
+  w.rate_pps = IOV_WIRE_MAX_PPS + 1;
+  assert_null(roundtrip(&e, &r));
+  assert_int_equal(r, -EBADMSG);
+  w.rate_pps = UINT64_MAX;
+  assert_null(roundtrip(&e, &r));
+  assert_int_equal(r, -EBADMSG);
+
+  Iovbench__FlowSample fs = IOVBENCH__FLOW_SAMPLE__INIT;
+  fs.segs_out = 123456789012ULL;
+  fs.segs_in = 7;
+  Iovbench__FlowSample *fsp = &fs;
+  Iovbench__SampleBatch b = IOVBENCH__SAMPLE_BATCH__INIT;
+  b.seq = 1;
+  b.flows = &fsp;
+  b.n_flows = 1;
+  iov_envelope s = IOVBENCH__ENVELOPE__INIT;
+  s.body_case = IOVBENCH__ENVELOPE__BODY_SAMPLES;
+  s.samples = &b;
+  out = roundtrip(&s, &r);
+  assert_int_equal(r, 0);
+  assert_int_equal(out->samples->flows[0]->segs_out, 123456789012ULL);
+  assert_int_equal(out->samples->flows[0]->segs_in, 7);
+  iov_wire_free(out);
+
+  Iovbench__FlowResult fr = IOVBENCH__FLOW_RESULT__INIT;
+  fr.segs_out = 1000;
+  fr.segs_in = 500;
+  Iovbench__FlowResult *frp = &fr;
+  Iovbench__Result res = IOVBENCH__RESULT__INIT;
+  res.flows = &frp;
+  res.n_flows = 1;
+  iov_envelope re = IOVBENCH__ENVELOPE__INIT;
+  re.body_case = IOVBENCH__ENVELOPE__BODY_RESULT;
+  re.result = &res;
+  out = roundtrip(&re, &r);
+  assert_int_equal(r, 0);
+  assert_int_equal(out->result->flows[0]->segs_out, 1000);
+  assert_int_equal(out->result->flows[0]->segs_in, 500);
+  iov_wire_free(out);
+}
+
 static void test_hist_roundtrip(void **state) {
   (void)state;
   static struct iov_hist h, back;
@@ -661,11 +734,17 @@ static void test_sockets(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_prepare_roundtrip), cmocka_unit_test(test_hist_roundtrip),
-    cmocka_unit_test(test_garbage_rejected),  cmocka_unit_test(test_oversize_version_unknown),
-    cmocka_unit_test(test_invalid_fields),    cmocka_unit_test(test_utf8_sanitize),
-    cmocka_unit_test(test_sockets),           cmocka_unit_test(test_welcome_addresses),
-    cmocka_unit_test(test_recv_peer),         cmocka_unit_test(test_engine_settings),
+    cmocka_unit_test(test_prepare_roundtrip),
+    cmocka_unit_test(test_hist_roundtrip),
+    cmocka_unit_test(test_garbage_rejected),
+    cmocka_unit_test(test_oversize_version_unknown),
+    cmocka_unit_test(test_invalid_fields),
+    cmocka_unit_test(test_utf8_sanitize),
+    cmocka_unit_test(test_sockets),
+    cmocka_unit_test(test_welcome_addresses),
+    cmocka_unit_test(test_recv_peer),
+    cmocka_unit_test(test_engine_settings),
+    cmocka_unit_test(test_rate_pps_and_segments),
   };
   int r = cmocka_run_group_tests(tests, NULL, NULL);
   zsys_shutdown();
