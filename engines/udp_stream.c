@@ -1,198 +1,250 @@
 /* udp_stream: paced UDP from sender to receiver, netperf UDP_STREAM and
- * iperf3 -u style.  The sender sends msg_size datagrams at cfg->rate_bps
- * until the window ends, then a few FIN datagrams; the receiver counts the
- * data datagrams and measures loss, reordering, duplicates and RFC 3550
- * interarrival jitter.
+ * iperf3 -u style, with batched system calls so that it can offer and
+ * count small frames near the kernel's limit.  The sender sends datagrams
+ * at the flow's rate until the window ends, then a few FIN datagrams; the
+ * receiver counts the data datagrams and measures loss, reordering,
+ * duplicates and RFC 3550 interarrival jitter.
  *
- * Every datagram starts with a 24-byte header, in network byte order
- * (written byte by byte, never by casting the buffer to a struct):
+ * Format: every datagram starts with the 18-byte header of udp_dgram.h
+ * (magic 0x4942, version 1 and the FIN flag, the flow's index, a 48-bit
+ * sequence number, the send time), so a 64-byte IPv4 frame (18 bytes of
+ * UDP payload) carries it whole and is measured exactly.  The rest of the
+ * datagram is payload, never read.  The receiver ignores (does not count)
+ * a datagram that is shorter than the header, carries another magic,
+ * version or unknown flags, or another flow's index; and every datagram
+ * that does not come from the address and port that said hello with the
+ * point's token (handshake.c; counted in stats.ignored).
  *
- *   offset 0   u64  sequence number: 0, 1, 2, ... for data datagrams;
- *                   in a FIN, the number of data datagrams sent
- *   offset 8   u64  send time, the sender's CLOCK_MONOTONIC in ns (only
- *                   differences between datagrams are used, so the two
- *                   hosts' clocks need not agree)
- *   offset 16  u32  flags: bit 0 = FIN (the sender is done)
- *   offset 20  u32  magic 0x494f5531 ("IOU1"): the format and its version
+ * Sizes: with frame_size = 0, every datagram is msg_size bytes of UDP
+ * payload (at least 18: .min_msg_size; flow_run fails with -EINVAL
+ * below it).  With a frame size, the payload of each datagram is what
+ * an Ethernet frame of that size carries over the socket's address
+ * family (lib/frame.h: frame - 14 - 4 FCS - 20 IPv4 or 40 IPv6 - 8 UDP;
+ * the family from getsockname), and msg_size is not used; a mix (imix)
+ * interleaves its sizes over a cycle of sum(weights) datagrams (datagram
+ * n has size iov_frame_nth(v, n)), on both sides alike.  A frame the
+ * family cannot carry with the header (64 over IPv6) fails the prepare
+ * (flow_prepare) with -EINVAL and the reason, before any traffic.
  *
- * so msg_size must be at least UDP_HDR_SIZE (24) bytes: flow_run returns
- * -EINVAL otherwise, on both sides.  The rest of the datagram is payload.
- * Datagrams that are shorter than the header or carry another magic are
- * ignored by the receiver (not counted).  So is every datagram that does
- * not come from the address and port that said hello with the point's
- * token (handshake.c; counted in stats.ignored).
+ * Pacing: an absolute schedule (udp_pace.h): datagram n is due at
+ * start + n * interval, the interval 1 / rate_pps when the config sets a
+ * packet rate (a search trial does), else payload bits / rate_bps with
+ * the mean payload of a mix (rate_bps counts UDP payload, as msg_size
+ * does).  Each system call sends the datagrams already due, up to
+ * `batch`; the sender sleeps (clock_nanosleep, absolute) until pace_spin
+ * before the next due time and busy-waits the rest.  The catch-up bound
+ * of udp_pace.h keeps a stall from turning into a long line-rate burst.
+ * No rate (or a rate above 2^53 bit/s) sends back to back, `batch`
+ * datagrams per call.
  *
- * Pacing: datagram n is due at start + n * interval, interval = msg_size
- * * 8 / rate_bps seconds, kept exactly as an integer quotient plus a
- * Bresenham remainder, so the schedule never drifts.  When the next send is
- * more than PACE_SPIN_NS ahead, the sender sleeps with clock_nanosleep
- * (TIMER_ABSTIME) to PACE_SPIN_NS before it, then spins on the clock for the
- * rest (this also absorbs the kernel's default 50 us timer slack).  When the
- * sender is behind, it sends at once; but the schedule may owe at most
- * max(PACE_CATCHUP_MSGS datagrams, PACE_CATCHUP_NS): later than that (the
- * thread was descheduled, or the host cannot sustain the rate), the missed
- * slots are given up and the schedule restarts from now, so a stall is
- * never followed by a line-rate burst longer than that bound.  rate_bps = 0
- * (or above 2^62) sends back to back.
+ * Batching: sendmmsg with `batch` datagrams, each of two iovecs (its own
+ * header, then the flow's shared payload buffer), so every datagram keeps
+ * its own sequence number; their send time is the instant the batch was
+ * built (one clock read per call).  The receiver takes up to `batch` per
+ * recvmmsg (MSG_WAITFORONE: it blocks for the first only) and stamps
+ * their arrival with the instant the call returned, as one datagram per
+ * call did: a datagram queued behind others shares their arrival, which
+ * is what a reader of the socket sees.  The default batch (32) was
+ * chosen by tests/bench/pps.
+ *
+ * GSO and GRO (settings gso, gro; both off by default): gso = yes sets
+ * UDP_SEGMENT on the sender's socket to the datagram size, and each
+ * sendmsg carries up to min(batch, 64, 65507 / size) datagrams in one
+ * buffer, which the kernel (or the NIC) cuts into datagrams; gso needs
+ * one datagram size, so a frame mix with gso is refused in the prepare
+ * (the equal-size runs of a smooth interleave are one or two datagrams
+ * long: GSO would gain nothing).  gro = yes sets UDP_GRO on the
+ * receiver's socket: a read may return several datagrams of one sender
+ * coalesced, with their size in a UDP_GRO control message; they are cut
+ * at that size and each is accounted on its own, exactly as if read
+ * alone.  A kernel that refuses either option fails the prepare with
+ * "gso: this kernel has no UDP GSO (UDP_SEGMENT: <error>); set gso = no"
+ * (or gro's): no silent fallback to what the plan did not ask for.
+ *
+ * Receive queues: each flow has its own socket on its own port (run.c),
+ * so the flows' 4-tuples differ and the NIC's RSS spreads them over its
+ * queues; each flow's thread is pinned by `cpus`.  SO_REUSEPORT would add
+ * nothing to that and would break the binding of one flow to one socket:
+ * a reuseport group hashes every datagram to any socket of the group, so
+ * a flow's data would land on sockets that did not answer its hello
+ * (handshake.c) and be ignored there.  So there is none.
  *
  * Send errors: EAGAIN/EWOULDBLOCK (send buffer full for a whole
  * SO_SNDTIMEO), ENOBUFS (a full device queue) and ECONNREFUSED (the ICMP
- * port unreachable from an earlier datagram, when the receiver is not there
- * yet or any more) mean that this datagram did not leave: it is retried
- * with the same sequence number, and only datagrams that left are counted.
- * Any other error ends the flow.
+ * port unreachable from an earlier datagram, when the receiver is not
+ * there yet or any more) mean that these datagrams did not leave: they are
+ * sent again with the same sequence numbers, and only datagrams that left
+ * are counted (sendmmsg says how many did).  Any other error ends the
+ * flow.
  *
- * After the window the sender sends UDP_FIN_COUNT FIN datagrams spread over
- * 7.5 ms (a receiver whose buffer was full at the first still gets a
- * later one), so the sender's flow ends about 7.5 ms after the window.  A
- * FIN carries the number of data datagrams sent, so the receiver also counts
- * the datagrams lost at the tail: with a FIN received, for every flow,
- * sent == received + lost exactly (barring duplicates and datagrams
- * reordered behind the FIN).
+ * After the window the sender sends UDP_FIN_COUNT FIN datagrams (header
+ * only) spread over 7.5 ms (a receiver whose buffer was full at the first
+ * still gets a later one), so the sender's flow ends about 7.5 ms after
+ * the window.  A FIN carries the number of data datagrams sent, so the
+ * receiver also counts the datagrams lost at the tail: with a FIN
+ * received, for every flow, sent == received + lost exactly (barring
+ * duplicates and datagrams reordered behind the FIN's batch).
  *
- * The receiver (counters published as each datagram arrives, so that
- * per-interval differences mean something):
- *   messages, bytes  unique data datagrams and their bytes (duplicates and
- *                    FINs are not counted);
- *   lost             (highest sequence + 1) - unique datagrams, never
- *                    negative; it falls again when a late datagram fills a
- *                    gap.  On a FIN, the highest is taken from the FIN;
- *   out_of_order     datagrams with a sequence below the highest seen;
- *   duplicates       datagrams seen before, within the last RX_WINDOW
- *                    sequence numbers (a bitmap; an older datagram cannot
- *                    be checked and counts as a late unique one);
- *   jitter_ns        RFC 3550 6.4.1: J += (|D| - J) / 16 over consecutive
- *                    non-duplicate data datagrams in arrival order, D the
- *                    change of (arrival - send time).
- * It ends on the first FIN, on a stop, or UDP_RX_LINGER_NS after the
- * nominal window end when no FIN came (all of them lost), with 0.  It
- * ignores the end_mono_ns it is given: the runner's 30 s grace is meant
- * for TCP. */
+ * The receiver's counters (udp_dgram.c says how each is counted) are
+ * published after each receive call, so that per-interval differences
+ * mean something: messages and bytes (unique data datagrams and their
+ * UDP payload), lost, out_of_order, duplicates, jitter_ns.  It ends on a
+ * FIN (after the rest of that batch), on a stop, or UDP_RX_LINGER_NS
+ * after the nominal window end when no FIN came (all of them lost), with
+ * 0.  It ignores the end_mono_ns it is given: the runner's 30 s grace is
+ * meant for TCP.
+ *
+ * The search settings (search, search_min, ...) are read by coord, which
+ * runs the search (coordinator/search.c) as a series of points with
+ * rate_pps set; the engine ignores them. */
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/udp.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 
 #include "engine.h"
+#include "err.h"
+#include "frame.h"
 #include "timeutil.h"
+#include "udp_dgram.h"
+#include "udp_pace.h"
 
-#define UDP_HDR_SIZE 24
-#define UDP_MAGIC 0x494f5531u
-#define UDP_FLAG_FIN 1u
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
 
-#define PACE_SPIN_NS (50 * IOV_NSEC_PER_USEC)
-#define PACE_CATCHUP_MSGS 16
-#define PACE_CATCHUP_NS (2 * IOV_NSEC_PER_MSEC)
-#define PACE_MAX_RATE (UINT64_C(1) << 62)
-/* Sleeps are cut into slices so that a stop is seen within one. */
-#define SLEEP_SLICE_NS (50 * IOV_NSEC_PER_MSEC)
-
+#define PACE_MAX_RATE (UINT64_C(1) << 53) /* 9 Pbit/s: above it, back to back */
 #define UDP_FIN_COUNT 5
 #define UDP_RX_LINGER_NS (2 * IOV_NSEC_PER_SEC)
-#define RX_WINDOW 4096 /* sequence numbers tracked for duplicates */
+#define UDP_MAX_PAYLOAD 65507 /* an IPv4 datagram's most */
+#define GSO_MAX_SEGS 64       /* UDP_MAX_SEGMENTS of older kernels */
+#define GRO_BUF 65536         /* a coalesced read: up to 64 KiB */
+#define GRO_MAX_BUFS 16       /* GRO reads per call (1 MiB of buffers) */
+#define BATCH_MAX 1024
 
 /* Delay before each FIN, after the previous one (0, 0.5, 1.5, 3.5, 7.5 ms). */
 static const uint64_t fin_gap_ns[UDP_FIN_COUNT] = {
   0, 500 * IOV_NSEC_PER_USEC, 1 * IOV_NSEC_PER_MSEC, 2 * IOV_NSEC_PER_MSEC, 4 * IOV_NSEC_PER_MSEC,
 };
 
-static void put_be64(uint8_t *p, uint64_t v) {
-  for (int i = 7; i >= 0; i--, v >>= 8) p[i] = (uint8_t)v;
-}
-
-static void put_be32(uint8_t *p, uint32_t v) {
-  for (int i = 3; i >= 0; i--, v >>= 8) p[i] = (uint8_t)v;
-}
-
-static uint64_t get_be64(const uint8_t *p) {
-  uint64_t v = 0;
-  for (int i = 0; i < 8; i++) v = v << 8 | p[i];
-  return v;
-}
-
-static uint32_t get_be32(const uint8_t *p) {
-  uint32_t v = 0;
-  for (int i = 0; i < 4; i++) v = v << 8 | p[i];
-  return v;
-}
-
-static void hdr_put(uint8_t *p, uint64_t seq, uint64_t t_send, uint32_t flags) {
-  put_be64(p, seq);
-  put_be64(p + 8, t_send);
-  put_be32(p + 16, flags);
-  put_be32(p + 20, UDP_MAGIC);
-}
-
-/* Sleep until 'until' (CLOCK_MONOTONIC), in slices so that a stop is seen.
- * Returns 0, or -ECANCELED on a stop. */
-static int sleep_until(struct iov_flow *f, uint64_t until) {
-  for (;;) {
-    if (iov_flow_should_stop(f)) return -ECANCELED;
-    uint64_t now = iov_now_mono();
-    if (now >= until) return 0;
-    struct timespec ts = iov_ns_ts(until - now > SLEEP_SLICE_NS ? now + SLEEP_SLICE_NS : until);
-    (void)clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL); /* EINTR: loop */
-  }
-}
-
-/* The absolute schedule: next = start + n * (step + rem / rate) ns. */
-struct pacer {
-  uint64_t next; /* CLOCK_MONOTONIC due time of the next datagram */
-  uint64_t step; /* whole ns per datagram */
-  uint64_t rem;  /* and rem / rate more */
-  uint64_t rate; /* bits per second */
-  uint64_t acc;  /* accumulated remainder, < rate */
-  uint64_t max_late;
+/* The settings of udp_stream (its ops' .options). */
+struct udp_stream_opts {
+  struct iov_sock_opts sock;
+  uint64_t frame_size; /* lib/frame.h value; 0 = msg_size */
+  uint64_t batch;      /* datagrams per system call */
+  uint64_t gso;        /* bool */
+  uint64_t gro;        /* bool */
+  uint64_t pace_spin;  /* ns */
 };
 
-static void pacer_init(struct pacer *p, uint64_t msg_size, uint64_t rate_bps, uint64_t now) {
-  /* msg_size <= 16 MiB, so msg_size * 8e9 < 2^57: no overflow. */
-  uint64_t num = msg_size * 8 * IOV_NSEC_PER_SEC;
-  p->next = now;
-  p->rate = rate_bps;
-  p->step = num / rate_bps;
-  p->rem = num % rate_bps;
-  p->acc = 0;
-  p->max_late = p->step * PACE_CATCHUP_MSGS;
-  if (p->max_late < PACE_CATCHUP_NS) p->max_late = PACE_CATCHUP_NS;
-}
+static const struct udp_stream_opts *opts_of(const struct iov_flow *f) { return iov_flow_opts(f); }
 
-static void pacer_advance(struct pacer *p) {
-  p->next += p->step;
-  p->acc += p->rem; /* rem < rate <= 2^62: no overflow */
-  if (p->acc >= p->rate) {
-    p->acc -= p->rate;
-    p->next++;
-  }
-}
+/* What each datagram of the flow carries: the payload of datagram n is
+ * size[n % cycle]. */
+struct shape {
+  int family;
+  unsigned cycle;
+  size_t max;           /* largest payload */
+  uint64_t cycle_bytes; /* payload of one cycle */
+  uint16_t size[IOV_FRAME_CYCLE_MAX];
+};
 
-/* Wait until the next datagram is due.  Returns 0 with *ret_now the clock
- * (at or after the due time), 1 when the window ends first (having slept
- * to its end), or -ECANCELED. */
-static int pacer_wait(struct iov_flow *f, struct pacer *p, uint64_t end, uint64_t *ret_now) {
-  uint64_t now = iov_now_mono();
-  if (now >= p->next) {
-    if (now - p->next > p->max_late) {
-      /* Too far behind to catch up without a burst: give up the missed
-       * slots and restart the schedule from now. */
-      p->next = now;
-      p->acc = 0;
+static const char *family_name(int family) { return family == AF_INET6 ? "IPv6" : "IPv4"; }
+
+/* The flow's datagram sizes from its settings and its socket's family.
+ * A sender's family is its connected socket's.  A receiver only sizes
+ * its buffers, for the largest payloads (IPv4's): its socket may be an
+ * IPv6 one that takes IPv4 senders too, and refusing a frame is the
+ * sender's part, which knows the family on the wire.  -EINVAL with the
+ * reason when a frame cannot carry the header over the family (or
+ * msg_size is out of range). */
+static int shape_get(const struct iov_flow *f, struct shape *s, char *err, size_t errlen) {
+  const struct udp_stream_opts *o = opts_of(f);
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof(ss);
+
+  if (f->cfg->role == IOV_ROLE_RECEIVER)
+    ss.ss_family = AF_INET;
+  else if (getsockname(f->fd, (struct sockaddr *)&ss, &len) < 0)
+    return -errno;
+  s->family = ss.ss_family;
+  if (o->frame_size == 0) {
+    if (f->cfg->msg_size < IOV_UDP_HDR_SIZE || f->cfg->msg_size > UDP_MAX_PAYLOAD)
+      return iov_errf(-EINVAL, err, errlen, "msg_size %llu: udp_stream needs %d to %d bytes",
+                      (unsigned long long)f->cfg->msg_size, IOV_UDP_HDR_SIZE, UDP_MAX_PAYLOAD);
+    s->cycle = 1;
+    s->size[0] = (uint16_t)f->cfg->msg_size;
+  } else {
+    uint16_t frames[IOV_FRAME_CYCLE_MAX];
+    char fb[64];
+    s->cycle = iov_frame_table(o->frame_size, frames);
+    if (s->cycle == 0)
+      return iov_errf(-EINVAL, err, errlen, "frame_size %s is not a frame size",
+                      iov_frame_format(o->frame_size, fb, sizeof(fb)));
+    for (unsigned i = 0; i < s->cycle; i++) {
+      int p = iov_frame_payload(frames[i], s->family);
+      if (p < IOV_UDP_HDR_SIZE)
+        return iov_errf(-EINVAL, err, errlen,
+                        "frame_size %u cannot carry udp_stream's %d-byte header over %s (%d bytes of UDP "
+                        "payload); the smallest %s frame that can is %u",
+                        frames[i], IOV_UDP_HDR_SIZE, family_name(s->family), p < 0 ? 0 : p,
+                        family_name(s->family), iov_frame_min(s->family, IOV_UDP_HDR_SIZE));
+      s->size[i] = (uint16_t)p;
     }
-    *ret_now = now;
-    return 0;
   }
-  if (p->next >= end) {
-    int k = sleep_until(f, end);
-    return k < 0 ? k : 1;
+  s->max = 0;
+  s->cycle_bytes = 0;
+  for (unsigned i = 0; i < s->cycle; i++) {
+    if (s->size[i] > s->max) s->max = s->size[i];
+    s->cycle_bytes += s->size[i];
   }
-  if (p->next - now > PACE_SPIN_NS) {
-    int k = sleep_until(f, p->next - PACE_SPIN_NS);
-    if (k < 0) return k;
+  return 0;
+}
+
+/* Segments per GSO send: at most batch, 64, and 64 KiB of payload. */
+static unsigned gso_segs(const struct shape *s, unsigned batch) {
+  unsigned n = batch < GSO_MAX_SEGS ? batch : GSO_MAX_SEGS;
+  size_t fit = UDP_MAX_PAYLOAD / s->max;
+  if (fit < n) n = (unsigned)fit;
+  return n ? n : 1;
+}
+
+/* On the prepared socket: the frame fits the family, and the kernel takes
+ * the GSO/GRO the settings ask for. */
+static int stream_flow_prepare(struct iov_flow *f, char *err, size_t errlen) {
+  const struct udp_stream_opts *o = opts_of(f);
+  struct shape s;
+  int k = 0;
+
+  if (o->frame_size == 0 && f->cfg->msg_size < IOV_UDP_HDR_SIZE) return 0; /* flow_run says -EINVAL */
+  k = shape_get(f, &s, err, errlen);
+  if (k < 0) return k;
+  if (f->cfg->role == IOV_ROLE_SENDER && o->gso) {
+    if (s.cycle > 1)
+      return iov_errf(-EINVAL, err, errlen,
+                      "gso: a frame mix has no runs of equal-size datagrams to segment; set gso = no or "
+                      "one frame_size");
+    int seg = (int)s.size[0];
+    if (setsockopt(f->fd, SOL_UDP, UDP_SEGMENT, &seg, sizeof(seg)) < 0) {
+      k = -errno;
+      return iov_errf(k, err, errlen, "gso: this kernel has no UDP GSO (UDP_SEGMENT: %s); set gso = no",
+                      iov_strerror(k));
+    }
   }
-  while ((now = iov_now_mono()) < p->next)
-    ;
-  *ret_now = now;
+  if (f->cfg->role == IOV_ROLE_RECEIVER && o->gro) {
+    int one = 1;
+    if (setsockopt(f->fd, SOL_UDP, UDP_GRO, &one, sizeof(one)) < 0) {
+      k = -errno;
+      return iov_errf(k, err, errlen, "gro: this kernel has no UDP GRO (UDP_GRO: %s); set gro = no",
+                      iov_strerror(k));
+    }
+  }
   return 0;
 }
 
@@ -203,192 +255,373 @@ static bool send_retryable(int e) {
 /* Tell the receiver that 'sent' data datagrams went out.  Errors are
  * ignored: the receiver also ends on its own, later. */
 static int send_fins(struct iov_flow *f, uint64_t sent) {
-  uint8_t hdr[UDP_HDR_SIZE];
+  uint8_t hdr[IOV_UDP_HDR_SIZE];
   uint64_t t = iov_now_mono();
 
   for (unsigned i = 0; i < UDP_FIN_COUNT; i++) {
     t += fin_gap_ns[i];
-    int k = sleep_until(f, t);
+    int k = iov__udp_sleep_until(f, t);
     if (k < 0) return k;
-    hdr_put(hdr, sent, iov_now_mono(), UDP_FLAG_FIN);
+    iov__udp_hdr_put(hdr, sent, iov_now_mono(), f->idx, IOV_UDP_FLAG_FIN);
     (void)send(f->fd, hdr, sizeof(hdr), MSG_NOSIGNAL);
   }
   return 0;
 }
 
-static int stream_send(struct iov_flow *f, uint64_t end) {
-  const size_t msg = f->cfg->msg_size;
-  const bool paced = f->cfg->rate_bps > 0 && f->cfg->rate_bps <= PACE_MAX_RATE;
-  uint8_t *buf = f->buf;
-  uint64_t seq = 0, now = iov_now_mono();
-  struct pacer p = { 0 };
+/* The sender's buffers, allocated once before the loop. */
+struct tx {
+  struct mmsghdr *msgs; /* batch; GSO: one */
+  struct iovec *iov;    /* two per datagram; GSO: one */
+  uint8_t *hdrs;        /* batch headers; GSO: segs whole datagrams */
+  uint8_t *payload;     /* the shared payload (after the header) */
+};
 
-  if (paced) pacer_init(&p, msg, f->cfg->rate_bps, now);
+static void tx_free(struct tx *t) {
+  free(t->msgs);
+  free(t->iov);
+  free(t->hdrs);
+  free(t->payload);
+}
+
+static int tx_alloc(struct tx *t, const struct shape *s, unsigned batch, bool gso) {
+  memset(t, 0, sizeof(*t));
+  if (gso) {
+    size_t n = (size_t)gso_segs(s, batch) * s->max;
+    t->msgs = calloc(1, sizeof(*t->msgs));
+    t->iov = calloc(1, sizeof(*t->iov));
+    t->hdrs = malloc(n);
+    if (!t->msgs || !t->iov || !t->hdrs) goto oom;
+    memset(t->hdrs, 'i', n); /* a recognisable, non-zero payload */
+    t->iov[0].iov_base = t->hdrs;
+    t->msgs[0].msg_hdr.msg_iov = t->iov;
+    t->msgs[0].msg_hdr.msg_iovlen = 1;
+    return 0;
+  }
+  t->msgs = calloc(batch, sizeof(*t->msgs));
+  t->iov = calloc(2 * (size_t)batch, sizeof(*t->iov));
+  t->hdrs = malloc((size_t)batch * IOV_UDP_HDR_SIZE);
+  t->payload = malloc(s->max - IOV_UDP_HDR_SIZE + 1);
+  if (!t->msgs || !t->iov || !t->hdrs || !t->payload) goto oom;
+  memset(t->payload, 'i', s->max - IOV_UDP_HDR_SIZE + 1);
+  for (unsigned i = 0; i < batch; i++) {
+    t->iov[2 * i].iov_base = t->hdrs + (size_t)i * IOV_UDP_HDR_SIZE;
+    t->iov[2 * i].iov_len = IOV_UDP_HDR_SIZE;
+    t->iov[2 * i + 1].iov_base = t->payload;
+    t->msgs[i].msg_hdr.msg_iov = &t->iov[2 * i];
+  }
+  return 0;
+oom:
+  tx_free(t);
+  return -ENOMEM;
+}
+
+/* Send k datagrams from seq on (sizes from the shape, cycle index ci of
+ * seq), stamped 'now'.  The number that left (> 0), or -errno. */
+static int tx_batch(struct iov_flow *f, struct tx *t, const struct shape *s, bool gso, uint64_t seq,
+                    unsigned ci, unsigned k, uint64_t now, uint64_t *ret_bytes) {
+  uint64_t bytes = 0;
+  if (gso) {
+    size_t seg = s->max;
+    for (unsigned i = 0; i < k; i++) iov__udp_hdr_put(t->hdrs + i * seg, seq + i, now, f->idx, 0);
+    t->iov[0].iov_len = k * seg;
+    ssize_t n = sendmsg(f->fd, &t->msgs[0].msg_hdr, MSG_NOSIGNAL);
+    if (n < 0) return -errno;
+    *ret_bytes = (uint64_t)n;
+    return (int)((size_t)n / seg);
+  }
+  for (unsigned i = 0; i < k; i++) {
+    size_t size = s->size[ci];
+    if (++ci == s->cycle) ci = 0;
+    iov__udp_hdr_put(t->iov[2 * i].iov_base, seq + i, now, f->idx, 0);
+    t->iov[2 * i + 1].iov_len = size - IOV_UDP_HDR_SIZE;
+    t->msgs[i].msg_hdr.msg_iovlen = size > IOV_UDP_HDR_SIZE ? 2 : 1;
+  }
+  int n = sendmmsg(f->fd, t->msgs, k, MSG_NOSIGNAL);
+  if (n < 0) return -errno;
+  for (int i = 0; i < n; i++) bytes += t->msgs[i].msg_len;
+  *ret_bytes = bytes;
+  return n;
+}
+
+static int stream_send(struct iov_flow *f, uint64_t end) {
+  const struct udp_stream_opts *o = opts_of(f);
+  const struct iov_engine_config *cfg = f->cfg;
+  const bool gso = o->gso != 0;
+  struct shape *s = malloc(sizeof(*s));
+  struct iov_udp_pace p = { 0 };
+  struct tx t = { 0 };
+  uint64_t seq = 0, now = iov_now_mono();
+  unsigned ci = 0, batch = (unsigned)o->batch;
+  bool paced = false;
+  int r;
+
+  if (!s) return -ENOMEM;
+  r = shape_get(f, s, NULL, 0);
+  if (r < 0) goto out;
+  if (gso && s->cycle > 1) {
+    r = -EINVAL; /* refused in the prepare */
+    goto out;
+  }
+  if (gso) batch = gso_segs(s, batch);
+  r = tx_alloc(&t, s, batch, gso);
+  if (r < 0) goto out;
+  if (cfg->rate_pps) {
+    iov__udp_pace_init(&p, IOV_NSEC_PER_SEC, cfg->rate_pps, batch, o->pace_spin, now, 0);
+    paced = true;
+  } else if (cfg->rate_bps && cfg->rate_bps <= PACE_MAX_RATE) {
+    /* interval = cycle_bytes * 8 / (cycle * rate_bps) s, exactly: the
+     * numerator is below 381 * 65507 * 8e9 < 2^58, the denominator below
+     * 381 * 2^53 < 2^62. */
+    iov__udp_pace_init(&p, s->cycle_bytes * 8 * IOV_NSEC_PER_SEC, cfg->rate_bps * s->cycle, batch,
+                       o->pace_spin, now, 0);
+    paced = true;
+  }
   for (;;) {
-    if (iov_flow_should_stop(f)) return -ECANCELED;
+    unsigned k = batch;
+    if (iov_flow_should_stop(f)) {
+      r = -ECANCELED;
+      goto out;
+    }
     if (paced) {
-      int k = pacer_wait(f, &p, end, &now);
-      if (k < 0) return k;
-      if (k > 0) break;
+      r = iov__udp_pace_wait(f, &p, seq, end, &now);
+      if (r < 0) goto out;
+      if (r > 0) break;
+      k = iov__udp_pace_take(&p, seq, now, batch);
+      if (k == 0) continue;
     } else
       now = iov_now_mono();
     if (now >= end) break;
-    hdr_put(buf, seq, now, 0);
-    ssize_t n = send(f->fd, buf, msg, MSG_NOSIGNAL);
-    if (n >= 0) {
-      seq++;
-      iov_flow_add(f, (uint64_t)n, 1, 0);
-      if (paced) pacer_advance(&p);
+    uint64_t bytes = 0;
+    int n = tx_batch(f, &t, s, gso, seq, ci, k, now, &bytes);
+    if (n > 0) {
+      seq += (unsigned)n;
+      ci = (unsigned)((ci + (unsigned)n) % s->cycle);
+      iov_flow_add(f, bytes, (uint64_t)n, 0);
       continue;
     }
-    if (send_retryable(errno)) continue;            /* the same datagram again */
-    if (iov_flow_should_stop(f)) return -ECANCELED; /* EPIPE after the stop's shutdown */
-    return -errno;
+    if (n == 0 || send_retryable(-n)) continue;   /* the same datagrams again */
+    r = iov_flow_should_stop(f) ? -ECANCELED : n; /* EPIPE after the stop's shutdown */
+    goto out;
   }
-  return send_fins(f, seq);
+  r = send_fins(f, seq);
+out:
+  tx_free(&t);
+  free(s);
+  return r;
 }
 
-/* Receiver state, allocated once before the loop. */
-struct rx {
-  uint64_t seen[RX_WINDOW / 64]; /* bit (s % RX_WINDOW) for s in (highest - RX_WINDOW, highest] */
-  uint64_t highest;
-  uint64_t unique;
-  uint64_t out_of_order;
-  uint64_t duplicates;
-  uint64_t jitter16; /* jitter in ns, times 16 (RFC 3550 A.8) */
-  int64_t last_transit;
-  bool any; /* a data datagram arrived: highest is valid */
-  bool have_transit;
+/* The receiver's buffers and state, allocated once before the loop. */
+struct rxb {
+  struct iov_udp_rx acct;
+  struct mmsghdr *msgs;
+  struct iovec *iov;
+  struct sockaddr_storage *from;
+  uint8_t *bufs;
+  uint8_t *ctl; /* GRO: a control buffer per read */
+  size_t buf_size, ctl_size;
+  unsigned n;
 };
 
-static bool rx_test_set(struct rx *x, uint64_t s) {
-  uint64_t bit = UINT64_C(1) << (s % 64), *w = &x->seen[(s % RX_WINDOW) / 64];
-  bool was = *w & bit;
-  *w |= bit;
-  return was;
+static void rxb_free(struct rxb *b) {
+  if (!b) return;
+  free(b->msgs);
+  free(b->iov);
+  free(b->from);
+  free(b->bufs);
+  free(b->ctl);
+  free(b);
 }
 
-static void rx_clear(struct rx *x, uint64_t s) {
-  x->seen[(s % RX_WINDOW) / 64] &= ~(UINT64_C(1) << (s % 64));
-}
-
-static uint64_t rx_lost(const struct rx *x, uint64_t expected) {
-  return expected > x->unique ? expected - x->unique : 0;
-}
-
-/* Account one data datagram.  Returns false for a duplicate. */
-static bool rx_data(struct rx *x, uint64_t s) {
-  if (!x->any) {
-    x->any = true;
-    x->highest = s;
-  } else if (s > x->highest) {
-    if (s - x->highest >= RX_WINDOW)
-      for (unsigned i = 0; i < RX_WINDOW / 64; i++) x->seen[i] = 0;
-    else
-      for (uint64_t k = x->highest + 1; k < s; k++) rx_clear(x, k);
-    rx_clear(x, s);
-    x->highest = s;
-  } else if (x->highest - s >= RX_WINDOW) {
-    /* Older than the bitmap: cannot tell, counted as a late unique one. */
-    x->out_of_order++;
-    x->unique++;
-    return true;
-  } else if (s < x->highest) {
-    if (rx_test_set(x, s)) {
-      x->duplicates++;
-      return false;
+static struct rxb *rxb_new(const struct shape *s, unsigned batch, bool gro) {
+  struct rxb *b = calloc(1, sizeof(*b));
+  if (!b) return NULL;
+  b->n = gro ? (batch < GRO_MAX_BUFS ? batch : GRO_MAX_BUFS) : batch;
+  /* A hello is read whole into a buffer (iov_flow_udp_admit). */
+  b->buf_size = gro ? GRO_BUF : (s->max > IOV_HELLO_LEN ? s->max : IOV_HELLO_LEN);
+  b->ctl_size = gro ? CMSG_SPACE(sizeof(int)) : 0;
+  b->msgs = calloc(b->n, sizeof(*b->msgs));
+  b->iov = calloc(b->n, sizeof(*b->iov));
+  b->from = calloc(b->n, sizeof(*b->from));
+  b->bufs = malloc(b->n * b->buf_size);
+  b->ctl = gro ? calloc(b->n, b->ctl_size) : NULL;
+  if (!b->msgs || !b->iov || !b->from || !b->bufs || (gro && !b->ctl)) {
+    rxb_free(b);
+    return NULL;
+  }
+  for (unsigned i = 0; i < b->n; i++) {
+    b->iov[i].iov_base = b->bufs + i * b->buf_size;
+    b->iov[i].iov_len = b->buf_size;
+    b->msgs[i].msg_hdr.msg_iov = &b->iov[i];
+    b->msgs[i].msg_hdr.msg_iovlen = 1;
+    b->msgs[i].msg_hdr.msg_name = &b->from[i];
+    b->msgs[i].msg_hdr.msg_namelen = sizeof(b->from[i]);
+    if (gro) {
+      b->msgs[i].msg_hdr.msg_control = b->ctl + i * b->ctl_size;
+      b->msgs[i].msg_hdr.msg_controllen = b->ctl_size;
     }
-    x->out_of_order++;
-    x->unique++;
-    return true;
   }
-  if (rx_test_set(x, s)) {
-    x->duplicates++;
-    return false;
-  }
-  x->unique++;
-  return true;
+  return b;
 }
 
-static void rx_jitter(struct rx *x, uint64_t arrival, uint64_t t_send) {
-  /* Transit time modulo 2^64: only differences count, and the sender's
-   * clock may be far from ours. */
-  int64_t transit = (int64_t)(arrival - t_send);
-  if (x->have_transit) {
-    int64_t d = transit - x->last_transit;
-    uint64_t ad = d < 0 ? (uint64_t)0 - (uint64_t)d : (uint64_t)d;
-    x->jitter16 += ad - ((x->jitter16 + 8) >> 4);
+/* The segment size of a GRO read (its UDP_GRO control message), or 0
+ * when it holds one datagram. */
+static size_t gro_size(struct msghdr *m) {
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c))
+    if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO && c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+      int v;
+      memcpy(&v, CMSG_DATA(c), sizeof(v));
+      return v > 0 ? (size_t)v : 0;
+    }
+  return 0;
+}
+
+/* What one receive call brought, summed for publication. */
+struct rx_tally {
+  uint64_t bytes, msgs;
+  bool fin, any;
+  uint64_t fin_count;
+};
+
+/* Account one datagram of n bytes (n may exceed what the buffer holds:
+ * MSG_TRUNC; only the header is read). */
+static void rx_one(struct iov_flow *f, struct iov_udp_rx *x, const uint8_t *p, size_t n, uint64_t now,
+                   struct rx_tally *t) {
+  struct iov_udp_hdr h;
+  if (!iov__udp_hdr_get(p, n, &h) || h.flow != (f->idx & 0xffu)) return; /* not ours: ignored */
+  t->any = true;
+  if (h.flags & IOV_UDP_FLAG_FIN) {
+    /* The FIN tells how many were sent: the tail's losses count too. */
+    if (!t->fin || h.seq > t->fin_count) t->fin_count = h.seq;
+    t->fin = true;
+    return;
   }
-  x->last_transit = transit;
-  x->have_transit = true;
+  if (iov__udp_rx_data(x, h.seq, now, h.t_send)) {
+    t->bytes += n;
+    t->msgs++;
+  }
 }
 
 static int stream_recv(struct iov_flow *f) {
+  const struct udp_stream_opts *o = opts_of(f);
   const uint64_t deadline = f->window_end_mono + UDP_RX_LINGER_NS;
-  const uint8_t *buf = f->buf;
-  struct rx *x = calloc(1, sizeof(*x));
+  struct shape *s = malloc(sizeof(*s));
+  struct rxb *b = NULL;
   uint64_t last_real = 0;
-  int r = 0;
+  bool gro = o->gro != 0;
+  int r;
 
-  if (!x) return -ENOMEM;
+  if (!s) return -ENOMEM;
+  r = shape_get(f, s, NULL, 0);
+  if (r < 0) goto out;
+  b = rxb_new(s, (unsigned)o->batch, gro);
+  if (!b) {
+    r = -ENOMEM;
+    goto out;
+  }
+  struct iov_udp_rx *x = &b->acct;
   for (;;) {
     if (iov_flow_should_stop(f)) {
       r = -ECANCELED;
       break;
     }
-    /* MSG_TRUNC: the datagram's real length, should it exceed the buffer. */
-    struct sockaddr_storage from;
-    socklen_t from_len = sizeof(from);
-    ssize_t n = recvfrom(f->fd, f->buf, f->buf_size, MSG_TRUNC, (struct sockaddr *)&from, &from_len);
+    /* MSG_TRUNC: each datagram's real length, should it exceed the buffer. */
+    int got = recvmmsg(f->fd, b->msgs, b->n, MSG_WAITFORONE | MSG_TRUNC, NULL);
     uint64_t now = iov_now_mono();
-    if (n < 0) {
+    if (got < 0) {
       if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK && errno != ECONNREFUSED) {
         r = iov_flow_should_stop(f) ? -ECANCELED : -errno;
         break;
       }
-    } else if (n > 0 && !iov_flow_udp_admit(f, buf, (size_t)n, &from, from_len)) {
-      /* A hello (answered) or a stranger's datagram (ignored, counted). */
-    } else if ((size_t)n >= UDP_HDR_SIZE && get_be32(buf + 20) == UDP_MAGIC) {
-      uint64_t seq = get_be64(buf);
+      got = 0;
+    }
+    struct rx_tally t = { 0 };
+    for (int i = 0; i < got; i++) {
+      struct msghdr *m = &b->msgs[i].msg_hdr;
+      const uint8_t *p = b->iov[i].iov_base;
+      size_t n = b->msgs[i].msg_len, seg = gro ? gro_size(m) : 0;
+      if (n > 0 && iov_flow_udp_admit(f, p, n, &b->from[i], m->msg_namelen)) {
+        if (seg && n > seg && n <= b->buf_size)
+          for (size_t off = 0; off < n; off += seg)
+            rx_one(f, x, p + off, n - off < seg ? n - off : seg, now, &t);
+        else
+          rx_one(f, x, p, n, now, &t);
+      }
+      /* A hello (answered), a stranger's datagram (ignored, counted), or
+       * n == 0 after a stop's shutdown (seen at the top of the loop). */
+      m->msg_namelen = sizeof(b->from[i]);
+      if (gro) m->msg_controllen = b->ctl_size;
+    }
+    if (t.any) {
       /* The flow ran until the last datagram came, not until the linger
        * after the window expired: a lost FIN must not stretch it. */
       last_real = iov_flow_stamp(f);
-      if (get_be32(buf + 16) & UDP_FLAG_FIN) {
-        /* The FIN tells how many were sent: the tail's losses count too. */
-        uint64_t expected = x->any && x->highest + 1 > seq ? x->highest + 1 : seq;
-        IOV_FLOW_SET(f, lost, rx_lost(x, expected));
+      if (t.msgs) {
+        iov_flow_add(f, t.bytes, t.msgs, 0);
+        IOV_FLOW_SET(f, out_of_order, x->out_of_order);
+        IOV_FLOW_SET(f, jitter_ns, iov__udp_rx_jitter(x));
+      }
+      IOV_FLOW_SET(f, duplicates, x->duplicates);
+      if (t.fin) {
+        IOV_FLOW_SET(f, lost, iov__udp_rx_lost(x, iov__udp_rx_expected(x, t.fin_count)));
         break;
       }
-      if (rx_data(x, seq)) {
-        rx_jitter(x, now, get_be64(buf + 8));
-        iov_flow_add(f, (uint64_t)n, 1, 0);
-        IOV_FLOW_SET(f, lost, rx_lost(x, x->highest + 1));
-        IOV_FLOW_SET(f, out_of_order, x->out_of_order);
-        IOV_FLOW_SET(f, jitter_ns, x->jitter16 >> 4);
-      } else
-        IOV_FLOW_SET(f, duplicates, x->duplicates);
+      IOV_FLOW_SET(f, lost, iov__udp_rx_lost(x, iov__udp_rx_next(x)));
     }
-    /* Anything else (n == 0 after a stop's shutdown, foreign datagrams) is
-     * ignored; the stop is seen at the top of the loop. */
     if (now >= deadline) break; /* no FIN came: they were lost */
   }
-  free(x);
+out:
+  rxb_free(b);
+  free(s);
   if (last_real) IOV_FLOW_SET(f, t_end_ns, last_real);
   return r;
 }
 
 static int stream_run(struct iov_flow *f, uint64_t end_mono_ns) {
-  if (f->cfg->msg_size < UDP_HDR_SIZE) return -EINVAL;
+  const struct udp_stream_opts *o = opts_of(f);
+  if (o->frame_size == 0 && f->cfg->msg_size < IOV_UDP_HDR_SIZE) return -EINVAL;
+  if (o->batch < 1 || o->batch > BATCH_MAX) return -EINVAL;
   return f->cfg->role == IOV_ROLE_SENDER ? stream_send(f, end_mono_ns) : stream_recv(f);
 }
 
-/* The settings of udp_stream (its ops' .options). */
-struct udp_stream_opts {
-  struct iov_sock_opts sock;
-};
-
 static const struct iov_engine_opt udp_stream_options[] = {
   IOV_ENGINE_SOCK_OPTS(struct udp_stream_opts),
+  { .name = "batch",
+    .type = IOV_OPT_UINT,
+    .def = 32, /* chosen by tests/bench/pps */
+    .min = 1,
+    .max = BATCH_MAX,
+    .sweepable = true,
+    .offset = offsetof(struct udp_stream_opts, batch),
+    .help = "Datagrams per system call (sendmmsg/recvmmsg; with gso, segments per send, at most 64): "
+            "fewer calls per datagram at high packet rates.  Paced senders send only the datagrams "
+            "already due." },
+  { .name = "gso",
+    .type = IOV_OPT_BOOL,
+    .def = 0,
+    .min = 0,
+    .max = 1,
+    .sweepable = true,
+    .offset = offsetof(struct udp_stream_opts, gso),
+    .help = "UDP GSO on the sender (UDP_SEGMENT): up to batch datagrams of one size per send, cut by "
+            "the kernel or the NIC.  Needs one frame size (no mix); a kernel without it fails the point." },
+  { .name = "gro",
+    .type = IOV_OPT_BOOL,
+    .def = 0,
+    .min = 0,
+    .max = 1,
+    .sweepable = true,
+    .offset = offsetof(struct udp_stream_opts, gro),
+    .help = "UDP GRO on the receiver (UDP_GRO): coalesced reads, each datagram still accounted on its "
+            "own.  A kernel without it fails the point." },
+  { .name = "pace_spin",
+    .type = IOV_OPT_DURATION,
+    .def = 50 * IOV_NSEC_PER_USEC,
+    .min = 0,
+    .max = 10 * IOV_NSEC_PER_MSEC,
+    .sweepable = true,
+    .offset = offsetof(struct udp_stream_opts, pace_spin),
+    .help = "A paced sender busy-waits this long before each due time instead of sleeping (sleeps wake "
+            "late by tens of microseconds); 0 always sleeps." },
   { 0 },
 };
 
@@ -396,9 +629,10 @@ const struct iov_engine_ops iov_engine_udp_stream = {
   .name = "udp_stream",
   .abi_version = IOV_ENGINE_ABI,
   .flags = IOV_ENG_F_UDP | IOV_ENG_F_NEEDS_PEER,
-  .help = "paced UDP, sender to receiver (msg_size >= 24 per datagram, rate_bps per flow); "
-          "loss, reordering, duplicates, jitter",
+  .help = "paced UDP, sender to receiver (msg_size >= 18 per datagram or frame_size, rate_bps per flow, "
+          "batched sendmmsg/recvmmsg, optional GSO/GRO); loss, reordering, duplicates, jitter",
   .flow_run = stream_run,
+  .flow_prepare = stream_flow_prepare,
   .options = udp_stream_options,
   .option_struct_size = sizeof(struct udp_stream_opts),
   .sockopts = iov_sock_opts_apply,

@@ -48,8 +48,8 @@ extern const struct iov_engine_ops iov_engine_udp_rr;
 #define MSEC IOV_NSEC_PER_MSEC
 #define SEC IOV_NSEC_PER_SEC
 #define START_LEAD (50 * MSEC)
-#define HDR 24 /* udp_stream's header, and its layout: */
-#define MAGIC 0x494f5531u
+#define HDR 18 /* udp_stream's header (engines/udp_dgram.h), and its layout: */
+#define MAGIC 0x4942u
 #define UDP_LINGER (2 * SEC) /* udp_stream receiver without a FIN */
 #define NOISE_TASKS 32
 
@@ -404,10 +404,11 @@ static void put_be(uint8_t *p, uint64_t v, int n) {
 static void send_hdr(int fd, uint64_t seq, uint64_t t_send, uint32_t flags, uint32_t magic, size_t len) {
   uint8_t b[64];
   memset(b, 'x', sizeof(b));
-  put_be(b, seq, 8);
-  put_be(b + 8, t_send, 8);
-  put_be(b + 16, flags, 4);
-  put_be(b + 20, magic, 4);
+  put_be(b, magic, 2);
+  b[2] = (uint8_t)(1u << 4 | flags); /* version 1 */
+  b[3] = 0;                          /* flow 0 */
+  put_be(b + 4, seq, 6);
+  put_be(b + 10, t_send, 8);
   assert_int_equal(send(fd, b, len, 0), (ssize_t)len);
 }
 
@@ -464,7 +465,7 @@ static void test_stream_accounting(void **state) {
 
   for (size_t i = 0; i < ELEMENTSOF(order); i++) send_hdr(fd, order[i], order[i] * MSEC, 0, MAGIC, 64);
   send_hdr(fd, 100, 0, 0, MAGIC, HDR - 1);  /* too short: ignored */
-  send_hdr(fd, 100, 0, 0, 0x12345678u, 64); /* not ours: ignored */
+  send_hdr(fd, 100, 0, 0, 0x1234u, 64);     /* not ours: ignored */
   send_hdr(fd, 9, 9 * MSEC, 1, MAGIC, HDR); /* FIN: 9 were sent */
   assert_true(wait_done(r, HANG_BOUND, NULL, NULL));
   struct iov_flow_stats *s = snap(r);
