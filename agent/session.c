@@ -310,6 +310,9 @@ static void on_prepare(struct iov_agent *a, const iov_envelope *in) {
                             "agent '%s': %s sender cannot connect to %s (from %s): %s", a->identity, w->name,
                             w->peer_address, *w->bind_address ? w->bind_address : "any address",
                             iov_strerror(r));
+    else if (why[0]) /* the engine's own reason (a frame the family cannot carry, no UDP GRO) */
+      iov__agent_send_error(a, NULL, in->msg_id, IOVBENCH__ERROR_CODE__ERR_WORKLOAD, p->point_id,
+                            "agent '%s': %s receiver: %s", a->identity, w->name, why);
     else
       iov__agent_send_error(a, NULL, in->msg_id, IOVBENCH__ERROR_CODE__ERR_WORKLOAD, p->point_id,
                             "agent '%s': %s receiver cannot listen on %s: %s", a->identity, w->name,
