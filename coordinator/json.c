@@ -90,13 +90,27 @@ oom:
 }
 
 json_t *iov_json_point_params(const struct iov_plan_point *p) {
-  return json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:s}", "test", p->test,
-                   "index", (int)p->index, "sweep", p->sweep ? p->sweep : "", "workload", p->p.workload,
-                   "sender", p->p.sender, "receiver", p->p.receiver, "flows", (json_int_t)p->p.flows,
-                   "msg_size", (json_int_t)p->p.msg_size, "response_size", (json_int_t)p->p.response_size,
-                   "duration_ns", (json_int_t)p->p.duration, "sample_interval_ns",
-                   (json_int_t)p->p.sample_interval, "timeout_ns", (json_int_t)p->p.timeout, "path",
-                   p->p.path ? p->p.path : "auto");
+  json_t *j =
+      json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:s}", "test", p->test, "index",
+                (int)p->index, "sweep", p->sweep ? p->sweep : "", "workload", p->p.workload, "sender",
+                p->p.sender, "receiver", p->p.receiver, "flows", (json_int_t)p->p.flows, "msg_size",
+                (json_int_t)p->p.msg_size, "response_size", (json_int_t)p->p.response_size, "duration_ns",
+                (json_int_t)p->p.duration, "sample_interval_ns", (json_int_t)p->p.sample_interval,
+                "timeout_ns", (json_int_t)p->p.timeout, "path", p->p.path ? p->p.path : "auto");
+  /* What else sets the point apart: the line rate when the plan gives
+   * one, and each engine setting that differs from its engine's default,
+   * as a plan writes it ("frame_size": "imix", "pdr_loss": "0.5%"), so
+   * points of other settings are told apart and the runs from before a
+   * setting existed still match their default. */
+  if (j && p->p.line_rate) json_object_set_new(j, "line_rate", json_integer((json_int_t)p->p.line_rate));
+  for (size_t i = 0; j && i < p->p.n_settings; i++) {
+    const struct iov_plan_setting *s = &p->p.settings[i];
+    char buf[64];
+    if (s->value != s->opt->def && !json_object_get(j, s->opt->name))
+      json_object_set_new(j, s->opt->name,
+                          json_string(iov_engine_opt_format(s->opt, s->value, buf, sizeof(buf))));
+  }
+  return j;
 }
 
 char *iov_json_dumps(const json_t *j) { return j ? json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL; }
