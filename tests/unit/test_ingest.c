@@ -224,6 +224,54 @@ static void test_result_refused(void **state) {
   assert_int_equal(fx->a.bytes, 0);
 }
 
+static int segs_cb(const struct iov_db_flow_row *row, void *userdata) {
+  uint64_t *sum = userdata;
+  sum[0] += row->segs_out;
+  sum[1] += row->segs_in;
+  return 0;
+}
+
+/* TCP segment counters: stored from the result as sent; one the point
+ * cannot produce refuses the batch or the result whole, as any counter. */
+static void test_segments(void **state) {
+  struct fixture *fx = *state;
+  char err[256] = "";
+  Iovbench__FlowSample fs = IOVBENCH__FLOW_SAMPLE__INIT, *v[1];
+  fs.flow = 0;
+  fs.bytes = 1000;
+  fs.segs_out = 12;
+  fs.segs_in = 6;
+  Iovbench__SampleBatch b = batch(1, &fs, v);
+  assert_int_equal(iov_ingest_samples(&fx->pt, &fx->a, &b, err, sizeof(err)), 0);
+  assert_int_equal(fx->a.samples, 1);
+  fs.segs_out = UINT64_C(1) << 61;
+  b = batch(2, &fs, v);
+  assert_int_equal(iov_ingest_batch_check(&fx->pt, &b, err, sizeof(err)), -ERANGE);
+  assert_non_null(strstr(err, "segs_out 2305843009213693952, more than this point can produce"));
+  assert_int_equal(iov_ingest_samples(&fx->pt, &fx->a, &b, err, sizeof(err)), 0);
+  assert_int_equal(fx->a.samples, 1);
+
+  Iovbench__FlowResult f0 = IOVBENCH__FLOW_RESULT__INIT, *rv[1] = { &f0 };
+  Iovbench__Result res = IOVBENCH__RESULT__INIT;
+  f0.bytes = 1000;
+  f0.segs_in = UINT64_MAX;
+  f0.complete = true;
+  res.flows = rv;
+  res.n_flows = 1;
+  res.window_start_ns = 1;
+  res.window_end_ns = 2;
+  assert_int_equal(iov_ingest_result_check(&fx->pt, &res, err, sizeof(err)), -ERANGE);
+  assert_non_null(strstr(err, "segs_in 18446744073709551615"));
+  f0.segs_in = 6;
+  f0.segs_out = 12;
+  assert_int_equal(iov_ingest_result(&fx->pt, &fx->a, &res, err, sizeof(err)), 0);
+  assert_int_equal(fx->failed, 0);
+  uint64_t sum[2] = { 0, 0 };
+  assert_int_equal(iov_db_flows_read(fx->db, fx->point, segs_cb, sum, err, sizeof(err)), 0);
+  assert_int_equal(sum[0], 12);
+  assert_int_equal(sum[1], 6);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_span),
@@ -231,6 +279,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(test_clock_extremes, setup, teardown),
     cmocka_unit_test_setup_teardown(test_result, setup, teardown),
     cmocka_unit_test_setup_teardown(test_result_refused, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_segments, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
