@@ -108,6 +108,7 @@
 #include "engine.h"
 #include "err.h"
 #include "frame.h"
+#include "ndr.h"
 #include "timeutil.h"
 #include "udp_dgram.h"
 #include "udp_pace.h"
@@ -141,6 +142,14 @@ struct udp_stream_opts {
   uint64_t gso;        /* bool */
   uint64_t gro;        /* bool */
   uint64_t pace_spin;  /* ns */
+  /* The search's, read by coord only (coordinator/search.c). */
+  uint64_t search;           /* IOV_SEARCH_* bits */
+  uint64_t search_min;       /* bit/s on the wire, all flows */
+  uint64_t search_max;       /* bit/s on the wire, all flows; 0 = line rate */
+  uint64_t search_precision; /* ppb */
+  uint64_t pdr_loss;         /* ppb */
+  uint64_t search_trial;     /* ns */
+  uint64_t search_trials;
 };
 
 static const struct udp_stream_opts *opts_of(const struct iov_flow *f) { return iov_flow_opts(f); }
@@ -583,8 +592,25 @@ static int stream_run(struct iov_flow *f, uint64_t end_mono_ns) {
   return f->cfg->role == IOV_ROLE_SENDER ? stream_send(f, end_mono_ns) : stream_recv(f);
 }
 
+#define PPB_PER_PCT (UINT64_C(10000000)) /* parts per billion in one per cent */
+#define SEARCH_RATE_MAX (UINT64_C(1) << 53)
+
 static const struct iov_engine_opt udp_stream_options[] = {
   IOV_ENGINE_SOCK_OPTS(struct udp_stream_opts),
+  { .name = "frame_size",
+    .type = IOV_OPT_CUSTOM,
+    .unit = "bytes",
+    .def = 0,
+    .min = 0,
+    .max = UINT64_MAX,
+    .sweepable = true,
+    .offset = offsetof(struct udp_stream_opts, frame_size),
+    .parse = iov_frame_parse,
+    .format = iov_frame_format,
+    .help = "Ethernet frame size, 64 to 9216 (destination MAC to FCS): each datagram carries what such a "
+            "frame holds over the socket's family (frame - 46 bytes over IPv4, - 66 over IPv6), in place "
+            "of msg_size.  'imix' is 64, 570 and 1518 at 7:4:1; a custom mix is 'SIZE:WEIGHT ...' (up to "
+            "3 parts, weights 1..127), interleaved.  0 = msg_size." },
   { .name = "batch",
     .type = IOV_OPT_UINT,
     .def = 32, /* chosen by tests/bench/pps */
@@ -622,6 +648,69 @@ static const struct iov_engine_opt udp_stream_options[] = {
     .offset = offsetof(struct udp_stream_opts, pace_spin),
     .help = "A paced sender busy-waits this long before each due time instead of sleeping (sleeps wake "
             "late by tens of microseconds); 0 always sleeps." },
+  { .name = "search",
+    .type = IOV_OPT_CUSTOM,
+    .def = IOV_SEARCH_NONE,
+    .min = 0,
+    .max = IOV_SEARCH_NDR | IOV_SEARCH_PDR,
+    .sweepable = false,
+    .offset = offsetof(struct udp_stream_opts, search),
+    .parse = iov_search_what_parse,
+    .format = iov_search_what_format,
+    .help = "Search the offered rate for the highest with no loss (ndr, RFC 2544 throughput) and/or with "
+            "at most pdr_loss lost (pdr): none, ndr, pdr or ndr,pdr.  coord runs the trials; the point's "
+            "rate is ignored." },
+  { .name = "search_min",
+    .type = IOV_OPT_RATE,
+    .def = 0,
+    .min = 0,
+    .max = SEARCH_RATE_MAX,
+    .sweepable = true,
+    .offset = offsetof(struct udp_stream_opts, search_min),
+    .help = "The search's lowest offered rate, bits/s on the wire (frames + 20 bytes each), all flows "
+            "together; 0 = a thousandth of search_max." },
+  { .name = "search_max",
+    .type = IOV_OPT_RATE,
+    .def = 0,
+    .min = 0,
+    .max = SEARCH_RATE_MAX,
+    .sweepable = true,
+    .offset = offsetof(struct udp_stream_opts, search_max),
+    .help = "The search's highest offered rate, bits/s on the wire, all flows together; 0 = the line "
+            "rate (line_rate, else the NIC's speed)." },
+  { .name = "search_precision",
+    .type = IOV_OPT_PERCENT,
+    .def = 1 * PPB_PER_PCT,
+    .min = PPB_PER_PCT / 100,
+    .max = 50 * PPB_PER_PCT,
+    .sweepable = true,
+    .offset = offsetof(struct udp_stream_opts, search_precision),
+    .help = "The search ends when the interval between the highest passing and the lowest failing rate "
+            "is narrower than this share of the upper one." },
+  { .name = "pdr_loss",
+    .type = IOV_OPT_PERCENT,
+    .def = PPB_PER_PCT / 2,
+    .min = 0,
+    .max = 50 * PPB_PER_PCT,
+    .sweepable = true,
+    .offset = offsetof(struct udp_stream_opts, pdr_loss),
+    .help = "The loss a trial may have and still pass the PDR (partial drop rate)." },
+  { .name = "search_trial",
+    .type = IOV_OPT_DURATION,
+    .def = IOV_NSEC_PER_SEC,
+    .min = 100 * IOV_NSEC_PER_MSEC,
+    .max = 3600 * IOV_NSEC_PER_SEC,
+    .sweepable = true,
+    .offset = offsetof(struct udp_stream_opts, search_trial),
+    .help = "The length of the search's short trials; the answer gets a trial of the point's duration." },
+  { .name = "search_trials",
+    .type = IOV_OPT_UINT,
+    .def = 30,
+    .min = IOV_SEARCH_TRIALS_MIN,
+    .max = IOV_SEARCH_TRIALS_MAX,
+    .sweepable = true,
+    .offset = offsetof(struct udp_stream_opts, search_trials),
+    .help = "The most trials one search runs; a search that needs more ends unconverged." },
   { 0 },
 };
 
@@ -635,5 +724,6 @@ const struct iov_engine_ops iov_engine_udp_stream = {
   .flow_prepare = stream_flow_prepare,
   .options = udp_stream_options,
   .option_struct_size = sizeof(struct udp_stream_opts),
+  .min_msg_size = IOV_UDP_HDR_SIZE,
   .sockopts = iov_sock_opts_apply,
 };
