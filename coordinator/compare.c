@@ -643,6 +643,80 @@ static int parse_args(int argc, char **argv, struct cfg *cfg, const char **ret_a
   return 0;
 }
 
+/* ---- Rate searches ----------------------------------------------------- */
+
+/* The mean over a point's repetitions of its NDR (pdr false) or PDR, in
+ * packets/s and in % of line; NaN without a stored search. */
+static void search_mean(const struct side *s, unsigned point_no, bool pdr, double *ret_pps,
+                        double *ret_line) {
+  double pps = 0, line = 0;
+  unsigned n = 0, nl = 0;
+  for (size_t i = 0; i < s->rep->n_searches; i++) {
+    const struct iov_search_summary *x = &s->rep->searches[i];
+    if (x->point_no != point_no || x->pdr != pdr) continue;
+    if (isfinite(x->rate_pps)) {
+      pps += x->rate_pps;
+      n++;
+    }
+    if (isfinite(x->line_pct)) {
+      line += x->line_pct;
+      nl++;
+    }
+  }
+  *ret_pps = n ? pps / n : NAN;
+  *ret_line = nl ? line / nl : NAN;
+}
+
+/* The matched points with a search on either side: NDR and PDR of A and
+ * B in Mpps and their ratio B / A (higher is better).  Printed as a
+ * table, or returned as a JSON array (NULL on OOM). */
+static json_t *compare_searches(const struct side *A, const struct side *B, FILE *f, bool json) {
+  json_t *arr = json ? json_array() : NULL;
+  bool header = false;
+  if (json && !arr) return NULL;
+  for (size_t i = 0; i < A->n_groups; i++) {
+    const struct group *ga = &A->groups[i], *gb = ga->match;
+    if (!gb) continue;
+    for (int k = 0; k < 2; k++) {
+      double a, b, la, lb;
+      search_mean(A, ga->point_no, k, &a, &la);
+      search_mean(B, gb->point_no, k, &b, &lb);
+      if (isnan(a) && isnan(b)) continue;
+      double ratio = isfinite(a) && isfinite(b) && a > 0 ? b / a : NAN;
+      if (json) {
+        json_t *o = json_pack("{s:I, s:o, s:o, s:s, s:o, s:o, s:o, s:o, s:o}", "n",
+                              (json_int_t)ga->point_no + 1, "test", jstr(ga->first->test), "sweep",
+                              jstr(ga->first->sweep), "kind", k ? "pdr" : "ndr", "a_pps", jnum(a), "b_pps",
+                              jnum(b), "a_line_pct", jnum(la), "b_line_pct", jnum(lb), "ratio", jnum(ratio));
+        if (!o || json_array_append_new(arr, o) < 0) {
+          json_decref(arr);
+          return NULL;
+        }
+        continue;
+      }
+      if (!header) {
+        fprintf(f, "\nNDR/PDR (rate searches), Mpps; ratio: B / A, above 1 is better\n");
+        fprintf(f, "%4s  %-4s  ", "#", "");
+        put_cell(f, "test", 16, false);
+        fputs("  ", f);
+        put_cell(f, "sweep", 28, false);
+        fprintf(f, "  %10s  %10s  %8s\n", "A Mpps", "B Mpps", "ratio");
+        header = true;
+      }
+      char ca[32], cb[32], cr[32];
+      snprintf(ca, sizeof(ca), isfinite(a) ? "%.3f" : "-", a / 1e6);
+      snprintf(cb, sizeof(cb), isfinite(b) ? "%.3f" : "-", b / 1e6);
+      snprintf(cr, sizeof(cr), isfinite(ratio) ? "%.3f" : "-", ratio);
+      fprintf(f, "%4u  %-4s  ", ga->point_no + 1, k ? "PDR" : "NDR");
+      put_cell(f, ga->first->test, 16, false);
+      fputs("  ", f);
+      put_cell(f, ga->first->sweep, 28, false);
+      fprintf(f, "  %10s  %10s  %8s\n", ca, cb, cr);
+    }
+  }
+  return arr;
+}
+
 /* Compare every matched point; print the table or build the JSON.
  * Returns the exit status. */
 static int compare(const struct cfg *cfg, struct side *A, struct side *B) {
@@ -739,6 +813,11 @@ static int compare(const struct cfg *cfg, struct side *A, struct side *B) {
         regression ? EXIT_REGRESSION : EXIT_SAME);
     jpoints = NULL; /* the pack took it, or freed it on failure */
     if (!doc) goto oom;
+    json_t *js = compare_searches(A, B, f, true);
+    if (!js || json_object_set_new(doc, "searches", js) < 0) {
+      json_decref(doc);
+      goto oom;
+    }
     int r = json_dumpf(doc, f, JSON_INDENT(2) | JSON_ENSURE_ASCII);
     json_decref(doc);
     if (r < 0 || fputc('\n', f) == EOF || fflush(f) != 0) {
@@ -747,6 +826,7 @@ static int compare(const struct cfg *cfg, struct side *A, struct side *B) {
     }
   } else {
     if (!cfg->quiet) {
+      compare_searches(A, B, f, false);
       print_only(f, "A", A);
       print_only(f, "B", B);
       fprintf(f, "\n%zu points compared", matched);

@@ -216,6 +216,11 @@ static void note_skip(struct plot_ctx *ctx, const char *fmt, ...) {
 /* ---- metrics of one repetition ---------------------------------------- */
 
 static double m_gbps(const struct iov_point_summary *p) { return p->window_s > 0 ? p->gbps : NAN; }
+/* Packets (UDP datagrams received, else TCP segments sent) in Mpps. */
+static double m_mpps(const struct iov_point_summary *p) {
+  return (isfinite(p->pps_rx) ? p->pps_rx : p->segs_ps) / 1e6;
+}
+static double m_line_pct(const struct iov_point_summary *p) { return p->line_pct; }
 static double m_tps(const struct iov_point_summary *p) { return p->window_s > 0 ? p->tps : NAN; }
 static double m_lat_mean(const struct iov_point_summary *p) { return p->lat_count ? p->lat_mean_us : NAN; }
 static double m_lat_p99(const struct iov_point_summary *p) { return p->lat_count ? p->lat_p99_us : NAN; }
@@ -608,9 +613,11 @@ static int fig_finish(struct fig *f, const char *why_empty) {
 
 /* ---- line figures: one series per path (and whatever else varies) ---- */
 
-enum xdim { X_MSG_SIZE, X_VMS };
+enum xdim { X_MSG_SIZE, X_VMS, X_FRAME };
 
-static double group_x(const struct group *g, enum xdim x) { return x == X_VMS ? g->p->vms : g->msg_size; }
+static double group_x(const struct group *g, enum xdim x) {
+  return x == X_VMS ? g->p->vms : x == X_FRAME ? g->p->frame_bytes : g->msg_size;
+}
 
 /* Which groups a figure takes. */
 struct filter {
@@ -619,6 +626,7 @@ struct filter {
   bool vm_only;         /* only VM topologies */
   bool rr, any_kind;    /* request/response or streams, unless any_kind */
   enum xdim x;          /* groups without an x value are left out */
+  bool no_frame;        /* only groups whose Ethernet frame is not known */
 };
 
 static bool filter_match(const struct filter *f, const struct group *g) {
@@ -626,6 +634,7 @@ static bool filter_match(const struct filter *f, const struct group *g) {
   if (f->topology && strcmp(f->topology, topology_of(g->p)) != 0) return false;
   if (f->vm_only && is_host_host(g->p)) return false;
   if (!f->any_kind && f->rr != g->rr) return false;
+  if (f->no_frame && isfinite(g->p->frame_bytes)) return false;
   return isfinite(group_x(g, f->x)) && group_x(g, f->x) > 0; /* the size axis is log */
 }
 
@@ -648,6 +657,7 @@ struct line_spec {
   const struct line_metric *metrics;
   size_t n_metrics;
   unsigned min_x;    /* series with fewer distinct x values are left out */
+  bool y2_auto;      /* the right axis from 0 to its data (default: 0..1.05, an index) */
   const char *empty; /* why, when no series is left */
 };
 
@@ -870,14 +880,19 @@ static int line_figure(struct plot_ctx *ctx, const struct line_spec *ls) {
   char cols[512];
   int r = select_members(ctx, &ls->filter, ls->min_x, &m, &n);
   if (r < 0) return r;
-  const char *xlabel = ls->filter.x == X_VMS ? "VMs" : "message size (bytes, log2 scale)";
+  const char *xlabel = ls->filter.x == X_VMS     ? "VMs"
+                       : ls->filter.x == X_FRAME ? "Ethernet frame (bytes, log2 scale; a mix at its mean)"
+                                                 : "message size (bytes, log2 scale)";
   r = fig_open(&f, ctx, ls->name, ls->what, xlabel, ls->ylabel);
   if (r < 0) goto out;
   if (n) set_x_axis(&f, m, n, ls->filter.x);
   if (ls->y2label) {
     fputs("set y2label ", f.setup);
     gp_quote(f.setup, ls->y2label);
-    fig_set(&f, "\nset y2range [0:1.05]\nset y2tics 0.1\nset ytics nomirror");
+    if (ls->y2_auto)
+      fig_set(&f, "\nset y2range [0:*]\nset y2tics\nset ytics nomirror");
+    else
+      fig_set(&f, "\nset y2range [0:1.05]\nset y2tics 0.1\nset ytics nomirror");
   }
   fig_set(&f, "set yrange [0:*]");
   columns_header(ls, cols, sizeof(cols));
@@ -948,6 +963,34 @@ static void fig_bandwidth(struct plot_ctx *ctx) {
     .min_x = 1,
   };
   per_workload(ctx, &ls, "bandwidth", "bandwidth by message size", "no stream point with a message size");
+}
+
+/* Packet rate: by frame size where the frame is known (udp_stream), else
+ * by message size (TCP segments), with the share of the line rate on the
+ * right axis where it is known. */
+static void fig_packets(struct plot_ctx *ctx) {
+  static const struct line_metric pps[] = {
+    { "Mpps", "mpps", m_mpps, ERR_CI, NULL, NULL, false },
+    { "% line", "line_pct", m_line_pct, ERR_CI, NULL, NULL, true },
+  };
+  const struct line_spec by_frame = {
+    .ylabel = "packet rate (Mpps)",
+    .y2label = "% of line rate (on the wire)",
+    .filter = { .x = X_FRAME },
+    .metrics = pps,
+    .n_metrics = 2,
+    .min_x = 1,
+    .y2_auto = true,
+  };
+  const struct line_spec by_size = {
+    .ylabel = "packet rate (Mpps; TCP: segments sent)",
+    .filter = { .x = X_MSG_SIZE, .no_frame = true },
+    .metrics = pps,
+    .n_metrics = 1,
+    .min_x = 1,
+  };
+  per_workload(ctx, &by_frame, "packets-frame", "packet rate by frame size", "no point with a known frame");
+  per_workload(ctx, &by_size, "packets", "packet rate by message size", "no stream point without a frame");
 }
 
 static void fig_latency(struct plot_ctx *ctx) {
@@ -1366,6 +1409,141 @@ static int write_index(struct plot_ctx *ctx, char **ret_path) {
   return 0;
 }
 
+/* ---- rate searches ----------------------------------------------------- */
+
+/* Per searched point: each trial's loss against the rate it offered,
+ * short trials and full-length ones apart. */
+static void fig_search_trials(struct plot_ctx *ctx) {
+  const struct iov_report *r = ctx->rep;
+  unsigned last = UINT_MAX;
+  for (size_t i = 0; i < r->n_searches; i++) {
+    unsigned no = r->searches[i].point_no;
+    if (no == last) continue;
+    last = no;
+    const struct iov_point_summary *p = iov_report_search_point(r, no);
+    char frame[64], name[32], what[256];
+    iov_report_frame_label(p, r->searches[i].frame_mean, frame, sizeof(frame));
+    snprintf(name, sizeof(name), "search-%03u", no + 1);
+    snprintf(what, sizeof(what), "rate search of point %u (%s, %s, frame %s)", no + 1,
+             p && p->test ? p->test : "?", p ? resolved_path(p) : "?", frame);
+    struct fig f;
+    if (fig_open(&f, ctx, name, what, "offered rate (Mpps, all flows)", "loss (% of datagrams sent)") < 0) {
+      ctx->failed = true;
+      fig_done(&f);
+      continue;
+    }
+    fig_set(&f, "set yrange [0:*]\nset xrange [0:*]\nset grid");
+    /* Full-length trials first: the short ones, open, stay visible on top. */
+    for (int full = 1; full >= 0; full--) {
+      unsigned b = UINT_MAX, n = 0;
+      for (size_t k = 0; k < r->n_trials; k++) {
+        const struct iov_db_trial *t = &r->trials[k];
+        if (t->point_no != no || t->full != (bool)full) continue;
+        if (b == UINT_MAX)
+          b = fig_block(&f, full ? "full-length trials" : "short trials",
+                        "offered_mpps loss_pct rep seq sent received lost");
+        fig_num(&f, t->offered_pps / 1e6);
+        fig_y(&f, t->sent ? (double)t->lost / (double)t->sent * 100.0 : NAN);
+        fprintf(f.dat, " %u %u %llu %llu %llu\n", t->rep, t->seq, (unsigned long long)t->sent,
+                (unsigned long long)t->received, (unsigned long long)t->lost);
+        n++;
+      }
+      if (n)
+        fig_plot(&f, b, full ? "full-length trials" : "short trials",
+                 "using 1:2 with points pt %d ps 1.5 lc %d", full ? 7 : 6, full ? 1 : 2);
+    }
+    (void)fig_finish(&f, "no trial stored");
+  }
+}
+
+/* NDR and PDR by frame size, one figure per path and topology: the mean
+ * over a point's repetitions, x at the mean frame (a mix's tic named as
+ * the plan names it). */
+struct ndr_point {
+  const struct iov_point_summary *p;
+  unsigned point_no;
+  double frame, mpps[2];
+  unsigned n[2];
+};
+
+static int cmp_ndr_point(const void *x, const void *y) {
+  const struct ndr_point *a = x, *b = y;
+  return a->frame < b->frame ? -1 : a->frame > b->frame;
+}
+
+static void fig_ndr(struct plot_ctx *ctx) {
+  const struct iov_report *r = ctx->rep;
+  if (!r->n_searches) {
+    note_skip(ctx, "ndr: no rate search in the run");
+    return;
+  }
+  _cleanup_free_ struct ndr_point *pts = calloc(r->n_searches, sizeof(*pts));
+  _cleanup_free_ bool *done = calloc(r->n_searches, sizeof(*done));
+  size_t n = 0;
+  if (!pts || !done) {
+    ctx->failed = true;
+    return;
+  }
+  for (size_t i = 0; i < r->n_searches; i++) {
+    const struct iov_search_summary *s = &r->searches[i];
+    struct ndr_point *w = NULL;
+    for (size_t j = 0; j < n && !w; j++)
+      if (pts[j].point_no == s->point_no) w = &pts[j];
+    if (!w) {
+      w = &pts[n++];
+      w->point_no = s->point_no;
+      w->p = iov_report_search_point(r, s->point_no);
+      w->frame = w->p && isfinite(w->p->frame_bytes) ? w->p->frame_bytes : s->frame_mean;
+    }
+    if (isfinite(s->rate_pps)) {
+      w->mpps[s->pdr] += s->rate_pps / 1e6;
+      w->n[s->pdr]++;
+    }
+  }
+  qsort(pts, n, sizeof(*pts), cmp_ndr_point);
+  for (size_t i = 0; i < n; i++) {
+    if (done[i] || !pts[i].p || !isfinite(pts[i].frame)) continue;
+    const char *path = resolved_path(pts[i].p), *topo = topology_of(pts[i].p);
+    _cleanup_free_ char *name = xasprintf("ndr-%s-%s", path, topo);
+    _cleanup_free_ char *what = xasprintf("NDR and PDR by frame size (%s, %s)", path, topo);
+    struct fig f;
+    if (!name || !what ||
+        fig_open(&f, ctx, name, what, "Ethernet frame (bytes, log2 scale)", "rate (Mpps)") < 0) {
+      ctx->failed = true;
+      if (name && what) fig_done(&f);
+      return;
+    }
+    double lo = pts[i].frame, hi = pts[i].frame;
+    unsigned b = fig_block(&f, "one row per searched point: mean over its repetitions",
+                           "frame_mean ndr_mpps pdr_mpps point");
+    fputs("set xtics (", f.setup);
+    unsigned tics = 0;
+    for (size_t j = i; j < n; j++) {
+      const struct ndr_point *q = &pts[j];
+      if (done[j] || !q->p || !isfinite(q->frame) || strcmp(resolved_path(q->p), path) != 0 ||
+          strcmp(topology_of(q->p), topo) != 0)
+        continue;
+      done[j] = true;
+      lo = fmin(lo, q->frame);
+      hi = fmax(hi, q->frame);
+      char label[64];
+      iov_report_frame_label(q->p, q->frame, label, sizeof(label));
+      fprintf(f.setup, "%s", tics++ ? ", " : "");
+      gp_quote(f.setup, label);
+      fprintf(f.setup, " %.17g", q->frame);
+      fig_num(&f, q->frame);
+      fig_y(&f, q->n[0] ? q->mpps[0] / q->n[0] : NAN);
+      fig_y(&f, q->n[1] ? q->mpps[1] / q->n[1] : NAN);
+      fprintf(f.dat, " %u\n", q->point_no + 1);
+    }
+    fputs(")\n", f.setup);
+    fig_set(&f, "set logscale x 2\nset xrange [%g:%g]\nset yrange [0:*]\nset grid", lo / 1.3, hi * 1.3);
+    fig_plot(&f, b, "NDR (no loss)", "using 1:2 with linespoints pt 7 lw 1.5 lc 1");
+    fig_plot(&f, b, "PDR (loss <= pdr_loss)", "using 1:3 with linespoints pt 5 lw 1.5 lc 2 dt 2");
+    (void)fig_finish(&f, "no searched point with a frame");
+  }
+}
+
 /* ---- the command ----------------------------------------------------- */
 
 static void help(void) {
@@ -1385,6 +1563,10 @@ static void help(void) {
          "  scaling-WORKLOAD    VM topologies by VMs: aggregate, per VM (min-max), fairness\n"
          "  intervm-WORKLOAD    vm-vm-same by message size\n"
          "  timeseries-NNN      rate per sample interval of the first ok repetition of point NNN\n"
+         "  packets-frame-WORKLOAD, packets-WORKLOAD  Mpps by frame size (and %% of line rate),\n"
+         "                      or by message size where no frame is known (TCP: segments)\n"
+         "  search-NNN          a rate search (plan 'search'): loss against offered Mpps per trial\n"
+         "  ndr-PATH-TOPOLOGY   NDR and PDR (Mpps) by frame size\n"
          "Only repetitions with status ok count.  Error bars are the confidence interval of\n"
          "the mean over a point's repetitions (95 %%, or the plan's confidence level).\n"
          "Each figure is NAME.png and NAME.svg with its data (NAME.dat) and gnuplot script\n"
@@ -1580,11 +1762,14 @@ int iov_coord_plot(int argc, char **argv) {
   if (r >= 0) r = make_out_dir(&ctx);
   if (r >= 0) {
     fig_bandwidth(&ctx);
+    fig_packets(&ctx);
     fig_latency(&ctx);
     fig_cpu(&ctx);
     fig_scaling(&ctx);
     fig_intervm(&ctx);
     fig_timeseries(&ctx);
+    fig_search_trials(&ctx);
+    fig_ndr(&ctx);
     r = write_index(&ctx, &index);
     print_result(&ctx, index);
   }

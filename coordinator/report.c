@@ -7,17 +7,21 @@
 
 #include "text.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 
 #include "err.h"
+#include "frame.h"
 #include "hist.h"
 #include "macro.h"
+#include "parse.h"
 
 /* Jain's fairness index of n shares with sum and sum of squares. */
 static double jain(double n, double sum, double sum_sq) {
@@ -129,6 +133,8 @@ struct iov_report *iov_report_free(struct iov_report *r) {
   for (size_t i = 0; i < r->n_points; i++) summary_done(&r->points[i]);
   free(r->points);
   free(r->conf);
+  free(r->searches);
+  free(r->trials);
   free(r->uuid);
   free(r->plan_path);
   free(r->status);
@@ -153,6 +159,8 @@ static void window_add(struct window *w, uint64_t start, uint64_t end) {
 }
 
 static void latency_none(struct iov_point_summary *p) {
+  p->pps_tx = p->pps_rx = p->segs_ps = NAN;
+  p->frame_bytes = p->frame_pps = p->wire_gbps = p->line_bps = p->line_pct = NAN;
   p->lat_count = 0;
   p->lat_mean_us = p->lat_p50_us = p->lat_p90_us = p->lat_p99_us = p->lat_p999_us = p->lat_max_us = NAN;
   p->loss_pct = p->jitter_us = NAN;
@@ -223,6 +231,9 @@ static int flow_add(const struct iov_db_flow_row *f, void *userdata) {
   p->retransmits += f->retransmits;
   if (sender) {
     p->tx_bytes += f->bytes;
+    p->tx_messages += f->messages;
+    p->segs_out += f->segs_out;
+    p->segs_in += f->segs_in;
     p->transactions += f->transactions;
     c->tx_lost += f->lost;
     window_add(&c->tx, f->t_start_ns, f->t_end_ns);
@@ -286,6 +297,7 @@ static int point_compute(struct iov_db *db, struct iov_point_summary *p, struct 
     if (p->has_latency || !c.rx.any) p->window_s = tw;
   } else
     p->tps = 0.0;
+  p->tx_window_s = c.tx.any ? (double)(c.tx.end - c.tx.start) / 1e9 : 0.0;
 
   if (merged->count > 0) {
     p->lat_count = merged->count;
@@ -518,6 +530,204 @@ static int vm_cpu_add(const struct iov_db_vm_cpu_row *row, void *userdata) {
   return 0;
 }
 
+/* ---- Packet rates, frames and the line rate ------------------------------
+ *
+ * Everything here comes from a results.db that may come from anyone: a
+ * value that is not a plausible size or rate leaves the figure unknown
+ * (NaN, printed "-"), never a bogus one. */
+
+/* The highest line rate taken as real: 10 Tbit/s. */
+#define LINE_BPS_MAX 1e13
+
+/* Above 1e11 packets/s (ten times 64-byte frames at 10 Tbit/s) a rate
+ * is not a measurement: a window of a few ns, or counts made up. */
+static double plausible_pps(double v) { return isfinite(v) && v >= 0 && v <= 1e11 ? v : NAN; }
+
+/* The address family of an IP literal ("198.18.0.1", "fd00::1",
+ * "[fd00::1]", with or without "/prefix"): 4, 6, or 0. */
+static int literal_family(const char *s, size_t n) {
+  char buf[INET6_ADDRSTRLEN + 1];
+  unsigned char a[sizeof(struct in6_addr)];
+
+  if (n && s[0] == '[' && s[n - 1] == ']') {
+    s++;
+    n -= 2;
+  }
+  if (n == 0 || n >= sizeof(buf)) return 0;
+  memcpy(buf, s, n);
+  buf[n] = '\0';
+  char *slash = strchr(buf, '/');
+  if (slash) *slash = '\0';
+  if (inet_pton(AF_INET, buf, a) == 1) return 4;
+  if (inet_pton(AF_INET6, buf, a) == 1) return 6;
+  return 0;
+}
+
+/* The host part of "tcp://HOST:PORT" into *ret (pointer into s) and its
+ * length; false for any other endpoint. */
+static bool endpoint_host(const char *s, const char **ret, size_t *ret_n) {
+  if (!s || strncmp(s, "tcp://", 6) != 0) return false;
+  s += 6;
+  const char *colon = strrchr(s, ':');
+  if (!colon || colon == s) return false;
+  *ret = s;
+  *ret_n = (size_t)(colon - s);
+  return true;
+}
+
+/* The interface of an inventory that carries the agent's data: the
+ * point's 'interface' when set, else the one holding the endpoint's
+ * address, else the only interface that is up, not loopback and has
+ * addresses.  NULL if none is known. */
+static json_t *data_interface(json_t *inv, const char *iface, const char *endpoint) {
+  json_t *ifs = json_object_get(inv, "interfaces"), *it, *only = NULL;
+  const char *host = NULL;
+  size_t host_n = 0, i, candidates = 0;
+
+  if (!json_is_array(ifs)) return NULL;
+  bool by_host = endpoint_host(endpoint, &host, &host_n);
+  json_array_foreach(ifs, i, it) {
+    const char *name = json_string_value(json_object_get(it, "name"));
+    json_t *addrs = json_object_get(it, "addresses"), *a;
+    size_t k;
+    if (!json_is_object(it)) continue;
+    if (iface && name && strcmp(iface, name) == 0) return it;
+    if (iface) continue;
+    if (by_host && json_is_array(addrs)) {
+      json_array_foreach(addrs, k, a) {
+        const char *t = json_string_value(a);
+        size_t tn = t ? strcspn(t, "/") : 0;
+        if (t && tn == host_n && memcmp(t, host, tn) == 0) return it;
+      }
+    }
+    if (json_is_true(json_object_get(it, "loopback")) || !json_is_true(json_object_get(it, "up")) ||
+        !json_is_array(addrs) || json_array_size(addrs) == 0)
+      continue;
+    candidates++;
+    only = it;
+  }
+  return candidates == 1 ? only : NULL;
+}
+
+/* The family of an interface's addresses: 4 with IPv4 ones and no
+ * global IPv6, 6 with global IPv6 ones only, else 0. */
+static int interface_family(json_t *it) {
+  json_t *addrs = json_object_get(it, "addresses"), *a;
+  bool v4 = false, v6 = false;
+  size_t k;
+
+  if (!json_is_array(addrs)) return 0;
+  json_array_foreach(addrs, k, a) {
+    const char *t = json_string_value(a);
+    int fam = t ? literal_family(t, strlen(t)) : 0;
+    if (fam == 4) v4 = true;
+    if (fam == 6 && strncasecmp(t, "fe80", 4) != 0) v6 = true;
+  }
+  return v4 && !v6 ? 4 : v6 && !v4 ? 6 : 0;
+}
+
+struct agents_ctx {
+  const char *iface; /* the point's 'interface', NULL: not bound */
+  bool sender_done, receiver_done;
+  int family;
+  double speed_bps; /* NaN: unknown */
+};
+
+/* The first sender gives the line rate (its data interface's speed) and
+ * the family; the first receiver's endpoint the family if the sender
+ * did not tell. */
+static int agent_seen(const struct iov_db_point_agent_row *row, void *userdata) {
+  struct agents_ctx *c = userdata;
+  bool sender = row->role && strcmp(row->role, "sender") == 0;
+  const char *host;
+  size_t host_n;
+
+  if (sender ? c->sender_done : c->receiver_done) return 0;
+  if (sender)
+    c->sender_done = true;
+  else
+    c->receiver_done = true;
+  if (!c->family && endpoint_host(row->endpoint, &host, &host_n)) c->family = literal_family(host, host_n);
+  /* coord's own local hosts (ipc://) carry data over IPv4: loopback or
+   * the 198.18.0.0/15 fabric coord made. */
+  if (!c->family && row->endpoint && strncmp(row->endpoint, "ipc://", 6) == 0) c->family = 4;
+  if (!sender || !row->inventory_json) return 0;
+  json_t *inv = json_loads(row->inventory_json, 0, NULL);
+  json_t *it = inv ? data_interface(inv, c->iface, row->endpoint) : NULL;
+  if (it) {
+    json_t *sp = json_object_get(it, "speed_mbps");
+    double mbps = json_is_integer(sp) ? (double)json_integer_value(sp)
+                  : json_is_real(sp)  ? json_real_value(sp)
+                                      : NAN;
+    if (isfinite(mbps) && mbps > 0 && mbps * 1e6 <= LINE_BPS_MAX) c->speed_bps = mbps * 1e6;
+    if (!c->family) c->family = interface_family(it);
+  }
+  json_decref(inv);
+  return 0;
+}
+
+/* A setting of the point's parameters as text or as a number. */
+static bool param_u64(json_t *params, const char *key, int (*parse)(const char *, uint64_t *),
+                      uint64_t *ret) {
+  json_t *v = json_object_get(params, key);
+  if (json_is_integer(v) && json_integer_value(v) >= 0) {
+    *ret = (uint64_t)json_integer_value(v);
+    return true;
+  }
+  return json_is_string(v) && parse(json_string_value(v), ret) == 0;
+}
+
+static int frame_parse_quiet(const char *s, uint64_t *ret) { return iov_frame_parse(s, ret, NULL, 0); }
+
+/* Packet and frame rates of one point (see struct iov_point_summary). */
+static int point_rates(struct iov_db *db, struct iov_point_summary *p, char *err, size_t errlen) {
+  bool udp = p->workload && strncmp(p->workload, "udp", 3) == 0;
+  bool tcp = p->workload && strncmp(p->workload, "tcp", 3) == 0;
+  double rx_w = p->window_s, tx_w = p->tx_window_s;
+  json_t *params = p->params_json ? json_loads(p->params_json, 0, NULL) : NULL;
+  uint64_t frame = 0, line = 0;
+  const char *iface = json_string_value(json_object_get(params, "interface"));
+  int r = 0;
+
+  if (udp) {
+    if (tx_w > 0) p->pps_tx = plausible_pps((double)p->tx_messages / tx_w);
+    /* An RR point's window is its senders': the receivers' count is
+     * taken over the same. */
+    if (rx_w > 0 && !p->has_latency) p->pps_rx = plausible_pps((double)p->rx_messages / rx_w);
+  }
+  p->segs_known = tcp && iov_db_schema_version(db) >= 7;
+  if (p->segs_known && tx_w > 0) p->segs_ps = plausible_pps((double)p->segs_out / tx_w);
+
+  struct agents_ctx ac = { .iface = iface && strcmp(iface, "none") != 0 ? iface : NULL, .speed_bps = NAN };
+  if (udp || tcp) r = iov_db_point_agents_read(db, p->point, agent_seen, &ac, err, errlen);
+  p->family = ac.family;
+  if (param_u64(params, "line_rate", iov_parse_rate, &line) && line > 0 && (double)line <= LINE_BPS_MAX)
+    p->line_bps = (double)line;
+  else
+    p->line_bps = ac.speed_bps;
+
+  /* The frame: udp_stream's frame_size, else one datagram of msg_size in
+   * one frame (none larger than a standard 1500-byte MTU is assumed). */
+  if (udp && !p->has_latency) {
+    if (param_u64(params, "frame_size", frame_parse_quiet, &frame) && frame && iov_frame_valid(frame)) {
+      p->frame_size = frame;
+      p->frame_bytes = iov_frame_mean(frame);
+    } else if (p->family && p->msg_size > 0 && p->msg_size <= 1500) {
+      double f = (double)p->msg_size + IOV_FRAME_UDP_HDR + (p->family == 6 ? 40 : 20) + IOV_FRAME_ETH_HDR +
+                 IOV_FRAME_FCS;
+      double ip = (double)p->msg_size + IOV_FRAME_UDP_HDR + (p->family == 6 ? 40 : 20);
+      if (ip <= 1500) p->frame_bytes = f < IOV_FRAME_MIN ? IOV_FRAME_MIN : f;
+    }
+  }
+  if (isfinite(p->frame_bytes) && p->frame_bytes > 0 && isfinite(p->pps_rx)) {
+    p->frame_pps = p->pps_rx;
+    p->wire_gbps = (p->frame_bytes + IOV_FRAME_L1_OVERHEAD) * 8.0 * p->frame_pps / 1e9;
+    if (isfinite(p->line_bps) && p->line_bps > 0) p->line_pct = p->wire_gbps * 1e9 / p->line_bps * 100.0;
+  }
+  json_decref(params);
+  return r;
+}
+
 struct run_ctx {
   struct iov_report *rep;
   int64_t id;
@@ -554,6 +764,52 @@ static int confidence_add(const struct iov_db_confidence_row *row, void *userdat
   return 0;
 }
 
+/* A stored rate, NaN unless finite and not negative. */
+static double stored_rate(double v) { return isfinite(v) && v >= 0 ? v : NAN; }
+
+static int search_add(void *arg, const struct iov_db_search *s) {
+  struct iov_report *rep = arg;
+  struct iov_search_summary *n = reallocarray(rep->searches, rep->n_searches + 1, sizeof(*n));
+
+  if (!n) return -ENOMEM;
+  rep->searches = n;
+  n[rep->n_searches++] = (struct iov_search_summary){
+    .point_no = s->point_no,
+    .rep = s->rep,
+    .pdr = s->kind && strcmp(s->kind, "pdr") == 0,
+    .converged = s->converged,
+    .rate_pps = stored_rate(s->rate_pps),
+    .rate_bps = stored_rate(s->rate_bps),
+    .wire_bps = stored_rate(s->wire_bps),
+    .line_pct = stored_rate(s->line_pct),
+    .frame_mean = isfinite(s->frame_mean) && s->frame_mean >= IOV_FRAME_MIN && s->frame_mean <= IOV_FRAME_MAX
+                      ? s->frame_mean
+                      : NAN,
+    .loss = isfinite(s->loss) && s->loss >= 0 && s->loss <= 1 ? s->loss : NAN,
+    .trials = s->trials,
+    .seconds = stored_rate(s->seconds),
+    .point_id = s->point_id,
+  };
+  return 0;
+}
+
+/* At most this many trials are kept: a search stops at 1000. */
+#define TRIALS_MAX 1000000
+
+static int trial_add(void *arg, const struct iov_db_trial *t) {
+  struct iov_report *rep = arg;
+
+  if (rep->n_trials >= TRIALS_MAX) return 0;
+  struct iov_db_trial *n = reallocarray(rep->trials, rep->n_trials + 1, sizeof(*n));
+  if (!n) return -ENOMEM;
+  rep->trials = n;
+  n[rep->n_trials] = *t;
+  n[rep->n_trials].offered_pps = stored_rate(t->offered_pps);
+  n[rep->n_trials].offered_wire_bps = stored_rate(t->offered_wire_bps);
+  rep->n_trials++;
+  return 0;
+}
+
 static int report_read(struct iov_db *db, struct iov_report *rep, int64_t only_point_no, char *err,
                        size_t errlen) {
   struct points_ctx pc = { .rep = rep };
@@ -566,6 +822,10 @@ static int report_read(struct iov_db *db, struct iov_report *rep, int64_t only_p
   r = iov_db_points_read(db, rc.id, only_point_no, point_add, &pc, err, errlen);
   if (r < 0) return r;
   r = iov_db_confidence_read(db, rc.id, confidence_add, rep, err, errlen);
+  if (r < 0) return r;
+  r = iov_db_searches_read(db, rc.id, search_add, rep, err, errlen);
+  if (r < 0) return r;
+  r = iov_db_trials_read(db, rc.id, -1, -1, trial_add, rep, err, errlen);
   if (r < 0) return r;
 
   /* Two histograms of about 70 KiB each, reused for every point. */
@@ -580,6 +840,7 @@ static int report_read(struct iov_db *db, struct iov_report *rep, int64_t only_p
     if (r >= 0) r = point_bins(db, p, err, errlen);
     if (r >= 0) r = point_links(db, p, err, errlen);
     if (r >= 0) r = iov_db_vm_cpu_read(db, p->point, vm_cpu_add, &vc, err, errlen);
+    if (r >= 0) r = point_rates(db, p, err, errlen);
   }
   free(merged);
   free(h);
@@ -730,6 +991,7 @@ enum {
   W_RUNS = 4,
   W_CI = 6,
   W_TPS = 10,
+  W_MPPS = 7,
   W_LAT = 9,
   W_LOSS = 7,
   W_WIN = 8,
@@ -747,6 +1009,78 @@ static void put_lead(FILE *f, const char *idx, const char *test, const char *swe
   fputc(' ', f);
   put_cell(f, sweep, W_SWEEP, false);
   fputc(' ', f);
+}
+
+/* The packet rate of a point's one cell, in Mpps: UDP datagrams its
+ * receivers got (its senders sent, for request/response), TCP segments
+ * its senders sent; NaN where not known. */
+static double point_mpps(const struct iov_point_summary *p) {
+  double v = isfinite(p->pps_rx) ? p->pps_rx : isfinite(p->pps_tx) ? p->pps_tx : p->segs_ps;
+  return v / 1e6;
+}
+
+/* A number with decimals, or "-" when not finite, into buf. */
+static const char *num_cell(char *buf, size_t n, double v, int decimals) {
+  if (isfinite(v))
+    snprintf(buf, n, "%.*f", decimals, v);
+  else
+    snprintf(buf, n, "-");
+  return buf;
+}
+
+/* Points with a packet rate: sent and received, the frame, the rate on
+ * the wire and its share of the line. */
+static void print_packet_table(const struct iov_report *r, FILE *f) {
+  static const char *const head[] = { "#",       "test",       "sweep",       "sent Mpps",   "recv Mpps",
+                                      "frame B", "frame Mpps", "wire Gbit/s", "line Gbit/s", "% line" };
+  enum { COLS = ELEMENTSOF(head) };
+  static const bool right[COLS] = { true, false, false, true, true, true, true, true, true, true };
+  size_t rows = 0;
+  for (size_t i = 0; i < r->n_points; i++) {
+    const struct iov_point_summary *p = &r->points[i];
+    rows += isfinite(p->pps_tx) || isfinite(p->pps_rx) || p->segs_known;
+  }
+  if (!rows) return;
+  char **cells = calloc((rows + 1) * COLS, sizeof(*cells));
+  char *buf = calloc((rows + 1) * COLS, 32);
+  if (!cells || !buf) {
+    free(cells);
+    free(buf);
+    return;
+  }
+  for (size_t c = 0; c < COLS; c++) cells[c] = (char *)head[c];
+  size_t row = 1;
+  for (size_t i = 0; i < r->n_points; i++) {
+    const struct iov_point_summary *p = &r->points[i];
+    if (!(isfinite(p->pps_tx) || isfinite(p->pps_rx) || p->segs_known)) continue;
+    char **cr = &cells[row * COLS];
+    char *b = &buf[row * COLS * 32];
+    snprintf(b, 32, "%u", p->idx + 1);
+    cr[0] = b;
+    cr[1] = p->test;
+    cr[2] = p->sweep;
+    /* TCP: segments sent, and those that came back (ACKs). */
+    bool tcp = p->segs_known;
+    double tx = tcp ? p->segs_ps : p->pps_tx;
+    double rx = tcp ? (p->tx_window_s > 0 ? (double)p->segs_in / p->tx_window_s : NAN) : p->pps_rx;
+    cr[3] = (char *)num_cell(b + 32 * 3, 32, tx / 1e6, 3);
+    cr[4] = (char *)num_cell(b + 32 * 4, 32, rx / 1e6, 3);
+    cr[5] = (char *)num_cell(b + 32 * 5, 32, p->frame_bytes, 0);
+    cr[6] = (char *)num_cell(b + 32 * 6, 32, p->frame_pps / 1e6, 3);
+    cr[7] = (char *)num_cell(b + 32 * 7, 32, p->wire_gbps, 3);
+    cr[8] = (char *)num_cell(b + 32 * 8, 32, p->line_bps / 1e9, 1);
+    cr[9] = (char *)num_cell(b + 32 * 9, 32, p->line_pct, 2);
+    row++;
+  }
+  fputs(
+      "\npacket rate: UDP datagrams (TCP: segments out and in) per second; frame: Ethernet frame with FCS;\n"
+      "wire: (frame + 20) * 8 bits per frame (preamble, SFD, inter-frame gap); line: plan line_rate, else "
+      "the\n"
+      "sender's NIC speed; \"-\": not known\n",
+      f);
+  iov_text_table(f, cells, rows + 1, COLS, right, 40);
+  free(cells);
+  free(buf);
 }
 
 /* Points of VM topologies: the aggregate and what each VM got. */
@@ -817,6 +1151,7 @@ void iov_report_print_table(const struct iov_report *r, FILE *f) {
     iov_report_groups_free(g, n);
   } else
     print_rows(r, f, NULL, 0);
+  iov_report_print_searches(r, f);
   if (r->error) {
     fputs("run error: ", f);
     put_str(f, r->error);
@@ -854,6 +1189,8 @@ static void print_rows(const struct iov_report *r, FILE *f, const struct iov_poi
   put_cell(f, "Gbit/s", W_GBPS, true);
   fputc(' ', f);
   put_cell(f, "trans/s", W_TPS, true);
+  fputc(' ', f);
+  put_cell(f, "Mpps", W_MPPS, true);
   for (size_t i = 0; i < ELEMENTSOF(lat_names); i++) {
     fputc(' ', f);
     put_cell(f, lat_names[i], W_LAT, true);
@@ -898,6 +1235,7 @@ static void print_rows(const struct iov_report *r, FILE *f, const struct iov_poi
     if (p->warmup_ns) any_warmup = true;
     put_num(f, true, measured && !rr ? p->gbps : NAN, 2, W_GBPS);
     put_num(f, true, measured && rr ? p->tps : NAN, 0, W_TPS);
+    put_num(f, true, point_mpps(p), 3, W_MPPS);
     put_num(f, lat, p->lat_p50_us, 1, W_LAT);
     put_num(f, lat, p->lat_p90_us, 1, W_LAT);
     put_num(f, lat, p->lat_p99_us, 1, W_LAT);
@@ -956,6 +1294,7 @@ static void print_rows(const struct iov_report *r, FILE *f, const struct iov_poi
         "actual starts, each corrected by its clock offset.\n",
         f);
   print_vm_table(r, f);
+  print_packet_table(r, f);
   free(means);
   if (any_failed) fputc('\n', f);
   /* Failures are said run by run, with their own causes. */
@@ -979,6 +1318,156 @@ static void print_rows(const struct iov_report *r, FILE *f, const struct iov_poi
     put_str(f, e);
     fputc('\n', f);
   }
+}
+
+/* ---- Rate searches (NDR/PDR) --------------------------------------------- */
+
+const struct iov_point_summary *iov_report_search_point(const struct iov_report *r, unsigned point_no) {
+  const struct iov_point_summary *first = NULL;
+  for (size_t i = 0; r && i < r->n_points; i++) {
+    const struct iov_point_summary *p = &r->points[i];
+    if (p->point_no != point_no) continue;
+    if (p->status && strcmp(p->status, "ok") == 0) return p;
+    if (!first) first = p;
+  }
+  return first;
+}
+
+const char *iov_report_frame_label(const struct iov_point_summary *p, double frame_mean, char *buf,
+                                   size_t n) {
+  if (p && p->frame_size)
+    iov_frame_format(p->frame_size, buf, n);
+  else if (isfinite(frame_mean))
+    snprintf(buf, n, "%.0f", frame_mean);
+  else if (p && isfinite(p->frame_bytes))
+    snprintf(buf, n, "%.0f", p->frame_bytes);
+  else
+    snprintf(buf, n, "-");
+  return buf;
+}
+
+/* One row of the table: a plan point's searches, NDR and PDR, each the
+ * mean over the point's repetitions (NaN values left out). */
+struct search_row {
+  unsigned point_no;
+  const struct iov_point_summary *p;
+  int path_rank;
+  double frame; /* mean frame, for the order; NaN last */
+  struct {
+    unsigned n, n_pps, n_bps, n_line;
+    double pps, bps, line; /* sums, then means */
+    bool converged;
+    unsigned trials;
+  } k[2]; /* NDR, PDR */
+};
+
+static int path_rank(const char *path) {
+  static const char *const order[] = { "native", "sriov", "virtio", "existing" };
+  for (size_t i = 0; path && i < ELEMENTSOF(order); i++)
+    if (strcmp(path, order[i]) == 0) return (int)i;
+  return (int)ELEMENTSOF(order);
+}
+
+static int cmp_search_row(const void *x, const void *y) {
+  const struct search_row *a = x, *b = y;
+  const char *ta = a->p && a->p->topology ? a->p->topology : "";
+  const char *tb = b->p && b->p->topology ? b->p->topology : "";
+  int c;
+  if (a->path_rank != b->path_rank) return a->path_rank - b->path_rank;
+  if ((c = strcmp(ta, tb)) != 0) return c;
+  if (isnan(a->frame) != isnan(b->frame)) return isnan(a->frame) ? 1 : -1;
+  if (a->frame != b->frame) return a->frame < b->frame ? -1 : 1;
+  return (a->point_no > b->point_no) - (a->point_no < b->point_no);
+}
+
+static void sum_add(double *sum, unsigned *n, double v) {
+  if (!isfinite(v)) return;
+  *sum += v;
+  (*n)++;
+}
+
+/* r's searches as rows, sorted; caller frees.  No rows: NULL. */
+static struct search_row *search_rows(const struct iov_report *r, size_t *ret_n) {
+  struct search_row *rows = r->n_searches ? calloc(r->n_searches, sizeof(*rows)) : NULL;
+  size_t n = 0;
+  *ret_n = 0;
+  if (!rows) return NULL;
+  for (size_t i = 0; i < r->n_searches; i++) {
+    const struct iov_search_summary *s = &r->searches[i];
+    struct search_row *w = NULL;
+    for (size_t j = 0; j < n && !w; j++)
+      if (rows[j].point_no == s->point_no) w = &rows[j];
+    if (!w) {
+      w = &rows[n++];
+      w->point_no = s->point_no;
+      w->p = iov_report_search_point(r, s->point_no);
+      w->path_rank = path_rank(w->p ? w->p->path : NULL);
+      w->frame = w->p && isfinite(w->p->frame_bytes) ? w->p->frame_bytes : s->frame_mean;
+      w->k[0].converged = w->k[1].converged = true;
+    }
+    int k = s->pdr;
+    w->k[k].n++;
+    sum_add(&w->k[k].pps, &w->k[k].n_pps, s->rate_pps);
+    sum_add(&w->k[k].bps, &w->k[k].n_bps, s->rate_bps);
+    sum_add(&w->k[k].line, &w->k[k].n_line, s->line_pct);
+    w->k[k].converged &= s->converged;
+    w->k[k].trials += s->trials;
+    if (isnan(w->frame)) w->frame = s->frame_mean;
+  }
+  for (size_t j = 0; j < n; j++)
+    for (int k = 0; k < 2; k++) {
+      rows[j].k[k].pps = rows[j].k[k].n_pps ? rows[j].k[k].pps / rows[j].k[k].n_pps : NAN;
+      rows[j].k[k].bps = rows[j].k[k].n_bps ? rows[j].k[k].bps / rows[j].k[k].n_bps : NAN;
+      rows[j].k[k].line = rows[j].k[k].n_line ? rows[j].k[k].line / rows[j].k[k].n_line : NAN;
+    }
+  qsort(rows, n, sizeof(*rows), cmp_search_row);
+  *ret_n = n;
+  return rows;
+}
+
+void iov_report_print_searches(const struct iov_report *r, FILE *f) {
+  static const char *const head[] = { "#",          "test",       "path",       "topology", "frame",
+                                      "NDR Mpps",   "NDR Gbit/s", "NDR % line", "PDR Mpps", "PDR Gbit/s",
+                                      "PDR % line", "converged",  "trials" };
+  enum { COLS = ELEMENTSOF(head), CELL = 48 };
+  static const bool right[COLS] = { true, false, false, false, true,  true, true,
+                                    true, true,  true,  true,  false, true };
+  size_t n = 0;
+  if (!r || !f) return;
+  _cleanup_free_ struct search_row *rows = search_rows(r, &n);
+  if (!n) return;
+  _cleanup_free_ char **cells = calloc((n + 1) * COLS, sizeof(*cells));
+  _cleanup_free_ char *buf = calloc((n + 1) * COLS, CELL);
+  if (!cells || !buf) return;
+  for (size_t c = 0; c < COLS; c++) cells[c] = (char *)head[c];
+  for (size_t i = 0; i < n; i++) {
+    const struct search_row *w = &rows[i];
+    char **cr = &cells[(i + 1) * COLS];
+    char *b = &buf[(i + 1) * COLS * CELL];
+    snprintf(b, CELL, "%u", w->point_no + 1);
+    cr[0] = b;
+    cr[1] = w->p ? w->p->test : NULL;
+    cr[2] = w->p && w->p->path ? w->p->path : (char *)"?";
+    cr[3] = w->p && w->p->topology ? w->p->topology : (char *)"host-host";
+    cr[4] = (char *)iov_report_frame_label(w->p, w->frame, b + CELL * 4, CELL);
+    for (int k = 0; k < 2; k++) {
+      bool any = w->k[k].n > 0;
+      cr[5 + 3 * k] = (char *)(any ? num_cell(b + CELL * (5 + 3 * k), CELL, w->k[k].pps / 1e6, 3) : "");
+      cr[6 + 3 * k] = (char *)(any ? num_cell(b + CELL * (6 + 3 * k), CELL, w->k[k].bps / 1e9, 3) : "");
+      cr[7 + 3 * k] = (char *)(any ? num_cell(b + CELL * (7 + 3 * k), CELL, w->k[k].line, 2) : "");
+    }
+    bool conv = (!w->k[0].n || w->k[0].converged) && (!w->k[1].n || w->k[1].converged);
+    cr[11] = (char *)(conv ? "yes" : "no");
+    /* One search finds both NDR and PDR: its trials count once. */
+    snprintf(b + CELL * 12, CELL, "%u", w->k[0].trials > w->k[1].trials ? w->k[0].trials : w->k[1].trials);
+    cr[12] = b + CELL * 12;
+  }
+  fputs("\nNDR/PDR by frame size per path: the highest offered rate with no loss (NDR) and with at most the\n"
+        "plan's pdr_loss (PDR); Gbit/s: frames * 8 (L2); % line: the rate on the wire, (frame + 20) * 8 bits "
+        "a\n"
+        "frame, in % of the line rate; with repeats, the mean over the runs\n",
+        f);
+  iov_text_table(f, cells, n + 1, COLS, right, 40);
 }
 
 /* JSON.  jansson refuses NaN and infinities (json_real returns NULL), so
@@ -1087,6 +1576,24 @@ static json_t *point_json(const struct iov_point_summary *p) {
   ok &= set(o, "duplicates", json_u64(p->duplicates));
   ok &= set(o, "jitter_us", json_num(p->jitter_us));
   ok &= set(o, "retransmits", json_u64(p->retransmits));
+  /* Packet rates; null where not known (see struct iov_point_summary). */
+  json_t *pk = json_object();
+  ok &= pk != NULL;
+  ok &= set(pk, "tx_messages", json_u64(p->tx_messages));
+  ok &= set(pk, "rx_messages", json_u64(p->rx_messages));
+  ok &= set(pk, "pps_tx", json_num(p->pps_tx));
+  ok &= set(pk, "pps_rx", json_num(p->pps_rx));
+  ok &= set(pk, "segs_out", p->segs_known ? json_u64(p->segs_out) : json_null());
+  ok &= set(pk, "segs_in", p->segs_known ? json_u64(p->segs_in) : json_null());
+  ok &= set(pk, "segs_ps", json_num(p->segs_ps));
+  ok &= set(pk, "ip_version", p->family ? json_integer(p->family) : json_null());
+  ok &= set(pk, "frame_bytes", json_num(p->frame_bytes));
+  ok &= set(pk, "frame_pps", json_num(p->frame_pps));
+  ok &= set(pk, "frame_gbps", json_num(p->frame_pps * p->frame_bytes * 8 / 1e9));
+  ok &= set(pk, "wire_gbps", json_num(p->wire_gbps));
+  ok &= set(pk, "line_bps", json_num(p->line_bps));
+  ok &= set(pk, "line_pct", json_num(p->line_pct));
+  ok &= set(o, "packets", pk);
   json_t *cpu = json_object();
   ok &= cpu != NULL;
   ok &= set(cpu, "sender_pct", json_num(p->cpu_tx_pct));
@@ -1221,6 +1728,8 @@ static bool shape_iperf3(json_t *o, const struct iov_point_summary *p) {
   ok &= set(sum, "retransmits", json_u64(p->retransmits));
   ok &= set(sum, "lost", json_u64(p->lost));
   ok &= set(sum, "lost_percent", json_num(p->loss_pct));
+  ok &= set(sum, "packets", json_u64(p->rx_messages));
+  ok &= set(sum, "packets_per_second", json_num(p->pps_rx));
   ok &= set(end, "sum", sum);
   ok &= set(end, "status", json_str(p->status));
   ok &= set(end, "error", json_str(p->error));
@@ -1295,6 +1804,61 @@ static json_t *groups_json(const struct iov_report *r) {
   return arr;
 }
 
+/* The searches, one object per (point, repetition, kind), and every
+ * trial they ran. */
+static json_t *searches_json(const struct iov_report *r) {
+  json_t *arr = json_array();
+  bool ok = arr != NULL;
+  for (size_t i = 0; ok && i < r->n_searches; i++) {
+    const struct iov_search_summary *s = &r->searches[i];
+    const struct iov_point_summary *p = iov_report_search_point(r, s->point_no);
+    char frame[64];
+    json_t *o = json_object();
+    ok &= o != NULL;
+    ok &= set(o, "point", json_u64(s->point_no));
+    ok &= set(o, "rep", json_u64(s->rep));
+    ok &= set(o, "test", json_str(p ? p->test : NULL));
+    ok &= set(o, "path", json_str(p ? p->path : NULL));
+    ok &= set(o, "topology", json_str(p ? p->topology : NULL));
+    ok &= set(o, "frame_size", json_str(iov_report_frame_label(p, s->frame_mean, frame, sizeof(frame))));
+    ok &= set(o, "kind", json_str(s->pdr ? "pdr" : "ndr"));
+    ok &= set(o, "converged", json_boolean(s->converged));
+    ok &= set(o, "rate_pps", json_num(s->rate_pps));
+    ok &= set(o, "rate_gbps", json_num(s->rate_bps / 1e9));
+    ok &= set(o, "wire_gbps", json_num(s->wire_bps / 1e9));
+    ok &= set(o, "line_pct", json_num(s->line_pct));
+    ok &= set(o, "frame_mean", json_num(s->frame_mean));
+    ok &= set(o, "loss_pct", json_num(s->loss * 100));
+    ok &= set(o, "trials", json_u64(s->trials));
+    ok &= set(o, "seconds", json_num(s->seconds));
+    json_t *tr = json_array();
+    ok &= tr != NULL;
+    for (size_t k = 0; ok && k < r->n_trials; k++) {
+      const struct iov_db_trial *t = &r->trials[k];
+      if (t->point_no != s->point_no || t->rep != s->rep) continue;
+      json_t *tj = json_object();
+      ok &= tj != NULL;
+      ok &= set(tj, "seq", json_u64(t->seq));
+      ok &= set(tj, "full", json_boolean(t->full));
+      ok &= set(tj, "offered_pps", json_num(t->offered_pps));
+      ok &= set(tj, "offered_wire_gbps", json_num(t->offered_wire_bps / 1e9));
+      ok &= set(tj, "duration_ns", json_u64(t->duration_ns));
+      ok &= set(tj, "sent", json_u64(t->sent));
+      ok &= set(tj, "received", json_u64(t->received));
+      ok &= set(tj, "lost", json_u64(t->lost));
+      ok &= set(tj, "loss_pct", json_num(t->sent ? (double)t->lost / (double)t->sent * 100 : NAN));
+      ok &= json_array_append_new(tr, tj) == 0;
+    }
+    ok &= set(o, "trial_list", tr);
+    ok &= json_array_append_new(arr, o) == 0;
+  }
+  if (!ok) {
+    json_decref(arr);
+    return NULL;
+  }
+  return arr;
+}
+
 int iov_report_print_json(const struct iov_report *r, FILE *f) {
   json_t *root = json_object(), *run = json_object(), *points = json_array();
   bool ok = root && run && points;
@@ -1321,6 +1885,7 @@ int iov_report_print_json(const struct iov_report *r, FILE *f) {
     ok &= set(root, "points", points);
     points = NULL;
     ok &= set(root, "groups", groups_json(r));
+    ok &= set(root, "searches", searches_json(r));
   }
   if (!ok && ret == 0) ret = -ENOMEM;
   /* 15 significant digits (DBL_DIG): a measured 500.735 us prints as

@@ -143,6 +143,28 @@ struct iov_point_summary {
   uint64_t lat_count;
   double lat_mean_us;
   double lat_p50_us, lat_p90_us, lat_p99_us, lat_p999_us, lat_max_us; /* merged sender histograms */
+  /* Packet rates.  UDP points: datagrams per second its senders sent
+   * (over the senders' window) and its receivers got (over the point's
+   * window); NaN for other points or without a window.  TCP points: the
+   * segments per second its senders sent (TCP_INFO segs_out); NaN when
+   * not stored (a results.db before schema 7). */
+  uint64_t tx_messages; /* sender side: messages (datagrams) */
+  double tx_window_s;   /* the senders' window: latest end - earliest start */
+  double pps_tx, pps_rx;
+  bool segs_known;
+  uint64_t segs_out, segs_in; /* TCP: the senders' segments out and in, all flows */
+  double segs_ps;             /* segs_out / tx_window_s */
+  /* Where the Ethernet frame is known (udp_stream's frame_size in the
+   * point's parameters, else msg_size plus the UDP, IP and Ethernet
+   * headers and FCS when the data address family is known): the mean
+   * frame in bytes, the frame rate (what the receivers got), the bit rate
+   * on the wire ((frame + 20) * 8 per frame: preamble, SFD and gap) in
+   * Gbit/s, the link's line rate in bit/s (plan line_rate, else the speed
+   * of the sender's data interface from its agent's inventory) and the
+   * wire rate's share of it in percent.  NaN where unknown. */
+  uint64_t frame_size; /* udp_stream's frame_size as lib/frame.h codes it; 0: not set */
+  int family;          /* 4 or 6; 0: unknown */
+  double frame_bytes, frame_pps, wire_gbps, line_bps, line_pct;
 };
 
 /* Where a point's repetitions ended when the plan asked for a
@@ -157,10 +179,26 @@ struct iov_confidence {
   bool reached;
 };
 
+/* Where one rate search (plan 'search', NDR or PDR) of a point ended,
+ * from the search table (values as stored, NaN where not finite). */
+struct iov_search_summary {
+  unsigned point_no, rep;
+  bool pdr; /* false: NDR */
+  bool converged;
+  double rate_pps, rate_bps /* L2: frames * 8 */, wire_bps /* L1 */, line_pct, frame_mean, loss;
+  unsigned trials;
+  double seconds;
+  int64_t point_id;
+};
+
 struct iov_report {
   char *uuid, *plan_path, *status, *error; /* owned; NULL where the row has NULL */
-  uint64_t started_ns, ended_ns;           /* ended_ns 0 while the run is open */
-  struct iov_point_summary *points;        /* one per repetition, in the order they ran */
+  struct iov_search_summary *searches;     /* owned; by point_no, rep, kind */
+  size_t n_searches;
+  struct iov_db_trial *trials; /* owned: every trial of every search, by point_no, rep, seq */
+  size_t n_trials;
+  uint64_t started_ns, ended_ns;    /* ended_ns 0 while the run is open */
+  struct iov_point_summary *points; /* one per repetition, in the order they ran */
   size_t n_points;
   struct iov_confidence *conf; /* owned; by point_no; only points with confidence */
   size_t n_conf;
@@ -195,6 +233,12 @@ enum iov_metric {
   IOV_M_VM_GUEST_SD, /* per-VM service demand (per KiB, or per transaction), mean over the VMs */
   IOV_M_VM_HOST_SD,
   IOV_M_VM_TOTAL_SD,
+  IOV_M_PPS_TX, /* packet rates (see struct iov_point_summary) */
+  IOV_M_PPS_RX,
+  IOV_M_SEGS_PS,
+  IOV_M_FRAME_PPS,
+  IOV_M_WIRE_GBPS,
+  IOV_M_LINE_PCT,
   IOV_M_MAX,
 };
 /* Its JSON key ("gbps", "lat_p99_us", ...) and unit. */
@@ -260,6 +304,15 @@ void iov_report_print_runs(const struct iov_report *r, FILE *f);
  * "-" without a window.  Latency columns are blank without latency.
  * Below the table, one line per point not 'ok' with its error. */
 void iov_report_print_table(const struct iov_report *r, FILE *f);
+/* The "NDR/PDR by frame size per path" table: one row per searched plan
+ * point (the mean over its repetitions' searches), by path, topology
+ * and frame size.  Nothing without searches. */
+void iov_report_print_searches(const struct iov_report *r, FILE *f);
+/* The plan point a search belongs to: its first summary in r (NULL if
+ * none is stored), and its frame size as a plan writes it ("64", "imix")
+ * or the mean frame in bytes, into buf. */
+const struct iov_point_summary *iov_report_search_point(const struct iov_report *r, unsigned point_no);
+const char *iov_report_frame_label(const struct iov_point_summary *p, double frame_mean, char *buf, size_t n);
 /* JSON document {"run":{...},"points":[{...}]} written with jansson;
  * NaN/inf never written (null instead); "latency_us" is null unless
  * has_latency.  Returns 0, -ENOMEM, or -EIO if writing to f failed. */

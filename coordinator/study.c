@@ -46,6 +46,12 @@ static const struct {
   [IOV_M_VM_GUEST_SD] = { "vm_guest_sd", "µs/KiB or µs/trans", SIZE_MAX },
   [IOV_M_VM_HOST_SD] = { "vm_host_sd", "µs/KiB or µs/trans", SIZE_MAX },
   [IOV_M_VM_TOTAL_SD] = { "vm_total_sd", "µs/KiB or µs/trans", SIZE_MAX },
+  [IOV_M_PPS_TX] = { "pps_tx", "packets/s", offsetof(struct iov_point_summary, pps_tx) },
+  [IOV_M_PPS_RX] = { "pps_rx", "packets/s", offsetof(struct iov_point_summary, pps_rx) },
+  [IOV_M_SEGS_PS] = { "segs_ps", "segments/s", offsetof(struct iov_point_summary, segs_ps) },
+  [IOV_M_FRAME_PPS] = { "frame_pps", "frames/s", offsetof(struct iov_point_summary, frame_pps) },
+  [IOV_M_WIRE_GBPS] = { "wire_gbps", "Gbit/s", offsetof(struct iov_point_summary, wire_gbps) },
+  [IOV_M_LINE_PCT] = { "line_pct", "%", offsetof(struct iov_point_summary, line_pct) },
 };
 
 const char *iov_metric_name(enum iov_metric m) { return m < IOV_M_MAX ? metrics[m].name : "?"; }
@@ -201,10 +207,40 @@ static int csv_str(FILE *f, const char *s) {
   return fputc('"', f) == EOF ? -EIO : 0;
 }
 
+static void csv_num(FILE *f, double v) {
+  if (isfinite(v)) fprintf(f, "%.6g", v);
+  fputc(',', f);
+}
+
+/* The NDR and PDR of the point's run (empty fields without a search),
+ * whether both converged and the trials they took. */
+static void csv_search(FILE *f, const struct iov_report *r, const struct iov_point_summary *p) {
+  const struct iov_search_summary *k[2] = { NULL, NULL };
+  for (size_t i = 0; i < r->n_searches; i++)
+    if (r->searches[i].point_no == p->point_no && r->searches[i].rep == p->rep)
+      k[r->searches[i].pdr] = &r->searches[i];
+  for (int i = 0; i < 2; i++) {
+    csv_num(f, k[i] ? k[i]->rate_pps : NAN);
+    csv_num(f, k[i] ? k[i]->rate_bps / 1e9 : NAN);
+    csv_num(f, k[i] ? k[i]->line_pct : NAN);
+  }
+  if (k[0] || k[1])
+    fprintf(f, "%s,%u,", (!k[0] || k[0]->converged) && (!k[1] || k[1]->converged) ? "yes" : "no",
+            /* One search finds both: its trials, counted once. */
+            k[0] && k[1] && k[0]->trials > k[1]->trials ? k[0]->trials
+            : k[1]                                      ? k[1]->trials
+                                                        : k[0]->trials);
+  else
+    fputs(",,", f);
+}
+
 int iov_report_print_csv(const struct iov_report *r, FILE *f) {
   fputs("run,idx,point,rep,test,sweep,workload,path,topology,vms,flows,msg_size,response_size,status", f);
   for (int m = 0; m < IOV_M_MAX; m++) fprintf(f, ",%s", metrics[m].name);
-  fputs(",rx_bytes,tx_bytes,transactions,retransmits,lost,samples_missing,error\n", f);
+  fputs(",rx_bytes,tx_bytes,transactions,retransmits,lost,samples_missing,tx_messages,rx_messages,segs_out,"
+        "segs_in,frame_bytes,line_bps,ndr_pps,ndr_gbps,ndr_line_pct,pdr_pps,pdr_gbps,pdr_line_pct,"
+        "search_converged,search_trials,error\n",
+        f);
   for (size_t i = 0; i < r->n_points; i++) {
     const struct iov_point_summary *p = &r->points[i];
     csv_str(f, r->uuid);
@@ -232,6 +268,17 @@ int iov_report_print_csv(const struct iov_report *r, FILE *f) {
             (unsigned long long)p->tx_bytes, (unsigned long long)p->transactions,
             (unsigned long long)p->retransmits, (unsigned long long)p->lost,
             (unsigned long long)p->samples_missing);
+    fprintf(f, "%llu,%llu,", (unsigned long long)p->tx_messages, (unsigned long long)p->rx_messages);
+    /* Unknown: an empty field, as for the metrics. */
+    if (p->segs_known)
+      fprintf(f, "%llu,%llu,", (unsigned long long)p->segs_out, (unsigned long long)p->segs_in);
+    else
+      fputs(",,", f);
+    if (isfinite(p->frame_bytes)) fprintf(f, "%.6g", p->frame_bytes);
+    fputc(',', f);
+    if (isfinite(p->line_bps)) fprintf(f, "%.6g", p->line_bps);
+    fputc(',', f);
+    csv_search(f, r, p);
     csv_str(f, p->error);
     fputc('\n', f);
   }
@@ -286,6 +333,10 @@ static bool want_lat(const struct iov_point_group *g) {
   return g->ok && is_rr(g->first) && g->first->lat_count;
 }
 static bool want_cpu(const struct iov_point_group *g) { return g->ok; }
+static bool want_frame(const struct iov_point_group *g) {
+  return g->ok && g->stat[IOV_M_PPS_RX].n && isfinite(g->first->frame_bytes);
+}
+static bool want_segs(const struct iov_point_group *g) { return g->ok && g->stat[IOV_M_SEGS_PS].n; }
 static bool want_intervm(const struct iov_point_group *g) {
   return g->ok && g->first->topology && strcmp(g->first->topology, "vm-vm-same") == 0;
 }
@@ -295,13 +346,21 @@ static bool want_scaling(const struct iov_point_group *g) {
 
 /* Rows: one per (workload, topology, message size), in the order first
  * seen; columns: the paths.  metric picks what a cell shows. */
+/* The row key of a group: its message size, or by_frame its Ethernet
+ * frame (NaN when unknown). */
+static double row_key(const struct iov_point_summary *a, bool by_frame) {
+  return by_frame ? a->frame_bytes : (double)a->msg_size;
+}
+
+static bool same_key(double x, double y) { return x == y || (isnan(x) && isnan(y)); }
+
 static void by_size_table(FILE *f, const char *title, const struct iov_point_group *g, size_t n,
                           bool (*want)(const struct iov_point_group *), const enum iov_metric *ms,
-                          size_t n_ms, int decimals) {
+                          size_t n_ms, int decimals, bool by_frame) {
   const char *paths[4];
   size_t np = paths_of(g, n, want, paths);
   if (!np) return;
-  fprintf(f, "\n%s\n%-12s %-12s %4s %8s", title, "workload", "topology", "vms", "msg");
+  fprintf(f, "\n%s\n%-12s %-12s %4s %8s", title, "workload", "topology", "vms", by_frame ? "frame" : "msg");
   for (size_t p = 0; p < np; p++)
     for (size_t k = 0; k < n_ms; k++) {
       char h[48];
@@ -316,12 +375,15 @@ static void by_size_table(FILE *f, const char *title, const struct iov_point_gro
     const struct iov_point_summary *a = g[i].first;
     char sz[32];
     fprintf(f, "%-12s %-12s %4u %8s", a->workload, a->topology ? a->topology : "", a->vms,
-            iov_format_size(sz, sizeof(sz), a->msg_size));
+            by_frame ? iov_report_frame_label(a, NAN, sz, sizeof(sz))
+                     : iov_format_size(sz, sizeof(sz), a->msg_size));
     const struct iov_point_group *row[4] = { 0 };
     for (size_t j = i; j < n; j++) {
       const struct iov_point_summary *b = g[j].first;
-      if (done[j] || !want(&g[j]) || strcmp(a->workload, b->workload) != 0 || a->msg_size != b->msg_size ||
-          a->vms != b->vms || strcmp(a->topology ? a->topology : "", b->topology ? b->topology : "") != 0)
+      if (done[j] || !want(&g[j]) || strcmp(a->workload, b->workload) != 0 ||
+          !same_key(row_key(a, by_frame), row_key(b, by_frame)) ||
+          (by_frame && a->frame_size != b->frame_size) || a->vms != b->vms ||
+          strcmp(a->topology ? a->topology : "", b->topology ? b->topology : "") != 0)
         continue;
       int pi = b->path ? path_index(paths, np, b->path) : -1;
       if (pi < 0 || row[pi]) continue;
@@ -331,7 +393,9 @@ static void by_size_table(FILE *f, const char *title, const struct iov_point_gro
     for (size_t p = 0; p < np; p++)
       for (size_t k = 0; k < n_ms; k++) {
         char c[48] = "";
-        if (row[p]) cell_stat(c, sizeof(c), &row[p]->stat[ms[k]], decimals);
+        /* Packets and segments per second: whole numbers. */
+        bool whole = ms[k] == IOV_M_PPS_RX || ms[k] == IOV_M_PPS_TX || ms[k] == IOV_M_SEGS_PS;
+        if (row[p]) cell_stat(c, sizeof(c), &row[p]->stat[ms[k]], whole ? 0 : decimals);
         fprintf(f, " %22s", row[p] ? c : "");
       }
     fputc('\n', f);
@@ -401,9 +465,13 @@ void iov_report_print_study(const struct iov_report *r, FILE *f) {
   if (!r || !f || iov_report_groups(r, &g, &n) < 0) return;
   static const enum iov_metric bw[] = { IOV_M_GBPS }, lat[] = { IOV_M_LAT_MEAN, IOV_M_LAT_P99 };
   by_size_table(f, "Bandwidth by message size, Gbit/s (mean ±half-width of its confidence interval)", g, n,
-                want_bw, bw, 1, 3);
+                want_bw, bw, 1, 3, false);
   by_size_table(f, "Latency by message size, µs: mean and p99 of the transactions' round trips", g, n,
-                want_lat, lat, 2, 1);
+                want_lat, lat, 2, 1, false);
+  static const enum iov_metric pps[] = { IOV_M_PPS_RX, IOV_M_LINE_PCT }, segs[] = { IOV_M_SEGS_PS };
+  by_size_table(f, "Packet rate by frame size, packets/s received and % of line rate on the wire", g, n,
+                want_frame, pps, 2, 2, true);
+  by_size_table(f, "TCP segments by message size, segments/s sent", g, n, want_segs, segs, 1, 0, false);
   cpu_table(f, g, n);
   scaling_table(f, "Inter-VM (two VMs on one host, vm-vm-same)", g, n, want_intervm);
   scaling_table(f, "Scaling: VMs sharing the path (aggregate, per VM, fairness, start skew)", g, n,

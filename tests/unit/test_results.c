@@ -446,6 +446,7 @@ static void test_report_json(void **state) {
     "duplicates",
     "jitter_us",
     "retransmits",
+    "packets",
     "cpu",
     "start_skew_us",
     "fairness",
