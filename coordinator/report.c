@@ -1289,9 +1289,10 @@ static void print_rows(const struct iov_report *r, FILE *f, const struct iov_poi
         fprintf(f, " #%u %.3gs", r->points[i].idx + 1, (double)r->points[i].warmup_ns / 1e9);
     fputc('\n', f);
   }
-  fputs("cpu%: busy share of all cores of the sender/receiver machine; SD: service demand, CPU us per KiB\n"
-        "(streams) or per transaction (request/response), sender/receiver; skew: spread of the agents'\n"
-        "actual starts, each corrected by its clock offset.\n",
+  fputs("Mpps: millions of UDP datagrams received a second (request/response: sent), or of TCP segments\n"
+        "sent (segs); cpu%: busy share of all cores of the sender/receiver machine; SD: service demand, CPU\n"
+        "us per KiB (streams) or per transaction (request/response), sender/receiver; skew: spread of the\n"
+        "agents' actual starts, each corrected by its clock offset.\n",
         f);
   print_vm_table(r, f);
   print_packet_table(r, f);
@@ -1577,23 +1578,19 @@ static json_t *point_json(const struct iov_point_summary *p) {
   ok &= set(o, "jitter_us", json_num(p->jitter_us));
   ok &= set(o, "retransmits", json_u64(p->retransmits));
   /* Packet rates; null where not known (see struct iov_point_summary). */
-  json_t *pk = json_object();
-  ok &= pk != NULL;
-  ok &= set(pk, "tx_messages", json_u64(p->tx_messages));
-  ok &= set(pk, "rx_messages", json_u64(p->rx_messages));
-  ok &= set(pk, "pps_tx", json_num(p->pps_tx));
-  ok &= set(pk, "pps_rx", json_num(p->pps_rx));
-  ok &= set(pk, "segs_out", p->segs_known ? json_u64(p->segs_out) : json_null());
-  ok &= set(pk, "segs_in", p->segs_known ? json_u64(p->segs_in) : json_null());
-  ok &= set(pk, "segs_ps", json_num(p->segs_ps));
-  ok &= set(pk, "ip_version", p->family ? json_integer(p->family) : json_null());
-  ok &= set(pk, "frame_bytes", json_num(p->frame_bytes));
-  ok &= set(pk, "frame_pps", json_num(p->frame_pps));
-  ok &= set(pk, "frame_gbps", json_num(p->frame_pps * p->frame_bytes * 8 / 1e9));
-  ok &= set(pk, "wire_gbps", json_num(p->wire_gbps));
-  ok &= set(pk, "line_bps", json_num(p->line_bps));
-  ok &= set(pk, "line_pct", json_num(p->line_pct));
-  ok &= set(o, "packets", pk);
+  ok &= set(o, "tx_messages", json_u64(p->tx_messages));
+  ok &= set(o, "pps_tx", json_num(p->pps_tx));
+  ok &= set(o, "pps_rx", json_num(p->pps_rx));
+  ok &= set(o, "segs_out", p->segs_known ? json_u64(p->segs_out) : json_null());
+  ok &= set(o, "segs_in", p->segs_known ? json_u64(p->segs_in) : json_null());
+  ok &= set(o, "segs_ps", json_num(p->segs_ps));
+  ok &= set(o, "ip_version", p->family ? json_integer(p->family) : json_null());
+  ok &= set(o, "frame_bytes", json_num(p->frame_bytes));
+  ok &= set(o, "frame_pps", json_num(p->frame_pps));
+  ok &= set(o, "frame_gbps", json_num(p->frame_pps * p->frame_bytes * 8 / 1e9));
+  ok &= set(o, "wire_gbps", json_num(p->wire_gbps));
+  ok &= set(o, "line_bps", json_num(p->line_bps));
+  ok &= set(o, "line_pct", json_num(p->line_pct));
   json_t *cpu = json_object();
   ok &= cpu != NULL;
   ok &= set(cpu, "sender_pct", json_num(p->cpu_tx_pct));
