@@ -16,6 +16,7 @@
 #include "plan.h"
 #include "report.h"
 #include "results.h"
+#include "search.h"
 #include "text.h"
 #include "timeutil.h"
 
@@ -88,17 +89,36 @@ int iov_coord_validate(const char *plan_path, bool quiet) {
       printf("\n");
     }
     print_matrix(plan);
+    uint64_t search_typ = 0, search_worst = 0;
+    size_t searches = 0;
     for (size_t i = 0; i < plan->n_points; i++) {
       const struct iov_plan_point *p = &plan->points[i];
       double level = 0;
       (void)iov_plan_confidence(p->p.confidence, &level, NULL);
+      uint64_t typ = 0, worst = 0;
+      iov__search_time(&p->p, &typ, &worst);
+      if (worst) {
+        /* A search runs trials, not one window: counted apart. */
+        searches++;
+        search_typ += typ * p->p.repeat;
+        search_worst += worst * p->p.repeat;
+        continue;
+      }
       total += (p->p.warmup + p->p.duration) * p->p.repeat;
       if (level > 0 && p->p.repeat_max > p->p.repeat)
         most += (p->p.warmup + p->p.duration) * (p->p.repeat_max - p->p.repeat);
     }
-    printf("\nmeasuring time: %s", iov_format_duration(d, sizeof(d), total));
-    if (most) printf(", up to %s more for confidence", iov_format_duration(d, sizeof(d), most));
-    printf(" (warm-up and window of every run; plus set-up per point)\n");
+    printf("\n");
+    if (searches < plan->n_points) {
+      printf("measuring time: %s", iov_format_duration(d, sizeof(d), total));
+      if (most) printf(", up to %s more for confidence", iov_format_duration(d, sizeof(d), most));
+      printf(" (warm-up and window of every run; plus set-up per point)\n");
+    }
+    if (searches) {
+      char w[32];
+      printf("rate searches (%zu points): about %s, at most %s (trials with their set-up)\n", searches,
+             iov_format_duration(d, sizeof(d), search_typ), iov_format_duration(w, sizeof(w), search_worst));
+    }
   }
   iov_plan_free(plan);
   return 0;

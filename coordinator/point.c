@@ -342,6 +342,7 @@ static int send_prepare(struct point_run *pr, struct pr_agent *a) {
   w.sample_interval_ns = pp->sample_interval;
   w.warmup_ns = pp->warmup;
   w.rate_bps = pp->rate;
+  w.rate_pps = pp->rate_pps;
   w.send_buffer = pp->send_buffer;
   w.recv_buffer = pp->recv_buffer;
   w.nodelay = pp->nodelay != 0;
@@ -788,8 +789,8 @@ static int wait_lost(struct run_ctx *c, struct point_run *pr) {
   return 0;
 }
 
-int iov__point_run(struct run_ctx *c, const struct iov_plan_point *pp, unsigned idx, unsigned rep,
-                   enum iov_point_status *ret_status) {
+static int point_run(struct run_ctx *c, const struct iov_plan_point *pp, unsigned idx, unsigned rep,
+                     struct iov_point_trial *trial, enum iov_point_status *ret_status) {
   struct point_run pr = { .ctx = c, .pp = pp, .topo = pp->p.topo };
   json_t *pj = iov_json_point_params(pp);
   char *params = iov_json_dumps(pj);
@@ -810,10 +811,12 @@ int iov__point_run(struct run_ctx *c, const struct iov_plan_point *pp, unsigned 
     .sample_interval_ns = pp->p.sample_interval,
     .topology = pp->p.topology,
     .vms = pp->p.vms,
+    .trial = trial ? trial->trial : 0,
   };
   r = iov_db_point_begin(c->db, c->db_run, &dp, &pr.db_point, dberr, sizeof(dberr));
   free(params);
   if (r < 0) return iov_log_errno(r, "Cannot store test point %u: %s", pp->index + 1, dberr);
+  if (trial) trial->db_point = pr.db_point;
   pr.id = (uint64_t)pr.db_point;
   pr.in = (struct iov_ingest_point){
     .db = c->db,
@@ -942,9 +945,13 @@ finish:
     iov_log_errno(r, "Cannot commit test point %u: %s", pp->index + 1, dberr);
     if (!pr.fatal) pr.fatal = r;
   }
-  if (pr.error[0])
+  if (pr.error[0] && trial)
+    iov_err("test point %u (%s%s%s), search trial %u, failed: %s", pp->index + 1, pp->test,
+            *pp->sweep ? " " : "", pp->sweep, trial->trial, pr.error);
+  else if (pr.error[0])
     iov_err("test point %u (%s%s%s) failed: %s", pp->index + 1, pp->test, *pp->sweep ? " " : "", pp->sweep,
             pr.error);
+  if (trial) snprintf(trial->error, sizeof(trial->error), "%s", pr.error);
   r = pr.fatal ? pr.fatal : c->interrupted ? -IOV_E_INTERRUPTED : 0;
   for (size_t i = 0; i < pr.n_ag; i++) {
     pr.ag[i].peer->slot = 0;
@@ -957,4 +964,54 @@ finish:
   teardown_vms(&pr);
   c->cur = NULL;
   return r;
+}
+
+int iov__point_run(struct run_ctx *c, const struct iov_plan_point *pp, unsigned idx, unsigned rep,
+                   enum iov_point_status *ret_status) {
+  return point_run(c, pp, idx, rep, NULL, ret_status);
+}
+
+int iov__point_run_trial(struct run_ctx *c, const struct iov_plan_point *pp, unsigned idx, unsigned rep,
+                         struct iov_point_trial *t, enum iov_point_status *ret_status) {
+  /* The plan's point with the trial's rate and times: a shallow copy that
+   * only this run reads (its strings and settings are the plan's). */
+  struct iov_plan_point q = *pp;
+  q.p.rate_pps = t->rate_pps;
+  q.p.duration = t->duration_ns;
+  q.p.warmup = t->warmup_ns;
+  if (q.p.sample_interval > q.p.duration) q.p.sample_interval = q.p.duration;
+  t->db_point = 0;
+  t->error[0] = '\0';
+  return point_run(c, &q, idx, rep, t, ret_status);
+}
+
+int iov__point_store_failed(struct run_ctx *c, const struct iov_plan_point *pp, unsigned idx, unsigned rep,
+                            const char *reason) {
+  json_t *pj = iov_json_point_params(pp);
+  char *params = iov_json_dumps(pj);
+  char dberr[512] = "";
+  int64_t id = 0;
+
+  json_decref(pj);
+  if (!params) return -ENOMEM;
+  struct iov_db_point dp = {
+    .idx = idx,
+    .point_no = pp->index,
+    .rep = rep,
+    .test = pp->test,
+    .sweep = pp->sweep,
+    .workload = pp->p.workload,
+    .params_json = params,
+    .duration_ns = pp->p.duration,
+    .sample_interval_ns = pp->p.sample_interval,
+    .topology = pp->p.topology,
+    .vms = pp->p.vms,
+  };
+  int r = iov_db_point_begin(c->db, c->db_run, &dp, &id, dberr, sizeof(dberr));
+  free(params);
+  if (r >= 0) r = iov_db_point_end(c->db, id, IOV_POINT_FAILED, reason, dberr, sizeof(dberr));
+  if (r < 0) return iov_log_errno(r, "Cannot store test point %u: %s", pp->index + 1, dberr);
+  iov_err("test point %u (%s%s%s) failed: %s", pp->index + 1, pp->test, *pp->sweep ? " " : "", pp->sweep,
+          reason);
+  return 0;
 }

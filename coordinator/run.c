@@ -28,6 +28,7 @@
 #include "point.h"
 #include "report.h"
 #include "runctx.h"
+#include "search.h"
 #include "sessions.h"
 #include "stats.h"
 
@@ -234,7 +235,9 @@ int iov_coord_run(const struct iov_run_config *cfg) {
   uint64_t measure = 0;
   for (size_t i = 0; i < c.plan->n_points; i++) {
     const struct iov_point_params *q = &c.plan->points[i].p;
-    if (stored[i] < q->repeat) measure += (q->warmup + q->duration) * (q->repeat - stored[i]);
+    uint64_t one = q->warmup + q->duration, worst = 0;
+    if (iov__search_what(q)) iov__search_time(q, &one, &worst); /* a search: its usual length */
+    if (stored[i] < q->repeat) measure += one * (q->repeat - stored[i]);
   }
   iov_progress_init(&c.pg, stderr, cfg->quiet, measure);
   iov_log_set_before(progress_break, &c.pg);
@@ -267,9 +270,14 @@ int iov_coord_run(const struct iov_run_config *cfg) {
                *pp->sweep ? " " : "", pp->sweep, pp->p.workload, pp->p.sender, pp->p.receiver,
                iov_format_duration(d, sizeof(d), pp->p.duration), runs);
       const struct iov_engine_ops *ops = iov_engine_find(pp->p.workload);
-      iov_progress_point(&c.pg, head, pp->p.warmup + pp->p.duration, ops && (ops->flags & IOV_ENG_F_RR));
-      r = iov__point_run(&c, pp, next_idx++, done, &st);
-      iov_progress_done(&c.pg, st == IOV_POINT_OK);
+      if (iov__search_what(&pp->p)) {
+        /* Each repetition is one search; each trial its own progress line. */
+        r = iov__search_point(&c, pp, &next_idx, done, &st);
+      } else {
+        iov_progress_point(&c.pg, head, pp->p.warmup + pp->p.duration, ops && (ops->flags & IOV_ENG_F_RR));
+        r = iov__point_run(&c, pp, next_idx++, done, &st);
+        iov_progress_done(&c.pg, st == IOV_POINT_OK);
+      }
       done++;
       if (st != IOV_POINT_OK) c.failed_points++;
       if (r < 0) goto out;
