@@ -37,6 +37,11 @@ n=$(grep -c '\.{png,svg}  ' "$TMP/out")
 grep -q '^skipped intervm: no stream point with topology vm-vm-same' "$TMP/out" ||
   fail "the missing inter-VM figure is not reported"
 grep -q "^$RUN/index.html\$" "$TMP/out" || fail "output does not name index.html"
+# Issue 16: no search in the fixture, and no packet rate its results.db can
+# tell (TCP segments came later): those figures are skipped, and said so.
+grep -q '^skipped ndr: no rate search in the run' "$TMP/out" || fail "the missing NDR figure is not reported"
+grep -q '^skipped packets-tcp_stream: no value to draw' "$TMP/out" ||
+  fail "the packet-rate figure of a run without segment counts is not reported as skipped: $(cat "$TMP/out")"
 
 check_images() { # DIR NAME...: both formats valid
   python3 - "$@" <<'EOF' || fail "bad image (above)"
