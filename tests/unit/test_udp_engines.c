@@ -377,7 +377,7 @@ static void test_stream_loss(void **state) {
   pair_free(&p);
 }
 
-/* msg_size below the 24-byte header: both sides fail with -EINVAL at once. */
+/* msg_size below the 18-byte header: both sides fail with -EINVAL at once. */
 static void test_stream_short_msg(void **state) {
   (void)state;
   struct iov_engine_config rxc = base_cfg(IOV_ROLE_RECEIVER, HDR - 1, 1 * SEC);
