@@ -148,7 +148,9 @@ EOF
 
 Units: sizes take `k`, `m`, `g` (binary: `64k` = 65536 bytes); durations
 `ns`, `us`, `ms`, `s`, `m`, `h` (a bare number is seconds); rates are bits
-per second with decimal `k`, `m`, `g`. An error names the file, the line
+per second with decimal `k`, `m`, `g`; percentages are written `0.5%` (or
+`0`). A value of type "value" has its setting's own syntax, given in its
+meaning (`frame_size = imix`, `search = ndr,pdr`). An error names the file, the line
 and the key, e.g. `plan.plan:7: key 'msg_size': '64q' is not a size ...`.
 EOF
 }
