@@ -486,5 +486,5 @@ struct iov_db_point_agent_row {
   const char *role, *name, *endpoint, *inventory_json;
 };
 int iov_db_point_agents_read(struct iov_db *db, int64_t point,
-                             int (*cb)(const struct iov_db_point_agent_row *row, void *userdata), void *userdata,
-                             char *err, size_t errlen);
+                             int (*cb)(const struct iov_db_point_agent_row *row, void *userdata),
+                             void *userdata, char *err, size_t errlen);
