@@ -220,7 +220,9 @@ static int stored_trial(void *arg, const struct iov_db_trial *t) {
   struct iov_search_trial st = {
     .seq = t->seq, .wire_bps = t->offered_wire_bps, .duration_ns = t->duration_ns, .full = t->full
   };
-  if (iov_search_feed(sr->s, &st, iov_search_loss(t->sent, t->received, t->lost)) < 0) {
+  double intended = (isfinite(t->offered_pps) ? t->offered_pps : 0) / sr->fr.frames_per_msg *
+                    ((double)t->duration_ns / 1e9);
+  if (iov_search_feed(sr->s, &st, iov_search_loss(t->sent, t->received, t->lost, intended)) < 0) {
     sr->stop_feeding = true;
     return 0;
   }
@@ -273,7 +275,10 @@ static int run_trial(struct search_run *sr, const struct iov_search_trial *t, un
   uint64_t sent = 0, received = 0, lost = 0;
   char err[512] = "";
   r = iov_db_point_totals(c->db, pt.db_point, &sent, &received, &lost, err, sizeof(err));
-  double loss = iov_search_loss(sent, received, lost);
+  /* What the rate and window ask of the senders: a sender held back
+   * did not offer the rate (lib/ndr.h). */
+  double intended = per_flow * sr->flows * ((double)t->duration_ns / 1e9);
+  double loss = iov_search_loss(sent, received, lost, intended);
   struct iov_db_trial dt = { .point_id = pt.db_point,
                              .point_no = pp->index,
                              .rep = sr->rep,
@@ -290,9 +295,14 @@ static int run_trial(struct search_run *sr, const struct iov_search_trial *t, un
     return iov_log_errno(r, "Cannot store search trial %u of test point %u: %s", t->seq, pp->index + 1, err);
   sr->info[t->seq] =
       (struct trial_info){ .point_id = pt.db_point, .offered_fps = offered_fps, .stored = true };
-  if (!c->cfg->quiet)
-    iov_notice("search %s: trial %u, %s offered (%s), loss %.4g %%", sr->fr.label, t->seq,
-               mpps(rate, sizeof(rate), offered_fps), t->full ? "full" : "short", loss * 100);
+  if (!c->cfg->quiet) {
+    char held[96] = "";
+    if ((double)sent < intended * (1 - IOV_SEARCH_UNSENT_MAX))
+      snprintf(held, sizeof(held), " (the senders sent only %.1f %% of it: counted as lost)",
+               100.0 * (double)sent / intended);
+    iov_notice("search %s: trial %u, %s offered (%s), loss %.4g %%%s", sr->fr.label, t->seq,
+               mpps(rate, sizeof(rate), offered_fps), t->full ? "full" : "short", loss * 100, held);
+  }
   *ret_loss = loss;
   return 0;
 }

@@ -135,7 +135,7 @@ struct iov_search *iov_search_free(struct iov_search *s) {
   return NULL;
 }
 
-double iov_search_loss(uint64_t sent, uint64_t received, uint64_t lost) {
+double iov_search_loss(uint64_t sent, uint64_t received, uint64_t lost, double intended) {
   uint64_t missing = sent > received ? sent - received : 0;
   if (lost > missing) missing = lost;
   /* received + lost, without overflow: both are bounded counters, but
@@ -144,7 +144,12 @@ double iov_search_loss(uint64_t sent, uint64_t received, uint64_t lost) {
   uint64_t base = sent > counted ? sent : counted;
   if (base == 0) return 1;
   double f = (double)missing / (double)base;
-  return f > 1 ? 1 : f;
+  if (isfinite(intended) && intended > 0 && (double)sent < intended * (1 - IOV_SEARCH_UNSENT_MAX)) {
+    double delivered = (double)(received < sent ? received : sent);
+    double g = 1 - delivered / intended;
+    if (g > f) f = g;
+  }
+  return f > 1 ? 1 : f < 0 ? 0 : f;
 }
 
 static bool passes(const struct iov_search *s, enum iov_search_goal g, double loss) {

@@ -120,10 +120,19 @@ struct iov_search *iov_search_free(struct iov_search *s);
  * without feeding gives the same trial. */
 int iov_search_next(struct iov_search *s, struct iov_search_trial *ret);
 
+/* A sender that sent less than this fraction short of what it was asked
+ * to (its host could not keep up, or its socket held it back) did not
+ * offer the trial's rate: what it did not send counts as lost. */
+#define IOV_SEARCH_UNSENT_MAX 0.01
+
 /* Fraction of a trial lost, from the senders' and receivers' totals:
  * max(lost, sent - received) over max(sent, received + lost); 1 when
- * nothing was sent or counted (a trial that measured nothing fails). */
-double iov_search_loss(uint64_t sent, uint64_t received, uint64_t lost);
+ * nothing was sent or counted (a trial that measured nothing fails).
+ * intended: the datagrams the trial's rate and window ask for (0:
+ * unknown); when sent falls short of it by more than
+ * IOV_SEARCH_UNSENT_MAX, the loss is taken against intended, the unsent
+ * ones counted lost. */
+double iov_search_loss(uint64_t sent, uint64_t received, uint64_t lost, double intended);
 
 /* A trial ran: t as it ran (its seq must be the next, its rate and
  * duration finite and positive) and its loss fraction (0..1; see

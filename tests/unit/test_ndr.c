@@ -293,15 +293,24 @@ static void test_feed_checks(void **state) {
 
 static void test_loss(void **state) {
   (void)state;
-  assert_true(iov_search_loss(1000, 1000, 0) == 0);
-  assert_true(iov_search_loss(1000, 990, 10) == 0.01);
+  assert_true(iov_search_loss(1000, 1000, 0, 0) == 0);
+  assert_true(iov_search_loss(1000, 990, 10, 0) == 0.01);
   /* The tail's FIN lost: sent - received counts. */
-  assert_true(iov_search_loss(1000, 990, 0) == 0.01);
+  assert_true(iov_search_loss(1000, 990, 0, 0) == 0.01);
   /* Duplicates counted as received: no loss below 0. */
-  assert_true(iov_search_loss(1000, 1002, 0) == 0);
-  assert_true(iov_search_loss(0, 0, 0) == 1);
-  assert_true(iov_search_loss(0, 0, 5) == 1);
-  assert_true(iov_search_loss(UINT64_MAX, UINT64_MAX, UINT64_MAX) <= 1);
+  assert_true(iov_search_loss(1000, 1002, 0, 0) == 0);
+  assert_true(iov_search_loss(0, 0, 0, 0) == 1);
+  assert_true(iov_search_loss(0, 0, 5, 0) == 1);
+  assert_true(iov_search_loss(UINT64_MAX, UINT64_MAX, UINT64_MAX, 0) <= 1);
+  /* A sender a little short of its schedule (start-up): no loss. */
+  assert_true(iov_search_loss(995, 995, 0, 1000) == 0);
+  /* One held back to a third of the rate did not offer it: the unsent
+   * count as lost, though all it sent arrived. */
+  double l = iov_search_loss(333, 333, 0, 1000);
+  assert_true(l > 0.66 && l < 0.67);
+  assert_true(iov_search_loss(0, 0, 0, 1000) == 1);
+  /* More sent than intended (warm-up counted too): the plain loss. */
+  assert_true(iov_search_loss(1500, 1485, 15, 1000) == 0.01);
 }
 
 static void test_what(void **state) {
