@@ -1360,6 +1360,10 @@ struct search_row {
     bool converged;
     unsigned trials;
   } k[2]; /* NDR, PDR */
+  /* What the measurement (the search's last full passing trial) sent, in
+   * packets/s: a search whose answer its sender never reached shows it. */
+  double sent;
+  unsigned n_sent;
 };
 
 static int path_rank(const char *path) {
@@ -1412,15 +1416,19 @@ static struct search_row *search_rows(const struct iov_report *r, size_t *ret_n)
     sum_add(&w->k[k].bps, &w->k[k].n_bps, s->rate_bps);
     sum_add(&w->k[k].line, &w->k[k].n_line, s->line_pct);
     w->k[k].converged &= s->converged;
+    for (size_t m = 0; !s->pdr && s->point_id && m < r->n_points; m++)
+      if (r->points[m].point == s->point_id) sum_add(&w->sent, &w->n_sent, r->points[m].pps_tx);
     w->k[k].trials += s->trials;
     if (isnan(w->frame)) w->frame = s->frame_mean;
   }
-  for (size_t j = 0; j < n; j++)
+  for (size_t j = 0; j < n; j++) {
+    rows[j].sent = rows[j].n_sent ? rows[j].sent / rows[j].n_sent : NAN;
     for (int k = 0; k < 2; k++) {
       rows[j].k[k].pps = rows[j].k[k].n_pps ? rows[j].k[k].pps / rows[j].k[k].n_pps : NAN;
       rows[j].k[k].bps = rows[j].k[k].n_bps ? rows[j].k[k].bps / rows[j].k[k].n_bps : NAN;
       rows[j].k[k].line = rows[j].k[k].n_line ? rows[j].k[k].line / rows[j].k[k].n_line : NAN;
     }
+  }
   qsort(rows, n, sizeof(*rows), cmp_search_row);
   *ret_n = n;
   return rows;
@@ -1429,10 +1437,11 @@ static struct search_row *search_rows(const struct iov_report *r, size_t *ret_n)
 void iov_report_print_searches(const struct iov_report *r, FILE *f) {
   static const char *const head[] = { "#",          "test",       "path",       "topology", "frame",
                                       "NDR Mpps",   "NDR Gbit/s", "NDR % line", "PDR Mpps", "PDR Gbit/s",
-                                      "PDR % line", "converged",  "trials" };
+                                      "PDR % line", "sent Mpps",  "converged",  "trials" };
   enum { COLS = ELEMENTSOF(head), CELL = 48 };
-  static const bool right[COLS] = { true, false, false, false, true,  true, true,
-                                    true, true,  true,  true,  false, true };
+  static const bool right[COLS] = { true, false, false, false, true, true,  true,
+                                    true, true,  true,  true,  true, false, true };
+  bool short_sent = false;
   size_t n = 0;
   if (!r || !f) return;
   _cleanup_free_ struct search_row *rows = search_rows(r, &n);
@@ -1457,18 +1466,26 @@ void iov_report_print_searches(const struct iov_report *r, FILE *f) {
       cr[6 + 3 * k] = (char *)(any ? num_cell(b + CELL * (6 + 3 * k), CELL, w->k[k].bps / 1e9, 3) : "");
       cr[7 + 3 * k] = (char *)(any ? num_cell(b + CELL * (7 + 3 * k), CELL, w->k[k].line, 2) : "");
     }
+    cr[11] = (char *)num_cell(b + CELL * 11, CELL, w->sent / 1e6, 3);
+    if (isfinite(w->sent) && isfinite(w->k[0].pps) && w->sent < 0.95 * w->k[0].pps) short_sent = true;
     bool conv = (!w->k[0].n || w->k[0].converged) && (!w->k[1].n || w->k[1].converged);
-    cr[11] = (char *)(conv ? "yes" : "no");
+    cr[12] = (char *)(conv ? "yes" : "no");
     /* One search finds both NDR and PDR: its trials count once. */
-    snprintf(b + CELL * 12, CELL, "%u", w->k[0].trials > w->k[1].trials ? w->k[0].trials : w->k[1].trials);
-    cr[12] = b + CELL * 12;
+    snprintf(b + CELL * 13, CELL, "%u", w->k[0].trials > w->k[1].trials ? w->k[0].trials : w->k[1].trials);
+    cr[13] = b + CELL * 13;
   }
-  fputs("\nNDR/PDR by frame size per path: the highest offered rate with no loss (NDR) and with at most the\n"
-        "plan's pdr_loss (PDR); Gbit/s: frames * 8 (L2); % line: the rate on the wire, (frame + 20) * 8 bits "
-        "a\n"
-        "frame, in % of the line rate; with repeats, the mean over the runs\n",
-        f);
+  fputs(
+      "\nNDR/PDR by frame size per path: the highest offered rate with no loss (NDR) and with at most the\n"
+      "plan's pdr_loss (PDR); Gbit/s: frames * 8 (L2); % line: the rate on the wire, (frame + 20) * 8 bits\n"
+      "a frame, in % of the line rate; sent: what the NDR's measurement sent; with repeats, the mean over\n"
+      "the runs\n",
+      f);
   iov_text_table(f, cells, n + 1, COLS, right, 40);
+  if (short_sent)
+    fputs(
+        "some sender sent less than 95 % of its NDR: that rate was offered, not reached (a sender's limit,\n"
+        "not the path's)\n",
+        f);
 }
 
 /* JSON.  jansson refuses NaN and infinities (json_real returns NULL), so
@@ -1828,6 +1845,11 @@ static json_t *searches_json(const struct iov_report *r) {
     ok &= set(o, "loss_pct", json_num(s->loss * 100));
     ok &= set(o, "trials", json_u64(s->trials));
     ok &= set(o, "seconds", json_num(s->seconds));
+    /* What the measurement sent: below the rate, the sender's limit. */
+    double sent = NAN;
+    for (size_t m = 0; s->point_id && m < r->n_points; m++)
+      if (r->points[m].point == s->point_id) sent = r->points[m].pps_tx;
+    ok &= set(o, "sent_pps", json_num(sent));
     json_t *tr = json_array();
     ok &= tr != NULL;
     for (size_t k = 0; ok && k < r->n_trials; k++) {

@@ -425,6 +425,8 @@ static void test_search_table_json_csv(void **state) {
   /* 1518 B: 0.8 Mpps = 9.715 Gbit/s */
   assert_non_null(strstr(table, " 9.715 "));
   assert_non_null(strstr(table, "1518"));
+  /* Its measurement sent what the NDR says: no warning that it did not. */
+  assert_null(strstr(table, "offered, not reached"));
   /* Frame sizes in order within the path. */
   char *a = strstr(table, "NDR/PDR by frame size");
   assert_true(strstr(a, "  64  ") < strstr(a, " 1518 "));
@@ -442,6 +444,8 @@ static void test_search_table_json_csv(void **state) {
   assert_near(json_real_value(json_object_get(s0, "line_pct")), 13.44, 1e-9);
   assert_true(json_is_true(json_object_get(s0, "converged")));
   assert_int_equal(json_array_size(json_object_get(s0, "trial_list")), 3);
+  /* The measurement (the last full passing trial) sent at the NDR. */
+  assert_near(json_real_value(json_object_get(s0, "sent_pps")), 2e6, 1e-9);
   json_decref(j);
   free(json);
 
