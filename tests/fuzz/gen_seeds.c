@@ -228,6 +228,8 @@ static iov_envelope prepare(const char *workload, bool sender, uint32_t flows, c
   w.settings = settings;
   w.n_settings = strcmp(workload, "udp_rr") == 0 ? 2 : strcmp(workload, "tcp_rr") == 0 ? 1 : 0;
   w.rate_bps = 1000000;
+  /* A search's trial offers packets (issue 16). */
+  if (strcmp(workload, "udp_stream") == 0) w.rate_pps = 1000;
   w.nodelay = true;
   w.cpus = cpus;
   w.n_cpus = 2;
@@ -304,6 +306,8 @@ static iov_envelope samples(uint32_t seq, bool host_cpu, const char *route) {
     fs[i].retransmits = 3;
     fs[i].rtt_us = 80;
     fs[i].snd_cwnd = 10;
+    fs[i].segs_out = 900 * seq;
+    fs[i].segs_in = 450 * seq;
     fsp[i] = &fs[i];
   }
   for (int i = 0; i < 3; i++) {
@@ -352,6 +356,8 @@ static iov_envelope result(uint32_t n_samples, bool error, const char *route) {
     fr[i].error = error && i == 3 ? -ECONNRESET : 0;
     fr[i].error_text = error && i == 3 ? "Connection reset by peer" : "";
     fr[i].complete = !(error && i == 3);
+    fr[i].segs_out = 9000;
+    fr[i].segs_in = 4500;
     frp[i] = &fr[i];
   }
   r.point_id = 1;
