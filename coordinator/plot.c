@@ -989,7 +989,31 @@ static void fig_packets(struct plot_ctx *ctx) {
     .n_metrics = 1,
     .min_x = 1,
   };
-  per_workload(ctx, &by_frame, "packets-frame", "packet rate by frame size", "no point with a known frame");
+  /* The line's share on the right axis only where some point has it:
+   * gnuplot refuses an axis without a value. */
+  const char *w[64];
+  size_t nw = workloads(ctx, &by_frame.filter, w, ELEMENTSOF(w));
+  if (nw == 0) note_skip(ctx, "packets-frame: no point with a known frame");
+  for (size_t i = 0; i < nw; i++) {
+    struct line_spec ls = by_frame;
+    ls.filter.workload = w[i];
+    bool line = false;
+    for (size_t k = 0; k < ctx->n_groups; k++)
+      line |= filter_match(&ls.filter, &ctx->groups[k]) && isfinite(ctx->groups[k].p->line_pct);
+    if (!line) {
+      ls.n_metrics = 1;
+      ls.y2label = NULL;
+    }
+    _cleanup_free_ char *name = xasprintf("packets-frame-%s", w[i]);
+    _cleanup_free_ char *title = xasprintf("packet rate by frame size (%s)", w[i]);
+    if (!name || !title) {
+      ctx->failed = true;
+      return;
+    }
+    ls.name = name;
+    ls.what = title;
+    (void)line_figure(ctx, &ls);
+  }
   per_workload(ctx, &by_size, "packets", "packet rate by message size", "no stream point without a frame");
 }
 
@@ -1443,10 +1467,12 @@ static void fig_search_trials(struct plot_ctx *ctx) {
           b = fig_block(&f, full ? "full-length trials" : "short trials",
                         "offered_mpps loss_pct rep seq sent received lost");
         fig_num(&f, t->offered_pps / 1e6);
-        fig_y(&f, t->sent ? (double)t->lost / (double)t->sent * 100.0 : NAN);
+        double loss = t->sent ? (double)t->lost / (double)t->sent * 100.0 : NAN;
+        fig_y(&f, loss);
+        /* A clause needs a value (gnuplot refuses one without). */
+        n += isfinite(loss) && isfinite(t->offered_pps);
         fprintf(f.dat, " %u %u %llu %llu %llu\n", t->rep, t->seq, (unsigned long long)t->sent,
                 (unsigned long long)t->received, (unsigned long long)t->lost);
-        n++;
       }
       if (n)
         fig_plot(&f, b, full ? "full-length trials" : "short trials",
@@ -1518,6 +1544,7 @@ static void fig_ndr(struct plot_ctx *ctx) {
                            "frame_mean ndr_mpps pdr_mpps point");
     fputs("set xtics (", f.setup);
     unsigned tics = 0;
+    bool any[2] = { false, false }; /* gnuplot refuses a clause without a value */
     for (size_t j = i; j < n; j++) {
       const struct ndr_point *q = &pts[j];
       if (done[j] || !q->p || !isfinite(q->frame) || strcmp(resolved_path(q->p), path) != 0 ||
@@ -1534,12 +1561,14 @@ static void fig_ndr(struct plot_ctx *ctx) {
       fig_num(&f, q->frame);
       fig_y(&f, q->n[0] ? q->mpps[0] / q->n[0] : NAN);
       fig_y(&f, q->n[1] ? q->mpps[1] / q->n[1] : NAN);
+      any[0] |= q->n[0] > 0;
+      any[1] |= q->n[1] > 0;
       fprintf(f.dat, " %u\n", q->point_no + 1);
     }
     fputs(")\n", f.setup);
     fig_set(&f, "set logscale x 2\nset xrange [%g:%g]\nset yrange [0:*]\nset grid", lo / 1.3, hi * 1.3);
-    fig_plot(&f, b, "NDR (no loss)", "using 1:2 with linespoints pt 7 lw 1.5 lc 1");
-    fig_plot(&f, b, "PDR (loss <= pdr_loss)", "using 1:3 with linespoints pt 5 lw 1.5 lc 2 dt 2");
+    if (any[0]) fig_plot(&f, b, "NDR (no loss)", "using 1:2 with linespoints pt 7 lw 1.5 lc 1");
+    if (any[1]) fig_plot(&f, b, "PDR (loss <= pdr_loss)", "using 1:3 with linespoints pt 5 lw 1.5 lc 2 dt 2");
     (void)fig_finish(&f, "no searched point with a frame");
   }
 }

@@ -552,6 +552,31 @@ static void test_plot_search_figures(void **state) {
   free(text);
 }
 
+/* A run whose line rate nobody knows (a veth without a speed, no plan
+ * line_rate) still gets its packet-rate figure, without the line's axis
+ * (gnuplot refuses an axis without a value). */
+static void test_plot_no_line_rate(void **state) {
+  struct fixture *fx = *state;
+  char out[160], figs[160];
+  if (system("command -v gnuplot >/dev/null 2>&1") != 0) skip();
+  struct run r;
+  run_open(&r, fx->path, "tcp://198.18.0.2:7700");
+  r.a = r.b; /* an agent with an empty inventory */
+  add_point(&r, 0, 0, "udp_stream", "{\"msg_size\": 18, \"frame_size\": \"64\"}", 2000000, 2000000, 0, 0);
+  add_point(&r, 1, 0, "udp_stream", "{\"msg_size\": 18, \"frame_size\": \"512\"}", 1000000, 1000000, 0, 0);
+  run_close(&r);
+  snprintf(out, sizeof(out), "%s/plot.txt", fx->dir);
+  snprintf(figs, sizeof(figs), "%s/figures", fx->dir);
+  char *argv[] = { "plot", "--out", figs, "--format", "svg", fx->path, NULL };
+  assert_int_equal(with_stdout(out, iov_coord_plot, 6, argv), 0);
+  assert_true(exists(figs, "packets-frame-udp_stream.svg"));
+  char gp[256];
+  snprintf(gp, sizeof(gp), "%s/packets-frame-udp_stream.gp", figs);
+  char *text = slurp(gp);
+  assert_null(strstr(text, "y2"));
+  free(text);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_pps_and_frames, setup, teardown),
@@ -561,6 +586,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(test_search_table_json_csv, setup, teardown),
     cmocka_unit_test_setup_teardown(test_compare_ndr, setup, teardown),
     cmocka_unit_test_setup_teardown(test_plot_search_figures, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_plot_no_line_rate, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
