@@ -44,7 +44,8 @@
  * recvmmsg (MSG_WAITFORONE: it blocks for the first only) and stamps
  * their arrival with the instant the call returned, as one datagram per
  * call did: a datagram queued behind others shares their arrival, which
- * is what a reader of the socket sees.  The default batch (32) was
+ * is what a reader of the socket sees (a receiver of large datagrams
+ * takes fewer per call: 2 MiB of buffers at most).  The default batch (32) was
  * chosen by tests/bench/pps.
  *
  * GSO and GRO (settings gso, gro; both off by default): gso = yes sets
@@ -123,10 +124,11 @@
 #define PACE_MAX_RATE (UINT64_C(1) << 53) /* 9 Pbit/s: above it, back to back */
 #define UDP_FIN_COUNT 5
 #define UDP_RX_LINGER_NS (2 * IOV_NSEC_PER_SEC)
-#define UDP_MAX_PAYLOAD 65507 /* an IPv4 datagram's most */
-#define GSO_MAX_SEGS 64       /* UDP_MAX_SEGMENTS of older kernels */
-#define GRO_BUF 65536         /* a coalesced read: up to 64 KiB */
-#define GRO_MAX_BUFS 16       /* GRO reads per call (1 MiB of buffers) */
+#define UDP_MAX_PAYLOAD 65507    /* an IPv4 datagram's most */
+#define GSO_MAX_SEGS 64          /* UDP_MAX_SEGMENTS of older kernels */
+#define GRO_BUF 65536            /* a coalesced read: up to 64 KiB */
+#define GRO_MAX_BUFS 16          /* GRO reads per call (1 MiB of buffers) */
+#define RX_MAX_BUFFER (2u << 20) /* receive buffers of one flow, at most */
 #define BATCH_MAX 1024
 
 /* Delay before each FIN, after the previous one (0, 0.5, 1.5, 3.5, 7.5 ms). */
@@ -444,9 +446,12 @@ static void rxb_free(struct rxb *b) {
 static struct rxb *rxb_new(const struct shape *s, unsigned batch, bool gro) {
   struct rxb *b = calloc(1, sizeof(*b));
   if (!b) return NULL;
-  b->n = gro ? (batch < GRO_MAX_BUFS ? batch : GRO_MAX_BUFS) : batch;
   /* A hello is read whole into a buffer (iov_flow_udp_admit). */
   b->buf_size = gro ? GRO_BUF : (s->max > IOV_HELLO_LEN ? s->max : IOV_HELLO_LEN);
+  b->n = gro ? (batch < GRO_MAX_BUFS ? batch : GRO_MAX_BUFS) : batch;
+  /* Large datagrams: fewer per call, not more than RX_MAX_BUFFER bytes. */
+  if (b->n > RX_MAX_BUFFER / b->buf_size)
+    b->n = RX_MAX_BUFFER / b->buf_size ? RX_MAX_BUFFER / b->buf_size : 1;
   b->ctl_size = gro ? CMSG_SPACE(sizeof(int)) : 0;
   b->msgs = calloc(b->n, sizeof(*b->msgs));
   b->iov = calloc(b->n, sizeof(*b->iov));
