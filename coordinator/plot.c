@@ -819,7 +819,15 @@ static void set_x_axis(struct fig *f, const struct member *m, size_t n, enum xdi
     bool seen = false;
     for (size_t j = 0; j < i; j++) seen |= m[j].x == m[i].x;
     if (seen) continue;
-    char size[32];
+    char size[64];
+    /* A frame as the plan names it: a mix sits at its mean, named "imix". */
+    if (x == X_FRAME) {
+      iov_report_frame_label(m[i].g->p, m[i].x, size, sizeof(size));
+      fputs(i ? ", " : "", f->setup);
+      gp_quote(f->setup, size);
+      fprintf(f->setup, " %.17g", m[i].x);
+      continue;
+    }
     format_size(m[i].x, size, sizeof(size));
     fprintf(f->setup, "%s\"%s\" %.17g", i ? ", " : "", size, m[i].x);
   }
@@ -1451,7 +1459,8 @@ static void fig_search_trials(struct plot_ctx *ctx) {
     snprintf(what, sizeof(what), "rate search of point %u (%s, %s, frame %s)", no + 1,
              p && p->test ? p->test : "?", p ? resolved_path(p) : "?", frame);
     struct fig f;
-    if (fig_open(&f, ctx, name, what, "offered rate (Mpps, all flows)", "loss (% of datagrams sent)") < 0) {
+    if (fig_open(&f, ctx, name, what, "rate, offered and as sent (Mpps, all flows)",
+                 "loss (% of datagrams sent)") < 0) {
       ctx->failed = true;
       fig_done(&f);
       continue;
@@ -1459,24 +1468,33 @@ static void fig_search_trials(struct plot_ctx *ctx) {
     fig_set(&f, "set yrange [0:*]\nset xrange [0:*]\nset grid");
     /* Full-length trials first: the short ones, open, stay visible on top. */
     for (int full = 1; full >= 0; full--) {
-      unsigned b = UINT_MAX, n = 0;
+      unsigned b = UINT_MAX, n = 0, n_sent = 0;
       for (size_t k = 0; k < r->n_trials; k++) {
         const struct iov_db_trial *t = &r->trials[k];
         if (t->point_no != no || t->full != (bool)full) continue;
         if (b == UINT_MAX)
           b = fig_block(&f, full ? "full-length trials" : "short trials",
-                        "offered_mpps loss_pct rep seq sent received lost");
+                        "offered_mpps loss_pct rep seq sent received lost sent_mpps");
         fig_num(&f, t->offered_pps / 1e6);
         double loss = t->sent ? (double)t->lost / (double)t->sent * 100.0 : NAN;
         fig_y(&f, loss);
         /* A clause needs a value (gnuplot refuses one without). */
         n += isfinite(loss) && isfinite(t->offered_pps);
-        fprintf(f.dat, " %u %u %llu %llu %llu\n", t->rep, t->seq, (unsigned long long)t->sent,
+        fprintf(f.dat, " %u %u %llu %llu %llu", t->rep, t->seq, (unsigned long long)t->sent,
                 (unsigned long long)t->received, (unsigned long long)t->lost);
+        /* The rate the sender reached: left of its offered rate, the
+         * sender's limit, not the path's. */
+        double sent = t->duration_ns ? (double)t->sent / ((double)t->duration_ns / 1e9) : NAN;
+        fig_num(&f, sent / 1e6);
+        n_sent += isfinite(loss) && isfinite(sent);
+        fputc('\n', f.dat);
       }
       if (n)
-        fig_plot(&f, b, full ? "full-length trials" : "short trials",
+        fig_plot(&f, b, full ? "full-length trials, offered" : "short trials, offered",
                  "using 1:2 with points pt %d ps 1.5 lc %d", full ? 7 : 6, full ? 1 : 2);
+      if (n_sent)
+        fig_plot(&f, b, full ? "full-length trials, as sent" : "short trials, as sent",
+                 "using 8:2 with points pt %d ps 1.2 lc %d", full ? 9 : 8, full ? 1 : 2);
     }
     (void)fig_finish(&f, "no trial stored");
   }
