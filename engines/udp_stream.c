@@ -200,12 +200,16 @@ static int shape_get(const struct iov_flow *f, struct shape *s, char *err, size_
                       iov_frame_format(o->frame_size, fb, sizeof(fb)));
     for (unsigned i = 0; i < s->cycle; i++) {
       int p = iov_frame_payload(frames[i], s->family);
-      if (p < IOV_UDP_HDR_SIZE)
-        return iov_errf(-EINVAL, err, errlen,
-                        "frame_size %u cannot carry udp_stream's %d-byte header over %s (%d bytes of UDP "
-                        "payload); the smallest %s frame that can is %u",
-                        frames[i], IOV_UDP_HDR_SIZE, family_name(s->family), p < 0 ? 0 : p,
-                        family_name(s->family), iov_frame_min(s->family, IOV_UDP_HDR_SIZE));
+      if (p < IOV_UDP_HDR_SIZE) {
+        const char *fam = family_name(s->family);
+        unsigned over =
+            IOV_FRAME_ETH_HDR + IOV_FRAME_FCS + IOV_FRAME_UDP_HDR + (s->family == AF_INET6 ? 40 : 20);
+        return iov_errf(
+            -EINVAL, err, errlen,
+            "frame_size %u cannot carry udp_stream's %d-byte header over %s: the Ethernet, %s and "
+            "UDP headers and the FCS take %u bytes of it; the smallest %s frame that can is %u",
+            frames[i], IOV_UDP_HDR_SIZE, fam, fam, over, fam, iov_frame_min(s->family, IOV_UDP_HDR_SIZE));
+      }
       s->size[i] = (uint16_t)p;
     }
   }

@@ -40,6 +40,8 @@
 #include "timeutil.h"
 #include "udp_dgram.h"
 #include "udp_pace.h"
+#include "wire.h"
+#include "engine_settings.h"
 #include "seccomp_deny.h"
 
 #ifndef UDP_SEGMENT
@@ -788,8 +790,9 @@ static void test_ipv6_frames(void **state) {
   assert_int_equal(iov_engine_run_new(ENG, &txc, &tx), 0);
   assert_int_equal(iov_engine_run_prepare(tx, NULL, err, sizeof(err)), -EINVAL);
   printf("# %s\n", err);
-  assert_string_equal(err, "frame_size 64 cannot carry udp_stream's 18-byte header over IPv6 (0 bytes of UDP "
-                           "payload); the smallest IPv6 frame that can is 84");
+  assert_string_equal(
+      err, "frame_size 64 cannot carry udp_stream's 18-byte header over IPv6: the Ethernet, IPv6 and "
+           "UDP headers and the FCS take 66 bytes of it; the smallest IPv6 frame that can is 84");
   iov_engine_run_free(tx);
   iov_engine_run_free(rx);
 
@@ -808,6 +811,35 @@ static void test_ipv6_frames(void **state) {
   pair_free(&p);
 }
 
+/* udp_stream's settings from a plan through the wire into its option
+ * struct: a frame mix, batch, gso, and the search's keys (which coord
+ * reads and the engine ignores); and what the plan refuses. */
+static void test_settings_through_wire(void **state) {
+  (void)state;
+  const void *o = opts_through_wire(ENG, "frame_size = 64:3 1518:1\nbatch = 8\ngso = yes\ngro = yes\n"
+                                         "pace_spin = 10us\nsearch = ndr,pdr\npdr_loss = 0.1%\n"
+                                         "search_trials = 12\n");
+  uint64_t v;
+  struct iov_frame_part parts[IOV_FRAME_MIX_MAX];
+  assert_true(iov_engine_opt_get(ENG, o, "frame_size", &v));
+  assert_int_equal(iov_frame_parts(v, parts), 2);
+  assert_int_equal(parts[0].size, 64);
+  assert_int_equal(parts[0].weight, 3);
+  assert_int_equal(parts[1].size, 1518);
+  assert_true(iov_engine_opt_get(ENG, o, "batch", &v) && v == 8);
+  assert_true(iov_engine_opt_get(ENG, o, "gso", &v) && v == 1);
+  assert_true(iov_engine_opt_get(ENG, o, "gro", &v) && v == 1);
+  assert_true(iov_engine_opt_get(ENG, o, "pace_spin", &v) && v == 10000);
+  assert_true(iov_engine_opt_get(ENG, o, "search", &v) && v == 3);
+  assert_true(iov_engine_opt_get(ENG, o, "pdr_loss", &v) && v == 1000000);
+  assert_true(iov_engine_opt_get(ENG, o, "search_trials", &v) && v == 12);
+  o = opts_through_wire(ENG, "frame_size = imix\n");
+  assert_true(iov_engine_opt_get(ENG, o, "frame_size", &v) && v == IOV_FRAME_IMIX);
+  assert_true(iov_engine_opt_get(ENG, o, "batch", &v) && v == 32);
+  plan_refused(ENG, "batch = 0\n", "inline.plan:6: key 'batch': '0' is out of range");
+  plan_refused(ENG, "msg_size = 17\n", "18");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_dgram_codec),        cmocka_unit_test(test_pace_schedule),
@@ -815,7 +847,7 @@ int main(void) {
     cmocka_unit_test(test_frame64_accounting), cmocka_unit_test(test_batch_tiny_rcvbuf),
     cmocka_unit_test(test_rate_pps),           cmocka_unit_test(test_gso_gro),
     cmocka_unit_test(test_gso_mix_refused),    cmocka_unit_test(test_no_gso_kernel),
-    cmocka_unit_test(test_ipv6_frames),
+    cmocka_unit_test(test_ipv6_frames),        cmocka_unit_test(test_settings_through_wire),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
