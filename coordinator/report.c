@@ -800,9 +800,13 @@ static int trial_add(void *arg, const struct iov_db_trial *t) {
   struct iov_report *rep = arg;
 
   if (rep->n_trials >= TRIALS_MAX) return 0;
-  struct iov_db_trial *n = reallocarray(rep->trials, rep->n_trials + 1, sizeof(*n));
-  if (!n) return -ENOMEM;
-  rep->trials = n;
+  /* Room doubles at each power of two (rows come one at a time). */
+  if ((rep->n_trials & (rep->n_trials - 1)) == 0) {
+    struct iov_db_trial *m = reallocarray(rep->trials, rep->n_trials ? rep->n_trials * 2 : 1, sizeof(*m));
+    if (!m) return -ENOMEM;
+    rep->trials = m;
+  }
+  struct iov_db_trial *n = rep->trials;
   n[rep->n_trials] = *t;
   n[rep->n_trials].offered_pps = stored_rate(t->offered_pps);
   n[rep->n_trials].offered_wire_bps = stored_rate(t->offered_wire_bps);

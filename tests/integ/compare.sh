@@ -82,7 +82,10 @@ for p in d["points"]:
     for m in p["metrics"]:
         assert m["verdict"] == "same", (p["test"], p["sweep"], m)
         assert m["change_pct"] == 0 and m["p"] == 1.0, m
-assert d["exit_status"] == 0 and d["regression"] is False'
+assert d["exit_status"] == 0 and d["regression"] is False
+# No rate search in the fixture: no NDR to compare.
+assert d["searches"] == [], d["searches"]'
+grep -q 'NDR/PDR' "$TMP/1.txt" && fail "case 1: an NDR/PDR table for runs without searches"
 log "case 1 (unchanged copy): ok"
 
 # ---- 2. a planted regression: one point's throughput -30 % ----------------
