@@ -113,7 +113,8 @@ int iov_coord_validate(const char *plan_path, bool quiet) {
       printf("measuring time: %s", iov_format_duration(d, sizeof(d), total));
       if (most) printf(", up to %s more for confidence", iov_format_duration(d, sizeof(d), most));
       printf(" (warm-up and window of every run; plus set-up per point)\n");
-    }
+    } else
+      printf("measuring time: "); /* every point searches: the line below is all of it */
     if (searches) {
       char w[32];
       printf("rate searches (%zu points): about %s, at most %s (trials with their set-up)\n", searches,
