@@ -9,8 +9,10 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "err.h"
+#include "frame.h"
 #include "log.h"
 #include "parse.h"
 #include "text.h"
@@ -149,8 +151,26 @@ static void on_hello(struct iov_agent *a, zframe_t *from, const iov_envelope *in
   free(names);
 }
 
-/* Whether the workload is beyond one of the agent's caps; which, in why. */
-static bool over_cap(const struct iov_agent_caps *c, const Iovbench__Workload *w, char *why, size_t n) {
+/* The largest request a point sends: msg_size, or with a frame_size
+ * setting (udp_stream) the largest frame's UDP payload over IPv4, the
+ * family whose headers leave the most. */
+static uint64_t datagram_size(const struct iov_engine_ops *ops, const void *eopts,
+                              const Iovbench__Workload *w) {
+  struct iov_frame_part parts[IOV_FRAME_MIX_MAX];
+  uint64_t frame = 0, max = 0;
+  if (!iov_engine_opt_get(ops, eopts, "frame_size", &frame) || !frame) return w->msg_size;
+  size_t np = iov_frame_parts(frame, parts);
+  for (size_t i = 0; i < np; i++) {
+    int k = iov_frame_payload(parts[i].size, AF_INET);
+    if (k > 0 && (uint64_t)k > max) max = (uint64_t)k;
+  }
+  return max ? max : w->msg_size;
+}
+
+/* Whether the workload is beyond one of the agent's caps; which, in why.
+ * msg: the point's largest request (datagram_size()). */
+static bool over_cap(const struct iov_agent_caps *c, const Iovbench__Workload *w, uint64_t msg, char *why,
+                     size_t n) {
   char a[32], b[32];
   uint64_t d = w->warmup_ns + w->duration_ns;
   if (c->max_duration_ns && d > c->max_duration_ns) {
@@ -163,18 +183,17 @@ static bool over_cap(const struct iov_agent_caps *c, const Iovbench__Workload *w
              c->max_flows);
     return true;
   }
-  uint64_t size = w->msg_size > w->response_size ? w->msg_size : w->response_size;
+  uint64_t size = msg > w->response_size ? msg : w->response_size;
   if (c->max_msg_size && size > c->max_msg_size) {
     snprintf(why, n,
              "its messages are %" PRIu64 " bytes, over this agent's cap of %" PRIu64 " (--max-msg-size)",
              size, c->max_msg_size);
     return true;
   }
-  /* A packet rate (a search's trial) counts as its payload bits. */
+  /* A packet rate (a search's trial) counts as its payload bits, at the
+   * largest datagram. */
   uint64_t rate = w->rate_bps;
-  if (w->rate_pps)
-    rate = w->msg_size && w->rate_pps > UINT64_MAX / 8 / w->msg_size ? UINT64_MAX
-                                                                     : w->rate_pps * w->msg_size * 8;
+  if (w->rate_pps) rate = msg && w->rate_pps > UINT64_MAX / 8 / msg ? UINT64_MAX : w->rate_pps * msg * 8;
   if (c->max_rate_bps && strcmp(w->name, "udp_stream") == 0 && (!rate || rate > c->max_rate_bps)) {
     if (rate)
       snprintf(why, n,
@@ -248,8 +267,16 @@ static void on_prepare(struct iov_agent *a, const iov_envelope *in) {
                           "agent '%s' has no workload '%s'", a->identity, w->name);
     return;
   }
+  /* The engine's own settings, checked against its table (key, type, range). */
+  _Alignas(uint64_t) unsigned char eopts[IOV_ENGINE_MAX_OPTS_SIZE];
+  char why[256];
+  if (iov_wire_engine_settings(ops->options, ops->option_struct_size, w, eopts, why, sizeof(why)) < 0) {
+    iov__agent_send_error(a, NULL, in->msg_id, IOVBENCH__ERROR_CODE__ERR_UNSUPPORTED, p->point_id,
+                          "agent '%s' refuses %s's settings: %s", a->identity, w->name, why);
+    return;
+  }
   char over[256];
-  if (over_cap(&a->caps, w, over, sizeof(over))) {
+  if (over_cap(&a->caps, w, datagram_size(ops, eopts, w), over, sizeof(over))) {
     iov_warn("refused test point %" PRIu64 ": %s", p->point_id, over);
     iov__agent_send_error(a, NULL, in->msg_id, IOVBENCH__ERROR_CODE__ERR_LIMIT, p->point_id,
                           "agent '%s': the point is beyond its caps: %s", a->identity, over);
@@ -281,14 +308,6 @@ static void on_prepare(struct iov_agent *a, const iov_envelope *in) {
     return;
   }
   uint16_t cpus[IOV_WIRE_MAX_CPUS];
-  /* The engine's own settings, checked against its table (key, type, range). */
-  _Alignas(uint64_t) unsigned char eopts[IOV_ENGINE_MAX_OPTS_SIZE];
-  char why[256];
-  if (iov_wire_engine_settings(ops->options, ops->option_struct_size, w, eopts, why, sizeof(why)) < 0) {
-    iov__agent_send_error(a, NULL, in->msg_id, IOVBENCH__ERROR_CODE__ERR_UNSUPPORTED, p->point_id,
-                          "agent '%s' refuses %s's settings: %s", a->identity, w->name, why);
-    return;
-  }
   struct iov_engine_config cfg;
   prepare_to_config(a, p, ops, peer_ports, cpus, &cfg);
   cfg.opts = eopts;
