@@ -1445,16 +1445,30 @@ static int write_index(struct plot_ctx *ctx, char **ret_path) {
 
 /* Per searched point: each trial's loss against the rate it offered,
  * short trials and full-length ones apart. */
+#define SEARCH_FIGURES_MAX 256
+
 static void fig_search_trials(struct plot_ctx *ctx) {
   const struct iov_report *r = ctx->rep;
   unsigned last = UINT_MAX;
-  for (size_t i = 0; i < r->n_searches; i++) {
-    unsigned no = r->searches[i].point_no;
+  /* Every point with trials, also a search not finished yet (stopped, to
+   * be resumed): the trials come by point_no. */
+  unsigned drawn = 0;
+  for (size_t i = 0; i < r->n_trials; i++) {
+    unsigned no = r->trials[i].point_no;
     if (no == last) continue;
     last = no;
+    /* A figure (and a gnuplot) per point: a bound on what a results.db
+     * can ask for. */
+    if (drawn++ == SEARCH_FIGURES_MAX) {
+      note_skip(ctx, "search: more than %d searched points, the rest not drawn", SEARCH_FIGURES_MAX);
+      break;
+    }
     const struct iov_point_summary *p = iov_report_search_point(r, no);
+    double frame_mean = NAN;
+    for (size_t k = 0; k < r->n_searches; k++)
+      if (r->searches[k].point_no == no) frame_mean = r->searches[k].frame_mean;
     char frame[64], name[32], what[256];
-    iov_report_frame_label(p, r->searches[i].frame_mean, frame, sizeof(frame));
+    iov_report_frame_label(p, frame_mean, frame, sizeof(frame));
     snprintf(name, sizeof(name), "search-%03u", no + 1);
     snprintf(what, sizeof(what), "rate search of point %u (%s, %s, frame %s)", no + 1,
              p && p->test ? p->test : "?", p ? resolved_path(p) : "?", frame);
