@@ -24,7 +24,10 @@
  * interleaves its sizes over a cycle of sum(weights) datagrams (datagram
  * n has size iov_frame_nth(v, n)), on both sides alike.  A frame the
  * family cannot carry with the header (64 over IPv6) fails the prepare
- * (flow_prepare) with -EINVAL and the reason, before any traffic.
+ * (flow_prepare) with -EINVAL and the reason, before any traffic.  That
+ * is the sender's part, which knows the family on the wire; a receiver
+ * only sizes its buffers, for IPv4's payloads, the largest (its socket
+ * may be an IPv6 one that IPv4 senders reach too).
  *
  * Pacing: an absolute schedule (udp_pace.h): datagram n is due at
  * start + n * interval, the interval 1 / rate_pps when the config sets a
@@ -37,16 +40,16 @@
  * No rate (or a rate above 2^53 bit/s) sends back to back, `batch`
  * datagrams per call.
  *
- * Batching: sendmmsg with `batch` datagrams, each of two iovecs (its own
- * header, then the flow's shared payload buffer), so every datagram keeps
- * its own sequence number; their send time is the instant the batch was
- * built (one clock read per call).  The receiver takes up to `batch` per
- * recvmmsg (MSG_WAITFORONE: it blocks for the first only) and stamps
- * their arrival with the instant the call returned, as one datagram per
- * call did: a datagram queued behind others shares their arrival, which
- * is what a reader of the socket sees (a receiver of large datagrams
- * takes fewer per call: 2 MiB of buffers at most).  The default batch (32) was
- * chosen by tests/bench/pps.
+ * Batching: sendmmsg with `batch` datagrams, each its own header in an
+ * iovec followed by the flow's shared payload buffer (none for an 18-byte
+ * datagram), so every datagram keeps its own sequence number; their send
+ * time is the instant the batch was built (one clock read per call).  The
+ * receiver takes up to `batch` per recvmmsg (MSG_WAITFORONE: it blocks
+ * for the first only; with datagrams so large that batch buffers would
+ * pass 2 MiB, fewer) and stamps their arrival with the instant the call
+ * returned, as one datagram per call did: a datagram queued behind others
+ * shares their arrival, which is what a reader of the socket sees.  The
+ * default batch (32) was chosen by tests/bench/pps.
  *
  * GSO and GRO (settings gso, gro; both off by default): gso = yes sets
  * UDP_SEGMENT on the sender's socket to the datagram size, and each
