@@ -9,6 +9,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -1438,6 +1439,25 @@ static struct search_row *search_rows(const struct iov_report *r, size_t *ret_n)
   return rows;
 }
 
+/* Points with trials but no answer: a search stopped before its end
+ * (coord run --resume continues it). */
+static void print_unfinished(const struct iov_report *r, FILE *f) {
+  unsigned last = UINT_MAX, shown = 0;
+  for (size_t i = 0; i < r->n_trials; i++) {
+    unsigned no = r->trials[i].point_no, n = 0;
+    if (no == last) continue;
+    last = no;
+    bool answered = false;
+    for (size_t k = 0; k < r->n_searches && !answered; k++) answered = r->searches[k].point_no == no;
+    if (answered) continue;
+    for (size_t k = i; k < r->n_trials && r->trials[k].point_no == no; k++) n++;
+    if (!shown++) fputs("searches not finished (coord run --resume continues them):", f);
+    if (shown <= 20) fprintf(f, " point %u (%u trial%s)", no + 1, n, n == 1 ? "" : "s");
+  }
+  if (shown > 20) fprintf(f, " and %u more", shown - 20);
+  if (shown) fputc('\n', f);
+}
+
 void iov_report_print_searches(const struct iov_report *r, FILE *f) {
   static const char *const head[] = { "#",          "test",       "path",       "topology", "frame",
                                       "NDR Mpps",   "NDR Gbit/s", "NDR % line", "PDR Mpps", "PDR Gbit/s",
@@ -1449,7 +1469,11 @@ void iov_report_print_searches(const struct iov_report *r, FILE *f) {
   size_t n = 0;
   if (!r || !f) return;
   _cleanup_free_ struct search_row *rows = search_rows(r, &n);
-  if (!n) return;
+  if (!n) {
+    if (r->n_trials) fputc('\n', f);
+    print_unfinished(r, f);
+    return;
+  }
   _cleanup_free_ char **cells = calloc((n + 1) * COLS, sizeof(*cells));
   _cleanup_free_ char *buf = calloc((n + 1) * COLS, CELL);
   if (!cells || !buf) return;
@@ -1490,6 +1514,7 @@ void iov_report_print_searches(const struct iov_report *r, FILE *f) {
         "some sender sent less than 95 % of its NDR: that rate was offered, not reached (a sender's limit,\n"
         "not the path's)\n",
         f);
+  print_unfinished(r, f);
 }
 
 /* JSON.  jansson refuses NaN and infinities (json_real returns NULL), so

@@ -461,6 +461,40 @@ static void test_search_table_json_csv(void **state) {
   iov_report_free(rep);
 }
 
+/* A search stopped after two trials (no answer stored, no measurement
+ * yet): the report says so and names how far it got. */
+static void test_unfinished_search(void **state) {
+  struct fixture *fx = *state;
+  struct run r;
+  run_open(&r, fx->path, "tcp://198.18.0.2:7700");
+  add_point(&r, 0, 0, "udp_stream", "{\"msg_size\": 18}", 1000, 1000, 0, 0);
+  for (unsigned seq = 1; seq <= 2; seq++) {
+    int64_t pid =
+        add_point(&r, 1, seq, "udp_stream", "{\"msg_size\": 18, \"frame_size\": \"64\"}", 2000, 2000, 0, 0);
+    struct iov_db_trial t = {
+      .point_id = pid,
+      .point_no = 1,
+      .seq = seq,
+      .offered_pps = 1000.0 * seq,
+      .offered_wire_bps = 1000.0 * seq * 84 * 8,
+      .duration_ns = SEC,
+      .sent = 2000,
+      .received = 2000,
+    };
+    assert_ok(iov_db_trial_add(r.db, &t, dberr, sizeof(dberr)));
+  }
+  run_close(&r);
+  struct iov_report *rep = load(fx->path);
+  assert_int_equal(rep->n_points, 1);
+  assert_int_equal(rep->n_trials, 2);
+  char *table = print(rep, print_table);
+  assert_non_null(
+      strstr(table, "searches not finished (coord run --resume continues them): point 2 (2 trials)"));
+  assert_null(strstr(table, "NDR/PDR by frame size"));
+  free(table);
+  iov_report_free(rep);
+}
+
 /* Run f with stdout going to path; its return value. */
 static int with_stdout(const char *path, int (*f)(int, char **), int argc, char **argv) {
   fflush(stdout);
@@ -584,6 +618,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(test_old_db_segments_unknown, setup, teardown),
     cmocka_unit_test_setup_teardown(test_hostile_values, setup, teardown),
     cmocka_unit_test_setup_teardown(test_search_table_json_csv, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_unfinished_search, setup, teardown),
     cmocka_unit_test_setup_teardown(test_compare_ndr, setup, teardown),
     cmocka_unit_test_setup_teardown(test_plot_search_figures, setup, teardown),
     cmocka_unit_test_setup_teardown(test_plot_no_line_rate, setup, teardown),
