@@ -84,6 +84,12 @@ struct goal {
   double lo, hi;
   unsigned lo_seq;
   double lo_loss;
+  /* How the interval last moved, for the next guess: the loss of the
+   * failure that set hi (after_fail: that was the last move), and the
+   * passes in a row that raised lo since. */
+  double hi_loss;
+  bool after_fail;
+  unsigned streak, fails; /* passes that raised lo, failures that lowered hi, in a row */
 };
 
 struct iov_search {
@@ -181,6 +187,11 @@ static void update(struct iov_search *s, enum iov_search_goal gi, const struct f
     if (g->full_mode && !f->t.full) return;
     if (g->hi_valid && r >= g->hi) return; /* the failure below it stands */
     if (!g->lo_valid || r > g->lo || (r == g->lo && f->t.full && !g->lo_full)) {
+      if (!g->lo_valid || r > g->lo) {
+        g->streak++;
+        g->fails = 0;
+        g->after_fail = false;
+      }
       g->lo_valid = true;
       g->lo = r;
       g->lo_full = f->t.full;
@@ -196,14 +207,50 @@ static void update(struct iov_search *s, enum iov_search_goal gi, const struct f
   if (!g->hi_valid || r < g->hi) {
     g->hi_valid = true;
     g->hi = r;
+    g->hi_loss = f->loss;
+    g->after_fail = true;
+    g->streak = 0;
+    g->fails++;
   }
   if (g->lo_valid && (g->lo >= g->hi || (g->full_mode && !g->lo_full))) lo_again(s, gi, g);
+}
+
+/* After a failure at hi, what got through there is about what the
+ * device forwards: just below it is the NDR's guess, that over
+ * (1 - pdr_loss) the PDR's.  0: no such guess. */
+static double fail_guess(const struct iov_search *s, enum iov_search_goal gi, const struct goal *g) {
+  if (!g->after_fail || g->hi_loss >= 1) return 0;
+  double guess = g->hi * (1 - g->hi_loss);
+  if (gi == IOV_SEARCH_GOAL_PDR) guess /= 1 - s->p.pdr_loss;
+  return guess * (1 - s->p.precision / 2);
+}
+
+/* The next rate inside (lo, hi), hi failed: a guess from how the
+ * interval last moved, else its middle (RFC 2544's binary search).  After
+ * a failure, fail_guess(); after passes, a step up from lo, doubled with
+ * each pass in a row (MLRsearch's external search), so that an answer
+ * just above lo is bracketed in one trial.  A guess at or beyond the
+ * middle gives way to the middle (but for the first failure's). */
+static double next_rate(const struct iov_search *s, enum iov_search_goal gi, const struct goal *g,
+                        double lo) {
+  double mid = lo + (g->hi - lo) / 2, guess = fail_guess(s, gi, g);
+  /* The first failure's guess may lie above the middle (a device that
+   * lost a little at hi); after two failures in a row the guesses proved
+   * optimistic, and the middle caps them. */
+  if (guess > lo && guess < g->hi && (guess < mid || g->fails <= 1)) return guess;
+  guess = 0;
+  if (g->lo_valid && g->streak > 0) {
+    unsigned k = g->streak - 1 < 30 ? g->streak - 1 : 30;
+    guess = lo * (1 + s->p.precision * (double)(1u << k));
+  }
+  return guess > lo && guess < mid ? guess : mid;
 }
 
 /* What goal g needs next: a trial (1, into *t) or nothing (0: it ended,
  * with *ret_end). */
 static int plan_goal(const struct iov_search *s, const struct goal *g, struct iov_search_trial *t,
                      enum iov_search_end *ret_end) {
+  enum iov_search_goal gi = (enum iov_search_goal)(g - s->g);
   double max = s->p.max_bps, min = s->min, rate;
   bool full = g->full_mode;
 
@@ -234,11 +281,14 @@ static int plan_goal(const struct iov_search *s, const struct goal *g, struct io
        * likely just below, so step down from there, twice as far after
        * each failure (MLRsearch), rather than halve towards the floor. */
       unsigned k = g->full_fails < 30 ? g->full_fails : 30;
+      double guess = fail_guess(s, gi, g);
       rate = g->hi * (1 - s->p.precision * (double)(1u << k));
+      /* What got through the failed trial says better, when it can. */
+      if (guess > min && guess < g->hi) rate = guess;
       if (rate < min) rate = min;
       full = true;
     } else
-      rate = lo + (g->hi - lo) / 2;
+      rate = next_rate(s, gi, g, lo);
   }
   full = full || s->all_full;
   *t = (struct iov_search_trial){

@@ -14,10 +14,14 @@
  *
  * Each goal has a lower bound (the highest rate that passed, in the
  * current mode: any trial, or only full ones once a full trial failed)
- * and an upper bound (the lowest rate that failed).  The next trial is
- * the middle of the first unfinished goal's interval; when the interval
- * is narrower than precision (hi - lo <= precision * hi) the lower bound
- * gets its full-length trial, and a full pass there ends the goal.  Rates
+ * and an upper bound (the lowest rate that failed).  The next trial lies
+ * in the first unfinished goal's interval: just below what got through
+ * the last failed trial (a bottleneck forwards about that), or a step up
+ * from the last pass that doubles with each pass in a row, or else the
+ * middle, which also caps the guesses once two failures in a row proved
+ * them optimistic.  When the interval is narrower than precision
+ * (hi - lo <= precision * hi) the lower bound gets its full-length trial,
+ * and a full pass there ends the goal.  Rates
  * are bits per second on the wire (frames plus preamble, SFD and
  * inter-frame gap), summed over the point's flows.
  *
