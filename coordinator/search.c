@@ -317,6 +317,9 @@ static int finish(struct search_run *sr, unsigned *next_idx, uint64_t wall_ns,
   int r;
 
   iov_search_result(sr->s, &res);
+  /* What the search cost: the wall time of this run of it, set-up and
+   * all, plus the trial time of the trials a resumed search read back
+   * (their set-up then is not known). */
   double seconds = (double)(wall_ns + sr->resumed_ns) / 1e9;
   unsigned measured = 0;
   for (int g = 0; g < _IOV_SEARCH_GOAL_MAX; g++) {
