@@ -28,7 +28,8 @@ bool iov__udp_hdr_get(const uint8_t *p, size_t n, struct iov_udp_hdr *ret) {
   if (n < IOV_UDP_HDR_SIZE) return false;
   if (((unsigned)p[0] << 8 | p[1]) != IOV_UDP_MAGIC) return false;
   if (p[2] >> 4 != IOV_UDP_VERSION) return false;
-  if (p[2] & 0x0f & ~IOV_UDP_FLAG_FIN) return false; /* a flag this version does not know */
+  if (p[2] & 0x0f & ~(IOV_UDP_FLAG_FIN | IOV_UDP_FLAG_ACK))
+    return false; /* a flag this version does not know */
   uint64_t seq = 0, t = 0;
   for (int i = 4; i < 10; i++) seq = seq << 8 | p[i];
   for (int i = 10; i < 18; i++) t = t << 8 | p[i];

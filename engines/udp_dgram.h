@@ -8,7 +8,9 @@
  *
  *   offset 0   u16  magic 0x4942 ("IB")
  *   offset 2   u8   version << 4 | flags; version 1; flags bit 0 = FIN
- *                   (the sender is done), bits 1..3 zero
+ *                   (the sender is done), bit 1 = ACK (with FIN: the
+ *                   receiver's answer to a FIN, receiver to sender),
+ *                   bits 2..3 zero
  *   offset 3   u8   flow: the flow's index (0..255), so that a datagram
  *                   that reached another flow's socket is not counted
  *   offset 4   u48  sequence number: 0, 1, 2, ... for data datagrams; in
@@ -29,6 +31,7 @@
 #define IOV_UDP_MAGIC 0x4942u
 #define IOV_UDP_VERSION 1u
 #define IOV_UDP_FLAG_FIN 1u
+#define IOV_UDP_FLAG_ACK 2u
 #define IOV_UDP_SEQ_MAX ((UINT64_C(1) << 48) - 1)
 /* Sequence numbers the receiver remembers for duplicates. */
 #define IOV_UDP_RX_WINDOW 4096

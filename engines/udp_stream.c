@@ -81,10 +81,13 @@
  * are counted (sendmmsg says how many did).  Any other error ends the
  * flow.
  *
- * After the window the sender sends UDP_FIN_COUNT FIN datagrams (header
- * only) spread over 7.5 ms (a receiver whose buffer was full at the first
- * still gets a later one), so the sender's flow ends about 7.5 ms after
- * the window.  A FIN carries the number of data datagrams sent, so the
+ * After the window the sender sends a FIN datagram (header only, the FIN
+ * flag, the number of data datagrams sent) and repeats it, after waits
+ * that double from 1 ms, until the receiver answers with a FIN+ACK (to
+ * the hello'd sender only) or its socket is gone (ICMP port unreachable),
+ * for at most 1 s: a receiver whose buffer was full, or whose thread did
+ * not run, when the first FIN came still gets a later one.  The usual
+ * cost is one round trip after the window.  With the FIN's count the
  * receiver also counts the datagrams lost at the tail: with a FIN
  * received, for every flow, sent == received + lost exactly (barring
  * duplicates and datagrams reordered behind the FIN's batch).
@@ -104,6 +107,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,7 +129,6 @@
 #endif
 
 #define PACE_MAX_RATE (UINT64_C(1) << 53) /* 9 Pbit/s: above it, back to back */
-#define UDP_FIN_COUNT 5
 #define UDP_RX_LINGER_NS (2 * IOV_NSEC_PER_SEC)
 #define UDP_MAX_PAYLOAD 65507    /* an IPv4 datagram's most */
 #define GSO_MAX_SEGS 64          /* UDP_MAX_SEGMENTS of older kernels */
@@ -134,10 +137,12 @@
 #define RX_MAX_BUFFER (2u << 20) /* receive buffers of one flow, at most */
 #define BATCH_MAX 1024
 
-/* Delay before each FIN, after the previous one (0, 0.5, 1.5, 3.5, 7.5 ms). */
-static const uint64_t fin_gap_ns[UDP_FIN_COUNT] = {
-  0, 500 * IOV_NSEC_PER_USEC, 1 * IOV_NSEC_PER_MSEC, 2 * IOV_NSEC_PER_MSEC, 4 * IOV_NSEC_PER_MSEC,
-};
+/* The sender's FINs: the first at once, each next one when no ACK came
+ * within a wait that doubles from FIN_WAIT_FIRST_NS; none after
+ * FIN_WAIT_MAX_NS in all. */
+#define FIN_WAIT_FIRST_NS (1 * IOV_NSEC_PER_MSEC)
+#define FIN_WAIT_MAX_NS (1 * IOV_NSEC_PER_SEC)
+#define FIN_ACK_COPIES 2
 
 /* The settings of udp_stream (its ops' .options). */
 struct udp_stream_opts {
@@ -270,20 +275,49 @@ static bool send_retryable(int e) {
   return e == EINTR || e == EAGAIN || e == EWOULDBLOCK || e == ENOBUFS || e == ECONNREFUSED;
 }
 
-/* Tell the receiver that 'sent' data datagrams went out.  Errors are
- * ignored: the receiver also ends on its own, later. */
-static int send_fins(struct iov_flow *f, uint64_t sent) {
-  uint8_t hdr[IOV_UDP_HDR_SIZE];
-  uint64_t t = iov_now_mono();
-
-  for (unsigned i = 0; i < UDP_FIN_COUNT; i++) {
-    t += fin_gap_ns[i];
-    int k = iov__udp_sleep_until(f, t);
-    if (k < 0) return k;
-    iov__udp_hdr_put(hdr, sent, iov_now_mono(), f->idx, IOV_UDP_FLAG_FIN);
-    (void)send(f->fd, hdr, sizeof(hdr), MSG_NOSIGNAL);
+/* Whether the receiver answered our FIN for 'sent': reads what waits on
+ * the (connected) socket without blocking.  1: an ACK came, or the
+ * receiver's socket is gone (ECONNREFUSED: it ended, so it has its
+ * count or never will); 0: not yet. */
+static int fin_acked(struct iov_flow *f, uint64_t sent) {
+  uint8_t buf[64];
+  for (unsigned i = 0; i < 64; i++) {
+    ssize_t n = recv(f->fd, buf, sizeof(buf), MSG_DONTWAIT);
+    if (n < 0) return errno == ECONNREFUSED ? 1 : 0;
+    struct iov_udp_hdr h;
+    if (iov__udp_hdr_get(buf, (size_t)n, &h) && (h.flags & IOV_UDP_FLAG_ACK) &&
+        (h.flags & IOV_UDP_FLAG_FIN) && h.flow == (f->idx & 0xffu) && h.seq == (sent & IOV_UDP_SEQ_MAX))
+      return 1;
   }
   return 0;
+}
+
+/* Tell the receiver that 'sent' data datagrams went out, until it says it
+ * heard (ACK) or FIN_WAIT_MAX_NS have passed: a receiver whose buffer was
+ * full, or whose thread did not run, at the first FIN gets a later one.
+ * Send errors are ignored: the receiver also ends on its own, later. */
+static int send_fins(struct iov_flow *f, uint64_t sent) {
+  uint8_t hdr[IOV_UDP_HDR_SIZE];
+  const uint64_t t0 = iov_now_mono();
+  uint64_t wait = FIN_WAIT_FIRST_NS;
+
+  for (;;) {
+    if (iov_flow_should_stop(f)) return -ECANCELED;
+    iov__udp_hdr_put(hdr, sent, iov_now_mono(), f->idx, IOV_UDP_FLAG_FIN);
+    (void)send(f->fd, hdr, sizeof(hdr), MSG_NOSIGNAL);
+    uint64_t now = iov_now_mono();
+    if (now - t0 >= FIN_WAIT_MAX_NS) return 0;
+    uint64_t until = now + wait;
+    if (until > t0 + FIN_WAIT_MAX_NS) until = t0 + FIN_WAIT_MAX_NS;
+    while ((now = iov_now_mono()) < until) {
+      struct pollfd pfd = { .fd = f->fd, .events = POLLIN };
+      uint64_t ms = (until - now + IOV_NSEC_PER_MSEC - 1) / IOV_NSEC_PER_MSEC;
+      int k = poll(&pfd, 1, ms > 50 ? 50 : (int)ms); /* slices: a stop is seen */
+      if (iov_flow_should_stop(f)) return -ECANCELED;
+      if (k > 0 && fin_acked(f, sent)) return 0;
+    }
+    wait *= 2;
+  }
 }
 
 /* The sender's buffers, allocated once before the loop. */
@@ -509,6 +543,7 @@ static void rx_one(struct iov_flow *f, struct iov_udp_rx *x, const uint8_t *p, s
                    struct rx_tally *t) {
   struct iov_udp_hdr h;
   if (!iov__udp_hdr_get(p, n, &h) || h.flow != (f->idx & 0xffu)) return; /* not ours: ignored */
+  if (h.flags & IOV_UDP_FLAG_ACK) return; /* a receiver's answer: never ours to count */
   t->any = true;
   if (h.flags & IOV_UDP_FLAG_FIN) {
     /* The FIN tells how many were sent: the tail's losses count too. */
@@ -520,6 +555,17 @@ static void rx_one(struct iov_flow *f, struct iov_udp_rx *x, const uint8_t *p, s
     t->bytes += n;
     t->msgs++;
   }
+}
+
+/* Answer a FIN: the sender stops repeating it.  Only to the flow's
+ * hello'd peer, the one source whose datagrams were counted. */
+static void fin_ack(struct iov_flow *f, uint64_t count) {
+  uint8_t hdr[IOV_UDP_HDR_SIZE];
+  if (!f->hello_peer_len) return;
+  iov__udp_hdr_put(hdr, count, iov_now_mono(), f->idx, IOV_UDP_FLAG_FIN | IOV_UDP_FLAG_ACK);
+  for (unsigned i = 0; i < FIN_ACK_COPIES; i++)
+    (void)sendto(f->fd, hdr, sizeof(hdr), MSG_DONTWAIT | MSG_NOSIGNAL,
+                 (const struct sockaddr *)&f->hello_peer, f->hello_peer_len);
 }
 
 static int stream_recv(struct iov_flow *f) {
@@ -584,6 +630,7 @@ static int stream_recv(struct iov_flow *f) {
       IOV_FLOW_SET(f, duplicates, x->duplicates);
       if (t.fin) {
         IOV_FLOW_SET(f, lost, iov__udp_rx_lost(x, iov__udp_rx_expected(x, t.fin_count)));
+        fin_ack(f, t.fin_count);
         break;
       }
       IOV_FLOW_SET(f, lost, iov__udp_rx_lost(x, iov__udp_rx_next(x)));

@@ -309,7 +309,8 @@ static void test_stream_rate(void **state) {
 /* Pacing at a higher rate, where the interval (40 us) is below the pacer's
  * sleep threshold and every datagram is spun for: 100 Mbit/s in 500-byte
  * datagrams for 1 s; the sender's rate over the window within 1 % of the
- * request.  Its flow ends after the FINs (7.5 ms), soon after the window. */
+ * request.  Its flow ends when the receiver answered its FIN, soon after
+ * the window. */
 static void test_stream_pacing(void **state) {
   (void)state;
   const uint64_t rate = 100000000, dur = 1 * SEC, msg = 500;
@@ -332,7 +333,7 @@ static void test_stream_pacing(void **state) {
   check_rate("paced", tx->bytes, rate, dur, 0.01, noise1);
   printf("# sender flow: %.1f ms longer than the window\n",
          ((double)(tx->t_end_ns - tx->t_start_ns) - (double)dur) / 1e6);
-  assert_true(tx->t_end_ns >= p.start_real + dur + 7 * MSEC);
+  assert_true(tx->t_end_ns >= p.start_real + dur);
   assert_true(tx->t_end_ns <= p.start_real + dur + 50 * MSEC + noise);
   assert_int_equal(tx->messages, rx->messages + rx->lost);
   free(tx);
@@ -342,9 +343,8 @@ static void test_stream_pacing(void **state) {
 
 /* A receiver that cannot keep up: 4 KB of socket buffer, unpaced sender
  * for 1 s.  Loss must show, and (the FIN carries the sender's count) add
- * up exactly with what arrived.  Only if every FIN was dropped, which
- * their spacing makes unlikely, can the tail's loss go unseen: then the
- * receiver ends on its 2 s linger, and only received + lost <= sent holds. */
+ * up exactly with what arrived: the sender repeats its FIN until the
+ * receiver answers it, so one gets through the full buffer. */
 static void test_stream_loss(void **state) {
   (void)state;
   const uint64_t dur = 1 * SEC, msg = 1200;
@@ -367,10 +367,8 @@ static void test_stream_loss(void **state) {
          tx->messages, rx->messages, rx->lost, rx->out_of_order, fin ? "" : " (no FIN)");
   assert_true(rx->messages > 0);
   assert_true(rx->lost > 0);
-  if (fin)
-    assert_int_equal(rx->messages + rx->lost, tx->messages);
-  else
-    assert_true(rx->messages + rx->lost <= tx->messages);
+  assert_true(fin);
+  assert_int_equal(rx->messages + rx->lost, tx->messages);
   assert_int_equal(rx->duplicates, 0);
   free(tx);
   free(rx);
