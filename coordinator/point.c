@@ -789,13 +789,12 @@ static int wait_lost(struct run_ctx *c, struct point_run *pr) {
   return 0;
 }
 
-static int point_run(struct run_ctx *c, const struct iov_plan_point *pp, unsigned idx, unsigned rep,
-                     struct iov_point_trial *trial, enum iov_point_status *ret_status) {
-  struct point_run pr = { .ctx = c, .pp = pp, .topo = pp->p.topo };
+/* Store the point's row (status running), trial n of a search or 0. */
+static int point_begin(struct run_ctx *c, const struct iov_plan_point *pp, unsigned idx, unsigned rep,
+                       unsigned trial, int64_t *ret_point) {
   json_t *pj = iov_json_point_params(pp);
   char *params = iov_json_dumps(pj);
   char dberr[512] = "";
-  int r;
 
   json_decref(pj);
   if (!params) return -ENOMEM;
@@ -811,11 +810,22 @@ static int point_run(struct run_ctx *c, const struct iov_plan_point *pp, unsigne
     .sample_interval_ns = pp->p.sample_interval,
     .topology = pp->p.topology,
     .vms = pp->p.vms,
-    .trial = trial ? trial->trial : 0,
+    .trial = trial,
   };
-  r = iov_db_point_begin(c->db, c->db_run, &dp, &pr.db_point, dberr, sizeof(dberr));
+  int r = iov_db_point_begin(c->db, c->db_run, &dp, ret_point, dberr, sizeof(dberr));
   free(params);
   if (r < 0) return iov_log_errno(r, "Cannot store test point %u: %s", pp->index + 1, dberr);
+  return 0;
+}
+
+static int point_run(struct run_ctx *c, const struct iov_plan_point *pp, unsigned idx, unsigned rep,
+                     struct iov_point_trial *trial, enum iov_point_status *ret_status) {
+  struct point_run pr = { .ctx = c, .pp = pp, .topo = pp->p.topo };
+  char dberr[512] = "";
+  int r;
+
+  r = point_begin(c, pp, idx, rep, trial ? trial->trial : 0, &pr.db_point);
+  if (r < 0) return r;
   if (trial) trial->db_point = pr.db_point;
   pr.id = (uint64_t)pr.db_point;
   pr.in = (struct iov_ingest_point){
@@ -987,29 +997,11 @@ int iov__point_run_trial(struct run_ctx *c, const struct iov_plan_point *pp, uns
 
 int iov__point_store_failed(struct run_ctx *c, const struct iov_plan_point *pp, unsigned idx, unsigned rep,
                             const char *reason) {
-  json_t *pj = iov_json_point_params(pp);
-  char *params = iov_json_dumps(pj);
   char dberr[512] = "";
   int64_t id = 0;
-
-  json_decref(pj);
-  if (!params) return -ENOMEM;
-  struct iov_db_point dp = {
-    .idx = idx,
-    .point_no = pp->index,
-    .rep = rep,
-    .test = pp->test,
-    .sweep = pp->sweep,
-    .workload = pp->p.workload,
-    .params_json = params,
-    .duration_ns = pp->p.duration,
-    .sample_interval_ns = pp->p.sample_interval,
-    .topology = pp->p.topology,
-    .vms = pp->p.vms,
-  };
-  int r = iov_db_point_begin(c->db, c->db_run, &dp, &id, dberr, sizeof(dberr));
-  free(params);
-  if (r >= 0) r = iov_db_point_end(c->db, id, IOV_POINT_FAILED, reason, dberr, sizeof(dberr));
+  int r = point_begin(c, pp, idx, rep, 0, &id);
+  if (r < 0) return r;
+  r = iov_db_point_end(c->db, id, IOV_POINT_FAILED, reason, dberr, sizeof(dberr));
   if (r < 0) return iov_log_errno(r, "Cannot store test point %u: %s", pp->index + 1, dberr);
   iov_err("test point %u (%s%s%s) failed: %s", pp->index + 1, pp->test, *pp->sweep ? " " : "", pp->sweep,
           reason);
