@@ -17,6 +17,11 @@
 # TEST_virtio on v1/v2), native tests run s1 -> s2 over the wire, no point
 # starts more than 2 VMs, each point lasts 1 s.
 #
+# A third twin, study-ndr, is plans/study.plan's packet-rate tests alone
+# (udp_ndr_sriov, udp_ndr_virtio: NDR and PDR searches) at 64 bytes and
+# IMIX with short trials; it also checks that each path's searches found
+# a rate and that coord report's NDR/PDR table has a row for each path.
+#
 # Checks, for each twin: every point ok; both paths in the one report
 # (coord report --json); each VM's NIC moved traffic (its own queue
 # interrupts: igbvf's for sriov, virtio's for virtio); each VM's CPU from
@@ -56,6 +61,15 @@ TWIN_OPTS=(--host "s1=$(srv_endpoint 1),data=198.18.0.2" --host "s2=$(srv_endpoi
   --max-guests 2 --set duration=1s --set warmup=0s --set sample_interval=500ms --set timeout=120s
   --set vm_memory=384m --set vm_vcpus=1 --set repeat=1 --set confidence=off --first msg_size)
 
+# ndr_rows REPORT PATH: coord report's "NDR/PDR by frame size per path"
+# table has a row for PATH (its third column).
+ndr_rows() {
+  awk -v path="$2" '/^NDR\/PDR by frame size per path/ { t = 1 }
+    t && /^#/ { h = 1 } t && h && /^$/ { t = 0 }
+    t && h && $1 ~ /^[0-9]+$/ && $3 == path { found = 1 }
+    END { exit !found }' "$1"
+}
+
 # nothing_left: no domain but the servers, no qemu but theirs, no VF on
 # either server (their inventories, from a host-host run), no guest.
 check_nothing_left() {
@@ -64,9 +78,25 @@ check_nothing_left() {
   [ -z "$doms" ] || fail "$1: domains left: $doms"
 }
 
-for plan in inter-vm scaling; do
-  python3 "$SRC/tests/integ/plan_twin.py" "$SRC/plans/$plan.plan" "$TMP/$plan.plan" "${TWIN_OPTS[@]}" \
-    2>"$TMP/twin-$plan.err" || fail "plan_twin.py $plan: $(cat "$TMP/twin-$plan.err")"
+# study-ndr: plans/study.plan's packet-rate tests alone (its *_udp_ndr*
+# sections: NDR and PDR searches by frame size) on the VM paths, at 64
+# bytes and IMIX, with short trials and a coarse precision (TCG guests
+# move a few thousand frames a second, unevenly).
+NDR_OPTS=(--only-path sriov --only-path virtio --set "frame_size=64, imix" --set search=ndr,pdr
+  --set search_min=500k --set search_max=100m --set search_precision=10% --set search_trial=500ms
+  --set search_trials=16 --set line_rate=1g)
+for s in $(sed -n 's/^\[\(.*\)\]$/\1/p' "$SRC/plans/study.plan"); do
+  case $s in hosts | global | *udp_ndr*) ;; *) NDR_OPTS+=(--drop "$s") ;; esac
+done
+
+for plan in inter-vm scaling study-ndr; do
+  if [ "$plan" = study-ndr ]; then
+    python3 "$SRC/tests/integ/plan_twin.py" "$SRC/plans/study.plan" "$TMP/$plan.plan" "${TWIN_OPTS[@]}" \
+      "${NDR_OPTS[@]}" 2>"$TMP/twin-$plan.err" || fail "plan_twin.py $plan: $(cat "$TMP/twin-$plan.err")"
+  else
+    python3 "$SRC/tests/integ/plan_twin.py" "$SRC/plans/$plan.plan" "$TMP/$plan.plan" "${TWIN_OPTS[@]}" \
+      2>"$TMP/twin-$plan.err" || fail "plan_twin.py $plan: $(cat "$TMP/twin-$plan.err")"
+  fi
   n_points=$("$COORD" validate "$TMP/$plan.plan" | grep -cE '^ +[0-9]+ ')
   t1=$SECONDS
   ip netns exec "$LV_NS" timeout 900 "$COORD" run "$TMP/$plan.plan" --plaintext --results "$TMP/results" \
@@ -77,7 +107,8 @@ for plan in inter-vm scaling; do
   [ "$rc" -eq 0 ] || fail "$plan: coord exit status $rc"
   dir=$(ls -d "$TMP"/results/*-"$plan" | head -1)
   db=$dir/results.db
-  expect_eq "$plan: points ok" "$(sql "$db" "SELECT count(*) FROM point WHERE status = 'ok'")" "$n_points"
+  # (Measurements: a search's trials are point rows too, with trial >= 1.)
+  expect_eq "$plan: points ok" "$(sql "$db" "SELECT count(*) FROM point WHERE status = 'ok' AND trial = 0")" "$n_points"
   "$COORD" report --json "$dir" >"$TMP/report-$plan.json" || fail "$plan: coord report --json failed"
   python3 - "$TMP/report-$plan.json" "$plan" <<'PY' || fail "$plan: the report does not hold both paths"
 import json, sys
@@ -103,6 +134,19 @@ PY
     (SELECT COALESCE(sum(i.count), 0) FROM irq_sample i WHERE i.agent_id = a.id AND i.point_id = p.id
      AND (i.name GLOB '*-[rt]x-*' OR i.name GLOB 'virtio*-input*' OR i.name GLOB 'virtio*-output*')) = 0")
   [ -z "$bad" ] || fail "$plan: no NIC queue interrupts counted for: $bad"
+  if [ "$plan" = study-ndr ]; then
+    # Each path's test searched at both frame sizes: an NDR and a PDR
+    # with a rate, whose measurement point is the path's test.
+    for path in sriov virtio; do
+      expect_eq "$plan: $path searches with a rate" \
+        "$(sql "$db" "SELECT count(*) FROM search s JOIN point p ON p.id = s.point_id
+                      WHERE p.test = 'udp_ndr_$path' AND p.trial = 0 AND s.rate_pps > 0")" 4
+    done
+    # The report's NDR/PDR table has rows for both paths.
+    "$COORD" report "$dir" >"$TMP/report-$plan.txt" || fail "$plan: coord report failed"
+    ndr_rows "$TMP/report-$plan.txt" sriov || fail "$plan: no sriov row in the NDR table: $(cat "$TMP/report-$plan.txt")"
+    ndr_rows "$TMP/report-$plan.txt" virtio || fail "$plan: no virtio row in the NDR table: $(cat "$TMP/report-$plan.txt")"
+  fi
   check_nothing_left "$plan"
 done
 
