@@ -29,8 +29,8 @@
 # no domain, qemu, VF or guest is left.
 #
 # Exit 4 (skip) when not root, or libvirtd, qemu >= 8.0 (igb) or the guest
-# image are unavailable.  About 4-5 minutes on 2 vCPUs (virtio guests boot
-# under TCG for each VM count).
+# image are unavailable.  About 6-7 minutes on 2 vCPUs (virtio guests boot
+# under TCG for each VM count; the packet-rate twin about 1.5 of them).
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/libvirtd.sh"
 source "$(dirname "$0")/sriov_testbed.sh"
