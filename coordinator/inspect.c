@@ -10,6 +10,7 @@
 #include "coord.h"
 #include "engine.h"
 #include "err.h"
+#include "frame.h"
 #include "log.h"
 #include "macro.h"
 #include "parse.h"
@@ -50,7 +51,15 @@ static void print_matrix(const struct iov_plan *plan) {
     row[3] = strdup(p->p.sender ? p->p.sender : "");
     row[4] = strdup(p->p.receiver ? p->p.receiver : "");
     row[5] = strdup(p->p.topology ? p->p.topology : "");
-    row[8] = strdup(iov_format_size(s1, sizeof(s1), p->p.msg_size));
+    /* A frame_size point sends the frame's payload, not msg_size. */
+    uint64_t frame = 0;
+    char fr[48];
+    if (iov_plan_setting_get(&p->p, "frame_size", &frame) && frame) {
+      char f[40];
+      snprintf(fr, sizeof(fr), "frame %s", iov_frame_format(frame, f, sizeof(f)));
+      row[8] = strdup(fr);
+    } else
+      row[8] = strdup(iov_format_size(s1, sizeof(s1), p->p.msg_size));
     row[9] = strdup(iov_format_size(s2, sizeof(s2), p->p.response_size));
     row[10] = strdup(iov_format_duration(d, sizeof(d), p->p.duration));
     row[11] = strdup(iov_format_duration(iv, sizeof(iv), p->p.sample_interval));
