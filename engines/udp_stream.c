@@ -242,7 +242,7 @@ static unsigned gso_segs(const struct shape *s, unsigned batch) {
  * the GSO/GRO the settings ask for. */
 static int stream_flow_prepare(struct iov_flow *f, char *err, size_t errlen) {
   const struct udp_stream_opts *o = opts_of(f);
-  struct shape s;
+  struct shape s = { 0 };
   int k = 0;
 
   if (o->frame_size == 0 && f->cfg->msg_size < IOV_UDP_HDR_SIZE) return 0; /* flow_run says -EINVAL */
