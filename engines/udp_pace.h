@@ -17,7 +17,12 @@
 #include "engine.h"
 
 #define IOV_UDP_PACE_CATCHUP_MSGS 16
-#define IOV_UDP_PACE_CATCHUP_NS (2 * IOV_NSEC_PER_MSEC)
+/* 10 ms: a sender on a shared or virtual CPU is often descheduled for a
+ * few milliseconds (another tenant, vCPU preemption, an emulated guest's
+ * timers); giving up those slots left it 1-3 % short of its rate, which a
+ * rate search rightly counts as loss, so searches found the host's
+ * scheduling, not the path.  Within 10 ms the slots are repaid. */
+#define IOV_UDP_PACE_CATCHUP_NS (10 * IOV_NSEC_PER_MSEC)
 
 struct iov_udp_pace {
   uint64_t t0;       /* CLOCK_MONOTONIC due time of datagram n0 */

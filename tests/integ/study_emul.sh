@@ -84,7 +84,7 @@ check_nothing_left() {
 # move a few thousand frames a second, unevenly).
 NDR_OPTS=(--only-path sriov --only-path virtio --set "frame_size=64, imix" --set search=ndr,pdr
   --set search_min=500k --set search_max=100m --set search_precision=10% --set search_trial=500ms
-  --set search_trials=16 --set line_rate=1g)
+  --set search_trials=40 --set line_rate=1g)
 for s in $(sed -n 's/^\[\(.*\)\]$/\1/p' "$SRC/plans/study.plan"); do
   case $s in hosts | global | *udp_ndr*) ;; *) NDR_OPTS+=(--drop "$s") ;; esac
 done
