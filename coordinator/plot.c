@@ -1526,6 +1526,9 @@ struct ndr_point {
 
 static int cmp_ndr_point(const void *x, const void *y) {
   const struct ndr_point *a = x, *b = y;
+  /* An unknown frame (NaN) sorts last: compared as equal to every frame,
+   * it would make the order inconsistent and qsort's result undefined. */
+  if (isnan(a->frame) != isnan(b->frame)) return isnan(a->frame) ? 1 : -1;
   return a->frame < b->frame ? -1 : a->frame > b->frame;
 }
 
