@@ -397,10 +397,17 @@ static const char *const stmt_sql[_ST_MAX] = {
   [ST_TRIAL_INSERT] = "INSERT OR REPLACE INTO trial (point_id, run_id, point_no, rep, seq, full,"
                       " offered_wire_bps, offered_pps, duration_ns, sent, received, lost)"
                       " SELECT id, run_id, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 FROM point WHERE id = ?1",
-  [ST_READ_TRIALS] = "SELECT point_id, point_no, rep, seq, full, offered_wire_bps, offered_pps, duration_ns,"
-                     " sent, received, lost FROM trial"
-                     " WHERE run_id = ?1 AND (?2 < 0 OR point_no = ?2) AND (?3 < 0 OR rep = ?3)"
-                     " ORDER BY point_no, rep, seq, point_id",
+  /* owned: the trial's point row is this run's, of the same plan point
+   * and repetition, and marked as this trial or (the search's answer) as
+   * its measurement: a forged row could otherwise make any point the
+   * search's measurement on resume. */
+  [ST_READ_TRIALS] = "SELECT t.point_id, t.point_no, t.rep, t.seq, t.full, t.offered_wire_bps, t.offered_pps,"
+                     " t.duration_ns, t.sent, t.received, t.lost,"
+                     " p.id IS NOT NULL AND p.run_id = t.run_id AND p.point_no = t.point_no AND p.rep = t.rep"
+                     " AND (p.trial = t.seq OR p.trial = 0)"
+                     " FROM trial t LEFT JOIN point p ON p.id = t.point_id"
+                     " WHERE t.run_id = ?1 AND (?2 < 0 OR t.point_no = ?2) AND (?3 < 0 OR t.rep = ?3)"
+                     " ORDER BY t.point_no, t.rep, t.seq, t.point_id",
   [ST_SEARCH_INSERT] = "INSERT OR REPLACE INTO search (run_id, point_no, rep, kind, converged, rate_pps,"
                        " rate_bps, wire_bps, line_pct, frame_mean, loss, trials, seconds, point_id)"
                        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
@@ -2212,6 +2219,12 @@ static int trial_row(sqlite3_stmt *st, void *ctx) {
   if (bad >= 0)
     return db_failf(w->db, "table trial, row of point %lld: %s is out of range or not a number",
                     (long long)sqlite3_column_int64(st, 0), names[bad]);
+  if (sqlite3_column_int(st, 11) != 1)
+    return db_failf(
+        w->db,
+        "table trial, row of point %lld: point_id is not this run's point of trial %lld of point_no "
+        "%lld rep %lld",
+        (long long)v[0], (long long)v[3], (long long)v[1], (long long)v[2]);
   struct iov_db_trial t = {
     .point_id = v[0],
     .point_no = (unsigned)v[1],

@@ -456,6 +456,11 @@ static void test_hostile_rows(void **state) {
     { "UPDATE trial SET lost = -1", "lost" },
     { "UPDATE trial SET sent = 9223372036854775807", "sent" },
     { "UPDATE trial SET rep = -1", "rep" },
+    /* A trial naming a point that is not its trial: the ordinary point
+     * (a resumed search would make it its measurement), then its own
+     * point marked as another trial.  Last: the second changes point. */
+    { "UPDATE trial SET point_id = (SELECT id FROM point WHERE trial = 0) WHERE seq = 2", "point_id" },
+    { "UPDATE point SET trial = 9 WHERE id = (SELECT point_id FROM trial WHERE seq = 2)", "point_id" },
   };
   for (size_t i = 0; i < sizeof(trials) / sizeof(trials[0]); i++) {
     sql(fx->path, "DELETE FROM trial");
