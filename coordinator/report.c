@@ -768,8 +768,16 @@ static int confidence_add(const struct iov_db_confidence_row *row, void *userdat
 /* A stored rate, NaN unless finite and not negative. */
 static double stored_rate(double v) { return isfinite(v) && v >= 0 ? v : NAN; }
 
+/* Searches of one plan point, or of all (only_point_no < 0). */
+struct searches_ctx {
+  struct iov_report *rep;
+  int64_t only_point_no;
+};
+
 static int search_add(void *arg, const struct iov_db_search *s) {
-  struct iov_report *rep = arg;
+  const struct searches_ctx *sc = arg;
+  struct iov_report *rep = sc->rep;
+  if (sc->only_point_no >= 0 && s->point_no != sc->only_point_no) return 0;
   struct iov_search_summary *n = reallocarray(rep->searches, rep->n_searches + 1, sizeof(*n));
 
   if (!n) return -ENOMEM;
@@ -828,9 +836,13 @@ static int report_read(struct iov_db *db, struct iov_report *rep, int64_t only_p
   if (r < 0) return r;
   r = iov_db_confidence_read(db, rc.id, confidence_add, rep, err, errlen);
   if (r < 0) return r;
-  r = iov_db_searches_read(db, rc.id, search_add, rep, err, errlen);
+  /* Of one point only, when that is what the caller loads (run.c's
+   * confidence check, after every repetition). */
+  struct searches_ctx sc = { rep, only_point_no };
+  r = iov_db_searches_read(db, rc.id, search_add, &sc, err, errlen);
   if (r < 0) return r;
-  r = iov_db_trials_read(db, rc.id, -1, -1, trial_add, rep, err, errlen);
+  r = iov_db_trials_read(db, rc.id, only_point_no >= 0 ? (int)only_point_no : -1, -1, trial_add, rep, err,
+                         errlen);
   if (r < 0) return r;
 
   /* Two histograms of about 70 KiB each, reused for every point. */
