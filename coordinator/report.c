@@ -714,10 +714,9 @@ static int point_rates(struct iov_db *db, struct iov_point_summary *p, char *err
       p->frame_size = frame;
       p->frame_bytes = iov_frame_mean(frame);
     } else if (p->family && p->msg_size > 0 && p->msg_size <= 1500) {
-      double f = (double)p->msg_size + IOV_FRAME_UDP_HDR + (p->family == 6 ? 40 : 20) + IOV_FRAME_ETH_HDR +
-                 IOV_FRAME_FCS;
-      double ip = (double)p->msg_size + IOV_FRAME_UDP_HDR + (p->family == 6 ? 40 : 20);
-      if (ip <= 1500) p->frame_bytes = f < IOV_FRAME_MIN ? IOV_FRAME_MIN : f;
+      unsigned f = iov_frame_min(p->family == 6 ? AF_INET6 : AF_INET, (unsigned)p->msg_size);
+      /* The IP packet (the frame without Ethernet header and FCS) fits. */
+      if (f - IOV_FRAME_ETH_HDR - IOV_FRAME_FCS <= 1500) p->frame_bytes = f;
     }
   }
   if (isfinite(p->frame_bytes) && p->frame_bytes > 0 && isfinite(p->pps_rx)) {

@@ -140,9 +140,8 @@ static void point_frames(struct run_ctx *c, const struct iov_point_params *p, st
   double udp = (double)p->msg_size + IOV_FRAME_UDP_HDR;
   double n = udp + ip <= MTU ? 1 : ceil(udp / per_frag);
   double hdrs = ip + (n > 1 && family == AF_INET6 ? 8 : 0) + IOV_FRAME_ETH_HDR + IOV_FRAME_FCS;
-  double bytes = udp + n * hdrs;
-  /* Short frames are padded to the minimum. */
-  if (n == 1 && bytes < IOV_FRAME_MIN) bytes = IOV_FRAME_MIN;
+  /* One frame: the payload's smallest frame (padded to the minimum). */
+  double bytes = n == 1 ? iov_frame_min(family, (unsigned)p->msg_size) : udp + n * hdrs;
   f->frame_mean = bytes / n;
   f->frames_per_msg = n;
   f->wire_bits = (bytes + n * IOV_FRAME_L1_OVERHEAD) * 8;

@@ -210,8 +210,7 @@ static int shape_get(const struct iov_flow *f, struct shape *s, char *err, size_
       int p = iov_frame_payload(frames[i], s->family);
       if (p < IOV_UDP_HDR_SIZE) {
         const char *fam = family_name(s->family);
-        unsigned over =
-            IOV_FRAME_ETH_HDR + IOV_FRAME_FCS + IOV_FRAME_UDP_HDR + (s->family == AF_INET6 ? 40 : 20);
+        unsigned over = iov_frame_overhead(s->family);
         return iov_errf(
             -EINVAL, err, errlen,
             "frame_size %u cannot carry udp_stream's %d-byte header over %s: the Ethernet, %s and "

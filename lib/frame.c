@@ -116,30 +116,23 @@ unsigned iov_frame_table(uint64_t v, uint16_t out[IOV_FRAME_CYCLE_MAX]) {
   return total;
 }
 
-int iov_frame_payload(unsigned frame, int family) {
-  int ip;
+unsigned iov_frame_overhead(int family) {
+  unsigned ip = family == AF_INET ? 20 : family == AF_INET6 ? 40 : 0;
+  return ip ? IOV_FRAME_ETH_HDR + IOV_FRAME_FCS + ip + IOV_FRAME_UDP_HDR : 0;
+}
 
-  if (family == AF_INET)
-    ip = 20;
-  else if (family == AF_INET6)
-    ip = 40;
-  else
-    return -EAFNOSUPPORT;
+int iov_frame_payload(unsigned frame, int family) {
+  unsigned over = iov_frame_overhead(family);
+  if (!over) return -EAFNOSUPPORT;
   if (!size_ok(frame)) return -ERANGE;
-  int payload = (int)frame - IOV_FRAME_ETH_HDR - IOV_FRAME_FCS - ip - IOV_FRAME_UDP_HDR;
+  int payload = (int)frame - (int)over;
   return payload >= 0 ? payload : -ERANGE;
 }
 
 unsigned iov_frame_min(int family, unsigned payload_min) {
-  unsigned ip, f;
-
-  if (family == AF_INET)
-    ip = 20;
-  else if (family == AF_INET6)
-    ip = 40;
-  else
-    return 0;
-  f = payload_min + IOV_FRAME_ETH_HDR + IOV_FRAME_FCS + ip + IOV_FRAME_UDP_HDR;
+  unsigned over = iov_frame_overhead(family);
+  if (!over) return 0;
+  unsigned f = payload_min + over;
   return f < IOV_FRAME_MIN ? IOV_FRAME_MIN : f;
 }
 

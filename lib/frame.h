@@ -73,6 +73,9 @@ unsigned iov_frame_nth(uint64_t v, uint64_t n);
  * unset or invalid. */
 unsigned iov_frame_table(uint64_t v, uint16_t out[IOV_FRAME_CYCLE_MAX]);
 
+/* The bytes a frame adds to its UDP payload: 14 Ethernet + 4 FCS + 20
+ * IPv4 (or 40 IPv6) + 8 UDP; 0 for another family. */
+unsigned iov_frame_overhead(int family);
 /* UDP payload bytes of a frame: frame - 14 Ethernet - 4 FCS - 20 IPv4 (or
  * 40 IPv6) - 8 UDP.  -ERANGE when the frame is outside 64..9216 or too
  * small for the headers, -EAFNOSUPPORT when family is neither AF_INET nor

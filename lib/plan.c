@@ -1298,10 +1298,9 @@ static int check_frame(struct parser *st, const struct section *t, const struct 
                        "test '%s': a %u-byte %s frame carries %d bytes of UDP payload, and %s needs %" PRIu64
                        " (its datagram header); use frames of %u bytes or more%s%s%s",
                        t->name, parts[i].size, family == AF_INET6 ? "IPv6" : "IPv4",
-                       parts[i].size - IOV_FRAME_ETH_HDR - IOV_FRAME_FCS - (family == AF_INET6 ? 40 : 20) -
-                           IOV_FRAME_UDP_HDR,
-                       pt->p.workload, min_msg, iov_frame_min(family, (unsigned)min_msg),
-                       family == AF_INET6 ? " (receiver '" : "", family == AF_INET6 ? rcv->name : "",
+                       (int)parts[i].size - (int)iov_frame_overhead(family), pt->p.workload, min_msg,
+                       iov_frame_min(family, (unsigned)min_msg), family == AF_INET6 ? " (receiver '" : "",
+                       family == AF_INET6 ? rcv->name : "",
                        family == AF_INET6 ? "' has an IPv6 data address)" : "");
   }
   return 0;
