@@ -30,6 +30,7 @@
 #include "point.h"
 #include "runctx.h"
 #include "timeutil.h"
+#include "wire.h"
 
 /* Defaults when the engine's table lacks a key (it should not). */
 #define DEF_PRECISION_PPB 10000000ULL /* 1 % */
@@ -64,8 +65,8 @@ static void search_params(const struct iov_point_params *p, struct iov_search_pa
     .final_ns = p->duration,
     .max_trials = (unsigned)setting(p, "search_trials", DEF_TRIALS),
   };
-  if (ret->max_trials < IOV_SEARCH_TRIALS_MIN) ret->max_trials = IOV_SEARCH_TRIALS_MIN;
-  if (ret->max_trials > IOV_SEARCH_TRIALS_MAX) ret->max_trials = IOV_SEARCH_TRIALS_MAX;
+  /* search_trials is in range: the plan checked it against the engine's
+   * table, and iov_search_new() refuses anything else. */
 }
 
 static uint64_t short_warmup(const struct iov_point_params *p) {
@@ -159,25 +160,11 @@ static double inventory_line_bps(struct run_ctx *c, const struct iov_point_param
   const Iovbench__Inventory *inv = h->welcome->welcome->inventory;
   const char *want = p->interface && strcmp(p->interface, "none") != 0 ? p->interface : NULL;
   const char *addr = sender_addr(c, p);
-  uint8_t a[16], b[16];
-  int fam = 0;
-  if (!want && literal_family(addr, &fam)) (void)inet_pton(fam, addr, a);
   for (size_t i = 0; i < inv->n_interfaces; i++) {
     const Iovbench__Interface *it = inv->interfaces[i];
-    bool match = false;
     if (!it || !it->name) continue;
-    if (want)
-      match = strcmp(it->name, want) == 0;
-    else if (fam)
-      for (size_t k = 0; k < it->n_addresses && !match; k++) {
-        char lit[INET6_ADDRSTRLEN];
-        const char *s = it->addresses[k];
-        size_t n = s ? strcspn(s, "/") : 0;
-        if (!n || n >= sizeof(lit)) continue;
-        memcpy(lit, s, n);
-        lit[n] = '\0';
-        match = inet_pton(fam, lit, b) == 1 && memcmp(a, b, fam == AF_INET ? 4 : 16) == 0;
-      }
+    bool match =
+        want ? strcmp(it->name, want) == 0 : iov_wire_addr_listed(addr, it->addresses, it->n_addresses);
     if (match)
       return it->speed_mbps > 0 && it->speed_mbps <= LINE_MBPS_MAX ? (double)it->speed_mbps * 1e6 : 0;
   }
