@@ -321,17 +321,14 @@ static void on_prepare(struct iov_agent *a, const iov_envelope *in) {
   }
   r = iov_engine_run_prepare(pt->run, ports, why, sizeof(why));
   if (r < 0) {
-    if (cfg.role == IOV_ROLE_SENDER && why[0])
+    if (why[0]) /* the engine's own reason (no answer to the token, a frame the family cannot carry, no GRO) */
       iov__agent_send_error(a, NULL, in->msg_id, IOVBENCH__ERROR_CODE__ERR_WORKLOAD, p->point_id,
-                            "agent '%s': %s sender: %s", a->identity, w->name, why);
+                            "agent '%s': %s %s: %s", a->identity, w->name, iov_role_to_string(cfg.role), why);
     else if (cfg.role == IOV_ROLE_SENDER)
       iov__agent_send_error(a, NULL, in->msg_id, IOVBENCH__ERROR_CODE__ERR_WORKLOAD, p->point_id,
                             "agent '%s': %s sender cannot connect to %s (from %s): %s", a->identity, w->name,
                             w->peer_address, *w->bind_address ? w->bind_address : "any address",
                             iov_strerror(r));
-    else if (why[0]) /* the engine's own reason (a frame the family cannot carry, no UDP GRO) */
-      iov__agent_send_error(a, NULL, in->msg_id, IOVBENCH__ERROR_CODE__ERR_WORKLOAD, p->point_id,
-                            "agent '%s': %s receiver: %s", a->identity, w->name, why);
     else
       iov__agent_send_error(a, NULL, in->msg_id, IOVBENCH__ERROR_CODE__ERR_WORKLOAD, p->point_id,
                             "agent '%s': %s receiver cannot listen on %s: %s", a->identity, w->name,
