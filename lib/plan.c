@@ -1215,6 +1215,13 @@ static char *engines_with(const struct parser *st, const char *key) {
   return join_names(n, get_name, names);
 }
 
+/* The index of engine key 'name' in the parser's keys, or n_keys. */
+static size_t engine_key(const struct parser *st, const char *name) {
+  size_t k = _K_MAX;
+  while (k < st->n_keys && strcmp(st->keys[k].name, name) != 0) k++;
+  return k;
+}
+
 /* The point's engine settings: each of its engine's keys, with the
  * plan's value (checked against this engine's range) or its default. */
 static int point_settings(struct parser *st, const struct valset *const *vs, const size_t *idx,
@@ -1228,8 +1235,7 @@ static int point_settings(struct parser *st, const struct valset *const *vs, con
   if (!pt->p.settings) return fail_oom(st);
   for (size_t i = 0; i < n; i++) {
     const struct iov_engine_opt *o = &w->opts[i];
-    size_t k = _K_MAX;
-    while (k < st->n_keys && strcmp(st->keys[k].name, o->name) != 0) k++;
+    size_t k = engine_key(st, o->name);
     uint64_t v = o->def;
     if (k < st->n_keys && vs[k] != &st->defaults[k]) {
       char why[160];
@@ -1240,13 +1246,6 @@ static int point_settings(struct parser *st, const struct valset *const *vs, con
     pt->p.settings[pt->p.n_settings++] = (struct iov_plan_setting){ .opt = o, .value = v };
   }
   return 0;
-}
-
-/* The index of engine key 'name' in the parser's keys, or n_keys. */
-static size_t engine_key(const struct parser *st, const char *name) {
-  size_t k = _K_MAX;
-  while (k < st->n_keys && strcmp(st->keys[k].name, name) != 0) k++;
-  return k;
 }
 
 /* frame_size against msg_size, and both against what the engine and the
