@@ -269,6 +269,9 @@ static inline void iov_flow_add(struct iov_flow *f, uint64_t bytes, uint64_t msg
   __atomic_store_n(&f->stats.transactions, f->stats.transactions + trans, __ATOMIC_RELAXED);
 }
 bool iov_flow_should_stop(const struct iov_flow *f);
+/* Sleep until until_mono (CLOCK_MONOTONIC), in slices of at most 50 ms
+ * so that a stop is seen: 0, or -ECANCELED on a stop. */
+int iov_flow_sleep_until(struct iov_flow *f, uint64_t until_mono);
 /* Now as a CLOCK_REALTIME stamp on the run's own timeline (the start
  * instant plus the monotonic time since): what a flow stores in
  * t_start_ns/t_end_ns, so that a clock step mid-point moves no stamp. */

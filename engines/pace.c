@@ -11,8 +11,6 @@
 #include "engine.h"
 #include "timeutil.h"
 
-#define PACE_SLICE_NS (50 * IOV_NSEC_PER_MSEC)
-
 void iov_rr_pace_init(struct iov_rr_pace *p, const struct iov_engine_config *cfg, uint32_t depth) {
   uint64_t size = cfg->msg_size > cfg->response_size ? cfg->msg_size : cfg->response_size;
   p->next = 0;
@@ -36,11 +34,9 @@ bool iov_rr_pace_take(struct iov_rr_pace *p, uint64_t now) {
 
 int iov_rr_pace_wait(struct iov_flow *f, struct iov_rr_pace *p) {
   if (!p->interval) return 0; /* no cap: no clock read per answer */
-  for (;;) {
-    uint64_t now = iov_now_mono();
-    if (iov_rr_pace_take(p, now)) return 0;
-    if (iov_flow_should_stop(f)) return -ECANCELED;
-    uint64_t until = p->next - now > PACE_SLICE_NS ? now + PACE_SLICE_NS : p->next;
-    (void)iov_sleep_until_mono(until);
+  while (!iov_rr_pace_take(p, iov_now_mono())) {
+    int k = iov_flow_sleep_until(f, p->next);
+    if (k < 0) return k;
   }
+  return 0;
 }

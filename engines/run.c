@@ -24,6 +24,8 @@
 #define RECEIVER_GRACE_NS IOV_ENGINE_DRAIN_GRACE_NS
 /* Blocking socket calls wake up this often to look at stop and deadline. */
 #define IO_WAKEUP_MS 200
+/* A flow's sleeps are cut into slices so that a stop is seen within one. */
+#define FLOW_SLEEP_SLICE_NS (50 * IOV_NSEC_PER_MSEC)
 
 struct iov_engine_run {
   const struct iov_engine_ops *ops;
@@ -490,13 +492,13 @@ static int accept_flow(struct iov_flow *f, uint64_t until_mono) {
 /* Sleep to the start instant in slices, so that a stop is seen.  The
  * instant is monotonic (converted once, in iov_engine_run_start): a step
  * of the machine's clock does not move it. */
-static int wait_start(struct iov_flow *f, uint64_t start_mono) {
+int iov_flow_sleep_until(struct iov_flow *f, uint64_t until_mono) {
   for (;;) {
     uint64_t now = iov_now_mono();
     if (iov_flow_should_stop(f)) return -ECANCELED;
-    if (now >= start_mono) return 0;
-    uint64_t slice = start_mono - now;
-    if (slice > 50 * IOV_NSEC_PER_MSEC) slice = 50 * IOV_NSEC_PER_MSEC;
+    if (now >= until_mono) return 0;
+    uint64_t slice = until_mono - now;
+    if (slice > FLOW_SLEEP_SLICE_NS) slice = FLOW_SLEEP_SLICE_NS;
     (void)iov_sleep_until_mono(now + slice);
   }
 }
@@ -541,7 +543,7 @@ static void *flow_thread(void *arg) {
     k = accept_flow(f, window_end_mono + RECEIVER_GRACE_NS);
     window_end_mono += RECEIVER_GRACE_NS;
   }
-  if (k == 0) k = wait_start(f, start_mono);
+  if (k == 0) k = iov_flow_sleep_until(f, start_mono);
   if (k == 0) {
     __atomic_store_n(&f->stats.t_start_ns, run_stamp(r), __ATOMIC_RELAXED);
     k = r->ops->flow_run(f, window_end_mono);

@@ -5,9 +5,6 @@
 #include "timeutil.h"
 #include "udp_pace.h"
 
-/* Sleeps are cut into slices so that a stop is seen within one. */
-#define SLEEP_SLICE_NS (50 * IOV_NSEC_PER_MSEC)
-
 __extension__ typedef unsigned __int128 u128;
 
 void iov__udp_pace_init(struct iov_udp_pace *p, uint64_t num, uint64_t den, unsigned batch, uint64_t spin,
@@ -48,16 +45,6 @@ unsigned iov__udp_pace_take(struct iov_udp_pace *p, uint64_t n, uint64_t now, un
   return ready > max ? max : (unsigned)ready;
 }
 
-int iov__udp_sleep_until(struct iov_flow *f, uint64_t until) {
-  for (;;) {
-    if (iov_flow_should_stop(f)) return -ECANCELED;
-    uint64_t now = iov_now_mono();
-    if (now >= until) return 0;
-    struct timespec ts = iov_ns_ts(until - now > SLEEP_SLICE_NS ? now + SLEEP_SLICE_NS : until);
-    (void)clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL); /* EINTR: loop */
-  }
-}
-
 int iov__udp_pace_wait(struct iov_flow *f, const struct iov_udp_pace *p, uint64_t n, uint64_t end_mono,
                        uint64_t *ret_now) {
   uint64_t due = iov__udp_pace_due(p, n), now = iov_now_mono();
@@ -66,11 +53,11 @@ int iov__udp_pace_wait(struct iov_flow *f, const struct iov_udp_pace *p, uint64_
     return 0;
   }
   if (due >= end_mono) {
-    int k = iov__udp_sleep_until(f, end_mono);
+    int k = iov_flow_sleep_until(f, end_mono);
     return k < 0 ? k : 1;
   }
   if (due - now > p->spin) {
-    int k = iov__udp_sleep_until(f, due - p->spin);
+    int k = iov_flow_sleep_until(f, due - p->spin);
     if (k < 0) return k;
   }
   while ((now = iov_now_mono()) < due)

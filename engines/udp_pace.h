@@ -48,6 +48,3 @@ unsigned iov__udp_pace_take(struct iov_udp_pace *p, uint64_t n, uint64_t now, un
  * end_mono comes first (having slept to it), -ECANCELED on a stop. */
 int iov__udp_pace_wait(struct iov_flow *f, const struct iov_udp_pace *p, uint64_t n, uint64_t end_mono,
                        uint64_t *ret_now);
-/* Sleep until 'until' (CLOCK_MONOTONIC) in slices that see a stop: 0, or
- * -ECANCELED. */
-int iov__udp_sleep_until(struct iov_flow *f, uint64_t until);
