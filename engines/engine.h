@@ -276,6 +276,8 @@ int iov_flow_sleep_until(struct iov_flow *f, uint64_t until_mono);
  * instant plus the monotonic time since): what a flow stores in
  * t_start_ns/t_end_ns, so that a clock step mid-point moves no stamp. */
 uint64_t iov_flow_stamp(const struct iov_flow *f);
+/* The same stamp for an earlier CLOCK_MONOTONIC instant the flow read. */
+uint64_t iov_flow_stamp_at(const struct iov_flow *f, uint64_t mono);
 
 /* The hello (hello.c).  iov_hello_make(): a fresh nonce and the hello
  * carrying it.  iov_hello_answer(): whether buf is a hello made with the

@@ -506,13 +506,16 @@ int iov_flow_sleep_until(struct iov_flow *f, uint64_t until_mono) {
 /* A CLOCK_REALTIME stamp on the run's own timeline: the start instant
  * plus the monotonic time since.  A clock step mid-point moves neither
  * the flows' stamps nor the Result's completeness check. */
-static uint64_t run_stamp(const struct iov_engine_run *r) {
-  uint64_t now = iov_now_mono();
-  return now >= r->start_mono_ns ? r->start_at_ns + (now - r->start_mono_ns)
-                                 : r->start_at_ns - (r->start_mono_ns - now);
+static uint64_t run_stamp_at(const struct iov_engine_run *r, uint64_t mono) {
+  return mono >= r->start_mono_ns ? r->start_at_ns + (mono - r->start_mono_ns)
+                                  : r->start_at_ns - (r->start_mono_ns - mono);
 }
 
+static uint64_t run_stamp(const struct iov_engine_run *r) { return run_stamp_at(r, iov_now_mono()); }
+
 uint64_t iov_flow_stamp(const struct iov_flow *f) { return run_stamp(f->run); }
+
+uint64_t iov_flow_stamp_at(const struct iov_flow *f, uint64_t mono) { return run_stamp_at(f->run, mono); }
 
 static void pin_thread(const struct iov_flow *f) {
   const struct iov_engine_config *c = f->cfg;

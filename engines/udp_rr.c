@@ -329,12 +329,7 @@ static int rr_serve(struct iov_flow *f, uint64_t *last) {
 static int rr_server(struct iov_flow *f) {
   uint64_t last = 0;
   int r = rr_serve(f, &last);
-  if (last) {
-    /* The stamp of the last answer: now on the run's timeline, less the
-     * time since. */
-    uint64_t stamp = iov_flow_stamp(f), since = iov_now_mono() - last;
-    IOV_FLOW_SET(f, t_end_ns, stamp > since ? stamp - since : stamp);
-  }
+  if (last) IOV_FLOW_SET(f, t_end_ns, iov_flow_stamp_at(f, last)); /* the last answer's */
   return r;
 }
 

@@ -572,7 +572,7 @@ static int stream_recv(struct iov_flow *f) {
   const uint64_t deadline = f->window_end_mono + UDP_RX_LINGER_NS;
   struct shape *s = malloc(sizeof(*s));
   struct rxb *b = NULL;
-  uint64_t last_real = 0;
+  uint64_t last_mono = 0;
   bool gro = o->gro != 0;
   int r;
 
@@ -620,7 +620,7 @@ static int stream_recv(struct iov_flow *f) {
     if (t.any) {
       /* The flow ran until the last datagram came, not until the linger
        * after the window expired: a lost FIN must not stretch it. */
-      last_real = iov_flow_stamp(f);
+      last_mono = now;
       if (t.msgs) {
         iov_flow_add(f, t.bytes, t.msgs, 0);
         IOV_FLOW_SET(f, out_of_order, x->out_of_order);
@@ -639,7 +639,7 @@ static int stream_recv(struct iov_flow *f) {
 out:
   rxb_free(b);
   free(s);
-  if (last_real) IOV_FLOW_SET(f, t_end_ns, last_real);
+  if (last_mono) IOV_FLOW_SET(f, t_end_ns, iov_flow_stamp_at(f, last_mono));
   return r;
 }
 
