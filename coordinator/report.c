@@ -987,15 +987,20 @@ void iov_text_table(FILE *f, char *const *cells, size_t rows, size_t cols, const
   }
 }
 
+/* A number with decimals, or "-" when not finite, into buf. */
+static const char *num_cell(char *buf, size_t n, double v, int decimals) {
+  if (isfinite(v))
+    snprintf(buf, n, "%.*f", decimals, v);
+  else
+    snprintf(buf, n, "-");
+  return buf;
+}
+
 static void put_num(FILE *f, bool show, double v, int decimals, size_t width) {
   char buf[64];
 
-  if (show && isfinite(v))
-    snprintf(buf, sizeof(buf), "%.*f", decimals, v);
-  else
-    snprintf(buf, sizeof(buf), "%s", show ? "-" : "");
   fputc(' ', f);
-  put_cell(f, buf, width, true);
+  put_cell(f, show ? num_cell(buf, sizeof(buf), v, decimals) : "", width, true);
 }
 
 enum {
@@ -1033,15 +1038,6 @@ static void put_lead(FILE *f, const char *idx, const char *test, const char *swe
 static double point_mpps(const struct iov_point_summary *p) {
   double v = isfinite(p->pps_rx) ? p->pps_rx : isfinite(p->pps_tx) ? p->pps_tx : p->segs_ps;
   return v / 1e6;
-}
-
-/* A number with decimals, or "-" when not finite, into buf. */
-static const char *num_cell(char *buf, size_t n, double v, int decimals) {
-  if (isfinite(v))
-    snprintf(buf, n, "%.*f", decimals, v);
-  else
-    snprintf(buf, n, "-");
-  return buf;
 }
 
 /* Points with a packet rate: sent and received, the frame, the rate on

@@ -274,10 +274,8 @@ int iov_report_print_csv(const struct iov_report *r, FILE *f) {
       fprintf(f, "%llu,%llu,", (unsigned long long)p->segs_out, (unsigned long long)p->segs_in);
     else
       fputs(",,", f);
-    if (isfinite(p->frame_bytes)) fprintf(f, "%.6g", p->frame_bytes);
-    fputc(',', f);
-    if (isfinite(p->line_bps)) fprintf(f, "%.6g", p->line_bps);
-    fputc(',', f);
+    csv_num(f, p->frame_bytes);
+    csv_num(f, p->line_bps);
     csv_search(f, r, p);
     csv_str(f, p->error);
     fputc('\n', f);
