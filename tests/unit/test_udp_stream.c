@@ -849,14 +849,55 @@ static void test_settings_through_wire(void **state) {
   plan_refused(ENG, "msg_size = 17\n", "18");
 }
 
+/* A Prepare's settings are a peer's bytes: a frame_size or search value
+ * that no plan can write (a frame of 63 or 9217 bytes, a mix with a
+ * 63-byte part or a zero weight, search = 7) is refused at decode, naming the key,
+ * never handed to the engine. */
+static void test_hostile_custom_settings(void **state) {
+  (void)state;
+  static const struct {
+    const char *key;
+    uint64_t v;
+  } bad[] = {
+    { "frame_size", 63 },
+    { "frame_size", 9217 },
+    { "frame_size",
+      IOV_FRAME_MIX_BIT | IOV_FRAME_PART(0, 63, 1) | IOV_FRAME_PART(1, 64, 1) }, /* a part of 63 */
+    { "frame_size", IOV_FRAME_MIX_BIT | 64 },                                    /* a part of weight 0 */
+    { "search", 7 },
+  };
+  for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+    Iovbench__Workload w = IOVBENCH__WORKLOAD__INIT;
+    Iovbench__EngineSetting es = IOVBENCH__ENGINE_SETTING__INIT, *ps = &es;
+    _Alignas(uint64_t) unsigned char o[IOV_ENGINE_MAX_OPTS_SIZE];
+    char why[256] = "";
+    es.key = (char *)bad[i].key;
+    es.value_case = IOVBENCH__ENGINE_SETTING__VALUE_U;
+    es.u = bad[i].v;
+    w.n_settings = 1;
+    w.settings = &ps;
+    int r = iov_wire_engine_settings(ENG->options, ENG->option_struct_size, &w, o, why, sizeof(why));
+    printf("# %s = %#" PRIx64 ": %d (%s)\n", bad[i].key, bad[i].v, r, why);
+    assert_true(r < 0);
+    assert_non_null(strstr(why, bad[i].key));
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_dgram_codec),        cmocka_unit_test(test_pace_schedule),
-    cmocka_unit_test(test_frame64_wire),       cmocka_unit_test(test_imix_wire),
-    cmocka_unit_test(test_frame64_accounting), cmocka_unit_test(test_batch_tiny_rcvbuf),
-    cmocka_unit_test(test_rate_pps),           cmocka_unit_test(test_gso_gro),
-    cmocka_unit_test(test_gso_mix_refused),    cmocka_unit_test(test_no_gso_kernel),
-    cmocka_unit_test(test_ipv6_frames),        cmocka_unit_test(test_settings_through_wire),
+    cmocka_unit_test(test_dgram_codec),
+    cmocka_unit_test(test_pace_schedule),
+    cmocka_unit_test(test_frame64_wire),
+    cmocka_unit_test(test_imix_wire),
+    cmocka_unit_test(test_frame64_accounting),
+    cmocka_unit_test(test_batch_tiny_rcvbuf),
+    cmocka_unit_test(test_rate_pps),
+    cmocka_unit_test(test_gso_gro),
+    cmocka_unit_test(test_gso_mix_refused),
+    cmocka_unit_test(test_no_gso_kernel),
+    cmocka_unit_test(test_ipv6_frames),
+    cmocka_unit_test(test_settings_through_wire),
+    cmocka_unit_test(test_hostile_custom_settings),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
